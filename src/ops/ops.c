@@ -1,0 +1,115 @@
+/* ops.c - the per-runtime program and kernel registry shared by every op wrapper. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops.h"
+#include "runtime/kernels.h"
+
+#define OPS_MAX_PROGRAMS 64
+#define OPS_MAX_KERNELS 256
+
+typedef struct program_slot {
+    char family[64];
+    char options[512];
+    cl_program program;
+} program_slot;
+
+typedef struct kernel_slot {
+    int program;      /* index into programs */
+    char entry[96];
+    cl_kernel kernel;
+} kernel_slot;
+
+struct gc_ops {
+    gc_runtime *rt;
+    program_slot programs[OPS_MAX_PROGRAMS];
+    int n_programs;
+    kernel_slot kernels[OPS_MAX_KERNELS];
+    int n_kernels;
+};
+
+gemcl_status gc_ops_create(gc_runtime *rt, gc_ops **out, gc_error *err) {
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory creating the op registry");
+    (*out)->rt = rt;
+    return GEMCL_OK;
+}
+
+void gc_ops_free(gc_ops *ops) {
+    if (!ops)
+        return;
+    for (int i = 0; i < ops->n_kernels; i++)
+        clReleaseKernel(ops->kernels[i].kernel);
+    for (int i = 0; i < ops->n_programs; i++)
+        clReleaseProgram(ops->programs[i].program);
+    free(ops);
+}
+
+gc_runtime *gc_ops_runtime(gc_ops *ops) {
+    return ops->rt;
+}
+
+static gemcl_status find_program(gc_ops *ops, const char *family, const char *options, int *index,
+                                 gc_error *err) {
+    for (int i = 0; i < ops->n_programs; i++) {
+        if (strcmp(ops->programs[i].family, family) == 0 && strcmp(ops->programs[i].options, options) == 0) {
+            *index = i;
+            return GEMCL_OK;
+        }
+    }
+    if (ops->n_programs == OPS_MAX_PROGRAMS)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "too many program variants (limit %d)", OPS_MAX_PROGRAMS);
+    const gc_kernel_source *src = gc_kernel_source_find(family);
+    if (!src)
+        return gc_fail(err, GEMCL_ERR_NOT_FOUND, "no embedded kernel source cl/%s.cl", family);
+    char name[96];
+    snprintf(name, sizeof name, "cl/%s.cl", family);
+    program_slot *slot = &ops->programs[ops->n_programs];
+    gemcl_status st = gc_program_build(ops->rt, name, src->source, src->length, options, &slot->program, err);
+    if (st != GEMCL_OK)
+        return st;
+    snprintf(slot->family, sizeof slot->family, "%s", family);
+    snprintf(slot->options, sizeof slot->options, "%s", options);
+    *index = ops->n_programs++;
+    return GEMCL_OK;
+}
+
+gemcl_status gc_ops_kernel(gc_ops *ops, const char *family, const char *options, const char *entry,
+                           cl_kernel *kernel, gc_error *err) {
+    if (!options)
+        options = "";
+    int prog = -1;
+    gemcl_status st = find_program(ops, family, options, &prog, err);
+    if (st != GEMCL_OK)
+        return st;
+    for (int i = 0; i < ops->n_kernels; i++) {
+        if (ops->kernels[i].program == prog && strcmp(ops->kernels[i].entry, entry) == 0) {
+            *kernel = ops->kernels[i].kernel;
+            return GEMCL_OK;
+        }
+    }
+    if (ops->n_kernels == OPS_MAX_KERNELS)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "too many kernels (limit %d)", OPS_MAX_KERNELS);
+    kernel_slot *k = &ops->kernels[ops->n_kernels];
+    st = gc_kernel_create(ops->programs[prog].program, entry, &k->kernel, err);
+    if (st != GEMCL_OK)
+        return gc_error_prefix(err, "cl/%s.cl", family);
+    k->program = prog;
+    snprintf(k->entry, sizeof k->entry, "%s", entry);
+    ops->n_kernels++;
+    *kernel = k->kernel;
+    return GEMCL_OK;
+}
+
+gemcl_status gc_ops_launch_1d(gc_ops *ops, cl_kernel kernel, size_t n, size_t local, const char *what,
+                              gc_error *err) {
+    if (n == 0)
+        return GEMCL_OK;
+    size_t global = local ? (n + local - 1) / local * local : n;
+    cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, 1, NULL, &global, local ? &local : NULL, 0, NULL,
+                                       NULL);
+    return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "enqueue %s", what);
+}

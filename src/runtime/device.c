@@ -1,0 +1,201 @@
+/* device.c - enumerating OpenCL devices and resolving the user's choice of one. */
+#define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/runtime.h"
+
+static void device_str(cl_device_id d, cl_device_info what, char *out, size_t len) {
+    out[0] = '\0';
+    if (clGetDeviceInfo(d, what, len, out, NULL) != CL_SUCCESS)
+        out[0] = '\0';
+    out[len - 1] = '\0';
+}
+
+static bool has_extension(cl_device_id d, const char *ext) {
+    size_t len = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, 0, NULL, &len) != CL_SUCCESS || len == 0)
+        return false;
+    char *all = malloc(len + 1);
+    if (!all)
+        return false;
+    bool found = false;
+    if (clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, len, all, NULL) == CL_SUCCESS) {
+        all[len] = '\0';
+        size_t n = strlen(ext);
+        for (char *p = strstr(all, ext); p && !found; p = strstr(p + 1, ext))
+            found = (p == all || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0');
+    }
+    free(all);
+    return found;
+}
+
+static void describe(gc_device *g, cl_platform_id p, cl_device_id d, int platform_index, int index) {
+    memset(g, 0, sizeof *g);
+    g->platform = p;
+    g->device = d;
+    gemcl_device_info *info = &g->info;
+    info->index = index;
+    info->platform_index = platform_index;
+    clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof info->platform_name, info->platform_name, NULL);
+    clGetPlatformInfo(p, CL_PLATFORM_VERSION, sizeof info->platform_version, info->platform_version, NULL);
+    info->platform_name[sizeof info->platform_name - 1] = '\0';
+    info->platform_version[sizeof info->platform_version - 1] = '\0';
+    device_str(d, CL_DEVICE_NAME, info->name, sizeof info->name);
+    device_str(d, CL_DEVICE_VENDOR, info->vendor, sizeof info->vendor);
+    device_str(d, CL_DRIVER_VERSION, info->driver_version, sizeof info->driver_version);
+    device_str(d, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version, sizeof info->opencl_c_version);
+    cl_device_type type = 0;
+    clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    info->type = (type & CL_DEVICE_TYPE_GPU)           ? GEMCL_DEVICE_TYPE_GPU
+                 : (type & CL_DEVICE_TYPE_CPU)         ? GEMCL_DEVICE_TYPE_CPU
+                 : (type & CL_DEVICE_TYPE_ACCELERATOR) ? GEMCL_DEVICE_TYPE_ACCELERATOR
+                                                       : GEMCL_DEVICE_TYPE_OTHER;
+    cl_uint cu = 0;
+    cl_ulong global = 0, local = 0, max_alloc = 0;
+    clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+    clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global, &global, NULL);
+    clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local, &local, NULL);
+    clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);
+    info->compute_units = cu;
+    info->global_mem_bytes = global;
+    info->local_mem_bytes = local;
+    info->max_alloc_bytes = max_alloc;
+    info->has_fp16 = has_extension(d, "cl_khr_fp16");
+    info->has_subgroups = has_extension(d, "cl_khr_subgroups") || has_extension(d, "cl_intel_subgroups");
+    g->cl_c_major = 1;
+    g->cl_c_minor = 2;
+    sscanf(info->opencl_c_version, "OpenCL C %d.%d", &g->cl_c_major, &g->cl_c_minor);
+}
+
+gemcl_status gc_devices_enumerate(gc_device **devices, int *n_devices, gc_error *err) {
+    *devices = NULL;
+    *n_devices = 0;
+    cl_uint n_platforms = 0;
+    cl_int rc = clGetPlatformIDs(0, NULL, &n_platforms);
+    if (rc != CL_SUCCESS || n_platforms == 0)
+        return gc_fail(err, GEMCL_ERR_DEVICE,
+                       "no OpenCL platform found (%s): install an ICD such as pocl-opencl-icd, or set "
+                       "OCL_ICD_VENDORS",
+                       rc == CL_SUCCESS ? "0 platforms" : gc_cl_error_str(rc));
+    cl_platform_id *platforms = calloc(n_platforms, sizeof *platforms);
+    if (!platforms)
+        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory listing platforms");
+    clGetPlatformIDs(n_platforms, platforms, NULL);
+    gc_device *all = NULL;
+    int n = 0;
+    for (cl_uint p = 0; p < n_platforms; p++) {
+        cl_uint nd = 0;
+        if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0)
+            continue;
+        cl_device_id *ids = calloc(nd, sizeof *ids);
+        gc_device *grown = realloc(all, (size_t)(n + (int)nd) * sizeof *all);
+        if (!ids || !grown) {
+            free(ids);
+            free(grown ? grown : all);
+            free(platforms);
+            return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory listing devices");
+        }
+        all = grown;
+        clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, nd, ids, NULL);
+        for (cl_uint i = 0; i < nd; i++, n++)
+            describe(&all[n], platforms[p], ids[i], (int)p, n);
+        free(ids);
+    }
+    free(platforms);
+    if (n == 0) {
+        free(all);
+        return gc_fail(err, GEMCL_ERR_DEVICE, "no OpenCL device found on %u platform(s)", n_platforms);
+    }
+    *devices = all;
+    *n_devices = n;
+    return GEMCL_OK;
+}
+
+int gc_devices_default(const gc_device *devices, int n_devices) {
+    for (int i = 0; i < n_devices; i++)
+        if (devices[i].info.type == GEMCL_DEVICE_TYPE_GPU)
+            return i;
+    return 0;
+}
+
+static bool contains_nocase(const char *hay, const char *needle) {
+    size_t n = strlen(needle);
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n)
+            return true;
+    }
+    return n == 0;
+}
+
+gemcl_status gc_devices_choose(const gc_device *devices, int n_devices, const char *spec, int *index,
+                               gc_error *err) {
+    const char *source = "--device";
+    if (!spec || !*spec) {
+        spec = getenv("GEMCL_DEVICE");
+        source = "GEMCL_DEVICE";
+    }
+    if (!spec || !*spec) {
+        *index = gc_devices_default(devices, n_devices);
+        return GEMCL_OK;
+    }
+    char *end = NULL;
+    long k = strtol(spec, &end, 10);
+    if (end != spec && *end == '\0') {
+        if (k >= 0 && k < n_devices) {
+            *index = (int)k;
+            return GEMCL_OK;
+        }
+    } else {
+        for (int i = 0; i < n_devices; i++) {
+            if (contains_nocase(devices[i].info.name, spec)) {
+                *index = i;
+                return GEMCL_OK;
+            }
+        }
+    }
+    char list[2048] = "";
+    size_t used = 0;
+    for (int i = 0; i < n_devices && used < sizeof list; i++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%d: %s", i ? ", " : "", i,
+                                 devices[i].info.name);
+    return gc_fail(err, GEMCL_ERR_NOT_FOUND, "%s '%s' matches no OpenCL device; devices are: %s", source,
+                   spec, list);
+}
+
+gemcl_status gemcl_devices_list(gemcl_device_info *out, int max, int *n_devices, int *default_index,
+                                char *errbuf, size_t errlen) {
+    gc_error err;
+    gc_device *devs = NULL;
+    int n = 0;
+    *n_devices = 0;
+    if (gc_devices_enumerate(&devs, &n, &err) != GEMCL_OK) {
+        gc_error_copy_out(&err, errbuf, errlen);
+        return err.status;
+    }
+    for (int i = 0; i < n && i < max; i++)
+        out[i] = devs[i].info;
+    *n_devices = n;
+    if (default_index)
+        *default_index = gc_devices_default(devs, n);
+    free(devs);
+    return GEMCL_OK;
+}
+
+gemcl_status gemcl_device_choose(const char *spec, int *index, char *errbuf, size_t errlen) {
+    gc_error err;
+    gc_device *devs = NULL;
+    int n = 0;
+    gemcl_status st = gc_devices_enumerate(&devs, &n, &err);
+    if (st == GEMCL_OK)
+        st = gc_devices_choose(devs, n, spec, index, &err);
+    free(devs);
+    if (st != GEMCL_OK)
+        gc_error_copy_out(&err, errbuf, errlen);
+    return st;
+}

@@ -1,0 +1,183 @@
+/* runtime.c - context, queue, log, and device buffers with exact byte accounting. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/runtime.h"
+
+gc_runtime_params gc_runtime_default_params(void) {
+    gc_runtime_params p = {0};
+    return p;
+}
+
+void gc_log(const gc_runtime *rt, gemcl_log_level level, const char *fmt, ...) {
+    if (!rt || !rt->log)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    rt->log(level, line, rt->log_user);
+}
+
+static void resolve_cache_dir(gc_runtime *rt, const char *requested) {
+    const char *dir = requested ? requested : getenv("GEMCL_CACHE_DIR");
+    rt->cache_enabled = true;
+    if (dir && *dir) {
+        if (strcmp(dir, "off") == 0) {
+            rt->cache_enabled = false;
+            return;
+        }
+        snprintf(rt->cache_dir, sizeof rt->cache_dir, "%s", dir);
+        return;
+    }
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(rt->cache_dir, sizeof rt->cache_dir, "%s/gemcl", xdg);
+    else if (home && *home)
+        snprintf(rt->cache_dir, sizeof rt->cache_dir, "%s/.cache/gemcl", home);
+    else
+        rt->cache_enabled = false;
+}
+
+/* -cl-std from the device and capability macros from its extensions and vendor, so kernels can choose
+ * fast paths at compile time (DESIGN.md: optional paths behind -D macros). */
+static void make_build_options(gc_runtime *rt) {
+    const gemcl_device_info *d = &rt->dev.info;
+    int major = rt->dev.cl_c_major, minor = rt->dev.cl_c_minor;
+    if (major > 3)
+        major = 3, minor = 0;
+    char vendor[16] = "OTHER";
+    if (strstr(d->vendor, "NVIDIA"))
+        strcpy(vendor, "NVIDIA");
+    else if (strstr(d->vendor, "Advanced Micro") || strstr(d->vendor, "AMD"))
+        strcpy(vendor, "AMD");
+    else if (strstr(d->vendor, "Intel"))
+        strcpy(vendor, "INTEL");
+    snprintf(rt->build_options, sizeof rt->build_options,
+             "-cl-std=CL%d.%d -DGC_HAS_FP16=%d -DGC_HAS_SUBGROUPS=%d -DGC_DEVICE_IS_CPU=%d -DGC_VENDOR_%s=1",
+             major, minor, d->has_fp16, d->has_subgroups, d->type == GEMCL_DEVICE_TYPE_CPU, vendor);
+}
+
+gemcl_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out, gc_error *err) {
+    *out = NULL;
+    gc_runtime_params p = params ? *params : gc_runtime_default_params();
+    gc_device *devs = NULL;
+    int n = 0, index = 0;
+    gemcl_status st = gc_devices_enumerate(&devs, &n, err);
+    if (st != GEMCL_OK)
+        return st;
+    st = gc_devices_choose(devs, n, p.device, &index, err);
+    if (st != GEMCL_OK) {
+        free(devs);
+        return st;
+    }
+    gc_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt) {
+        free(devs);
+        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory creating the runtime");
+    }
+    rt->dev = devs[index];
+    free(devs);
+    rt->log = p.log;
+    rt->log_user = p.log_user;
+    rt->profiling = p.profiling;
+    cl_int rc;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->dev.platform, 0};
+    rt->context = clCreateContext(props, 1, &rt->dev.device, NULL, NULL, &rc);
+    if (rc != CL_SUCCESS) {
+        free(rt);
+        return gc_cl_fail(err, rc, "clCreateContext on device '%s'", rt->dev.info.name);
+    }
+    rt->queue = clCreateCommandQueue(rt->context, rt->dev.device,
+                                     p.profiling ? CL_QUEUE_PROFILING_ENABLE : 0, &rc);
+    if (rc != CL_SUCCESS) {
+        clReleaseContext(rt->context);
+        st = gc_cl_fail(err, rc, "clCreateCommandQueue on device '%s'", rt->dev.info.name);
+        free(rt);
+        return st;
+    }
+    resolve_cache_dir(rt, p.cache_dir);
+    make_build_options(rt);
+    gc_log(rt, GEMCL_LOG_LEVEL_INFO, "device %d: %s (%s), options %s", rt->dev.info.index, rt->dev.info.name,
+           rt->dev.info.opencl_c_version, rt->build_options);
+    *out = rt;
+    return GEMCL_OK;
+}
+
+void gc_runtime_free(gc_runtime *rt) {
+    if (!rt)
+        return;
+    if (rt->bytes_current != 0)
+        gc_log(rt, GEMCL_LOG_LEVEL_WARN, "runtime freed with %zu device bytes still allocated",
+               rt->bytes_current);
+    clReleaseCommandQueue(rt->queue);
+    clReleaseContext(rt->context);
+    free(rt);
+}
+
+gemcl_status gc_buffer_alloc(gc_runtime *rt, size_t bytes, const char *what, gc_buffer *out, gc_error *err) {
+    out->mem = NULL;
+    out->bytes = 0;
+    if (bytes == 0)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: zero-byte device buffer requested", what);
+    if ((uint64_t)bytes > rt->dev.info.max_alloc_bytes)
+        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY,
+                       "%s: %zu bytes exceed the device's largest single allocation (%llu bytes) on '%s'",
+                       what, bytes, (unsigned long long)rt->dev.info.max_alloc_bytes, rt->dev.info.name);
+    cl_int rc;
+    cl_mem mem = clCreateBuffer(rt->context, CL_MEM_READ_WRITE, bytes, NULL, &rc);
+    if (rc != CL_SUCCESS)
+        return gc_cl_fail(err, rc, "%s: allocating %zu device bytes", what, bytes);
+    out->mem = mem;
+    out->bytes = bytes;
+    rt->bytes_current += bytes;
+    if (rt->bytes_current > rt->bytes_peak)
+        rt->bytes_peak = rt->bytes_current;
+    return GEMCL_OK;
+}
+
+void gc_buffer_free(gc_runtime *rt, gc_buffer *buf) {
+    if (!buf || !buf->mem)
+        return;
+    clReleaseMemObject(buf->mem);
+    rt->bytes_current -= buf->bytes;
+    buf->mem = NULL;
+    buf->bytes = 0;
+}
+
+static gemcl_status check_range(const gc_buffer *buf, size_t offset, size_t bytes, const char *op,
+                                gc_error *err) {
+    if (offset > buf->bytes || bytes > buf->bytes - offset)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s of %zu bytes at offset %zu exceeds buffer of %zu bytes",
+                       op, bytes, offset, buf->bytes);
+    return GEMCL_OK;
+}
+
+gemcl_status gc_buffer_write(gc_runtime *rt, gc_buffer *buf, size_t offset, const void *src, size_t bytes,
+                             gc_error *err) {
+    if (check_range(buf, offset, bytes, "buffer write", err) != GEMCL_OK)
+        return err ? err->status : GEMCL_ERR_INVALID_ARG;
+    if (bytes == 0)
+        return GEMCL_OK;
+    cl_int rc = clEnqueueWriteBuffer(rt->queue, buf->mem, CL_TRUE, offset, bytes, src, 0, NULL, NULL);
+    return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "writing %zu bytes to the device", bytes);
+}
+
+gemcl_status gc_buffer_read(gc_runtime *rt, const gc_buffer *buf, size_t offset, void *dst, size_t bytes,
+                            gc_error *err) {
+    if (check_range(buf, offset, bytes, "buffer read", err) != GEMCL_OK)
+        return err ? err->status : GEMCL_ERR_INVALID_ARG;
+    if (bytes == 0)
+        return GEMCL_OK;
+    cl_int rc = clEnqueueReadBuffer(rt->queue, buf->mem, CL_TRUE, offset, bytes, dst, 0, NULL, NULL);
+    return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "reading %zu bytes from the device", bytes);
+}
+
+void gc_runtime_reset_peak(gc_runtime *rt) {
+    rt->bytes_peak = rt->bytes_current;
+}

@@ -1,0 +1,117 @@
+/* runtime.h - gemcl's OpenCL layer: device choice, context and queue, program builds with an on-disk
+ * binary cache, device buffers with byte accounting, and OpenCL error names. It knows nothing of models.
+ *
+ * Lifecycle: gc_runtime_create() picks a device and makes one context and one in-order queue;
+ * gc_program_build() compiles (or loads from the cache) programs for it; gc_buffer_alloc()/gc_buffer_free()
+ * are the only way device memory is taken, so current and peak bytes are exact; gc_runtime_free() last.
+ * A gc_runtime is used by one thread at a time. */
+#ifndef GC_RUNTIME_H
+#define GC_RUNTIME_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gemcl.h"
+#include "util/err.h"
+
+/* One OpenCL device as enumerated (public info plus the handles). */
+typedef struct gc_device {
+    gemcl_device_info info;
+    cl_platform_id platform;
+    cl_device_id device;
+    int cl_c_major, cl_c_minor; /* parsed from CL_DEVICE_OPENCL_C_VERSION */
+} gc_device;
+
+/* Enumerates all devices of all platforms. The caller frees *devices with free(). */
+gemcl_status gc_devices_enumerate(gc_device **devices, int *n_devices, gc_error *err);
+
+/* The default device: the first GPU, else device 0. */
+int gc_devices_default(const gc_device *devices, int n_devices);
+
+/* Resolves spec (index or case-insensitive name substring; NULL/"" = $GEMCL_DEVICE, then the default). */
+gemcl_status gc_devices_choose(const gc_device *devices, int n_devices, const char *spec, int *index,
+                               gc_error *err);
+
+typedef struct gc_runtime_params {
+    const char *device;     /* as gc_devices_choose's spec; NULL = environment/default */
+    bool profiling;         /* create the queue with CL_QUEUE_PROFILING_ENABLE */
+    const char *cache_dir;  /* NULL = $GEMCL_CACHE_DIR, else $XDG_CACHE_HOME/gemcl, else ~/.cache/gemcl;
+                               "off" disables the binary cache */
+    gemcl_log_fn log;       /* may be NULL */
+    void *log_user;
+} gc_runtime_params;
+
+gc_runtime_params gc_runtime_default_params(void);
+
+typedef struct gc_cache_stats {
+    int hits;      /* programs loaded from a cached binary */
+    int misses;    /* programs built from source */
+    int rejected;  /* cache files found but unusable (corrupt, truncated, refused by the driver) */
+    int writes;    /* binaries written to the cache */
+} gc_cache_stats;
+
+typedef struct gc_runtime {
+    gc_device dev;
+    cl_context context;
+    cl_command_queue queue;
+    bool profiling;
+    char build_options[512];  /* -cl-std and the capability macros, prefix of every build */
+    bool cache_enabled;
+    char cache_dir[1024];
+    gc_cache_stats cache;
+    size_t bytes_current;     /* device bytes held through gc_buffer_alloc */
+    size_t bytes_peak;
+    gemcl_log_fn log;
+    void *log_user;
+} gc_runtime;
+
+gemcl_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out, gc_error *err);
+void gc_runtime_free(gc_runtime *rt);
+
+/* Logs a printf-formatted line through the runtime's log callback (dropped when there is none). */
+void gc_log(const gc_runtime *rt, gemcl_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Builds a program from source for the runtime's device. name labels messages (e.g. "attention.cl");
+ * options are appended to the runtime's build_options (tunables as -D). On a compile error returns
+ * GEMCL_ERR_BUILD with the build log in the message. The caller releases *program. */
+gemcl_status gc_program_build(gc_runtime *rt, const char *name, const char *source, size_t source_len,
+                              const char *options, cl_program *program, gc_error *err);
+
+/* Creates a kernel from a built program; the caller releases it. */
+gemcl_status gc_kernel_create(cl_program program, const char *kernel_name, cl_kernel *kernel,
+                              gc_error *err);
+
+/* A device buffer taken through the runtime. */
+typedef struct gc_buffer {
+    cl_mem mem;
+    size_t bytes;
+} gc_buffer;
+
+/* Allocates bytes (> 0) of device memory. Refuses sizes above the device's max single allocation with
+ * GEMCL_ERR_OUT_OF_MEMORY naming what (a label for the message, e.g. "layer 3 K cache"). */
+gemcl_status gc_buffer_alloc(gc_runtime *rt, size_t bytes, const char *what, gc_buffer *out, gc_error *err);
+
+/* Releases the buffer and subtracts it from the accounting; a zeroed buffer is a no-op. */
+void gc_buffer_free(gc_runtime *rt, gc_buffer *buf);
+
+/* Blocking copies between host and a buffer, with offsets in bytes. */
+gemcl_status gc_buffer_write(gc_runtime *rt, gc_buffer *buf, size_t offset, const void *src, size_t bytes,
+                             gc_error *err);
+gemcl_status gc_buffer_read(gc_runtime *rt, const gc_buffer *buf, size_t offset, void *dst, size_t bytes,
+                            gc_error *err);
+
+/* Resets the peak to the current byte count (to measure one phase). */
+void gc_runtime_reset_peak(gc_runtime *rt);
+
+/* The name of an OpenCL error code ("CL_OUT_OF_RESOURCES"), or "CL_ERROR_<n>". */
+const char *gc_cl_error_str(cl_int code);
+
+/* Turns a failed OpenCL call into an error: "<what>: <CL name> (<code>)". */
+gemcl_status gc_cl_fail(gc_error *err, cl_int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

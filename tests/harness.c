@@ -1,0 +1,57 @@
+#define _POSIX_C_SOURCE 200809L
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+gc_runtime *test_runtime(void) {
+    gc_error err;
+    gc_runtime *rt = NULL;
+    gc_runtime_params p = gc_runtime_default_params();
+    if (gc_runtime_create(&p, &rt, &err) != GEMCL_OK)
+        ck_abort_msg("runtime: %s", err.msg);
+    return rt;
+}
+
+const char *test_shared_path(const char *relative) {
+    static char buf[4096];
+    const char *root = getenv("GEMCL_SHARED");
+    if (!root || !*root)
+        root = GEMCL_SOURCE_DIR "/../shared";
+    snprintf(buf, sizeof buf, "%s/%s", root, relative);
+    struct stat st;
+    return stat(buf, &st) == 0 ? buf : NULL;
+}
+
+bool test_skip_if_missing(const char *path, const char *relative) {
+    if (path)
+        return false;
+    fprintf(stderr, "SKIP: %s not found under ../shared\n", relative);
+    return true;
+}
+
+void test_fill_random(float *x, size_t n, unsigned seed) {
+    unsigned long long s = 0x9E3779B97F4A7C15ULL ^ seed;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        x[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+}
+
+double test_nmse(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - (double)b[i];
+        num += d * d;
+        den += (double)b[i] * (double)b[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+const char *test_build_dir(void) {
+    const char *d = getenv("GEMCL_BUILD_DIR");
+    return d && *d ? d : GEMCL_BUILD_DIR;
+}

@@ -1,0 +1,38 @@
+/* harness.h - shared helpers for gemcl's Check suites.
+ *
+ * Every suite file defines `Suite *suite_<name>(void)` and is listed in tests/suites.h. One binary,
+ * gemcl-tests, runs them all (its output ends with Check's summary); CK_RUN_SUITE=<name> runs one, which is
+ * how `meson test` runs each suite as its own test. Tests needing ../shared skip with a reason when absent. */
+#ifndef GEMCL_TEST_HARNESS_H
+#define GEMCL_TEST_HARNESS_H
+
+#include <check.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "runtime/runtime.h"
+
+/* Per-case timeout, long enough for a cold kernel compile on PoCL. */
+#define TEST_TIMEOUT_S 300
+
+/* A runtime on the default (or $GEMCL_DEVICE) device, or the test fails with the error message. */
+gc_runtime *test_runtime(void);
+
+/* Path of a file under the shared folder (../shared beside the checkout; $GEMCL_SHARED overrides), or NULL
+ * if it does not exist. Returns a static buffer. */
+const char *test_shared_path(const char *relative);
+
+/* Skips the current test (reported as passed with a "SKIP" note on stderr) when path is NULL. Returns
+ * true when the test must stop. */
+bool test_skip_if_missing(const char *path, const char *relative);
+
+/* Fills x[0..n-1] with uniform values in [-1, 1) from a fixed-seed generator. */
+void test_fill_random(float *x, size_t n, unsigned seed);
+
+/* Normalised squared error sum((a-b)^2) / sum(b^2) (or the plain sum when b is all zero). */
+double test_nmse(const float *a, const float *b, size_t n);
+
+/* The directory holding build outputs (for running the built CLI), from GEMCL_BUILD_DIR. */
+const char *test_build_dir(void);
+
+#endif

@@ -1,0 +1,16 @@
+/* main.c - runs every suite of tests/suites.h (or the one named by CK_RUN_SUITE) and ends with Check's
+ * summary line. Exit status 0 only when nothing failed. */
+#include <stdlib.h>
+
+#include "suites.h"
+
+int main(void) {
+    SRunner *sr = srunner_create(NULL);
+#define X(name) srunner_add_suite(sr, suite_##name());
+    GEMCL_SUITES
+#undef X
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

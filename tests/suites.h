@@ -1,0 +1,12 @@
+/* suites.h - every Check suite of gemcl-tests, in the order they run. */
+#ifndef GEMCL_TEST_SUITES_H
+#define GEMCL_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *suite_runtime(void);
+
+#define GEMCL_SUITES \
+    X(runtime)
+
+#endif

@@ -1,0 +1,16 @@
+/* cli.h - the gemcl command-line tool: one file per subcommand, each an int cmd_X(argc, argv) that
+ * returns the process exit code. Errors are printed as one line "gemcl: <message>" on stderr. */
+#ifndef GEMCL_CLI_H
+#define GEMCL_CLI_H
+
+#include "gemcl.h"
+
+int cmd_devices(int argc, char **argv);
+
+/* Prints "gemcl: <formatted message>" to stderr and returns 1 (the exit code for errors). */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Formats a byte count as "1.50 GiB" into buf. */
+const char *cli_bytes(uint64_t bytes, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# quickstart.sh - set up a fresh Debian machine, build gemcl, and run the main job or the test suite.
+#
+#   bash tools/quickstart.sh demo   # install, build, run GemFilter on the default model
+#   bash tools/quickstart.sh test   # install, build, run the whole test suite (what CI runs)
+#
+# Installs only what is missing (apt-get; sudo when not root). Builds into ./build with warnings as errors.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev libcjson-dev
+          check meson ninja-build pkg-config python3 clinfo)
+
+install_missing() {
+    local missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "quickstart: installing ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+build() {
+    if [ ! -f build/build.ninja ]; then
+        meson setup build -Dwerror=true -Dtests=enabled >&2
+    fi
+    ninja -C build >&2
+}
+
+mode="${1:-}"
+case "$mode" in
+demo)
+    install_missing
+    build
+    ./build/tools/gemcl devices
+    ;;
+test)
+    install_missing
+    build
+    # One binary runs every Check suite; its last line is Check's summary.
+    exec ./build/tests/gemcl-tests
+    ;;
+*)
+    echo "usage: bash tools/quickstart.sh demo|test" >&2
+    exit 2
+    ;;
+esac
