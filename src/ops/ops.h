@@ -8,6 +8,7 @@
 #define GC_OPS_H
 
 #include "runtime/runtime.h"
+#include "util/types.h"
 
 typedef struct gc_ops gc_ops;
 
@@ -32,5 +33,73 @@ gemcl_status gc_op_add_f32(gc_ops *ops, const gc_buffer *a, size_t a_off, /* (n)
                            const gc_buffer *b, size_t b_off,              /* (n) */
                            gc_buffer *out, size_t out_off,                /* (n) */
                            size_t n, gc_error *err);
+
+/* A weight matrix on the device: rows = output features, cols = input features, row-major, in its dtype. */
+typedef struct gc_dweight {
+    gc_buffer buf;
+    gc_dtype dtype;
+    int rows;
+    int cols;
+} gc_dweight;
+
+/* out[i, :] = table[ids[i], :] converted to f32, i < n. */
+gemcl_status gc_op_embed(gc_ops *ops, const gc_dweight *table,              /* (vocab, dim) */
+                         const gc_buffer *ids, size_t ids_off,              /* int32 (n) */
+                         gc_buffer *out, size_t out_off,                    /* f32 (n, dim) */
+                         int n, gc_error *err);
+
+/* out[i, :] = x[i, :] / sqrt(mean(x[i, :]^2) + eps) * w, i < n. out may alias x. */
+gemcl_status gc_op_rmsnorm(gc_ops *ops, const gc_buffer *x, size_t x_off,   /* f32 (n, dim) */
+                           const gc_buffer *w,                              /* f32 (dim) */
+                           gc_buffer *out, size_t out_off,                  /* f32 (n, dim) */
+                           int n, int dim, float eps, gc_error *err);
+
+/* y[i, :] = W x[i, :] (+ bias), i < n. Picks our GEMV kernels for small n (decode; never GEMM with n = 1)
+ * and GEMM (CLBlast or our own kernel, per the device profile) otherwise. Any weight dtype. */
+gemcl_status gc_op_matmul(gc_ops *ops, const gc_buffer *x, size_t x_off,    /* f32 (n, cols) */
+                          const gc_dweight *w,                              /* (rows, cols) */
+                          const gc_buffer *bias,                            /* f32 (rows) or NULL */
+                          gc_buffer *y, size_t y_off,                       /* f32 (n, rows) */
+                          int n, gc_error *err);
+
+/* Rotates x in place by position: for head h of row i and pair p < head_dim/2 with angle
+ * pos[i] * inv_freq[p] (the pair is (2p, 2p+1) for ADJACENT, (p, p + head_dim/2) for HALF). inv_freq
+ * carries theta and any frequency scaling (Llama 3), computed once on the host. */
+gemcl_status gc_op_rope(gc_ops *ops, gc_buffer *x, size_t x_off,            /* f32 (n, n_heads, head_dim) */
+                        const gc_buffer *pos, size_t pos_off,               /* int32 (n) */
+                        const gc_buffer *inv_freq,                          /* f32 (head_dim / 2) */
+                        int n, int n_heads, int head_dim, gc_rope_layout layout, gc_error *err);
+
+/* Causal attention with GQA. Query row i (i < n) attends to cache rows 0 .. n_past + i (inclusive):
+ * out[i, h] = sum_j softmax_j(scale * q[i, h] . k[j, g]) v[j, g], g = h / (n_heads / n_kv_heads).
+ * Tiled with online softmax: nothing n x n is allocated. n = 1 uses the decode kernel. */
+gemcl_status gc_op_attention(gc_ops *ops, const gc_buffer *q, size_t q_off, /* f32 (n, n_heads, head_dim) */
+                             const gc_buffer *k_cache,                      /* f32 (n_ctx, n_kv_heads, head_dim) */
+                             const gc_buffer *v_cache,                      /* f32 (n_ctx, n_kv_heads, head_dim) */
+                             gc_buffer *out, size_t out_off,                /* f32 (n, n_heads, head_dim) */
+                             int n, int n_past, int n_heads, int n_kv_heads, int head_dim, float scale,
+                             gc_error *err);
+
+/* out[i] = silu(gate[i]) * up[i], i < n. out may alias gate. */
+gemcl_status gc_op_swiglu(gc_ops *ops, const gc_buffer *gate, size_t gate_off, /* f32 (n) */
+                          const gc_buffer *up, size_t up_off,                  /* f32 (n) */
+                          gc_buffer *out, size_t out_off,                      /* f32 (n) */
+                          size_t n, gc_error *err);
+
+/* out[0] = the index of the largest x[i], i < n (lowest index on ties). */
+gemcl_status gc_op_argmax(gc_ops *ops, const gc_buffer *x, size_t x_off,    /* f32 (n) */
+                          gc_buffer *out, size_t out_off,                   /* int32 (1) */
+                          int n, gc_error *err);
+
+/* Samples one id from softmax(logits / temperature) restricted to the top_k largest (0 = all) and then to
+ * the smallest prefix whose mass reaches top_p (1 = all), using the uniform number u in [0, 1) drawn by the
+ * caller's seeded generator. Ties ordered by lower index. Writes out[0]. */
+gemcl_status gc_op_sample(gc_ops *ops, const gc_buffer *logits, size_t logits_off, /* f32 (n) */
+                          gc_buffer *out, size_t out_off,                          /* int32 (1) */
+                          int n, float temperature, int top_k, float top_p, float u, gc_error *err);
+
+/* Copies n f32 elements between buffers (offsets in elements). */
+gemcl_status gc_op_copy_f32(gc_ops *ops, const gc_buffer *src, size_t src_off, gc_buffer *dst, size_t dst_off,
+                            size_t n, gc_error *err);
 
 #endif

@@ -1,0 +1,84 @@
+/* tokenizer.h - text <-> token ids for the tokenizers Llama-family models use:
+ *   - SentencePiece-style BPE (Llama 2, Mistral, Phi-3): from tokenizer.model (protobuf), from GGUF metadata,
+ *     from tokenizer.json, and llama2.c's tokenizer.bin / tok512.bin (llama2.c's own merge rule);
+ *   - byte-level BPE (Llama 3, Qwen2, SmolLM2): from tokenizer.json and from a tiktoken tokenizer.model.
+ * Host-only; depends on nothing but util and cJSON. */
+#ifndef GC_TOKENIZER_H
+#define GC_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+typedef struct gc_tokenizer gc_tokenizer;
+
+typedef enum gc_tokenizer_kind {
+    GC_TOKENIZER_LLAMA2C = 0, /* llama2.c .bin: SentencePiece pieces with ' ', greedy best-score merges */
+    GC_TOKENIZER_SPM = 1,     /* SentencePiece BPE with U+2581 and byte fallback */
+    GC_TOKENIZER_BPE = 2,     /* byte-level BPE (GPT-2 byte map or tiktoken raw bytes) */
+} gc_tokenizer_kind;
+
+/* Loads a tokenizer file, detecting its kind from its content: llama2.c .bin (vocab_size must then be
+ * given, it is not in the file), SentencePiece tokenizer.model (protobuf), tiktoken tokenizer.model (base64
+ * lines), tokenizer.json. vocab_size <= 0 = unknown. The caller frees *out with gc_tokenizer_free. */
+gemcl_status gc_tokenizer_load(const char *path, int vocab_size, gc_tokenizer **out, gc_error *err);
+
+/* A vocabulary given as arrays (how GGUF metadata holds it). Strings are not NUL-terminated. */
+typedef struct gc_vocab_arrays {
+    const char *model;              /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) */
+    const char *pre;                /* tokenizer.ggml.pre ("llama-bpe", "qwen2", ...) or NULL */
+    int n_tokens;
+    const char *const *tokens;      /* [n_tokens] */
+    const size_t *token_lens;       /* [n_tokens] */
+    const float *scores;            /* [n_tokens] or NULL */
+    const int32_t *token_types;     /* [n_tokens] or NULL: 1 normal, 2 unknown, 3 control, 4 user, 6 byte */
+    int n_merges;
+    const char *const *merges;      /* [n_merges] "a b" strings (gpt2) or NULL */
+    const size_t *merge_lens;
+    int bos_id, eos_id, unk_id;     /* -1 = none */
+    bool add_bos;
+} gc_vocab_arrays;
+
+gemcl_status gc_tokenizer_from_vocab(const gc_vocab_arrays *vocab, gc_tokenizer **out, gc_error *err);
+
+void gc_tokenizer_free(gc_tokenizer *t);
+
+gc_tokenizer_kind gc_tokenizer_get_kind(const gc_tokenizer *t);
+int gc_tokenizer_n_vocab(const gc_tokenizer *t);
+int gc_tokenizer_bos(const gc_tokenizer *t); /* -1 if none */
+int gc_tokenizer_eos(const gc_tokenizer *t); /* -1 if none */
+
+/* Encodes len bytes of text. add_bos prepends BOS; parse_special recognises special/added tokens written
+ * in the text (otherwise they are plain text). *ids is malloc'd; the caller frees it. */
+gemcl_status gc_tokenizer_encode(const gc_tokenizer *t, const char *text, size_t len, bool add_bos,
+                                 bool parse_special, int32_t **ids, int *n_ids, gc_error *err);
+
+/* The raw bytes token id stands for (U+2581 -> ' ', <0xNN> -> that byte, byte-level map undone); special
+ * tokens give their text. Returns NULL for an id out of range. Not NUL-terminated: *len bytes. */
+const char *gc_tokenizer_piece(const gc_tokenizer *t, int32_t id, size_t *len);
+
+/* Streaming detokenizer: feeds ids one by one and emits only complete UTF-8 sequences, so a character
+ * split over two tokens is printed once, whole. Applies the SentencePiece rule that the leading space
+ * of the first piece after BOS is dropped (as llama2.c and llama.cpp do). */
+typedef struct gc_detok {
+    const gc_tokenizer *t;
+    int32_t prev;           /* previous id, -1 at start */
+    unsigned char pending[8];
+    size_t n_pending;
+} gc_detok;
+
+void gc_detok_init(gc_detok *d, const gc_tokenizer *t);
+
+/* Appends the text completed by id to out (capacity cap, at least 64 bytes); returns bytes written. */
+size_t gc_detok_push(gc_detok *d, int32_t id, char *out, size_t cap);
+
+/* Flushes an incomplete trailing sequence (as U+FFFD); returns bytes written. */
+size_t gc_detok_flush(gc_detok *d, char *out, size_t cap);
+
+/* Decodes a whole id sequence into a malloc'd NUL-terminated string (the caller frees it). */
+gemcl_status gc_tokenizer_decode(const gc_tokenizer *t, const int32_t *ids, int n_ids, char **text,
+                                 size_t *len, gc_error *err);
+
+#endif
