@@ -13,6 +13,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices, and the one gemcl picks"},
+    {"run", cmd_run, "generate from a prompt (full attention or GemFilter)"},
 };
 
 int cli_error(const char *fmt, ...) {

@@ -1,0 +1,240 @@
+/* ref_llama.c - see ref_llama.h. Shapes follow llama2.c: x (n, dim), k/v (n, kv_dim), per layer. */
+#include "ref_llama.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+
+/* y (rows) = W (rows, cols) x (cols), W in any dtype. */
+static void matvec(const gc_tensor *w, const double *x, double *y, float *row) {
+    int64_t rows = w->shape[0], cols = w->shape[1];
+    size_t rb = gc_dtype_row_bytes(w->dtype, cols);
+    for (int64_t r = 0; r < rows; r++) {
+        gc_row_to_f32(w->dtype, (const unsigned char *)w->data + (size_t)r * rb, cols, row);
+        double acc = 0;
+        for (int64_t c = 0; c < cols; c++)
+            acc += (double)row[c] * x[c];
+        y[r] = acc;
+    }
+}
+
+static void add_bias(const gc_tensor *b, double *y, int n, float *row) {
+    if (!b->data)
+        return;
+    gc_row_to_f32(b->dtype, b->data, n, row);
+    for (int i = 0; i < n; i++)
+        y[i] += row[i];
+}
+
+static void rmsnorm(const double *x, const gc_tensor *w, int d, double eps, double *out, float *row) {
+    double ss = 0;
+    for (int i = 0; i < d; i++)
+        ss += x[i] * x[i];
+    double scale = 1.0 / sqrt(ss / d + eps);
+    gc_row_to_f32(w->dtype, w->data, d, row);
+    for (int i = 0; i < d; i++)
+        out[i] = x[i] * scale * row[i];
+}
+
+static void rope(double *v, int n_heads, int hd, int pos, const float *inv_freq, gc_rope_layout layout) {
+    for (int h = 0; h < n_heads; h++) {
+        double *x = v + (size_t)h * hd;
+        for (int p = 0; p < hd / 2; p++) {
+            double a = (double)pos * (double)inv_freq[p], c = cos(a), s = sin(a);
+            int i0 = layout == GC_ROPE_ADJACENT ? 2 * p : p, i1 = layout == GC_ROPE_ADJACENT ? 2 * p + 1 : p + hd / 2;
+            double x0 = x[i0], x1 = x[i1];
+            x[i0] = x0 * c - x1 * s;
+            x[i1] = x0 * s + x1 * c;
+        }
+    }
+}
+
+typedef struct ref_state {
+    const gc_model_file *m;
+    int n, d, hd, qd, kvd, ff;
+    double *x, *xb, *q, *k, *v, *att, *hb, *hb2, *tmp; /* x (n, d); q (n, qd); k, v (n, kvd); others per row */
+    float *row, *inv_freq;
+} ref_state;
+
+static int state_init(ref_state *s, const gc_model_file *m, const int32_t *ids, int n) {
+    const gc_hparams *hp = &m->hp;
+    memset(s, 0, sizeof *s);
+    s->m = m, s->n = n, s->d = hp->n_embd, s->hd = hp->head_dim, s->ff = hp->n_ff;
+    s->qd = hp->n_heads * hp->head_dim, s->kvd = hp->n_kv_heads * hp->head_dim;
+    int widest = s->d > s->ff ? s->d : s->ff;
+    if (hp->vocab_size > widest)
+        widest = hp->vocab_size;
+    s->x = calloc((size_t)n * s->d, sizeof(double));
+    s->q = calloc((size_t)n * s->qd, sizeof(double));
+    s->k = calloc((size_t)n * s->kvd, sizeof(double));
+    s->v = calloc((size_t)n * s->kvd, sizeof(double));
+    s->xb = calloc((size_t)widest, sizeof(double));
+    s->att = calloc((size_t)(s->qd > n ? s->qd : n) + (size_t)s->qd, sizeof(double));
+    s->hb = calloc((size_t)widest, sizeof(double));
+    s->hb2 = calloc((size_t)widest, sizeof(double));
+    s->tmp = calloc((size_t)widest, sizeof(double));
+    s->row = calloc((size_t)widest, sizeof(float));
+    s->inv_freq = calloc((size_t)s->hd, sizeof(float));
+    if (!s->x || !s->q || !s->k || !s->v || !s->xb || !s->att || !s->hb || !s->hb2 || !s->tmp || !s->row ||
+        !s->inv_freq)
+        return -1;
+    gc_rope_inv_freq(hp, s->inv_freq);
+    for (int i = 0; i < n; i++) {
+        const gc_tensor *e = &m->tok_embd;
+        gc_row_to_f32(e->dtype, (const unsigned char *)e->data + gc_dtype_row_bytes(e->dtype, s->d) * (size_t)ids[i],
+                      s->d, s->row);
+        for (int j = 0; j < s->d; j++)
+            s->x[(size_t)i * s->d + j] = s->row[j];
+    }
+    return 0;
+}
+
+static void state_free(ref_state *s) {
+    free(s->x), free(s->q), free(s->k), free(s->v), free(s->xb), free(s->att), free(s->hb), free(s->hb2);
+    free(s->tmp), free(s->row), free(s->inv_freq);
+}
+
+/* Normed input, q (post-RoPE), k (post-RoPE) and v of layer l for every row. */
+static void qkv(ref_state *s, int l) {
+    const gc_hparams *hp = &s->m->hp;
+    const gc_layer_weights *w = &s->m->layers[l];
+    for (int i = 0; i < s->n; i++) {
+        rmsnorm(s->x + (size_t)i * s->d, &w->attn_norm, s->d, hp->norm_eps, s->xb, s->row);
+        double *q = s->q + (size_t)i * s->qd, *k = s->k + (size_t)i * s->kvd, *v = s->v + (size_t)i * s->kvd;
+        matvec(&w->wq, s->xb, q, s->row);
+        matvec(&w->wk, s->xb, k, s->row);
+        matvec(&w->wv, s->xb, v, s->row);
+        add_bias(&w->bq, q, s->qd, s->row);
+        add_bias(&w->bk, k, s->kvd, s->row);
+        add_bias(&w->bv, v, s->kvd, s->row);
+        rope(q, hp->n_heads, s->hd, i, s->inv_freq, hp->rope_layout);
+        rope(k, hp->n_kv_heads, s->hd, i, s->inv_freq, hp->rope_layout);
+    }
+}
+
+/* The rest of layer l after qkv(): causal attention, output projection, FFN, residuals. */
+static void finish_layer(ref_state *s, int l) {
+    const gc_hparams *hp = &s->m->hp;
+    const gc_layer_weights *w = &s->m->layers[l];
+    int group = hp->n_heads / hp->n_kv_heads;
+    double *scores = s->att + s->qd, *out = s->att;
+    for (int i = 0; i < s->n; i++) {
+        for (int h = 0; h < hp->n_heads; h++) {
+            const double *q = s->q + (size_t)i * s->qd + (size_t)h * s->hd;
+            int g = h / group;
+            double mx = -INFINITY, sum = 0;
+            for (int j = 0; j <= i; j++) {
+                const double *k = s->k + (size_t)j * s->kvd + (size_t)g * s->hd;
+                double dot = 0;
+                for (int t = 0; t < s->hd; t++)
+                    dot += q[t] * k[t];
+                scores[j] = dot / sqrt((double)s->hd);
+                mx = fmax(mx, scores[j]);
+            }
+            for (int j = 0; j <= i; j++)
+                sum += (scores[j] = exp(scores[j] - mx));
+            for (int t = 0; t < s->hd; t++) {
+                double acc = 0;
+                for (int j = 0; j <= i; j++)
+                    acc += scores[j] / sum * s->v[(size_t)j * s->kvd + (size_t)g * s->hd + t];
+                out[h * s->hd + t] = acc;
+            }
+        }
+        double *x = s->x + (size_t)i * s->d;
+        matvec(&w->wo, out, s->tmp, s->row);
+        for (int j = 0; j < s->d; j++)
+            x[j] += s->tmp[j];
+        rmsnorm(x, &w->ffn_norm, s->d, hp->norm_eps, s->xb, s->row);
+        matvec(&w->w_gate, s->xb, s->hb, s->row);
+        matvec(&w->w_up, s->xb, s->hb2, s->row);
+        for (int j = 0; j < s->ff; j++)
+            s->hb[j] = s->hb[j] / (1.0 + exp(-s->hb[j])) * s->hb2[j];
+        matvec(&w->w_down, s->hb, s->tmp, s->row);
+        for (int j = 0; j < s->d; j++)
+            x[j] += s->tmp[j];
+    }
+}
+
+int ref_logits_last(const gc_model_file *m, const int32_t *ids, int n, double *logits) {
+    ref_state s;
+    if (state_init(&s, m, ids, n) != 0) {
+        state_free(&s);
+        return -1;
+    }
+    for (int l = 0; l < m->hp.n_layers; l++) {
+        qkv(&s, l);
+        finish_layer(&s, l);
+    }
+    rmsnorm(s.x + (size_t)(n - 1) * s.d, &m->out_norm, s.d, m->hp.norm_eps, s.xb, s.row);
+    matvec(&m->lm_head, s.xb, logits, s.row);
+    state_free(&s);
+    return 0;
+}
+
+int ref_gemfilter_scores(const gc_model_file *m, const int32_t *ids, int n, const int *layers, int n_list,
+                         double **scores) {
+    ref_state s;
+    if (state_init(&s, m, ids, n) != 0) {
+        state_free(&s);
+        return -1;
+    }
+    const gc_hparams *hp = &m->hp;
+    int group = hp->n_heads / hp->n_kv_heads, t = 0;
+    for (int l = 0; l <= layers[n_list - 1]; l++) {
+        qkv(&s, l);
+        if (l == layers[t]) {
+            const double *q = s.q + (size_t)(n - 1) * s.qd;
+            for (int j = 0; j < n; j++) {
+                double acc = 0;
+                for (int h = 0; h < hp->n_heads; h++)
+                    for (int e = 0; e < s.hd; e++)
+                        acc += q[h * s.hd + e] * s.k[(size_t)j * s.kvd + (size_t)(h / group) * s.hd + e];
+                scores[t][j] = acc;
+            }
+            t++;
+        }
+        if (t < n_list)
+            finish_layer(&s, l);
+    }
+    state_free(&s);
+    return 0;
+}
+
+void ref_pool5(const double *s, int n, double *p) {
+    for (int j = 0; j < n; j++) {
+        double acc = 0;
+        for (int o = -2; o <= 2; o++)
+            if (j + o >= 0 && j + o < n)
+                acc += s[j + o];
+        p[j] = acc / 5.0;
+    }
+}
+
+static const double *g_sort_p;
+static int by_score_desc(const void *a, const void *b) {
+    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    if (g_sort_p[i] != g_sort_p[j])
+        return g_sort_p[i] > g_sort_p[j] ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+static int by_index(const void *a, const void *b) {
+    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    return i < j ? -1 : i > j;
+}
+
+int ref_topk_sorted(const double *p, int n, int k, int32_t *out) {
+    int32_t *all = malloc((size_t)n * sizeof *all);
+    if (!all)
+        return -1;
+    for (int i = 0; i < n; i++)
+        all[i] = i;
+    g_sort_p = p;
+    qsort(all, (size_t)n, sizeof *all, by_score_desc);
+    int kk = k < n ? k : n;
+    memcpy(out, all, (size_t)kk * sizeof *out);
+    qsort(out, (size_t)kk, sizeof *out, by_index);
+    free(all);
+    return kk;
+}
