@@ -7,6 +7,7 @@
 
 #include "harness.h"
 #include "ops/ops.h"
+#include "ops/ops_internal.h"
 #include "ref_ops.h"
 
 #define NMSE_EXACT 1e-7 /* elementwise ops */
@@ -174,6 +175,59 @@ START_TEST(rope_both_layouts_with_gapped_positions) {
 }
 END_TEST
 
+
+/* ---- matmul --------------------------------------------------------------------------------------------- */
+
+/* One matmul of x (n, cols) by a random (rows, cols) weight in dtype against the dequantised reference. */
+static void check_matmul(fixture *f, gc_dtype dtype, int n, int rows, int cols, bool with_bias) {
+    float *wf = random_f32((size_t)rows * cols, 51u + rows), *x = random_f32((size_t)n * cols, 61u + n);
+    float *bias = random_f32((size_t)rows, 71u), *want = malloc((size_t)n * rows * sizeof *want);
+    ref_weight rw = ref_weight_make(wf, rows, cols, dtype);
+    ref_matmul(want, x, rw.dequant, with_bias ? bias : NULL, n, rows, cols);
+    gc_dweight w = {upload(f, rw.data, rw.bytes), dtype, rows, cols};
+    gc_buffer dx = upload_f32(f, x, (size_t)n * cols), db = upload_f32(f, bias, (size_t)rows), dy;
+    expect_ok(f, gc_buffer_alloc(f->rt, ((size_t)n * rows + 5) * sizeof(float), "y", &dy, &f->err));
+    expect_ok(f, gc_op_matmul(f->ops, &dx, 0, &w, with_bias ? &db : NULL, &dy, 5, n, &f->err));
+    float *got = download_f32(f, &dy, 5, (size_t)n * rows);
+    char what[96];
+    snprintf(what, sizeof what, "matmul %s n %d rows %d cols %d (%s)", gc_dtype_name(dtype), n, rows, cols,
+             gc_ops_get_profile(f->ops)->gemm_f32_clblast ? "clblast" : "own");
+    expect_close(got, want, (size_t)n * rows, dtype == GC_DTYPE_F32 ? NMSE_F32 : NMSE_LOSSY, what);
+    free(wf), free(x), free(bias), free(want), free(got), ref_weight_free(&rw);
+    gc_buffer_free(f->rt, &w.buf), gc_buffer_free(f->rt, &dx), gc_buffer_free(f->rt, &db), gc_buffer_free(f->rt, &dy);
+}
+
+static void check_matmul_all_shapes(fixture *f, gc_dtype dtype) {
+    const int ns[] = {1, 2, 7, 64, 129}, shapes[][2] = {{37, 96}, {64, 256}, {33, 75}, {128, 64}};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            if (dtype == GC_DTYPE_Q8_0 && shapes[s][1] % 32 != 0)
+                continue;
+            check_matmul(f, dtype, ns[i], shapes[s][0], shapes[s][1], s == 0);
+        }
+}
+
+START_TEST(matmul_every_dtype_matches_dequantised_reference) {
+    fixture f = fx_open();
+    for (int t = GC_DTYPE_F32; t <= GC_DTYPE_Q8_0; t++)
+        check_matmul_all_shapes(&f, (gc_dtype)t);
+    fx_close(&f);
+}
+END_TEST
+
+START_TEST(matmul_f32_through_clblast_and_wide_gemv_match_reference) {
+    fixture f = fx_open();
+    gc_ops_profile p = *gc_ops_get_profile(f.ops);
+    p.gemm_f32_clblast = !p.gemm_f32_clblast;
+    p.gemv_local = 8;
+    p.gemv_rows_x = 3;
+    gc_ops_set_profile(f.ops, &p);
+    check_matmul_all_shapes(&f, GC_DTYPE_F32);
+    check_matmul_all_shapes(&f, GC_DTYPE_F16);
+    fx_close(&f);
+}
+END_TEST
+
 /* ---- bounds ---------------------------------------------------------------------------------------------- */
 
 START_TEST(out_of_range_arguments_are_refused_naming_the_op) {
@@ -200,6 +254,8 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, rmsnorm_matches_llama2c_on_odd_and_pow2_sizes);
     tcase_add_test(tc, swiglu_and_copy_match_reference);
     tcase_add_test(tc, rope_both_layouts_with_gapped_positions);
+    tcase_add_test(tc, matmul_every_dtype_matches_dequantised_reference);
+    tcase_add_test(tc, matmul_f32_through_clblast_and_wide_gemv_match_reference);
     tcase_add_test(tc, out_of_range_arguments_are_refused_naming_the_op);
     suite_add_tcase(s, tc);
     return s;

@@ -187,3 +187,7 @@ gemcl_status gc_ops_scratch(gc_ops *ops, gc_scratch_slot slot, size_t bytes, gc_
 const gc_ops_profile *gc_ops_get_profile(const gc_ops *ops) {
     return &ops->profile;
 }
+
+void gc_ops_set_profile(gc_ops *ops, const gc_ops_profile *profile) {
+    ops->profile = *profile;
+}

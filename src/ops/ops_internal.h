@@ -44,4 +44,8 @@ gemcl_status gc_ops_scratch(gc_ops *ops, gc_scratch_slot slot, size_t bytes, gc_
 /* The tuning profile ops was created with (chosen by device; see profile.h). */
 const gc_ops_profile *gc_ops_get_profile(const gc_ops *ops);
 
+/* Replaces the profile (tests and the bench force a path; `gemcl tune` tries candidates). Kernels built
+ * with the old tunables stay cached under their old options. */
+void gc_ops_set_profile(gc_ops *ops, const gc_ops_profile *profile);
+
 #endif
