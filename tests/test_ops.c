@@ -228,6 +228,50 @@ START_TEST(matmul_f32_through_clblast_and_wide_gemv_match_reference) {
 }
 END_TEST
 
+/* ---- attention ------------------------------------------------------------------------------------------ */
+
+/* Attention of n new queries after n_past cached rows against the reference; k/v hold n_past + n rows
+ * (plus one unused row, which must not be read). */
+static void check_attention(fixture *f, int n, int n_past, int n_heads, int n_kv, int hd) {
+    size_t q_elems = (size_t)n * n_heads * hd, kv_elems = (size_t)(n_past + n + 1) * n_kv * hd;
+    float *q = random_f32(q_elems, 81u + n), *k = random_f32(kv_elems, 91u + hd), *v = random_f32(kv_elems, 7u);
+    for (size_t i = 0; i < q_elems; i++)
+        q[i] *= 3.0f; /* peakier softmax */
+    float scale = 1.0f / sqrtf((float)hd), *want = malloc(q_elems * sizeof *want);
+    ref_attention(want, q, k, v, n, n_past, n_heads, n_kv, hd, scale);
+    gc_buffer dq = upload_f32(f, q, q_elems), dk = upload_f32(f, k, kv_elems), dv = upload_f32(f, v, kv_elems), dout;
+    expect_ok(f, gc_buffer_alloc(f->rt, (q_elems + 2) * sizeof(float), "out", &dout, &f->err));
+    expect_ok(f, gc_op_attention(f->ops, &dq, 0, &dk, &dv, &dout, 2, n, n_past, n_heads, n_kv, hd, scale, &f->err));
+    float *got = download_f32(f, &dout, 2, q_elems);
+    char what[96];
+    snprintf(what, sizeof what, "attention n %d n_past %d heads %d/%d hd %d", n, n_past, n_heads, n_kv, hd);
+    expect_close(got, want, q_elems, NMSE_F32, what);
+    free(q), free(k), free(v), free(want), free(got);
+    gc_buffer_free(f->rt, &dq), gc_buffer_free(f->rt, &dk), gc_buffer_free(f->rt, &dv), gc_buffer_free(f->rt, &dout);
+}
+
+START_TEST(attention_matches_reference_for_gqa_ratios_and_head_dims) {
+    fixture f = fx_open();
+    const int ratios[] = {1, 2, 4, 8}, dims[] = {8, 64, 96, 128}, ns[] = {1, 5, 33, 200}, pasts[] = {0, 17};
+    for (size_t d = 0; d < 4; d++)
+        for (size_t r = 0; r < 4; r++)
+            for (size_t i = 0; i < 4; i++)
+                for (size_t p = 0; p < 2; p++)
+                    if (ns[i] < 200 || r == d) /* the long cases once per head size */
+                        check_attention(&f, ns[i], pasts[p], 8, 8 / ratios[r], dims[d]);
+    fx_close(&f);
+}
+END_TEST
+
+START_TEST(decode_attention_splits_long_contexts) {
+    fixture f = fx_open();
+    check_attention(&f, 1, 3000, 4, 1, 64);   /* many splits */
+    check_attention(&f, 2, 700, 8, 2, 128);
+    check_attention(&f, 1, 0, 2, 2, 16);      /* a single key */
+    fx_close(&f);
+}
+END_TEST
+
 /* ---- bounds ---------------------------------------------------------------------------------------------- */
 
 START_TEST(out_of_range_arguments_are_refused_naming_the_op) {
@@ -256,6 +300,8 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, rope_both_layouts_with_gapped_positions);
     tcase_add_test(tc, matmul_every_dtype_matches_dequantised_reference);
     tcase_add_test(tc, matmul_f32_through_clblast_and_wide_gemv_match_reference);
+    tcase_add_test(tc, attention_matches_reference_for_gqa_ratios_and_head_dims);
+    tcase_add_test(tc, decode_attention_splits_long_contexts);
     tcase_add_test(tc, out_of_range_arguments_are_refused_naming_the_op);
     suite_add_tcase(s, tc);
     return s;
