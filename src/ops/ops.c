@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/ops.h"
+#include "ops/ops_internal.h"
 #include "runtime/kernels.h"
 
 #define OPS_MAX_PROGRAMS 64
@@ -28,6 +28,8 @@ struct gc_ops {
     int n_programs;
     kernel_slot kernels[OPS_MAX_KERNELS];
     int n_kernels;
+    gc_buffer scratch[GC_SCRATCH_COUNT];
+    gc_ops_profile profile;
 };
 
 gemcl_status gc_ops_create(gc_runtime *rt, gc_ops **out, gc_error *err) {
@@ -35,6 +37,7 @@ gemcl_status gc_ops_create(gc_runtime *rt, gc_ops **out, gc_error *err) {
     if (!*out)
         return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory creating the op registry");
     (*out)->rt = rt;
+    (*out)->profile = gc_ops_profile_for(&rt->dev.info);
     return GEMCL_OK;
 }
 
@@ -45,11 +48,30 @@ void gc_ops_free(gc_ops *ops) {
         clReleaseKernel(ops->kernels[i].kernel);
     for (int i = 0; i < ops->n_programs; i++)
         clReleaseProgram(ops->programs[i].program);
+    for (int i = 0; i < GC_SCRATCH_COUNT; i++)
+        gc_buffer_free(ops->rt, &ops->scratch[i]);
     free(ops);
 }
 
 gc_runtime *gc_ops_runtime(gc_ops *ops) {
     return ops->rt;
+}
+
+/* Every program is cl/common.cl (shared helpers: dtype loads, reductions) followed by its family's file. */
+static char *with_prelude(const gc_kernel_source *src, gc_error *err) {
+    const gc_kernel_source *common = gc_kernel_source_find("common");
+    size_t common_len = common ? common->length : 0;
+    char *text = malloc(common_len + src->length + 2);
+    if (!text) {
+        gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory building a kernel source");
+        return NULL;
+    }
+    if (common)
+        memcpy(text, common->source, common_len);
+    text[common_len] = '\n';
+    memcpy(text + common_len + 1, src->source, src->length);
+    text[common_len + 1 + src->length] = '\0';
+    return text;
 }
 
 static gemcl_status find_program(gc_ops *ops, const char *family, const char *options, int *index,
@@ -68,7 +90,11 @@ static gemcl_status find_program(gc_ops *ops, const char *family, const char *op
     char name[96];
     snprintf(name, sizeof name, "cl/%s.cl", family);
     program_slot *slot = &ops->programs[ops->n_programs];
-    gemcl_status st = gc_program_build(ops->rt, name, src->source, src->length, options, &slot->program, err);
+    char *text = with_prelude(src, err);
+    if (!text)
+        return GEMCL_ERR_OUT_OF_MEMORY;
+    gemcl_status st = gc_program_build(ops->rt, name, text, strlen(text), options, &slot->program, err);
+    free(text);
     if (st != GEMCL_OK)
         return st;
     snprintf(slot->family, sizeof slot->family, "%s", family);
@@ -112,4 +138,56 @@ gemcl_status gc_ops_launch_1d(gc_ops *ops, cl_kernel kernel, size_t n, size_t lo
     cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, 1, NULL, &global, local ? &local : NULL, 0, NULL,
                                        NULL);
     return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "enqueue %s", what);
+}
+
+gemcl_status gc_ops_launch_2d(gc_ops *ops, cl_kernel kernel, const size_t global[2], const size_t *local,
+                              const char *what, gc_error *err) {
+    if (global[0] == 0 || global[1] == 0)
+        return GEMCL_OK;
+    size_t g[2] = {global[0], global[1]};
+    for (int d = 0; d < 2 && local; d++)
+        g[d] = (g[d] + local[d] - 1) / local[d] * local[d];
+    cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, 2, NULL, g, local, 0, NULL, NULL);
+    return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "enqueue %s", what);
+}
+
+gemcl_status gc_ops_set_args(cl_kernel kernel, const gc_karg *args, int n, const char *what, gc_error *err) {
+    for (int i = 0; i < n; i++) {
+        cl_int rc = clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value);
+        if (rc != CL_SUCCESS)
+            return gc_cl_fail(err, rc, "%s: setting argument %d", what, i);
+    }
+    return GEMCL_OK;
+}
+
+gemcl_status gc_ops_check_range(const gc_buffer *buf, size_t off, size_t count, size_t elem_bytes,
+                                const char *op, const char *tensor, gc_error *err) {
+    if (!buf || !buf->mem)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: %s is not a device buffer", op, tensor);
+    size_t cap = buf->bytes / elem_bytes;
+    if (off > cap || count > cap - off)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG,
+                       "%s: %s elements [%zu, %zu) lie outside its buffer of %zu elements", op, tensor, off,
+                       off + count, cap);
+    return GEMCL_OK;
+}
+
+gemcl_status gc_ops_scratch(gc_ops *ops, gc_scratch_slot slot, size_t bytes, gc_buffer **buf, gc_error *err) {
+    gc_buffer *s = &ops->scratch[slot];
+    if (s->bytes < bytes) {
+        gc_buffer_free(ops->rt, s);
+        gemcl_status st = gc_buffer_alloc(ops->rt, bytes, "op scratch", s, err);
+        if (st != GEMCL_OK)
+            return st;
+    }
+    *buf = s;
+    return GEMCL_OK;
+}
+
+const gc_ops_profile *gc_ops_get_profile(const gc_ops *ops) {
+    return &ops->profile;
+}
+
+void gc_ops_set_profile(gc_ops *ops, const gc_ops_profile *profile) {
+    ops->profile = *profile;
 }

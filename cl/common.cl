@@ -1,0 +1,52 @@
+/* common.cl - helpers prepended to every program (ops.c builds cl/common.cl followed by cl/<family>.cl).
+ *
+ * Weight rows are addressed as bytes (row = base + r * row_bytes) so one kernel body serves every dtype:
+ *   ld1_<t>(row, i)  element i of the row as f32
+ *   ld8_<t>(row, i)  elements i .. i+7 as float8 (i a multiple of 8)
+ * for t in f32, f16 (storage only, vload_half), bf16 (upper half of an f32) and q8_0 (ggml blocks of 32:
+ * {half scale; char q[32]}, 34 bytes). GC_FOR_EACH_DTYPE(X) instantiates X(t) for each of them. */
+
+#define GC_FOR_EACH_DTYPE(X) X(f32) X(f16) X(bf16) X(q8_0)
+#define GC_Q8_0_BLOCK 32
+#define GC_Q8_0_BYTES 34
+
+typedef __global const uchar *gc_row;
+
+inline float ld1_f32(gc_row row, uint i) { return ((__global const float *)row)[i]; }
+inline float ld1_f16(gc_row row, uint i) { return vload_half(i, (__global const half *)row); }
+inline float ld1_bf16(gc_row row, uint i) { return as_float((uint)((__global const ushort *)row)[i] << 16); }
+inline float ld1_q8_0(gc_row row, uint i) {
+    gc_row b = row + (i / GC_Q8_0_BLOCK) * GC_Q8_0_BYTES;
+    return vload_half(0, (__global const half *)b) * (float)((__global const char *)(b + 2))[i % GC_Q8_0_BLOCK];
+}
+
+inline float8 ld8_f32(gc_row row, uint i) { return vload8(0, (__global const float *)row + i); }
+inline float8 ld8_f16(gc_row row, uint i) { return vload_half8(0, (__global const half *)row + i); }
+inline float8 ld8_bf16(gc_row row, uint i) {
+    return as_float8(convert_uint8(vload8(0, (__global const ushort *)row + i)) << 16);
+}
+inline float8 ld8_q8_0(gc_row row, uint i) {
+    gc_row b = row + (i / GC_Q8_0_BLOCK) * GC_Q8_0_BYTES;
+    const float d = vload_half(0, (__global const half *)b);
+    return convert_float8(vload8(0, (__global const char *)(b + 2) + i % GC_Q8_0_BLOCK)) * d;
+}
+
+inline float gc_hsum8(float8 v) {
+    float4 s = v.lo + v.hi;
+    return (s.x + s.y) + (s.z + s.w);
+}
+
+/* Sum of v over a work-group of n work-items (n a power of two), returned to every work-item. scratch holds
+ * n floats; it is free again on return. */
+inline float gc_group_sum(float v, __local float *scratch, uint lid, uint n) {
+    scratch[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = n / 2; s > 0; s /= 2) {
+        if (lid < s)
+            scratch[lid] += scratch[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float total = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return total;
+}

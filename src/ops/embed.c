@@ -1,0 +1,41 @@
+/* embed.c - host wrapper for cl/embed.cl. */
+#include <stdio.h>
+
+#include "ops/ops_internal.h"
+
+/* Checks a weight's shape and that its buffer holds rows x cols of its dtype. */
+gemcl_status gc_ops_check_weight(const gc_dweight *w, const char *op, gc_error *err) {
+    if (!w || w->rows <= 0 || w->cols <= 0 || (unsigned)w->dtype > GC_DTYPE_Q8_0)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: weight has a bad shape or dtype", op);
+    if (w->dtype == GC_DTYPE_Q8_0 && w->cols % 32 != 0)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: q8_0 weight has %d columns, not a multiple of 32", op,
+                       w->cols);
+    size_t row_bytes = gc_dtype_row_bytes(w->dtype, w->cols);
+    return gc_ops_check_range(&w->buf, 0, (size_t)w->rows, row_bytes, op, "weight", err);
+}
+
+gemcl_status gc_op_embed(gc_ops *ops, const gc_dweight *table, const gc_buffer *ids, size_t ids_off,
+                         gc_buffer *out, size_t out_off, int n, gc_error *err) {
+    const char *op = "embed";
+    if (n < 0)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: n = %d is negative", op, n);
+    gemcl_status st = gc_ops_check_weight(table, op, err);
+    if (st == GEMCL_OK)
+        st = gc_ops_check_range(ids, ids_off, (size_t)n, sizeof(int32_t), op, "ids", err);
+    if (st == GEMCL_OK)
+        st = gc_ops_check_range(out, out_off, (size_t)n * table->cols, sizeof(float), op, "output", err);
+    char entry[32];
+    snprintf(entry, sizeof entry, "embed_%s_f32", gc_dtype_name(table->dtype));
+    cl_kernel k;
+    if (st == GEMCL_OK)
+        st = gc_ops_kernel(ops, "embed", NULL, entry, &k, err);
+    if (st != GEMCL_OK)
+        return st;
+    cl_ulong row_bytes = gc_dtype_row_bytes(table->dtype, table->cols), io = ids_off, oo = out_off;
+    cl_uint vocab = (cl_uint)table->rows, dim = (cl_uint)table->cols, nn = (cl_uint)n;
+    gc_karg args[] = {GC_KMEM(&table->buf), GC_KARG(row_bytes), GC_KARG(vocab), GC_KMEM(ids), GC_KARG(io),
+                      GC_KMEM(out), GC_KARG(oo), GC_KARG(dim), GC_KARG(nn)};
+    st = gc_ops_set_args(k, args, 9, entry, err);
+    size_t global[2] = {(size_t)dim, (size_t)n}, local[2] = {dim >= 64 ? 64 : 1, 1};
+    return st != GEMCL_OK ? st : gc_ops_launch_2d(ops, k, global, local, entry, err);
+}

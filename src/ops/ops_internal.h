@@ -1,0 +1,51 @@
+/* ops_internal.h - helpers shared by the op wrappers (not part of the op contract): argument setting,
+ * bounds checks, 2-D launches, cached scratch buffers and the per-device tuning profile. */
+#ifndef GC_OPS_INTERNAL_H
+#define GC_OPS_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "ops/ops.h"
+#include "ops/profile.h"
+
+/* One kernel argument: its size and a pointer to its value. */
+typedef struct gc_karg {
+    size_t size;
+    const void *value;
+} gc_karg;
+
+#define GC_KARG(v) ((gc_karg){sizeof(v), &(v)})
+#define GC_KMEM(buf) ((gc_karg){sizeof(cl_mem), &(buf)->mem})
+
+/* Sets args[0..n-1] on kernel; names `what` in the error. */
+gemcl_status gc_ops_set_args(cl_kernel kernel, const gc_karg *args, int n, const char *what, gc_error *err);
+
+/* GEMCL_ERR_INVALID_ARG naming op and tensor unless elements [off, off + count) of elem_bytes each lie
+ * inside buf (buf must be non-NULL with a device allocation). */
+gemcl_status gc_ops_check_range(const gc_buffer *buf, size_t off, size_t count, size_t elem_bytes,
+                                const char *op, const char *tensor, gc_error *err);
+
+/* GEMCL_ERR_INVALID_ARG naming op unless w has a valid shape and dtype and its buffer holds all its rows. */
+gemcl_status gc_ops_check_weight(const gc_dweight *w, const char *op, gc_error *err);
+
+/* Enqueues kernel over a 2-D range global[0] x global[1], each rounded up to a multiple of local (local
+ * NULL = let the driver choose). */
+gemcl_status gc_ops_launch_2d(gc_ops *ops, cl_kernel kernel, const size_t global[2], const size_t *local,
+                              const char *what, gc_error *err);
+
+/* Scratch buffers owned by ops, one per slot, grown on demand and freed by gc_ops_free. */
+typedef enum gc_scratch_slot {
+    GC_SCRATCH_ATTENTION = 0, /* split-key partial results of decode attention */
+    GC_SCRATCH_COUNT
+} gc_scratch_slot;
+
+gemcl_status gc_ops_scratch(gc_ops *ops, gc_scratch_slot slot, size_t bytes, gc_buffer **buf, gc_error *err);
+
+/* The tuning profile ops was created with (chosen by device; see profile.h). */
+const gc_ops_profile *gc_ops_get_profile(const gc_ops *ops);
+
+/* Replaces the profile (tests and the bench force a path; `gemcl tune` tries candidates). Kernels built
+ * with the old tunables stay cached under their old options. */
+void gc_ops_set_profile(gc_ops *ops, const gc_ops_profile *profile);
+
+#endif

@@ -1,0 +1,29 @@
+/* profile.h - per-device tuning data for the op wrappers: which GEMM to use and the kernels' -D tunables.
+ * Profiles are plain data chosen from the device's type and vendor; the defaults in the .cl files apply to
+ * anything a profile leaves at 0. */
+#ifndef GC_OPS_PROFILE_H
+#define GC_OPS_PROFILE_H
+
+#include <stdbool.h>
+
+#include "gemcl.h"
+
+typedef struct gc_ops_profile {
+    const char *name;      /* "cpu", "gpu", ... (for logs and the bench) */
+    int gemv_max_n;        /* matmul with n <= this uses the GEMV kernels */
+    int gemv_local;        /* GEMV_LS: work-items per output row (power of two) */
+    int gemv_rows_x;       /* GEMV_NB: rows of x per GEMV work-group */
+    bool gemm_f32_clblast; /* f32 GEMM through CLBlast instead of our own kernel */
+    int gemm_tm;           /* GEMM_TM: rows of x per work-item */
+    int gemm_tn;           /* GEMM_TN: rows of W per work-item */
+    int gemm_local0;       /* work-group size along x tiles (0 = driver's choice) */
+    int norm_local;        /* RMS_LS: work-items per rmsnorm row (power of two) */
+    int attn_split_keys;   /* decode attention: keys per split (n <= attn_split_max_n) */
+    int attn_split_max_n;  /* use split-key attention when n <= this */
+    int reduce_local;      /* ARGMAX_LS / SAMPLE_LS: work-group size of argmax and sample */
+} gc_ops_profile;
+
+/* The profile for a device (by type and vendor). */
+gc_ops_profile gc_ops_profile_for(const gemcl_device_info *dev);
+
+#endif

@@ -1,0 +1,41 @@
+/* ref_ops.h - plain C reference implementations of gemcl's ops, written for clarity (llama2.c style), and
+ * host-side weight encoding for every dtype. */
+#ifndef GEMCL_TEST_REF_OPS_H
+#define GEMCL_TEST_REF_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/types.h"
+
+/* A weight encoded in a dtype plus its dequantised f32 values (what the device should compute with). */
+typedef struct ref_weight {
+    void *data;     /* (rows, cols) encoded, gc_dtype_row_bytes(dtype, cols) per row */
+    size_t bytes;
+    float *dequant; /* (rows, cols) */
+} ref_weight;
+
+/* Encodes w (rows, cols) in dtype (q8_0: per block of 32, scale = max|x| / 127, as ggml). */
+ref_weight ref_weight_make(const float *w, int rows, int cols, gc_dtype dtype);
+void ref_weight_free(ref_weight *rw);
+
+void ref_rmsnorm(float *out, const float *x, const float *w, int dim, float eps);
+
+/* x (n, n_heads, head_dim) rotated in place. */
+void ref_rope(float *x, const int32_t *pos, const float *inv_freq, int n, int n_heads, int head_dim,
+              gc_rope_layout layout);
+
+/* y (n, rows) = x (n, cols) W^T, W (rows, cols); bias (rows) or NULL. */
+void ref_matmul(float *y, const float *x, const float *w, const float *bias, int n, int rows, int cols);
+
+/* out (n, n_heads, hd) = causal GQA attention of q (n, n_heads, hd) over k, v (n_past + n, n_kv, hd). */
+void ref_attention(float *out, const float *q, const float *k, const float *v, int n, int n_past, int n_heads,
+                   int n_kv, int hd, float scale);
+
+/* Lowest index of the largest value. */
+int ref_argmax(const float *x, int n);
+
+/* The sampling rule of gc_op_sample (see cl/sample.cl). */
+int ref_sample(const float *logits, int n, float temperature, int top_k, float top_p, float u);
+
+#endif

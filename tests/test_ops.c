@@ -1,0 +1,308 @@
+/* test_ops.c - every op kernel against a plain C reference (tests/ref_ops.c) by normalised squared error,
+ * over odd and power-of-two sizes, plus bounds checks of the wrappers. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ops/ops.h"
+#include "ops/ops_internal.h"
+#include "ref_ops.h"
+
+#define NMSE_EXACT 1e-7 /* elementwise ops */
+#define NMSE_F32 1e-5   /* matmul/attention with f32 data (summation order only) */
+#define NMSE_LOSSY 5e-4 /* matmul with converted weights */
+
+typedef struct fixture {
+    gc_runtime *rt;
+    gc_ops *ops;
+    gc_error err;
+} fixture;
+
+static fixture fx_open(void) {
+    fixture f = {.rt = test_runtime()};
+    ck_assert_msg(gc_ops_create(f.rt, &f.ops, &f.err) == GEMCL_OK, "%s", f.err.msg);
+    return f;
+}
+
+static void fx_close(fixture *f) {
+    gc_ops_free(f->ops);
+    ck_assert_int_eq(f->rt->bytes_current, 0);
+    gc_runtime_free(f->rt);
+}
+
+/* A device copy of bytes host bytes; the test frees it with gc_buffer_free. */
+static gc_buffer upload(fixture *f, const void *data, size_t bytes) {
+    gc_buffer b;
+    ck_assert_msg(gc_buffer_alloc(f->rt, bytes, "test", &b, &f->err) == GEMCL_OK, "%s", f->err.msg);
+    ck_assert_msg(gc_buffer_write(f->rt, &b, 0, data, bytes, &f->err) == GEMCL_OK, "%s", f->err.msg);
+    return b;
+}
+
+static gc_buffer upload_f32(fixture *f, const float *x, size_t n) {
+    return upload(f, x, n * sizeof(float));
+}
+
+static float *random_f32(size_t n, unsigned seed) {
+    float *x = malloc(n * sizeof *x);
+    test_fill_random(x, n, seed);
+    return x;
+}
+
+/* Finishes the queue, reads n floats back and returns them (caller frees). */
+static float *download_f32(fixture *f, const gc_buffer *b, size_t off, size_t n) {
+    float *out = malloc(n * sizeof *out);
+    ck_assert_msg(gc_buffer_read(f->rt, b, off * sizeof(float), out, n * sizeof(float), &f->err) == GEMCL_OK,
+                  "%s", f->err.msg);
+    return out;
+}
+
+static void expect_ok(fixture *f, gemcl_status st) {
+    ck_assert_msg(st == GEMCL_OK, "%s", f->err.msg);
+}
+
+static void expect_close(const float *got, const float *want, size_t n, double tol, const char *what) {
+    double e = test_nmse(got, want, n);
+    ck_assert_msg(e <= tol, "%s: nmse %.3g > %.3g", what, e, tol);
+}
+
+/* ---- embed ---------------------------------------------------------------------------------------------- */
+
+START_TEST(embed_matches_dequantised_table_for_every_dtype) {
+    fixture f = fx_open();
+    const int vocab = 37, dims[] = {64, 96, 160};
+    int32_t ids[] = {5, 0, 36, 5, 17, 2, 33};
+    const int n = 7;
+    gc_buffer dids = upload(&f, ids, sizeof ids);
+    for (int t = GC_DTYPE_F32; t <= GC_DTYPE_Q8_0; t++)
+        for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+            int dim = dims[di];
+            float *table = random_f32((size_t)vocab * dim, 11u + di);
+            ref_weight rw = ref_weight_make(table, vocab, dim, (gc_dtype)t);
+            gc_dweight w = {upload(&f, rw.data, rw.bytes), (gc_dtype)t, vocab, dim};
+            gc_buffer out;
+            expect_ok(&f, gc_buffer_alloc(f.rt, (size_t)(n + 1) * dim * sizeof(float), "out", &out, &f.err));
+            expect_ok(&f, gc_op_embed(f.ops, &w, &dids, 0, &out, (size_t)dim, n, &f.err));
+            float *got = download_f32(&f, &out, (size_t)dim, (size_t)n * dim);
+            float *want = malloc((size_t)n * dim * sizeof *want);
+            for (int i = 0; i < n; i++)
+                memcpy(want + (size_t)i * dim, rw.dequant + (size_t)ids[i] * dim, dim * sizeof(float));
+            char what[64];
+            snprintf(what, sizeof what, "embed %s dim %d", gc_dtype_name((gc_dtype)t), dim);
+            expect_close(got, want, (size_t)n * dim, NMSE_EXACT, what);
+            free(got), free(want), free(table), ref_weight_free(&rw);
+            gc_buffer_free(f.rt, &w.buf), gc_buffer_free(f.rt, &out);
+        }
+    gc_buffer_free(f.rt, &dids);
+    fx_close(&f);
+}
+END_TEST
+
+/* ---- rmsnorm, swiglu, copy ------------------------------------------------------------------------------ */
+
+START_TEST(rmsnorm_matches_llama2c_on_odd_and_pow2_sizes) {
+    fixture f = fx_open();
+    const int shapes[][2] = {{1, 64}, {3, 288}, {5, 2048}, {2, 7}, {4, 1000}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int n = shapes[s][0], dim = shapes[s][1];
+        float *x = random_f32((size_t)n * dim, 3u + s), *w = random_f32((size_t)dim, 5u + s);
+        float *want = malloc((size_t)n * dim * sizeof *want);
+        for (int i = 0; i < n; i++)
+            ref_rmsnorm(want + (size_t)i * dim, x + (size_t)i * dim, w, dim, 1e-5f);
+        gc_buffer dx = upload_f32(&f, x, (size_t)n * dim), dw = upload_f32(&f, w, (size_t)dim);
+        expect_ok(&f, gc_op_rmsnorm(f.ops, &dx, 0, &dw, &dx, 0, n, dim, 1e-5f, &f.err)); /* in place */
+        float *got = download_f32(&f, &dx, 0, (size_t)n * dim);
+        expect_close(got, want, (size_t)n * dim, NMSE_EXACT, "rmsnorm");
+        free(x), free(w), free(want), free(got);
+        gc_buffer_free(f.rt, &dx), gc_buffer_free(f.rt, &dw);
+    }
+    fx_close(&f);
+}
+END_TEST
+
+START_TEST(swiglu_and_copy_match_reference) {
+    fixture f = fx_open();
+    const size_t sizes[] = {1, 7, 64, 5632, 1001};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        float *g = random_f32(n, 21u + s), *u = random_f32(n, 31u + s), *want = malloc(n * sizeof *want);
+        for (size_t i = 0; i < n; i++)
+            want[i] = g[i] * 4.0f, g[i] = want[i]; /* a wider range than [-1, 1) */
+        for (size_t i = 0; i < n; i++)
+            want[i] = g[i] * (1.0f / (1.0f + expf(-g[i]))) * u[i];
+        gc_buffer dg = upload_f32(&f, g, n), du = upload_f32(&f, u, n), dc;
+        expect_ok(&f, gc_buffer_alloc(f.rt, (n + 3) * sizeof(float), "copy", &dc, &f.err));
+        expect_ok(&f, gc_op_copy_f32(f.ops, &du, 0, &dc, 3, n, &f.err));
+        expect_ok(&f, gc_op_swiglu(f.ops, &dg, 0, &du, 0, &dg, 0, n, &f.err));
+        float *got = download_f32(&f, &dg, 0, n), *copied = download_f32(&f, &dc, 3, n);
+        expect_close(got, want, n, NMSE_EXACT, "swiglu");
+        ck_assert_int_eq(memcmp(copied, u, n * sizeof(float)), 0);
+        free(g), free(u), free(want), free(got), free(copied);
+        gc_buffer_free(f.rt, &dg), gc_buffer_free(f.rt, &du), gc_buffer_free(f.rt, &dc);
+    }
+    fx_close(&f);
+}
+END_TEST
+
+/* ---- rope ----------------------------------------------------------------------------------------------- */
+
+START_TEST(rope_both_layouts_with_gapped_positions) {
+    fixture f = fx_open();
+    const int n = 5, n_heads = 3, dims[] = {8, 64, 96};
+    int32_t pos[] = {0, 1, 7, 100, 4095};
+    gc_buffer dpos = upload(&f, pos, sizeof pos);
+    for (int layout = GC_ROPE_ADJACENT; layout <= GC_ROPE_HALF; layout++)
+        for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+            int hd = dims[d];
+            size_t total = (size_t)n * n_heads * hd;
+            float *x = random_f32(total, 41u + d), *inv = malloc(hd / 2 * sizeof *inv);
+            for (int p = 0; p < hd / 2; p++)
+                inv[p] = 1.0f / powf(10000.0f, (float)(2 * p) / (float)hd);
+            float *want = malloc(total * sizeof *want);
+            memcpy(want, x, total * sizeof *want);
+            ref_rope(want, pos, inv, n, n_heads, hd, (gc_rope_layout)layout);
+            gc_buffer dx = upload_f32(&f, x, total), dinv = upload_f32(&f, inv, (size_t)hd / 2);
+            expect_ok(&f, gc_op_rope(f.ops, &dx, 0, &dpos, 0, &dinv, n, n_heads, hd, (gc_rope_layout)layout,
+                                     &f.err));
+            float *got = download_f32(&f, &dx, 0, total);
+            expect_close(got, want, total, NMSE_EXACT, layout ? "rope half" : "rope adjacent");
+            free(x), free(inv), free(want), free(got);
+            gc_buffer_free(f.rt, &dx), gc_buffer_free(f.rt, &dinv);
+        }
+    gc_buffer_free(f.rt, &dpos);
+    fx_close(&f);
+}
+END_TEST
+
+
+/* ---- matmul --------------------------------------------------------------------------------------------- */
+
+/* One matmul of x (n, cols) by a random (rows, cols) weight in dtype against the dequantised reference. */
+static void check_matmul(fixture *f, gc_dtype dtype, int n, int rows, int cols, bool with_bias) {
+    float *wf = random_f32((size_t)rows * cols, 51u + rows), *x = random_f32((size_t)n * cols, 61u + n);
+    float *bias = random_f32((size_t)rows, 71u), *want = malloc((size_t)n * rows * sizeof *want);
+    ref_weight rw = ref_weight_make(wf, rows, cols, dtype);
+    ref_matmul(want, x, rw.dequant, with_bias ? bias : NULL, n, rows, cols);
+    gc_dweight w = {upload(f, rw.data, rw.bytes), dtype, rows, cols};
+    gc_buffer dx = upload_f32(f, x, (size_t)n * cols), db = upload_f32(f, bias, (size_t)rows), dy;
+    expect_ok(f, gc_buffer_alloc(f->rt, ((size_t)n * rows + 5) * sizeof(float), "y", &dy, &f->err));
+    expect_ok(f, gc_op_matmul(f->ops, &dx, 0, &w, with_bias ? &db : NULL, &dy, 5, n, &f->err));
+    float *got = download_f32(f, &dy, 5, (size_t)n * rows);
+    char what[96];
+    snprintf(what, sizeof what, "matmul %s n %d rows %d cols %d (%s)", gc_dtype_name(dtype), n, rows, cols,
+             gc_ops_get_profile(f->ops)->gemm_f32_clblast ? "clblast" : "own");
+    expect_close(got, want, (size_t)n * rows, dtype == GC_DTYPE_F32 ? NMSE_F32 : NMSE_LOSSY, what);
+    free(wf), free(x), free(bias), free(want), free(got), ref_weight_free(&rw);
+    gc_buffer_free(f->rt, &w.buf), gc_buffer_free(f->rt, &dx), gc_buffer_free(f->rt, &db), gc_buffer_free(f->rt, &dy);
+}
+
+static void check_matmul_all_shapes(fixture *f, gc_dtype dtype) {
+    const int ns[] = {1, 2, 7, 64, 129}, shapes[][2] = {{37, 96}, {64, 256}, {33, 75}, {128, 64}};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            if (dtype == GC_DTYPE_Q8_0 && shapes[s][1] % 32 != 0)
+                continue;
+            check_matmul(f, dtype, ns[i], shapes[s][0], shapes[s][1], s == 0);
+        }
+}
+
+START_TEST(matmul_every_dtype_matches_dequantised_reference) {
+    fixture f = fx_open();
+    for (int t = GC_DTYPE_F32; t <= GC_DTYPE_Q8_0; t++)
+        check_matmul_all_shapes(&f, (gc_dtype)t);
+    fx_close(&f);
+}
+END_TEST
+
+START_TEST(matmul_f32_through_clblast_and_wide_gemv_match_reference) {
+    fixture f = fx_open();
+    gc_ops_profile p = *gc_ops_get_profile(f.ops);
+    p.gemm_f32_clblast = !p.gemm_f32_clblast;
+    p.gemv_local = 8;
+    p.gemv_rows_x = 3;
+    gc_ops_set_profile(f.ops, &p);
+    check_matmul_all_shapes(&f, GC_DTYPE_F32);
+    check_matmul_all_shapes(&f, GC_DTYPE_F16);
+    fx_close(&f);
+}
+END_TEST
+
+/* ---- attention ------------------------------------------------------------------------------------------ */
+
+/* Attention of n new queries after n_past cached rows against the reference; k/v hold n_past + n rows
+ * (plus one unused row, which must not be read). */
+static void check_attention(fixture *f, int n, int n_past, int n_heads, int n_kv, int hd) {
+    size_t q_elems = (size_t)n * n_heads * hd, kv_elems = (size_t)(n_past + n + 1) * n_kv * hd;
+    float *q = random_f32(q_elems, 81u + n), *k = random_f32(kv_elems, 91u + hd), *v = random_f32(kv_elems, 7u);
+    for (size_t i = 0; i < q_elems; i++)
+        q[i] *= 3.0f; /* peakier softmax */
+    float scale = 1.0f / sqrtf((float)hd), *want = malloc(q_elems * sizeof *want);
+    ref_attention(want, q, k, v, n, n_past, n_heads, n_kv, hd, scale);
+    gc_buffer dq = upload_f32(f, q, q_elems), dk = upload_f32(f, k, kv_elems), dv = upload_f32(f, v, kv_elems), dout;
+    expect_ok(f, gc_buffer_alloc(f->rt, (q_elems + 2) * sizeof(float), "out", &dout, &f->err));
+    expect_ok(f, gc_op_attention(f->ops, &dq, 0, &dk, &dv, &dout, 2, n, n_past, n_heads, n_kv, hd, scale, &f->err));
+    float *got = download_f32(f, &dout, 2, q_elems);
+    char what[96];
+    snprintf(what, sizeof what, "attention n %d n_past %d heads %d/%d hd %d", n, n_past, n_heads, n_kv, hd);
+    expect_close(got, want, q_elems, NMSE_F32, what);
+    free(q), free(k), free(v), free(want), free(got);
+    gc_buffer_free(f->rt, &dq), gc_buffer_free(f->rt, &dk), gc_buffer_free(f->rt, &dv), gc_buffer_free(f->rt, &dout);
+}
+
+START_TEST(attention_matches_reference_for_gqa_ratios_and_head_dims) {
+    fixture f = fx_open();
+    const int ratios[] = {1, 2, 4, 8}, dims[] = {8, 64, 96, 128}, ns[] = {1, 5, 33, 200}, pasts[] = {0, 17};
+    for (size_t d = 0; d < 4; d++)
+        for (size_t r = 0; r < 4; r++)
+            for (size_t i = 0; i < 4; i++)
+                for (size_t p = 0; p < 2; p++)
+                    if (ns[i] < 200 || r == d) /* the long cases once per head size */
+                        check_attention(&f, ns[i], pasts[p], 8, 8 / ratios[r], dims[d]);
+    fx_close(&f);
+}
+END_TEST
+
+START_TEST(decode_attention_splits_long_contexts) {
+    fixture f = fx_open();
+    check_attention(&f, 1, 3000, 4, 1, 64);   /* many splits */
+    check_attention(&f, 2, 700, 8, 2, 128);
+    check_attention(&f, 1, 0, 2, 2, 16);      /* a single key */
+    fx_close(&f);
+}
+END_TEST
+
+/* ---- bounds ---------------------------------------------------------------------------------------------- */
+
+START_TEST(out_of_range_arguments_are_refused_naming_the_op) {
+    fixture f = fx_open();
+    float x[16] = {0};
+    gc_buffer b = upload_f32(&f, x, 16);
+    ck_assert_int_eq(gc_op_swiglu(f.ops, &b, 0, &b, 8, &b, 0, 9, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "swiglu"));
+    ck_assert_int_eq(gc_op_rmsnorm(f.ops, &b, 0, &b, &b, 0, 2, 9, 1e-5f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "rmsnorm"));
+    gc_dweight w = {b, GC_DTYPE_F32, 4, 5};
+    ck_assert_int_eq(gc_op_embed(f.ops, &w, &b, 0, &b, 0, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "embed"));
+    gc_buffer_free(f.rt, &b);
+    fx_close(&f);
+}
+END_TEST
+
+Suite *suite_ops(void) {
+    Suite *s = suite_create("ops");
+    TCase *tc = tcase_create("ops");
+    tcase_set_timeout(tc, TEST_TIMEOUT_S);
+    tcase_add_test(tc, embed_matches_dequantised_table_for_every_dtype);
+    tcase_add_test(tc, rmsnorm_matches_llama2c_on_odd_and_pow2_sizes);
+    tcase_add_test(tc, swiglu_and_copy_match_reference);
+    tcase_add_test(tc, rope_both_layouts_with_gapped_positions);
+    tcase_add_test(tc, matmul_every_dtype_matches_dequantised_reference);
+    tcase_add_test(tc, matmul_f32_through_clblast_and_wide_gemv_match_reference);
+    tcase_add_test(tc, attention_matches_reference_for_gqa_ratios_and_head_dims);
+    tcase_add_test(tc, decode_attention_splits_long_contexts);
+    tcase_add_test(tc, out_of_range_arguments_are_refused_naming_the_op);
+    suite_add_tcase(s, tc);
+    return s;
+}
