@@ -5,8 +5,10 @@
 #include <check.h>
 
 Suite *suite_runtime(void);
+Suite *suite_select(void);
 
 #define GEMCL_SUITES \
-    X(runtime)
+    X(runtime) \
+    X(select)
 
 #endif
