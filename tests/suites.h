@@ -6,9 +6,11 @@
 
 Suite *suite_runtime(void);
 Suite *suite_ops(void);
+Suite *suite_select(void);
 
 #define GEMCL_SUITES \
     X(runtime) \
-    X(ops)
+    X(ops) \
+    X(select)
 
 #endif
