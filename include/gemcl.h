@@ -164,7 +164,7 @@ typedef struct gemcl_model_params {
     const char *device;            /* index or name substring; NULL = $GEMCL_DEVICE, then the default */
     const char *tokenizer_path;    /* NULL = the tokenizer beside the model or inside the GGUF */
     gemcl_weight_dtype weight_dtype;
-    int profiling;                 /* non-zero: keep kernel events for gemcl_context_write_trace */
+    int profiling;                 /* non-zero: record kernel events for gemcl_model_write_trace */
     gemcl_log_fn log;              /* diagnostics; NULL drops them */
     void *log_user;
 } gemcl_model_params;
@@ -190,6 +190,10 @@ typedef struct gemcl_model_info {
 } gemcl_model_info;
 
 gemcl_status gemcl_model_get_info(const gemcl_model *model, gemcl_model_info *info);
+
+/* Writes every kernel run since the last call (by any context of this model) as a Chrome trace (JSON for
+ * chrome://tracing or Perfetto) to path. Needs gemcl_model_params.profiling. */
+gemcl_status gemcl_model_write_trace(gemcl_model *model, const char *path, char *err, size_t errlen);
 
 typedef struct gemcl_context_params {
     int n_ctx;                     /* KV rows; 0 = the model's trained context */

@@ -143,6 +143,14 @@ gemcl_status gemcl_model_get_info(const gemcl_model *m, gemcl_model_info *info) 
     return GEMCL_OK;
 }
 
+gemcl_status gemcl_model_write_trace(gemcl_model *m, const char *path, char *errbuf, size_t errlen) {
+    gc_error err;
+    gemcl_status st = gc_trace_write_chrome(m->rt, path, &err);
+    if (st != GEMCL_OK)
+        gc_error_copy_out(&err, errbuf, errlen);
+    return st;
+}
+
 gemcl_status gemcl_context_create(gemcl_model *model, const gemcl_context_params *params, gemcl_context **out,
                                   char *errbuf, size_t errlen) {
     gc_error err;

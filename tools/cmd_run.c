@@ -26,12 +26,13 @@ static void usage(void) {
            "  --dtype f32|f16|bf16|q8_0   weight storage on the device (default: as in the file)\n"
            "  --tokenizer PATH        tokenizer file, when not beside the model\n"
            "  --special               parse special tokens written in the prompt\n"
+           "  --profile FILE          write a Chrome trace of every kernel (chrome://tracing, Perfetto)\n"
            "  --device N|NAME         OpenCL device (default: $GEMCL_DEVICE, else first GPU, else first)\n"
            "Text goes to stdout as it is generated; timings and memory go to stderr.\n");
 }
 
 typedef struct run_opts {
-    const char *model, *prompt, *file, *tokenizer, *device;
+    const char *model, *prompt, *file, *tokenizer, *device, *profile;
     int n_predict, n_ctx, n_ubatch, show_selected_json, show_selected, truncate_middle, special;
     gemcl_weight_dtype dtype;
     gemcl_generate_params g;
@@ -73,11 +74,15 @@ static int parse_dtype(const char *s, gemcl_weight_dtype *out) {
     return cli_error("run: --dtype must be f32, f16, bf16 or q8_0, got '%s'", s);
 }
 
+static int is_flag(const char *arg, const char *name, const char *alias) {
+    return strcmp(arg, name) == 0 || (alias && strcmp(arg, alias) == 0);
+}
+
 /* Parses argv into o; returns -1 after --help, 0 on success, 1 on a bad option. */
 static int parse_args(int argc, char **argv, run_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define FLAG(s1, s2) (strcmp(a, s1) == 0 || (s2 && strcmp(a, s2) == 0))
+#define FLAG(s1, s2) is_flag(a, s1, s2)
 #define NEED_VALUE()                                               \
     do {                                                           \
         if (!v)                                                    \
@@ -92,6 +97,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         else if (FLAG("-f", "--file")) { NEED_VALUE(); o->file = v; }
         else if (FLAG("--tokenizer", NULL)) { NEED_VALUE(); o->tokenizer = v; }
         else if (FLAG("--device", NULL)) { NEED_VALUE(); o->device = v; }
+        else if (FLAG("--profile", NULL)) { NEED_VALUE(); o->profile = v; }
         else if (FLAG("-n", "--n-predict")) { NEED_VALUE(); if (parse_int(v, a, &o->g.max_tokens)) return 1; }
         else if (FLAG("-c", "--ctx-size")) { NEED_VALUE(); if (parse_int(v, a, &o->n_ctx)) return 1; }
         else if (FLAG("-ub", "--ubatch-size")) { NEED_VALUE(); if (parse_int(v, a, &o->n_ubatch)) return 1; }
@@ -227,6 +233,7 @@ int cmd_run(int argc, char **argv) {
     mp.device = o.device;
     mp.tokenizer_path = o.tokenizer;
     mp.weight_dtype = o.dtype;
+    mp.profiling = o.profile != NULL;
     gemcl_model *model = NULL;
     gemcl_context *ctx = NULL;
     char err[4096];
@@ -259,6 +266,8 @@ int cmd_run(int argc, char **argv) {
             print_selected(model, prompt, len, &o, &r);
         print_timings(&r, load_ms, total_ms);
         gemcl_result_free(&r);
+        if (o.profile && gemcl_model_write_trace(model, o.profile, err, sizeof err) != GEMCL_OK)
+            rc = cli_error("%s", err);
     }
     gemcl_context_free(ctx);
     gemcl_model_free(model);
