@@ -272,6 +272,63 @@ START_TEST(decode_attention_splits_long_contexts) {
 }
 END_TEST
 
+/* ---- argmax and sample ---------------------------------------------------------------------------------- */
+
+/* Runs argmax (temperature < 0) or sample on logits x (n) and returns the id. */
+static int device_pick(fixture *f, const float *x, int n, float temperature, int top_k, float top_p, float u) {
+    gc_buffer dx = upload_f32(f, x, (size_t)n), dout;
+    expect_ok(f, gc_buffer_alloc(f->rt, 2 * sizeof(int32_t), "id", &dout, &f->err));
+    if (temperature < 0.0f)
+        expect_ok(f, gc_op_argmax(f->ops, &dx, 0, &dout, 1, n, &f->err));
+    else
+        expect_ok(f, gc_op_sample(f->ops, &dx, 0, &dout, 1, n, temperature, top_k, top_p, u, &f->err));
+    int32_t id[2];
+    expect_ok(f, gc_buffer_read(f->rt, &dout, 0, id, sizeof id, &f->err));
+    gc_buffer_free(f->rt, &dx), gc_buffer_free(f->rt, &dout);
+    return id[1];
+}
+
+START_TEST(argmax_returns_lowest_index_of_ties) {
+    fixture f = fx_open();
+    const int sizes[] = {1, 7, 64, 1000, 32000, 262144};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int n = sizes[s];
+        float *x = random_f32((size_t)n, 101u + s);
+        ck_assert_int_eq(device_pick(&f, x, n, -1.0f, 0, 1.0f, 0.0f), ref_argmax(x, n));
+        x[n - 1] = 2.0f; /* a tie between a late and an early index */
+        x[n / 3] = 2.0f;
+        ck_assert_int_eq(device_pick(&f, x, n, -1.0f, 0, 1.0f, 0.0f), n / 3);
+        free(x);
+    }
+    fx_close(&f);
+}
+END_TEST
+
+START_TEST(sample_follows_the_reference_rule) {
+    fixture f = fx_open();
+    const int n = 5003;
+    float *x = random_f32((size_t)n, 7u);
+    for (int i = 0; i < n; i++)
+        x[i] *= 6.0f;
+    x[17] = x[4000] = 6.5f; /* tied maxima */
+    ck_assert_int_eq(device_pick(&f, x, n, 0.0f, 40, 0.9f, 0.5f), 17); /* temperature 0: argmax */
+    ck_assert_int_eq(device_pick(&f, x, n, 1.0f, 1, 1.0f, 0.9f), 17);  /* top_k 1: argmax */
+    const float temps[] = {0.5f, 1.0f, 1.3f}, top_ps[] = {1.0f, 0.9f, 0.5f, 0.05f}, us[] = {0.0f, 0.13f, 0.5f, 0.77f, 0.999f};
+    const int top_ks[] = {0, 2, 40, 5003};
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 4; b++)
+            for (int c = 0; c < 4; c++)
+                for (int d = 0; d < 5; d++) {
+                    int want = ref_sample(x, n, temps[a], top_ks[b], top_ps[c], us[d]);
+                    int got = device_pick(&f, x, n, temps[a], top_ks[b], top_ps[c], us[d]);
+                    ck_assert_msg(got == want, "T %g top_k %d top_p %g u %g: got %d, want %d", (double)temps[a],
+                                  top_ks[b], (double)top_ps[c], (double)us[d], got, want);
+                }
+    free(x);
+    fx_close(&f);
+}
+END_TEST
+
 /* ---- bounds ---------------------------------------------------------------------------------------------- */
 
 START_TEST(out_of_range_arguments_are_refused_naming_the_op) {
@@ -302,6 +359,8 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, matmul_f32_through_clblast_and_wide_gemv_match_reference);
     tcase_add_test(tc, attention_matches_reference_for_gqa_ratios_and_head_dims);
     tcase_add_test(tc, decode_attention_splits_long_contexts);
+    tcase_add_test(tc, argmax_returns_lowest_index_of_ties);
+    tcase_add_test(tc, sample_follows_the_reference_rule);
     tcase_add_test(tc, out_of_range_arguments_are_refused_naming_the_op);
     suite_add_tcase(s, tc);
     return s;
