@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "model/gguf.h"
 #include "model/model_internal.h"
 
 #ifdef GC_HAVE_TOKENIZER
@@ -56,8 +57,6 @@ gemcl_status gc_model_file_open(const char *path, const gc_model_open_params *pa
     *out = m;
     return GEMCL_OK;
 }
-
-void gc_gguf_free(struct gc_gguf *g);
 
 void gc_model_file_close(gc_model_file *m) {
     if (!m)

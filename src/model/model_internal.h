@@ -55,6 +55,15 @@ gemcl_status gc_tensor_bind(gc_tensor *t, const char *file, const gc_mapped_file
 gemcl_status gc_tensor_rows(const gc_tensor *src, int64_t first, int64_t count, bool squeeze, const char *name,
                             gc_tensor *out, gc_error *err);
 
+/* A byte range a tensor occupies in its file (absolute offsets). */
+typedef struct gc_byte_range {
+    uint64_t begin, end;
+    const char *name;
+} gc_byte_range;
+
+/* Sorts r by begin and fails when two ranges overlap, naming both tensors and the offset. */
+gemcl_status gc_check_overlaps(gc_byte_range *r, int n, const char *path, gc_error *err);
+
 /* Appends a copy of t to the model's file-level tensor list. */
 gemcl_status gc_model_add_tensor(gc_model_file *m, const gc_tensor *t, gc_error *err);
 
