@@ -7,10 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "model/card.h"
 #include "model/convert.h"
+#include "model/genmodel.h"
 #include "model/gguf.h"
 #include "model/model.h"
 #include "util/fileio.h"
@@ -470,8 +473,9 @@ static char *syn_write(const syn_model *s, const char *extra) {
 static float tensor_value(const gc_tensor *t, int64_t j) {
     const unsigned char *p = t->data;
     uint16_t h;
+    float f;
     switch (t->dtype) {
-    case GC_DTYPE_F32: return ((const float *)t->data)[j];
+    case GC_DTYPE_F32: memcpy(&f, p + 4 * j, 4); return f;
     case GC_DTYPE_F16: memcpy(&h, p + 2 * j, 2); return gc_f16_to_f32(h);
     case GC_DTYPE_BF16: memcpy(&h, p + 2 * j, 2); return gc_bf16_to_f32(h);
     default: ck_abort_msg("unexpected dtype"); return 0;
@@ -1056,6 +1060,158 @@ START_TEST(gguf_bad_input_is_a_clear_error) {
 }
 END_TEST
 
+/* ---- model cards and gen-model ---- */
+
+START_TEST(cards_hold_methods_md_gemfilter_defaults) {
+    const struct { const char *name; int r, k, layers; } want[] = {
+        {"llama-3.1-8b-instruct", 13, 1024, 32}, {"mistral-nemo-12b", 19, 1024, 40}, {"phi-3.5-mini", 19, 1024, 32},
+        {"tinyllama-1.1b", 9, -1, 22},           {"smollm2-135m", 12, -1, 30},      {"stories260K", 2, -1, 5},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        gc_model_card c;
+        gc_error err;
+        ck_assert_msg(gc_model_card_load(want[i].name, &c, &err) == GEMCL_OK, "%s", err.msg);
+        ck_assert_str_eq(c.name, want[i].name);
+        ck_assert_int_eq(c.hp.n_layers, want[i].layers);
+        ck_assert_int_eq(gc_card_filter_layer(&c, c.hp.n_layers), want[i].r);
+        ck_assert_int_eq(c.budget, want[i].k);
+    }
+    gc_model_card c;
+    ck_assert_int_eq(gc_model_card_load("llama-3.1-8b-instruct", &c, NULL), GEMCL_OK);
+    ck_assert_int_eq(c.hp.rope_scaling.type, GC_ROPE_SCALING_LLAMA3);
+    ck_assert_float_eq(c.hp.rope_scaling.factor, 8.0f);
+    ck_assert_int_eq(c.hp.vocab_size, 128256);
+    ck_assert_int_eq(c.ctx_trained, 131072);
+    ck_assert_int_eq(gc_model_card_load("mistral-nemo-12b", &c, NULL), GEMCL_OK);
+    ck_assert_int_eq(c.hp.head_dim, 128); /* not hidden / heads = 160 */
+    ck_assert_int_eq(gc_model_card_load("phi-3.5-mini", &c, NULL), GEMCL_OK);
+    ck_assert_str_eq(c.rope_scaling, "longrope");
+    gc_error err;
+    ck_assert_int_eq(gc_model_card_load("no-such-card", &c, &err), GEMCL_ERR_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(err.msg, "tinyllama-1.1b"));
+    ck_assert_int_eq(gc_model_card_parse("{\"name\":1}", 10, "x.json", &c, &err), GEMCL_ERR_FORMAT);
+    ck_assert_int_eq(gc_card_filter_layer(NULL, 22), 9);
+}
+END_TEST
+
+START_TEST(cards_match_the_models_they_describe) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    gc_model_file *m = open_ok(path);
+    gc_model_card c;
+    ck_assert_int_eq(gc_model_card_match(&m->hp, &c, NULL), GEMCL_OK);
+    ck_assert_str_eq(c.name, "stories260K");
+    m->hp.n_layers = 6;
+    ck_assert_int_eq(gc_model_card_match(&m->hp, &c, NULL), GEMCL_ERR_NOT_FOUND);
+    m->hp.n_layers = 5;
+    gc_model_file_close(m);
+}
+END_TEST
+
+static char *gen(const gc_model_card *c, uint64_t seed, gc_dtype dtype, const char *dir, const char *name) {
+    char out[4096];
+    gc_error err;
+    snprintf(out, sizeof out, "%s/%s", dir, name);
+    ck_assert_msg(gc_gen_model(c, seed, dtype, NULL, out, &err) == GEMCL_OK, "%s", err.msg);
+    strcat(out, "/model.safetensors");
+    size_t len;
+    return read_all(out, &len);
+}
+
+START_TEST(gen_model_is_deterministic_and_loads) {
+    gc_model_card c;
+    ck_assert_int_eq(gc_model_card_load("stories260K", &c, NULL), GEMCL_OK);
+    char *dir = temp_dir(), path[4096];
+    char *a = gen(&c, 7, GC_DTYPE_F32, dir, "a"), *b = gen(&c, 7, GC_DTYPE_F32, dir, "b");
+    char *other = gen(&c, 8, GC_DTYPE_F32, dir, "c");
+    snprintf(path, sizeof path, "%s/a/model.safetensors", dir);
+    size_t len;
+    free(read_all(path, &len));
+    ck_assert(memcmp(a, b, len) == 0);
+    ck_assert(memcmp(a, other, len) != 0);
+    snprintf(path, sizeof path, "%s/a", dir);
+    gc_model_file *m = open_ok(path);
+    ck_assert_int_eq(m->hp.n_layers, 5);
+    ck_assert_int_eq(m->hp.n_kv_heads, 4);
+    ck_assert_int_eq(m->hp.rope_layout, GC_ROPE_HALF);
+    ck_assert_int_eq(gc_model_file_n_params(m), 260032);
+    const gc_tensor *norm = &m->layers[3].ffn_norm, *w = &m->layers[2].w_down;
+    for (int64_t i = 0; i < norm->shape[0]; i++)
+        ck_assert_float_eq(((const float *)norm->data)[i], 1.0f);
+    int64_t n = gc_tensor_n_elements(w);
+    float *x = malloc((size_t)n * 4);
+    gc_decode_f32(w, 0, (size_t)n, x);
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < n; i++)
+        sum += x[i], sq += (double)x[i] * x[i];
+    double mean = sum / (double)n, sd = sqrt(sq / (double)n - mean * mean);
+    ck_assert_msg(fabs(mean) < 0.002 && sd > 0.018 && sd < 0.022, "mean %g sd %g", mean, sd);
+    free(x);
+    gc_model_file_close(m);
+    /* bf16 output is the f32 stream rounded */
+    free(gen(&c, 7, GC_DTYPE_BF16, dir, "d"));
+    snprintf(path, sizeof path, "%s/d", dir);
+    gc_model_file *h = open_ok(path);
+    snprintf(path, sizeof path, "%s/a", dir);
+    m = open_ok(path);
+    const gc_tensor *f = &m->layers[1].wq, *hb = &h->layers[1].wq;
+    ck_assert_int_eq(hb->dtype, GC_DTYPE_BF16);
+    for (int64_t i = 0; i < gc_tensor_n_elements(f); i++) {
+        uint16_t v;
+        memcpy(&v, (const char *)hb->data + 2 * i, 2);
+        ck_assert_uint_eq(v, gc_f32_to_bf16(((const float *)f->data)[i]));
+    }
+    gc_model_file_close(m);
+    gc_model_file_close(h);
+    free(a), free(b), free(other);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* Runs the built gemcl with args; returns the exit status and the first 64 KiB of stdout in out. */
+static int run_cli(const char *args, char *out, size_t cap) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s/tools/gemcl %s 2>/dev/null", test_build_dir(), args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(cli_inspect_convert_and_gen_model) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    static char out[65536];
+    char *dir = temp_dir(), args[8192];
+    snprintf(args, sizeof args, "inspect %s", path);
+    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "parameters: 260032"));
+    ck_assert_ptr_nonnull(strstr(out, "wq                                               f32   [5, 64, 64] offset 132380"));
+    ck_assert_ptr_nonnull(strstr(out, "context length: 512"));
+    snprintf(args, sizeof args, "convert %s %s/m.gguf --to gguf --dtype f16", path, dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "inspect %s/m.gguf", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "rope layout adjacent"));
+    ck_assert_ptr_nonnull(strstr(out, "tokenizer: GGUF metadata"));
+    snprintf(args, sizeof args, "gen-model --like stories260K --seed 1 --dtype f16 %s/g", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "inspect %s/g", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "tokenizer: none"));
+    ck_assert_int_eq(run_cli("inspect /nonexistent/model.bin", out, sizeof out), 1);
+    ck_assert_int_eq(run_cli("convert a b --to nope", out, sizeof out), 1);
+    ck_assert_int_eq(run_cli("gen-model --like stories260K --seed -1 x", out, sizeof out), 1);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_model(void) {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("llama2c");
@@ -1087,6 +1243,13 @@ Suite *suite_model(void) {
     tcase_add_test(tc, convert_refuses_what_the_target_cannot_hold);
     tcase_add_test(tc, convert_hf_to_hf_keeps_qwen2_biases_and_phi3_splits);
     tcase_add_test(tc, gguf_bad_input_is_a_clear_error);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cards_tools");
+    tcase_set_timeout(tc, TEST_TIMEOUT_S);
+    tcase_add_test(tc, cards_hold_methods_md_gemfilter_defaults);
+    tcase_add_test(tc, cards_match_the_models_they_describe);
+    tcase_add_test(tc, gen_model_is_deterministic_and_loads);
+    tcase_add_test(tc, cli_inspect_convert_and_gen_model);
     suite_add_tcase(s, tc);
     return s;
 }

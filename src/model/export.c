@@ -41,6 +41,16 @@ void gc_encode_f32(gc_dtype dtype, const float *src, size_t n, void *dst) {
     }
 }
 
+bool gc_dtype_from_name(const char *name, gc_dtype *out) {
+    const gc_dtype all[] = {GC_DTYPE_F32, GC_DTYPE_F16, GC_DTYPE_BF16, GC_DTYPE_Q8_0};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (name && strcmp(name, gc_dtype_name(all[i])) == 0) {
+            *out = all[i];
+            return true;
+        }
+    return false;
+}
+
 void gc_decode_f32(const gc_tensor *t, int64_t first, size_t n, float *dst) {
     const unsigned char *p = t->data;
     uint16_t h;
