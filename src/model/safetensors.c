@@ -98,8 +98,11 @@ static gemcl_status read_entries(gc_model_file *m, const cJSON *hdr, const gc_ma
 gemcl_status gc_safetensors_read(gc_model_file *m, const char *path, gc_error *err) {
     const gc_mapped_file *map;
     gemcl_status s = gc_model_map(m, path, &map, err);
-    if (s != GEMCL_OK)
-        return s;
+    return s == GEMCL_OK ? gc_safetensors_parse(m, path, map, err) : s;
+}
+
+gemcl_status gc_safetensors_parse(gc_model_file *m, const char *path, const gc_mapped_file *map, gc_error *err) {
+    gemcl_status s;
     if (map->size < 8)
         return gc_fail(err, GEMCL_ERR_FORMAT, "%s: %zu bytes is shorter than the 8-byte header length", path,
                        map->size);
