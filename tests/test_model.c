@@ -3,12 +3,18 @@
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "model/card.h"
+#include "model/convert.h"
+#include "model/genmodel.h"
+#include "model/gguf.h"
 #include "model/model.h"
 #include "util/fileio.h"
 
@@ -467,8 +473,9 @@ static char *syn_write(const syn_model *s, const char *extra) {
 static float tensor_value(const gc_tensor *t, int64_t j) {
     const unsigned char *p = t->data;
     uint16_t h;
+    float f;
     switch (t->dtype) {
-    case GC_DTYPE_F32: return ((const float *)t->data)[j];
+    case GC_DTYPE_F32: memcpy(&f, p + 4 * j, 4); return f;
     case GC_DTYPE_F16: memcpy(&h, p + 2 * j, 2); return gc_f16_to_f32(h);
     case GC_DTYPE_BF16: memcpy(&h, p + 2 * j, 2); return gc_bf16_to_f32(h);
     default: ck_abort_msg("unexpected dtype"); return 0;
@@ -718,6 +725,493 @@ START_TEST(hf_bad_config_json_is_a_clear_error) {
 }
 END_TEST
 
+/* ---- GGUF ---- */
+
+static gc_gguf *parse_gguf(const char *path, gc_mapped_file *map) {
+    gc_gguf *g = NULL;
+    gc_error err;
+    ck_assert_msg(gc_file_map(path, map, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_gguf_parse(path, map->data, map->size, &g, &err) == GEMCL_OK, "%s", err.msg);
+    return g;
+}
+
+static bool gguf_str_is(const gc_gguf *g, const char *key, const char *want) {
+    gc_gguf_str v;
+    return gc_gguf_get_str(g, key, &v) && v.len == strlen(want) && memcmp(v.data, want, v.len) == 0;
+}
+
+START_TEST(gguf_vocab_files_open_as_metadata_only) {
+    const struct { const char *rel; uint64_t n_kv; uint64_t n_tokens; int64_t eos; } files[] = {
+        {"models/ggml-vocab/ggml-vocab-llama-spm.gguf", 22, 32000, 2},
+        {"models/ggml-vocab/ggml-vocab-phi-3.gguf", 26, 32064, 32000},
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        const char *path = test_shared_path(files[i].rel);
+        if (test_skip_if_missing(path, files[i].rel))
+            continue;
+        gc_mapped_file map;
+        gc_gguf *g = parse_gguf(path, &map);
+        ck_assert_uint_eq(g->version, 3);
+        ck_assert_uint_eq(g->n_tensors, 0);
+        ck_assert_uint_eq(g->n_kv, files[i].n_kv);
+        ck_assert(gguf_str_is(g, "tokenizer.ggml.model", "llama"));
+        gc_gguf_type et;
+        uint64_t n;
+        ck_assert(gc_gguf_get_array(g, "tokenizer.ggml.tokens", &et, &n));
+        ck_assert_int_eq(et, GC_GGUF_STRING);
+        ck_assert_uint_eq(n, files[i].n_tokens);
+        ck_assert(gc_gguf_get_array(g, "tokenizer.ggml.scores", &et, &n));
+        ck_assert_int_eq(et, GC_GGUF_F32);
+        ck_assert_uint_eq(n, files[i].n_tokens);
+        int64_t eos;
+        ck_assert(gc_gguf_get_int(g, "tokenizer.ggml.eos_token_id", &eos));
+        ck_assert_int_eq(eos, files[i].eos);
+        const char **strs;
+        size_t *lens;
+        ck_assert_int_eq(gc_gguf_array_strings(gc_gguf_find(g, "tokenizer.ggml.tokens"), &strs, &lens, NULL), GEMCL_OK);
+        ck_assert_uint_eq(lens[1], 3);
+        ck_assert(memcmp(strs[1], "<s>", 3) == 0);
+        free(strs);
+        free(lens);
+        gc_gguf_free(g);
+        gc_file_unmap(&map);
+        open_fails(path, GEMCL_ERR_FORMAT, "no tensors");
+    }
+}
+END_TEST
+
+/* ---- conversion ---- */
+
+/* Converts the model at src_path to out and reopens it. */
+static gc_model_file *convert_and_open(const char *src_path, const char *out, gc_convert_to to, gc_dtype dtype) {
+    gc_model_file *src = open_ok(src_path);
+    gc_error err;
+    ck_assert_msg(gc_model_convert(src, out, to, dtype, &err) == GEMCL_OK, "%s", err.msg);
+    gc_model_file_close(src);
+    return open_ok(out);
+}
+
+/* b's q/k rows are a's after the RoPE re-layout (every other tensor must be bit-identical). */
+static void assert_permuted(const gc_tensor *a, const gc_tensor *b, int head_dim, gc_rope_layout from,
+                            gc_rope_layout to) {
+    ck_assert_int_eq(a->shape[0], b->shape[0]);
+    size_t row_bytes = a->nbytes / (size_t)a->shape[0];
+    for (int64_t r = 0; r < b->shape[0]; r++) {
+        int64_t src = gc_rope_source_row(r, head_dim, from, to);
+        ck_assert_msg(memcmp((const char *)b->data + r * row_bytes, (const char *)a->data + src * row_bytes, row_bytes) == 0,
+                      "%s row %" PRId64, b->name, r);
+    }
+}
+
+START_TEST(rope_permutation_is_a_bijection_and_its_own_inverse) {
+    /* d = 8: adjacent pairs (0,1) (2,3) (4,5) (6,7) -> halves: output rows 0..3 = 0,2,4,6; 4..7 = 1,3,5,7 */
+    const int64_t want[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+    for (int64_t r = 0; r < 8; r++) {
+        ck_assert_int_eq(gc_rope_source_row(r, 8, GC_ROPE_ADJACENT, GC_ROPE_HALF), want[r]);
+        ck_assert_int_eq(gc_rope_source_row(r + 16, 8, GC_ROPE_ADJACENT, GC_ROPE_HALF), want[r] + 16);
+        int64_t back = gc_rope_source_row(gc_rope_source_row(r, 8, GC_ROPE_HALF, GC_ROPE_ADJACENT), 8,
+                                          GC_ROPE_ADJACENT, GC_ROPE_HALF);
+        ck_assert_int_eq(back, r);
+    }
+}
+END_TEST
+
+static void assert_converted(const gc_model_file *a, const gc_model_file *b) {
+    assert_same_tensor(&a->tok_embd, &b->tok_embd);
+    assert_same_tensor(&a->out_norm, &b->out_norm);
+    for (int l = 0; l < a->hp.n_layers; l++) {
+        const gc_layer_weights *x = &a->layers[l], *y = &b->layers[l];
+        const gc_tensor *xs[] = {&x->attn_norm, &x->wv, &x->wo, &x->ffn_norm, &x->w_gate, &x->w_up, &x->w_down};
+        const gc_tensor *ys[] = {&y->attn_norm, &y->wv, &y->wo, &y->ffn_norm, &y->w_gate, &y->w_up, &y->w_down};
+        for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++)
+            assert_same_tensor(xs[i], ys[i]);
+        assert_permuted(&x->wq, &y->wq, a->hp.head_dim, a->hp.rope_layout, b->hp.rope_layout);
+        assert_permuted(&x->wk, &y->wk, a->hp.head_dim, a->hp.rope_layout, b->hp.rope_layout);
+    }
+}
+
+START_TEST(convert_llama2c_to_hf_and_gguf_round_trips_bit_exact) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    char *dir = temp_dir(), hf[4096], gguf[4096], gguf2[4096];
+    snprintf(hf, sizeof hf, "%s/hf", dir);
+    snprintf(gguf, sizeof gguf, "%s/m.gguf", dir);
+    snprintf(gguf2, sizeof gguf2, "%s/from-hf.gguf", dir);
+    gc_model_file *orig = open_ok(path);
+    gc_model_file *h = convert_and_open(path, hf, GC_CONVERT_HF, GC_DTYPE_F32);
+    ck_assert_int_eq(h->hp.rope_layout, GC_ROPE_HALF);
+    ck_assert_int_eq(h->hp.vocab_size, 512);
+    ck_assert(h->hp.tied_embeddings);
+    ck_assert_ptr_nonnull(strstr(h->tokenizer_path, "/hf/tokenizer.bin"));
+    assert_converted(orig, h);
+    gc_model_file *g = convert_and_open(path, gguf, GC_CONVERT_GGUF, GC_DTYPE_F32);
+    ck_assert_str_eq(g->format, "gguf");
+    ck_assert_int_eq(g->hp.rope_layout, GC_ROPE_ADJACENT);
+    ck_assert_int_eq(g->hp.n_kv_heads, 4);
+    ck_assert_float_eq(g->hp.norm_eps, 1e-5f);
+    ck_assert_int_eq(g->hp.ctx_train, 512);
+    ck_assert_str_eq(g->tokenizer_path, gguf);
+    assert_converted(orig, g);
+    /* HF (HALF) -> GGUF un-permutes: identical to the original again */
+    gc_model_file *g2 = convert_and_open(hf, gguf2, GC_CONVERT_GGUF, GC_DTYPE_F32);
+    assert_converted(orig, g2);
+    ck_assert_int_eq(gc_model_file_n_params(g2), 260032);
+    gc_model_file_close(orig), gc_model_file_close(h), gc_model_file_close(g), gc_model_file_close(g2);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(convert_gguf_carries_the_llama2c_vocabulary) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    char *dir = temp_dir(), out[4096];
+    snprintf(out, sizeof out, "%s/m.gguf", dir);
+    gc_model_file *m = convert_and_open(path, out, GC_CONVERT_GGUF, GC_DTYPE_F32);
+    gc_mapped_file map;
+    gc_gguf *g = parse_gguf(out, &map);
+    ck_assert(gguf_str_is(g, "tokenizer.ggml.model", "llama"));
+    ck_assert(gguf_str_is(g, "general.architecture", "llama"));
+    const char **strs;
+    size_t *lens;
+    ck_assert_int_eq(gc_gguf_array_strings(gc_gguf_find(g, "tokenizer.ggml.tokens"), &strs, &lens, NULL), GEMCL_OK);
+    ck_assert_uint_eq(gc_gguf_find(g, "tokenizer.ggml.tokens")->n, 512);
+    ck_assert(lens[1] == 3 && memcmp(strs[1], "<s>", 3) == 0);
+    ck_assert(lens[3] == 6 && memcmp(strs[3], "<0x00>", 6) == 0);
+    ck_assert(lens[259] == 4 && memcmp(strs[259], "\xe2\x96\x81t", 4) == 0); /* " t" */
+    const gc_gguf_kv *types = gc_gguf_find(g, "tokenizer.ggml.token_type");
+    int32_t t0, t1, t3, t259;
+    memcpy(&t0, types->value, 4), memcpy(&t1, types->value + 4, 4), memcpy(&t3, types->value + 12, 4);
+    memcpy(&t259, types->value + 259 * 4, 4);
+    ck_assert(t0 == 2 && t1 == 3 && t3 == 6 && t259 == 1);
+    free(strs), free(lens);
+    gc_gguf_free(g);
+    gc_file_unmap(&map);
+    gc_model_file_close(m);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* Every value of b is a's rounded to f16 (1-D tensors stay f32 and are exact). */
+static void assert_f16_of(const gc_tensor *a, const gc_tensor *b) {
+    int64_t n = gc_tensor_n_elements(a);
+    ck_assert_int_eq(n, gc_tensor_n_elements(b));
+    float *x = malloc((size_t)n * 4), *y = malloc((size_t)n * 4);
+    gc_decode_f32(a, 0, (size_t)n, x);
+    gc_decode_f32(b, 0, (size_t)n, y);
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(y[i] == gc_f16_to_f32(gc_f32_to_f16(x[i])), "%s[%" PRId64 "]: %g vs %g", b->name, i, y[i], x[i]);
+    free(x), free(y);
+}
+
+/* Q8_0 values lie within half a quantisation step (amax / 254) of the source in each 32-block, plus the
+ * f16 rounding of the block scale (at most 127 steps of relative 2^-11). */
+static void assert_q8_of(const gc_tensor *a, const gc_tensor *b) {
+    int64_t n = gc_tensor_n_elements(a);
+    float *x = malloc((size_t)n * 4), *y = malloc((size_t)n * 4);
+    gc_decode_f32(a, 0, (size_t)n, x);
+    gc_decode_f32(b, 0, (size_t)n, y);
+    for (int64_t blk = 0; blk < n / 32; blk++) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++)
+            amax = fmaxf(amax, fabsf(x[blk * 32 + i]));
+        for (int i = 0; i < 32; i++)
+            ck_assert_msg(fabsf(y[blk * 32 + i] - x[blk * 32 + i]) <= amax * (1.0f / 254.0f + 1.0f / 2048.0f) + 1e-7f, "%s", b->name);
+    }
+    free(x), free(y);
+}
+
+START_TEST(convert_gguf_f16_and_q8_0_reload_within_rounding) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    char *dir = temp_dir(), out[4096];
+    gc_model_file *orig = open_ok(path);
+    snprintf(out, sizeof out, "%s/f16.gguf", dir);
+    gc_model_file *h = convert_and_open(path, out, GC_CONVERT_GGUF, GC_DTYPE_F16);
+    ck_assert_int_eq(h->layers[0].wq.dtype, GC_DTYPE_F16);
+    ck_assert_int_eq(h->layers[0].attn_norm.dtype, GC_DTYPE_F32);
+    assert_f16_of(&orig->tok_embd, &h->tok_embd);
+    assert_f16_of(&orig->layers[2].w_down, &h->layers[2].w_down);
+    assert_same_tensor(&orig->layers[2].ffn_norm, &h->layers[2].ffn_norm);
+    gc_model_file_close(h);
+    snprintf(out, sizeof out, "%s/q8.gguf", dir);
+    gc_model_file *q = convert_and_open(path, out, GC_CONVERT_GGUF, GC_DTYPE_Q8_0);
+    ck_assert_int_eq(q->layers[0].wq.dtype, GC_DTYPE_Q8_0);
+    ck_assert_int_eq(q->layers[0].w_down.dtype, GC_DTYPE_F16); /* rows of 172 are not whole q8_0 blocks */
+    assert_q8_of(&orig->layers[1].wk, &q->layers[1].wk);
+    assert_q8_of(&orig->tok_embd, &q->tok_embd);
+    gc_model_file_close(q);
+    gc_model_file_close(orig);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(convert_refuses_what_the_target_cannot_hold) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    gc_model_file *m = open_ok(path);
+    gc_error err;
+    ck_assert_int_eq(gc_model_convert(m, "/tmp/never-written", GC_CONVERT_HF, GC_DTYPE_Q8_0, &err), GEMCL_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "q8_0"));
+    gc_model_file_close(m);
+    syn_model s;
+    syn_build(&s, "qwen2");
+    char *dir = syn_write(&s, NULL);
+    m = open_ok(dir);
+    ck_assert_int_eq(gc_model_convert(m, "/tmp/never-written.gguf", GC_CONVERT_GGUF, GC_DTYPE_F32, &err),
+                     GEMCL_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "biases"));
+    gc_model_file_close(m);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(convert_hf_to_hf_keeps_qwen2_biases_and_phi3_splits) {
+    const char *archs[] = {"qwen2", "phi3"};
+    for (int a = 0; a < 2; a++) {
+        syn_model s;
+        syn_build(&s, archs[a]);
+        char *dir = syn_write(&s, NULL), out[4096];
+        snprintf(out, sizeof out, "%s/out", dir);
+        gc_model_file *orig = open_ok(dir);
+        gc_model_file *m = convert_and_open(dir, out, GC_CONVERT_HF, GC_DTYPE_F32);
+        ck_assert_int_eq(m->hp.qkv_bias, a == 0);
+        ck_assert_str_eq(m->hp.arch, archs[a]);
+        for (int l = 0; l < s.L; l++) {
+            assert_f16_of(&orig->layers[l].wq, &m->layers[l].wq); /* f16/bf16 values are exact in f32 */
+            assert_f16_of(&orig->layers[l].w_up, &m->layers[l].w_up);
+            if (a == 0)
+                assert_f16_of(&orig->layers[l].bk, &m->layers[l].bk);
+        }
+        gc_model_file_close(orig);
+        gc_model_file_close(m);
+        remove_tree(dir);
+        free(dir);
+    }
+}
+END_TEST
+
+/* Writes a patched copy of the GGUF at path (u64 or u32 at offset) and checks the open fails. */
+static void gguf_patch_fails(const char *dir, const char *raw, size_t len, size_t offset, const void *value,
+                             size_t vlen, gemcl_status status, const char *needle) {
+    char *copy = malloc(len);
+    memcpy(copy, raw, len);
+    memcpy(copy + offset, value, vlen);
+    open_fails(write_prefix(dir, "bad.gguf", copy, len), status, needle);
+    free(copy);
+}
+
+START_TEST(gguf_bad_input_is_a_clear_error) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    char *dir = temp_dir(), out[4096];
+    snprintf(out, sizeof out, "%s/m.gguf", dir);
+    gc_model_file_close(convert_and_open(path, out, GC_CONVERT_GGUF, GC_DTYPE_F32));
+    size_t len;
+    char *raw = read_all(out, &len);
+    gc_mapped_file map;
+    gc_gguf *g = parse_gguf(out, &map);
+    /* truncation at every section boundary: header fields, each key/value, tensor infos, data, each tensor */
+    for (size_t cut = 0; cut <= 24; cut += 4)
+        open_fails(write_prefix(dir, "cut.gguf", raw, cut), GEMCL_ERR_FORMAT, NULL);
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        open_fails(write_prefix(dir, "cut.gguf", raw, g->kv[i].value_offset), GEMCL_ERR_FORMAT, "offset");
+        open_fails(write_prefix(dir, "cut.gguf", raw, g->kv[i].value_offset + 1), GEMCL_ERR_FORMAT, "offset");
+    }
+    open_fails(write_prefix(dir, "cut.gguf", raw, g->data_offset - 1), GEMCL_ERR_FORMAT, "offset");
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        open_fails(write_prefix(dir, "cut.gguf", raw, g->data_offset + g->tensors[i].offset + 4), GEMCL_ERR_FORMAT,
+                   "past the end");
+    open_fails(write_prefix(dir, "cut.gguf", raw, len - 1), GEMCL_ERR_FORMAT, "past the end");
+    /* absurd counts and lengths */
+    uint64_t huge = (uint64_t)1 << 60;
+    gguf_patch_fails(dir, raw, len, 16, &huge, 8, GEMCL_ERR_FORMAT, "metadata count");
+    gguf_patch_fails(dir, raw, len, 8, &huge, 8, GEMCL_ERR_FORMAT, "tensor count");
+    gguf_patch_fails(dir, raw, len, 24, &huge, 8, GEMCL_ERR_FORMAT, "key");
+    uint64_t str_len_at = g->kv[0].value_offset; /* general.architecture's string length */
+    gguf_patch_fails(dir, raw, len, str_len_at, &huge, 8, GEMCL_ERR_FORMAT, "string value");
+    uint32_t bad_type = 99, version = 7;
+    gguf_patch_fails(dir, raw, len, str_len_at - 4, &bad_type, 4, GEMCL_ERR_FORMAT, "unknown value type 99");
+    gguf_patch_fails(dir, raw, len, 4, &version, 4, GEMCL_ERR_UNSUPPORTED, "version 7");
+    /* tensor infos: unknown ggml type, misaligned and overlapping offsets, wrong shape vs hparams */
+    size_t info0 = (size_t)((const unsigned char *)g->tensors[0].name.data - map.data) + g->tensors[0].name.len;
+    size_t type0 = info0 + 4 + 8 * 2, offset1;
+    gguf_patch_fails(dir, raw, len, type0, &bad_type, 4, GEMCL_ERR_UNSUPPORTED, "ggml type 99");
+    offset1 = (size_t)((const unsigned char *)g->tensors[1].name.data - map.data) + g->tensors[1].name.len + 4 +
+              8 * g->tensors[1].n_dims + 4;
+    uint64_t misaligned = g->tensors[1].offset + 4, overlapping = 32;
+    gguf_patch_fails(dir, raw, len, offset1, &misaligned, 8, GEMCL_ERR_FORMAT, "aligned");
+    gguf_patch_fails(dir, raw, len, offset1, &overlapping, 8, GEMCL_ERR_FORMAT, "overlaps");
+    uint64_t ne0 = 32; /* token_embd declared [512, 32]: the hparams say 64 wide */
+    gguf_patch_fails(dir, raw, len, info0 + 4, &ne0, 8, GEMCL_ERR_FORMAT, "token_embd.weight' at offset");
+    gc_gguf_free(g);
+    gc_file_unmap(&map);
+    free(raw);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* ---- model cards and gen-model ---- */
+
+START_TEST(cards_hold_methods_md_gemfilter_defaults) {
+    const struct { const char *name; int r, k, layers; } want[] = {
+        {"llama-3.1-8b-instruct", 13, 1024, 32}, {"mistral-nemo-12b", 19, 1024, 40}, {"phi-3.5-mini", 19, 1024, 32},
+        {"tinyllama-1.1b", 9, -1, 22},           {"smollm2-135m", 12, -1, 30},      {"stories260K", 2, -1, 5},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        gc_model_card c;
+        gc_error err;
+        ck_assert_msg(gc_model_card_load(want[i].name, &c, &err) == GEMCL_OK, "%s", err.msg);
+        ck_assert_str_eq(c.name, want[i].name);
+        ck_assert_int_eq(c.hp.n_layers, want[i].layers);
+        ck_assert_int_eq(gc_card_filter_layer(&c, c.hp.n_layers), want[i].r);
+        ck_assert_int_eq(c.budget, want[i].k);
+    }
+    gc_model_card c;
+    ck_assert_int_eq(gc_model_card_load("llama-3.1-8b-instruct", &c, NULL), GEMCL_OK);
+    ck_assert_int_eq(c.hp.rope_scaling.type, GC_ROPE_SCALING_LLAMA3);
+    ck_assert_float_eq(c.hp.rope_scaling.factor, 8.0f);
+    ck_assert_int_eq(c.hp.vocab_size, 128256);
+    ck_assert_int_eq(c.ctx_trained, 131072);
+    ck_assert_int_eq(gc_model_card_load("mistral-nemo-12b", &c, NULL), GEMCL_OK);
+    ck_assert_int_eq(c.hp.head_dim, 128); /* not hidden / heads = 160 */
+    ck_assert_int_eq(gc_model_card_load("phi-3.5-mini", &c, NULL), GEMCL_OK);
+    ck_assert_str_eq(c.rope_scaling, "longrope");
+    gc_error err;
+    ck_assert_int_eq(gc_model_card_load("no-such-card", &c, &err), GEMCL_ERR_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(err.msg, "tinyllama-1.1b"));
+    ck_assert_int_eq(gc_model_card_parse("{\"name\":1}", 10, "x.json", &c, &err), GEMCL_ERR_FORMAT);
+    ck_assert_int_eq(gc_card_filter_layer(NULL, 22), 9);
+}
+END_TEST
+
+START_TEST(cards_match_the_models_they_describe) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    gc_model_file *m = open_ok(path);
+    gc_model_card c;
+    ck_assert_int_eq(gc_model_card_match(&m->hp, &c, NULL), GEMCL_OK);
+    ck_assert_str_eq(c.name, "stories260K");
+    m->hp.n_layers = 6;
+    ck_assert_int_eq(gc_model_card_match(&m->hp, &c, NULL), GEMCL_ERR_NOT_FOUND);
+    m->hp.n_layers = 5;
+    gc_model_file_close(m);
+}
+END_TEST
+
+static char *gen(const gc_model_card *c, uint64_t seed, gc_dtype dtype, const char *dir, const char *name) {
+    char out[4096];
+    gc_error err;
+    snprintf(out, sizeof out, "%s/%s", dir, name);
+    ck_assert_msg(gc_gen_model(c, seed, dtype, NULL, out, &err) == GEMCL_OK, "%s", err.msg);
+    strcat(out, "/model.safetensors");
+    size_t len;
+    return read_all(out, &len);
+}
+
+START_TEST(gen_model_is_deterministic_and_loads) {
+    gc_model_card c;
+    ck_assert_int_eq(gc_model_card_load("stories260K", &c, NULL), GEMCL_OK);
+    char *dir = temp_dir(), path[4096];
+    char *a = gen(&c, 7, GC_DTYPE_F32, dir, "a"), *b = gen(&c, 7, GC_DTYPE_F32, dir, "b");
+    char *other = gen(&c, 8, GC_DTYPE_F32, dir, "c");
+    snprintf(path, sizeof path, "%s/a/model.safetensors", dir);
+    size_t len;
+    free(read_all(path, &len));
+    ck_assert(memcmp(a, b, len) == 0);
+    ck_assert(memcmp(a, other, len) != 0);
+    snprintf(path, sizeof path, "%s/a", dir);
+    gc_model_file *m = open_ok(path);
+    ck_assert_int_eq(m->hp.n_layers, 5);
+    ck_assert_int_eq(m->hp.n_kv_heads, 4);
+    ck_assert_int_eq(m->hp.rope_layout, GC_ROPE_HALF);
+    ck_assert_int_eq(gc_model_file_n_params(m), 260032);
+    const gc_tensor *norm = &m->layers[3].ffn_norm, *w = &m->layers[2].w_down;
+    for (int64_t i = 0; i < norm->shape[0]; i++)
+        ck_assert_float_eq(((const float *)norm->data)[i], 1.0f);
+    int64_t n = gc_tensor_n_elements(w);
+    float *x = malloc((size_t)n * 4);
+    gc_decode_f32(w, 0, (size_t)n, x);
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < n; i++)
+        sum += x[i], sq += (double)x[i] * x[i];
+    double mean = sum / (double)n, sd = sqrt(sq / (double)n - mean * mean);
+    ck_assert_msg(fabs(mean) < 0.002 && sd > 0.018 && sd < 0.022, "mean %g sd %g", mean, sd);
+    free(x);
+    gc_model_file_close(m);
+    /* bf16 output is the f32 stream rounded */
+    free(gen(&c, 7, GC_DTYPE_BF16, dir, "d"));
+    snprintf(path, sizeof path, "%s/d", dir);
+    gc_model_file *h = open_ok(path);
+    snprintf(path, sizeof path, "%s/a", dir);
+    m = open_ok(path);
+    const gc_tensor *f = &m->layers[1].wq, *hb = &h->layers[1].wq;
+    ck_assert_int_eq(hb->dtype, GC_DTYPE_BF16);
+    for (int64_t i = 0; i < gc_tensor_n_elements(f); i++) {
+        uint16_t v;
+        memcpy(&v, (const char *)hb->data + 2 * i, 2);
+        ck_assert_uint_eq(v, gc_f32_to_bf16(((const float *)f->data)[i]));
+    }
+    gc_model_file_close(m);
+    gc_model_file_close(h);
+    free(a), free(b), free(other);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* Runs the built gemcl with args; returns the exit status and the first 64 KiB of stdout in out. */
+static int run_cli(const char *args, char *out, size_t cap) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s/tools/gemcl %s 2>/dev/null", test_build_dir(), args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(cli_inspect_convert_and_gen_model) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    static char out[65536];
+    char *dir = temp_dir(), args[8192];
+    snprintf(args, sizeof args, "inspect %s", path);
+    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "parameters: 260032"));
+    ck_assert_ptr_nonnull(strstr(out, "wq                                               f32   [5, 64, 64] offset 132380"));
+    ck_assert_ptr_nonnull(strstr(out, "context length: 512"));
+    snprintf(args, sizeof args, "convert %s %s/m.gguf --to gguf --dtype f16", path, dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "inspect %s/m.gguf", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "rope layout adjacent"));
+    ck_assert_ptr_nonnull(strstr(out, "tokenizer: GGUF metadata"));
+    snprintf(args, sizeof args, "gen-model --like stories260K --seed 1 --dtype f16 %s/g", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "inspect %s/g", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "tokenizer: none"));
+    ck_assert_int_eq(run_cli("inspect /nonexistent/model.bin", out, sizeof out), 1);
+    ck_assert_int_eq(run_cli("convert a b --to nope", out, sizeof out), 1);
+    ck_assert_int_eq(run_cli("gen-model --like stories260K --seed -1 x", out, sizeof out), 1);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_model(void) {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("llama2c");
@@ -738,6 +1232,24 @@ Suite *suite_model(void) {
     tcase_add_test(tc, hf_sharded_index_loads_every_shard);
     tcase_add_test(tc, hf_bad_safetensors_are_clear_errors);
     tcase_add_test(tc, hf_bad_config_json_is_a_clear_error);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("gguf_convert");
+    tcase_set_timeout(tc, TEST_TIMEOUT_S);
+    tcase_add_test(tc, gguf_vocab_files_open_as_metadata_only);
+    tcase_add_test(tc, rope_permutation_is_a_bijection_and_its_own_inverse);
+    tcase_add_test(tc, convert_llama2c_to_hf_and_gguf_round_trips_bit_exact);
+    tcase_add_test(tc, convert_gguf_carries_the_llama2c_vocabulary);
+    tcase_add_test(tc, convert_gguf_f16_and_q8_0_reload_within_rounding);
+    tcase_add_test(tc, convert_refuses_what_the_target_cannot_hold);
+    tcase_add_test(tc, convert_hf_to_hf_keeps_qwen2_biases_and_phi3_splits);
+    tcase_add_test(tc, gguf_bad_input_is_a_clear_error);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cards_tools");
+    tcase_set_timeout(tc, TEST_TIMEOUT_S);
+    tcase_add_test(tc, cards_hold_methods_md_gemfilter_defaults);
+    tcase_add_test(tc, cards_match_the_models_they_describe);
+    tcase_add_test(tc, gen_model_is_deterministic_and_loads);
+    tcase_add_test(tc, cli_inspect_convert_and_gen_model);
     suite_add_tcase(s, tc);
     return s;
 }

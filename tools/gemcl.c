@@ -14,6 +14,9 @@ typedef struct command {
 static const command commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices, and the one gemcl picks"},
     {"run", cmd_run, "generate from a prompt (full attention or GemFilter)"},
+    {"inspect", cmd_inspect, "show a model file's format, hyperparameters, tokenizer and tensors"},
+    {"convert", cmd_convert, "convert a model to an HF directory or a GGUF file"},
+    {"gen-model", cmd_gen_model, "write a deterministic random model at a model card's shapes"},
 };
 
 int cli_error(const char *fmt, ...) {

@@ -13,19 +13,24 @@
 
 #define INT_MAX_CFG (1 << 24)
 
+static gemcl_status parse_object(const char *text, size_t len, const char *path, cJSON **out, gc_error *err) {
+    gemcl_status s = gc_json_parse(text, len, path, out, err);
+    if (s == GEMCL_OK && !cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        s = gc_fail(err, GEMCL_ERR_FORMAT, "%s: not a JSON object", path);
+    }
+    return s;
+}
+
 static gemcl_status read_json_file(const char *path, cJSON **out, gc_error *err) {
     char *text;
     size_t len;
     gemcl_status s = gc_file_read(path, &text, &len, err);
     if (s != GEMCL_OK)
         return s;
-    s = gc_json_parse(text, len, path, out, err);
+    s = parse_object(text, len, path, out, err);
     free(text);
-    if (s == GEMCL_OK && !cJSON_IsObject(*out)) {
-        cJSON_Delete(*out);
-        *out = NULL;
-        s = gc_fail(err, GEMCL_ERR_FORMAT, "%s: not a JSON object", path);
-    }
     return s;
 }
 
@@ -109,12 +114,12 @@ static gemcl_status read_sizes(const cJSON *cfg, const char *file, gc_hparams *h
     return GEMCL_OK;
 }
 
-static gemcl_status read_config(const char *file, gc_hparams *hp, gc_error *err) {
+static gemcl_status read_config(const char *text, size_t len, const char *file, gc_hparams *hp, gc_error *err) {
     cJSON *cfg;
-    gemcl_status s = read_json_file(file, &cfg, err);
+    gemcl_status s = parse_object(text, len, file, &cfg, err);
     if (s != GEMCL_OK)
         return s;
-    double eps, theta;
+    double eps = 1e-6, theta = 10000;
     if ((s = read_arch(cfg, file, hp, err)) == GEMCL_OK && (s = read_sizes(cfg, file, hp, err)) == GEMCL_OK &&
         (s = gc_json_num(cfg, "rms_norm_eps", false, 1e-6, file, &eps, err)) == GEMCL_OK &&
         (s = gc_json_num(cfg, "rope_theta", false, 10000, file, &theta, err)) == GEMCL_OK &&
@@ -126,7 +131,7 @@ static gemcl_status read_config(const char *file, gc_hparams *hp, gc_error *err)
     hp->rope_theta = (float)theta;
     hp->rope_layout = GC_ROPE_HALF;
     cJSON_Delete(cfg);
-    return s;
+    return s == GEMCL_OK ? gc_hparams_check(hp, file, err) : s;
 }
 
 static bool file_exists(const char *path) {
@@ -228,11 +233,23 @@ static gemcl_status bind_model(gc_model_file *m, gc_error *err) {
     return s;
 }
 
+gemcl_status gc_hf_load_memory(gc_model_file *m, const char *config, size_t config_len, gc_error *err) {
+    gemcl_status s = read_config(config, config_len, "config.json", &m->hp, err);
+    if (s == GEMCL_OK)
+        s = gc_safetensors_parse(m, m->path, &gc_model_priv_of(m)->maps[0], err);
+    return s == GEMCL_OK ? bind_model(m, err) : s;
+}
+
 gemcl_status gc_hf_load(gc_model_file *m, gc_error *err) {
-    char path[2048];
+    char path[2048], *config;
+    size_t len;
     snprintf(path, sizeof path, "%s/config.json", m->path);
-    gemcl_status s = read_config(path, &m->hp, err);
-    if (s != GEMCL_OK || (s = gc_hparams_check(&m->hp, path, err)) != GEMCL_OK)
+    gemcl_status s = gc_file_read(path, &config, &len, err);
+    if (s != GEMCL_OK)
+        return s;
+    s = read_config(config, len, path, &m->hp, err);
+    free(config);
+    if (s != GEMCL_OK)
         return s;
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", m->path);
     if (file_exists(path))

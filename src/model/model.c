@@ -1,8 +1,10 @@
 /* model.c - gc_model_file_open: format detection, the private state every loader shares, close. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "model/gguf.h"
 #include "model/model_internal.h"
 
 #ifdef GC_HAVE_TOKENIZER
@@ -29,8 +31,7 @@ static gemcl_status detect_and_load(gc_model_file *m, gc_error *err) {
     return gc_llama2c_load(m, err);
 }
 
-gemcl_status gc_model_file_open(const char *path, const gc_model_open_params *params, gc_model_file **out,
-                                gc_error *err) {
+static gemcl_status model_new(const char *path, gc_model_file **out, gc_error *err) {
     *out = NULL;
     if (!path || strlen(path) >= sizeof((gc_model_file *)0)->path)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "model path missing or too long");
@@ -44,11 +45,15 @@ gemcl_status gc_model_file_open(const char *path, const gc_model_open_params *pa
     m->priv = p;
     strcpy(m->path, path);
     m->hp.bos_id = m->hp.eos_id = -1;
-    p->tokenizer_override = params ? params->tokenizer_path : NULL;
-    gemcl_status s = detect_and_load(m, err);
+    *out = m;
+    return GEMCL_OK;
+}
+
+/* Closes m on failure; hands it out on success. */
+static gemcl_status finish_open(gc_model_file *m, gemcl_status s, gc_model_file **out, gc_error *err) {
     if (s == GEMCL_OK)
         s = gc_model_check_shapes(m, err);
-    p->tokenizer_override = NULL;
+    gc_model_priv_of(m)->tokenizer_override = NULL;
     if (s != GEMCL_OK) {
         gc_model_file_close(m);
         return s;
@@ -57,7 +62,38 @@ gemcl_status gc_model_file_open(const char *path, const gc_model_open_params *pa
     return GEMCL_OK;
 }
 
-void gc_gguf_free(struct gc_gguf *g);
+gemcl_status gc_model_open_memory(const char *name, const char *format, const void *data, size_t size,
+                                  const char *config, size_t config_len, gc_model_file **out, gc_error *err) {
+    gc_model_file *m;
+    gemcl_status s = model_new(name, &m, err);
+    if (s != GEMCL_OK)
+        return s;
+    gc_model_priv *p = gc_model_priv_of(m);
+    p->maps = calloc(1, sizeof *p->maps);
+    if (!p->maps)
+        return finish_open(m, gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", name), out, err);
+    p->maps[0] = (gc_mapped_file){data, size};
+    p->n_maps = 1;
+    p->maps0_borrowed = true;
+    snprintf(m->format, sizeof m->format, "%s", format);
+    if (strcmp(format, "gguf") == 0)
+        s = gc_gguf_model_load(m, err);
+    else if (strcmp(format, "safetensors") == 0)
+        s = gc_hf_load_memory(m, config ? config : "", config ? config_len : 0, err);
+    else
+        s = gc_llama2c_load(m, err);
+    return finish_open(m, s, out, err);
+}
+
+gemcl_status gc_model_file_open(const char *path, const gc_model_open_params *params, gc_model_file **out,
+                                gc_error *err) {
+    gc_model_file *m;
+    gemcl_status s = model_new(path, &m, err);
+    if (s != GEMCL_OK)
+        return s;
+    gc_model_priv_of(m)->tokenizer_override = params ? params->tokenizer_path : NULL;
+    return finish_open(m, detect_and_load(m, err), out, err);
+}
 
 void gc_model_file_close(gc_model_file *m) {
     if (!m)
@@ -67,7 +103,7 @@ void gc_model_file_close(gc_model_file *m) {
     gc_tokenizer_free(m->tokenizer);
 #endif
     if (p) {
-        for (int i = 0; i < p->n_maps; i++)
+        for (int i = p->maps0_borrowed ? 1 : 0; i < p->n_maps; i++)
             gc_file_unmap(&p->maps[i]);
         for (int i = 0; i < p->n_owned; i++)
             free(p->owned[i]);

@@ -22,6 +22,7 @@ typedef struct gc_model_priv {
     int cap_tensors;
     struct gc_gguf *gguf;   /* the GGUF metadata when format is "gguf" */
     const char *tokenizer_override; /* gc_model_open_params.tokenizer_path, borrowed during open */
+    bool maps0_borrowed;    /* maps[0] is caller memory (gc_model_open_memory): not unmapped */
 } gc_model_priv;
 
 static inline gc_model_priv *gc_model_priv_of(const gc_model_file *m) {
@@ -55,6 +56,15 @@ gemcl_status gc_tensor_bind(gc_tensor *t, const char *file, const gc_mapped_file
 gemcl_status gc_tensor_rows(const gc_tensor *src, int64_t first, int64_t count, bool squeeze, const char *name,
                             gc_tensor *out, gc_error *err);
 
+/* A byte range a tensor occupies in its file (absolute offsets). */
+typedef struct gc_byte_range {
+    uint64_t begin, end;
+    const char *name;
+} gc_byte_range;
+
+/* Sorts r by begin and fails when two ranges overlap, naming both tensors and the offset. */
+gemcl_status gc_check_overlaps(gc_byte_range *r, int n, const char *path, gc_error *err);
+
 /* Appends a copy of t to the model's file-level tensor list. */
 gemcl_status gc_model_add_tensor(gc_model_file *m, const gc_tensor *t, gc_error *err);
 
@@ -74,9 +84,15 @@ gemcl_status gc_hparams_check(const gc_hparams *hp, const char *file, gc_error *
  * each is present. The one shape check shared by all formats. */
 gemcl_status gc_model_check_shapes(const gc_model_file *m, gc_error *err);
 
+/* Opens a model from bytes in memory (for fuzzing and tests): format "llama2c", "gguf" or "safetensors"
+ * (which takes config.json text in config/config_len). data must outlive the model. */
+gemcl_status gc_model_open_memory(const char *name, const char *format, const void *data, size_t size,
+                                  const char *config, size_t config_len, gc_model_file **out, gc_error *err);
+
 /* The format loaders: fill m (already allocated, priv set, path copied) or fail. */
 gemcl_status gc_llama2c_load(gc_model_file *m, gc_error *err);
 gemcl_status gc_hf_load(gc_model_file *m, gc_error *err);
+gemcl_status gc_hf_load_memory(gc_model_file *m, const char *config, size_t config_len, gc_error *err);
 gemcl_status gc_gguf_model_load(gc_model_file *m, gc_error *err);
 
 /* Finds and loads the tokenizer (model_tokenizer.c): the path given to gc_model_file_open, else the first

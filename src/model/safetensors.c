@@ -7,11 +7,6 @@
 
 #include "model/json_util.h"
 
-typedef struct st_range {
-    uint64_t begin, end;
-    const char *name;
-} st_range;
-
 const char *gc_safetensors_dtype_name(gc_dtype t) {
     switch (t) {
     case GC_DTYPE_F32: return "F32";
@@ -33,7 +28,7 @@ static bool parse_dtype(const char *s, gc_dtype *out) {
 }
 
 /* Fills t's name, dtype and shape from one header entry; *r receives its data_offsets. */
-static gemcl_status parse_entry(const cJSON *e, const char *path, uint64_t data_start, gc_tensor *t, st_range *r,
+static gemcl_status parse_entry(const cJSON *e, const char *path, uint64_t data_start, gc_tensor *t, gc_byte_range *r,
                                 gc_error *err) {
     char what[160];
     const char *name = e->string;
@@ -68,21 +63,7 @@ static gemcl_status parse_entry(const cJSON *e, const char *path, uint64_t data_
         if ((s = gc_json_check_int(d, 1, INT64_MAX / 2, path, what, &dims[i], err)) != GEMCL_OK)
             return s;
     gc_tensor_describe(t, name, dt, n_dims, dims);
-    *r = (st_range){(uint64_t)b, (uint64_t)en, e->string};
-    return GEMCL_OK;
-}
-
-static int by_begin(const void *a, const void *b) {
-    const st_range *x = a, *y = b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin;
-}
-
-static gemcl_status check_overlaps(st_range *r, int n, const char *path, uint64_t data_start, gc_error *err) {
-    qsort(r, (size_t)n, sizeof *r, by_begin);
-    for (int i = 1; i < n; i++)
-        if (r[i].begin < r[i - 1].end)
-            return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tensor '%s' at offset %" PRIu64 " overlaps tensor '%s'", path,
-                           r[i].name, data_start + r[i].begin, r[i - 1].name);
+    *r = (gc_byte_range){offset, data_start + (uint64_t)en, e->string};
     return GEMCL_OK;
 }
 
@@ -90,7 +71,7 @@ static gemcl_status check_overlaps(st_range *r, int n, const char *path, uint64_
 static gemcl_status read_entries(gc_model_file *m, const cJSON *hdr, const gc_mapped_file *map, const char *path,
                                  uint64_t data_start, gc_error *err) {
     int n = cJSON_GetArraySize(hdr), n_ranges = 0;
-    st_range *ranges = malloc((size_t)(n > 0 ? n : 1) * sizeof *ranges);
+    gc_byte_range *ranges = malloc((size_t)(n > 0 ? n : 1) * sizeof *ranges);
     if (!ranges)
         return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
     gemcl_status s = GEMCL_OK;
@@ -98,10 +79,10 @@ static gemcl_status read_entries(gc_model_file *m, const cJSON *hdr, const gc_ma
         if (strcmp(e->string, "__metadata__") == 0)
             continue;
         gc_tensor t;
-        st_range *r = &ranges[n_ranges];
+        gc_byte_range *r = &ranges[n_ranges];
         s = parse_entry(e, path, data_start, &t, r, err);
         if (s == GEMCL_OK)
-            s = gc_tensor_bind(&t, path, map, data_start + r->begin, r->end - r->begin, err);
+            s = gc_tensor_bind(&t, path, map, r->begin, r->end - r->begin, err);
         if (s == GEMCL_OK && gc_model_find_tensor(m, t.name))
             s = gc_fail(err, GEMCL_ERR_FORMAT, "%s: tensor '%s' appears twice", path, t.name);
         if (s == GEMCL_OK)
@@ -109,7 +90,7 @@ static gemcl_status read_entries(gc_model_file *m, const cJSON *hdr, const gc_ma
         n_ranges++;
     }
     if (s == GEMCL_OK)
-        s = check_overlaps(ranges, n_ranges, path, data_start, err);
+        s = gc_check_overlaps(ranges, n_ranges, path, err);
     free(ranges);
     return s;
 }
@@ -117,8 +98,11 @@ static gemcl_status read_entries(gc_model_file *m, const cJSON *hdr, const gc_ma
 gemcl_status gc_safetensors_read(gc_model_file *m, const char *path, gc_error *err) {
     const gc_mapped_file *map;
     gemcl_status s = gc_model_map(m, path, &map, err);
-    if (s != GEMCL_OK)
-        return s;
+    return s == GEMCL_OK ? gc_safetensors_parse(m, path, map, err) : s;
+}
+
+gemcl_status gc_safetensors_parse(gc_model_file *m, const char *path, const gc_mapped_file *map, gc_error *err) {
+    gemcl_status s;
     if (map->size < 8)
         return gc_fail(err, GEMCL_ERR_FORMAT, "%s: %zu bytes is shorter than the 8-byte header length", path,
                        map->size);

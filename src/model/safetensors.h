@@ -12,6 +12,9 @@
  * length, each dtype, shape and data range against the file, and that no two ranges overlap. */
 gemcl_status gc_safetensors_read(gc_model_file *m, const char *path, gc_error *err);
 
+/* The same over bytes already mapped (map must outlive m). */
+gemcl_status gc_safetensors_parse(gc_model_file *m, const char *path, const gc_mapped_file *map, gc_error *err);
+
 /* "F32", "F16", "BF16" (NULL for dtypes safetensors cannot hold here, i.e. q8_0). */
 const char *gc_safetensors_dtype_name(gc_dtype t);
 

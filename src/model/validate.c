@@ -2,6 +2,7 @@
  * sanity, and every exposed tensor's shape against the hparams. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/model_internal.h"
@@ -87,6 +88,20 @@ gemcl_status gc_tensor_rows(const gc_tensor *src, int64_t first, int64_t count, 
         v.n_dims--;
     }
     *out = v;
+    return GEMCL_OK;
+}
+
+static int by_begin(const void *a, const void *b) {
+    const gc_byte_range *x = a, *y = b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+gemcl_status gc_check_overlaps(gc_byte_range *r, int n, const char *path, gc_error *err) {
+    qsort(r, (size_t)n, sizeof *r, by_begin);
+    for (int i = 1; i < n; i++)
+        if (r[i].begin < r[i - 1].end)
+            return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tensor '%s' at offset %" PRIu64 " overlaps tensor '%s'", path,
+                           r[i].name, r[i].begin, r[i - 1].name);
     return GEMCL_OK;
 }
 
