@@ -5,8 +5,10 @@
 #include <check.h>
 
 Suite *suite_runtime(void);
+Suite *suite_tokenizer(void);
 
 #define GEMCL_SUITES \
-    X(runtime)
+    X(runtime) \
+    X(tokenizer)
 
 #endif
