@@ -6,6 +6,7 @@
 #include "gemcl.h"
 
 int cmd_devices(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 /* Prints "gemcl: <formatted message>" to stderr and returns 1 (the exit code for errors). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
