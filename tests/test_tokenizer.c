@@ -475,6 +475,39 @@ START_TEST(llama2c_tok512_encodes_like_run_c) {
 }
 END_TEST
 
+/* tokenizer.bin is llama2.c's export of the Llama 2 tokenizer.model: on plain text (no characters that need
+ * byte fallback inside a merge) run.c's rule and llama.cpp's SPM rule give the same ids. A whole essay is one
+ * long text, so this also covers merging it as independent segments (segment_end in encode.c). */
+START_TEST(llama2c_tokenizer_bin_agrees_with_spm_model_on_essays) {
+    const char *bin = "models/llama2-tokenizer/tokenizer.bin", *model = "models/llama2-tokenizer/tokenizer.model";
+    const char *essay = "data/paul-graham-essays/addiction.txt";
+    if (test_skip_if_missing(test_shared_path(bin), bin) || test_skip_if_missing(test_shared_path(model), model) ||
+        test_skip_if_missing(test_shared_path(essay), essay))
+        return;
+    gc_tokenizer *a = load_shared(bin, 32000), *b = load_shared(model, 0);
+    char *text;
+    size_t len;
+    gc_error err;
+    ck_assert_int_eq(gc_file_read(test_shared_path(essay), &text, &len, &err), GEMCL_OK);
+    int32_t *ia, *ib;
+    int na, nb;
+    ck_assert_int_eq(gc_tokenizer_encode(a, text, len, true, false, &ia, &na, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(b, text, len, true, false, &ib, &nb, &err), GEMCL_OK);
+    ck_assert_int_gt(na, 100);
+    ck_assert(ids_equal(ia, na, ib, nb));
+    char *back;
+    size_t back_len;
+    ck_assert_int_eq(gc_tokenizer_decode(a, ia, na, &back, &back_len, &err), GEMCL_OK);
+    ck_assert(back_len == len && memcmp(back, text, len) == 0);
+    free(back);
+    free(ia);
+    free(ib);
+    free(text);
+    gc_tokenizer_free(a);
+    gc_tokenizer_free(b);
+}
+END_TEST
+
 /* ---- streaming decode ---- */
 
 START_TEST(detok_streams_whole_utf8_characters) {
@@ -503,6 +536,56 @@ START_TEST(detok_streams_whole_utf8_characters) {
     ck_assert_int_eq((int)n, 3);
     ck_assert_int_eq((int)gc_detok_flush(&d, out, sizeof out), 0);
     gc_tokenizer_free(t);
+}
+END_TEST
+
+/* ---- the small synthetic files of tests/fuzz/corpus (made by tests/fuzz/make_seeds.py) ---- */
+
+static gc_tokenizer *load_seed(const char *rel) {
+    char path[4096];
+    gc_tokenizer *t = NULL;
+    gc_error err;
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/%s", GEMCL_SOURCE_DIR, rel);
+    ck_assert_msg(gc_tokenizer_load(path, 0, &t, &err) == GEMCL_OK, "%s", err.msg);
+    return t;
+}
+
+/* Every seed holds the bytes as tokens plus " a", "ab", " ab" (SentencePiece spelling U+2581, byte-level
+ * spelling U+0120) with merges " a" before "ab" before " ab". "ab ab ac 12" must split as " ab", " ab",
+ * " a" + byte c, then the space and digits as bytes (SentencePiece kinds) or as words (byte-level). */
+START_TEST(every_format_encodes_the_same_small_vocabulary_alike) {
+    static const struct {
+        const char *file;
+        gc_tokenizer_kind kind;
+        int32_t ids[8];
+        int n;
+    } cases[] = {
+        /* ids: 0 <unk>, 1 <s>, 2 </s>, 3+b <0xb>, 259 U+2581, 262 U+2581 a, 264 U+2581 ab */
+        {"json/spm.json", GC_TOKENIZER_SPM, {264, 264, 262, 3 + 'c', 259, 3 + '1', 3 + '2'}, 7},
+        {"model/spm.model", GC_TOKENIZER_SPM, {264, 264, 262, 3 + 'c', 259, 3 + '1', 3 + '2'}, 7},
+        {"model/llama2c.bin", GC_TOKENIZER_LLAMA2C, {264, 264, 262, 3 + 'c', 259, 3 + '1', 3 + '2'}, 7},
+        /* ids: 0 <|endoftext|>, 1+b byte b, 257 " a", 258 "ab", 259 " ab"; words "ab" " ab" " ac" " " 1 2 */
+        {"json/bytelevel.json", GC_TOKENIZER_BPE, {258, 259, 257, 1 + 'c', 1 + ' ', 1 + '1', 1 + '2'}, 7},
+        /* ids: b byte b, 256 " a", 257 "ab", 258 " ab"; Llama 3 words "ab" " ab" " ac" " " "12" */
+        {"model/tiktoken.model", GC_TOKENIZER_BPE, {257, 258, 256, 'c', ' ', '1', '2'}, 7},
+    };
+    const char *text = "ab ab ac 12";
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gc_tokenizer *t = load_seed(cases[i].file);
+        ck_assert_int_eq(gc_tokenizer_get_kind(t), cases[i].kind);
+        int32_t *ids;
+        int n;
+        gc_error err;
+        ck_assert_int_eq(gc_tokenizer_encode(t, text, strlen(text), false, false, &ids, &n, &err), GEMCL_OK);
+        ck_assert_msg(ids_equal(ids, n, cases[i].ids, cases[i].n), "%s: %d ids, first %d", cases[i].file, n,
+                      n ? ids[0] : -1);
+        char *back;
+        ck_assert_int_eq(gc_tokenizer_decode(t, ids, n, &back, NULL, &err), GEMCL_OK);
+        ck_assert_str_eq(back, text);
+        free(back);
+        free(ids);
+        gc_tokenizer_free(t);
+    }
 }
 END_TEST
 
@@ -606,7 +689,9 @@ Suite *suite_tokenizer(void) {
     tcase_add_test(tc, smollm2_json_round_trips_every_essay);
     tcase_add_test(tc, smollm2_json_splits_digits_and_parses_specials_only_when_asked);
     tcase_add_test(tc, llama2c_tok512_encodes_like_run_c);
+    tcase_add_test(tc, llama2c_tokenizer_bin_agrees_with_spm_model_on_essays);
     tcase_add_test(tc, detok_streams_whole_utf8_characters);
+    tcase_add_test(tc, every_format_encodes_the_same_small_vocabulary_alike);
     tcase_add_test(tc, truncated_files_fail_with_their_name);
     tcase_add_test(tc, garbage_bad_json_and_bad_protobuf_fail_with_their_name);
     suite_add_tcase(s, tc);

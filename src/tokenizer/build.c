@@ -206,6 +206,23 @@ static bool build_specials(gc_tokenizer *t) {
     return true;
 }
 
+/* True when no token that text can form holds a space (U+2581 in SPM spelling) right after a non-space:
+ * then no merge crosses such a point and encode may merge the pieces between them separately. */
+static bool find_space_splits(const gc_tokenizer *t) {
+    const char *mark = t->kind == GC_TOKENIZER_SPM ? "\xE2\x96\x81" : " ";
+    size_t mark_len = strlen(mark);
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        const tok_token *tk = &t->tokens[id];
+        if (tk->type == TOK_CONTROL || tk->type == TOK_UNKNOWN)
+            continue;
+        const char *s = t->arena + tk->text_off;
+        for (size_t p = 1; p + mark_len <= tk->text_len; p++)
+            if (memcmp(s + p, mark, mark_len) == 0 && (p < mark_len || memcmp(s + p - mark_len, mark, mark_len) != 0))
+                return false;
+    }
+    return true;
+}
+
 gemcl_status tok_finish(gc_tokenizer *t, gc_error *err) {
     int32_t *ids[] = {&t->bos_id, &t->eos_id, &t->eot_id, &t->unk_id};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
@@ -216,6 +233,7 @@ gemcl_status tok_finish(gc_tokenizer *t, gc_error *err) {
         return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
     for (unsigned b = 0; b < 256; b++)
         t->byte_ids[b] = byte_token(t, b);
+    t->space_splits = t->kind != GC_TOKENIZER_BPE && find_space_splits(t);
     return GEMCL_OK;
 }
 

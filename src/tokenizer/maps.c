@@ -45,6 +45,8 @@ static bool pairmap_grow(tok_pairmap *m) {
 
 /* Keeps the first rule for a pair (a later duplicate has a worse rank and could never apply). */
 gemcl_status tok_pairmap_put(tok_pairmap *m, int32_t left, int32_t right, int32_t rank, int32_t result) {
+    if (left < 0 || right < 0)
+        return GEMCL_ERR_INVALID_ARG;
     if ((m->count + 1) * 2 > m->cap && !pairmap_grow(m))
         return GEMCL_ERR_OUT_OF_MEMORY;
     uint64_t key = pair_key(left, right);
@@ -60,7 +62,7 @@ gemcl_status tok_pairmap_put(tok_pairmap *m, int32_t left, int32_t right, int32_
 }
 
 const tok_pair_entry *tok_pairmap_get(const tok_pairmap *m, int32_t left, int32_t right) {
-    if (m->count == 0)
+    if (m->count == 0 || left < 0 || right < 0) /* (-1, -1) would be the empty-slot key */
         return NULL;
     uint64_t key = pair_key(left, right);
     for (size_t s = pair_slot(key, m->cap);; s = (s + 1) & (m->cap - 1)) {

@@ -58,6 +58,7 @@ struct gc_tokenizer {
     bool add_space_prefix; /* SPM: a leading U+2581 before the text */
     bool byte_map;         /* BPE: vocabulary spelled with GPT-2's bytes_to_unicode */
     bool ignore_merges;    /* BPE: a word that is itself a token is taken whole (tiktoken, Llama 3) */
+    bool space_splits;     /* SPM, llama2.c: no mergeable token has a space after a non-space (build.c) */
     bool split_digits;     /* BPE: Digits(individual_digits) before the regex (SmolLM2) */
     tok_pretok pretok;
     size_t max_raw_len;
