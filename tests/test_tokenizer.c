@@ -10,6 +10,7 @@
 
 #include "harness.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 #include "util/fileio.h"
 
 /* ---- a minimal GGUF metadata reader, test-local (src/model owns the real one) ---- */
@@ -589,6 +590,47 @@ START_TEST(every_format_encodes_the_same_small_vocabulary_alike) {
 }
 END_TEST
 
+/* GGUF "gpt2" vocabularies arrive as arrays with "a b" merges: the same small vocabulary as
+ * corpus/json/bytelevel.json must give the same ids through gc_tokenizer_from_vocab. */
+START_TEST(gpt2_vocab_arrays_encode_like_tokenizer_json) {
+    char texts[260][16];
+    const char *tokens[260];
+    size_t lens[260];
+    int32_t types[260];
+    snprintf(texts[0], sizeof texts[0], "<|endoftext|>");
+    for (int b = 0; b < 256; b++) {
+        size_t n = gc_utf8_encode(gc_byte_to_cp((unsigned char)b), texts[1 + b]);
+        texts[1 + b][n] = '\0';
+    }
+    snprintf(texts[257], 16, "\xC4\xA0" "a"); /* U+0120 (the byte map's space) + a */
+    snprintf(texts[258], 16, "ab");
+    snprintf(texts[259], 16, "\xC4\xA0" "ab");
+    for (int i = 0; i < 260; i++) {
+        tokens[i] = texts[i];
+        lens[i] = strlen(texts[i]);
+        types[i] = i == 0 ? 3 : 1;
+    }
+    const char *merges[] = {"\304\240 a", "a b", "\304\240a b"}; /* octal: "\xA0a" would be one escape */
+    size_t merge_lens[] = {strlen(merges[0]), strlen(merges[1]), strlen(merges[2])};
+    gc_vocab_arrays v = {.model = "gpt2", .pre = "smollm", .n_tokens = 260, .tokens = tokens, .token_lens = lens,
+                         .token_types = types, .n_merges = 3, .merges = merges, .merge_lens = merge_lens,
+                         .bos_id = -1, .eos_id = 0, .unk_id = -1};
+    gc_tokenizer *t = NULL;
+    gc_error err;
+    ck_assert_msg(gc_tokenizer_from_vocab(&v, &t, &err) == GEMCL_OK, "%s", err.msg);
+    static const int32_t want[] = {258, 259, 257, 1 + 'c', 1 + ' ', 1 + '1', 1 + '2'};
+    assert_encodes(t, "ab ab ac 12", false, want, 7);
+    ck_assert(gc_tokenizer_is_eog(t, 0));
+    gc_tokenizer_free(t);
+    v.model = "unigram";
+    ck_assert_int_eq(gc_tokenizer_from_vocab(&v, &t, &err), GEMCL_ERR_UNSUPPORTED);
+    v.model = "gpt2";
+    merges[1] = "a c"; /* "ac" is not a token */
+    ck_assert_int_eq(gc_tokenizer_from_vocab(&v, &t, &err), GEMCL_ERR_FORMAT);
+    ck_assert_ptr_null(t);
+}
+END_TEST
+
 /* ---- bad input ---- */
 
 static char *write_temp(const void *data, size_t len) {
@@ -692,6 +734,7 @@ Suite *suite_tokenizer(void) {
     tcase_add_test(tc, llama2c_tokenizer_bin_agrees_with_spm_model_on_essays);
     tcase_add_test(tc, detok_streams_whole_utf8_characters);
     tcase_add_test(tc, every_format_encodes_the_same_small_vocabulary_alike);
+    tcase_add_test(tc, gpt2_vocab_arrays_encode_like_tokenizer_json);
     tcase_add_test(tc, truncated_files_fail_with_their_name);
     tcase_add_test(tc, garbage_bad_json_and_bad_protobuf_fail_with_their_name);
     suite_add_tcase(s, tc);
