@@ -56,17 +56,10 @@ gemcl_status gemcl_method_from_name(const char *name, gemcl_method *method) {
 /* GemFilter defaults: the model card's when one matches, else r = round(0.4 L) and k = 1024. */
 static void resolve_filter_defaults(gemcl_model *m) {
     gc_model_card card;
-    m->filter_layer = (int)lround(0.4 * m->file->hp.n_layers);
-    m->filter_layer_from_card = 0;
-    m->budget = 1024;
-    if (gc_model_card_match(m->file, &card) == GEMCL_OK) {
-        if (card.filter_layer >= 0) {
-            m->filter_layer = card.filter_layer;
-            m->filter_layer_from_card = 1;
-        }
-        if (card.budget > 0)
-            m->budget = card.budget;
-    }
+    bool have_card = gc_model_card_match(&m->file->hp, &card, NULL) == GEMCL_OK;
+    m->filter_layer = gc_card_filter_layer(have_card ? &card : NULL, m->file->hp.n_layers);
+    m->filter_layer_from_card = have_card && card.filter_layer >= 0;
+    m->budget = have_card && card.budget > 0 ? card.budget : 1024;
     if (m->filter_layer >= m->file->hp.n_layers)
         m->filter_layer = m->file->hp.n_layers - 1;
 }

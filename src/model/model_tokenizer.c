@@ -1,8 +1,5 @@
 /* model_tokenizer.c - the one place the model layer calls the tokenizer.
- *
- * Until src/tokenizer/tokenizer.c lands, meson leaves GC_HAVE_TOKENIZER undefined and this file only
- * records which tokenizer file it would load (m->tokenizer_path) and leaves m->tokenizer NULL. The guard
- * goes away when the tokenizer is integrated. */
+ */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +8,6 @@
 #include <stdlib.h>
 
 #include "model/gguf.h"
-#include "model/model_config.h"
 #include "model/model_internal.h"
 #include "tokenizer/tokenizer.h"
 
@@ -23,14 +19,7 @@ static bool is_file(const char *path) {
 static gemcl_status load_file(gc_model_file *m, const char *path, gc_error *err) {
     if (snprintf(m->tokenizer_path, sizeof m->tokenizer_path, "%s", path) >= (int)sizeof m->tokenizer_path)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "tokenizer path too long: %s", path);
-#ifdef GC_HAVE_TOKENIZER
     return gc_tokenizer_load(path, m->hp.vocab_size, &m->tokenizer, err);
-#else
-    if (!is_file(path))
-        return gc_fail(err, GEMCL_ERR_IO, "%s: tokenizer file not found", path);
-    (void)err;
-    return GEMCL_OK;
-#endif
 }
 
 gemcl_status gc_model_load_tokenizer(gc_model_file *m, const char *dir, const char *const *candidates,
@@ -128,10 +117,8 @@ gemcl_status gc_model_tokenizer_from_gguf(gc_model_file *m, gc_error *err) {
         return GEMCL_OK;
     gguf_vocab gv = {0};
     gemcl_status s = gguf_vocab_read(g, tokens, &gv, err);
-#ifdef GC_HAVE_TOKENIZER
     if (s == GEMCL_OK)
         s = gc_tokenizer_from_vocab(&gv.v, &m->tokenizer, err);
-#endif
     if (s == GEMCL_OK)
         snprintf(m->tokenizer_path, sizeof m->tokenizer_path, "%s", m->path);
     gguf_vocab_free(&gv);
