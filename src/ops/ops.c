@@ -136,7 +136,7 @@ gemcl_status gc_ops_launch_1d(gc_ops *ops, cl_kernel kernel, size_t n, size_t lo
         return GEMCL_OK;
     size_t global = local ? (n + local - 1) / local * local : n;
     cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, 1, NULL, &global, local ? &local : NULL, 0, NULL,
-                                       NULL);
+                                       gc_trace_slot(ops->rt, what));
     return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "enqueue %s", what);
 }
 
@@ -147,7 +147,7 @@ gemcl_status gc_ops_launch_2d(gc_ops *ops, cl_kernel kernel, const size_t global
     size_t g[2] = {global[0], global[1]};
     for (int d = 0; d < 2 && local; d++)
         g[d] = (g[d] + local[d] - 1) / local[d] * local[d];
-    cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, 2, NULL, g, local, 0, NULL, NULL);
+    cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, 2, NULL, g, local, 0, NULL, gc_trace_slot(ops->rt, what));
     return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "enqueue %s", what);
 }
 
