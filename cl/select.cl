@@ -26,7 +26,7 @@
  * Every kernel is correct for any local size. No work-item returns before a barrier, even where the
  * condition is uniform: PoCL's CPU work-group compiler miscompiled that form. */
 
-#define TOPK_BINS 256
+#define TOPK_BINS 256 /* radix digit of 8 bits; src/ops/select.c has the same */
 
 /* ---- score ---- */
 

@@ -40,15 +40,18 @@ typedef struct gc_topk_scratch {
     gc_buffer counts;       /* u32 (max_groups): selected keys per group */
 } gc_topk_scratch;
 
-/* Allocates scratch for top-k over up to max_n values with k up to max_k (both >= 1). The caller frees it
- * with gc_topk_scratch_free(), after the last top-k using it has been enqueued.
- *   gc_topk_scratch *ts; gc_topk_scratch_create(ops, n_prompt, 1024, &ts, &err); ... free(ts) */
+/* Allocates scratch for top-k over up to max_n values with k up to max_k (both >= 1); *out is NULL on
+ * failure. The caller frees it with gc_topk_scratch_free(), which may come right after the last top-k was
+ * enqueued: OpenCL defers the release until those commands finish, while the runtime's byte count drops at
+ * once (so for that short while it under-reports by the scratch's size).
+ *   gc_topk_scratch *ts;
+ *   if (gc_topk_scratch_create(ops, n_prompt, 1024, &ts, &err) == GEMCL_OK) { ...; gc_topk_scratch_free(ts); } */
 gemcl_status gc_topk_scratch_create(gc_ops *ops, int max_n, int max_k, gc_topk_scratch **out, gc_error *err);
 void gc_topk_scratch_free(gc_topk_scratch *scratch);
 
 /* idx = the indices of the min(k, n) largest x[i], i < n, sorted ascending (document order). Ties: the
  * lower index wins; NaN ranks below -inf; -0.0 equals +0.0. n <= scratch->max_n, k <= scratch->max_k;
- * n = 0 or k = 0 enqueues nothing. Multi-pass radix select with per-work-group histograms; nothing
+ * idx must not overlap x; n = 0 or k = 0 enqueues nothing. Multi-pass radix select with per-work-group histograms; nothing
  * crosses to the host. */
 gemcl_status gc_op_topk_indices(gc_ops *ops, gc_topk_scratch *scratch,
                                 const gc_buffer *x, size_t x_off,   /* f32 (n) */
