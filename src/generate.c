@@ -74,7 +74,8 @@ static gemcl_status choose_prompt(gemcl_context *c, const gemcl_generate_params 
     const gc_method *method = name ? gc_method_find(name) : NULL;
     if (!method)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "unknown method %d", (int)p->method.method);
-    gc_method_args a = {m->ops, m->dm, ids, n, p->method.filter_layer, p->method.budget, c->n_ubatch};
+    gc_method_args a = {m->ops, m->dm, ids, n, p->method.filter_layer, p->method.budget, c->n_ubatch,
+                        &c->seq->progress};
     if (a.filter_layer < 0) {
         a.filter_layer = m->filter_layer;
         r->filter_layer_defaulted = !m->filter_layer_from_card;
@@ -190,6 +191,7 @@ gemcl_status gemcl_generate(gemcl_context *c, const char *prompt, size_t len, co
     }
     gc_runtime *rt = c->model->rt;
     gc_runtime_reset_peak(rt);
+    c->seq->progress = (gc_progress){p.on_progress, p.on_progress_user};
     int32_t *ids = NULL;
     gc_selection sel = {0};
     gemcl_status st = run(c, prompt, len, &p, r, &out, &ids, &sel, &c->err);

@@ -148,7 +148,7 @@ START_TEST(selection_equals_double_reference) {
         for (int r = 0; r < 3; r++) {
             ref_pool5(scores[r], n, pooled);
             for (int b = 0; b < 3; b++) {
-                gc_method_args a = {s.ops, s.dm, ids, n, layers[r], budgets[b], 512};
+                gc_method_args a = {s.ops, s.dm, ids, n, layers[r], budgets[b], 512, NULL};
                 gc_selection sel;
                 gc_error err;
                 ck_assert_msg(gc_gemfilter_select(&a, &sel, &err) == GEMCL_OK, "%s", err.msg);
@@ -180,7 +180,7 @@ START_TEST(edge_layers_and_budgets_work) {
         ref_pool5(sc, n, pooled);
         const int budgets[] = {1, 199};
         for (int b = 0; b < 2; b++) {
-            gc_method_args a = {s.ops, s.dm, ids, n, layers[t], budgets[b], 64};
+            gc_method_args a = {s.ops, s.dm, ids, n, layers[t], budgets[b], 64, NULL};
             gc_selection sel;
             gc_error err;
             ck_assert_msg(gc_gemfilter_select(&a, &sel, &err) == GEMCL_OK, "%s", err.msg);
@@ -189,7 +189,7 @@ START_TEST(edge_layers_and_budgets_work) {
         }
         free(sc), free(pooled);
     }
-    gc_method_args bad = {s.ops, s.dm, ids, n, L, 16, 64};
+    gc_method_args bad = {s.ops, s.dm, ids, n, L, 16, 64, NULL};
     gc_selection sel;
     gc_error err;
     ck_assert_int_eq(gc_gemfilter_select(&bad, &sel, &err), GEMCL_ERR_INVALID_ARG);

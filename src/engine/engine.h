@@ -51,6 +51,13 @@ void gc_dmodel_free(gc_runtime *rt, gc_dmodel *m);
  * Llama 3 frequency scaling when asked. Shared by the engine and the plain C reference in the tests. */
 void gc_rope_inv_freq(const gc_hparams *hp, float *inv_freq);
 
+/* Progress: called between prefill chunks and between filter-pass layers with work done and total (in
+ * token-rows); a non-zero return aborts the call with GEMCL_ABORTED, leaving the sequence usable. */
+typedef struct gc_progress {
+    int (*fn)(int64_t done, int64_t total, void *user);
+    void *user;
+} gc_progress;
+
 typedef struct gc_seq_params {
     int n_ctx;      /* KV cache rows per layer; 0 = the model's trained context */
     int n_ubatch;   /* prefill chunk (rows per enqueue); 0 = 512 */
@@ -77,6 +84,7 @@ typedef struct gc_seq {
     gc_buffer *k_cache, *v_cache;   /* per layer f32 (kv_rows, kv_dim) */
     gc_scratch s;
     int32_t *host_tok;              /* (2, n_ub) staging for the tok buffer */
+    gc_progress progress;           /* optional; consulted by gc_seq_prefill */
 } gc_seq;
 
 gemcl_status gc_seq_create(gc_ops *ops, const gc_dmodel *m, const gc_seq_params *params, gc_seq **out,
@@ -117,6 +125,7 @@ gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *n
  * and Q of the last row, both post-RoPE. On success *k_out holds f32 (n, kv_dim) and *q_out f32 (q_dim),
  * allocated through the runtime; the caller frees both with gc_buffer_free. No KV is kept. */
 gemcl_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids, int n, int filter_layer,
-                            int n_ubatch, gc_buffer *k_out, gc_buffer *q_out, gc_error *err);
+                            int n_ubatch, const gc_progress *progress, gc_buffer *k_out, gc_buffer *q_out,
+                            gc_error *err);
 
 #endif

@@ -191,6 +191,14 @@ static gemcl_status ensure_rows(gc_seq *seq, int rows, gc_error *err) {
     return gc_seq_reserve(seq, want < seq->n_ctx ? want : seq->n_ctx, err);
 }
 
+/* Asks the progress callback whether to go on; GEMCL_ABORTED when it says stop. */
+static gemcl_status check_progress(const gc_progress *p, int64_t done, int64_t total, gc_error *err) {
+    if (p && p->fn && p->fn(done, total, p->user))
+        return gc_fail(err, GEMCL_ABORTED, "aborted by the progress callback after %lld of %lld rows",
+                       (long long)done, (long long)total);
+    return GEMCL_OK;
+}
+
 /* xorshift64* -> uniform float in [0, 1) (24 bits, as llama2.c's random_f32). */
 static float next_uniform(uint64_t *state) {
     *state ^= *state >> 12;
@@ -265,6 +273,8 @@ gemcl_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos,
             seq->host_tok[ub + i] = pos ? pos[c0 + i] : seq->next_pos + c0 + i;
         }
         TRY(run_chunk(seq, nc, true, err));
+        if (c0 + nc < n)
+            TRY(check_progress(&seq->progress, c0 + nc, n, err));
         if (c0 + nc == n) {
             seq->next_pos = (pos ? pos[n - 1] : seq->next_pos + n - 1) + 1;
             return finish_step(seq, nc - 1, smp, next_id, logits, err);
@@ -362,7 +372,8 @@ static gemcl_status filter_layer_scores_inputs(gc_ops *ops, const gc_dmodel *m, 
 }
 
 gemcl_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids, int n, int filter_layer,
-                            int n_ubatch, gc_buffer *k_out, gc_buffer *q_out, gc_error *err) {
+                            int n_ubatch, const gc_progress *progress, gc_buffer *k_out, gc_buffer *q_out,
+                            gc_error *err) {
     gc_runtime *rt = gc_ops_runtime(ops);
     const gc_hparams *hp = &m->hp;
     memset(k_out, 0, sizeof *k_out);
@@ -394,6 +405,8 @@ gemcl_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids,
         }
         if (st != GEMCL_OK)
             gc_error_prefix(err, "filter pass, layer %d", l);
+        else
+            st = check_progress(progress, (int64_t)(l + 1) * n, (int64_t)(filter_layer + 1) * n, err);
     }
     if (st == GEMCL_OK) {
         gc_buffer_free(rt, &f.v); /* layer r needs no values */

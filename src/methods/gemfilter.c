@@ -21,7 +21,8 @@ gemcl_status gc_gemfilter_select(const gc_method_args *a, gc_selection *sel, gc_
     int n = a->n, k = a->budget;
     gc_buffer kbuf = {0}, qbuf = {0}, scores = {0}, pooled = {0}, idx = {0};
     gc_topk_scratch *ts = NULL;
-    gemcl_status st = gc_filter_pass(a->ops, a->m, a->ids, n, a->filter_layer, a->n_ubatch, &kbuf, &qbuf, err);
+    gemcl_status st = gc_filter_pass(a->ops, a->m, a->ids, n, a->filter_layer, a->n_ubatch, a->progress, &kbuf,
+                                     &qbuf, err);
     if (st == GEMCL_OK)
         st = gc_buffer_alloc(rt, (size_t)n * 4, "gemfilter scores", &scores, err);
     if (st == GEMCL_OK)

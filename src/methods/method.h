@@ -17,6 +17,7 @@ typedef struct gc_method_args {
     int filter_layer;       /* resolved: never -1 here */
     int budget;             /* resolved k */
     int n_ubatch;
+    const gc_progress *progress; /* may be NULL */
 } gc_method_args;
 
 /* Which prompt tokens the model sees: kept[0..n_kept-1] ascending prompt positions. */
