@@ -12,6 +12,7 @@
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "util/fileio.h"
+#include "util/hash.h"
 
 /* ---- a minimal GGUF metadata reader, test-local (src/model owns the real one) ---- */
 
@@ -434,6 +435,99 @@ START_TEST(llama3_parses_special_tokens_only_when_asked) {
 }
 END_TEST
 
+/* ---- reference implementations on the essays and edge cases (tests/data/make_tokenizer_reference.py) ---- */
+
+typedef struct reference_set {
+    const char *name, *model_rel;
+    bool parse_special; /* HF tokenizers always matches added tokens in the text */
+    gc_tokenizer *t;
+    int exact, total;
+} reference_set;
+
+/* The text a reference line names: an essay, or string i of tests/data/tokenizer-extra.inp. */
+static char *reference_input(const char *input, char *extra, size_t extra_len, size_t *len) {
+    int i;
+    char *data;
+    gc_error err;
+    if (sscanf(input, "extra-%d", &i) == 1) {
+        const char *strs[64];
+        size_t lens[64];
+        int n = split_inputs(extra, extra_len, strs, lens, 64);
+        ck_assert_int_lt(i, n);
+        data = malloc(lens[i] + 1);
+        memcpy(data, strs[i], lens[i]);
+        *len = lens[i];
+        return data;
+    }
+    char rel[512];
+    snprintf(rel, sizeof rel, "data/paul-graham-essays/%s", input);
+    ck_assert_int_eq(gc_file_read(test_shared_path(rel), &data, len, &err), GEMCL_OK);
+    return data;
+}
+
+/* One line "<tokenizer> <input> <n ids> <fnv64 hex> [ids]": encode and compare count and hash. */
+static void check_reference_line(reference_set *sets, int n_sets, const char *line, char *extra, size_t extra_len) {
+    char name[32], input[256];
+    int n_want;
+    unsigned long long want_hash;
+    ck_assert_int_eq(sscanf(line, "%31s %255s %d %llx", name, input, &n_want, &want_hash), 4);
+    reference_set *set = NULL;
+    for (int i = 0; i < n_sets; i++)
+        if (strcmp(sets[i].name, name) == 0)
+            set = &sets[i];
+    ck_assert_ptr_nonnull(set);
+    size_t len;
+    char *text = reference_input(input, extra, extra_len, &len);
+    int32_t *ids;
+    int n;
+    gc_error err;
+    ck_assert_int_eq(gc_tokenizer_encode(set->t, text, len, false, set->parse_special, &ids, &n, &err), GEMCL_OK);
+    /* the reference hashes int32 little-endian ids: the in-memory layout on the little-endian hosts we run */
+    bool same = n == n_want && gc_hash_bytes(GC_HASH_INIT, ids, (size_t)n * sizeof *ids) == want_hash;
+    if (!same)
+        fprintf(stderr, "%s %s: %d ids, reference %d, or different ids\n", name, input, n, n_want);
+    set->exact += same;
+    set->total++;
+    free(ids);
+    free(text);
+}
+
+START_TEST(llama2_llama3_smollm2_match_reference_implementations) {
+    reference_set sets[] = {
+        {"llama2", "models/llama2-tokenizer/tokenizer.model", false, NULL, 0, 0},
+        {"llama3", "models/llama3-tokenizer/tokenizer.model", false, NULL, 0, 0},
+        {"smollm2", "models/smollm2-tokenizer/tokenizer.json", true, NULL, 0, 0},
+    };
+    const char *essays = "data/paul-graham-essays";
+    for (int i = 0; i < 3; i++)
+        if (test_skip_if_missing(test_shared_path(sets[i].model_rel), sets[i].model_rel))
+            return;
+    if (test_skip_if_missing(test_shared_path(essays), essays))
+        return;
+    char *ref, *extra;
+    size_t ref_len, extra_len;
+    gc_error err;
+    ck_assert_int_eq(gc_file_read(GEMCL_SOURCE_DIR "/tests/data/tokenizer-reference.txt", &ref, &ref_len, &err),
+                     GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(GEMCL_SOURCE_DIR "/tests/data/tokenizer-extra.inp", &extra, &extra_len, &err),
+                     GEMCL_OK);
+    for (int i = 0; i < 3; i++)
+        sets[i].t = load_shared(sets[i].model_rel, 0);
+    for (char *line = strtok(ref, "\n"); line; line = strtok(NULL, "\n"))
+        check_reference_line(sets, 3, line, extra, extra_len);
+    static const char *const refs[] = {"sentencepiece", "tiktoken", "HF tokenizers"};
+    for (int i = 0; i < 3; i++) {
+        fprintf(stderr, "%s vs %s: %d/%d exact (49 essays + extra strings)\n", sets[i].model_rel, refs[i],
+                sets[i].exact, sets[i].total);
+        ck_assert_int_ge(sets[i].total, 60);
+        ck_assert_int_eq(sets[i].exact, sets[i].total);
+        gc_tokenizer_free(sets[i].t);
+    }
+    free(ref);
+    free(extra);
+}
+END_TEST
+
 /* ---- llama2.c tok512.bin ---- */
 
 static void assert_encodes(const gc_tokenizer *t, const char *text, bool bos, const int32_t *want, int n_want) {
@@ -730,6 +824,7 @@ Suite *suite_tokenizer(void) {
     tcase_add_test(tc, llama3_parses_special_tokens_only_when_asked);
     tcase_add_test(tc, smollm2_json_round_trips_every_essay);
     tcase_add_test(tc, smollm2_json_splits_digits_and_parses_specials_only_when_asked);
+    tcase_add_test(tc, llama2_llama3_smollm2_match_reference_implementations);
     tcase_add_test(tc, llama2c_tok512_encodes_like_run_c);
     tcase_add_test(tc, llama2c_tokenizer_bin_agrees_with_spm_model_on_essays);
     tcase_add_test(tc, detok_streams_whole_utf8_characters);
