@@ -672,6 +672,56 @@ START_TEST(detok_streams_whole_utf8_characters) {
 }
 END_TEST
 
+/* Streaming every id of a valid UTF-8 text gives the text back, and no push ever emits a partial
+ * character (each chunk is valid UTF-8 on its own). */
+static void check_stream(const gc_tokenizer *t, const char *text, size_t len) {
+    int32_t *ids;
+    int n;
+    gc_error err;
+    ck_assert_int_eq(gc_tokenizer_encode(t, text, len, true, false, &ids, &n, &err), GEMCL_OK);
+    size_t cap = 3 * (gc_tokenizer_max_piece_len(t) + 4), total = 0;
+    char *chunk = malloc(cap), *all = malloc(len * 3 + 16);
+    gc_detok d;
+    gc_detok_init(&d, t);
+    for (int i = 0; i < n; i++) {
+        size_t k = gc_detok_push(&d, ids[i], chunk, cap);
+        for (size_t j = 0, cl; j < k; j += cl)
+            ck_assert_uint_ne(gc_utf8_decode((const unsigned char *)chunk + j, k - j, &cl), 0xFFFDu + 0x110000u);
+        memcpy(all + total, chunk, k);
+        total += k;
+    }
+    total += gc_detok_flush(&d, all + total, 16);
+    ck_assert_msg(total == len && memcmp(all, text, len) == 0, "stream of '%.*s' differs", (int)len, text);
+    free(chunk);
+    free(all);
+    free(ids);
+}
+
+START_TEST(detok_stream_gives_back_valid_utf8_text) {
+    static const char *const rels[] = {"models/llama2-tokenizer/tokenizer.model",
+                                       "models/llama3-tokenizer/tokenizer.model",
+                                       "models/smollm2-tokenizer/tokenizer.json"};
+    char *extra;
+    size_t extra_len;
+    gc_error err;
+    ck_assert_int_eq(gc_file_read(GEMCL_SOURCE_DIR "/tests/data/tokenizer-extra.inp", &extra, &extra_len, &err),
+                     GEMCL_OK);
+    const char *strs[64];
+    size_t lens[64];
+    int n = split_inputs(extra, extra_len, strs, lens, 64);
+    ck_assert_int_ge(n, 17);
+    for (size_t r = 0; r < sizeof rels / sizeof rels[0]; r++) {
+        if (test_skip_if_missing(test_shared_path(rels[r]), rels[r]))
+            continue;
+        gc_tokenizer *t = load_shared(rels[r], 0);
+        for (int i = 0; i < n; i++)
+            check_stream(t, strs[i], lens[i]);
+        gc_tokenizer_free(t);
+    }
+    free(extra);
+}
+END_TEST
+
 /* ---- the small synthetic files of tests/fuzz/corpus (made by tests/fuzz/make_seeds.py) ---- */
 
 static gc_tokenizer *load_seed(const char *rel) {
@@ -866,6 +916,7 @@ Suite *suite_tokenizer(void) {
     tcase_add_test(tc, llama2c_tok512_encodes_like_run_c);
     tcase_add_test(tc, llama2c_tokenizer_bin_agrees_with_spm_model_on_essays);
     tcase_add_test(tc, detok_streams_whole_utf8_characters);
+    tcase_add_test(tc, detok_stream_gives_back_valid_utf8_text);
     tcase_add_test(tc, every_format_encodes_the_same_small_vocabulary_alike);
     tcase_add_test(tc, gpt2_vocab_arrays_encode_like_tokenizer_json);
     tcase_add_test(tc, truncated_files_fail_with_their_name);
