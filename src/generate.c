@@ -98,7 +98,7 @@ static gemcl_status choose_prompt(gemcl_context *c, const gemcl_generate_params 
 static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len, const gemcl_generate_params *p,
                                int32_t **ids, int *n, gc_error *err) {
     const gc_tokenizer *tok = c->model->file->tokenizer;
-    bool bos = p->add_bos < 0 ? gc_tokenizer_bos(tok) >= 0 : p->add_bos != 0;
+    bool bos = p->add_bos < 0 ? gc_tokenizer_add_bos(tok) : p->add_bos != 0;
     gemcl_status st = gc_tokenizer_encode(tok, prompt, len, bos, p->parse_special != 0, ids, n, err);
     if (st != GEMCL_OK)
         return st;
@@ -154,7 +154,7 @@ static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const 
     bool stop_on_bos = gc_tokenizer_get_kind(tok) == GC_TOKENIZER_LLAMA2C; /* llama2.c's loop ends on BOS */
     t0 = now_ms();
     for (int t = 0; t < p->max_tokens; t++) {
-        if (next == gc_tokenizer_eos(tok) || (stop_on_bos && next == gc_tokenizer_bos(tok)))
+        if (gc_tokenizer_is_eog(tok, next) || (stop_on_bos && next == gc_tokenizer_bos(tok)))
             break;
         char piece[256];
         size_t np = gc_detok_push(&d, next, piece, sizeof piece);
