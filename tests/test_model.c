@@ -1060,6 +1060,57 @@ START_TEST(gguf_bad_input_is_a_clear_error) {
 }
 END_TEST
 
+START_TEST(explicit_tokenizer_path_overrides_the_search) {
+    const char *found = test_shared_path(STORIES); /* a static buffer: copy before the next lookup */
+    if (test_skip_if_missing(found, STORIES))
+        return;
+    char path[4096], tok_copy[4096];
+    snprintf(path, sizeof path, "%s", found);
+    const char *tok = test_shared_path("models/llama2-tokenizer/tokenizer.bin");
+    if (test_skip_if_missing(tok, "models/llama2-tokenizer/tokenizer.bin"))
+        return;
+    snprintf(tok_copy, sizeof tok_copy, "%s", tok);
+    gc_model_open_params params = {.tokenizer_path = tok_copy};
+    gc_model_file *m = NULL;
+    gc_error err;
+    ck_assert_msg(gc_model_file_open(path, &params, &m, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_str_eq(m->tokenizer_path, tok_copy);
+    gc_model_file_close(m);
+    params.tokenizer_path = "/nonexistent/tokenizer.bin";
+    ck_assert_int_eq(gc_model_file_open(path, &params, &m, &err), GEMCL_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/tokenizer.bin"));
+}
+END_TEST
+
+START_TEST(converted_safetensors_truncated_at_each_tensor_is_refused) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    char *dir = temp_dir(), hf[2048], st[4096];
+    snprintf(hf, sizeof hf, "%s/hf", dir);
+    snprintf(st, sizeof st, "%s/model.safetensors", hf);
+    gc_model_file *m = convert_and_open(path, hf, GC_CONVERT_HF, GC_DTYPE_F16);
+    int n;
+    const gc_tensor *t = gc_model_file_tensors(m, &n);
+    uint64_t *cuts = malloc((size_t)n * 2 * sizeof *cuts);
+    for (int i = 0; i < n; i++)
+        cuts[2 * i] = t[i].file_offset, cuts[2 * i + 1] = t[i].file_offset + t[i].nbytes - 1;
+    gc_model_file_close(m);
+    size_t len;
+    char *raw = read_all(st, &len);
+    for (int i = 0; i < 2 * n; i++) {
+        write_all(st, raw, (size_t)cuts[i]);
+        open_fails(hf, GEMCL_ERR_FORMAT, "past the end of the file");
+    }
+    write_all(st, raw, len);
+    gc_model_file_close(open_ok(hf));
+    free(cuts);
+    free(raw);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 /* ---- model cards and gen-model ---- */
 
 START_TEST(cards_hold_methods_md_gemfilter_defaults) {
@@ -1243,6 +1294,8 @@ Suite *suite_model(void) {
     tcase_add_test(tc, convert_refuses_what_the_target_cannot_hold);
     tcase_add_test(tc, convert_hf_to_hf_keeps_qwen2_biases_and_phi3_splits);
     tcase_add_test(tc, gguf_bad_input_is_a_clear_error);
+    tcase_add_test(tc, explicit_tokenizer_path_overrides_the_search);
+    tcase_add_test(tc, converted_safetensors_truncated_at_each_tensor_is_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("cards_tools");
     tcase_set_timeout(tc, TEST_TIMEOUT_S);
