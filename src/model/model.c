@@ -7,9 +7,6 @@
 #include "model/gguf.h"
 #include "model/model_internal.h"
 
-#ifdef GC_HAVE_TOKENIZER
-#include "tokenizer/tokenizer.h"
-#endif
 
 static gemcl_status detect_and_load(gc_model_file *m, gc_error *err) {
     struct stat st;
@@ -99,9 +96,7 @@ void gc_model_file_close(gc_model_file *m) {
     if (!m)
         return;
     gc_model_priv *p = m->priv;
-#ifdef GC_HAVE_TOKENIZER
-    gc_tokenizer_free(m->tokenizer);
-#endif
+    gc_model_free_tokenizer(m);
     if (p) {
         for (int i = p->maps0_borrowed ? 1 : 0; i < p->n_maps; i++)
             gc_file_unmap(&p->maps[i]);

@@ -105,6 +105,9 @@ gemcl_status gc_gguf_model_load(gc_model_file *m, gc_error *err);
 gemcl_status gc_model_load_tokenizer(gc_model_file *m, const char *dir, const char *const *candidates,
                                      int n_candidates, gc_error *err);
 
+/* Frees m->tokenizer (model_tokenizer.c keeps every tokenizer call in one file). */
+void gc_model_free_tokenizer(gc_model_file *m);
+
 /* The tokenizer from a GGUF's tokenizer.ggml.* metadata (or the override path when one was given). */
 gemcl_status gc_model_tokenizer_from_gguf(gc_model_file *m, gc_error *err);
 
