@@ -1336,6 +1336,14 @@ START_TEST(cli_inspect_convert_and_gen_model) {
     snprintf(args, sizeof args, "inspect %s/g", dir);
     ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "tokenizer: none"));
+    const char *vocab = test_shared_path("models/ggml-vocab/ggml-vocab-phi-3.gguf");
+    if (vocab) {
+        snprintf(args, sizeof args, "inspect %s", vocab);
+        ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+        ck_assert_ptr_nonnull(strstr(out, "0 tensors, 26 metadata keys"));
+        ck_assert_ptr_nonnull(strstr(out, "[string x 32064]"));
+        ck_assert_ptr_nonnull(strstr(out, "vocabulary-only"));
+    }
     ck_assert_int_eq(run_cli("inspect /nonexistent/model.bin", out, sizeof out), 1);
     ck_assert_int_eq(run_cli("convert a b --to nope", out, sizeof out), 1);
     ck_assert_int_eq(run_cli("gen-model --like stories260K --seed -1 x", out, sizeof out), 1);
