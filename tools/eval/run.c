@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "eval.h"
 
@@ -140,6 +141,24 @@ static int write_reports(const eval_task *t, const eval_run_opts *o, const char 
     return rc;
 }
 
+/* Cuts a half-written last line (an interrupted run) so that appended cells start on a line of their own. */
+static int drop_partial_line(const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    long keep = 0, pos = 0;
+    int ch;
+    while ((ch = fgetc(f)) != EOF) {
+        pos++;
+        if (ch == '\n')
+            keep = pos;
+    }
+    fclose(f);
+    if (keep < pos && truncate(path, keep) != 0)
+        return snprintf(err, errlen, "cannot truncate '%s': %s", path, strerror(errno)), 1;
+    return 0;
+}
+
 /* Opens OUTDIR/results.jsonl for appending: a fresh run refuses to mix with an old file. */
 static FILE *open_results(const eval_run_opts *o, char *jsonl, size_t cap, char *err, size_t errlen) {
     if (mkdir(o->out_dir, 0777) != 0 && errno != EEXIST) {
@@ -152,6 +171,8 @@ static FILE *open_results(const eval_run_opts *o, char *jsonl, size_t cap, char 
         snprintf(err, errlen, "'%s' exists: --resume continues it, or choose another -o", jsonl);
         return NULL;
     }
+    if (o->resume && drop_partial_line(jsonl, err, errlen))
+        return NULL;
     FILE *f = fopen(jsonl, "ab");
     if (!f)
         snprintf(err, errlen, "cannot open '%s': %s", jsonl, strerror(errno));
