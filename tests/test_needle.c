@@ -429,6 +429,17 @@ START_TEST(grid_writes_jsonl_csv_svg_and_resumes) {
     ck_assert_int_eq(n_errors, 2);
     check_csv(out, 8);
     check_svg(out, 8);
+    char summary_path[4400];
+    snprintf(summary_path, sizeof summary_path, "%s/summary.json", out);
+    char *summary_text = read_all(summary_path);
+    cJSON *summary = cJSON_Parse(summary_text);
+    const cJSON *ms = cJSON_GetObjectItem(summary, "methods");
+    ck_assert_int_eq(cJSON_GetArraySize(ms), 2);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(ms, 0), "method")->valuestring, "full");
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(ms, 0), "n_errors")->valueint, 2);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(ms, 1), "n_cells")->valueint, 4);
+    cJSON_Delete(summary);
+    free(summary_text);
     /* a second run without --resume refuses to mix with the old file */
     ck_assert_int_ne(eval_run_grid(&t, ctx, &o, &st, err, sizeof err), 0);
     ck_assert_ptr_nonnull(strstr(err, "--resume"));

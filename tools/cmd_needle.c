@@ -31,7 +31,7 @@ static void usage(void) {
            "  -c, --ctx-size N        context rows (default the model's trained context; full attention on a\n"
            "                          longer prompt is recorded as an error cell)\n"
            "  -o, --out DIR           output directory (default needle-out): results.jsonl, results.csv,\n"
-           "                          heatmap.svg\n"
+           "                          heatmap.svg, summary.json (mean score per method)\n"
            "  --resume                skip the cells already in DIR/results.jsonl\n"
            "  --save-kept             store each cell's kept indices in the JSON lines\n"
            "  --device N|NAME         OpenCL device\n"
@@ -199,7 +199,7 @@ static void print_summary(const char *out_dir) {
         if (!isnan(mean) && errors)
             printf(" (%d error cells excluded)\n", errors);
     }
-    printf("wrote %s/results.jsonl, %s/results.csv, %s/heatmap.svg\n", out_dir, out_dir, out_dir);
+    printf("wrote %s/results.jsonl, results.csv, heatmap.svg, summary.json\n", out_dir);
     eval_cells_free(cells, n);
 }
 

@@ -99,7 +99,7 @@ int eval_parse_depths(const char *spec, int **out, int *n, char *err, size_t err
     long count;
     if (spec && !strchr(spec, ',') && !strchr(spec, ':') && !parse_long(spec, strlen(spec), &count)) {
         if (count < 1 || count > 101)
-            return snprintf(err, errlen, "bad depth count '%s' (want 1..101)", spec), 1;
+            return snprintf(err, errlen, "bad depth count '%s' (want 1..101; one depth D is written D:D:1)", spec), 1;
         char range[32];
         snprintf(range, sizeof range, "0:100:%ld", count);
         return eval_parse_grid(range, 0, 100, out, n, err, errlen);

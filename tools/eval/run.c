@@ -123,6 +123,31 @@ static void progress(const eval_run_stats *s, const eval_cell *c, double t0) {
                 done, s->n_cells, c->method, c->length, c->depth, c->score, c->ttft_ms, elapsed, eta);
 }
 
+/* summary.json: the mean score of each method (cells sorted by method), error cells counted apart. */
+static int write_summary(const char *path, const eval_cell *cells, int n, char *err, size_t errlen) {
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno)), 1;
+    fputs("{\"methods\": [", f);
+    for (int i = 0, k = 0; i < n; i++) {
+        if (i && strcmp(cells[i - 1].method, cells[i].method) == 0)
+            continue;
+        int scored, errors;
+        double mean = eval_mean_score(cells, n, cells[i].method, &scored, &errors);
+        fprintf(f, "%s\n  {\"method\": \"%s\", \"task\": \"%s\", ", k++ ? "," : "", cells[i].method, cells[i].task);
+        if (isnan(mean))
+            fputs("\"mean_score\": null", f);
+        else
+            fprintf(f, "\"mean_score\": %.6f", mean);
+        fprintf(f, ", \"n_cells\": %d, \"n_errors\": %d}", scored, errors);
+    }
+    fputs("\n]}\n", f);
+    int bad = ferror(f);
+    if (fclose(f) || bad)
+        return snprintf(err, errlen, "cannot write '%s'", path), 1;
+    return 0;
+}
+
 static int write_reports(const eval_task *t, const eval_run_opts *o, const char *jsonl, char *err, size_t errlen) {
     eval_cell *cells = NULL;
     int n = 0;
@@ -137,6 +162,9 @@ static int write_reports(const eval_task *t, const eval_run_opts *o, const char 
              t->kind == EVAL_TASK_PASSKEY ? "Passkey" : "Needle-in-a-haystack");
     if (!rc)
         rc = eval_svg_write(path, cells, n, title, err, errlen);
+    snprintf(path, sizeof path, "%s/summary.json", o->out_dir);
+    if (!rc)
+        rc = write_summary(path, cells, n, err, errlen);
     eval_cells_free(cells, n);
     return rc;
 }
