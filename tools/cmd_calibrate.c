@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "eval/eval.h"
@@ -234,12 +233,8 @@ int cmd_calibrate(int argc, char **argv) {
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc < 0 ? 0 : rc;
-    struct stat st;
-    if (strcmp(o.task, "needle") == 0 && !o.haystack) {
-        o.haystack = GEMCL_SOURCE_DIR "/../shared/data/paul-graham-essays";
-        if (stat(o.haystack, &st) != 0)
-            o.haystack = "../shared/data/paul-graham-essays";
-    }
+    if (strcmp(o.task, "needle") == 0 && !o.haystack && !(o.haystack = eval_default_haystack(GEMCL_SOURCE_DIR)))
+        return cli_error("calibrate: no haystack directory found (../shared/data/paul-graham-essays); give --haystack DIR");
     int *lens = NULL, n_lens = 0, *depths = NULL, n_depths = 0;
     char err[256];
     if (eval_parse_grid(o.lengths, 1, 1 << 30, &lens, &n_lens, err, sizeof err))

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "eval/eval.h"
@@ -129,23 +128,6 @@ static int parse_args(int argc, char **argv, needle_opts *o) {
     return 0;
 }
 
-/* The default haystack: ../shared beside the source tree ($GEMCL_SHARED overrides), else under the cwd. */
-static const char *default_haystack(void) {
-    static char path[4096];
-    const char *shared = getenv("GEMCL_SHARED");
-    const char *candidates[3] = {NULL, GEMCL_SOURCE_DIR "/../shared/data/paul-graham-essays",
-                                 "../shared/data/paul-graham-essays"};
-    if (shared && *shared) {
-        snprintf(path, sizeof path, "%s/data/paul-graham-essays", shared);
-        candidates[0] = path;
-    }
-    struct stat st;
-    for (int i = 0; i < 3; i++)
-        if (candidates[i] && stat(candidates[i], &st) == 0 && S_ISDIR(st.st_mode))
-            return candidates[i];
-    return NULL;
-}
-
 /* Splits "a,b,c" into a malloc'd array of pointers into the malloc'd copy *storage; checks every name. */
 static int split_methods(const char *spec, char **storage, const char ***names, int *n) {
     char *copy = strdup(spec);
@@ -256,7 +238,7 @@ int cmd_needle(int argc, char **argv) {
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc < 0 ? 0 : rc;
-    if (strcmp(o.task, "needle") == 0 && !o.haystack && !(o.haystack = default_haystack()))
+    if (strcmp(o.task, "needle") == 0 && !o.haystack && !(o.haystack = eval_default_haystack(GEMCL_SOURCE_DIR)))
         return cli_error("needle: no haystack directory found (../shared/data/paul-graham-essays); give --haystack DIR");
     int *lens = NULL, n_lens = 0, *depths = NULL, n_depths = 0, n_methods = 0;
     const char **methods = NULL;

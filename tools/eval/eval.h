@@ -53,6 +53,10 @@ void eval_linspace(double a, double b, int n, int *out);
 
 /* ---- haystack ----------------------------------------------------------------------------------------- */
 
+/* The default essays directory: $GEMCL_SHARED/data/paul-graham-essays, else ../shared/data/paul-graham-essays
+ * beside source_dir, else under the working directory; NULL when none exists. Static storage. */
+const char *eval_default_haystack(const char *source_dir);
+
 /* Reads every "*.txt" of dir, names sorted (strcmp), concatenated, into a malloc'd NUL-terminated buffer. */
 int eval_haystack_read(const char *dir, char **text, size_t *len, char *err, size_t errlen);
 

@@ -6,8 +6,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "eval.h"
+
+const char *eval_default_haystack(const char *source_dir) {
+    static char paths[3][4096];
+    const char *shared = getenv("GEMCL_SHARED");
+    snprintf(paths[0], sizeof paths[0], "%s/data/paul-graham-essays", shared && *shared ? shared : "/nonexistent");
+    snprintf(paths[1], sizeof paths[1], "%s/../shared/data/paul-graham-essays", source_dir ? source_dir : ".");
+    snprintf(paths[2], sizeof paths[2], "../shared/data/paul-graham-essays");
+    struct stat st;
+    for (int i = 0; i < 3; i++)
+        if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode))
+            return paths[i];
+    return NULL;
+}
 
 static int cmp_names(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);

@@ -458,6 +458,9 @@ int eval_svg_write(const char *path, const eval_cell *cells, int n, const char *
     }
     int panel_w = n_lens * CELL_W, h = n_depths * CELL_H;
     int width = LEFT + n_methods * (panel_w + PANEL_GAP) + BAR_W + 40, height = TOP + h + BOTTOM;
+    int title_w = LEFT + 7 * (int)strlen(title ? title : ""); /* room for the title line at 13 px */
+    if (width < title_w)
+        width = title_w;
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                "font-family=\"sans-serif\">\n<rect class=\"background\" width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
