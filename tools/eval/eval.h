@@ -6,9 +6,15 @@
  * after the previous "." token (D = 100 appends); the prompt is the template around that context. Scores:
  * needle = |set(words(response.lower())) & set(expected words)| / 12; passkey = exact match of the key.
  *
+ * The three prompt pieces (template before {context}, the context, template after it) are tokenized on their
+ * own and joined as ids, so the context's length is exact; a tokenizer with a SentencePiece dummy prefix sees
+ * one extra space at each seam, which the reference (decode, then re-encode the whole prompt) does not have.
+ * The prompt is handed to the engine as ids (gemcl_generate_tokens), so the needle's token positions are
+ * known exactly and needle_survived compares them with the method's kept indices.
+ *
  * Files of a run (OUTDIR): results.jsonl (one JSON object per cell, appended and flushed as each cell ends,
- * so an interrupted run loses nothing and --resume continues it), results.csv and heatmap.svg (rewritten
- * from the JSONL at the end). Every function reports failure as a non-zero return and a one-line message in
+ * so an interrupted run loses nothing and --resume continues it), results.csv, heatmap.svg and summary.json
+ * (rewritten from the JSONL at the end). Every function reports failure as a non-zero return and a one-line message in
  * err (errlen bytes); nothing here prints except the runner's progress lines on stderr.
  */
 #ifndef GEMCL_EVAL_H

@@ -233,14 +233,12 @@ int eval_jsonl_read(const char *path, eval_cell **cells, int *n, char *err, size
 
 /* ---- ordering and means ---- */
 
-static const eval_cell *sort_base;
-static int sort_n;
-
-static int method_rank(const char *method) {
-    for (int i = 0; i < sort_n; i++)
-        if (strcmp(sort_base[i].method, method) == 0)
+/* The index of the method's first cell: methods keep the order in which they first appear. */
+static int method_rank(const eval_cell *cells, int n, const char *method) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(cells[i].method, method) == 0)
             return i;
-    return sort_n;
+    return n;
 }
 
 typedef struct ranked {
@@ -261,9 +259,8 @@ void eval_cells_sort(eval_cell *cells, int n) {
     ranked *r = malloc((size_t)(n ? n : 1) * sizeof *r);
     if (!r)
         return;
-    sort_base = cells, sort_n = n;
     for (int i = 0; i < n; i++)
-        r[i] = (ranked){cells[i], method_rank(cells[i].method)};
+        r[i] = (ranked){cells[i], method_rank(cells, n, cells[i].method)};
     qsort(r, (size_t)n, sizeof *r, cmp_ranked);
     for (int i = 0; i < n; i++)
         cells[i] = r[i].cell;
