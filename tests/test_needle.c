@@ -301,12 +301,12 @@ static int check_json_cell(const cJSON *o) {
     }
     /* needle_survived must agree with the kept indices */
     int at = cJSON_GetObjectItem(o, "needle_at")->valueint, len = cJSON_GetObjectItem(o, "needle_len")->valueint;
-    const cJSON *kept = cJSON_GetObjectItem(o, "kept_indices"), *k;
+    const cJSON *kept = cJSON_GetObjectItem(o, "kept_indices");
     ck_assert(cJSON_IsArray(kept));
     ck_assert_int_eq(cJSON_GetArraySize(kept), cJSON_GetObjectItem(o, "budget")->valueint);
     ck_assert_int_eq(cJSON_GetArraySize(kept), cJSON_GetObjectItem(o, "n_kept_tokens")->valueint);
     int inside = 0, prev = -1;
-    cJSON_ArrayForEach(k, kept) {
+    for (const cJSON *k = kept->child; k; k = k->next) {
         ck_assert_int_gt(k->valueint, prev);
         prev = k->valueint;
         inside += k->valueint >= at && k->valueint < at + len;

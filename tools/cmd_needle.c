@@ -242,8 +242,9 @@ int cmd_needle(int argc, char **argv) {
         return cli_error("needle: no haystack directory found (../shared/data/paul-graham-essays); give --haystack DIR");
     int *lens = NULL, n_lens = 0, *depths = NULL, n_depths = 0, n_methods = 0;
     const char **methods = NULL;
-    char *storage = NULL, err[256];
+    char *storage = NULL;
     if (!(rc = lengths_from(&o, &lens, &n_lens))) {
+        char err[256];
         if (eval_parse_depths(o.depths, &depths, &n_depths, err, sizeof err))
             rc = cli_error("needle: --depths: %s", err);
         else if (!(rc = split_methods(o.methods, &storage, &methods, &n_methods)))

@@ -63,7 +63,7 @@ static cJSON *find_card(const char *dir, const gemcl_model_info *info) {
     DIR *d = dir ? opendir(dir) : NULL;
     if (!d)
         return NULL;
-    char *names[256];
+    char *names[256] = {0};
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n < 256) {

@@ -99,8 +99,8 @@ static int read_kept(const cJSON *o, eval_cell *c) {
     int n = cJSON_GetArraySize(a);
     if (!(c->kept = malloc((size_t)(n ? n : 1) * sizeof *c->kept)))
         return 1;
-    const cJSON *v;
-    cJSON_ArrayForEach(v, a) c->kept[c->n_kept++] = (int32_t)(cJSON_IsNumber(v) ? v->valueint : -1);
+    for (const cJSON *v = a->child; v; v = v->next)
+        c->kept[c->n_kept++] = (int32_t)(cJSON_IsNumber(v) ? v->valueint : -1);
     return 0;
 }
 
