@@ -281,6 +281,48 @@ START_TEST(prompts_are_exact_in_tokens_at_the_right_depth) {
 }
 END_TEST
 
+START_TEST(generate_tokens_equals_generate_on_the_same_ids) {
+    const char *model_path = test_shared_path(STORIES);
+    if (test_skip_if_missing(model_path, STORIES))
+        return;
+    gemcl_model *m = load_model();
+    gemcl_context_params cp = gemcl_context_default_params();
+    gemcl_context *ctx = NULL;
+    char err[1024];
+    ck_assert_int_eq(gemcl_context_create(m, &cp, &ctx, err, sizeof err), GEMCL_OK);
+    const char *prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside. One day";
+    int32_t *ids;
+    int n;
+    ck_assert_int_eq(gemcl_tokenize(m, prompt, strlen(prompt), -1, 0, &ids, &n, err, sizeof err), GEMCL_OK);
+    for (int method = GEMCL_METHOD_FULL; method <= GEMCL_METHOD_GEMFILTER; method++) {
+        gemcl_generate_params g = gemcl_generate_default_params();
+        g.max_tokens = 12;
+        g.method.method = (gemcl_method)method;
+        g.method.budget = 8;
+        gemcl_result a, b;
+        ck_assert_int_eq(gemcl_generate(ctx, prompt, strlen(prompt), &g, &a), GEMCL_OK);
+        ck_assert_int_eq(gemcl_generate_tokens(ctx, ids, n, &g, &b), GEMCL_OK);
+        ck_assert_str_eq(a.text, b.text);
+        ck_assert_int_eq(a.n_prompt_tokens, b.n_prompt_tokens);
+        ck_assert_int_eq(a.n_kept_tokens, b.n_kept_tokens);
+        ck_assert_int_eq(a.kept_indices == NULL, b.kept_indices == NULL);
+        if (a.kept_indices)
+            ck_assert_int_eq(memcmp(a.kept_indices, b.kept_indices, (size_t)a.n_kept_tokens * sizeof(int32_t)), 0);
+        gemcl_result_free(&a);
+        gemcl_result_free(&b);
+    }
+    gemcl_result r;
+    gemcl_generate_params g = gemcl_generate_default_params();
+    ids[1] = 512; /* outside stories260K's vocabulary */
+    ck_assert_int_eq(gemcl_generate_tokens(ctx, ids, n, &g, &r), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(gemcl_context_last_error(ctx), "id 512"));
+    ck_assert_int_eq(gemcl_generate_tokens(ctx, ids, 0, &g, &r), GEMCL_ERR_INVALID_ARG);
+    gemcl_free(ids);
+    gemcl_context_free(ctx);
+    gemcl_model_free(m);
+}
+END_TEST
+
 /* Checks one parsed JSONL cell against the rules; returns 1 if it is an error cell. */
 static int check_json_cell(const cJSON *o) {
     const cJSON *method = cJSON_GetObjectItem(o, "method"), *surv = cJSON_GetObjectItem(o, "needle_survived");
@@ -518,6 +560,7 @@ Suite *suite_needle(void) {
     tcase_add_test(tc, needle_goes_just_after_the_previous_period);
     tcase_add_test(tc, haystack_files_are_read_in_sorted_order);
     tcase_add_test(tc, prompts_are_exact_in_tokens_at_the_right_depth);
+    tcase_add_test(tc, generate_tokens_equals_generate_on_the_same_ids);
     tcase_add_test(tc, grid_writes_jsonl_csv_svg_and_resumes);
     tcase_add_test(tc, cli_needle_and_calibrate_run_and_reject_bad_input);
     suite_add_tcase(s, tc);
