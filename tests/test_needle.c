@@ -497,6 +497,10 @@ START_TEST(grid_writes_jsonl_csv_svg_and_resumes) {
     ck_assert_int_eq(st.n_skipped, 5);
     check_csv(out, 8);
     check_svg(out, 8);
+    /* resuming with another budget would mix two experiments: refused */
+    o.budget = 96;
+    ck_assert_int_ne(eval_run_grid(&t, ctx, &o, &st, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "budget"));
     eval_task_free(&t);
     gemcl_context_free(ctx);
     gemcl_model_free(m);

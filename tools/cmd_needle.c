@@ -31,7 +31,7 @@ static void usage(void) {
            "                          longer prompt is recorded as an error cell)\n"
            "  -o, --out DIR           output directory (default needle-out): results.jsonl, results.csv,\n"
            "                          heatmap.svg, summary.json (mean score per method)\n"
-           "  --resume                skip the cells already in DIR/results.jsonl\n"
+           "  --resume                skip the cells already in DIR/results.jsonl (same task, budget, layer)\n"
            "  --save-kept             store each cell's kept indices in the JSON lines\n"
            "  --device N|NAME         OpenCL device\n"
            "  -q, --quiet             no progress lines on stderr\n"

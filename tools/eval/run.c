@@ -207,6 +207,24 @@ static FILE *open_results(const eval_run_opts *o, char *jsonl, size_t cap, char 
     return f;
 }
 
+/* A resumed file must come from the same task, budget and filter layer, or its cells would be mixed in. */
+static int check_resumable(const eval_cell *done, int n_done, const char *task, const eval_run_opts *o, char *err,
+                           size_t errlen) {
+    for (int i = 0; i < n_done; i++) {
+        const eval_cell *c = &done[i];
+        const char *what = strcmp(c->task, task) != 0                                        ? "task"
+                           : c->filter_layer >= 0 && o->budget > 0 && c->budget != o->budget ? "budget"
+                           : c->filter_layer >= 0 && o->filter_layer >= 0 && c->filter_layer != o->filter_layer
+                               ? "filter layer"
+                               : NULL;
+        if (what)
+            return snprintf(err, errlen, "cannot resume: the results there were made with another %s (%s %s, budget "
+                            "%d, filter layer %d); choose another -o", what, c->task, c->method, c->budget,
+                            c->filter_layer), 1;
+    }
+    return 0;
+}
+
 int eval_run_grid(eval_task *t, gemcl_context *ctx, const eval_run_opts *o, eval_run_stats *stats, char *err,
                   size_t errlen) {
     eval_run_stats s = {o->n_lengths * o->n_depths * o->n_methods, 0, 0, 0};
@@ -218,10 +236,15 @@ int eval_run_grid(eval_task *t, gemcl_context *ctx, const eval_run_opts *o, eval
     if (o->out_dir) {
         if (!(f = open_results(o, jsonl, sizeof jsonl, err, errlen)))
             return 1;
-        if (o->resume && eval_jsonl_read(jsonl, &done, &n_done, err, errlen)) {
+        if (o->resume && (eval_jsonl_read(jsonl, &done, &n_done, err, errlen) ||
+                          check_resumable(done, n_done, task, o, err, errlen))) {
+            eval_cells_free(done, n_done);
             fclose(f);
             return 1;
         }
+        if (!o->quiet)
+            fprintf(stderr, "needle: %d cells (%d methods x %d lengths x %d depths)%s, haystack %d tokens\n",
+                    s.n_cells, o->n_methods, o->n_lengths, o->n_depths, n_done ? ", resuming" : "", t->n_hay);
     }
     double t0 = now_s();
     int rc = 0;
