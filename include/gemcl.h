@@ -292,6 +292,24 @@ gemcl_status gemcl_detokenize(const gemcl_model *model, const int32_t *ids, int 
 /* Frees memory the library allocated for the caller (ids, text). */
 void gemcl_free(void *ptr);
 
+/* ---------------------------------------------------------------------------------------------------
+ * Generation from token ids (src/generate_tokens.c; added for `gemcl needle`, whose haystacks are exact
+ * in tokens). A self-contained block: nothing above depends on it.
+ * ------------------------------------------------------------------------------------------------- */
+
+/* Like gemcl_generate, but the prompt is n_ids token ids used exactly as given: nothing is tokenized and no
+ * BOS is added (params->add_bos and params->parse_special are ignored; put BOS in ids when the model wants
+ * it). Every id must lie in 0 .. vocab_size-1, else GEMCL_ERR_INVALID_ARG. result->kept_indices are
+ * positions in ids. ids stays the caller's. Example:
+ *
+ *     int32_t *ids; int n;
+ *     gemcl_tokenize(model, text, strlen(text), -1, 0, &ids, &n, err, sizeof err);
+ *     gemcl_generate_tokens(ctx, ids, n, &g, &res);    // same as gemcl_generate(ctx, text, ...)
+ *     gemcl_free(ids);
+ */
+gemcl_status gemcl_generate_tokens(gemcl_context *ctx, const int32_t *ids, int n_ids,
+                                   const gemcl_generate_params *params, gemcl_result *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,4 +21,14 @@ struct gemcl_context {
     gc_error err;
 };
 
+/* The prompt as token ids, for gemcl_generate_tokens: used as given (no tokenization, no BOS added). */
+typedef struct gc_prompt_ids {
+    const int32_t *ids;
+    int n;
+} gc_prompt_ids;
+
+/* gemcl_generate's body: the prompt is given (ids, when given != NULL) or tokenized from prompt/len. */
+gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
+                         const gemcl_generate_params *params, gemcl_result *r);
+
 #endif

@@ -94,12 +94,21 @@ static gemcl_status choose_prompt(gemcl_context *c, const gemcl_generate_params 
     return st;
 }
 
-/* The prompt's token ids: tokenized, and middle-truncated to fit when asked. */
-static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len, const gemcl_generate_params *p,
-                               int32_t **ids, int *n, gc_error *err) {
+/* The prompt's token ids: tokenized (or copied from given, the caller's ids), and middle-truncated to fit when
+ * asked. */
+static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
+                               const gemcl_generate_params *p, int32_t **ids, int *n, gc_error *err) {
     const gc_tokenizer *tok = c->model->file->tokenizer;
     bool bos = p->add_bos < 0 ? gc_tokenizer_add_bos(tok) : p->add_bos != 0;
-    gemcl_status st = gc_tokenizer_encode(tok, prompt, len, bos, p->parse_special != 0, ids, n, err);
+    gemcl_status st = GEMCL_OK;
+    if (given) {
+        if (!(*ids = malloc((size_t)(given->n > 0 ? given->n : 1) * sizeof **ids)))
+            return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory for %d prompt ids", given->n);
+        memcpy(*ids, given->ids, (size_t)given->n * sizeof **ids);
+        *n = given->n;
+    } else {
+        st = gc_tokenizer_encode(tok, prompt, len, bos, p->parse_special != 0, ids, n, err);
+    }
     if (st != GEMCL_OK)
         return st;
     int limit = c->seq->n_ctx - 1;
@@ -117,12 +126,13 @@ static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len,
     return GEMCL_OK;
 }
 
-static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const gemcl_generate_params *p,
-                        gemcl_result *r, text_out *out, int32_t **ids, gc_selection *sel, gc_error *err) {
+static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
+                        const gemcl_generate_params *p, gemcl_result *r, text_out *out, int32_t **ids,
+                        gc_selection *sel, gc_error *err) {
     gc_seq *seq = c->seq;
     const gc_tokenizer *tok = c->model->file->tokenizer;
     int n = 0;
-    gemcl_status st = prompt_ids(c, prompt, len, p, ids, &n, err);
+    gemcl_status st = prompt_ids(c, prompt, len, given, p, ids, &n, err);
     if (st != GEMCL_OK)
         return st;
     r->n_prompt_tokens = n;
@@ -179,6 +189,11 @@ gemcl_status gemcl_generate(gemcl_context *c, const char *prompt, size_t len, co
                             gemcl_result *r) {
     if (!c || !r || (!prompt && len))
         return GEMCL_ERR_INVALID_ARG;
+    return gc_generate(c, prompt, len, NULL, params, r);
+}
+
+gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
+                         const gemcl_generate_params *params, gemcl_result *r) {
     gc_error_clear(&c->err);
     memset(r, 0, sizeof *r);
     gemcl_generate_params p = params ? *params : gemcl_generate_default_params();
@@ -194,7 +209,7 @@ gemcl_status gemcl_generate(gemcl_context *c, const char *prompt, size_t len, co
     c->seq->progress = (gc_progress){p.on_progress, p.on_progress_user};
     int32_t *ids = NULL;
     gc_selection sel = {0};
-    gemcl_status st = run(c, prompt, len, &p, r, &out, &ids, &sel, &c->err);
+    gemcl_status st = run(c, prompt, len, given, &p, r, &out, &ids, &sel, &c->err);
     r->peak_device_bytes = rt->bytes_peak;
     free(ids);
     if (st != GEMCL_OK) {
