@@ -173,6 +173,110 @@ int ref_logits_last(const gc_model_file *m, const int32_t *ids, int n, double *l
     return 0;
 }
 
+/* One query row (the new token) through layer l over the kept cache rows; pre-RoPE keys of the prompt are
+ * kept in kpre (n, kvd) so a row can be rotated to any slot. x, q, k, v of the new token are row n of s. */
+static void decode_layer(ref_state *s, int l, const double *kpre, const int32_t *keep, int n_keep, int head_stride,
+                         const int32_t *slot) {
+    const gc_hparams *hp = &s->m->hp;
+    int G = hp->n_kv_heads, group = hp->n_heads / G, i = s->n - 1;
+    double *kq = s->k + (size_t)i * s->kvd, *vq = s->v + (size_t)i * s->kvd, *qq = s->q + (size_t)i * s->qd;
+    double *scores = s->att + s->qd, *out = s->att, *kr = s->tmp;
+    for (int h = 0; h < hp->n_heads; h++) {
+        int g = h / group;
+        const int32_t *rows = keep + (head_stride ? ((size_t)l * G + g) * head_stride : 0);
+        for (int r = 0; r <= n_keep; r++) { /* r == n_keep: the new token itself */
+            const double *k = r < n_keep ? kr : kq;
+            if (r < n_keep) {
+                memcpy(kr, kpre + (size_t)rows[r] * s->kvd, (size_t)s->kvd * sizeof *kr);
+                rope(kr, G, s->hd, slot ? slot[r] : rows[r], s->inv_freq, hp->rope_layout);
+            }
+            double dot = 0;
+            for (int t = 0; t < s->hd; t++)
+                dot += qq[h * s->hd + t] * k[g * s->hd + t];
+            scores[r] = dot / sqrt((double)s->hd);
+        }
+        double mx = -INFINITY, sum = 0;
+        for (int r = 0; r <= n_keep; r++)
+            mx = fmax(mx, scores[r]);
+        for (int r = 0; r <= n_keep; r++)
+            sum += (scores[r] = exp(scores[r] - mx));
+        for (int t = 0; t < s->hd; t++) {
+            double acc = 0;
+            for (int r = 0; r <= n_keep; r++) {
+                const double *v = r < n_keep ? s->v + (size_t)rows[r] * s->kvd : vq;
+                acc += scores[r] / sum * v[g * s->hd + t];
+            }
+            out[h * s->hd + t] = acc;
+        }
+    }
+}
+
+int ref_logits_after_kept(const gc_model_file *m, const int32_t *ids, int n, const int32_t *keep, int n_keep,
+                          int head_stride, const int32_t *slot, int32_t next_id, int next_pos, double *logits) {
+    /* rows 0..n-1: the prompt; row n: the new token (its own attention is handled by decode_layer) */
+    int32_t *all = malloc(((size_t)n + 1) * sizeof *all);
+    ref_state s;
+    if (!all)
+        return -1;
+    memcpy(all, ids, (size_t)n * sizeof *all);
+    all[n] = next_id;
+    int rc = state_init(&s, m, all, n + 1);
+    const gc_hparams *hp = &m->hp;
+    double *kpre = rc == 0 ? malloc(((size_t)n + 1) * s.kvd * sizeof *kpre) : NULL;
+    if (rc != 0 || !kpre || n_keep > n) {
+        free(kpre), free(all);
+        state_free(&s);
+        return -1;
+    }
+    for (int l = 0; l < hp->n_layers; l++) {
+        /* q, k, v of every row; the new token's row is rotated at next_pos below */
+        s.n = n + 1;
+        qkv(&s, l);
+        const gc_layer_weights *w = &m->layers[l];
+        for (int i = 0; i <= n; i++) { /* pre-RoPE keys: undo the rotation at position i */
+            double *k = kpre + (size_t)i * s.kvd;
+            memcpy(k, s.k + (size_t)i * s.kvd, (size_t)s.kvd * sizeof *k);
+            rope(k, hp->n_kv_heads, s.hd, -i, s.inv_freq, hp->rope_layout);
+        }
+        double *qn = s.q + (size_t)n * s.qd, *kn = s.k + (size_t)n * s.kvd;
+        rope(qn, hp->n_heads, s.hd, -n, s.inv_freq, hp->rope_layout);
+        rope(qn, hp->n_heads, s.hd, next_pos, s.inv_freq, hp->rope_layout);
+        memcpy(kn, kpre + (size_t)n * s.kvd, (size_t)s.kvd * sizeof *kn);
+        rope(kn, hp->n_kv_heads, s.hd, next_pos, s.inv_freq, hp->rope_layout);
+        /* the new token first (it reads the prompt rows' k/v before finish_layer overwrites x) */
+        s.n = n + 1;
+        decode_layer(&s, l, kpre, keep, n_keep, head_stride, slot);
+        double *out = malloc((size_t)s.qd * sizeof *out);
+        if (!out) {
+            free(kpre), free(all);
+            state_free(&s);
+            return -1;
+        }
+        memcpy(out, s.att, (size_t)s.qd * sizeof *out);
+        s.n = n; /* the prompt rows: ordinary causal attention */
+        finish_layer(&s, l);
+        double *x = s.x + (size_t)n * s.d;
+        matvec(&w->wo, out, s.tmp, s.row);
+        free(out);
+        for (int j = 0; j < s.d; j++)
+            x[j] += s.tmp[j];
+        rmsnorm(x, &w->ffn_norm, s.d, hp->norm_eps, s.xb, s.row);
+        matvec(&w->w_gate, s.xb, s.hb, s.row);
+        matvec(&w->w_up, s.xb, s.hb2, s.row);
+        for (int j = 0; j < s.ff; j++)
+            s.hb[j] = s.hb[j] / (1.0 + exp(-s.hb[j])) * s.hb2[j];
+        matvec(&w->w_down, s.hb, s.tmp, s.row);
+        for (int j = 0; j < s.d; j++)
+            x[j] += s.tmp[j];
+    }
+    rmsnorm(s.x + (size_t)n * s.d, &m->out_norm, s.d, hp->norm_eps, s.xb, s.row);
+    matvec(&m->lm_head, s.xb, logits, s.row);
+    s.n = n + 1;
+    free(kpre), free(all);
+    state_free(&s);
+    return 0;
+}
+
 int ref_gemfilter_scores(const gc_model_file *m, const int32_t *ids, int n, const int *layers, int n_list,
                          double **scores) {
     ref_state s;

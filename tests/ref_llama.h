@@ -10,6 +10,14 @@
 /* Logits (vocab doubles) of the last of n tokens at positions 0..n-1. Returns 0 on success. */
 int ref_logits_last(const gc_model_file *m, const int32_t *ids, int n, double *logits);
 
+/* Logits of one token `next_id` at position next_pos after a compressed prompt cache: the n prompt tokens
+ * run through every layer at positions 0..n-1 with full causal attention (as a normal prefill), then in
+ * layer l the new token's KV head g attends to prompt rows keep[(l * G + g) * n_keep + r], r < n_keep (G =
+ * n_kv_heads; head_stride 0 uses keep[r] for every layer and head), with their keys rotated to slot[r]
+ * (slot NULL: their original positions), and to itself. Returns 0 on success. */
+int ref_logits_after_kept(const gc_model_file *m, const int32_t *ids, int n, const int32_t *keep, int n_keep,
+                          int head_stride, const int32_t *slot, int32_t next_id, int next_pos, double *logits);
+
 /* GemFilter's raw scores at each layer in layers[0..n_list-1] (ascending): for list entry t, scores[t][j] =
  * sum over query heads of dot(q_last[h], k[j][kv(h)]) at that layer, post-RoPE, unscaled (METHODS.md). */
 int ref_gemfilter_scores(const gc_model_file *m, const int32_t *ids, int n, const int *layers, int n_list,

@@ -74,17 +74,30 @@ typedef struct gc_scratch {
     gc_buffer out_id;               /* int32 (1) */
 } gc_scratch;
 
+struct gc_seq;
+
+/* Called by prefill and decode right after layer `layer` ran over n rows: q holds their post-RoPE queries,
+ * f32 (n, n_heads, head_dim), and their K/V are rows row0 .. row0 + n - 1 of the layer's cache, which holds
+ * row0 + n rows. Methods that score keys by attention (SnapKV, H2O) hook here; the layer loop stays as it is. */
+typedef struct gc_layer_hook {
+    gemcl_status (*fn)(void *user, struct gc_seq *seq, int layer, const gc_buffer *q, int row0, int n,
+                       gc_error *err);
+    void *user;
+} gc_layer_hook;
+
 typedef struct gc_seq {
     gc_ops *ops;
     const gc_dmodel *m;
     int n_ctx;                      /* the most KV rows this sequence may hold */
     int kv_rows;                    /* KV rows allocated now (grows on demand up to n_ctx) */
-    int n_past;                     /* cached rows */
+    int n_past;                     /* cached rows of the longest layer */
+    int *kv_len;                    /* (n_layers) cached rows per layer; all n_past unless a method compacted */
     int next_pos;                   /* position of the next token (may differ from n_past after compression) */
     gc_buffer *k_cache, *v_cache;   /* per layer f32 (kv_rows, kv_dim) */
     gc_scratch s;
     int32_t *host_tok;              /* (2, n_ub) staging for the tok buffer */
     gc_progress progress;           /* optional; consulted by gc_seq_prefill */
+    gc_layer_hook after_layer;      /* optional */
 } gc_seq;
 
 gemcl_status gc_seq_create(gc_ops *ops, const gc_dmodel *m, const gc_seq_params *params, gc_seq **out,
@@ -98,7 +111,17 @@ void gc_seq_reset(gc_seq *seq);
  * rows. The cache is allocated lazily, so device memory reflects what a request uses, not n_ctx. */
 gemcl_status gc_seq_reserve(gc_seq *seq, int rows, gc_error *err);
 
-/* Device bytes of the KV rows in use (n_past rows, K and V, all layers). */
+/* Reallocates every layer's cache to exactly rows rows (n_past <= rows <= n_ctx), keeping the cached rows:
+ * after a method compacted the cache this returns the freed memory to the device. */
+gemcl_status gc_seq_resize(gc_seq *seq, int rows, gc_error *err);
+
+/* Compacts layer's cache to n_keep rows: row r of KV head g becomes old row idx[g * idx_head_stride + r]
+ * (idx_head_stride 0: the same rows for every head). Rows keep their post-RoPE keys, i.e. their original
+ * positions. Sets kv_len[layer] = n_keep and n_past to the longest layer. Enqueue only. */
+gemcl_status gc_seq_compact_layer(gc_seq *seq, int layer, const gc_buffer *idx, /* int32 (n_kv_heads, stride) */
+                                  int idx_head_stride, int n_keep, gc_error *err);
+
+/* Device bytes of the KV rows in use (kv_len rows per layer, K and V). */
 size_t gc_seq_kv_bytes(const gc_seq *seq);
 
 /* What to do with the logits of the last row after a forward step. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "ops/kvcompress.h"
 
 #define TRY(expr)                      \
     do {                               \
@@ -105,10 +106,11 @@ gemcl_status gc_seq_create(gc_ops *ops, const gc_dmodel *m, const gc_seq_params 
         seq->k_cache = calloc((size_t)hp->n_layers, sizeof *seq->k_cache);
         seq->v_cache = calloc((size_t)hp->n_layers, sizeof *seq->v_cache);
         seq->host_tok = calloc((size_t)n_ub * 2, sizeof *seq->host_tok);
+        seq->kv_len = calloc((size_t)hp->n_layers, sizeof *seq->kv_len);
     }
-    if (!seq || !seq->k_cache || !seq->v_cache || !seq->host_tok) {
+    if (!seq || !seq->k_cache || !seq->v_cache || !seq->host_tok || !seq->kv_len) {
         if (seq)
-            free(seq->k_cache), free(seq->v_cache), free(seq->host_tok);
+            free(seq->k_cache), free(seq->v_cache), free(seq->host_tok), free(seq->kv_len);
         free(seq);
         return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory creating a sequence");
     }
@@ -136,20 +138,25 @@ void gc_seq_free(gc_seq *seq) {
     free(seq->k_cache);
     free(seq->v_cache);
     free(seq->host_tok);
+    free(seq->kv_len);
     free(seq);
 }
 
 void gc_seq_reset(gc_seq *seq) {
     seq->n_past = 0;
     seq->next_pos = 0;
+    memset(seq->kv_len, 0, (size_t)seq->m->hp.n_layers * sizeof *seq->kv_len);
 }
 
 size_t gc_seq_kv_bytes(const gc_seq *seq) {
-    return (size_t)seq->n_past * (size_t)kv_dim_of(&seq->m->hp) * 4 * 2 * (size_t)seq->m->hp.n_layers;
+    size_t rows = 0;
+    for (int l = 0; l < seq->m->hp.n_layers; l++)
+        rows += (size_t)seq->kv_len[l];
+    return rows * (size_t)kv_dim_of(&seq->m->hp) * 4 * 2;
 }
 
-/* Replaces one layer's cache buffer by a larger one holding the same first n_past rows. */
-static gemcl_status grow_buffer(gc_seq *seq, gc_buffer *buf, size_t bytes, size_t keep, const char *what, gc_error *err) {
+/* Replaces one layer's cache buffer by one of `bytes` holding the same first `keep` bytes. */
+static gemcl_status resize_buffer(gc_seq *seq, gc_buffer *buf, size_t bytes, size_t keep, const char *what, gc_error *err) {
     gc_runtime *rt = gc_ops_runtime(seq->ops);
     gc_buffer bigger;
     TRY(gc_buffer_alloc(rt, bytes, what, &bigger, err));
@@ -165,21 +172,55 @@ static gemcl_status grow_buffer(gc_seq *seq, gc_buffer *buf, size_t bytes, size_
     return GEMCL_OK;
 }
 
+gemcl_status gc_seq_resize(gc_seq *seq, int rows, gc_error *err) {
+    if (rows > seq->n_ctx)
+        return gc_fail(err, GEMCL_ERR_CONTEXT_FULL, "%d tokens do not fit the context of %d", rows, seq->n_ctx);
+    if (rows < seq->n_past)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "cannot shrink the cache to %d rows below the %d cached", rows,
+                       seq->n_past);
+    const gc_hparams *hp = &seq->m->hp;
+    size_t row_bytes = (size_t)kv_dim_of(hp) * 4;
+    for (int l = 0; l < hp->n_layers; l++) {
+        char what[64];
+        size_t keep = (size_t)seq->kv_len[l] * row_bytes;
+        snprintf(what, sizeof what, "layer %d K cache", l);
+        TRY(resize_buffer(seq, &seq->k_cache[l], (size_t)rows * row_bytes, keep, what, err));
+        snprintf(what, sizeof what, "layer %d V cache", l);
+        TRY(resize_buffer(seq, &seq->v_cache[l], (size_t)rows * row_bytes, keep, what, err));
+    }
+    seq->kv_rows = rows;
+    return GEMCL_OK;
+}
+
 gemcl_status gc_seq_reserve(gc_seq *seq, int rows, gc_error *err) {
     if (rows > seq->n_ctx)
         return gc_fail(err, GEMCL_ERR_CONTEXT_FULL, "%d tokens do not fit the context of %d", rows, seq->n_ctx);
-    if (rows <= seq->kv_rows)
-        return GEMCL_OK;
+    return rows <= seq->kv_rows ? GEMCL_OK : gc_seq_resize(seq, rows, err);
+}
+
+gemcl_status gc_seq_compact_layer(gc_seq *seq, int layer, const gc_buffer *idx, int idx_head_stride, int n_keep,
+                                  gc_error *err) {
     const gc_hparams *hp = &seq->m->hp;
-    size_t row_bytes = (size_t)kv_dim_of(hp) * 4, keep = (size_t)seq->n_past * row_bytes;
-    for (int l = 0; l < hp->n_layers; l++) {
-        char what[64];
-        snprintf(what, sizeof what, "layer %d K cache", l);
-        TRY(grow_buffer(seq, &seq->k_cache[l], (size_t)rows * row_bytes, keep, what, err));
-        snprintf(what, sizeof what, "layer %d V cache", l);
-        TRY(grow_buffer(seq, &seq->v_cache[l], (size_t)rows * row_bytes, keep, what, err));
+    if (layer < 0 || layer >= hp->n_layers || n_keep < 0 || n_keep > seq->kv_len[layer])
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "compacting layer %d to %d rows", layer, n_keep);
+    gc_runtime *rt = gc_ops_runtime(seq->ops);
+    size_t elems = (size_t)n_keep * kv_dim_of(hp);
+    gc_buffer tmp = {0};
+    gemcl_status st = n_keep ? gc_buffer_alloc(rt, elems * 4, "KV compaction", &tmp, err) : GEMCL_OK;
+    gc_buffer *caches[2] = {&seq->k_cache[layer], &seq->v_cache[layer]};
+    for (int c = 0; c < 2 && st == GEMCL_OK && n_keep; c++) {
+        st = gc_op_kv_gather(seq->ops, caches[c], &tmp, idx, idx_head_stride, n_keep, hp->n_kv_heads, hp->head_dim,
+                             err);
+        if (st == GEMCL_OK)
+            st = gc_op_copy_f32(seq->ops, &tmp, 0, caches[c], 0, elems, err);
     }
-    seq->kv_rows = rows;
+    gc_buffer_free(rt, &tmp); /* deferred by OpenCL until the copies ran */
+    if (st != GEMCL_OK)
+        return gc_error_prefix(err, "layer %d", layer);
+    seq->kv_len[layer] = n_keep;
+    seq->n_past = 0;
+    for (int l = 0; l < hp->n_layers; l++)
+        seq->n_past = seq->kv_len[l] > seq->n_past ? seq->kv_len[l] : seq->n_past;
     return GEMCL_OK;
 }
 
@@ -244,11 +285,15 @@ static gemcl_status run_chunk(gc_seq *seq, int n, bool blocking_upload, gc_error
         return gc_cl_fail(err, rc, "uploading token ids");
     TRY(gc_op_embed(ops, &m->tok_embd, &s->tok, 0, &s->x, 0, n, err));
     for (int l = 0; l < m->hp.n_layers; l++) {
-        layer_io io = {&s->x, &s->tok, (size_t)s->n_ub, &seq->k_cache[l], &seq->v_cache[l], seq->n_past};
+        layer_io io = {&s->x, &s->tok, (size_t)s->n_ub, &seq->k_cache[l], &seq->v_cache[l], seq->kv_len[l]};
         gemcl_status st = layer_forward(ops, m, l, s, &io, n, err);
+        if (st == GEMCL_OK && seq->after_layer.fn)
+            st = seq->after_layer.fn(seq->after_layer.user, seq, l, &s->q, seq->kv_len[l], n, err);
         if (st != GEMCL_OK)
             return gc_error_prefix(err, "layer %d", l);
     }
+    for (int l = 0; l < m->hp.n_layers; l++)
+        seq->kv_len[l] += n;
     seq->n_past += n;
     return GEMCL_OK;
 }

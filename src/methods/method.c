@@ -3,8 +3,12 @@
 #include "methods/method.h"
 
 static const gc_method methods[] = {
-    {"full", NULL},
-    {"gemfilter", gc_gemfilter_select},
+    {"full", NULL, NULL, NULL, NULL, NULL},
+    {"gemfilter", gc_gemfilter_select, NULL, NULL, NULL, NULL},
+    {"snapkv", NULL, gc_snapkv_start, gc_headmass_after_prefill, NULL, gc_headmass_finish},
+    {"h2o", NULL, gc_h2o_start, gc_headmass_after_prefill, NULL, gc_headmass_finish},
+    {"streamingllm", NULL, gc_streaming_start, gc_streaming_after_prefill, gc_streaming_per_decode_step,
+     gc_streaming_finish},
 };
 
 const gc_method *gc_method_find(const char *name) {

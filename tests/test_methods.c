@@ -1,0 +1,422 @@
+/* test_methods.c - the KV-compression methods (METHODS.md: snapkv, h2o, streamingllm) on stories260K and on
+ * random tensors: the attention-mass kernels equal a C reference, each method keeps what its rule says, the
+ * logits after compression equal a double-precision reference that attends to exactly the kept rows (at
+ * their slot positions for StreamingLLM), KV memory follows each method's formula, and every method is
+ * exactly `full` when the prompt fits the budget. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "gemcl.h"
+#include "harness.h"
+#include "methods/method.h"
+#include "ops/kvcompress.h"
+#include "ref_llama.h"
+
+#define STORIES "models/stories260K/stories260K.bin"
+
+/* ---- attention mass on random tensors ---------------------------------------------------------------- */
+
+/* s[g, j] = sum over rows i >= max(j, i_from), heads h of group g of softmax_j(scale q[i,h] . k[j,g]). */
+static void ref_mass(const float *q, const float *k, int n, int H, int G, int d, int i_from, double *s) {
+    double *p = malloc((size_t)n * sizeof *p);
+    memset(s, 0, (size_t)G * n * sizeof *s);
+    for (int i = i_from; i < n; i++)
+        for (int h = 0; h < H; h++) {
+            int g = h / (H / G);
+            double mx = -INFINITY, sum = 0;
+            for (int j = 0; j <= i; j++) {
+                double dot = 0;
+                for (int e = 0; e < d; e++)
+                    dot += (double)q[((size_t)i * H + h) * d + e] * k[((size_t)j * G + g) * d + e];
+                p[j] = dot / sqrt((double)d);
+                mx = fmax(mx, p[j]);
+            }
+            for (int j = 0; j <= i; j++)
+                sum += (p[j] = exp(p[j] - mx));
+            for (int j = 0; j <= i; j++)
+                s[(size_t)g * n + j] += p[j] / sum;
+        }
+    free(p);
+}
+
+/* The device mass, accumulated chunk by chunk as the engine's after-layer hook does. */
+static void device_mass(gc_ops *ops, const float *q, const float *k, int n, int H, int G, int d, int i_from,
+                        int chunk, float *s) {
+    gc_runtime *rt = gc_ops_runtime(ops);
+    gc_buffer qb, kb, lse, sb;
+    gc_error err;
+    float *zeros = calloc((size_t)G * n, sizeof *zeros);
+    ck_assert_int_eq(gc_buffer_alloc(rt, (size_t)n * H * d * 4, "q", &qb, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, (size_t)n * G * d * 4, "k", &kb, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, (size_t)chunk * H * 4, "lse", &lse, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, (size_t)G * n * 4, "s", &sb, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &qb, 0, q, (size_t)n * H * d * 4, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &kb, 0, k, (size_t)n * G * d * 4, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &sb, 0, zeros, (size_t)G * n * 4, &err), GEMCL_OK);
+    for (int r0 = 0; r0 < n; r0 += chunk) {
+        int nq = n - r0 < chunk ? n - r0 : chunk;
+        gc_attn_rows r = {r0, nq, i_from, H, G, d, 1.0f / sqrtf((float)d)};
+        ck_assert_msg(gc_op_attn_lse(ops, &r, &qb, (size_t)r0 * H * d, &kb, &lse, &err) == GEMCL_OK, "%s", err.msg);
+        ck_assert_msg(gc_op_attn_colsum(ops, &r, &qb, (size_t)r0 * H * d, &kb, &lse, &sb, n, &err) == GEMCL_OK, "%s",
+                      err.msg);
+    }
+    ck_assert_int_eq(gc_buffer_read(rt, &sb, 0, s, (size_t)G * n * 4, &err), GEMCL_OK);
+    gc_buffer_free(rt, &qb), gc_buffer_free(rt, &kb), gc_buffer_free(rt, &lse), gc_buffer_free(rt, &sb);
+    free(zeros);
+}
+
+START_TEST(h2o_column_sums_equal_c_reference) {
+    gc_runtime *rt = test_runtime();
+    gc_ops *ops;
+    gc_error err;
+    ck_assert_int_eq(gc_ops_create(rt, &ops, &err), GEMCL_OK);
+    const int sizes[][5] = {{37, 8, 4, 8, 16}, {64, 4, 4, 16, 64}, {129, 6, 2, 12, 50}}; /* n, H, G, d, chunk */
+    for (int t = 0; t < 3; t++) {
+        int n = sizes[t][0], H = sizes[t][1], G = sizes[t][2], d = sizes[t][3], chunk = sizes[t][4];
+        float *q = malloc((size_t)n * H * d * 4), *k = malloc((size_t)n * G * d * 4), *got = malloc((size_t)G * n * 4);
+        double *want = malloc((size_t)G * n * sizeof *want);
+        test_fill_random(q, (size_t)n * H * d, 11 + t);
+        test_fill_random(k, (size_t)n * G * d, 23 + t);
+        for (size_t i = 0; i < (size_t)n * H * d; i++)
+            q[i] *= 3.0f; /* peaked softmax rows */
+        const int froms[] = {0, n - 7}; /* h2o: every row; snapkv: a window of 7 */
+        for (int f = 0; f < 2; f++) {
+            ref_mass(q, k, n, H, G, d, froms[f], want);
+            device_mass(ops, q, k, n, H, G, d, froms[f], chunk, got);
+            float *wf = malloc((size_t)G * n * 4);
+            for (int i = 0; i < G * n; i++)
+                wf[i] = (float)want[i];
+            double e = test_nmse(got, wf, (size_t)G * n);
+            ck_assert_msg(e <= 1e-6, "n=%d H=%d G=%d d=%d from=%d: nmse %g", n, H, G, d, froms[f], e);
+            free(wf);
+        }
+        free(q), free(k), free(got), free(want);
+    }
+    gc_ops_free(ops);
+    ck_assert_uint_eq(rt->bytes_current, 0);
+    gc_runtime_free(rt);
+}
+END_TEST
+
+START_TEST(kv_gather_moves_each_heads_own_rows) {
+    gc_runtime *rt = test_runtime();
+    gc_ops *ops;
+    gc_error err;
+    ck_assert_int_eq(gc_ops_create(rt, &ops, &err), GEMCL_OK);
+    enum { ROWS = 20, G = 3, D = 4, KEEP = 5 };
+    float src[ROWS * G * D], got[KEEP * G * D];
+    for (int i = 0; i < ROWS * G * D; i++)
+        src[i] = (float)i;
+    int32_t idx[G * 6] = {0, 2, 4, 6, 19, -9, 1, 3, 5, 7, 18, -9, 10, 11, 12, 13, 14, -9}; /* stride 6 */
+    gc_buffer sb, db, ib;
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof src, "src", &sb, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof got, "dst", &db, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof idx, "idx", &ib, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &sb, 0, src, sizeof src, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &ib, 0, idx, sizeof idx, &err), GEMCL_OK);
+    for (int stride = 0; stride <= 6; stride += 6) {
+        ck_assert_msg(gc_op_kv_gather(ops, &sb, &db, &ib, stride, KEEP, G, D, &err) == GEMCL_OK, "%s", err.msg);
+        ck_assert_int_eq(gc_buffer_read(rt, &db, 0, got, sizeof got, &err), GEMCL_OK);
+        for (int r = 0; r < KEEP; r++)
+            for (int g = 0; g < G; g++)
+                for (int e = 0; e < D; e++)
+                    ck_assert_float_eq(got[(r * G + g) * D + e], src[(idx[g * stride + r] * G + g) * D + e]);
+    }
+    ck_assert_int_eq(gc_op_kv_gather(ops, &sb, &db, &ib, 3, KEEP, G, D, &err), GEMCL_ERR_INVALID_ARG);
+    gc_buffer_free(rt, &sb), gc_buffer_free(rt, &db), gc_buffer_free(rt, &ib);
+    gc_ops_free(ops);
+    gc_runtime_free(rt);
+}
+END_TEST
+
+/* ---- methods on stories260K through the engine's hooks ------------------------------------------------ */
+
+typedef struct stack {
+    gc_model_file *file;
+    gc_runtime *rt;
+    gc_ops *ops;
+    gc_dmodel *dm;
+} stack;
+
+static bool stack_open(stack *s) {
+    memset(s, 0, sizeof *s);
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return false;
+    gc_error err;
+    ck_assert_msg(gc_model_file_open(path, NULL, &s->file, &err) == GEMCL_OK, "%s", err.msg);
+    s->rt = test_runtime();
+    ck_assert_int_eq(gc_ops_create(s->rt, &s->ops, &err), GEMCL_OK);
+    ck_assert_msg(gc_dmodel_upload(s->ops, s->file, GC_DTYPE_KEEP, &s->dm, &err) == GEMCL_OK, "%s", err.msg);
+    return true;
+}
+
+static void stack_close(stack *s) {
+    gc_dmodel_free(s->rt, s->dm);
+    ck_assert_uint_eq(s->rt->bytes_current, 0);
+    gc_ops_free(s->ops);
+    gc_runtime_free(s->rt);
+    gc_model_file_close(s->file);
+}
+
+static void make_ids(int32_t *ids, int n, int vocab, unsigned seed) {
+    ids[0] = 1; /* BOS */
+    for (int i = 1; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        ids[i] = 3 + (int32_t)((seed >> 8) % (unsigned)(vocab - 3));
+    }
+}
+
+/* One request through a method's hooks, as generate.c runs it, up to the logits of the first decode step. */
+typedef struct method_case {
+    const char *name;
+    gemcl_method_params params;
+    int n, budget, n_ub, max_new;
+} method_case;
+
+typedef struct method_out {
+    gc_kept_report kept;
+    size_t kv_bytes;       /* gc_seq_kv_bytes after prefill and compression */
+    int kv_rows;           /* rows allocated per layer after prefill and compression */
+    int n_past, next_pos;  /* after the decode step's hook, before the step */
+    int32_t first;         /* the token sampled by the prefill, fed to the decode step */
+    float *logits;         /* (vocab) of the decode step */
+} method_out;
+
+static void run_case(stack *s, const method_case *c, const int32_t *ids, method_out *o) {
+    memset(o, 0, sizeof *o);
+    const gc_method *m = gc_method_find(c->name);
+    ck_assert_ptr_nonnull(m);
+    gc_seq_params sp = {0, c->n_ub};
+    gc_seq *seq;
+    gc_error err;
+    ck_assert_int_eq(gc_seq_create(s->ops, s->dm, &sp, &seq, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_seq_reserve(seq, c->n + c->max_new, &err), GEMCL_OK);
+    gc_method_args a = {s->ops, s->dm, ids, c->n, 0, c->budget, c->n_ub, NULL};
+    gc_kv_args kv = {&c->params, c->max_new};
+    void *state = NULL;
+    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_seq_prefill(seq, ids, NULL, c->n, NULL, &o->first, NULL, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(m->after_prefill(state, seq, &o->kept, &err) == GEMCL_OK, "%s", err.msg);
+    o->kv_bytes = gc_seq_kv_bytes(seq);
+    o->kv_rows = seq->kv_rows;
+    if (m->per_decode_step)
+        ck_assert_msg(m->per_decode_step(state, seq, &err) == GEMCL_OK, "%s", err.msg);
+    o->n_past = seq->n_past, o->next_pos = seq->next_pos;
+    o->logits = malloc((size_t)s->dm->hp.vocab_size * sizeof *o->logits);
+    ck_assert_msg(gc_seq_decode(seq, o->first, NULL, NULL, o->logits, &err) == GEMCL_OK, "%s", err.msg);
+    m->finish(state, seq);
+    gc_seq_free(seq);
+}
+
+static void out_free(method_out *o) {
+    free(o->kept.tokens), free(o->kept.heads), free(o->logits);
+}
+
+static double logits_nmse(const float *got, const double *want, int n) {
+    float *wf = malloc((size_t)n * sizeof *wf);
+    for (int i = 0; i < n; i++)
+        wf[i] = (float)want[i];
+    double e = test_nmse(got, wf, (size_t)n);
+    free(wf);
+    return e;
+}
+
+static size_t kv_row_bytes(const stack *s) {
+    return (size_t)s->dm->hp.n_kv_heads * s->dm->hp.head_dim * 4 * 2 * (size_t)s->dm->hp.n_layers;
+}
+
+/* Per head: per_head ascending distinct positions < n that end with the last w prompt positions. */
+static void check_heads(const gc_kept_report *k, const stack *s, int n, int budget, int w) {
+    ck_assert_int_eq(k->n_layers, s->dm->hp.n_layers);
+    ck_assert_int_eq(k->n_kv_heads, s->dm->hp.n_kv_heads);
+    ck_assert_int_eq(k->per_head, budget);
+    for (int lg = 0; lg < k->n_layers * k->n_kv_heads; lg++) {
+        const int32_t *p = k->heads + (size_t)lg * budget;
+        ck_assert_int_ge(p[0], 0);
+        for (int r = 1; r < budget; r++)
+            ck_assert_msg(p[r - 1] < p[r], "layer/head %d: row %d not ascending", lg, r);
+        for (int t = 0; t < w; t++)
+            ck_assert_int_eq(p[budget - w + t], n - w + t);
+    }
+}
+
+/* SnapKV and H2O: B rows per head ending in the window, KV of L * B rows, and the next logits equal the
+ * reference that attends, per layer and KV head, to exactly those rows at their original positions. */
+static void check_per_head_method(const char *name, int window, gemcl_pooling pooling, int w_kept) {
+    stack s;
+    if (!stack_open(&s))
+        return;
+    const int n = 150, budget = 40;
+    int32_t ids[150];
+    make_ids(ids, n, s.dm->hp.vocab_size, 7);
+    method_case c = {name, {0}, n, budget, 64, 4};
+    c.params.window = window;
+    c.params.pooling = pooling;
+    method_out o;
+    run_case(&s, &c, ids, &o);
+    check_heads(&o.kept, &s, n, budget, w_kept);
+    ck_assert_uint_eq(o.kv_bytes, (size_t)budget * kv_row_bytes(&s));
+    ck_assert_int_eq(o.kv_rows, budget + c.max_new);
+    ck_assert_int_eq(o.n_past, budget);
+    ck_assert_int_eq(o.next_pos, n); /* original numbering continues */
+    int vocab = s.dm->hp.vocab_size;
+    double *want = malloc((size_t)vocab * sizeof *want);
+    ck_assert_int_eq(ref_logits_after_kept(s.file, ids, n, o.kept.heads, budget, budget, NULL, o.first, n, want), 0);
+    double e = logits_nmse(o.logits, want, vocab);
+    ck_assert_msg(e <= 1e-6, "%s: logits nmse %g against the kept-rows reference", name, e);
+    free(want);
+    out_free(&o);
+    stack_close(&s);
+}
+
+START_TEST(snapkv_keeps_window_and_budget_per_head) {
+    check_per_head_method("snapkv", 12, GEMCL_POOLING_AVG5, 12);
+    check_per_head_method("snapkv", 0, GEMCL_POOLING_MAX7, 32); /* default window 32 */
+}
+END_TEST
+
+START_TEST(h2o_keeps_heavy_hitters_and_last_32) {
+    check_per_head_method("h2o", 0, GEMCL_POOLING_AVG5, 32);
+}
+END_TEST
+
+/* StreamingLLM: after the prompt and one eviction for the first decode step the cache holds the 4 sinks and
+ * the newest k - 5 prompt rows at slots 0 .. k - 2, and the decode logits (new token at slot k - 1) equal the
+ * reference with those rows' keys rotated to their slots. */
+START_TEST(streamingllm_keeps_sinks_and_window_at_slot_positions) {
+    stack s;
+    if (!stack_open(&s))
+        return;
+    const int n = 90, k = 30, sinks = 4;
+    int32_t ids[90];
+    make_ids(ids, n, s.dm->hp.vocab_size, 3);
+    method_case c = {"streamingllm", {0}, n, k, 32, 4};
+    method_out o;
+    run_case(&s, &c, ids, &o);
+    ck_assert_int_eq(o.kept.n_tokens, k);
+    for (int i = 0; i < k; i++)
+        ck_assert_int_eq(o.kept.tokens[i], i < sinks ? i : n - k + i);
+    ck_assert_uint_eq(o.kv_bytes, (size_t)k * kv_row_bytes(&s));
+    ck_assert_int_eq(o.kv_rows, k);
+    ck_assert_int_eq(o.n_past, k - 1); /* one evicted to make room for the decode token */
+    ck_assert_int_eq(o.next_pos, k - 1);
+    int32_t keep[30], slot[30];
+    for (int r = 0; r < k - 1; r++) {
+        keep[r] = r < sinks ? r : n - k + r + 1;
+        slot[r] = r;
+    }
+    int vocab = s.dm->hp.vocab_size;
+    double *want = malloc((size_t)vocab * sizeof *want);
+    ck_assert_int_eq(ref_logits_after_kept(s.file, ids, n, keep, k - 1, 0, slot, o.first, k - 1, want), 0);
+    double e = logits_nmse(o.logits, want, vocab);
+    ck_assert_msg(e <= 1e-6, "streamingllm: logits nmse %g against the slot-position reference", e);
+    free(want);
+    out_free(&o);
+    stack_close(&s);
+}
+END_TEST
+
+/* ---- through the public API ---------------------------------------------------------------------------- */
+
+static gemcl_status generate(gemcl_context *ctx, const char *prompt, gemcl_method m, int k, int max_tokens,
+                             gemcl_result *res) {
+    gemcl_generate_params g = gemcl_generate_default_params();
+    g.max_tokens = max_tokens;
+    g.method.method = m;
+    g.method.budget = k;
+    return gemcl_generate(ctx, prompt, strlen(prompt), &g, res);
+}
+
+START_TEST(every_method_equals_full_when_the_prompt_fits_the_budget) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    gemcl_model *model;
+    gemcl_context *ctx;
+    char err[4096];
+    ck_assert_msg(gemcl_model_load(path, NULL, &model, err, sizeof err) == GEMCL_OK, "%s", err);
+    ck_assert_int_eq(gemcl_context_create(model, NULL, &ctx, err, sizeof err), GEMCL_OK);
+    const char *prompt = "Once upon a time, there was a little dog named Max. Max liked to run in the park.";
+    const int max_tokens = 40;
+    gemcl_result full;
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, 0, max_tokens, &full), GEMCL_OK);
+    int n = full.n_prompt_tokens;
+    const gemcl_method ms[] = {GEMCL_METHOD_SNAPKV, GEMCL_METHOD_H2O, GEMCL_METHOD_STREAMINGLLM};
+    for (int i = 0; i < 3; i++) {
+        /* streamingllm evicts while decoding once the cache is full: give it room for the generated tokens */
+        int k = ms[i] == GEMCL_METHOD_STREAMINGLLM ? n + max_tokens : n;
+        gemcl_result r;
+        ck_assert_msg(generate(ctx, prompt, ms[i], k, max_tokens, &r) == GEMCL_OK, "%s",
+                      gemcl_context_last_error(ctx));
+        ck_assert_msg(strcmp(r.text, full.text) == 0, "%s differs from full:\n%s\n---\n%s", gemcl_method_name(ms[i]),
+                      r.text, full.text);
+        ck_assert_ptr_null(r.kept_indices);
+        ck_assert_ptr_null(r.kept_positions);
+        ck_assert_uint_eq(r.kv_bytes, full.kv_bytes);
+        gemcl_result_free(&r);
+    }
+    gemcl_result_free(&full);
+    gemcl_context_free(ctx);
+    gemcl_model_free(model);
+}
+END_TEST
+
+START_TEST(kv_bytes_after_prefill_follow_each_formula) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    gemcl_model *model;
+    gemcl_context *ctx;
+    char err[4096];
+    ck_assert_msg(gemcl_model_load(path, NULL, &model, err, sizeof err) == GEMCL_OK, "%s", err);
+    ck_assert_int_eq(gemcl_context_create(model, NULL, &ctx, err, sizeof err), GEMCL_OK);
+    gemcl_model_info info;
+    gemcl_model_get_info(model, &info);
+    const char *prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
+                         "park with her friends. One day, she saw a big red ball under a tree. She ran to get it, "
+                         "but a dog came and took the ball. Lily was sad.";
+    gemcl_result full;
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, 0, 8, &full), GEMCL_OK);
+    int n = full.n_prompt_tokens, k = 40;
+    ck_assert_int_gt(n, k);
+    uint64_t row = full.kv_bytes / (uint64_t)n; /* K + V of one token in every layer */
+    ck_assert_uint_eq(full.kv_bytes, (uint64_t)n * row);
+    const gemcl_method ms[] = {GEMCL_METHOD_SNAPKV, GEMCL_METHOD_H2O, GEMCL_METHOD_STREAMINGLLM};
+    for (int i = 0; i < 3; i++) {
+        gemcl_result r;
+        ck_assert_int_eq(generate(ctx, prompt, ms[i], k, 8, &r), GEMCL_OK);
+        ck_assert_uint_eq(r.kv_bytes, (uint64_t)k * row); /* L * k * kv_dim * 2 * 4 */
+        ck_assert_int_eq(r.n_kept_tokens, k);
+        if (ms[i] == GEMCL_METHOD_STREAMINGLLM) {
+            ck_assert_ptr_nonnull(r.kept_indices);
+        } else {
+            ck_assert_ptr_nonnull(r.kept_positions);
+            ck_assert_int_eq(r.kept_layers, info.n_layers);
+            ck_assert_int_eq(r.kept_per_head, k);
+        }
+        gemcl_result_free(&r);
+    }
+    gemcl_result_free(&full);
+    gemcl_context_free(ctx);
+    gemcl_model_free(model);
+}
+END_TEST
+
+Suite *suite_methods(void) {
+    Suite *s = suite_create("methods");
+    TCase *tc = tcase_create("methods");
+    tcase_set_timeout(tc, TEST_TIMEOUT_S);
+    tcase_add_test(tc, h2o_column_sums_equal_c_reference);
+    tcase_add_test(tc, kv_gather_moves_each_heads_own_rows);
+    tcase_add_test(tc, snapkv_keeps_window_and_budget_per_head);
+    tcase_add_test(tc, h2o_keeps_heavy_hitters_and_last_32);
+    tcase_add_test(tc, streamingllm_keeps_sinks_and_window_at_slot_positions);
+    tcase_add_test(tc, every_method_equals_full_when_the_prompt_fits_the_budget);
+    tcase_add_test(tc, kv_bytes_after_prefill_follow_each_formula);
+    suite_add_tcase(s, tc);
+    return s;
+}
