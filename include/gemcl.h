@@ -219,13 +219,16 @@ typedef enum gemcl_method {
     GEMCL_METHOD_SNAPKV = 2,       /* full prefill; per layer and KV head keep top (k - w) by window mass + window */
     GEMCL_METHOD_H2O = 3,          /* full prefill; per layer and KV head keep top (k - 32) by column sums + last 32 */
     GEMCL_METHOD_STREAMINGLLM = 4, /* sink tokens + the most recent k - sinks, positions = cache slots */
+    GEMCL_METHOD_PROMPTDISTILL = 5,/* one pass; at selection layers keep the top k_i rows' hidden states + last */
     GEMCL_METHOD_COUNT_            /* not a method: the number of them */
 } gemcl_method;
 
-/* "full", "gemfilter", "snapkv", "h2o", "streamingllm"; NULL for an unknown value. */
+/* "full", "gemfilter", "snapkv", "h2o", "streamingllm", "promptdistill"; NULL for an unknown value. */
 const char *gemcl_method_name(gemcl_method method);
 /* Parses a name; returns GEMCL_ERR_NOT_FOUND (and leaves *method) for an unknown one. */
 gemcl_status gemcl_method_from_name(const char *name, gemcl_method *method);
+
+#define GEMCL_MAX_STAGES 8 /* promptdistill selection stages at most */
 
 /* SnapKV's pooling of the window attention mass before its top-k. */
 typedef enum gemcl_pooling {
@@ -244,6 +247,14 @@ typedef struct gemcl_method_params {
     int window;                    /* snapkv: observation window w, included in the budget (0 = 32) */
     gemcl_pooling pooling;         /* snapkv: pooling of the window mass (default avg5) */
     int sink_tokens;               /* streamingllm: attention sinks kept at the start (0 = 4) */
+    /* promptdistill: stages i < n_stages select at layer select_layers[i] (ascending, 0-based) the top
+     * stage_budgets[i] rows plus the last; n_stages 0 = one stage at filter_layer with budget. */
+    int n_stages;
+    int select_layers[GEMCL_MAX_STAGES];
+    int stage_budgets[GEMCL_MAX_STAGES];
+    int tt;                        /* promptdistill KV truncation of earlier layers: 0 keep all n rows (default),
+                                      1 truncate layers <= the first selection layer to its kept rows, -1
+                                      truncate after every selection */
 } gemcl_method_params;
 
 /* Called with each piece of generated text (complete UTF-8 only). Return non-zero to stop. */

@@ -177,7 +177,13 @@ static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const 
     }
     double t0 = now_ms();
     int32_t next = -1;
-    if ((st = gc_seq_prefill(seq, kept, NULL, n, &smp, &next, NULL, err)) != GEMCL_OK)
+    if (method->select_rows) {
+        gc_stage_hook stages = {method->select_rows, mr->state};
+        st = gc_seq_prefill_staged(seq, kept, n, &stages, &smp, &next, NULL, err);
+    } else {
+        st = gc_seq_prefill(seq, kept, NULL, n, &smp, &next, NULL, err);
+    }
+    if (st != GEMCL_OK)
         return st;
     gc_kept_report report = {0};
     if (method->after_prefill) {

@@ -18,7 +18,8 @@ static void usage(void) {
            "  -s, --seed N            sampling seed (default 42)\n"
            "  --temp T                temperature; 0 = greedy (default 0)\n"
            "  --top-k K --top-p P     sampling filters (defaults 40, 0.95)\n"
-           "  --method NAME           full | gemfilter | snapkv | h2o | streamingllm (default full)\n"
+           "  --method NAME           full | gemfilter | promptdistill | snapkv | h2o | streamingllm\n"
+           "                          (default full)\n"
            "                          (docs/METHODS.md; snapkv and h2o select per KV head (GQA-native): the\n"
            "                          reference repeats KV to every query head and so uses H/G times more memory)\n"
            "  --filter-layer R        GemFilter's layer r (default: model card, else round(0.4 L))\n"
@@ -26,6 +27,10 @@ static void usage(void) {
            "                          meaning for every method (default: model card, else 1024)\n"
            "  --window W              snapkv: observation window, part of the budget (default 32)\n"
            "  --pooling avg|max       snapkv: avg over 5 (default) or max over 7 before the top-k\n"
+           "  --select-layers R1,R2.. promptdistill: selection layers, ascending (default: --filter-layer)\n"
+           "  --budgets K1,K2..       promptdistill: rows kept at each selection layer (+ the last token)\n"
+           "  --tt 0|1|-1             promptdistill: KV of earlier layers: 0 keep all, 1 truncate layers <= R1\n"
+           "                          after the first selection, -1 truncate after every selection\n"
            "  --sinks S               streamingllm: attention-sink tokens kept (default 4; window = K - S)\n"
            "  --show-selected[=json]  print what the method kept: the prompt text (token-level methods) or\n"
            "                          per-layer/head counts and a histogram of kept positions (snapkv, h2o)\n"
@@ -41,6 +46,7 @@ static void usage(void) {
 typedef struct run_opts {
     const char *model, *prompt, *file, *tokenizer, *device, *profile;
     int n_predict, n_ctx, n_ubatch, show_selected_json, show_selected, truncate_middle, special;
+    int n_select_layers, n_budgets;
     gemcl_weight_dtype dtype;
     gemcl_generate_params g;
 } run_opts;
@@ -69,6 +75,20 @@ static int parse_float(const char *s, const char *flag, float *out) {
         return cli_error("run: %s expects a number, got '%s'", flag, s);
     *out = v;
     return 0;
+}
+
+/* "13,20" -> out[0..*n-1]; at most max values. */
+static int parse_int_list(const char *s, const char *flag, int *out, int max, int *n) {
+    *n = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (*n == max)
+            return cli_error("run: %s takes at most %d values", flag, max);
+        if (parse_int(tok, flag, &out[(*n)++]))
+            return 1;
+    }
+    return *n ? 0 : cli_error("run: %s needs a comma-separated list", flag);
 }
 
 static int parse_dtype(const char *s, gemcl_weight_dtype *out) {
@@ -115,6 +135,16 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         else if (FLAG("--filter-layer", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.filter_layer)) return 1; }
         else if (FLAG("--budget", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.budget)) return 1; }
         else if (FLAG("--window", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.window)) return 1; }
+        else if (FLAG("--tt", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.tt)) return 1; }
+        else if (FLAG("--select-layers", NULL)) {
+            NEED_VALUE();
+            if (parse_int_list(v, a, o->g.method.select_layers, GEMCL_MAX_STAGES, &o->n_select_layers))
+                return 1;
+        } else if (FLAG("--budgets", NULL)) {
+            NEED_VALUE();
+            if (parse_int_list(v, a, o->g.method.stage_budgets, GEMCL_MAX_STAGES, &o->n_budgets))
+                return 1;
+        }
         else if (FLAG("--sinks", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.sink_tokens)) return 1; }
         else if (FLAG("--pooling", NULL)) {
             NEED_VALUE();
@@ -126,7 +156,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         else if (FLAG("--method", NULL)) {
             NEED_VALUE();
             if (gemcl_method_from_name(v, &o->g.method.method) != GEMCL_OK)
-                return cli_error("run: unknown method '%s' (full, gemfilter, snapkv, h2o, streamingllm)", v);
+                return cli_error("run: unknown method '%s' (full, gemfilter, promptdistill, snapkv, h2o, streamingllm)", v);
         } else if (FLAG("--truncate", NULL)) {
             NEED_VALUE();
             if (strcmp(v, "middle") != 0)
@@ -146,6 +176,10 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         return cli_error("run: give either -p or -f, not both");
     if (o->g.max_tokens < 0)
         return cli_error("run: -n must be >= 0");
+    if (o->n_select_layers != o->n_budgets)
+        return cli_error("run: --select-layers and --budgets need the same number of values (%d vs %d)",
+                         o->n_select_layers, o->n_budgets);
+    o->g.method.n_stages = o->n_select_layers;
     return 0;
 }
 
@@ -254,7 +288,7 @@ static void print_selected(gemcl_model *model, const char *prompt, size_t len, c
     gemcl_free(ids);
 }
 
-static void print_timings(const gemcl_result *r, double load_ms, double total_ms) {
+static void print_timings(const gemcl_result *r, const gemcl_model_info *info, double load_ms, double total_ms) {
     char peak[32];
     fprintf(stderr, "\n");
     fprintf(stderr, "gemcl_print_timings:        load time = %10.2f ms\n", load_ms);
@@ -274,8 +308,8 @@ static void print_timings(const gemcl_result *r, double load_ms, double total_ms
     fprintf(stderr, "gemcl_print_timings: peak device memory = %s (KV cache after prefill %llu bytes)\n",
             cli_bytes(r->peak_device_bytes, peak, sizeof peak), (unsigned long long)r->kv_bytes);
     if (r->n_prompt_tokens > 0 && r->kv_bytes > 0 && r->n_kept_tokens < r->n_prompt_tokens) {
-        /* the same rows at full attention: every prompt token in every layer */
-        double full = (double)r->kv_bytes / r->n_kept_tokens * r->n_prompt_tokens;
+        /* full attention keeps K and V (f32) of every prompt token in every layer */
+        double full = (double)r->n_prompt_tokens * info->n_layers * info->n_kv_heads * info->head_dim * 2 * 4;
         fprintf(stderr, "gemcl_print_timings:    KV saving = %5.1f %% of full attention's %.0f bytes\n",
                 100.0 * (1.0 - (double)r->kv_bytes / full), full);
     }
@@ -329,7 +363,7 @@ int cmd_run(int argc, char **argv) {
         double total_ms = now_ms() - t0;
         if (o.show_selected)
             print_selected(model, prompt, len, &o, &r);
-        print_timings(&r, load_ms, total_ms);
+        print_timings(&r, &info, load_ms, total_ms);
         gemcl_result_free(&r);
         if (o.profile && gemcl_model_write_trace(model, o.profile, err, sizeof err) != GEMCL_OK)
             rc = cli_error("%s", err);

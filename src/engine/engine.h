@@ -143,6 +143,32 @@ gemcl_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos,
 gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *next_id, float *logits,
                            gc_error *err);
 
+/* Layer-major prefill with row selection (PromptDistill): after layer `layer` has run over all current rows,
+ * the hook sees the last row's post-RoPE query (f32 (n_heads, head_dim) at q[q_last_off]), the layer's keys
+ * (seq->k_cache[layer], rows 0 .. n_rows - 1) and the rows' original positions, and may return the rows to
+ * carry forward: *keep = malloc'd ascending indices into the current rows (NULL = keep all). */
+typedef struct gc_stage_view {
+    int layer;
+    int n_rows;
+    const gc_buffer *q;
+    size_t q_last_off;
+    const int32_t *positions;       /* (n_rows) original positions of the current rows */
+} gc_stage_view;
+
+typedef struct gc_stage_hook {
+    gemcl_status (*fn)(void *user, gc_seq *seq, const gc_stage_view *view, int32_t **keep, int *n_keep,
+                       gc_error *err);
+    void *user;
+} gc_stage_hook;
+
+/* Prefills an empty sequence with the n prompt ids at positions 0..n-1, layer by layer over chunks of n_ubatch
+ * rows (so a layer's selection sees the whole prompt). The hidden states of kept rows go on to later layers
+ * with their original positions; each layer's cache holds the rows that ran through it (kv_len per layer;
+ * the hook may also compact earlier layers). next_pos becomes the last row's position + 1. Samples like
+ * gc_seq_prefill. The residual stream of all rows is one f32 (n, n_embd) buffer. */
+gemcl_status gc_seq_prefill_staged(gc_seq *seq, const int32_t *ids, int n, const gc_stage_hook *hook,
+                                   gc_sampling *smp, int32_t *next_id, float *logits, gc_error *err);
+
 /* GemFilter's first pass (METHODS.md, gemfilter, pass 1). Runs layers 0..filter_layer-1 over ids at
  * positions 0..n-1 with causal attention, layer by layer, then layer filter_layer's RMSNorm, K of all rows
  * and Q of the last row, both post-RoPE. On success *k_out holds f32 (n, kv_dim) and *q_out f32 (q_dim),

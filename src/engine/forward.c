@@ -49,7 +49,8 @@ static gemcl_status scratch_alloc(gc_runtime *rt, const gc_hparams *hp, int n_ub
 
 /* Where a layer reads its positions and writes its K/V. */
 typedef struct layer_io {
-    gc_buffer *x;            /* f32 (n, n_embd) residual stream, updated in place */
+    gc_buffer *x;            /* f32 (n, n_embd) residual stream at element x_off, updated in place */
+    size_t x_off;
     const gc_buffer *pos;    /* int32 positions of the n rows, at pos_off */
     size_t pos_off;
     gc_buffer *k, *v;        /* f32 (rows, kv_dim): this layer's keys and values */
@@ -66,7 +67,7 @@ static gemcl_status layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scr
     const gc_buffer *bq = hp->qkv_bias ? &w->bq : NULL, *bk = hp->qkv_bias ? &w->bk : NULL,
                     *bv = hp->qkv_bias ? &w->bv : NULL;
     /* attention */
-    TRY(gc_op_rmsnorm(ops, io->x, 0, &w->attn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
+    TRY(gc_op_rmsnorm(ops, io->x, io->x_off, &w->attn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
     TRY(gc_op_matmul(ops, &s->xb, 0, &w->wq, bq, &s->q, 0, n, err));
     TRY(gc_op_matmul(ops, &s->xb, 0, &w->wk, bk, io->k, kv_off, n, err));
     TRY(gc_op_matmul(ops, &s->xb, 0, &w->wv, bv, io->v, kv_off, n, err));
@@ -76,14 +77,14 @@ static gemcl_status layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scr
     TRY(gc_op_attention(ops, &s->q, 0, io->k, io->v, &s->att, 0, n, io->kv_row0, hp->n_heads, hp->n_kv_heads, hd,
                         1.0f / sqrtf((float)hd), err));
     TRY(gc_op_matmul(ops, &s->att, 0, &w->wo, NULL, &s->xb2, 0, n, err));
-    TRY(gc_op_add_f32(ops, io->x, 0, &s->xb2, 0, io->x, 0, (size_t)n * d, err));
+    TRY(gc_op_add_f32(ops, io->x, io->x_off, &s->xb2, 0, io->x, io->x_off, (size_t)n * d, err));
     /* feed-forward: w_down(silu(w_gate x) * w_up x) */
-    TRY(gc_op_rmsnorm(ops, io->x, 0, &w->ffn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
+    TRY(gc_op_rmsnorm(ops, io->x, io->x_off, &w->ffn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
     TRY(gc_op_matmul(ops, &s->xb, 0, &w->w_gate, NULL, &s->hb, 0, n, err));
     TRY(gc_op_matmul(ops, &s->xb, 0, &w->w_up, NULL, &s->hb2, 0, n, err));
     TRY(gc_op_swiglu(ops, &s->hb, 0, &s->hb2, 0, &s->hb, 0, (size_t)n * hp->n_ff, err));
     TRY(gc_op_matmul(ops, &s->hb, 0, &w->w_down, NULL, &s->xb2, 0, n, err));
-    TRY(gc_op_add_f32(ops, io->x, 0, &s->xb2, 0, io->x, 0, (size_t)n * d, err));
+    TRY(gc_op_add_f32(ops, io->x, io->x_off, &s->xb2, 0, io->x, io->x_off, (size_t)n * d, err));
     return GEMCL_OK;
 }
 
@@ -248,15 +249,16 @@ static float next_uniform(uint64_t *state) {
     return (float)((*state * 0x2545F4914F6CDD1DULL) >> 40) / 16777216.0f;
 }
 
-/* Final norm and LM head on row `row` of x, then the sampled id into out_id and back to the host. */
-static gemcl_status finish_step(gc_seq *seq, int row, gc_sampling *smp, int32_t *next_id, float *logits,
-                                gc_error *err) {
+/* Final norm and LM head on the row of x at element x_off, then the sampled id into out_id and back to the
+ * host. */
+static gemcl_status finish_step(gc_seq *seq, const gc_buffer *x, size_t x_off, gc_sampling *smp, int32_t *next_id,
+                                float *logits, gc_error *err) {
     gc_ops *ops = seq->ops;
     gc_runtime *rt = gc_ops_runtime(ops);
     const gc_dmodel *m = seq->m;
     gc_scratch *s = &seq->s;
     int d = m->hp.n_embd, vocab = m->hp.vocab_size;
-    TRY(gc_op_rmsnorm(ops, &s->x, (size_t)row * d, &m->out_norm, &s->xb, 0, 1, d, m->hp.norm_eps, err));
+    TRY(gc_op_rmsnorm(ops, x, x_off, &m->out_norm, &s->xb, 0, 1, d, m->hp.norm_eps, err));
     TRY(gc_op_matmul(ops, &s->xb, 0, &m->lm_head, NULL, &s->logits, 0, 1, err));
     if (!smp || smp->temperature <= 0.0f)
         TRY(gc_op_argmax(ops, &s->logits, 0, &s->out_id, 0, vocab, err));
@@ -285,7 +287,7 @@ static gemcl_status run_chunk(gc_seq *seq, int n, bool blocking_upload, gc_error
         return gc_cl_fail(err, rc, "uploading token ids");
     TRY(gc_op_embed(ops, &m->tok_embd, &s->tok, 0, &s->x, 0, n, err));
     for (int l = 0; l < m->hp.n_layers; l++) {
-        layer_io io = {&s->x, &s->tok, (size_t)s->n_ub, &seq->k_cache[l], &seq->v_cache[l], seq->kv_len[l]};
+        layer_io io = {&s->x, 0, &s->tok, (size_t)s->n_ub, &seq->k_cache[l], &seq->v_cache[l], seq->kv_len[l]};
         gemcl_status st = layer_forward(ops, m, l, s, &io, n, err);
         if (st == GEMCL_OK && seq->after_layer.fn)
             st = seq->after_layer.fn(seq->after_layer.user, seq, l, &s->q, seq->kv_len[l], n, err);
@@ -322,7 +324,7 @@ gemcl_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos,
             TRY(check_progress(&seq->progress, c0 + nc, n, err));
         if (c0 + nc == n) {
             seq->next_pos = (pos ? pos[n - 1] : seq->next_pos + n - 1) + 1;
-            return finish_step(seq, nc - 1, smp, next_id, logits, err);
+            return finish_step(seq, &seq->s.x, (size_t)(nc - 1) * seq->m->hp.n_embd, smp, next_id, logits, err);
         }
     }
     return GEMCL_OK;
@@ -339,7 +341,113 @@ gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *n
     seq->host_tok[seq->s.n_ub] = seq->next_pos;
     TRY(run_chunk(seq, 1, false, err)); /* host_tok stays untouched until finish_step's read returns */
     seq->next_pos++;
-    return finish_step(seq, 0, smp, next_id, logits, err);
+    return finish_step(seq, &seq->s.x, 0, smp, next_id, logits, err);
+}
+
+/* ---- layer-major prefill with row selection ---------------------------------------------------------- */
+
+typedef struct staged {
+    gc_buffer x;             /* f32 (rows, n_embd): the residual stream of the current rows */
+    gc_buffer ids_pos;       /* int32 (2, n): ids, then the current rows' original positions */
+    gc_buffer idx;           /* int32 (n): rows kept by a selection */
+    int32_t *pos;            /* (n) host copy of the current positions */
+} staged;
+
+static void staged_free(gc_runtime *rt, staged *st) {
+    gc_buffer_free(rt, &st->x);
+    gc_buffer_free(rt, &st->ids_pos);
+    gc_buffer_free(rt, &st->idx);
+    free(st->pos);
+}
+
+/* Carries rows keep[0..n_keep-1] of the current cur rows forward: residual rows and positions. */
+static gemcl_status staged_keep(gc_seq *seq, staged *st, const int32_t *keep, int n_keep, int n, gc_error *err) {
+    gc_runtime *rt = gc_ops_runtime(seq->ops);
+    int d = seq->m->hp.n_embd;
+    gc_buffer x_new;
+    TRY(gc_buffer_write(rt, &st->idx, 0, keep, (size_t)n_keep * 4, err));
+    TRY(gc_buffer_alloc(rt, (size_t)n_keep * d * 4, "staged residual", &x_new, err));
+    gemcl_status s = gc_op_kv_gather(seq->ops, &st->x, &x_new, &st->idx, 0, n_keep, 1, d, err);
+    gc_buffer_free(rt, &st->x); /* deferred by OpenCL until the gather ran */
+    st->x = x_new;
+    if (s != GEMCL_OK)
+        return s;
+    for (int r = 0; r < n_keep; r++)
+        st->pos[r] = st->pos[keep[r]];
+    return gc_buffer_write(rt, &st->ids_pos, (size_t)n * 4, st->pos, (size_t)n_keep * 4, err);
+}
+
+/* Layer l over the cur current rows, chunk by chunk; returns the row count of the last chunk in *last_nc. */
+static gemcl_status staged_layer(gc_seq *seq, staged *st, int l, int cur, int n, int *last_nc, gc_error *err) {
+    int ub = seq->s.n_ub, d = seq->m->hp.n_embd;
+    for (int c0 = 0; c0 < cur; c0 += ub) {
+        int nc = cur - c0 < ub ? cur - c0 : ub;
+        layer_io io = {&st->x, (size_t)c0 * d, &st->ids_pos, (size_t)n + c0, &seq->k_cache[l], &seq->v_cache[l], c0};
+        TRY(layer_forward(seq->ops, seq->m, l, &seq->s, &io, nc, err));
+        *last_nc = nc;
+    }
+    seq->kv_len[l] = cur;
+    return GEMCL_OK;
+}
+
+static gemcl_status staged_run(gc_seq *seq, staged *st, const int32_t *ids, int n, const gc_stage_hook *hook,
+                               gc_sampling *smp, int32_t *next_id, float *logits, gc_error *err) {
+    gc_runtime *rt = gc_ops_runtime(seq->ops);
+    const gc_hparams *hp = &seq->m->hp;
+    int ub = seq->s.n_ub, d = hp->n_embd, cur = n, last_nc = 0;
+    for (int i = 0; i < n; i++)
+        st->pos[i] = i;
+    TRY(gc_buffer_alloc(rt, (size_t)n * d * 4, "staged residual", &st->x, err));
+    TRY(gc_buffer_alloc(rt, (size_t)n * 2 * 4, "staged ids+positions", &st->ids_pos, err));
+    TRY(gc_buffer_alloc(rt, (size_t)n * 4, "staged kept rows", &st->idx, err));
+    TRY(gc_buffer_write(rt, &st->ids_pos, 0, ids, (size_t)n * 4, err));
+    TRY(gc_buffer_write(rt, &st->ids_pos, (size_t)n * 4, st->pos, (size_t)n * 4, err));
+    for (int c0 = 0; c0 < n; c0 += ub)
+        TRY(gc_op_embed(seq->ops, &seq->m->tok_embd, &st->ids_pos, (size_t)c0, &st->x, (size_t)c0 * d,
+                        n - c0 < ub ? n - c0 : ub, err));
+    for (int l = 0; l < hp->n_layers; l++) {
+        if (staged_layer(seq, st, l, cur, n, &last_nc, err) != GEMCL_OK)
+            return gc_error_prefix(err, "layer %d", l);
+        int32_t *keep = NULL;
+        int n_keep = 0;
+        gc_stage_view v = {l, cur, &seq->s.q, (size_t)(last_nc - 1) * hp->n_heads * hp->head_dim, st->pos};
+        if (hook && hook->fn)
+            TRY(hook->fn(hook->user, seq, &v, &keep, &n_keep, err));
+        gemcl_status s = GEMCL_OK;
+        if (keep) {
+            s = staged_keep(seq, st, keep, n_keep, n, err);
+            cur = n_keep;
+            free(keep);
+        }
+        if (s != GEMCL_OK)
+            return s;
+        TRY(check_progress(&seq->progress, (int64_t)(l + 1) * n, (int64_t)hp->n_layers * n, err));
+    }
+    seq->n_past = 0;
+    for (int l = 0; l < hp->n_layers; l++)
+        seq->n_past = seq->kv_len[l] > seq->n_past ? seq->kv_len[l] : seq->n_past;
+    seq->next_pos = st->pos[cur - 1] + 1;
+    return finish_step(seq, &st->x, (size_t)(cur - 1) * d, smp, next_id, logits, err);
+}
+
+gemcl_status gc_seq_prefill_staged(gc_seq *seq, const int32_t *ids, int n, const gc_stage_hook *hook,
+                                   gc_sampling *smp, int32_t *next_id, float *logits, gc_error *err) {
+    if (n <= 0 || seq->n_past != 0)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "staged prefill of %d tokens needs an empty sequence (%d cached)",
+                       n, seq->n_past);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= seq->m->hp.vocab_size)
+            return gc_fail(err, GEMCL_ERR_INVALID_ARG, "token %d: id %d is outside the vocabulary (%d)", i, ids[i],
+                           seq->m->hp.vocab_size);
+    TRY(gc_seq_reserve(seq, n, err));
+    staged st = {0};
+    st.pos = malloc((size_t)n * sizeof *st.pos);
+    gemcl_status s = st.pos ? staged_run(seq, &st, ids, n, hook, smp, next_id, logits, err)
+                            : gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    staged_free(gc_ops_runtime(seq->ops), &st);
+    if (s != GEMCL_OK)
+        gc_seq_reset(seq);
+    return s;
 }
 
 /* ---- GemFilter's filter pass ----------------------------------------------------------------------- */
@@ -445,7 +553,7 @@ gemcl_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids,
     for (int l = 0; st == GEMCL_OK && l < filter_layer; l++) {
         for (int c = 0; st == GEMCL_OK && c < f.n_chunks; c++) {
             int nc = n - c * ub < ub ? n - c * ub : ub;
-            layer_io io = {&f.x[c], &f.ids_pos, (size_t)n + (size_t)c * ub, k_out, &f.v, c * ub};
+            layer_io io = {&f.x[c], 0, &f.ids_pos, (size_t)n + (size_t)c * ub, k_out, &f.v, c * ub};
             st = layer_forward(ops, m, l, &f.s, &io, nc, err);
         }
         if (st != GEMCL_OK)

@@ -4,6 +4,8 @@
  *   before_prefill   token-level selection before the model sees the prompt (GemFilter)
  *   start            set up per-request state; may install the sequence's after-layer hook (SnapKV, H2O score
  *                    keys with the attention each layer computes during prefill)
+ *   select_rows      when set, the prefill runs layer-major (gc_seq_prefill_staged) and after each layer this
+ *                    may choose the rows later layers process (PromptDistill)
  *   after_prefill    compress the sequence's per-layer KV (gc_seq_compact_layer) and report what was kept
  *   per_decode_step  before each decode step (StreamingLLM evicts and re-rotates)
  *   finish           uninstall hooks, free the state (always called once start succeeded)
@@ -51,6 +53,8 @@ typedef struct gc_method {
     gemcl_status (*before_prefill)(const gc_method_args *args, gc_selection *sel, gc_error *err);
     gemcl_status (*start)(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state,
                           gc_error *err);
+    gemcl_status (*select_rows)(void *state, gc_seq *seq, const gc_stage_view *view, int32_t **keep, int *n_keep,
+                                gc_error *err);
     gemcl_status (*after_prefill)(void *state, gc_seq *seq, gc_kept_report *kept, gc_error *err);
     gemcl_status (*per_decode_step)(void *state, gc_seq *seq, gc_error *err);
     void (*finish)(void *state, gc_seq *seq);
@@ -72,6 +76,14 @@ gemcl_status gc_h2o_start(const gc_method_args *args, const gc_kv_args *kv, gc_s
                        gc_error *err);
 gemcl_status gc_headmass_after_prefill(void *state, gc_seq *seq, gc_kept_report *kept, gc_error *err);
 void gc_headmass_finish(void *state, gc_seq *seq);
+
+/* PromptDistill (promptdistill.c). */
+gemcl_status gc_promptdistill_start(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state,
+                                    gc_error *err);
+gemcl_status gc_promptdistill_select_rows(void *state, gc_seq *seq, const gc_stage_view *view, int32_t **keep,
+                                          int *n_keep, gc_error *err);
+gemcl_status gc_promptdistill_after_prefill(void *state, gc_seq *seq, gc_kept_report *kept, gc_error *err);
+void gc_promptdistill_finish(void *state, gc_seq *seq);
 
 /* StreamingLLM (streamingllm.c). */
 gemcl_status gc_streaming_start(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state,
