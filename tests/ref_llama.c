@@ -56,6 +56,7 @@ typedef struct ref_state {
     int n, d, hd, qd, kvd, ff;
     double *x, *xb, *q, *k, *v, *att, *hb, *hb2, *tmp; /* x (n, d); q (n, qd); k, v (n, kvd); others per row */
     float *row, *inv_freq;
+    const int32_t *pos;     /* (n) positions of the rows; NULL = 0..n-1 */
 } ref_state;
 
 static int state_init(ref_state *s, const gc_model_file *m, const int32_t *ids, int n) {
@@ -109,8 +110,9 @@ static void qkv(ref_state *s, int l) {
         add_bias(&w->bq, q, s->qd, s->row);
         add_bias(&w->bk, k, s->kvd, s->row);
         add_bias(&w->bv, v, s->kvd, s->row);
-        rope(q, hp->n_heads, s->hd, i, s->inv_freq, hp->rope_layout);
-        rope(k, hp->n_kv_heads, s->hd, i, s->inv_freq, hp->rope_layout);
+        int pos = s->pos ? s->pos[i] : i;
+        rope(q, hp->n_heads, s->hd, pos, s->inv_freq, hp->rope_layout);
+        rope(k, hp->n_kv_heads, s->hd, pos, s->inv_freq, hp->rope_layout);
     }
 }
 
@@ -275,6 +277,74 @@ int ref_logits_after_kept(const gc_model_file *m, const int32_t *ids, int n, con
     free(kpre), free(all);
     state_free(&s);
     return 0;
+}
+
+/* PromptDistill's selection at one stage over the s->n current rows: keep[0..k] (indices of current rows). */
+static int distill_select(ref_state *s, int k, int32_t *keep, double *pooled_out) {
+    const gc_hparams *hp = &s->m->hp;
+    int n = s->n, group = hp->n_heads / hp->n_kv_heads;
+    double *sc = malloc((size_t)n * sizeof *sc), *pooled = malloc((size_t)n * sizeof *pooled);
+    if (!sc || !pooled) {
+        free(sc), free(pooled);
+        return -1;
+    }
+    const double *q = s->q + (size_t)(n - 1) * s->qd;
+    for (int j = 0; j < n; j++) {
+        double acc = 0; /* mean over heads of q.k / sqrt(d): the head sum up to a positive factor */
+        for (int h = 0; h < hp->n_heads; h++)
+            for (int e = 0; e < s->hd; e++)
+                acc += q[h * s->hd + e] * s->k[(size_t)j * s->kvd + (size_t)(h / group) * s->hd + e];
+        sc[j] = acc / hp->n_heads / sqrt((double)s->hd);
+    }
+    sc[n - 1] = 0;
+    ref_pool5(sc, n, pooled);
+    if (pooled_out)
+        memcpy(pooled_out, pooled, (size_t)n * sizeof *pooled);
+    int got = ref_topk_sorted(pooled, n - 1, k, keep);
+    keep[got] = n - 1;
+    free(sc), free(pooled);
+    return got + 1;
+}
+
+int ref_promptdistill(const gc_model_file *m, const int32_t *ids, int n, const int *layers, const int *budgets,
+                      int n_stages, int32_t *kept, int *n_kept, double *pooled_first, double *logits) {
+    ref_state s;
+    int32_t *pos = malloc((size_t)n * sizeof *pos), *keep = malloc((size_t)n * sizeof *keep);
+    if (!pos || !keep || state_init(&s, m, ids, n) != 0) {
+        free(pos), free(keep);
+        state_free(&s);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        pos[i] = i;
+    s.pos = pos;
+    int t = 0, rc = 0;
+    for (int l = 0; l < m->hp.n_layers && rc == 0; l++) {
+        qkv(&s, l);
+        finish_layer(&s, l);
+        if (t < n_stages && l == layers[t]) {
+            int k = budgets[t];
+            if (s.n > k + 1) {
+                int nk = distill_select(&s, k, keep, t == 0 ? pooled_first : NULL);
+                rc = nk < 0 ? -1 : 0;
+                for (int r = 0; r < nk; r++) { /* ascending, so the move can run in place */
+                    memmove(s.x + (size_t)r * s.d, s.x + (size_t)keep[r] * s.d, (size_t)s.d * sizeof *s.x);
+                    pos[r] = pos[keep[r]];
+                }
+                s.n = nk > 0 ? nk : s.n;
+            }
+            t++;
+        }
+    }
+    if (rc == 0) {
+        memcpy(kept, pos, (size_t)s.n * sizeof *kept);
+        *n_kept = s.n;
+        rmsnorm(s.x + (size_t)(s.n - 1) * s.d, &m->out_norm, s.d, m->hp.norm_eps, s.xb, s.row);
+        matvec(&m->lm_head, s.xb, logits, s.row);
+    }
+    free(pos), free(keep);
+    state_free(&s);
+    return rc;
 }
 
 int ref_gemfilter_scores(const gc_model_file *m, const int32_t *ids, int n, const int *layers, int n_list,

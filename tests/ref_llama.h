@@ -18,6 +18,13 @@ int ref_logits_last(const gc_model_file *m, const int32_t *ids, int n, double *l
 int ref_logits_after_kept(const gc_model_file *m, const int32_t *ids, int n, const int32_t *keep, int n_keep,
                           int head_stride, const int32_t *slot, int32_t next_id, int next_pos, double *logits);
 
+/* PromptDistill (METHODS.md) over n tokens: layers run normally; after layer layers[t] (stage t) the top
+ * budgets[t] rows by the last row's smoothed score (s[last] = 0, last excluded) plus the last row go on, with
+ * their hidden states and original positions. kept (>= n entries) gets the final rows' original positions,
+ * *n_kept their count, pooled_first (n, may be NULL) stage 0's smoothed scores, logits the last row's. */
+int ref_promptdistill(const gc_model_file *m, const int32_t *ids, int n, const int *layers, const int *budgets,
+                      int n_stages, int32_t *kept, int *n_kept, double *pooled_first, double *logits);
+
 /* GemFilter's raw scores at each layer in layers[0..n_list-1] (ascending): for list entry t, scores[t][j] =
  * sum over query heads of dot(q_last[h], k[j][kv(h)]) at that layer, post-RoPE, unscaled (METHODS.md). */
 int ref_gemfilter_scores(const gc_model_file *m, const int32_t *ids, int n, const int *layers, int n_list,

@@ -1,8 +1,9 @@
-/* test_methods.c - the KV-compression methods (METHODS.md: snapkv, h2o, streamingllm) on stories260K and on
+/* test_methods.c - the methods beside GemFilter (METHODS.md: promptdistill, snapkv, h2o, streamingllm) on stories260K and on
  * random tensors: the attention-mass kernels equal a C reference, each method keeps what its rule says, the
  * logits after compression equal a double-precision reference that attends to exactly the kept rows (at
  * their slot positions for StreamingLLM), KV memory follows each method's formula, and every method is
- * exactly `full` when the prompt fits the budget. */
+ * exactly `full` when the prompt fits the budget. PromptDistill's rows and selection are checked against
+ * GemFilter's scores and a reference that carries the kept hidden states on at their original positions. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,6 +321,157 @@ START_TEST(streamingllm_keeps_sinks_and_window_at_slot_positions) {
 }
 END_TEST
 
+/* ---- PromptDistill ---------------------------------------------------------------------------------- */
+
+typedef struct distill_out {
+    gc_kept_report kept;
+    int kv_len[16];
+    int next_pos;
+    size_t kv_bytes;
+    float *logits;         /* (vocab) of the prefill's last row */
+    float *decode_logits;  /* (vocab) of one decode step after it */
+} distill_out;
+
+static void run_distill(stack *s, const int32_t *ids, int n, int n_ub, const gemcl_method_params *p, int filter_layer,
+                        int budget, distill_out *o) {
+    memset(o, 0, sizeof *o);
+    const gc_method *m = gc_method_find("promptdistill");
+    gc_seq_params sp = {0, n_ub};
+    gc_seq *seq;
+    gc_error err;
+    ck_assert_int_eq(gc_seq_create(s->ops, s->dm, &sp, &seq, &err), GEMCL_OK);
+    gc_method_args a = {s->ops, s->dm, ids, n, filter_layer, budget, n_ub, NULL};
+    gc_kv_args kv = {p, 2};
+    void *state;
+    int vocab = s->dm->hp.vocab_size;
+    o->logits = malloc((size_t)vocab * sizeof *o->logits);
+    o->decode_logits = malloc((size_t)vocab * sizeof *o->decode_logits);
+    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GEMCL_OK, "%s", err.msg);
+    gc_stage_hook hook = {m->select_rows, state};
+    int32_t next;
+    ck_assert_msg(gc_seq_prefill_staged(seq, ids, n, &hook, NULL, &next, o->logits, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(m->after_prefill(state, seq, &o->kept, &err) == GEMCL_OK, "%s", err.msg);
+    for (int l = 0; l < s->dm->hp.n_layers; l++)
+        o->kv_len[l] = seq->kv_len[l];
+    o->next_pos = seq->next_pos;
+    o->kv_bytes = gc_seq_kv_bytes(seq);
+    ck_assert_msg(gc_seq_decode(seq, next, NULL, NULL, o->decode_logits, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_int_eq(seq->next_pos, n + 1); /* decoding continues at n + t */
+    m->finish(state, seq);
+    gc_seq_free(seq);
+}
+
+static void distill_free(distill_out *o) {
+    free(o->kept.tokens), free(o->logits), free(o->decode_logits);
+}
+
+/* got (ascending) equals want except for swaps between near-equal scores at the boundary. */
+static void check_same_selection(const int32_t *got, const int32_t *want, int k, const double *score, double kth,
+                                 const char *what) {
+    double tol = 1e-4 * fmax(1.0, fabs(kth));
+    for (int a = 0, b = 0; a < k || b < k;) {
+        int32_t x = a < k ? got[a] : INT32_MAX, y = b < k ? want[b] : INT32_MAX;
+        if (x == y) {
+            a++, b++;
+            continue;
+        }
+        int32_t only = x < y ? got[a++] : want[b++];
+        ck_assert_msg(fabs(score[only] - kth) <= tol, "%s: row %d (score %g) differs, k-th score %g", what, only,
+                      score[only], kth);
+    }
+}
+
+START_TEST(promptdistill_later_layers_see_k_plus_1_rows_at_original_positions) {
+    stack s;
+    if (!stack_open(&s))
+        return;
+    const int n = 150, r = 2, k = 40, L = s.dm->hp.n_layers, vocab = s.dm->hp.vocab_size;
+    int32_t ids[150], want_kept[150];
+    make_ids(ids, n, vocab, 5);
+    distill_out o;
+    run_distill(&s, ids, n, 64, NULL, r, k, &o); /* 64-row chunks: the selection spans three */
+    for (int l = 0; l < L; l++)
+        ck_assert_int_eq(o.kv_len[l], l <= r ? n : k + 1);
+    ck_assert_int_eq(o.next_pos, n);
+    ck_assert_int_eq(o.kept.n_tokens, k + 1);
+    ck_assert_int_eq(o.kept.tokens[k], n - 1); /* the last token is always kept */
+    ck_assert_uint_eq(o.kv_bytes, ((size_t)(r + 1) * n + (size_t)(L - r - 1) * (k + 1)) * kv_row_bytes(&s) / L);
+    /* the selection is GemFilter's score at layer r, with s[last] = 0 before smoothing, last excluded */
+    double *raw = malloc((size_t)n * sizeof *raw), *pooled = malloc((size_t)n * sizeof *pooled);
+    ck_assert_int_eq(ref_gemfilter_scores(s.file, ids, n, &r, 1, &raw), 0);
+    raw[n - 1] = 0;
+    ref_pool5(raw, n, pooled);
+    int32_t gem[40];
+    ck_assert_int_eq(ref_topk_sorted(pooled, n - 1, k, gem), k);
+    double kth = INFINITY;
+    for (int i = 0; i < k; i++)
+        kth = fmin(kth, pooled[gem[i]]);
+    check_same_selection(o.kept.tokens, gem, k, pooled, kth, "promptdistill vs gemfilter scores");
+    /* and the logits equal the reference that carries exactly those rows' hidden states on */
+    double *want = malloc((size_t)vocab * sizeof *want);
+    int n_kept = 0;
+    ck_assert_int_eq(ref_promptdistill(s.file, ids, n, &r, &k, 1, want_kept, &n_kept, NULL, want), 0);
+    ck_assert_int_eq(n_kept, k + 1);
+    if (memcmp(want_kept, o.kept.tokens, (size_t)n_kept * sizeof *want_kept) == 0) {
+        double e = logits_nmse(o.logits, want, vocab);
+        ck_assert_msg(e <= 1e-6, "promptdistill logits nmse %g", e);
+    } else {
+        fprintf(stderr, "promptdistill: a boundary tie resolved differently; logits not compared\n");
+    }
+    free(raw), free(pooled), free(want);
+    distill_free(&o);
+    stack_close(&s);
+}
+END_TEST
+
+START_TEST(promptdistill_multi_stage_truncates_kv_by_tt) {
+    stack s;
+    if (!stack_open(&s))
+        return;
+    const int n = 120, L = s.dm->hp.n_layers, vocab = s.dm->hp.vocab_size;
+    const int layers[2] = {1, 3}, budgets[2] = {50, 20};
+    int32_t ids[120], want_kept[120];
+    make_ids(ids, n, vocab, 9);
+    double *want = malloc((size_t)vocab * sizeof *want);
+    int n_kept = 0;
+    ck_assert_int_eq(ref_promptdistill(s.file, ids, n, layers, budgets, 2, want_kept, &n_kept, NULL, want), 0);
+    /* rows per layer: stage 0 keeps 51, stage 1 keeps 21 */
+    const int expect[3][5] = {{120, 120, 51, 51, 21}, {51, 51, 51, 51, 21}, {21, 21, 21, 21, 21}};
+    const int tts[3] = {0, 1, -1};
+    float *first_decode = NULL;
+    for (int t = 0; t < 3; t++) {
+        gemcl_method_params p = {0};
+        p.n_stages = 2;
+        memcpy(p.select_layers, layers, sizeof layers);
+        memcpy(p.stage_budgets, budgets, sizeof budgets);
+        p.tt = tts[t];
+        distill_out o;
+        run_distill(&s, ids, n, 32, &p, 0, 0, &o);
+        size_t rows = 0;
+        for (int l = 0; l < L; l++) {
+            ck_assert_msg(o.kv_len[l] == expect[t][l], "tt=%d layer %d: %d rows, want %d", tts[t], l, o.kv_len[l],
+                          expect[t][l]);
+            rows += (size_t)o.kv_len[l];
+        }
+        ck_assert_uint_eq(o.kv_bytes, rows * kv_row_bytes(&s) / L);
+        ck_assert_int_eq(o.kept.n_tokens, 21);
+        if (memcmp(want_kept, o.kept.tokens, 21 * sizeof *want_kept) == 0)
+            ck_assert_msg(logits_nmse(o.logits, want, vocab) <= 1e-6, "tt=%d: prefill logits nmse %g", tts[t],
+                          logits_nmse(o.logits, want, vocab));
+        if (t == 0) { /* tt only changes what decoding sees: tt=0 keeps more, the others differ from it */
+            first_decode = o.decode_logits;
+            o.decode_logits = NULL;
+        } else {
+            ck_assert_msg(test_nmse(o.decode_logits, first_decode, (size_t)vocab) > 0, "tt=%d: decode unaffected",
+                          tts[t]);
+        }
+        distill_free(&o);
+    }
+    free(first_decode), free(want);
+    stack_close(&s);
+}
+END_TEST
+
 /* ---- through the public API ---------------------------------------------------------------------------- */
 
 static gemcl_status generate(gemcl_context *ctx, const char *prompt, gemcl_method m, int k, int max_tokens,
@@ -345,8 +497,9 @@ START_TEST(every_method_equals_full_when_the_prompt_fits_the_budget) {
     gemcl_result full;
     ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, 0, max_tokens, &full), GEMCL_OK);
     int n = full.n_prompt_tokens;
-    const gemcl_method ms[] = {GEMCL_METHOD_SNAPKV, GEMCL_METHOD_H2O, GEMCL_METHOD_STREAMINGLLM};
-    for (int i = 0; i < 3; i++) {
+    const gemcl_method ms[] = {GEMCL_METHOD_SNAPKV, GEMCL_METHOD_H2O, GEMCL_METHOD_STREAMINGLLM,
+                               GEMCL_METHOD_PROMPTDISTILL};
+    for (int i = 0; i < 4; i++) {
         /* streamingllm evicts while decoding once the cache is full: give it room for the generated tokens */
         int k = ms[i] == GEMCL_METHOD_STREAMINGLLM ? n + max_tokens : n;
         gemcl_result r;
@@ -400,6 +553,13 @@ START_TEST(kv_bytes_after_prefill_follow_each_formula) {
         }
         gemcl_result_free(&r);
     }
+    /* promptdistill (one stage at the default r = round(0.4 L), tt 0): layers <= r keep n rows, later k + 1 */
+    gemcl_result pd;
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_PROMPTDISTILL, k, 8, &pd), GEMCL_OK);
+    int L = info.n_layers, r = info.filter_layer;
+    ck_assert_uint_eq(pd.kv_bytes, ((uint64_t)(r + 1) * n + (uint64_t)(L - r - 1) * (k + 1)) * row / L);
+    ck_assert_int_eq(pd.n_kept_tokens, k + 1);
+    gemcl_result_free(&pd);
     gemcl_result_free(&full);
     gemcl_context_free(ctx);
     gemcl_model_free(model);
@@ -415,6 +575,8 @@ Suite *suite_methods(void) {
     tcase_add_test(tc, snapkv_keeps_window_and_budget_per_head);
     tcase_add_test(tc, h2o_keeps_heavy_hitters_and_last_32);
     tcase_add_test(tc, streamingllm_keeps_sinks_and_window_at_slot_positions);
+    tcase_add_test(tc, promptdistill_later_layers_see_k_plus_1_rows_at_original_positions);
+    tcase_add_test(tc, promptdistill_multi_stage_truncates_kv_by_tt);
     tcase_add_test(tc, every_method_equals_full_when_the_prompt_fits_the_budget);
     tcase_add_test(tc, kv_bytes_after_prefill_follow_each_formula);
     suite_add_tcase(s, tc);
