@@ -16,10 +16,15 @@
  *   pool_max7_f32_f32(s, s_off, p, p_off, n)
  *     p[j] = max(s[j-3 .. j+3]) over the in-range terms (SnapKV's max_pool1d, kernel 7, padding 3).
  *     Launch: 1-D, global n.
- *   kv_gather_f32_f32(src, dst, idx, idx_head_stride, n_keep, n_kv_heads, head_dim)
- *     src, dst: f32 (rows, n_kv_heads, head_dim); idx: int32, row r of head g is idx[g * idx_head_stride + r]
- *     (stride 0: one list for all heads). dst[r, g, :] = src[idx[g * stride + r], g, :], r < n_keep. dst must
- *     not overlap src. Launch: 2-D, global (n_kv_heads * head_dim, n_keep). */
+ *   gather_rows_f32_f32(src, src_row_stride, src_head_stride, dst, dst_row_stride, dst_head_stride, idx,
+ *                       idx_head_stride, n_keep, n_heads, width)
+ *     per head g, row r < n_keep and e < width: dst[r * dst_row_stride + g * dst_head_stride + e] =
+ *     src[idx[g * idx_head_stride + r] * src_row_stride + g * src_head_stride + e] (idx_head_stride 0: one
+ *     list for all heads). KV rows (rows, G, d) are strides (G d, d), width d; per-head score arrays (G, cap)
+ *     are strides (1, cap), width 1. dst must not overlap src. Launch: 2-D, global (n_heads * width, n_keep).
+ *   evict_lowest_f32_i32(s, s_head_stride, idx, rows, candidates, n_heads)
+ *     H2O's eviction of one row per head: m = the row j < candidates with the lowest s[g, j] (lowest index on
+ *     ties), idx (n_heads, rows - 1) = 0 .. m - 1, m + 1 .. rows - 1. Launch: 1-D, global n_heads. */
 
 inline float qk_dot(__global const float *q, __global const float *k, const uint head_dim) {
     float acc = 0.0f;
@@ -79,13 +84,28 @@ __kernel void pool_max7_f32_f32(__global const float *s, const ulong s_off, __gl
     p[p_off + j] = m;
 }
 
-__kernel void kv_gather_f32_f32(__global const float *src, __global float *dst, __global const int *idx,
-                                const uint idx_head_stride, const uint n_keep, const uint n_kv_heads,
-                                const uint head_dim) {
+__kernel void gather_rows_f32_f32(__global const float *src, const uint src_row_stride, const uint src_head_stride,
+                                  __global float *dst, const uint dst_row_stride, const uint dst_head_stride,
+                                  __global const int *idx, const uint idx_head_stride, const uint n_keep,
+                                  const uint n_heads, const uint width) {
     const uint t = get_global_id(0), r = get_global_id(1);
-    if (t >= n_kv_heads * head_dim || r >= n_keep)
+    if (t >= n_heads * width || r >= n_keep)
         return;
-    const uint g = t / head_dim, kv_dim = n_kv_heads * head_dim;
+    const uint g = t / width, e = t % width;
     const int from = idx[g * idx_head_stride + r];
-    dst[(ulong)r * kv_dim + t] = src[(ulong)from * kv_dim + t];
+    dst[(ulong)r * dst_row_stride + g * dst_head_stride + e] = src[(ulong)from * src_row_stride + g * src_head_stride + e];
+}
+
+__kernel void evict_lowest_f32_i32(__global const float *s, const uint s_head_stride, __global int *idx,
+                                   const uint rows, const uint candidates, const uint n_heads) {
+    const uint g = get_global_id(0);
+    if (g >= n_heads)
+        return;
+    __global const float *sg = s + (ulong)g * s_head_stride;
+    uint lowest = 0;
+    for (uint j = 1; j < candidates; j++)
+        if (sg[j] < sg[lowest])
+            lowest = j;
+    for (uint r = 0; r + 1 < rows; r++)
+        idx[(ulong)g * (rows - 1) + r] = r < lowest ? r : r + 1;
 }

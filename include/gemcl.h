@@ -220,10 +220,12 @@ typedef enum gemcl_method {
     GEMCL_METHOD_H2O = 3,          /* full prefill; per layer and KV head keep top (k - 32) by column sums + last 32 */
     GEMCL_METHOD_STREAMINGLLM = 4, /* sink tokens + the most recent k - sinks, positions = cache slots */
     GEMCL_METHOD_PROMPTDISTILL = 5,/* one pass; at selection layers keep the top k_i rows' hidden states + last */
+    GEMCL_METHOD_H2O_STREAM = 6,   /* heavy hitters + recent, column sums accumulated and evicted every step */
     GEMCL_METHOD_COUNT_            /* not a method: the number of them */
 } gemcl_method;
 
-/* "full", "gemfilter", "snapkv", "h2o", "streamingllm", "promptdistill"; NULL for an unknown value. */
+/* "full", "gemfilter", "snapkv", "h2o", "streamingllm", "promptdistill", "h2o-stream"; NULL for an unknown
+ * value. */
 const char *gemcl_method_name(gemcl_method method);
 /* Parses a name; returns GEMCL_ERR_NOT_FOUND (and leaves *method) for an unknown one. */
 gemcl_status gemcl_method_from_name(const char *name, gemcl_method *method);
@@ -247,6 +249,8 @@ typedef struct gemcl_method_params {
     int window;                    /* snapkv: observation window w, included in the budget (0 = 32) */
     gemcl_pooling pooling;         /* snapkv: pooling of the window mass (default avg5) */
     int sink_tokens;               /* streamingllm: attention sinks kept at the start (0 = 4) */
+    int heavy_budget, recent_budget; /* h2o-stream: heavy hitters + recent rows per KV head; 0 = budget split in
+                                      half (the paper's 1024 + 1024 is budget 2048 or both set to 1024) */
     /* promptdistill: stages i < n_stages select at layer select_layers[i] (ascending, 0-based) the top
      * stage_budgets[i] rows plus the last; n_stages 0 = one stage at filter_layer with budget. */
     int n_stages;

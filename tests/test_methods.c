@@ -133,6 +133,49 @@ START_TEST(kv_gather_moves_each_heads_own_rows) {
 }
 END_TEST
 
+START_TEST(evict_lowest_drops_each_heads_lightest_candidate) {
+    gc_runtime *rt = test_runtime();
+    gc_ops *ops;
+    gc_error err;
+    ck_assert_int_eq(gc_ops_create(rt, &ops, &err), GEMCL_OK);
+    enum { G = 3, CAP = 12, ROWS = 10, CAND = 7 };
+    float mass[G * CAP], moved[G * CAP] = {0};
+    test_fill_random(mass, G * CAP, 5);
+    mass[0 * CAP + 9] = -5.0f;                    /* lightest but recent: stays */
+    mass[1 * CAP + 2] = mass[1 * CAP + 4] = -3.0f; /* a tie: the lower index goes */
+    int32_t idx[G * (ROWS - 1)];
+    gc_buffer mb, ib, tb;
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof mass, "mass", &mb, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof mass, "moved", &tb, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof idx, "idx", &ib, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &mb, 0, mass, sizeof mass, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &tb, 0, moved, sizeof moved, &err), GEMCL_OK);
+    ck_assert_msg(gc_op_evict_lowest(ops, &mb, CAP, &ib, ROWS, CAND, G, &err) == GEMCL_OK, "%s", err.msg);
+    gc_rows_layout per_head = {1, CAP};
+    ck_assert_int_eq(gc_op_gather_rows(ops, &mb, per_head, &tb, per_head, &ib, ROWS - 1, ROWS - 1, G, 1, &err),
+                     GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_read(rt, &ib, 0, idx, sizeof idx, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_read(rt, &tb, 0, moved, sizeof moved, &err), GEMCL_OK);
+    for (int g = 0; g < G; g++) {
+        int lowest = 0;
+        for (int j = 1; j < CAND; j++)
+            if (mass[g * CAP + j] < mass[g * CAP + lowest])
+                lowest = j;
+        if (g == 1)
+            ck_assert_int_eq(lowest, 2);
+        for (int r = 0; r < ROWS - 1; r++) {
+            int from = r < lowest ? r : r + 1;
+            ck_assert_int_eq(idx[g * (ROWS - 1) + r], from);
+            ck_assert_float_eq(moved[g * CAP + r], mass[g * CAP + from]); /* the mass follows its row */
+        }
+        ck_assert_float_eq(moved[g * CAP + ROWS - 1], 0.0f); /* the column a new row will use stays zero */
+    }
+    gc_buffer_free(rt, &mb), gc_buffer_free(rt, &ib), gc_buffer_free(rt, &tb);
+    gc_ops_free(ops);
+    gc_runtime_free(rt);
+}
+END_TEST
+
 /* ---- methods on stories260K through the engine's hooks ------------------------------------------------ */
 
 typedef struct stack {
@@ -321,6 +364,59 @@ START_TEST(streamingllm_keeps_sinks_and_window_at_slot_positions) {
 }
 END_TEST
 
+/* h2o-stream: B = heavy + recent rows per head after the prompt (ending in the recent rows), and while
+ * decoding the cache never holds more than B rows before a step; each step's logits equal the reference
+ * attending to exactly the rows the heads kept. */
+START_TEST(h2o_stream_evicts_to_heavy_plus_recent_every_step) {
+    stack s;
+    if (!stack_open(&s))
+        return;
+    const int n = 100, heavy = 20, recent = 16, B = heavy + recent, steps = 6;
+    int32_t ids[100];
+    make_ids(ids, n, s.dm->hp.vocab_size, 13);
+    const gc_method *m = gc_method_find("h2o-stream");
+    gc_seq *seq;
+    gc_error err;
+    gc_seq_params sp = {0, 32};
+    ck_assert_int_eq(gc_seq_create(s.ops, s.dm, &sp, &seq, &err), GEMCL_OK);
+    gemcl_method_params p = {0};
+    p.heavy_budget = heavy, p.recent_budget = recent;
+    gc_method_args a = {s.ops, s.dm, ids, n, 0, 1000, 32, NULL}; /* the explicit budgets win over a's budget */
+    gc_kv_args kv = {&p, steps};
+    void *state;
+    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GEMCL_OK, "%s", err.msg);
+    int32_t next;
+    ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, n, NULL, &next, NULL, &err), GEMCL_OK);
+    gc_kept_report kept = {0};
+    ck_assert_msg(m->after_prefill(state, seq, &kept, &err) == GEMCL_OK, "%s", err.msg);
+    check_heads(&kept, &s, n, B, recent);
+    ck_assert_uint_eq(gc_seq_kv_bytes(seq), (size_t)B * kv_row_bytes(&s));
+    /* the first step sees exactly the prompt rows kept */
+    int vocab = s.dm->hp.vocab_size;
+    float *got = malloc((size_t)vocab * sizeof *got);
+    double *want = malloc((size_t)vocab * sizeof *want);
+    ck_assert_int_eq(m->per_decode_step(state, seq, &err), GEMCL_OK);
+    ck_assert_int_eq(seq->n_past, B);
+    int32_t first = next;
+    ck_assert_int_eq(gc_seq_decode(seq, first, NULL, &next, got, &err), GEMCL_OK);
+    ck_assert_int_eq(ref_logits_after_kept(s.file, ids, n, kept.heads, B, B, NULL, first, n, want), 0);
+    ck_assert_msg(logits_nmse(got, want, vocab) <= 1e-6, "h2o-stream: logits nmse %g", logits_nmse(got, want, vocab));
+    for (int t = 1; t < steps; t++) {
+        ck_assert_int_eq(seq->n_past, B + 1);
+        ck_assert_msg(m->per_decode_step(state, seq, &err) == GEMCL_OK, "%s", err.msg);
+        ck_assert_int_eq(seq->n_past, B);
+        for (int l = 0; l < s.dm->hp.n_layers; l++)
+            ck_assert_int_eq(seq->kv_len[l], B);
+        ck_assert_int_eq(seq->next_pos, n + t); /* original numbering */
+        ck_assert_int_eq(gc_seq_decode(seq, next, NULL, &next, got, &err), GEMCL_OK);
+    }
+    free(got), free(want), free(kept.heads);
+    m->finish(state, seq);
+    gc_seq_free(seq);
+    stack_close(&s);
+}
+END_TEST
+
 /* ---- PromptDistill ---------------------------------------------------------------------------------- */
 
 typedef struct distill_out {
@@ -498,10 +594,12 @@ START_TEST(every_method_equals_full_when_the_prompt_fits_the_budget) {
     ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, 0, max_tokens, &full), GEMCL_OK);
     int n = full.n_prompt_tokens;
     const gemcl_method ms[] = {GEMCL_METHOD_SNAPKV, GEMCL_METHOD_H2O, GEMCL_METHOD_STREAMINGLLM,
-                               GEMCL_METHOD_PROMPTDISTILL};
-    for (int i = 0; i < 4; i++) {
-        /* streamingllm evicts while decoding once the cache is full: give it room for the generated tokens */
-        int k = ms[i] == GEMCL_METHOD_STREAMINGLLM ? n + max_tokens : n;
+                               GEMCL_METHOD_PROMPTDISTILL, GEMCL_METHOD_H2O_STREAM};
+    for (int i = 0; i < 5; i++) {
+        /* the streaming methods evict while decoding once the cache is full: give them room for the generated
+         * tokens too */
+        bool streams = ms[i] == GEMCL_METHOD_STREAMINGLLM || ms[i] == GEMCL_METHOD_H2O_STREAM;
+        int k = streams ? n + max_tokens : n;
         gemcl_result r;
         ck_assert_msg(generate(ctx, prompt, ms[i], k, max_tokens, &r) == GEMCL_OK, "%s",
                       gemcl_context_last_error(ctx));
@@ -538,8 +636,9 @@ START_TEST(kv_bytes_after_prefill_follow_each_formula) {
     ck_assert_int_gt(n, k);
     uint64_t row = full.kv_bytes / (uint64_t)n; /* K + V of one token in every layer */
     ck_assert_uint_eq(full.kv_bytes, (uint64_t)n * row);
-    const gemcl_method ms[] = {GEMCL_METHOD_SNAPKV, GEMCL_METHOD_H2O, GEMCL_METHOD_STREAMINGLLM};
-    for (int i = 0; i < 3; i++) {
+    const gemcl_method ms[] = {GEMCL_METHOD_SNAPKV, GEMCL_METHOD_H2O, GEMCL_METHOD_STREAMINGLLM,
+                               GEMCL_METHOD_H2O_STREAM};
+    for (int i = 0; i < 4; i++) {
         gemcl_result r;
         ck_assert_int_eq(generate(ctx, prompt, ms[i], k, 8, &r), GEMCL_OK);
         ck_assert_uint_eq(r.kv_bytes, (uint64_t)k * row); /* L * k * kv_dim * 2 * 4 */
@@ -572,7 +671,9 @@ Suite *suite_methods(void) {
     tcase_set_timeout(tc, TEST_TIMEOUT_S);
     tcase_add_test(tc, h2o_column_sums_equal_c_reference);
     tcase_add_test(tc, kv_gather_moves_each_heads_own_rows);
+    tcase_add_test(tc, evict_lowest_drops_each_heads_lightest_candidate);
     tcase_add_test(tc, snapkv_keeps_window_and_budget_per_head);
+    tcase_add_test(tc, h2o_stream_evicts_to_heavy_plus_recent_every_step);
     tcase_add_test(tc, h2o_keeps_heavy_hitters_and_last_32);
     tcase_add_test(tc, streamingllm_keeps_sinks_and_window_at_slot_positions);
     tcase_add_test(tc, promptdistill_later_layers_see_k_plus_1_rows_at_original_positions);

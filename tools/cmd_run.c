@@ -18,9 +18,9 @@ static void usage(void) {
            "  -s, --seed N            sampling seed (default 42)\n"
            "  --temp T                temperature; 0 = greedy (default 0)\n"
            "  --top-k K --top-p P     sampling filters (defaults 40, 0.95)\n"
-           "  --method NAME           full | gemfilter | promptdistill | snapkv | h2o | streamingllm\n"
-           "                          (default full)\n"
-           "                          (docs/METHODS.md; snapkv and h2o select per KV head (GQA-native): the\n"
+           "  --method NAME           full | gemfilter | promptdistill | snapkv | h2o | h2o-stream |\n"
+           "                          streamingllm (default full)\n"
+           "                          (docs/METHODS.md; snapkv and h2o[-stream] select per KV head (GQA-native): the\n"
            "                          reference repeats KV to every query head and so uses H/G times more memory)\n"
            "  --filter-layer R        GemFilter's layer r (default: model card, else round(0.4 L))\n"
            "  --budget K              prompt tokens kept per layer (per KV head for snapkv, h2o), the same\n"
@@ -31,9 +31,12 @@ static void usage(void) {
            "  --budgets K1,K2..       promptdistill: rows kept at each selection layer (+ the last token)\n"
            "  --tt 0|1|-1             promptdistill: KV of earlier layers: 0 keep all, 1 truncate layers <= R1\n"
            "                          after the first selection, -1 truncate after every selection\n"
+           "  --heavy H --recent R    h2o-stream: heavy-hitter and recent rows per KV head (default: K split in\n"
+           "                          half; the paper's 1024 + 1024 is --heavy 1024 --recent 1024)\n"
            "  --sinks S               streamingllm: attention-sink tokens kept (default 4; window = K - S)\n"
            "  --show-selected[=json]  print what the method kept: the prompt text (token-level methods) or\n"
-           "                          per-layer/head counts and a histogram of kept positions (snapkv, h2o)\n"
+           "                          per-layer/head counts and a histogram of kept positions (snapkv, h2o,\n"
+           "                          h2o-stream: what the prompt kept)\n"
            "  --truncate middle       drop the middle of a prompt longer than the context\n"
            "  --dtype f32|f16|bf16|q8_0   weight storage on the device (default: as in the file)\n"
            "  --tokenizer PATH        tokenizer file, when not beside the model\n"
@@ -135,6 +138,8 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         else if (FLAG("--filter-layer", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.filter_layer)) return 1; }
         else if (FLAG("--budget", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.budget)) return 1; }
         else if (FLAG("--window", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.window)) return 1; }
+        else if (FLAG("--heavy", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.heavy_budget)) return 1; }
+        else if (FLAG("--recent", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.recent_budget)) return 1; }
         else if (FLAG("--tt", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.tt)) return 1; }
         else if (FLAG("--select-layers", NULL)) {
             NEED_VALUE();
@@ -156,7 +161,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         else if (FLAG("--method", NULL)) {
             NEED_VALUE();
             if (gemcl_method_from_name(v, &o->g.method.method) != GEMCL_OK)
-                return cli_error("run: unknown method '%s' (full, gemfilter, promptdistill, snapkv, h2o, streamingllm)", v);
+                return cli_error("run: unknown method '%s' (full, gemfilter, promptdistill, snapkv, h2o, h2o-stream, streamingllm)", v);
         } else if (FLAG("--truncate", NULL)) {
             NEED_VALUE();
             if (strcmp(v, "middle") != 0)

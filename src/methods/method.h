@@ -67,13 +67,16 @@ const gc_method *gc_method_find(const char *name);
  * largest pooled layer-r scores, ascending. Only the k indices cross to the host. */
 gemcl_status gc_gemfilter_select(const gc_method_args *args, gc_selection *sel, gc_error *err);
 
-/* SnapKV and H2O (one-shot) share one machinery (headmass.c): the attention mass each key receives from a
+/* SnapKV, H2O and H2O streaming share one machinery (headmass.c): the attention mass each key receives from a
  * set of query rows, accumulated per layer and KV head while the prefill runs, then a per-head top-k plus the
  * last w rows, gathered in place. */
 gemcl_status gc_snapkv_start(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state,
                        gc_error *err);
 gemcl_status gc_h2o_start(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state,
                        gc_error *err);
+gemcl_status gc_h2o_stream_start(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state,
+                                 gc_error *err);
+gemcl_status gc_h2o_stream_per_decode_step(void *state, gc_seq *seq, gc_error *err);
 gemcl_status gc_headmass_after_prefill(void *state, gc_seq *seq, gc_kept_report *kept, gc_error *err);
 void gc_headmass_finish(void *state, gc_seq *seq);
 
