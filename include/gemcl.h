@@ -290,7 +290,9 @@ typedef struct gemcl_result {
     char *text;                    /* the generated text, NUL-terminated; owned by the result */
     size_t text_len;
     int n_prompt_tokens;           /* the prompt as tokenized */
-    int n_kept_tokens;             /* what the model saw after compression (= n_prompt_tokens for full) */
+    int n_kept_tokens;             /* what the model saw after compression (= n_prompt_tokens for full); for
+                                      the KV methods the prompt rows kept per layer (per KV head), for
+                                      promptdistill the rows of its last stage */
     int32_t *kept_indices;         /* (n_kept_tokens) prompt positions kept, ascending; NULL for full and for
                                       the per-head methods (see kept_positions) */
     int32_t *kept_positions;       /* per-head methods (snapkv, h2o): (kept_layers, kept_kv_heads,

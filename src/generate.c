@@ -119,12 +119,16 @@ static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len,
     if (st != GEMCL_OK)
         return st;
     int limit = c->seq->n_ctx - 1;
-    bool compresses = p->method.method != GEMCL_METHOD_FULL;
+    /* only a method that chooses tokens before the prefill (gemfilter) can take a prompt longer than the
+     * context; the KV methods prefill the whole prompt first */
+    const char *name = gemcl_method_name(p->method.method);
+    const gc_method *method = name ? gc_method_find(name) : NULL;
+    bool compresses = method && method->before_prefill;
     if (*n > limit && !compresses) {
         if (!p->truncate_middle)
             return gc_fail(err, GEMCL_ERR_CONTEXT_FULL,
-                           "the prompt has %d tokens but the context holds %d (use a larger context, a compression "
-                           "method, or middle truncation)",
+                           "the prompt has %d tokens but the context holds %d (use a larger context, gemfilter, "
+                           "or middle truncation)",
                            *n, c->seq->n_ctx);
         int head = limit / 2, tail = limit - head; /* LongBench: keep the first and last halves */
         memmove(*ids + head, *ids + *n - tail, (size_t)tail * sizeof **ids);
