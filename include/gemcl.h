@@ -221,11 +221,13 @@ typedef enum gemcl_method {
     GEMCL_METHOD_STREAMINGLLM = 4, /* sink tokens + the most recent k - sinks, positions = cache slots */
     GEMCL_METHOD_PROMPTDISTILL = 5,/* one pass; at selection layers keep the top k_i rows' hidden states + last */
     GEMCL_METHOD_H2O_STREAM = 6,   /* heavy hitters + recent, column sums accumulated and evicted every step */
+    GEMCL_METHOD_POD_TF = 7,       /* training-free POD: distant logits shared within layer blocks (not the paper's
+                                      retrained model; never compare with its numbers) */
     GEMCL_METHOD_COUNT_            /* not a method: the number of them */
 } gemcl_method;
 
-/* "full", "gemfilter", "snapkv", "h2o", "streamingllm", "promptdistill", "h2o-stream"; NULL for an unknown
- * value. */
+/* "full", "gemfilter", "snapkv", "h2o", "streamingllm", "promptdistill", "h2o-stream", "pod-tf"; NULL for an
+ * unknown value. */
 const char *gemcl_method_name(gemcl_method method);
 /* Parses a name; returns GEMCL_ERR_NOT_FOUND (and leaves *method) for an unknown one. */
 gemcl_status gemcl_method_from_name(const char *name, gemcl_method *method);
@@ -256,6 +258,9 @@ typedef struct gemcl_method_params {
     int n_stages;
     int select_layers[GEMCL_MAX_STAGES];
     int stage_budgets[GEMCL_MAX_STAGES];
+    int block_size;                /* pod-tf: layers per block sharing the first one's distant logits (0 = 2);
+                                      proximal keys = the first sink_tokens (0 = 16) + the last budget - sinks
+                                      (budget 0 = 4096: 16 + 4080) */
     int tt;                        /* promptdistill KV truncation of earlier layers: 0 keep all n rows (default),
                                       1 truncate layers <= the first selection layer to its kept rows, -1
                                       truncate after every selection */

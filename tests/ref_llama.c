@@ -2,6 +2,7 @@
 #include "ref_llama.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,8 @@ typedef struct ref_state {
     double *x, *xb, *q, *k, *v, *att, *hb, *hb2, *tmp; /* x (n, d); q (n, qd); k, v (n, kvd); others per row */
     float *row, *inv_freq;
     const int32_t *pos;     /* (n) positions of the rows; NULL = 0..n-1 */
+    const double *q_src, *k_src; /* pod-tf: distant logits from these (n, qd) / (n, kvd); NULL = ordinary */
+    int pod_sinks, pod_recent;
 } ref_state;
 
 static int state_init(ref_state *s, const gc_model_file *m, const int32_t *ids, int n) {
@@ -128,10 +131,12 @@ static void finish_layer(ref_state *s, int l) {
             int g = h / group;
             double mx = -INFINITY, sum = 0;
             for (int j = 0; j <= i; j++) {
-                const double *k = s->k + (size_t)j * s->kvd + (size_t)g * s->hd;
+                bool distant = s->q_src && j >= s->pod_sinks && j <= i - s->pod_recent;
+                const double *qq = distant ? s->q_src + (size_t)i * s->qd + (size_t)h * s->hd : q;
+                const double *k = (distant ? s->k_src : s->k) + (size_t)j * s->kvd + (size_t)g * s->hd;
                 double dot = 0;
                 for (int t = 0; t < s->hd; t++)
-                    dot += q[t] * k[t];
+                    dot += qq[t] * k[t];
                 scores[j] = dot / sqrt((double)s->hd);
                 mx = fmax(mx, scores[j]);
             }
@@ -275,6 +280,38 @@ int ref_logits_after_kept(const gc_model_file *m, const int32_t *ids, int n, con
     matvec(&m->lm_head, s.xb, logits, s.row);
     s.n = n + 1;
     free(kpre), free(all);
+    state_free(&s);
+    return 0;
+}
+
+int ref_pod_logits(const gc_model_file *m, const int32_t *ids, int n, int block, int sinks, int recent,
+                   double *logits) {
+    ref_state s;
+    if (state_init(&s, m, ids, n) != 0) {
+        state_free(&s);
+        return -1;
+    }
+    double *q0 = malloc((size_t)n * s.qd * sizeof *q0), *k0 = malloc((size_t)n * s.kvd * sizeof *k0);
+    if (!q0 || !k0) {
+        free(q0), free(k0);
+        state_free(&s);
+        return -1;
+    }
+    s.pod_sinks = sinks, s.pod_recent = recent;
+    for (int l = 0; l < m->hp.n_layers; l++) {
+        qkv(&s, l);
+        if (l % block == 0) { /* the block's first layer: ordinary, and the source of the others' distant logits */
+            memcpy(q0, s.q, (size_t)n * s.qd * sizeof *q0);
+            memcpy(k0, s.k, (size_t)n * s.kvd * sizeof *k0);
+            s.q_src = s.k_src = NULL;
+        } else {
+            s.q_src = q0, s.k_src = k0;
+        }
+        finish_layer(&s, l);
+    }
+    rmsnorm(s.x + (size_t)(n - 1) * s.d, &m->out_norm, s.d, m->hp.norm_eps, s.xb, s.row);
+    matvec(&m->lm_head, s.xb, logits, s.row);
+    free(q0), free(k0);
     state_free(&s);
     return 0;
 }

@@ -25,6 +25,12 @@ int ref_logits_after_kept(const gc_model_file *m, const int32_t *ids, int n, con
 int ref_promptdistill(const gc_model_file *m, const int32_t *ids, int n, const int *layers, const int *budgets,
                       int n_stages, int32_t *kept, int *n_kept, double *pooled_first, double *logits);
 
+/* pod-tf (METHODS.md, pod): logits of the last of n tokens when, in every layer l with l % block != 0, query
+ * row i takes the logits of keys sinks <= j <= i - recent from layer l - l % block (its query of row i and
+ * its keys) and the others from layer l itself, one softmax, layer l's values. */
+int ref_pod_logits(const gc_model_file *m, const int32_t *ids, int n, int block, int sinks, int recent,
+                   double *logits);
+
 /* GemFilter's raw scores at each layer in layers[0..n_list-1] (ascending): for list entry t, scores[t][j] =
  * sum over query heads of dot(q_last[h], k[j][kv(h)]) at that layer, post-RoPE, unscaled (METHODS.md). */
 int ref_gemfilter_scores(const gc_model_file *m, const int32_t *ids, int n, const int *layers, int n_list,

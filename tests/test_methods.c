@@ -1,4 +1,5 @@
-/* test_methods.c - the methods beside GemFilter (METHODS.md: promptdistill, snapkv, h2o, streamingllm) on stories260K and on
+/* test_methods.c - the methods beside GemFilter (METHODS.md: promptdistill, snapkv, h2o[-stream], streamingllm,
+ * pod-tf) on stories260K and on
  * random tensors: the attention-mass kernels equal a C reference, each method keeps what its rule says, the
  * logits after compression equal a double-precision reference that attends to exactly the kept rows (at
  * their slot positions for StreamingLLM), KV memory follows each method's formula, and every method is
@@ -568,6 +569,59 @@ START_TEST(promptdistill_multi_stage_truncates_kv_by_tt) {
 }
 END_TEST
 
+/* ---- pod-tf ------------------------------------------------------------------------------------------ */
+
+/* pod-tf on stories260K: prefill and decode logits equal the double reference with distant logits taken from
+ * the block's first layer; after the prompt the other layers hold keys of S + R - 1 rows only. */
+START_TEST(pod_tf_shares_distant_logits_and_drops_their_keys) {
+    stack s;
+    if (!stack_open(&s))
+        return;
+    const int n = 90, block = 2, sinks = 4, recent = 24, L = s.dm->hp.n_layers, vocab = s.dm->hp.vocab_size;
+    int32_t ids[91];
+    make_ids(ids, n, vocab, 17);
+    const gc_method *m = gc_method_find("pod-tf");
+    gc_seq *seq;
+    gc_error err;
+    gc_seq_params sp = {0, 32};
+    ck_assert_int_eq(gc_seq_create(s.ops, s.dm, &sp, &seq, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_seq_reserve(seq, n + 2, &err), GEMCL_OK);
+    gemcl_method_params p = {0};
+    p.block_size = block, p.sink_tokens = sinks, p.budget = sinks + recent;
+    gc_method_args a = {s.ops, s.dm, ids, n, 0, 0, 32, NULL};
+    gc_kv_args kv = {&p, 2};
+    void *state;
+    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GEMCL_OK, "%s", err.msg);
+    float *got = malloc((size_t)vocab * sizeof *got);
+    double *want = malloc((size_t)vocab * sizeof *want);
+    int32_t next;
+    ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, n, NULL, &next, got, &err), GEMCL_OK);
+    ck_assert_int_eq(ref_pod_logits(s.file, ids, n, block, sinks, recent, want), 0);
+    ck_assert_msg(logits_nmse(got, want, vocab) <= 1e-6, "prefill nmse %g", logits_nmse(got, want, vocab));
+    gc_kept_report kept = {0};
+    ck_assert_msg(m->after_prefill(state, seq, &kept, &err) == GEMCL_OK, "%s", err.msg);
+    size_t shared_layers = 0;
+    for (int l = 0; l < L; l++)
+        shared_layers += l % block != 0;
+    size_t row = kv_row_bytes(&s) / (size_t)L / 2; /* one K (or V) row of one layer */
+    size_t kept_keys = (size_t)sinks + recent - 1;
+    ck_assert_uint_eq(gc_seq_kv_bytes(seq), row * (2 * (size_t)L * n - shared_layers * (n - kept_keys)));
+    ck_assert_uint_eq(seq->k_cache[1].bytes, ((size_t)seq->kv_rows - (n - kept_keys)) * row); /* really freed */
+    ids[n] = next;
+    ck_assert_int_eq(gc_seq_decode(seq, next, NULL, NULL, got, &err), GEMCL_OK);
+    ck_assert_int_eq(ref_pod_logits(s.file, ids, n + 1, block, sinks, recent, want), 0);
+    ck_assert_msg(logits_nmse(got, want, vocab) <= 1e-6, "decode nmse %g", logits_nmse(got, want, vocab));
+    /* and it is not full attention: the full reference differs */
+    ck_assert_int_eq(ref_logits_last(s.file, ids, n + 1, want), 0);
+    ck_assert_msg(logits_nmse(got, want, vocab) > 1e-4, "pod-tf equals full attention (nmse %g)",
+                  logits_nmse(got, want, vocab));
+    free(got), free(want);
+    m->finish(state, seq);
+    gc_seq_free(seq);
+    stack_close(&s);
+}
+END_TEST
+
 /* ---- through the public API ---------------------------------------------------------------------------- */
 
 static gemcl_status generate(gemcl_context *ctx, const char *prompt, gemcl_method m, int k, int max_tokens,
@@ -594,11 +648,12 @@ START_TEST(every_method_equals_full_when_the_prompt_fits_the_budget) {
     ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, 0, max_tokens, &full), GEMCL_OK);
     int n = full.n_prompt_tokens;
     const gemcl_method ms[] = {GEMCL_METHOD_SNAPKV, GEMCL_METHOD_H2O, GEMCL_METHOD_STREAMINGLLM,
-                               GEMCL_METHOD_PROMPTDISTILL, GEMCL_METHOD_H2O_STREAM};
-    for (int i = 0; i < 5; i++) {
-        /* the streaming methods evict while decoding once the cache is full: give them room for the generated
-         * tokens too */
-        bool streams = ms[i] == GEMCL_METHOD_STREAMINGLLM || ms[i] == GEMCL_METHOD_H2O_STREAM;
+                               GEMCL_METHOD_PROMPTDISTILL, GEMCL_METHOD_H2O_STREAM, GEMCL_METHOD_POD_TF};
+    for (int i = 0; i < 6; i++) {
+        /* the streaming methods evict (pod-tf: finds distant keys) once decoding passes the budget: give them
+         * room for the generated tokens too */
+        bool streams = ms[i] == GEMCL_METHOD_STREAMINGLLM || ms[i] == GEMCL_METHOD_H2O_STREAM ||
+                       ms[i] == GEMCL_METHOD_POD_TF;
         int k = streams ? n + max_tokens : n;
         gemcl_result r;
         ck_assert_msg(generate(ctx, prompt, ms[i], k, max_tokens, &r) == GEMCL_OK, "%s",
@@ -678,6 +733,7 @@ Suite *suite_methods(void) {
     tcase_add_test(tc, streamingllm_keeps_sinks_and_window_at_slot_positions);
     tcase_add_test(tc, promptdistill_later_layers_see_k_plus_1_rows_at_original_positions);
     tcase_add_test(tc, promptdistill_multi_stage_truncates_kv_by_tt);
+    tcase_add_test(tc, pod_tf_shares_distant_logits_and_drops_their_keys);
     tcase_add_test(tc, every_method_equals_full_when_the_prompt_fits_the_budget);
     tcase_add_test(tc, kv_bytes_after_prefill_follow_each_formula);
     suite_add_tcase(s, tc);

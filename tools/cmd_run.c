@@ -19,7 +19,8 @@ static void usage(void) {
            "  --temp T                temperature; 0 = greedy (default 0)\n"
            "  --top-k K --top-p P     sampling filters (defaults 40, 0.95)\n"
            "  --method NAME           full | gemfilter | promptdistill | snapkv | h2o | h2o-stream |\n"
-           "                          streamingllm (default full)\n"
+           "                          streamingllm | pod-tf (default full); pod-tf is a training-free reading\n"
+           "                          of POD, not the paper's retrained model\n"
            "                          (docs/METHODS.md; snapkv and h2o[-stream] select per KV head (GQA-native): the\n"
            "                          reference repeats KV to every query head and so uses H/G times more memory)\n"
            "  --filter-layer R        GemFilter's layer r (default: model card, else round(0.4 L))\n"
@@ -33,6 +34,9 @@ static void usage(void) {
            "                          after the first selection, -1 truncate after every selection\n"
            "  --heavy H --recent R    h2o-stream: heavy-hitter and recent rows per KV head (default: K split in\n"
            "                          half; the paper's 1024 + 1024 is --heavy 1024 --recent 1024)\n"
+           "  --block-size B          pod-tf: layers per block sharing the first one's distant logits (default 2);\n"
+           "                          proximal keys: the first --sinks (default 16) + the last K - sinks\n"
+           "                          (K default 4096 for pod-tf: 16 + 4080)\n"
            "  --sinks S               streamingllm: attention-sink tokens kept (default 4; window = K - S)\n"
            "  --show-selected[=json]  print what the method kept: the prompt text (token-level methods) or\n"
            "                          per-layer/head counts and a histogram of kept positions (snapkv, h2o,\n"
@@ -138,6 +142,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         else if (FLAG("--filter-layer", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.filter_layer)) return 1; }
         else if (FLAG("--budget", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.budget)) return 1; }
         else if (FLAG("--window", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.window)) return 1; }
+        else if (FLAG("--block-size", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.block_size)) return 1; }
         else if (FLAG("--heavy", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.heavy_budget)) return 1; }
         else if (FLAG("--recent", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.recent_budget)) return 1; }
         else if (FLAG("--tt", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.tt)) return 1; }
@@ -161,7 +166,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         else if (FLAG("--method", NULL)) {
             NEED_VALUE();
             if (gemcl_method_from_name(v, &o->g.method.method) != GEMCL_OK)
-                return cli_error("run: unknown method '%s' (full, gemfilter, promptdistill, snapkv, h2o, h2o-stream, streamingllm)", v);
+                return cli_error("run: unknown method '%s' (full, gemfilter, promptdistill, snapkv, h2o, h2o-stream, streamingllm, pod-tf)", v);
         } else if (FLAG("--truncate", NULL)) {
             NEED_VALUE();
             if (strcmp(v, "middle") != 0)
@@ -312,9 +317,9 @@ static void print_timings(const gemcl_result *r, const gemcl_model_info *info, d
             r->n_prompt_tokens + r->n_generated);
     fprintf(stderr, "gemcl_print_timings: peak device memory = %s (KV cache after prefill %llu bytes)\n",
             cli_bytes(r->peak_device_bytes, peak, sizeof peak), (unsigned long long)r->kv_bytes);
-    if (r->n_prompt_tokens > 0 && r->kv_bytes > 0 && r->n_kept_tokens < r->n_prompt_tokens) {
-        /* full attention keeps K and V (f32) of every prompt token in every layer */
-        double full = (double)r->n_prompt_tokens * info->n_layers * info->n_kv_heads * info->head_dim * 2 * 4;
+    /* full attention keeps K and V (f32) of every prompt token in every layer */
+    double full = (double)r->n_prompt_tokens * info->n_layers * info->n_kv_heads * info->head_dim * 2 * 4;
+    if (r->kv_bytes > 0 && (double)r->kv_bytes < full) {
         fprintf(stderr, "gemcl_print_timings:    KV saving = %5.1f %% of full attention's %.0f bytes\n",
                 100.0 * (1.0 - (double)r->kv_bytes / full), full);
     }

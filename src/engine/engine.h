@@ -98,6 +98,9 @@ typedef struct gc_seq {
     int32_t *host_tok;              /* (2, n_ub) staging for the tok buffer */
     gc_progress progress;           /* optional; consulted by gc_seq_prefill */
     gc_layer_hook after_layer;      /* optional */
+    const gc_shared_logits *const *shared_logits; /* NULL, or (n_layers) entries, NULL for an ordinary layer:
+                                       pod-tf layers whose distant keys take the logits of another layer; their
+                                       k_cache holds key rows j >= sinks at j - k_shift. Owned by the setter. */
 } gc_seq;
 
 gemcl_status gc_seq_create(gc_ops *ops, const gc_dmodel *m, const gc_seq_params *params, gc_seq **out,
@@ -121,7 +124,11 @@ gemcl_status gc_seq_resize(gc_seq *seq, int rows, gc_error *err);
 gemcl_status gc_seq_compact_layer(gc_seq *seq, int layer, const gc_buffer *idx, /* int32 (n_kv_heads, stride) */
                                   int idx_head_stride, int n_keep, gc_error *err);
 
-/* Device bytes of the KV rows in use (kv_len rows per layer, K and V). */
+/* Compacts only layer's keys to rows idx[0..n_keep-1] (one list for every head; pod-tf drops the keys of
+ * distant rows, whose logits come from another layer). The caller then sets the layer's k_shift. */
+gemcl_status gc_seq_compact_keys(gc_seq *seq, int layer, const gc_buffer *idx, int n_keep, gc_error *err);
+
+/* Device bytes of the KV rows in use (kv_len rows per layer, K and V; minus the keys pod-tf dropped). */
 size_t gc_seq_kv_bytes(const gc_seq *seq);
 
 /* What to do with the logits of the last row after a forward step. */

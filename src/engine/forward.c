@@ -55,6 +55,7 @@ typedef struct layer_io {
     size_t pos_off;
     gc_buffer *k, *v;        /* f32 (rows, kv_dim): this layer's keys and values */
     int kv_row0;             /* the n rows' K/V go to rows kv_row0..; attention sees rows 0..kv_row0+i */
+    const gc_shared_logits *shared; /* pod-tf: distant logits from another layer, K rows shifted; or NULL */
 } layer_io;
 
 /* One transformer layer (llama2.c forward(), one layer) over n rows. */
@@ -64,18 +65,24 @@ static gemcl_status layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scr
     const gc_dlayer *w = &m->layers[l];
     int d = hp->n_embd, hd = hp->head_dim, kvd = kv_dim_of(hp);
     size_t kv_off = (size_t)io->kv_row0 * (size_t)kvd;
+    size_t k_off = ((size_t)io->kv_row0 - (io->shared ? (size_t)io->shared->k_shift : 0)) * (size_t)kvd;
     const gc_buffer *bq = hp->qkv_bias ? &w->bq : NULL, *bk = hp->qkv_bias ? &w->bk : NULL,
                     *bv = hp->qkv_bias ? &w->bv : NULL;
     /* attention */
     TRY(gc_op_rmsnorm(ops, io->x, io->x_off, &w->attn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
     TRY(gc_op_matmul(ops, &s->xb, 0, &w->wq, bq, &s->q, 0, n, err));
-    TRY(gc_op_matmul(ops, &s->xb, 0, &w->wk, bk, io->k, kv_off, n, err));
+    TRY(gc_op_matmul(ops, &s->xb, 0, &w->wk, bk, io->k, k_off, n, err));
     TRY(gc_op_matmul(ops, &s->xb, 0, &w->wv, bv, io->v, kv_off, n, err));
     TRY(gc_op_rope(ops, &s->q, 0, io->pos, io->pos_off, &m->inv_freq, n, hp->n_heads, hd, hp->rope_layout, err));
-    TRY(gc_op_rope(ops, io->k, kv_off, io->pos, io->pos_off, &m->inv_freq, n, hp->n_kv_heads, hd, hp->rope_layout,
+    TRY(gc_op_rope(ops, io->k, k_off, io->pos, io->pos_off, &m->inv_freq, n, hp->n_kv_heads, hd, hp->rope_layout,
                    err));
-    TRY(gc_op_attention(ops, &s->q, 0, io->k, io->v, &s->att, 0, n, io->kv_row0, hp->n_heads, hp->n_kv_heads, hd,
-                        1.0f / sqrtf((float)hd), err));
+    /* a pod-tf layer differs from full attention only once some query has distant keys */
+    if (io->shared && io->kv_row0 + n > io->shared->sinks + io->shared->recent)
+        TRY(gc_op_attention_shared(ops, &s->q, 0, io->k, io->v, io->shared, &s->att, 0, n, io->kv_row0, hp->n_heads,
+                                   hp->n_kv_heads, hd, 1.0f / sqrtf((float)hd), err));
+    else
+        TRY(gc_op_attention(ops, &s->q, 0, io->k, io->v, &s->att, 0, n, io->kv_row0, hp->n_heads, hp->n_kv_heads,
+                            hd, 1.0f / sqrtf((float)hd), err));
     TRY(gc_op_matmul(ops, &s->att, 0, &w->wo, NULL, &s->xb2, 0, n, err));
     TRY(gc_op_add_f32(ops, io->x, io->x_off, &s->xb2, 0, io->x, io->x_off, (size_t)n * d, err));
     /* feed-forward: w_down(silu(w_gate x) * w_up x) */
@@ -149,11 +156,16 @@ void gc_seq_reset(gc_seq *seq) {
     memset(seq->kv_len, 0, (size_t)seq->m->hp.n_layers * sizeof *seq->kv_len);
 }
 
+/* Key rows layer l does not store (pod-tf's distant keys). */
+static int key_shift(const gc_seq *seq, int l) {
+    return seq->shared_logits && seq->shared_logits[l] ? seq->shared_logits[l]->k_shift : 0;
+}
+
 size_t gc_seq_kv_bytes(const gc_seq *seq) {
-    size_t rows = 0;
+    size_t rows = 0; /* K rows + V rows */
     for (int l = 0; l < seq->m->hp.n_layers; l++)
-        rows += (size_t)seq->kv_len[l];
-    return rows * (size_t)kv_dim_of(&seq->m->hp) * 4 * 2;
+        rows += 2 * (size_t)seq->kv_len[l] - (size_t)key_shift(seq, l);
+    return rows * (size_t)kv_dim_of(&seq->m->hp) * 4;
 }
 
 /* Replaces one layer's cache buffer by one of `bytes` holding the same first `keep` bytes. */
@@ -183,9 +195,9 @@ gemcl_status gc_seq_resize(gc_seq *seq, int rows, gc_error *err) {
     size_t row_bytes = (size_t)kv_dim_of(hp) * 4;
     for (int l = 0; l < hp->n_layers; l++) {
         char what[64];
-        size_t keep = (size_t)seq->kv_len[l] * row_bytes;
+        size_t keep = (size_t)seq->kv_len[l] * row_bytes, shift = (size_t)key_shift(seq, l) * row_bytes;
         snprintf(what, sizeof what, "layer %d K cache", l);
-        TRY(resize_buffer(seq, &seq->k_cache[l], (size_t)rows * row_bytes, keep, what, err));
+        TRY(resize_buffer(seq, &seq->k_cache[l], (size_t)rows * row_bytes - shift, keep - shift, what, err));
         snprintf(what, sizeof what, "layer %d V cache", l);
         TRY(resize_buffer(seq, &seq->v_cache[l], (size_t)rows * row_bytes, keep, what, err));
     }
@@ -199,30 +211,42 @@ gemcl_status gc_seq_reserve(gc_seq *seq, int rows, gc_error *err) {
     return rows <= seq->kv_rows ? GEMCL_OK : gc_seq_resize(seq, rows, err);
 }
 
-gemcl_status gc_seq_compact_layer(gc_seq *seq, int layer, const gc_buffer *idx, int idx_head_stride, int n_keep,
-                                  gc_error *err) {
+/* Gathers rows of layer's K (and V when with_values) into rows 0..n_keep-1 of the same buffers. */
+static gemcl_status compact_rows(gc_seq *seq, int layer, const gc_buffer *idx, int idx_head_stride, int n_keep,
+                                 bool with_values, gc_error *err) {
     const gc_hparams *hp = &seq->m->hp;
-    if (layer < 0 || layer >= hp->n_layers || n_keep < 0 || n_keep > seq->kv_len[layer])
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "compacting layer %d to %d rows", layer, n_keep);
     gc_runtime *rt = gc_ops_runtime(seq->ops);
     size_t elems = (size_t)n_keep * kv_dim_of(hp);
     gc_buffer tmp = {0};
     gemcl_status st = n_keep ? gc_buffer_alloc(rt, elems * 4, "KV compaction", &tmp, err) : GEMCL_OK;
     gc_buffer *caches[2] = {&seq->k_cache[layer], &seq->v_cache[layer]};
-    for (int c = 0; c < 2 && st == GEMCL_OK && n_keep; c++) {
+    for (int c = 0; c < (with_values ? 2 : 1) && st == GEMCL_OK && n_keep; c++) {
         st = gc_op_kv_gather(seq->ops, caches[c], &tmp, idx, idx_head_stride, n_keep, hp->n_kv_heads, hp->head_dim,
                              err);
         if (st == GEMCL_OK)
             st = gc_op_copy_f32(seq->ops, &tmp, 0, caches[c], 0, elems, err);
     }
     gc_buffer_free(rt, &tmp); /* deferred by OpenCL until the copies ran */
-    if (st != GEMCL_OK)
-        return gc_error_prefix(err, "layer %d", layer);
+    return st != GEMCL_OK ? gc_error_prefix(err, "layer %d", layer) : GEMCL_OK;
+}
+
+gemcl_status gc_seq_compact_layer(gc_seq *seq, int layer, const gc_buffer *idx, int idx_head_stride, int n_keep,
+                                  gc_error *err) {
+    const gc_hparams *hp = &seq->m->hp;
+    if (layer < 0 || layer >= hp->n_layers || n_keep < 0 || n_keep > seq->kv_len[layer] || key_shift(seq, layer))
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "compacting layer %d to %d rows", layer, n_keep);
+    TRY(compact_rows(seq, layer, idx, idx_head_stride, n_keep, true, err));
     seq->kv_len[layer] = n_keep;
     seq->n_past = 0;
     for (int l = 0; l < hp->n_layers; l++)
         seq->n_past = seq->kv_len[l] > seq->n_past ? seq->kv_len[l] : seq->n_past;
     return GEMCL_OK;
+}
+
+gemcl_status gc_seq_compact_keys(gc_seq *seq, int layer, const gc_buffer *idx, int n_keep, gc_error *err) {
+    if (layer < 0 || layer >= seq->m->hp.n_layers || n_keep < 0 || n_keep > seq->kv_len[layer])
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "compacting layer %d's keys to %d rows", layer, n_keep);
+    return compact_rows(seq, layer, idx, 0, n_keep, false, err);
 }
 
 /* Grows the cache geometrically so a long generation reallocates O(log n) times. */
@@ -287,7 +311,8 @@ static gemcl_status run_chunk(gc_seq *seq, int n, bool blocking_upload, gc_error
         return gc_cl_fail(err, rc, "uploading token ids");
     TRY(gc_op_embed(ops, &m->tok_embd, &s->tok, 0, &s->x, 0, n, err));
     for (int l = 0; l < m->hp.n_layers; l++) {
-        layer_io io = {&s->x, 0, &s->tok, (size_t)s->n_ub, &seq->k_cache[l], &seq->v_cache[l], seq->kv_len[l]};
+        layer_io io = {&s->x, 0, &s->tok, (size_t)s->n_ub, &seq->k_cache[l], &seq->v_cache[l], seq->kv_len[l],
+                       seq->shared_logits ? seq->shared_logits[l] : NULL};
         gemcl_status st = layer_forward(ops, m, l, s, &io, n, err);
         if (st == GEMCL_OK && seq->after_layer.fn)
             st = seq->after_layer.fn(seq->after_layer.user, seq, l, &s->q, seq->kv_len[l], n, err);
@@ -382,7 +407,8 @@ static gemcl_status staged_layer(gc_seq *seq, staged *st, int l, int cur, int n,
     int ub = seq->s.n_ub, d = seq->m->hp.n_embd;
     for (int c0 = 0; c0 < cur; c0 += ub) {
         int nc = cur - c0 < ub ? cur - c0 : ub;
-        layer_io io = {&st->x, (size_t)c0 * d, &st->ids_pos, (size_t)n + c0, &seq->k_cache[l], &seq->v_cache[l], c0};
+        layer_io io = {&st->x, (size_t)c0 * d, &st->ids_pos, (size_t)n + c0, &seq->k_cache[l], &seq->v_cache[l], c0,
+                       NULL};
         TRY(layer_forward(seq->ops, seq->m, l, &seq->s, &io, nc, err));
         *last_nc = nc;
     }
@@ -553,7 +579,7 @@ gemcl_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids,
     for (int l = 0; st == GEMCL_OK && l < filter_layer; l++) {
         for (int c = 0; st == GEMCL_OK && c < f.n_chunks; c++) {
             int nc = n - c * ub < ub ? n - c * ub : ub;
-            layer_io io = {&f.x[c], 0, &f.ids_pos, (size_t)n + (size_t)c * ub, k_out, &f.v, c * ub};
+            layer_io io = {&f.x[c], 0, &f.ids_pos, (size_t)n + (size_t)c * ub, k_out, &f.v, c * ub, NULL};
             st = layer_forward(ops, m, l, &f.s, &io, nc, err);
         }
         if (st != GEMCL_OK)

@@ -10,6 +10,7 @@ static const gc_method methods[] = {
     {"h2o", NULL, gc_h2o_start, NULL, gc_headmass_after_prefill, NULL, gc_headmass_finish},
     {"h2o-stream", NULL, gc_h2o_stream_start, NULL, gc_headmass_after_prefill, gc_h2o_stream_per_decode_step,
      gc_headmass_finish},
+    {"pod-tf", NULL, gc_pod_start, NULL, gc_pod_after_prefill, NULL, gc_pod_finish},
     {"streamingllm", NULL, gc_streaming_start, NULL, gc_streaming_after_prefill, gc_streaming_per_decode_step,
      gc_streaming_finish},
     {"promptdistill", NULL, gc_promptdistill_start, gc_promptdistill_select_rows, gc_promptdistill_after_prefill,

@@ -88,6 +88,12 @@ gemcl_status gc_promptdistill_select_rows(void *state, gc_seq *seq, const gc_sta
 gemcl_status gc_promptdistill_after_prefill(void *state, gc_seq *seq, gc_kept_report *kept, gc_error *err);
 void gc_promptdistill_finish(void *state, gc_seq *seq);
 
+/* pod-tf (pod.c). */
+gemcl_status gc_pod_start(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state,
+                          gc_error *err);
+gemcl_status gc_pod_after_prefill(void *state, gc_seq *seq, gc_kept_report *kept, gc_error *err);
+void gc_pod_finish(void *state, gc_seq *seq);
+
 /* StreamingLLM (streamingllm.c). */
 gemcl_status gc_streaming_start(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state,
                        gc_error *err);
