@@ -116,7 +116,7 @@ static gemcl_status headmass_start(const gc_method_args *a, const gc_kv_args *kv
 }
 
 gemcl_status gc_snapkv_start(const gc_method_args *a, const gc_kv_args *kv, gc_seq *seq, void **state,
-                       gc_error *err) {
+                             gc_error *err) {
     int w = kv->params && kv->params->window > 0 ? kv->params->window : SNAPKV_WINDOW;
     int pooling = kv->params ? (int)kv->params->pooling : GEMCL_POOLING_AVG5;
     if (pooling != GEMCL_POOLING_AVG5 && pooling != GEMCL_POOLING_MAX7)
@@ -127,7 +127,7 @@ gemcl_status gc_snapkv_start(const gc_method_args *a, const gc_kv_args *kv, gc_s
 }
 
 gemcl_status gc_h2o_start(const gc_method_args *a, const gc_kv_args *kv, gc_seq *seq, void **state,
-                       gc_error *err) {
+                          gc_error *err) {
     gemcl_status st = headmass_start(a, kv, seq, a->budget, H2O_RECENT, -1, 0, false, state, err);
     return st == GEMCL_OK ? st : gc_error_prefix(err, "h2o");
 }

@@ -7,7 +7,7 @@
  *   select_rows      when set, the prefill runs layer-major (gc_seq_prefill_staged) and after each layer this
  *                    may choose the rows later layers process (PromptDistill)
  *   after_prefill    compress the sequence's per-layer KV (gc_seq_compact_layer) and report what was kept
- *   per_decode_step  before each decode step (StreamingLLM evicts and re-rotates)
+ *   per_decode_step  before each decode step (StreamingLLM evicts and re-rotates, h2o-stream evicts)
  *   finish           uninstall hooks, free the state (always called once start succeeded)
  * Any hook may be NULL. Adding a method adds a file here and a row in the table in method.c. */
 #ifndef GC_METHOD_H
@@ -71,9 +71,9 @@ gemcl_status gc_gemfilter_select(const gc_method_args *args, gc_selection *sel, 
  * set of query rows, accumulated per layer and KV head while the prefill runs, then a per-head top-k plus the
  * last w rows, gathered in place. */
 gemcl_status gc_snapkv_start(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state,
-                       gc_error *err);
+                             gc_error *err);
 gemcl_status gc_h2o_start(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state,
-                       gc_error *err);
+                          gc_error *err);
 gemcl_status gc_h2o_stream_start(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state,
                                  gc_error *err);
 gemcl_status gc_h2o_stream_per_decode_step(void *state, gc_seq *seq, gc_error *err);
@@ -96,7 +96,7 @@ void gc_pod_finish(void *state, gc_seq *seq);
 
 /* StreamingLLM (streamingllm.c). */
 gemcl_status gc_streaming_start(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state,
-                       gc_error *err);
+                                gc_error *err);
 gemcl_status gc_streaming_after_prefill(void *state, gc_seq *seq, gc_kept_report *kept, gc_error *err);
 gemcl_status gc_streaming_per_decode_step(void *state, gc_seq *seq, gc_error *err);
 void gc_streaming_finish(void *state, gc_seq *seq);

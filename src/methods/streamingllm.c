@@ -51,7 +51,7 @@ static gemcl_status upload_rows(gc_runtime *rt, int n, int split, int shift, con
 }
 
 gemcl_status gc_streaming_start(const gc_method_args *a, const gc_kv_args *kv, gc_seq *seq, void **state,
-                       gc_error *err) {
+                                gc_error *err) {
     *state = NULL;
     int sinks = kv->params && kv->params->sink_tokens > 0 ? kv->params->sink_tokens : STREAMING_SINKS, k = a->budget;
     if (k <= sinks + 1)
