@@ -707,6 +707,17 @@ START_TEST(kv_bytes_after_prefill_follow_each_formula) {
         }
         gemcl_result_free(&r);
     }
+    /* pod-tf (blocks of 2, 16 sinks): the non-first layers keep the keys of 16 + (k - 16) - 1 rows; and the
+     * context serves a full request exactly as before afterwards */
+    gemcl_result pod, again;
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_POD_TF, k, 8, &pod), GEMCL_OK);
+    uint64_t layer_row = row / (uint64_t)info.n_layers / 2;
+    ck_assert_uint_eq(pod.kv_bytes, full.kv_bytes - (uint64_t)(info.n_layers / 2) * (n - (k - 1)) * layer_row);
+    gemcl_result_free(&pod);
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, 0, 8, &again), GEMCL_OK);
+    ck_assert_str_eq(again.text, full.text);
+    ck_assert_uint_eq(again.kv_bytes, full.kv_bytes);
+    gemcl_result_free(&again);
     /* promptdistill (one stage at the default r = round(0.4 L), tt 0): layers <= r keep n rows, later k + 1 */
     gemcl_result pd;
     ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_PROMPTDISTILL, k, 8, &pd), GEMCL_OK);

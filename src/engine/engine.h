@@ -110,6 +110,10 @@ void gc_seq_free(gc_seq *seq);
 /* Clears the cache (keeps the buffers). */
 void gc_seq_reset(gc_seq *seq);
 
+/* Clears the cache and frees its buffers (kv_rows = 0); the next reserve allocates afresh. Used after a
+ * method left layers with different key and value capacities (pod-tf). */
+void gc_seq_release(gc_seq *seq);
+
 /* Makes room for rows KV rows per layer (rows <= n_ctx, else GEMCL_ERR_CONTEXT_FULL), keeping the cached
  * rows. The cache is allocated lazily, so device memory reflects what a request uses, not n_ctx. */
 gemcl_status gc_seq_reserve(gc_seq *seq, int rows, gc_error *err);

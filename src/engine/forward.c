@@ -156,6 +156,16 @@ void gc_seq_reset(gc_seq *seq) {
     memset(seq->kv_len, 0, (size_t)seq->m->hp.n_layers * sizeof *seq->kv_len);
 }
 
+void gc_seq_release(gc_seq *seq) {
+    gc_runtime *rt = gc_ops_runtime(seq->ops);
+    for (int l = 0; l < seq->m->hp.n_layers; l++) {
+        gc_buffer_free(rt, &seq->k_cache[l]);
+        gc_buffer_free(rt, &seq->v_cache[l]);
+    }
+    seq->kv_rows = 0;
+    gc_seq_reset(seq);
+}
+
 /* Key rows layer l does not store (pod-tf's distant keys). */
 static int key_shift(const gc_seq *seq, int l) {
     return seq->shared_logits && seq->shared_logits[l] ? seq->shared_logits[l]->k_shift : 0;

@@ -32,6 +32,7 @@ void gc_pod_finish(void *state, gc_seq *seq) {
         return;
     seq->after_layer = (gc_layer_hook){0};
     seq->shared_logits = NULL;
+    gc_seq_release(seq); /* the key buffers of the sharing layers are short: the next request allocates afresh */
     gc_runtime *rt = gc_ops_runtime(seq->ops);
     gc_buffer_free(rt, &p->q_first);
     gc_buffer_free(rt, &p->keep);
