@@ -252,7 +252,7 @@ typedef struct gemcl_method_params {
     gemcl_pooling pooling;         /* snapkv: pooling of the window mass (default avg5) */
     int sink_tokens;               /* streamingllm: attention sinks kept at the start (0 = 4) */
     int heavy_budget, recent_budget; /* h2o-stream: heavy hitters + recent rows per KV head; 0 = budget split in
-                                      half (the paper's 1024 + 1024 is budget 2048 or both set to 1024) */
+                                      half, and with no budget either the paper's 1024 + 1024 */
     /* promptdistill: stages i < n_stages select at layer select_layers[i] (ascending, 0-based) the top
      * stage_budgets[i] rows plus the last; n_stages 0 = one stage at filter_layer with budget. */
     int n_stages;

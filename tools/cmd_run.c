@@ -33,7 +33,7 @@ static void usage(void) {
            "  --tt 0|1|-1             promptdistill: KV of earlier layers: 0 keep all, 1 truncate layers <= R1\n"
            "                          after the first selection, -1 truncate after every selection\n"
            "  --heavy H --recent R    h2o-stream: heavy-hitter and recent rows per KV head (default: K split in\n"
-           "                          half; the paper's 1024 + 1024 is --heavy 1024 --recent 1024)\n"
+           "                          half; without --budget the paper's 1024 + 1024)\n"
            "  --block-size B          pod-tf: layers per block sharing the first one's distant logits (default 2);\n"
            "                          proximal keys: the first --sinks (default 16) + the last K - sinks\n"
            "                          (K default 4096 for pod-tf: 16 + 4080)\n"
@@ -264,6 +264,12 @@ static void print_selected(gemcl_model *model, const char *prompt, size_t len, c
                            const gemcl_result *r) {
     if (r->kept_positions) {
         print_selected_heads(o, r);
+        return;
+    }
+    if (!r->kept_indices && o->g.method.method == GEMCL_METHOD_POD_TF) {
+        fprintf(stderr, "selected: pod-tf keeps every prompt token; in each block the layers after the first keep "
+                        "only the keys of proximal tokens (KV cache after prefill: %llu bytes)\n",
+                (unsigned long long)r->kv_bytes);
         return;
     }
     if (!r->kept_indices) {

@@ -22,6 +22,7 @@
 
 #define H2O_RECENT 32 /* GemFilter's H2O port keeps the last 32 prompt tokens */
 #define SNAPKV_WINDOW 32
+#define H2O_STREAM_DEFAULT 1024 /* heavy and recent rows each, the H2O paper's streaming setting */
 
 typedef struct headmass {
     int n, budget, window;   /* prompt rows; rows kept per head; of which the last `window` always */
@@ -135,8 +136,10 @@ gemcl_status gc_h2o_start(const gc_method_args *a, const gc_kv_args *kv, gc_seq 
 gemcl_status gc_h2o_stream_start(const gc_method_args *a, const gc_kv_args *kv, gc_seq *seq, void **state,
                                  gc_error *err) {
     const gemcl_method_params *p = kv->params;
-    int heavy = p && p->heavy_budget > 0 ? p->heavy_budget : a->budget / 2;
-    int recent = p && p->recent_budget > 0 ? p->recent_budget : a->budget - heavy;
+    /* no budget asked for: the paper's 1024 + 1024; else the budget split in half */
+    int budget = p && p->budget > 0 ? p->budget : 2 * H2O_STREAM_DEFAULT;
+    int heavy = p && p->heavy_budget > 0 ? p->heavy_budget : budget / 2;
+    int recent = p && p->recent_budget > 0 ? p->recent_budget : budget - heavy;
     gemcl_status st = recent < 1 || heavy < 0
                           ? gc_fail(err, GEMCL_ERR_INVALID_ARG, "heavy %d + recent %d: recent must be >= 1", heavy,
                                     recent)
