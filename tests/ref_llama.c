@@ -60,6 +60,7 @@ typedef struct ref_state {
     const int32_t *pos;     /* (n) positions of the rows; NULL = 0..n-1 */
     const double *q_src, *k_src; /* pod-tf: distant logits from these (n, qd) / (n, kvd); NULL = ordinary */
     int pod_sinks, pod_recent;
+    double *colsum;         /* H2O: (n_kv_heads, n) += each row's softmax probabilities (the layer's mass); or NULL */
 } ref_state;
 
 static int state_init(ref_state *s, const gc_model_file *m, const int32_t *ids, int n) {
@@ -142,6 +143,8 @@ static void finish_layer(ref_state *s, int l) {
             }
             for (int j = 0; j <= i; j++)
                 sum += (scores[j] = exp(scores[j] - mx));
+            for (int j = 0; s->colsum && j <= i; j++)
+                s->colsum[(size_t)g * s->n + j] += scores[j] / sum;
             for (int t = 0; t < s->hd; t++) {
                 double acc = 0;
                 for (int j = 0; j <= i; j++)
@@ -314,6 +317,165 @@ int ref_pod_logits(const gc_model_file *m, const int32_t *ids, int n, int block,
     free(q0), free(k0);
     state_free(&s);
     return 0;
+}
+
+/* ---- h2o-stream: a cache of per-(layer, KV head) row lists --------------------------------------------- */
+
+typedef struct h2o_rows {
+    int rows;
+    double *k, *v, *mass; /* (cap, hd), (cap, hd), (cap) */
+} h2o_rows;
+
+/* Keeps rows keep[0..n_keep-1] (ascending) of one head's list. */
+static void h2o_keep(h2o_rows *c, const int *keep, int n_keep, int hd) {
+    for (int r = 0; r < n_keep; r++) {
+        memmove(c->k + (size_t)r * hd, c->k + (size_t)keep[r] * hd, (size_t)hd * sizeof *c->k);
+        memmove(c->v + (size_t)r * hd, c->v + (size_t)keep[r] * hd, (size_t)hd * sizeof *c->v);
+        c->mass[r] = c->mass[keep[r]];
+    }
+    c->rows = n_keep;
+}
+
+/* One new token through layer l against every head's rows, appending its k/v and adding the mass. */
+static void h2o_decode_layer(ref_state *s, int l, h2o_rows *heads, double *x, int pos, double *p) {
+    const gc_hparams *hp = &s->m->hp;
+    const gc_layer_weights *w = &s->m->layers[l];
+    int G = hp->n_kv_heads, group = hp->n_heads / G, hd = s->hd;
+    double *q = s->q, *k = s->k, *v = s->v, *out = s->att; /* p: (rows) probabilities of one head */
+    rmsnorm(x, &w->attn_norm, s->d, hp->norm_eps, s->xb, s->row);
+    matvec(&w->wq, s->xb, q, s->row), matvec(&w->wk, s->xb, k, s->row), matvec(&w->wv, s->xb, v, s->row);
+    add_bias(&w->bq, q, s->qd, s->row), add_bias(&w->bk, k, s->kvd, s->row), add_bias(&w->bv, v, s->kvd, s->row);
+    rope(q, hp->n_heads, hd, pos, s->inv_freq, hp->rope_layout);
+    rope(k, G, hd, pos, s->inv_freq, hp->rope_layout);
+    for (int g = 0; g < G; g++) { /* append first: the token attends to itself */
+        h2o_rows *c = &heads[g];
+        memcpy(c->k + (size_t)c->rows * hd, k + (size_t)g * hd, (size_t)hd * sizeof *k);
+        memcpy(c->v + (size_t)c->rows * hd, v + (size_t)g * hd, (size_t)hd * sizeof *v);
+        c->mass[c->rows++] = 0;
+    }
+    for (int h = 0; h < hp->n_heads; h++) {
+        h2o_rows *c = &heads[h / group];
+        double mx = -INFINITY, sum = 0;
+        for (int r = 0; r < c->rows; r++) {
+            double dot = 0;
+            for (int e = 0; e < hd; e++)
+                dot += q[h * hd + e] * c->k[(size_t)r * hd + e];
+            p[r] = dot / sqrt((double)hd);
+            mx = fmax(mx, p[r]);
+        }
+        for (int r = 0; r < c->rows; r++)
+            sum += (p[r] = exp(p[r] - mx));
+        for (int e = 0; e < hd; e++) {
+            double acc = 0;
+            for (int r = 0; r < c->rows; r++)
+                acc += p[r] / sum * c->v[(size_t)r * hd + e];
+            out[h * hd + e] = acc;
+        }
+        for (int r = 0; r < c->rows; r++)
+            c->mass[r] += p[r] / sum;
+    }
+    matvec(&w->wo, out, s->tmp, s->row);
+    for (int j = 0; j < s->d; j++)
+        x[j] += s->tmp[j];
+    rmsnorm(x, &w->ffn_norm, s->d, hp->norm_eps, s->xb, s->row);
+    matvec(&w->w_gate, s->xb, s->hb, s->row);
+    matvec(&w->w_up, s->xb, s->hb2, s->row);
+    for (int j = 0; j < s->ff; j++)
+        s->hb[j] = s->hb[j] / (1.0 + exp(-s->hb[j])) * s->hb2[j];
+    matvec(&w->w_down, s->hb, s->tmp, s->row);
+    for (int j = 0; j < s->d; j++)
+        x[j] += s->tmp[j];
+}
+
+/* Per head: the top `heavy` of mass[0 .. rows - recent) (ties: lower index) and the last `recent` rows. */
+static void h2o_select(h2o_rows *c, int heavy, int recent, int hd, int *keep) {
+    int cand = c->rows - recent, B = heavy + recent, *all = keep + B;
+    for (int j = 0; j < cand; j++)
+        all[j] = j;
+    for (int a = 0; a < heavy; a++) /* partial selection sort on (mass desc, index asc) */
+        for (int b = a + 1; b < cand; b++)
+            if (c->mass[all[b]] > c->mass[all[a]] || (c->mass[all[b]] == c->mass[all[a]] && all[b] < all[a])) {
+                int t = all[a];
+                all[a] = all[b], all[b] = t;
+            }
+    memcpy(keep, all, (size_t)heavy * sizeof *keep);
+    for (int a = 1; a < heavy; a++) /* ascending */
+        for (int b = a; b > 0 && keep[b - 1] > keep[b]; b--) {
+            int t = keep[b];
+            keep[b] = keep[b - 1], keep[b - 1] = t;
+        }
+    for (int t = 0; t < recent; t++)
+        keep[heavy + t] = cand + t;
+    h2o_keep(c, keep, B, hd);
+}
+
+/* Drops the non-recent row with the least mass (ties: lower index). */
+static void h2o_evict_one(h2o_rows *c, int recent, int hd, int *keep) {
+    int lowest = 0;
+    for (int j = 1; j < c->rows - recent; j++)
+        if (c->mass[j] < c->mass[lowest])
+            lowest = j;
+    for (int r = 0; r + 1 < c->rows; r++)
+        keep[r] = r < lowest ? r : r + 1;
+    h2o_keep(c, keep, c->rows - 1, hd);
+}
+
+int ref_h2o_stream(const gc_model_file *m, const int32_t *ids, int n, int heavy, int recent, const int32_t *feed,
+                   int steps, double *logits) {
+    const gc_hparams *hp = &m->hp;
+    int L = hp->n_layers, G = hp->n_kv_heads, B = heavy + recent, cap = (n > B ? n : B) + steps + 1;
+    ref_state s;
+    h2o_rows *heads = calloc((size_t)L * G, sizeof *heads);
+    int *keep = malloc(((size_t)cap + B) * sizeof *keep);
+    double *colsum = calloc((size_t)G * n, sizeof *colsum), *x = malloc((size_t)hp->n_embd * sizeof *x);
+    double *p = malloc((size_t)cap * sizeof *p);
+    bool inited = heads && keep && colsum && x && p;
+    int rc = inited && state_init(&s, m, ids, n) == 0 ? 0 : -1;
+    for (int i = 0; rc == 0 && i < L * G; i++) {
+        heads[i].k = malloc((size_t)cap * s.hd * sizeof(double));
+        heads[i].v = malloc((size_t)cap * s.hd * sizeof(double));
+        heads[i].mass = malloc((size_t)cap * sizeof(double));
+        rc = heads[i].k && heads[i].v && heads[i].mass ? 0 : -1;
+    }
+    for (int l = 0; rc == 0 && l < L; l++) { /* the prompt: full attention, column sums, then the selection */
+        qkv(&s, l);
+        memset(colsum, 0, (size_t)G * n * sizeof *colsum);
+        s.colsum = colsum;
+        finish_layer(&s, l);
+        s.colsum = NULL;
+        for (int g = 0; g < G; g++) {
+            h2o_rows *c = &heads[(size_t)l * G + g];
+            for (int j = 0; j < n; j++) {
+                memcpy(c->k + (size_t)j * s.hd, s.k + (size_t)j * s.kvd + (size_t)g * s.hd, (size_t)s.hd * sizeof *c->k);
+                memcpy(c->v + (size_t)j * s.hd, s.v + (size_t)j * s.kvd + (size_t)g * s.hd, (size_t)s.hd * sizeof *c->v);
+                c->mass[j] = colsum[(size_t)g * n + j];
+            }
+            c->rows = n;
+            if (n > B)
+                h2o_select(c, heavy, recent, s.hd, keep);
+        }
+    }
+    for (int t = 0; rc == 0 && t < steps; t++) {
+        const gc_tensor *e = &m->tok_embd;
+        gc_row_to_f32(e->dtype, (const unsigned char *)e->data + gc_dtype_row_bytes(e->dtype, s.d) * (size_t)feed[t],
+                      s.d, s.row);
+        for (int j = 0; j < s.d; j++)
+            x[j] = s.row[j];
+        for (int l = 0; l < L; l++) {
+            for (int g = 0; g < G; g++)
+                if (heads[(size_t)l * G + g].rows > B)
+                    h2o_evict_one(&heads[(size_t)l * G + g], recent, s.hd, keep);
+            h2o_decode_layer(&s, l, heads + (size_t)l * G, x, n + t, p);
+        }
+        rmsnorm(x, &m->out_norm, s.d, hp->norm_eps, s.xb, s.row);
+        matvec(&m->lm_head, s.xb, logits + (size_t)t * hp->vocab_size, s.row);
+    }
+    for (int i = 0; heads && i < L * G; i++)
+        free(heads[i].k), free(heads[i].v), free(heads[i].mass);
+    free(heads), free(keep), free(colsum), free(x), free(p);
+    if (inited) /* state_init ran: it frees what it allocated even on failure */
+        state_free(&s);
+    return rc;
 }
 
 /* PromptDistill's selection at one stage over the s->n current rows: keep[0..k] (indices of current rows). */

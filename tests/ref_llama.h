@@ -31,6 +31,14 @@ int ref_promptdistill(const gc_model_file *m, const int32_t *ids, int n, const i
 int ref_pod_logits(const gc_model_file *m, const int32_t *ids, int n, int block, int sinks, int recent,
                    double *logits);
 
+/* h2o-stream (METHODS.md, h2o) in double precision: prefill n tokens with full attention, then per layer and
+ * KV head keep the top `heavy` of the column sums of rows 0 .. n - recent - 1 plus the last `recent` rows
+ * (when n > heavy + recent); then for each of `steps` decode steps feeding feed[t] at position n + t: over
+ * budget, drop each head's non-recent row of least mass; run the token (it attends to itself and the kept
+ * rows), adding its attention probabilities to the masses. logits: (steps, vocab). Returns 0 on success. */
+int ref_h2o_stream(const gc_model_file *m, const int32_t *ids, int n, int heavy, int recent, const int32_t *feed,
+                   int steps, double *logits);
+
 /* GemFilter's raw scores at each layer in layers[0..n_list-1] (ascending): for list entry t, scores[t][j] =
  * sum over query heads of dot(q_last[h], k[j][kv(h)]) at that layer, post-RoPE, unscaled (METHODS.md). */
 int ref_gemfilter_scores(const gc_model_file *m, const int32_t *ids, int n, const int *layers, int n_list,

@@ -374,7 +374,8 @@ START_TEST(h2o_stream_evicts_to_heavy_plus_recent_every_step) {
     stack s;
     if (!stack_open(&s))
         return;
-    const int n = 100, heavy = 20, recent = 16, B = heavy + recent, steps = 6;
+    enum { steps = 24 };
+    const int n = 60, heavy = 8, recent = 6, B = heavy + recent;
     int32_t ids[100];
     make_ids(ids, n, s.dm->hp.vocab_size, 13);
     const gc_method *m = gc_method_find("h2o-stream");
@@ -400,10 +401,13 @@ START_TEST(h2o_stream_evicts_to_heavy_plus_recent_every_step) {
     double *want = malloc((size_t)vocab * sizeof *want);
     ck_assert_int_eq(m->per_decode_step(state, seq, &err), GEMCL_OK);
     ck_assert_int_eq(seq->n_past, B);
-    int32_t first = next;
-    ck_assert_int_eq(gc_seq_decode(seq, first, NULL, &next, got, &err), GEMCL_OK);
-    ck_assert_int_eq(ref_logits_after_kept(s.file, ids, n, kept.heads, B, B, NULL, first, n, want), 0);
-    ck_assert_msg(logits_nmse(got, want, vocab) <= 1e-6, "h2o-stream: logits nmse %g", logits_nmse(got, want, vocab));
+    int32_t feed[steps];
+    float *steps_got = malloc((size_t)steps * vocab * sizeof *steps_got);
+    feed[0] = next;
+    ck_assert_int_eq(gc_seq_decode(seq, feed[0], NULL, &next, steps_got, &err), GEMCL_OK);
+    ck_assert_int_eq(ref_logits_after_kept(s.file, ids, n, kept.heads, B, B, NULL, feed[0], n, want), 0);
+    ck_assert_msg(logits_nmse(steps_got, want, vocab) <= 1e-6, "h2o-stream: logits nmse %g",
+                  logits_nmse(steps_got, want, vocab));
     for (int t = 1; t < steps; t++) {
         ck_assert_int_eq(seq->n_past, B + 1);
         ck_assert_msg(m->per_decode_step(state, seq, &err) == GEMCL_OK, "%s", err.msg);
@@ -411,8 +415,17 @@ START_TEST(h2o_stream_evicts_to_heavy_plus_recent_every_step) {
         for (int l = 0; l < s.dm->hp.n_layers; l++)
             ck_assert_int_eq(seq->kv_len[l], B);
         ck_assert_int_eq(seq->next_pos, n + t); /* original numbering */
-        ck_assert_int_eq(gc_seq_decode(seq, next, NULL, &next, got, &err), GEMCL_OK);
+        feed[t] = next;
+        ck_assert_int_eq(gc_seq_decode(seq, feed[t], NULL, &next, steps_got + (size_t)t * vocab, &err), GEMCL_OK);
     }
+    /* every step against the double reference that accumulates the same masses and evicts by the same rule */
+    double *steps_want = malloc((size_t)steps * vocab * sizeof *steps_want);
+    ck_assert_int_eq(ref_h2o_stream(s.file, ids, n, heavy, recent, feed, steps, steps_want), 0);
+    for (int t = 0; t < steps; t++) {
+        double e = logits_nmse(steps_got + (size_t)t * vocab, steps_want + (size_t)t * vocab, vocab);
+        ck_assert_msg(e <= 1e-6, "h2o-stream step %d: logits nmse %g against the reference", t, e);
+    }
+    free(steps_got), free(steps_want);
     free(got), free(want), free(kept.heads);
     m->finish(state, seq);
     gc_seq_free(seq);
