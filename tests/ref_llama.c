@@ -61,6 +61,7 @@ typedef struct ref_state {
     const double *q_src, *k_src; /* pod-tf: distant logits from these (n, qd) / (n, kvd); NULL = ordinary */
     int pod_sinks, pod_recent;
     double *colsum;         /* H2O: (n_kv_heads, n) += each row's softmax probabilities (the layer's mass); or NULL */
+    int colsum_from;        /* only rows i >= colsum_from add (SnapKV's window) */
 } ref_state;
 
 static int state_init(ref_state *s, const gc_model_file *m, const int32_t *ids, int n) {
@@ -143,7 +144,7 @@ static void finish_layer(ref_state *s, int l) {
             }
             for (int j = 0; j <= i; j++)
                 sum += (scores[j] = exp(scores[j] - mx));
-            for (int j = 0; s->colsum && j <= i; j++)
+            for (int j = 0; s->colsum && i >= s->colsum_from && j <= i; j++)
                 s->colsum[(size_t)g * s->n + j] += scores[j] / sum;
             for (int t = 0; t < s->hd; t++) {
                 double acc = 0;
@@ -315,6 +316,24 @@ int ref_pod_logits(const gc_model_file *m, const int32_t *ids, int n, int block,
     rmsnorm(s.x + (size_t)(n - 1) * s.d, &m->out_norm, s.d, m->hp.norm_eps, s.xb, s.row);
     matvec(&m->lm_head, s.xb, logits, s.row);
     free(q0), free(k0);
+    state_free(&s);
+    return 0;
+}
+
+int ref_head_mass(const gc_model_file *m, const int32_t *ids, int n, int i_from, double *mass) {
+    ref_state s;
+    if (state_init(&s, m, ids, n) != 0) {
+        state_free(&s);
+        return -1;
+    }
+    size_t per_layer = (size_t)m->hp.n_kv_heads * n;
+    memset(mass, 0, (size_t)m->hp.n_layers * per_layer * sizeof *mass);
+    s.colsum_from = i_from;
+    for (int l = 0; l < m->hp.n_layers; l++) {
+        s.colsum = mass + (size_t)l * per_layer;
+        qkv(&s, l);
+        finish_layer(&s, l);
+    }
     state_free(&s);
     return 0;
 }

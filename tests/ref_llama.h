@@ -31,6 +31,10 @@ int ref_promptdistill(const gc_model_file *m, const int32_t *ids, int n, const i
 int ref_pod_logits(const gc_model_file *m, const int32_t *ids, int n, int block, int sinks, int recent,
                    double *logits);
 
+/* Attention mass of a full causal prefill: mass[(l * G + g) * n + j] = sum over rows i >= max(j, i_from) and the
+ * query heads h of KV group g of softmax_j(q[i, h] . k[j, g] / sqrt(d)) in layer l (G = n_kv_heads). */
+int ref_head_mass(const gc_model_file *m, const int32_t *ids, int n, int i_from, double *mass);
+
 /* h2o-stream (METHODS.md, h2o) in double precision: prefill n tokens with full attention, then per layer and
  * KV head keep the top `heavy` of the column sums of rows 0 .. n - recent - 1 plus the last `recent` rows
  * (when n > heavy + recent); then for each of `steps` decode steps feeding feed[t] at position n + t: over

@@ -1,6 +1,7 @@
 /* test_methods.c - the methods beside GemFilter (METHODS.md: promptdistill, snapkv, h2o[-stream], streamingllm,
  * pod-tf) on stories260K and on
- * random tensors: the attention-mass kernels equal a C reference, each method keeps what its rule says, the
+ * random tensors: the attention-mass kernels equal a C reference, each method keeps what its rule says (SnapKV
+ * and H2O rank keys as a double-precision reference does), the
  * logits after compression equal a double-precision reference that attends to exactly the kept rows (at
  * their slot positions for StreamingLLM), KV memory follows each method's formula, and every method is
  * exactly `full` when the prompt fits the budget. PromptDistill's rows and selection are checked against
@@ -179,6 +180,9 @@ START_TEST(evict_lowest_drops_each_heads_lightest_candidate) {
 }
 END_TEST
 
+static void check_same_selection(const int32_t *got, const int32_t *want, int k, const double *score, double kth,
+                                 const char *what);
+
 /* ---- methods on stories260K through the engine's hooks ------------------------------------------------ */
 
 typedef struct stack {
@@ -291,6 +295,37 @@ static void check_heads(const gc_kept_report *k, const stack *s, int n, int budg
     }
 }
 
+/* The rows each (layer, KV head) kept before the window are the top (B - w) of the reference's mass of the
+ * window rows (snapkv, pooled) or of all rows (h2o), up to swaps between near-equal scores. */
+static void check_ranking(const stack *s, const int32_t *ids, int n, int budget, int w, gemcl_pooling pooling,
+                          bool window_rows, const int32_t *kept) {
+    int L = s->dm->hp.n_layers, G = s->dm->hp.n_kv_heads, cand = n - w, top = budget - w;
+    double *mass = malloc((size_t)L * G * n * sizeof *mass), *score = malloc((size_t)cand * sizeof *score);
+    int32_t *want = malloc((size_t)top * sizeof *want);
+    ck_assert_int_eq(ref_head_mass(s->file, ids, n, window_rows ? n - w : 0, mass), 0);
+    for (int lg = 0; lg < L * G; lg++) {
+        const double *m = mass + (size_t)lg * n;
+        for (int j = 0; j < cand; j++) {
+            double acc = window_rows && pooling == GEMCL_POOLING_MAX7 ? -INFINITY : 0;
+            if (!window_rows)
+                acc = m[j];
+            else
+                for (int o = pooling == GEMCL_POOLING_MAX7 ? -3 : -2; o <= (pooling == GEMCL_POOLING_MAX7 ? 3 : 2); o++)
+                    if (j + o >= 0 && j + o < cand)
+                        acc = pooling == GEMCL_POOLING_MAX7 ? fmax(acc, m[j + o]) : acc + m[j + o] / 5.0;
+            score[j] = acc;
+        }
+        ck_assert_int_eq(ref_topk_sorted(score, cand, top, want), top);
+        double kth = INFINITY;
+        for (int i = 0; i < top; i++)
+            kth = fmin(kth, score[want[i]]);
+        char what[64];
+        snprintf(what, sizeof what, "layer %d head %d", lg / G, lg % G);
+        check_same_selection(kept + (size_t)lg * budget, want, top, score, kth, what);
+    }
+    free(mass), free(score), free(want);
+}
+
 /* SnapKV and H2O: B rows per head ending in the window, KV of L * B rows, and the next logits equal the
  * reference that attends, per layer and KV head, to exactly those rows at their original positions. */
 static void check_per_head_method(const char *name, int window, gemcl_pooling pooling, int w_kept) {
@@ -310,6 +345,7 @@ static void check_per_head_method(const char *name, int window, gemcl_pooling po
     ck_assert_int_eq(o.kv_rows, budget + c.max_new);
     ck_assert_int_eq(o.n_past, budget);
     ck_assert_int_eq(o.next_pos, n); /* original numbering continues */
+    check_ranking(&s, ids, n, budget, w_kept, pooling, strcmp(name, "snapkv") == 0, o.kept.heads);
     int vocab = s.dm->hp.vocab_size;
     double *want = malloc((size_t)vocab * sizeof *want);
     ck_assert_int_eq(ref_logits_after_kept(s.file, ids, n, o.kept.heads, budget, budget, NULL, o.first, n, want), 0);
