@@ -1,11 +1,11 @@
 /* test_methods.c - the methods beside GemFilter (METHODS.md: promptdistill, snapkv, h2o[-stream], streamingllm,
- * pod-tf) on stories260K and on
- * random tensors: the attention-mass kernels equal a C reference, each method keeps what its rule says (SnapKV
- * and H2O rank keys as a double-precision reference does), the
- * logits after compression equal a double-precision reference that attends to exactly the kept rows (at
- * their slot positions for StreamingLLM), KV memory follows each method's formula, and every method is
- * exactly `full` when the prompt fits the budget. PromptDistill's rows and selection are checked against
- * GemFilter's scores and a reference that carries the kept hidden states on at their original positions. */
+ * pod-tf) on stories260K and on random tensors: the attention-mass kernels equal a C reference; each method
+ * keeps what its rule says (SnapKV and H2O rank keys as a double-precision reference does); the logits after
+ * compression equal a double-precision reference that attends to exactly the kept rows (at their slot
+ * positions for StreamingLLM; over 24 evicting steps for h2o-stream); KV memory follows each method's formula;
+ * and every method is exactly `full` when the prompt fits the budget. PromptDistill's rows and selection are
+ * checked against GemFilter's scores and a reference that carries the kept hidden states on at their original
+ * positions; pod-tf against a reference that shares distant logits within layer blocks. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
