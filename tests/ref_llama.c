@@ -439,24 +439,67 @@ static void h2o_evict_one(h2o_rows *c, int recent, int hd, int *keep) {
     h2o_keep(c, keep, c->rows - 1, hd);
 }
 
-int ref_h2o_stream(const gc_model_file *m, const int32_t *ids, int n, int heavy, int recent, const int32_t *feed,
-                   int steps, double *logits) {
+/* StreamingLLM's move of one head's rows: keep[0..n_keep-1], rows from `sinks` on rotated by delta slots. */
+static void stream_keep(h2o_rows *c, const int *keep, int n_keep, int sinks, int delta, const ref_state *s) {
+    h2o_keep(c, keep, n_keep, s->hd);
+    for (int r = sinks; r < n_keep; r++)
+        rope(c->k + (size_t)r * s->hd, 1, s->hd, delta, s->inv_freq, s->m->hp.rope_layout);
+}
+
+/* What a cache policy does: h2o-stream (heavy > 0) or StreamingLLM (sinks > 0, budget k). */
+typedef struct cache_policy {
+    int heavy, recent;   /* h2o-stream */
+    int sinks, k;        /* streamingllm */
+} cache_policy;
+
+/* After the prompt: the policy's selection per head; returns the position of the next token. */
+static int policy_after_prompt(const cache_policy *pol, h2o_rows *c, int n, const ref_state *s, int *keep) {
+    if (pol->heavy > 0) {
+        if (n > pol->heavy + pol->recent)
+            h2o_select(c, pol->heavy, pol->recent, s->hd, keep);
+        return n;
+    }
+    if (n <= pol->k)
+        return n;
+    for (int r = 0; r < pol->k; r++)
+        keep[r] = r < pol->sinks ? r : n - pol->k + r;
+    stream_keep(c, keep, pol->k, pol->sinks, pol->k - n, s);
+    return pol->k; /* positions are slots */
+}
+
+/* Before a decode step: the policy's eviction; returns the position of the token. */
+static int policy_before_step(const cache_policy *pol, h2o_rows *c, int pos, const ref_state *s, int *keep) {
+    if (pol->heavy > 0) {
+        if (c->rows > pol->heavy + pol->recent)
+            h2o_evict_one(c, pol->recent, s->hd, keep);
+        return pos;
+    }
+    if (c->rows < pol->k)
+        return pos;
+    for (int r = 0; r + 1 < c->rows; r++)
+        keep[r] = r < pol->sinks ? r : r + 1;
+    stream_keep(c, keep, c->rows - 1, pol->sinks, -1, s);
+    return c->rows;
+}
+
+static int ref_cache_run(const gc_model_file *m, const int32_t *ids, int n, const cache_policy *pol,
+                         const int32_t *feed, int steps, double *logits) {
     const gc_hparams *hp = &m->hp;
-    int L = hp->n_layers, G = hp->n_kv_heads, B = heavy + recent, cap = (n > B ? n : B) + steps + 1;
+    int L = hp->n_layers, G = hp->n_kv_heads, cap = n + steps + 1;
     ref_state s;
     h2o_rows *heads = calloc((size_t)L * G, sizeof *heads);
-    int *keep = malloc(((size_t)cap + B) * sizeof *keep);
+    int *keep = malloc(2 * (size_t)cap * sizeof *keep);
     double *colsum = calloc((size_t)G * n, sizeof *colsum), *x = malloc((size_t)hp->n_embd * sizeof *x);
     double *p = malloc((size_t)cap * sizeof *p);
     bool inited = heads && keep && colsum && x && p;
-    int rc = inited && state_init(&s, m, ids, n) == 0 ? 0 : -1;
+    int rc = inited && state_init(&s, m, ids, n) == 0 ? 0 : -1, pos = n;
     for (int i = 0; rc == 0 && i < L * G; i++) {
         heads[i].k = malloc((size_t)cap * s.hd * sizeof(double));
         heads[i].v = malloc((size_t)cap * s.hd * sizeof(double));
         heads[i].mass = malloc((size_t)cap * sizeof(double));
         rc = heads[i].k && heads[i].v && heads[i].mass ? 0 : -1;
     }
-    for (int l = 0; rc == 0 && l < L; l++) { /* the prompt: full attention, column sums, then the selection */
+    for (int l = 0; rc == 0 && l < L; l++) { /* the prompt: full attention, column sums, then the policy */
         qkv(&s, l);
         memset(colsum, 0, (size_t)G * n * sizeof *colsum);
         s.colsum = colsum;
@@ -470,8 +513,7 @@ int ref_h2o_stream(const gc_model_file *m, const int32_t *ids, int n, int heavy,
                 c->mass[j] = colsum[(size_t)g * n + j];
             }
             c->rows = n;
-            if (n > B)
-                h2o_select(c, heavy, recent, s.hd, keep);
+            pos = policy_after_prompt(pol, c, n, &s, keep);
         }
     }
     for (int t = 0; rc == 0 && t < steps; t++) {
@@ -480,12 +522,13 @@ int ref_h2o_stream(const gc_model_file *m, const int32_t *ids, int n, int heavy,
                       s.d, s.row);
         for (int j = 0; j < s.d; j++)
             x[j] = s.row[j];
+        int at = pos;
         for (int l = 0; l < L; l++) {
             for (int g = 0; g < G; g++)
-                if (heads[(size_t)l * G + g].rows > B)
-                    h2o_evict_one(&heads[(size_t)l * G + g], recent, s.hd, keep);
-            h2o_decode_layer(&s, l, heads + (size_t)l * G, x, n + t, p);
+                at = policy_before_step(pol, &heads[(size_t)l * G + g], pos, &s, keep);
+            h2o_decode_layer(&s, l, heads + (size_t)l * G, x, at, p);
         }
+        pos = at + 1;
         rmsnorm(x, &m->out_norm, s.d, hp->norm_eps, s.xb, s.row);
         matvec(&m->lm_head, s.xb, logits + (size_t)t * hp->vocab_size, s.row);
     }
@@ -495,6 +538,18 @@ int ref_h2o_stream(const gc_model_file *m, const int32_t *ids, int n, int heavy,
     if (inited) /* state_init ran: it frees what it allocated even on failure */
         state_free(&s);
     return rc;
+}
+
+int ref_h2o_stream(const gc_model_file *m, const int32_t *ids, int n, int heavy, int recent, const int32_t *feed,
+                   int steps, double *logits) {
+    cache_policy pol = {heavy, recent, 0, 0};
+    return heavy > 0 && recent > 0 ? ref_cache_run(m, ids, n, &pol, feed, steps, logits) : -1;
+}
+
+int ref_streamingllm(const gc_model_file *m, const int32_t *ids, int n, int k, int sinks, const int32_t *feed,
+                     int steps, double *logits) {
+    cache_policy pol = {0, 0, sinks, k};
+    return k > sinks + 1 && sinks > 0 ? ref_cache_run(m, ids, n, &pol, feed, steps, logits) : -1;
 }
 
 /* PromptDistill's selection at one stage over the s->n current rows: keep[0..k] (indices of current rows). */

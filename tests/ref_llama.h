@@ -43,6 +43,13 @@ int ref_head_mass(const gc_model_file *m, const int32_t *ids, int n, int i_from,
 int ref_h2o_stream(const gc_model_file *m, const int32_t *ids, int n, int heavy, int recent, const int32_t *feed,
                    int steps, double *logits);
 
+/* StreamingLLM (METHODS.md) in double precision: prefill n tokens, keep the first `sinks` and the last k - sinks
+ * rows with keys re-rotated to their slots (when n > k); then before each of `steps` decode steps with k rows
+ * cached drop slot `sinks` and move the later rows down one slot; feed[t] goes at the slot after the last.
+ * logits: (steps, vocab). Returns 0 on success. */
+int ref_streamingllm(const gc_model_file *m, const int32_t *ids, int n, int k, int sinks, const int32_t *feed,
+                     int steps, double *logits);
+
 /* GemFilter's raw scores at each layer in layers[0..n_list-1] (ascending): for list entry t, scores[t][j] =
  * sum over query heads of dot(q_last[h], k[j][kv(h)]) at that layer, post-RoPE, unscaled (METHODS.md). */
 int ref_gemfilter_scores(const gc_model_file *m, const int32_t *ids, int n, const int *layers, int n_list,

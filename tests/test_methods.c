@@ -673,6 +673,62 @@ START_TEST(pod_tf_shares_distant_logits_and_drops_their_keys) {
 }
 END_TEST
 
+/* Greedy decoding of `steps` tokens through a method's hooks; feed[t] is the token fed at step t and
+ * logits (steps, vocab) what step t produced. */
+static void decode_steps(stack *s, const char *name, const gemcl_method_params *p, const int32_t *ids, int n,
+                         int budget, int steps, int32_t *feed, float *logits) {
+    const gc_method *m = gc_method_find(name);
+    gc_seq *seq;
+    gc_error err;
+    gc_seq_params sp = {0, 32};
+    ck_assert_int_eq(gc_seq_create(s->ops, s->dm, &sp, &seq, &err), GEMCL_OK);
+    gc_method_args a = {s->ops, s->dm, ids, n, 0, budget, 32, NULL};
+    gc_kv_args kv = {p, steps};
+    void *state;
+    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GEMCL_OK, "%s", err.msg);
+    int32_t next;
+    ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, n, NULL, &next, NULL, &err), GEMCL_OK);
+    gc_kept_report kept = {0};
+    ck_assert_msg(m->after_prefill(state, seq, &kept, &err) == GEMCL_OK, "%s", err.msg);
+    for (int t = 0; t < steps; t++) {
+        if (m->per_decode_step)
+            ck_assert_msg(m->per_decode_step(state, seq, &err) == GEMCL_OK, "%s", err.msg);
+        feed[t] = next;
+        ck_assert_int_eq(gc_seq_decode(seq, feed[t], NULL, &next, logits + (size_t)t * s->dm->hp.vocab_size, &err),
+                         GEMCL_OK);
+    }
+    free(kept.tokens), free(kept.heads);
+    m->finish(state, seq);
+    gc_seq_free(seq);
+}
+
+/* StreamingLLM over many steps, evicting from the prompt (n > k) or only once decoding fills the cache: each
+ * step's logits equal the reference that re-rotates the kept keys to their slots at every eviction. */
+START_TEST(streamingllm_matches_slot_reference_over_many_steps) {
+    stack s;
+    if (!stack_open(&s))
+        return;
+    enum { STEPS = 20 };
+    const int vocab = s.dm->hp.vocab_size, cases[2][2] = {{70, 24}, {16, 24}}; /* n, k */
+    int32_t ids[70], feed[STEPS];
+    float *got = malloc((size_t)STEPS * vocab * sizeof *got);
+    double *want = malloc((size_t)STEPS * vocab * sizeof *want);
+    for (int c = 0; c < 2; c++) {
+        int n = cases[c][0], k = cases[c][1];
+        make_ids(ids, n, vocab, 21 + c);
+        gemcl_method_params p = {0};
+        decode_steps(&s, "streamingllm", &p, ids, n, k, STEPS, feed, got);
+        ck_assert_int_eq(ref_streamingllm(s.file, ids, n, k, 4, feed, STEPS, want), 0);
+        for (int t = 0; t < STEPS; t++) {
+            double e = logits_nmse(got + (size_t)t * vocab, want + (size_t)t * vocab, vocab);
+            ck_assert_msg(e <= 1e-6, "n=%d k=%d step %d: logits nmse %g against the slot reference", n, k, t, e);
+        }
+    }
+    free(got), free(want);
+    stack_close(&s);
+}
+END_TEST
+
 /* ---- through the public API ---------------------------------------------------------------------------- */
 
 static gemcl_status generate(gemcl_context *ctx, const char *prompt, gemcl_method m, int k, int max_tokens,
@@ -842,6 +898,7 @@ Suite *suite_methods(void) {
     tcase_add_test(tc, h2o_stream_evicts_to_heavy_plus_recent_every_step);
     tcase_add_test(tc, h2o_keeps_heavy_hitters_and_last_32);
     tcase_add_test(tc, streamingllm_keeps_sinks_and_window_at_slot_positions);
+    tcase_add_test(tc, streamingllm_matches_slot_reference_over_many_steps);
     tcase_add_test(tc, promptdistill_later_layers_see_k_plus_1_rows_at_original_positions);
     tcase_add_test(tc, promptdistill_multi_stage_truncates_kv_by_tt);
     tcase_add_test(tc, pod_tf_shares_distant_logits_and_drops_their_keys);
