@@ -5,6 +5,9 @@
  *   gc_seq      one sequence: its KV cache (one K and one V buffer per layer, never one buffer for all),
  *               the prefill scratch, and the count of cached tokens.
  *   gc_seq_prefill / gc_seq_decode   advance the sequence; the sampled id is the only thing read back.
+ *   gc_seq_prefill_staged   layer-major prefill whose hook may drop rows between layers (PromptDistill).
+ *   hooks and cache edits for the KV methods (src/methods): an after-layer hook with each layer's queries,
+ *               per-layer row counts, per-head compaction, resizing, shared distant logits (pod-tf).
  *   gc_filter_pass   GemFilter's first pass: layers 0..r-1 over all tokens layer by layer (so only one
  *               layer's K/V exists at a time), then layer r's RMSNorm, K for every token and Q for the last,
  *               post-RoPE, handed to the caller. Nothing else of layer r and nothing after it runs.
@@ -93,7 +96,8 @@ typedef struct gc_seq {
     int n_past;                     /* cached rows of the longest layer */
     int *kv_len;                    /* (n_layers) cached rows per layer; all n_past unless a method compacted */
     int next_pos;                   /* position of the next token (may differ from n_past after compression) */
-    gc_buffer *k_cache, *v_cache;   /* per layer f32 (kv_rows, kv_dim) */
+    gc_buffer *k_cache, *v_cache;   /* per layer f32 (kv_rows, kv_dim); K (kv_rows - k_shift, kv_dim) for a
+                                       pod-tf layer, see shared_logits */
     gc_scratch s;
     int32_t *host_tok;              /* (2, n_ub) staging for the tok buffer */
     gc_progress progress;           /* optional; consulted by gc_seq_prefill */
