@@ -16,11 +16,11 @@
  *   pool_max7_f32_f32(s, s_off, p, p_off, n)
  *     p[j] = max(s[j-3 .. j+3]) over the in-range terms (SnapKV's max_pool1d, kernel 7, padding 3).
  *     Launch: 1-D, global n.
- *   gather_rows_f32_f32(src, src_row_stride, src_head_stride, dst, dst_row_stride, dst_head_stride, idx,
- *                       idx_head_stride, n_keep, n_heads, width)
- *     per head g, row r < n_keep and e < width: dst[r * dst_row_stride + g * dst_head_stride + e] =
- *     src[idx[g * idx_head_stride + r] * src_row_stride + g * src_head_stride + e] (idx_head_stride 0: one
- *     list for all heads). KV rows (rows, G, d) are strides (G d, d), width d; per-head score arrays (G, cap)
+ *   gather_rows_f32_f32(src, src_off, src_row_stride, src_head_stride, dst, dst_off, dst_row_stride,
+ *                       dst_head_stride, idx, idx_off, idx_head_stride, n_keep, n_heads, width)
+ *     per head g, row r < n_keep and e < width (offsets in elements, left out here):
+ *     dst[r * dst_row_stride + g * dst_head_stride + e] = src[idx[g * idx_head_stride + r] * src_row_stride +
+ *     g * src_head_stride + e] (idx_head_stride 0: one list for all heads). KV rows (rows, G, d) are strides (G d, d), width d; per-head score arrays (G, cap)
  *     are strides (1, cap), width 1. dst must not overlap src. Launch: 2-D, global (n_heads * width, n_keep).
  *   evict_lowest_f32_i32(s, s_head_stride, idx, rows, candidates, n_heads)
  *     H2O's eviction of one row per head: m = the row j < candidates with the lowest s[g, j] (lowest index on
@@ -84,16 +84,18 @@ __kernel void pool_max7_f32_f32(__global const float *s, const ulong s_off, __gl
     p[p_off + j] = m;
 }
 
-__kernel void gather_rows_f32_f32(__global const float *src, const uint src_row_stride, const uint src_head_stride,
-                                  __global float *dst, const uint dst_row_stride, const uint dst_head_stride,
-                                  __global const int *idx, const uint idx_head_stride, const uint n_keep,
+__kernel void gather_rows_f32_f32(__global const float *src, const ulong src_off, const uint src_row_stride,
+                                  const uint src_head_stride, __global float *dst, const ulong dst_off,
+                                  const uint dst_row_stride, const uint dst_head_stride, __global const int *idx,
+                                  const ulong idx_off, const uint idx_head_stride, const uint n_keep,
                                   const uint n_heads, const uint width) {
     const uint t = get_global_id(0), r = get_global_id(1);
     if (t >= n_heads * width || r >= n_keep)
         return;
     const uint g = t / width, e = t % width;
-    const int from = idx[g * idx_head_stride + r];
-    dst[(ulong)r * dst_row_stride + g * dst_head_stride + e] = src[(ulong)from * src_row_stride + g * src_head_stride + e];
+    const int from = idx[idx_off + g * idx_head_stride + r];
+    dst[dst_off + (ulong)r * dst_row_stride + g * dst_head_stride + e] =
+        src[src_off + (ulong)from * src_row_stride + g * src_head_stride + e];
 }
 
 __kernel void evict_lowest_f32_i32(__global const float *s, const uint s_head_stride, __global int *idx,

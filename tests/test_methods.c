@@ -155,8 +155,8 @@ START_TEST(evict_lowest_drops_each_heads_lightest_candidate) {
     ck_assert_int_eq(gc_buffer_write(rt, &mb, 0, mass, sizeof mass, &err), GEMCL_OK);
     ck_assert_int_eq(gc_buffer_write(rt, &tb, 0, moved, sizeof moved, &err), GEMCL_OK);
     ck_assert_msg(gc_op_evict_lowest(ops, &mb, CAP, &ib, ROWS, CAND, G, &err) == GEMCL_OK, "%s", err.msg);
-    gc_rows_layout per_head = {1, CAP};
-    ck_assert_int_eq(gc_op_gather_rows(ops, &mb, per_head, &tb, per_head, &ib, ROWS - 1, ROWS - 1, G, 1, &err),
+    gc_rows_layout per_head = {0, 1, CAP};
+    ck_assert_int_eq(gc_op_gather_rows(ops, &mb, per_head, &tb, per_head, &ib, 0, ROWS - 1, ROWS - 1, G, 1, &err),
                      GEMCL_OK);
     ck_assert_int_eq(gc_buffer_read(rt, &ib, 0, idx, sizeof idx, &err), GEMCL_OK);
     ck_assert_int_eq(gc_buffer_read(rt, &tb, 0, moved, sizeof moved, &err), GEMCL_OK);

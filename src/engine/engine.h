@@ -180,7 +180,7 @@ typedef struct gc_stage_hook {
  * rows (so a layer's selection sees the whole prompt). The hidden states of kept rows go on to later layers
  * with their original positions; each layer's cache holds the rows that ran through it (kv_len per layer;
  * the hook may also compact earlier layers). next_pos becomes the last row's position + 1. Samples like
- * gc_seq_prefill. The residual stream of all rows is one f32 (n, n_embd) buffer. */
+ * gc_seq_prefill. The residual stream of the rows is kept in chunks of n_ubatch rows, one buffer each. */
 gemcl_status gc_seq_prefill_staged(gc_seq *seq, const int32_t *ids, int n, const gc_stage_hook *hook,
                                    gc_sampling *smp, int32_t *next_id, float *logits, gc_error *err);
 

@@ -382,29 +382,72 @@ gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *n
 /* ---- layer-major prefill with row selection ---------------------------------------------------------- */
 
 typedef struct staged {
-    gc_buffer x;             /* f32 (rows, n_embd): the residual stream of the current rows */
+    gc_buffer *x;            /* per chunk f32 (n_ub, n_embd): the residual stream of the current rows */
+    int n_chunks;
     gc_buffer ids_pos;       /* int32 (2, n): ids, then the current rows' original positions */
-    gc_buffer idx;           /* int32 (n): rows kept by a selection */
+    gc_buffer idx;           /* int32 (n): kept rows' offsets inside their old chunk */
     int32_t *pos;            /* (n) host copy of the current positions */
 } staged;
 
+static void chunks_free(gc_runtime *rt, gc_buffer *x, int n_chunks) {
+    for (int c = 0; x && c < n_chunks; c++)
+        gc_buffer_free(rt, &x[c]);
+    free(x);
+}
+
 static void staged_free(gc_runtime *rt, staged *st) {
-    gc_buffer_free(rt, &st->x);
+    chunks_free(rt, st->x, st->n_chunks);
     gc_buffer_free(rt, &st->ids_pos);
     gc_buffer_free(rt, &st->idx);
     free(st->pos);
 }
 
-/* Carries rows keep[0..n_keep-1] of the current cur rows forward: residual rows and positions. */
+/* Residual chunks for rows rows, like the filter pass: no buffer holds more than n_ub rows. */
+static gemcl_status chunks_alloc(gc_seq *seq, int rows, gc_buffer **x, int *n_chunks, gc_error *err) {
+    int ub = seq->s.n_ub;
+    *n_chunks = (rows + ub - 1) / ub;
+    *x = calloc((size_t)*n_chunks, sizeof **x);
+    if (!*x)
+        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int c = 0; c < *n_chunks; c++)
+        TRY(gc_buffer_alloc(gc_ops_runtime(seq->ops), (size_t)ub * seq->m->hp.n_embd * 4, "staged residual chunk",
+                            &(*x)[c], err));
+    return GEMCL_OK;
+}
+
+/* Gathers residual rows keep[0..n_keep-1] into fresh chunks: one gather per run of rows that share both their
+ * old and their new chunk. */
+static gemcl_status gather_chunks(gc_seq *seq, staged *st, const int32_t *keep, int n_keep, gc_buffer *x_new,
+                                  gc_error *err) {
+    int ub = seq->s.n_ub, d = seq->m->hp.n_embd;
+    int32_t *local = malloc((size_t)n_keep * sizeof *local);
+    if (!local)
+        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int r = 0; r < n_keep; r++)
+        local[r] = keep[r] % ub;
+    gemcl_status s = gc_buffer_write(gc_ops_runtime(seq->ops), &st->idx, 0, local, (size_t)n_keep * 4, err);
+    free(local);
+    for (int r0 = 0, r1; s == GEMCL_OK && r0 < n_keep; r0 = r1) {
+        int from = keep[r0] / ub, to = r0 / ub;
+        for (r1 = r0 + 1; r1 < n_keep && keep[r1] / ub == from && r1 / ub == to; r1++)
+            ;
+        gc_rows_layout src = {0, d, 0}, dst = {(size_t)(r0 % ub) * d, d, 0};
+        s = gc_op_gather_rows(seq->ops, &st->x[from], src, &x_new[to], dst, &st->idx, (size_t)r0, 0, r1 - r0, 1, d,
+                              err);
+    }
+    return s;
+}
+
+/* Carries rows keep[0..n_keep-1] of the current rows forward: residual rows and positions. */
 static gemcl_status staged_keep(gc_seq *seq, staged *st, const int32_t *keep, int n_keep, int n, gc_error *err) {
     gc_runtime *rt = gc_ops_runtime(seq->ops);
-    int d = seq->m->hp.n_embd;
-    gc_buffer x_new;
-    TRY(gc_buffer_write(rt, &st->idx, 0, keep, (size_t)n_keep * 4, err));
-    TRY(gc_buffer_alloc(rt, (size_t)n_keep * d * 4, "staged residual", &x_new, err));
-    gemcl_status s = gc_op_kv_gather(seq->ops, &st->x, &x_new, &st->idx, 0, n_keep, 1, d, err);
-    gc_buffer_free(rt, &st->x); /* deferred by OpenCL until the gather ran */
-    st->x = x_new;
+    gc_buffer *x_new = NULL;
+    int n_new = 0;
+    gemcl_status s = chunks_alloc(seq, n_keep, &x_new, &n_new, err);
+    if (s == GEMCL_OK)
+        s = gather_chunks(seq, st, keep, n_keep, x_new, err);
+    chunks_free(rt, st->x, st->n_chunks); /* deferred by OpenCL until the gathers ran */
+    st->x = x_new, st->n_chunks = n_new;
     if (s != GEMCL_OK)
         return s;
     for (int r = 0; r < n_keep; r++)
@@ -414,10 +457,10 @@ static gemcl_status staged_keep(gc_seq *seq, staged *st, const int32_t *keep, in
 
 /* Layer l over the cur current rows, chunk by chunk; returns the row count of the last chunk in *last_nc. */
 static gemcl_status staged_layer(gc_seq *seq, staged *st, int l, int cur, int n, int *last_nc, gc_error *err) {
-    int ub = seq->s.n_ub, d = seq->m->hp.n_embd;
+    int ub = seq->s.n_ub;
     for (int c0 = 0; c0 < cur; c0 += ub) {
         int nc = cur - c0 < ub ? cur - c0 : ub;
-        layer_io io = {&st->x, (size_t)c0 * d, &st->ids_pos, (size_t)n + c0, &seq->k_cache[l], &seq->v_cache[l], c0,
+        layer_io io = {&st->x[c0 / ub], 0, &st->ids_pos, (size_t)n + c0, &seq->k_cache[l], &seq->v_cache[l], c0,
                        NULL};
         TRY(layer_forward(seq->ops, seq->m, l, &seq->s, &io, nc, err));
         *last_nc = nc;
@@ -433,13 +476,13 @@ static gemcl_status staged_run(gc_seq *seq, staged *st, const int32_t *ids, int 
     int ub = seq->s.n_ub, d = hp->n_embd, cur = n, last_nc = 0;
     for (int i = 0; i < n; i++)
         st->pos[i] = i;
-    TRY(gc_buffer_alloc(rt, (size_t)n * d * 4, "staged residual", &st->x, err));
+    TRY(chunks_alloc(seq, n, &st->x, &st->n_chunks, err));
     TRY(gc_buffer_alloc(rt, (size_t)n * 2 * 4, "staged ids+positions", &st->ids_pos, err));
     TRY(gc_buffer_alloc(rt, (size_t)n * 4, "staged kept rows", &st->idx, err));
     TRY(gc_buffer_write(rt, &st->ids_pos, 0, ids, (size_t)n * 4, err));
     TRY(gc_buffer_write(rt, &st->ids_pos, (size_t)n * 4, st->pos, (size_t)n * 4, err));
     for (int c0 = 0; c0 < n; c0 += ub)
-        TRY(gc_op_embed(seq->ops, &seq->m->tok_embd, &st->ids_pos, (size_t)c0, &st->x, (size_t)c0 * d,
+        TRY(gc_op_embed(seq->ops, &seq->m->tok_embd, &st->ids_pos, (size_t)c0, &st->x[c0 / ub], 0,
                         n - c0 < ub ? n - c0 : ub, err));
     for (int l = 0; l < hp->n_layers; l++) {
         if (staged_layer(seq, st, l, cur, n, &last_nc, err) != GEMCL_OK)
@@ -463,7 +506,7 @@ static gemcl_status staged_run(gc_seq *seq, staged *st, const int32_t *ids, int 
     for (int l = 0; l < hp->n_layers; l++)
         seq->n_past = seq->kv_len[l] > seq->n_past ? seq->kv_len[l] : seq->n_past;
     seq->next_pos = st->pos[cur - 1] + 1;
-    return finish_step(seq, &st->x, (size_t)(cur - 1) * d, smp, next_id, logits, err);
+    return finish_step(seq, &st->x[(cur - 1) / ub], (size_t)((cur - 1) % ub) * d, smp, next_id, logits, err);
 }
 
 gemcl_status gc_seq_prefill_staged(gc_seq *seq, const int32_t *ids, int n, const gc_stage_hook *hook,

@@ -171,9 +171,9 @@ static gemcl_status select_layer(gc_ops *ops, const headmass *h, int layer, int 
 static gemcl_status gather_mass(gc_seq *seq, headmass *h, int layer, const gc_buffer *idx, int idx_stride,
                                 int n_keep, gc_error *err) {
     int G = seq->m->hp.n_kv_heads;
-    gc_rows_layout per_head = {1, h->cap};
-    gemcl_status st = gc_op_gather_rows(seq->ops, &h->mass[layer], per_head, &h->mass_tmp, per_head, idx, idx_stride,
-                                        n_keep, G, 1, err);
+    gc_rows_layout per_head = {0, 1, h->cap};
+    gemcl_status st = gc_op_gather_rows(seq->ops, &h->mass[layer], per_head, &h->mass_tmp, per_head, idx, 0,
+                                        idx_stride, n_keep, G, 1, err);
     return st == GEMCL_OK ? gc_op_copy_f32(seq->ops, &h->mass_tmp, 0, &h->mass[layer], 0, (size_t)G * h->cap, err)
                           : st;
 }

@@ -83,8 +83,8 @@ gemcl_status gc_op_pool_max7(gc_ops *ops, const gc_buffer *s, size_t s_off, gc_b
 }
 
 gemcl_status gc_op_gather_rows(gc_ops *ops, const gc_buffer *src, gc_rows_layout sl, gc_buffer *dst,
-                               gc_rows_layout dl, const gc_buffer *idx, int idx_head_stride, int n_keep, int n_heads,
-                               int width, gc_error *err) {
+                               gc_rows_layout dl, const gc_buffer *idx, size_t idx_off, int idx_head_stride,
+                               int n_keep, int n_heads, int width, gc_error *err) {
     const char *op = "gather_rows";
     if (n_keep < 0 || n_heads <= 0 || width <= 0 || idx_head_stride < 0 ||
         (idx_head_stride > 0 && idx_head_stride < n_keep) || sl.row_stride < 0 || sl.head_stride < 0 ||
@@ -93,28 +93,30 @@ gemcl_status gc_op_gather_rows(gc_ops *ops, const gc_buffer *src, gc_rows_layout
                        n_keep, n_heads, width, idx_head_stride);
     size_t n_idx = idx_head_stride ? (size_t)(n_heads - 1) * idx_head_stride + n_keep : (size_t)n_keep;
     size_t dst_span = n_keep ? (size_t)(n_keep - 1) * dl.row_stride + (size_t)(n_heads - 1) * dl.head_stride + width : 0;
-    gemcl_status st = gc_ops_check_range(dst, 0, dst_span, 4, op, "dst", err);
+    gemcl_status st = gc_ops_check_range(dst, dl.off, dst_span, 4, op, "dst", err);
     if (st == GEMCL_OK)
-        st = gc_ops_check_range(idx, 0, n_idx, 4, op, "idx", err);
+        st = gc_ops_check_range(idx, idx_off, n_idx, 4, op, "idx", err);
     cl_kernel kr;
     if (st == GEMCL_OK && n_keep > 0)
         st = gc_ops_kernel(ops, "kvcompress", NULL, "gather_rows_f32_f32", &kr, err);
     if (st != GEMCL_OK || n_keep == 0)
         return st;
+    cl_ulong so = sl.off, dof = dl.off, io = idx_off;
     cl_uint srs = (cl_uint)sl.row_stride, shs = (cl_uint)sl.head_stride, drs = (cl_uint)dl.row_stride;
     cl_uint dhs = (cl_uint)dl.head_stride, stride = (cl_uint)idx_head_stride, nk = (cl_uint)n_keep;
     cl_uint nh = (cl_uint)n_heads, w = (cl_uint)width;
-    gc_karg args[] = {GC_KMEM(src),  GC_KARG(srs),    GC_KARG(shs), GC_KMEM(dst), GC_KARG(drs), GC_KARG(dhs),
-                      GC_KMEM(idx),  GC_KARG(stride), GC_KARG(nk),  GC_KARG(nh),  GC_KARG(w)};
-    st = gc_ops_set_args(kr, args, 11, op, err);
+    gc_karg args[] = {GC_KMEM(src), GC_KARG(so),  GC_KARG(srs),    GC_KARG(shs), GC_KMEM(dst),
+                      GC_KARG(dof), GC_KARG(drs), GC_KARG(dhs),    GC_KMEM(idx), GC_KARG(io),
+                      GC_KARG(stride), GC_KARG(nk), GC_KARG(nh),   GC_KARG(w)};
+    st = gc_ops_set_args(kr, args, 14, op, err);
     size_t global[2] = {(size_t)n_heads * width, (size_t)n_keep};
     return st != GEMCL_OK ? st : gc_ops_launch_2d(ops, kr, global, NULL, op, err);
 }
 
 gemcl_status gc_op_kv_gather(gc_ops *ops, const gc_buffer *src, gc_buffer *dst, const gc_buffer *idx,
                              int idx_head_stride, int n_keep, int n_kv_heads, int head_dim, gc_error *err) {
-    gc_rows_layout kv = {n_kv_heads * head_dim, head_dim};
-    return gc_op_gather_rows(ops, src, kv, dst, kv, idx, idx_head_stride, n_keep, n_kv_heads, head_dim, err);
+    gc_rows_layout kv = {0, n_kv_heads * head_dim, head_dim};
+    return gc_op_gather_rows(ops, src, kv, dst, kv, idx, 0, idx_head_stride, n_keep, n_kv_heads, head_dim, err);
 }
 
 gemcl_status gc_op_evict_lowest(gc_ops *ops, const gc_buffer *s, int s_head_stride, gc_buffer *idx, int rows,

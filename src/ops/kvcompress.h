@@ -41,16 +41,17 @@ gemcl_status gc_op_pool_max7(gc_ops *ops, const gc_buffer *s, size_t s_off, /* f
                              gc_buffer *p, size_t p_off,                    /* f32 (n) */
                              int n, gc_error *err);
 
-/* Where a gather reads or writes: element (row r, head g, e) is at r * row_stride + g * head_stride + e. */
+/* Where a gather reads or writes: element (row r, head g, e) is at off + r * row_stride + g * head_stride + e. */
 typedef struct gc_rows_layout {
+    size_t off;
     int row_stride, head_stride;
 } gc_rows_layout;
 
-/* dst(r, g, e) = src(idx[g * idx_head_stride + r], g, e) for r < n_keep, g < n_heads, e < width;
+/* dst(r, g, e) = src(idx[idx_off + g * idx_head_stride + r], g, e) for r < n_keep, g < n_heads, e < width;
  * idx_head_stride 0 = the same rows for every head. dst must not overlap src. */
 gemcl_status gc_op_gather_rows(gc_ops *ops, const gc_buffer *src, gc_rows_layout src_layout, /* f32 */
                                gc_buffer *dst, gc_rows_layout dst_layout,                    /* f32 */
-                               const gc_buffer *idx, /* int32 (n_heads, idx_head_stride) or (n_keep) */
+                               const gc_buffer *idx, size_t idx_off, /* int32 (n_heads, stride) or (n_keep) */
                                int idx_head_stride, int n_keep, int n_heads, int width, gc_error *err);
 
 /* KV rows: dst[r, g, :] = src[idx[g * idx_head_stride + r], g, :] for r < n_keep (gc_op_gather_rows on the
