@@ -215,18 +215,55 @@ const char *gemcl_context_last_error(const gemcl_context *ctx);
 
 typedef enum gemcl_method {
     GEMCL_METHOD_FULL = 0,         /* ordinary causal attention over the whole prompt */
-    GEMCL_METHOD_GEMFILTER = 1     /* filter with layer r's attention, keep top k tokens, regenerate */
+    GEMCL_METHOD_GEMFILTER = 1,    /* filter with layer r's attention, keep top k tokens, regenerate */
+    GEMCL_METHOD_SNAPKV = 2,       /* full prefill; per layer and KV head keep top (k - w) by window mass + window */
+    GEMCL_METHOD_H2O = 3,          /* full prefill; per layer and KV head keep top (k - 32) by column sums + last 32 */
+    GEMCL_METHOD_STREAMINGLLM = 4, /* sink tokens + the most recent k - sinks, positions = cache slots */
+    GEMCL_METHOD_PROMPTDISTILL = 5,/* one pass; at selection layers keep the top k_i rows' hidden states + last */
+    GEMCL_METHOD_H2O_STREAM = 6,   /* heavy hitters + recent, column sums accumulated and evicted every step */
+    GEMCL_METHOD_POD_TF = 7,       /* training-free POD: distant logits shared within layer blocks (not the paper's
+                                      retrained model; never compare with its numbers) */
+    GEMCL_METHOD_COUNT_            /* not a method: the number of them */
 } gemcl_method;
 
-/* "full", "gemfilter"; NULL for an unknown value. */
+/* "full", "gemfilter", "snapkv", "h2o", "streamingllm", "promptdistill", "h2o-stream", "pod-tf"; NULL for an
+ * unknown value. */
 const char *gemcl_method_name(gemcl_method method);
 /* Parses a name; returns GEMCL_ERR_NOT_FOUND (and leaves *method) for an unknown one. */
 gemcl_status gemcl_method_from_name(const char *name, gemcl_method *method);
 
+#define GEMCL_MAX_STAGES 8 /* promptdistill selection stages at most */
+
+/* SnapKV's pooling of the window attention mass before its top-k. */
+typedef enum gemcl_pooling {
+    GEMCL_POOLING_AVG5 = 0,        /* mean over 5 neighbours, zero padded (default) */
+    GEMCL_POOLING_MAX7 = 1         /* max over 7 neighbours */
+} gemcl_pooling;
+
+/* Options of every method; 0 leaves a field at its documented default, so a zeroed struct with a method set
+ * is valid. `budget` means the same thing for every method: prompt tokens kept per layer (per KV head for the
+ * per-head methods). Every method behaves exactly like full when the prompt has at most `budget` tokens
+ * (streamingllm: while prompt + generated tokens fit the budget). */
 typedef struct gemcl_method_params {
     gemcl_method method;
     int filter_layer;              /* GemFilter's r (0-based); -1 = the model card's, else round(0.4 * L) */
     int budget;                    /* tokens kept (k); 0 = the card's, else 1024 */
+    int window;                    /* snapkv: observation window w, included in the budget (0 = 32) */
+    gemcl_pooling pooling;         /* snapkv: pooling of the window mass (default avg5) */
+    int sink_tokens;               /* streamingllm: attention sinks kept at the start (0 = 4) */
+    int heavy_budget, recent_budget; /* h2o-stream: heavy hitters + recent rows per KV head; 0 = budget split in
+                                      half, and with no budget either the paper's 1024 + 1024 */
+    /* promptdistill: stages i < n_stages select at layer select_layers[i] (ascending, 0-based) the top
+     * stage_budgets[i] rows plus the last; n_stages 0 = one stage at filter_layer with budget. */
+    int n_stages;
+    int select_layers[GEMCL_MAX_STAGES];
+    int stage_budgets[GEMCL_MAX_STAGES];
+    int block_size;                /* pod-tf: layers per block sharing the first one's distant logits (0 = 2);
+                                      proximal keys = the first sink_tokens (0 = 16) + the last budget - sinks
+                                      (budget 0 = 4096: 16 + 4080) */
+    int tt;                        /* promptdistill KV truncation of earlier layers: 0 keep all n rows (default),
+                                      1 truncate layers <= the first selection layer to its kept rows, -1
+                                      truncate after every selection */
 } gemcl_method_params;
 
 /* Called with each piece of generated text (complete UTF-8 only). Return non-zero to stop. */
@@ -258,8 +295,15 @@ typedef struct gemcl_result {
     char *text;                    /* the generated text, NUL-terminated; owned by the result */
     size_t text_len;
     int n_prompt_tokens;           /* the prompt as tokenized */
-    int n_kept_tokens;             /* what the model saw after compression (= n_prompt_tokens for full) */
-    int32_t *kept_indices;         /* (n_kept_tokens) prompt positions kept, ascending; NULL for full */
+    int n_kept_tokens;             /* what the model saw after compression (= n_prompt_tokens for full); for
+                                      the KV methods the prompt rows kept per layer (per KV head), for
+                                      promptdistill the rows of its last stage */
+    int32_t *kept_indices;         /* (n_kept_tokens) prompt positions kept, ascending; NULL for full and for
+                                      the per-head methods (see kept_positions) */
+    int32_t *kept_positions;       /* per-head methods (snapkv, h2o): (kept_layers, kept_kv_heads,
+                                      kept_per_head) prompt positions each layer's KV head kept, ascending per
+                                      head; NULL otherwise. Owned by the result. */
+    int kept_layers, kept_kv_heads, kept_per_head;
     int n_generated;
     int filter_layer;              /* the layer GemFilter used (-1 for full) */
     int filter_layer_defaulted;    /* 1 if it was round(0.4 * L) for want of a model card */
