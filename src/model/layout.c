@@ -47,6 +47,8 @@ static void add(gc_planned_tensor *t, const gc_hparams *hp, gc_dtype dtype, gc_r
     char name[96];
     int n_dims;
     int64_t shape[2];
+    /* global tensors pass a name without %d; the unused layer argument is legal C */
+    // cppcheck-suppress wrongPrintfScanfArgNum
     snprintf(name, sizeof name, name_fmt, layer);
     shape_of(hp, role, &n_dims, shape);
     gc_dtype dt = n_dims == 1 ? GC_DTYPE_F32 : dtype;
