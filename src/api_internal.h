@@ -2,7 +2,10 @@
 #ifndef GC_API_INTERNAL_H
 #define GC_API_INTERNAL_H
 
+#include <pthread.h>
+
 #include "engine/engine.h"
+#include "tokenizer/tokenizer.h"
 #include "gemcl.h"
 #include "model/model.h"
 
@@ -12,6 +15,8 @@ struct gemcl_model {
     gc_model_file *file;
     gc_dmodel *dm;
     int filter_layer, filter_layer_from_card, budget; /* GemFilter defaults for this model */
+    pthread_mutex_t lock;           /* serializes device work of all contexts: they share rt's queue */
+    size_t bytes_peak;              /* device peak since loading (rt's peak is reset per generate call) */
 };
 
 struct gemcl_context {
@@ -19,6 +24,21 @@ struct gemcl_context {
     gc_seq *seq;
     int n_ubatch;
     gc_error err;
+    bool logits_valid;              /* seq's logits buffer holds the last prefill/decode row's logits */
+    int32_t *kept_ids;              /* (n_kept) ids the last gemcl_generate gave the model; owned */
+    int n_kept;
+    gemcl_context_stats stats;      /* the running totals (the byte counts are filled in when asked) */
 };
+
+/* The model's lock, held by every call that touches the device or the byte accounting. Folds the
+ * runtime's peak into the model's lifetime peak on release. */
+void gc_api_lock(gemcl_model *m);
+void gc_api_unlock(gemcl_model *m);
+
+/* Checks gemcl_generate's params; GEMCL_ERR_INVALID_ARG with a message naming the field. */
+gemcl_status gc_api_check_generate_params(const gemcl_generate_params *p, gc_error *err);
+
+/* Whether gemcl_generate stops at id (EOS, or BOS for llama2.c tokenizers). */
+bool gc_api_is_end(const gc_tokenizer *tok, int32_t id);
 
 #endif

@@ -182,6 +182,8 @@ gemcl_status gemcl_generate(gemcl_context *c, const char *prompt, size_t len, co
     gc_error_clear(&c->err);
     memset(r, 0, sizeof *r);
     gemcl_generate_params p = params ? *params : gemcl_generate_default_params();
+    if (gc_api_check_generate_params(&p, &c->err) != GEMCL_OK)
+        return c->err.status;
     text_out out = {0};
     out.p = &p;
     for (int i = 0; i < p.n_stop; i++) {
@@ -190,19 +192,31 @@ gemcl_status gemcl_generate(gemcl_context *c, const char *prompt, size_t len, co
             out.hold = sl - 1;
     }
     gc_runtime *rt = c->model->rt;
+    gc_api_lock(c->model);
     gc_runtime_reset_peak(rt);
+    c->logits_valid = false;
     c->seq->progress = (gc_progress){p.on_progress, p.on_progress_user};
     int32_t *ids = NULL;
     gc_selection sel = {0};
     gemcl_status st = run(c, prompt, len, &p, r, &out, &ids, &sel, &c->err);
     r->peak_device_bytes = rt->bytes_peak;
-    free(ids);
+    gc_api_unlock(c->model);
     if (st != GEMCL_OK) {
+        free(ids);
         free(out.buf);
         free(sel.kept);
         gemcl_result_free(r);
         return st;
     }
+    free(c->kept_ids); /* the ids the model was given: the gathered head of ids */
+    c->kept_ids = ids;
+    c->n_kept = r->n_kept_tokens;
+    c->stats.n_generate_calls++;
+    c->stats.n_prefill_tokens += r->n_kept_tokens;
+    c->stats.n_decode_tokens += c->seq->n_past - r->n_kept_tokens; /* each decode step adds one row */
+    c->stats.filter_ms += r->filter_ms;
+    c->stats.prefill_ms += r->prefill_ms;
+    c->stats.decode_ms += r->decode_ms;
     r->kept_indices = sel.kept;
     r->text = out.buf ? out.buf : calloc(1, 1);
     r->text_len = out.len;
