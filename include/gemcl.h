@@ -360,7 +360,9 @@ gemcl_status gemcl_tokenize(const gemcl_model *model, const char *text, size_t l
                             int parse_special, int32_t **ids, int *n_ids, char *err, size_t errlen);
 
 /* Decodes ids into a NUL-terminated string of *len bytes allocated by the library; free it with
- * gemcl_free. GEMCL_ERR_INVALID_ARG for an id outside the vocabulary. Any thread. */
+ * gemcl_free. The ids are taken as the start of a text: SentencePiece-style tokenizers drop the first
+ * piece's leading space there. To decode a continuation, decode it with the token before it in front and
+ * drop that token's own text. GEMCL_ERR_INVALID_ARG for an id outside the vocabulary. Any thread. */
 gemcl_status gemcl_detokenize(const gemcl_model *model, const int32_t *ids, int n_ids, char **text, size_t *len,
                               char *err, size_t errlen);
 
@@ -431,7 +433,8 @@ gemcl_status gemcl_context_kept_text(const gemcl_context *ctx, char **text, size
 
 typedef struct gemcl_context_stats {
     /* device memory, from the runtime's exact accounting of every buffer it allocates */
-    uint64_t device_bytes_current;    /* held now by the model's device: weights + all its contexts */
+    uint64_t device_bytes_current;    /* held now on the model's device: weights, the engine's few small
+                                         shared buffers, and every context of the model */
     uint64_t device_bytes_peak;       /* highest device_bytes_current since the model was loaded */
     uint64_t weight_bytes;            /* the model's weights on the device */
     uint64_t context_bytes;           /* this context: its KV cache as allocated so far + prefill scratch */
