@@ -200,6 +200,7 @@ gemcl_status gemcl_generate(gemcl_context *c, const char *prompt, size_t len, co
     gc_selection sel = {0};
     gemcl_status st = run(c, prompt, len, &p, r, &out, &ids, &sel, &c->err);
     r->peak_device_bytes = rt->bytes_peak;
+    c->seq->progress = (gc_progress){0}; /* the callback belongs to this call only */
     gc_api_unlock(c->model);
     if (st != GEMCL_OK) {
         free(ids);

@@ -258,8 +258,9 @@ START_TEST(abort_from_progress_returns_aborted_and_the_context_stays_usable) {
     gemcl_context *ctx = new_context(model, 0, 8);
     char *want = generate_text(ctx, long_prompt, 20, GEMCL_METHOD_FULL, 0);
     const gemcl_method methods[2] = {GEMCL_METHOD_FULL, GEMCL_METHOD_GEMFILTER};
+    abort_state st;
     for (int m = 0; m < 2; m++) {
-        abort_state st = {0, 2, 0, 0};
+        st = (abort_state){0, 2, 0, 0};
         gemcl_generate_params g = gemcl_generate_default_params();
         g.max_tokens = 20;
         g.method.method = methods[m];
@@ -279,6 +280,16 @@ START_TEST(abort_from_progress_returns_aborted_and_the_context_stays_usable) {
         ck_assert_str_eq(gemcl_context_last_error(ctx), "");
         free(again);
     }
+    /* the callback belonged to the aborted call: token-level prefill in chunks of 8 never sees it */
+    int calls = st.calls;
+    int32_t *ids, next;
+    int n;
+    char err[1024];
+    ck_assert_int_eq(gemcl_tokenize(model, long_prompt, strlen(long_prompt), -1, 0, &ids, &n, err, sizeof err), GEMCL_OK);
+    ck_assert_int_gt(n, 16);
+    ck_assert_int_eq(gemcl_context_prefill(ctx, ids, n, &next), GEMCL_OK);
+    ck_assert_int_eq(st.calls, calls);
+    gemcl_free(ids);
     free(want);
     gemcl_context_free(ctx);
     gemcl_model_free(model);
