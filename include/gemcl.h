@@ -16,11 +16,11 @@
  *   - Objects come in create/free pairs. Whoever created an object frees it; free functions accept NULL.
  *   - The library never writes to stdout or stderr. Diagnostics go through a gemcl_log_fn that the caller
  *     installs; without one they are dropped.
- *
- *   - Thread safety is stated per function below. In short: functions without an object (status names,
- *     default params, devices, file tools, bare tokenizers) may be called from any thread at any time; a
- *     gemcl_context is used by one thread at a time; calls on different contexts of one model may come from
- *     different threads and are serialized by the model's lock (safe, not parallel: one device queue).
+ *   - Thread safety is stated per function below. In short: functions that take no model or context
+ *     (status names, default params, devices, model files, bare tokenizers, which are read-only once
+ *     loaded) may be called from any thread at any time; a gemcl_context is used by one thread at a time;
+ *     calls on different contexts of one model may come from different threads and are serialized by the
+ *     model's lock (safe, not parallel: they share one device queue).
  *   - The shared library exports only gemcl_* symbols. GEMCL_VERSION_* below give the header's version and
  *     gemcl_version() the library's, so a program can check it runs against the library it was built for.
  *
@@ -385,11 +385,13 @@ gemcl_status gemcl_detokenize(const gemcl_model *model, const int32_t *ids, int 
  *         st = gemcl_context_decode(ctx, next, &next);      // or read the logits and choose
  *     gemcl_free(ids);
  *
- * All of these take the model's lock and follow the context's one-thread rule. On failure they return the
- * status, gemcl_context_last_error says why, and the cache is as it was before the call.
+ * These follow the context's one-thread rule; prefill, decode and logits also take the model's lock. On
+ * failure they return the status, gemcl_context_last_error says why, and the cache is as it was before
+ * the call.
  * ------------------------------------------------------------------------------------------------- */
 
-/* Forgets the cached tokens (keeps the device buffers). Returns GEMCL_ERR_INVALID_ARG for NULL. */
+/* Forgets the cached tokens and the last gemcl_generate's kept ids (keeps the device buffers, so device
+ * memory does not change). Returns GEMCL_ERR_INVALID_ARG for NULL. */
 gemcl_status gemcl_context_reset(gemcl_context *ctx);
 
 /* Runs n_ids tokens (ids[0..n_ids-1], each in 0..vocab_size-1) through the model after the cached ones,
