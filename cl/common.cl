@@ -3,8 +3,13 @@
  * Weight rows are addressed as bytes (row = base + r * row_bytes) so one kernel body serves every dtype:
  *   ld1_<t>(row, i)  element i of the row as f32
  *   ld8_<t>(row, i)  elements i .. i+7 as float8 (i a multiple of 8)
+ *   ld16_<t>(row, i) elements i .. i+15 as float16 (i a multiple of 16)
  * for t in f32, f16 (storage only, vload_half), bf16 (upper half of an f32) and q8_0 (ggml blocks of 32:
  * {half scale; char q[32]}, 34 bytes). GC_FOR_EACH_DTYPE(X) instantiates X(t) for each of them. */
+
+/* Full unrolling of loops over register arrays (usable inside macros): without it PoCL's LLVM keeps such
+ * arrays in memory. */
+#define GC_UNROLL _Pragma("unroll")
 
 #define GC_FOR_EACH_DTYPE(X) X(f32) X(f16) X(bf16) X(q8_0)
 #define GC_Q8_0_BLOCK 32
@@ -31,10 +36,23 @@ inline float8 ld8_q8_0(gc_row row, uint i) {
     return convert_float8(vload8(0, (__global const char *)(b + 2) + i % GC_Q8_0_BLOCK)) * d;
 }
 
+inline float16 ld16_f32(gc_row row, uint i) { return vload16(0, (__global const float *)row + i); }
+inline float16 ld16_f16(gc_row row, uint i) { return vload_half16(0, (__global const half *)row + i); }
+inline float16 ld16_bf16(gc_row row, uint i) {
+    return as_float16(convert_uint16(vload16(0, (__global const ushort *)row + i)) << 16);
+}
+inline float16 ld16_q8_0(gc_row row, uint i) {
+    gc_row b = row + (i / GC_Q8_0_BLOCK) * GC_Q8_0_BYTES;
+    const float d = vload_half(0, (__global const half *)b);
+    return convert_float16(vload16(0, (__global const char *)(b + 2) + i % GC_Q8_0_BLOCK)) * d;
+}
+
 inline float gc_hsum8(float8 v) {
     float4 s = v.lo + v.hi;
     return (s.x + s.y) + (s.z + s.w);
 }
+
+inline float gc_hsum16(float16 v) { return gc_hsum8(v.lo + v.hi); }
 
 /* Sum of v over a work-group of n work-items (n a power of two), returned to every work-item. scratch holds
  * n floats; it is free again on return. */

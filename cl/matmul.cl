@@ -3,91 +3,145 @@
  * Entry points, one per weight dtype t in f32, f16, bf16, q8_0 (loads from common.cl):
  *   gemv_<t>_f32(w, row_bytes, x, x_off, y, y_off, rows, cols, n)
  *     w: (rows, cols); x: f32 (n, cols); y: f32 (n, rows). For small n (decode).
- *     Launch: 2-D, local (GEMV_LS, 1), global (rows * GEMV_LS, ceil(n / GEMV_NB)): one work-group per output
- *     row and block of GEMV_NB rows of x; each work-item sums a strided part of the row, then a local sum.
+ *     Launch: 3-D, local (GEMV_LS, GEMV_RPG, 1), global (GEMV_LS, rows, ceil(n / GEMV_NB)): GEMV_LS work-items
+ *     per output row each sum a strided part of it for GEMV_NB rows of x, then a local sum.
  *   gemm_<t>_f32(w, row_bytes, x, x_off, y, y_off, rows, cols, n)
- *     same arguments. Register-blocked: each work-item computes a GEMM_TM x GEMM_TN block of y (GEMM_TM rows
- *     of x against GEMM_TN rows of W) with float8 accumulators along cols, converting W on load.
- *     Launch: 2-D, global (ceil(n / GEMM_TM), ceil(rows / GEMM_TN)); consecutive work-items share W rows.
+ *     same arguments. A work-group stages a GEMM_KB-column tile of GEMM_BN W rows in local memory,
+ *     transposed and converted to f32; each work-item then accumulates a GEMM_TM x 16 block of y as outer
+ *     products (x scalar broadcast times a float16 row of the tile), so PoCL gets explicit 16-wide FMAs.
+ *     Launch: 2-D, local (GEMM_WN, GEMM_WM), global (ceil(rows / GEMM_BN) * GEMM_WN,
+ *     ceil(n / (GEMM_TM * GEMM_WM)) * GEMM_WM).
  *   bias_add_f32_f32(y, y_off, bias, rows, n)
  *     y: f32 (n, rows) += bias: f32 (rows). Launch: 2-D, global (>= rows, n).
- * The inner loops step 8 columns at a time (ld8); the cols % 8 tail uses ld1. */
+ * Full 16-column steps use ld16; ragged edges use ld1. */
 
 #ifndef GEMV_LS
 #define GEMV_LS 1 // work-items per output row (power of two)
 #endif
+#ifndef GEMV_RPG
+#define GEMV_RPG 16 // output rows per GEMV work-group
+#endif
 #ifndef GEMV_NB
-#define GEMV_NB 4 // rows of x per GEMV work-group (W row read once for all of them)
+#define GEMV_NB 1 // rows of x per GEMV work-item (a W row is read once for all of them)
 #endif
 #ifndef GEMM_TM
-#define GEMM_TM 4 // rows of x per GEMM work-item
+#define GEMM_TM 8 // rows of x per GEMM work-item (each work-item computes GEMM_TM x 16 outputs)
 #endif
-#ifndef GEMM_TN
-#define GEMM_TN 4 // rows of W per GEMM work-item
+#ifndef GEMM_WN
+#define GEMM_WN 4 // work-items of a GEMM group along W rows: the group covers GEMM_BN = 16 * GEMM_WN rows
 #endif
+#ifndef GEMM_WM
+#define GEMM_WM 8 // work-items of a GEMM group along x rows: the group covers GEMM_TM * GEMM_WM rows
+#endif
+#ifndef GEMM_KB
+#define GEMM_KB 64 // columns per W tile in local memory (a multiple of 32 keeps q8_0 blocks whole)
+#endif
+#define GEMM_BN (16 * GEMM_WN)
+
+/* Sum over the GEMV_LS work-items of one output row (no barrier at all when a row has one work-item: PoCL
+ * then keeps the work-item loop free of context saves). */
+inline float gemv_lane_sum(float s, __local float *scratch, uint lid) {
+#if GEMV_LS > 1
+    return gc_group_sum(s, scratch, lid, GEMV_LS);
+#else
+    (void)scratch, (void)lid;
+    return s;
+#endif
+}
 
 #define GEMV(T)                                                                                             \
-    __kernel __attribute__((reqd_work_group_size(GEMV_LS, 1, 1))) void gemv_##T##_f32(                      \
+    __kernel __attribute__((reqd_work_group_size(GEMV_LS, GEMV_RPG, 1))) void gemv_##T##_f32(               \
         __global const uchar *w, const ulong row_bytes, __global const float *x, const ulong x_off,         \
         __global float *y, const ulong y_off, const uint rows, const uint cols, const uint n) {             \
-        __local float scratch[GEMV_LS];                                                                     \
-        const uint r = get_group_id(0), lid = get_local_id(0), i0 = get_group_id(1) * GEMV_NB;              \
-        const uint nb = min((uint)GEMV_NB, n - i0), cols8 = cols & ~7u;                                     \
+        __local float scratch[GEMV_RPG][GEMV_LS];                                                           \
+        const uint lid = get_local_id(0), r = min((uint)get_global_id(1), rows - 1);                        \
+        const uint i0 = get_global_id(2) * GEMV_NB, cols16 = cols & ~15u;                                   \
         gc_row wr = w + r * row_bytes;                                                                      \
-        __global const float *xb = x + x_off + (ulong)i0 * cols;                                            \
-        float8 acc[GEMV_NB];                                                                                \
-        for (uint b = 0; b < GEMV_NB; b++)                                                                  \
+        __global const float *xr[GEMV_NB];                                                                  \
+        float16 acc[GEMV_NB];                                                                               \
+        GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
+            xr[b] = x + x_off + (ulong)min(i0 + b, n - 1) * cols; /* rows past n repeat the last */         \
             acc[b] = 0.0f;                                                                                  \
-        for (uint k = lid * 8; k < cols8; k += GEMV_LS * 8) {                                               \
-            const float8 wv = ld8_##T(wr, k);                                                               \
-            for (uint b = 0; b < GEMV_NB; b++)                                                              \
-                if (b < nb)                                                                                 \
-                    acc[b] = mad(wv, vload8(0, xb + b * cols + k), acc[b]);                                 \
         }                                                                                                   \
-        for (uint b = 0; b < nb; b++) {                                                                     \
-            float s = gc_hsum8(acc[b]);                                                                     \
-            for (uint k = cols8 + lid; k < cols; k += GEMV_LS)                                              \
-                s += ld1_##T(wr, k) * xb[b * cols + k];                                                     \
-            s = gc_group_sum(s, scratch, lid, GEMV_LS);                                                     \
-            if (lid == 0)                                                                                   \
+        for (uint k = lid * 16; k < cols16; k += GEMV_LS * 16) {                                            \
+            const float16 wv = ld16_##T(wr, k);                                                             \
+            GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                    \
+                acc[b] = fma(wv, vload16(0, xr[b] + k), acc[b]);                                            \
+        }                                                                                                   \
+        for (uint b = 0; b < GEMV_NB; b++) {                                                                \
+            float s = gc_hsum16(acc[b]);                                                                    \
+            for (uint k = cols16 + lid; k < cols; k += GEMV_LS)                                             \
+                s += ld1_##T(wr, k) * xr[b][k];                                                             \
+            s = gemv_lane_sum(s, scratch[get_local_id(1)], lid);                                            \
+            if (lid == 0 && i0 + b < n && get_global_id(1) < rows)                                          \
                 y[y_off + (ulong)(i0 + b) * rows + r] = s;                                                  \
         }                                                                                                   \
     }
 
-#define GEMM(T)                                                                                             \
-    __kernel void gemm_##T##_f32(__global const uchar *w, const ulong row_bytes, __global const float *x,   \
-                                 const ulong x_off, __global float *y, const ulong y_off, const uint rows,  \
-                                 const uint cols, const uint n) {                                           \
-        const uint i0 = get_global_id(0) * GEMM_TM, r0 = get_global_id(1) * GEMM_TN, cols8 = cols & ~7u;    \
-        if (i0 >= n || r0 >= rows)                                                                          \
-            return;                                                                                         \
-        gc_row wr[GEMM_TN];                                                                                 \
-        __global const float *xr[GEMM_TM];                                                                  \
-        for (uint j = 0; j < GEMM_TN; j++)                                                                  \
-            wr[j] = w + min(r0 + j, rows - 1) * row_bytes;                                                  \
-        for (uint i = 0; i < GEMM_TM; i++)                                                                  \
-            xr[i] = x + x_off + (ulong)min(i0 + i, n - 1) * cols;                                           \
-        float8 acc[GEMM_TM][GEMM_TN];                                                                       \
-        for (uint i = 0; i < GEMM_TM; i++)                                                                  \
-            for (uint j = 0; j < GEMM_TN; j++)                                                              \
-                acc[i][j] = 0.0f;                                                                           \
-        for (uint k = 0; k < cols8; k += 8) {                                                               \
-            float8 xv[GEMM_TM];                                                                             \
-            for (uint i = 0; i < GEMM_TM; i++)                                                              \
-                xv[i] = vload8(0, xr[i] + k);                                                               \
-            for (uint j = 0; j < GEMM_TN; j++) {                                                            \
-                const float8 wv = ld8_##T(wr[j], k);                                                        \
-                for (uint i = 0; i < GEMM_TM; i++)                                                          \
-                    acc[i][j] = mad(xv[i], wv, acc[i][j]);                                                  \
+/* Copies W rows [r0, r0 + GEMM_BN) x cols [k0, k0 + GEMM_KB) transposed into wt[kk][j] (zeros outside W),
+ * shared by the GEMM_WN x GEMM_WM work-items of the group (work-item t takes rows t, t + group size, ...). */
+#define GEMM_LOAD_TILE(T)                                                                                   \
+    inline void gemm_tile_##T(__global const uchar *w, ulong row_bytes, uint rows, uint cols, uint r0,      \
+                              uint k0, __local float (*wt)[GEMM_BN], uint t) {                              \
+        for (uint j = t; j < GEMM_BN; j += GEMM_WN * GEMM_WM) {                                             \
+            gc_row wr = w + min(r0 + j, rows - 1) * row_bytes;                                              \
+            const bool row_ok = r0 + j < rows;                                                              \
+            if (row_ok && k0 + GEMM_KB <= cols) {                                                           \
+                for (uint kk = 0; kk < GEMM_KB; kk += 16) {                                                 \
+                    float v[16];                                                                            \
+                    vstore16(ld16_##T(wr, k0 + kk), 0, v);                                                  \
+                    for (uint e = 0; e < 16; e++)                                                           \
+                        wt[kk + e][j] = v[e];                                                               \
+                }                                                                                           \
+            } else {                                                                                        \
+                for (uint kk = 0; kk < GEMM_KB; kk++)                                                       \
+                    wt[kk][j] = row_ok && k0 + kk < cols ? ld1_##T(wr, k0 + kk) : 0.0f;                     \
             }                                                                                               \
         }                                                                                                   \
-        for (uint i = 0; i < GEMM_TM && i0 + i < n; i++)                                                    \
-            for (uint j = 0; j < GEMM_TN && r0 + j < rows; j++) {                                           \
-                float s = gc_hsum8(acc[i][j]);                                                              \
-                for (uint k = cols8; k < cols; k++)                                                         \
-                    s += xr[i][k] * ld1_##T(wr[j], k);                                                      \
-                y[y_off + (ulong)(i0 + i) * rows + r0 + j] = s;                                             \
+    }
+
+#define GEMM(T)                                                                                             \
+    GEMM_LOAD_TILE(T)                                                                                       \
+    __kernel __attribute__((reqd_work_group_size(GEMM_WN, GEMM_WM, 1))) void gemm_##T##_f32(               \
+        __global const uchar *w, const ulong row_bytes, __global const float *x, const ulong x_off,         \
+        __global float *y, const ulong y_off, const uint rows, const uint cols, const uint n) {             \
+        __local float wt[GEMM_KB][GEMM_BN];                                                                 \
+        const uint wx = get_local_id(0), wy = get_local_id(1), t = wy * GEMM_WN + wx;                       \
+        const uint r0 = get_group_id(0) * GEMM_BN, j0 = r0 + wx * 16;                                       \
+        const uint i0 = (get_group_id(1) * GEMM_WM + wy) * GEMM_TM;                                         \
+        __global const float *xr[GEMM_TM];                                                                  \
+        float16 acc[GEMM_TM];                                                                               \
+        GC_UNROLL for (uint i = 0; i < GEMM_TM; i++) {                                                      \
+            xr[i] = x + x_off + (ulong)min(i0 + i, n - 1) * cols;                                           \
+            acc[i] = 0.0f;                                                                                  \
+        }                                                                                                   \
+        for (uint k0 = 0; k0 < cols; k0 += GEMM_KB) {                                                       \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                                   \
+            gemm_tile_##T(w, row_bytes, rows, cols, r0, k0, wt, t);                                         \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                                   \
+            const uint kn = min((uint)GEMM_KB, cols - k0);                                                  \
+            float16 a[GEMM_TM]; /* not live across barriers, so PoCL keeps it in registers */               \
+            GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                    \
+                a[i] = acc[i];                                                                              \
+            for (uint kk = 0; kk < kn; kk++) {                                                              \
+                const float16 wv = vload16(0, &wt[kk][wx * 16]);                                            \
+                GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                \
+                    a[i] = fma((float16)(xr[i][k0 + kk]), wv, a[i]);                                        \
             }                                                                                               \
+            GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                    \
+                acc[i] = a[i];                                                                              \
+        }                                                                                                   \
+        for (uint i = 0; i < GEMM_TM && i0 + i < n; i++) {                                                  \
+            __global float *yr = y + y_off + (ulong)(i0 + i) * rows;                                        \
+            if (j0 + 16 <= rows) {                                                                          \
+                vstore16(acc[i], 0, yr + j0);                                                               \
+            } else {                                                                                        \
+                float v[16];                                                                                \
+                vstore16(acc[i], 0, v);                                                                     \
+                for (uint e = 0; e < 16 && j0 + e < rows; e++)                                              \
+                    yr[j0 + e] = v[e];                                                                      \
+            }                                                                                               \
+        }                                                                                                   \
     }
 
 GC_FOR_EACH_DTYPE(GEMV)

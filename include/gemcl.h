@@ -411,8 +411,9 @@ gemcl_status gemcl_context_decode(gemcl_context *ctx, int32_t id, int32_t *next_
  * gemcl_generate call ran since, which may sample in place). */
 gemcl_status gemcl_context_logits(gemcl_context *ctx, float *out, int n);
 
-/* 1 if id ends generation where gemcl_generate stops: the tokenizer's end-of-sequence id, or BOS for a
- * llama2.c tokenizer (llama2.c's loop ends there). 0 otherwise, and for NULL. Any thread. */
+/* 1 if id ends generation where gemcl_generate stops: any end-of-generation token of the tokenizer (EOS,
+ * <|eot_id|>, ...), or BOS for a llama2.c tokenizer (llama2.c's loop ends there). 0 otherwise, and for
+ * NULL. Any thread. */
 int gemcl_model_token_is_end(const gemcl_model *model, int32_t id);
 
 /* ---------------------------------------------------------------------------------------------------
@@ -422,7 +423,8 @@ int gemcl_model_token_is_end(const gemcl_model *model, int32_t id);
 /* The token ids the model was given by the context's last successful gemcl_generate, after the method's
  * selection (the whole prompt for GEMCL_METHOD_FULL; gemcl_result.kept_indices says where each came from
  * in the tokenized prompt). *ids points into the context (do not free) and stays valid until the next
- * gemcl_generate, gemcl_context_reset or gemcl_context_free; *n_ids is 0 (and *ids NULL) before any. */
+ * gemcl_generate, gemcl_context_reset or gemcl_context_free; *n_ids is 0 (and *ids NULL) before any, and
+ * 0 when the method keeps no single list of tokens (different tokens per KV head). */
 gemcl_status gemcl_context_kept_ids(const gemcl_context *ctx, const int32_t **ids, int *n_ids);
 
 /* The same kept tokens as text, allocated by the library (free with gemcl_free), *len bytes plus a NUL.
@@ -476,9 +478,11 @@ gemcl_status gemcl_model_file_inspect(const char *path, const char *tokenizer_pa
 /* Receives text in pieces (not NUL-terminated; len bytes). */
 typedef void (*gemcl_text_fn)(const char *text, size_t len, void *user_data);
 
-/* Describes a model file as `gemcl inspect` prints it (format, hyperparameters, tokenizer, model card,
- * parameter count, dtypes, every tensor with shape and byte offset), line by line through write. Host
- * only. Errors as gemcl_model_file_inspect; nothing is written on failure. */
+/* Describes a model file as `gemcl inspect` prints it (for a GGUF first every metadata key; then format,
+ * hyperparameters, tokenizer, model card, parameter count, dtypes, every tensor with shape and byte
+ * offset), piece by piece through write. Host only. A vocabulary-only GGUF (no tensors) is described by
+ * its metadata and is not an error. Errors as gemcl_model_file_inspect; text written before a failure
+ * (a GGUF's metadata) stays written. */
 gemcl_status gemcl_model_file_describe(const char *path, gemcl_text_fn write, void *user_data, char *err,
                                        size_t errlen);
 

@@ -38,7 +38,12 @@ void gc_api_unlock(gemcl_model *m);
 /* Checks gemcl_generate's params; GEMCL_ERR_INVALID_ARG with a message naming the field. */
 gemcl_status gc_api_check_generate_params(const gemcl_generate_params *p, gc_error *err);
 
-/* Whether gemcl_generate stops at id (EOS, or BOS for llama2.c tokenizers). */
+/* After a successful gemcl_generate: keeps what the model was given as the context's kept ids (taking
+ * ownership of ids, the tokenized prompt, gathered in place when gathered is true) and adds the call to
+ * the context's totals. */
+void gc_api_record_generate(gemcl_context *c, const gemcl_result *r, bool gathered, int32_t *ids);
+
+/* Whether gemcl_generate stops at id (any end-of-generation token, or BOS for llama2.c tokenizers). */
 bool gc_api_is_end(const gc_tokenizer *tok, int32_t id);
 
 #endif

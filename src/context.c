@@ -25,8 +25,9 @@ void gc_api_unlock(gemcl_model *m) {
 }
 
 bool gc_api_is_end(const gc_tokenizer *tok, int32_t id) {
-    if (id == gc_tokenizer_eos(tok))
+    if (gc_tokenizer_is_eog(tok, id))
         return true;
+    /* llama2.c's generation loop ends on BOS */
     return gc_tokenizer_get_kind(tok) == GC_TOKENIZER_LLAMA2C && id == gc_tokenizer_bos(tok);
 }
 
@@ -51,6 +52,28 @@ gemcl_status gc_api_check_generate_params(const gemcl_generate_params *p, gc_err
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "filter_layer must be -1 (default) or a layer (got %d)",
                        p->method.filter_layer);
     return GEMCL_OK;
+}
+
+void gc_api_record_generate(gemcl_context *c, const gemcl_result *r, bool gathered, int32_t *ids) {
+    int n_kept = 0, n_prefilled = r->n_prompt_tokens;
+    if (gathered) { /* a selection before the prefill: ids[0 .. n_kept) are what the model saw */
+        n_kept = n_prefilled = r->n_kept_tokens;
+    } else if (r->kept_indices) { /* a selection after it: one list of prompt positions */
+        n_kept = r->n_kept_tokens;
+        for (int i = 0; i < n_kept; i++)
+            ids[i] = ids[r->kept_indices[i]]; /* ascending, so in place */
+    } else if (r->n_kept_tokens == r->n_prompt_tokens) {
+        n_kept = r->n_kept_tokens;
+    } /* else no single list (e.g. different tokens per KV head): none */
+    free(c->kept_ids);
+    c->kept_ids = ids;
+    c->n_kept = n_kept;
+    c->stats.n_generate_calls++;
+    c->stats.n_prefill_tokens += n_prefilled;
+    c->stats.n_decode_tokens += c->seq->next_pos - n_prefilled; /* positions advance once per decode step */
+    c->stats.filter_ms += r->filter_ms;
+    c->stats.prefill_ms += r->prefill_ms;
+    c->stats.decode_ms += r->decode_ms;
 }
 
 gemcl_status gemcl_context_reset(gemcl_context *c) {

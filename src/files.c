@@ -10,6 +10,8 @@
 #include "model/card.h"
 #include "model/convert.h"
 #include "model/genmodel.h"
+#include "model/gguf.h"
+#include "util/fileio.h"
 
 const char *gemcl_version(void) {
     return GEMCL_VERSION_STRING;
@@ -150,15 +152,78 @@ static void describe_tensors(const text_sink *o, const gc_model_file *m) {
     }
 }
 
+static const char *gguf_type_names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array",
+                                        "u64", "i64", "f64"};
+
+static void describe_gguf_kv(const text_sink *o, const gc_gguf *g, const gc_gguf_kv *kv) {
+    char key[128];
+    snprintf(key, sizeof key, "%.*s", (int)(kv->key.len < 120 ? kv->key.len : 120), kv->key.data);
+    int64_t i;
+    double f;
+    gc_gguf_str str;
+    emit(o, "  %-44s ", key);
+    if (kv->type == GC_GGUF_ARRAY)
+        emit(o, "[%s x %" PRIu64 "]\n", gguf_type_names[kv->elem_type], kv->n);
+    else if (gc_gguf_get_str(g, key, &str))
+        emit(o, "\"%.*s\"%s\n", (int)(str.len < 60 ? str.len : 60), str.data, str.len > 60 ? "..." : "");
+    else if ((kv->type == GC_GGUF_F32 || kv->type == GC_GGUF_F64) && gc_gguf_get_float(g, key, &f))
+        emit(o, "%s %g\n", gguf_type_names[kv->type], f);
+    else if (gc_gguf_get_int(g, key, &i))
+        emit(o, "%s %" PRId64 "\n", gguf_type_names[kv->type], i);
+}
+
+/* GGUF metadata (every key; arrays as type and length). *vocab_only: the file has no tensors. */
+static gemcl_status describe_gguf_metadata(const text_sink *o, const char *path, bool *vocab_only, gc_error *err) {
+    gc_mapped_file map;
+    gc_gguf *g;
+    gemcl_status st = gc_file_map(path, &map, err);
+    if (st != GEMCL_OK)
+        return st;
+    if ((st = gc_gguf_parse(path, map.data, map.size, &g, err)) != GEMCL_OK) {
+        gc_file_unmap(&map);
+        return st;
+    }
+    emit(o, "gguf v%u: %" PRIu64 " tensors, %" PRIu64 " metadata keys, alignment %" PRIu64 "\n", g->version,
+         g->n_tensors, g->n_kv, g->alignment);
+    for (uint64_t k = 0; k < g->n_kv; k++)
+        describe_gguf_kv(o, g, &g->kv[k]);
+    *vocab_only = g->n_tensors == 0;
+    gc_gguf_free(g);
+    gc_file_unmap(&map);
+    if (*vocab_only)
+        emit(o, "no tensors: a vocabulary-only GGUF, not a model\n");
+    return GEMCL_OK;
+}
+
+static bool is_gguf(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    bool yes = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (f)
+        fclose(f);
+    return yes;
+}
+
 gemcl_status gemcl_model_file_describe(const char *path, gemcl_text_fn write, void *user_data, char *errbuf,
                                        size_t errlen) {
-    if (!write)
-        return GEMCL_ERR_INVALID_ARG;
+    gc_error err;
+    if (!write || !path) {
+        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "describe: needs a path and a text callback");
+        gc_error_copy_out(&err, errbuf, errlen);
+        return err.status;
+    }
+    text_sink o = {write, user_data};
+    bool vocab_only = false;
+    if (is_gguf(path) && describe_gguf_metadata(&o, path, &vocab_only, &err) != GEMCL_OK) {
+        gc_error_copy_out(&err, errbuf, errlen);
+        return err.status;
+    }
+    if (vocab_only)
+        return GEMCL_OK; /* the metadata is all there is */
     gc_model_file *m;
     gemcl_status st = open_file(path, NULL, &m, errbuf, errlen);
     if (st != GEMCL_OK)
         return st;
-    text_sink o = {write, user_data};
     emit(&o, "model: %s\n", m->path);
     describe_hparams(&o, m);
     describe_tokenizer_and_card(&o, m);

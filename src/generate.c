@@ -98,7 +98,7 @@ static gemcl_status choose_prompt(gemcl_context *c, const gemcl_generate_params 
 static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len, const gemcl_generate_params *p,
                                int32_t **ids, int *n, gc_error *err) {
     const gc_tokenizer *tok = c->model->file->tokenizer;
-    bool bos = p->add_bos < 0 ? gc_tokenizer_bos(tok) >= 0 : p->add_bos != 0;
+    bool bos = p->add_bos < 0 ? gc_tokenizer_add_bos(tok) : p->add_bos != 0;
     gemcl_status st = gc_tokenizer_encode(tok, prompt, len, bos, p->parse_special != 0, ids, n, err);
     if (st != GEMCL_OK)
         return st;
@@ -151,10 +151,9 @@ static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const 
     gc_detok d;
     gc_detok_init(&d, tok);
     d.prev = kept[n - 1];
-    bool stop_on_bos = gc_tokenizer_get_kind(tok) == GC_TOKENIZER_LLAMA2C; /* llama2.c's loop ends on BOS */
     t0 = now_ms();
     for (int t = 0; t < p->max_tokens; t++) {
-        if (next == gc_tokenizer_eos(tok) || (stop_on_bos && next == gc_tokenizer_bos(tok)))
+        if (gc_api_is_end(tok, next))
             break;
         char piece[256];
         size_t np = gc_detok_push(&d, next, piece, sizeof piece);
@@ -209,16 +208,8 @@ gemcl_status gemcl_generate(gemcl_context *c, const char *prompt, size_t len, co
         gemcl_result_free(r);
         return st;
     }
-    free(c->kept_ids); /* the ids the model was given: the gathered head of ids */
-    c->kept_ids = ids;
-    c->n_kept = r->n_kept_tokens;
-    c->stats.n_generate_calls++;
-    c->stats.n_prefill_tokens += r->n_kept_tokens;
-    c->stats.n_decode_tokens += c->seq->n_past - r->n_kept_tokens; /* each decode step adds one row */
-    c->stats.filter_ms += r->filter_ms;
-    c->stats.prefill_ms += r->prefill_ms;
-    c->stats.decode_ms += r->decode_ms;
     r->kept_indices = sel.kept;
+    gc_api_record_generate(c, r, sel.kept != NULL, ids); /* takes ids */
     r->text = out.buf ? out.buf : calloc(1, 1);
     r->text_len = out.len;
     return GEMCL_OK;

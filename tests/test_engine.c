@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "model/convert.h"
 #include "gemcl.h"
 #include "harness.h"
 #include "ref_llama.h"
@@ -38,8 +39,8 @@ static bool stack_open(stack *s, const char *rel, int dtype) {
 
 static void stack_close(stack *s) {
     gc_dmodel_free(s->rt, s->dm);
+    gc_ops_free(s->ops); /* the op registry owns scratch (decode attention), released here */
     ck_assert_uint_eq(s->rt->bytes_current, 0);
-    gc_ops_free(s->ops);
     gc_runtime_free(s->rt);
     gc_model_file_close(s->file);
 }
@@ -112,6 +113,43 @@ START_TEST(stories260k_greedy_matches_llama2c_byte_for_byte) {
     ck_assert_msg(strcmp(got, want) == 0, "transcript differs:\n--- got ---\n%s\n--- want ---\n%s", got, want);
     free(got);
     free(want);
+}
+END_TEST
+
+/* The same weights converted to an HF directory (q/k permuted to rotate-half) and to GGUF (adjacent pairs)
+ * must give the same transcript: this exercises both RoPE layouts and both loaders on real weights. */
+START_TEST(converted_copies_reproduce_the_transcript) {
+    char *want = expected_transcript();
+    const char *path = test_shared_path(STORIES);
+    if (!want || test_skip_if_missing(path, STORIES)) {
+        free(want);
+        return;
+    }
+    char dir[] = "/tmp/gemcl-convert-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char hf[4200], gguf[4200];
+    snprintf(hf, sizeof hf, "%s/hf", dir);
+    snprintf(gguf, sizeof gguf, "%s/model.gguf", dir);
+    gc_model_file *src;
+    gc_error err;
+    ck_assert_msg(gc_model_file_open(path, NULL, &src, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_convert(src, hf, GC_CONVERT_HF, GC_DTYPE_F32, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_convert(src, gguf, GC_CONVERT_GGUF, GC_DTYPE_F32, &err) == GEMCL_OK, "%s", err.msg);
+    gc_model_file_close(src);
+    const char *copies[] = {hf, gguf};
+    for (int i = 0; i < 2; i++) {
+        gc_model_file *m;
+        ck_assert_msg(gc_model_file_open(copies[i], NULL, &m, &err) == GEMCL_OK, "%s", err.msg);
+        ck_assert_int_eq(m->hp.rope_layout, i == 0 ? GC_ROPE_HALF : GC_ROPE_ADJACENT);
+        gc_model_file_close(m);
+        char *got = greedy_text(copies[i], 200);
+        ck_assert_msg(strcmp(got, want) == 0, "%s: transcript differs:\n%s", copies[i], got);
+        free(got);
+    }
+    free(want);
+    char cmd[8500];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
@@ -223,6 +261,7 @@ Suite *suite_engine(void) {
     TCase *tc = tcase_create("engine");
     tcase_set_timeout(tc, TEST_TIMEOUT_S);
     tcase_add_test(tc, stories260k_greedy_matches_llama2c_byte_for_byte);
+    tcase_add_test(tc, converted_copies_reproduce_the_transcript);
     tcase_add_test(tc, logits_match_double_reference);
     tcase_add_test(tc, chunked_prefill_and_decode_agree_with_one_chunk);
     tcase_add_test(tc, context_full_and_bad_ids_are_clear_errors);

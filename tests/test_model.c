@@ -246,11 +246,14 @@ START_TEST(llama2c_bad_headers_are_refused) {
         open_fails(write_prefix(dir, "bad.bin", copy, len), GEMCL_ERR_FORMAT, cases[i].needle);
         free(copy);
     }
-    /* a v2 (int8 groups) header is recognised and refused as unsupported */
-    char v2[256] = {0};
-    put_i32(v2, 0x616b3432);
-    put_i32(v2 + 4, 2);
-    open_fails(write_prefix(dir, "v2.bin", v2, sizeof v2), GEMCL_ERR_UNSUPPORTED, "version 2");
+    /* an unknown version is refused as unsupported; a v2 group size of 0 as malformed */
+    char v[256] = {0};
+    put_i32(v, 0x616b3432);
+    put_i32(v + 4, 3);
+    open_fails(write_prefix(dir, "v3.bin", v, sizeof v), GEMCL_ERR_UNSUPPORTED, "version 3");
+    put_i32(v + 4, 2);
+    memcpy(v + 8, raw, 28);
+    open_fails(write_prefix(dir, "v2.bin", v, sizeof v), GEMCL_ERR_FORMAT, "group size 0");
     free(raw);
     remove_tree(dir);
     free(dir);
@@ -327,6 +330,84 @@ START_TEST(llama2c_v1_and_separate_classifier_load_the_same_weights) {
     }
     gc_model_file_close(legacy);
     free(raw);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* Appends tensor t quantized as llama2.c v2 does (int8 q, then one fp32 scale per group of gs) to buf at
+ * *pos, and the dequantised values q * s to want at *wpos. */
+static void put_q8(const float *x, size_t n, int gs, char *buf, size_t *pos, float *want, size_t *wpos) {
+    int8_t *q = (int8_t *)(buf + *pos);
+    float *scales = malloc(n / (size_t)gs * sizeof *scales);
+    for (size_t g = 0; g < n / (size_t)gs; g++) {
+        float amax = 0;
+        for (int i = 0; i < gs; i++)
+            amax = fmaxf(amax, fabsf(x[g * gs + i]));
+        scales[g] = amax / 127.0f;
+        for (int i = 0; i < gs; i++) {
+            q[g * gs + i] = (int8_t)roundf(scales[g] ? x[g * gs + i] / scales[g] : 0);
+            want[(*wpos)++] = (float)q[g * gs + i] * scales[g];
+        }
+    }
+    memcpy(buf + *pos + n, scales, n / (size_t)gs * 4);
+    *pos += n + n / (size_t)gs * 4;
+    free(scales);
+}
+
+START_TEST(llama2c_v2_int8_checkpoints_dequantise_exactly) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    size_t len;
+    char *raw = read_all(path, &len);
+    gc_model_file *legacy = open_ok(path);
+    char *buf = calloc(1, 2 * len), *dir = temp_dir();
+    float *want = calloc(len, 1);
+    size_t pos = 256, wpos = 0;
+    put_i32(buf, 0x616b3432), put_i32(buf + 4, 2);
+    memcpy(buf + 8, raw, 28);
+    buf[36] = 1;
+    put_i32(buf + 37, 32);
+    const char *norms[] = {"rms_att_weight", "rms_ffn_weight", "rms_final_weight"};
+    for (int i = 0; i < 3; i++) {
+        const gc_tensor *t = NULL;
+        int n;
+        const gc_tensor *all = gc_model_file_tensors(legacy, &n);
+        for (int k = 0; k < n; k++)
+            if (strcmp(all[k].name, norms[i]) == 0)
+                t = &all[k];
+        memcpy(buf + pos, t->data, t->nbytes);
+        pos += t->nbytes;
+    }
+    put_q8(legacy->tok_embd.data, legacy->tok_embd.nbytes / 4, 32, buf, &pos, want, &wpos);
+    for (int w = 0; w < 7; w++)
+        for (int l = 0; l < 5; l++) {
+            const gc_layer_weights *lw = &legacy->layers[l];
+            const gc_tensor *mats[] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_down, &lw->w_up};
+            put_q8(mats[w]->data, mats[w]->nbytes / 4, 32, buf, &pos, want, &wpos);
+        }
+    gc_model_file *m = open_ok(write_prefix(dir, "v2.bin", buf, pos));
+    ck_assert(memcmp(m->tok_embd.data, want, m->tok_embd.nbytes) == 0);
+    ck_assert_ptr_eq(m->lm_head.data, m->tok_embd.data);
+    size_t at = m->tok_embd.nbytes / 4;
+    for (int w = 0; w < 7; w++)
+        for (int l = 0; l < 5; l++) {
+            const gc_layer_weights *lw = &m->layers[l];
+            const gc_tensor *mats[] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_down, &lw->w_up};
+            ck_assert_msg(memcmp(mats[w]->data, want + at, mats[w]->nbytes) == 0, "%s", mats[w]->name);
+            at += mats[w]->nbytes / 4;
+        }
+    assert_same_tensor(&m->layers[3].ffn_norm, &legacy->layers[3].ffn_norm);
+    ck_assert_str_eq(m->layers[2].wk.name, "wk[2]");
+    ck_assert_int_eq(gc_model_file_n_params(m), 260032);
+    open_fails(write_prefix(dir, "v2cut.bin", buf, pos - 3), GEMCL_ERR_FORMAT, "past the end");
+    open_fails(write_prefix(dir, "v2cut.bin", buf, 256 + 1500), GEMCL_ERR_FORMAT, "offset");
+    put_i32(buf + 37, 48); /* 64 * 64 is not whole groups of 48 */
+    open_fails(write_prefix(dir, "v2gs.bin", buf, pos), GEMCL_ERR_FORMAT, "groups of 48");
+    gc_model_file_close(m);
+    gc_model_file_close(legacy);
+    free(buf), free(want), free(raw);
     remove_tree(dir);
     free(dir);
 }
@@ -1060,6 +1141,57 @@ START_TEST(gguf_bad_input_is_a_clear_error) {
 }
 END_TEST
 
+START_TEST(explicit_tokenizer_path_overrides_the_search) {
+    const char *found = test_shared_path(STORIES); /* a static buffer: copy before the next lookup */
+    if (test_skip_if_missing(found, STORIES))
+        return;
+    char path[4096], tok_copy[4096];
+    snprintf(path, sizeof path, "%s", found);
+    const char *tok = test_shared_path("models/llama2-tokenizer/tokenizer.bin");
+    if (test_skip_if_missing(tok, "models/llama2-tokenizer/tokenizer.bin"))
+        return;
+    snprintf(tok_copy, sizeof tok_copy, "%s", tok);
+    gc_model_open_params params = {.tokenizer_path = tok_copy};
+    gc_model_file *m = NULL;
+    gc_error err;
+    ck_assert_msg(gc_model_file_open(path, &params, &m, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_str_eq(m->tokenizer_path, tok_copy);
+    gc_model_file_close(m);
+    params.tokenizer_path = "/nonexistent/tokenizer.bin";
+    ck_assert_int_eq(gc_model_file_open(path, &params, &m, &err), GEMCL_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/tokenizer.bin"));
+}
+END_TEST
+
+START_TEST(converted_safetensors_truncated_at_each_tensor_is_refused) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    char *dir = temp_dir(), hf[2048], st[4096];
+    snprintf(hf, sizeof hf, "%s/hf", dir);
+    snprintf(st, sizeof st, "%s/model.safetensors", hf);
+    gc_model_file *m = convert_and_open(path, hf, GC_CONVERT_HF, GC_DTYPE_F16);
+    int n;
+    const gc_tensor *t = gc_model_file_tensors(m, &n);
+    uint64_t *cuts = malloc((size_t)n * 2 * sizeof *cuts);
+    for (int i = 0; i < n; i++)
+        cuts[2 * i] = t[i].file_offset, cuts[2 * i + 1] = t[i].file_offset + t[i].nbytes - 1;
+    gc_model_file_close(m);
+    size_t len;
+    char *raw = read_all(st, &len);
+    for (int i = 0; i < 2 * n; i++) {
+        write_all(st, raw, (size_t)cuts[i]);
+        open_fails(hf, GEMCL_ERR_FORMAT, "past the end of the file");
+    }
+    write_all(st, raw, len);
+    gc_model_file_close(open_ok(hf));
+    free(cuts);
+    free(raw);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 /* ---- model cards and gen-model ---- */
 
 START_TEST(cards_hold_methods_md_gemfilter_defaults) {
@@ -1204,6 +1336,14 @@ START_TEST(cli_inspect_convert_and_gen_model) {
     snprintf(args, sizeof args, "inspect %s/g", dir);
     ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "tokenizer: none"));
+    const char *vocab = test_shared_path("models/ggml-vocab/ggml-vocab-phi-3.gguf");
+    if (vocab) {
+        snprintf(args, sizeof args, "inspect %s", vocab);
+        ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+        ck_assert_ptr_nonnull(strstr(out, "0 tensors, 26 metadata keys"));
+        ck_assert_ptr_nonnull(strstr(out, "[string x 32064]"));
+        ck_assert_ptr_nonnull(strstr(out, "vocabulary-only"));
+    }
     ck_assert_int_eq(run_cli("inspect /nonexistent/model.bin", out, sizeof out), 1);
     ck_assert_int_eq(run_cli("convert a b --to nope", out, sizeof out), 1);
     ck_assert_int_eq(run_cli("gen-model --like stories260K --seed -1 x", out, sizeof out), 1);
@@ -1222,6 +1362,7 @@ Suite *suite_model(void) {
     tcase_add_test(tc, llama2c_truncated_anywhere_is_a_clear_error);
     tcase_add_test(tc, llama2c_bad_headers_are_refused);
     tcase_add_test(tc, llama2c_v1_and_separate_classifier_load_the_same_weights);
+    tcase_add_test(tc, llama2c_v2_int8_checkpoints_dequantise_exactly);
     tcase_add_test(tc, missing_model_is_an_io_error);
     suite_add_tcase(s, tc);
     tc = tcase_create("safetensors");
@@ -1243,6 +1384,8 @@ Suite *suite_model(void) {
     tcase_add_test(tc, convert_refuses_what_the_target_cannot_hold);
     tcase_add_test(tc, convert_hf_to_hf_keeps_qwen2_biases_and_phi3_splits);
     tcase_add_test(tc, gguf_bad_input_is_a_clear_error);
+    tcase_add_test(tc, explicit_tokenizer_path_overrides_the_search);
+    tcase_add_test(tc, converted_safetensors_truncated_at_each_tensor_is_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("cards_tools");
     tcase_set_timeout(tc, TEST_TIMEOUT_S);

@@ -220,6 +220,7 @@ START_TEST(matmul_f32_through_clblast_and_wide_gemv_match_reference) {
     gc_ops_profile p = *gc_ops_get_profile(f.ops);
     p.gemm_f32_clblast = !p.gemm_f32_clblast;
     p.gemv_local = 8;
+    p.gemv_rows = 2;
     p.gemv_rows_x = 3;
     gc_ops_set_profile(f.ops, &p);
     check_matmul_all_shapes(&f, GC_DTYPE_F32);

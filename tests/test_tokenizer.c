@@ -2,6 +2,7 @@
  * SentencePiece from tokenizer.model and from GGUF, Phi-3 from GGUF, Llama 3 from tiktoken), SmolLM2's
  * tokenizer.json on the essays, llama2.c's encode on tok512.bin; streaming decode; bad files. */
 #define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "util/fileio.h"
+#include "util/hash.h"
 
 /* ---- a minimal GGUF metadata reader, test-local (src/model owns the real one) ---- */
 
@@ -434,6 +436,136 @@ START_TEST(llama3_parses_special_tokens_only_when_asked) {
 }
 END_TEST
 
+/* ---- reference implementations on the essays and edge cases (tests/data/make_tokenizer_reference.py) ---- */
+
+typedef struct reference_set {
+    const char *name, *model_rel, *reference;
+    const char *split_regex; /* replaces the pre_tokenizer by Split(regex) + ByteLevel, or NULL */
+    int vocab_size;
+    bool parse_special;      /* HF tokenizers always matches added tokens in the text */
+    gc_tokenizer *t;
+    int exact, total;
+} reference_set;
+
+#define LLAMA3_REGEX                                                                                            \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|" \
+    "\\s+(?!\\S)|\\s+"
+#define QWEN2_REGEX                                                                                             \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"      \
+    "\\s+(?!\\S)|\\s+"
+
+/* A tokenizer.json with its pre_tokenizer replaced the way Llama 3 and Qwen2 files write theirs. */
+static gc_tokenizer *load_json_with_split(const char *rel, const char *regex) {
+    char *data;
+    size_t len;
+    gc_error err;
+    ck_assert_int_eq(gc_file_read(test_shared_path(rel), &data, &len, &err), GEMCL_OK);
+    cJSON *root = cJSON_ParseWithLength(data, len);
+    ck_assert_ptr_nonnull(root);
+    cJSON *pre = cJSON_Parse("{\"type\": \"Sequence\", \"pretokenizers\": ["
+                             "{\"type\": \"Split\", \"pattern\": {}, \"behavior\": \"Isolated\", \"invert\": false},"
+                             "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": false}]}");
+    cJSON *pattern = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(pre, "pretokenizers"), 0), "pattern");
+    cJSON_AddStringToObject(pattern, "Regex", regex);
+    ck_assert(cJSON_ReplaceItemInObjectCaseSensitive(root, "pre_tokenizer", pre));
+    char *text = cJSON_PrintUnformatted(root);
+    gc_tokenizer *t = NULL;
+    ck_assert_msg(gc_tokenizer_load_memory(text, strlen(text), rel, 0, &t, &err) == GEMCL_OK, "%s", err.msg);
+    cJSON_free(text);
+    cJSON_Delete(root);
+    free(data);
+    return t;
+}
+
+/* The text a reference line names: an essay, or string i of tests/data/tokenizer-extra.inp. */
+static char *reference_input(const char *input, char *extra, size_t extra_len, size_t *len) {
+    int i;
+    char *data;
+    gc_error err;
+    if (sscanf(input, "extra-%d", &i) == 1) {
+        const char *strs[64];
+        size_t lens[64];
+        int n = split_inputs(extra, extra_len, strs, lens, 64);
+        ck_assert_int_lt(i, n);
+        data = malloc(lens[i] + 1);
+        memcpy(data, strs[i], lens[i]);
+        *len = lens[i];
+        return data;
+    }
+    char rel[512];
+    snprintf(rel, sizeof rel, "data/paul-graham-essays/%s", input);
+    ck_assert_int_eq(gc_file_read(test_shared_path(rel), &data, len, &err), GEMCL_OK);
+    return data;
+}
+
+/* One line "<tokenizer> <input> <n ids> <fnv64 hex> [ids]": encode and compare count and hash. */
+static void check_reference_line(reference_set *sets, int n_sets, const char *line, char *extra, size_t extra_len) {
+    char name[32], input[256];
+    int n_want;
+    unsigned long long want_hash;
+    ck_assert_int_eq(sscanf(line, "%31s %255s %d %llx", name, input, &n_want, &want_hash), 4);
+    reference_set *set = NULL;
+    for (int i = 0; i < n_sets; i++)
+        if (strcmp(sets[i].name, name) == 0)
+            set = &sets[i];
+    ck_assert_ptr_nonnull(set);
+    size_t len;
+    char *text = reference_input(input, extra, extra_len, &len);
+    int32_t *ids;
+    int n;
+    gc_error err;
+    ck_assert_int_eq(gc_tokenizer_encode(set->t, text, len, false, set->parse_special, &ids, &n, &err), GEMCL_OK);
+    /* the reference hashes int32 little-endian ids: the in-memory layout on the little-endian hosts we run */
+    bool same = n == n_want && gc_hash_bytes(GC_HASH_INIT, ids, (size_t)n * sizeof *ids) == want_hash;
+    if (!same)
+        fprintf(stderr, "%s %s: %d ids, reference %d, or different ids\n", name, input, n, n_want);
+    set->exact += same;
+    set->total++;
+    free(ids);
+    free(text);
+}
+
+START_TEST(tokenizers_match_reference_implementations) {
+    reference_set sets[] = {
+        {"llama2", "models/llama2-tokenizer/tokenizer.model", "sentencepiece", NULL, 0, false, NULL, 0, 0},
+        {"llama3", "models/llama3-tokenizer/tokenizer.model", "tiktoken", NULL, 0, false, NULL, 0, 0},
+        {"smollm2", "models/smollm2-tokenizer/tokenizer.json", "HF tokenizers", NULL, 0, true, NULL, 0, 0},
+        {"smollm2-llama3split", "models/smollm2-tokenizer/tokenizer.json", "HF tokenizers, Llama 3 Split",
+         LLAMA3_REGEX, 0, true, NULL, 0, 0},
+        {"smollm2-qwen2split", "models/smollm2-tokenizer/tokenizer.json", "HF tokenizers, Qwen2 Split", QWEN2_REGEX,
+         0, true, NULL, 0, 0},
+        {"tok512", "models/stories260K/tok512.bin", "llama2.c run.c (Python port)", NULL, 512, false, NULL, 0, 0},
+    };
+    enum { N_SETS = sizeof sets / sizeof sets[0] };
+    const char *essays = "data/paul-graham-essays";
+    for (int i = 0; i < N_SETS; i++)
+        if (test_skip_if_missing(test_shared_path(sets[i].model_rel), sets[i].model_rel))
+            return;
+    if (test_skip_if_missing(test_shared_path(essays), essays))
+        return;
+    char *ref, *extra;
+    size_t ref_len, extra_len;
+    gc_error err;
+    ck_assert_int_eq(gc_file_read(GEMCL_SOURCE_DIR "/tests/data/tokenizer-reference.txt", &ref, &ref_len, &err),
+                     GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(GEMCL_SOURCE_DIR "/tests/data/tokenizer-extra.inp", &extra, &extra_len, &err),
+                     GEMCL_OK);
+    for (int i = 0; i < N_SETS; i++)
+        sets[i].t = sets[i].split_regex ? load_json_with_split(sets[i].model_rel, sets[i].split_regex)
+                                        : load_shared(sets[i].model_rel, sets[i].vocab_size);
+    for (char *line = strtok(ref, "\n"); line; line = strtok(NULL, "\n"))
+        check_reference_line(sets, N_SETS, line, extra, extra_len);
+    for (int i = 0; i < N_SETS; i++) {
+        fprintf(stderr, "%s vs %s: %d/%d exact\n", sets[i].name, sets[i].reference, sets[i].exact, sets[i].total);
+        ck_assert_int_ge(sets[i].total, 17);
+        ck_assert_int_eq(sets[i].exact, sets[i].total);
+        gc_tokenizer_free(sets[i].t);
+    }
+    free(ref);
+    free(extra);
+}
+END_TEST
+
 /* ---- llama2.c tok512.bin ---- */
 
 static void assert_encodes(const gc_tokenizer *t, const char *text, bool bos, const int32_t *want, int n_want) {
@@ -537,6 +669,56 @@ START_TEST(detok_streams_whole_utf8_characters) {
     ck_assert_int_eq((int)n, 3);
     ck_assert_int_eq((int)gc_detok_flush(&d, out, sizeof out), 0);
     gc_tokenizer_free(t);
+}
+END_TEST
+
+/* Streaming every id of a valid UTF-8 text gives the text back, and no push ever emits a partial
+ * character (each chunk is valid UTF-8 on its own). */
+static void check_stream(const gc_tokenizer *t, const char *text, size_t len) {
+    int32_t *ids;
+    int n;
+    gc_error err;
+    ck_assert_int_eq(gc_tokenizer_encode(t, text, len, true, false, &ids, &n, &err), GEMCL_OK);
+    size_t cap = 3 * (gc_tokenizer_max_piece_len(t) + 4), total = 0;
+    char *chunk = malloc(cap), *all = malloc(len * 3 + 16);
+    gc_detok d;
+    gc_detok_init(&d, t);
+    for (int i = 0; i < n; i++) {
+        size_t k = gc_detok_push(&d, ids[i], chunk, cap);
+        for (size_t j = 0, cl; j < k; j += cl)
+            ck_assert_uint_ne(gc_utf8_decode((const unsigned char *)chunk + j, k - j, &cl), 0xFFFDu + 0x110000u);
+        memcpy(all + total, chunk, k);
+        total += k;
+    }
+    total += gc_detok_flush(&d, all + total, 16);
+    ck_assert_msg(total == len && memcmp(all, text, len) == 0, "stream of '%.*s' differs", (int)len, text);
+    free(chunk);
+    free(all);
+    free(ids);
+}
+
+START_TEST(detok_stream_gives_back_valid_utf8_text) {
+    static const char *const rels[] = {"models/llama2-tokenizer/tokenizer.model",
+                                       "models/llama3-tokenizer/tokenizer.model",
+                                       "models/smollm2-tokenizer/tokenizer.json"};
+    char *extra;
+    size_t extra_len;
+    gc_error err;
+    ck_assert_int_eq(gc_file_read(GEMCL_SOURCE_DIR "/tests/data/tokenizer-extra.inp", &extra, &extra_len, &err),
+                     GEMCL_OK);
+    const char *strs[64];
+    size_t lens[64];
+    int n = split_inputs(extra, extra_len, strs, lens, 64);
+    ck_assert_int_ge(n, 17);
+    for (size_t r = 0; r < sizeof rels / sizeof rels[0]; r++) {
+        if (test_skip_if_missing(test_shared_path(rels[r]), rels[r]))
+            continue;
+        gc_tokenizer *t = load_shared(rels[r], 0);
+        for (int i = 0; i < n; i++)
+            check_stream(t, strs[i], lens[i]);
+        gc_tokenizer_free(t);
+    }
+    free(extra);
 }
 END_TEST
 
@@ -730,9 +912,11 @@ Suite *suite_tokenizer(void) {
     tcase_add_test(tc, llama3_parses_special_tokens_only_when_asked);
     tcase_add_test(tc, smollm2_json_round_trips_every_essay);
     tcase_add_test(tc, smollm2_json_splits_digits_and_parses_specials_only_when_asked);
+    tcase_add_test(tc, tokenizers_match_reference_implementations);
     tcase_add_test(tc, llama2c_tok512_encodes_like_run_c);
     tcase_add_test(tc, llama2c_tokenizer_bin_agrees_with_spm_model_on_essays);
     tcase_add_test(tc, detok_streams_whole_utf8_characters);
+    tcase_add_test(tc, detok_stream_gives_back_valid_utf8_text);
     tcase_add_test(tc, every_format_encodes_the_same_small_vocabulary_alike);
     tcase_add_test(tc, gpt2_vocab_arrays_encode_like_tokenizer_json);
     tcase_add_test(tc, truncated_files_fail_with_their_name);

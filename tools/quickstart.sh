@@ -38,14 +38,14 @@ demo)
     build
     ./build/tools/gemcl devices
     # The main job: GemFilter on the default model (stories260K, trained context 512) over a ~3K-token
-    # prompt built from the needle-in-a-haystack essays with the needle in the middle. Full attention could
+    # prompt from the needle-in-a-haystack essays with the needle in the middle. Full attention could
     # not even take this prompt; GemFilter keeps 256 tokens chosen by layer 2 and shows which.
     shared="${GEMCL_SHARED:-../shared}"
     prompt=build/demo-prompt.txt
-    essays=$(ls "$shared"/data/paul-graham-essays/*.txt | LC_ALL=C sort)
-    { cat $essays | head -c 6000
+    LC_ALL=C ls "$shared"/data/paul-graham-essays/*.txt | LC_ALL=C sort | xargs cat > build/demo-haystack.txt
+    { head -c 2500 build/demo-haystack.txt
       printf '\nThe best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.\n'
-      cat $essays | tail -c +6001 | head -c 6000
+      head -c 5000 build/demo-haystack.txt | tail -c 2500
       printf '\nBased on the content of the book, Question: What is the best thing to do in San Francisco?\nAnswer:'
     } > "$prompt"
     ./build/tools/gemcl run -m "$shared/models/stories260K/stories260K.bin" -f "$prompt" \

@@ -35,7 +35,7 @@ static gemcl_status convert_fill(void *vctx, int index, int64_t first, float *ou
     return GEMCL_OK;
 }
 
-static gemcl_status copy_file(const char *from, const char *to, gc_error *err) {
+gemcl_status gc_copy_file(const char *from, const char *to, gc_error *err) {
     char *data;
     size_t len;
     gemcl_status s = gc_file_read(from, &data, &len, err);
@@ -58,7 +58,7 @@ static gemcl_status copy_tokenizer(const gc_model_file *m, const char *dir, gc_e
     const char *base = strrchr(tp, '/') ? strrchr(tp, '/') + 1 : tp;
     char to[2048];
     snprintf(to, sizeof to, "%s/%s", dir, ends_with(base, ".bin") ? "tokenizer.bin" : base);
-    return copy_file(tp, to, err);
+    return gc_copy_file(tp, to, err);
 }
 
 static gemcl_status convert_hf(const gc_model_file *m, const char *out, gc_dtype dtype, gc_error *err) {

@@ -25,6 +25,9 @@ gemcl_status gc_hf_write_config(const char *dir, const gc_hparams *hp, gc_dtype 
 gemcl_status gc_hf_write_dir(const char *dir, const gc_hparams *hp, gc_dtype dtype, const gc_planned_tensor *plan,
                              int n, gc_export_fill fill, void *ctx, gc_error *err);
 
+/* Copies a (tokenizer) file whole, writing atomically. */
+gemcl_status gc_copy_file(const char *from, const char *to, gc_error *err);
+
 /* Reads a llama2.c tokenizer file (int32 max_len, then per token f32 score, int32 len, bytes) of n_vocab
  * tokens. *pieces is one malloc'd block of n_vocab pointers followed by the piece bytes; free(*pieces),
  * free(*lens), free(*scores). */

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "model/convert.h"
-#include "util/fileio.h"
 
 typedef struct gen_ctx {
     const gc_planned_tensor *plan;
@@ -60,18 +59,6 @@ static gemcl_status gen_fill(void *vctx, int index, int64_t first, float *out, s
     return GEMCL_OK;
 }
 
-static gemcl_status copy_tokenizer(const char *from, const char *dir, gc_error *err) {
-    char *data, to[2048];
-    size_t len;
-    const char *base = strrchr(from, '/') ? strrchr(from, '/') + 1 : from;
-    snprintf(to, sizeof to, "%s/%s", dir, base);
-    gemcl_status s = gc_file_read(from, &data, &len, err);
-    if (s == GEMCL_OK)
-        s = gc_file_write_atomic(to, data, len, err);
-    free(data);
-    return s;
-}
-
 gemcl_status gc_gen_model(const gc_model_card *card, uint64_t seed, gc_dtype dtype, const char *tokenizer_path,
                           const char *out, gc_error *err) {
     gc_hparams hp = card->hp;
@@ -84,7 +71,11 @@ gemcl_status gc_gen_model(const gc_model_card *card, uint64_t seed, gc_dtype dty
     gen_ctx c = {plan, seed, -1, 0};
     s = gc_hf_write_dir(out, &hp, dtype, plan, n, gen_fill, &c, err);
     free(plan);
-    if (s == GEMCL_OK && tokenizer_path)
-        s = copy_tokenizer(tokenizer_path, out, err);
+    if (s == GEMCL_OK && tokenizer_path) {
+        char to[2048];
+        const char *base = strrchr(tokenizer_path, '/') ? strrchr(tokenizer_path, '/') + 1 : tokenizer_path;
+        snprintf(to, sizeof to, "%s/%s", out, base);
+        s = gc_copy_file(tokenizer_path, to, err);
+    }
     return s;
 }

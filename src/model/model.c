@@ -7,7 +7,6 @@
 #include "model/gguf.h"
 #include "model/model_internal.h"
 
-#include "tokenizer/tokenizer.h"
 
 static gemcl_status detect_and_load(gc_model_file *m, gc_error *err) {
     struct stat st;
@@ -97,7 +96,7 @@ void gc_model_file_close(gc_model_file *m) {
     if (!m)
         return;
     gc_model_priv *p = m->priv;
-    gc_tokenizer_free(m->tokenizer);
+    gc_model_free_tokenizer(m);
     if (p) {
         for (int i = p->maps0_borrowed ? 1 : 0; i < p->n_maps; i++)
             gc_file_unmap(&p->maps[i]);

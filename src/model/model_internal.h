@@ -45,6 +45,10 @@ void gc_tensor_describe(gc_tensor *t, const char *name, gc_dtype dtype, int n_di
 gemcl_status gc_tensor_expected_bytes(const gc_tensor *t, const char *file, uint64_t offset, uint64_t *nbytes,
                                       gc_error *err);
 
+/* Fails unless [offset, offset + nbytes) lies inside map (overflow-safe); name is for the message. */
+gemcl_status gc_check_range(const gc_mapped_file *map, const char *file, const char *name, uint64_t offset,
+                            uint64_t nbytes, gc_error *err);
+
 /* Points t at [offset, offset + expected bytes) of map after checking the range lies inside the file.
  * declared_nbytes (UINT64_MAX = none) is the length the format states (safetensors data_offsets) and
  * must equal the expected one. */
@@ -100,6 +104,9 @@ gemcl_status gc_gguf_model_load(gc_model_file *m, gc_error *err);
  * when none exists; a file that exists but does not load is an error. */
 gemcl_status gc_model_load_tokenizer(gc_model_file *m, const char *dir, const char *const *candidates,
                                      int n_candidates, gc_error *err);
+
+/* Frees m->tokenizer (model_tokenizer.c keeps every tokenizer call in one file). */
+void gc_model_free_tokenizer(gc_model_file *m);
 
 /* The tokenizer from a GGUF's tokenizer.ggml.* metadata (or the override path when one was given). */
 gemcl_status gc_model_tokenizer_from_gguf(gc_model_file *m, gc_error *err);

@@ -22,6 +22,11 @@ static gemcl_status load_file(gc_model_file *m, const char *path, gc_error *err)
     return gc_tokenizer_load(path, m->hp.vocab_size, &m->tokenizer, err);
 }
 
+void gc_model_free_tokenizer(gc_model_file *m) {
+    gc_tokenizer_free(m->tokenizer);
+    m->tokenizer = NULL;
+}
+
 gemcl_status gc_model_load_tokenizer(gc_model_file *m, const char *dir, const char *const *candidates,
                                      int n_candidates, gc_error *err) {
     const char *override = gc_model_priv_of(m)->tokenizer_override;

@@ -48,9 +48,19 @@ gemcl_status gc_tensor_expected_bytes(const gc_tensor *t, const char *file, uint
     return GEMCL_OK;
 }
 
+gemcl_status gc_check_range(const gc_mapped_file *map, const char *file, const char *name, uint64_t offset,
+                            uint64_t nbytes, gc_error *err) {
+    uint64_t end;
+    if (!gc_add_u64(offset, nbytes, &end) || end > map->size)
+        return gc_fail(err, GEMCL_ERR_FORMAT,
+                       "%s: tensor '%s' at offset %" PRIu64 ": %" PRIu64 " bytes run past the end of the file (%zu bytes)",
+                       file, name, offset, nbytes, map->size);
+    return GEMCL_OK;
+}
+
 gemcl_status gc_tensor_bind(gc_tensor *t, const char *file, const gc_mapped_file *map, uint64_t offset,
                             uint64_t declared_nbytes, gc_error *err) {
-    uint64_t nbytes, end;
+    uint64_t nbytes;
     gemcl_status s = gc_tensor_expected_bytes(t, file, offset, &nbytes, err);
     if (s != GEMCL_OK)
         return s;
@@ -58,10 +68,8 @@ gemcl_status gc_tensor_bind(gc_tensor *t, const char *file, const gc_mapped_file
         return gc_fail(err, GEMCL_ERR_FORMAT,
                        "%s: tensor '%s' at offset %" PRIu64 ": %" PRIu64 " bytes stored but %s shape needs %" PRIu64,
                        file, t->name, offset, declared_nbytes, gc_dtype_name(t->dtype), nbytes);
-    if (!gc_add_u64(offset, nbytes, &end) || end > map->size)
-        return gc_fail(err, GEMCL_ERR_FORMAT,
-                       "%s: tensor '%s' at offset %" PRIu64 ": %" PRIu64 " bytes run past the end of the file (%zu bytes)",
-                       file, t->name, offset, nbytes, map->size);
+    if ((s = gc_check_range(map, file, t->name, offset, nbytes, err)) != GEMCL_OK)
+        return s;
     t->data = map->data + offset;
     t->nbytes = (size_t)nbytes;
     t->file_offset = offset;

@@ -10,15 +10,15 @@
 
 /* -D options of the matmul program from the profile. */
 static void matmul_options(const gc_ops_profile *p, char *out, size_t len) {
-    snprintf(out, len, "-DGEMV_LS=%d -DGEMV_NB=%d -DGEMM_TM=%d -DGEMM_TN=%d", p->gemv_local, p->gemv_rows_x,
-             p->gemm_tm, p->gemm_tn);
+    snprintf(out, len, "-DGEMV_LS=%d -DGEMV_RPG=%d -DGEMV_NB=%d -DGEMM_TM=%d -DGEMM_WN=%d -DGEMM_WM=%d -DGEMM_KB=%d",
+             p->gemv_local, p->gemv_rows, p->gemv_rows_x, p->gemm_tm, p->gemm_wn, p->gemm_wm, p->gemm_kb);
 }
 
 /* Runs gemv_<t>_f32 (gemv) or gemm_<t>_f32 over the whole product. */
 static gemcl_status matmul_kernel(gc_ops *ops, bool gemv, const gc_buffer *x, size_t x_off,
                                   const gc_dweight *w, gc_buffer *y, size_t y_off, int n, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
-    char options[128], entry[32];
+    char options[160], entry[32];
     matmul_options(p, options, sizeof options);
     snprintf(entry, sizeof entry, "%s_%s_f32", gemv ? "gemv" : "gemm", gc_dtype_name(w->dtype));
     cl_kernel k;
@@ -33,15 +33,14 @@ static gemcl_status matmul_kernel(gc_ops *ops, bool gemv, const gc_buffer *x, si
     if (st != GEMCL_OK)
         return st;
     if (gemv) {
-        size_t global[2] = {(size_t)rows * p->gemv_local, ((size_t)n + p->gemv_rows_x - 1) / p->gemv_rows_x};
-        size_t local[2] = {(size_t)p->gemv_local, 1};
-        return gc_ops_launch_2d(ops, k, global, local, entry, err);
+        size_t global[3] = {(size_t)p->gemv_local, rows, ((size_t)n + p->gemv_rows_x - 1) / p->gemv_rows_x};
+        size_t local[3] = {(size_t)p->gemv_local, (size_t)p->gemv_rows, 1};
+        return gc_ops_launch_nd(ops, k, 3, global, local, entry, err);
     }
-    size_t global[2] = {((size_t)n + p->gemm_tm - 1) / p->gemm_tm, ((size_t)rows + p->gemm_tn - 1) / p->gemm_tn};
-    size_t local[2] = {(size_t)p->gemm_local0, 1};
-    if (p->gemm_local0 > 0 && global[0] < local[0])
-        local[0] = global[0];
-    return gc_ops_launch_2d(ops, k, global, p->gemm_local0 > 0 ? local : NULL, entry, err);
+    size_t bn = 16 * (size_t)p->gemm_wn, bm = (size_t)p->gemm_tm * p->gemm_wm;
+    size_t global[2] = {((size_t)rows + bn - 1) / bn * p->gemm_wn, ((size_t)n + bm - 1) / bm * p->gemm_wm};
+    size_t local[2] = {(size_t)p->gemm_wn, (size_t)p->gemm_wm};
+    return gc_ops_launch_2d(ops, k, global, local, entry, err);
 }
 
 /* y (n, rows) = x (n, cols) W^T through CLBlast, row-major with W transposed. */

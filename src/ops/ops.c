@@ -140,15 +140,22 @@ gemcl_status gc_ops_launch_1d(gc_ops *ops, cl_kernel kernel, size_t n, size_t lo
     return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "enqueue %s", what);
 }
 
+gemcl_status gc_ops_launch_nd(gc_ops *ops, cl_kernel kernel, int dims, const size_t *global, const size_t *local,
+                              const char *what, gc_error *err) {
+    size_t g[3];
+    for (int d = 0; d < dims; d++) {
+        if (global[d] == 0)
+            return GEMCL_OK;
+        g[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] : global[d];
+    }
+    cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, (cl_uint)dims, NULL, g, local, 0, NULL,
+                                       gc_trace_slot(ops->rt, what));
+    return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "enqueue %s", what);
+}
+
 gemcl_status gc_ops_launch_2d(gc_ops *ops, cl_kernel kernel, const size_t global[2], const size_t *local,
                               const char *what, gc_error *err) {
-    if (global[0] == 0 || global[1] == 0)
-        return GEMCL_OK;
-    size_t g[2] = {global[0], global[1]};
-    for (int d = 0; d < 2 && local; d++)
-        g[d] = (g[d] + local[d] - 1) / local[d] * local[d];
-    cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, 2, NULL, g, local, 0, NULL, gc_trace_slot(ops->rt, what));
-    return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "enqueue %s", what);
+    return gc_ops_launch_nd(ops, kernel, 2, global, local, what, err);
 }
 
 gemcl_status gc_ops_set_args(cl_kernel kernel, const gc_karg *args, int n, const char *what, gc_error *err) {

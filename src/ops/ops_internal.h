@@ -33,6 +33,10 @@ gemcl_status gc_ops_check_weight(const gc_dweight *w, const char *op, gc_error *
 gemcl_status gc_ops_launch_2d(gc_ops *ops, cl_kernel kernel, const size_t global[2], const size_t *local,
                               const char *what, gc_error *err);
 
+/* The same over dims (1..3) dimensions. */
+gemcl_status gc_ops_launch_nd(gc_ops *ops, cl_kernel kernel, int dims, const size_t *global, const size_t *local,
+                              const char *what, gc_error *err);
+
 /* Scratch buffers owned by ops, one per slot, grown on demand and freed by gc_ops_free. */
 typedef enum gc_scratch_slot {
     GC_SCRATCH_ATTENTION = 0, /* split-key partial results of decode attention */

@@ -12,11 +12,13 @@ typedef struct gc_ops_profile {
     const char *name;      /* "cpu", "gpu", ... (for logs and the bench) */
     int gemv_max_n;        /* matmul with n <= this uses the GEMV kernels */
     int gemv_local;        /* GEMV_LS: work-items per output row (power of two) */
-    int gemv_rows_x;       /* GEMV_NB: rows of x per GEMV work-group */
+    int gemv_rows;         /* GEMV_RPG: output rows per GEMV work-group */
+    int gemv_rows_x;       /* GEMV_NB: rows of x per GEMV work-item */
     bool gemm_f32_clblast; /* f32 GEMM through CLBlast instead of our own kernel */
-    int gemm_tm;           /* GEMM_TM: rows of x per work-item */
-    int gemm_tn;           /* GEMM_TN: rows of W per work-item */
-    int gemm_local0;       /* work-group size along x tiles (0 = driver's choice) */
+    int gemm_tm;           /* GEMM_TM: rows of x per work-item (each computes GEMM_TM x 16 outputs) */
+    int gemm_wn;           /* GEMM_WN: work-items per group along W rows (16 rows each) */
+    int gemm_wm;           /* GEMM_WM: work-items per group along x rows */
+    int gemm_kb;           /* GEMM_KB: columns per local-memory W tile (multiple of 32) */
     int norm_local;        /* RMS_LS: work-items per rmsnorm row (power of two) */
     int attn_split_keys;   /* decode attention: keys per split (n <= attn_split_max_n) */
     int attn_split_max_n;  /* use split-key attention when n <= this */

@@ -204,13 +204,15 @@ static bool bpe_word(const gc_tokenizer *t, const unsigned char *w, size_t n, to
     return true;
 }
 
-/* Digits(individual_digits=true) before the regex: every ASCII digit is a piece of its own. */
+/* Digits(individual_digits=true) before the regex: every numeric character (Rust's char::is_numeric, i.e.
+ * \p{N}, so "\xC2\xBD" too) is a piece of its own. */
 static size_t digit_piece_len(const unsigned char *s, size_t len) {
-    if (s[0] >= '0' && s[0] <= '9')
-        return 1;
-    size_t n = 1;
-    while (n < len && !(s[n] >= '0' && s[n] <= '9'))
-        n++;
+    size_t n = 0, cl;
+    bool digit = gc_cp_is_number(gc_utf8_decode(s, len, &cl));
+    if (digit)
+        return cl;
+    while (n < len && !gc_cp_is_number(gc_utf8_decode(s + n, len - n, &cl)))
+        n += cl;
     return n;
 }
 

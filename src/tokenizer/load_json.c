@@ -212,15 +212,15 @@ static gemcl_status build_from_json(const cJSON *root, gc_tokenizer **out, gc_er
     return st;
 }
 
-gemcl_status tok_load_json(const char *data, size_t len, const char *name, gc_tokenizer **out, gc_error *err) {
+gemcl_status tok_load_json(const char *data, size_t len, gc_tokenizer **out, gc_error *err) {
     *out = NULL;
-    cJSON *root = cJSON_ParseWithLength(data, len);
+    const char *parse_end = data; /* cJSON_GetErrorPtr is global state; the parse end pointer is not */
+    cJSON *root = cJSON_ParseWithLengthOpts(data, len, &parse_end, false);
     if (!root)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: invalid JSON", name);
+        return gc_fail(err, GEMCL_ERR_FORMAT, "invalid JSON near byte %zu", (size_t)(parse_end - data));
     gemcl_status st = build_from_json(root, out, err);
     cJSON_Delete(root);
     if (st != GEMCL_OK) {
-        gc_error_prefix(err, "%s", name);
         gc_tokenizer_free(*out);
         *out = NULL;
     }

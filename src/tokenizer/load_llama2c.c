@@ -45,27 +45,25 @@ bool tok_looks_like_llama2c(const unsigned char *data, size_t len, int vocab_siz
 
 /* Says which record is broken and why. */
 static gemcl_status explain_bad_record(const unsigned char *data, size_t len, int index, size_t off,
-                                       const char *name, gc_error *err) {
+                                       gc_error *err) {
     if (off + 8 > len)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: llama2.c tokenizer truncated: token %d header at byte %zu "
-                       "needs 8 bytes, file has %zu", name, index, off, len);
-    return gc_fail(err, GEMCL_ERR_FORMAT, "%s: llama2.c tokenizer: token %d at byte %zu has length %d (max %d, "
-                   "%zu bytes left)", name, index, off, (int)read_i32(data + off + 4), (int)read_i32(data),
+        return gc_fail(err, GEMCL_ERR_FORMAT, "llama2.c tokenizer truncated: token %d header at byte %zu "
+                       "needs 8 bytes, file has %zu", index, off, len);
+    return gc_fail(err, GEMCL_ERR_FORMAT, "llama2.c tokenizer: token %d at byte %zu has length %d (max %d, "
+                   "%zu bytes left)", index, off, (int)read_i32(data + off + 4), (int)read_i32(data),
                    len - off - 8);
 }
 
-gemcl_status tok_load_llama2c(const unsigned char *data, size_t len, int vocab_size, const char *name,
-                              gc_tokenizer **out, gc_error *err) {
+gemcl_status tok_load_llama2c(const unsigned char *data, size_t len, int vocab_size, gc_tokenizer **out, gc_error *err) {
     *out = NULL;
     if (len < 4 || read_i32(data) <= 0)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: llama2.c tokenizer: bad max_token_length header (%zu bytes)",
-                       name, len);
+        return gc_fail(err, GEMCL_ERR_FORMAT, "llama2.c tokenizer: bad max_token_length header (%zu bytes)", len);
     size_t end;
     int n = count_records(data, len, vocab_size, &end);
     if (vocab_size > 0 && n < vocab_size)
-        return explain_bad_record(data, len, n, end, name, err);
+        return explain_bad_record(data, len, n, end, err);
     if (vocab_size <= 0 && (n == 0 || end != len))
-        return explain_bad_record(data, len, n, end, name, err);
+        return explain_bad_record(data, len, n, end, err);
     gc_tokenizer *t;
     gemcl_status st = tok_new(GC_TOKENIZER_LLAMA2C, n, &t, err);
     size_t off = 4;
@@ -84,7 +82,6 @@ gemcl_status tok_load_llama2c(const unsigned char *data, size_t len, int vocab_s
         st = tok_finish(t, err);
     }
     if (st != GEMCL_OK) {
-        gc_error_prefix(err, "%s", name);
         gc_tokenizer_free(t);
         return st;
     }

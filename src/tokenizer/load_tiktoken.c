@@ -80,23 +80,22 @@ bool tok_looks_like_tiktoken(const unsigned char *data, size_t len) {
 }
 
 /* Counts lines, checking each; on error names the line. */
-static gemcl_status count_lines(const unsigned char *data, size_t len, int *n, const char *name, gc_error *err) {
+static gemcl_status count_lines(const unsigned char *data, size_t len, int *n, gc_error *err) {
     tt_line l;
     *n = 0;
     if (len == 0 || data[len - 1] != '\n')
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tiktoken file does not end with a newline (truncated?)", name);
+        return gc_fail(err, GEMCL_ERR_FORMAT, "tiktoken file does not end with a newline (truncated?)");
     for (size_t pos = 0; pos < len; pos = l.end) {
         if (!parse_line(data, len, pos, &l))
-            return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tiktoken line %d (byte %zu) is not '<base64> <rank>'", name,
-                           *n + 1, pos);
+            return gc_fail(err, GEMCL_ERR_FORMAT, "tiktoken line %d (byte %zu) is not '<base64> <rank>'", *n + 1, pos);
         if (++*n > (1 << 24) - LLAMA3_N_SPECIAL)
-            return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tiktoken file has too many lines", name);
+            return gc_fail(err, GEMCL_ERR_FORMAT, "tiktoken file has too many lines");
     }
     return GEMCL_OK;
 }
 
 static gemcl_status fill_ranks(gc_tokenizer *t, const unsigned char *data, size_t len, int n_base,
-                               const char *name, gc_error *err) {
+                               gc_error *err) {
     unsigned char bytes[TIKTOKEN_MAX_TOKEN_BYTES];
     tt_line l;
     int line = 0;
@@ -105,8 +104,8 @@ static gemcl_status fill_ranks(gc_tokenizer *t, const unsigned char *data, size_
         line++;
         long n = b64_decode(data + l.b64_off, l.b64_len, bytes, sizeof bytes);
         if (n <= 0 || l.rank >= n_base || t->tokens[l.rank].type != 0)
-            return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tiktoken line %d: bad base64, or rank %ld repeated or not "
-                           "below the line count %d", name, line, l.rank, n_base);
+            return gc_fail(err, GEMCL_ERR_FORMAT, "tiktoken line %d: bad base64, or rank %ld repeated or not "
+                           "below the line count %d", line, l.rank, n_base);
         gemcl_status st = tok_set_token(t, (int32_t)l.rank, (const char *)bytes, (size_t)n, (const char *)bytes,
                                         (size_t)n, -(float)l.rank, TOK_NORMAL, err);
         if (st != GEMCL_OK)
@@ -153,11 +152,11 @@ static gemcl_status derive_merges(gc_tokenizer *t, int n_base, gc_error *err) {
     return GEMCL_OK;
 }
 
-gemcl_status tok_load_tiktoken(const unsigned char *data, size_t len, const char *name, gc_tokenizer **out,
+gemcl_status tok_load_tiktoken(const unsigned char *data, size_t len, gc_tokenizer **out,
                                gc_error *err) {
     int n_base;
     *out = NULL;
-    gemcl_status st = count_lines(data, len, &n_base, name, err);
+    gemcl_status st = count_lines(data, len, &n_base, err);
     if (st != GEMCL_OK)
         return st;
     bool llama3 = n_base == LLAMA3_N_BASE;
@@ -165,15 +164,13 @@ gemcl_status tok_load_tiktoken(const unsigned char *data, size_t len, const char
     if ((st = tok_new(GC_TOKENIZER_BPE, n_base + (llama3 ? LLAMA3_N_SPECIAL : 0), &t, err)) == GEMCL_OK) {
         t->pretok = TOK_PRETOK_LLAMA3;
         t->ignore_merges = true;
-        st = fill_ranks(t, data, len, n_base, name, err);
+        st = fill_ranks(t, data, len, n_base, err);
     }
     if (st == GEMCL_OK && llama3)
         st = add_llama3_specials(t, err);
     if (st == GEMCL_OK && (st = tok_finish(t, err)) == GEMCL_OK)
         st = derive_merges(t, n_base, err);
     if (st != GEMCL_OK) {
-        if (!strstr(err ? err->msg : "", name))
-            gc_error_prefix(err, "%s", name);
         gc_tokenizer_free(t);
         return st;
     }

@@ -72,8 +72,7 @@ gemcl_status tok_set_token(gc_tokenizer *t, int32_t id, const char *text, size_t
 /* The same with the raw bytes derived from the text (tok_text_to_raw); kind and byte_map must be set. */
 gemcl_status tok_set_token_text(gc_tokenizer *t, int32_t id, const char *text, size_t text_len, float score,
                                 int32_t type, gc_error *err);
-/* After every token is set: builds the text map, byte ids, special list; checks ids. Loaders prefix errors
- * of these building functions with the file name. */
+/* After every token is set: builds the text map, byte ids, special list; checks ids. */
 gemcl_status tok_finish(gc_tokenizer *t, gc_error *err);
 /* Raw bytes of a vocabulary spelling: U+2581 -> ' ' and <0xNN> -> byte (SPM), GPT-2 map undone (BPE).
  * out has room for text_len bytes; returns the byte count. */
@@ -108,15 +107,15 @@ bool tok_encode_bpe(const gc_tokenizer *t, const char *text, size_t len, tok_ids
 /* Length of the pre-tokenizer word starting at text[pos] (pos < len); always >= 1. */
 size_t tok_pretok_next(tok_pretok kind, const unsigned char *text, size_t len, size_t pos);
 
-/* --- loaders (load_*.c); data is not NUL-terminated; name is used in error messages --- */
-gemcl_status tok_load_llama2c(const unsigned char *data, size_t len, int vocab_size, const char *name,
-                              gc_tokenizer **out, gc_error *err);
+/* --- loaders (load_*.c); data is not NUL-terminated. Their messages leave out the file name, which
+ * gc_tokenizer_load_memory puts in front. --- */
+gemcl_status tok_load_llama2c(const unsigned char *data, size_t len, int vocab_size, gc_tokenizer **out, gc_error *err);
 bool tok_looks_like_llama2c(const unsigned char *data, size_t len, int vocab_size);
-gemcl_status tok_load_sp_model(const unsigned char *data, size_t len, const char *name, gc_tokenizer **out,
+gemcl_status tok_load_sp_model(const unsigned char *data, size_t len, gc_tokenizer **out,
                                gc_error *err);
-gemcl_status tok_load_tiktoken(const unsigned char *data, size_t len, const char *name, gc_tokenizer **out,
+gemcl_status tok_load_tiktoken(const unsigned char *data, size_t len, gc_tokenizer **out,
                                gc_error *err);
 bool tok_looks_like_tiktoken(const unsigned char *data, size_t len);
-gemcl_status tok_load_json(const char *data, size_t len, const char *name, gc_tokenizer **out, gc_error *err);
+gemcl_status tok_load_json(const char *data, size_t len, gc_tokenizer **out, gc_error *err);
 
 #endif

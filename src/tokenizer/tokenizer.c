@@ -20,28 +20,34 @@ void gc_tokenizer_free(gc_tokenizer *t) {
     free(t);
 }
 
-gemcl_status gc_tokenizer_load_memory(const void *data, size_t len, const char *name, int vocab_size,
-                                      gc_tokenizer **out, gc_error *err) {
-    const unsigned char *d = data;
-    *out = NULL;
+static gemcl_status load_by_content(const unsigned char *d, size_t len, int vocab_size, gc_tokenizer **out,
+                                    gc_error *err) {
     size_t i = 0;
     while (i < len && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n'))
         i++;
     if (len == 0)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: empty file, not a tokenizer", name);
+        return gc_fail(err, GEMCL_ERR_FORMAT, "empty file, not a tokenizer");
     if (i < len && d[i] == '{')
-        return tok_load_json(data, len, name, out, err);
+        return tok_load_json((const char *)d, len, out, err);
     if (tok_looks_like_llama2c(d, len, vocab_size))
-        return tok_load_llama2c(d, len, vocab_size, name, out, err);
+        return tok_load_llama2c(d, len, vocab_size, out, err);
     if (tok_looks_like_tiktoken(d, len))
-        return tok_load_tiktoken(d, len, name, out, err);
+        return tok_load_tiktoken(d, len, out, err);
     if (d[0] == 0x0A)
-        return tok_load_sp_model(d, len, name, out, err);
+        return tok_load_sp_model(d, len, out, err);
     if (vocab_size > 0) /* what remains can only be a llama2.c file: let its loader say what is wrong */
-        return tok_load_llama2c(d, len, vocab_size, name, out, err);
-    return gc_fail(err, GEMCL_ERR_FORMAT,
-                   "%s: not a tokenizer file gemcl knows (tokenizer.json, SentencePiece or tiktoken "
-                   "tokenizer.model, llama2.c tokenizer .bin)", name);
+        return tok_load_llama2c(d, len, vocab_size, out, err);
+    return gc_fail(err, GEMCL_ERR_FORMAT, "not a tokenizer file gemcl knows (tokenizer.json, SentencePiece or "
+                   "tiktoken tokenizer.model, llama2.c tokenizer .bin)");
+}
+
+gemcl_status gc_tokenizer_load_memory(const void *data, size_t len, const char *name, int vocab_size,
+                                      gc_tokenizer **out, gc_error *err) {
+    *out = NULL;
+    gemcl_status st = load_by_content(data, len, vocab_size, out, err);
+    if (st != GEMCL_OK)
+        gc_error_prefix(err, "%s", name ? name : "tokenizer");
+    return st;
 }
 
 gemcl_status gc_tokenizer_load(const char *path, int vocab_size, gc_tokenizer **out, gc_error *err) {

@@ -2,7 +2,23 @@
  *   - SentencePiece-style BPE (Llama 2, Mistral, Phi-3): from tokenizer.model (protobuf), from GGUF metadata,
  *     from tokenizer.json, and llama2.c's tokenizer.bin / tok512.bin (llama2.c's own merge rule);
  *   - byte-level BPE (Llama 3, Qwen2, SmolLM2): from tokenizer.json and from a tiktoken tokenizer.model.
- * Host-only; depends on nothing but util and cJSON. */
+ * Host-only; depends on nothing but util and cJSON.
+ *
+ * Encoding follows the reference of each format exactly (tests/test_tokenizer.c checks it): llama.cpp's
+ * llm_tokenizer_spm / sentencepiece for SentencePiece, tiktoken for Llama 3, HF tokenizers for
+ * tokenizer.json, llama2.c run.c for its .bin files. Apart from gc_tokenizer_set_special a tokenizer is not
+ * changed after loading: encode and decode may run from several threads at once.
+ *
+ *     gc_tokenizer *t;
+ *     gc_error err;
+ *     if (gc_tokenizer_load("tokenizer.model", 0, &t, &err) != GEMCL_OK) { report(err.msg); return; }
+ *     int32_t *ids; int n;
+ *     if (gc_tokenizer_encode(t, text, text_len, gc_tokenizer_add_bos(t), false, &ids, &n, &err) == GEMCL_OK) {
+ *         ... use ids[0..n) ...
+ *         free(ids);
+ *     }
+ *     gc_tokenizer_free(t);
+ */
 #ifndef GC_TOKENIZER_H
 #define GC_TOKENIZER_H
 
@@ -20,9 +36,12 @@ typedef enum gc_tokenizer_kind {
     GC_TOKENIZER_BPE = 2,     /* byte-level BPE (GPT-2 byte map or tiktoken raw bytes) */
 } gc_tokenizer_kind;
 
-/* Loads a tokenizer file, detecting its kind from its content: llama2.c .bin (vocab_size must then be
- * given, it is not in the file), SentencePiece tokenizer.model (protobuf), tiktoken tokenizer.model (base64
- * lines), tokenizer.json. vocab_size <= 0 = unknown. The caller frees *out with gc_tokenizer_free. */
+/* Loads a tokenizer file, detecting its kind from its content: llama2.c .bin (vocab_size should then be
+ * given, it is not in the file; with vocab_size <= 0 the records must fill the file exactly), SentencePiece
+ * tokenizer.model (protobuf, BPE models only), tiktoken tokenizer.model (base64 lines; 128000 ranks = Llama 3,
+ * whose 256 special tokens are added), tokenizer.json (model.type BPE). vocab_size <= 0 = unknown. On
+ * error (GEMCL_ERR_IO, _FORMAT, _UNSUPPORTED, _OUT_OF_MEMORY) the message starts with the path and *out is
+ * NULL. The caller frees *out with gc_tokenizer_free. */
 gemcl_status gc_tokenizer_load(const char *path, int vocab_size, gc_tokenizer **out, gc_error *err);
 
 /* The same from len bytes already in memory (not NUL-terminated); name is used in error messages. */

@@ -37,7 +37,7 @@ def write_tiny(outdir):
     order = tiny_v1_order(t, vals)
     v1 += struct.pack(f"<{len(order)}f", *order)
     paths = {}
-    for name, data in (("tiny.bin", legacy), ("tiny-v1.bin", v1)):
+    for name, data in (("tiny.bin", legacy), ("tiny-v1.bin", v1), ("tiny-v2.bin", tiny_v2(t, header, order))):
         paths[name] = os.path.join(outdir, name)
         with open(paths[name], "wb") as f:
             f.write(data)
@@ -46,6 +46,24 @@ def write_tiny(outdir):
         for i, piece in enumerate([b"<unk>", b"\n<s>\n", b"\n</s>\n", b"a", b"b", b" a", b"ab", b" ab"]):
             f.write(struct.pack("<fi", -float(i), len(piece)) + piece)
     return paths
+
+
+def tiny_v2(t, header, v1_values):
+    """The v1 values as a v2 checkpoint: norms fp32, each matrix int8 + one fp32 scale per 32 values."""
+    D, L = t["dim"], t["layers"]
+    n_norms = 2 * L * D + D
+    out = struct.pack("<Ii", 0x616B3432, 2) + header + b"\x01" + struct.pack("<i", 32)
+    out += b"\x00" * (256 - len(out))
+    out += struct.pack(f"<{n_norms}f", *v1_values[:n_norms])
+    rest = v1_values[n_norms:]  # one layer: every matrix is one tensor, laid out back to back
+    hs = D // t["heads"]
+    kv = hs * t["kv_heads"]
+    for n in (t["vocab"] * D, D * D, kv * D, kv * D, D * D, t["hidden"] * D, D * t["hidden"], t["hidden"] * D):
+        x, rest = rest[:n], rest[n:]
+        scales = [max(abs(v) for v in x[g:g + 32]) / 127.0 for g in range(0, n, 32)]
+        q = [int(round(v / scales[i // 32])) if scales[i // 32] else 0 for i, v in enumerate(x)]
+        out += struct.pack(f"<{n}b", *q) + struct.pack(f"<{len(scales)}f", *scales)
+    return out
 
 
 def tiny_v1_order(t, vals):

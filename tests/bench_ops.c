@@ -1,0 +1,184 @@
+/* bench_ops.c - speed of the matmul paths (built with the tests, never run by them; tests never assert on
+ * time). Prints GFLOP/s of our GEMM, CLBlast SGEMM and OpenBLAS cblas_sgemm (when built with it) at
+ * TinyLlama prefill shapes, and GB/s of the GEMV kernels at decode shapes. Medians of TRIALS runs.
+ *
+ * usage: bench_ops [n] [trials]          (n = prompt rows, default 512; trials default 5)
+ * environment: GEMCL_DEVICE picks the device; GEMM_TM/GEMM_TN/GEMV_LS override the profile's tunables. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ops/ops_internal.h"
+#ifdef GEMCL_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+static int trials = 5;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void die(const gc_error *err) {
+    fprintf(stderr, "bench_ops: %s\n", err->msg);
+    exit(1);
+}
+
+static gc_buffer device_buffer(gc_runtime *rt, size_t bytes, unsigned seed) {
+    gc_buffer b;
+    gc_error err;
+    unsigned char *host = malloc(bytes);
+    for (size_t i = 0; i < bytes; i++) /* small finite values for every dtype: bytes of 0x00..0x3f */
+        host[i] = (unsigned char)((seed = seed * 1103515245u + 12345u) >> 26);
+    if (gc_buffer_alloc(rt, bytes, "bench", &b, &err) != GEMCL_OK || gc_buffer_write(rt, &b, 0, host, bytes, &err))
+        die(&err);
+    free(host);
+    return b;
+}
+
+/* Median seconds of one matmul on the device (after a warm-up run). */
+static double time_matmul(gc_ops *ops, const gc_buffer *x, const gc_dweight *w, gc_buffer *y, int n) {
+    gc_error err;
+    double t[16];
+    for (int r = -1; r < trials; r++) {
+        double t0 = now_s();
+        if (gc_op_matmul(ops, x, 0, w, NULL, y, 0, n, &err) != GEMCL_OK)
+            die(&err);
+        clFinish(gc_ops_runtime(ops)->queue);
+        if (r >= 0)
+            t[r] = now_s() - t0;
+    }
+    qsort(t, (size_t)trials, sizeof t[0], cmp_double);
+    return t[trials / 2];
+}
+
+#ifdef GEMCL_HAVE_OPENBLAS
+static double time_openblas(int n, int rows, int cols) {
+    float *x = malloc((size_t)n * cols * 4), *w = malloc((size_t)rows * cols * 4), *y = malloc((size_t)n * rows * 4);
+    for (size_t i = 0; i < (size_t)rows * cols; i++)
+        w[i] = (float)(i % 7);
+    for (size_t i = 0; i < (size_t)n * cols; i++)
+        x[i] = (float)(i % 5);
+    double t[16];
+    for (int r = -1; r < trials; r++) {
+        double t0 = now_s();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, cols, 1.0f, x, cols, w, cols, 0.0f, y, rows);
+        if (r >= 0)
+            t[r] = now_s() - t0;
+    }
+    free(x), free(w), free(y);
+    qsort(t, (size_t)trials, sizeof t[0], cmp_double);
+    return t[trials / 2];
+}
+#endif
+
+#ifdef GEMCL_HAVE_OPENBLAS
+static double time_openblas_gemv(int rows, int cols) {
+    float *x = malloc((size_t)cols * 4), *w = malloc((size_t)rows * cols * 4), *y = malloc((size_t)rows * 4);
+    for (size_t i = 0; i < (size_t)rows * cols; i++) /* touched pages: calloc'd zero pages would all hit cache */
+        w[i] = (float)(i % 7), x[i % cols] = 1.0f;
+    double t[16];
+    for (int r = -1; r < trials; r++) {
+        double t0 = now_s();
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, w, cols, x, 1, 0.0f, y, 1);
+        if (r >= 0)
+            t[r] = now_s() - t0;
+    }
+    free(x), free(w), free(y);
+    qsort(t, (size_t)trials, sizeof t[0], cmp_double);
+    return t[trials / 2];
+}
+#endif
+
+static void bench_gemm(gc_ops *ops, int n, int rows, int cols) {
+    gc_runtime *rt = gc_ops_runtime(ops);
+    gc_buffer x = device_buffer(rt, (size_t)n * cols * 4, 1), y = device_buffer(rt, (size_t)n * rows * 4, 2);
+    double flop = 2.0 * n * rows * cols, blas = 0.0;
+#ifdef GEMCL_HAVE_OPENBLAS
+    blas = flop / time_openblas(n, rows, cols) * 1e-9;
+#endif
+    printf("gemm n %4d rows %5d cols %5d | openblas %6.1f |", n, rows, cols, blas);
+    gc_ops_profile saved = *gc_ops_get_profile(ops), p = saved;
+    for (int t = GC_DTYPE_F32; t <= GC_DTYPE_Q8_0; t++) {
+        gc_dweight w = {device_buffer(rt, gc_dtype_row_bytes((gc_dtype)t, cols) * rows, 3), (gc_dtype)t, rows, cols};
+        for (int clblast = 0; clblast <= (t == GC_DTYPE_F32); clblast++) {
+            p.gemm_f32_clblast = clblast;
+            gc_ops_set_profile(ops, &p);
+            double gf = flop / time_matmul(ops, &x, &w, &y, n) * 1e-9;
+            printf(" %s%s %6.1f (%.2fx) |", clblast ? "clblast " : "", gc_dtype_name((gc_dtype)t), gf,
+                   blas > 0 ? gf / blas : 0.0);
+            fflush(stdout);
+        }
+        gc_buffer_free(rt, &w.buf);
+    }
+    gc_ops_set_profile(ops, &saved);
+    printf("\n");
+    gc_buffer_free(rt, &x), gc_buffer_free(rt, &y);
+}
+
+static void bench_gemv(gc_ops *ops, int rows, int cols) {
+    gc_runtime *rt = gc_ops_runtime(ops);
+    gc_buffer x = device_buffer(rt, (size_t)cols * 4, 1), y = device_buffer(rt, (size_t)rows * 4, 2);
+    printf("gemv rows %5d cols %5d |", rows, cols);
+#ifdef GEMCL_HAVE_OPENBLAS
+    printf(" openblas f32 %5.1f GB/s |", 4.0 * rows * cols / time_openblas_gemv(rows, cols) * 1e-9);
+#endif
+    for (int t = GC_DTYPE_F32; t <= GC_DTYPE_Q8_0; t++) {
+        size_t bytes = gc_dtype_row_bytes((gc_dtype)t, cols) * rows;
+        gc_dweight w = {device_buffer(rt, bytes, 3), (gc_dtype)t, rows, cols};
+        double s = time_matmul(ops, &x, &w, &y, 1);
+        printf(" %s %5.1f GB/s %6.3f ms |", gc_dtype_name((gc_dtype)t), bytes / s * 1e-9, s * 1e3);
+        gc_buffer_free(rt, &w.buf);
+    }
+    printf("\n");
+    gc_buffer_free(rt, &x), gc_buffer_free(rt, &y);
+}
+
+static void env_override(const char *name, int *value) {
+    const char *v = getenv(name);
+    if (v && *v)
+        *value = atoi(v);
+}
+
+int main(int argc, char **argv) {
+    int n = argc > 1 ? atoi(argv[1]) : 512;
+    trials = argc > 2 ? atoi(argv[2]) : 5;
+    trials = trials < 1 ? 1 : trials > 16 ? 16 : trials;
+    gc_runtime_params params = gc_runtime_default_params();
+    gc_runtime *rt;
+    gc_ops *ops;
+    gc_error err;
+    if (gc_runtime_create(&params, &rt, &err) != GEMCL_OK || gc_ops_create(rt, &ops, &err) != GEMCL_OK)
+        die(&err);
+    gc_ops_profile p = *gc_ops_get_profile(ops);
+    env_override("GEMM_TM", &p.gemm_tm);
+    env_override("GEMM_WN", &p.gemm_wn);
+    env_override("GEMM_WM", &p.gemm_wm);
+    env_override("GEMM_KB", &p.gemm_kb);
+    env_override("GEMV_LS", &p.gemv_local);
+    env_override("GEMV_RPG", &p.gemv_rows);
+    env_override("GEMV_NB", &p.gemv_rows_x);
+    gc_ops_set_profile(ops, &p);
+    printf("device %s, profile %s, GEMM_TM %d WN %d WM %d KB %d, GEMV_LS %d RPG %d NB %d; GFLOP/s (ratio to "
+           "OpenBLAS), median of %d\n",
+           rt->dev.info.name, p.name, p.gemm_tm, p.gemm_wn, p.gemm_wm, p.gemm_kb, p.gemv_local, p.gemv_rows,
+           p.gemv_rows_x, trials);
+    const int shapes[][2] = {{2048, 2048}, {256, 2048}, {5632, 2048}, {2048, 5632}, {32000, 2048}};
+    const char *only = getenv("BENCH_ONLY"); /* "gemm" or "gemv" */
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0] && (!only || strcmp(only, "gemv")); s++)
+        bench_gemm(ops, n, shapes[s][0], shapes[s][1]);
+    if (!only || strcmp(only, "gemm"))
+        for (size_t s = 2; s < 4; s++)
+            bench_gemv(ops, shapes[s][0], shapes[s][1]);
+    gc_ops_free(ops);
+    gc_runtime_free(rt);
+    return 0;
+}
