@@ -41,8 +41,7 @@ gemcl_status gc_api_check_generate_params(const gemcl_generate_params *p, gc_err
     if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "top_p must be in (0, 1] (got %g)", (double)p->top_p);
     if (p->n_stop < 0 || (p->n_stop > 0 && !p->stop))
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "n_stop is %d but stop is %s", p->n_stop,
-                       p->stop ? "set" : "NULL");
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "n_stop is %d but stop is %s", p->n_stop, p->stop ? "set" : "NULL");
     for (int i = 0; i < p->n_stop; i++)
         if (!p->stop[i])
             return gc_fail(err, GEMCL_ERR_INVALID_ARG, "stop string %d is NULL", i);
@@ -174,8 +173,8 @@ static uint64_t seq_device_bytes(const gc_seq *seq) {
     for (int l = 0; l < seq->m->hp.n_layers; l++)
         bytes += seq->k_cache[l].bytes + seq->v_cache[l].bytes;
     const gc_scratch *s = &seq->s;
-    const gc_buffer *scratch[] = {&s->x, &s->xb, &s->xb2, &s->q, &s->att, &s->hb, &s->hb2, &s->tok, &s->logits,
-                                  &s->out_id};
+    const gc_buffer *scratch[] = {&s->x,  &s->xb,  &s->xb2, &s->q,      &s->att,
+                                  &s->hb, &s->hb2, &s->tok, &s->logits, &s->out_id};
     for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++)
         bytes += scratch[i]->bytes;
     return bytes;

@@ -117,9 +117,11 @@ static void describe_hparams(const text_sink *o, const gc_model_file *m) {
 
 static void describe_tokenizer_and_card(const text_sink *o, const gc_model_file *m) {
     const char *tp = m->tokenizer_path;
-    const char *kind = !tp[0] ? "none (token ids only)" : strcmp(m->format, "gguf") == 0 ? "GGUF metadata"
-                       : strstr(tp, ".json") ? "tokenizer.json" : strstr(tp, ".model") ? "tokenizer.model"
-                       : "llama2.c tokenizer";
+    const char *kind = !tp[0]                           ? "none (token ids only)"
+                       : strcmp(m->format, "gguf") == 0 ? "GGUF metadata"
+                       : strstr(tp, ".json")            ? "tokenizer.json"
+                       : strstr(tp, ".model")           ? "tokenizer.model"
+                                                        : "llama2.c tokenizer";
     bool show_path = tp[0] && strcmp(tp, m->path) != 0;
     emit(o, "tokenizer: %s%s%s\n", kind, show_path ? " " : "", show_path ? tp : "");
     gc_model_card card;
@@ -152,8 +154,8 @@ static void describe_tensors(const text_sink *o, const gc_model_file *m) {
     }
 }
 
-static const char *gguf_type_names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array",
-                                        "u64", "i64", "f64"};
+static const char *gguf_type_names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
+                                        "bool", "string", "array", "u64", "i64", "f64"};
 
 static void describe_gguf_kv(const text_sink *o, const gc_gguf *g, const gc_gguf_kv *kv) {
     char key[128];
@@ -247,8 +249,10 @@ gemcl_status gemcl_convert(const char *in, const char *out, gemcl_convert_format
     gc_error err;
     gc_dtype d;
     if (!out || (format != GEMCL_CONVERT_FORMAT_HF && format != GEMCL_CONVERT_FORMAT_GGUF) || !file_dtype(dtype, &d)) {
-        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "convert: needs an output path, format HF or GGUF (got %d) and a "
-                "weight dtype (got %d)", (int)format, (int)dtype);
+        gc_fail(&err, GEMCL_ERR_INVALID_ARG,
+                "convert: needs an output path, format HF or GGUF (got %d) and a "
+                "weight dtype (got %d)",
+                (int)format, (int)dtype);
         gc_error_copy_out(&err, errbuf, errlen);
         return err.status;
     }
@@ -270,8 +274,10 @@ gemcl_status gemcl_gen_model(const char *card_name, uint64_t seed, gemcl_weight_
     gemcl_status st;
     gc_model_card card;
     if (!card_name || !out || !file_dtype(dtype, &d) || d == GC_DTYPE_Q8_0)
-        st = gc_fail(&err, GEMCL_ERR_INVALID_ARG, "gen-model: needs a card, an output path and dtype f32, f16 or "
-                     "bf16 (got %d)", (int)dtype);
+        st = gc_fail(&err, GEMCL_ERR_INVALID_ARG,
+                     "gen-model: needs a card, an output path and dtype f32, f16 or "
+                     "bf16 (got %d)",
+                     (int)dtype);
     else if ((st = gc_model_card_load(card_name, &card, &err)) == GEMCL_OK)
         st = gc_gen_model(&card, seed, d, tokenizer_path, out, &err);
     if (st != GEMCL_OK)
@@ -342,8 +348,8 @@ gemcl_status gemcl_tokenizer_encode(const gemcl_tokenizer *tok, const char *text
     return st;
 }
 
-gemcl_status gemcl_tokenizer_decode(const gemcl_tokenizer *tok, const int32_t *ids, int n_ids, char **text,
-                                    size_t *len, char *errbuf, size_t errlen) {
+gemcl_status gemcl_tokenizer_decode(const gemcl_tokenizer *tok, const int32_t *ids, int n_ids, char **text, size_t *len,
+                                    char *errbuf, size_t errlen) {
     gc_error err;
     gemcl_status st;
     if (!tok || !text || n_ids < 0 || (!ids && n_ids))

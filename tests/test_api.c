@@ -285,7 +285,8 @@ START_TEST(abort_from_progress_returns_aborted_and_the_context_stays_usable) {
     int32_t *ids, next;
     int n;
     char err[1024];
-    ck_assert_int_eq(gemcl_tokenize(model, long_prompt, strlen(long_prompt), -1, 0, &ids, &n, err, sizeof err), GEMCL_OK);
+    ck_assert_int_eq(gemcl_tokenize(model, long_prompt, strlen(long_prompt), -1, 0, &ids, &n, err, sizeof err),
+                     GEMCL_OK);
     ck_assert_int_gt(n, 16);
     ck_assert_int_eq(gemcl_context_prefill(ctx, ids, n, &next), GEMCL_OK);
     ck_assert_int_eq(st.calls, calls);
@@ -421,8 +422,9 @@ START_TEST(every_error_path_returns_its_status_and_a_message) {
     /* host-only entry points */
     gemcl_model_info fi;
     ck_assert_int_eq(gemcl_model_file_inspect("/nonexistent", NULL, &fi, err, sizeof err), GEMCL_ERR_IO);
-    ck_assert_int_eq(gemcl_convert(path, "/nonexistent/dir/out.gguf", GEMCL_CONVERT_FORMAT_GGUF,
-                                   GEMCL_WEIGHT_DTYPE_F32, err, sizeof err), GEMCL_ERR_IO);
+    ck_assert_int_eq(gemcl_convert(path, "/nonexistent/dir/out.gguf", GEMCL_CONVERT_FORMAT_GGUF, GEMCL_WEIGHT_DTYPE_F32,
+                                   err, sizeof err),
+                     GEMCL_ERR_IO);
     ck_assert_int_eq(gemcl_convert(path, "x", (gemcl_convert_format)7, GEMCL_WEIGHT_DTYPE_F32, err, sizeof err),
                      GEMCL_ERR_INVALID_ARG);
     ck_assert_int_eq(gemcl_gen_model("no-such-card", 1, GEMCL_WEIGHT_DTYPE_F32, NULL, "x", err, sizeof err),
@@ -455,7 +457,8 @@ START_TEST(token_level_calls_reproduce_generate_greedy_output) {
     char err[1024];
     int32_t *ids, gen[60], next;
     int n, n_gen = 0, n_decoded = 0;
-    ck_assert_int_eq(gemcl_tokenize(model, long_prompt, strlen(long_prompt), -1, 0, &ids, &n, err, sizeof err), GEMCL_OK);
+    ck_assert_int_eq(gemcl_tokenize(model, long_prompt, strlen(long_prompt), -1, 0, &ids, &n, err, sizeof err),
+                     GEMCL_OK);
     ck_assert_int_eq(n, r.n_prompt_tokens);
     ck_assert_int_eq(gemcl_context_reset(ctx), GEMCL_OK);
     ck_assert_int_eq(gemcl_context_prefill(ctx, ids, n, &next), GEMCL_OK);
@@ -513,7 +516,8 @@ START_TEST(gemfilter_kept_ids_and_text_are_the_selected_prompt_tokens) {
     char err[1024];
     int32_t *ids;
     int n;
-    ck_assert_int_eq(gemcl_tokenize(model, long_prompt, strlen(long_prompt), -1, 0, &ids, &n, err, sizeof err), GEMCL_OK);
+    ck_assert_int_eq(gemcl_tokenize(model, long_prompt, strlen(long_prompt), -1, 0, &ids, &n, err, sizeof err),
+                     GEMCL_OK);
     for (int i = 0; i < n_kept; i++) {
         ck_assert(i == 0 || r.kept_indices[i] > r.kept_indices[i - 1]);
         ck_assert_int_eq(kept[i], ids[r.kept_indices[i]]);
@@ -597,8 +601,10 @@ START_TEST(header_example_and_tools_example_build_against_installed_pkgconfig) {
     ck_assert_ptr_nonnull(mkdtemp(dir));
     static char out[1 << 16];
     char cmd[32768];
-    snprintf(cmd, sizeof cmd, "meson install -C '%s' --destdir '%s/root' --no-rebuild --quiet >/dev/null 2>&1 && "
-             "dirname \"$(find '%s/root' -name gemcl.pc | head -n 1)\"", test_build_dir(), dir, dir);
+    snprintf(cmd, sizeof cmd,
+             "meson install -C '%s' --destdir '%s/root' --no-rebuild --quiet >/dev/null 2>&1 && "
+             "dirname \"$(find '%s/root' -name gemcl.pc | head -n 1)\"",
+             test_build_dir(), dir, dir);
     ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
     char pcdir[4096];
     snprintf(pcdir, sizeof pcdir, "%.*s", (int)strcspn(out, "\n"), out);
@@ -609,7 +615,8 @@ START_TEST(header_example_and_tools_example_build_against_installed_pkgconfig) {
     snprintf(cmd, sizeof cmd, "%s pkg-config --modversion gemcl", env);
     ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
     ck_assert_str_eq(out, GEMCL_VERSION_STRING "\n");
-    snprintf(cmd, sizeof cmd, "test -f '%s/root/usr/local/include/gemcl.h' -o -n \"$(find '%s/root' -name gemcl.h)\" "
+    snprintf(cmd, sizeof cmd,
+             "test -f '%s/root/usr/local/include/gemcl.h' -o -n \"$(find '%s/root' -name gemcl.h)\" "
              "&& test -n \"$(find '%s/root' -name 'libgemcl.a')\" && test -x \"$(find '%s/root' -path '*bin/gemcl')\"",
              dir, dir, dir, dir);
     ck_assert_msg(run_cmd(cmd, out, sizeof out) == 0, "install lacks gemcl.h, libgemcl.a or bin/gemcl");
@@ -629,8 +636,10 @@ START_TEST(header_example_and_tools_example_build_against_installed_pkgconfig) {
     for (int i = 0; i < 2; i++) {
         char src[4096];
         snprintf(src, sizeof src, sources[i][1], dir);
-        snprintf(cmd, sizeof cmd, "%s sh -c 'cc -std=c11 -Wall -Wextra -Werror %s \"%s\" -o \"%s/%s\" "
-                 "$(pkg-config --cflags --libs gemcl)' 2>&1", env, san, src, dir, sources[i][0]);
+        snprintf(cmd, sizeof cmd,
+                 "%s sh -c 'cc -std=c11 -Wall -Wextra -Werror %s \"%s\" -o \"%s/%s\" "
+                 "$(pkg-config --cflags --libs gemcl)' 2>&1",
+                 env, san, src, dir, sources[i][0]);
         ck_assert_msg(run_cmd(cmd, out, sizeof out) == 0, "building %s failed:\n%s", sources[i][0], out);
     }
     snprintf(cmd, sizeof cmd, "%s '%s/header_example' '%s' 'Once upon a time' 2>&1", env, dir, model);
@@ -678,7 +687,8 @@ START_TEST(host_only_entry_points_describe_convert_and_tokenize) {
     char dir[] = "/tmp/gemcl-api-XXXXXX", out[4096];
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(out, sizeof out, "%s/m.gguf", dir);
-    ck_assert_msg(gemcl_convert(path, out, GEMCL_CONVERT_FORMAT_GGUF, GEMCL_WEIGHT_DTYPE_F16, err, sizeof err) == GEMCL_OK,
+    ck_assert_msg(gemcl_convert(path, out, GEMCL_CONVERT_FORMAT_GGUF, GEMCL_WEIGHT_DTYPE_F16, err, sizeof err) ==
+                      GEMCL_OK,
                   "%s", err);
     ck_assert_int_eq(gemcl_model_file_inspect(out, NULL, &info, err, sizeof err), GEMCL_OK);
     ck_assert_str_eq(info.format, "gguf");

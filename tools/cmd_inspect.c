@@ -11,8 +11,9 @@ static void write_stdout(const char *text, size_t len, void *user) {
 
 int cmd_inspect(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-        printf("usage: gemcl inspect MODEL\nPrints a model's format, architecture, hyperparameters, parameter count,\n"
-               "dtypes, tokenizer, context length, matching model card and every tensor (name, dtype, shape, offset).\n");
+        printf(
+            "usage: gemcl inspect MODEL\nPrints a model's format, architecture, hyperparameters, parameter count,\n"
+            "dtypes, tokenizer, context length, matching model card and every tensor (name, dtype, shape, offset).\n");
         return 0;
     }
     if (argc != 2)

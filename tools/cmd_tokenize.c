@@ -188,8 +188,8 @@ static int run_encode(const gemcl_tokenizer *t, const tokenize_args *a) {
         return cli_error("tokenize: cannot read %s: %s", a->text_file, strerror(errno));
     int32_t *ids;
     int n;
-    gemcl_status st = gemcl_tokenizer_encode(t, file_text ? file_text : a->text, len, a->bos, a->special, &ids, &n,
-                                             err, sizeof err);
+    gemcl_status st =
+        gemcl_tokenizer_encode(t, file_text ? file_text : a->text, len, a->bos, a->special, &ids, &n, err, sizeof err);
     free(file_text);
     if (st != GEMCL_OK)
         return cli_error("%s", err);
