@@ -97,7 +97,7 @@ typedef enum gemcl_status {
     GEMCL_ABORTED = 10           /* a callback asked to stop; the object stays usable */
 } gemcl_status;
 
-/* The status's name, e.g. "GEMCL_ERR_FORMAT". Never NULL; static storage. */
+/* The status's name, e.g. "GEMCL_ERR_FORMAT". Never NULL; static storage; any thread. */
 const char *gemcl_status_str(gemcl_status status);
 
 typedef enum gemcl_log_level {
@@ -220,6 +220,7 @@ typedef struct gemcl_model_params {
     void *log_user;
 } gemcl_model_params;
 
+/* The defaults, by value (nothing to free); any thread. */
 gemcl_model_params gemcl_model_default_params(void);
 
 /* Loads a model (HF directory, .gguf, or llama2.c .bin) onto a device; params NULL means the defaults.
@@ -259,6 +260,7 @@ typedef struct gemcl_context_params {
     int n_ubatch;                  /* prefill chunk; 0 = 512 */
 } gemcl_context_params;
 
+/* The defaults, by value (nothing to free); any thread. */
 gemcl_context_params gemcl_context_default_params(void);
 
 /* Creates a context (one sequence and its KV cache) on model; params NULL means the defaults. The KV cache
@@ -319,6 +321,7 @@ typedef struct gemcl_generate_params {
     void *on_progress_user;
 } gemcl_generate_params;
 
+/* The defaults above, by value (nothing to free); any thread. */
 gemcl_generate_params gemcl_generate_default_params(void);
 
 typedef struct gemcl_result {
@@ -347,6 +350,8 @@ typedef struct gemcl_result {
  * the whole call. */
 gemcl_status gemcl_generate(gemcl_context *ctx, const char *prompt, size_t prompt_len,
                             const gemcl_generate_params *params, gemcl_result *result);
+/* Frees what the result owns (text, kept_indices) and zeroes it, so a second call, NULL, or a result a
+ * failed gemcl_generate left empty are all fine. Any thread. */
 void gemcl_result_free(gemcl_result *result);
 
 /* ---------------------------------------------------------------------------------------------------
@@ -528,7 +533,7 @@ gemcl_status gemcl_tokenizer_decode(const gemcl_tokenizer *tok, const int32_t *i
  * bytes), owned by the tokenizer; NULL for an id outside the vocabulary. */
 const char *gemcl_tokenizer_piece(const gemcl_tokenizer *tok, int32_t id, size_t *len);
 
-/* Frees memory the library allocated for the caller (ids, text). */
+/* Frees memory the library allocated for the caller (ids, text); NULL is a no-op. Any thread. */
 void gemcl_free(void *ptr);
 
 #ifdef __cplusplus
