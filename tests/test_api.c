@@ -504,6 +504,12 @@ START_TEST(gemfilter_kept_ids_and_text_are_the_selected_prompt_tokens) {
     int n_kept;
     ck_assert_int_eq(gemcl_context_kept_ids(ctx, &kept, &n_kept), GEMCL_OK);
     ck_assert_int_eq(n_kept, 0);
+    char *none;
+    size_t none_len = 1;
+    ck_assert_int_eq(gemcl_context_kept_text(ctx, &none, &none_len), GEMCL_OK);
+    ck_assert_uint_eq(none_len, 0);
+    ck_assert_str_eq(none, "");
+    gemcl_free(none);
     gemcl_generate_params g = gemcl_generate_default_params();
     g.max_tokens = 8;
     g.method.method = GEMCL_METHOD_GEMFILTER;
