@@ -284,18 +284,55 @@ const char *gemcl_context_last_error(const gemcl_context *ctx);
 
 typedef enum gemcl_method {
     GEMCL_METHOD_FULL = 0,         /* ordinary causal attention over the whole prompt */
-    GEMCL_METHOD_GEMFILTER = 1     /* filter with layer r's attention, keep top k tokens, regenerate */
+    GEMCL_METHOD_GEMFILTER = 1,    /* filter with layer r's attention, keep top k tokens, regenerate */
+    GEMCL_METHOD_SNAPKV = 2,       /* full prefill; per layer and KV head keep top (k - w) by window mass + window */
+    GEMCL_METHOD_H2O = 3,          /* full prefill; per layer and KV head keep top (k - 32) by column sums + last 32 */
+    GEMCL_METHOD_STREAMINGLLM = 4, /* sink tokens + the most recent k - sinks, positions = cache slots */
+    GEMCL_METHOD_PROMPTDISTILL = 5,/* one pass; at selection layers keep the top k_i rows' hidden states + last */
+    GEMCL_METHOD_H2O_STREAM = 6,   /* heavy hitters + recent, column sums accumulated and evicted every step */
+    GEMCL_METHOD_POD_TF = 7,       /* training-free POD: distant logits shared within layer blocks (not the paper's
+                                      retrained model; never compare with its numbers) */
+    GEMCL_METHOD_COUNT_            /* not a method: the number of them */
 } gemcl_method;
 
-/* "full", "gemfilter"; NULL for an unknown value. */
+/* "full", "gemfilter", "snapkv", "h2o", "streamingllm", "promptdistill", "h2o-stream", "pod-tf"; NULL for an
+ * unknown value. */
 const char *gemcl_method_name(gemcl_method method);
 /* Parses a name; returns GEMCL_ERR_NOT_FOUND (and leaves *method) for an unknown one. */
 gemcl_status gemcl_method_from_name(const char *name, gemcl_method *method);
 
+#define GEMCL_MAX_STAGES 8 /* promptdistill selection stages at most */
+
+/* SnapKV's pooling of the window attention mass before its top-k. */
+typedef enum gemcl_pooling {
+    GEMCL_POOLING_AVG5 = 0,        /* mean over 5 neighbours, zero padded (default) */
+    GEMCL_POOLING_MAX7 = 1         /* max over 7 neighbours */
+} gemcl_pooling;
+
+/* Options of every method; 0 leaves a field at its documented default, so a zeroed struct with a method set
+ * is valid. `budget` means the same thing for every method: prompt tokens kept per layer (per KV head for the
+ * per-head methods). Every method behaves exactly like full when the prompt has at most `budget` tokens
+ * (streamingllm: while prompt + generated tokens fit the budget). */
 typedef struct gemcl_method_params {
     gemcl_method method;
     int filter_layer;              /* GemFilter's r (0-based); -1 = the model card's, else round(0.4 * L) */
     int budget;                    /* tokens kept (k); 0 = the card's, else 1024 */
+    int window;                    /* snapkv: observation window w, included in the budget (0 = 32) */
+    gemcl_pooling pooling;         /* snapkv: pooling of the window mass (default avg5) */
+    int sink_tokens;               /* streamingllm: attention sinks kept at the start (0 = 4) */
+    int heavy_budget, recent_budget; /* h2o-stream: heavy hitters + recent rows per KV head; 0 = budget split in
+                                      half, and with no budget either the paper's 1024 + 1024 */
+    /* promptdistill: stages i < n_stages select at layer select_layers[i] (ascending, 0-based) the top
+     * stage_budgets[i] rows plus the last; n_stages 0 = one stage at filter_layer with budget. */
+    int n_stages;
+    int select_layers[GEMCL_MAX_STAGES];
+    int stage_budgets[GEMCL_MAX_STAGES];
+    int block_size;                /* pod-tf: layers per block sharing the first one's distant logits (0 = 2);
+                                      proximal keys = the first sink_tokens (0 = 16) + the last budget - sinks
+                                      (budget 0 = 4096: 16 + 4080) */
+    int tt;                        /* promptdistill KV truncation of earlier layers: 0 keep all n rows (default),
+                                      1 truncate layers <= the first selection layer to its kept rows, -1
+                                      truncate after every selection */
 } gemcl_method_params;
 
 /* Called with each piece of generated text (complete UTF-8 only). Return non-zero to stop. */
@@ -328,8 +365,15 @@ typedef struct gemcl_result {
     char *text;                    /* the generated text, NUL-terminated; owned by the result */
     size_t text_len;
     int n_prompt_tokens;           /* the prompt as tokenized */
-    int n_kept_tokens;             /* what the model saw after compression (= n_prompt_tokens for full) */
-    int32_t *kept_indices;         /* (n_kept_tokens) prompt positions kept, ascending; NULL for full */
+    int n_kept_tokens;             /* what the model saw after compression (= n_prompt_tokens for full); for
+                                      the KV methods the prompt rows kept per layer (per KV head), for
+                                      promptdistill the rows of its last stage */
+    int32_t *kept_indices;         /* (n_kept_tokens) prompt positions kept, ascending; NULL for full and for
+                                      the per-head methods (see kept_positions) */
+    int32_t *kept_positions;       /* per-head methods (snapkv, h2o): (kept_layers, kept_kv_heads,
+                                      kept_per_head) prompt positions each layer's KV head kept, ascending per
+                                      head; NULL otherwise. Owned by the result. */
+    int kept_layers, kept_kv_heads, kept_per_head;
     int n_generated;
     int filter_layer;              /* the layer GemFilter used (-1 for full) */
     int filter_layer_defaulted;    /* 1 if it was round(0.4 * L) for want of a model card */
@@ -350,7 +394,7 @@ typedef struct gemcl_result {
  * the whole call. */
 gemcl_status gemcl_generate(gemcl_context *ctx, const char *prompt, size_t prompt_len,
                             const gemcl_generate_params *params, gemcl_result *result);
-/* Frees what the result owns (text, kept_indices) and zeroes it, so a second call, NULL, or a result a
+/* Frees what the result owns (text, kept_indices, kept_positions) and zeroes it, so a second call, NULL, or a result a
  * failed gemcl_generate left empty are all fine. Any thread. */
 void gemcl_result_free(gemcl_result *result);
 
@@ -452,7 +496,9 @@ typedef struct gemcl_context_stats {
     int n_past;                       /* tokens cached now */
     /* totals over the context's life (gemcl_generate and the token-level calls alike) */
     int64_t n_prefill_tokens;         /* tokens run by prefill (after any compression) */
-    int64_t n_decode_tokens;          /* decode steps */
+    int64_t n_decode_tokens;          /* tokens that came from decode steps (gemcl_generate's first token
+                                         comes from the prefill; a step whose token ends generation is not
+                                         counted) */
     int64_t n_generate_calls;         /* successful gemcl_generate calls */
     double filter_ms, prefill_ms, decode_ms;
 } gemcl_context_stats;
@@ -535,6 +581,24 @@ const char *gemcl_tokenizer_piece(const gemcl_tokenizer *tok, int32_t id, size_t
 
 /* Frees memory the library allocated for the caller (ids, text); NULL is a no-op. Any thread. */
 void gemcl_free(void *ptr);
+
+/* ---------------------------------------------------------------------------------------------------
+ * Generation from token ids (src/generate_tokens.c; added for `gemcl needle`, whose haystacks are exact
+ * in tokens). A self-contained block: nothing above depends on it.
+ * ------------------------------------------------------------------------------------------------- */
+
+/* Like gemcl_generate, but the prompt is n_ids token ids used exactly as given: nothing is tokenized and no
+ * BOS is added (params->add_bos and params->parse_special are ignored; put BOS in ids when the model wants
+ * it). Every id must lie in 0 .. vocab_size-1, else GEMCL_ERR_INVALID_ARG. result->kept_indices are
+ * positions in ids. ids stays the caller's. Example:
+ *
+ *     int32_t *ids; int n;
+ *     gemcl_tokenize(model, text, strlen(text), -1, 0, &ids, &n, err, sizeof err);
+ *     gemcl_generate_tokens(ctx, ids, n, &g, &res);    // same as gemcl_generate(ctx, text, ...)
+ *     gemcl_free(ids);
+ */
+gemcl_status gemcl_generate_tokens(gemcl_context *ctx, const int32_t *ids, int n_ids,
+                                   const gemcl_generate_params *params, gemcl_result *result);
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,16 @@ struct gemcl_context {
     gemcl_context_stats stats;      /* the running totals (the byte counts are filled in when asked) */
 };
 
+/* The prompt as token ids, for gemcl_generate_tokens: used as given (no tokenization, no BOS added). */
+typedef struct gc_prompt_ids {
+    const int32_t *ids;
+    int n;
+} gc_prompt_ids;
+
+/* gemcl_generate's body: the prompt is given (ids, when given != NULL) or tokenized from prompt/len. */
+gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
+                         const gemcl_generate_params *params, gemcl_result *r);
+
 /* The model's lock, held by every call that touches the device or the byte accounting. Folds the
  * runtime's peak into the model's lifetime peak on release. */
 void gc_api_lock(gemcl_model *m);

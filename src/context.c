@@ -69,7 +69,7 @@ void gc_api_record_generate(gemcl_context *c, const gemcl_result *r, bool gather
     c->n_kept = n_kept;
     c->stats.n_generate_calls++;
     c->stats.n_prefill_tokens += n_prefilled;
-    c->stats.n_decode_tokens += c->seq->next_pos - n_prefilled; /* positions advance once per decode step */
+    c->stats.n_decode_tokens += r->n_generated > 1 ? r->n_generated - 1 : 0; /* the first came from the prefill */
     c->stats.filter_ms += r->filter_ms;
     c->stats.prefill_ms += r->prefill_ms;
     c->stats.decode_ms += r->decode_ms;

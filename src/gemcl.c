@@ -39,12 +39,19 @@ const char *gemcl_method_name(gemcl_method method) {
     switch (method) {
     case GEMCL_METHOD_FULL: return "full";
     case GEMCL_METHOD_GEMFILTER: return "gemfilter";
+    case GEMCL_METHOD_SNAPKV: return "snapkv";
+    case GEMCL_METHOD_H2O: return "h2o";
+    case GEMCL_METHOD_STREAMINGLLM: return "streamingllm";
+    case GEMCL_METHOD_PROMPTDISTILL: return "promptdistill";
+    case GEMCL_METHOD_H2O_STREAM: return "h2o-stream";
+    case GEMCL_METHOD_POD_TF: return "pod-tf";
+    case GEMCL_METHOD_COUNT_: break;
     }
     return NULL;
 }
 
 gemcl_status gemcl_method_from_name(const char *name, gemcl_method *method) {
-    for (int m = GEMCL_METHOD_FULL; m <= GEMCL_METHOD_GEMFILTER; m++) {
+    for (int m = GEMCL_METHOD_FULL; m < GEMCL_METHOD_COUNT_; m++) {
         if (name && strcmp(name, gemcl_method_name((gemcl_method)m)) == 0) {
             *method = (gemcl_method)m;
             return GEMCL_OK;
@@ -284,5 +291,6 @@ void gemcl_result_free(gemcl_result *r) {
         return;
     free(r->text);
     free(r->kept_indices);
+    free(r->kept_positions);
     memset(r, 0, sizeof *r);
 }

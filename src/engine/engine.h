@@ -5,6 +5,9 @@
  *   gc_seq      one sequence: its KV cache (one K and one V buffer per layer, never one buffer for all),
  *               the prefill scratch, and the count of cached tokens.
  *   gc_seq_prefill / gc_seq_decode   advance the sequence; the sampled id is the only thing read back.
+ *   gc_seq_prefill_staged   layer-major prefill whose hook may drop rows between layers (PromptDistill).
+ *   hooks and cache edits for the KV methods (src/methods): an after-layer hook with each layer's queries,
+ *               per-layer row counts, per-head compaction, resizing, shared distant logits (pod-tf).
  *   gc_filter_pass   GemFilter's first pass: layers 0..r-1 over all tokens layer by layer (so only one
  *               layer's K/V exists at a time), then layer r's RMSNorm, K for every token and Q for the last,
  *               post-RoPE, handed to the caller. Nothing else of layer r and nothing after it runs.
@@ -74,17 +77,34 @@ typedef struct gc_scratch {
     gc_buffer out_id;               /* int32 (1) */
 } gc_scratch;
 
+struct gc_seq;
+
+/* Called by prefill and decode right after layer `layer` ran over n rows: q holds their post-RoPE queries,
+ * f32 (n, n_heads, head_dim), and their K/V are rows row0 .. row0 + n - 1 of the layer's cache, which holds
+ * row0 + n rows. Methods that score keys by attention (SnapKV, H2O) hook here; the layer loop stays as it is. */
+typedef struct gc_layer_hook {
+    gemcl_status (*fn)(void *user, struct gc_seq *seq, int layer, const gc_buffer *q, int row0, int n,
+                       gc_error *err);
+    void *user;
+} gc_layer_hook;
+
 typedef struct gc_seq {
     gc_ops *ops;
     const gc_dmodel *m;
     int n_ctx;                      /* the most KV rows this sequence may hold */
     int kv_rows;                    /* KV rows allocated now (grows on demand up to n_ctx) */
-    int n_past;                     /* cached rows */
+    int n_past;                     /* cached rows of the longest layer */
+    int *kv_len;                    /* (n_layers) cached rows per layer; all n_past unless a method compacted */
     int next_pos;                   /* position of the next token (may differ from n_past after compression) */
-    gc_buffer *k_cache, *v_cache;   /* per layer f32 (kv_rows, kv_dim) */
+    gc_buffer *k_cache, *v_cache;   /* per layer f32 (kv_rows, kv_dim); K (kv_rows - k_shift, kv_dim) for a
+                                       pod-tf layer, see shared_logits */
     gc_scratch s;
     int32_t *host_tok;              /* (2, n_ub) staging for the tok buffer */
     gc_progress progress;           /* optional; consulted by gc_seq_prefill */
+    gc_layer_hook after_layer;      /* optional */
+    const gc_shared_logits *const *shared_logits; /* NULL, or (n_layers) entries, NULL for an ordinary layer:
+                                       pod-tf layers whose distant keys take the logits of another layer; their
+                                       k_cache holds key rows j >= sinks at j - k_shift. Owned by the setter. */
 } gc_seq;
 
 gemcl_status gc_seq_create(gc_ops *ops, const gc_dmodel *m, const gc_seq_params *params, gc_seq **out,
@@ -94,11 +114,29 @@ void gc_seq_free(gc_seq *seq);
 /* Clears the cache (keeps the buffers). */
 void gc_seq_reset(gc_seq *seq);
 
+/* Clears the cache and frees its buffers (kv_rows = 0); the next reserve allocates afresh. Used after a
+ * method left layers with different key and value capacities (pod-tf). */
+void gc_seq_release(gc_seq *seq);
+
 /* Makes room for rows KV rows per layer (rows <= n_ctx, else GEMCL_ERR_CONTEXT_FULL), keeping the cached
  * rows. The cache is allocated lazily, so device memory reflects what a request uses, not n_ctx. */
 gemcl_status gc_seq_reserve(gc_seq *seq, int rows, gc_error *err);
 
-/* Device bytes of the KV rows in use (n_past rows, K and V, all layers). */
+/* Reallocates every layer's cache to exactly rows rows (n_past <= rows <= n_ctx), keeping the cached rows:
+ * after a method compacted the cache this returns the freed memory to the device. */
+gemcl_status gc_seq_resize(gc_seq *seq, int rows, gc_error *err);
+
+/* Compacts layer's cache to n_keep rows: row r of KV head g becomes old row idx[g * idx_head_stride + r]
+ * (idx_head_stride 0: the same rows for every head). Rows keep their post-RoPE keys, i.e. their original
+ * positions. Sets kv_len[layer] = n_keep and n_past to the longest layer. Enqueue only. */
+gemcl_status gc_seq_compact_layer(gc_seq *seq, int layer, const gc_buffer *idx, /* int32 (n_kv_heads, stride) */
+                                  int idx_head_stride, int n_keep, gc_error *err);
+
+/* Compacts only layer's keys to rows idx[0..n_keep-1] (one list for every head; pod-tf drops the keys of
+ * distant rows, whose logits come from another layer). The caller then sets the layer's k_shift. */
+gemcl_status gc_seq_compact_keys(gc_seq *seq, int layer, const gc_buffer *idx, int n_keep, gc_error *err);
+
+/* Device bytes of the KV rows in use (kv_len rows per layer, K and V; minus the keys pod-tf dropped). */
 size_t gc_seq_kv_bytes(const gc_seq *seq);
 
 /* What to do with the logits of the last row after a forward step. */
@@ -119,6 +157,32 @@ gemcl_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos,
 /* One decode step: feeds id at next_pos and samples the next token. One blocking read per call. */
 gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *next_id, float *logits,
                            gc_error *err);
+
+/* Layer-major prefill with row selection (PromptDistill): after layer `layer` has run over all current rows,
+ * the hook sees the last row's post-RoPE query (f32 (n_heads, head_dim) at q[q_last_off]), the layer's keys
+ * (seq->k_cache[layer], rows 0 .. n_rows - 1) and the rows' original positions, and may return the rows to
+ * carry forward: *keep = malloc'd ascending indices into the current rows (NULL = keep all). */
+typedef struct gc_stage_view {
+    int layer;
+    int n_rows;
+    const gc_buffer *q;
+    size_t q_last_off;
+    const int32_t *positions;       /* (n_rows) original positions of the current rows */
+} gc_stage_view;
+
+typedef struct gc_stage_hook {
+    gemcl_status (*fn)(void *user, gc_seq *seq, const gc_stage_view *view, int32_t **keep, int *n_keep,
+                       gc_error *err);
+    void *user;
+} gc_stage_hook;
+
+/* Prefills an empty sequence with the n prompt ids at positions 0..n-1, layer by layer over chunks of n_ubatch
+ * rows (so a layer's selection sees the whole prompt). The hidden states of kept rows go on to later layers
+ * with their original positions; each layer's cache holds the rows that ran through it (kv_len per layer;
+ * the hook may also compact earlier layers). next_pos becomes the last row's position + 1. Samples like
+ * gc_seq_prefill. The residual stream of the rows is kept in chunks of n_ubatch rows, one buffer each. */
+gemcl_status gc_seq_prefill_staged(gc_seq *seq, const int32_t *ids, int n, const gc_stage_hook *hook,
+                                   gc_sampling *smp, int32_t *next_id, float *logits, gc_error *err);
 
 /* GemFilter's first pass (METHODS.md, gemfilter, pass 1). Runs layers 0..filter_layer-1 over ids at
  * positions 0..n-1 with causal attention, layer by layer, then layer filter_layer's RMSNorm, K of all rows
