@@ -394,8 +394,8 @@ typedef struct gemcl_result {
  * the whole call. */
 gemcl_status gemcl_generate(gemcl_context *ctx, const char *prompt, size_t prompt_len,
                             const gemcl_generate_params *params, gemcl_result *result);
-/* Frees what the result owns (text, kept_indices, kept_positions) and zeroes it, so a second call, NULL, or a result a
- * failed gemcl_generate left empty are all fine. Any thread. */
+/* Frees what the result owns (text, kept_indices, kept_positions) and zeroes it, so a second call, NULL,
+ * or a result a failed gemcl_generate left empty are all fine. Any thread. */
 void gemcl_result_free(gemcl_result *result);
 
 /* ---------------------------------------------------------------------------------------------------

@@ -541,6 +541,47 @@ START_TEST(gemfilter_kept_ids_and_text_are_the_selected_prompt_tokens) {
 }
 END_TEST
 
+START_TEST(kept_ids_follow_every_methods_report) {
+    gemcl_model *model = load_stories();
+    if (!model)
+        return;
+    gemcl_context *ctx = new_context(model, 0, 16);
+    char err[1024];
+    int32_t *ids;
+    int n;
+    ck_assert_int_eq(gemcl_tokenize(model, long_prompt, strlen(long_prompt), -1, 0, &ids, &n, err, sizeof err), GEMCL_OK);
+    for (int m = 0; m < GEMCL_METHOD_COUNT_; m++) {
+        gemcl_generate_params g = gemcl_generate_default_params();
+        g.max_tokens = 8;
+        g.method.method = (gemcl_method)m;
+        g.method.budget = 48;
+        gemcl_result r;
+        ck_assert_msg(gemcl_generate(ctx, long_prompt, strlen(long_prompt), &g, &r) == GEMCL_OK, "%s: %s",
+                      gemcl_method_name((gemcl_method)m), gemcl_context_last_error(ctx));
+        const int32_t *kept;
+        int n_kept;
+        ck_assert_int_eq(gemcl_context_kept_ids(ctx, &kept, &n_kept), GEMCL_OK);
+        if (r.kept_indices) { /* one list of prompt positions: the ids at them */
+            ck_assert_int_eq(n_kept, r.n_kept_tokens);
+            for (int i = 0; i < n_kept; i++)
+                ck_assert_int_eq(kept[i], ids[r.kept_indices[i]]);
+        } else if (r.n_kept_tokens == r.n_prompt_tokens) { /* the whole prompt */
+            ck_assert_int_eq(n_kept, n);
+            ck_assert_mem_eq(kept, ids, (size_t)n * sizeof *ids);
+        } else { /* per KV head: no single list */
+            ck_assert_int_eq(n_kept, 0);
+        }
+        gemcl_context_stats s;
+        ck_assert_int_eq(gemcl_context_get_stats(ctx, &s), GEMCL_OK);
+        ck_assert_int_eq(s.n_generate_calls, m + 1);
+        gemcl_result_free(&r);
+    }
+    gemcl_free(ids);
+    gemcl_context_free(ctx);
+    gemcl_model_free(model);
+}
+END_TEST
+
 /* ---- the library as others link it ----------------------------------------------------------------- */
 
 /* Runs a shell command; returns its exit status and up to cap-1 bytes of its stdout in out. */
@@ -714,6 +755,7 @@ Suite *suite_api(void) {
     tcase_add_test(tc, every_error_path_returns_its_status_and_a_message);
     tcase_add_test(tc, token_level_calls_reproduce_generate_greedy_output);
     tcase_add_test(tc, gemfilter_kept_ids_and_text_are_the_selected_prompt_tokens);
+    tcase_add_test(tc, kept_ids_follow_every_methods_report);
     tcase_add_test(tc, shared_library_exports_only_gemcl_symbols);
     tcase_add_test(tc, header_example_and_tools_example_build_against_installed_pkgconfig);
     tcase_add_test(tc, host_only_entry_points_describe_convert_and_tokenize);
