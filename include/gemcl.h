@@ -16,18 +16,56 @@
  *   - Objects come in create/free pairs. Whoever created an object frees it; free functions accept NULL.
  *   - The library never writes to stdout or stderr. Diagnostics go through a gemcl_log_fn that the caller
  *     installs; without one they are dropped.
+ *   - Thread safety is stated per function below. In short: functions that take no model or context
+ *     (status names, default params, devices, model files, bare tokenizers, which are read-only once
+ *     loaded) may be called from any thread at any time; a gemcl_context is used by one thread at a time;
+ *     calls on different contexts of one model may come from different threads and are serialized by the
+ *     model's lock (safe, not parallel: they share one device queue).
+ *   - The shared library exports only gemcl_* symbols. GEMCL_VERSION_* below give the header's version and
+ *     gemcl_version() the library's, so a program can check it runs against the library it was built for.
  *
- * Example: list the OpenCL devices and the one gemcl would pick.
+ * Example: a complete program that loads a model and streams a greedy answer (tests/test_api.c compiles
+ * this very text against the installed pkg-config file: cc app.c $(pkg-config --cflags --libs gemcl)).
  *
- *     gemcl_device_info devs[16];
- *     int n = 0, chosen = -1;
- *     char err[512];
- *     if (gemcl_devices_list(devs, 16, &n, &chosen, err, sizeof err) != GEMCL_OK) {
- *         fprintf(stderr, "gemcl: %s\n", err);
- *         return 1;
+ *     #include <stdio.h>
+ *     #include <string.h>
+ *     #include <gemcl.h>
+ *
+ *     static int print_piece(const char *piece, size_t len, int32_t id, void *user) {
+ *         (void)id, (void)user;
+ *         fwrite(piece, 1, len, stdout);
+ *         return 0; // non-zero stops generation
  *     }
- *     for (int i = 0; i < n; i++)
- *         printf("%d: %s%s\n", i, devs[i].name, i == chosen ? " (default)" : "");
+ *
+ *     int main(int argc, char **argv) {
+ *         if (argc != 3)
+ *             return 2; // usage: app MODEL PROMPT
+ *         char err[1024];
+ *         gemcl_model *model;
+ *         gemcl_context *ctx;
+ *         if (gemcl_model_load(argv[1], NULL, &model, err, sizeof err) != GEMCL_OK) {
+ *             fprintf(stderr, "gemcl: %s\n", err);
+ *             return 1;
+ *         }
+ *         if (gemcl_context_create(model, NULL, &ctx, err, sizeof err) != GEMCL_OK) {
+ *             fprintf(stderr, "gemcl: %s\n", err);
+ *             gemcl_model_free(model);
+ *             return 1;
+ *         }
+ *         gemcl_generate_params g = gemcl_generate_default_params();
+ *         g.max_tokens = 32;
+ *         g.on_token = print_piece;
+ *         gemcl_result res;
+ *         gemcl_status st = gemcl_generate(ctx, argv[2], strlen(argv[2]), &g, &res);
+ *         if (st == GEMCL_OK)
+ *             printf("\n[%d tokens]\n", res.n_generated);
+ *         else
+ *             fprintf(stderr, "gemcl: %s\n", gemcl_context_last_error(ctx));
+ *         gemcl_result_free(&res); // a failed call leaves res empty, so this is always safe
+ *         gemcl_context_free(ctx);
+ *         gemcl_model_free(model);
+ *         return st == GEMCL_OK ? 0 : 1;
+ *     }
  */
 #ifndef GEMCL_H
 #define GEMCL_H
@@ -59,7 +97,7 @@ typedef enum gemcl_status {
     GEMCL_ABORTED = 10           /* a callback asked to stop; the object stays usable */
 } gemcl_status;
 
-/* The status's name, e.g. "GEMCL_ERR_FORMAT". Never NULL; static storage. */
+/* The status's name, e.g. "GEMCL_ERR_FORMAT". Never NULL; static storage; any thread. */
 const char *gemcl_status_str(gemcl_status status);
 
 typedef enum gemcl_log_level {
@@ -107,7 +145,19 @@ typedef struct gemcl_device_info {
  * (which may exceed max; only min(max, *n_devices) entries are written) and *default_index to the device
  * gemcl picks when none is asked for: the first GPU, else the first device. default_index may be NULL.
  * On failure (no platform, no device) writes a message to err (errlen bytes, may be 0) and returns
- * GEMCL_ERR_DEVICE.
+ * GEMCL_ERR_DEVICE. Nothing to free; any thread.
+ *
+ * Example: list the OpenCL devices and the one gemcl would pick.
+ *
+ *     gemcl_device_info devs[16];
+ *     int n = 0, chosen = -1;
+ *     char err[512];
+ *     if (gemcl_devices_list(devs, 16, &n, &chosen, err, sizeof err) != GEMCL_OK) {
+ *         fprintf(stderr, "gemcl: %s\n", err);
+ *         return 1;
+ *     }
+ *     for (int i = 0; i < n && i < 16; i++)
+ *         printf("%d: %s%s\n", i, devs[i].name, i == chosen ? " (default)" : "");
  */
 gemcl_status gemcl_devices_list(gemcl_device_info *out, int max, int *n_devices, int *default_index,
                                 char *err, size_t errlen);
@@ -116,7 +166,7 @@ gemcl_status gemcl_devices_list(gemcl_device_info *out, int max, int *n_devices,
  * Resolves a device choice as the CLI's --device and the GEMCL_DEVICE variable do: spec is a global
  * index ("1") or a case-insensitive substring of the device name ("pthread", "H200"); NULL or "" means
  * the GEMCL_DEVICE environment variable, and if that is unset, the default device. On an unknown choice
- * returns GEMCL_ERR_NOT_FOUND and err lists the devices that exist.
+ * returns GEMCL_ERR_NOT_FOUND and err lists the devices that exist. Any thread.
  */
 gemcl_status gemcl_device_choose(const char *spec, int *index, char *err, size_t errlen);
 
@@ -129,8 +179,9 @@ gemcl_status gemcl_device_choose(const char *spec, int *index, char *err, size_t
  *     gemcl_result res;      gemcl_generate(ctx, prompt, len, &gparams, &res);  ... gemcl_result_free(&res);
  *     gemcl_context_free(ctx); gemcl_model_free(model);   (contexts before their model)
  *
- * A model may serve several contexts; each context is used by one thread at a time. Different contexts
- * (on the same or different models) may run on different threads at once.
+ * A model may serve several contexts; each context is used by one thread at a time. Contexts of different
+ * models run on different threads at once; contexts of one model may be driven from different threads,
+ * and the model's lock runs their device work one call at a time (they share one OpenCL queue).
  *
  * Example: GemFilter on a long prompt, streaming the answer.
  *
@@ -169,12 +220,18 @@ typedef struct gemcl_model_params {
     void *log_user;
 } gemcl_model_params;
 
+/* The defaults, by value (nothing to free); any thread. */
 gemcl_model_params gemcl_model_default_params(void);
 
-/* Loads a model (HF directory, .gguf, or llama2.c .bin) onto a device. The caller frees *model with
- * gemcl_model_free. On failure *model is NULL and err holds the message. */
+/* Loads a model (HF directory, .gguf, or llama2.c .bin) onto a device; params NULL means the defaults.
+ * The caller frees *model with gemcl_model_free. On failure *model is NULL, err holds the message and
+ * everything taken so far (host memory, device buffers, OpenCL objects) is released: GEMCL_ERR_IO (bad
+ * path), GEMCL_ERR_FORMAT / GEMCL_ERR_UNSUPPORTED (the file), GEMCL_ERR_NOT_FOUND (no tokenizer, unknown
+ * device), GEMCL_ERR_DEVICE / GEMCL_ERR_BUILD / GEMCL_ERR_OUT_OF_MEMORY (the device). Any thread. */
 gemcl_status gemcl_model_load(const char *path, const gemcl_model_params *params, gemcl_model **model,
                               char *err, size_t errlen);
+/* Frees the model and its device memory. Free its contexts first; NULL is a no-op. Not while another
+ * thread uses the model or one of its contexts. */
 void gemcl_model_free(gemcl_model *model);
 
 typedef struct gemcl_model_info {
@@ -189,10 +246,13 @@ typedef struct gemcl_model_info {
     int budget;                    /* default budget k */
 } gemcl_model_info;
 
+/* Copies the model's shapes and defaults into *info (plain data, nothing to free). GEMCL_ERR_INVALID_ARG
+ * when either pointer is NULL. Any thread: the info never changes after loading. */
 gemcl_status gemcl_model_get_info(const gemcl_model *model, gemcl_model_info *info);
 
 /* Writes every kernel run since the last call (by any context of this model) as a Chrome trace (JSON for
- * chrome://tracing or Perfetto) to path. Needs gemcl_model_params.profiling. */
+ * chrome://tracing or Perfetto) to path. Needs gemcl_model_params.profiling. GEMCL_ERR_IO when path cannot
+ * be written (message in err). Takes the model's lock, so any thread. */
 gemcl_status gemcl_model_write_trace(gemcl_model *model, const char *path, char *err, size_t errlen);
 
 typedef struct gemcl_context_params {
@@ -200,13 +260,22 @@ typedef struct gemcl_context_params {
     int n_ubatch;                  /* prefill chunk; 0 = 512 */
 } gemcl_context_params;
 
+/* The defaults, by value (nothing to free); any thread. */
 gemcl_context_params gemcl_context_default_params(void);
 
+/* Creates a context (one sequence and its KV cache) on model; params NULL means the defaults. The KV cache
+ * is allocated as requests need it, but the call checks up front that n_ctx rows of one layer's K (or V)
+ * fit the device's largest allocation, so an impossible context fails here and not mid-generation. The
+ * caller frees *ctx with gemcl_context_free, before the model. On failure *ctx is NULL, err holds the
+ * message and nothing is held: GEMCL_ERR_INVALID_ARG (NULL model, negative sizes), GEMCL_ERR_OUT_OF_MEMORY
+ * (above the device's limit or refused). Takes the model's lock, so any thread. */
 gemcl_status gemcl_context_create(gemcl_model *model, const gemcl_context_params *params, gemcl_context **ctx,
                                   char *err, size_t errlen);
+/* Frees the context and its device memory; NULL is a no-op. Not while another thread uses the context. */
 void gemcl_context_free(gemcl_context *ctx);
 
-/* The message of the context's last failed call ("" after a success). Valid until the next call. */
+/* The message of the context's last failed call ("" after a success); owned by the context, valid until
+ * its next call. Never NULL ("no context" for NULL). Same thread rule as the context. */
 const char *gemcl_context_last_error(const gemcl_context *ctx);
 
 /* ---------------------------------------------------------------------------------------------------
@@ -289,6 +358,7 @@ typedef struct gemcl_generate_params {
     void *on_progress_user;
 } gemcl_generate_params;
 
+/* The defaults above, by value (nothing to free); any thread. */
 gemcl_generate_params gemcl_generate_default_params(void);
 
 typedef struct gemcl_result {
@@ -315,25 +385,201 @@ typedef struct gemcl_result {
 } gemcl_result;
 
 /* Tokenizes prompt, applies the method, prefills and generates. On success fills *result (free it with
- * gemcl_result_free). On failure returns the status and gemcl_context_last_error() says why; the context
- * stays usable. Each call starts from an empty cache. */
+ * gemcl_result_free). On failure returns the status and gemcl_context_last_error() says why, *result is
+ * zeroed (gemcl_result_free on it is harmless), nothing is leaked and the context stays usable:
+ * GEMCL_ERR_INVALID_ARG (bad params, an empty prompt), GEMCL_ERR_CONTEXT_FULL (a prompt longer than the
+ * context without a compression method or truncate_middle), GEMCL_ABORTED (on_progress returned
+ * non-zero), GEMCL_ERR_OUT_OF_MEMORY / GEMCL_ERR_DEVICE. NULL ctx or result: GEMCL_ERR_INVALID_ARG with
+ * no message. Each call starts from an empty cache. One thread per context; the model's lock is held for
+ * the whole call. */
 gemcl_status gemcl_generate(gemcl_context *ctx, const char *prompt, size_t prompt_len,
                             const gemcl_generate_params *params, gemcl_result *result);
+/* Frees what the result owns (text, kept_indices, kept_positions) and zeroes it, so a second call, NULL,
+ * or a result a failed gemcl_generate left empty are all fine. Any thread. */
 void gemcl_result_free(gemcl_result *result);
 
 /* ---------------------------------------------------------------------------------------------------
  * Tokens, for programs that drive their own loop
  * ------------------------------------------------------------------------------------------------- */
 
-/* Tokenizes len bytes of text. *ids is allocated by the library; free it with gemcl_free. */
+/* Tokenizes len bytes of text (add_bos -1: the tokenizer's default). *ids is allocated by the library;
+ * free it with gemcl_free. On failure *ids is NULL, nothing is held and err says why. Any
+ * thread (the tokenizer is read-only). */
 gemcl_status gemcl_tokenize(const gemcl_model *model, const char *text, size_t len, int add_bos,
                             int parse_special, int32_t **ids, int *n_ids, char *err, size_t errlen);
 
-/* Decodes ids into a NUL-terminated string allocated by the library; free it with gemcl_free. */
+/* Decodes ids into a NUL-terminated string of *len bytes allocated by the library; free it with
+ * gemcl_free. The ids are taken as the start of a text: SentencePiece-style tokenizers drop the first
+ * piece's leading space there. To decode a continuation, decode it with the token before it in front and
+ * drop that token's own text. GEMCL_ERR_INVALID_ARG for an id outside the vocabulary. Any thread. */
 gemcl_status gemcl_detokenize(const gemcl_model *model, const int32_t *ids, int n_ids, char **text, size_t *len,
                               char *err, size_t errlen);
 
-/* Frees memory the library allocated for the caller (ids, text). */
+/* ---------------------------------------------------------------------------------------------------
+ * Driving the loop yourself: prefill, decode, logits (API section; the method section is above)
+ *
+ * gemcl_generate does everything in one call and starts from an empty cache each time. A program that
+ * picks its own tokens (its own sampler, scoring, a chat that keeps its cache) feeds ids itself. The
+ * cache persists across these calls: prefill appends after what is cached, decode appends one token.
+ * next_id is always the greedy choice (argmax of the logits, computed on the device); to sample, read
+ * the logits. gemcl_context_decode(ctx, next, &next) with the greedy id reproduces gemcl_generate's
+ * greedy output token for token.
+ *
+ *     int32_t *ids, next;
+ *     int n;
+ *     if (gemcl_tokenize(model, text, len, -1, 0, &ids, &n, err, sizeof err) != GEMCL_OK) ...
+ *     gemcl_context_reset(ctx);
+ *     gemcl_status st = gemcl_context_prefill(ctx, ids, n, &next);
+ *     for (int t = 0; st == GEMCL_OK && t < 20 && !gemcl_model_token_is_end(model, next); t++)
+ *         st = gemcl_context_decode(ctx, next, &next);      // or read the logits and choose
+ *     gemcl_free(ids);
+ *
+ * These follow the context's one-thread rule; prefill, decode and logits also take the model's lock. On
+ * failure they return the status, gemcl_context_last_error says why, and the cache is as it was before
+ * the call.
+ * ------------------------------------------------------------------------------------------------- */
+
+/* Forgets the cached tokens and the last gemcl_generate's kept ids (keeps the device buffers, so device
+ * memory does not change). Returns GEMCL_ERR_INVALID_ARG for NULL. */
+gemcl_status gemcl_context_reset(gemcl_context *ctx);
+
+/* Runs n_ids tokens (ids[0..n_ids-1], each in 0..vocab_size-1) through the model after the cached ones,
+ * in chunks of n_ubatch, and writes the greedy next id to *next_id (may be NULL). Errors:
+ * GEMCL_ERR_INVALID_ARG (NULL ids, n_ids <= 0, an id outside the vocabulary), GEMCL_ERR_CONTEXT_FULL (the
+ * tokens do not fit: see gemcl_context_stats.n_past and n_ctx), device errors. */
+gemcl_status gemcl_context_prefill(gemcl_context *ctx, const int32_t *ids, int n_ids, int32_t *next_id);
+
+/* Runs one token after the cached ones and writes the greedy next id to *next_id (may be NULL). Errors as
+ * gemcl_context_prefill. One blocking 4-byte read per call; the logits stay on the device. */
+gemcl_status gemcl_context_decode(gemcl_context *ctx, int32_t id, int32_t *next_id);
+
+/* Copies the logits (vocab_size floats, unnormalised) of the last token run by gemcl_context_prefill or
+ * gemcl_context_decode into out[0 .. n-1]; n must be at least the model's vocab_size. This is the only
+ * call that moves logits to the host. GEMCL_ERR_INVALID_ARG when n is too small or out is NULL;
+ * GEMCL_ERR_NOT_FOUND when there are none (nothing run since the context was created or reset, or a
+ * gemcl_generate call ran since, which may sample in place). */
+gemcl_status gemcl_context_logits(gemcl_context *ctx, float *out, int n);
+
+/* 1 if id ends generation where gemcl_generate stops: any end-of-generation token of the tokenizer (EOS,
+ * <|eot_id|>, ...), or BOS for a llama2.c tokenizer (llama2.c's loop ends there). 0 otherwise, and for
+ * NULL. Any thread. */
+int gemcl_model_token_is_end(const gemcl_model *model, int32_t id);
+
+/* ---------------------------------------------------------------------------------------------------
+ * What a compression method kept (API section)
+ * ------------------------------------------------------------------------------------------------- */
+
+/* The token ids the model was given by the context's last successful gemcl_generate, after the method's
+ * selection (the whole prompt for GEMCL_METHOD_FULL; gemcl_result.kept_indices says where each came from
+ * in the tokenized prompt). *ids points into the context (do not free) and stays valid until the next
+ * gemcl_generate, gemcl_context_reset or gemcl_context_free; *n_ids is 0 (and *ids NULL) before any, and
+ * 0 when the method keeps no single list of tokens (different tokens per KV head). */
+gemcl_status gemcl_context_kept_ids(const gemcl_context *ctx, const int32_t **ids, int *n_ids);
+
+/* The same kept tokens as text, allocated by the library (free with gemcl_free), *len bytes plus a NUL.
+ * Tokens that were not adjacent in the prompt are simply concatenated. */
+gemcl_status gemcl_context_kept_text(const gemcl_context *ctx, char **text, size_t *len);
+
+/* ---------------------------------------------------------------------------------------------------
+ * Counters: time and memory (API section)
+ * ------------------------------------------------------------------------------------------------- */
+
+typedef struct gemcl_context_stats {
+    /* device memory, from the runtime's exact accounting of every buffer it allocates */
+    uint64_t device_bytes_current;    /* held now on the model's device: weights, the engine's few small
+                                         shared buffers, and every context of the model */
+    uint64_t device_bytes_peak;       /* highest device_bytes_current since the model was loaded */
+    uint64_t weight_bytes;            /* the model's weights on the device */
+    uint64_t context_bytes;           /* this context: its KV cache as allocated so far + prefill scratch */
+    uint64_t kv_bytes_used;           /* KV rows holding tokens now (n_past rows, K and V, all layers) */
+    int n_ctx;                        /* the most tokens the context holds */
+    int n_past;                       /* tokens cached now */
+    /* totals over the context's life (gemcl_generate and the token-level calls alike) */
+    int64_t n_prefill_tokens;         /* tokens run by prefill (after any compression) */
+    int64_t n_decode_tokens;          /* tokens that came from decode steps (gemcl_generate's first token
+                                         comes from the prefill; a step whose token ends generation is not
+                                         counted) */
+    int64_t n_generate_calls;         /* successful gemcl_generate calls */
+    double filter_ms, prefill_ms, decode_ms;
+} gemcl_context_stats;
+
+/* Fills *stats (plain data, nothing to free). GEMCL_ERR_INVALID_ARG for NULL pointers. Takes the model's
+ * lock (the device byte counts are the model's), so it may be called while another context of the model
+ * runs, but not while another thread uses this context. */
+gemcl_status gemcl_context_get_stats(const gemcl_context *ctx, gemcl_context_stats *stats);
+
+/* ---------------------------------------------------------------------------------------------------
+ * Model files, conversion and bare tokenizers, without a device (API section; the CLI's inspect,
+ * convert, gen-model and tokenize commands are built on these). All may be called from any thread.
+ * ------------------------------------------------------------------------------------------------- */
+
+/* The library's version, "MAJOR.MINOR.PATCH"; static storage. Compare with GEMCL_VERSION_STRING to check
+ * that a program runs against the library it was built for. */
+const char *gemcl_version(void);
+
+/* Parses "f32", "f16", "bf16", "q8_0" (and "auto"); GEMCL_ERR_NOT_FOUND leaves *dtype as it was. */
+gemcl_status gemcl_weight_dtype_from_name(const char *name, gemcl_weight_dtype *dtype);
+
+/* Reads a model file's header and tensor table on the host (nothing goes to a device) and fills *info:
+ * device_name is "" and weight_bytes the tensors' bytes in the file. tokenizer_path NULL = look beside the
+ * model. Errors as gemcl_model_load's file errors, message in err. */
+gemcl_status gemcl_model_file_inspect(const char *path, const char *tokenizer_path, gemcl_model_info *info,
+                                      char *err, size_t errlen);
+
+/* Receives text in pieces (not NUL-terminated; len bytes). */
+typedef void (*gemcl_text_fn)(const char *text, size_t len, void *user_data);
+
+/* Describes a model file as `gemcl inspect` prints it (for a GGUF first every metadata key; then format,
+ * hyperparameters, tokenizer, model card, parameter count, dtypes, every tensor with shape and byte
+ * offset), piece by piece through write. Host only. A vocabulary-only GGUF (no tensors) is described by
+ * its metadata and is not an error. Errors as gemcl_model_file_inspect; text written before a failure
+ * (a GGUF's metadata) stays written. */
+gemcl_status gemcl_model_file_describe(const char *path, gemcl_text_fn write, void *user_data, char *err,
+                                       size_t errlen);
+
+typedef enum gemcl_convert_format {
+    GEMCL_CONVERT_FORMAT_HF = 0,      /* directory: config.json + model.safetensors + the tokenizer file */
+    GEMCL_CONVERT_FORMAT_GGUF = 1     /* one .gguf file, tokenizer as metadata when the source allows */
+} gemcl_convert_format;
+
+/* Converts any model gemcl loads (in) to out in format, matrices stored as dtype (AUTO = f32; 1-D tensors
+ * stay f32). Writes only out; on failure err says why (GEMCL_ERR_INVALID_ARG for an unknown format or
+ * dtype, file errors as gemcl_model_load's, GEMCL_ERR_IO writing). */
+gemcl_status gemcl_convert(const char *in, const char *out, gemcl_convert_format format, gemcl_weight_dtype dtype,
+                           char *err, size_t errlen);
+
+/* Writes an HF directory out with deterministic random weights at the shapes of a model card (card: an
+ * embedded name such as "tinyllama-1.1b" or a card .json path); the same card, seed and dtype give the
+ * same bytes. dtype F32, F16 or BF16 (AUTO = f32). tokenizer_path, when not NULL, is copied beside the
+ * weights. GEMCL_ERR_NOT_FOUND for an unknown card, GEMCL_ERR_INVALID_ARG for Q8_0. */
+gemcl_status gemcl_gen_model(const char *card, uint64_t seed, gemcl_weight_dtype dtype, const char *tokenizer_path,
+                             const char *out, char *err, size_t errlen);
+
+/* A tokenizer on its own, from a tokenizer.json, a SentencePiece or tiktoken tokenizer.model, or a
+ * llama2.c tokenizer .bin (vocab_size: its token count when the records do not exactly fill the file,
+ * else 0). Read-only once loaded: any number of threads may use one at once. */
+typedef struct gemcl_tokenizer gemcl_tokenizer;
+
+/* The caller frees *tok with gemcl_tokenizer_free. On failure *tok is NULL and err says why. */
+gemcl_status gemcl_tokenizer_load(const char *path, int vocab_size, gemcl_tokenizer **tok, char *err,
+                                  size_t errlen);
+/* NULL is a no-op. */
+void gemcl_tokenizer_free(gemcl_tokenizer *tok);
+/* Token count; BOS and EOS ids, -1 when the tokenizer has none. */
+int gemcl_tokenizer_n_vocab(const gemcl_tokenizer *tok);
+int gemcl_tokenizer_bos(const gemcl_tokenizer *tok);
+int gemcl_tokenizer_eos(const gemcl_tokenizer *tok);
+/* As gemcl_tokenize, for a bare tokenizer (add_bos: 0 or 1). *ids: free with gemcl_free. */
+gemcl_status gemcl_tokenizer_encode(const gemcl_tokenizer *tok, const char *text, size_t len, int add_bos,
+                                    int parse_special, int32_t **ids, int *n_ids, char *err, size_t errlen);
+/* As gemcl_detokenize. *text: free with gemcl_free. */
+gemcl_status gemcl_tokenizer_decode(const gemcl_tokenizer *tok, const int32_t *ids, int n_ids, char **text,
+                                    size_t *len, char *err, size_t errlen);
+/* The bytes of one token as the vocabulary stores them (*len of them, not NUL-terminated; may be any
+ * bytes), owned by the tokenizer; NULL for an id outside the vocabulary. */
+const char *gemcl_tokenizer_piece(const gemcl_tokenizer *tok, int32_t id, size_t *len);
+
+/* Frees memory the library allocated for the caller (ids, text); NULL is a no-op. Any thread. */
 void gemcl_free(void *ptr);
 
 /* ---------------------------------------------------------------------------------------------------

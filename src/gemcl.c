@@ -75,10 +75,16 @@ gemcl_status gemcl_model_load(const char *path, const gemcl_model_params *params
                               size_t errlen) {
     gc_error err;
     gc_error_clear(&err);
+    if (!out || !path) {
+        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "gemcl_model_load needs a path and a place for the model");
+        gc_error_copy_out(&err, errbuf, errlen);
+        return err.status;
+    }
     *out = NULL;
     gemcl_model_params p = params ? *params : gemcl_model_default_params();
     gemcl_model *m = calloc(1, sizeof *m);
-    if (!m) {
+    if (!m || pthread_mutex_init(&m->lock, NULL) != 0) {
+        free(m);
         gc_fail(&err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
         gc_error_copy_out(&err, errbuf, errlen);
         return err.status;
@@ -116,6 +122,7 @@ void gemcl_model_free(gemcl_model *m) {
     gc_ops_free(m->ops);
     gc_runtime_free(m->rt);
     gc_model_file_close(m->file);
+    pthread_mutex_destroy(&m->lock);
     free(m);
 }
 
@@ -145,17 +152,68 @@ gemcl_status gemcl_model_get_info(const gemcl_model *m, gemcl_model_info *info) 
 
 gemcl_status gemcl_model_write_trace(gemcl_model *m, const char *path, char *errbuf, size_t errlen) {
     gc_error err;
+    if (!m || !path) {
+        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "gemcl_model_write_trace needs a model and a path");
+        gc_error_copy_out(&err, errbuf, errlen);
+        return err.status;
+    }
+    gc_api_lock(m);
     gemcl_status st = gc_trace_write_chrome(m->rt, path, &err);
+    gc_api_unlock(m);
     if (st != GEMCL_OK)
         gc_error_copy_out(&err, errbuf, errlen);
     return st;
 }
 
+/* Refuses negative sizes and a context whose per-layer K (or V) buffer, or whose prefill scratch, could
+ * never be allocated: the cache grows lazily, so without this the failure would come mid-generation. */
+static gemcl_status check_context_fits(const gemcl_model *m, const gemcl_context_params *p, gc_error *err) {
+    if (p->n_ctx < 0 || p->n_ubatch < 0)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "n_ctx and n_ubatch must be >= 0 (got %d and %d)", p->n_ctx,
+                       p->n_ubatch);
+    const gc_hparams *hp = &m->file->hp;
+    uint64_t n_ctx = (uint64_t)(p->n_ctx > 0 ? p->n_ctx : hp->ctx_train);
+    uint64_t n_ub = (uint64_t)(p->n_ubatch > 0 ? p->n_ubatch : 512);
+    if (n_ub > n_ctx)
+        n_ub = n_ctx;
+    uint64_t kv_row = (uint64_t)hp->n_kv_heads * (uint64_t)hp->head_dim * 4;
+    uint64_t q_dim = (uint64_t)hp->n_heads * (uint64_t)hp->head_dim, widest = (uint64_t)hp->n_ff;
+    if (q_dim > widest)
+        widest = q_dim;
+    if ((uint64_t)hp->n_embd > widest)
+        widest = (uint64_t)hp->n_embd;
+    uint64_t max_alloc = m->rt->dev.info.max_alloc_bytes;
+    if (n_ctx * kv_row > max_alloc)
+        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY,
+                       "a context of %llu tokens needs %llu bytes per layer for K (and again for V), above the "
+                       "device's largest allocation of %llu bytes (%s); use at most %llu tokens",
+                       (unsigned long long)n_ctx, (unsigned long long)(n_ctx * kv_row),
+                       (unsigned long long)max_alloc, m->rt->dev.info.name,
+                       (unsigned long long)(max_alloc / kv_row));
+    if (n_ub * widest * 4 > max_alloc)
+        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY,
+                       "a prefill chunk (n_ubatch) of %llu tokens needs %llu bytes of scratch, above the device's "
+                       "largest allocation of %llu bytes (%s)",
+                       (unsigned long long)n_ub, (unsigned long long)(n_ub * widest * 4),
+                       (unsigned long long)max_alloc, m->rt->dev.info.name);
+    return GEMCL_OK;
+}
+
 gemcl_status gemcl_context_create(gemcl_model *model, const gemcl_context_params *params, gemcl_context **out,
                                   char *errbuf, size_t errlen) {
     gc_error err;
+    if (!out || !model) {
+        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "gemcl_context_create needs a model and a place for the context");
+        gc_error_copy_out(&err, errbuf, errlen);
+        return err.status;
+    }
     *out = NULL;
     gemcl_context_params p = params ? *params : gemcl_context_default_params();
+    gemcl_status st = check_context_fits(model, &p, &err);
+    if (st != GEMCL_OK) {
+        gc_error_copy_out(&err, errbuf, errlen);
+        return st;
+    }
     gemcl_context *c = calloc(1, sizeof *c);
     if (!c) {
         gc_fail(&err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -165,7 +223,9 @@ gemcl_status gemcl_context_create(gemcl_model *model, const gemcl_context_params
     c->model = model;
     c->n_ubatch = p.n_ubatch;
     gc_seq_params sp = {p.n_ctx, p.n_ubatch};
-    gemcl_status st = gc_seq_create(model->ops, model->dm, &sp, &c->seq, &err);
+    gc_api_lock(model);
+    st = gc_seq_create(model->ops, model->dm, &sp, &c->seq, &err);
+    gc_api_unlock(model);
     if (st != GEMCL_OK) {
         gc_error_copy_out(&err, errbuf, errlen);
         free(c);
@@ -179,7 +239,10 @@ gemcl_status gemcl_context_create(gemcl_model *model, const gemcl_context_params
 void gemcl_context_free(gemcl_context *c) {
     if (!c)
         return;
+    gc_api_lock(c->model);
     gc_seq_free(c->seq);
+    gc_api_unlock(c->model);
+    free(c->kept_ids);
     free(c);
 }
 
@@ -194,16 +257,29 @@ void gemcl_free(void *ptr) {
 gemcl_status gemcl_tokenize(const gemcl_model *m, const char *text, size_t len, int add_bos, int parse_special,
                             int32_t **ids, int *n_ids, char *errbuf, size_t errlen) {
     gc_error err;
+    if (!m || !ids || !n_ids || (!text && len)) {
+        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "gemcl_tokenize needs a model, text and places for the ids");
+        gc_error_copy_out(&err, errbuf, errlen);
+        return err.status;
+    }
+    *ids = NULL;
     bool bos = add_bos < 0 ? gc_tokenizer_add_bos(m->file->tokenizer) : add_bos != 0;
     gemcl_status st = gc_tokenizer_encode(m->file->tokenizer, text, len, bos, parse_special != 0, ids, n_ids, &err);
-    if (st != GEMCL_OK)
+    if (st != GEMCL_OK) {
+        *ids = NULL;
         gc_error_copy_out(&err, errbuf, errlen);
+    }
     return st;
 }
 
 gemcl_status gemcl_detokenize(const gemcl_model *m, const int32_t *ids, int n_ids, char **text, size_t *len,
                               char *errbuf, size_t errlen) {
     gc_error err;
+    if (!m || !text || (!ids && n_ids) || n_ids < 0) {
+        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "gemcl_detokenize needs a model, ids and a place for the text");
+        gc_error_copy_out(&err, errbuf, errlen);
+        return err.status;
+    }
     gemcl_status st = gc_tokenizer_decode(m->file->tokenizer, ids, n_ids, text, len, &err);
     if (st != GEMCL_OK)
         gc_error_copy_out(&err, errbuf, errlen);

@@ -210,10 +210,9 @@ static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const 
     gc_detok d;
     gc_detok_init(&d, tok);
     d.prev = kept[n - 1];
-    bool stop_on_bos = gc_tokenizer_get_kind(tok) == GC_TOKENIZER_LLAMA2C; /* llama2.c's loop ends on BOS */
     t0 = now_ms();
     for (int t = 0; t < p->max_tokens; t++) {
-        if (gc_tokenizer_is_eog(tok, next) || (stop_on_bos && next == gc_tokenizer_bos(tok)))
+        if (gc_api_is_end(tok, next))
             break;
         char piece[256];
         size_t np = gc_detok_push(&d, next, piece, sizeof piece);
@@ -250,6 +249,8 @@ gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const
     gc_error_clear(&c->err);
     memset(r, 0, sizeof *r);
     gemcl_generate_params p = params ? *params : gemcl_generate_default_params();
+    if (gc_api_check_generate_params(&p, &c->err) != GEMCL_OK)
+        return c->err.status;
     text_out out = {0};
     out.p = &p;
     for (int i = 0; i < p.n_stop; i++) {
@@ -258,7 +259,9 @@ gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const
             out.hold = sl - 1;
     }
     gc_runtime *rt = c->model->rt;
+    gc_api_lock(c->model);
     gc_runtime_reset_peak(rt);
+    c->logits_valid = false;
     c->seq->progress = (gc_progress){p.on_progress, p.on_progress_user};
     int32_t *ids = NULL;
     gc_selection sel = {0};
@@ -267,8 +270,10 @@ gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const
     if (mr.started && mr.method->finish)
         mr.method->finish(mr.state, c->seq);
     r->peak_device_bytes = rt->bytes_peak;
-    free(ids);
+    c->seq->progress = (gc_progress){0}; /* the callback belongs to this call only */
+    gc_api_unlock(c->model);
     if (st != GEMCL_OK) {
+        free(ids);
         free(out.buf);
         free(sel.kept);
         gemcl_result_free(r);
@@ -276,6 +281,7 @@ gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const
     }
     if (sel.kept)
         r->kept_indices = sel.kept;
+    gc_api_record_generate(c, r, sel.kept != NULL, ids); /* takes ids */
     r->text = out.buf ? out.buf : calloc(1, 1);
     r->text_len = out.len;
     return GEMCL_OK;

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "model/convert.h"
 
 static int usage(void) {
     printf("usage: gemcl convert IN OUT --to hf|gguf [--dtype f32|f16|bf16|q8_0]\n"
@@ -32,21 +31,17 @@ int cmd_convert(int argc, char **argv) {
         else
             return cli_error("convert: unexpected argument '%s'", argv[i]);
     }
-    gc_dtype dtype;
+    gemcl_weight_dtype dtype;
     if (!in || !out || !to)
         return cli_error("convert: needs IN OUT --to hf|gguf (see gemcl convert --help)");
     if (strcmp(to, "hf") != 0 && strcmp(to, "gguf") != 0)
         return cli_error("convert: --to must be hf or gguf, not '%s'", to);
-    if (!gc_dtype_from_name(dtype_name, &dtype))
+    if (gemcl_weight_dtype_from_name(dtype_name, &dtype) != GEMCL_OK || dtype == GEMCL_WEIGHT_DTYPE_AUTO)
         return cli_error("convert: unknown --dtype '%s' (f32, f16, bf16, q8_0)", dtype_name);
-    gc_model_file *m;
-    gc_error err;
-    if (gc_model_file_open(in, NULL, &m, &err) != GEMCL_OK)
-        return cli_error("%s", err.msg);
-    gemcl_status s = gc_model_convert(m, out, strcmp(to, "hf") == 0 ? GC_CONVERT_HF : GC_CONVERT_GGUF, dtype, &err);
-    gc_model_file_close(m);
-    if (s != GEMCL_OK)
-        return cli_error("%s", err.msg);
+    char err[4096];
+    gemcl_convert_format format = strcmp(to, "hf") == 0 ? GEMCL_CONVERT_FORMAT_HF : GEMCL_CONVERT_FORMAT_GGUF;
+    if (gemcl_convert(in, out, format, dtype, err, sizeof err) != GEMCL_OK)
+        return cli_error("%s", err);
     printf("wrote %s (%s, %s)\n", out, to, dtype_name);
     return 0;
 }

@@ -5,8 +5,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "model/export.h"
-#include "model/genmodel.h"
 
 static int usage(void) {
     printf("usage: gemcl gen-model --like CARD --seed S [--dtype f32|f16|bf16] [--tokenizer FILE] OUT\n"
@@ -45,13 +43,13 @@ int cmd_gen_model(int argc, char **argv) {
     unsigned long long seed = strtoull(seed_text, &end, 0);
     if (errno || *end || seed_text[0] == '-')
         return cli_error("gen-model: --seed must be a non-negative integer, not '%s'", seed_text);
-    gc_dtype dtype;
-    if (!gc_dtype_from_name(dtype_name, &dtype) || dtype == GC_DTYPE_Q8_0)
+    gemcl_weight_dtype dtype;
+    if (gemcl_weight_dtype_from_name(dtype_name, &dtype) != GEMCL_OK || dtype == GEMCL_WEIGHT_DTYPE_AUTO ||
+        dtype == GEMCL_WEIGHT_DTYPE_Q8_0)
         return cli_error("gen-model: --dtype must be f32, f16 or bf16, not '%s'", dtype_name);
-    gc_model_card card;
-    gc_error err;
-    if (gc_model_card_load(like, &card, &err) != GEMCL_OK || gc_gen_model(&card, seed, dtype, tokenizer, out, &err) != GEMCL_OK)
-        return cli_error("%s", err.msg);
-    printf("wrote %s (like %s, seed %llu, %s)\n", out, card.name, seed, dtype_name);
+    char err[4096];
+    if (gemcl_gen_model(like, seed, dtype, tokenizer, out, err, sizeof err) != GEMCL_OK)
+        return cli_error("%s", err);
+    printf("wrote %s (like %s, seed %llu, %s)\n", out, like, seed, dtype_name);
     return 0;
 }

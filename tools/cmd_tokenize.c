@@ -1,14 +1,13 @@
 /* cmd_tokenize.c - `gemcl tokenize`: text -> ids (with pieces) and ids -> text with any tokenizer file gemcl
  * reads, to inspect and compare tokenizations. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "tokenizer/tokenizer.h"
-#include "tokenizer/unicode.h"
-#include "util/fileio.h"
 
 typedef struct tokenize_args {
     const char *tokenizer_path, *text, *text_file;
@@ -81,12 +80,66 @@ static int parse_args(int argc, char **argv, tokenize_args *a) {
     return 0;
 }
 
+/* Decodes one UTF-8 sequence of s[0 .. n-1] into *len bytes; returns a value above 0x10FFFF for a byte that
+ * does not start a valid, complete, shortest-form sequence (then *len is 1). */
+static uint32_t utf8_decode(const unsigned char *s, size_t n, size_t *len) {
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t cl = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    *len = 1;
+    if (cl == 0 || cl > n)
+        return 0x110000;
+    uint32_t cp = cl == 1 ? s[0] : s[0] & (0x7Fu >> cl);
+    for (size_t i = 1; i < cl; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0x110000;
+        cp = cp << 6 | (s[i] & 0x3Fu);
+    }
+    if (cp < min_cp[cl] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0x110000;
+    *len = cl;
+    return cp;
+}
+
+/* Reads a whole file into a malloc'd buffer (the caller frees it); NULL with errno set on failure. */
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    bool ok = true;
+    for (;;) {
+        if (n + 1 >= cap) {
+            char *b = realloc(buf, cap = cap ? cap * 2 : 65536);
+            if (!b) {
+                ok = false;
+                errno = ENOMEM;
+                break;
+            }
+            buf = b;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    ok = ok && !ferror(f);
+    fclose(f);
+    if (!ok) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
 /* Writes a piece so that every byte is visible: valid printable UTF-8 as is, the rest escaped. */
 static void print_escaped(const char *p, size_t n) {
     const unsigned char *s = (const unsigned char *)p;
     for (size_t i = 0; i < n;) {
         size_t cl;
-        uint32_t cp = gc_utf8_decode(s + i, n - i, &cl);
+        uint32_t cp = utf8_decode(s + i, n - i, &cl);
         if (s[i] == '\\')
             fputs("\\\\", stdout);
         else if (s[i] == '\n')
@@ -103,58 +156,57 @@ static void print_escaped(const char *p, size_t n) {
     }
 }
 
-static int run_detok(const gc_tokenizer *t, const tokenize_args *a) {
+static int run_detok(const gemcl_tokenizer *t, const tokenize_args *a) {
     int32_t *ids = malloc((size_t)(a->n_detok_ids ? a->n_detok_ids : 1) * sizeof *ids);
     if (!ids)
         return cli_error("tokenize: out of memory");
     for (int i = 0; i < a->n_detok_ids; i++) {
         long v;
-        if (parse_int(a->detok_ids[i], 0, gc_tokenizer_n_vocab(t) - 1, &v)) {
+        if (parse_int(a->detok_ids[i], 0, gemcl_tokenizer_n_vocab(t) - 1, &v)) {
             free(ids);
             return cli_error("tokenize: --detok: '%s' is not a token id in 0..%d", a->detok_ids[i],
-                             gc_tokenizer_n_vocab(t) - 1);
+                             gemcl_tokenizer_n_vocab(t) - 1);
         }
         ids[i] = (int32_t)v;
     }
-    char *text;
+    char *text, err[4096];
     size_t len;
-    gc_error err;
-    gemcl_status st = gc_tokenizer_decode(t, ids, a->n_detok_ids, &text, &len, &err);
+    gemcl_status st = gemcl_tokenizer_decode(t, ids, a->n_detok_ids, &text, &len, err, sizeof err);
     free(ids);
     if (st != GEMCL_OK)
-        return cli_error("%s", err.msg);
+        return cli_error("%s", err);
     fwrite(text, 1, len, stdout);
     putchar('\n');
-    free(text);
+    gemcl_free(text);
     return 0;
 }
 
-static int run_encode(const gc_tokenizer *t, const tokenize_args *a) {
-    char *file_text = NULL;
+static int run_encode(const gemcl_tokenizer *t, const tokenize_args *a) {
+    char *file_text = NULL, err[4096];
     size_t len = a->text ? strlen(a->text) : 0;
-    gc_error err;
-    if (a->text_file && gc_file_read(a->text_file, &file_text, &len, &err) != GEMCL_OK)
-        return cli_error("%s", err.msg);
+    if (a->text_file && !(file_text = read_file(a->text_file, &len)))
+        return cli_error("tokenize: cannot read %s: %s", a->text_file, strerror(errno));
     int32_t *ids;
     int n;
-    gemcl_status st = gc_tokenizer_encode(t, file_text ? file_text : a->text, len, a->bos, a->special, &ids, &n, &err);
+    gemcl_status st =
+        gemcl_tokenizer_encode(t, file_text ? file_text : a->text, len, a->bos, a->special, &ids, &n, err, sizeof err);
     free(file_text);
     if (st != GEMCL_OK)
-        return cli_error("%s", err.msg);
+        return cli_error("%s", err);
     for (int i = 0; i < n; i++) {
         if (a->ids_only) {
             printf(i ? " %d" : "%d", (int)ids[i]);
             continue;
         }
         size_t plen;
-        const char *p = gc_tokenizer_piece(t, ids[i], &plen);
+        const char *p = gemcl_tokenizer_piece(t, ids[i], &plen);
         printf("%d\t", (int)ids[i]);
         print_escaped(p, plen);
         putchar('\n');
     }
     if (a->ids_only)
         putchar('\n');
-    free(ids);
+    gemcl_free(ids);
     return 0;
 }
 
@@ -163,11 +215,11 @@ int cmd_tokenize(int argc, char **argv) {
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc == 2 ? 0 : rc;
-    gc_tokenizer *t;
-    gc_error err;
-    if (gc_tokenizer_load(a.tokenizer_path, a.vocab_size, &t, &err) != GEMCL_OK)
-        return cli_error("%s", err.msg);
+    gemcl_tokenizer *t;
+    char err[4096];
+    if (gemcl_tokenizer_load(a.tokenizer_path, a.vocab_size, &t, err, sizeof err) != GEMCL_OK)
+        return cli_error("%s", err);
     rc = a.detok ? run_detok(t, &a) : run_encode(t, &a);
-    gc_tokenizer_free(t);
+    gemcl_tokenizer_free(t);
     return rc;
 }

@@ -57,7 +57,8 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("gemcl %s\n", GEMCL_VERSION_STRING);
+        printf("gemcl %d.%d.%d (library %s)\n", GEMCL_VERSION_MAJOR, GEMCL_VERSION_MINOR, GEMCL_VERSION_PATCH,
+               gemcl_version());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

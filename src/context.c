@@ -1,0 +1,198 @@
+/* context.c - the token-level half of the public API (include/gemcl.h, "Driving the loop yourself",
+ * "What a compression method kept", "Counters"): prefill, decode, logits, kept tokens, stats, and the
+ * model lock every device call takes. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api_internal.h"
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+void gc_api_lock(gemcl_model *m) {
+    pthread_mutex_lock(&m->lock);
+}
+
+void gc_api_unlock(gemcl_model *m) {
+    if (m->rt->bytes_peak > m->bytes_peak)
+        m->bytes_peak = m->rt->bytes_peak;
+    pthread_mutex_unlock(&m->lock);
+}
+
+bool gc_api_is_end(const gc_tokenizer *tok, int32_t id) {
+    if (gc_tokenizer_is_eog(tok, id))
+        return true;
+    /* llama2.c's generation loop ends on BOS */
+    return gc_tokenizer_get_kind(tok) == GC_TOKENIZER_LLAMA2C && id == gc_tokenizer_bos(tok);
+}
+
+gemcl_status gc_api_check_generate_params(const gemcl_generate_params *p, gc_error *err) {
+    if (p->max_tokens < 0)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "max_tokens must be >= 0 (got %d)", p->max_tokens);
+    if (isnan(p->temperature))
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "temperature is NaN");
+    if (p->top_k < 0)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "top_k must be >= 0 (got %d)", p->top_k);
+    if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "top_p must be in (0, 1] (got %g)", (double)p->top_p);
+    if (p->n_stop < 0 || (p->n_stop > 0 && !p->stop))
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "n_stop is %d but stop is %s", p->n_stop, p->stop ? "set" : "NULL");
+    for (int i = 0; i < p->n_stop; i++)
+        if (!p->stop[i])
+            return gc_fail(err, GEMCL_ERR_INVALID_ARG, "stop string %d is NULL", i);
+    if (p->method.budget < 0)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "budget must be >= 0 (got %d)", p->method.budget);
+    if (p->method.filter_layer < -1)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "filter_layer must be -1 (default) or a layer (got %d)",
+                       p->method.filter_layer);
+    return GEMCL_OK;
+}
+
+void gc_api_record_generate(gemcl_context *c, const gemcl_result *r, bool gathered, int32_t *ids) {
+    int n_kept = 0, n_prefilled = r->n_prompt_tokens;
+    if (gathered) { /* a selection before the prefill: ids[0 .. n_kept) are what the model saw */
+        n_kept = n_prefilled = r->n_kept_tokens;
+    } else if (r->kept_indices) { /* a selection after it: one list of prompt positions */
+        n_kept = r->n_kept_tokens;
+        for (int i = 0; i < n_kept; i++)
+            ids[i] = ids[r->kept_indices[i]]; /* ascending, so in place */
+    } else if (r->n_kept_tokens == r->n_prompt_tokens) {
+        n_kept = r->n_kept_tokens;
+    } /* else no single list (e.g. different tokens per KV head): none */
+    free(c->kept_ids);
+    c->kept_ids = ids;
+    c->n_kept = n_kept;
+    c->stats.n_generate_calls++;
+    c->stats.n_prefill_tokens += n_prefilled;
+    c->stats.n_decode_tokens += r->n_generated > 1 ? r->n_generated - 1 : 0; /* the first came from the prefill */
+    c->stats.filter_ms += r->filter_ms;
+    c->stats.prefill_ms += r->prefill_ms;
+    c->stats.decode_ms += r->decode_ms;
+}
+
+gemcl_status gemcl_context_reset(gemcl_context *c) {
+    if (!c)
+        return GEMCL_ERR_INVALID_ARG;
+    gc_error_clear(&c->err);
+    gc_seq_reset(c->seq);
+    c->logits_valid = false;
+    free(c->kept_ids);
+    c->kept_ids = NULL;
+    c->n_kept = 0;
+    return GEMCL_OK;
+}
+
+/* Runs n ids (n == 1 and decode: one step) under the lock; on failure the cache is as before. */
+static gemcl_status step(gemcl_context *c, const int32_t *ids, int n, bool decode, int32_t *next_id) {
+    gc_seq *seq = c->seq;
+    int n_past = seq->n_past, next_pos = seq->next_pos;
+    gc_api_lock(c->model);
+    c->logits_valid = false;
+    double t0 = now_ms();
+    gemcl_status st = decode ? gc_seq_decode(seq, ids[0], NULL, next_id, NULL, &c->err)
+                             : gc_seq_prefill(seq, ids, NULL, n, NULL, next_id, NULL, &c->err);
+    double ms = now_ms() - t0;
+    gc_api_unlock(c->model);
+    if (st != GEMCL_OK) {
+        seq->n_past = n_past;
+        seq->next_pos = next_pos;
+        return st;
+    }
+    c->logits_valid = true;
+    if (decode) {
+        c->stats.n_decode_tokens++;
+        c->stats.decode_ms += ms;
+    } else {
+        c->stats.n_prefill_tokens += n;
+        c->stats.prefill_ms += ms;
+    }
+    return GEMCL_OK;
+}
+
+gemcl_status gemcl_context_prefill(gemcl_context *c, const int32_t *ids, int n_ids, int32_t *next_id) {
+    if (!c)
+        return GEMCL_ERR_INVALID_ARG;
+    gc_error_clear(&c->err);
+    if (!ids || n_ids <= 0)
+        return gc_fail(&c->err, GEMCL_ERR_INVALID_ARG, "prefill needs ids and n_ids > 0 (got %s, %d)",
+                       ids ? "ids" : "NULL", n_ids);
+    return step(c, ids, n_ids, false, next_id);
+}
+
+gemcl_status gemcl_context_decode(gemcl_context *c, int32_t id, int32_t *next_id) {
+    if (!c)
+        return GEMCL_ERR_INVALID_ARG;
+    gc_error_clear(&c->err);
+    return step(c, &id, 1, true, next_id);
+}
+
+gemcl_status gemcl_context_logits(gemcl_context *c, float *out, int n) {
+    if (!c)
+        return GEMCL_ERR_INVALID_ARG;
+    gc_error_clear(&c->err);
+    int vocab = c->model->file->hp.vocab_size;
+    if (!out || n < vocab)
+        return gc_fail(&c->err, GEMCL_ERR_INVALID_ARG, "logits need room for %d floats (got %d%s)", vocab, n,
+                       out ? "" : ", NULL");
+    if (!c->logits_valid)
+        return gc_fail(&c->err, GEMCL_ERR_NOT_FOUND,
+                       "no logits: run gemcl_context_prefill or gemcl_context_decode first");
+    gc_api_lock(c->model);
+    gemcl_status st = gc_buffer_read(c->model->rt, &c->seq->s.logits, 0, out, (size_t)vocab * sizeof *out, &c->err);
+    gc_api_unlock(c->model);
+    return st;
+}
+
+int gemcl_model_token_is_end(const gemcl_model *m, int32_t id) {
+    return m && gc_api_is_end(m->file->tokenizer, id);
+}
+
+gemcl_status gemcl_context_kept_ids(const gemcl_context *c, const int32_t **ids, int *n_ids) {
+    if (!c || !ids || !n_ids)
+        return GEMCL_ERR_INVALID_ARG;
+    *ids = c->kept_ids;
+    *n_ids = c->n_kept;
+    return GEMCL_OK;
+}
+
+gemcl_status gemcl_context_kept_text(const gemcl_context *c, char **text, size_t *len) {
+    if (!c || !text)
+        return GEMCL_ERR_INVALID_ARG;
+    *text = NULL;
+    return gc_tokenizer_decode(c->model->file->tokenizer, c->kept_ids, c->n_kept, text, len, NULL);
+}
+
+/* Device bytes this context's sequence holds: KV as allocated so far, and the prefill scratch. */
+static uint64_t seq_device_bytes(const gc_seq *seq) {
+    uint64_t bytes = 0;
+    for (int l = 0; l < seq->m->hp.n_layers; l++)
+        bytes += seq->k_cache[l].bytes + seq->v_cache[l].bytes;
+    const gc_scratch *s = &seq->s;
+    const gc_buffer *scratch[] = {&s->x,  &s->xb,  &s->xb2, &s->q,      &s->att,
+                                  &s->hb, &s->hb2, &s->tok, &s->logits, &s->out_id};
+    for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++)
+        bytes += scratch[i]->bytes;
+    return bytes;
+}
+
+gemcl_status gemcl_context_get_stats(const gemcl_context *c, gemcl_context_stats *stats) {
+    if (!c || !stats)
+        return GEMCL_ERR_INVALID_ARG;
+    *stats = c->stats;
+    gemcl_model *m = c->model;
+    gc_api_lock(m);
+    stats->device_bytes_current = m->rt->bytes_current;
+    stats->device_bytes_peak = m->rt->bytes_peak > m->bytes_peak ? m->rt->bytes_peak : m->bytes_peak;
+    stats->weight_bytes = m->dm->weight_bytes;
+    stats->context_bytes = seq_device_bytes(c->seq);
+    gc_api_unlock(m);
+    stats->kv_bytes_used = gc_seq_kv_bytes(c->seq);
+    stats->n_ctx = c->seq->n_ctx;
+    stats->n_past = c->seq->n_past;
+    return GEMCL_OK;
+}
