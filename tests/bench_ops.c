@@ -3,7 +3,9 @@
  * TinyLlama prefill shapes, and GB/s of the GEMV kernels at decode shapes. Medians of TRIALS runs.
  *
  * usage: bench_ops [n] [trials]          (n = prompt rows, default 512; trials default 5)
- * environment: GEMCL_DEVICE picks the device; GEMM_TM/GEMM_TN/GEMV_LS override the profile's tunables. */
+ * environment: GEMCL_DEVICE picks the device; GEMM_TM/WN/WM/KB and GEMV_LS/RPG/NB override the profile's
+ * tunables; BENCH_ONLY=gemm|gemv runs one half; BENCH_SHAPES=k keeps the first k GEMM shapes;
+ * BENCH_QUICK=1 times only our f32 GEMM (for tuning sweeps). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,9 +109,10 @@ static void bench_gemm(gc_ops *ops, int n, int rows, int cols) {
 #endif
     printf("gemm n %4d rows %5d cols %5d | openblas %6.1f |", n, rows, cols, blas);
     gc_ops_profile saved = *gc_ops_get_profile(ops), p = saved;
-    for (int t = GC_DTYPE_F32; t <= GC_DTYPE_Q8_0; t++) {
+    int quick = getenv("BENCH_QUICK") != NULL;
+    for (int t = GC_DTYPE_F32; t <= (quick ? GC_DTYPE_F32 : GC_DTYPE_Q8_0); t++) {
         gc_dweight w = {device_buffer(rt, gc_dtype_row_bytes((gc_dtype)t, cols) * rows, 3), (gc_dtype)t, rows, cols};
-        for (int clblast = 0; clblast <= (t == GC_DTYPE_F32); clblast++) {
+        for (int clblast = 0; clblast <= (t == GC_DTYPE_F32 && !quick); clblast++) {
             p.gemm_f32_clblast = clblast;
             gc_ops_set_profile(ops, &p);
             double gf = flop / time_matmul(ops, &x, &w, &y, n) * 1e-9;
@@ -172,8 +175,9 @@ int main(int argc, char **argv) {
            rt->dev.info.name, p.name, p.gemm_tm, p.gemm_wn, p.gemm_wm, p.gemm_kb, p.gemv_local, p.gemv_rows,
            p.gemv_rows_x, trials);
     const int shapes[][2] = {{2048, 2048}, {256, 2048}, {5632, 2048}, {2048, 5632}, {32000, 2048}};
-    const char *only = getenv("BENCH_ONLY"); /* "gemm" or "gemv" */
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0] && (!only || strcmp(only, "gemv")); s++)
+    const char *only = getenv("BENCH_ONLY"), *ks = getenv("BENCH_SHAPES");
+    size_t n_shapes = ks ? (size_t)atoi(ks) : sizeof shapes / sizeof shapes[0];
+    for (size_t s = 0; s < n_shapes && s < sizeof shapes / sizeof shapes[0] && (!only || strcmp(only, "gemv")); s++)
         bench_gemm(ops, n, shapes[s][0], shapes[s][1]);
     if (!only || strcmp(only, "gemm"))
         for (size_t s = 2; s < 4; s++)
