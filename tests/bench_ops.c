@@ -145,6 +145,58 @@ static void bench_gemv(gc_ops *ops, int rows, int cols) {
     gc_buffer_free(rt, &x), gc_buffer_free(rt, &y);
 }
 
+/* Causal attention of n queries after n_past cached rows (TinyLlama heads: 32 query, 4 kv, 64 dims). */
+static void bench_attention(gc_ops *ops, int n, int n_past) {
+    gc_runtime *rt = gc_ops_runtime(ops);
+    const int heads = 32, kv = 4, hd = 64;
+    gc_buffer q = device_buffer(rt, (size_t)n * heads * hd * 4, 1), o = device_buffer(rt, (size_t)n * heads * hd * 4, 2);
+    gc_buffer k = device_buffer(rt, (size_t)(n + n_past) * kv * hd * 4, 3), v = device_buffer(rt, (size_t)(n + n_past) * kv * hd * 4, 4);
+    double t[16], pairs = (double)n * n_past + (double)n * (n + 1) / 2;
+    gc_error err;
+    for (int r = -1; r < trials; r++) {
+        double t0 = now_s();
+        if (gc_op_attention(ops, &q, 0, &k, &v, &o, 0, n, n_past, heads, kv, hd, 0.125f, &err) != GEMCL_OK)
+            die(&err);
+        clFinish(rt->queue);
+        if (r >= 0)
+            t[r] = now_s() - t0;
+    }
+    qsort(t, (size_t)trials, sizeof t[0], cmp_double);
+    printf("attention n %4d n_past %5d heads 32/4 hd 64 | %7.3f ms | %6.1f GFLOP/s\n", n, n_past, t[trials / 2] * 1e3,
+           4.0 * pairs * hd * heads / t[trials / 2] * 1e-9);
+    gc_buffer_free(rt, &q), gc_buffer_free(rt, &o), gc_buffer_free(rt, &k), gc_buffer_free(rt, &v);
+}
+
+/* Sampling from a vocabulary of n logits (top-k 40, top-p 0.9) and argmax. */
+static void bench_sample(gc_ops *ops, int n) {
+    gc_runtime *rt = gc_ops_runtime(ops);
+    float *host = malloc((size_t)n * 4);
+    for (int i = 0; i < n; i++)
+        host[i] = (float)((i * 7919) % 1000) * 0.01f;
+    gc_buffer x = device_buffer(rt, (size_t)n * 4, 1), id = device_buffer(rt, 4, 2);
+    gc_error err;
+    if (gc_buffer_write(rt, &x, 0, host, (size_t)n * 4, &err) != GEMCL_OK)
+        die(&err);
+    for (int mode = 0; mode < 2; mode++) {
+        double t[16];
+        for (int r = -1; r < trials; r++) {
+            double t0 = now_s();
+            gemcl_status st = mode ? gc_op_sample(ops, &x, 0, &id, 0, n, 0.8f, 40, 0.9f, 0.5f, &err)
+                                   : gc_op_argmax(ops, &x, 0, &id, 0, n, &err);
+            if (st != GEMCL_OK)
+                die(&err);
+            clFinish(rt->queue);
+            if (r >= 0)
+                t[r] = now_s() - t0;
+        }
+        qsort(t, (size_t)trials, sizeof t[0], cmp_double);
+        printf("%s n %d | %.3f ms (with launch + finish)\n", mode ? "sample top-k 40 top-p 0.9" : "argmax", n,
+               t[trials / 2] * 1e3);
+    }
+    free(host);
+    gc_buffer_free(rt, &x), gc_buffer_free(rt, &id);
+}
+
 static void env_override(const char *name, int *value) {
     const char *v = getenv(name);
     if (v && *v)
@@ -179,9 +231,14 @@ int main(int argc, char **argv) {
     size_t n_shapes = ks ? (size_t)atoi(ks) : sizeof shapes / sizeof shapes[0];
     for (size_t s = 0; s < n_shapes && s < sizeof shapes / sizeof shapes[0] && (!only || strcmp(only, "gemv")); s++)
         bench_gemm(ops, n, shapes[s][0], shapes[s][1]);
-    if (!only || strcmp(only, "gemm"))
-        for (size_t s = 2; s < 4; s++)
+    if (!only || strcmp(only, "gemm") == 0 || strcmp(only, "gemv") == 0)
+        for (size_t s = 2; s < 4 && (!only || strcmp(only, "gemm")); s++)
             bench_gemv(ops, shapes[s][0], shapes[s][1]);
+    if (!only || strcmp(only, "other") == 0) {
+        bench_attention(ops, n, 0);
+        bench_attention(ops, 1, 4096);
+        bench_sample(ops, 32000);
+    }
     gc_ops_free(ops);
     gc_runtime_free(rt);
     return 0;
