@@ -6,6 +6,7 @@
  * environment: GEMCL_DEVICE picks the device; GEMM_TM/WN/WM/KB and GEMV_LS/RPG/NB override the profile's
  * tunables; BENCH_ONLY=gemm|gemv runs one half; BENCH_SHAPES=k keeps the first k GEMM shapes;
  * BENCH_QUICK=1 times only our f32 GEMM (for tuning sweeps). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,45 @@ static void bench_gemv(gc_ops *ops, int rows, int cols) {
     gc_buffer_free(rt, &x), gc_buffer_free(rt, &y);
 }
 
+/* Plain single-threaded C attention for one query row per head over n_keys keys (a yardstick for the
+ * decode kernel in the same run): two passes, scores then softmax-weighted values. */
+static double host_decode_attention(int n_keys, int heads, int kv, int hd) {
+    float *k = malloc((size_t)n_keys * kv * hd * 4), *v = malloc((size_t)n_keys * kv * hd * 4);
+    float *q = malloc((size_t)heads * hd * 4), *o = malloc((size_t)heads * hd * 4), *sc = malloc((size_t)n_keys * 4);
+    for (size_t i = 0; i < (size_t)n_keys * kv * hd; i++)
+        k[i] = v[i] = (float)(i % 13) * 0.01f;
+    for (int i = 0; i < heads * hd; i++)
+        q[i] = (float)(i % 7) * 0.1f;
+    double t0 = now_s();
+    for (int h = 0; h < heads; h++) {
+        const float *qh = q + h * hd;
+        int g = h / (heads / kv);
+        float m = -1e30f, sum = 0.0f;
+        for (int j = 0; j < n_keys; j++) {
+            const float *kr = k + ((size_t)j * kv + g) * hd;
+            float d = 0.0f;
+            for (int e = 0; e < hd; e++)
+                d += qh[e] * kr[e];
+            sc[j] = d * 0.125f;
+            m = sc[j] > m ? sc[j] : m;
+        }
+        float *oh = o + h * hd;
+        memset(oh, 0, (size_t)hd * 4);
+        for (int j = 0; j < n_keys; j++) {
+            float p = expf(sc[j] - m);
+            const float *vr = v + ((size_t)j * kv + g) * hd;
+            sum += p;
+            for (int e = 0; e < hd; e++)
+                oh[e] += p * vr[e];
+        }
+        for (int e = 0; e < hd; e++)
+            oh[e] /= sum;
+    }
+    double t = now_s() - t0;
+    free(k), free(v), free(q), free(o), free(sc);
+    return t;
+}
+
 /* Causal attention of n queries after n_past cached rows (TinyLlama heads: 32 query, 4 kv, 64 dims). */
 static void bench_attention(gc_ops *ops, int n, int n_past) {
     gc_runtime *rt = gc_ops_runtime(ops);
@@ -162,8 +202,11 @@ static void bench_attention(gc_ops *ops, int n, int n_past) {
             t[r] = now_s() - t0;
     }
     qsort(t, (size_t)trials, sizeof t[0], cmp_double);
-    printf("attention n %4d n_past %5d heads 32/4 hd 64 | %7.3f ms | %6.1f GFLOP/s\n", n, n_past, t[trials / 2] * 1e3,
+    printf("attention n %4d n_past %5d heads 32/4 hd 64 | %7.3f ms | %6.1f GFLOP/s", n, n_past, t[trials / 2] * 1e3,
            4.0 * pairs * hd * heads / t[trials / 2] * 1e-9);
+    if (n == 1)
+        printf(" | plain C, 1 thread: %.3f ms", host_decode_attention(n_past + 1, heads, kv, hd) * 1e3);
+    printf("\n");
     gc_buffer_free(rt, &q), gc_buffer_free(rt, &o), gc_buffer_free(rt, &k), gc_buffer_free(rt, &v);
 }
 

@@ -340,9 +340,26 @@ START_TEST(out_of_range_arguments_are_refused_naming_the_op) {
     ck_assert_ptr_nonnull(strstr(f.err.msg, "swiglu"));
     ck_assert_int_eq(gc_op_rmsnorm(f.ops, &b, 0, &b, &b, 0, 2, 9, 1e-5f, &f.err), GEMCL_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "rmsnorm"));
-    gc_dweight w = {b, GC_DTYPE_F32, 4, 5};
+    gc_dweight w = {b, GC_DTYPE_F32, 4, 5}; /* 20 elements in a buffer of 16 */
     ck_assert_int_eq(gc_op_embed(f.ops, &w, &b, 0, &b, 0, 1, &f.err), GEMCL_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "embed"));
+    ck_assert_int_eq(gc_op_matmul(f.ops, &b, 0, &w, NULL, &b, 0, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "matmul"));
+    gc_dweight q8 = {b, GC_DTYPE_Q8_0, 1, 16}; /* q8_0 needs whole blocks of 32 */
+    ck_assert_int_eq(gc_op_matmul(f.ops, &b, 0, &q8, NULL, &b, 0, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_rope(f.ops, &b, 0, &b, 0, &b, 2, 1, 9, GC_ROPE_HALF, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "rope"));
+    /* 3 query heads over 2 kv heads is not GQA; head_dim 6 is not a multiple of 4; k rows past the buffer */
+    ck_assert_int_eq(gc_op_attention(f.ops, &b, 0, &b, &b, &b, 0, 1, 0, 3, 2, 4, 1.0f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "attention"));
+    ck_assert_int_eq(gc_op_attention(f.ops, &b, 0, &b, &b, &b, 0, 1, 0, 1, 1, 6, 1.0f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_attention(f.ops, &b, 0, &b, &b, &b, 0, 1, 4, 1, 1, 4, 1.0f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_argmax(f.ops, &b, 0, &b, 0, 17, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "argmax"));
+    ck_assert_int_eq(gc_op_sample(f.ops, &b, 0, &b, 0, 16, 1.0f, 0, 1.5f, 0.5f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_sample(f.ops, &b, 0, &b, 0, 16, 1.0f, 0, 1.0f, 1.0f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "sample"));
+    ck_assert_int_eq(gc_op_copy_f32(f.ops, &b, 10, &b, 0, 7, &f.err), GEMCL_ERR_INVALID_ARG);
     gc_buffer_free(f.rt, &b);
     fx_close(&f);
 }

@@ -15,7 +15,7 @@ static const gc_ops_profile cpu_profile = {
     .gemm_wm = 8,
     .gemm_kb = 128,
     .norm_local = 16,
-    .attn_split_keys = 256,
+    .attn_split_keys = 64,
     .attn_split_max_n = 2,
     .reduce_local = 64,
 };
