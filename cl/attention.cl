@@ -21,7 +21,7 @@
 #define HEAD_DIM 64 // head size (multiple of 4)
 #endif
 #ifndef ATT_KT
-#define ATT_KT 8 // keys per tile
+#define ATT_KT 8 // keys per tile: 4, 8 or 16 (a float vector width)
 #endif
 
 /* Head vectors are held as ATT_HV vectors of ATT_VW floats (the widest of 16, 8, 4 dividing HEAD_DIM). */
@@ -38,6 +38,8 @@
 #define att_load ATT_CAT(vload, ATT_VW)
 #define att_store ATT_CAT(vstore, ATT_VW)
 #define ATT_HV (HEAD_DIM / ATT_VW)
+#define att_kload ATT_CAT(vload, ATT_KT)
+#define att_kstore ATT_CAT(vstore, ATT_KT)
 #define ATT_PART (HEAD_DIM + 2)
 
 inline float att_hsum(att_vec v) {
@@ -71,8 +73,10 @@ inline void attend_range(const att_vec *qs, __global const float *k, __global co
         *l *= corr;
         GC_UNROLL for (uint e = 0; e < ATT_HV; e++)
             acc[e] *= corr;
+        float ps[ATT_KT]; /* the tile's exps as one vector op (PoCL's exp is vectorised, the scalar one is not) */
+        att_kstore(exp(att_kload(0, s) - m_new), 0, ps);
         GC_UNROLL for (uint t = 0; t < ATT_KT; t++) {
-            const float p = exp(s[t] - m_new);
+            const float p = ps[t];
             __global const float *vr = v + (ulong)min(t0 + t, j1 - 1) * kv_stride;
             *l += p;
             GC_UNROLL for (uint e = 0; e < ATT_HV; e++)
