@@ -19,12 +19,13 @@ static gemcl_status binary_op(gc_ops *ops, const char *entry, const gc_buffer *a
         return st;
     cl_ulong ao = a_off, bo = b_off, oo = out_off;
     cl_uint nn = (cl_uint)n;
-    const gc_buffer *second = b ? b : a; /* one-input kernels skip the (b, b_off) pair below */
-    gc_karg args[] = {GC_KMEM(a), GC_KARG(ao), GC_KMEM(second), GC_KARG(bo), GC_KMEM(out), GC_KARG(oo), GC_KARG(nn)};
-    if (b)
-        st = gc_ops_set_args(k, args, 7, entry, err);
-    else
-        st = gc_ops_set_args(k, (gc_karg[]){args[0], args[1], args[4], args[5], args[6]}, 5, entry, err);
+    if (b) { /* GC_KMEM(b) takes &b->mem, so it must not be formed for a NULL b (UBSan) */
+        gc_karg two[] = {GC_KMEM(a), GC_KARG(ao), GC_KMEM(b), GC_KARG(bo), GC_KMEM(out), GC_KARG(oo), GC_KARG(nn)};
+        st = gc_ops_set_args(k, two, 7, entry, err);
+    } else {
+        gc_karg one[] = {GC_KMEM(a), GC_KARG(ao), GC_KMEM(out), GC_KARG(oo), GC_KARG(nn)};
+        st = gc_ops_set_args(k, one, 5, entry, err);
+    }
     return st != GEMCL_OK ? st : gc_ops_launch_1d(ops, k, n, 64, entry, err);
 }
 
