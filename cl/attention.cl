@@ -13,6 +13,15 @@
  *   attention_combine_f32_f32(part, out, out_off, n, n_heads, n_splits)
  *     merges the splits of each (i, h): out = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s.
  *     Launch: 2-D, global (n, n_heads).
+ *   attention_shared_f32_f32(q, q_off, k, v, q_src, k_src, out, out_off, n, n_past, n_heads, n_kv_heads, scale,
+ *                            sinks, recent, k_shift)
+ *     pod-tf (docs/METHODS.md, pod): like attention_f32_f32 with n_splits = 1, but for query row i
+ *     (cache row n_past + i) the distant keys S <= j <= n_past + i - recent take their logits from the source
+ *     layer, q_src[i, h] . k_src[j, g] (q_src: f32 (n, n_heads, HEAD_DIM) at q_off, k_src: f32 (rows,
+ *     n_kv_heads, HEAD_DIM)); the proximal keys (j < sinks, or the last `recent` rows up to the query) use
+ *     this layer's q and k, where k holds rows j < sinks at j and the others at j - k_shift (the distant rows
+ *     are not stored). All values come from v (every row). One softmax over both.
+ *     Launch: 2-D, global (n, n_heads).
  * Online softmax: per tile of ATT_KT keys the scores are kept in registers, the running max is raised once
  * per tile and the running sum and accumulator are rescaled by e^(m_old - m_new). Head vectors use the
  * widest float vector dividing HEAD_DIM (PoCL does not vectorise loops across work-items). */
@@ -143,4 +152,32 @@ __kernel void attention_combine_f32_f32(__global const float *part, __global flo
     const float inv = 1.0f / l;
     GC_UNROLL for (uint e = 0; e < ATT_HV; e++)
         att_store(acc[e] * inv, e, out + out_off + row * HEAD_DIM);
+}
+
+__kernel void attention_shared_f32_f32(__global const float *q, const ulong q_off, __global const float *k,
+                                       __global const float *v, __global const float *q_src,
+                                       __global const float *k_src, __global float *out, const ulong out_off,
+                                       const uint n, const uint n_past, const uint n_heads, const uint n_kv_heads,
+                                       const float scale, const uint sinks, const uint recent, const uint k_shift) {
+    const uint i = get_global_id(0), h = get_global_id(1);
+    if (i >= n || h >= n_heads)
+        return;
+    const uint g = h / (n_heads / n_kv_heads), n_keys = n_past + i + 1, kv_stride = n_kv_heads * HEAD_DIM;
+    const uint sink_end = min(sinks, n_keys), near = max(sink_end, n_keys > recent ? n_keys - recent : 0u);
+    const ulong row = (ulong)i * n_heads + h;
+    float4 qs[ATT_HV], qd[ATT_HV], acc[ATT_HV];
+    for (uint d = 0; d < ATT_HV; d++) {
+        qs[d] = vload4(d, q + q_off + row * HEAD_DIM) * scale;
+        qd[d] = vload4(d, q_src + q_off + row * HEAD_DIM) * scale;
+        acc[d] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    __global const float *kg = k + g * HEAD_DIM, *vg = v + g * HEAD_DIM;
+    attend_range(qs, kg, vg, kv_stride, 0, sink_end, &m, &l, acc);
+    attend_range(qd, k_src + g * HEAD_DIM, vg, kv_stride, sink_end, near, &m, &l, acc);
+    /* recent rows: key row j - k_shift, value row j (v shifted forward so both use one index) */
+    attend_range(qs, kg, vg + (ulong)k_shift * kv_stride, kv_stride, near - k_shift, n_keys - k_shift, &m, &l, acc);
+    const float inv = 1.0f / l;
+    for (uint d = 0; d < ATT_HV; d++)
+        vstore4(acc[d] * inv, d, out + out_off + row * HEAD_DIM);
 }

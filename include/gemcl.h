@@ -120,6 +120,240 @@ gemcl_status gemcl_devices_list(gemcl_device_info *out, int max, int *n_devices,
  */
 gemcl_status gemcl_device_choose(const char *spec, int *index, char *err, size_t errlen);
 
+/* ---------------------------------------------------------------------------------------------------
+ * Models and contexts
+ *
+ * Lifecycle:
+ *     gemcl_model *model;    gemcl_model_load(path, &mparams, &model, err, errlen);   weights on a device
+ *     gemcl_context *ctx;    gemcl_context_create(model, &cparams, &ctx, err, errlen); a sequence + KV cache
+ *     gemcl_result res;      gemcl_generate(ctx, prompt, len, &gparams, &res);  ... gemcl_result_free(&res);
+ *     gemcl_context_free(ctx); gemcl_model_free(model);   (contexts before their model)
+ *
+ * A model may serve several contexts; each context is used by one thread at a time. Different contexts
+ * (on the same or different models) may run on different threads at once.
+ *
+ * Example: GemFilter on a long prompt, streaming the answer.
+ *
+ *     static int print_piece(const char *piece, size_t len, int32_t id, void *user) {
+ *         (void)id, (void)user;
+ *         fwrite(piece, 1, len, stdout);
+ *         return 0;                      // non-zero stops generation
+ *     }
+ *     ...
+ *     gemcl_generate_params g = gemcl_generate_default_params();
+ *     g.method.method = GEMCL_METHOD_GEMFILTER;  // filter layer and budget from the model card
+ *     g.max_tokens = 50;
+ *     g.on_token = print_piece;
+ *     if (gemcl_generate(ctx, prompt, strlen(prompt), &g, &res) != GEMCL_OK)
+ *         fprintf(stderr, "gemcl: %s\n", gemcl_context_last_error(ctx));
+ * ------------------------------------------------------------------------------------------------- */
+
+typedef struct gemcl_model gemcl_model;
+typedef struct gemcl_context gemcl_context;
+
+/* Weight storage on the device. AUTO keeps the file's dtype. */
+typedef enum gemcl_weight_dtype {
+    GEMCL_WEIGHT_DTYPE_AUTO = -1,
+    GEMCL_WEIGHT_DTYPE_F32 = 0,
+    GEMCL_WEIGHT_DTYPE_F16 = 1,
+    GEMCL_WEIGHT_DTYPE_BF16 = 2,
+    GEMCL_WEIGHT_DTYPE_Q8_0 = 3
+} gemcl_weight_dtype;
+
+typedef struct gemcl_model_params {
+    const char *device;            /* index or name substring; NULL = $GEMCL_DEVICE, then the default */
+    const char *tokenizer_path;    /* NULL = the tokenizer beside the model or inside the GGUF */
+    gemcl_weight_dtype weight_dtype;
+    int profiling;                 /* non-zero: record kernel events for gemcl_model_write_trace */
+    gemcl_log_fn log;              /* diagnostics; NULL drops them */
+    void *log_user;
+} gemcl_model_params;
+
+gemcl_model_params gemcl_model_default_params(void);
+
+/* Loads a model (HF directory, .gguf, or llama2.c .bin) onto a device. The caller frees *model with
+ * gemcl_model_free. On failure *model is NULL and err holds the message. */
+gemcl_status gemcl_model_load(const char *path, const gemcl_model_params *params, gemcl_model **model,
+                              char *err, size_t errlen);
+void gemcl_model_free(gemcl_model *model);
+
+typedef struct gemcl_model_info {
+    char arch[32];
+    char format[16];               /* "llama2c", "safetensors", "gguf" */
+    char device_name[256];
+    int n_layers, n_embd, n_heads, n_kv_heads, head_dim, n_ff, vocab_size, ctx_train;
+    int64_t n_params;
+    uint64_t weight_bytes;         /* on the device */
+    int filter_layer;              /* GemFilter's default filter layer (0-based) */
+    int filter_layer_from_card;    /* 1 if it came from a model card, 0 if round(0.4 * n_layers) */
+    int budget;                    /* default budget k */
+} gemcl_model_info;
+
+gemcl_status gemcl_model_get_info(const gemcl_model *model, gemcl_model_info *info);
+
+/* Writes every kernel run since the last call (by any context of this model) as a Chrome trace (JSON for
+ * chrome://tracing or Perfetto) to path. Needs gemcl_model_params.profiling. */
+gemcl_status gemcl_model_write_trace(gemcl_model *model, const char *path, char *err, size_t errlen);
+
+typedef struct gemcl_context_params {
+    int n_ctx;                     /* KV rows; 0 = the model's trained context */
+    int n_ubatch;                  /* prefill chunk; 0 = 512 */
+} gemcl_context_params;
+
+gemcl_context_params gemcl_context_default_params(void);
+
+gemcl_status gemcl_context_create(gemcl_model *model, const gemcl_context_params *params, gemcl_context **ctx,
+                                  char *err, size_t errlen);
+void gemcl_context_free(gemcl_context *ctx);
+
+/* The message of the context's last failed call ("" after a success). Valid until the next call. */
+const char *gemcl_context_last_error(const gemcl_context *ctx);
+
+/* ---------------------------------------------------------------------------------------------------
+ * Generation and prompt compression methods (semantics: docs/METHODS.md)
+ * ------------------------------------------------------------------------------------------------- */
+
+typedef enum gemcl_method {
+    GEMCL_METHOD_FULL = 0,         /* ordinary causal attention over the whole prompt */
+    GEMCL_METHOD_GEMFILTER = 1,    /* filter with layer r's attention, keep top k tokens, regenerate */
+    GEMCL_METHOD_SNAPKV = 2,       /* full prefill; per layer and KV head keep top (k - w) by window mass + window */
+    GEMCL_METHOD_H2O = 3,          /* full prefill; per layer and KV head keep top (k - 32) by column sums + last 32 */
+    GEMCL_METHOD_STREAMINGLLM = 4, /* sink tokens + the most recent k - sinks, positions = cache slots */
+    GEMCL_METHOD_PROMPTDISTILL = 5,/* one pass; at selection layers keep the top k_i rows' hidden states + last */
+    GEMCL_METHOD_H2O_STREAM = 6,   /* heavy hitters + recent, column sums accumulated and evicted every step */
+    GEMCL_METHOD_POD_TF = 7,       /* training-free POD: distant logits shared within layer blocks (not the paper's
+                                      retrained model; never compare with its numbers) */
+    GEMCL_METHOD_COUNT_            /* not a method: the number of them */
+} gemcl_method;
+
+/* "full", "gemfilter", "snapkv", "h2o", "streamingllm", "promptdistill", "h2o-stream", "pod-tf"; NULL for an
+ * unknown value. */
+const char *gemcl_method_name(gemcl_method method);
+/* Parses a name; returns GEMCL_ERR_NOT_FOUND (and leaves *method) for an unknown one. */
+gemcl_status gemcl_method_from_name(const char *name, gemcl_method *method);
+
+#define GEMCL_MAX_STAGES 8 /* promptdistill selection stages at most */
+
+/* SnapKV's pooling of the window attention mass before its top-k. */
+typedef enum gemcl_pooling {
+    GEMCL_POOLING_AVG5 = 0,        /* mean over 5 neighbours, zero padded (default) */
+    GEMCL_POOLING_MAX7 = 1         /* max over 7 neighbours */
+} gemcl_pooling;
+
+/* Options of every method; 0 leaves a field at its documented default, so a zeroed struct with a method set
+ * is valid. `budget` means the same thing for every method: prompt tokens kept per layer (per KV head for the
+ * per-head methods). Every method behaves exactly like full when the prompt has at most `budget` tokens
+ * (streamingllm: while prompt + generated tokens fit the budget). */
+typedef struct gemcl_method_params {
+    gemcl_method method;
+    int filter_layer;              /* GemFilter's r (0-based); -1 = the model card's, else round(0.4 * L) */
+    int budget;                    /* tokens kept (k); 0 = the card's, else 1024 */
+    int window;                    /* snapkv: observation window w, included in the budget (0 = 32) */
+    gemcl_pooling pooling;         /* snapkv: pooling of the window mass (default avg5) */
+    int sink_tokens;               /* streamingllm: attention sinks kept at the start (0 = 4) */
+    int heavy_budget, recent_budget; /* h2o-stream: heavy hitters + recent rows per KV head; 0 = budget split in
+                                      half, and with no budget either the paper's 1024 + 1024 */
+    /* promptdistill: stages i < n_stages select at layer select_layers[i] (ascending, 0-based) the top
+     * stage_budgets[i] rows plus the last; n_stages 0 = one stage at filter_layer with budget. */
+    int n_stages;
+    int select_layers[GEMCL_MAX_STAGES];
+    int stage_budgets[GEMCL_MAX_STAGES];
+    int block_size;                /* pod-tf: layers per block sharing the first one's distant logits (0 = 2);
+                                      proximal keys = the first sink_tokens (0 = 16) + the last budget - sinks
+                                      (budget 0 = 4096: 16 + 4080) */
+    int tt;                        /* promptdistill KV truncation of earlier layers: 0 keep all n rows (default),
+                                      1 truncate layers <= the first selection layer to its kept rows, -1
+                                      truncate after every selection */
+} gemcl_method_params;
+
+/* Called with each piece of generated text (complete UTF-8 only). Return non-zero to stop. */
+typedef int (*gemcl_token_fn)(const char *piece, size_t len, int32_t id, void *user_data);
+/* Called between prefill chunks and layers with done/total work; return non-zero to abort (GEMCL_ABORTED). */
+typedef int (*gemcl_progress_fn)(int64_t done, int64_t total, void *user_data);
+
+typedef struct gemcl_generate_params {
+    int max_tokens;                /* new tokens at most (default 128) */
+    float temperature;             /* <= 0: greedy (default 0) */
+    int top_k;                     /* 0 = off (default 40) */
+    float top_p;                   /* 1 = off (default 0.95) */
+    uint64_t seed;                 /* sampling seed (default 42) */
+    int add_bos;                   /* -1 = the tokenizer's default (default), 0 no, 1 yes */
+    int parse_special;             /* recognise special tokens written in the prompt (default 0) */
+    int truncate_middle;           /* prompt longer than the context: keep head and tail (default 0: error) */
+    const char *const *stop;       /* stop strings (not included in the text), n_stop of them */
+    int n_stop;
+    gemcl_method_params method;
+    gemcl_token_fn on_token;
+    void *on_token_user;
+    gemcl_progress_fn on_progress;
+    void *on_progress_user;
+} gemcl_generate_params;
+
+gemcl_generate_params gemcl_generate_default_params(void);
+
+typedef struct gemcl_result {
+    char *text;                    /* the generated text, NUL-terminated; owned by the result */
+    size_t text_len;
+    int n_prompt_tokens;           /* the prompt as tokenized */
+    int n_kept_tokens;             /* what the model saw after compression (= n_prompt_tokens for full); for
+                                      the KV methods the prompt rows kept per layer (per KV head), for
+                                      promptdistill the rows of its last stage */
+    int32_t *kept_indices;         /* (n_kept_tokens) prompt positions kept, ascending; NULL for full and for
+                                      the per-head methods (see kept_positions) */
+    int32_t *kept_positions;       /* per-head methods (snapkv, h2o): (kept_layers, kept_kv_heads,
+                                      kept_per_head) prompt positions each layer's KV head kept, ascending per
+                                      head; NULL otherwise. Owned by the result. */
+    int kept_layers, kept_kv_heads, kept_per_head;
+    int n_generated;
+    int filter_layer;              /* the layer GemFilter used (-1 for full) */
+    int filter_layer_defaulted;    /* 1 if it was round(0.4 * L) for want of a model card */
+    double filter_ms;              /* GemFilter's selection pass */
+    double prefill_ms;             /* prompt processing after selection */
+    double decode_ms;              /* all decode steps */
+    uint64_t peak_device_bytes;    /* peak of this call, weights included */
+    uint64_t kv_bytes;             /* KV cache rows in use after prefill, in bytes */
+} gemcl_result;
+
+/* Tokenizes prompt, applies the method, prefills and generates. On success fills *result (free it with
+ * gemcl_result_free). On failure returns the status and gemcl_context_last_error() says why; the context
+ * stays usable. Each call starts from an empty cache. */
+gemcl_status gemcl_generate(gemcl_context *ctx, const char *prompt, size_t prompt_len,
+                            const gemcl_generate_params *params, gemcl_result *result);
+void gemcl_result_free(gemcl_result *result);
+
+/* ---------------------------------------------------------------------------------------------------
+ * Tokens, for programs that drive their own loop
+ * ------------------------------------------------------------------------------------------------- */
+
+/* Tokenizes len bytes of text. *ids is allocated by the library; free it with gemcl_free. */
+gemcl_status gemcl_tokenize(const gemcl_model *model, const char *text, size_t len, int add_bos,
+                            int parse_special, int32_t **ids, int *n_ids, char *err, size_t errlen);
+
+/* Decodes ids into a NUL-terminated string allocated by the library; free it with gemcl_free. */
+gemcl_status gemcl_detokenize(const gemcl_model *model, const int32_t *ids, int n_ids, char **text, size_t *len,
+                              char *err, size_t errlen);
+
+/* Frees memory the library allocated for the caller (ids, text). */
+void gemcl_free(void *ptr);
+
+/* ---------------------------------------------------------------------------------------------------
+ * Generation from token ids (src/generate_tokens.c; added for `gemcl needle`, whose haystacks are exact
+ * in tokens). A self-contained block: nothing above depends on it.
+ * ------------------------------------------------------------------------------------------------- */
+
+/* Like gemcl_generate, but the prompt is n_ids token ids used exactly as given: nothing is tokenized and no
+ * BOS is added (params->add_bos and params->parse_special are ignored; put BOS in ids when the model wants
+ * it). Every id must lie in 0 .. vocab_size-1, else GEMCL_ERR_INVALID_ARG. result->kept_indices are
+ * positions in ids. ids stays the caller's. Example:
+ *
+ *     int32_t *ids; int n;
+ *     gemcl_tokenize(model, text, strlen(text), -1, 0, &ids, &n, err, sizeof err);
+ *     gemcl_generate_tokens(ctx, ids, n, &g, &res);    // same as gemcl_generate(ctx, text, ...)
+ *     gemcl_free(ids);
+ */
+gemcl_status gemcl_generate_tokens(gemcl_context *ctx, const int32_t *ids, int n_ids,
+                                   const gemcl_generate_params *params, gemcl_result *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,11 +15,13 @@ gc_runtime *test_runtime(void) {
 }
 
 const char *test_shared_path(const char *relative) {
-    static char buf[4096];
+    static char bufs[8][4096]; /* rotating, so a few results can be held at once */
+    static int next;
+    char *buf = bufs[next++ % 8];
     const char *root = getenv("GEMCL_SHARED");
     if (!root || !*root)
         root = GEMCL_SOURCE_DIR "/../shared";
-    snprintf(buf, sizeof buf, "%s/%s", root, relative);
+    snprintf(buf, sizeof bufs[0], "%s/%s", root, relative);
     struct stat st;
     return stat(buf, &st) == 0 ? buf : NULL;
 }

@@ -7,7 +7,7 @@
 int main(void) {
     SRunner *sr = srunner_create(NULL);
 #define X(name) srunner_add_suite(sr, suite_##name());
-    GEMCL_SUITES
+#include "suites.def"
 #undef X
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -13,6 +13,13 @@ typedef struct command {
 
 static const command commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices, and the one gemcl picks"},
+    {"run", cmd_run, "generate from a prompt (full attention or GemFilter)"},
+    {"inspect", cmd_inspect, "show a model file's format, hyperparameters, tokenizer and tensors"},
+    {"convert", cmd_convert, "convert a model to an HF directory or a GGUF file"},
+    {"gen-model", cmd_gen_model, "write a deterministic random model at a model card's shapes"},
+    {"tokenize", cmd_tokenize, "text -> token ids and pieces, or ids -> text, with a tokenizer file"},
+    {"needle", cmd_needle, "needle-in-a-haystack / passkey grid: methods side by side, JSONL, CSV, SVG heatmap"},
+    {"calibrate", cmd_calibrate, "sweep GemFilter's filter layer on a small grid; recommend r, write a model card"},
 };
 
 int cli_error(const char *fmt, ...) {

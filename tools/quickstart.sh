@@ -37,6 +37,19 @@ demo)
     install_missing
     build
     ./build/tools/gemcl devices
+    # The main job: GemFilter on the default model (stories260K, trained context 512) over a ~3K-token
+    # prompt from the needle-in-a-haystack essays with the needle in the middle. Full attention could
+    # not even take this prompt; GemFilter keeps 256 tokens chosen by layer 2 and shows which.
+    shared="${GEMCL_SHARED:-../shared}"
+    prompt=build/demo-prompt.txt
+    LC_ALL=C ls "$shared"/data/paul-graham-essays/*.txt | LC_ALL=C sort | xargs cat > build/demo-haystack.txt
+    { head -c 2500 build/demo-haystack.txt
+      printf '\nThe best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.\n'
+      head -c 5000 build/demo-haystack.txt | tail -c 2500
+      printf '\nBased on the content of the book, Question: What is the best thing to do in San Francisco?\nAnswer:'
+    } > "$prompt"
+    ./build/tools/gemcl run -m "$shared/models/stories260K/stories260K.bin" -f "$prompt" \
+        --method gemfilter --filter-layer 2 --budget 256 -n 64 --show-selected
     ;;
 test)
     install_missing

@@ -85,6 +85,7 @@ typedef struct gc_model_file {
     gc_tensor lm_head;      /* [vocab_size, n_embd]; same data as tok_embd when tied */
     gc_layer_weights *layers; /* [n_layers] */
     struct gc_tokenizer *tokenizer; /* owned; NULL when no tokenizer file was found */
+    char tokenizer_path[1024]; /* the tokenizer file found ("" when none; the model path for GGUF) */
     void *priv;             /* loader-private: mappings, owned buffers */
 } gc_model_file;
 
@@ -101,5 +102,12 @@ void gc_model_file_close(gc_model_file *model);
 
 /* Total parameter count (elements of every distinct tensor; a tied lm_head counted once). */
 int64_t gc_model_file_n_params(const gc_model_file *model);
+
+/* The tensors as the file stores them (llama2.c stacked arrays, Phi-3 fused projections, GGUF tensor
+ * infos), in file order, for inspection and conversion; *n receives the count. Owned by the model. */
+const gc_tensor *gc_model_file_tensors(const gc_model_file *model, int *n);
+
+/* Elements of a tensor (product of its shape). */
+int64_t gc_tensor_n_elements(const gc_tensor *t);
 
 #endif

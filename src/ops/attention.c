@@ -84,3 +84,37 @@ gemcl_status gc_op_attention(gc_ops *ops, const gc_buffer *q, size_t q_off, cons
         st = attention_combine(ops, options, part, out, out_off, n, n_heads, n_splits, err);
     return st;
 }
+
+gemcl_status gc_op_attention_shared(gc_ops *ops, const gc_buffer *q, size_t q_off, const gc_buffer *k_cache,
+                                    const gc_buffer *v_cache, const gc_shared_logits *sh, gc_buffer *out,
+                                    size_t out_off, int n, int n_past, int n_heads, int n_kv_heads, int head_dim,
+                                    float scale, gc_error *err) {
+    const char *op = "attention_shared";
+    gemcl_status st = attention_check(q, q_off, sh->k_src, v_cache, out, out_off, n, n_past, n_heads, n_kv_heads,
+                                      head_dim, err);
+    if (st == GEMCL_OK && (sh->sinks < 0 || sh->recent < 1 || sh->k_shift < 0))
+        st = gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: sinks %d, recent %d, k_shift %d", op, sh->sinks, sh->recent,
+                     sh->k_shift);
+    if (st == GEMCL_OK)
+        st = gc_ops_check_range(sh->q_src, q_off, (size_t)n * n_heads * head_dim, sizeof(float), op, "q_src", err);
+    if (st == GEMCL_OK && n_past + n > sh->k_shift) /* the newest key row this layer stores */
+        st = gc_ops_check_range(k_cache, 0, (size_t)(n_past + n - sh->k_shift) * n_kv_heads * head_dim,
+                                sizeof(float), op, "k cache", err);
+    if (st != GEMCL_OK || n == 0)
+        return st;
+    char options[48];
+    snprintf(options, sizeof options, "-DHEAD_DIM=%d", head_dim);
+    cl_kernel k;
+    st = gc_ops_kernel(ops, "attention", options, "attention_shared_f32_f32", &k, err);
+    if (st != GEMCL_OK)
+        return st;
+    cl_ulong qo = q_off, oo = out_off;
+    cl_uint nn = (cl_uint)n, np = (cl_uint)n_past, nh = (cl_uint)n_heads, nkv = (cl_uint)n_kv_heads;
+    cl_uint sinks = (cl_uint)sh->sinks, recent = (cl_uint)sh->recent, shift = (cl_uint)sh->k_shift;
+    gc_karg args[] = {GC_KMEM(q),  GC_KARG(qo), GC_KMEM(k_cache), GC_KMEM(v_cache), GC_KMEM(sh->q_src),
+                      GC_KMEM(sh->k_src), GC_KMEM(out), GC_KARG(oo), GC_KARG(nn), GC_KARG(np), GC_KARG(nh),
+                      GC_KARG(nkv), GC_KARG(scale), GC_KARG(sinks), GC_KARG(recent), GC_KARG(shift)};
+    st = gc_ops_set_args(k, args, 16, op, err);
+    size_t global[2] = {(size_t)n, (size_t)n_heads};
+    return st != GEMCL_OK ? st : gc_ops_launch_2d(ops, k, global, NULL, op, err);
+}

@@ -51,7 +51,7 @@ static gemcl_status matmul_clblast(gc_ops *ops, const gc_buffer *x, size_t x_off
     CLBlastStatusCode rc = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes,
                                         (size_t)n, (size_t)w->rows, (size_t)w->cols, 1.0f, x->mem, x_off,
                                         (size_t)w->cols, w->buf.mem, 0, (size_t)w->cols, 0.0f, y->mem, y_off,
-                                        (size_t)w->rows, &queue, NULL);
+                                        (size_t)w->rows, &queue, gc_trace_slot(gc_ops_runtime(ops), "CLBlastSgemm"));
     if (rc != CLBlastSuccess)
         return gc_fail(err, GEMCL_ERR_DEVICE, "matmul: CLBlastSgemm (%d x %d x %d) failed with status %d", n,
                        w->rows, w->cols, (int)rc);

@@ -136,7 +136,7 @@ gemcl_status gc_ops_launch_1d(gc_ops *ops, cl_kernel kernel, size_t n, size_t lo
         return GEMCL_OK;
     size_t global = local ? (n + local - 1) / local * local : n;
     cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, 1, NULL, &global, local ? &local : NULL, 0, NULL,
-                                       NULL);
+                                       gc_trace_slot(ops->rt, what));
     return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "enqueue %s", what);
 }
 
@@ -148,7 +148,8 @@ gemcl_status gc_ops_launch_nd(gc_ops *ops, cl_kernel kernel, int dims, const siz
             return GEMCL_OK;
         g[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] : global[d];
     }
-    cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, (cl_uint)dims, NULL, g, local, 0, NULL, NULL);
+    cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, (cl_uint)dims, NULL, g, local, 0, NULL,
+                                       gc_trace_slot(ops->rt, what));
     return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "enqueue %s", what);
 }
 

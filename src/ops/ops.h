@@ -80,6 +80,25 @@ gemcl_status gc_op_attention(gc_ops *ops, const gc_buffer *q, size_t q_off, /* f
                              int n, int n_past, int n_heads, int n_kv_heads, int head_dim, float scale,
                              gc_error *err);
 
+/* Which keys of a pod-tf layer take their logits from the block's first layer (docs/METHODS.md, pod). */
+typedef struct gc_shared_logits {
+    const gc_buffer *q_src;     /* f32 (n, n_heads, head_dim): the source layer's queries of the same rows */
+    const gc_buffer *k_src;     /* f32 (n_ctx, n_kv_heads, head_dim): the source layer's keys, every row */
+    int sinks, recent;          /* proximal keys: j < sinks, or among the last `recent` rows up to the query */
+    int k_shift;                /* this layer's k_cache holds key j >= sinks at row j - k_shift */
+} gc_shared_logits;
+
+/* gc_op_attention (n_splits 1) where the distant keys of query row i (sinks <= j <= n_past + i - recent) get
+ * the logit scale * q_src[i, h] . k_src[j, g] instead of this layer's; one softmax over all keys, values
+ * from v_cache (every row). */
+gemcl_status gc_op_attention_shared(gc_ops *ops, const gc_buffer *q, size_t q_off, /* f32 (n, n_heads, head_dim) */
+                                    const gc_buffer *k_cache, /* f32 (rows - k_shift, n_kv_heads, head_dim) */
+                                    const gc_buffer *v_cache, /* f32 (n_ctx, n_kv_heads, head_dim) */
+                                    const gc_shared_logits *shared,
+                                    gc_buffer *out, size_t out_off, /* f32 (n, n_heads, head_dim) */
+                                    int n, int n_past, int n_heads, int n_kv_heads, int head_dim, float scale,
+                                    gc_error *err);
+
 /* out[i] = silu(gate[i]) * up[i], i < n. out may alias gate. */
 gemcl_status gc_op_swiglu(gc_ops *ops, const gc_buffer *gate, size_t gate_off, /* f32 (n) */
                           const gc_buffer *up, size_t up_off,                  /* f32 (n) */

@@ -115,6 +115,8 @@ void gc_runtime_free(gc_runtime *rt) {
     if (rt->bytes_current != 0)
         gc_log(rt, GEMCL_LOG_LEVEL_WARN, "runtime freed with %zu device bytes still allocated",
                rt->bytes_current);
+    gc_trace_clear(rt);
+    free(rt->trace.events);
     clReleaseCommandQueue(rt->queue);
     clReleaseContext(rt->context);
     free(rt);

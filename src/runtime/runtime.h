@@ -54,6 +54,11 @@ typedef struct gc_cache_stats {
     int writes;    /* binaries written to the cache */
 } gc_cache_stats;
 
+typedef struct gc_trace_event {
+    char name[64];
+    cl_event event;
+} gc_trace_event;
+
 typedef struct gc_runtime {
     gc_device dev;
     cl_context context;
@@ -67,6 +72,10 @@ typedef struct gc_runtime {
     size_t bytes_peak;
     gemcl_log_fn log;
     void *log_user;
+    struct {
+        gc_trace_event *events;
+        int n, cap;
+    } trace;                  /* kernel events, only when profiling */
 } gc_runtime;
 
 gemcl_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out, gc_error *err);
@@ -107,6 +116,16 @@ gemcl_status gc_buffer_read(gc_runtime *rt, const gc_buffer *buf, size_t offset,
 
 /* Resets the peak to the current byte count (to measure one phase). */
 void gc_runtime_reset_peak(gc_runtime *rt);
+
+/* Profiling: an event slot to pass to clEnqueue* for a kernel named name, or NULL when the runtime is not
+ * profiling (then no event is created at all). */
+cl_event *gc_trace_slot(gc_runtime *rt, const char *name);
+
+/* Waits for the queue, writes every recorded kernel as a Chrome trace (JSON) to path, and clears them. */
+gemcl_status gc_trace_write_chrome(gc_runtime *rt, const char *path, gc_error *err);
+
+/* Drops the recorded events. */
+void gc_trace_clear(gc_runtime *rt);
 
 /* The name of an OpenCL error code ("CL_OUT_OF_RESOURCES"), or "CL_ERROR_<n>". */
 const char *gc_cl_error_str(cl_int code);

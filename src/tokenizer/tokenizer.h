@@ -2,7 +2,23 @@
  *   - SentencePiece-style BPE (Llama 2, Mistral, Phi-3): from tokenizer.model (protobuf), from GGUF metadata,
  *     from tokenizer.json, and llama2.c's tokenizer.bin / tok512.bin (llama2.c's own merge rule);
  *   - byte-level BPE (Llama 3, Qwen2, SmolLM2): from tokenizer.json and from a tiktoken tokenizer.model.
- * Host-only; depends on nothing but util and cJSON. */
+ * Host-only; depends on nothing but util and cJSON.
+ *
+ * Encoding follows the reference of each format exactly (tests/test_tokenizer.c checks it): llama.cpp's
+ * llm_tokenizer_spm / sentencepiece for SentencePiece, tiktoken for Llama 3, HF tokenizers for
+ * tokenizer.json, llama2.c run.c for its .bin files. Apart from gc_tokenizer_set_special a tokenizer is not
+ * changed after loading: encode and decode may run from several threads at once.
+ *
+ *     gc_tokenizer *t;
+ *     gc_error err;
+ *     if (gc_tokenizer_load("tokenizer.model", 0, &t, &err) != GEMCL_OK) { report(err.msg); return; }
+ *     int32_t *ids; int n;
+ *     if (gc_tokenizer_encode(t, text, text_len, gc_tokenizer_add_bos(t), false, &ids, &n, &err) == GEMCL_OK) {
+ *         ... use ids[0..n) ...
+ *         free(ids);
+ *     }
+ *     gc_tokenizer_free(t);
+ */
 #ifndef GC_TOKENIZER_H
 #define GC_TOKENIZER_H
 
@@ -20,10 +36,17 @@ typedef enum gc_tokenizer_kind {
     GC_TOKENIZER_BPE = 2,     /* byte-level BPE (GPT-2 byte map or tiktoken raw bytes) */
 } gc_tokenizer_kind;
 
-/* Loads a tokenizer file, detecting its kind from its content: llama2.c .bin (vocab_size must then be
- * given, it is not in the file), SentencePiece tokenizer.model (protobuf), tiktoken tokenizer.model (base64
- * lines), tokenizer.json. vocab_size <= 0 = unknown. The caller frees *out with gc_tokenizer_free. */
+/* Loads a tokenizer file, detecting its kind from its content: llama2.c .bin (vocab_size should then be
+ * given, it is not in the file; with vocab_size <= 0 the records must fill the file exactly), SentencePiece
+ * tokenizer.model (protobuf, BPE models only), tiktoken tokenizer.model (base64 lines; 128000 ranks = Llama 3,
+ * whose 256 special tokens are added), tokenizer.json (model.type BPE). vocab_size <= 0 = unknown. On
+ * error (GEMCL_ERR_IO, _FORMAT, _UNSUPPORTED, _OUT_OF_MEMORY) the message starts with the path and *out is
+ * NULL. The caller frees *out with gc_tokenizer_free. */
 gemcl_status gc_tokenizer_load(const char *path, int vocab_size, gc_tokenizer **out, gc_error *err);
+
+/* The same from len bytes already in memory (not NUL-terminated); name is used in error messages. */
+gemcl_status gc_tokenizer_load_memory(const void *data, size_t len, const char *name, int vocab_size,
+                                      gc_tokenizer **out, gc_error *err);
 
 /* A vocabulary given as arrays (how GGUF metadata holds it). Strings are not NUL-terminated. */
 typedef struct gc_vocab_arrays {
@@ -49,6 +72,16 @@ gc_tokenizer_kind gc_tokenizer_get_kind(const gc_tokenizer *t);
 int gc_tokenizer_n_vocab(const gc_tokenizer *t);
 int gc_tokenizer_bos(const gc_tokenizer *t); /* -1 if none */
 int gc_tokenizer_eos(const gc_tokenizer *t); /* -1 if none */
+bool gc_tokenizer_add_bos(const gc_tokenizer *t); /* whether the format asks for BOS before a prompt */
+
+/* True for tokens that end generation: EOS and an end-of-turn token (<|eot_id|>, <|im_end|>, <|end|>). */
+bool gc_tokenizer_is_eog(const gc_tokenizer *t, int32_t id);
+
+/* Overrides BOS/EOS (-1 = none), e.g. from a model's config.json, which tokenizer.json does not carry. */
+gemcl_status gc_tokenizer_set_special(gc_tokenizer *t, int bos_id, int eos_id, gc_error *err);
+
+/* The longest piece in bytes: gc_detok_push needs cap >= 3 * (this + 4) to never drop output. */
+size_t gc_tokenizer_max_piece_len(const gc_tokenizer *t);
 
 /* Encodes len bytes of text. add_bos prepends BOS; parse_special recognises special/added tokens written
  * in the text (otherwise they are plain text). *ids is malloc'd; the caller frees it. */
@@ -61,7 +94,10 @@ const char *gc_tokenizer_piece(const gc_tokenizer *t, int32_t id, size_t *len);
 
 /* Streaming detokenizer: feeds ids one by one and emits only complete UTF-8 sequences, so a character
  * split over two tokens is printed once, whole. Applies the SentencePiece rule that the leading space
- * of the first piece after BOS is dropped (as llama2.c and llama.cpp do). */
+ * of the first piece after BOS is dropped (as llama2.c and llama.cpp do); the start of the stream
+ * (prev == -1) counts as "after BOS", like llama.cpp's detokenize. To continue after a prompt, set prev to
+ * the prompt's last id after gc_detok_init. Control tokens (BOS, EOS, <|eot_id|>...) print nothing;
+ * invalid UTF-8 prints as U+FFFD, so the output is always valid UTF-8. */
 typedef struct gc_detok {
     const gc_tokenizer *t;
     int32_t prev;           /* previous id, -1 at start */
@@ -71,13 +107,16 @@ typedef struct gc_detok {
 
 void gc_detok_init(gc_detok *d, const gc_tokenizer *t);
 
-/* Appends the text completed by id to out (capacity cap, at least 64 bytes); returns bytes written. */
+/* Appends the text completed by id to out (capacity cap, see gc_tokenizer_max_piece_len; what does not
+ * fit is dropped); returns bytes written. */
 size_t gc_detok_push(gc_detok *d, int32_t id, char *out, size_t cap);
 
 /* Flushes an incomplete trailing sequence (as U+FFFD); returns bytes written. */
 size_t gc_detok_flush(gc_detok *d, char *out, size_t cap);
 
-/* Decodes a whole id sequence into a malloc'd NUL-terminated string (the caller frees it). */
+/* Decodes a whole id sequence into a malloc'd NUL-terminated string (the caller frees it); len may be NULL.
+ * Same rules as gc_detok but the bytes are concatenated as they are (no UTF-8 repair), so
+ * decode(encode(x)) == x for any text. An id out of range is GEMCL_ERR_INVALID_ARG. */
 gemcl_status gc_tokenizer_decode(const gc_tokenizer *t, const int32_t *ids, int n_ids, char **text,
                                  size_t *len, gc_error *err);
 

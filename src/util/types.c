@@ -1,5 +1,6 @@
 #include "util/types.h"
 
+#include <math.h>
 #include <string.h>
 
 const char *gc_dtype_name(gc_dtype t) {
@@ -85,4 +86,61 @@ uint16_t gc_f32_to_bf16(float f) {
         return (uint16_t)((x >> 16) | 0x40); /* quiet nan */
     x += 0x7fff + ((x >> 16) & 1);
     return (uint16_t)(x >> 16);
+}
+
+void gc_row_to_f32(gc_dtype t, const void *src, int64_t n, float *dst) {
+    const unsigned char *p = src;
+    switch (t) {
+    case GC_DTYPE_F32:
+        memcpy(dst, src, (size_t)n * 4);
+        return;
+    case GC_DTYPE_F16:
+    case GC_DTYPE_BF16:
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            dst[i] = t == GC_DTYPE_F16 ? gc_f16_to_f32(h) : gc_bf16_to_f32(h);
+        }
+        return;
+    case GC_DTYPE_Q8_0:
+        for (int64_t b = 0; b < n / 32; b++) {
+            uint16_t h;
+            memcpy(&h, p + 34 * b, 2);
+            float d = gc_f16_to_f32(h);
+            const int8_t *q = (const int8_t *)(p + 34 * b + 2);
+            for (int i = 0; i < 32; i++)
+                dst[32 * b + i] = d * (float)q[i];
+        }
+        return;
+    }
+}
+
+void gc_row_from_f32(gc_dtype t, const float *src, int64_t n, void *dst) {
+    unsigned char *p = dst;
+    switch (t) {
+    case GC_DTYPE_F32:
+        memcpy(dst, src, (size_t)n * 4);
+        return;
+    case GC_DTYPE_F16:
+    case GC_DTYPE_BF16:
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h = t == GC_DTYPE_F16 ? gc_f32_to_f16(src[i]) : gc_f32_to_bf16(src[i]);
+            memcpy(p + 2 * i, &h, 2);
+        }
+        return;
+    case GC_DTYPE_Q8_0:
+        for (int64_t b = 0; b < n / 32; b++) {
+            const float *x = src + 32 * b;
+            float amax = 0.0f;
+            for (int i = 0; i < 32; i++)
+                amax = fmaxf(amax, fabsf(x[i]));
+            float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+            uint16_t h = gc_f32_to_f16(d);
+            memcpy(p + 34 * b, &h, 2);
+            int8_t *q = (int8_t *)(p + 34 * b + 2);
+            for (int i = 0; i < 32; i++)
+                q[i] = (int8_t)roundf(x[i] * id);
+        }
+        return;
+    }
 }

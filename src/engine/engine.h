@@ -1,0 +1,195 @@
+/* engine.h - the host-side scheduler: runs a Llama-family model's layers over a sequence by enqueuing ops.
+ *
+ * Pieces, in the order a request uses them:
+ *   gc_dmodel   the weights on the device (uploaded once from a gc_model_file; shareable by sequences).
+ *   gc_seq      one sequence: its KV cache (one K and one V buffer per layer, never one buffer for all),
+ *               the prefill scratch, and the count of cached tokens.
+ *   gc_seq_prefill / gc_seq_decode   advance the sequence; the sampled id is the only thing read back.
+ *   gc_seq_prefill_staged   layer-major prefill whose hook may drop rows between layers (PromptDistill).
+ *   hooks and cache edits for the KV methods (src/methods): an after-layer hook with each layer's queries,
+ *               per-layer row counts, per-head compaction, resizing, shared distant logits (pod-tf).
+ *   gc_filter_pass   GemFilter's first pass: layers 0..r-1 over all tokens layer by layer (so only one
+ *               layer's K/V exists at a time), then layer r's RMSNorm, K for every token and Q for the last,
+ *               post-RoPE, handed to the caller. Nothing else of layer r and nothing after it runs.
+ *
+ * Everything stays on the device; a decode step enqueues every kernel and ends in one blocking 4-byte read.
+ * A gc_seq is used by one thread at a time; different gc_seqs on different runtimes are independent. */
+#ifndef GC_ENGINE_H
+#define GC_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/model.h"
+#include "ops/ops.h"
+
+#define GC_DTYPE_KEEP (-1) /* upload weights in the file's dtype */
+
+typedef struct gc_dlayer {
+    gc_buffer attn_norm, ffn_norm;  /* f32 (n_embd) */
+    gc_dweight wq, wk, wv, wo;      /* (q_dim, n_embd), (kv_dim, n_embd) x2, (n_embd, q_dim) */
+    gc_buffer bq, bk, bv;           /* f32 (q_dim), (kv_dim), (kv_dim) when hp.qkv_bias */
+    gc_dweight w_gate, w_up, w_down;/* (n_ff, n_embd) x2, (n_embd, n_ff) */
+} gc_dlayer;
+
+typedef struct gc_dmodel {
+    gc_hparams hp;
+    gc_dweight tok_embd;            /* (vocab, n_embd) */
+    gc_dweight lm_head;             /* (vocab, n_embd); shares tok_embd's buffer when tied */
+    bool lm_head_shared;
+    gc_buffer out_norm;             /* f32 (n_embd) */
+    gc_buffer inv_freq;             /* f32 (head_dim / 2): theta and rope scaling folded in */
+    gc_dlayer *layers;              /* (n_layers) */
+    size_t weight_bytes;
+} gc_dmodel;
+
+/* Uploads every tensor of model to the device, converting to dtype (GC_DTYPE_KEEP keeps the file's; norms
+ * are always f32). Each tensor is its own buffer, so none exceeds the device's largest allocation unless
+ * a single tensor does (then a clear error names it). */
+gemcl_status gc_dmodel_upload(gc_ops *ops, const gc_model_file *model, int dtype, gc_dmodel **out,
+                              gc_error *err);
+void gc_dmodel_free(gc_runtime *rt, gc_dmodel *m);
+
+/* Computes the RoPE inverse frequencies (head_dim / 2 values) exactly as llama2.c does for theta, with
+ * Llama 3 frequency scaling when asked. Shared by the engine and the plain C reference in the tests. */
+void gc_rope_inv_freq(const gc_hparams *hp, float *inv_freq);
+
+/* Progress: called between prefill chunks and between filter-pass layers with work done and total (in
+ * token-rows); a non-zero return aborts the call with GEMCL_ABORTED, leaving the sequence usable. */
+typedef struct gc_progress {
+    int (*fn)(int64_t done, int64_t total, void *user);
+    void *user;
+} gc_progress;
+
+typedef struct gc_seq_params {
+    int n_ctx;      /* KV cache rows per layer; 0 = the model's trained context */
+    int n_ubatch;   /* prefill chunk (rows per enqueue); 0 = 512 */
+} gc_seq_params;
+
+/* Prefill scratch for a chunk of up to n_ub rows. */
+typedef struct gc_scratch {
+    int n_ub;
+    gc_buffer x, xb, xb2;           /* f32 (n_ub, n_embd): residual, normed, projection out */
+    gc_buffer q, att;               /* f32 (n_ub, q_dim) */
+    gc_buffer hb, hb2;              /* f32 (n_ub, n_ff) */
+    gc_buffer tok;                  /* int32 (2, n_ub): ids then positions */
+    gc_buffer logits;               /* f32 (vocab) */
+    gc_buffer out_id;               /* int32 (1) */
+} gc_scratch;
+
+struct gc_seq;
+
+/* Called by prefill and decode right after layer `layer` ran over n rows: q holds their post-RoPE queries,
+ * f32 (n, n_heads, head_dim), and their K/V are rows row0 .. row0 + n - 1 of the layer's cache, which holds
+ * row0 + n rows. Methods that score keys by attention (SnapKV, H2O) hook here; the layer loop stays as it is. */
+typedef struct gc_layer_hook {
+    gemcl_status (*fn)(void *user, struct gc_seq *seq, int layer, const gc_buffer *q, int row0, int n,
+                       gc_error *err);
+    void *user;
+} gc_layer_hook;
+
+typedef struct gc_seq {
+    gc_ops *ops;
+    const gc_dmodel *m;
+    int n_ctx;                      /* the most KV rows this sequence may hold */
+    int kv_rows;                    /* KV rows allocated now (grows on demand up to n_ctx) */
+    int n_past;                     /* cached rows of the longest layer */
+    int *kv_len;                    /* (n_layers) cached rows per layer; all n_past unless a method compacted */
+    int next_pos;                   /* position of the next token (may differ from n_past after compression) */
+    gc_buffer *k_cache, *v_cache;   /* per layer f32 (kv_rows, kv_dim); K (kv_rows - k_shift, kv_dim) for a
+                                       pod-tf layer, see shared_logits */
+    gc_scratch s;
+    int32_t *host_tok;              /* (2, n_ub) staging for the tok buffer */
+    gc_progress progress;           /* optional; consulted by gc_seq_prefill */
+    gc_layer_hook after_layer;      /* optional */
+    const gc_shared_logits *const *shared_logits; /* NULL, or (n_layers) entries, NULL for an ordinary layer:
+                                       pod-tf layers whose distant keys take the logits of another layer; their
+                                       k_cache holds key rows j >= sinks at j - k_shift. Owned by the setter. */
+} gc_seq;
+
+gemcl_status gc_seq_create(gc_ops *ops, const gc_dmodel *m, const gc_seq_params *params, gc_seq **out,
+                           gc_error *err);
+void gc_seq_free(gc_seq *seq);
+
+/* Clears the cache (keeps the buffers). */
+void gc_seq_reset(gc_seq *seq);
+
+/* Clears the cache and frees its buffers (kv_rows = 0); the next reserve allocates afresh. Used after a
+ * method left layers with different key and value capacities (pod-tf). */
+void gc_seq_release(gc_seq *seq);
+
+/* Makes room for rows KV rows per layer (rows <= n_ctx, else GEMCL_ERR_CONTEXT_FULL), keeping the cached
+ * rows. The cache is allocated lazily, so device memory reflects what a request uses, not n_ctx. */
+gemcl_status gc_seq_reserve(gc_seq *seq, int rows, gc_error *err);
+
+/* Reallocates every layer's cache to exactly rows rows (n_past <= rows <= n_ctx), keeping the cached rows:
+ * after a method compacted the cache this returns the freed memory to the device. */
+gemcl_status gc_seq_resize(gc_seq *seq, int rows, gc_error *err);
+
+/* Compacts layer's cache to n_keep rows: row r of KV head g becomes old row idx[g * idx_head_stride + r]
+ * (idx_head_stride 0: the same rows for every head). Rows keep their post-RoPE keys, i.e. their original
+ * positions. Sets kv_len[layer] = n_keep and n_past to the longest layer. Enqueue only. */
+gemcl_status gc_seq_compact_layer(gc_seq *seq, int layer, const gc_buffer *idx, /* int32 (n_kv_heads, stride) */
+                                  int idx_head_stride, int n_keep, gc_error *err);
+
+/* Compacts only layer's keys to rows idx[0..n_keep-1] (one list for every head; pod-tf drops the keys of
+ * distant rows, whose logits come from another layer). The caller then sets the layer's k_shift. */
+gemcl_status gc_seq_compact_keys(gc_seq *seq, int layer, const gc_buffer *idx, int n_keep, gc_error *err);
+
+/* Device bytes of the KV rows in use (kv_len rows per layer, K and V; minus the keys pod-tf dropped). */
+size_t gc_seq_kv_bytes(const gc_seq *seq);
+
+/* What to do with the logits of the last row after a forward step. */
+typedef struct gc_sampling {
+    float temperature;  /* <= 0: greedy argmax on the device */
+    int top_k;          /* 0 = all */
+    float top_p;        /* 1 = all */
+    uint64_t rng_state; /* xorshift64* state, advanced per sample */
+} gc_sampling;
+
+/* Runs ids (positions pos, or next_pos.. when pos is NULL) through every layer, appending to the cache in
+ * chunks of n_ubatch, and samples the next token from the last row's logits into *next_id (if not NULL).
+ * GEMCL_ERR_CONTEXT_FULL if the cache cannot take n more rows. If logits is not NULL the last row's
+ * logits (vocab floats) are read back into it (tests, API users who ask). */
+gemcl_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos, int n, gc_sampling *smp,
+                            int32_t *next_id, float *logits, gc_error *err);
+
+/* One decode step: feeds id at next_pos and samples the next token. One blocking read per call. */
+gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *next_id, float *logits,
+                           gc_error *err);
+
+/* Layer-major prefill with row selection (PromptDistill): after layer `layer` has run over all current rows,
+ * the hook sees the last row's post-RoPE query (f32 (n_heads, head_dim) at q[q_last_off]), the layer's keys
+ * (seq->k_cache[layer], rows 0 .. n_rows - 1) and the rows' original positions, and may return the rows to
+ * carry forward: *keep = malloc'd ascending indices into the current rows (NULL = keep all). */
+typedef struct gc_stage_view {
+    int layer;
+    int n_rows;
+    const gc_buffer *q;
+    size_t q_last_off;
+    const int32_t *positions;       /* (n_rows) original positions of the current rows */
+} gc_stage_view;
+
+typedef struct gc_stage_hook {
+    gemcl_status (*fn)(void *user, gc_seq *seq, const gc_stage_view *view, int32_t **keep, int *n_keep,
+                       gc_error *err);
+    void *user;
+} gc_stage_hook;
+
+/* Prefills an empty sequence with the n prompt ids at positions 0..n-1, layer by layer over chunks of n_ubatch
+ * rows (so a layer's selection sees the whole prompt). The hidden states of kept rows go on to later layers
+ * with their original positions; each layer's cache holds the rows that ran through it (kv_len per layer;
+ * the hook may also compact earlier layers). next_pos becomes the last row's position + 1. Samples like
+ * gc_seq_prefill. The residual stream of the rows is kept in chunks of n_ubatch rows, one buffer each. */
+gemcl_status gc_seq_prefill_staged(gc_seq *seq, const int32_t *ids, int n, const gc_stage_hook *hook,
+                                   gc_sampling *smp, int32_t *next_id, float *logits, gc_error *err);
+
+/* GemFilter's first pass (METHODS.md, gemfilter, pass 1). Runs layers 0..filter_layer-1 over ids at
+ * positions 0..n-1 with causal attention, layer by layer, then layer filter_layer's RMSNorm, K of all rows
+ * and Q of the last row, both post-RoPE. On success *k_out holds f32 (n, kv_dim) and *q_out f32 (q_dim),
+ * allocated through the runtime; the caller frees both with gc_buffer_free. No KV is kept. */
+gemcl_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids, int n, int filter_layer,
+                            int n_ubatch, const gc_progress *progress, gc_buffer *k_out, gc_buffer *q_out,
+                            gc_error *err);
+
+#endif

@@ -1,0 +1,220 @@
+/* gemcl.c - the public API (include/gemcl.h) on top of the model, tokenizer, engine and methods. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api_internal.h"
+#include "methods/method.h"
+#include "model/card.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+gemcl_model_params gemcl_model_default_params(void) {
+    gemcl_model_params p = {0};
+    p.weight_dtype = GEMCL_WEIGHT_DTYPE_AUTO;
+    return p;
+}
+
+gemcl_context_params gemcl_context_default_params(void) {
+    gemcl_context_params p = {0};
+    return p;
+}
+
+gemcl_generate_params gemcl_generate_default_params(void) {
+    gemcl_generate_params p = {0};
+    p.max_tokens = 128;
+    p.temperature = 0.0f;
+    p.top_k = 40;
+    p.top_p = 0.95f;
+    p.seed = 42;
+    p.add_bos = -1;
+    p.method.method = GEMCL_METHOD_FULL;
+    p.method.filter_layer = -1;
+    return p;
+}
+
+const char *gemcl_method_name(gemcl_method method) {
+    switch (method) {
+    case GEMCL_METHOD_FULL: return "full";
+    case GEMCL_METHOD_GEMFILTER: return "gemfilter";
+    case GEMCL_METHOD_SNAPKV: return "snapkv";
+    case GEMCL_METHOD_H2O: return "h2o";
+    case GEMCL_METHOD_STREAMINGLLM: return "streamingllm";
+    case GEMCL_METHOD_PROMPTDISTILL: return "promptdistill";
+    case GEMCL_METHOD_H2O_STREAM: return "h2o-stream";
+    case GEMCL_METHOD_POD_TF: return "pod-tf";
+    case GEMCL_METHOD_COUNT_: break;
+    }
+    return NULL;
+}
+
+gemcl_status gemcl_method_from_name(const char *name, gemcl_method *method) {
+    for (int m = GEMCL_METHOD_FULL; m < GEMCL_METHOD_COUNT_; m++) {
+        if (name && strcmp(name, gemcl_method_name((gemcl_method)m)) == 0) {
+            *method = (gemcl_method)m;
+            return GEMCL_OK;
+        }
+    }
+    return GEMCL_ERR_NOT_FOUND;
+}
+
+/* GemFilter defaults: the model card's when one matches, else r = round(0.4 L) and k = 1024. */
+static void resolve_filter_defaults(gemcl_model *m) {
+    gc_model_card card;
+    bool have_card = gc_model_card_match(&m->file->hp, &card, NULL) == GEMCL_OK;
+    m->filter_layer = gc_card_filter_layer(have_card ? &card : NULL, m->file->hp.n_layers);
+    m->filter_layer_from_card = have_card && card.filter_layer >= 0;
+    m->budget = have_card && card.budget > 0 ? card.budget : 1024;
+    if (m->filter_layer >= m->file->hp.n_layers)
+        m->filter_layer = m->file->hp.n_layers - 1;
+}
+
+gemcl_status gemcl_model_load(const char *path, const gemcl_model_params *params, gemcl_model **out, char *errbuf,
+                              size_t errlen) {
+    gc_error err;
+    gc_error_clear(&err);
+    *out = NULL;
+    gemcl_model_params p = params ? *params : gemcl_model_default_params();
+    gemcl_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        gc_fail(&err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        gc_error_copy_out(&err, errbuf, errlen);
+        return err.status;
+    }
+    gc_runtime_params rp = gc_runtime_default_params();
+    rp.device = p.device;
+    rp.profiling = p.profiling != 0;
+    rp.log = p.log;
+    rp.log_user = p.log_user;
+    gc_model_open_params op = {p.tokenizer_path};
+    gemcl_status st = gc_model_file_open(path, &op, &m->file, &err);
+    if (st == GEMCL_OK && !m->file->tokenizer)
+        st = gc_fail(&err, GEMCL_ERR_NOT_FOUND, "%s: no tokenizer found beside the model (pass a tokenizer path)", path);
+    if (st == GEMCL_OK)
+        st = gc_runtime_create(&rp, &m->rt, &err);
+    if (st == GEMCL_OK)
+        st = gc_ops_create(m->rt, &m->ops, &err);
+    if (st == GEMCL_OK)
+        st = gc_dmodel_upload(m->ops, m->file, p.weight_dtype, &m->dm, &err);
+    if (st != GEMCL_OK) {
+        gc_error_copy_out(&err, errbuf, errlen);
+        gemcl_model_free(m);
+        return st;
+    }
+    resolve_filter_defaults(m);
+    *out = m;
+    return GEMCL_OK;
+}
+
+void gemcl_model_free(gemcl_model *m) {
+    if (!m)
+        return;
+    if (m->dm)
+        gc_dmodel_free(m->rt, m->dm);
+    gc_ops_free(m->ops);
+    gc_runtime_free(m->rt);
+    gc_model_file_close(m->file);
+    free(m);
+}
+
+gemcl_status gemcl_model_get_info(const gemcl_model *m, gemcl_model_info *info) {
+    if (!m || !info)
+        return GEMCL_ERR_INVALID_ARG;
+    memset(info, 0, sizeof *info);
+    const gc_hparams *hp = &m->file->hp;
+    snprintf(info->arch, sizeof info->arch, "%s", hp->arch);
+    snprintf(info->format, sizeof info->format, "%s", m->file->format);
+    snprintf(info->device_name, sizeof info->device_name, "%s", m->rt->dev.info.name);
+    info->n_layers = hp->n_layers;
+    info->n_embd = hp->n_embd;
+    info->n_heads = hp->n_heads;
+    info->n_kv_heads = hp->n_kv_heads;
+    info->head_dim = hp->head_dim;
+    info->n_ff = hp->n_ff;
+    info->vocab_size = hp->vocab_size;
+    info->ctx_train = hp->ctx_train;
+    info->n_params = gc_model_file_n_params(m->file);
+    info->weight_bytes = m->dm->weight_bytes;
+    info->filter_layer = m->filter_layer;
+    info->filter_layer_from_card = m->filter_layer_from_card;
+    info->budget = m->budget;
+    return GEMCL_OK;
+}
+
+gemcl_status gemcl_model_write_trace(gemcl_model *m, const char *path, char *errbuf, size_t errlen) {
+    gc_error err;
+    gemcl_status st = gc_trace_write_chrome(m->rt, path, &err);
+    if (st != GEMCL_OK)
+        gc_error_copy_out(&err, errbuf, errlen);
+    return st;
+}
+
+gemcl_status gemcl_context_create(gemcl_model *model, const gemcl_context_params *params, gemcl_context **out,
+                                  char *errbuf, size_t errlen) {
+    gc_error err;
+    *out = NULL;
+    gemcl_context_params p = params ? *params : gemcl_context_default_params();
+    gemcl_context *c = calloc(1, sizeof *c);
+    if (!c) {
+        gc_fail(&err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        gc_error_copy_out(&err, errbuf, errlen);
+        return err.status;
+    }
+    c->model = model;
+    c->n_ubatch = p.n_ubatch;
+    gc_seq_params sp = {p.n_ctx, p.n_ubatch};
+    gemcl_status st = gc_seq_create(model->ops, model->dm, &sp, &c->seq, &err);
+    if (st != GEMCL_OK) {
+        gc_error_copy_out(&err, errbuf, errlen);
+        free(c);
+        return st;
+    }
+    gc_error_clear(&c->err);
+    *out = c;
+    return GEMCL_OK;
+}
+
+void gemcl_context_free(gemcl_context *c) {
+    if (!c)
+        return;
+    gc_seq_free(c->seq);
+    free(c);
+}
+
+const char *gemcl_context_last_error(const gemcl_context *c) {
+    return c ? c->err.msg : "no context";
+}
+
+void gemcl_free(void *ptr) {
+    free(ptr);
+}
+
+gemcl_status gemcl_tokenize(const gemcl_model *m, const char *text, size_t len, int add_bos, int parse_special,
+                            int32_t **ids, int *n_ids, char *errbuf, size_t errlen) {
+    gc_error err;
+    bool bos = add_bos < 0 ? gc_tokenizer_add_bos(m->file->tokenizer) : add_bos != 0;
+    gemcl_status st = gc_tokenizer_encode(m->file->tokenizer, text, len, bos, parse_special != 0, ids, n_ids, &err);
+    if (st != GEMCL_OK)
+        gc_error_copy_out(&err, errbuf, errlen);
+    return st;
+}
+
+gemcl_status gemcl_detokenize(const gemcl_model *m, const int32_t *ids, int n_ids, char **text, size_t *len,
+                              char *errbuf, size_t errlen) {
+    gc_error err;
+    gemcl_status st = gc_tokenizer_decode(m->file->tokenizer, ids, n_ids, text, len, &err);
+    if (st != GEMCL_OK)
+        gc_error_copy_out(&err, errbuf, errlen);
+    return st;
+}
+
+void gemcl_result_free(gemcl_result *r) {
+    if (!r)
+        return;
+    free(r->text);
+    free(r->kept_indices);
+    free(r->kept_positions);
+    memset(r, 0, sizeof *r);
+}

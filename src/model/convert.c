@@ -1,0 +1,273 @@
+/* convert.c - gemcl convert: any loadable model -> HF directory or GGUF file; see convert.h. */
+#include "model/convert.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+#include "util/fileio.h"
+
+typedef struct convert_ctx {
+    const gc_model_file *m;
+    const gc_planned_tensor *plan;
+    gc_rope_layout to_layout;
+} convert_ctx;
+
+static bool is_rope_rows(gc_role r) {
+    return r == GC_ROLE_WQ || r == GC_ROLE_WK || r == GC_ROLE_BQ || r == GC_ROLE_BK;
+}
+
+/* Output rows come from the source tensor's rows, q/k rows permuted between RoPE layouts. */
+static gemcl_status convert_fill(void *vctx, int index, int64_t first, float *out, size_t n, gc_error *err) {
+    const convert_ctx *c = vctx;
+    const gc_planned_tensor *p = &c->plan[index];
+    const gc_tensor *src = gc_layout_source(c->m, p->role, p->layer);
+    if (!src)
+        return gc_fail(err, GEMCL_ERR_NOT_FOUND, "%s: no source tensor for '%s'", c->m->path, p->desc.name);
+    int64_t row_len = p->desc.n_dims == 2 ? p->desc.shape[1] : 1;
+    bool permute = is_rope_rows(p->role);
+    for (int64_t r = first / row_len; r < (first + (int64_t)n) / row_len; r++) {
+        int64_t sr = permute ? gc_rope_source_row(r, c->m->hp.head_dim, c->m->hp.rope_layout, c->to_layout) : r;
+        gc_decode_f32(src, sr * row_len, (size_t)row_len, out + (r * row_len - first));
+    }
+    return GEMCL_OK;
+}
+
+gemcl_status gc_copy_file(const char *from, const char *to, gc_error *err) {
+    char *data;
+    size_t len;
+    gemcl_status s = gc_file_read(from, &data, &len, err);
+    if (s == GEMCL_OK)
+        s = gc_file_write_atomic(to, data, len, err);
+    free(data);
+    return s;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* The source's tokenizer file beside the new HF directory's weights (a llama2.c one as tokenizer.bin). */
+static gemcl_status copy_tokenizer(const gc_model_file *m, const char *dir, gc_error *err) {
+    const char *tp = m->tokenizer_path;
+    if (!tp[0] || strcmp(m->format, "gguf") == 0)
+        return GEMCL_OK;
+    const char *base = strrchr(tp, '/') ? strrchr(tp, '/') + 1 : tp;
+    char to[2048];
+    snprintf(to, sizeof to, "%s/%s", dir, ends_with(base, ".bin") ? "tokenizer.bin" : base);
+    return gc_copy_file(tp, to, err);
+}
+
+static gemcl_status convert_hf(const gc_model_file *m, const char *out, gc_dtype dtype, gc_error *err) {
+    gc_hparams hp = m->hp;
+    hp.rope_layout = GC_ROPE_HALF;
+    gc_planned_tensor *plan;
+    int n;
+    gemcl_status s = gc_layout_plan(&hp, GC_EXPORT_SAFETENSORS, dtype, &plan, &n, err);
+    if (s != GEMCL_OK)
+        return s;
+    convert_ctx c = {m, plan, GC_ROPE_HALF};
+    s = gc_hf_write_dir(out, &hp, dtype, plan, n, convert_fill, &c, err);
+    free(plan);
+    return s == GEMCL_OK ? copy_tokenizer(m, out, err) : s;
+}
+
+static void add_hparams(gc_gguf_writer *w, const gc_hparams *hp, const char *name) {
+    gc_gguf_writer_add_str(w, "general.architecture", "llama", 5);
+    gc_gguf_writer_add_str(w, "general.name", name, strlen(name));
+    const struct { const char *key; uint32_t v; } ints[] = {
+        {"llama.embedding_length", (uint32_t)hp->n_embd}, {"llama.block_count", (uint32_t)hp->n_layers},
+        {"llama.feed_forward_length", (uint32_t)hp->n_ff}, {"llama.attention.head_count", (uint32_t)hp->n_heads},
+        {"llama.attention.head_count_kv", (uint32_t)hp->n_kv_heads}, {"llama.context_length", (uint32_t)hp->ctx_train},
+        {"llama.rope.dimension_count", (uint32_t)hp->head_dim}, {"llama.attention.key_length", (uint32_t)hp->head_dim},
+        {"llama.vocab_size", (uint32_t)hp->vocab_size}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        gc_gguf_writer_add_u32(w, ints[i].key, ints[i].v);
+    gc_gguf_writer_add_f32(w, "llama.attention.layer_norm_rms_epsilon", hp->norm_eps);
+    gc_gguf_writer_add_f32(w, "llama.rope.freq_base", hp->rope_theta);
+}
+
+/* A llama2.c piece in SentencePiece spelling: ' ' becomes U+2581, and the control pieces "\n<s>\n" and
+ * "\n</s>\n" lose their newlines. Returns a malloc'd string of *out_len bytes (NULL when out of memory). */
+static char *spm_piece(int id, const char *p, size_t len, size_t *out_len) {
+    if (id == 1 || id == 2) {
+        while (len && p[0] == '\n')
+            p++, len--;
+        while (len && p[len - 1] == '\n')
+            len--;
+    }
+    char *out = malloc(len * 3 + 1);
+    size_t n = 0;
+    for (size_t k = 0; out && k < len; k++)
+        if (p[k] == ' ')
+            memcpy(out + n, "\xe2\x96\x81", 3), n += 3;
+        else
+            out[n++] = p[k];
+    *out_len = n;
+    return out;
+}
+
+/* SentencePiece token types: 2 unknown, 3 control, 6 byte (<0xNN>), 1 normal. */
+static int32_t spm_type(int id, const char *p, size_t len) {
+    if (id == 0)
+        return 2;
+    if (id <= 2)
+        return 3;
+    return len == 6 && memcmp(p, "<0x", 3) == 0 && p[5] == '>' ? 6 : 1;
+}
+
+static void add_vocab_keys(gc_gguf_writer *w, char **spm, const size_t *spm_lens, const float *scores,
+                           const int32_t *types, int n) {
+    gc_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama", 5);
+    gc_gguf_writer_add_str_array(w, "tokenizer.ggml.tokens", (const char *const *)spm, spm_lens, (uint64_t)n);
+    gc_gguf_writer_add_array(w, "tokenizer.ggml.scores", GC_GGUF_F32, scores, (uint64_t)n);
+    gc_gguf_writer_add_array(w, "tokenizer.ggml.token_type", GC_GGUF_I32, types, (uint64_t)n);
+    gc_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    gc_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    gc_gguf_writer_add_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+    gc_gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", true);
+}
+
+/* tokenizer.ggml.* from the source's llama2.c tokenizer file. */
+static gemcl_status add_llama2c_vocab(gc_gguf_writer *w, const gc_model_file *m, gc_error *err) {
+    char **pieces;
+    size_t *lens;
+    float *scores;
+    int n = m->hp.vocab_size;
+    gemcl_status s = gc_llama2c_vocab_read(m->tokenizer_path, n, &pieces, &lens, &scores, err);
+    if (s != GEMCL_OK)
+        return s;
+    char **spm = calloc((size_t)n, sizeof *spm);
+    size_t *spm_lens = calloc((size_t)n, sizeof *spm_lens);
+    int32_t *types = calloc((size_t)n, sizeof *types);
+    bool ok = spm && spm_lens && types;
+    for (int i = 0; ok && i < n; i++) {
+        spm[i] = spm_piece(i, pieces[i], lens[i], &spm_lens[i]);
+        types[i] = spm_type(i, pieces[i], lens[i]);
+        ok = spm[i] != NULL;
+    }
+    if (ok)
+        add_vocab_keys(w, spm, spm_lens, scores, types, n);
+    for (int i = 0; spm && i < n; i++)
+        free(spm[i]);
+    free(spm), free(spm_lens), free(types), free(pieces), free(lens), free(scores);
+    return ok ? GEMCL_OK : gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+}
+
+/* The tokenizer as GGUF metadata: copied from a GGUF source, built from a llama2.c file, else none. */
+static gemcl_status add_tokenizer(gc_gguf_writer *w, const gc_model_file *m, gc_error *err) {
+    const gc_gguf *g = gc_model_priv_of(m)->gguf;
+    if (g) {
+        for (uint64_t i = 0; i < g->n_kv; i++)
+            if (g->kv[i].key.len > 10 && memcmp(g->kv[i].key.data, "tokenizer.", 10) == 0)
+                gc_gguf_writer_add_kv(w, g, &g->kv[i]);
+        return GEMCL_OK;
+    }
+    if (m->tokenizer_path[0] && ends_with(m->tokenizer_path, ".bin"))
+        return add_llama2c_vocab(w, m, err);
+    return GEMCL_OK;
+}
+
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash && slash[1] ? slash + 1 : path;
+}
+
+static gemcl_status convert_gguf(const gc_model_file *m, const char *out, gc_dtype dtype, gc_error *err) {
+    gc_planned_tensor *plan;
+    int n;
+    gemcl_status s = gc_layout_plan(&m->hp, GC_EXPORT_GGUF, dtype, &plan, &n, err);
+    if (s != GEMCL_OK)
+        return s;
+    gc_gguf_writer *w = gc_gguf_writer_create();
+    gc_tensor *descs = malloc((size_t)n * sizeof *descs);
+    if (!w || !descs)
+        s = gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", out);
+    for (int i = 0; s == GEMCL_OK && i < n; i++)
+        descs[i] = plan[i].desc;
+    if (s == GEMCL_OK) {
+        add_hparams(w, &m->hp, base_name(m->path));
+        s = add_tokenizer(w, m, err);
+    }
+    convert_ctx c = {m, plan, GC_ROPE_ADJACENT};
+    if (s == GEMCL_OK)
+        s = gc_export_write(out, GC_EXPORT_GGUF, w, descs, n, convert_fill, &c, err);
+    gc_gguf_writer_free(w);
+    free(descs);
+    free(plan);
+    return s;
+}
+
+gemcl_status gc_model_convert(const gc_model_file *src, const char *out, gc_convert_to to, gc_dtype dtype,
+                              gc_error *err) {
+    if (to == GC_CONVERT_HF)
+        return convert_hf(src, out, dtype, err);
+    return convert_gguf(src, out, dtype, err);
+}
+
+static int32_t le_i32(const unsigned char *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Walks the file once: checks every record fits, and fills the outputs when they are given. */
+static gemcl_status walk_vocab(const gc_mapped_file *f, const char *path, int n_vocab, char **pieces, size_t *lens,
+                               float *scores, size_t *total, gc_error *err) {
+    size_t pos = 4;
+    *total = 0;
+    for (int i = 0; i < n_vocab; i++) {
+        if (f->size - pos < 8)
+            return gc_fail(err, GEMCL_ERR_FORMAT, "%s: token %d at offset %zu: file ends", path, i, pos);
+        int32_t len = le_i32(f->data + pos + 4);
+        if (len < 0 || (size_t)len > f->size - pos - 8)
+            return gc_fail(err, GEMCL_ERR_FORMAT, "%s: token %d at offset %zu: length %d runs past the end", path, i,
+                           pos, len);
+        if (pieces) {
+            memcpy(&scores[i], f->data + pos, 4);
+            pieces[i] = (char *)f->data + pos + 8;
+            lens[i] = (size_t)len;
+        }
+        pos += 8 + (size_t)len;
+        *total += (size_t)len;
+    }
+    return GEMCL_OK;
+}
+
+gemcl_status gc_llama2c_vocab_read(const char *path, int n_vocab, char ***pieces, size_t **lens, float **scores,
+                                   gc_error *err) {
+    gc_mapped_file f;
+    size_t total;
+    *pieces = NULL, *lens = NULL, *scores = NULL;
+    gemcl_status s = gc_file_map(path, &f, err);
+    if (s != GEMCL_OK)
+        return s;
+    if (f.size < 4 || n_vocab <= 0)
+        s = gc_fail(err, GEMCL_ERR_FORMAT, "%s: not a llama2.c tokenizer", path);
+    if (s == GEMCL_OK)
+        s = walk_vocab(&f, path, n_vocab, NULL, NULL, NULL, &total, err);
+    char **ptrs = s == GEMCL_OK ? malloc((size_t)n_vocab * sizeof(char *) + total) : NULL;
+    *lens = malloc((size_t)n_vocab * sizeof **lens);
+    *scores = malloc((size_t)n_vocab * sizeof **scores);
+    if (s == GEMCL_OK && (!ptrs || !*lens || !*scores))
+        s = gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
+    if (s == GEMCL_OK) { /* point into the mapping, then copy the bytes behind the pointer array */
+        walk_vocab(&f, path, n_vocab, ptrs, *lens, *scores, &total, err);
+        char *bytes = (char *)(ptrs + n_vocab);
+        for (int i = 0; i < n_vocab; i++, bytes += (*lens)[i - 1]) {
+            memcpy(bytes, ptrs[i], (*lens)[i]);
+            ptrs[i] = bytes;
+        }
+    }
+    gc_file_unmap(&f);
+    if (s != GEMCL_OK) {
+        free(ptrs), free(*lens), free(*scores);
+        *lens = NULL, *scores = NULL;
+        return s;
+    }
+    *pieces = ptrs;
+    return GEMCL_OK;
+}

@@ -1,0 +1,157 @@
+/* export.c - streaming model writer and dtype codecs; see export.h. */
+#include "model/export.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/model_internal.h"
+#include "model/safetensors.h"
+
+#define CHUNK_ELEMS (1 << 20)
+
+static void encode_q8_0(const float *src, size_t n, unsigned char *dst) {
+    for (size_t b = 0; b < n / 32; b++, src += 32, dst += 34) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++)
+            amax = fmaxf(amax, fabsf(src[i]));
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        uint16_t dh = gc_f32_to_f16(d);
+        memcpy(dst, &dh, 2);
+        for (int i = 0; i < 32; i++)
+            dst[2 + i] = (unsigned char)(int8_t)roundf(src[i] * id);
+    }
+}
+
+void gc_encode_f32(gc_dtype dtype, const float *src, size_t n, void *dst) {
+    unsigned char *out = dst;
+    switch (dtype) {
+    case GC_DTYPE_F32: memcpy(dst, src, n * 4); return;
+    case GC_DTYPE_F16:
+    case GC_DTYPE_BF16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h = dtype == GC_DTYPE_F16 ? gc_f32_to_f16(src[i]) : gc_f32_to_bf16(src[i]);
+            memcpy(out + 2 * i, &h, 2);
+        }
+        return;
+    case GC_DTYPE_Q8_0: encode_q8_0(src, n, out); return;
+    }
+}
+
+bool gc_dtype_from_name(const char *name, gc_dtype *out) {
+    const gc_dtype all[] = {GC_DTYPE_F32, GC_DTYPE_F16, GC_DTYPE_BF16, GC_DTYPE_Q8_0};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (name && strcmp(name, gc_dtype_name(all[i])) == 0) {
+            *out = all[i];
+            return true;
+        }
+    return false;
+}
+
+void gc_decode_f32(const gc_tensor *t, int64_t first, size_t n, float *dst) {
+    const unsigned char *p = t->data;
+    uint16_t h;
+    switch (t->dtype) {
+    case GC_DTYPE_F32: memcpy(dst, p + (size_t)first * 4, n * 4); return;
+    case GC_DTYPE_F16:
+    case GC_DTYPE_BF16:
+        for (size_t i = 0; i < n; i++) {
+            memcpy(&h, p + ((size_t)first + i) * 2, 2);
+            dst[i] = t->dtype == GC_DTYPE_F16 ? gc_f16_to_f32(h) : gc_bf16_to_f32(h);
+        }
+        return;
+    case GC_DTYPE_Q8_0:
+        for (size_t i = 0; i < n; i++) {
+            const unsigned char *blk = p + ((size_t)first + i) / 32 * 34;
+            memcpy(&h, blk, 2);
+            dst[i] = gc_f16_to_f32(h) * (float)(int8_t)blk[2 + ((size_t)first + i) % 32];
+        }
+        return;
+    }
+}
+
+/* Streams one tensor: fill in whole-row chunks, encode, write. */
+static gemcl_status write_tensor(FILE *f, const char *path, const gc_tensor *t, int index, gc_export_fill fill,
+                                 void *ctx, float *buf, unsigned char *enc, gc_error *err) {
+    int64_t row = t->shape[t->n_dims - 1], total = gc_tensor_n_elements(t);
+    int64_t rows_per_chunk = row >= CHUNK_ELEMS ? 1 : CHUNK_ELEMS / row;
+    for (int64_t first = 0; first < total; first += rows_per_chunk * row) {
+        size_t n = (size_t)(total - first < rows_per_chunk * row ? total - first : rows_per_chunk * row);
+        gemcl_status s = fill(ctx, index, first, buf, n, err);
+        if (s != GEMCL_OK)
+            return s;
+        gc_encode_f32(t->dtype, buf, n, enc);
+        size_t nbytes = gc_dtype_row_bytes(t->dtype, (int64_t)n);
+        if (fwrite(enc, 1, nbytes, f) != nbytes)
+            return gc_fail(err, GEMCL_ERR_IO, "%s: write failed at tensor '%s': %s", path, t->name, strerror(errno));
+    }
+    return GEMCL_OK;
+}
+
+static gemcl_status write_header(FILE *f, const char *path, gc_export_format format, gc_gguf_writer *meta,
+                                 const gc_tensor *tensors, int n, gc_error *err) {
+    if (format == GC_EXPORT_SAFETENSORS)
+        return gc_safetensors_write_header(f, path, tensors, n, err);
+    for (int i = 0; i < n; i++)
+        gc_gguf_writer_add_tensor(meta, tensors[i].name, tensors[i].dtype, tensors[i].n_dims, tensors[i].shape);
+    unsigned char *hdr;
+    size_t len;
+    gemcl_status s = gc_gguf_writer_header(meta, &hdr, &len, err);
+    if (s != GEMCL_OK)
+        return s;
+    bool ok = fwrite(hdr, 1, len, f) == len;
+    free(hdr);
+    return ok ? GEMCL_OK : gc_fail(err, GEMCL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+}
+
+static gemcl_status pad_to(FILE *f, const char *path, uint64_t align, gc_error *err) {
+    long pos = ftell(f);
+    for (long i = pos; pos >= 0 && i % (long)align != 0; i++)
+        if (fputc(0, f) == EOF)
+            return gc_fail(err, GEMCL_ERR_IO, "%s: write failed", path);
+    return GEMCL_OK;
+}
+
+static gemcl_status write_all(FILE *f, const char *path, gc_export_format format, gc_gguf_writer *meta,
+                              const gc_tensor *tensors, int n, gc_export_fill fill, void *ctx, gc_error *err) {
+    float *buf = malloc(CHUNK_ELEMS * sizeof *buf);
+    unsigned char *enc = malloc(CHUNK_ELEMS * 4);
+    int64_t max_row = 0;
+    for (int i = 0; i < n; i++)
+        max_row = tensors[i].shape[tensors[i].n_dims - 1] > max_row ? tensors[i].shape[tensors[i].n_dims - 1] : max_row;
+    if (max_row > CHUNK_ELEMS) {
+        free(buf), free(enc);
+        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "%s: rows of %lld elements are too long to export", path,
+                       (long long)max_row);
+    }
+    gemcl_status s = buf && enc ? write_header(f, path, format, meta, tensors, n, err)
+                                : gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
+    for (int i = 0; i < n && s == GEMCL_OK; i++) {
+        s = write_tensor(f, path, &tensors[i], i, fill, ctx, buf, enc, err);
+        if (s == GEMCL_OK && format == GC_EXPORT_GGUF)
+            s = pad_to(f, path, GC_GGUF_ALIGNMENT, err);
+    }
+    free(buf);
+    free(enc);
+    return s;
+}
+
+gemcl_status gc_export_write(const char *path, gc_export_format format, gc_gguf_writer *meta, const gc_tensor *tensors,
+                             int n, gc_export_fill fill, void *ctx, gc_error *err) {
+    char tmp[2100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return gc_fail(err, GEMCL_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    gemcl_status s = write_all(f, path, format, meta, tensors, n, fill, ctx, err);
+    if (fclose(f) != 0 && s == GEMCL_OK)
+        s = gc_fail(err, GEMCL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    if (s == GEMCL_OK && rename(tmp, path) != 0)
+        s = gc_fail(err, GEMCL_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (s != GEMCL_OK)
+        unlink(tmp);
+    return s;
+}

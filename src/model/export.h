@@ -1,0 +1,36 @@
+/* export.h - writes model files (safetensors or GGUF) tensor by tensor from an f32 source, converting to
+ * each tensor's dtype on the way, in chunks of whole rows so a multi-GB model never sits in memory.
+ * Used by `gemcl convert` and `gemcl gen-model`. Also the dtype codecs both directions. */
+#ifndef GC_MODEL_EXPORT_H
+#define GC_MODEL_EXPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/gguf.h"
+#include "model/model.h"
+
+/* Produces elements [first, first + n) (whole rows, row-major) of output tensor index as f32. */
+typedef gemcl_status (*gc_export_fill)(void *ctx, int index, int64_t first, float *out, size_t n, gc_error *err);
+
+typedef enum gc_export_format {
+    GC_EXPORT_SAFETENSORS = 0,
+    GC_EXPORT_GGUF = 1,
+} gc_export_format;
+
+/* Writes the n tensors (name, dtype = the stored dtype, shape; data ignored) to path through a temporary
+ * file and rename(). For GGUF, meta carries the metadata already added; the tensor infos are added here. */
+gemcl_status gc_export_write(const char *path, gc_export_format format, gc_gguf_writer *meta, const gc_tensor *tensors,
+                             int n, gc_export_fill fill, void *ctx, gc_error *err);
+
+/* Encodes n f32 values as dtype into dst (Q8_0: n a multiple of 32, ggml's rounding). */
+void gc_encode_f32(gc_dtype dtype, const float *src, size_t n, void *dst);
+
+/* "f32", "f16", "bf16", "q8_0" -> dtype; false for anything else. */
+bool gc_dtype_from_name(const char *name, gc_dtype *out);
+
+/* Decodes elements [first, first + n) of t to f32 (Q8_0: first and n multiples of 32). */
+void gc_decode_f32(const gc_tensor *t, int64_t first, size_t n, float *dst);
+
+#endif

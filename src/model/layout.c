@@ -1,0 +1,119 @@
+/* layout.c - canonical tensor lists and the RoPE row permutation; see layout.h. */
+#include "model/layout.h"
+
+#include "model/model_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct role_names {
+    gc_role role;
+    const char *hf, *gguf; /* per-layer names take the layer number */
+} role_names;
+
+static const role_names layer_roles[] = {
+    {GC_ROLE_ATTN_NORM, "model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight"},
+    {GC_ROLE_WQ, "model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight"},
+    {GC_ROLE_WK, "model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight"},
+    {GC_ROLE_WV, "model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight"},
+    {GC_ROLE_BQ, "model.layers.%d.self_attn.q_proj.bias", NULL},
+    {GC_ROLE_BK, "model.layers.%d.self_attn.k_proj.bias", NULL},
+    {GC_ROLE_BV, "model.layers.%d.self_attn.v_proj.bias", NULL},
+    {GC_ROLE_WO, "model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight"},
+    {GC_ROLE_FFN_NORM, "model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight"},
+    {GC_ROLE_GATE, "model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight"},
+    {GC_ROLE_UP, "model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight"},
+    {GC_ROLE_DOWN, "model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight"},
+};
+
+static void shape_of(const gc_hparams *hp, gc_role role, int *n_dims, int64_t shape[2]) {
+    int64_t e = hp->n_embd, q = (int64_t)hp->n_heads * hp->head_dim, kv = (int64_t)hp->n_kv_heads * hp->head_dim;
+    int64_t table[][3] = {
+        [GC_ROLE_EMBD] = {2, hp->vocab_size, e}, [GC_ROLE_OUT_NORM] = {1, e, 0},
+        [GC_ROLE_LM_HEAD] = {2, hp->vocab_size, e}, [GC_ROLE_ATTN_NORM] = {1, e, 0},
+        [GC_ROLE_WQ] = {2, q, e}, [GC_ROLE_WK] = {2, kv, e}, [GC_ROLE_WV] = {2, kv, e},
+        [GC_ROLE_BQ] = {1, q, 0}, [GC_ROLE_BK] = {1, kv, 0}, [GC_ROLE_BV] = {1, kv, 0},
+        [GC_ROLE_WO] = {2, e, q}, [GC_ROLE_FFN_NORM] = {1, e, 0}, [GC_ROLE_GATE] = {2, hp->n_ff, e},
+        [GC_ROLE_UP] = {2, hp->n_ff, e}, [GC_ROLE_DOWN] = {2, e, hp->n_ff},
+    };
+    *n_dims = (int)table[role][0];
+    shape[0] = table[role][1];
+    shape[1] = table[role][2];
+}
+
+static void add(gc_planned_tensor *t, const gc_hparams *hp, gc_dtype dtype, gc_role role, int layer,
+                const char *name_fmt) {
+    char name[96];
+    int n_dims;
+    int64_t shape[2];
+    snprintf(name, sizeof name, name_fmt, layer);
+    shape_of(hp, role, &n_dims, shape);
+    gc_dtype dt = n_dims == 1 ? GC_DTYPE_F32 : dtype;
+    if (dt == GC_DTYPE_Q8_0 && shape[1] % 32 != 0)
+        dt = GC_DTYPE_F16;
+    gc_tensor_describe(&t->desc, name, dt, n_dims, shape);
+    t->role = role;
+    t->layer = layer;
+}
+
+gemcl_status gc_layout_plan(const gc_hparams *hp, gc_export_format format, gc_dtype dtype, gc_planned_tensor **out,
+                            int *n, gc_error *err) {
+    bool gguf = format == GC_EXPORT_GGUF;
+    if (gguf && hp->qkv_bias)
+        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "GGUF arch llama has no q/k/v biases (a %s model)", hp->arch);
+    if (!gguf && dtype == GC_DTYPE_Q8_0)
+        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "safetensors cannot hold q8_0 (use f32, f16 or bf16)");
+    size_t per_layer = sizeof layer_roles / sizeof layer_roles[0];
+    gc_planned_tensor *t = calloc(3 + (size_t)hp->n_layers * per_layer, sizeof *t);
+    if (!t)
+        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    int k = 0;
+    add(&t[k++], hp, dtype, GC_ROLE_EMBD, -1, gguf ? "token_embd.weight" : "model.embed_tokens.weight");
+    for (int l = 0; l < hp->n_layers; l++)
+        for (size_t r = 0; r < per_layer; r++) {
+            bool bias = layer_roles[r].role >= GC_ROLE_BQ && layer_roles[r].role <= GC_ROLE_BV;
+            if (!bias || hp->qkv_bias)
+                add(&t[k++], hp, dtype, layer_roles[r].role, l, gguf ? layer_roles[r].gguf : layer_roles[r].hf);
+        }
+    add(&t[k++], hp, dtype, GC_ROLE_OUT_NORM, -1, gguf ? "output_norm.weight" : "model.norm.weight");
+    if (!hp->tied_embeddings)
+        add(&t[k++], hp, dtype, GC_ROLE_LM_HEAD, -1, gguf ? "output.weight" : "lm_head.weight");
+    *out = t;
+    *n = k;
+    return GEMCL_OK;
+}
+
+const gc_tensor *gc_layout_source(const gc_model_file *m, gc_role role, int layer) {
+    const gc_layer_weights *w = layer >= 0 ? &m->layers[layer] : NULL;
+    const gc_tensor *t = NULL;
+    switch (role) {
+    case GC_ROLE_EMBD: t = &m->tok_embd; break;
+    case GC_ROLE_OUT_NORM: t = &m->out_norm; break;
+    case GC_ROLE_LM_HEAD: t = &m->lm_head; break;
+    case GC_ROLE_ATTN_NORM: t = &w->attn_norm; break;
+    case GC_ROLE_WQ: t = &w->wq; break;
+    case GC_ROLE_WK: t = &w->wk; break;
+    case GC_ROLE_WV: t = &w->wv; break;
+    case GC_ROLE_BQ: t = &w->bq; break;
+    case GC_ROLE_BK: t = &w->bk; break;
+    case GC_ROLE_BV: t = &w->bv; break;
+    case GC_ROLE_WO: t = &w->wo; break;
+    case GC_ROLE_FFN_NORM: t = &w->ffn_norm; break;
+    case GC_ROLE_GATE: t = &w->w_gate; break;
+    case GC_ROLE_UP: t = &w->w_up; break;
+    case GC_ROLE_DOWN: t = &w->w_down; break;
+    }
+    return t && t->data ? t : NULL;
+}
+
+int64_t gc_rope_source_row(int64_t row, int head_dim, gc_rope_layout from, gc_rope_layout to) {
+    if (from == to)
+        return row;
+    int64_t head = row / head_dim, j = row % head_dim, half = head_dim / 2, src;
+    if (to == GC_ROPE_HALF) /* output j < d/2 holds the pair's first row 2j, j >= d/2 its second */
+        src = j < half ? 2 * j : 2 * (j - half) + 1;
+    else /* output 2i holds row i, 2i + 1 holds row i + d/2 */
+        src = j % 2 == 0 ? j / 2 : j / 2 + half;
+    return head * head_dim + src;
+}

@@ -1,0 +1,110 @@
+/* pretok.c - the pre-tokenizer regexes of byte-level BPE as hand-written matchers. Each returns the length
+ * of the word at pos the way a backtracking regex engine (leftmost alternative first, greedy) would:
+ *   GPT-2:   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ *   Llama 3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+ *            \s*[\r\n]+|\s+(?!\S)|\s+
+ *   Qwen2:   Llama 3's with \p{N} instead of \p{N}{1,3}.
+ * Bytes that are not valid UTF-8 are one "other" character each. */
+#include "tokenizer/tok_internal.h"
+#include "tokenizer/unicode.h"
+
+typedef enum cp_class { CP_END, CP_LETTER, CP_NUMBER, CP_SPACE, CP_OTHER } cp_class;
+
+typedef struct cursor {
+    const unsigned char *s;
+    size_t len;
+} cursor;
+
+/* The class of the character at pos (CP_END past the end) and its byte length. */
+static cp_class class_at(const cursor *c, size_t pos, size_t *cl) {
+    *cl = 0;
+    if (pos >= c->len)
+        return CP_END;
+    uint32_t cp = gc_utf8_decode(c->s + pos, c->len - pos, cl);
+    return gc_cp_is_letter(cp) ? CP_LETTER : gc_cp_is_number(cp) ? CP_NUMBER : gc_cp_is_space(cp) ? CP_SPACE
+                                                                                                  : CP_OTHER;
+}
+
+/* End of the run of class k starting at pos, taking at most max characters. */
+static size_t run_end(const cursor *c, size_t pos, cp_class k, size_t max) {
+    size_t cl, n = 0;
+    while (n < max && class_at(c, pos, &cl) == k) {
+        pos += cl;
+        n++;
+    }
+    return pos;
+}
+
+static size_t contraction(const cursor *c, size_t pos, bool ignore_case) {
+    if (c->s[pos] != '\'' || pos + 1 >= c->len)
+        return 0;
+    unsigned char a = c->s[pos + 1], b = pos + 2 < c->len ? c->s[pos + 2] : 0;
+    if (ignore_case) {
+        a = (unsigned char)(a >= 'A' && a <= 'Z' ? a + 32 : a);
+        b = (unsigned char)(b >= 'A' && b <= 'Z' ? b + 32 : b);
+    }
+    if (a == 's' || a == 't' || a == 'm' || a == 'd')
+        return 2;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
+        return 3;
+    return 0;
+}
+
+/* \s+(?!\S) then \s+ (and, for Llama 3, \s*[\r\n]+ before them). */
+static size_t whitespace(const cursor *c, size_t pos, bool newline_alt) {
+    size_t cl, end = pos, last_start = pos, last_nl = (size_t)-1;
+    while (class_at(c, end, &cl) == CP_SPACE) {
+        if (c->s[end] == '\r' || c->s[end] == '\n')
+            last_nl = end;
+        last_start = end;
+        end += cl;
+    }
+    if (newline_alt && last_nl != (size_t)-1)
+        return last_nl + 1 - pos;
+    if (end == c->len || last_start == pos)
+        return end - pos;
+    return last_start - pos; /* leave the last space to the word that follows */
+}
+
+static size_t match_gpt2(const cursor *c, size_t pos) {
+    size_t n = contraction(c, pos, false), cl;
+    if (n)
+        return n;
+    size_t p = c->s[pos] == ' ' ? pos + 1 : pos;
+    cp_class k = class_at(c, p, &cl);
+    if (k == CP_LETTER || k == CP_NUMBER || k == CP_OTHER)
+        return run_end(c, p, k, SIZE_MAX) - pos;
+    return whitespace(c, pos, false);
+}
+
+static bool is_cr_lf(const cursor *c, size_t pos) {
+    return pos < c->len && (c->s[pos] == '\r' || c->s[pos] == '\n');
+}
+
+static size_t match_llama3(const cursor *c, size_t pos, size_t max_digits) {
+    size_t n = contraction(c, pos, true), cl, cl1;
+    if (n)
+        return n;
+    cp_class k = class_at(c, pos, &cl);
+    if (k == CP_LETTER)
+        return run_end(c, pos, CP_LETTER, SIZE_MAX) - pos;
+    if (k != CP_NUMBER && !is_cr_lf(c, pos) && class_at(c, pos + cl, &cl1) == CP_LETTER)
+        return run_end(c, pos + cl, CP_LETTER, SIZE_MAX) - pos;
+    if (k == CP_NUMBER)
+        return run_end(c, pos, CP_NUMBER, max_digits) - pos;
+    size_t p = c->s[pos] == ' ' && class_at(c, pos + 1, &cl1) == CP_OTHER ? pos + 1 : pos;
+    if (class_at(c, p, &cl1) == CP_OTHER) {
+        size_t end = run_end(c, p, CP_OTHER, SIZE_MAX);
+        while (is_cr_lf(c, end))
+            end++;
+        return end - pos;
+    }
+    return whitespace(c, pos, true);
+}
+
+size_t tok_pretok_next(tok_pretok kind, const unsigned char *text, size_t len, size_t pos) {
+    cursor c = {text, len};
+    size_t n = kind == TOK_PRETOK_GPT2 ? match_gpt2(&c, pos)
+                                       : match_llama3(&c, pos, kind == TOK_PRETOK_QWEN2 ? 1 : 3);
+    return n ? n : 1;
+}

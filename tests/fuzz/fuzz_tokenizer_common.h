@@ -1,0 +1,45 @@
+/* fuzz_common.h - what both fuzz targets do with a tokenizer that loaded: encode a fixed text and the
+ * input itself (with and without special tokens), decode the ids whole and streamed. Any crash, leak or
+ * out-of-bounds access is a bug; error returns are fine. */
+#ifndef GEMCL_FUZZ_COMMON_H
+#define GEMCL_FUZZ_COMMON_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/tokenizer.h"
+
+static void fuzz_encode_decode(const gc_tokenizer *t, const char *text, size_t len, bool special) {
+    int32_t *ids;
+    int n;
+    gc_error err;
+    if (gc_tokenizer_encode(t, text, len, true, special, &ids, &n, &err) != GEMCL_OK)
+        return;
+    char *back;
+    size_t back_len;
+    if (gc_tokenizer_decode(t, ids, n, &back, &back_len, &err) == GEMCL_OK)
+        free(back);
+    gc_detok d;
+    size_t cap = 3 * (gc_tokenizer_max_piece_len(t) + 4) + 64;
+    char *out = malloc(cap);
+    gc_detok_init(&d, t);
+    for (int i = 0; out && i < n; i++)
+        gc_detok_push(&d, ids[i], out, cap);
+    if (out)
+        gc_detok_flush(&d, out, cap);
+    free(out);
+    free(ids);
+}
+
+static void fuzz_use(const gc_tokenizer *t, const unsigned char *data, size_t size) {
+    static const char fixed[] = "Hello world! 123 h\xC3\xA9llo <s> <|endoftext|>\n\n  \xE6\x97\xA5\xFF";
+    fuzz_encode_decode(t, fixed, sizeof fixed - 1, false);
+    fuzz_encode_decode(t, fixed, sizeof fixed - 1, true);
+    fuzz_encode_decode(t, (const char *)data, size < 4096 ? size : 4096, true);
+    for (int32_t id = -1; id <= gc_tokenizer_n_vocab(t); id += 1 + gc_tokenizer_n_vocab(t) / 64) {
+        size_t len;
+        gc_tokenizer_piece(t, id, &len);
+    }
+}
+
+#endif

@@ -1,0 +1,346 @@
+/* haystack.c - the needle-in-a-haystack prompt in token space (docs/METHODS.md, gkamradt's insert_needle). */
+#include <ctype.h>
+#include <stdbool.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "eval.h"
+
+const char *eval_default_haystack(const char *source_dir) {
+    static char paths[3][4096];
+    const char *shared = getenv("GEMCL_SHARED");
+    snprintf(paths[0], sizeof paths[0], "%s/data/paul-graham-essays", shared && *shared ? shared : "/nonexistent");
+    snprintf(paths[1], sizeof paths[1], "%s/../shared/data/paul-graham-essays", source_dir ? source_dir : ".");
+    snprintf(paths[2], sizeof paths[2], "../shared/data/paul-graham-essays");
+    struct stat st;
+    for (int i = 0; i < 3; i++)
+        if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode))
+            return paths[i];
+    return NULL;
+}
+
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The sorted "*.txt" names of dir: a malloc'd array of malloc'd names. */
+static int list_txt(const char *dir, char ***names, int *n, char *err, size_t errlen) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return snprintf(err, errlen, "cannot open haystack directory '%s': %s", dir, strerror(errno)), 1;
+    char **arr = NULL;
+    int k = 0, cap = 0, rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!ends_with(e->d_name, ".txt") || e->d_name[0] == '.')
+            continue;
+        if (k == cap) {
+            char **a = realloc(arr, (size_t)(cap = cap ? cap * 2 : 64) * sizeof *a);
+            if (!a) {
+                rc = 1;
+                break;
+            }
+            arr = a;
+        }
+        if (!(arr[k] = strdup(e->d_name))) {
+            rc = 1;
+            break;
+        }
+        k++;
+    }
+    closedir(d);
+    if (rc) {
+        for (int i = 0; i < k; i++)
+            free(arr[i]);
+        free(arr);
+        return snprintf(err, errlen, "out of memory listing '%s'", dir), 1;
+    }
+    qsort(arr, (size_t)k, sizeof *arr, cmp_names);
+    *names = arr;
+    *n = k;
+    return 0;
+}
+
+static int append_file(const char *path, char **buf, size_t *len, size_t *cap, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno)), 1;
+    for (;;) {
+        if (*cap - *len < 65536 + 1) {
+            char *b = realloc(*buf, *cap = *cap * 2 + 65536 + 1);
+            if (!b) {
+                fclose(f);
+                return snprintf(err, errlen, "out of memory reading '%s'", path), 1;
+            }
+            *buf = b;
+        }
+        size_t got = fread(*buf + *len, 1, 65536, f);
+        *len += got;
+        if (got < 65536)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return snprintf(err, errlen, "cannot read '%s'", path), 1;
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+int eval_haystack_read(const char *dir, char **text, size_t *len, char *err, size_t errlen) {
+    char **names = NULL;
+    int n = 0;
+    *text = NULL;
+    *len = 0;
+    if (list_txt(dir, &names, &n, err, errlen))
+        return 1;
+    char *buf = NULL;
+    size_t blen = 0, cap = 0;
+    int rc = n == 0 ? (snprintf(err, errlen, "no .txt files in haystack directory '%s'", dir), 1) : 0;
+    for (int i = 0; i < n && !rc; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        rc = append_file(path, &buf, &blen, &cap, err, errlen);
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    if (!rc && blen == 0)
+        rc = (snprintf(err, errlen, "the haystack files in '%s' are empty", dir), 1);
+    if (rc) {
+        free(buf);
+        return 1;
+    }
+    *text = buf;
+    *len = blen;
+    return 0;
+}
+
+int eval_insert_needle(const int32_t *hay, int n_hay, const int32_t *needle, int n_needle, int n_context,
+                       int depth, eval_is_period_fn is_period, void *user, int32_t *out, int *needle_at,
+                       char *err, size_t errlen) {
+    int n_keep = n_context - n_needle; /* haystack tokens in the context */
+    if (n_needle < 1 || n_keep < 1)
+        return snprintf(err, errlen, "a context of %d tokens has no room for the needle's %d", n_context, n_needle),
+               1;
+    if (n_hay < n_keep)
+        return snprintf(err, errlen, "the haystack has %d tokens, %d needed", n_hay, n_keep), 1;
+    if (depth < 0 || depth > 100)
+        return snprintf(err, errlen, "depth %d is outside 0..100", depth), 1;
+    int at = n_keep;
+    if (depth < 100) {
+        at = (int)(n_keep * (depth / 100.0)); /* int(len * (depth / 100)), the reference's float arithmetic */
+        while (at > 0 && !is_period(hay[at - 1], user))
+            at--;
+    }
+    memcpy(out, hay, (size_t)at * sizeof *out);
+    memcpy(out + at, needle, (size_t)n_needle * sizeof *out);
+    memcpy(out + at + n_needle, hay + at, (size_t)(n_keep - at) * sizeof *out);
+    *needle_at = at;
+    return 0;
+}
+
+/* ---- the task: template pieces, haystack and needle as tokens ---- */
+
+static int tokenize(gemcl_model *m, const char *text, int bos, int32_t **ids, int *n, char *err, size_t errlen) {
+    char e[1024];
+    *ids = NULL;
+    *n = 0;
+    if (!*text && !bos)
+        return 0;
+    if (gemcl_tokenize(m, text, strlen(text), bos, 0, ids, n, e, sizeof e) != GEMCL_OK)
+        return snprintf(err, errlen, "%s", e), 1;
+    return 0;
+}
+
+/* A sentence end: the token's text with the whitespace trimmed is "." (the reference compares with the ids
+ * of encode("."); trimming also accepts "▁." and ".\n" pieces, so any tokenizer finds its sentence ends). */
+static int task_is_period(int32_t id, void *user) {
+    eval_task *t = user;
+    if (id < 0 || id >= t->vocab)
+        return 0;
+    if (t->period[id] < 0) {
+        char *text = NULL;
+        size_t len = 0;
+        char e[256];
+        int yes = 0;
+        if (gemcl_detokenize(t->model, &id, 1, &text, &len, e, sizeof e) == GEMCL_OK) {
+            size_t a = 0, b = len;
+            while (a < b && isspace((unsigned char)text[a]))
+                a++;
+            while (b > a && isspace((unsigned char)text[b - 1]))
+                b--;
+            yes = b - a == 1 && text[a] == '.';
+        }
+        gemcl_free(text);
+        t->period[id] = (int8_t)yes;
+    }
+    return t->period[id];
+}
+
+/* Splits the template at {context} and fills {question} in the part after it. */
+static int split_template(const char *tmpl, const char *question, char **before, char **after, char *err,
+                          size_t errlen) {
+    const char *ctx = strstr(tmpl, "{context}");
+    *before = *after = NULL;
+    if (!ctx)
+        return snprintf(err, errlen, "the template has no {context}"), 1;
+    const char *rest = ctx + strlen("{context}");
+    const char *q = strstr(rest, "{question}");
+    size_t lb = (size_t)(ctx - tmpl), lq = strlen(question), lr = strlen(rest);
+    *before = malloc(lb + 1);
+    *after = malloc(lr + lq + 1);
+    if (!*before || !*after) {
+        free(*before), free(*after);
+        *before = *after = NULL;
+        return snprintf(err, errlen, "out of memory"), 1;
+    }
+    memcpy(*before, tmpl, lb);
+    (*before)[lb] = '\0';
+    if (q) {
+        size_t pre = (size_t)(q - rest);
+        memcpy(*after, rest, pre);
+        memcpy(*after + pre, question, lq);
+        strcpy(*after + pre + lq, q + strlen("{question}"));
+    } else {
+        memcpy(*after, rest, lr + 1);
+    }
+    return 0;
+}
+
+/* Haystack tokens: the essays (or the passkey filler, repeated) tokenized once. */
+static int task_haystack(eval_task *t, const eval_task_params *p, char *err, size_t errlen) {
+    if (p->kind == EVAL_TASK_PASSKEY)
+        return tokenize(t->model, EVAL_PASSKEY_FILLER, 0, &t->hay, &t->n_hay, err, errlen);
+    char *text = NULL;
+    size_t len = 0;
+    if (!p->haystack_dir)
+        return snprintf(err, errlen, "no haystack directory (--haystack DIR)"), 1;
+    if (eval_haystack_read(p->haystack_dir, &text, &len, err, errlen))
+        return 1;
+    int rc = tokenize(t->model, text, 0, &t->hay, &t->n_hay, err, errlen);
+    free(text);
+    if (!rc && t->n_hay == 0)
+        rc = (snprintf(err, errlen, "the haystack in '%s' has no tokens", p->haystack_dir), 1);
+    return rc;
+}
+
+int eval_task_init(eval_task *t, gemcl_model *model, const eval_task_params *p, char *err, size_t errlen) {
+    memset(t, 0, sizeof *t);
+    t->model = model;
+    t->kind = p->kind;
+    t->seed = p->seed;
+    bool passkey = p->kind == EVAL_TASK_PASSKEY;
+    const char *question = p->question ? p->question : passkey ? EVAL_PASSKEY_QUESTION : EVAL_QUESTION;
+    const char *tmpl = p->template_text ? p->template_text : passkey ? EVAL_PASSKEY_TEMPLATE : EVAL_TEMPLATE;
+    snprintf(t->expected, sizeof t->expected, "%s", p->expected ? p->expected : EVAL_EXPECTED);
+    gemcl_model_info info;
+    if (gemcl_model_get_info(model, &info) != GEMCL_OK)
+        return snprintf(err, errlen, "cannot read the model's info"), 1;
+    t->vocab = info.vocab_size;
+    if (!(t->period = malloc((size_t)t->vocab)))
+        return snprintf(err, errlen, "out of memory"), 1;
+    memset(t->period, -1, (size_t)t->vocab);
+    char *before = NULL, *after = NULL;
+    int rc = split_template(tmpl, question, &before, &after, err, errlen);
+    if (!rc)
+        rc = tokenize(model, before, -1, &t->prefix, &t->n_prefix, err, errlen);
+    if (!rc)
+        rc = tokenize(model, after, 0, &t->suffix, &t->n_suffix, err, errlen);
+    if (!rc && !passkey) {
+        rc = tokenize(model, p->needle ? p->needle : EVAL_NEEDLE, 0, &t->needle, &t->n_needle, err, errlen);
+        if (!rc && t->n_needle == 0)
+            rc = (snprintf(err, errlen, "the needle is empty"), 1);
+    }
+    if (!rc)
+        rc = task_haystack(t, p, err, errlen);
+    free(before);
+    free(after);
+    if (rc)
+        eval_task_free(t);
+    return rc;
+}
+
+void eval_task_free(eval_task *t) {
+    if (!t)
+        return;
+    gemcl_free(t->hay);
+    gemcl_free(t->prefix);
+    gemcl_free(t->suffix);
+    gemcl_free(t->needle);
+    free(t->period);
+    memset(t, 0, sizeof *t);
+}
+
+int eval_passkey(uint64_t seed, int length, int depth) {
+    uint64_t z = seed ^ ((uint64_t)(uint32_t)length << 20) ^ (uint64_t)(uint32_t)depth;
+    z += 0x9E3779B97F4A7C15ULL; /* splitmix64 */
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return 10000 + (int)(z % 90000);
+}
+
+/* The haystack cyclically extended to n tokens (the reference repeats the essays until long enough). */
+static int32_t *haystack_tokens(const eval_task *t, int n) {
+    int32_t *h = malloc((size_t)(n > 0 ? n : 1) * sizeof *h);
+    for (int i = 0; h && i < n; i += t->n_hay)
+        memcpy(h + i, t->hay, (size_t)(n - i < t->n_hay ? n - i : t->n_hay) * sizeof *h);
+    return h;
+}
+
+int eval_build_prompt(eval_task *t, int length, int depth, eval_prompt *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    int32_t *needle = t->needle, *own_needle = NULL;
+    int n_needle = t->n_needle;
+    if (t->kind == EVAL_TASK_PASSKEY) {
+        char line[128];
+        out->passkey = eval_passkey(t->seed, length, depth);
+        snprintf(line, sizeof line, EVAL_PASSKEY_LINE, out->passkey, out->passkey);
+        if (tokenize(t->model, line, 0, &own_needle, &n_needle, err, errlen))
+            return 1;
+        needle = own_needle;
+    }
+    int n_context = length - EVAL_BUFFER_TOKENS;
+    if (n_context <= n_needle) {
+        gemcl_free(own_needle);
+        return snprintf(err, errlen, "length %d leaves %d tokens after the %d-token buffer, not enough for the "
+                        "%d-token needle", length, n_context, EVAL_BUFFER_TOKENS, n_needle), 1;
+    }
+    int n = t->n_prefix + n_context + t->n_suffix;
+    int32_t *hay = haystack_tokens(t, n_context - n_needle);
+    out->ids = malloc((size_t)n * sizeof *out->ids);
+    int rc = !hay || !out->ids ? (snprintf(err, errlen, "out of memory for a %d-token prompt", n), 1) : 0;
+    int at = 0;
+    if (!rc)
+        rc = eval_insert_needle(hay, n_context - n_needle, needle, n_needle, n_context, depth, task_is_period, t,
+                                out->ids + t->n_prefix, &at, err, errlen);
+    free(hay);
+    if (!rc) {
+        memcpy(out->ids, t->prefix, (size_t)t->n_prefix * sizeof *out->ids);
+        memcpy(out->ids + t->n_prefix + n_context, t->suffix, (size_t)t->n_suffix * sizeof *out->ids);
+        out->n = n;
+        out->needle_at = t->n_prefix + at;
+        out->needle_len = n_needle;
+    }
+    gemcl_free(own_needle);
+    if (rc)
+        eval_prompt_free(out);
+    return rc;
+}
+
+void eval_prompt_free(eval_prompt *p) {
+    if (!p)
+        return;
+    free(p->ids);
+    memset(p, 0, sizeof *p);
+}
