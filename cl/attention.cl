@@ -165,11 +165,11 @@ __kernel void attention_shared_f32_f32(__global const float *q, const ulong q_of
     const uint g = h / (n_heads / n_kv_heads), n_keys = n_past + i + 1, kv_stride = n_kv_heads * HEAD_DIM;
     const uint sink_end = min(sinks, n_keys), near = max(sink_end, n_keys > recent ? n_keys - recent : 0u);
     const ulong row = (ulong)i * n_heads + h;
-    float4 qs[ATT_HV], qd[ATT_HV], acc[ATT_HV];
-    for (uint d = 0; d < ATT_HV; d++) {
-        qs[d] = vload4(d, q + q_off + row * HEAD_DIM) * scale;
-        qd[d] = vload4(d, q_src + q_off + row * HEAD_DIM) * scale;
-        acc[d] = 0.0f;
+    att_vec qs[ATT_HV], qd[ATT_HV], acc[ATT_HV];
+    GC_UNROLL for (uint e = 0; e < ATT_HV; e++) {
+        qs[e] = att_load(e, q + q_off + row * HEAD_DIM) * scale;
+        qd[e] = att_load(e, q_src + q_off + row * HEAD_DIM) * scale;
+        acc[e] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
     __global const float *kg = k + g * HEAD_DIM, *vg = v + g * HEAD_DIM;
@@ -178,6 +178,6 @@ __kernel void attention_shared_f32_f32(__global const float *q, const ulong q_of
     /* recent rows: key row j - k_shift, value row j (v shifted forward so both use one index) */
     attend_range(qs, kg, vg + (ulong)k_shift * kv_stride, kv_stride, near - k_shift, n_keys - k_shift, &m, &l, acc);
     const float inv = 1.0f / l;
-    for (uint d = 0; d < ATT_HV; d++)
-        vstore4(acc[d] * inv, d, out + out_off + row * HEAD_DIM);
+    GC_UNROLL for (uint e = 0; e < ATT_HV; e++)
+        att_store(acc[e] * inv, e, out + out_off + row * HEAD_DIM);
 }

@@ -264,6 +264,34 @@ START_TEST(attention_matches_reference_for_gqa_ratios_and_head_dims) {
 }
 END_TEST
 
+/* With the source layer equal to this one (q_src = q, k_src = k, nothing shifted), pod-tf's shared attention
+ * is plain attention whatever the sinks and recent window. */
+static void check_shared_equals_plain(fixture *f, int n, int n_past, int hd) {
+    const int n_heads = 4, n_kv = 2;
+    size_t q_elems = (size_t)n * n_heads * hd, kv_elems = (size_t)(n_past + n) * n_kv * hd;
+    float *q = random_f32(q_elems, 3u), *k = random_f32(kv_elems, 5u), *v = random_f32(kv_elems, 9u);
+    float scale = 1.0f / sqrtf((float)hd), *want = malloc(q_elems * sizeof *want);
+    ref_attention(want, q, k, v, n, n_past, n_heads, n_kv, hd, scale);
+    gc_buffer dq = upload_f32(f, q, q_elems), dk = upload_f32(f, k, kv_elems), dv = upload_f32(f, v, kv_elems), dout;
+    expect_ok(f, gc_buffer_alloc(f->rt, q_elems * sizeof(float), "out", &dout, &f->err));
+    gc_shared_logits sh = {.q_src = &dq, .k_src = &dk, .sinks = 3, .recent = 4, .k_shift = 0};
+    expect_ok(f, gc_op_attention_shared(f->ops, &dq, 0, &dk, &dv, &sh, &dout, 0, n, n_past, n_heads, n_kv, hd, scale,
+                                        &f->err));
+    float *got = download_f32(f, &dout, 0, q_elems);
+    expect_close(got, want, q_elems, NMSE_F32, "shared attention with source = this layer");
+    free(q), free(k), free(v), free(want), free(got);
+    gc_buffer_free(f->rt, &dq), gc_buffer_free(f->rt, &dk), gc_buffer_free(f->rt, &dv), gc_buffer_free(f->rt, &dout);
+}
+
+START_TEST(shared_attention_with_itself_as_source_is_plain_attention) {
+    fixture f = fx_open();
+    check_shared_equals_plain(&f, 5, 17, 64);
+    check_shared_equals_plain(&f, 33, 0, 96);
+    check_shared_equals_plain(&f, 1, 40, 8);
+    fx_close(&f);
+}
+END_TEST
+
 START_TEST(decode_attention_splits_long_contexts) {
     fixture f = fx_open();
     check_attention(&f, 1, 3000, 4, 1, 64);   /* many splits */
@@ -377,6 +405,7 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, matmul_f32_through_clblast_and_wide_gemv_match_reference);
     tcase_add_test(tc, attention_matches_reference_for_gqa_ratios_and_head_dims);
     tcase_add_test(tc, decode_attention_splits_long_contexts);
+    tcase_add_test(tc, shared_attention_with_itself_as_source_is_plain_attention);
     tcase_add_test(tc, argmax_returns_lowest_index_of_ties);
     tcase_add_test(tc, sample_follows_the_reference_rule);
     tcase_add_test(tc, out_of_range_arguments_are_refused_naming_the_op);
