@@ -23,41 +23,73 @@
  *     are not stored). All values come from v (every row). One softmax over both.
  *     Launch: 2-D, global (n, n_heads).
  * Online softmax: per tile of ATT_KT keys the scores are kept in registers, the running max is raised once
- * per tile and the running sum and accumulator are rescaled by e^(m_old - m_new). */
+ * per tile and the running sum and accumulator are rescaled by e^(m_old - m_new). Head vectors use the
+ * widest float vector dividing HEAD_DIM (PoCL does not vectorise loops across work-items). */
 
 #ifndef HEAD_DIM
 #define HEAD_DIM 64 // head size (multiple of 4)
 #endif
 #ifndef ATT_KT
-#define ATT_KT 16 // keys per tile
+#define ATT_KT 8 // keys per tile: 4, 8 or 16 (a float vector width)
 #endif
-#define ATT_HV (HEAD_DIM / 4)
+
+/* Head vectors are held as ATT_HV vectors of ATT_VW floats (the widest of 16, 8, 4 dividing HEAD_DIM). */
+#if HEAD_DIM % 16 == 0
+#define ATT_VW 16
+#elif HEAD_DIM % 8 == 0
+#define ATT_VW 8
+#else
+#define ATT_VW 4
+#endif
+#define ATT_CAT_(a, b) a##b
+#define ATT_CAT(a, b) ATT_CAT_(a, b)
+#define att_vec ATT_CAT(float, ATT_VW)
+#define att_load ATT_CAT(vload, ATT_VW)
+#define att_store ATT_CAT(vstore, ATT_VW)
+#define ATT_HV (HEAD_DIM / ATT_VW)
+#define att_kload ATT_CAT(vload, ATT_KT)
+#define att_kstore ATT_CAT(vstore, ATT_KT)
 #define ATT_PART (HEAD_DIM + 2)
 
-/* Online softmax over keys [j0, j1) of one kv head: updates (m, l, acc) for the query qs (pre-scaled). */
-inline void attend_range(const float4 *qs, __global const float *k, __global const float *v, const uint kv_stride,
-                         const uint j0, const uint j1, float *m, float *l, float4 *acc) {
+inline float att_hsum(att_vec v) {
+#if ATT_VW == 16
+    const float8 h8 = v.lo + v.hi;
+    const float4 h = h8.lo + h8.hi;
+#elif ATT_VW == 8
+    const float4 h = v.lo + v.hi;
+#else
+    const float4 h = v;
+#endif
+    return (h.x + h.y) + (h.z + h.w);
+}
+
+/* Online softmax over keys [j0, j1) of one kv head (rows kv_stride floats apart): updates (m, l, acc) for
+ * the pre-scaled query qs. Tiles are always ATT_KT wide (fully unrolled, so scores stay in registers); keys
+ * past j1 re-read row j1 - 1 and get score -inf. */
+inline void attend_range(const att_vec *qs, __global const float *k, __global const float *v,
+                         const uint kv_stride, const uint j0, const uint j1, float *m, float *l, att_vec *acc) {
     for (uint t0 = j0; t0 < j1; t0 += ATT_KT) {
-        const uint cnt = min((uint)ATT_KT, j1 - t0);
         float s[ATT_KT], tile_max = -INFINITY;
-        for (uint t = 0; t < cnt; t++) {
-            __global const float *kr = k + (ulong)(t0 + t) * kv_stride;
-            float4 d4 = 0.0f;
-            for (uint d = 0; d < ATT_HV; d++)
-                d4 = mad(qs[d], vload4(d, kr), d4);
-            s[t] = (d4.x + d4.y) + (d4.z + d4.w);
+        GC_UNROLL for (uint t = 0; t < ATT_KT; t++) {
+            __global const float *kr = k + (ulong)min(t0 + t, j1 - 1) * kv_stride;
+            att_vec d = 0.0f;
+            GC_UNROLL for (uint e = 0; e < ATT_HV; e++)
+                d = fma(qs[e], att_load(e, kr), d);
+            s[t] = t0 + t < j1 ? att_hsum(d) : -INFINITY;
             tile_max = fmax(tile_max, s[t]);
         }
         const float m_new = fmax(*m, tile_max), corr = exp(*m - m_new);
         *l *= corr;
-        for (uint d = 0; d < ATT_HV; d++)
-            acc[d] *= corr;
-        for (uint t = 0; t < cnt; t++) {
-            const float p = exp(s[t] - m_new);
-            __global const float *vr = v + (ulong)(t0 + t) * kv_stride;
+        GC_UNROLL for (uint e = 0; e < ATT_HV; e++)
+            acc[e] *= corr;
+        float ps[ATT_KT]; /* the tile's exps as one vector op (PoCL's exp is vectorised, the scalar one is not) */
+        att_kstore(exp(att_kload(0, s) - m_new), 0, ps);
+        GC_UNROLL for (uint t = 0; t < ATT_KT; t++) {
+            const float p = ps[t];
+            __global const float *vr = v + (ulong)min(t0 + t, j1 - 1) * kv_stride;
             *l += p;
-            for (uint d = 0; d < ATT_HV; d++)
-                acc[d] = mad((float4)(p), vload4(d, vr), acc[d]);
+            GC_UNROLL for (uint e = 0; e < ATT_HV; e++)
+                acc[e] = fma((att_vec)(p), att_load(e, vr), acc[e]);
         }
         *m = m_new;
     }
@@ -76,25 +108,25 @@ __kernel void attention_f32_f32(__global const float *q, const ulong q_off, __gl
     const uint j0 = n_splits == 1 ? 0 : min(n_keys, s * split_keys);
     const uint j1 = n_splits == 1 ? n_keys : min(n_keys, j0 + split_keys);
     const ulong row = (ulong)i * n_heads + h;
-    float4 qs[ATT_HV], acc[ATT_HV];
-    for (uint d = 0; d < ATT_HV; d++) {
-        qs[d] = vload4(d, q + q_off + row * HEAD_DIM) * scale;
-        acc[d] = 0.0f;
+    att_vec qs[ATT_HV], acc[ATT_HV];
+    GC_UNROLL for (uint e = 0; e < ATT_HV; e++) {
+        qs[e] = att_load(e, q + q_off + row * HEAD_DIM) * scale;
+        acc[e] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
     const uint kv_stride = n_kv_heads * HEAD_DIM;
     attend_range(qs, k + g * HEAD_DIM, v + g * HEAD_DIM, kv_stride, j0, j1, &m, &l, acc);
     if (n_splits == 1) {
         const float inv = 1.0f / l;
-        for (uint d = 0; d < ATT_HV; d++)
-            vstore4(acc[d] * inv, d, out + out_off + row * HEAD_DIM);
+        GC_UNROLL for (uint e = 0; e < ATT_HV; e++)
+            att_store(acc[e] * inv, e, out + out_off + row * HEAD_DIM);
         return;
     }
     __global float *p = part + (row * n_splits + s) * ATT_PART;
     p[0] = m;
     p[1] = l;
-    for (uint d = 0; d < ATT_HV; d++)
-        vstore4(acc[d], d, p + 2);
+    GC_UNROLL for (uint e = 0; e < ATT_HV; e++)
+        att_store(acc[e], e, p + 2);
 }
 
 __kernel void attention_combine_f32_f32(__global const float *part, __global float *out, const ulong out_off,
@@ -107,19 +139,19 @@ __kernel void attention_combine_f32_f32(__global const float *part, __global flo
     float big = -INFINITY, l = 0.0f;
     for (uint s = 0; s < n_splits; s++)
         big = fmax(big, p[s * ATT_PART]);
-    float4 acc[ATT_HV];
-    for (uint d = 0; d < ATT_HV; d++)
-        acc[d] = 0.0f;
+    att_vec acc[ATT_HV];
+    GC_UNROLL for (uint e = 0; e < ATT_HV; e++)
+        acc[e] = 0.0f;
     for (uint s = 0; s < n_splits; s++) {
         __global const float *ps = p + s * ATT_PART;
         const float w = ps[1] > 0.0f ? exp(ps[0] - big) : 0.0f; /* empty splits have m = -inf, l = 0 */
         l += w * ps[1];
-        for (uint d = 0; d < ATT_HV; d++)
-            acc[d] = mad((float4)(w), vload4(d, ps + 2), acc[d]);
+        GC_UNROLL for (uint e = 0; e < ATT_HV; e++)
+            acc[e] = fma((att_vec)(w), att_load(e, ps + 2), acc[e]);
     }
     const float inv = 1.0f / l;
-    for (uint d = 0; d < ATT_HV; d++)
-        vstore4(acc[d] * inv, d, out + out_off + row * HEAD_DIM);
+    GC_UNROLL for (uint e = 0; e < ATT_HV; e++)
+        att_store(acc[e] * inv, e, out + out_off + row * HEAD_DIM);
 }
 
 __kernel void attention_shared_f32_f32(__global const float *q, const ulong q_off, __global const float *k,
@@ -133,11 +165,11 @@ __kernel void attention_shared_f32_f32(__global const float *q, const ulong q_of
     const uint g = h / (n_heads / n_kv_heads), n_keys = n_past + i + 1, kv_stride = n_kv_heads * HEAD_DIM;
     const uint sink_end = min(sinks, n_keys), near = max(sink_end, n_keys > recent ? n_keys - recent : 0u);
     const ulong row = (ulong)i * n_heads + h;
-    float4 qs[ATT_HV], qd[ATT_HV], acc[ATT_HV];
-    for (uint d = 0; d < ATT_HV; d++) {
-        qs[d] = vload4(d, q + q_off + row * HEAD_DIM) * scale;
-        qd[d] = vload4(d, q_src + q_off + row * HEAD_DIM) * scale;
-        acc[d] = 0.0f;
+    att_vec qs[ATT_HV], qd[ATT_HV], acc[ATT_HV];
+    GC_UNROLL for (uint e = 0; e < ATT_HV; e++) {
+        qs[e] = att_load(e, q + q_off + row * HEAD_DIM) * scale;
+        qd[e] = att_load(e, q_src + q_off + row * HEAD_DIM) * scale;
+        acc[e] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
     __global const float *kg = k + g * HEAD_DIM, *vg = v + g * HEAD_DIM;
@@ -146,6 +178,6 @@ __kernel void attention_shared_f32_f32(__global const float *q, const ulong q_of
     /* recent rows: key row j - k_shift, value row j (v shifted forward so both use one index) */
     attend_range(qs, kg, vg + (ulong)k_shift * kv_stride, kv_stride, near - k_shift, n_keys - k_shift, &m, &l, acc);
     const float inv = 1.0f / l;
-    for (uint d = 0; d < ATT_HV; d++)
-        vstore4(acc[d] * inv, d, out + out_off + row * HEAD_DIM);
+    GC_UNROLL for (uint e = 0; e < ATT_HV; e++)
+        att_store(acc[e] * inv, e, out + out_off + row * HEAD_DIM);
 }

@@ -4,8 +4,9 @@
  * [w * chunk, (w + 1) * chunk) of the logits):
  *   argmax_f32_i32(x, x_off, out, out_off, n)
  *     x: f32 (n); out: int32 (1) = the lowest index of the largest x.
- *   sample_f32_i32(x, x_off, out, out_off, n, temperature, top_k, top_p, u)
- *     x: f32 (n) logits; out: int32 (1); temperature > 0, top_k != 1 (the host runs argmax otherwise).
+ *   sample_f32_i32(x, x_off, out, out_off, n, p, temperature, top_k, top_p, u)
+ *     x: f32 (n) logits; out: int32 (1); p: f32 (n) scratch for the weights exp((x - max) / temperature);
+ *     temperature > 0, top_k != 1 (the host runs argmax otherwise).
  * Launch: global = local = SAMPLE_LS.
  * The sampling rule (tests/ref_ops.c ref_sample is the same rule in plain C):
  *   1. temperature <= 0 or top_k == 1: argmax.
@@ -78,28 +79,29 @@ argmax_f32_i32(__global const float *x, const ulong x_off, __global int *out, co
         out[out_off] = (int)best;
 }
 
-/* Count (as float in .x) and mass (.y) of the tokens with key >= t, or key > t when strict. */
-inline float2 group_above(__global const float *x, uint lo, uint hi, uint t, bool strict, float m, float temp,
-                          __local float *sf, __local uint *su, uint lid) {
+/* Count (as float in .x) and mass (.y, from the weights p) of the tokens with key >= t, or key > t when
+ * strict. */
+inline float2 group_above(__global const float *x, __global const float *p, uint lo, uint hi, uint t,
+                          bool strict, __local float *sf, __local uint *su, uint lid) {
     uint c = 0;
     float mass = 0.0f;
     for (uint i = lo; i < hi; i++) {
         const uint k = fkey(x[i]);
         if (k > t || (!strict && k == t)) {
             c++;
-            mass += exp((x[i] - m) / temp);
+            mass += p[i];
         }
     }
     return (float2)((float)group_sum_u(c, su, lid), gc_group_sum(mass, sf, lid, SAMPLE_LS));
 }
 
 /* The largest key t with (by_mass ? mass : count) of {key >= t} >= goal. */
-inline uint group_bisect(__global const float *x, uint lo, uint hi, float goal, bool by_mass, float m,
-                         float temp, __local float *sf, __local uint *su, uint lid) {
+inline uint group_bisect(__global const float *x, __global const float *p, uint lo, uint hi, float goal,
+                         bool by_mass, __local float *sf, __local uint *su, uint lid) {
     uint t = 0;
     for (int b = 31; b >= 0; b--) {
         const uint cand = t | (1u << b);
-        const float2 a = group_above(x, lo, hi, cand, false, m, temp, sf, su, lid);
+        const float2 a = group_above(x, p, lo, hi, cand, false, sf, su, lid);
         if ((by_mass ? a.y : a.x) >= goal)
             t = cand;
     }
@@ -119,14 +121,14 @@ inline void group_scan(float v, __local float *scan, uint lid) {
 }
 
 /* The first kept index in [lo, hi) where the running mass (from cum) exceeds target, else the last kept. */
-inline uint walk_kept(__global const float *x, uint lo, uint hi, uint t, uint rank, uint tie_quota, float m,
-                      float temp, float cum, float target) {
+inline uint walk_kept(__global const float *x, __global const float *p, uint lo, uint hi, uint t, uint rank,
+                      uint tie_quota, float cum, float target) {
     uint pick = lo;
     for (uint i = lo; i < hi; i++) {
         const uint k = fkey(x[i]);
         if (k > t || (k == t && rank++ < tie_quota)) {
             pick = i;
-            cum += exp((x[i] - m) / temp);
+            cum += p[i];
             if (cum > target)
                 break;
         }
@@ -136,16 +138,17 @@ inline uint walk_kept(__global const float *x, uint lo, uint hi, uint t, uint ra
 
 /* Steps 3-4 of the rule: the number of tokens kept is keep = count(key > t) + (*tie_quota) ties at t.
  * Both bisections always run: PoCL 3.1 mis-ran kernels with barriers under (uniform) branches. */
-inline uint kept_threshold(__global const float *x, uint lo, uint hi, uint n, float m, float temp, int top_k,
-                           float top_p, __local float *sf, __local uint *su, uint lid, uint *tie_quota) {
+inline uint kept_threshold(__global const float *x, __global const float *p, uint lo, uint hi, uint n, float m,
+                           float temp, int top_k, float top_p, __local float *sf, __local uint *su, uint lid,
+                           uint *tie_quota) {
     const uint k = top_k <= 0 || (uint)top_k >= n ? n : (uint)top_k;
-    const uint tk = group_bisect(x, lo, hi, (float)k, false, m, temp, sf, su, lid);
-    const float2 gtk = group_above(x, lo, hi, tk, true, m, temp, sf, su, lid);
+    const uint tk = group_bisect(x, p, lo, hi, (float)k, false, sf, su, lid);
+    const float2 gtk = group_above(x, p, lo, hi, tk, true, sf, su, lid);
     const float z = gtk.y + ((float)k - gtk.x) * exp((fval(tk) - m) / temp);
     const float goal = top_p * z;
-    const uint tp = group_bisect(x, lo, hi, goal, true, m, temp, sf, su, lid);
-    const float2 gtp = group_above(x, lo, hi, tp, true, m, temp, sf, su, lid);
-    const float2 gep = group_above(x, lo, hi, tp, false, m, temp, sf, su, lid);
+    const uint tp = group_bisect(x, p, lo, hi, goal, true, sf, su, lid);
+    const float2 gtp = group_above(x, p, lo, hi, tp, true, sf, su, lid);
+    const float2 gep = group_above(x, p, lo, hi, tp, false, sf, su, lid);
     const float ties = clamp(ceil((goal - gtp.y) / exp((fval(tp) - m) / temp)), 1.0f, gep.x - gtp.x);
     const uint keep_p = (uint)(gtp.x + ties);
     const bool by_p = top_p < 1.0f && keep_p < k;
@@ -156,14 +159,17 @@ inline uint kept_threshold(__global const float *x, uint lo, uint hi, uint n, fl
 /* Launched only when sampling is not greedy (the host runs argmax for temperature <= 0 or top_k == 1). */
 __kernel __attribute__((reqd_work_group_size(SAMPLE_LS, 1, 1))) void
 sample_f32_i32(__global const float *logits, const ulong x_off, __global int *out, const ulong out_off,
-               const uint n, const float temp, const int top_k, const float top_p, const float u) {
+               const uint n, __global float *p, const float temp, const int top_k, const float top_p,
+               const float u) {
     __local float sf[SAMPLE_LS], scan_ties[SAMPLE_LS + 1], scan_mass[SAMPLE_LS + 1];
     __local uint su[SAMPLE_LS];
     CHUNK_BOUNDS(n);
     __global const float *x = logits + x_off;
     const float m = x[group_argmax(x, lo, hi, sf, su, lid)];
+    for (uint i = lo; i < hi; i++) /* each work-item reads back only its own chunk: no barrier needed */
+        p[i] = exp((x[i] - m) / temp);
     uint tie_quota;
-    const uint t = kept_threshold(x, lo, hi, n, m, temp, top_k, top_p, sf, su, lid, &tie_quota);
+    const uint t = kept_threshold(x, p, lo, hi, n, m, temp, top_k, top_p, sf, su, lid, &tie_quota);
     uint ties = 0;
     for (uint i = lo; i < hi; i++)
         ties += fkey(x[i]) == t;
@@ -175,7 +181,7 @@ sample_f32_i32(__global const float *logits, const ulong x_off, __global int *ou
         const uint k = fkey(x[i]);
         if (k > t || (k == t && rank++ < tie_quota)) {
             n_kept++;
-            mass += exp((x[i] - m) / temp);
+            mass += p[i];
         }
     }
     group_scan(mass, scan_mass, lid);
@@ -189,7 +195,7 @@ sample_f32_i32(__global const float *logits, const ulong x_off, __global int *ou
     barrier(CLK_LOCAL_MEM_FENCE);
     const uint chosen = su[0];
     barrier(CLK_LOCAL_MEM_FENCE);
-    su[lid] = walk_kept(x, lo, hi, t, (uint)scan_ties[lid], tie_quota, m, temp, scan_mass[lid], target);
+    su[lid] = walk_kept(x, p, lo, hi, t, (uint)scan_ties[lid], tie_quota, scan_mass[lid], target);
     barrier(CLK_LOCAL_MEM_FENCE);
     if (lid == 0)
         out[out_off] = (int)su[chosen];

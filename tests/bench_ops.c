@@ -3,7 +3,10 @@
  * TinyLlama prefill shapes, and GB/s of the GEMV kernels at decode shapes. Medians of TRIALS runs.
  *
  * usage: bench_ops [n] [trials]          (n = prompt rows, default 512; trials default 5)
- * environment: GEMCL_DEVICE picks the device; GEMM_TM/GEMM_TN/GEMV_LS override the profile's tunables. */
+ * environment: GEMCL_DEVICE picks the device; GEMM_TM/WN/WM/KB and GEMV_LS/RPG/NB override the profile's
+ * tunables; BENCH_ONLY=gemm|gemv|other runs one part; BENCH_SHAPES=k keeps the first k GEMM shapes;
+ * BENCH_QUICK=1 times only our f32 GEMM (for tuning sweeps). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,27 @@ static void die(const gc_error *err) {
     exit(1);
 }
 
+/* What one timed run does: fn(ctx) returns GEMCL_OK or fails the bench (err set). */
+typedef gemcl_status (*bench_fn)(void *ctx, gc_error *err);
+
+/* Median seconds of trials runs of fn after one warm-up run; a device run ends with clFinish on queue (NULL
+ * for host-only work). */
+static double median_seconds(bench_fn fn, void *ctx, cl_command_queue queue) {
+    double t[16] = {0};
+    gc_error err;
+    for (int r = -1; r < trials; r++) {
+        double t0 = now_s();
+        if (fn(ctx, &err) != GEMCL_OK)
+            die(&err);
+        if (queue)
+            clFinish(queue);
+        if (r >= 0)
+            t[r] = now_s() - t0;
+    }
+    qsort(t, (size_t)trials, sizeof t[0], cmp_double);
+    return t[trials / 2];
+}
+
 static gc_buffer device_buffer(gc_runtime *rt, size_t bytes, unsigned seed) {
     gc_buffer b;
     gc_error err;
@@ -44,57 +68,54 @@ static gc_buffer device_buffer(gc_runtime *rt, size_t bytes, unsigned seed) {
     return b;
 }
 
-/* Median seconds of one matmul on the device (after a warm-up run). */
+typedef struct matmul_run {
+    gc_ops *ops;
+    const gc_buffer *x;
+    const gc_dweight *w;
+    gc_buffer *y;
+    int n;
+} matmul_run;
+
+static gemcl_status run_matmul(void *ctx, gc_error *err) {
+    matmul_run *m = ctx;
+    return gc_op_matmul(m->ops, m->x, 0, m->w, NULL, m->y, 0, m->n, err);
+}
+
+/* Median seconds of one matmul on the device. */
 static double time_matmul(gc_ops *ops, const gc_buffer *x, const gc_dweight *w, gc_buffer *y, int n) {
-    gc_error err;
-    double t[16];
-    for (int r = -1; r < trials; r++) {
-        double t0 = now_s();
-        if (gc_op_matmul(ops, x, 0, w, NULL, y, 0, n, &err) != GEMCL_OK)
-            die(&err);
-        clFinish(gc_ops_runtime(ops)->queue);
-        if (r >= 0)
-            t[r] = now_s() - t0;
-    }
-    qsort(t, (size_t)trials, sizeof t[0], cmp_double);
-    return t[trials / 2];
+    matmul_run m = {ops, x, w, y, n};
+    return median_seconds(run_matmul, &m, gc_ops_runtime(ops)->queue);
 }
 
 #ifdef GEMCL_HAVE_OPENBLAS
+typedef struct blas_run {
+    int n, rows, cols;
+    float *x, *w, *y;
+} blas_run;
+
+static gemcl_status run_sgemm(void *ctx, gc_error *err) {
+    blas_run *b = ctx;
+    (void)err;
+    if (b->n == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, b->rows, b->cols, 1.0f, b->w, b->cols, b->x, 1, 0.0f, b->y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b->n, b->rows, b->cols, 1.0f, b->x, b->cols, b->w,
+                    b->cols, 0.0f, b->y, b->rows);
+    return GEMCL_OK;
+}
+
+/* Median seconds of OpenBLAS on the same product (sgemv for n = 1). Inputs are written so that no page is
+ * calloc's shared zero page (which would read from cache). */
 static double time_openblas(int n, int rows, int cols) {
-    float *x = malloc((size_t)n * cols * 4), *w = malloc((size_t)rows * cols * 4), *y = malloc((size_t)n * rows * 4);
+    blas_run b = {n, rows, cols, malloc((size_t)n * cols * 4), malloc((size_t)rows * cols * 4),
+                  malloc((size_t)n * rows * 4)};
     for (size_t i = 0; i < (size_t)rows * cols; i++)
-        w[i] = (float)(i % 7);
+        b.w[i] = (float)(i % 7);
     for (size_t i = 0; i < (size_t)n * cols; i++)
-        x[i] = (float)(i % 5);
-    double t[16];
-    for (int r = -1; r < trials; r++) {
-        double t0 = now_s();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, cols, 1.0f, x, cols, w, cols, 0.0f, y, rows);
-        if (r >= 0)
-            t[r] = now_s() - t0;
-    }
-    free(x), free(w), free(y);
-    qsort(t, (size_t)trials, sizeof t[0], cmp_double);
-    return t[trials / 2];
-}
-#endif
-
-#ifdef GEMCL_HAVE_OPENBLAS
-static double time_openblas_gemv(int rows, int cols) {
-    float *x = malloc((size_t)cols * 4), *w = malloc((size_t)rows * cols * 4), *y = malloc((size_t)rows * 4);
-    for (size_t i = 0; i < (size_t)rows * cols; i++) /* touched pages: calloc'd zero pages would all hit cache */
-        w[i] = (float)(i % 7), x[i % cols] = 1.0f;
-    double t[16];
-    for (int r = -1; r < trials; r++) {
-        double t0 = now_s();
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, w, cols, x, 1, 0.0f, y, 1);
-        if (r >= 0)
-            t[r] = now_s() - t0;
-    }
-    free(x), free(w), free(y);
-    qsort(t, (size_t)trials, sizeof t[0], cmp_double);
-    return t[trials / 2];
+        b.x[i] = (float)(i % 5);
+    double t = median_seconds(run_sgemm, &b, NULL);
+    free(b.x), free(b.w), free(b.y);
+    return t;
 }
 #endif
 
@@ -107,9 +128,11 @@ static void bench_gemm(gc_ops *ops, int n, int rows, int cols) {
 #endif
     printf("gemm n %4d rows %5d cols %5d | openblas %6.1f |", n, rows, cols, blas);
     gc_ops_profile saved = *gc_ops_get_profile(ops), p = saved;
-    for (int t = GC_DTYPE_F32; t <= GC_DTYPE_Q8_0; t++) {
+    int quick = getenv("BENCH_QUICK") != NULL;
+    for (int t = GC_DTYPE_F32; t <= (quick ? GC_DTYPE_F32 : GC_DTYPE_Q8_0); t++) {
         gc_dweight w = {device_buffer(rt, gc_dtype_row_bytes((gc_dtype)t, cols) * rows, 3), (gc_dtype)t, rows, cols};
-        for (int clblast = 0; clblast <= (t == GC_DTYPE_F32); clblast++) {
+        int paths = t == GC_DTYPE_F32 && !quick ? 2 : 1; /* f32 also through CLBlast */
+        for (int clblast = 0; clblast < paths; clblast++) {
             p.gemm_f32_clblast = clblast;
             gc_ops_set_profile(ops, &p);
             double gf = flop / time_matmul(ops, &x, &w, &y, n) * 1e-9;
@@ -129,7 +152,7 @@ static void bench_gemv(gc_ops *ops, int rows, int cols) {
     gc_buffer x = device_buffer(rt, (size_t)cols * 4, 1), y = device_buffer(rt, (size_t)rows * 4, 2);
     printf("gemv rows %5d cols %5d |", rows, cols);
 #ifdef GEMCL_HAVE_OPENBLAS
-    printf(" openblas f32 %5.1f GB/s |", 4.0 * rows * cols / time_openblas_gemv(rows, cols) * 1e-9);
+    printf(" openblas f32 %5.1f GB/s |", 4.0 * rows * cols / time_openblas(1, rows, cols) * 1e-9);
 #endif
     for (int t = GC_DTYPE_F32; t <= GC_DTYPE_Q8_0; t++) {
         size_t bytes = gc_dtype_row_bytes((gc_dtype)t, cols) * rows;
@@ -140,6 +163,109 @@ static void bench_gemv(gc_ops *ops, int rows, int cols) {
     }
     printf("\n");
     gc_buffer_free(rt, &x), gc_buffer_free(rt, &y);
+}
+
+/* Plain single-threaded C attention for one query row per head over n_keys keys (a yardstick for the
+ * decode kernel in the same run): two passes, scores then softmax-weighted values. */
+static double host_decode_attention(int n_keys, int heads, int kv, int hd) {
+    float *k = malloc((size_t)n_keys * kv * hd * 4), *v = malloc((size_t)n_keys * kv * hd * 4);
+    float *q = malloc((size_t)heads * hd * 4), *o = malloc((size_t)heads * hd * 4), *sc = malloc((size_t)n_keys * 4);
+    for (size_t i = 0; i < (size_t)n_keys * kv * hd; i++)
+        k[i] = v[i] = (float)(i % 13) * 0.01f;
+    for (int i = 0; i < heads * hd; i++)
+        q[i] = (float)(i % 7) * 0.1f;
+    double t0 = now_s();
+    for (int h = 0; h < heads; h++) {
+        const float *qh = q + h * hd;
+        int g = h / (heads / kv);
+        float m = -1e30f, sum = 0.0f;
+        for (int j = 0; j < n_keys; j++) {
+            const float *kr = k + ((size_t)j * kv + g) * hd;
+            float d = 0.0f;
+            for (int e = 0; e < hd; e++)
+                d += qh[e] * kr[e];
+            sc[j] = d * 0.125f;
+            m = sc[j] > m ? sc[j] : m;
+        }
+        float *oh = o + h * hd;
+        memset(oh, 0, (size_t)hd * 4);
+        for (int j = 0; j < n_keys; j++) {
+            float p = expf(sc[j] - m);
+            const float *vr = v + ((size_t)j * kv + g) * hd;
+            sum += p;
+            for (int e = 0; e < hd; e++)
+                oh[e] += p * vr[e];
+        }
+        for (int e = 0; e < hd; e++)
+            oh[e] /= sum;
+    }
+    double t = now_s() - t0;
+    free(k), free(v), free(q), free(o), free(sc);
+    return t;
+}
+
+typedef struct attention_run {
+    gc_ops *ops;
+    gc_buffer q, k, v, o;
+    int n, n_past;
+} attention_run;
+
+static gemcl_status run_attention(void *ctx, gc_error *err) {
+    attention_run *a = ctx;
+    return gc_op_attention(a->ops, &a->q, 0, &a->k, &a->v, &a->o, 0, a->n, a->n_past, 32, 4, 64, 0.125f, err);
+}
+
+/* Causal attention of n queries after n_past cached rows (TinyLlama heads: 32 query, 4 kv, 64 dims). */
+static void bench_attention(gc_ops *ops, int n, int n_past) {
+    gc_runtime *rt = gc_ops_runtime(ops);
+    const int heads = 32, kv = 4, hd = 64;
+    size_t q_bytes = (size_t)n * heads * hd * 4, kv_bytes = (size_t)(n + n_past) * kv * hd * 4;
+    attention_run a = {ops, device_buffer(rt, q_bytes, 1), device_buffer(rt, kv_bytes, 3),
+                       device_buffer(rt, kv_bytes, 4), device_buffer(rt, q_bytes, 2), n, n_past};
+    double t = median_seconds(run_attention, &a, rt->queue);
+    double pairs = (double)n * n_past + (double)n * (n + 1) / 2;
+    printf("attention n %4d n_past %5d heads 32/4 hd 64 | %7.3f ms | %6.1f GFLOP/s", n, n_past, t * 1e3,
+           4.0 * pairs * hd * heads / t * 1e-9);
+    if (n == 1)
+        printf(" | plain C, 1 thread: %.3f ms", host_decode_attention(n_past + 1, heads, kv, hd) * 1e3);
+    printf("\n");
+    gc_buffer_free(rt, &a.q), gc_buffer_free(rt, &a.o), gc_buffer_free(rt, &a.k), gc_buffer_free(rt, &a.v);
+}
+
+typedef struct sample_run {
+    gc_ops *ops;
+    gc_buffer x, id;
+    int n;
+    bool sample;
+} sample_run;
+
+static gemcl_status run_sample(void *ctx, gc_error *err) {
+    sample_run *r = ctx;
+    return r->sample ? gc_op_sample(r->ops, &r->x, 0, &r->id, 0, r->n, 0.8f, 40, 0.9f, 0.5f, err)
+                     : gc_op_argmax(r->ops, &r->x, 0, &r->id, 0, r->n, err);
+}
+
+/* Sampling from a vocabulary of n logits (top-k 40, top-p 0.9) and argmax. */
+static void bench_sample(gc_ops *ops, int n) {
+    gc_runtime *rt = gc_ops_runtime(ops);
+    float *host = malloc((size_t)n * 4);
+    for (int i = 0; i < n; i++)
+        host[i] = (float)((i * 7919) % 1000) * 0.01f;
+    sample_run r = {ops, device_buffer(rt, (size_t)n * 4, 1), device_buffer(rt, 4, 2), n, false};
+    gc_error err;
+    if (gc_buffer_write(rt, &r.x, 0, host, (size_t)n * 4, &err) != GEMCL_OK)
+        die(&err);
+    for (int mode = 0; mode < 2; mode++) {
+        r.sample = mode == 1;
+        printf("%s n %d | %.3f ms (with launch + finish)\n", mode ? "sample top-k 40 top-p 0.9" : "argmax", n,
+               median_seconds(run_sample, &r, rt->queue) * 1e3);
+    }
+    free(host);
+    gc_buffer_free(rt, &r.x), gc_buffer_free(rt, &r.id);
+}
+
+static bool wanted(const char *only, const char *part) {
+    return !only || strcmp(only, part) == 0;
 }
 
 static void env_override(const char *name, int *value) {
@@ -172,12 +298,17 @@ int main(int argc, char **argv) {
            rt->dev.info.name, p.name, p.gemm_tm, p.gemm_wn, p.gemm_wm, p.gemm_kb, p.gemv_local, p.gemv_rows,
            p.gemv_rows_x, trials);
     const int shapes[][2] = {{2048, 2048}, {256, 2048}, {5632, 2048}, {2048, 5632}, {32000, 2048}};
-    const char *only = getenv("BENCH_ONLY"); /* "gemm" or "gemv" */
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0] && (!only || strcmp(only, "gemv")); s++)
+    const char *only = getenv("BENCH_ONLY"), *ks = getenv("BENCH_SHAPES");
+    size_t n_shapes = ks ? (size_t)atoi(ks) : sizeof shapes / sizeof shapes[0];
+    for (size_t s = 0; s < n_shapes && s < sizeof shapes / sizeof shapes[0] && wanted(only, "gemm"); s++)
         bench_gemm(ops, n, shapes[s][0], shapes[s][1]);
-    if (!only || strcmp(only, "gemm"))
-        for (size_t s = 2; s < 4; s++)
-            bench_gemv(ops, shapes[s][0], shapes[s][1]);
+    for (size_t s = 2; s < 4 && wanted(only, "gemv"); s++)
+        bench_gemv(ops, shapes[s][0], shapes[s][1]);
+    if (wanted(only, "other")) {
+        bench_attention(ops, n, 0);
+        bench_attention(ops, 1, 4096);
+        bench_sample(ops, 32000);
+    }
     gc_ops_free(ops);
     gc_runtime_free(rt);
     return 0;

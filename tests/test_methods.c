@@ -207,8 +207,8 @@ static bool stack_open(stack *s) {
 
 static void stack_close(stack *s) {
     gc_dmodel_free(s->rt, s->dm);
+    gc_ops_free(s->ops); /* the op registry owns scratch (decode attention), released here */
     ck_assert_uint_eq(s->rt->bytes_current, 0);
-    gc_ops_free(s->ops);
     gc_runtime_free(s->rt);
     gc_model_file_close(s->file);
 }

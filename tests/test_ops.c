@@ -128,7 +128,7 @@ START_TEST(swiglu_and_copy_match_reference) {
         size_t n = sizes[s];
         float *g = random_f32(n, 21u + s), *u = random_f32(n, 31u + s), *want = malloc(n * sizeof *want);
         for (size_t i = 0; i < n; i++)
-            want[i] = g[i] * 4.0f, g[i] = want[i]; /* a wider range than [-1, 1) */
+            g[i] *= 4.0f; /* a wider range than [-1, 1) */
         for (size_t i = 0; i < n; i++)
             want[i] = g[i] * (1.0f / (1.0f + expf(-g[i]))) * u[i];
         gc_buffer dg = upload_f32(&f, g, n), du = upload_f32(&f, u, n), dc;
@@ -264,6 +264,34 @@ START_TEST(attention_matches_reference_for_gqa_ratios_and_head_dims) {
 }
 END_TEST
 
+/* With the source layer equal to this one (q_src = q, k_src = k, nothing shifted), pod-tf's shared attention
+ * is plain attention whatever the sinks and recent window. */
+static void check_shared_equals_plain(fixture *f, int n, int n_past, int hd) {
+    const int n_heads = 4, n_kv = 2;
+    size_t q_elems = (size_t)n * n_heads * hd, kv_elems = (size_t)(n_past + n) * n_kv * hd;
+    float *q = random_f32(q_elems, 3u), *k = random_f32(kv_elems, 5u), *v = random_f32(kv_elems, 9u);
+    float scale = 1.0f / sqrtf((float)hd), *want = malloc(q_elems * sizeof *want);
+    ref_attention(want, q, k, v, n, n_past, n_heads, n_kv, hd, scale);
+    gc_buffer dq = upload_f32(f, q, q_elems), dk = upload_f32(f, k, kv_elems), dv = upload_f32(f, v, kv_elems), dout;
+    expect_ok(f, gc_buffer_alloc(f->rt, q_elems * sizeof(float), "out", &dout, &f->err));
+    gc_shared_logits sh = {.q_src = &dq, .k_src = &dk, .sinks = 3, .recent = 4, .k_shift = 0};
+    expect_ok(f, gc_op_attention_shared(f->ops, &dq, 0, &dk, &dv, &sh, &dout, 0, n, n_past, n_heads, n_kv, hd, scale,
+                                        &f->err));
+    float *got = download_f32(f, &dout, 0, q_elems);
+    expect_close(got, want, q_elems, NMSE_F32, "shared attention with source = this layer");
+    free(q), free(k), free(v), free(want), free(got);
+    gc_buffer_free(f->rt, &dq), gc_buffer_free(f->rt, &dk), gc_buffer_free(f->rt, &dv), gc_buffer_free(f->rt, &dout);
+}
+
+START_TEST(shared_attention_with_itself_as_source_is_plain_attention) {
+    fixture f = fx_open();
+    check_shared_equals_plain(&f, 5, 17, 64);
+    check_shared_equals_plain(&f, 33, 0, 96);
+    check_shared_equals_plain(&f, 1, 40, 8);
+    fx_close(&f);
+}
+END_TEST
+
 START_TEST(decode_attention_splits_long_contexts) {
     fixture f = fx_open();
     check_attention(&f, 1, 3000, 4, 1, 64);   /* many splits */
@@ -340,9 +368,26 @@ START_TEST(out_of_range_arguments_are_refused_naming_the_op) {
     ck_assert_ptr_nonnull(strstr(f.err.msg, "swiglu"));
     ck_assert_int_eq(gc_op_rmsnorm(f.ops, &b, 0, &b, &b, 0, 2, 9, 1e-5f, &f.err), GEMCL_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "rmsnorm"));
-    gc_dweight w = {b, GC_DTYPE_F32, 4, 5};
+    gc_dweight w = {b, GC_DTYPE_F32, 4, 5}; /* 20 elements in a buffer of 16 */
     ck_assert_int_eq(gc_op_embed(f.ops, &w, &b, 0, &b, 0, 1, &f.err), GEMCL_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "embed"));
+    ck_assert_int_eq(gc_op_matmul(f.ops, &b, 0, &w, NULL, &b, 0, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "matmul"));
+    gc_dweight q8 = {b, GC_DTYPE_Q8_0, 1, 16}; /* q8_0 needs whole blocks of 32 */
+    ck_assert_int_eq(gc_op_matmul(f.ops, &b, 0, &q8, NULL, &b, 0, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_rope(f.ops, &b, 0, &b, 0, &b, 2, 1, 9, GC_ROPE_HALF, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "rope"));
+    /* 3 query heads over 2 kv heads is not GQA; head_dim 6 is not a multiple of 4; k rows past the buffer */
+    ck_assert_int_eq(gc_op_attention(f.ops, &b, 0, &b, &b, &b, 0, 1, 0, 3, 2, 4, 1.0f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "attention"));
+    ck_assert_int_eq(gc_op_attention(f.ops, &b, 0, &b, &b, &b, 0, 1, 0, 1, 1, 6, 1.0f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_attention(f.ops, &b, 0, &b, &b, &b, 0, 1, 4, 1, 1, 4, 1.0f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_argmax(f.ops, &b, 0, &b, 0, 17, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "argmax"));
+    ck_assert_int_eq(gc_op_sample(f.ops, &b, 0, &b, 0, 16, 1.0f, 0, 1.5f, 0.5f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_sample(f.ops, &b, 0, &b, 0, 16, 1.0f, 0, 1.0f, 1.0f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "sample"));
+    ck_assert_int_eq(gc_op_copy_f32(f.ops, &b, 10, &b, 0, 7, &f.err), GEMCL_ERR_INVALID_ARG);
     gc_buffer_free(f.rt, &b);
     fx_close(&f);
 }
@@ -360,6 +405,7 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, matmul_f32_through_clblast_and_wide_gemv_match_reference);
     tcase_add_test(tc, attention_matches_reference_for_gqa_ratios_and_head_dims);
     tcase_add_test(tc, decode_attention_splits_long_contexts);
+    tcase_add_test(tc, shared_attention_with_itself_as_source_is_plain_attention);
     tcase_add_test(tc, argmax_returns_lowest_index_of_ties);
     tcase_add_test(tc, sample_follows_the_reference_rule);
     tcase_add_test(tc, out_of_range_arguments_are_refused_naming_the_op);

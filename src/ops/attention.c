@@ -76,9 +76,10 @@ gemcl_status gc_op_attention(gc_ops *ops, const gc_buffer *q, size_t q_off, cons
                       GC_KARG(oo),  GC_KMEM(part), GC_KARG(nn),    GC_KARG(np),      GC_KARG(nh),
                       GC_KARG(nkv), GC_KARG(scale), GC_KARG(sk),   GC_KARG(ns)};
     st = gc_ops_set_args(k, args, 14, "attention", err);
-    size_t global[2] = {(size_t)n, (size_t)n_heads * n_splits};
-    if (st == GEMCL_OK)
+    if (st == GEMCL_OK) {
+        size_t global[2] = {(size_t)n, (size_t)n_heads * n_splits};
         st = gc_ops_launch_2d(ops, k, global, NULL, "attention", err);
+    }
     if (st == GEMCL_OK && n_splits > 1)
         st = attention_combine(ops, options, part, out, out_off, n, n_heads, n_splits, err);
     return st;

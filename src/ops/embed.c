@@ -3,17 +3,6 @@
 
 #include "ops/ops_internal.h"
 
-/* Checks a weight's shape and that its buffer holds rows x cols of its dtype. */
-gemcl_status gc_ops_check_weight(const gc_dweight *w, const char *op, gc_error *err) {
-    if (!w || w->rows <= 0 || w->cols <= 0 || (unsigned)w->dtype > GC_DTYPE_Q8_0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: weight has a bad shape or dtype", op);
-    if (w->dtype == GC_DTYPE_Q8_0 && w->cols % 32 != 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: q8_0 weight has %d columns, not a multiple of 32", op,
-                       w->cols);
-    size_t row_bytes = gc_dtype_row_bytes(w->dtype, w->cols);
-    return gc_ops_check_range(&w->buf, 0, (size_t)w->rows, row_bytes, op, "weight", err);
-}
-
 gemcl_status gc_op_embed(gc_ops *ops, const gc_dweight *table, const gc_buffer *ids, size_t ids_off,
                          gc_buffer *out, size_t out_off, int n, gc_error *err) {
     const char *op = "embed";

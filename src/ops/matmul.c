@@ -8,10 +8,10 @@
 
 #include "ops/ops_internal.h"
 
-/* -D options of the matmul program from the profile. */
-static void matmul_options(const gc_ops_profile *p, char *out, size_t len) {
+/* -D options of the matmul program from the profile; nb rows of x per GEMV work-item. */
+static void matmul_options(const gc_ops_profile *p, int nb, char *out, size_t len) {
     snprintf(out, len, "-DGEMV_LS=%d -DGEMV_RPG=%d -DGEMV_NB=%d -DGEMM_TM=%d -DGEMM_WN=%d -DGEMM_WM=%d -DGEMM_KB=%d",
-             p->gemv_local, p->gemv_rows, p->gemv_rows_x, p->gemm_tm, p->gemm_wn, p->gemm_wm, p->gemm_kb);
+             p->gemv_local, p->gemv_rows, nb, p->gemm_tm, p->gemm_wn, p->gemm_wm, p->gemm_kb);
 }
 
 /* Runs gemv_<t>_f32 (gemv) or gemm_<t>_f32 over the whole product. */
@@ -19,7 +19,8 @@ static gemcl_status matmul_kernel(gc_ops *ops, bool gemv, const gc_buffer *x, si
                                   const gc_dweight *w, gc_buffer *y, size_t y_off, int n, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
     char options[160], entry[32];
-    matmul_options(p, options, sizeof options);
+    int nb = n == 1 ? 1 : p->gemv_rows_x; /* decode reads each W row once; small batches share it */
+    matmul_options(p, nb, options, sizeof options);
     snprintf(entry, sizeof entry, "%s_%s_f32", gemv ? "gemv" : "gemm", gc_dtype_name(w->dtype));
     cl_kernel k;
     gemcl_status st = gc_ops_kernel(ops, "matmul", options, entry, &k, err);
@@ -33,7 +34,7 @@ static gemcl_status matmul_kernel(gc_ops *ops, bool gemv, const gc_buffer *x, si
     if (st != GEMCL_OK)
         return st;
     if (gemv) {
-        size_t global[3] = {(size_t)p->gemv_local, rows, ((size_t)n + p->gemv_rows_x - 1) / p->gemv_rows_x};
+        size_t global[3] = {(size_t)p->gemv_local, rows, ((size_t)n + nb - 1) / nb};
         size_t local[3] = {(size_t)p->gemv_local, (size_t)p->gemv_rows, 1};
         return gc_ops_launch_nd(ops, k, 3, global, local, entry, err);
     }

@@ -40,6 +40,7 @@ gemcl_status gc_ops_launch_nd(gc_ops *ops, cl_kernel kernel, int dims, const siz
 /* Scratch buffers owned by ops, one per slot, grown on demand and freed by gc_ops_free. */
 typedef enum gc_scratch_slot {
     GC_SCRATCH_ATTENTION = 0, /* split-key partial results of decode attention */
+    GC_SCRATCH_SAMPLE,        /* the sampler's per-token weights */
     GC_SCRATCH_COUNT
 } gc_scratch_slot;
 

@@ -13,7 +13,7 @@ typedef struct gc_ops_profile {
     int gemv_max_n;        /* matmul with n <= this uses the GEMV kernels */
     int gemv_local;        /* GEMV_LS: work-items per output row (power of two) */
     int gemv_rows;         /* GEMV_RPG: output rows per GEMV work-group */
-    int gemv_rows_x;       /* GEMV_NB: rows of x per GEMV work-item */
+    int gemv_rows_x;       /* GEMV_NB: rows of x per GEMV work-item when n > 1 (n = 1 uses 1) */
     bool gemm_f32_clblast; /* f32 GEMM through CLBlast instead of our own kernel */
     int gemm_tm;           /* GEMM_TM: rows of x per work-item (each computes GEMM_TM x 16 outputs) */
     int gemm_wn;           /* GEMM_WN: work-items per group along W rows (16 rows each) */

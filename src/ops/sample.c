@@ -46,10 +46,15 @@ gemcl_status gc_op_sample(gc_ops *ops, const gc_buffer *logits, size_t logits_of
     if (temperature <= 0.0f || top_k == 1) /* greedy: step 1 of the rule in cl/sample.cl */
         return gc_op_argmax(ops, logits, logits_off, out, out_off, n, err);
     cl_kernel k;
+    gc_buffer *weights = NULL;
     gemcl_status st = sample_kernel(ops, "sample_f32_i32", logits, logits_off, out, out_off, n, &k, err);
+    if (st == GEMCL_OK)
+        st = gc_ops_scratch(ops, GC_SCRATCH_SAMPLE, (size_t)n * sizeof(float), &weights, err);
+    if (st != GEMCL_OK)
+        return st;
     cl_int tk = top_k;
-    gc_karg args[] = {GC_KARG(temperature), GC_KARG(tk), GC_KARG(top_p), GC_KARG(u)};
-    for (int i = 0; i < 4 && st == GEMCL_OK; i++)
+    gc_karg args[] = {GC_KMEM(weights), GC_KARG(temperature), GC_KARG(tk), GC_KARG(top_p), GC_KARG(u)};
+    for (int i = 0; i < 5 && st == GEMCL_OK; i++) /* after the 5 arguments sample_kernel set */
         if (clSetKernelArg(k, (cl_uint)(5 + i), args[i].size, args[i].value) != CL_SUCCESS)
             st = gc_fail(err, GEMCL_ERR_DEVICE, "sample: setting argument %d", 5 + i);
     return st != GEMCL_OK ? st : launch_one_group(ops, k, "sample", err);
