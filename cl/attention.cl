@@ -13,8 +13,18 @@
  *   attention_combine_f32_f32(part, out, out_off, n, n_heads, n_splits)
  *     merges the splits of each (i, h): out = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s.
  *     Launch: 2-D, global (n, n_heads).
- * Online softmax: per tile of ATT_KT keys the scores are kept in registers, the running max is raised once
- * per tile and the running sum and accumulator are rescaled by e^(m_old - m_new). */
+ *   attention_rows_f32_f32(q, q_off, k, v, out, out_off, n, n_past, n_heads, n_kv_heads, scale)
+ *     prefill: the same result as attention_f32_f32 with n_splits = 1, computed in blocks of ATT_BR rows.
+ *     The rows of kv head g are the n * R pairs (query i, head g * R + r), R = n_heads / n_kv_heads, in
+ *     order i * R + r; work-item (b, g) computes block b of them, so every K/V row it loads serves ATT_BR
+ *     rows (queries and the heads sharing them). Rows are the lanes of a float vector (rowf): scores of a
+ *     tile of ATT_BC keys are ATT_BC rowf, softmax and exp run on rowf. Only tiles crossing the causal
+ *     diagonal of the block's first query are masked.
+ *     Launch: 2-D, global (ceil(n * R / ATT_BR), n_kv_heads); blocks are handed out heaviest first. With
+ *     ATT_LOCAL_WG > 0 the local size is (ATT_LOCAL_WG, 1) and each work-group loads a K/V tile into
+ *     local memory once for all its blocks (GPUs); with 0 (CPUs) tiles are read from global memory.
+ * Online softmax: per tile of ATT_KT (ATT_BC) keys the scores are kept in registers, the running max is
+ * raised once per tile and the running sum and accumulator are rescaled by e^(m_old - m_new). */
 
 #ifndef HEAD_DIM
 #define HEAD_DIM 64 // head size (multiple of 4)
@@ -111,4 +121,142 @@ __kernel void attention_combine_f32_f32(__global const float *part, __global flo
     const float inv = 1.0f / l;
     for (uint d = 0; d < ATT_HV; d++)
         vstore4(acc[d] * inv, d, out + out_off + row * HEAD_DIM);
+}
+
+/* ---- prefill: ATT_BR rows per work-item -------------------------------------------------------------- */
+
+#ifndef ATT_BR
+#define ATT_BR 16 // rows (query, head) per work-item = lanes of rowf: 2, 4, 8 or 16
+#endif
+#ifndef ATT_BC
+#define ATT_BC 16 // keys per tile of attention_rows
+#endif
+#ifndef ATT_LOCAL_WG
+#define ATT_LOCAL_WG 0 // > 0: work-items per group sharing K/V tiles in local memory; 0: tiles read from global
+#endif
+
+#define ATT_CAT_(a, b) a##b
+#define ATT_CAT(a, b) ATT_CAT_(a, b)
+typedef ATT_CAT(float, ATT_BR) rowf; // one value per row of a block
+typedef ATT_CAT(int, ATT_BR) rowi;
+#define ROW_LOAD(p) ATT_CAT(vload, ATT_BR)(0, p)
+#define ROW_STORE(x, p) ATT_CAT(vstore, ATT_BR)(x, 0, p)
+#if ATT_LOCAL_WG > 0
+#define ATT_KV __local // where attention_rows reads K/V tiles from
+#else
+#define ATT_KV __global
+#endif
+
+/* One tile of ATT_BC keys for a block of rows. qt: (HEAD_DIM) rowf, the block's queries pre-scaled, transposed;
+ * kt, vt: the tile's key/value rows, `stride` floats apart. Updates the running max m, sum l and unnormalised
+ * output acc (HEAD_DIM) rowf. masked (a constant after inlining): key t0 + t counts only for rows whose last
+ * key lim >= t0 + t, and tile rows past `last` are never read. */
+inline void att_rows_tile(const rowf *qt, ATT_KV const float *kt, ATT_KV const float *vt, const uint stride,
+                          const bool masked, const uint t0, const rowi lim, const uint last, rowf *m, rowf *l,
+                          rowf *acc) {
+    rowf s[ATT_BC]; // scores (ATT_BC keys) x (ATT_BR rows)
+    for (uint t = 0; t < ATT_BC; t++)
+        s[t] = 0.0f;
+    for (uint d = 0; d < HEAD_DIM; d++) {
+        const rowf qd = qt[d];
+        for (uint t = 0; t < ATT_BC; t++)
+            s[t] = mad(qd, (rowf)(kt[(masked ? min(t, last) : t) * stride + d]), s[t]);
+    }
+    rowf tile_max = -INFINITY;
+    for (uint t = 0; t < ATT_BC; t++) {
+        if (masked)
+            s[t] = select(s[t], (rowf)(-INFINITY), (rowi)(int)(t0 + t) > lim);
+        tile_max = fmax(tile_max, s[t]);
+    }
+    /* Every row sees key 0 and tile 0 comes first, so m_new is finite: no -inf - -inf. */
+    const rowf m_new = fmax(*m, tile_max), corr = exp(*m - m_new);
+    rowf sum = 0.0f;
+    for (uint t = 0; t < ATT_BC; t++) {
+        s[t] = exp(s[t] - m_new);
+        sum += s[t];
+    }
+    *l = mad(*l, corr, sum);
+    *m = m_new;
+    for (uint d = 0; d < HEAD_DIM; d += 4) { // four independent FMA chains
+        rowf a0 = acc[d] * corr, a1 = acc[d + 1] * corr, a2 = acc[d + 2] * corr, a3 = acc[d + 3] * corr;
+        for (uint t = 0; t < ATT_BC; t++) {
+            ATT_KV const float *vr = vt + (masked ? min(t, last) : t) * stride + d;
+            a0 = mad(s[t], (rowf)(vr[0]), a0);
+            a1 = mad(s[t], (rowf)(vr[1]), a1);
+            a2 = mad(s[t], (rowf)(vr[2]), a2);
+            a3 = mad(s[t], (rowf)(vr[3]), a3);
+        }
+        acc[d] = a0, acc[d + 1] = a1, acc[d + 2] = a2, acc[d + 3] = a3;
+    }
+}
+
+/* The last key (n_past + query) of row gr of a kv head's n_rows rows; rows past the end repeat the last. */
+inline uint att_row_last_key(const uint gr, const uint n_rows, const uint group, const uint n_past) {
+    return n_past + min(gr, n_rows - 1) / group;
+}
+
+__kernel void attention_rows_f32_f32(__global const float *q, const ulong q_off, __global const float *k,
+                                     __global const float *v, __global float *out, const ulong out_off,
+                                     const uint n, const uint n_past, const uint n_heads, const uint n_kv_heads,
+                                     const float scale) {
+    const uint group = n_heads / n_kv_heads, n_rows = n * group, n_blocks = (n_rows + ATT_BR - 1) / ATT_BR;
+    const uint gid = get_global_id(0), g = min((uint)get_global_id(1), n_kv_heads - 1);
+    const bool active = gid < n_blocks && get_global_id(1) < n_kv_heads; // inactive ones only help load tiles
+    const uint r0 = (active ? n_blocks - 1 - gid : 0) * ATT_BR;          // first row; heaviest blocks first
+    const uint kv_stride = n_kv_heads * HEAD_DIM;
+    __global const float *kg = k + g * HEAD_DIM, *vg = v + g * HEAD_DIM; // (n_past + n, kv_stride)
+
+    ulong row_at[ATT_BR]; // element offset of each row in q and out: (query, head, 0)
+    int lim_of[ATT_BR];
+    float lane[ATT_BR];
+    for (uint r = 0; r < ATT_BR; r++) {
+        const uint gr = min(r0 + r, n_rows - 1);
+        row_at[r] = ((ulong)(gr / group) * n_heads + g * group + gr % group) * HEAD_DIM;
+        lim_of[r] = (int)att_row_last_key(gr, n_rows, group, n_past);
+    }
+    const rowi lim = ATT_CAT(vload, ATT_BR)(0, lim_of);
+    rowf qt[HEAD_DIM], acc[HEAD_DIM]; // (HEAD_DIM) x (ATT_BR rows)
+    for (uint d = 0; d < HEAD_DIM; d++) {
+        for (uint r = 0; r < ATT_BR; r++)
+            lane[r] = q[q_off + row_at[r] + d] * scale;
+        qt[d] = ROW_LOAD(lane);
+        acc[d] = 0.0f;
+    }
+    rowf m = -INFINITY, l = 0.0f;
+    const uint all_end = att_row_last_key(r0, n_rows, group, n_past) + 1; // keys every row of the block sees
+    const uint blk_end = att_row_last_key(r0 + ATT_BR - 1, n_rows, group, n_past) + 1;
+#if ATT_LOCAL_WG > 0
+    __local float k_tile[ATT_BC * HEAD_DIM], v_tile[ATT_BC * HEAD_DIM]; // (ATT_BC, HEAD_DIM)
+    const uint lid = get_local_id(0), r0_first = (n_blocks - 1 - (gid - lid)) * ATT_BR;
+    const uint grp_end = att_row_last_key(r0_first + ATT_BR - 1, n_rows, group, n_past) + 1;
+    for (uint t0 = 0; t0 < grp_end; t0 += ATT_BC) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (uint x = lid; x < ATT_BC * HEAD_DIM / 4; x += ATT_LOCAL_WG) {
+            const ulong row = min(t0 + x / (HEAD_DIM / 4), grp_end - 1);
+            vstore4(vload4(x % (HEAD_DIM / 4), kg + row * kv_stride), x, k_tile);
+            vstore4(vload4(x % (HEAD_DIM / 4), vg + row * kv_stride), x, v_tile);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (active && t0 + ATT_BC <= all_end)
+            att_rows_tile(qt, k_tile, v_tile, HEAD_DIM, false, t0, lim, 0, &m, &l, acc);
+        else if (active && t0 < blk_end)
+            att_rows_tile(qt, k_tile, v_tile, HEAD_DIM, true, t0, lim, ATT_BC - 1, &m, &l, acc);
+    }
+#else
+    uint t0 = 0;
+    for (; t0 + ATT_BC <= all_end; t0 += ATT_BC)
+        att_rows_tile(qt, kg + (ulong)t0 * kv_stride, vg + (ulong)t0 * kv_stride, kv_stride, false, t0, lim, 0, &m,
+                      &l, acc);
+    for (; t0 < blk_end; t0 += ATT_BC) // the diagonal: masked, never reading past the block's last key
+        att_rows_tile(qt, kg + (ulong)t0 * kv_stride, vg + (ulong)t0 * kv_stride, kv_stride, true, t0, lim,
+                      blk_end - 1 - t0, &m, &l, acc);
+#endif
+    if (!active)
+        return;
+    const rowf inv = 1.0f / l;
+    for (uint d = 0; d < HEAD_DIM; d++) {
+        ROW_STORE(acc[d] * inv, lane);
+        for (uint r = 0; r < ATT_BR && r0 + r < n_rows; r++)
+            out[out_off + row_at[r] + d] = lane[r];
+    }
 }
