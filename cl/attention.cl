@@ -151,18 +151,23 @@ typedef ATT_CAT(int, ATT_BR) rowi;
  * kt, vt: the tile's key/value rows, `stride` floats apart. Updates the running max m, sum l and unnormalised
  * output acc (HEAD_DIM) rowf. masked (a constant after inlining): key t0 + t counts only for rows whose last
  * key lim >= t0 + t, and tile rows past `last` are never read. */
-inline void att_rows_tile(const rowf *qt, ATT_KV const float *kt, ATT_KV const float *vt, const uint stride,
+__attribute__((always_inline)) inline void att_rows_tile(const rowf *qt, ATT_KV const float *kt, ATT_KV const float *vt, const uint stride,
                           const bool masked, const uint t0, const rowi lim, const uint last, rowf *m, rowf *l,
                           rowf *acc) {
+    /* Inlined into each call so that `masked` is a constant; the key loops are unrolled so that the scores
+     * stay in registers; fma, not mad: PoCL's mad is a multiply and an add. */
     rowf s[ATT_BC]; // scores (ATT_BC keys) x (ATT_BR rows)
+#pragma unroll
     for (uint t = 0; t < ATT_BC; t++)
         s[t] = 0.0f;
     for (uint d = 0; d < HEAD_DIM; d++) {
         const rowf qd = qt[d];
-        for (uint t = 0; t < ATT_BC; t++)
-            s[t] = mad(qd, (rowf)(kt[(masked ? min(t, last) : t) * stride + d]), s[t]);
+    #pragma unroll
+    for (uint t = 0; t < ATT_BC; t++)
+            s[t] = fma(qd, (rowf)(kt[(masked ? min(t, last) : t) * stride + d]), s[t]);
     }
     rowf tile_max = -INFINITY;
+#pragma unroll
     for (uint t = 0; t < ATT_BC; t++) {
         if (masked)
             s[t] = select(s[t], (rowf)(-INFINITY), (rowi)(int)(t0 + t) > lim);
@@ -171,20 +176,22 @@ inline void att_rows_tile(const rowf *qt, ATT_KV const float *kt, ATT_KV const f
     /* Every row sees key 0 and tile 0 comes first, so m_new is finite: no -inf - -inf. */
     const rowf m_new = fmax(*m, tile_max), corr = exp(*m - m_new);
     rowf sum = 0.0f;
+#pragma unroll
     for (uint t = 0; t < ATT_BC; t++) {
         s[t] = exp(s[t] - m_new);
         sum += s[t];
     }
-    *l = mad(*l, corr, sum);
+    *l = fma(*l, corr, sum);
     *m = m_new;
     for (uint d = 0; d < HEAD_DIM; d += 4) { // four independent FMA chains
         rowf a0 = acc[d] * corr, a1 = acc[d + 1] * corr, a2 = acc[d + 2] * corr, a3 = acc[d + 3] * corr;
-        for (uint t = 0; t < ATT_BC; t++) {
+    #pragma unroll
+    for (uint t = 0; t < ATT_BC; t++) {
             ATT_KV const float *vr = vt + (masked ? min(t, last) : t) * stride + d;
-            a0 = mad(s[t], (rowf)(vr[0]), a0);
-            a1 = mad(s[t], (rowf)(vr[1]), a1);
-            a2 = mad(s[t], (rowf)(vr[2]), a2);
-            a3 = mad(s[t], (rowf)(vr[3]), a3);
+            a0 = fma(s[t], (rowf)(vr[0]), a0);
+            a1 = fma(s[t], (rowf)(vr[1]), a1);
+            a2 = fma(s[t], (rowf)(vr[2]), a2);
+            a3 = fma(s[t], (rowf)(vr[3]), a3);
         }
         acc[d] = a0, acc[d + 1] = a1, acc[d + 2] = a2, acc[d + 3] = a3;
     }
