@@ -53,8 +53,8 @@ static float *random_f32(size_t n, unsigned seed) {
 /* Finishes the queue, reads n floats back and returns them (caller frees). */
 static float *download_f32(fixture *f, const gc_buffer *b, size_t off, size_t n) {
     float *out = malloc(n * sizeof *out);
-    ck_assert_msg(gc_buffer_read(f->rt, b, off * sizeof(float), out, n * sizeof(float), &f->err) == GEMCL_OK,
-                  "%s", f->err.msg);
+    ck_assert_msg(gc_buffer_read(f->rt, b, off * sizeof(float), out, n * sizeof(float), &f->err) == GEMCL_OK, "%s",
+                  f->err.msg);
     return out;
 }
 
@@ -163,8 +163,7 @@ START_TEST(rope_both_layouts_with_gapped_positions) {
             memcpy(want, x, total * sizeof *want);
             ref_rope(want, pos, inv, n, n_heads, hd, (gc_rope_layout)layout);
             gc_buffer dx = upload_f32(&f, x, total), dinv = upload_f32(&f, inv, (size_t)hd / 2);
-            expect_ok(&f, gc_op_rope(f.ops, &dx, 0, &dpos, 0, &dinv, n, n_heads, hd, (gc_rope_layout)layout,
-                                     &f.err));
+            expect_ok(&f, gc_op_rope(f.ops, &dx, 0, &dpos, 0, &dinv, n, n_heads, hd, (gc_rope_layout)layout, &f.err));
             float *got = download_f32(&f, &dx, 0, total);
             expect_close(got, want, total, NMSE_EXACT, layout ? "rope half" : "rope adjacent");
             free(x), free(inv), free(want), free(got);
@@ -174,7 +173,6 @@ START_TEST(rope_both_layouts_with_gapped_positions) {
     fx_close(&f);
 }
 END_TEST
-
 
 /* ---- matmul --------------------------------------------------------------------------------------------- */
 
@@ -266,10 +264,32 @@ END_TEST
 
 START_TEST(decode_attention_splits_long_contexts) {
     fixture f = fx_open();
-    check_attention(&f, 1, 3000, 4, 1, 64);   /* many splits */
+    check_attention(&f, 1, 3000, 4, 1, 64); /* many splits */
     check_attention(&f, 2, 700, 8, 2, 128);
-    check_attention(&f, 1, 0, 2, 2, 16);      /* a single key */
+    check_attention(&f, 1, 0, 2, 2, 16); /* a single key */
     fx_close(&f);
+}
+END_TEST
+
+/* Every prefill kernel shape the profile can ask for: one row per work-item, blocks of 2..16 rows, key tiles
+ * of 8..32, K/V tiles in local memory (work-groups of 1, 4 and 64), on lengths that are not multiples of a
+ * block, blocks spanning the causal diagonal after a cache (n_past > 0), GQA groups larger than a block. */
+START_TEST(attention_row_blocks_match_reference_for_every_tunable) {
+    const int configs[][3] = {/* attn_rows, attn_keys, attn_local_wg */
+                              {0, 16, 0},  {2, 8, 0},   {4, 16, 0},  {8, 32, 0},
+                              {16, 16, 0}, {16, 16, 4}, {4, 16, 64}, {8, 8, 1}};
+    const int shapes[][5] = {/* n, n_past, n_heads, n_kv_heads, head_dim */
+                             {37, 0, 8, 4, 8},  {37, 21, 8, 8, 64}, {19, 17, 8, 1, 96}, {45, 5, 32, 1, 128},
+                             {3, 40, 8, 2, 64}, {33, 0, 9, 3, 64},  {70, 3, 4, 2, 8}};
+    for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
+        fixture f = fx_open(); /* a fresh ops per profile: programs are cached per option string */
+        gc_ops_profile p = *gc_ops_get_profile(f.ops);
+        p.attn_rows = configs[c][0], p.attn_keys = configs[c][1], p.attn_local_wg = configs[c][2];
+        gc_ops_set_profile(f.ops, &p);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            check_attention(&f, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4]);
+        fx_close(&f);
+    }
 }
 END_TEST
 
@@ -311,10 +331,11 @@ START_TEST(sample_follows_the_reference_rule) {
     float *x = random_f32((size_t)n, 7u);
     for (int i = 0; i < n; i++)
         x[i] *= 6.0f;
-    x[17] = x[4000] = 6.5f; /* tied maxima */
+    x[17] = x[4000] = 6.5f;                                            /* tied maxima */
     ck_assert_int_eq(device_pick(&f, x, n, 0.0f, 40, 0.9f, 0.5f), 17); /* temperature 0: argmax */
     ck_assert_int_eq(device_pick(&f, x, n, 1.0f, 1, 1.0f, 0.9f), 17);  /* top_k 1: argmax */
-    const float temps[] = {0.5f, 1.0f, 1.3f}, top_ps[] = {1.0f, 0.9f, 0.5f, 0.05f}, us[] = {0.0f, 0.13f, 0.5f, 0.77f, 0.999f};
+    const float temps[] = {0.5f, 1.0f, 1.3f}, top_ps[] = {1.0f, 0.9f, 0.5f, 0.05f},
+                us[] = {0.0f, 0.13f, 0.5f, 0.77f, 0.999f};
     const int top_ks[] = {0, 2, 40, 5003};
     for (int a = 0; a < 3; a++)
         for (int b = 0; b < 4; b++)
@@ -360,6 +381,7 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, matmul_f32_through_clblast_and_wide_gemv_match_reference);
     tcase_add_test(tc, attention_matches_reference_for_gqa_ratios_and_head_dims);
     tcase_add_test(tc, decode_attention_splits_long_contexts);
+    tcase_add_test(tc, attention_row_blocks_match_reference_for_every_tunable);
     tcase_add_test(tc, argmax_returns_lowest_index_of_ties);
     tcase_add_test(tc, sample_follows_the_reference_rule);
     tcase_add_test(tc, out_of_range_arguments_are_refused_naming_the_op);
