@@ -8,8 +8,8 @@
  * usage: bench_ops [n] [trials]          (n = prompt rows, default 512; trials default 5)
  * environment: GEMCL_DEVICE picks the device; GEMM_TM/GEMM_TN/GEMV_LS override the profile's tunables;
  * BENCH_ONLY = gemm, gemv or attn; ATT_NS = attention lengths (default "1024,4096,8192"), ATT_OLD_MAX_N =
- * longest n timed with the one-row kernel (default 1024; it is ~100x slower); ATT_BR/ATT_BC/ATT_LWG
- * override the attention tunables. */
+ * longest n timed with the one-row kernel (default 1024; it is ~100x slower); ATT_HD = only that head size;
+ * ATT_BR/ATT_BC/ATT_LWG override the attention tunables. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +149,12 @@ static void bench_gemv(gc_ops *ops, int rows, int cols) {
     gc_buffer_free(rt, &x), gc_buffer_free(rt, &y);
 }
 
+static void env_override(const char *name, int *value) {
+    const char *v = getenv(name);
+    if (v && *v)
+        *value = atoi(v);
+}
+
 /* Median seconds of one prefill attention of n rows (no cache before them) on the device. */
 static double time_attention(gc_ops *ops, const gc_buffer *q, const gc_buffer *kv, gc_buffer *out, int n, int n_heads,
                              int n_kv_heads, int head_dim) {
@@ -209,16 +215,17 @@ static void bench_attention_all(gc_ops *ops, int n) {
     const char *om = getenv("ATT_OLD_MAX_N");
     if (om && *om)
         old_max_n = atoi(om);
-    bench_attention(ops, "stories260K", 8, 4, 8, ns, n_ns, old_max_n);
-    bench_attention(ops, "SmolLM2", 9, 3, 64, ns, n_ns, old_max_n);
-    bench_attention(ops, "TinyLlama", 32, 4, 64, ns, n_ns, old_max_n);
-    bench_attention(ops, "Llama-3-8B", 32, 8, 128, ns, n_ns, old_max_n);
-}
-
-static void env_override(const char *name, int *value) {
-    const char *v = getenv(name);
-    if (v && *v)
-        *value = atoi(v);
+    const struct {
+        const char *name;
+        int n_heads, n_kv_heads, head_dim;
+    } models[] = {
+        {"stories260K", 8, 4, 8}, {"SmolLM2", 9, 3, 64}, {"TinyLlama", 32, 4, 64}, {"Llama-3-8B", 32, 8, 128}};
+    int only_hd = 0;
+    env_override("ATT_HD", &only_hd);
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++)
+        if (!only_hd || models[m].head_dim == only_hd)
+            bench_attention(ops, models[m].name, models[m].n_heads, models[m].n_kv_heads, models[m].head_dim, ns, n_ns,
+                            old_max_n);
 }
 
 int main(int argc, char **argv) {
