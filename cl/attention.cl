@@ -27,7 +27,8 @@
  *     Launch: 2-D, global (ceil(n * R / ATT_BR), n_kv_heads), local (max(ATT_LOCAL_WG, 1), 1); blocks are
  *     handed out heaviest first.
  * Online softmax: per tile of ATT_KT (ATT_BC) keys the scores are kept in registers, the running max is
- * raised once per tile and the running sum and accumulator are rescaled by e^(m_old - m_new). */
+ * raised once per tile and the running sum and accumulator are rescaled by e^(m_old - m_new) (attention_rows
+ * works in base 2: queries pre-scaled by log2(e), exp2). */
 
 #ifndef HEAD_DIM
 #define HEAD_DIM 64 // head size (multiple of 4)

@@ -280,7 +280,7 @@ START_TEST(attention_row_blocks_match_reference_for_every_tunable) {
                               {16, 16, 0}, {16, 16, 4}, {4, 16, 64}, {8, 8, 1}};
     const int shapes[][5] = {/* n, n_past, n_heads, n_kv_heads, head_dim */
                              {37, 0, 8, 4, 8},  {37, 21, 8, 8, 64}, {19, 17, 8, 1, 96}, {45, 5, 32, 1, 128},
-                             {3, 40, 8, 2, 64}, {33, 0, 9, 3, 64},  {70, 3, 4, 2, 8}};
+                             {3, 40, 8, 2, 64}, {33, 0, 9, 3, 64},  {70, 3, 4, 2, 8},   {21, 9, 4, 2, 256}};
     for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
         fixture f = fx_open(); /* a fresh ops per profile: programs are cached per option string */
         gc_ops_profile p = *gc_ops_get_profile(f.ops);

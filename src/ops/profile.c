@@ -17,7 +17,7 @@ static const gc_ops_profile cpu_profile = {
     .norm_local = 16,
     .attn_split_keys = 256,
     .attn_split_max_n = 2,
-    .attn_rows = 16, /* tests/bench_attention.c */
+    .attn_rows = 16, /* BENCH_ONLY=attn tests/bench_ops */
     .attn_keys = 16,
     .attn_local_wg = 0, /* PoCL's local memory is ordinary memory: tiles stay in cache anyway */
     .reduce_local = 64,
