@@ -53,8 +53,8 @@ static float *random_f32(size_t n, unsigned seed) {
 /* Finishes the queue, reads n floats back and returns them (caller frees). */
 static float *download_f32(fixture *f, const gc_buffer *b, size_t off, size_t n) {
     float *out = malloc(n * sizeof *out);
-    ck_assert_msg(gc_buffer_read(f->rt, b, off * sizeof(float), out, n * sizeof(float), &f->err) == GEMCL_OK, "%s",
-                  f->err.msg);
+    ck_assert_msg(gc_buffer_read(f->rt, b, off * sizeof(float), out, n * sizeof(float), &f->err) == GEMCL_OK,
+                  "%s", f->err.msg);
     return out;
 }
 
@@ -163,7 +163,8 @@ START_TEST(rope_both_layouts_with_gapped_positions) {
             memcpy(want, x, total * sizeof *want);
             ref_rope(want, pos, inv, n, n_heads, hd, (gc_rope_layout)layout);
             gc_buffer dx = upload_f32(&f, x, total), dinv = upload_f32(&f, inv, (size_t)hd / 2);
-            expect_ok(&f, gc_op_rope(f.ops, &dx, 0, &dpos, 0, &dinv, n, n_heads, hd, (gc_rope_layout)layout, &f.err));
+            expect_ok(&f, gc_op_rope(f.ops, &dx, 0, &dpos, 0, &dinv, n, n_heads, hd, (gc_rope_layout)layout,
+                                     &f.err));
             float *got = download_f32(&f, &dx, 0, total);
             expect_close(got, want, total, NMSE_EXACT, layout ? "rope half" : "rope adjacent");
             free(x), free(inv), free(want), free(got);
@@ -173,6 +174,7 @@ START_TEST(rope_both_layouts_with_gapped_positions) {
     fx_close(&f);
 }
 END_TEST
+
 
 /* ---- matmul --------------------------------------------------------------------------------------------- */
 
@@ -264,9 +266,9 @@ END_TEST
 
 START_TEST(decode_attention_splits_long_contexts) {
     fixture f = fx_open();
-    check_attention(&f, 1, 3000, 4, 1, 64); /* many splits */
+    check_attention(&f, 1, 3000, 4, 1, 64);   /* many splits */
     check_attention(&f, 2, 700, 8, 2, 128);
-    check_attention(&f, 1, 0, 2, 2, 16); /* a single key */
+    check_attention(&f, 1, 0, 2, 2, 16);      /* a single key */
     fx_close(&f);
 }
 END_TEST
@@ -331,11 +333,10 @@ START_TEST(sample_follows_the_reference_rule) {
     float *x = random_f32((size_t)n, 7u);
     for (int i = 0; i < n; i++)
         x[i] *= 6.0f;
-    x[17] = x[4000] = 6.5f;                                            /* tied maxima */
+    x[17] = x[4000] = 6.5f; /* tied maxima */
     ck_assert_int_eq(device_pick(&f, x, n, 0.0f, 40, 0.9f, 0.5f), 17); /* temperature 0: argmax */
     ck_assert_int_eq(device_pick(&f, x, n, 1.0f, 1, 1.0f, 0.9f), 17);  /* top_k 1: argmax */
-    const float temps[] = {0.5f, 1.0f, 1.3f}, top_ps[] = {1.0f, 0.9f, 0.5f, 0.05f},
-                us[] = {0.0f, 0.13f, 0.5f, 0.77f, 0.999f};
+    const float temps[] = {0.5f, 1.0f, 1.3f}, top_ps[] = {1.0f, 0.9f, 0.5f, 0.05f}, us[] = {0.0f, 0.13f, 0.5f, 0.77f, 0.999f};
     const int top_ks[] = {0, 2, 40, 5003};
     for (int a = 0; a < 3; a++)
         for (int b = 0; b < 4; b++)

@@ -10,8 +10,8 @@ static gemcl_status attention_check(const gc_buffer *q, size_t q_off, const gc_b
                                     const gc_buffer *out, size_t out_off, int n, int n_past, int n_heads,
                                     int n_kv_heads, int head_dim, gc_error *err) {
     const char *op = "attention";
-    if (n < 0 || n_past < 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0 || head_dim < 4 ||
-        head_dim > 256 || head_dim % 4 != 0)
+    if (n < 0 || n_past < 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0 ||
+        head_dim < 4 || head_dim > 256 || head_dim % 4 != 0)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG,
                        "%s: bad shape n = %d, n_past = %d, n_heads = %d, n_kv_heads = %d, head_dim = %d "
                        "(head_dim must be a multiple of 4 up to 256)",
@@ -70,10 +70,10 @@ static gemcl_status attention_rows(gc_ops *ops, const char *options, const gc_bu
 }
 
 gemcl_status gc_op_attention(gc_ops *ops, const gc_buffer *q, size_t q_off, const gc_buffer *k_cache,
-                             const gc_buffer *v_cache, gc_buffer *out, size_t out_off, int n, int n_past, int n_heads,
-                             int n_kv_heads, int head_dim, float scale, gc_error *err) {
-    gemcl_status st =
-        attention_check(q, q_off, k_cache, v_cache, out, out_off, n, n_past, n_heads, n_kv_heads, head_dim, err);
+                             const gc_buffer *v_cache, gc_buffer *out, size_t out_off, int n, int n_past,
+                             int n_heads, int n_kv_heads, int head_dim, float scale, gc_error *err) {
+    gemcl_status st = attention_check(q, q_off, k_cache, v_cache, out, out_off, n, n_past, n_heads, n_kv_heads,
+                                      head_dim, err);
     if (st != GEMCL_OK || n == 0)
         return st;
     const gc_ops_profile *p = gc_ops_get_profile(ops);
@@ -92,16 +92,16 @@ gemcl_status gc_op_attention(gc_ops *ops, const gc_buffer *q, size_t q_off, cons
     st = gc_ops_kernel(ops, "attention", options, "attention_f32_f32", &k, err);
     gc_buffer *part = (gc_buffer *)out; /* unused when n_splits == 1, but must be a valid buffer */
     if (st == GEMCL_OK && n_splits > 1)
-        st = gc_ops_scratch(ops, GC_SCRATCH_ATTENTION, (size_t)n * n_heads * n_splits * (head_dim + 2) * sizeof(float),
-                            &part, err);
+        st = gc_ops_scratch(ops, GC_SCRATCH_ATTENTION,
+                            (size_t)n * n_heads * n_splits * (head_dim + 2) * sizeof(float), &part, err);
     if (st != GEMCL_OK)
         return st;
     cl_ulong qo = q_off, oo = out_off;
     cl_uint nn = (cl_uint)n, np = (cl_uint)n_past, nh = (cl_uint)n_heads, nkv = (cl_uint)n_kv_heads;
     cl_uint sk = (cl_uint)split_keys, ns = (cl_uint)n_splits;
-    gc_karg args[] = {GC_KMEM(q),   GC_KARG(qo),    GC_KMEM(k_cache), GC_KMEM(v_cache), GC_KMEM(out),
-                      GC_KARG(oo),  GC_KMEM(part),  GC_KARG(nn),      GC_KARG(np),      GC_KARG(nh),
-                      GC_KARG(nkv), GC_KARG(scale), GC_KARG(sk),      GC_KARG(ns)};
+    gc_karg args[] = {GC_KMEM(q),   GC_KARG(qo), GC_KMEM(k_cache), GC_KMEM(v_cache), GC_KMEM(out),
+                      GC_KARG(oo),  GC_KMEM(part), GC_KARG(nn),    GC_KARG(np),      GC_KARG(nh),
+                      GC_KARG(nkv), GC_KARG(scale), GC_KARG(sk),   GC_KARG(ns)};
     st = gc_ops_set_args(k, args, 14, "attention", err);
     size_t global[2] = {(size_t)n, (size_t)n_heads * n_splits};
     if (st == GEMCL_OK)
