@@ -1,11 +1,16 @@
-/* bench_ops.c - speed of the matmul paths (built with the tests, never run by them; tests never assert on
- * time). Prints GFLOP/s of our GEMM, CLBlast SGEMM and OpenBLAS cblas_sgemm (when built with it) at
+/* bench_ops.c - speed of the matmul and attention paths (built with the tests, never run by them; tests never
+ * assert on time). Prints GFLOP/s of our GEMM, CLBlast SGEMM and OpenBLAS cblas_sgemm (when built with it) at
  * TinyLlama prefill shapes, and GB/s of the GEMV kernels at decode shapes. Medians of TRIALS runs.
+ * BENCH_ONLY=attn instead prints causal prefill attention GFLOP/s (4 * n * n / 2 * heads * head_dim flops)
+ * of the block-of-rows kernel and of the one-row-per-work-item kernel (profile attn_rows = 0) next to our
+ * f32 GEMM at the TinyLlama shape n x 2048 x 2048.
  *
  * usage: bench_ops [n] [trials]          (n = prompt rows, default 512; trials default 5)
  * environment: GEMCL_DEVICE picks the device; GEMM_TM/WN/WM/KB and GEMV_LS/RPG/NB override the profile's
- * tunables; BENCH_ONLY=gemm|gemv|other runs one part; BENCH_SHAPES=k keeps the first k GEMM shapes;
- * BENCH_QUICK=1 times only our f32 GEMM (for tuning sweeps). */
+ * tunables; BENCH_ONLY=gemm|gemv|other|attn runs one part; BENCH_SHAPES=k keeps the first k GEMM shapes;
+ * BENCH_QUICK=1 times only our f32 GEMM (for tuning sweeps). For BENCH_ONLY=attn: ATT_NS = attention lengths
+ * (default "1024,4096,8192"), ATT_OLD_MAX_N = longest n timed with the one-row kernel (default 1024; it is
+ * ~100x slower); ATT_HD = only that head size; ATT_BR/ATT_BC/ATT_LWG override the attention tunables. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,6 +279,79 @@ static void env_override(const char *name, int *value) {
         *value = atoi(v);
 }
 
+/* Median seconds of one prefill attention of n rows (no cache before them) on the device. */
+static double time_attention(gc_ops *ops, const gc_buffer *q, const gc_buffer *kv, gc_buffer *out, int n, int n_heads,
+                             int n_kv_heads, int head_dim) {
+    gc_error err;
+    double t[16];
+    float scale = 1.0f / sqrtf((float)head_dim);
+    for (int r = -1; r < trials; r++) {
+        double t0 = now_s();
+        if (gc_op_attention(ops, q, 0, kv, kv, out, 0, n, 0, n_heads, n_kv_heads, head_dim, scale, &err) != GEMCL_OK)
+            die(&err);
+        clFinish(gc_ops_runtime(ops)->queue);
+        if (r >= 0)
+            t[r] = now_s() - t0;
+    }
+    qsort(t, (size_t)trials, sizeof t[0], cmp_double);
+    return t[trials / 2];
+}
+
+/* One line per n: GFLOP/s of the profile's prefill attention and of the one-row kernel (when n <= old_max_n). */
+static void bench_attention_shape(gc_ops *ops, const char *what, int n_heads, int n_kv_heads, int head_dim, const int *ns,
+                            int n_ns, int old_max_n) {
+    gc_runtime *rt = gc_ops_runtime(ops);
+    gc_ops_profile saved = *gc_ops_get_profile(ops), old = saved;
+    old.attn_rows = 0;
+    for (int i = 0; i < n_ns; i++) {
+        int n = ns[i];
+        size_t q_bytes = (size_t)n * n_heads * head_dim * 4, kv_bytes = (size_t)n * n_kv_heads * head_dim * 4;
+        gc_buffer q = device_buffer(rt, q_bytes, 1), kv = device_buffer(rt, kv_bytes, 2);
+        gc_buffer out = device_buffer(rt, q_bytes, 3);
+        double flop = 4.0 * n * n / 2 * n_heads * head_dim;
+        double s = time_attention(ops, &q, &kv, &out, n, n_heads, n_kv_heads, head_dim);
+        printf("attention %-10s hd %3d heads %2d/%d n %5d | rows %6.2f GFLOP/s %8.1f ms |", what, head_dim, n_heads,
+               n_kv_heads, n, flop / s * 1e-9, s * 1e3);
+        if (n <= old_max_n) {
+            gc_ops_set_profile(ops, &old);
+            s = time_attention(ops, &q, &kv, &out, n, n_heads, n_kv_heads, head_dim);
+            gc_ops_set_profile(ops, &saved);
+            printf(" one-row %6.2f GFLOP/s %8.1f ms |", flop / s * 1e-9, s * 1e3);
+        }
+        printf("\n");
+        fflush(stdout);
+        gc_buffer_free(rt, &q), gc_buffer_free(rt, &kv), gc_buffer_free(rt, &out);
+    }
+}
+
+static void bench_attention_all(gc_ops *ops, int n) {
+    gc_runtime *rt = gc_ops_runtime(ops);
+    gc_buffer x = device_buffer(rt, (size_t)n * 2048 * 4, 1), y = device_buffer(rt, (size_t)n * 2048 * 4, 2);
+    gc_dweight w = {device_buffer(rt, (size_t)2048 * 2048 * 4, 3), GC_DTYPE_F32, 2048, 2048};
+    printf("gemm f32 n %d rows 2048 cols 2048 | %6.1f GFLOP/s\n", n,
+           2.0 * n * 2048 * 2048 / time_matmul(ops, &x, &w, &y, n) * 1e-9);
+    gc_buffer_free(rt, &x), gc_buffer_free(rt, &y), gc_buffer_free(rt, &w.buf);
+    int ns[8], n_ns = 0, old_max_n = 1024;
+    const char *list = getenv("ATT_NS");
+    char *end;
+    for (const char *c = list && *list ? list : "1024,4096,8192"; *c && n_ns < 8; c = *end ? end + 1 : end)
+        ns[n_ns++] = (int)strtol(c, &end, 10);
+    const char *om = getenv("ATT_OLD_MAX_N");
+    if (om && *om)
+        old_max_n = atoi(om);
+    const struct {
+        const char *name;
+        int n_heads, n_kv_heads, head_dim;
+    } models[] = {
+        {"stories260K", 8, 4, 8}, {"SmolLM2", 9, 3, 64}, {"TinyLlama", 32, 4, 64}, {"Llama-3-8B", 32, 8, 128}};
+    int only_hd = 0;
+    env_override("ATT_HD", &only_hd);
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++)
+        if (!only_hd || models[m].head_dim == only_hd)
+            bench_attention_shape(ops, models[m].name, models[m].n_heads, models[m].n_kv_heads, models[m].head_dim, ns, n_ns,
+                            old_max_n);
+}
+
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 512;
     trials = argc > 2 ? atoi(argv[2]) : 5;
@@ -292,6 +370,9 @@ int main(int argc, char **argv) {
     env_override("GEMV_LS", &p.gemv_local);
     env_override("GEMV_RPG", &p.gemv_rows);
     env_override("GEMV_NB", &p.gemv_rows_x);
+    env_override("ATT_BR", &p.attn_rows);
+    env_override("ATT_BC", &p.attn_keys);
+    env_override("ATT_LWG", &p.attn_local_wg);
     gc_ops_set_profile(ops, &p);
     printf("device %s, profile %s, GEMM_TM %d WN %d WM %d KB %d, GEMV_LS %d RPG %d NB %d; GFLOP/s (ratio to "
            "OpenBLAS), median of %d\n",
@@ -299,6 +380,11 @@ int main(int argc, char **argv) {
            p.gemv_rows_x, trials);
     const int shapes[][2] = {{2048, 2048}, {256, 2048}, {5632, 2048}, {2048, 5632}, {32000, 2048}};
     const char *only = getenv("BENCH_ONLY"), *ks = getenv("BENCH_SHAPES");
+    if (only && !strcmp(only, "attn")) {
+        printf("attention: ATT_BR %d ATT_BC %d ATT_LWG %d\n", p.attn_rows, p.attn_keys, p.attn_local_wg);
+        bench_attention_all(ops, n);
+        only = "none";
+    }
     size_t n_shapes = ks ? (size_t)atoi(ks) : sizeof shapes / sizeof shapes[0];
     for (size_t s = 0; s < n_shapes && s < sizeof shapes / sizeof shapes[0] && wanted(only, "gemm"); s++)
         bench_gemm(ops, n, shapes[s][0], shapes[s][1]);

@@ -301,6 +301,28 @@ START_TEST(decode_attention_splits_long_contexts) {
 }
 END_TEST
 
+/* Every prefill kernel shape the profile can ask for: one row per work-item, blocks of 2..16 rows, key tiles
+ * of 8..32, K/V tiles in local memory (work-groups of 1, 4 and 64), on lengths that are not multiples of a
+ * block, blocks spanning the causal diagonal after a cache (n_past > 0), GQA groups larger than a block. */
+START_TEST(attention_row_blocks_match_reference_for_every_tunable) {
+    const int configs[][3] = {/* attn_rows, attn_keys, attn_local_wg */
+                              {0, 16, 0},  {2, 8, 0},   {4, 16, 0},  {8, 32, 0},
+                              {16, 16, 0}, {16, 16, 4}, {4, 16, 64}, {8, 8, 1}};
+    const int shapes[][5] = {/* n, n_past, n_heads, n_kv_heads, head_dim */
+                             {37, 0, 8, 4, 8},  {37, 21, 8, 8, 64}, {19, 17, 8, 1, 96}, {45, 5, 32, 1, 128},
+                             {3, 40, 8, 2, 64}, {33, 0, 9, 3, 64},  {70, 3, 4, 2, 8},   {21, 9, 4, 2, 256}};
+    for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
+        fixture f = fx_open(); /* a fresh ops per profile: programs are cached per option string */
+        gc_ops_profile p = *gc_ops_get_profile(f.ops);
+        p.attn_rows = configs[c][0], p.attn_keys = configs[c][1], p.attn_local_wg = configs[c][2];
+        gc_ops_set_profile(f.ops, &p);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            check_attention(&f, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4]);
+        fx_close(&f);
+    }
+}
+END_TEST
+
 /* ---- argmax and sample ---------------------------------------------------------------------------------- */
 
 /* Runs argmax (temperature < 0) or sample on logits x (n) and returns the id. */
@@ -406,6 +428,7 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, attention_matches_reference_for_gqa_ratios_and_head_dims);
     tcase_add_test(tc, decode_attention_splits_long_contexts);
     tcase_add_test(tc, shared_attention_with_itself_as_source_is_plain_attention);
+    tcase_add_test(tc, attention_row_blocks_match_reference_for_every_tunable);
     tcase_add_test(tc, argmax_returns_lowest_index_of_ties);
     tcase_add_test(tc, sample_follows_the_reference_rule);
     tcase_add_test(tc, out_of_range_arguments_are_refused_naming_the_op);

@@ -1,4 +1,5 @@
-/* attention.c - host wrapper for cl/attention.cl: one pass for prefill, split keys + combine for decode. */
+/* attention.c - host wrapper for cl/attention.cl: blocks of rows per work-item for prefill (attention_rows),
+ * split keys + combine for decode, one row per work-item when the profile asks for it. */
 #include <stdio.h>
 
 #include "ops/ops_internal.h"
@@ -49,6 +50,25 @@ static int attention_splits(const gc_ops_profile *p, int n, int n_keys) {
     return splits < 1 ? 1 : splits > ATTN_MAX_SPLITS ? ATTN_MAX_SPLITS : splits;
 }
 
+/* Prefill: blocks of p->attn_rows (query, head) rows of one kv head per work-item. */
+static gemcl_status attention_rows(gc_ops *ops, const char *options, const gc_buffer *q, size_t q_off,
+                                   const gc_buffer *k_cache, const gc_buffer *v_cache, gc_buffer *out, size_t out_off,
+                                   int n, int n_past, int n_heads, int n_kv_heads, float scale, gc_error *err) {
+    const gc_ops_profile *p = gc_ops_get_profile(ops);
+    cl_kernel k;
+    gemcl_status st = gc_ops_kernel(ops, "attention", options, "attention_rows_f32_f32", &k, err);
+    if (st != GEMCL_OK)
+        return st;
+    cl_ulong qo = q_off, oo = out_off;
+    cl_uint nn = (cl_uint)n, np = (cl_uint)n_past, nh = (cl_uint)n_heads, nkv = (cl_uint)n_kv_heads;
+    gc_karg args[] = {GC_KMEM(q),  GC_KARG(qo), GC_KMEM(k_cache), GC_KMEM(v_cache), GC_KMEM(out),  GC_KARG(oo),
+                      GC_KARG(nn), GC_KARG(np), GC_KARG(nh),      GC_KARG(nkv),     GC_KARG(scale)};
+    st = gc_ops_set_args(k, args, 11, "attention_rows", err);
+    size_t rows = (size_t)n * (n_heads / n_kv_heads), blocks = (rows + p->attn_rows - 1) / p->attn_rows;
+    size_t global[2] = {blocks, (size_t)n_kv_heads}, local[2] = {p->attn_local_wg > 0 ? p->attn_local_wg : 1, 1};
+    return st != GEMCL_OK ? st : gc_ops_launch_2d(ops, k, global, local, "attention_rows", err);
+}
+
 gemcl_status gc_op_attention(gc_ops *ops, const gc_buffer *q, size_t q_off, const gc_buffer *k_cache,
                              const gc_buffer *v_cache, gc_buffer *out, size_t out_off, int n, int n_past,
                              int n_heads, int n_kv_heads, int head_dim, float scale, gc_error *err) {
@@ -57,10 +77,17 @@ gemcl_status gc_op_attention(gc_ops *ops, const gc_buffer *q, size_t q_off, cons
     if (st != GEMCL_OK || n == 0)
         return st;
     const gc_ops_profile *p = gc_ops_get_profile(ops);
+    if (p->attn_rows != 0 && p->attn_rows != 2 && p->attn_rows != 4 && p->attn_rows != 8 && p->attn_rows != 16)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "attention: profile rows per work-item %d is not 0, 2, 4, 8, 16",
+                       p->attn_rows);
     int n_keys = n_past + n, n_splits = attention_splits(p, n, n_keys);
     int split_keys = (n_keys + n_splits - 1) / n_splits;
-    char options[48];
-    snprintf(options, sizeof options, "-DHEAD_DIM=%d", head_dim);
+    char options[96];
+    snprintf(options, sizeof options, "-DHEAD_DIM=%d -DATT_BR=%d -DATT_BC=%d -DATT_LOCAL_WG=%d", head_dim,
+             p->attn_rows > 0 ? p->attn_rows : 16, p->attn_keys > 0 ? p->attn_keys : 16, p->attn_local_wg);
+    if (n_splits == 1 && p->attn_rows > 0)
+        return attention_rows(ops, options, q, q_off, k_cache, v_cache, out, out_off, n, n_past, n_heads, n_kv_heads,
+                              scale, err);
     cl_kernel k;
     st = gc_ops_kernel(ops, "attention", options, "attention_f32_f32", &k, err);
     gc_buffer *part = (gc_buffer *)out; /* unused when n_splits == 1, but must be a valid buffer */

@@ -17,6 +17,9 @@ static const gc_ops_profile cpu_profile = {
     .norm_local = 16,
     .attn_split_keys = 64,
     .attn_split_max_n = 2,
+    .attn_rows = 16, /* BENCH_ONLY=attn tests/bench_ops */
+    .attn_keys = 16,
+    .attn_local_wg = 0, /* PoCL's local memory is ordinary memory: tiles stay in cache anyway */
     .reduce_local = 64,
 };
 
@@ -34,6 +37,9 @@ static const gc_ops_profile gpu_profile = {
     .norm_local = 256,
     .attn_split_keys = 128,
     .attn_split_max_n = 4,
+    .attn_rows = 4, /* few rows per work-item keep the accumulator in registers */
+    .attn_keys = 16,
+    .attn_local_wg = 64,
     .reduce_local = 256,
 };
 

@@ -22,6 +22,9 @@ typedef struct gc_ops_profile {
     int norm_local;        /* RMS_LS: work-items per rmsnorm row (power of two) */
     int attn_split_keys;   /* decode attention: keys per split (n <= attn_split_max_n) */
     int attn_split_max_n;  /* use split-key attention when n <= this */
+    int attn_rows;         /* ATT_BR: rows (query, head) per prefill work-item: 2, 4, 8, 16; 0 = one per row */
+    int attn_keys;         /* ATT_BC: keys per prefill tile */
+    int attn_local_wg;     /* ATT_LOCAL_WG: prefill work-group sharing K/V tiles in local memory; 0 = none */
     int reduce_local;      /* ARGMAX_LS / SAMPLE_LS: work-group size of argmax and sample */
 } gc_ops_profile;
 
