@@ -292,6 +292,26 @@ gemcl_status gemcl_detokenize(const gemcl_model *model, const int32_t *ids, int 
 /* Frees memory the library allocated for the caller (ids, text). */
 void gemcl_free(void *ptr);
 
+/* ---------------------------------------------------------------------------------------------------
+ * Generation from token ids (benchmarks; programs that tokenize themselves; models without a tokenizer)
+ * ------------------------------------------------------------------------------------------------- */
+
+/*
+ * Like gemcl_generate, but the prompt is n_ids token ids (copied; the caller keeps ids), used as given:
+ * no tokenization, no BOS added (add_bos and parse_special are ignored). End-of-text ids do not stop
+ * generation, so it produces exactly params->max_tokens tokens unless the context fills, a stop string
+ * matches or on_token asks to stop - what a benchmark needs (llama-bench does the same). Ids must be below
+ * the vocabulary size. Everything else (methods, timings, memory, errors) is as for gemcl_generate.
+ *
+ *     int32_t ids[512];
+ *     for (int i = 0; i < 512; i++) ids[i] = 1 + i % 1000;
+ *     gemcl_generate_params g = gemcl_generate_default_params();
+ *     g.max_tokens = 1;                                      // time to first token
+ *     if (gemcl_generate_ids(ctx, ids, 512, &g, &res) == GEMCL_OK) { ... res.prefill_ms ...; gemcl_result_free(&res); }
+ */
+gemcl_status gemcl_generate_ids(gemcl_context *ctx, const int32_t *ids, int n_ids,
+                                const gemcl_generate_params *params, gemcl_result *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,4 +21,17 @@ struct gemcl_context {
     gc_error err;
 };
 
+/* What gc_generate starts from: text to tokenize, or token ids (when ids is not NULL; copied). */
+typedef struct gc_prompt {
+    const char *text;
+    size_t text_len;
+    const int32_t *ids;            /* (n_ids) */
+    int n_ids;
+} gc_prompt;
+
+/* The body of gemcl_generate (text) and gemcl_generate_ids (ids). ignore_eos: end-of-text ids do not stop
+ * decoding, so exactly max_tokens are generated unless the context fills or a callback stops it. */
+gemcl_status gc_generate(gemcl_context *c, const gc_prompt *prompt, const gemcl_generate_params *params,
+                         bool ignore_eos, gemcl_result *r);
+
 #endif

@@ -94,14 +94,22 @@ static gemcl_status choose_prompt(gemcl_context *c, const gemcl_generate_params 
     return st;
 }
 
-/* The prompt's token ids: tokenized, and middle-truncated to fit when asked. */
-static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len, const gemcl_generate_params *p,
+/* The prompt's token ids (tokenized, or a copy of the caller's ids), middle-truncated to fit when asked. */
+static gemcl_status prompt_ids(gemcl_context *c, const gc_prompt *prompt, const gemcl_generate_params *p,
                                int32_t **ids, int *n, gc_error *err) {
-    const gc_tokenizer *tok = c->model->file->tokenizer;
-    bool bos = p->add_bos < 0 ? gc_tokenizer_bos(tok) >= 0 : p->add_bos != 0;
-    gemcl_status st = gc_tokenizer_encode(tok, prompt, len, bos, p->parse_special != 0, ids, n, err);
-    if (st != GEMCL_OK)
-        return st;
+    if (prompt->ids) {
+        if (!(*ids = malloc((size_t)(prompt->n_ids > 0 ? prompt->n_ids : 1) * sizeof **ids)))
+            return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory for %d prompt ids", prompt->n_ids);
+        memcpy(*ids, prompt->ids, (size_t)prompt->n_ids * sizeof **ids);
+        *n = prompt->n_ids;
+    } else {
+        const gc_tokenizer *tok = c->model->file->tokenizer;
+        bool bos = p->add_bos < 0 ? gc_tokenizer_bos(tok) >= 0 : p->add_bos != 0;
+        gemcl_status st = gc_tokenizer_encode(tok, prompt->text, prompt->text_len, bos, p->parse_special != 0, ids,
+                                              n, err);
+        if (st != GEMCL_OK)
+            return st;
+    }
     int limit = c->seq->n_ctx - 1;
     bool compresses = p->method.method != GEMCL_METHOD_FULL;
     if (*n > limit && !compresses) {
@@ -117,12 +125,12 @@ static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len,
     return GEMCL_OK;
 }
 
-static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const gemcl_generate_params *p,
+static gemcl_status run(gemcl_context *c, const gc_prompt *prompt, const gemcl_generate_params *p, bool ignore_eos,
                         gemcl_result *r, text_out *out, int32_t **ids, gc_selection *sel, gc_error *err) {
     gc_seq *seq = c->seq;
     const gc_tokenizer *tok = c->model->file->tokenizer;
     int n = 0;
-    gemcl_status st = prompt_ids(c, prompt, len, p, ids, &n, err);
+    gemcl_status st = prompt_ids(c, prompt, p, ids, &n, err);
     if (st != GEMCL_OK)
         return st;
     r->n_prompt_tokens = n;
@@ -154,7 +162,7 @@ static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const 
     bool stop_on_bos = gc_tokenizer_get_kind(tok) == GC_TOKENIZER_LLAMA2C; /* llama2.c's loop ends on BOS */
     t0 = now_ms();
     for (int t = 0; t < p->max_tokens; t++) {
-        if (next == gc_tokenizer_eos(tok) || (stop_on_bos && next == gc_tokenizer_bos(tok)))
+        if (!ignore_eos && (next == gc_tokenizer_eos(tok) || (stop_on_bos && next == gc_tokenizer_bos(tok))))
             break;
         char piece[256];
         size_t np = gc_detok_push(&d, next, piece, sizeof piece);
@@ -179,6 +187,12 @@ gemcl_status gemcl_generate(gemcl_context *c, const char *prompt, size_t len, co
                             gemcl_result *r) {
     if (!c || !r || (!prompt && len))
         return GEMCL_ERR_INVALID_ARG;
+    gc_prompt text = {prompt, len, NULL, 0};
+    return gc_generate(c, &text, params, false, r);
+}
+
+gemcl_status gc_generate(gemcl_context *c, const gc_prompt *prompt, const gemcl_generate_params *params,
+                         bool ignore_eos, gemcl_result *r) {
     gc_error_clear(&c->err);
     memset(r, 0, sizeof *r);
     gemcl_generate_params p = params ? *params : gemcl_generate_default_params();
@@ -194,7 +208,7 @@ gemcl_status gemcl_generate(gemcl_context *c, const char *prompt, size_t len, co
     c->seq->progress = (gc_progress){p.on_progress, p.on_progress_user};
     int32_t *ids = NULL;
     gc_selection sel = {0};
-    gemcl_status st = run(c, prompt, len, &p, r, &out, &ids, &sel, &c->err);
+    gemcl_status st = run(c, prompt, &p, ignore_eos, r, &out, &ids, &sel, &c->err);
     r->peak_device_bytes = rt->bytes_peak;
     free(ids);
     if (st != GEMCL_OK) {
