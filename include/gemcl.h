@@ -302,6 +302,9 @@ void gemcl_free(void *ptr);
  * generation, so it produces exactly params->max_tokens tokens unless the context fills, a stop string
  * matches or on_token asks to stop - what a benchmark needs (llama-bench does the same). Ids must be below
  * the vocabulary size. Everything else (methods, timings, memory, errors) is as for gemcl_generate.
+ * When on_progress stops the call (GEMCL_ABORTED), result->peak_device_bytes still holds the device peak up
+ * to that point and nothing else is set (nothing to free): a phase's buffers are allocated before its first
+ * progress report, so stopping there measures a long prompt's peak memory without running it through.
  *
  *     int32_t ids[512];
  *     for (int i = 0; i < 512; i++) ids[i] = 1 + i % 1000;

@@ -215,6 +215,8 @@ gemcl_status gc_generate(gemcl_context *c, const gc_prompt *prompt, const gemcl_
         free(out.buf);
         free(sel.kept);
         gemcl_result_free(r);
+        if (st == GEMCL_ABORTED) /* what a run that stops early still tells (gemcl_generate_ids) */
+            r->peak_device_bytes = rt->bytes_peak;
         return st;
     }
     r->kept_indices = sel.kept;

@@ -65,7 +65,8 @@ START_TEST(parse_reads_lists_methods_formats_and_knobs) {
     ck_assert_int_eq(o.dtype, GEMCL_WEIGHT_DTYPE_F16);
     ck_assert_str_eq(o.device, "pthread");
     ck_assert_int_eq(o.n_ubatch, 256);
-    ck_assert_int_eq(o.format, BENCH_FORMAT_JSON);
+    ck_assert_int_eq(o.n_formats, 1);
+    ck_assert_int_eq(o.formats[0], BENCH_FORMAT_JSON);
     ck_assert_int_eq(o.vs_blas, 1);
     ck_assert_int_eq(o.bandwidth, 0);
 }
@@ -82,7 +83,7 @@ START_TEST(parse_defaults_match_llama_bench) {
     ck_assert_int_eq(o.warmup, 1);
     ck_assert_int_eq(o.methods[0], GEMCL_METHOD_FULL);
     ck_assert_int_eq(o.filter_layer, -1);
-    ck_assert_int_eq(o.format, BENCH_FORMAT_MD);
+    ck_assert_int_eq(o.formats[0], BENCH_FORMAT_MD);
     const char *zero[] = {"-m", "m", "-p", "0", NULL};
     ck_assert_int_eq(parse(&o, zero), 0);
     ck_assert_int_eq(o.n_prompt_count, 0);

@@ -33,7 +33,8 @@ bench_opts bench_default_opts(void) {
     o.repetitions = 5;
     o.warmup = 1;
     o.filter_layer = -1;
-    o.format = BENCH_FORMAT_MD;
+    o.formats[0] = BENCH_FORMAT_MD;
+    o.n_formats = 1;
     o.bandwidth = 1;
     return o;
 }
@@ -44,6 +45,8 @@ static void usage(FILE *out) {
             "  -m, --model PATH         HF directory, .gguf, or llama2.c .bin\n"
             "  -p, --n-prompt N,N,...   prompt lengths for the pp and ttft rows (default 512; 0 = none)\n"
             "  -n, --n-gen N,N,...      generated tokens for the tg rows (default 128; 0 = none)\n"
+            "  --mem N,N,...            prompt lengths for mem rows: the prompt phase's peak device memory,\n"
+            "                           from one run per method stopped at its first progress report\n"
             "  -r, --repetitions N      measured runs per row, after the warm-up (default 5)\n"
             "  -w, --warmup N           uncounted runs before each row's measured runs (default 1)\n"
             "  --method NAME,NAME,...   full, gemfilter (default full); pp and ttft rows per method\n"
@@ -52,7 +55,7 @@ static void usage(FILE *out) {
             "  --dtype f32|f16|bf16|q8_0  weight storage on the device (default: as in the file)\n"
             "  -ub, --ubatch-size N     prefill chunk (default 512)\n"
             "  --device N|NAME          OpenCL device (default: $GEMCL_DEVICE, else first GPU, else first)\n"
-            "  -o, --output FORMAT      md, csv, json, or summary (the README's table) (default md)\n"
+            "  -o, --output FORMAT,...  md, csv, json, or summary (the README's table) (default md)\n"
             "  --vs-blas                time the prefill GEMM shapes (n = ubatch) on the device and through\n"
             "                           OpenBLAS on the host, side by side\n"
             "  --no-bandwidth           skip the host DRAM bandwidth probe (tg rows then give no fraction)\n"
@@ -117,6 +120,23 @@ static int parse_name(const char *s, const char *flag, const char *const *names,
     return cli_error("bench: unknown %s '%s'", flag, s);
 }
 
+static int parse_formats(const char *s, bench_opts *o) {
+    char buf[64];
+    if (strlen(s) >= sizeof buf)
+        return cli_error("bench: -o list is too long");
+    strcpy(buf, s);
+    o->n_formats = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int idx = 0;
+        if (o->n_formats == 4)
+            return cli_error("bench: -o takes at most 4 formats");
+        if (parse_name(tok, "output format", format_names, 4, &idx))
+            return 1;
+        o->formats[o->n_formats++] = (bench_format)idx;
+    }
+    return o->n_formats ? 0 : cli_error("bench: -o needs a format");
+}
+
 static int is_flag(const char *arg, const char *name, const char *alias) {
     return strcmp(arg, name) == 0 || (alias && strcmp(arg, alias) == 0);
 }
@@ -139,6 +159,7 @@ int bench_parse(int argc, char **argv, bench_opts *o, FILE *out) {
         else if (FLAG("--device", NULL)) { NEED_VALUE(); o->device = v; }
         else if (FLAG("-p", "--n-prompt")) { NEED_VALUE(); if (parse_int_list(v, a, o->n_prompt, &o->n_prompt_count)) return 1; }
         else if (FLAG("-n", "--n-gen")) { NEED_VALUE(); if (parse_int_list(v, a, o->n_gen, &o->n_gen_count)) return 1; }
+        else if (FLAG("--mem", NULL)) { NEED_VALUE(); if (parse_int_list(v, a, o->n_mem, &o->n_mem_count)) return 1; }
         else if (FLAG("-r", "--repetitions")) { NEED_VALUE(); if (parse_int(v, a, 1, &o->repetitions)) return 1; }
         else if (FLAG("-w", "--warmup")) { NEED_VALUE(); if (parse_int(v, a, 0, &o->warmup)) return 1; }
         else if (FLAG("--filter-layer", NULL)) { NEED_VALUE(); if (parse_int(v, a, 0, &o->filter_layer)) return 1; }
@@ -152,9 +173,8 @@ int bench_parse(int argc, char **argv, bench_opts *o, FILE *out) {
             o->dtype = (gemcl_weight_dtype)idx;
         } else if (FLAG("-o", "--output")) {
             NEED_VALUE();
-            if (parse_name(v, "output format", format_names, 4, &idx))
+            if (parse_formats(v, o))
                 return 1;
-            o->format = (bench_format)idx;
         } else if (FLAG("--vs-blas", NULL)) { o->vs_blas = 1; }
         else if (FLAG("--no-bandwidth", NULL)) { o->bandwidth = 0; }
         else
@@ -164,8 +184,8 @@ int bench_parse(int argc, char **argv, bench_opts *o, FILE *out) {
     }
     if (!o->model)
         return cli_error("bench: no model given (-m MODEL)");
-    if (o->n_prompt_count == 0 && o->n_gen_count == 0 && !o->vs_blas)
-        return cli_error("bench: nothing to measure (-p 0 -n 0 and no --vs-blas)");
+    if (o->n_prompt_count == 0 && o->n_gen_count == 0 && o->n_mem_count == 0 && !o->vs_blas)
+        return cli_error("bench: nothing to measure (-p 0 -n 0, no --mem and no --vs-blas)");
     return 0;
 }
 
@@ -288,15 +308,34 @@ typedef struct bench_sample {
     uint64_t peak_device_bytes, kv_bytes;
 } bench_sample;
 
-static int generate_once(gemcl_context *ctx, const bench_opts *o, gemcl_method method, const int32_t *ids, int n,
-                         int max_tokens, bench_sample *out) {
+/* What one row's runs share: the model, a fresh context and the prompt. */
+typedef struct bench_job {
+    gemcl_model *model;
+    const bench_opts *o;
+    gemcl_method method;
+    const int32_t *ids;
+    int n_ids;
+    int max_tokens;
+    const char *what;                 /* progress label */
+} bench_job;
+
+static int stop_at_first_report(int64_t done, int64_t total, void *user) {
+    (void)done, (void)total, (void)user;
+    return 1;
+}
+
+/* One gemcl_generate_ids call; stop_early: stop at the first progress report, keeping only the peak. */
+static int generate_once(gemcl_context *ctx, const bench_job *job, int stop_early, bench_sample *out) {
     gemcl_generate_params g = gemcl_generate_default_params();
-    g.max_tokens = max_tokens;
-    g.method.method = method;
-    g.method.filter_layer = o->filter_layer;
-    g.method.budget = o->budget;
+    g.max_tokens = job->max_tokens;
+    g.method.method = job->method;
+    g.method.filter_layer = job->o->filter_layer;
+    g.method.budget = job->o->budget;
+    if (stop_early)
+        g.on_progress = stop_at_first_report;
     gemcl_result r;
-    if (gemcl_generate_ids(ctx, ids, n, &g, &r) != GEMCL_OK)
+    gemcl_status st = gemcl_generate_ids(ctx, job->ids, job->n_ids, &g, &r);
+    if (st != GEMCL_OK && !(stop_early && st == GEMCL_ABORTED))
         return cli_error("bench: %s", gemcl_context_last_error(ctx));
     *out = (bench_sample){r.filter_ms, r.prefill_ms, r.decode_ms, r.n_kept_tokens, r.n_generated,
                           r.filter_layer, r.peak_device_bytes, r.kv_bytes};
@@ -304,23 +343,29 @@ static int generate_once(gemcl_context *ctx, const bench_opts *o, gemcl_method m
     return 0;
 }
 
-/* Runs warm-up + repetitions calls; samples receives the measured ones. */
-static int measure(gemcl_context *ctx, const bench_opts *o, gemcl_method method, const int32_t *ids, int n,
-                   int max_tokens, const char *what, bench_sample *samples) {
-    int total = o->warmup + o->repetitions;
-    for (int i = 0; i < total; i++) {
+/* Runs `runs` calls after `warmup` uncounted ones, on a context made for this row alone. */
+static int measure(const bench_job *job, int warmup, int runs, int stop_early, bench_sample *samples) {
+    char err[4096];
+    gemcl_context_params cp = gemcl_context_default_params();
+    cp.n_ctx = job->n_ids + job->max_tokens + 2;
+    cp.n_ubatch = job->o->n_ubatch;
+    gemcl_context *ctx = NULL;
+    if (gemcl_context_create(job->model, &cp, &ctx, err, sizeof err) != GEMCL_OK)
+        return cli_error("%s", err);
+    int rc = 0;
+    for (int i = 0; !rc && i < warmup + runs; i++) {
         bench_sample s;
         double t0 = now_s();
-        if (generate_once(ctx, o, method, ids, n, max_tokens, &s))
-            return 1;
-        int rep = i - o->warmup;
-        fprintf(stderr, "bench: %-12s %-9s %s %d/%d: %.1f ms\n", what, gemcl_method_name(method),
-                rep < 0 ? "warm-up" : "run", rep < 0 ? i + 1 : rep + 1, rep < 0 ? o->warmup : o->repetitions,
+        rc = generate_once(ctx, job, stop_early, &s);
+        int rep = i - warmup;
+        fprintf(stderr, "bench: %-12s %-9s %s %d/%d: %.1f ms\n", job->what, gemcl_method_name(job->method),
+                rep < 0 ? "warm-up" : "run", rep < 0 ? i + 1 : rep + 1, rep < 0 ? warmup : runs,
                 (now_s() - t0) * 1e3);
-        if (rep >= 0)
+        if (!rc && rep >= 0)
             samples[rep] = s;
     }
-    return 0;
+    gemcl_context_free(ctx);
+    return rc;
 }
 
 static bench_row *add_row(bench_report *rep, bench_kind kind, gemcl_method method) {
@@ -339,7 +384,7 @@ static bench_row *add_row(bench_report *rep, bench_kind kind, gemcl_method metho
 }
 
 /* Fills the fields every row shares from its samples. */
-static void row_from_samples(bench_row *row, const bench_sample *s, int n) {
+static void row_from_samples(bench_row *row, const bench_sample *s, int n, const gemcl_model_info *info) {
     double f[256], p[256];
     for (int i = 0; i < n; i++) {
         f[i] = s[i].filter_ms;
@@ -352,19 +397,29 @@ static void row_from_samples(bench_row *row, const bench_sample *s, int n) {
     row->n_kept = s[0].n_kept;
     row->kv_bytes = s[0].kv_bytes;
     row->filter_layer = s[0].filter_layer;
+    row->budget = row->filter_layer < 0 ? 0 : row->budget > 0 ? row->budget : info->budget;
+}
+
+static int32_t *prompt_of(int n, const gemcl_model_info *info) {
+    int32_t *ids = malloc((size_t)n * sizeof *ids);
+    if (!ids)
+        cli_error("bench: out of host memory for a %d-token prompt", n);
+    else
+        bench_prompt_ids(ids, n, info->vocab_size);
+    return ids;
 }
 
 /* pp<N> and ttft@<N> rows of one method from the same runs (one generated token each). */
-static int bench_prompt(gemcl_context *ctx, const bench_opts *o, const gemcl_model_info *info, int n_prompt,
+static int bench_prompt(gemcl_model *model, const bench_opts *o, const gemcl_model_info *info, int n_prompt,
                         gemcl_method method, bench_report *rep) {
-    int32_t *ids = malloc((size_t)n_prompt * sizeof *ids);
     bench_sample samples[256];
     char what[32];
+    int32_t *ids = prompt_of(n_prompt, info);
     if (!ids)
-        return cli_error("bench: out of host memory for a %d-token prompt", n_prompt);
-    bench_prompt_ids(ids, n_prompt, info->vocab_size);
+        return 1;
     snprintf(what, sizeof what, "pp%d", n_prompt);
-    int rc = measure(ctx, o, method, ids, n_prompt, 1, what, samples);
+    bench_job job = {model, o, method, ids, n_prompt, 1, what};
+    int rc = measure(&job, o->warmup, o->repetitions, 0, samples);
     free(ids);
     if (rc)
         return rc;
@@ -379,15 +434,39 @@ static int bench_prompt(gemcl_context *ctx, const bench_opts *o, const gemcl_mod
     }
     bench_row *both[2] = {pp, ttft};
     for (int k = 0; k < 2; k++) {
-        bench_row *r = both[k];
-        r->n_prompt = n_prompt;
-        r->n_gen = 1;
-        row_from_samples(r, samples, o->repetitions);
-        r->budget = method == GEMCL_METHOD_FULL ? 0 : o->budget > 0 ? o->budget : info->budget;
-        r->value = bench_stats_of(k == 0 ? tps : ms, o->repetitions);
+        both[k]->n_prompt = n_prompt;
+        both[k]->n_gen = 1;
+        both[k]->budget = o->budget;
+        row_from_samples(both[k], samples, o->repetitions, info);
+        both[k]->value = bench_stats_of(k == 0 ? tps : ms, o->repetitions);
     }
     snprintf(pp->test, sizeof pp->test, "pp%d", n_prompt);
     snprintf(ttft->test, sizeof ttft->test, "ttft@%d", n_prompt);
+    return 0;
+}
+
+/* mem@<N>: one run stopped at its first progress report; the peak is deterministic, so one run suffices. */
+static int bench_mem(gemcl_model *model, const bench_opts *o, const gemcl_model_info *info, int n_prompt,
+                     gemcl_method method, bench_report *rep) {
+    bench_sample sample;
+    char what[32];
+    int32_t *ids = prompt_of(n_prompt, info);
+    if (!ids)
+        return 1;
+    snprintf(what, sizeof what, "mem@%d", n_prompt);
+    bench_job job = {model, o, method, ids, n_prompt, 1, what};
+    int rc = measure(&job, 0, 1, 1, &sample);
+    free(ids);
+    bench_row *r = rc ? NULL : add_row(rep, BENCH_KIND_MEM, method);
+    if (!r)
+        return 1;
+    snprintf(r->test, sizeof r->test, "mem@%d", n_prompt);
+    r->n_prompt = n_prompt;
+    r->peak_device_bytes = sample.peak_device_bytes;
+    r->filter_layer = method == GEMCL_METHOD_FULL ? -1 : o->filter_layer >= 0 ? o->filter_layer : info->filter_layer;
+    r->budget = method == GEMCL_METHOD_FULL ? 0 : o->budget > 0 ? o->budget : info->budget;
+    double value = (double)sample.peak_device_bytes / (1024.0 * 1024.0);
+    r->value = bench_stats_of(&value, 1);
     return 0;
 }
 
@@ -404,14 +483,15 @@ static double decode_weight_bytes(const gemcl_model_info *info) {
 }
 
 /* tg<N>: N decode steps after a 1-token prompt. */
-static int bench_decode(gemcl_context *ctx, const bench_opts *o, const gemcl_model_info *info, int n_gen,
+static int bench_decode(gemcl_model *model, const bench_opts *o, const gemcl_model_info *info, int n_gen,
                         bench_report *rep) {
     int32_t id;
     bench_sample samples[256];
     char what[32];
     bench_prompt_ids(&id, 1, info->vocab_size);
     snprintf(what, sizeof what, "tg%d", n_gen);
-    if (measure(ctx, o, o->methods[0], &id, 1, n_gen + 1, what, samples))
+    bench_job job = {model, o, o->methods[0], &id, 1, n_gen + 1, what};
+    if (measure(&job, o->warmup, o->repetitions, 0, samples))
         return 1;
     double tps[256];
     for (int i = 0; i < o->repetitions; i++) {
@@ -426,8 +506,9 @@ static int bench_decode(gemcl_context *ctx, const bench_opts *o, const gemcl_mod
     snprintf(r->test, sizeof r->test, "tg%d", n_gen);
     r->n_prompt = 1;
     r->n_gen = n_gen;
-    row_from_samples(r, samples, o->repetitions);
+    row_from_samples(r, samples, o->repetitions, info);
     r->filter_layer = -1; /* a 1-token prompt: every method runs as full */
+    r->budget = 0;
     r->value = bench_stats_of(tps, o->repetitions);
     /* KV read per step grows from 1 to n_gen rows: count the mean, 1 + n_gen / 2 rows */
     r->bytes_per_token = decode_weight_bytes(info) + (double)r->kv_bytes * (1.0 + n_gen / 2.0);
@@ -469,13 +550,6 @@ static void describe(const bench_opts *o, const gemcl_model_info *info, bench_re
     rep->info = *info;
 }
 
-static int largest(const int *v, int n) {
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        m = v[i] > m ? v[i] : m;
-    return m;
-}
-
 int bench_run(const bench_opts *o, bench_report *rep) {
     memset(rep, 0, sizeof *rep);
     if (o->repetitions > 256)
@@ -497,24 +571,17 @@ int bench_run(const bench_opts *o, bench_report *rep) {
     gemcl_model_info info;
     gemcl_model_get_info(model, &info);
     describe(o, &info, rep);
-    /* room for the longest full prompt plus its first token, and for the longest decode */
-    int p_max = largest(o->n_prompt, o->n_prompt_count), g_max = largest(o->n_gen, o->n_gen_count);
-    gemcl_context_params cp = gemcl_context_default_params();
-    cp.n_ctx = (p_max + 2 > g_max + 2 ? p_max : g_max) + 2;
-    cp.n_ubatch = o->n_ubatch;
-    rep->n_ctx = cp.n_ctx;
     rep->n_ubatch = o->n_ubatch > 0 ? o->n_ubatch : 512;
     rep->repetitions = o->repetitions;
-    gemcl_context *ctx = NULL;
     int rc = 0;
-    if (gemcl_context_create(model, &cp, &ctx, err, sizeof err) != GEMCL_OK)
-        rc = cli_error("%s", err);
     for (int i = 0; !rc && i < o->n_prompt_count; i++)
         for (int m = 0; !rc && m < o->n_methods; m++)
-            rc = bench_prompt(ctx, o, &info, o->n_prompt[i], o->methods[m], rep);
+            rc = bench_prompt(model, o, &info, o->n_prompt[i], o->methods[m], rep);
     for (int i = 0; !rc && i < o->n_gen_count; i++)
-        rc = bench_decode(ctx, o, &info, o->n_gen[i], rep);
-    gemcl_context_free(ctx);
+        rc = bench_decode(model, o, &info, o->n_gen[i], rep);
+    for (int i = 0; !rc && i < o->n_mem_count; i++)
+        for (int m = 0; !rc && m < o->n_methods; m++)
+            rc = bench_mem(model, o, &info, o->n_mem[i], o->methods[m], rep);
     if (!rc && o->vs_blas)
         rc = bench_vs_blas_hook ? bench_vs_blas_hook(model, o, rep)
                                 : cli_error("bench: --vs-blas is only available in the gemcl CLI");
@@ -538,9 +605,51 @@ void bench_report_free(bench_report *rep) {
  * Output
  * ------------------------------------------------------------------------------------------------- */
 
-static const char *row_unit(const bench_row *r) { return r->kind == BENCH_KIND_TTFT ? "ms" : "t/s"; }
+static const char *row_unit(const bench_row *r) {
+    return r->kind == BENCH_KIND_TTFT ? "ms" : r->kind == BENCH_KIND_MEM ? "MiB" : "t/s";
+}
 
 static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+
+static const bench_row *find_row(const bench_report *rep, bench_kind kind, gemcl_method method, int n_prompt) {
+    for (int i = 0; i < rep->n_rows; i++)
+        if (rep->rows[i].kind == kind && rep->rows[i].method == method && rep->rows[i].n_prompt == n_prompt)
+            return &rep->rows[i];
+    return NULL;
+}
+
+/* GemFilter against full on the same prompt: the prompt phase's time next to its ideal (layers run over n
+ * tokens: L*n for full, r*n + L*k for GemFilter; matmuls only, so attention's n^2 makes the real ratio
+ * larger at long n), and the peak device memory with and without the weights. */
+static void print_gemfilter_vs_full(const bench_report *rep, FILE *out) {
+    int header = 0, L = rep->info.n_layers;
+    for (int i = 0; i < rep->n_rows; i++) {
+        const bench_row *g = &rep->rows[i];
+        if (g->method != GEMCL_METHOD_GEMFILTER || (g->kind != BENCH_KIND_TTFT && g->kind != BENCH_KIND_MEM))
+            continue;
+        const bench_row *f = find_row(rep, g->kind, GEMCL_METHOD_FULL, g->n_prompt);
+        if (!f)
+            continue;
+        if (!header++)
+            fprintf(out, "\nGemFilter vs full on the same prompt (medians)\n");
+        if (g->kind == BENCH_KIND_TTFT) {
+            double n = g->n_prompt, k = g->n_kept, r = g->filter_layer;
+            fprintf(out, "n=%d: prompt phase full %.0f ms / gemfilter %.0f ms = %.3fx (ideal L*n/(r*n+L*k) = "
+                         "%d*%d/(%d*%d+%d*%d) = %.3fx; measured/ideal %.2f)\n",
+                    g->n_prompt, f->value.median, g->value.median, f->value.median / g->value.median, L, g->n_prompt,
+                    g->filter_layer, g->n_prompt, L, g->n_kept, L * n / (r * n + L * k),
+                    (f->value.median / g->value.median) / (L * n / (r * n + L * k)));
+        } else {
+            double w = (double)rep->info.weight_bytes;
+            fprintf(out, "n=%d: prompt-phase peak device memory gemfilter / full = %.1f / %.1f MiB = %.3fx "
+                         "(without the %.1f MiB of weights: %.1f / %.1f MiB = %.3fx)\n",
+                    g->n_prompt, mib(g->peak_device_bytes), mib(f->peak_device_bytes),
+                    (double)g->peak_device_bytes / (double)f->peak_device_bytes, w / 1048576.0,
+                    ((double)g->peak_device_bytes - w) / 1048576.0, ((double)f->peak_device_bytes - w) / 1048576.0,
+                    ((double)g->peak_device_bytes - w) / ((double)f->peak_device_bytes - w));
+        }
+    }
+}
 
 static void print_md(const bench_report *rep, FILE *out) {
     fprintf(out, "model: %s (%s, %s weights, %.1f MiB on the device)\n", rep->model_name, rep->shape, rep->dtype,
@@ -560,6 +669,7 @@ static void print_md(const bench_report *rep, FILE *out) {
                 gemcl_method_name(r->method), rr, kk, r->n_kept, r->value.mean, r->value.std, row_unit(r),
                 r->filter_ms.median, r->prefill_ms.median, mib(r->peak_device_bytes), mib(r->kv_bytes));
     }
+    print_gemfilter_vs_full(rep, out);
     if (rep->have_bandwidth) {
         fprintf(out, "\nhost DRAM bandwidth (%d threads, 3 x %zu MiB): copy %.1f GB/s, triad %.1f GB/s\n",
                 rep->bandwidth.threads, rep->bandwidth.array_bytes >> 20, rep->bandwidth.copy_gbs,
@@ -615,7 +725,6 @@ static void print_json(const bench_report *rep, FILE *out) {
     cJSON_AddStringToObject(root, "shape", rep->shape);
     cJSON_AddStringToObject(root, "dtype", rep->dtype);
     cJSON_AddNumberToObject(root, "weight_bytes", (double)rep->info.weight_bytes);
-    cJSON_AddNumberToObject(root, "n_ctx", rep->n_ctx);
     cJSON_AddNumberToObject(root, "n_ubatch", rep->n_ubatch);
     cJSON_AddNumberToObject(root, "repetitions", rep->repetitions);
     cJSON *rows = cJSON_AddArrayToObject(root, "rows");

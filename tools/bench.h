@@ -9,9 +9,14 @@
  *   pp<N>     prompt tokens per second for an N-token prompt: N / (filter_ms + prefill_ms), one per method
  *   ttft@<N>  time to first token for an N-token prompt in ms (filter_ms + prefill_ms), one per method;
  *             measured by the same runs as pp<N> (one generated token each)
+ *   mem@<N>   peak device memory of the prompt phase for an N-token prompt, one per method, from one run that
+ *             stops at its first progress report (the engine allocates a phase's buffers before that report,
+ *             so a 32K prompt costs one chunk or one layer, not a whole prefill); a check against complete
+ *             runs is in tests/test_bench.c
  *   tg<N>     decode tokens per second over N generated tokens after a 1-token prompt (where every method
  *             behaves like full, METHODS.md), for the first method only; with the bandwidth probe also the
  *             bytes read per token as a fraction of the host's triad bandwidth
+ * Every row runs on a fresh context, so KV buffers of an earlier row never count in a later row's peak.
  * Prompts are deterministic token ids (bench_prompt_ids), so random-weight models need no tokenizer text. */
 #ifndef GEMCL_BENCH_H
 #define GEMCL_BENCH_H
@@ -31,6 +36,7 @@ typedef struct bench_opts {
     gemcl_weight_dtype dtype;
     int n_prompt[BENCH_MAX_LIST], n_prompt_count; /* -p: pp and ttft rows */
     int n_gen[BENCH_MAX_LIST], n_gen_count;       /* -n: tg rows */
+    int n_mem[BENCH_MAX_LIST], n_mem_count;       /* --mem: mem rows */
     gemcl_method methods[BENCH_MAX_LIST];
     int n_methods;
     int repetitions;                  /* -r, after the warm-up runs */
@@ -38,7 +44,8 @@ typedef struct bench_opts {
     int filter_layer;                 /* -1 = the model's default */
     int budget;                       /* 0 = the model's default */
     int n_ubatch;                     /* 0 = 512 */
-    bench_format format;
+    bench_format formats[4];          /* -o md,json: printed one after the other */
+    int n_formats;
     int vs_blas;                      /* compare prefill GEMM shapes with OpenBLAS (CLI only) */
     int bandwidth;                    /* run the host DRAM bandwidth probe (tg rows report a fraction of it) */
 } bench_opts;
@@ -58,7 +65,7 @@ typedef struct bench_stats {
 
 bench_stats bench_stats_of(const double *x, int n);
 
-typedef enum bench_kind { BENCH_KIND_PP, BENCH_KIND_TG, BENCH_KIND_TTFT } bench_kind;
+typedef enum bench_kind { BENCH_KIND_PP, BENCH_KIND_TG, BENCH_KIND_TTFT, BENCH_KIND_MEM } bench_kind;
 
 typedef struct bench_row {
     bench_kind kind;
@@ -67,7 +74,7 @@ typedef struct bench_row {
     int n_prompt, n_gen, n_kept;      /* n_kept: prompt tokens the model saw after the method */
     int filter_layer;                 /* -1 for full */
     int budget;                       /* 0 for full */
-    bench_stats value;                /* tokens/s (pp, tg) or ms (ttft) */
+    bench_stats value;                /* tokens/s (pp, tg), ms (ttft) or MiB (mem) */
     bench_stats filter_ms, prefill_ms;
     uint64_t peak_device_bytes;       /* largest peak over the repetitions, weights included */
     uint64_t kv_bytes;                /* KV cache after prefill */
@@ -99,7 +106,7 @@ typedef struct bench_report {
     char shape[160];                  /* "llama L22 d2048 h32/4 ff5632 v32000 (1.10B params)" */
     char dtype[8];
     gemcl_model_info info;
-    int n_ctx, n_ubatch, repetitions;
+    int n_ubatch, repetitions;
     bench_row *rows;
     int n_rows;
     int have_bandwidth;

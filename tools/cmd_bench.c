@@ -14,7 +14,11 @@ int cmd_bench(int argc, char **argv) {
     bench_report rep;
     if (bench_run(&o, &rep))
         return 1;
-    bench_print(&rep, o.format, stdout);
+    for (int i = 0; i < o.n_formats; i++) {
+        if (i)
+            fputc('\n', stdout);
+        bench_print(&rep, o.formats[i], stdout);
+    }
     bench_report_free(&rep);
     return 0;
 }
