@@ -97,7 +97,7 @@ START_TEST(parse_rejects_bad_input_with_one_bench_line) {
         {"-m", "m", "--frobnicate", NULL},   {"-m", "m", "-p", "12x", NULL},  {"-m", "m", "-p", "-5", NULL},
         {"-m", "m", "--method", "snapkv", NULL}, {"-m", "m", "-o", "xml", NULL}, {"-m", "m", "-r", "0", NULL},
         {"-m", "m", "--dtype", "f8", NULL},   {"-p", "512", NULL},              {"-m", "m", "-n", NULL},
-        {"-m", "m", "-p", "0", "-n", "0", NULL},
+        {"-m", "m", "-p", "0", "-n", "0", NULL}, {"-m", "m", "-r", "1000", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         bench_opts o;
@@ -283,6 +283,32 @@ START_TEST(stories260k_run_produces_every_row_in_every_format) {
 }
 END_TEST
 
+/* mem@N stops each run at its first progress report; its peak must be the peak of the complete prompt phase
+ * (both methods allocate a phase's buffers up front; with n >> k GemFilter's regenerate pass is smaller). */
+START_TEST(mem_rows_match_the_peak_of_complete_runs) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    bench_opts o;
+    const char *args[] = {"-m", path, "-p", "256", "--mem", "256", "-n", "0", "-r", "1", "-w", "0", "--method",
+                          "full,gemfilter", "--filter-layer", "2", "--budget", "16", "-ub", "16", NULL};
+    ck_assert_int_eq(parse(&o, args), 0);
+    bench_report rep;
+    ck_assert_msg(bench_run(&o, &rep) == 0, "%s", last_error);
+    ck_assert_int_eq(rep.n_rows, 6); /* pp, ttft per method, then mem per method */
+    for (int m = 0; m < 2; m++) {
+        const bench_row *complete = &rep.rows[2 * m + 1], *mem = &rep.rows[4 + m];
+        ck_assert_int_eq(complete->kind, BENCH_KIND_TTFT);
+        ck_assert_int_eq(mem->kind, BENCH_KIND_MEM);
+        ck_assert_int_eq(mem->method, complete->method);
+        ck_assert_str_eq(mem->test, "mem@256");
+        ck_assert_uint_eq(mem->peak_device_bytes, complete->peak_device_bytes);
+    }
+    ck_assert_uint_lt(rep.rows[5].peak_device_bytes, rep.rows[4].peak_device_bytes); /* gemfilter < full */
+    bench_report_free(&rep);
+}
+END_TEST
+
 START_TEST(vs_blas_outside_the_cli_and_missing_models_are_clear_errors) {
     const char *path = test_shared_path(STORIES);
     if (test_skip_if_missing(path, STORIES))
@@ -311,6 +337,7 @@ Suite *suite_bench(void) {
     tcase_add_test(tc, prompt_ids_are_deterministic_and_inside_the_vocabulary);
     tcase_add_test(tc, bandwidth_probe_reports_positive_rates);
     tcase_add_test(tc, stories260k_run_produces_every_row_in_every_format);
+    tcase_add_test(tc, mem_rows_match_the_peak_of_complete_runs);
     tcase_add_test(tc, vs_blas_outside_the_cli_and_missing_models_are_clear_errors);
     suite_add_tcase(s, tc);
     return s;

@@ -184,6 +184,8 @@ int bench_parse(int argc, char **argv, bench_opts *o, FILE *out) {
     }
     if (!o->model)
         return cli_error("bench: no model given (-m MODEL)");
+    if (o->repetitions > 256 || o->warmup > 256)
+        return cli_error("bench: -r and -w are at most 256");
     if (o->n_prompt_count == 0 && o->n_gen_count == 0 && o->n_mem_count == 0 && !o->vs_blas)
         return cli_error("bench: nothing to measure (-p 0 -n 0, no --mem and no --vs-blas)");
     return 0;
@@ -534,15 +536,12 @@ static void describe(const bench_opts *o, const gemcl_model_info *info, bench_re
         fclose(f);
     snprintf(rep->machine, sizeof rep->machine, "%s, %ld cores", cpu, sysconf(_SC_NPROCESSORS_ONLN));
     snprintf(rep->device, sizeof rep->device, "%s", info->device_name);
-    const char *base = strrchr(o->model, '/');
-    while (base && base[1] == '\0' && base > o->model) { /* "dir/" -> "dir" */
-        const char *prev = base - 1;
-        while (prev > o->model && *prev != '/')
-            prev--;
-        base = prev;
-    }
-    snprintf(rep->model_name, sizeof rep->model_name, "%s", base && *base == '/' ? base + 1 : o->model);
-    rep->model_name[strcspn(rep->model_name, "/")] = '\0';
+    char path[1024];
+    snprintf(path, sizeof path, "%s", o->model);
+    for (size_t len = strlen(path); len > 1 && path[len - 1] == '/'; len--) /* "dir/" -> "dir" */
+        path[len - 1] = '\0';
+    const char *base = strrchr(path, '/');
+    snprintf(rep->model_name, sizeof rep->model_name, "%s", base ? base + 1 : path);
     snprintf(rep->shape, sizeof rep->shape, "%s L%d d%d h%d/%d ff%d v%d (%.3gM params)", info->arch, info->n_layers,
              info->n_embd, info->n_heads, info->n_kv_heads, info->n_ff, info->vocab_size, info->n_params / 1e6);
     double bpp = (double)info->weight_bytes / (double)info->n_params;
@@ -552,8 +551,6 @@ static void describe(const bench_opts *o, const gemcl_model_info *info, bench_re
 
 int bench_run(const bench_opts *o, bench_report *rep) {
     memset(rep, 0, sizeof *rep);
-    if (o->repetitions > 256)
-        return cli_error("bench: -r is at most 256");
     if (o->bandwidth && o->n_gen_count > 0) {
         fprintf(stderr, "bench: host DRAM bandwidth probe (2 threads, 3 x 256 MiB)\n");
         if (bench_bandwidth_probe(2, (size_t)256 << 20, 5, &rep->bandwidth))
@@ -656,8 +653,10 @@ static void print_md(const bench_report *rep, FILE *out) {
             mib(rep->info.weight_bytes));
     fprintf(out, "device: %s; host: %s; %s; ubatch %d; %d runs per row after warm-up\n\n", rep->device,
             rep->machine, rep->date, rep->n_ubatch, rep->repetitions);
-    fprintf(out, "| test | method | r | k | kept | result | unit | filter ms | prefill ms | peak device MiB | KV MiB |\n");
-    fprintf(out, "|---|---|--:|--:|--:|--:|---|--:|--:|--:|--:|\n");
+    if (rep->n_rows) {
+        fprintf(out, "| test | method | r | k | kept | result | unit | filter ms | prefill ms | peak device MiB | KV MiB |\n");
+        fprintf(out, "|---|---|--:|--:|--:|--:|---|--:|--:|--:|--:|\n");
+    }
     for (int i = 0; i < rep->n_rows; i++) {
         const bench_row *r = &rep->rows[i];
         char rr[16] = "-", kk[16] = "-";
