@@ -615,9 +615,18 @@ static const bench_row *find_row(const bench_report *rep, bench_kind kind, gemcl
     return NULL;
 }
 
-/* GemFilter against full on the same prompt: the prompt phase's time next to its ideal (layers run over n
- * tokens: L*n for full, r*n + L*k for GemFilter; matmuls only, so attention's n^2 makes the real ratio
- * larger at long n), and the peak device memory with and without the weights. */
+/* Forward FLOPs of `layers` layers over n tokens: the projections and MLP, plus causal attention (QK^T and
+ * PV over n(n+1)/2 query-key pairs per head). */
+static double forward_flops(const gemcl_model_info *info, double layers, double n) {
+    double d = info->n_embd, q_dim = (double)info->n_heads * info->head_dim;
+    double kv_dim = (double)info->n_kv_heads * info->head_dim;
+    double matmul = 2.0 * (2 * d * q_dim + 2 * d * kv_dim + 3 * d * info->n_ff);
+    return layers * (n * matmul + 2.0 * q_dim * n * (n + 1));
+}
+
+/* GemFilter against full on the same prompt: the prompt phase's time next to its ideal ratio, counted in
+ * layer-tokens (L*n / (r*n + L*k), PERF.md's matmuls-only figure) and in FLOPs with attention (which grows
+ * as n^2 and so favours GemFilter at long n); and the peak device memory with and without the weights. */
 static void print_gemfilter_vs_full(const bench_report *rep, FILE *out) {
     int header = 0, L = rep->info.n_layers;
     for (int i = 0; i < rep->n_rows; i++) {
@@ -630,12 +639,15 @@ static void print_gemfilter_vs_full(const bench_report *rep, FILE *out) {
         if (!header++)
             fprintf(out, "\nGemFilter vs full on the same prompt (medians)\n");
         if (g->kind == BENCH_KIND_TTFT) {
-            double n = g->n_prompt, k = g->n_kept, r = g->filter_layer;
-            fprintf(out, "n=%d: prompt phase full %.0f ms / gemfilter %.0f ms = %.3fx (ideal L*n/(r*n+L*k) = "
-                         "%d*%d/(%d*%d+%d*%d) = %.3fx; measured/ideal %.2f)\n",
-                    g->n_prompt, f->value.median, g->value.median, f->value.median / g->value.median, L, g->n_prompt,
-                    g->filter_layer, g->n_prompt, L, g->n_kept, L * n / (r * n + L * k),
-                    (f->value.median / g->value.median) / (L * n / (r * n + L * k)));
+            double n = g->n_prompt, k = g->n_kept, r = g->filter_layer, measured = f->value.median / g->value.median;
+            double ideal = L * n / (r * n + L * k);
+            double ideal_attn = forward_flops(&rep->info, L, n) /
+                                (forward_flops(&rep->info, r, n) + forward_flops(&rep->info, L, k));
+            fprintf(out, "n=%d: prompt phase full %.0f ms / gemfilter %.0f ms = %.3fx; ideal L*n/(r*n+L*k) = "
+                         "%d*%d/(%d*%d+%d*%d) = %.3fx (measured/ideal %.2f); ideal in FLOPs with attention %.3fx "
+                         "(measured/ideal %.2f)\n",
+                    g->n_prompt, f->value.median, g->value.median, measured, L, g->n_prompt, g->filter_layer,
+                    g->n_prompt, L, g->n_kept, ideal, measured / ideal, ideal_attn, measured / ideal_attn);
         } else {
             double w = (double)rep->info.weight_bytes;
             fprintf(out, "n=%d: prompt-phase peak device memory gemfilter / full = %.1f / %.1f MiB = %.3fx "
