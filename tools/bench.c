@@ -345,20 +345,23 @@ static int generate_once(gemcl_context *ctx, const bench_job *job, int stop_earl
     return 0;
 }
 
-/* Runs `runs` calls after `warmup` uncounted ones, on a context made for this row alone. */
+/* Runs `runs` calls after `warmup` uncounted ones, each on a fresh context: a context keeps its KV buffers
+ * between calls, and the previous call's cache would count in the next call's peak (for GemFilter at 4K
+ * that is the regenerate pass's 1K-row cache on top of the filter pass). */
 static int measure(const bench_job *job, int warmup, int runs, int stop_early, bench_sample *samples) {
     char err[4096];
     gemcl_context_params cp = gemcl_context_default_params();
     cp.n_ctx = job->n_ids + job->max_tokens + 2;
     cp.n_ubatch = job->o->n_ubatch;
-    gemcl_context *ctx = NULL;
-    if (gemcl_context_create(job->model, &cp, &ctx, err, sizeof err) != GEMCL_OK)
-        return cli_error("%s", err);
     int rc = 0;
     for (int i = 0; !rc && i < warmup + runs; i++) {
+        gemcl_context *ctx = NULL;
+        if (gemcl_context_create(job->model, &cp, &ctx, err, sizeof err) != GEMCL_OK)
+            return cli_error("%s", err);
         bench_sample s;
         double t0 = now_s();
         rc = generate_once(ctx, job, stop_early, &s);
+        gemcl_context_free(ctx);
         int rep = i - warmup;
         fprintf(stderr, "bench: %-12s %-9s %s %d/%d: %.1f ms\n", job->what, gemcl_method_name(job->method),
                 rep < 0 ? "warm-up" : "run", rep < 0 ? i + 1 : rep + 1, rep < 0 ? warmup : runs,
@@ -366,7 +369,6 @@ static int measure(const bench_job *job, int warmup, int runs, int stop_early, b
         if (!rc && rep >= 0)
             samples[rep] = s;
     }
-    gemcl_context_free(ctx);
     return rc;
 }
 

@@ -16,7 +16,7 @@
  *   tg<N>     decode tokens per second over N generated tokens after a 1-token prompt (where every method
  *             behaves like full, METHODS.md), for the first method only; with the bandwidth probe also the
  *             bytes read per token as a fraction of the host's triad bandwidth
- * Every row runs on a fresh context, so KV buffers of an earlier row never count in a later row's peak.
+ * Every run gets a fresh context, so KV buffers of an earlier call never count in a later call's peak.
  * Prompts are deterministic token ids (bench_prompt_ids), so random-weight models need no tokenizer text. */
 #ifndef GEMCL_BENCH_H
 #define GEMCL_BENCH_H
