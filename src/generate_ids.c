@@ -12,8 +12,8 @@ gemcl_status gemcl_generate_ids(gemcl_context *c, const int32_t *ids, int n_ids,
     for (int i = 0; i < n_ids; i++)
         if (ids[i] < 0 || ids[i] >= vocab) {
             memset(r, 0, sizeof *r);
-            return gc_fail(&c->err, GEMCL_ERR_INVALID_ARG, "prompt id %d at position %d is outside the vocabulary (0..%d)",
-                           ids[i], i, vocab - 1);
+            return gc_fail(&c->err, GEMCL_ERR_INVALID_ARG,
+                           "prompt id %d at position %d is outside the vocabulary (0..%d)", ids[i], i, vocab - 1);
         }
     gc_prompt prompt = {NULL, 0, ids, n_ids};
     return gc_generate(c, &prompt, params, true, r);

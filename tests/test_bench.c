@@ -310,6 +310,34 @@ START_TEST(mem_rows_match_the_peak_of_complete_runs) {
 }
 END_TEST
 
+/* gemcl_generate_ids, the API the bench stands on: exactly max_tokens (end-of-text ids do not stop it), and a
+ * clear error for ids outside the vocabulary. */
+START_TEST(generate_ids_runs_exactly_max_tokens_and_rejects_bad_ids) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    char err[1024];
+    gemcl_model *model = NULL;
+    gemcl_context *ctx = NULL;
+    ck_assert_msg(gemcl_model_load(path, NULL, &model, err, sizeof err) == GEMCL_OK, "%s", err);
+    ck_assert_msg(gemcl_context_create(model, NULL, &ctx, err, sizeof err) == GEMCL_OK, "%s", err);
+    gemcl_generate_params g = gemcl_generate_default_params();
+    g.max_tokens = 300; /* stories260K's greedy story ends (BOS) well before 300 tokens */
+    int32_t ids[8] = {1, 400, 401, 402, 403, 404, 405, 406};
+    gemcl_result r;
+    ck_assert_msg(gemcl_generate_ids(ctx, ids, 8, &g, &r) == GEMCL_OK, "%s", gemcl_context_last_error(ctx));
+    ck_assert_int_eq(r.n_generated, 300);
+    ck_assert_int_eq(r.n_prompt_tokens, 8);
+    gemcl_result_free(&r);
+    ids[3] = 512;
+    ck_assert_int_eq(gemcl_generate_ids(ctx, ids, 8, &g, &r), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(gemcl_context_last_error(ctx), "position 3 is outside the vocabulary"));
+    ck_assert_int_eq(gemcl_generate_ids(ctx, ids, 0, &g, &r), GEMCL_ERR_INVALID_ARG);
+    gemcl_context_free(ctx);
+    gemcl_model_free(model);
+}
+END_TEST
+
 START_TEST(vs_blas_outside_the_cli_and_missing_models_are_clear_errors) {
     const char *path = test_shared_path(STORIES);
     if (test_skip_if_missing(path, STORIES))
@@ -339,6 +367,7 @@ Suite *suite_bench(void) {
     tcase_add_test(tc, bandwidth_probe_reports_positive_rates);
     tcase_add_test(tc, stories260k_run_produces_every_row_in_every_format);
     tcase_add_test(tc, mem_rows_match_the_peak_of_complete_runs);
+    tcase_add_test(tc, generate_ids_runs_exactly_max_tokens_and_rejects_bad_ids);
     tcase_add_test(tc, vs_blas_outside_the_cli_and_missing_models_are_clear_errors);
     suite_add_tcase(s, tc);
     return s;

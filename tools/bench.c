@@ -157,7 +157,11 @@ int bench_parse(int argc, char **argv, bench_opts *o, FILE *out) {
             return -1;
         } else if (FLAG("-m", "--model")) { NEED_VALUE(); o->model = v; }
         else if (FLAG("--device", NULL)) { NEED_VALUE(); o->device = v; }
-        else if (FLAG("-p", "--n-prompt")) { NEED_VALUE(); if (parse_int_list(v, a, o->n_prompt, &o->n_prompt_count)) return 1; }
+        else if (FLAG("-p", "--n-prompt")) {
+            NEED_VALUE();
+            if (parse_int_list(v, a, o->n_prompt, &o->n_prompt_count))
+                return 1;
+        }
         else if (FLAG("-n", "--n-gen")) { NEED_VALUE(); if (parse_int_list(v, a, o->n_gen, &o->n_gen_count)) return 1; }
         else if (FLAG("--mem", NULL)) { NEED_VALUE(); if (parse_int_list(v, a, o->n_mem, &o->n_mem_count)) return 1; }
         else if (FLAG("-r", "--repetitions")) { NEED_VALUE(); if (parse_int(v, a, 1, &o->repetitions)) return 1; }
@@ -547,18 +551,13 @@ static void describe(const bench_opts *o, const gemcl_model_info *info, bench_re
     snprintf(rep->shape, sizeof rep->shape, "%s L%d d%d h%d/%d ff%d v%d (%.3gM params)", info->arch, info->n_layers,
              info->n_embd, info->n_heads, info->n_kv_heads, info->n_ff, info->vocab_size, info->n_params / 1e6);
     double bpp = (double)info->weight_bytes / (double)info->n_params;
-    snprintf(rep->dtype, sizeof rep->dtype, "%s", o->dtype >= 0 ? dtype_names[o->dtype] : bpp > 3 ? "f32" : bpp > 1.5 ? "f16" : "q8_0");
+    const char *stored = bpp > 3 ? "f32" : bpp > 1.5 ? "f16" : "q8_0"; /* AUTO: as the file, told by size */
+    snprintf(rep->dtype, sizeof rep->dtype, "%s", o->dtype >= 0 ? dtype_names[o->dtype] : stored);
     rep->info = *info;
 }
 
 int bench_run(const bench_opts *o, bench_report *rep) {
     memset(rep, 0, sizeof *rep);
-    if (o->bandwidth && o->n_gen_count > 0) {
-        fprintf(stderr, "bench: host DRAM bandwidth probe (2 threads, 3 x 256 MiB)\n");
-        if (bench_bandwidth_probe(2, (size_t)256 << 20, 5, &rep->bandwidth))
-            return 1;
-        rep->have_bandwidth = 1;
-    }
     char err[4096];
     gemcl_model_params mp = gemcl_model_default_params();
     mp.device = o->device;
@@ -570,6 +569,14 @@ int bench_run(const bench_opts *o, bench_report *rep) {
     gemcl_model_info info;
     gemcl_model_get_info(model, &info);
     describe(o, &info, rep);
+    if (o->bandwidth && o->n_gen_count > 0) {
+        fprintf(stderr, "bench: host DRAM bandwidth probe (2 threads, 3 x 256 MiB)\n");
+        if (bench_bandwidth_probe(2, (size_t)256 << 20, 5, &rep->bandwidth)) {
+            gemcl_model_free(model);
+            return 1;
+        }
+        rep->have_bandwidth = 1;
+    }
     rep->n_ubatch = o->n_ubatch > 0 ? o->n_ubatch : 512;
     rep->repetitions = o->repetitions;
     int rc = 0;
@@ -668,7 +675,8 @@ static void print_md(const bench_report *rep, FILE *out) {
     fprintf(out, "device: %s; host: %s; %s; ubatch %d; %d runs per row after warm-up\n\n", rep->device,
             rep->machine, rep->date, rep->n_ubatch, rep->repetitions);
     if (rep->n_rows) {
-        fprintf(out, "| test | method | r | k | kept | result | unit | filter ms | prefill ms | peak device MiB | KV MiB |\n");
+        fprintf(out, "| test | method | r | k | kept | result | unit | filter ms | prefill ms | peak device MiB "
+                     "| KV MiB |\n");
         fprintf(out, "|---|---|--:|--:|--:|--:|---|--:|--:|--:|--:|\n");
     }
     for (int i = 0; i < rep->n_rows; i++) {
