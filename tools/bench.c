@@ -46,7 +46,7 @@ static void usage(FILE *out) {
             "  -p, --n-prompt N,N,...   prompt lengths for the pp and ttft rows (default 512; 0 = none)\n"
             "  -n, --n-gen N,N,...      generated tokens for the tg rows (default 128; 0 = none)\n"
             "  --mem N,N,...            prompt lengths for mem rows: the prompt phase's peak device memory,\n"
-            "                           from one run per method stopped at its first progress report\n"
+            "                           from one run per method stopped at the prefill's first progress report\n"
             "  -r, --repetitions N      measured runs per row, after the warm-up (default 5)\n"
             "  -w, --warmup N           uncounted runs before each row's measured runs (default 1)\n"
             "  --method NAME,NAME,...   full, gemfilter (default full); pp and ttft rows per method\n"
@@ -325,20 +325,24 @@ typedef struct bench_job {
     const char *what;                 /* progress label */
 } bench_job;
 
-static int stop_at_first_report(int64_t done, int64_t total, void *user) {
-    (void)done, (void)total, (void)user;
-    return 1;
+/* Stops at the first progress report of the prefill, whose total is the prompt's length (or, after a method
+ * compressed it, less); GemFilter's filter pass reports (r + 1) * n as its total and so runs through. */
+static int stop_at_prefill(int64_t done, int64_t total, void *user) {
+    (void)done;
+    return total <= *(const int *)user;
 }
 
-/* One gemcl_generate_ids call; stop_early: stop at the first progress report, keeping only the peak. */
+/* One gemcl_generate_ids call; stop_early: stop at the prefill's first progress report, keeping the peak. */
 static int generate_once(gemcl_context *ctx, const bench_job *job, int stop_early, bench_sample *out) {
     gemcl_generate_params g = gemcl_generate_default_params();
     g.max_tokens = job->max_tokens;
     g.method.method = job->method;
     g.method.filter_layer = job->o->filter_layer;
     g.method.budget = job->o->budget;
-    if (stop_early)
-        g.on_progress = stop_at_first_report;
+    if (stop_early) {
+        g.on_progress = stop_at_prefill;
+        g.on_progress_user = (void *)&job->n_ids;
+    }
     gemcl_result r;
     gemcl_status st = gemcl_generate_ids(ctx, job->ids, job->n_ids, &g, &r);
     if (st != GEMCL_OK && !(stop_early && st == GEMCL_ABORTED))
@@ -453,7 +457,7 @@ static int bench_prompt(gemcl_model *model, const bench_opts *o, const gemcl_mod
     return 0;
 }
 
-/* mem@<N>: one run stopped at its first progress report; the peak is deterministic, so one run suffices. */
+/* mem@<N>: one run stopped at the prefill's first progress report; the peak is deterministic, one run suffices. */
 static int bench_mem(gemcl_model *model, const bench_opts *o, const gemcl_model_info *info, int n_prompt,
                      gemcl_method method, bench_report *rep) {
     bench_sample sample;

@@ -10,9 +10,10 @@
  *   ttft@<N>  time to first token for an N-token prompt in ms (filter_ms + prefill_ms), one per method;
  *             measured by the same runs as pp<N> (one generated token each)
  *   mem@<N>   peak device memory of the prompt phase for an N-token prompt, one per method, from one run that
- *             stops at its first progress report (the engine allocates a phase's buffers before that report,
- *             so a 32K prompt costs one chunk or one layer, not a whole prefill); a check against complete
- *             runs is in tests/test_bench.c
+ *             stops at the prefill's first progress report (the engine allocates the prefill's buffers before
+ *             that report, so a 32K full prompt costs one chunk, not a whole prefill; GemFilter's filter pass
+ *             runs through, then its regenerate prefill stops at once); tests/test_bench.c checks it against
+ *             complete runs where either of GemFilter's passes holds the peak
  *   tg<N>     decode tokens per second over N generated tokens after a 1-token prompt (where every method
  *             behaves like full, METHODS.md), for the first method only; with the bandwidth probe also the
  *             bytes read per token as a fraction of the host's triad bandwidth
