@@ -349,6 +349,9 @@ typedef struct gemcl_generate_params {
     int add_bos;                   /* -1 = the tokenizer's default (default), 0 no, 1 yes */
     int parse_special;             /* recognise special tokens written in the prompt (default 0) */
     int truncate_middle;           /* prompt longer than the context: keep head and tail (default 0: error) */
+    int ignore_eos;                /* non-zero: end-of-generation ids do not stop decoding, so exactly
+                                      max_tokens come unless the context fills or a callback stops it (what
+                                      a benchmark needs, as llama-bench does) (default 0) */
     const char *const *stop;       /* stop strings (not included in the text), n_stop of them */
     int n_stop;
     gemcl_method_params method;
@@ -599,6 +602,24 @@ void gemcl_free(void *ptr);
  */
 gemcl_status gemcl_generate_tokens(gemcl_context *ctx, const int32_t *ids, int n_ids,
                                    const gemcl_generate_params *params, gemcl_result *result);
+
+/* ---------------------------------------------------------------------------------------------------
+ * Benchmark support (src/bench_matmul.c; used by `gemcl bench --vs-blas` to set the device matmul beside a
+ * host BLAS on the same shapes). A self-contained block.
+ * ------------------------------------------------------------------------------------------------- */
+
+/* The shape a timed matmul ran: y (n, rows) = x (n, cols) W^T with W in dtype ("f32", "f16", ...). */
+typedef struct gemcl_matmul_shape {
+    int rows, cols;
+    char dtype[8];
+} gemcl_matmul_shape;
+
+/* Times the device matmul of n rows against layer 0's weight `weight` ("wq", "wk", "wv", "wo", "w_gate",
+ * "w_up", "w_down"; every layer has the same shapes) exactly as prefill runs it: one warm-up call, then
+ * repetitions calls, each waited for; ms[0 .. repetitions-1] receives each call's milliseconds (the caller's
+ * array). Takes the model's lock like any device call. GEMCL_ERR_NOT_FOUND for an unknown weight name. */
+gemcl_status gemcl_model_time_matmul(gemcl_model *model, const char *weight, int n, int repetitions,
+                                     gemcl_matmul_shape *shape, double *ms, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

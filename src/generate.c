@@ -212,7 +212,7 @@ static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const 
     d.prev = kept[n - 1];
     t0 = now_ms();
     for (int t = 0; t < p->max_tokens; t++) {
-        if (gc_api_is_end(tok, next))
+        if (!p->ignore_eos && gc_api_is_end(tok, next))
             break;
         char piece[256];
         size_t np = gc_detok_push(&d, next, piece, sizeof piece);
@@ -273,10 +273,13 @@ gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const
     c->seq->progress = (gc_progress){0}; /* the callback belongs to this call only */
     gc_api_unlock(c->model);
     if (st != GEMCL_OK) {
+        uint64_t peak = r->peak_device_bytes;
         free(ids);
         free(out.buf);
         free(sel.kept);
         gemcl_result_free(r);
+        if (st == GEMCL_ABORTED) /* a run stopped at a progress report still tells its peak (gemcl bench mem@N) */
+            r->peak_device_bytes = peak;
         return st;
     }
     if (sel.kept)

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"inspect", cmd_inspect, "show a model file's format, hyperparameters, tokenizer and tensors"},
     {"convert", cmd_convert, "convert a model to an HF directory or a GGUF file"},
     {"gen-model", cmd_gen_model, "write a deterministic random model at a model card's shapes"},
+    {"bench", cmd_bench, "measure prompt/decode speed, time to first token and memory per method"},
     {"tokenize", cmd_tokenize, "text -> token ids and pieces, or ids -> text, with a tokenizer file"},
     {"needle", cmd_needle, "needle-in-a-haystack / passkey grid: methods side by side, JSONL, CSV, SVG heatmap"},
     {"calibrate", cmd_calibrate, "sweep GemFilter's filter layer on a small grid; recommend r, write a model card"},

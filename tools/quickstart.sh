@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev libcjson-dev
-          check meson ninja-build pkg-config python3 clinfo)
+          check meson ninja-build pkg-config python3 clinfo libopenblas-dev)
 
 install_missing() {
     local missing=()
