@@ -42,6 +42,11 @@ gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const
 
 /* The model's lock, held by every call that touches the device or the byte accounting. Folds the
  * runtime's peak into the model's lifetime peak on release. */
+/* The description shared by gemcl_model_get_info and gemcl_model_file_inspect: shapes, parameters and
+ * GemFilter's defaults (the model card's when one matches, else r = round(0.4 L) and k = 1024). Device name
+ * and weight bytes are left to the caller. */
+void gc_api_file_info(const gc_model_file *f, gemcl_model_info *info);
+
 void gc_api_lock(gemcl_model *m);
 void gc_api_unlock(gemcl_model *m);
 

@@ -56,28 +56,11 @@ gemcl_status gemcl_model_file_inspect(const char *path, const char *tokenizer_pa
     gemcl_status st = open_file(path, tokenizer_path, &m, errbuf, errlen);
     if (st != GEMCL_OK)
         return st;
-    memset(info, 0, sizeof *info);
-    const gc_hparams *hp = &m->hp;
-    snprintf(info->arch, sizeof info->arch, "%s", hp->arch);
-    snprintf(info->format, sizeof info->format, "%s", m->format);
-    info->n_layers = hp->n_layers;
-    info->n_embd = hp->n_embd;
-    info->n_heads = hp->n_heads;
-    info->n_kv_heads = hp->n_kv_heads;
-    info->head_dim = hp->head_dim;
-    info->n_ff = hp->n_ff;
-    info->vocab_size = hp->vocab_size;
-    info->ctx_train = hp->ctx_train;
-    info->n_params = gc_model_file_n_params(m);
+    gc_api_file_info(m, info);
     int n;
     const gc_tensor *t = gc_model_file_tensors(m, &n);
     for (int i = 0; i < n; i++)
         info->weight_bytes += t[i].nbytes;
-    gc_model_card card;
-    bool have_card = gc_model_card_match(hp, &card, NULL) == GEMCL_OK;
-    info->filter_layer = gc_card_filter_layer(have_card ? &card : NULL, hp->n_layers);
-    info->filter_layer_from_card = have_card && card.filter_layer >= 0;
-    info->budget = have_card && card.budget > 0 ? card.budget : 1024;
     gc_model_file_close(m);
     return GEMCL_OK;
 }

@@ -61,14 +61,35 @@ gemcl_status gemcl_method_from_name(const char *name, gemcl_method *method) {
 }
 
 /* GemFilter defaults: the model card's when one matches, else r = round(0.4 L) and k = 1024. */
-static void resolve_filter_defaults(gemcl_model *m) {
+void gc_api_file_info(const gc_model_file *f, gemcl_model_info *info) {
+    memset(info, 0, sizeof *info);
+    const gc_hparams *hp = &f->hp;
+    snprintf(info->arch, sizeof info->arch, "%s", hp->arch);
+    snprintf(info->format, sizeof info->format, "%s", f->format);
+    info->n_layers = hp->n_layers;
+    info->n_embd = hp->n_embd;
+    info->n_heads = hp->n_heads;
+    info->n_kv_heads = hp->n_kv_heads;
+    info->head_dim = hp->head_dim;
+    info->n_ff = hp->n_ff;
+    info->vocab_size = hp->vocab_size;
+    info->ctx_train = hp->ctx_train;
+    info->n_params = gc_model_file_n_params(f);
     gc_model_card card;
-    bool have_card = gc_model_card_match(&m->file->hp, &card, NULL) == GEMCL_OK;
-    m->filter_layer = gc_card_filter_layer(have_card ? &card : NULL, m->file->hp.n_layers);
-    m->filter_layer_from_card = have_card && card.filter_layer >= 0;
-    m->budget = have_card && card.budget > 0 ? card.budget : 1024;
-    if (m->filter_layer >= m->file->hp.n_layers)
-        m->filter_layer = m->file->hp.n_layers - 1;
+    bool have_card = gc_model_card_match(hp, &card, NULL) == GEMCL_OK;
+    info->filter_layer = gc_card_filter_layer(have_card ? &card : NULL, hp->n_layers);
+    if (info->filter_layer >= hp->n_layers)
+        info->filter_layer = hp->n_layers - 1;
+    info->filter_layer_from_card = have_card && card.filter_layer >= 0;
+    info->budget = have_card && card.budget > 0 ? card.budget : 1024;
+}
+
+static void resolve_filter_defaults(gemcl_model *m) {
+    gemcl_model_info info;
+    gc_api_file_info(m->file, &info);
+    m->filter_layer = info.filter_layer;
+    m->filter_layer_from_card = info.filter_layer_from_card;
+    m->budget = info.budget;
 }
 
 gemcl_status gemcl_model_load(const char *path, const gemcl_model_params *params, gemcl_model **out, char *errbuf,
@@ -129,24 +150,9 @@ void gemcl_model_free(gemcl_model *m) {
 gemcl_status gemcl_model_get_info(const gemcl_model *m, gemcl_model_info *info) {
     if (!m || !info)
         return GEMCL_ERR_INVALID_ARG;
-    memset(info, 0, sizeof *info);
-    const gc_hparams *hp = &m->file->hp;
-    snprintf(info->arch, sizeof info->arch, "%s", hp->arch);
-    snprintf(info->format, sizeof info->format, "%s", m->file->format);
+    gc_api_file_info(m->file, info);
     snprintf(info->device_name, sizeof info->device_name, "%s", m->rt->dev.info.name);
-    info->n_layers = hp->n_layers;
-    info->n_embd = hp->n_embd;
-    info->n_heads = hp->n_heads;
-    info->n_kv_heads = hp->n_kv_heads;
-    info->head_dim = hp->head_dim;
-    info->n_ff = hp->n_ff;
-    info->vocab_size = hp->vocab_size;
-    info->ctx_train = hp->ctx_train;
-    info->n_params = gc_model_file_n_params(m->file);
     info->weight_bytes = m->dm->weight_bytes;
-    info->filter_layer = m->filter_layer;
-    info->filter_layer_from_card = m->filter_layer_from_card;
-    info->budget = m->budget;
     return GEMCL_OK;
 }
 
