@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 gc_runtime *test_runtime(void) {
@@ -56,4 +57,29 @@ double test_nmse(const float *a, const float *b, size_t n) {
 const char *test_build_dir(void) {
     const char *d = getenv("GEMCL_BUILD_DIR");
     return d && *d ? d : GEMCL_BUILD_DIR;
+}
+
+void test_stack_open(test_stack *s, const char *path, int dtype) {
+    memset(s, 0, sizeof *s);
+    gc_error err;
+    ck_assert_msg(gc_model_file_open(path, NULL, &s->file, &err) == GEMCL_OK, "%s", err.msg);
+    s->rt = test_runtime();
+    ck_assert_int_eq(gc_ops_create(s->rt, &s->ops, &err), GEMCL_OK);
+    ck_assert_msg(gc_dmodel_upload(s->ops, s->file, dtype, &s->dm, &err) == GEMCL_OK, "%s", err.msg);
+}
+
+bool test_stack_open_shared(test_stack *s, const char *relative, int dtype) {
+    const char *path = test_shared_path(relative);
+    if (test_skip_if_missing(path, relative))
+        return false;
+    test_stack_open(s, path, dtype);
+    return true;
+}
+
+void test_stack_close(test_stack *s) {
+    gc_dmodel_free(s->rt, s->dm);
+    gc_ops_free(s->ops);
+    ck_assert_uint_eq(s->rt->bytes_current, 0);
+    gc_runtime_free(s->rt);
+    gc_model_file_close(s->file);
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "engine/engine.h"
 #include "runtime/runtime.h"
 
 /* Per-case timeout, long enough for a cold kernel compile on PoCL. */
@@ -31,6 +32,24 @@ void test_fill_random(float *x, size_t n, unsigned seed);
 
 /* Normalised squared error sum((a-b)^2) / sum(b^2) (or the plain sum when b is all zero). */
 double test_nmse(const float *a, const float *b, size_t n);
+
+/* A model on the device for engine-level tests: its file, a runtime, the op registry, the device weights. */
+typedef struct test_stack {
+    gc_model_file *file;
+    gc_runtime *rt;
+    gc_ops *ops;
+    gc_dmodel *dm;
+} test_stack;
+
+/* Opens the model at path with weights in dtype (GC_DTYPE_KEEP keeps the file's); fails the test on error. */
+void test_stack_open(test_stack *s, const char *path, int dtype);
+
+/* The same for a model under ../shared; false (after a SKIP note) when it is absent. */
+bool test_stack_open_shared(test_stack *s, const char *relative, int dtype);
+
+/* Frees everything and checks that every device byte came back (after the op registry, which owns the
+ * decode-attention scratch). */
+void test_stack_close(test_stack *s);
 
 /* The directory holding build outputs (for running the built CLI), from GEMCL_BUILD_DIR. */
 const char *test_build_dir(void);

@@ -16,36 +16,8 @@
 
 #define STORIES "models/stories260K/stories260K.bin"
 
-/* The engine stack on stories260K: file, runtime, ops, device model. */
-typedef struct stack {
-    gc_model_file *file;
-    gc_runtime *rt;
-    gc_ops *ops;
-    gc_dmodel *dm;
-} stack;
-
-static bool stack_open(stack *s, const char *rel, int dtype) {
-    memset(s, 0, sizeof *s);
-    const char *path = test_shared_path(rel);
-    if (test_skip_if_missing(path, rel))
-        return false;
-    gc_error err;
-    ck_assert_msg(gc_model_file_open(path, NULL, &s->file, &err) == GEMCL_OK, "%s", err.msg);
-    s->rt = test_runtime();
-    ck_assert_int_eq(gc_ops_create(s->rt, &s->ops, &err), GEMCL_OK);
-    ck_assert_msg(gc_dmodel_upload(s->ops, s->file, dtype, &s->dm, &err) == GEMCL_OK, "%s", err.msg);
-    return true;
-}
-
-static void stack_close(stack *s) {
-    gc_dmodel_free(s->rt, s->dm);
-    gc_ops_free(s->ops); /* the op registry owns scratch (decode attention), released here */
-    ck_assert_uint_eq(s->rt->bytes_current, 0);
-    gc_runtime_free(s->rt);
-    gc_model_file_close(s->file);
-}
-
-static gc_seq *new_seq(stack *s, int n_ctx, int n_ub) {
+/* A sequence of n_ctx rows prefilled in chunks of n_ub on the stack's model. */
+static gc_seq *new_seq(test_stack *s, int n_ctx, int n_ub) {
     gc_seq *seq;
     gc_error err;
     gc_seq_params p = {n_ctx, n_ub};
@@ -154,8 +126,8 @@ START_TEST(converted_copies_reproduce_the_transcript) {
 END_TEST
 
 START_TEST(logits_match_double_reference) {
-    stack s;
-    if (!stack_open(&s, STORIES, GC_DTYPE_KEEP))
+    test_stack s;
+    if (!test_stack_open_shared(&s, STORIES, GC_DTYPE_KEEP))
         return;
     int vocab = s.file->hp.vocab_size;
     const int lengths[] = {1, 2, 37};
@@ -175,12 +147,12 @@ START_TEST(logits_match_double_reference) {
         free(got);
         free(want);
     }
-    stack_close(&s);
+    test_stack_close(&s);
 }
 END_TEST
 
 /* Logits of the last row after prefilling ids in chunks of n_ub, or one token at a time when n_ub == 0. */
-static void logits_after(stack *s, const int32_t *ids, int n, int n_ub, float *logits) {
+static void logits_after(test_stack *s, const int32_t *ids, int n, int n_ub, float *logits) {
     gc_seq *seq = new_seq(s, 512, n_ub > 0 ? n_ub : 1);
     gc_error err;
     if (n_ub > 0) {
@@ -197,8 +169,8 @@ static void logits_after(stack *s, const int32_t *ids, int n, int n_ub, float *l
 }
 
 START_TEST(chunked_prefill_and_decode_agree_with_one_chunk) {
-    stack s;
-    if (!stack_open(&s, STORIES, GC_DTYPE_KEEP))
+    test_stack s;
+    if (!test_stack_open_shared(&s, STORIES, GC_DTYPE_KEEP))
         return;
     int vocab = s.file->hp.vocab_size, n = 150;
     int32_t ids[150];
@@ -210,13 +182,13 @@ START_TEST(chunked_prefill_and_decode_agree_with_one_chunk) {
     ck_assert_msg(test_nmse(chunked, one, (size_t)vocab) <= 5e-4, "chunked nmse %g", test_nmse(chunked, one, (size_t)vocab));
     ck_assert_msg(test_nmse(stepped, one, (size_t)vocab) <= 5e-4, "decode nmse %g", test_nmse(stepped, one, (size_t)vocab));
     free(one), free(chunked), free(stepped);
-    stack_close(&s);
+    test_stack_close(&s);
 }
 END_TEST
 
 START_TEST(context_full_and_bad_ids_are_clear_errors) {
-    stack s;
-    if (!stack_open(&s, STORIES, GC_DTYPE_KEEP))
+    test_stack s;
+    if (!test_stack_open_shared(&s, STORIES, GC_DTYPE_KEEP))
         return;
     gc_seq *seq = new_seq(&s, 8, 4);
     int32_t ids[9];
@@ -229,28 +201,28 @@ START_TEST(context_full_and_bad_ids_are_clear_errors) {
     ck_assert_ptr_nonnull(strstr(err.msg, "100000"));
     ck_assert_int_eq(seq->n_past, 0);
     gc_seq_free(seq);
-    stack_close(&s);
+    test_stack_close(&s);
 }
 END_TEST
 
 START_TEST(f16_and_q8_weights_stay_close_to_f32) {
-    stack s32, s;
-    if (!stack_open(&s32, STORIES, GC_DTYPE_KEEP))
+    test_stack s32, s;
+    if (!test_stack_open_shared(&s32, STORIES, GC_DTYPE_KEEP))
         return;
     int vocab = s32.file->hp.vocab_size, n = 40;
     int32_t ids[40];
     make_ids(ids, n, vocab, 5u);
     float *ref = malloc((size_t)vocab * 4), *got = malloc((size_t)vocab * 4);
     logits_after(&s32, ids, n, 16, ref);
-    stack_close(&s32);
+    test_stack_close(&s32);
     const int dtypes[] = {GC_DTYPE_F16, GC_DTYPE_BF16, GC_DTYPE_Q8_0};
     const double bounds[] = {1e-5, 1e-3, 1e-3};
     for (int t = 0; t < 3; t++) {
-        ck_assert(stack_open(&s, STORIES, dtypes[t]));
+        ck_assert(test_stack_open_shared(&s, STORIES, dtypes[t]));
         logits_after(&s, ids, n, 16, got);
         double e = test_nmse(got, ref, (size_t)vocab);
         ck_assert_msg(e <= bounds[t], "%s nmse %g", gc_dtype_name((gc_dtype)dtypes[t]), e);
-        stack_close(&s);
+        test_stack_close(&s);
     }
     free(ref), free(got);
 }

@@ -61,32 +61,9 @@ static int32_t *essay_prompt(const gc_tokenizer *tok, int n) {
     return out;
 }
 
-typedef struct stack {
-    gc_model_file *file;
-    gc_runtime *rt;
-    gc_ops *ops;
-    gc_dmodel *dm;
-} stack;
-
-static bool stack_open(stack *s) {
-    memset(s, 0, sizeof *s);
-    const char *path = test_shared_path(STORIES);
-    if (test_skip_if_missing(path, STORIES) || test_skip_if_missing(test_shared_path(ESSAYS), ESSAYS))
-        return false;
-    gc_error err;
-    ck_assert_msg(gc_model_file_open(path, NULL, &s->file, &err) == GEMCL_OK, "%s", err.msg);
-    s->rt = test_runtime();
-    ck_assert_int_eq(gc_ops_create(s->rt, &s->ops, &err), GEMCL_OK);
-    ck_assert_msg(gc_dmodel_upload(s->ops, s->file, GC_DTYPE_KEEP, &s->dm, &err) == GEMCL_OK, "%s", err.msg);
-    return true;
-}
-
-static void stack_close(stack *s) {
-    gc_dmodel_free(s->rt, s->dm);
-    gc_ops_free(s->ops); /* the op registry owns scratch (decode attention), released here */
-    ck_assert_uint_eq(s->rt->bytes_current, 0);
-    gc_runtime_free(s->rt);
-    gc_model_file_close(s->file);
+/* stories260K on the device, when it and the essays are present. */
+static bool open_stories(test_stack *s) {
+    return !test_skip_if_missing(test_shared_path(ESSAYS), ESSAYS) && test_stack_open_shared(s, STORIES, GC_DTYPE_KEEP);
 }
 
 /* The k-th largest of p (1-based k). */
@@ -134,8 +111,8 @@ static void check_selection(const int32_t *got, int n_got, const double *p, int 
 }
 
 START_TEST(selection_equals_double_reference) {
-    stack s;
-    if (!stack_open(&s))
+    test_stack s;
+    if (!open_stories(&s))
         return;
     const int lengths[] = {300, 1000, 3000}, layers[] = {1, 2, 3}, budgets[] = {16, 64, 256};
     for (int li = 0; li < 3; li++) {
@@ -163,13 +140,13 @@ START_TEST(selection_equals_double_reference) {
         free(pooled);
         free(ids);
     }
-    stack_close(&s);
+    test_stack_close(&s);
 }
 END_TEST
 
 START_TEST(edge_layers_and_budgets_work) {
-    stack s;
-    if (!stack_open(&s))
+    test_stack s;
+    if (!open_stories(&s))
         return;
     int n = 200, L = s.file->hp.n_layers;
     int32_t *ids = essay_prompt(s.file->tokenizer, n);
@@ -196,7 +173,7 @@ START_TEST(edge_layers_and_budgets_work) {
     ck_assert_ptr_nonnull(strstr(err.msg, "filter layer"));
     ck_assert_ptr_null(sel.kept);
     free(ids);
-    stack_close(&s);
+    test_stack_close(&s);
 }
 END_TEST
 

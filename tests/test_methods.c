@@ -185,34 +185,6 @@ static void check_same_selection(const int32_t *got, const int32_t *want, int k,
 
 /* ---- methods on stories260K through the engine's hooks ------------------------------------------------ */
 
-typedef struct stack {
-    gc_model_file *file;
-    gc_runtime *rt;
-    gc_ops *ops;
-    gc_dmodel *dm;
-} stack;
-
-static bool stack_open(stack *s) {
-    memset(s, 0, sizeof *s);
-    const char *path = test_shared_path(STORIES);
-    if (test_skip_if_missing(path, STORIES))
-        return false;
-    gc_error err;
-    ck_assert_msg(gc_model_file_open(path, NULL, &s->file, &err) == GEMCL_OK, "%s", err.msg);
-    s->rt = test_runtime();
-    ck_assert_int_eq(gc_ops_create(s->rt, &s->ops, &err), GEMCL_OK);
-    ck_assert_msg(gc_dmodel_upload(s->ops, s->file, GC_DTYPE_KEEP, &s->dm, &err) == GEMCL_OK, "%s", err.msg);
-    return true;
-}
-
-static void stack_close(stack *s) {
-    gc_dmodel_free(s->rt, s->dm);
-    gc_ops_free(s->ops); /* the op registry owns scratch (decode attention), released here */
-    ck_assert_uint_eq(s->rt->bytes_current, 0);
-    gc_runtime_free(s->rt);
-    gc_model_file_close(s->file);
-}
-
 static void make_ids(int32_t *ids, int n, int vocab, unsigned seed) {
     ids[0] = 1; /* BOS */
     for (int i = 1; i < n; i++) {
@@ -237,7 +209,7 @@ typedef struct method_out {
     float *logits;         /* (vocab) of the decode step */
 } method_out;
 
-static void run_case(stack *s, const method_case *c, const int32_t *ids, method_out *o) {
+static void run_case(test_stack *s, const method_case *c, const int32_t *ids, method_out *o) {
     memset(o, 0, sizeof *o);
     const gc_method *m = gc_method_find(c->name);
     ck_assert_ptr_nonnull(m);
@@ -276,12 +248,12 @@ static double logits_nmse(const float *got, const double *want, int n) {
     return e;
 }
 
-static size_t kv_row_bytes(const stack *s) {
+static size_t kv_row_bytes(const test_stack *s) {
     return (size_t)s->dm->hp.n_kv_heads * s->dm->hp.head_dim * 4 * 2 * (size_t)s->dm->hp.n_layers;
 }
 
 /* Per head: per_head ascending distinct positions < n that end with the last w prompt positions. */
-static void check_heads(const gc_kept_report *k, const stack *s, int n, int budget, int w) {
+static void check_heads(const gc_kept_report *k, const test_stack *s, int n, int budget, int w) {
     ck_assert_int_eq(k->n_layers, s->dm->hp.n_layers);
     ck_assert_int_eq(k->n_kv_heads, s->dm->hp.n_kv_heads);
     ck_assert_int_eq(k->per_head, budget);
@@ -297,7 +269,7 @@ static void check_heads(const gc_kept_report *k, const stack *s, int n, int budg
 
 /* The rows each (layer, KV head) kept before the window are the top (B - w) of the reference's mass of the
  * window rows (snapkv, pooled) or of all rows (h2o), up to swaps between near-equal scores. */
-static void check_ranking(const stack *s, const int32_t *ids, int n, int budget, int w, gemcl_pooling pooling,
+static void check_ranking(const test_stack *s, const int32_t *ids, int n, int budget, int w, gemcl_pooling pooling,
                           bool window_rows, const int32_t *kept) {
     int L = s->dm->hp.n_layers, G = s->dm->hp.n_kv_heads, cand = n - w, top = budget - w;
     double *mass = malloc((size_t)L * G * n * sizeof *mass), *score = malloc((size_t)cand * sizeof *score);
@@ -329,8 +301,8 @@ static void check_ranking(const stack *s, const int32_t *ids, int n, int budget,
 /* SnapKV and H2O: B rows per head ending in the window, KV of L * B rows, and the next logits equal the
  * reference that attends, per layer and KV head, to exactly those rows at their original positions. */
 static void check_per_head_method(const char *name, int window, gemcl_pooling pooling, int w_kept) {
-    stack s;
-    if (!stack_open(&s))
+    test_stack s;
+    if (!test_stack_open_shared(&s, STORIES, GC_DTYPE_KEEP))
         return;
     const int n = 150, budget = 40;
     int32_t ids[150];
@@ -353,7 +325,7 @@ static void check_per_head_method(const char *name, int window, gemcl_pooling po
     ck_assert_msg(e <= 1e-6, "%s: logits nmse %g against the kept-rows reference", name, e);
     free(want);
     out_free(&o);
-    stack_close(&s);
+    test_stack_close(&s);
 }
 
 START_TEST(snapkv_keeps_window_and_budget_per_head) {
@@ -371,8 +343,8 @@ END_TEST
  * the newest k - 5 prompt rows at slots 0 .. k - 2, and the decode logits (new token at slot k - 1) equal the
  * reference with those rows' keys rotated to their slots. */
 START_TEST(streamingllm_keeps_sinks_and_window_at_slot_positions) {
-    stack s;
-    if (!stack_open(&s))
+    test_stack s;
+    if (!test_stack_open_shared(&s, STORIES, GC_DTYPE_KEEP))
         return;
     const int n = 90, k = 30, sinks = 4;
     int32_t ids[90];
@@ -399,7 +371,7 @@ START_TEST(streamingllm_keeps_sinks_and_window_at_slot_positions) {
     ck_assert_msg(e <= 1e-6, "streamingllm: logits nmse %g against the slot-position reference", e);
     free(want);
     out_free(&o);
-    stack_close(&s);
+    test_stack_close(&s);
 }
 END_TEST
 
@@ -407,8 +379,8 @@ END_TEST
  * decoding the cache never holds more than B rows before a step; each step's logits equal the reference
  * attending to exactly the rows the heads kept. */
 START_TEST(h2o_stream_evicts_to_heavy_plus_recent_every_step) {
-    stack s;
-    if (!stack_open(&s))
+    test_stack s;
+    if (!test_stack_open_shared(&s, STORIES, GC_DTYPE_KEEP))
         return;
     enum { steps = 24 };
     const int n = 60, heavy = 8, recent = 6, B = heavy + recent;
@@ -465,7 +437,7 @@ START_TEST(h2o_stream_evicts_to_heavy_plus_recent_every_step) {
     free(got), free(want), free(kept.heads);
     m->finish(state, seq);
     gc_seq_free(seq);
-    stack_close(&s);
+    test_stack_close(&s);
 }
 END_TEST
 
@@ -480,7 +452,7 @@ typedef struct distill_out {
     float *decode_logits;  /* (vocab) of one decode step after it */
 } distill_out;
 
-static void run_distill(stack *s, const int32_t *ids, int n, int n_ub, const gemcl_method_params *p, int filter_layer,
+static void run_distill(test_stack *s, const int32_t *ids, int n, int n_ub, const gemcl_method_params *p, int filter_layer,
                         int budget, distill_out *o) {
     memset(o, 0, sizeof *o);
     const gc_method *m = gc_method_find("promptdistill");
@@ -530,8 +502,8 @@ static void check_same_selection(const int32_t *got, const int32_t *want, int k,
 }
 
 START_TEST(promptdistill_later_layers_see_k_plus_1_rows_at_original_positions) {
-    stack s;
-    if (!stack_open(&s))
+    test_stack s;
+    if (!test_stack_open_shared(&s, STORIES, GC_DTYPE_KEEP))
         return;
     const int n = 150, r = 2, k = 40, L = s.dm->hp.n_layers, vocab = s.dm->hp.vocab_size;
     int32_t ids[150], want_kept[150];
@@ -568,13 +540,13 @@ START_TEST(promptdistill_later_layers_see_k_plus_1_rows_at_original_positions) {
     }
     free(raw), free(pooled), free(want);
     distill_free(&o);
-    stack_close(&s);
+    test_stack_close(&s);
 }
 END_TEST
 
 START_TEST(promptdistill_multi_stage_truncates_kv_by_tt) {
-    stack s;
-    if (!stack_open(&s))
+    test_stack s;
+    if (!test_stack_open_shared(&s, STORIES, GC_DTYPE_KEEP))
         return;
     const int n = 120, L = s.dm->hp.n_layers, vocab = s.dm->hp.vocab_size;
     const int layers[2] = {1, 3}, budgets[2] = {50, 20};
@@ -616,7 +588,7 @@ START_TEST(promptdistill_multi_stage_truncates_kv_by_tt) {
         distill_free(&o);
     }
     free(first_decode), free(want);
-    stack_close(&s);
+    test_stack_close(&s);
 }
 END_TEST
 
@@ -625,8 +597,8 @@ END_TEST
 /* pod-tf on stories260K: prefill and decode logits equal the double reference with distant logits taken from
  * the block's first layer; after the prompt the other layers hold keys of S + R - 1 rows only. */
 START_TEST(pod_tf_shares_distant_logits_and_drops_their_keys) {
-    stack s;
-    if (!stack_open(&s))
+    test_stack s;
+    if (!test_stack_open_shared(&s, STORIES, GC_DTYPE_KEEP))
         return;
     const int n = 90, block = 2, sinks = 4, recent = 24, L = s.dm->hp.n_layers, vocab = s.dm->hp.vocab_size;
     int32_t ids[91];
@@ -669,13 +641,13 @@ START_TEST(pod_tf_shares_distant_logits_and_drops_their_keys) {
     free(got), free(want);
     m->finish(state, seq);
     gc_seq_free(seq);
-    stack_close(&s);
+    test_stack_close(&s);
 }
 END_TEST
 
 /* Greedy decoding of `steps` tokens through a method's hooks; feed[t] is the token fed at step t and
  * logits (steps, vocab) what step t produced. */
-static void decode_steps(stack *s, const char *name, const gemcl_method_params *p, const int32_t *ids, int n,
+static void decode_steps(test_stack *s, const char *name, const gemcl_method_params *p, const int32_t *ids, int n,
                          int budget, int steps, int32_t *feed, float *logits) {
     const gc_method *m = gc_method_find(name);
     gc_seq *seq;
@@ -705,8 +677,8 @@ static void decode_steps(stack *s, const char *name, const gemcl_method_params *
 /* StreamingLLM over many steps, evicting from the prompt (n > k) or only once decoding fills the cache: each
  * step's logits equal the reference that re-rotates the kept keys to their slots at every eviction. */
 START_TEST(streamingllm_matches_slot_reference_over_many_steps) {
-    stack s;
-    if (!stack_open(&s))
+    test_stack s;
+    if (!test_stack_open_shared(&s, STORIES, GC_DTYPE_KEEP))
         return;
     enum { STEPS = 20 };
     const int vocab = s.dm->hp.vocab_size, cases[2][2] = {{70, 24}, {16, 24}}; /* n, k */
@@ -725,7 +697,7 @@ START_TEST(streamingllm_matches_slot_reference_over_many_steps) {
         }
     }
     free(got), free(want);
-    stack_close(&s);
+    test_stack_close(&s);
 }
 END_TEST
 

@@ -32,29 +32,6 @@ static const char *smollm2_dir(void) {
     return dir;
 }
 
-typedef struct stack {
-    gc_model_file *file;
-    gc_runtime *rt;
-    gc_ops *ops;
-    gc_dmodel *dm;
-} stack;
-
-static void stack_open(stack *s) {
-    gc_error err;
-    ck_assert_msg(gc_model_file_open(smollm2_dir(), NULL, &s->file, &err) == GEMCL_OK, "%s", err.msg);
-    s->rt = test_runtime();
-    ck_assert_int_eq(gc_ops_create(s->rt, &s->ops, &err), GEMCL_OK);
-    ck_assert_msg(gc_dmodel_upload(s->ops, s->file, GC_DTYPE_KEEP, &s->dm, &err) == GEMCL_OK, "%s", err.msg);
-}
-
-static void stack_close(stack *s) {
-    gc_dmodel_free(s->rt, s->dm);
-    gc_ops_free(s->ops); /* the op registry owns scratch (decode attention), released here */
-    ck_assert_uint_eq(s->rt->bytes_current, 0);
-    gc_runtime_free(s->rt);
-    gc_model_file_close(s->file);
-}
-
 static int32_t *random_ids(int n, int vocab) {
     int32_t *ids = malloc((size_t)n * sizeof *ids);
     unsigned s = 12345;
@@ -66,8 +43,8 @@ static int32_t *random_ids(int n, int vocab) {
 }
 
 START_TEST(smollm2_shape_runs_4k_prompt_within_allocation_limits) {
-    stack s;
-    stack_open(&s);
+    test_stack s;
+    test_stack_open(&s, smollm2_dir(), GC_DTYPE_KEEP);
     const gc_hparams *hp = &s.file->hp;
     ck_assert_int_eq(hp->n_layers, 30);
     ck_assert_int_eq(hp->n_embd, 576);
@@ -98,15 +75,15 @@ START_TEST(smollm2_shape_runs_4k_prompt_within_allocation_limits) {
     gc_seq_free(seq);
     free(logits);
     free(ids);
-    stack_close(&s);
+    test_stack_close(&s);
 }
 END_TEST
 
 /* GemFilter pass 1 keeps only the residual stream and one layer's K/V, never the model's whole KV cache. The
  * peak does not depend on r (one layer's K/V at a time), so r = 1 keeps the test short. */
 START_TEST(gemfilter_pass1_peak_is_below_full_kv_at_16k) {
-    stack s;
-    stack_open(&s);
+    test_stack s;
+    test_stack_open(&s, smollm2_dir(), GC_DTYPE_KEEP);
     const gc_hparams *hp = &s.file->hp;
     int n = 16384;
     int32_t *ids = random_ids(n, hp->vocab_size);
@@ -128,7 +105,7 @@ START_TEST(gemfilter_pass1_peak_is_below_full_kv_at_16k) {
     ck_assert_uint_ge(pass1, expected);
     ck_assert_uint_le(pass1, expected + ((size_t)64 << 20)); /* scratch of one 512-row chunk, well under 64 MiB */
     free(ids);
-    stack_close(&s);
+    test_stack_close(&s);
 }
 END_TEST
 
