@@ -49,7 +49,7 @@ static void usage(FILE *out) {
             "                           from one run per method stopped at the prefill's first progress report\n"
             "  -r, --repetitions N      measured runs per row, after the warm-up (default 5)\n"
             "  -w, --warmup N           uncounted runs before each row's measured runs (default 1)\n"
-            "  --method NAME,NAME,...   full, gemfilter (default full); pp and ttft rows per method\n"
+            "  --method NAME,NAME,...   any of gemcl run's methods (default full); pp and ttft rows per method\n"
             "  --filter-layer R         GemFilter's layer r (default: model card, else round(0.4 L))\n"
             "  --budget K               tokens GemFilter keeps (default: model card, else 1024)\n"
             "  --dtype f32|f16|bf16|q8_0  weight storage on the device (default: as in the file)\n"
@@ -103,7 +103,7 @@ static int parse_methods(const char *s, bench_opts *o) {
         if (o->n_methods == BENCH_MAX_LIST)
             return cli_error("bench: --method takes at most %d names", BENCH_MAX_LIST);
         if (gemcl_method_from_name(tok, &o->methods[o->n_methods]) != GEMCL_OK)
-            return cli_error("bench: unknown method '%s' (full, gemfilter)", tok);
+            return cli_error("bench: unknown method '%s' (see gemcl run --help)", tok);
         o->n_methods++;
     }
     if (o->n_methods == 0)
