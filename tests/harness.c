@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 gc_runtime *test_runtime(void) {
     gc_error err;
@@ -82,4 +83,15 @@ void test_stack_close(test_stack *s) {
     ck_assert_uint_eq(s->rt->bytes_current, 0);
     gc_runtime_free(s->rt);
     gc_model_file_close(s->file);
+}
+
+int test_run_cli(const char *args, bool with_stderr, char *out, size_t cap) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s/tools/gemcl %s %s", test_build_dir(), args, with_stderr ? "2>&1" : "2>/dev/null");
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

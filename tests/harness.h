@@ -51,6 +51,10 @@ bool test_stack_open_shared(test_stack *s, const char *relative, int dtype);
  * decode-attention scratch). */
 void test_stack_close(test_stack *s);
 
+/* Runs the built gemcl CLI with args (a shell-quoted string); its stdout (and stderr when with_stderr) into
+ * out (cap bytes, NUL-terminated); returns the exit status, or -1 when it did not exit normally. */
+int test_run_cli(const char *args, bool with_stderr, char *out, size_t cap);
+
 /* The directory holding build outputs (for running the built CLI), from GEMCL_BUILD_DIR. */
 const char *test_build_dir(void);
 

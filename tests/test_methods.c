@@ -810,17 +810,6 @@ START_TEST(kv_bytes_after_prefill_follow_each_formula) {
 }
 END_TEST
 
-/* Runs the built gemcl with args; stdout and stderr together into out; returns the exit status. */
-static int run_cli(const char *args, char *out, size_t cap) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s/tools/gemcl %s 2>&1", test_build_dir(), args);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 START_TEST(cli_shows_what_each_method_kept_and_its_kv_saving) {
     const char *path = test_shared_path(STORIES);
@@ -831,30 +820,30 @@ START_TEST(cli_shows_what_each_method_kept_and_its_kv_saving) {
     const char *prompt = "-p 'Once upon a time, there was a little girl named Lily. She loved to play outside in the "
                          "park with her friends. One day, she saw a big red ball under a tree.' -n 4";
     snprintf(args, sizeof args, "run -m %s %s --method snapkv --budget 20 --window 8 --show-selected", path, prompt);
-    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_int_eq(test_run_cli(args, true, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "kept by snapkv: 20 of") && strstr(out, "layer  4 head  3:   20 kept |"), "%s", out);
     ck_assert_msg(strstr(out, "KV saving ="), "%s", out);
     snprintf(args, sizeof args, "run -m %s %s --method h2o --budget 40 --show-selected=json", path, prompt);
-    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_int_eq(test_run_cli(args, true, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "\"layers\": [[["), "%s", out);
     snprintf(args, sizeof args, "run -m %s %s --method promptdistill --select-layers 1,3 --budgets 20,10 --tt -1 "
              "--show-selected", path, prompt);
-    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_int_eq(test_run_cli(args, true, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "selected by promptdistill: 11 of"), "%s", out);
     snprintf(args, sizeof args, "run -m %s %s --method streamingllm --budget 12 --show-selected", path, prompt);
-    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_int_eq(test_run_cli(args, true, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "selected by streamingllm: 12 of"), "%s", out);
     snprintf(args, sizeof args, "run -m %s %s --method pod-tf --budget 24 --sinks 4", path, prompt);
-    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_int_eq(test_run_cli(args, true, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "KV saving ="), "%s", out);
     snprintf(args, sizeof args, "run -m %s %s --method promptdistill --select-layers 1,3 --budgets 20", path, prompt);
-    ck_assert_int_ne(run_cli(args, out, sizeof out), 0);
+    ck_assert_int_ne(test_run_cli(args, true, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "same number of values"), "%s", out);
     snprintf(args, sizeof args, "run -m %s %s --method promptdistill --tt 2", path, prompt);
-    ck_assert_int_ne(run_cli(args, out, sizeof out), 0);
+    ck_assert_int_ne(test_run_cli(args, true, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "tt must be 0, 1 or -1"), "%s", out);
     snprintf(args, sizeof args, "run --help");
-    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_int_eq(test_run_cli(args, true, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "GQA-native") && strstr(out, "pod-tf is a training-free reading"), "%s", out);
 }
 END_TEST

@@ -1302,18 +1302,6 @@ START_TEST(gen_model_is_deterministic_and_loads) {
 }
 END_TEST
 
-/* Runs the built gemcl with args; returns the exit status and the first 64 KiB of stdout in out. */
-static int run_cli(const char *args, char *out, size_t cap) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s/tools/gemcl %s 2>/dev/null", test_build_dir(), args);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 START_TEST(cli_inspect_convert_and_gen_model) {
     const char *path = test_shared_path(STORIES);
     if (test_skip_if_missing(path, STORIES))
@@ -1321,32 +1309,32 @@ START_TEST(cli_inspect_convert_and_gen_model) {
     static char out[65536];
     char *dir = temp_dir(), args[8192];
     snprintf(args, sizeof args, "inspect %s", path);
-    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_int_eq(test_run_cli(args, false, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "parameters: 260032"));
     ck_assert_ptr_nonnull(strstr(out, "wq                                               f32   [5, 64, 64] offset 132380"));
     ck_assert_ptr_nonnull(strstr(out, "context length: 512"));
     snprintf(args, sizeof args, "convert %s %s/m.gguf --to gguf --dtype f16", path, dir);
-    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_int_eq(test_run_cli(args, false, out, sizeof out), 0);
     snprintf(args, sizeof args, "inspect %s/m.gguf", dir);
-    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_int_eq(test_run_cli(args, false, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "rope layout adjacent"));
     ck_assert_ptr_nonnull(strstr(out, "tokenizer: GGUF metadata"));
     snprintf(args, sizeof args, "gen-model --like stories260K --seed 1 --dtype f16 %s/g", dir);
-    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_int_eq(test_run_cli(args, false, out, sizeof out), 0);
     snprintf(args, sizeof args, "inspect %s/g", dir);
-    ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+    ck_assert_int_eq(test_run_cli(args, false, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "tokenizer: none"));
     const char *vocab = test_shared_path("models/ggml-vocab/ggml-vocab-phi-3.gguf");
     if (vocab) {
         snprintf(args, sizeof args, "inspect %s", vocab);
-        ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
+        ck_assert_int_eq(test_run_cli(args, false, out, sizeof out), 0);
         ck_assert_ptr_nonnull(strstr(out, "0 tensors, 26 metadata keys"));
         ck_assert_ptr_nonnull(strstr(out, "[string x 32064]"));
         ck_assert_ptr_nonnull(strstr(out, "vocabulary-only"));
     }
-    ck_assert_int_eq(run_cli("inspect /nonexistent/model.bin", out, sizeof out), 1);
-    ck_assert_int_eq(run_cli("convert a b --to nope", out, sizeof out), 1);
-    ck_assert_int_eq(run_cli("gen-model --like stories260K --seed -1 x", out, sizeof out), 1);
+    ck_assert_int_eq(test_run_cli("inspect /nonexistent/model.bin", false, out, sizeof out), 1);
+    ck_assert_int_eq(test_run_cli("convert a b --to nope", false, out, sizeof out), 1);
+    ck_assert_int_eq(test_run_cli("gen-model --like stories260K --seed -1 x", false, out, sizeof out), 1);
     remove_tree(dir);
     free(dir);
 }

@@ -179,18 +179,10 @@ static int report(const calib_opts *o, gemcl_model *model, const layer_stats *s,
 
 static int calibrate(const calib_opts *o, const int *lens, int n_lens, const int *depths, int n_depths) {
     char err[4096];
-    gemcl_model_params mp = gemcl_model_default_params();
-    mp.device = o->device;
-    gemcl_model *model = NULL;
-    gemcl_context *ctx = NULL;
-    if (gemcl_model_load(o->model, &mp, &model, err, sizeof err) != GEMCL_OK)
+    gemcl_model *model;
+    gemcl_context *ctx;
+    if (eval_open(o->model, o->device, o->n_ctx, &model, &ctx, err, sizeof err) != GEMCL_OK)
         return cli_error("%s", err);
-    gemcl_context_params cp = gemcl_context_default_params();
-    cp.n_ctx = o->n_ctx;
-    if (gemcl_context_create(model, &cp, &ctx, err, sizeof err) != GEMCL_OK) {
-        gemcl_model_free(model);
-        return cli_error("%s", err);
-    }
     gemcl_model_info info;
     gemcl_model_get_info(model, &info);
     int budget = o->budget > 0 ? o->budget : info.budget;

@@ -188,18 +188,10 @@ static void print_summary(const char *out_dir) {
 static int run_grid(const needle_opts *o, const int *lens, int n_lens, const int *depths, int n_depths,
                     const char **methods, int n_methods) {
     char err[4096];
-    gemcl_model_params mp = gemcl_model_default_params();
-    mp.device = o->device;
-    gemcl_model *model = NULL;
-    gemcl_context *ctx = NULL;
-    if (gemcl_model_load(o->model, &mp, &model, err, sizeof err) != GEMCL_OK)
+    gemcl_model *model;
+    gemcl_context *ctx;
+    if (eval_open(o->model, o->device, o->n_ctx, &model, &ctx, err, sizeof err) != GEMCL_OK)
         return cli_error("%s", err);
-    gemcl_context_params cp = gemcl_context_default_params();
-    cp.n_ctx = o->n_ctx;
-    if (gemcl_context_create(model, &cp, &ctx, err, sizeof err) != GEMCL_OK) {
-        gemcl_model_free(model);
-        return cli_error("%s", err);
-    }
     eval_task_params tp = {strcmp(o->task, "passkey") == 0 ? EVAL_TASK_PASSKEY : EVAL_TASK_NEEDLE, o->haystack,
                            o->needle, o->question, o->tmpl, o->expected, o->seed};
     eval_task task;

@@ -221,4 +221,8 @@ int eval_run_cell(eval_task *t, gemcl_context *ctx, const char *method, int filt
 int eval_run_grid(eval_task *t, gemcl_context *ctx, const eval_run_opts *o, eval_run_stats *stats, char *err,
                   size_t errlen);
 
+/* Loads the model at path on device (NULL = $GEMCL_DEVICE / default) and creates a context of n_ctx rows (0 = the
+ * trained context). On failure both handles are NULL and err holds the message. */
+gemcl_status eval_open(const char *path, const char *device, int n_ctx, gemcl_model **model, gemcl_context **ctx,
+                       char *err, size_t errlen);
 #endif

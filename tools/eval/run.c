@@ -277,3 +277,22 @@ int eval_run_grid(eval_task *t, gemcl_context *ctx, const eval_run_opts *o, eval
         *stats = s;
     return rc;
 }
+
+gemcl_status eval_open(const char *path, const char *device, int n_ctx, gemcl_model **model, gemcl_context **ctx,
+                       char *err, size_t errlen) {
+    gemcl_model_params mp = gemcl_model_default_params();
+    mp.device = device;
+    *model = NULL;
+    *ctx = NULL;
+    gemcl_status st = gemcl_model_load(path, &mp, model, err, errlen);
+    if (st != GEMCL_OK)
+        return st;
+    gemcl_context_params cp = gemcl_context_default_params();
+    cp.n_ctx = n_ctx;
+    st = gemcl_context_create(*model, &cp, ctx, err, errlen);
+    if (st != GEMCL_OK) {
+        gemcl_model_free(*model);
+        *model = NULL;
+    }
+    return st;
+}
