@@ -121,10 +121,27 @@ static void qkv(ref_state *s, int l) {
     }
 }
 
+/* The rest of layer l for one row x, given its attention output: output projection, residual, SwiGLU FFN,
+ * residual (llama2.c forward(), after the attention). */
+static void attn_out_and_ffn(ref_state *s, int l, const double *att_out, double *x) {
+    const gc_hparams *hp = &s->m->hp;
+    const gc_layer_weights *w = &s->m->layers[l];
+    matvec(&w->wo, att_out, s->tmp, s->row);
+    for (int j = 0; j < s->d; j++)
+        x[j] += s->tmp[j];
+    rmsnorm(x, &w->ffn_norm, s->d, hp->norm_eps, s->xb, s->row);
+    matvec(&w->w_gate, s->xb, s->hb, s->row);
+    matvec(&w->w_up, s->xb, s->hb2, s->row);
+    for (int j = 0; j < s->ff; j++)
+        s->hb[j] = s->hb[j] / (1.0 + exp(-s->hb[j])) * s->hb2[j];
+    matvec(&w->w_down, s->hb, s->tmp, s->row);
+    for (int j = 0; j < s->d; j++)
+        x[j] += s->tmp[j];
+}
+
 /* The rest of layer l after qkv(): causal attention, output projection, FFN, residuals. */
 static void finish_layer(ref_state *s, int l) {
     const gc_hparams *hp = &s->m->hp;
-    const gc_layer_weights *w = &s->m->layers[l];
     int group = hp->n_heads / hp->n_kv_heads;
     double *scores = s->att + s->qd, *out = s->att;
     for (int i = 0; i < s->n; i++) {
@@ -153,18 +170,7 @@ static void finish_layer(ref_state *s, int l) {
                 out[h * s->hd + t] = acc;
             }
         }
-        double *x = s->x + (size_t)i * s->d;
-        matvec(&w->wo, out, s->tmp, s->row);
-        for (int j = 0; j < s->d; j++)
-            x[j] += s->tmp[j];
-        rmsnorm(x, &w->ffn_norm, s->d, hp->norm_eps, s->xb, s->row);
-        matvec(&w->w_gate, s->xb, s->hb, s->row);
-        matvec(&w->w_up, s->xb, s->hb2, s->row);
-        for (int j = 0; j < s->ff; j++)
-            s->hb[j] = s->hb[j] / (1.0 + exp(-s->hb[j])) * s->hb2[j];
-        matvec(&w->w_down, s->hb, s->tmp, s->row);
-        for (int j = 0; j < s->d; j++)
-            x[j] += s->tmp[j];
+        attn_out_and_ffn(s, l, out, s->x + (size_t)i * s->d);
     }
 }
 
@@ -243,7 +249,6 @@ int ref_logits_after_kept(const gc_model_file *m, const int32_t *ids, int n, con
         /* q, k, v of every row; the new token's row is rotated at next_pos below */
         s.n = n + 1;
         qkv(&s, l);
-        const gc_layer_weights *w = &m->layers[l];
         for (int i = 0; i <= n; i++) { /* pre-RoPE keys: undo the rotation at position i */
             double *k = kpre + (size_t)i * s.kvd;
             memcpy(k, s.k + (size_t)i * s.kvd, (size_t)s.kvd * sizeof *k);
@@ -266,19 +271,8 @@ int ref_logits_after_kept(const gc_model_file *m, const int32_t *ids, int n, con
         memcpy(out, s.att, (size_t)s.qd * sizeof *out);
         s.n = n; /* the prompt rows: ordinary causal attention */
         finish_layer(&s, l);
-        double *x = s.x + (size_t)n * s.d;
-        matvec(&w->wo, out, s.tmp, s.row);
+        attn_out_and_ffn(&s, l, out, s.x + (size_t)n * s.d);
         free(out);
-        for (int j = 0; j < s.d; j++)
-            x[j] += s.tmp[j];
-        rmsnorm(x, &w->ffn_norm, s.d, hp->norm_eps, s.xb, s.row);
-        matvec(&w->w_gate, s.xb, s.hb, s.row);
-        matvec(&w->w_up, s.xb, s.hb2, s.row);
-        for (int j = 0; j < s.ff; j++)
-            s.hb[j] = s.hb[j] / (1.0 + exp(-s.hb[j])) * s.hb2[j];
-        matvec(&w->w_down, s.hb, s.tmp, s.row);
-        for (int j = 0; j < s.d; j++)
-            x[j] += s.tmp[j];
     }
     rmsnorm(s.x + (size_t)n * s.d, &m->out_norm, s.d, hp->norm_eps, s.xb, s.row);
     matvec(&m->lm_head, s.xb, logits, s.row);
@@ -393,17 +387,7 @@ static void h2o_decode_layer(ref_state *s, int l, h2o_rows *heads, double *x, in
         for (int r = 0; r < c->rows; r++)
             c->mass[r] += p[r] / sum;
     }
-    matvec(&w->wo, out, s->tmp, s->row);
-    for (int j = 0; j < s->d; j++)
-        x[j] += s->tmp[j];
-    rmsnorm(x, &w->ffn_norm, s->d, hp->norm_eps, s->xb, s->row);
-    matvec(&w->w_gate, s->xb, s->hb, s->row);
-    matvec(&w->w_up, s->xb, s->hb2, s->row);
-    for (int j = 0; j < s->ff; j++)
-        s->hb[j] = s->hb[j] / (1.0 + exp(-s->hb[j])) * s->hb2[j];
-    matvec(&w->w_down, s->hb, s->tmp, s->row);
-    for (int j = 0; j < s->d; j++)
-        x[j] += s->tmp[j];
+    attn_out_and_ffn(s, l, out, x);
 }
 
 /* Per head: the top `heavy` of mass[0 .. rows - recent) (ties: lower index) and the last `recent` rows. */
