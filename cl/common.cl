@@ -55,16 +55,32 @@ inline float gc_hsum8(float8 v) {
 inline float gc_hsum16(float16 v) { return gc_hsum8(v.lo + v.hi); }
 
 /* Sum of v over a work-group of n work-items (n a power of two), returned to every work-item. scratch holds
- * n floats; it is free again on return. */
-inline float gc_group_sum(float v, __local float *scratch, uint lid, uint n) {
-    scratch[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint s = n / 2; s > 0; s /= 2) {
-        if (lid < s)
-            scratch[lid] += scratch[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
+ * n values; it is free again on return. One definition per element type: gc_group_sum (float) and
+ * gc_group_sum_u (uint). */
+#define GC_DEFINE_GROUP_SUM(name, T)                                       \
+    inline T name(T v, __local T *scratch, uint lid, uint n) {             \
+        scratch[lid] = v;                                                  \
+        barrier(CLK_LOCAL_MEM_FENCE);                                      \
+        for (uint s = n / 2; s > 0; s /= 2) {                              \
+            if (lid < s)                                                   \
+                scratch[lid] += scratch[lid + s];                          \
+            barrier(CLK_LOCAL_MEM_FENCE);                                  \
+        }                                                                  \
+        const T total = scratch[0];                                        \
+        barrier(CLK_LOCAL_MEM_FENCE);                                      \
+        return total;                                                      \
     }
-    const float total = scratch[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return total;
+GC_DEFINE_GROUP_SUM(gc_group_sum, float)
+GC_DEFINE_GROUP_SUM(gc_group_sum_u, uint)
+
+/* An unsigned key that orders like the float: larger float, larger key. NaN -> 0 (below -inf) and -0.0 -> +0.0,
+ * so keys compare as C compares the floats. gc_key_float inverts it (for every float but NaN and -0.0). */
+inline uint gc_float_key(const float v) {
+    if (isnan(v))
+        return 0u;
+    uint u = as_uint(v);
+    if (u == 0x80000000u)
+        u = 0u;
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
+inline float gc_key_float(const uint key) { return as_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key); }

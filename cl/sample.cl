@@ -17,31 +17,11 @@
  *   5. Keep the first M tokens; walk them in index order summing p and return the first index where the
  *      running sum exceeds u * (kept mass) (the last kept index if rounding leaves it unreached).
  * The first M tokens are found without sorting: a bisection over the order-preserving integer keys of the
- * floats finds the M-th largest key t; kept = key > t, plus the ties key == t of lowest index. */
+ * floats (gc_float_key, cl/common.cl) finds the M-th largest key t; kept = key > t, plus the ties key == t of lowest index. */
 
 #ifndef SAMPLE_LS
 #define SAMPLE_LS 64 // work-items of the single work-group (power of two)
 #endif
-
-/* An unsigned key that orders like the float. */
-inline uint fkey(float f) {
-    const uint b = as_uint(f);
-    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-}
-inline float fval(uint key) { return as_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key); }
-
-inline uint group_sum_u(uint v, __local uint *scratch, uint lid) {
-    scratch[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint s = SAMPLE_LS / 2; s > 0; s /= 2) {
-        if (lid < s)
-            scratch[lid] += scratch[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    const uint total = scratch[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return total;
-}
 
 /* The lowest index of the largest x over the group; every work-item gets it. */
 inline uint group_argmax(__global const float *x, uint lo, uint hi, __local float *sv, __local uint *si,
@@ -86,13 +66,13 @@ inline float2 group_above(__global const float *x, __global const float *p, uint
     uint c = 0;
     float mass = 0.0f;
     for (uint i = lo; i < hi; i++) {
-        const uint k = fkey(x[i]);
+        const uint k = gc_float_key(x[i]);
         if (k > t || (!strict && k == t)) {
             c++;
             mass += p[i];
         }
     }
-    return (float2)((float)group_sum_u(c, su, lid), gc_group_sum(mass, sf, lid, SAMPLE_LS));
+    return (float2)((float)gc_group_sum_u(c, su, lid, SAMPLE_LS), gc_group_sum(mass, sf, lid, SAMPLE_LS));
 }
 
 /* The largest key t with (by_mass ? mass : count) of {key >= t} >= goal. */
@@ -125,7 +105,7 @@ inline uint walk_kept(__global const float *x, __global const float *p, uint lo,
                       uint tie_quota, float cum, float target) {
     uint pick = lo;
     for (uint i = lo; i < hi; i++) {
-        const uint k = fkey(x[i]);
+        const uint k = gc_float_key(x[i]);
         if (k > t || (k == t && rank++ < tie_quota)) {
             pick = i;
             cum += p[i];
@@ -144,12 +124,12 @@ inline uint kept_threshold(__global const float *x, __global const float *p, uin
     const uint k = top_k <= 0 || (uint)top_k >= n ? n : (uint)top_k;
     const uint tk = group_bisect(x, p, lo, hi, (float)k, false, sf, su, lid);
     const float2 gtk = group_above(x, p, lo, hi, tk, true, sf, su, lid);
-    const float z = gtk.y + ((float)k - gtk.x) * exp((fval(tk) - m) / temp);
+    const float z = gtk.y + ((float)k - gtk.x) * exp((gc_key_float(tk) - m) / temp);
     const float goal = top_p * z;
     const uint tp = group_bisect(x, p, lo, hi, goal, true, sf, su, lid);
     const float2 gtp = group_above(x, p, lo, hi, tp, true, sf, su, lid);
     const float2 gep = group_above(x, p, lo, hi, tp, false, sf, su, lid);
-    const float ties = clamp(ceil((goal - gtp.y) / exp((fval(tp) - m) / temp)), 1.0f, gep.x - gtp.x);
+    const float ties = clamp(ceil((goal - gtp.y) / exp((gc_key_float(tp) - m) / temp)), 1.0f, gep.x - gtp.x);
     const uint keep_p = (uint)(gtp.x + ties);
     const bool by_p = top_p < 1.0f && keep_p < k;
     *tie_quota = by_p ? (uint)ties : k - (uint)gtk.x;
@@ -172,13 +152,13 @@ sample_f32_i32(__global const float *logits, const ulong x_off, __global int *ou
     const uint t = kept_threshold(x, p, lo, hi, n, m, temp, top_k, top_p, sf, su, lid, &tie_quota);
     uint ties = 0;
     for (uint i = lo; i < hi; i++)
-        ties += fkey(x[i]) == t;
+        ties += gc_float_key(x[i]) == t;
     group_scan((float)ties, scan_ties, lid);
     /* kept(i): key > t, or a tie whose rank among ties (index order) is below tie_quota */
     uint rank = (uint)scan_ties[lid], n_kept = 0;
     float mass = 0.0f;
     for (uint i = lo; i < hi; i++) {
-        const uint k = fkey(x[i]);
+        const uint k = gc_float_key(x[i]);
         if (k > t || (k == t && rank++ < tie_quota)) {
             n_kept++;
             mass += p[i];

@@ -79,19 +79,10 @@ __kernel void pool_avg5_f32_f32(__global const float *s, const ulong s_off, /* (
 #define TOPK_REMAINING 1
 #define TOPK_DONE 2
 
-/* Order-preserving float bits: larger float, larger uint. NaN -> 0 (below -inf), -0.0 -> +0.0. */
-uint topk_ordered_bits(const float v) {
-    if (isnan(v))
-        return 0u;
-    uint u = as_uint(v);
-    if (u == 0x80000000u)
-        u = 0u;
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
 
 /* The unique rank key of element i: larger value first, then lower index. */
 ulong topk_key(const float v, const uint i) {
-    return ((ulong)topk_ordered_bits(v) << 32) | (ulong)(~i);
+    return ((ulong)gc_float_key(v) << 32) | (ulong)(~i);
 }
 
 __kernel void topk_init_u64(__global ulong *state, /* (3) */
