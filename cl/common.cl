@@ -54,6 +54,9 @@ inline float gc_hsum8(float8 v) {
 
 inline float gc_hsum16(float16 v) { return gc_hsum8(v.lo + v.hi); }
 
+/* silu(g) = g / (1 + exp(-g)), as llama2.c computes it (swiglu and the fused GLU GEMV). */
+inline float gc_silu(const float g) { return g * (1.0f / (1.0f + exp(-g))); }
+
 /* Sum of v over a work-group of n work-items (n a power of two), returned to every work-item. scratch holds
  * n values; it is free again on return. One definition per element type: gc_group_sum (float) and
  * gc_group_sum_u (uint). */

@@ -21,13 +21,12 @@ __kernel void scale_f32_f32(__global const float *x, const ulong x_off, __global
         out[out_off + i] = s * x[x_off + i];
 }
 
-/* silu(g) = g / (1 + exp(-g)), as llama2.c computes it. */
 __kernel void swiglu_f32_f32(__global const float *gate, const ulong gate_off, __global const float *up,
                              const ulong up_off, __global float *out, const ulong out_off, const uint n) {
     const uint i = get_global_id(0);
     if (i < n) {
         const float g = gate[gate_off + i];
-        out[out_off + i] = g * (1.0f / (1.0f + exp(-g))) * up[up_off + i];
+        out[out_off + i] = gc_silu(g) * up[up_off + i];
     }
 }
 

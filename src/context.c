@@ -172,12 +172,7 @@ static uint64_t seq_device_bytes(const gc_seq *seq) {
     uint64_t bytes = 0;
     for (int l = 0; l < seq->m->hp.n_layers; l++)
         bytes += seq->k_cache[l].bytes + seq->v_cache[l].bytes;
-    const gc_scratch *s = &seq->s;
-    const gc_buffer *scratch[] = {&s->x,  &s->xb,  &s->xb2, &s->q,      &s->att,
-                                  &s->hb, &s->hb2, &s->tok, &s->logits, &s->out_id};
-    for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++)
-        bytes += scratch[i]->bytes;
-    return bytes;
+    return bytes + gc_scratch_device_bytes(&seq->s);
 }
 
 gemcl_status gemcl_context_get_stats(const gemcl_context *c, gemcl_context_stats *stats) {

@@ -7,7 +7,8 @@
  *
  * usage: bench_ops [n] [trials]          (n = prompt rows, default 512; trials default 5)
  * environment: GEMCL_DEVICE picks the device; GEMM_TM/WN/WM/KB and GEMV_LS/RPG/NB override the profile's
- * tunables; BENCH_ONLY=gemm|gemv|other|attn runs one part; BENCH_SHAPES=k keeps the first k GEMM shapes;
+ * tunables; BENCH_ONLY=gemm|gemv|other|attn runs one part; GEMV_SHAPES=RxC,... and GEMV_DTYPE=f16
+ * pick the GEMV shapes and dtype; BENCH_SHAPES=k keeps the first k GEMM shapes;
  * BENCH_QUICK=1 times only our f32 GEMM (for tuning sweeps). For BENCH_ONLY=attn: ATT_NS = attention lengths
  * (default "1024,4096,8192"), ATT_OLD_MAX_N = longest n timed with the one-row kernel (default 1024; it is
  * ~100x slower); ATT_HD = only that head size; ATT_BR/ATT_BC/ATT_LWG override the attention tunables. */
@@ -152,6 +153,24 @@ static void bench_gemm(gc_ops *ops, int n, int rows, int cols) {
     gc_buffer_free(rt, &x), gc_buffer_free(rt, &y);
 }
 
+typedef struct gemv_stream {
+    gc_ops *ops;
+    const gc_buffer *x;
+    const gc_dweight *w;
+    gc_buffer *y;
+    int copies;
+} gemv_stream;
+
+static gemcl_status run_gemv_stream(void *ctx, gc_error *err) {
+    gemv_stream *g = ctx;
+    for (int c = 0; c < g->copies; c++)
+        if (gc_op_matmul(g->ops, g->x, 0, &g->w[c], NULL, g->y, 0, 1, err) != GEMCL_OK)
+            return GEMCL_ERR_DEVICE;
+    return GEMCL_OK;
+}
+
+/* GEMV as decode runs it: back-to-back launches over distinct copies of the weight (together >= 192 MiB, so
+ * they stream from DRAM as a model's layers do) and one clFinish; GB/s of weight bytes and us per launch. */
 static void bench_gemv(gc_ops *ops, int rows, int cols) {
     gc_runtime *rt = gc_ops_runtime(ops);
     gc_buffer x = device_buffer(rt, (size_t)cols * 4, 1), y = device_buffer(rt, (size_t)rows * 4, 2);
@@ -159,12 +178,24 @@ static void bench_gemv(gc_ops *ops, int rows, int cols) {
 #ifdef GEMCL_HAVE_OPENBLAS
     printf(" openblas f32 %5.1f GB/s |", 4.0 * rows * cols / time_openblas(1, rows, cols) * 1e-9);
 #endif
+    const char *only_t = getenv("GEMV_DTYPE");
     for (int t = GC_DTYPE_F32; t <= GC_DTYPE_Q8_0; t++) {
+        if (only_t && strcmp(only_t, gc_dtype_name((gc_dtype)t)))
+            continue;
         size_t bytes = gc_dtype_row_bytes((gc_dtype)t, cols) * rows;
-        gc_dweight w = {device_buffer(rt, bytes, 3), (gc_dtype)t, rows, cols};
-        double s = time_matmul(ops, &x, &w, &y, 1);
-        printf(" %s %5.1f GB/s %6.3f ms |", gc_dtype_name((gc_dtype)t), bytes / s * 1e-9, s * 1e3);
-        gc_buffer_free(rt, &w.buf);
+        int copies = (int)((192u << 20) / bytes) + 1;
+        copies = copies > 512 ? 512 : copies;
+        gc_dweight *w = calloc((size_t)copies, sizeof *w);
+        for (int c = 0; c < copies; c++)
+            w[c] = (gc_dweight){device_buffer(rt, bytes, 3 + (unsigned)c), (gc_dtype)t, rows, cols};
+        gemv_stream g = {ops, &x, w, &y, copies};
+        double s = median_seconds(run_gemv_stream, &g, rt->queue);
+        printf(" %s %5.1f GB/s %6.1f us |", gc_dtype_name((gc_dtype)t), bytes * (double)copies / s * 1e-9,
+               s / copies * 1e6);
+        fflush(stdout);
+        for (int c = 0; c < copies; c++)
+            gc_buffer_free(rt, &w[c].buf);
+        free(w);
     }
     printf("\n");
     gc_buffer_free(rt, &x), gc_buffer_free(rt, &y);
@@ -388,8 +419,14 @@ int main(int argc, char **argv) {
     size_t n_shapes = ks ? (size_t)atoi(ks) : sizeof shapes / sizeof shapes[0];
     for (size_t s = 0; s < n_shapes && s < sizeof shapes / sizeof shapes[0] && wanted(only, "gemm"); s++)
         bench_gemm(ops, n, shapes[s][0], shapes[s][1]);
-    for (size_t s = 2; s < 4 && wanted(only, "gemv"); s++)
-        bench_gemv(ops, shapes[s][0], shapes[s][1]);
+    const char *gs = getenv("GEMV_SHAPES"); /* "rowsxcols,..."; default TinyLlama's FFN shapes */
+    for (const char *c = gs ? gs : "5632x2048,2048x5632"; c && *c && wanted(only, "gemv");) {
+        int rows = 0, cols = 0;
+        if (sscanf(c, "%dx%d", &rows, &cols) == 2 && rows > 0 && cols > 0)
+            bench_gemv(ops, rows, cols);
+        c = strchr(c, ',');
+        c = c ? c + 1 : NULL;
+    }
     if (wanted(only, "other")) {
         bench_attention(ops, n, 0);
         bench_attention(ops, 1, 4096);

@@ -69,13 +69,16 @@ typedef struct gc_seq_params {
 /* Prefill scratch for a chunk of up to n_ub rows. */
 typedef struct gc_scratch {
     int n_ub;
-    gc_buffer x, xb, xb2;           /* f32 (n_ub, n_embd): residual, normed, projection out */
+    gc_buffer x, xb;                /* f32 (n_ub, n_embd): residual (projections add into it), normed */
     gc_buffer q, att;               /* f32 (n_ub, q_dim) */
-    gc_buffer hb, hb2;              /* f32 (n_ub, n_ff) */
+    gc_buffer hb, hb2;              /* f32 (n_ub, n_ff): gated FFN activation, up product (prefill) */
     gc_buffer tok;                  /* int32 (2, n_ub): ids then positions */
     gc_buffer logits;               /* f32 (vocab) */
     gc_buffer out_id;               /* int32 (1) */
 } gc_scratch;
+
+/* Device bytes the scratch's buffers hold. */
+uint64_t gc_scratch_device_bytes(const gc_scratch *s);
 
 struct gc_seq;
 

@@ -8,20 +8,24 @@
 #include "engine/engine.h"
 #include "ops/kvcompress.h"
 
-#define TRY(expr)                      \
-    do {                               \
-        gemcl_status st_ = (expr);     \
-        if (st_ != GEMCL_OK)           \
-            return st_;                \
-    } while (0)
-
 static int q_dim_of(const gc_hparams *hp) { return hp->n_heads * hp->head_dim; }
 static int kv_dim_of(const gc_hparams *hp) { return hp->n_kv_heads * hp->head_dim; }
 
+/* The scratch's buffers, in one list for freeing and counting. */
+#define SCRATCH_BUFFERS(s) {&(s)->x, &(s)->xb, &(s)->q, &(s)->att, &(s)->hb, &(s)->hb2, &(s)->tok, &(s)->logits, &(s)->out_id}
+
 static void scratch_free(gc_runtime *rt, gc_scratch *s) {
-    gc_buffer *bufs[] = {&s->x, &s->xb, &s->xb2, &s->q, &s->att, &s->hb, &s->hb2, &s->tok, &s->logits, &s->out_id};
+    gc_buffer *bufs[] = SCRATCH_BUFFERS(s);
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         gc_buffer_free(rt, bufs[i]);
+}
+
+uint64_t gc_scratch_device_bytes(const gc_scratch *s) {
+    const gc_buffer *bufs[] = SCRATCH_BUFFERS(s);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        bytes += bufs[i]->bytes;
+    return bytes;
 }
 
 /* Scratch for chunks of n_ub rows; with_logits adds the vocab-sized logits and the sampled-id buffers. */
@@ -33,7 +37,6 @@ static gemcl_status scratch_alloc(gc_runtime *rt, const gc_hparams *hp, int n_ub
     gemcl_status st;
     if ((st = gc_buffer_alloc(rt, ub * d * 4, "scratch x", &s->x, err)) ||
         (st = gc_buffer_alloc(rt, ub * d * 4, "scratch xb", &s->xb, err)) ||
-        (st = gc_buffer_alloc(rt, ub * d * 4, "scratch xb2", &s->xb2, err)) ||
         (st = gc_buffer_alloc(rt, ub * qd * 4, "scratch q", &s->q, err)) ||
         (st = gc_buffer_alloc(rt, ub * qd * 4, "scratch att", &s->att, err)) ||
         (st = gc_buffer_alloc(rt, ub * ff * 4, "scratch hb", &s->hb, err)) ||
@@ -69,29 +72,24 @@ static gemcl_status layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scr
     const gc_buffer *bq = hp->qkv_bias ? &w->bq : NULL, *bk = hp->qkv_bias ? &w->bk : NULL,
                     *bv = hp->qkv_bias ? &w->bv : NULL;
     /* attention */
-    TRY(gc_op_rmsnorm(ops, io->x, io->x_off, &w->attn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
-    TRY(gc_op_matmul(ops, &s->xb, 0, &w->wq, bq, &s->q, 0, n, err));
-    TRY(gc_op_matmul(ops, &s->xb, 0, &w->wk, bk, io->k, k_off, n, err));
-    TRY(gc_op_matmul(ops, &s->xb, 0, &w->wv, bv, io->v, kv_off, n, err));
-    TRY(gc_op_rope(ops, &s->q, 0, io->pos, io->pos_off, &m->inv_freq, n, hp->n_heads, hd, hp->rope_layout, err));
-    TRY(gc_op_rope(ops, io->k, k_off, io->pos, io->pos_off, &m->inv_freq, n, hp->n_kv_heads, hd, hp->rope_layout,
-                   err));
+    GC_TRY(gc_op_rmsnorm(ops, io->x, io->x_off, &w->attn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
+    const gc_matmul_out qkv[3] = {{&w->wq, bq, &s->q, 0}, {&w->wk, bk, io->k, k_off}, {&w->wv, bv, io->v, kv_off}};
+    GC_TRY(gc_op_matmul_multi(ops, &s->xb, 0, qkv, 3, false, n, err));
+    GC_TRY(gc_op_rope_pair(ops, &s->q, 0, hp->n_heads, io->k, k_off, hp->n_kv_heads, io->pos, io->pos_off,
+                           &m->inv_freq, n, hd, hp->rope_layout, err));
     /* a pod-tf layer differs from full attention only once some query has distant keys */
     if (io->shared && io->kv_row0 + n > io->shared->sinks + io->shared->recent)
-        TRY(gc_op_attention_shared(ops, &s->q, 0, io->k, io->v, io->shared, &s->att, 0, n, io->kv_row0, hp->n_heads,
+        GC_TRY(gc_op_attention_shared(ops, &s->q, 0, io->k, io->v, io->shared, &s->att, 0, n, io->kv_row0, hp->n_heads,
                                    hp->n_kv_heads, hd, 1.0f / sqrtf((float)hd), err));
     else
-        TRY(gc_op_attention(ops, &s->q, 0, io->k, io->v, &s->att, 0, n, io->kv_row0, hp->n_heads, hp->n_kv_heads,
+        GC_TRY(gc_op_attention(ops, &s->q, 0, io->k, io->v, &s->att, 0, n, io->kv_row0, hp->n_heads, hp->n_kv_heads,
                             hd, 1.0f / sqrtf((float)hd), err));
-    TRY(gc_op_matmul(ops, &s->att, 0, &w->wo, NULL, &s->xb2, 0, n, err));
-    TRY(gc_op_add_f32(ops, io->x, io->x_off, &s->xb2, 0, io->x, io->x_off, (size_t)n * d, err));
-    /* feed-forward: w_down(silu(w_gate x) * w_up x) */
-    TRY(gc_op_rmsnorm(ops, io->x, io->x_off, &w->ffn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
-    TRY(gc_op_matmul(ops, &s->xb, 0, &w->w_gate, NULL, &s->hb, 0, n, err));
-    TRY(gc_op_matmul(ops, &s->xb, 0, &w->w_up, NULL, &s->hb2, 0, n, err));
-    TRY(gc_op_swiglu(ops, &s->hb, 0, &s->hb2, 0, &s->hb, 0, (size_t)n * hp->n_ff, err));
-    TRY(gc_op_matmul(ops, &s->hb, 0, &w->w_down, NULL, &s->xb2, 0, n, err));
-    TRY(gc_op_add_f32(ops, io->x, io->x_off, &s->xb2, 0, io->x, io->x_off, (size_t)n * d, err));
+    const gc_matmul_out wo = {&w->wo, NULL, io->x, io->x_off}, down = {&w->w_down, NULL, io->x, io->x_off};
+    GC_TRY(gc_op_matmul_multi(ops, &s->att, 0, &wo, 1, true, n, err)); /* x += attention output */
+    /* feed-forward: x += w_down(silu(w_gate x) * w_up x) */
+    GC_TRY(gc_op_rmsnorm(ops, io->x, io->x_off, &w->ffn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
+    GC_TRY(gc_op_matmul_glu(ops, &s->xb, 0, &w->w_gate, &w->w_up, &s->hb, 0, &s->hb2, 0, n, err));
+    GC_TRY(gc_op_matmul_multi(ops, &s->hb, 0, &down, 1, true, n, err));
     return GEMCL_OK;
 }
 
@@ -182,7 +180,7 @@ size_t gc_seq_kv_bytes(const gc_seq *seq) {
 static gemcl_status resize_buffer(gc_seq *seq, gc_buffer *buf, size_t bytes, size_t keep, const char *what, gc_error *err) {
     gc_runtime *rt = gc_ops_runtime(seq->ops);
     gc_buffer bigger;
-    TRY(gc_buffer_alloc(rt, bytes, what, &bigger, err));
+    GC_TRY(gc_buffer_alloc(rt, bytes, what, &bigger, err));
     if (keep > 0) {
         cl_int rc = clEnqueueCopyBuffer(rt->queue, buf->mem, bigger.mem, 0, 0, keep, 0, NULL, NULL);
         if (rc != CL_SUCCESS) {
@@ -207,9 +205,9 @@ gemcl_status gc_seq_resize(gc_seq *seq, int rows, gc_error *err) {
         char what[64];
         size_t keep = (size_t)seq->kv_len[l] * row_bytes, shift = (size_t)key_shift(seq, l) * row_bytes;
         snprintf(what, sizeof what, "layer %d K cache", l);
-        TRY(resize_buffer(seq, &seq->k_cache[l], (size_t)rows * row_bytes - shift, keep - shift, what, err));
+        GC_TRY(resize_buffer(seq, &seq->k_cache[l], (size_t)rows * row_bytes - shift, keep - shift, what, err));
         snprintf(what, sizeof what, "layer %d V cache", l);
-        TRY(resize_buffer(seq, &seq->v_cache[l], (size_t)rows * row_bytes, keep, what, err));
+        GC_TRY(resize_buffer(seq, &seq->v_cache[l], (size_t)rows * row_bytes, keep, what, err));
     }
     seq->kv_rows = rows;
     return GEMCL_OK;
@@ -245,7 +243,7 @@ gemcl_status gc_seq_compact_layer(gc_seq *seq, int layer, const gc_buffer *idx, 
     const gc_hparams *hp = &seq->m->hp;
     if (layer < 0 || layer >= hp->n_layers || n_keep < 0 || n_keep > seq->kv_len[layer] || key_shift(seq, layer))
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "compacting layer %d to %d rows", layer, n_keep);
-    TRY(compact_rows(seq, layer, idx, idx_head_stride, n_keep, true, err));
+    GC_TRY(compact_rows(seq, layer, idx, idx_head_stride, n_keep, true, err));
     seq->kv_len[layer] = n_keep;
     seq->n_past = 0;
     for (int l = 0; l < hp->n_layers; l++)
@@ -292,17 +290,17 @@ static gemcl_status finish_step(gc_seq *seq, const gc_buffer *x, size_t x_off, g
     const gc_dmodel *m = seq->m;
     gc_scratch *s = &seq->s;
     int d = m->hp.n_embd, vocab = m->hp.vocab_size;
-    TRY(gc_op_rmsnorm(ops, x, x_off, &m->out_norm, &s->xb, 0, 1, d, m->hp.norm_eps, err));
-    TRY(gc_op_matmul(ops, &s->xb, 0, &m->lm_head, NULL, &s->logits, 0, 1, err));
+    GC_TRY(gc_op_rmsnorm(ops, x, x_off, &m->out_norm, &s->xb, 0, 1, d, m->hp.norm_eps, err));
+    GC_TRY(gc_op_matmul(ops, &s->xb, 0, &m->lm_head, NULL, &s->logits, 0, 1, err));
     if (!smp || smp->temperature <= 0.0f)
-        TRY(gc_op_argmax(ops, &s->logits, 0, &s->out_id, 0, vocab, err));
+        GC_TRY(gc_op_argmax(ops, &s->logits, 0, &s->out_id, 0, vocab, err));
     else
-        TRY(gc_op_sample(ops, &s->logits, 0, &s->out_id, 0, vocab, smp->temperature, smp->top_k, smp->top_p,
+        GC_TRY(gc_op_sample(ops, &s->logits, 0, &s->out_id, 0, vocab, smp->temperature, smp->top_k, smp->top_p,
                          next_uniform(&smp->rng_state), err));
     if (logits)
-        TRY(gc_buffer_read(rt, &s->logits, 0, logits, (size_t)vocab * 4, err));
+        GC_TRY(gc_buffer_read(rt, &s->logits, 0, logits, (size_t)vocab * 4, err));
     int32_t id = -1;
-    TRY(gc_buffer_read(rt, &s->out_id, 0, &id, 4, err)); /* the step's one synchronisation */
+    GC_TRY(gc_buffer_read(rt, &s->out_id, 0, &id, 4, err)); /* the step's one synchronisation */
     if (next_id)
         *next_id = id;
     return GEMCL_OK;
@@ -319,7 +317,7 @@ static gemcl_status run_chunk(gc_seq *seq, int n, bool blocking_upload, gc_error
                                      (size_t)s->n_ub * 2 * 4, seq->host_tok, 0, NULL, NULL);
     if (rc != CL_SUCCESS)
         return gc_cl_fail(err, rc, "uploading token ids");
-    TRY(gc_op_embed(ops, &m->tok_embd, &s->tok, 0, &s->x, 0, n, err));
+    GC_TRY(gc_op_embed(ops, &m->tok_embd, &s->tok, 0, &s->x, 0, n, err));
     for (int l = 0; l < m->hp.n_layers; l++) {
         layer_io io = {&s->x, 0, &s->tok, (size_t)s->n_ub, &seq->k_cache[l], &seq->v_cache[l], seq->kv_len[l],
                        seq->shared_logits ? seq->shared_logits[l] : NULL};
@@ -343,7 +341,7 @@ gemcl_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos,
         return gc_fail(err, GEMCL_ERR_CONTEXT_FULL, "%d tokens do not fit the context: %d of %d rows are used", n,
                        seq->n_past, seq->n_ctx);
     int ub = seq->s.n_ub, vocab = seq->m->hp.vocab_size;
-    TRY(ensure_rows(seq, seq->n_past + n, err));
+    GC_TRY(ensure_rows(seq, seq->n_past + n, err));
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= vocab)
             return gc_fail(err, GEMCL_ERR_INVALID_ARG, "token %d: id %d is outside the vocabulary (%d)", i, ids[i],
@@ -354,9 +352,9 @@ gemcl_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos,
             seq->host_tok[i] = ids[c0 + i];
             seq->host_tok[ub + i] = pos ? pos[c0 + i] : seq->next_pos + c0 + i;
         }
-        TRY(run_chunk(seq, nc, true, err));
+        GC_TRY(run_chunk(seq, nc, true, err));
         if (c0 + nc < n)
-            TRY(check_progress(&seq->progress, c0 + nc, n, err));
+            GC_TRY(check_progress(&seq->progress, c0 + nc, n, err));
         if (c0 + nc == n) {
             seq->next_pos = (pos ? pos[n - 1] : seq->next_pos + n - 1) + 1;
             return finish_step(seq, &seq->s.x, (size_t)(nc - 1) * seq->m->hp.n_embd, smp, next_id, logits, err);
@@ -371,10 +369,10 @@ gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *n
         return gc_fail(err, GEMCL_ERR_CONTEXT_FULL, "the context of %d tokens is full", seq->n_ctx);
     if (id < 0 || id >= seq->m->hp.vocab_size)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "id %d is outside the vocabulary (%d)", id, seq->m->hp.vocab_size);
-    TRY(ensure_rows(seq, seq->n_past + 1, err));
+    GC_TRY(ensure_rows(seq, seq->n_past + 1, err));
     seq->host_tok[0] = id;
     seq->host_tok[seq->s.n_ub] = seq->next_pos;
-    TRY(run_chunk(seq, 1, false, err)); /* host_tok stays untouched until finish_step's read returns */
+    GC_TRY(run_chunk(seq, 1, false, err)); /* host_tok stays untouched until finish_step's read returns */
     seq->next_pos++;
     return finish_step(seq, &seq->s.x, 0, smp, next_id, logits, err);
 }
@@ -410,7 +408,7 @@ static gemcl_status chunks_alloc(gc_seq *seq, int rows, gc_buffer **x, int *n_ch
     if (!*x)
         return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
     for (int c = 0; c < *n_chunks; c++)
-        TRY(gc_buffer_alloc(gc_ops_runtime(seq->ops), (size_t)ub * seq->m->hp.n_embd * 4, "staged residual chunk",
+        GC_TRY(gc_buffer_alloc(gc_ops_runtime(seq->ops), (size_t)ub * seq->m->hp.n_embd * 4, "staged residual chunk",
                             &(*x)[c], err));
     return GEMCL_OK;
 }
@@ -462,7 +460,7 @@ static gemcl_status staged_layer(gc_seq *seq, staged *st, int l, int cur, int n,
         int nc = cur - c0 < ub ? cur - c0 : ub;
         layer_io io = {&st->x[c0 / ub], 0, &st->ids_pos, (size_t)n + c0, &seq->k_cache[l], &seq->v_cache[l], c0,
                        NULL};
-        TRY(layer_forward(seq->ops, seq->m, l, &seq->s, &io, nc, err));
+        GC_TRY(layer_forward(seq->ops, seq->m, l, &seq->s, &io, nc, err));
         *last_nc = nc;
     }
     seq->kv_len[l] = cur;
@@ -476,13 +474,13 @@ static gemcl_status staged_run(gc_seq *seq, staged *st, const int32_t *ids, int 
     int ub = seq->s.n_ub, d = hp->n_embd, cur = n, last_nc = 0;
     for (int i = 0; i < n; i++)
         st->pos[i] = i;
-    TRY(chunks_alloc(seq, n, &st->x, &st->n_chunks, err));
-    TRY(gc_buffer_alloc(rt, (size_t)n * 2 * 4, "staged ids+positions", &st->ids_pos, err));
-    TRY(gc_buffer_alloc(rt, (size_t)n * 4, "staged kept rows", &st->idx, err));
-    TRY(gc_buffer_write(rt, &st->ids_pos, 0, ids, (size_t)n * 4, err));
-    TRY(gc_buffer_write(rt, &st->ids_pos, (size_t)n * 4, st->pos, (size_t)n * 4, err));
+    GC_TRY(chunks_alloc(seq, n, &st->x, &st->n_chunks, err));
+    GC_TRY(gc_buffer_alloc(rt, (size_t)n * 2 * 4, "staged ids+positions", &st->ids_pos, err));
+    GC_TRY(gc_buffer_alloc(rt, (size_t)n * 4, "staged kept rows", &st->idx, err));
+    GC_TRY(gc_buffer_write(rt, &st->ids_pos, 0, ids, (size_t)n * 4, err));
+    GC_TRY(gc_buffer_write(rt, &st->ids_pos, (size_t)n * 4, st->pos, (size_t)n * 4, err));
     for (int c0 = 0; c0 < n; c0 += ub)
-        TRY(gc_op_embed(seq->ops, &seq->m->tok_embd, &st->ids_pos, (size_t)c0, &st->x[c0 / ub], 0,
+        GC_TRY(gc_op_embed(seq->ops, &seq->m->tok_embd, &st->ids_pos, (size_t)c0, &st->x[c0 / ub], 0,
                         n - c0 < ub ? n - c0 : ub, err));
     for (int l = 0; l < hp->n_layers; l++) {
         if (staged_layer(seq, st, l, cur, n, &last_nc, err) != GEMCL_OK)
@@ -491,7 +489,7 @@ static gemcl_status staged_run(gc_seq *seq, staged *st, const int32_t *ids, int 
         int n_keep = 0;
         gc_stage_view v = {l, cur, &seq->s.q, (size_t)(last_nc - 1) * hp->n_heads * hp->head_dim, st->pos};
         if (hook && hook->fn)
-            TRY(hook->fn(hook->user, seq, &v, &keep, &n_keep, err));
+            GC_TRY(hook->fn(hook->user, seq, &v, &keep, &n_keep, err));
         gemcl_status s = GEMCL_OK;
         if (keep) {
             s = staged_keep(seq, st, keep, n_keep, n, err);
@@ -500,7 +498,7 @@ static gemcl_status staged_run(gc_seq *seq, staged *st, const int32_t *ids, int 
         }
         if (s != GEMCL_OK)
             return s;
-        TRY(check_progress(&seq->progress, (int64_t)(l + 1) * n, (int64_t)hp->n_layers * n, err));
+        GC_TRY(check_progress(&seq->progress, (int64_t)(l + 1) * n, (int64_t)hp->n_layers * n, err));
     }
     seq->n_past = 0;
     for (int l = 0; l < hp->n_layers; l++)
@@ -518,7 +516,7 @@ gemcl_status gc_seq_prefill_staged(gc_seq *seq, const int32_t *ids, int n, const
         if (ids[i] < 0 || ids[i] >= seq->m->hp.vocab_size)
             return gc_fail(err, GEMCL_ERR_INVALID_ARG, "token %d: id %d is outside the vocabulary (%d)", i, ids[i],
                            seq->m->hp.vocab_size);
-    TRY(gc_seq_reserve(seq, n, err));
+    GC_TRY(gc_seq_reserve(seq, n, err));
     staged st = {0};
     st.pos = malloc((size_t)n * sizeof *st.pos);
     gemcl_status s = st.pos ? staged_run(seq, &st, ids, n, hook, smp, next_id, logits, err)
@@ -589,14 +587,14 @@ static gemcl_status filter_layer_scores_inputs(gc_ops *ops, const gc_dmodel *m, 
     for (int c = 0; c < f->n_chunks; c++) {
         int nc = n - c * ub < ub ? n - c * ub : ub;
         size_t row0 = (size_t)c * ub;
-        TRY(gc_op_rmsnorm(ops, &f->x[c], 0, &w->attn_norm, &f->s.xb, 0, nc, d, hp->norm_eps, err));
-        TRY(gc_op_matmul(ops, &f->s.xb, 0, &w->wk, hp->qkv_bias ? &w->bk : NULL, k_out, row0 * kvd, nc, err));
-        TRY(gc_op_rope(ops, k_out, row0 * kvd, &f->ids_pos, (size_t)n + row0, &m->inv_freq, nc, hp->n_kv_heads,
+        GC_TRY(gc_op_rmsnorm(ops, &f->x[c], 0, &w->attn_norm, &f->s.xb, 0, nc, d, hp->norm_eps, err));
+        GC_TRY(gc_op_matmul(ops, &f->s.xb, 0, &w->wk, hp->qkv_bias ? &w->bk : NULL, k_out, row0 * kvd, nc, err));
+        GC_TRY(gc_op_rope(ops, k_out, row0 * kvd, &f->ids_pos, (size_t)n + row0, &m->inv_freq, nc, hp->n_kv_heads,
                        hp->head_dim, hp->rope_layout, err));
         if (c == f->n_chunks - 1) {
-            TRY(gc_op_matmul(ops, &f->s.xb, (size_t)(nc - 1) * d, &w->wq, hp->qkv_bias ? &w->bq : NULL, q_out, 0, 1,
+            GC_TRY(gc_op_matmul(ops, &f->s.xb, (size_t)(nc - 1) * d, &w->wq, hp->qkv_bias ? &w->bq : NULL, q_out, 0, 1,
                              err));
-            TRY(gc_op_rope(ops, q_out, 0, &f->ids_pos, (size_t)n + n - 1, &m->inv_freq, 1, hp->n_heads,
+            GC_TRY(gc_op_rope(ops, q_out, 0, &f->ids_pos, (size_t)n + n - 1, &m->inv_freq, 1, hp->n_heads,
                            hp->head_dim, hp->rope_layout, err));
         }
     }

@@ -1,56 +1,100 @@
-/* matmul.c - host wrapper for cl/matmul.cl and CLBlast: y = x W^T (+ bias).
+/* matmul.c - host wrapper for cl/matmul.cl and CLBlast: y = x W^T (+ bias), alone, fused or accumulated.
  *
- * Dispatch (per the device profile, profile.h): n <= gemv_max_n -> our GEMV kernels (never GEMM with n = 1);
- * otherwise f32 weights go to CLBlast SGEMM when the profile says so, and everything else to our
- * register-blocked GEMM kernel, which converts f16/bf16/q8_0 on load. */
+ * Dispatch (per the device profile, profile.h): n <= gemv_max_n -> our GEMV kernels (never GEMM with n = 1),
+ * which take up to three weights sharing x, a bias and accumulation in one launch, and the gate/up pair of a
+ * GLU in one launch; otherwise one product per weight: f32 weights go to CLBlast SGEMM when the profile says
+ * so, and everything else to our register-blocked GEMM kernel, which converts f16/bf16/q8_0 on load. */
 #include <clblast_c.h>
 #include <stdio.h>
 
 #include "ops/ops_internal.h"
 
-/* -D options of the matmul program from the profile; nb rows of x per GEMV work-item. */
-static void matmul_options(const gc_ops_profile *p, int nb, char *out, size_t len) {
-    snprintf(out, len, "-DGEMV_LS=%d -DGEMV_RPG=%d -DGEMV_NB=%d -DGEMM_TM=%d -DGEMM_WN=%d -DGEMM_WM=%d -DGEMM_KB=%d",
+#define GEMV_ACCUMULATE 1u /* the kernels' flags (cl/matmul.cl) */
+#define GEMV_BIAS0 2u
+
+/* The matmul program's kernel entry (gemv, gemv_glu or gemm) for dtype, built with the profile's -D
+ * options; nb rows of x per GEMV work-item. */
+static gemcl_status matmul_entry(gc_ops *ops, const char *kind, gc_dtype dtype, int nb, cl_kernel *k,
+                                 char *entry, size_t entry_len, gc_error *err) {
+    const gc_ops_profile *p = gc_ops_get_profile(ops);
+    char options[160];
+    snprintf(options, sizeof options,
+             "-DGEMV_LS=%d -DGEMV_RPG=%d -DGEMV_NB=%d -DGEMM_TM=%d -DGEMM_WN=%d -DGEMM_WM=%d -DGEMM_KB=%d",
              p->gemv_local, p->gemv_rows, nb, p->gemm_tm, p->gemm_wn, p->gemm_wm, p->gemm_kb);
+    snprintf(entry, entry_len, "%s_%s_f32", kind, gc_dtype_name(dtype));
+    return gc_ops_kernel(ops, "matmul", options, entry, k, err);
 }
 
-/* Runs gemv_<t>_f32 (gemv) or gemm_<t>_f32 over the whole product. */
-static gemcl_status matmul_kernel(gc_ops *ops, bool gemv, const gc_buffer *x, size_t x_off,
-                                  const gc_dweight *w, gc_buffer *y, size_t y_off, int n, gc_error *err) {
+/* Rows of x per GEMV work-item: decode reads each W row once; small batches share it. */
+static int gemv_nb(const gc_ops_profile *p, int n) {
+    return n == 1 ? 1 : p->gemv_rows_x;
+}
+
+static gemcl_status gemv_launch(gc_ops *ops, cl_kernel k, size_t rows, int n, const char *entry, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
-    char options[160], entry[32];
-    int nb = n == 1 ? 1 : p->gemv_rows_x; /* decode reads each W row once; small batches share it */
-    matmul_options(p, nb, options, sizeof options);
-    snprintf(entry, sizeof entry, "%s_%s_f32", gemv ? "gemv" : "gemm", gc_dtype_name(w->dtype));
+    int nb = gemv_nb(p, n);
+    size_t global[3] = {(size_t)p->gemv_local, rows, ((size_t)n + nb - 1) / nb};
+    size_t local[3] = {(size_t)p->gemv_local, (size_t)p->gemv_rows, 1};
+    return gc_ops_launch_nd(ops, k, 3, global, local, entry, err);
+}
+
+/* Every output of outs in one gemv launch (outs share cols and dtype). */
+static gemcl_status gemv_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
+                               bool accumulate, int n, gc_error *err) {
+    char entry[32];
     cl_kernel k;
-    gemcl_status st = gc_ops_kernel(ops, "matmul", options, entry, &k, err);
-    if (st != GEMCL_OK)
-        return st;
-    cl_ulong row_bytes = gc_dtype_row_bytes(w->dtype, w->cols), xo = x_off, yo = y_off;
-    cl_uint rows = (cl_uint)w->rows, cols = (cl_uint)w->cols, nn = (cl_uint)n;
-    gc_karg args[] = {GC_KMEM(&w->buf), GC_KARG(row_bytes), GC_KMEM(x),    GC_KARG(xo),  GC_KMEM(y),
-                      GC_KARG(yo),      GC_KARG(rows),      GC_KARG(cols), GC_KARG(nn)};
-    st = gc_ops_set_args(k, args, 9, entry, err);
-    if (st != GEMCL_OK)
-        return st;
-    if (gemv) {
-        size_t global[3] = {(size_t)p->gemv_local, rows, ((size_t)n + nb - 1) / nb};
-        size_t local[3] = {(size_t)p->gemv_local, (size_t)p->gemv_rows, 1};
-        return gc_ops_launch_nd(ops, k, 3, global, local, entry, err);
+    const gc_dweight *w0 = outs[0].w;
+    GC_TRY(matmul_entry(ops, "gemv", w0->dtype, gemv_nb(gc_ops_get_profile(ops), n), &k, entry, sizeof entry, err));
+    cl_mem w[GC_MATMUL_MAX_OUTS], y[GC_MATMUL_MAX_OUTS], b[GC_MATMUL_MAX_OUTS];
+    cl_ulong y_off[GC_MATMUL_MAX_OUTS];
+    cl_uint rows[GC_MATMUL_MAX_OUTS], flags = accumulate ? GEMV_ACCUMULATE : 0u;
+    size_t total = 0;
+    for (int o = 0; o < GC_MATMUL_MAX_OUTS; o++) { /* unused slots repeat output 0 with no rows */
+        const gc_matmul_out *out = &outs[o < n_outs ? o : 0];
+        w[o] = out->w->buf.mem;
+        y[o] = out->y->mem;
+        y_off[o] = out->y_off;
+        b[o] = out->bias ? out->bias->mem : x->mem; /* any valid buffer when the flag says "no bias" */
+        rows[o] = o < n_outs ? (cl_uint)out->w->rows : 0u;
+        flags |= o < n_outs && out->bias ? GEMV_BIAS0 << o : 0u;
+        total += rows[o];
     }
+    cl_ulong row_bytes = gc_dtype_row_bytes(w0->dtype, w0->cols), xo = x_off;
+    cl_uint cols = (cl_uint)w0->cols, nn = (cl_uint)n;
+    gc_karg args[] = {GC_KARG(w[0]),     GC_KARG(w[1]),     GC_KARG(w[2]),     GC_KARG(row_bytes), GC_KMEM(x),
+                      GC_KARG(xo),       GC_KARG(y[0]),     GC_KARG(y[1]),     GC_KARG(y[2]),      GC_KARG(y_off[0]),
+                      GC_KARG(y_off[1]), GC_KARG(y_off[2]), GC_KARG(b[0]),     GC_KARG(b[1]),      GC_KARG(b[2]),
+                      GC_KARG(rows[0]),  GC_KARG(rows[1]),  GC_KARG(rows[2]),  GC_KARG(cols),      GC_KARG(nn),
+                      GC_KARG(flags)};
+    GC_TRY(gc_ops_set_args(k, args, (int)(sizeof args / sizeof args[0]), entry, err));
+    return gemv_launch(ops, k, total, n, entry, err);
+}
+
+/* y (n, rows) = x (n, cols) W^T (+= y) through our GEMM kernel. */
+static gemcl_status gemm_own(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w, gc_buffer *y,
+                             size_t y_off, bool accumulate, int n, gc_error *err) {
+    const gc_ops_profile *p = gc_ops_get_profile(ops);
+    char entry[32];
+    cl_kernel k;
+    GC_TRY(matmul_entry(ops, "gemm", w->dtype, 1, &k, entry, sizeof entry, err));
+    cl_ulong row_bytes = gc_dtype_row_bytes(w->dtype, w->cols), xo = x_off, yo = y_off;
+    cl_uint rows = (cl_uint)w->rows, cols = (cl_uint)w->cols, nn = (cl_uint)n, flags = accumulate ? GEMV_ACCUMULATE : 0;
+    gc_karg args[] = {GC_KMEM(&w->buf), GC_KARG(row_bytes), GC_KMEM(x),    GC_KARG(xo), GC_KMEM(y),
+                      GC_KARG(yo),      GC_KARG(rows),      GC_KARG(cols), GC_KARG(nn), GC_KARG(flags)};
+    GC_TRY(gc_ops_set_args(k, args, 10, entry, err));
     size_t bn = 16 * (size_t)p->gemm_wn, bm = (size_t)p->gemm_tm * p->gemm_wm;
     size_t global[2] = {((size_t)rows + bn - 1) / bn * p->gemm_wn, ((size_t)n + bm - 1) / bm * p->gemm_wm};
     size_t local[2] = {(size_t)p->gemm_wn, (size_t)p->gemm_wm};
     return gc_ops_launch_2d(ops, k, global, local, entry, err);
 }
 
-/* y (n, rows) = x (n, cols) W^T through CLBlast, row-major with W transposed. */
-static gemcl_status matmul_clblast(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w,
-                                   gc_buffer *y, size_t y_off, int n, gc_error *err) {
+/* y (n, rows) = x (n, cols) W^T (+= y) through CLBlast, row-major with W transposed. */
+static gemcl_status gemm_clblast(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w, gc_buffer *y,
+                                 size_t y_off, bool accumulate, int n, gc_error *err) {
     cl_command_queue queue = gc_ops_runtime(ops)->queue;
-    CLBlastStatusCode rc = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes,
-                                        (size_t)n, (size_t)w->rows, (size_t)w->cols, 1.0f, x->mem, x_off,
-                                        (size_t)w->cols, w->buf.mem, 0, (size_t)w->cols, 0.0f, y->mem, y_off,
+    CLBlastStatusCode rc = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)n,
+                                        (size_t)w->rows, (size_t)w->cols, 1.0f, x->mem, x_off, (size_t)w->cols,
+                                        w->buf.mem, 0, (size_t)w->cols, accumulate ? 1.0f : 0.0f, y->mem, y_off,
                                         (size_t)w->rows, &queue, gc_trace_slot(gc_ops_runtime(ops), "CLBlastSgemm"));
     if (rc != CLBlastSuccess)
         return gc_fail(err, GEMCL_ERR_DEVICE, "matmul: CLBlastSgemm (%d x %d x %d) failed with status %d", n,
@@ -61,45 +105,89 @@ static gemcl_status matmul_clblast(gc_ops *ops, const gc_buffer *x, size_t x_off
 static gemcl_status bias_add(gc_ops *ops, gc_buffer *y, size_t y_off, const gc_buffer *bias, int rows, int n,
                              gc_error *err) {
     cl_kernel k;
-    gemcl_status st = gc_ops_kernel(ops, "matmul", NULL, "bias_add_f32_f32", &k, err);
-    if (st != GEMCL_OK)
-        return st;
+    GC_TRY(gc_ops_kernel(ops, "matmul", NULL, "bias_add_f32_f32", &k, err));
     cl_ulong yo = y_off;
     cl_uint r = (cl_uint)rows, nn = (cl_uint)n;
     gc_karg args[] = {GC_KMEM(y), GC_KARG(yo), GC_KMEM(bias), GC_KARG(r), GC_KARG(nn)};
-    st = gc_ops_set_args(k, args, 5, "bias_add", err);
+    GC_TRY(gc_ops_set_args(k, args, 5, "bias_add", err));
     size_t global[2] = {(size_t)rows, (size_t)n}, local[2] = {rows >= 64 ? 64 : 1, 1};
-    return st != GEMCL_OK ? st : gc_ops_launch_2d(ops, k, global, local, "bias_add", err);
+    return gc_ops_launch_2d(ops, k, global, local, "bias_add", err);
 }
 
-static gemcl_status matmul_check(const gc_buffer *x, size_t x_off, const gc_dweight *w, const gc_buffer *bias,
-                                 const gc_buffer *y, size_t y_off, int n, gc_error *err) {
+/* One output as a GEMM (n > gemv_max_n). */
+static gemcl_status gemm_one(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *out,
+                             bool accumulate, int n, gc_error *err) {
+    const gc_dweight *w = out->w;
+    if (w->dtype == GC_DTYPE_F32 && gc_ops_get_profile(ops)->gemm_f32_clblast)
+        GC_TRY(gemm_clblast(ops, x, x_off, w, out->y, out->y_off, accumulate, n, err));
+    else
+        GC_TRY(gemm_own(ops, x, x_off, w, out->y, out->y_off, accumulate, n, err));
+    return out->bias ? bias_add(ops, out->y, out->y_off, out->bias, w->rows, n, err) : GEMCL_OK;
+}
+
+static gemcl_status check_out(const gc_matmul_out *out, int n, int cols, gc_dtype dtype, const char *op,
+                              gc_error *err) {
+    GC_TRY(gc_ops_check_weight(out->w, op, err));
+    if (out->w->cols != cols || out->w->dtype != dtype)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: fused weights differ in columns or dtype (%d %s, %d %s)", op,
+                       out->w->cols, gc_dtype_name(out->w->dtype), cols, gc_dtype_name(dtype));
+    GC_TRY(gc_ops_check_range(out->y, out->y_off, (size_t)n * out->w->rows, sizeof(float), op, "y", err));
+    return out->bias ? gc_ops_check_range(out->bias, 0, (size_t)out->w->rows, sizeof(float), op, "bias", err)
+                     : GEMCL_OK;
+}
+
+gemcl_status gc_op_matmul_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs,
+                                int n_outs, bool accumulate, int n, gc_error *err) {
     const char *op = "matmul";
-    if (n < 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: n = %d is negative", op, n);
-    gemcl_status st = gc_ops_check_weight(w, op, err);
-    if (st == GEMCL_OK)
-        st = gc_ops_check_range(x, x_off, (size_t)n * w->cols, sizeof(float), op, "x", err);
-    if (st == GEMCL_OK)
-        st = gc_ops_check_range(y, y_off, (size_t)n * w->rows, sizeof(float), op, "y", err);
-    if (st == GEMCL_OK && bias)
-        st = gc_ops_check_range(bias, 0, (size_t)w->rows, sizeof(float), op, "bias", err);
-    return st;
+    if (n < 0 || n_outs < 1 || n_outs > GC_MATMUL_MAX_OUTS || !outs)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: n = %d with %d outputs", op, n, n_outs);
+    GC_TRY(gc_ops_check_weight(outs[0].w, op, err));
+    for (int o = 0; o < n_outs; o++)
+        GC_TRY(check_out(&outs[o], n, outs[0].w->cols, outs[0].w->dtype, op, err));
+    GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * outs[0].w->cols, sizeof(float), op, "x", err));
+    if (n == 0)
+        return GEMCL_OK;
+    if (n <= gc_ops_get_profile(ops)->gemv_max_n)
+        return gemv_multi(ops, x, x_off, outs, n_outs, accumulate, n, err);
+    for (int o = 0; o < n_outs; o++)
+        GC_TRY(gemm_one(ops, x, x_off, &outs[o], accumulate, n, err));
+    return GEMCL_OK;
 }
 
 gemcl_status gc_op_matmul(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w,
                           const gc_buffer *bias, gc_buffer *y, size_t y_off, int n, gc_error *err) {
-    gemcl_status st = matmul_check(x, x_off, w, bias, y, y_off, n, err);
-    if (st != GEMCL_OK || n == 0)
-        return st;
-    const gc_ops_profile *p = gc_ops_get_profile(ops);
-    if (n <= p->gemv_max_n)
-        st = matmul_kernel(ops, true, x, x_off, w, y, y_off, n, err);
-    else if (w->dtype == GC_DTYPE_F32 && p->gemm_f32_clblast)
-        st = matmul_clblast(ops, x, x_off, w, y, y_off, n, err);
-    else
-        st = matmul_kernel(ops, false, x, x_off, w, y, y_off, n, err);
-    if (st == GEMCL_OK && bias)
-        st = bias_add(ops, y, y_off, bias, w->rows, n, err);
-    return st;
+    gc_matmul_out out = {w, bias, y, y_off};
+    return gc_op_matmul_multi(ops, x, x_off, &out, 1, false, n, err);
+}
+
+gemcl_status gc_op_matmul_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w_gate,
+                              const gc_dweight *w_up, gc_buffer *y, size_t y_off, gc_buffer *tmp, size_t tmp_off,
+                              int n, gc_error *err) {
+    const char *op = "matmul glu";
+    if (n < 0)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: n = %d is negative", op, n);
+    gc_matmul_out gate = {w_gate, NULL, y, y_off}, up = {w_up, NULL, tmp, tmp_off};
+    GC_TRY(gc_ops_check_weight(w_gate, op, err));
+    GC_TRY(check_out(&gate, n, w_gate->cols, w_gate->dtype, op, err));
+    GC_TRY(check_out(&up, n, w_gate->cols, w_gate->dtype, op, err));
+    if (w_up->rows != w_gate->rows)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: gate has %d rows, up %d", op, w_gate->rows, w_up->rows);
+    GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * w_gate->cols, sizeof(float), op, "x", err));
+    if (n == 0)
+        return GEMCL_OK;
+    if (n > gc_ops_get_profile(ops)->gemv_max_n) {
+        GC_TRY(gemm_one(ops, x, x_off, &gate, false, n, err));
+        GC_TRY(gemm_one(ops, x, x_off, &up, false, n, err));
+        return gc_op_swiglu(ops, y, y_off, tmp, tmp_off, y, y_off, (size_t)n * w_gate->rows, err);
+    }
+    char entry[40];
+    cl_kernel k;
+    GC_TRY(matmul_entry(ops, "gemv_glu", w_gate->dtype, gemv_nb(gc_ops_get_profile(ops), n), &k, entry, sizeof entry,
+                     err));
+    cl_ulong row_bytes = gc_dtype_row_bytes(w_gate->dtype, w_gate->cols), xo = x_off, yo = y_off;
+    cl_uint rows = (cl_uint)w_gate->rows, cols = (cl_uint)w_gate->cols, nn = (cl_uint)n;
+    gc_karg args[] = {GC_KMEM(&w_gate->buf), GC_KMEM(&w_up->buf), GC_KARG(row_bytes), GC_KMEM(x),    GC_KARG(xo),
+                      GC_KMEM(y),            GC_KARG(yo),         GC_KARG(rows),      GC_KARG(cols), GC_KARG(nn)};
+    GC_TRY(gc_ops_set_args(k, args, 10, entry, err));
+    return gemv_launch(ops, k, rows, n, entry, err);
 }

@@ -29,6 +29,14 @@ gemcl_status gc_error_prefix(gc_error *err, const char *fmt, ...) __attribute__(
 /* Clears err to GEMCL_OK with an empty message. */
 void gc_error_clear(gc_error *err);
 
+/* Returns from the calling function with expr's status unless it is GEMCL_OK (err is already filled). */
+#define GC_TRY(expr)                   \
+    do {                               \
+        gemcl_status st_ = (expr);     \
+        if (st_ != GEMCL_OK)           \
+            return st_;                \
+    } while (0)
+
 /* Copies err's message into a caller buffer of len bytes (the public API's error out-parameter). */
 void gc_error_copy_out(const gc_error *err, char *out, size_t len);
 
