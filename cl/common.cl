@@ -57,6 +57,17 @@ inline float gc_hsum16(float16 v) { return gc_hsum8(v.lo + v.hi); }
 /* silu(g) = g / (1 + exp(-g)), as llama2.c computes it (swiglu and the fused GLU GEMV). */
 inline float gc_silu(const float g) { return g * (1.0f / (1.0f + exp(-g))); }
 
+/* RoPE (rope.cl and the GEMV epilogue): pair p < head_dim / 2 of a head is elements (2p, 2p + 1) for layout 0
+ * (ADJACENT) and (p, p + head_dim / 2) for layout 1 (HALF); it turns by angle pos * inv_freq[p]. */
+inline uint2 gc_rope_pair(const uint p, const uint head_dim, const uint layout) {
+    return layout == 0 ? (uint2)(2 * p, 2 * p + 1) : (uint2)(p, p + head_dim / 2);
+}
+inline float2 gc_rope_rotate(const float x0, const float x1, const int pos, const float inv_freq) {
+    float c;
+    const float s = sincos((float)pos * inv_freq, &c);
+    return (float2)(x0 * c - x1 * s, x0 * s + x1 * c);
+}
+
 /* Sum of v over a work-group of n work-items (n a power of two), returned to every work-item. scratch holds
  * n values; it is free again on return. One definition per element type: gc_group_sum (float) and
  * gc_group_sum_u (uint). */

@@ -2,15 +2,15 @@
  *
  * Entry points, one per weight dtype t in f32, f16, bf16, q8_0 (loads from common.cl):
  *   gemv_<t>_f32(w0, w1, w2, row_bytes, x, x_off, y0, y1, y2, y_off0, y_off1, y_off2, b0, b1, b2,
- *                rows0, rows1, rows2, cols, n, flags)
+ *                rows0, rows1, rows2, cols, n, flags, pos, pos_off, inv_freq, head_dim, layout)
  *     For small n (decode): up to three weights wo: (rows_o, cols) sharing x: f32 (n, cols), each into its
- *     yo: f32 (n, rows_o) (+ bias bo: f32 (rows_o) when flags has GEMV_BIAS0 << o; += when flags has
- *     GEMV_ACCUMULATE); unused outputs have rows_o = 0. One launch for a layer's q, k and v.
- *     Launch: 3-D, local (GEMV_LS, GEMV_RPG, 1), global (GEMV_LS, >= rows0 + rows1 + rows2,
- *     ceil(n / GEMV_NB)): GEMV_LS work-items per output row each sum a strided part of it for GEMV_NB rows
- *     of x, then a local sum.
- *   gemv_glu_<t>_f32(wg, wu, row_bytes, x, x_off, y, y_off, rows, cols, n)
- *     y: f32 (n, rows) = silu(x Wg^T) * (x Wu^T), Wg and Wu (rows, cols); the gemv launch for rows.
+ *     yo: f32 (n, rows_o); unused outputs have rows_o = 0. flags add per output the bias bo: f32 (rows_o)
+ *     (GEMV_BIAS0 << o) and RoPE at positions pos: int32 (n) with inv_freq: f32 (head_dim / 2) (GEMV_ROPE0
+ *     << o), and for all y += instead of y = (GEMV_ACCUMULATE). With GEMV_GLU, y0 = silu(x W0^T) * (x W1^T)
+ *     (W0, W1 (rows0, cols)). One launch for a layer's q, k and v with their RoPE, or its gate and up.
+ *     Launch: 3-D, local (GEMV_LS, GEMV_RPG, 1), global (GEMV_LS, >= row pairs, ceil(n / GEMV_NB)):
+ *     each work-item computes a pair of output rows (GEMV_LS work-items share a pair, each summing a strided
+ *     part, then a local sum) for GEMV_NB rows of x.
  *   gemm_<t>_f32(w, row_bytes, x, x_off, y, y_off, rows, cols, n, flags)
  *     y = x W^T (+= with GEMV_ACCUMULATE) for larger n. A work-group stages a GEMM_KB-column tile of GEMM_BN
  *     W rows in local memory, transposed and converted to f32; each work-item then accumulates a GEMM_TM x 16
@@ -23,10 +23,10 @@
  * Full 16-column steps use ld16; ragged edges use ld1. */
 
 #ifndef GEMV_LS
-#define GEMV_LS 1 // work-items per output row (power of two)
+#define GEMV_LS 1 // work-items per row pair (power of two)
 #endif
 #ifndef GEMV_RPG
-#define GEMV_RPG 16 // output rows per GEMV work-group
+#define GEMV_RPG 16 // row pairs (work-items along rows) per GEMV work-group
 #endif
 #ifndef GEMV_NB
 #define GEMV_NB 1 // rows of x per GEMV work-item (a W row is read once for all of them)
@@ -82,50 +82,65 @@ inline float gemv_lane_sum(float s, __local float *scratch, uint lid) {
     }
 
 #define GEMV_ACCUMULATE 1u /* flags (GEMV and GEMM): y += instead of y = */
-#define GEMV_BIAS0 2u      /* flags: output o adds its bias (GEMV_BIAS0 << o) */
+#define GEMV_GLU 2u        /* flags: y0 = silu(x W0^T) * (x W1^T) (rows0 == rows1; output 1 unused) */
+#define GEMV_BIAS0 4u      /* flags: output o adds its bias (GEMV_BIAS0 << o) */
+#define GEMV_ROPE0 32u     /* flags: output o's rows are heads of head_dim, rotated by position (GEMV_ROPE0 << o) */
 
-/* Up to three weights sharing x: global row g runs over rows0 + rows1 + rows2 and picks its weight. */
+/* Rows a, b of output o that pair j computes: a RoPE pair of one head, else two neighbours (b = a when
+ * rows is odd and j the last pair). */
+inline uint2 gemv_pair_rows(uint j, uint rows, bool rope, uint head_dim, uint layout) {
+    if (rope)
+        return (uint2)(j / (head_dim / 2) * head_dim) + gc_rope_pair(j % (head_dim / 2), head_dim, layout);
+    return (uint2)(2 * j, min(2 * j + 1, rows - 1));
+}
+
+/* Each work-item computes a pair of output rows for GEMV_NB rows of x: with GEMV_GLU row j of W0 and of W1;
+ * otherwise pair j of the outputs' pairs, ceil(rows_o / 2) per output o, in output order. Epilogue per
+ * row: + bias, RoPE, silu-gate, += y, as flags say. */
 #define GEMV(T)                                                                                             \
     __kernel __attribute__((reqd_work_group_size(GEMV_LS, GEMV_RPG, 1))) void gemv_##T##_f32(               \
         __global const uchar *w0, __global const uchar *w1, __global const uchar *w2, const ulong row_bytes, \
         __global const float *x, const ulong x_off, __global float *y0, __global float *y1,                 \
         __global float *y2, const ulong y_off0, const ulong y_off1, const ulong y_off2,                     \
         __global const float *b0, __global const float *b1, __global const float *b2, const uint rows0,     \
-        const uint rows1, const uint rows2, const uint cols, const uint n, const uint flags) {              \
+        const uint rows1, const uint rows2, const uint cols, const uint n, const uint flags,                \
+        __global const int *pos, const ulong pos_off, __global const float *inv_freq, const uint head_dim,  \
+        const uint layout) {                                                                                \
         __local float scratch[GEMV_RPG][GEMV_LS];                                                           \
-        const uint lid = get_local_id(0), g = get_global_id(1), total = rows0 + rows1 + rows2;              \
-        const uint gc = min(g, total - 1), o = gc < rows0 ? 0 : gc < rows0 + rows1 ? 1 : 2;                 \
-        const uint r = gc - (o == 0 ? 0 : o == 1 ? rows0 : rows0 + rows1);                                  \
+        const bool glu = flags & GEMV_GLU;                                                                  \
+        const uint p0 = (rows0 + 1) / 2, p1 = (rows1 + 1) / 2;                                              \
+        const uint pairs = glu ? rows0 : p0 + p1 + (rows2 + 1) / 2;                                         \
+        const uint lid = get_local_id(0), g = get_global_id(1), j = min(g, pairs - 1);                      \
+        const uint o = glu || j < p0 ? 0 : j < p0 + p1 ? 1 : 2;                                             \
+        const uint jo = glu ? j : j - (o == 0 ? 0 : o == 1 ? p0 : p0 + p1);                                 \
         const uint rows = o == 0 ? rows0 : o == 1 ? rows1 : rows2, i0 = get_global_id(2) * GEMV_NB;         \
+        const bool rope = flags & (GEMV_ROPE0 << o);                                                        \
+        const uint2 ab = glu ? (uint2)(j) : gemv_pair_rows(jo, rows, rope, head_dim, layout);               \
         __global const uchar *w = o == 0 ? w0 : o == 1 ? w1 : w2;                                           \
-        float s[GEMV_NB];                                                                                   \
-        gemv_dots_##T(w + r * row_bytes, x + x_off, i0, n, cols, lid, scratch[get_local_id(1)], s);         \
-        if (lid != 0 || g >= total)                                                                         \
+        float sa[GEMV_NB], sb[GEMV_NB];                                                                     \
+        gemv_dots_##T(w + ab.x * row_bytes, x + x_off, i0, n, cols, lid, scratch[get_local_id(1)], sa);     \
+        gemv_dots_##T((glu ? w1 : w) + ab.y * row_bytes, x + x_off, i0, n, cols, lid,                      \
+                      scratch[get_local_id(1)], sb);                                                        \
+        if (lid != 0 || g >= pairs)                                                                         \
             return;                                                                                         \
         __global float *y = o == 0 ? y0 + y_off0 : o == 1 ? y1 + y_off1 : y2 + y_off2;                      \
-        const float bias = flags & (GEMV_BIAS0 << o) ? (o == 0 ? b0 : o == 1 ? b1 : b2)[r] : 0.0f;           \
+        __global const float *bias = o == 0 ? b0 : o == 1 ? b1 : b2;                                        \
+        const bool has_bias = flags & (GEMV_BIAS0 << o), acc = flags & GEMV_ACCUMULATE;                     \
         for (uint b = 0; b < GEMV_NB && i0 + b < n; b++) {                                                  \
-            __global float *out = y + (ulong)(i0 + b) * rows + r;                                           \
-            *out = s[b] + bias + (flags & GEMV_ACCUMULATE ? *out : 0.0f);                                   \
+            __global float *yr = y + (ulong)(i0 + b) * rows;                                                \
+            float va = sa[b] + (has_bias ? bias[ab.x] : 0.0f), vb = sb[b] + (has_bias ? bias[ab.y] : 0.0f); \
+            if (glu) {                                                                                      \
+                yr[j] = gc_silu(sa[b]) * sb[b] + (acc ? yr[j] : 0.0f);                                      \
+                continue;                                                                                   \
+            }                                                                                               \
+            if (rope) {                                                                                     \
+                const float2 v = gc_rope_rotate(va, vb, pos[pos_off + i0 + b], inv_freq[jo % (head_dim / 2)]); \
+                va = v.x, vb = v.y;                                                                         \
+            }                                                                                               \
+            if (ab.y != ab.x)                                                                               \
+                yr[ab.y] = vb + (acc ? yr[ab.y] : 0.0f);                                                    \
+            yr[ab.x] = va + (acc ? yr[ab.x] : 0.0f);                                                        \
         }                                                                                                   \
-    }
-
-/* y = silu(x Wg^T) * (x Wu^T): a work-item computes row r of both products. */
-#define GEMV_GLU(T)                                                                                         \
-    __kernel __attribute__((reqd_work_group_size(GEMV_LS, GEMV_RPG, 1))) void gemv_glu_##T##_f32(           \
-        __global const uchar *wg, __global const uchar *wu, const ulong row_bytes, __global const float *x, \
-        const ulong x_off, __global float *y, const ulong y_off, const uint rows, const uint cols,          \
-        const uint n) {                                                                                     \
-        __local float scratch[GEMV_RPG][GEMV_LS];                                                           \
-        const uint lid = get_local_id(0), r = min((uint)get_global_id(1), rows - 1);                        \
-        const uint i0 = get_global_id(2) * GEMV_NB;                                                         \
-        float sg[GEMV_NB], su[GEMV_NB];                                                                     \
-        gemv_dots_##T(wg + r * row_bytes, x + x_off, i0, n, cols, lid, scratch[get_local_id(1)], sg);       \
-        gemv_dots_##T(wu + r * row_bytes, x + x_off, i0, n, cols, lid, scratch[get_local_id(1)], su);       \
-        if (lid != 0 || get_global_id(1) >= rows)                                                           \
-            return;                                                                                         \
-        for (uint b = 0; b < GEMV_NB && i0 + b < n; b++)                                                    \
-            y[y_off + (ulong)(i0 + b) * rows + r] = gc_silu(sg[b]) * su[b];                                 \
     }
 
 /* Copies W rows [r0, r0 + GEMM_BN) x cols [k0, k0 + GEMM_KB) transposed into wt[kk][j] (zeros outside W),
@@ -197,7 +212,6 @@ inline float gemv_lane_sum(float s, __local float *scratch, uint lid) {
 
 GC_FOR_EACH_DTYPE(GEMV_DOTS)
 GC_FOR_EACH_DTYPE(GEMV)
-GC_FOR_EACH_DTYPE(GEMV_GLU)
 GC_FOR_EACH_DTYPE(GEMM)
 
 __kernel void bias_add_f32_f32(__global float *y, const ulong y_off, __global const float *bias, const uint rows,

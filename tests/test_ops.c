@@ -229,6 +229,158 @@ START_TEST(matmul_f32_through_clblast_and_wide_gemv_match_reference) {
 }
 END_TEST
 
+/* ---- fused matmul forms (decode runs them as one GEMV launch; prefill as separate products) ------------- */
+
+static float *rope_freqs(int hd) {
+    float *inv = malloc((size_t)hd / 2 * sizeof *inv);
+    for (int p = 0; p < hd / 2; p++)
+        inv[p] = 1.0f / powf(10000.0f, (float)(2 * p) / (float)hd);
+    return inv;
+}
+
+/* q (4 heads), k (2 heads) and v (37 rows: an odd last pair) of one x with biases, q and k roped at gapped
+ * positions, against ref_matmul + ref_rope; for n on the GEMV and on the GEMM side of gemv_max_n. */
+static void check_matmul_qkv(fixture *f, gc_dtype dtype, int n, gc_rope_layout layout) {
+    const int hd = 16, cols = 96, rows[3] = {4 * hd, 2 * hd, 37};
+    int32_t pos[20];
+    for (int i = 0; i < n; i++)
+        pos[i] = 3 + 7 * i * i;
+    float *x = random_f32((size_t)n * cols, 5u + n), *inv = rope_freqs(hd);
+    gc_buffer dx = upload_f32(f, x, (size_t)n * cols), dpos = upload(f, pos, (size_t)n * 4);
+    gc_buffer dinv = upload_f32(f, inv, (size_t)hd / 2), db[3], dy[3];
+    gc_dweight w[3];
+    ref_weight rw[3];
+    gc_matmul_out outs[3];
+    float *want[3], *bias[3];
+    for (int o = 0; o < 3; o++) {
+        float *wf = random_f32((size_t)rows[o] * cols, 11u + o);
+        rw[o] = ref_weight_make(wf, rows[o], cols, dtype);
+        bias[o] = random_f32((size_t)rows[o], 21u + o);
+        want[o] = malloc((size_t)n * rows[o] * sizeof(float));
+        ref_matmul(want[o], x, rw[o].dequant, bias[o], n, rows[o], cols);
+        if (o < 2)
+            ref_rope(want[o], pos, inv, n, rows[o] / hd, hd, layout);
+        w[o] = (gc_dweight){upload(f, rw[o].data, rw[o].bytes), dtype, rows[o], cols};
+        db[o] = upload_f32(f, bias[o], (size_t)rows[o]);
+        expect_ok(f, gc_buffer_alloc(f->rt, ((size_t)n * rows[o] + 3) * sizeof(float), "y", &dy[o], &f->err));
+        outs[o] = (gc_matmul_out){&w[o], &db[o], &dy[o], 3, o < 2};
+        free(wf);
+    }
+    gc_matmul_rope rope = {&dpos, 0, &dinv, hd, layout};
+    expect_ok(f, gc_op_matmul_multi(f->ops, &dx, 0, outs, 3, &rope, false, n, &f->err));
+    for (int o = 0; o < 3; o++) {
+        float *got = download_f32(f, &dy[o], 3, (size_t)n * rows[o]);
+        char what[96];
+        snprintf(what, sizeof what, "fused qkv output %d, %s n %d layout %d", o, gc_dtype_name(dtype), n, (int)layout);
+        expect_close(got, want[o], (size_t)n * rows[o], dtype == GC_DTYPE_F32 ? NMSE_F32 : NMSE_LOSSY, what);
+        free(got), free(want[o]), free(bias[o]), ref_weight_free(&rw[o]);
+        gc_buffer_free(f->rt, &w[o].buf), gc_buffer_free(f->rt, &db[o]), gc_buffer_free(f->rt, &dy[o]);
+    }
+    free(x), free(inv);
+    gc_buffer_free(f->rt, &dx), gc_buffer_free(f->rt, &dpos), gc_buffer_free(f->rt, &dinv);
+}
+
+START_TEST(matmul_multi_ropes_and_biases_like_separate_ops) {
+    fixture f = fx_open();
+    const int ns[] = {1, 3, 20};
+    const gc_dtype dtypes[] = {GC_DTYPE_F32, GC_DTYPE_F16, GC_DTYPE_Q8_0};
+    for (size_t t = 0; t < 3; t++)
+        for (size_t i = 0; i < 3; i++)
+            for (int layout = GC_ROPE_ADJACENT; layout <= GC_ROPE_HALF; layout++)
+                check_matmul_qkv(&f, dtypes[t], ns[i], (gc_rope_layout)layout);
+    fx_close(&f);
+}
+END_TEST
+
+/* y (n, 37) holds values; y += x W^T must add to them, through GEMV, our GEMM and CLBlast. */
+static void check_matmul_accumulate(fixture *f, gc_dtype dtype, int n) {
+    const int rows = 37, cols = 64;
+    float *wf = random_f32((size_t)rows * cols, 31u), *x = random_f32((size_t)n * cols, 32u + n);
+    float *y0 = random_f32((size_t)n * rows, 33u), *want = malloc((size_t)n * rows * sizeof *want);
+    ref_weight rw = ref_weight_make(wf, rows, cols, dtype);
+    ref_matmul(want, x, rw.dequant, NULL, n, rows, cols);
+    for (int i = 0; i < n * rows; i++)
+        want[i] += y0[i];
+    gc_dweight w = {upload(f, rw.data, rw.bytes), dtype, rows, cols};
+    gc_buffer dx = upload_f32(f, x, (size_t)n * cols), dy = upload_f32(f, y0, (size_t)n * rows);
+    gc_matmul_out out = {&w, NULL, &dy, 0, false};
+    expect_ok(f, gc_op_matmul_multi(f->ops, &dx, 0, &out, 1, NULL, true, n, &f->err));
+    float *got = download_f32(f, &dy, 0, (size_t)n * rows);
+    char what[96];
+    snprintf(what, sizeof what, "matmul += %s n %d (%s)", gc_dtype_name(dtype), n,
+             gc_ops_get_profile(f->ops)->gemm_f32_clblast ? "clblast" : "own");
+    expect_close(got, want, (size_t)n * rows, dtype == GC_DTYPE_F32 ? NMSE_F32 : NMSE_LOSSY, what);
+    free(wf), free(x), free(y0), free(want), free(got), ref_weight_free(&rw);
+    gc_buffer_free(f->rt, &w.buf), gc_buffer_free(f->rt, &dx), gc_buffer_free(f->rt, &dy);
+}
+
+/* y = silu(x Wg^T) * (x Wu^T) with an odd row count. */
+static void check_matmul_glu(fixture *f, gc_dtype dtype, int n) {
+    const int rows = 37, cols = 64;
+    float *wg = random_f32((size_t)rows * cols, 34u), *wu = random_f32((size_t)rows * cols, 35u);
+    float *x = random_f32((size_t)n * cols, 36u + n), *g = malloc((size_t)n * rows * sizeof *g);
+    float *u = malloc((size_t)n * rows * sizeof *u);
+    ref_weight rg = ref_weight_make(wg, rows, cols, dtype), ru = ref_weight_make(wu, rows, cols, dtype);
+    ref_matmul(g, x, rg.dequant, NULL, n, rows, cols);
+    ref_matmul(u, x, ru.dequant, NULL, n, rows, cols);
+    for (int i = 0; i < n * rows; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    gc_dweight dg = {upload(f, rg.data, rg.bytes), dtype, rows, cols}, du = {upload(f, ru.data, ru.bytes), dtype, rows, cols};
+    gc_buffer dx = upload_f32(f, x, (size_t)n * cols), dy, dtmp;
+    expect_ok(f, gc_buffer_alloc(f->rt, (size_t)n * rows * sizeof(float), "y", &dy, &f->err));
+    expect_ok(f, gc_buffer_alloc(f->rt, (size_t)n * rows * sizeof(float), "tmp", &dtmp, &f->err));
+    expect_ok(f, gc_op_matmul_glu(f->ops, &dx, 0, &dg, &du, &dy, 0, &dtmp, 0, n, &f->err));
+    float *got = download_f32(f, &dy, 0, (size_t)n * rows);
+    char what[64];
+    snprintf(what, sizeof what, "matmul glu %s n %d", gc_dtype_name(dtype), n);
+    expect_close(got, g, (size_t)n * rows, dtype == GC_DTYPE_F32 ? NMSE_F32 : NMSE_LOSSY, what);
+    free(wg), free(wu), free(x), free(g), free(u), free(got), ref_weight_free(&rg), ref_weight_free(&ru);
+    gc_buffer_free(f->rt, &dg.buf), gc_buffer_free(f->rt, &du.buf), gc_buffer_free(f->rt, &dx);
+    gc_buffer_free(f->rt, &dy), gc_buffer_free(f->rt, &dtmp);
+}
+
+START_TEST(matmul_accumulates_and_gates_like_separate_ops) {
+    fixture f = fx_open();
+    const int ns[] = {1, 3, 20};
+    for (int clblast = 0; clblast < 2; clblast++) {
+        gc_ops_profile p = *gc_ops_get_profile(f.ops);
+        p.gemm_f32_clblast = clblast;
+        gc_ops_set_profile(f.ops, &p);
+        for (size_t i = 0; i < 3; i++)
+            for (int t = GC_DTYPE_F32; t <= GC_DTYPE_Q8_0; t++) {
+                if (clblast && t != GC_DTYPE_F32)
+                    continue;
+                check_matmul_accumulate(&f, (gc_dtype)t, ns[i]);
+                check_matmul_glu(&f, (gc_dtype)t, ns[i]);
+            }
+    }
+    fx_close(&f);
+}
+END_TEST
+
+START_TEST(fused_matmul_refuses_mismatched_weights_and_rope_without_positions) {
+    fixture f = fx_open();
+    float x[256] = {0};
+    gc_buffer b = upload_f32(&f, x, 256);
+    gc_dweight w8 = {b, GC_DTYPE_F32, 4, 8}, w16 = {b, GC_DTYPE_F32, 4, 16}, w5 = {b, GC_DTYPE_F32, 5, 8};
+    gc_matmul_out outs[2] = {{&w8, NULL, &b, 0, false}, {&w16, NULL, &b, 0, false}};
+    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, outs, 2, NULL, false, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "columns or dtype"));
+    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, outs, 4, NULL, false, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    gc_matmul_out roped = {&w8, NULL, &b, 0, true};
+    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, &roped, 1, NULL, false, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "RoPE"));
+    gc_matmul_rope rope = {&b, 0, &b, 3, GC_ROPE_HALF}; /* odd head size */
+    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, &roped, 1, &rope, false, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    rope.head_dim = 4;
+    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, &roped, 1, &rope, true, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_matmul_glu(f.ops, &b, 0, &w8, &w5, &b, 0, &b, 0, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "matmul glu"));
+    gc_buffer_free(f.rt, &b);
+    fx_close(&f);
+}
+END_TEST
+
 /* ---- attention ------------------------------------------------------------------------------------------ */
 
 /* Attention of n new queries after n_past cached rows against the reference; k/v hold n_past + n rows
@@ -425,6 +577,9 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, rope_both_layouts_with_gapped_positions);
     tcase_add_test(tc, matmul_every_dtype_matches_dequantised_reference);
     tcase_add_test(tc, matmul_f32_through_clblast_and_wide_gemv_match_reference);
+    tcase_add_test(tc, matmul_multi_ropes_and_biases_like_separate_ops);
+    tcase_add_test(tc, matmul_accumulates_and_gates_like_separate_ops);
+    tcase_add_test(tc, fused_matmul_refuses_mismatched_weights_and_rope_without_positions);
     tcase_add_test(tc, attention_matches_reference_for_gqa_ratios_and_head_dims);
     tcase_add_test(tc, decode_attention_splits_long_contexts);
     tcase_add_test(tc, shared_attention_with_itself_as_source_is_plain_attention);

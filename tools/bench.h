@@ -80,7 +80,9 @@ typedef struct bench_row {
     uint64_t peak_device_bytes;       /* largest peak over the repetitions, weights included */
     uint64_t kv_bytes;                /* KV cache after prefill */
     double bytes_per_token;           /* tg: device bytes read per decode step (weights + KV) */
-    double bw_fraction;               /* tg: bytes_per_token * tokens/s / triad bandwidth; 0 without a probe */
+    double bw_fraction;               /* tg: median over runs of bytes_per_token * tokens/s / the triad
+                                         bandwidth measured just before that run; 0 without a probe */
+    double triad_gbs;                 /* tg: median of those triad passes (GB/s) */
 } bench_row;
 
 /* Host DRAM bandwidth, STREAM-style, with 2 threads: median GB/s (1e9 bytes/s) of copy and triad. */

@@ -73,10 +73,10 @@ static gemcl_status layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scr
                     *bv = hp->qkv_bias ? &w->bv : NULL;
     /* attention */
     GC_TRY(gc_op_rmsnorm(ops, io->x, io->x_off, &w->attn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
-    const gc_matmul_out qkv[3] = {{&w->wq, bq, &s->q, 0}, {&w->wk, bk, io->k, k_off}, {&w->wv, bv, io->v, kv_off}};
-    GC_TRY(gc_op_matmul_multi(ops, &s->xb, 0, qkv, 3, false, n, err));
-    GC_TRY(gc_op_rope_pair(ops, &s->q, 0, hp->n_heads, io->k, k_off, hp->n_kv_heads, io->pos, io->pos_off,
-                           &m->inv_freq, n, hd, hp->rope_layout, err));
+    const gc_matmul_out qkv[3] = {
+        {&w->wq, bq, &s->q, 0, true}, {&w->wk, bk, io->k, k_off, true}, {&w->wv, bv, io->v, kv_off, false}};
+    const gc_matmul_rope rope = {io->pos, io->pos_off, &m->inv_freq, hd, hp->rope_layout};
+    GC_TRY(gc_op_matmul_multi(ops, &s->xb, 0, qkv, 3, &rope, false, n, err));
     /* a pod-tf layer differs from full attention only once some query has distant keys */
     if (io->shared && io->kv_row0 + n > io->shared->sinks + io->shared->recent)
         GC_TRY(gc_op_attention_shared(ops, &s->q, 0, io->k, io->v, io->shared, &s->att, 0, n, io->kv_row0, hp->n_heads,
@@ -84,12 +84,12 @@ static gemcl_status layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scr
     else
         GC_TRY(gc_op_attention(ops, &s->q, 0, io->k, io->v, &s->att, 0, n, io->kv_row0, hp->n_heads, hp->n_kv_heads,
                             hd, 1.0f / sqrtf((float)hd), err));
-    const gc_matmul_out wo = {&w->wo, NULL, io->x, io->x_off}, down = {&w->w_down, NULL, io->x, io->x_off};
-    GC_TRY(gc_op_matmul_multi(ops, &s->att, 0, &wo, 1, true, n, err)); /* x += attention output */
+    const gc_matmul_out wo = {&w->wo, NULL, io->x, io->x_off, false}, down = {&w->w_down, NULL, io->x, io->x_off, false};
+    GC_TRY(gc_op_matmul_multi(ops, &s->att, 0, &wo, 1, NULL, true, n, err)); /* x += attention output */
     /* feed-forward: x += w_down(silu(w_gate x) * w_up x) */
     GC_TRY(gc_op_rmsnorm(ops, io->x, io->x_off, &w->ffn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
     GC_TRY(gc_op_matmul_glu(ops, &s->xb, 0, &w->w_gate, &w->w_up, &s->hb, 0, &s->hb2, 0, n, err));
-    GC_TRY(gc_op_matmul_multi(ops, &s->hb, 0, &down, 1, true, n, err));
+    GC_TRY(gc_op_matmul_multi(ops, &s->hb, 0, &down, 1, NULL, true, n, err));
     return GEMCL_OK;
 }
 

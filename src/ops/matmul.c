@@ -1,8 +1,8 @@
 /* matmul.c - host wrapper for cl/matmul.cl and CLBlast: y = x W^T (+ bias), alone, fused or accumulated.
  *
  * Dispatch (per the device profile, profile.h): n <= gemv_max_n -> our GEMV kernels (never GEMM with n = 1),
- * which take up to three weights sharing x, a bias and accumulation in one launch, and the gate/up pair of a
- * GLU in one launch; otherwise one product per weight: f32 weights go to CLBlast SGEMM when the profile says
+ * which take up to three weights sharing x with their biases, RoPE and accumulation in one launch, and the
+ * gate/up pair of a GLU in one launch; otherwise one product per weight: f32 weights go to CLBlast SGEMM when the profile says
  * so, and everything else to our register-blocked GEMM kernel, which converts f16/bf16/q8_0 on load. */
 #include <clblast_c.h>
 #include <stdio.h>
@@ -10,10 +10,12 @@
 #include "ops/ops_internal.h"
 
 #define GEMV_ACCUMULATE 1u /* the kernels' flags (cl/matmul.cl) */
-#define GEMV_BIAS0 2u
+#define GEMV_GLU 2u
+#define GEMV_BIAS0 4u
+#define GEMV_ROPE0 32u
 
-/* The matmul program's kernel entry (gemv, gemv_glu or gemm) for dtype, built with the profile's -D
- * options; nb rows of x per GEMV work-item. */
+/* The matmul program's kernel entry (gemv or gemm) for dtype, built with the profile's -D options; nb rows
+ * of x per GEMV work-item. */
 static gemcl_status matmul_entry(gc_ops *ops, const char *kind, gc_dtype dtype, int nb, cl_kernel *k,
                                  char *entry, size_t entry_len, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
@@ -30,44 +32,46 @@ static int gemv_nb(const gc_ops_profile *p, int n) {
     return n == 1 ? 1 : p->gemv_rows_x;
 }
 
-static gemcl_status gemv_launch(gc_ops *ops, cl_kernel k, size_t rows, int n, const char *entry, gc_error *err) {
+/* One gemv launch: outs[0..n_outs-1] (sharing cols and dtype), or with GEMV_GLU in flags the gate outs[0]
+ * and up outs[1] into outs[0].y. */
+static gemcl_status gemv(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
+                         const gc_matmul_rope *rope, cl_uint flags, int n, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
-    int nb = gemv_nb(p, n);
-    size_t global[3] = {(size_t)p->gemv_local, rows, ((size_t)n + nb - 1) / nb};
-    size_t local[3] = {(size_t)p->gemv_local, (size_t)p->gemv_rows, 1};
-    return gc_ops_launch_nd(ops, k, 3, global, local, entry, err);
-}
-
-/* Every output of outs in one gemv launch (outs share cols and dtype). */
-static gemcl_status gemv_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
-                               bool accumulate, int n, gc_error *err) {
     char entry[32];
     cl_kernel k;
     const gc_dweight *w0 = outs[0].w;
-    GC_TRY(matmul_entry(ops, "gemv", w0->dtype, gemv_nb(gc_ops_get_profile(ops), n), &k, entry, sizeof entry, err));
+    int nb = gemv_nb(p, n);
+    GC_TRY(matmul_entry(ops, "gemv", w0->dtype, nb, &k, entry, sizeof entry, err));
     cl_mem w[GC_MATMUL_MAX_OUTS], y[GC_MATMUL_MAX_OUTS], b[GC_MATMUL_MAX_OUTS];
     cl_ulong y_off[GC_MATMUL_MAX_OUTS];
-    cl_uint rows[GC_MATMUL_MAX_OUTS], flags = accumulate ? GEMV_ACCUMULATE : 0u;
-    size_t total = 0;
+    cl_uint rows[GC_MATMUL_MAX_OUTS];
+    size_t pairs = 0;
     for (int o = 0; o < GC_MATMUL_MAX_OUTS; o++) { /* unused slots repeat output 0 with no rows */
         const gc_matmul_out *out = &outs[o < n_outs ? o : 0];
         w[o] = out->w->buf.mem;
         y[o] = out->y->mem;
         y_off[o] = out->y_off;
-        b[o] = out->bias ? out->bias->mem : x->mem; /* any valid buffer when the flag says "no bias" */
+        b[o] = out->bias ? out->bias->mem : x->mem; /* any valid buffer where the flags say "no bias" */
         rows[o] = o < n_outs ? (cl_uint)out->w->rows : 0u;
-        flags |= o < n_outs && out->bias ? GEMV_BIAS0 << o : 0u;
-        total += rows[o];
+        flags |= (o < n_outs && out->bias ? GEMV_BIAS0 << o : 0u) | (o < n_outs && out->rope ? GEMV_ROPE0 << o : 0u);
+        pairs += (rows[o] + 1) / 2;
     }
-    cl_ulong row_bytes = gc_dtype_row_bytes(w0->dtype, w0->cols), xo = x_off;
-    cl_uint cols = (cl_uint)w0->cols, nn = (cl_uint)n;
-    gc_karg args[] = {GC_KARG(w[0]),     GC_KARG(w[1]),     GC_KARG(w[2]),     GC_KARG(row_bytes), GC_KMEM(x),
-                      GC_KARG(xo),       GC_KARG(y[0]),     GC_KARG(y[1]),     GC_KARG(y[2]),      GC_KARG(y_off[0]),
-                      GC_KARG(y_off[1]), GC_KARG(y_off[2]), GC_KARG(b[0]),     GC_KARG(b[1]),      GC_KARG(b[2]),
-                      GC_KARG(rows[0]),  GC_KARG(rows[1]),  GC_KARG(rows[2]),  GC_KARG(cols),      GC_KARG(nn),
-                      GC_KARG(flags)};
+    if (flags & GEMV_GLU)
+        pairs = rows[0];
+    cl_mem pos = rope ? rope->pos->mem : x->mem, inv_freq = rope ? rope->inv_freq->mem : x->mem;
+    cl_ulong row_bytes = gc_dtype_row_bytes(w0->dtype, w0->cols), xo = x_off, pos_off = rope ? rope->pos_off : 0;
+    cl_uint cols = (cl_uint)w0->cols, nn = (cl_uint)n, hd = rope ? (cl_uint)rope->head_dim : 2u,
+            layout = rope ? (cl_uint)rope->layout : 0u;
+    gc_karg args[] = {GC_KARG(w[0]),    GC_KARG(w[1]),     GC_KARG(w[2]),     GC_KARG(row_bytes), GC_KMEM(x),
+                      GC_KARG(xo),      GC_KARG(y[0]),     GC_KARG(y[1]),     GC_KARG(y[2]),      GC_KARG(y_off[0]),
+                      GC_KARG(y_off[1]), GC_KARG(y_off[2]), GC_KARG(b[0]),    GC_KARG(b[1]),      GC_KARG(b[2]),
+                      GC_KARG(rows[0]), GC_KARG(rows[1]),  GC_KARG(rows[2]),  GC_KARG(cols),      GC_KARG(nn),
+                      GC_KARG(flags),   GC_KARG(pos),      GC_KARG(pos_off),  GC_KARG(inv_freq),  GC_KARG(hd),
+                      GC_KARG(layout)};
     GC_TRY(gc_ops_set_args(k, args, (int)(sizeof args / sizeof args[0]), entry, err));
-    return gemv_launch(ops, k, total, n, entry, err);
+    size_t global[3] = {(size_t)p->gemv_local, pairs, ((size_t)n + nb - 1) / nb};
+    size_t local[3] = {(size_t)p->gemv_local, (size_t)p->gemv_rows, 1};
+    return gc_ops_launch_nd(ops, k, 3, global, local, entry, err);
 }
 
 /* y (n, rows) = x (n, cols) W^T (+= y) through our GEMM kernel. */
@@ -136,28 +140,47 @@ static gemcl_status check_out(const gc_matmul_out *out, int n, int cols, gc_dtyp
                      : GEMCL_OK;
 }
 
+static gemcl_status check_rope(const gc_matmul_out *out, const gc_matmul_rope *rope, bool accumulate, int n,
+                               const char *op, gc_error *err) {
+    if (!out->rope)
+        return GEMCL_OK;
+    if (!rope || accumulate || rope->head_dim <= 0 || rope->head_dim % 2 || out->w->rows % rope->head_dim ||
+        (rope->layout != GC_ROPE_ADJACENT && rope->layout != GC_ROPE_HALF))
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: RoPE on %d rows needs positions, an even head size that "
+                       "divides them and no accumulation", op, out->w->rows);
+    GC_TRY(gc_ops_check_range(rope->pos, rope->pos_off, (size_t)n, sizeof(int32_t), op, "positions", err));
+    return gc_ops_check_range(rope->inv_freq, 0, (size_t)rope->head_dim / 2, sizeof(float), op, "inv_freq", err);
+}
+
 gemcl_status gc_op_matmul_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs,
-                                int n_outs, bool accumulate, int n, gc_error *err) {
+                                int n_outs, const gc_matmul_rope *rope, bool accumulate, int n, gc_error *err) {
     const char *op = "matmul";
     if (n < 0 || n_outs < 1 || n_outs > GC_MATMUL_MAX_OUTS || !outs)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: n = %d with %d outputs", op, n, n_outs);
     GC_TRY(gc_ops_check_weight(outs[0].w, op, err));
-    for (int o = 0; o < n_outs; o++)
+    for (int o = 0; o < n_outs; o++) {
         GC_TRY(check_out(&outs[o], n, outs[0].w->cols, outs[0].w->dtype, op, err));
+        GC_TRY(check_rope(&outs[o], rope, accumulate, n, op, err));
+    }
     GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * outs[0].w->cols, sizeof(float), op, "x", err));
     if (n == 0)
         return GEMCL_OK;
     if (n <= gc_ops_get_profile(ops)->gemv_max_n)
-        return gemv_multi(ops, x, x_off, outs, n_outs, accumulate, n, err);
-    for (int o = 0; o < n_outs; o++)
-        GC_TRY(gemm_one(ops, x, x_off, &outs[o], accumulate, n, err));
+        return gemv(ops, x, x_off, outs, n_outs, rope, accumulate ? GEMV_ACCUMULATE : 0u, n, err);
+    for (int o = 0; o < n_outs; o++) {
+        const gc_matmul_out *out = &outs[o];
+        GC_TRY(gemm_one(ops, x, x_off, out, accumulate, n, err));
+        if (out->rope)
+            GC_TRY(gc_op_rope(ops, out->y, out->y_off, rope->pos, rope->pos_off, rope->inv_freq, n,
+                              out->w->rows / rope->head_dim, rope->head_dim, rope->layout, err));
+    }
     return GEMCL_OK;
 }
 
 gemcl_status gc_op_matmul(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w,
                           const gc_buffer *bias, gc_buffer *y, size_t y_off, int n, gc_error *err) {
-    gc_matmul_out out = {w, bias, y, y_off};
-    return gc_op_matmul_multi(ops, x, x_off, &out, 1, false, n, err);
+    gc_matmul_out out = {w, bias, y, y_off, false};
+    return gc_op_matmul_multi(ops, x, x_off, &out, 1, NULL, false, n, err);
 }
 
 gemcl_status gc_op_matmul_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w_gate,
@@ -166,28 +189,18 @@ gemcl_status gc_op_matmul_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, con
     const char *op = "matmul glu";
     if (n < 0)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: n = %d is negative", op, n);
-    gc_matmul_out gate = {w_gate, NULL, y, y_off}, up = {w_up, NULL, tmp, tmp_off};
+    gc_matmul_out gate_up[2] = {{w_gate, NULL, y, y_off, false}, {w_up, NULL, tmp, tmp_off, false}};
     GC_TRY(gc_ops_check_weight(w_gate, op, err));
-    GC_TRY(check_out(&gate, n, w_gate->cols, w_gate->dtype, op, err));
-    GC_TRY(check_out(&up, n, w_gate->cols, w_gate->dtype, op, err));
+    GC_TRY(check_out(&gate_up[0], n, w_gate->cols, w_gate->dtype, op, err));
+    GC_TRY(check_out(&gate_up[1], n, w_gate->cols, w_gate->dtype, op, err));
     if (w_up->rows != w_gate->rows)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: gate has %d rows, up %d", op, w_gate->rows, w_up->rows);
     GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * w_gate->cols, sizeof(float), op, "x", err));
     if (n == 0)
         return GEMCL_OK;
-    if (n > gc_ops_get_profile(ops)->gemv_max_n) {
-        GC_TRY(gemm_one(ops, x, x_off, &gate, false, n, err));
-        GC_TRY(gemm_one(ops, x, x_off, &up, false, n, err));
-        return gc_op_swiglu(ops, y, y_off, tmp, tmp_off, y, y_off, (size_t)n * w_gate->rows, err);
-    }
-    char entry[40];
-    cl_kernel k;
-    GC_TRY(matmul_entry(ops, "gemv_glu", w_gate->dtype, gemv_nb(gc_ops_get_profile(ops), n), &k, entry, sizeof entry,
-                     err));
-    cl_ulong row_bytes = gc_dtype_row_bytes(w_gate->dtype, w_gate->cols), xo = x_off, yo = y_off;
-    cl_uint rows = (cl_uint)w_gate->rows, cols = (cl_uint)w_gate->cols, nn = (cl_uint)n;
-    gc_karg args[] = {GC_KMEM(&w_gate->buf), GC_KMEM(&w_up->buf), GC_KARG(row_bytes), GC_KMEM(x),    GC_KARG(xo),
-                      GC_KMEM(y),            GC_KARG(yo),         GC_KARG(rows),      GC_KARG(cols), GC_KARG(nn)};
-    GC_TRY(gc_ops_set_args(k, args, 10, entry, err));
-    return gemv_launch(ops, k, rows, n, entry, err);
+    if (n <= gc_ops_get_profile(ops)->gemv_max_n)
+        return gemv(ops, x, x_off, gate_up, 2, NULL, GEMV_GLU, n, err);
+    GC_TRY(gemm_one(ops, x, x_off, &gate_up[0], false, n, err));
+    GC_TRY(gemm_one(ops, x, x_off, &gate_up[1], false, n, err));
+    return gc_op_swiglu(ops, y, y_off, tmp, tmp_off, y, y_off, (size_t)n * w_gate->rows, err);
 }

@@ -64,21 +64,33 @@ gemcl_status gc_op_matmul(gc_ops *ops, const gc_buffer *x, size_t x_off,    /* f
                           gc_buffer *y, size_t y_off,                       /* f32 (n, rows) */
                           int n, gc_error *err);
 
-/* One product of a fused matmul: y = x W^T (+ bias). */
+/* One product of a fused matmul: y = x W^T (+ bias), rotated by RoPE when rope is set. */
 typedef struct gc_matmul_out {
     const gc_dweight *w;                                                    /* (rows, cols) */
     const gc_buffer *bias;                                                  /* f32 (rows) or NULL */
     gc_buffer *y;                                                           /* f32 (n, rows) at y_off */
     size_t y_off;
+    bool rope;                                                              /* rows = heads of head_dim */
 } gc_matmul_out;
+
+/* The positions and frequencies of gc_op_rope, for outputs with rope set. */
+typedef struct gc_matmul_rope {
+    const gc_buffer *pos;                                                   /* int32 (n) at pos_off */
+    size_t pos_off;
+    const gc_buffer *inv_freq;                                              /* f32 (head_dim / 2) */
+    int head_dim;
+    gc_rope_layout layout;
+} gc_matmul_rope;
 
 #define GC_MATMUL_MAX_OUTS 3
 
 /* gc_op_matmul for n_outs (1..GC_MATMUL_MAX_OUTS) weights of one dtype and column count sharing x (a layer's
- * q, k and v): one GEMV launch for all of them when n is small, one product each otherwise. accumulate:
- * y += x W^T (+ bias) instead of y = (a residual add fused into the product). */
+ * q, k and v), then gc_op_rope on the outputs with rope set (rope must then be given): one GEMV launch for
+ * all of it when n is small, one product (and rope) each otherwise. accumulate: y += x W^T (+ bias) instead
+ * of y = (a residual add fused into the product; not with rope). */
 gemcl_status gc_op_matmul_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, /* f32 (n, cols) */
-                                const gc_matmul_out *outs, int n_outs, bool accumulate, int n, gc_error *err);
+                                const gc_matmul_out *outs, int n_outs, const gc_matmul_rope *rope,
+                                bool accumulate, int n, gc_error *err);
 
 /* y = silu(x W_gate^T) * (x W_up^T), the gated FFN's first half: one GEMV launch when n is small; otherwise
  * two products (the up product into tmp) and gc_op_swiglu. */
@@ -95,13 +107,6 @@ gemcl_status gc_op_rope(gc_ops *ops, gc_buffer *x, size_t x_off,            /* f
                         const gc_buffer *pos, size_t pos_off,               /* int32 (n) */
                         const gc_buffer *inv_freq,                          /* f32 (head_dim / 2) */
                         int n, int n_heads, int head_dim, gc_rope_layout layout, gc_error *err);
-
-/* gc_op_rope over two tensors in one launch (a layer's queries and keys); x2 may be NULL when n_heads2 = 0. */
-gemcl_status gc_op_rope_pair(gc_ops *ops, gc_buffer *x, size_t x_off, int n_heads, /* f32 (n, n_heads, hd) */
-                             gc_buffer *x2, size_t x2_off, int n_heads2,            /* f32 (n, n_heads2, hd) */
-                             const gc_buffer *pos, size_t pos_off,                  /* int32 (n) */
-                             const gc_buffer *inv_freq,                             /* f32 (hd / 2) */
-                             int n, int head_dim, gc_rope_layout layout, gc_error *err);
 
 /* Causal attention with GQA. Query row i (i < n) attends to cache rows 0 .. n_past + i (inclusive):
  * out[i, h] = sum_j softmax_j(scale * q[i, h] . k[j, g]) v[j, g], g = h / (n_heads / n_kv_heads).

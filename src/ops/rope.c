@@ -1,38 +1,27 @@
 /* rope.c - host wrapper for cl/rope.cl. */
 #include "ops/ops_internal.h"
 
-gemcl_status gc_op_rope_pair(gc_ops *ops, gc_buffer *x, size_t x_off, int n_heads, gc_buffer *x2, size_t x2_off,
-                             int n_heads2, const gc_buffer *pos, size_t pos_off, const gc_buffer *inv_freq, int n,
-                             int head_dim, gc_rope_layout layout, gc_error *err) {
+gemcl_status gc_op_rope(gc_ops *ops, gc_buffer *x, size_t x_off, const gc_buffer *pos, size_t pos_off,
+                        const gc_buffer *inv_freq, int n, int n_heads, int head_dim, gc_rope_layout layout,
+                        gc_error *err) {
     const char *op = "rope";
-    if (n < 0 || n_heads <= 0 || n_heads2 < 0 || head_dim <= 0 || head_dim % 2 != 0 ||
+    if (n < 0 || n_heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 ||
         (layout != GC_ROPE_ADJACENT && layout != GC_ROPE_HALF))
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG,
-                       "%s: bad shape n = %d, n_heads = %d + %d, head_dim = %d, layout %d", op, n, n_heads, n_heads2,
-                       head_dim, (int)layout);
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: bad shape n = %d, n_heads = %d, head_dim = %d, layout %d",
+                       op, n, n_heads, head_dim, (int)layout);
     GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * n_heads * head_dim, sizeof(float), op, "x", err));
-    if (n_heads2 > 0)
-        GC_TRY(gc_ops_check_range(x2, x2_off, (size_t)n * n_heads2 * head_dim, sizeof(float), op, "x2", err));
     GC_TRY(gc_ops_check_range(pos, pos_off, (size_t)n, sizeof(int32_t), op, "positions", err));
     GC_TRY(gc_ops_check_range(inv_freq, 0, (size_t)head_dim / 2, sizeof(float), op, "inv_freq", err));
     if (n == 0)
         return GEMCL_OK;
     cl_kernel k;
     GC_TRY(gc_ops_kernel(ops, "rope", NULL, "rope_f32_f32", &k, err));
-    cl_ulong xo = x_off, x2o = x2_off, po = pos_off;
-    cl_uint nh = (cl_uint)n_heads, nh2 = (cl_uint)n_heads2, hd = (cl_uint)head_dim, lay = (cl_uint)layout,
-            nn = (cl_uint)n;
-    const gc_buffer *second = n_heads2 > 0 ? x2 : x; /* any valid buffer when there is none */
-    gc_karg args[] = {GC_KMEM(x),        GC_KARG(xo),  GC_KARG(nh),  GC_KMEM(second), GC_KARG(x2o), GC_KARG(nh2),
-                      GC_KMEM(pos),      GC_KARG(po),  GC_KMEM(inv_freq), GC_KARG(hd), GC_KARG(lay), GC_KARG(nn)};
-    GC_TRY(gc_ops_set_args(k, args, 12, op, err));
-    size_t pairs = (size_t)(n_heads + n_heads2) * head_dim / 2;
+    cl_ulong xo = x_off, po = pos_off;
+    cl_uint nh = (cl_uint)n_heads, hd = (cl_uint)head_dim, lay = (cl_uint)layout, nn = (cl_uint)n;
+    gc_karg args[] = {GC_KMEM(x),  GC_KARG(xo), GC_KMEM(pos), GC_KARG(po), GC_KMEM(inv_freq),
+                      GC_KARG(nh), GC_KARG(hd), GC_KARG(lay), GC_KARG(nn)};
+    GC_TRY(gc_ops_set_args(k, args, 9, op, err));
+    size_t pairs = (size_t)n_heads * head_dim / 2;
     size_t global[2] = {pairs, (size_t)n}, local[2] = {pairs < 64 ? pairs : 64, 1};
     return gc_ops_launch_2d(ops, k, global, local, op, err);
-}
-
-gemcl_status gc_op_rope(gc_ops *ops, gc_buffer *x, size_t x_off, const gc_buffer *pos, size_t pos_off,
-                        const gc_buffer *inv_freq, int n, int n_heads, int head_dim, gc_rope_layout layout,
-                        gc_error *err) {
-    return gc_op_rope_pair(ops, x, x_off, n_heads, NULL, 0, 0, pos, pos_off, inv_freq, n, head_dim, layout, err);
 }
