@@ -4,6 +4,7 @@
  *   ld1_<t>(row, i)  element i of the row as f32
  *   ld8_<t>(row, i)  elements i .. i+7 as float8 (i a multiple of 8)
  *   ld16_<t>(row, i) elements i .. i+15 as float16 (i a multiple of 16)
+ *   ld32_<t>(row, i, &lo, &hi) elements i .. i+31 as a scale times two float16 (i a multiple of 32)
  * for t in f32, f16 (storage only, vload_half), bf16 (upper half of an f32) and q8_0 (ggml blocks of 32:
  * {half scale; char q[32]}, 34 bytes). GC_FOR_EACH_DTYPE(X) instantiates X(t) for each of them. */
 
@@ -20,9 +21,13 @@ typedef __global const uchar *gc_row;
 inline float ld1_f32(gc_row row, uint i) { return ((__global const float *)row)[i]; }
 inline float ld1_f16(gc_row row, uint i) { return vload_half(i, (__global const half *)row); }
 inline float ld1_bf16(gc_row row, uint i) { return as_float((uint)((__global const ushort *)row)[i] << 16); }
+/* The f16 scale at the start of a q8_0 block, read as part of a half4 (the block's 34 bytes hold it): PoCL
+ * converts half vectors in hardware (F16C) and a scalar half with a dozen integer instructions. */
+inline float gc_q8_0_scale(gc_row block) { return vload_half4(0, (__global const half *)block).x; }
+
 inline float ld1_q8_0(gc_row row, uint i) {
     gc_row b = row + (i / GC_Q8_0_BLOCK) * GC_Q8_0_BYTES;
-    return vload_half(0, (__global const half *)b) * (float)((__global const char *)(b + 2))[i % GC_Q8_0_BLOCK];
+    return gc_q8_0_scale(b) * (float)((__global const char *)(b + 2))[i % GC_Q8_0_BLOCK];
 }
 
 inline float8 ld8_f32(gc_row row, uint i) { return vload8(0, (__global const float *)row + i); }
@@ -32,7 +37,7 @@ inline float8 ld8_bf16(gc_row row, uint i) {
 }
 inline float8 ld8_q8_0(gc_row row, uint i) {
     gc_row b = row + (i / GC_Q8_0_BLOCK) * GC_Q8_0_BYTES;
-    const float d = vload_half(0, (__global const half *)b);
+    const float d = gc_q8_0_scale(b);
     return convert_float8(vload8(0, (__global const char *)(b + 2) + i % GC_Q8_0_BLOCK)) * d;
 }
 
@@ -43,8 +48,29 @@ inline float16 ld16_bf16(gc_row row, uint i) {
 }
 inline float16 ld16_q8_0(gc_row row, uint i) {
     gc_row b = row + (i / GC_Q8_0_BLOCK) * GC_Q8_0_BYTES;
-    const float d = vload_half(0, (__global const half *)b);
+    const float d = gc_q8_0_scale(b);
     return convert_float16(vload16(0, (__global const char *)(b + 2) + i % GC_Q8_0_BLOCK)) * d;
+}
+
+/* ld32_<t>(row, i, lo, hi): elements i .. i+31 (i a multiple of 32) are scale * lo[e] and scale * hi[e]; returns
+ * scale (1 but for q8_0, whose block of 32 shares it, so a dot product scales a block's sum once). */
+inline float ld32_f32(gc_row row, uint i, float16 *lo, float16 *hi) {
+    *lo = ld16_f32(row, i), *hi = ld16_f32(row, i + 16);
+    return 1.0f;
+}
+inline float ld32_f16(gc_row row, uint i, float16 *lo, float16 *hi) {
+    *lo = ld16_f16(row, i), *hi = ld16_f16(row, i + 16);
+    return 1.0f;
+}
+inline float ld32_bf16(gc_row row, uint i, float16 *lo, float16 *hi) {
+    *lo = ld16_bf16(row, i), *hi = ld16_bf16(row, i + 16);
+    return 1.0f;
+}
+inline float ld32_q8_0(gc_row row, uint i, float16 *lo, float16 *hi) {
+    gc_row b = row + (i / GC_Q8_0_BLOCK) * GC_Q8_0_BYTES;
+    *lo = convert_float16(vload16(0, (__global const char *)(b + 2)));
+    *hi = convert_float16(vload16(1, (__global const char *)(b + 2)));
+    return gc_q8_0_scale(b);
 }
 
 inline float gc_hsum8(float8 v) {

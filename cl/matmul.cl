@@ -61,14 +61,20 @@ inline float gemv_lane_sum(float s, __local float *scratch, uint lid) {
 #define GEMV_DOTS(T)                                                                                        \
     inline void gemv_dots_##T(gc_row wr, __global const float *x, uint i0, uint n, uint cols, uint lid,    \
                               __local float *scratch, float *s) {                                          \
-        const uint cols16 = cols & ~15u;                                                                    \
+        const uint cols32 = cols & ~31u, cols16 = cols & ~15u;                                              \
         __global const float *xr[GEMV_NB];                                                                  \
         float16 acc[GEMV_NB];                                                                               \
         GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
             xr[b] = x + (ulong)min(i0 + b, n - 1) * cols;                                                   \
             acc[b] = 0.0f;                                                                                  \
         }                                                                                                   \
-        for (uint k = lid * 16; k < cols16; k += GEMV_LS * 16) {                                            \
+        for (uint k = lid * 32; k < cols32; k += GEMV_LS * 32) { /* whole q8_0 blocks: one scale each */    \
+            float16 lo, hi;                                                                                 \
+            const float d = ld32_##T(wr, k, &lo, &hi);                                                      \
+            GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                    \
+                acc[b] = fma(fma(lo, vload16(0, xr[b] + k), hi * vload16(0, xr[b] + k + 16)), (float16)d, acc[b]); \
+        }                                                                                                   \
+        for (uint k = cols32 + lid * 16; k < cols16; k += GEMV_LS * 16) {                                   \
             const float16 wv = ld16_##T(wr, k);                                                             \
             GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                    \
                 acc[b] = fma(wv, vload16(0, xr[b] + k), acc[b]);                                            \
