@@ -88,9 +88,10 @@ inline float gc_silu(const float g) { return g * (1.0f / (1.0f + exp(-g))); }
 inline uint2 gc_rope_pair(const uint p, const uint head_dim, const uint layout) {
     return layout == 0 ? (uint2)(2 * p, 2 * p + 1) : (uint2)(p, p + head_dim / 2);
 }
-inline float2 gc_rope_rotate(const float x0, const float x1, const int pos, const float inv_freq) {
-    float c;
-    const float s = sincos((float)pos * inv_freq, &c);
+inline float gc_rope_sincos(const int pos, const float inv_freq, float *cos_out) {
+    return sincos((float)pos * inv_freq, cos_out);
+}
+inline float2 gc_rope_turn(const float x0, const float x1, const float c, const float s) {
     return (float2)(x0 * c - x1 * s, x0 * s + x1 * c);
 }
 

@@ -140,7 +140,9 @@ inline uint2 gemv_pair_rows(uint j, uint rows, bool rope, uint head_dim, uint la
                 continue;                                                                                   \
             }                                                                                               \
             if (rope) {                                                                                     \
-                const float2 v = gc_rope_rotate(va, vb, pos[pos_off + i0 + b], inv_freq[jo % (head_dim / 2)]); \
+                float c;                                                                                    \
+                const float s = gc_rope_sincos(pos[pos_off + i0 + b], inv_freq[jo % (head_dim / 2)], &c);   \
+                const float2 v = gc_rope_turn(va, vb, c, s);                                                \
                 va = v.x, vb = v.y;                                                                         \
             }                                                                                               \
             if (ab.y != ab.x)                                                                               \

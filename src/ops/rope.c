@@ -21,7 +21,7 @@ gemcl_status gc_op_rope(gc_ops *ops, gc_buffer *x, size_t x_off, const gc_buffer
     gc_karg args[] = {GC_KMEM(x),  GC_KARG(xo), GC_KMEM(pos), GC_KARG(po), GC_KMEM(inv_freq),
                       GC_KARG(nh), GC_KARG(hd), GC_KARG(lay), GC_KARG(nn)};
     GC_TRY(gc_ops_set_args(k, args, 9, op, err));
-    size_t pairs = (size_t)n_heads * head_dim / 2;
+    size_t pairs = (size_t)head_dim / 2;
     size_t global[2] = {pairs, (size_t)n}, local[2] = {pairs < 64 ? pairs : 64, 1};
     return gc_ops_launch_2d(ops, k, global, local, op, err);
 }
