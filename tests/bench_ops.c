@@ -74,22 +74,26 @@ static gc_buffer device_buffer(gc_runtime *rt, size_t bytes, unsigned seed) {
     return b;
 }
 
+/* One timed run: a matmul of x (n rows) by each of w[0 .. copies-1], enqueued back to back. */
 typedef struct matmul_run {
     gc_ops *ops;
     const gc_buffer *x;
     const gc_dweight *w;
     gc_buffer *y;
-    int n;
+    int n, copies;
 } matmul_run;
 
 static gemcl_status run_matmul(void *ctx, gc_error *err) {
     matmul_run *m = ctx;
-    return gc_op_matmul(m->ops, m->x, 0, m->w, NULL, m->y, 0, m->n, err);
+    for (int c = 0; c < m->copies; c++)
+        if (gc_op_matmul(m->ops, m->x, 0, &m->w[c], NULL, m->y, 0, m->n, err) != GEMCL_OK)
+            return GEMCL_ERR_DEVICE;
+    return GEMCL_OK;
 }
 
 /* Median seconds of one matmul on the device. */
 static double time_matmul(gc_ops *ops, const gc_buffer *x, const gc_dweight *w, gc_buffer *y, int n) {
-    matmul_run m = {ops, x, w, y, n};
+    matmul_run m = {ops, x, w, y, n, 1};
     return median_seconds(run_matmul, &m, gc_ops_runtime(ops)->queue);
 }
 
@@ -153,22 +157,6 @@ static void bench_gemm(gc_ops *ops, int n, int rows, int cols) {
     gc_buffer_free(rt, &x), gc_buffer_free(rt, &y);
 }
 
-typedef struct gemv_stream {
-    gc_ops *ops;
-    const gc_buffer *x;
-    const gc_dweight *w;
-    gc_buffer *y;
-    int copies;
-} gemv_stream;
-
-static gemcl_status run_gemv_stream(void *ctx, gc_error *err) {
-    gemv_stream *g = ctx;
-    for (int c = 0; c < g->copies; c++)
-        if (gc_op_matmul(g->ops, g->x, 0, &g->w[c], NULL, g->y, 0, 1, err) != GEMCL_OK)
-            return GEMCL_ERR_DEVICE;
-    return GEMCL_OK;
-}
-
 /* GEMV as decode runs it: back-to-back launches over distinct copies of the weight (together >= 192 MiB, so
  * they stream from DRAM as a model's layers do) and one clFinish; GB/s of weight bytes and us per launch. */
 static void bench_gemv(gc_ops *ops, int rows, int cols) {
@@ -188,8 +176,8 @@ static void bench_gemv(gc_ops *ops, int rows, int cols) {
         gc_dweight *w = calloc((size_t)copies, sizeof *w);
         for (int c = 0; c < copies; c++)
             w[c] = (gc_dweight){device_buffer(rt, bytes, 3 + (unsigned)c), (gc_dtype)t, rows, cols};
-        gemv_stream g = {ops, &x, w, &y, copies};
-        double s = median_seconds(run_gemv_stream, &g, rt->queue);
+        matmul_run g = {ops, &x, w, &y, 1, copies};
+        double s = median_seconds(run_matmul, &g, rt->queue);
         printf(" %s %5.1f GB/s %6.1f us |", gc_dtype_name((gc_dtype)t), bytes * (double)copies / s * 1e-9,
                s / copies * 1e6);
         fflush(stdout);
