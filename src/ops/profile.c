@@ -100,12 +100,15 @@ static bool is_note_key(const char *key) {
 }
 
 static gemcl_status unknown_key(const char *key, const char *file, gc_error *err) {
-    char known[512] = "";
-    size_t used = 0;
+    char shown[64], known[512] = "";
+    size_t used = 0, n = 0;
+    for (; key[n] && n + 1 < sizeof shown; n++) /* printable, so that the message stays one line */
+        shown[n] = (unsigned char)key[n] < 0x20 || key[n] == 0x7f ? '?' : key[n];
+    shown[n] = '\0';
     for (int f = 0; f < GC_PROFILE_FIELD_COUNT && used < sizeof known; f++)
         used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", f ? ", " : "", fields[f].key);
     return gc_fail(err, GEMCL_ERR_FORMAT, "%s: unknown key '%s' (a profile has about, date, device and %s)", file,
-                   key, known);
+                   shown, known);
 }
 
 /* Reads one member of the profile object into p (its type and range checked); seen collects the fields. */
@@ -229,16 +232,19 @@ bool gc_ops_profile_device_path(const char *cache_dir, const gemcl_device_info *
 gemcl_status gc_ops_profile_for(const gemcl_device_info *dev, const char *cache_dir, gc_ops_profile *out,
                                 gc_error *err) {
     gemcl_status st = gc_ops_profile_builtin(gc_ops_profile_builtin_name(dev), out, err);
+    const char *env = getenv("GEMCL_PROFILE");
+    bool from_env = env && *env;
+    char path[sizeof out->file];
     if (st != GEMCL_OK)
         return st;
-    const char *env = getenv("GEMCL_PROFILE");
-    char path[1200];
-    if (env && *env) {
-        if ((st = gc_ops_profile_apply_file(out, env, err)) != GEMCL_OK)
-            gc_error_prefix(err, "GEMCL_PROFILE");
-    } else if (gc_ops_profile_device_path(cache_dir, dev, path, sizeof path) && access(path, F_OK) == 0) {
-        if ((st = gc_ops_profile_apply_file(out, path, err)) != GEMCL_OK)
-            gc_error_prefix(err, "tuned profile (rerun gemcl tune, or delete it)");
+    if (from_env)
+        snprintf(path, sizeof path, "%s", env);
+    else if (!gc_ops_profile_device_path(cache_dir, dev, path, sizeof path) || access(path, F_OK) != 0)
+        return GEMCL_OK;
+    st = gc_ops_profile_apply_file(out, path, err);
+    if (st != GEMCL_OK) {
+        snprintf(out->file, sizeof out->file, "%s", path);
+        gc_error_prefix(err, "%s", from_env ? "GEMCL_PROFILE" : "tuned profile (rerun gemcl tune, or delete it)");
     }
     return st;
 }

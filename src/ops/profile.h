@@ -100,7 +100,9 @@ gemcl_status gc_ops_profile_apply_file(gc_ops_profile *p, const char *path, gc_e
 bool gc_ops_profile_device_path(const char *cache_dir, const gemcl_device_info *dev, char *out, size_t len);
 
 /* The profile gc_ops_create uses for dev: the built-in one, then $GEMCL_PROFILE over it when that is set
- * (an unreadable path is an error), else the tuned profile under cache_dir (NULL = off) when it exists. */
+ * (an unreadable path is an error), else the tuned profile under cache_dir (NULL = off) when it exists. On a
+ * bad file *out keeps the built-in values, out->file names the file, and the message says which of the two it
+ * was. */
 gemcl_status gc_ops_profile_for(const gemcl_device_info *dev, const char *cache_dir, gc_ops_profile *out,
                                 gc_error *err);
 
