@@ -157,7 +157,7 @@ static gemcl_status compare_outputs(const float *got, const float *want, size_t 
 
 /* The median of repetitions timed passes. */
 static gemcl_status time_passes(tuner *t, tune_bench *b, gc_ops *ops, double *median_ms, gc_error *err) {
-    double ms[TUNE_MAX_REPETITIONS];
+    double ms[TUNE_MAX_REPETITIONS] = {0};
     int reps = t->p.repetitions;
     for (int r = 0; r < reps; r++) {
         double t0 = now_ms();
@@ -492,7 +492,7 @@ gemcl_status gemcl_device_tune(const gemcl_tune_params *params, gemcl_tune_resul
                                size_t errlen) {
     gc_error err;
     gc_error_clear(&err);
-    gemcl_tune_result local;
+    gemcl_tune_result local = {0};
     gemcl_tune_result *r = result ? result : &local;
     memset(r, 0, sizeof *r);
     tuner t = {0};

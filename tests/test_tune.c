@@ -27,6 +27,32 @@ static void remove_tree(const char *dir) {
     ck_assert_int_eq(system(cmd), 0);
 }
 
+/* An environment variable as it was before a test changed it, to put back with env_restore. */
+typedef struct saved_env {
+    const char *name;
+    char value[1024];
+    bool was_set;
+} saved_env;
+
+static saved_env env_set(const char *name, const char *value) {
+    saved_env s = {.name = name};
+    const char *old = getenv(name);
+    s.was_set = old != NULL;
+    snprintf(s.value, sizeof s.value, "%s", old ? old : "");
+    if (value)
+        setenv(name, value, 1);
+    else
+        unsetenv(name);
+    return s;
+}
+
+static void env_restore(const saved_env *s) {
+    if (s->was_set)
+        setenv(s->name, s->value, 1);
+    else
+        unsetenv(s->name);
+}
+
 static void write_text(const char *path, const char *text) {
     ck_assert_int_eq(gc_file_write_atomic(path, text, strlen(text), NULL), GEMCL_OK);
 }
@@ -92,7 +118,7 @@ END_TEST
 START_TEST(gemcl_profile_wins_over_the_tuned_file_and_a_cache_off_skips_it) {
     char dir[64], tuned[1024], env_file[128];
     make_temp_dir(dir, sizeof dir);
-    setenv("GEMCL_CACHE_DIR", dir, 1);
+    saved_env cache = env_set("GEMCL_CACHE_DIR", dir), profile = env_set("GEMCL_PROFILE", NULL);
     gc_runtime *rt = test_runtime();
     ck_assert(gc_ops_profile_device_path(dir, &rt->dev.info, tuned, sizeof tuned));
     gc_ops_profile base = builtin(gc_ops_profile_builtin_name(&rt->dev.info)), p;
@@ -117,7 +143,8 @@ START_TEST(gemcl_profile_wins_over_the_tuned_file_and_a_cache_off_skips_it) {
     ck_assert_msg(created_profile(&p, &err) == GEMCL_OK, "%s", err.msg);
     ck_assert_str_eq(p.file, "");
     ck_assert_int_eq(p.gemm_tm, base.gemm_tm);
-    unsetenv("GEMCL_CACHE_DIR");
+    env_restore(&cache);
+    env_restore(&profile);
     remove_tree(dir);
 }
 END_TEST
@@ -146,7 +173,7 @@ START_TEST(every_kind_of_bad_profile_is_refused_naming_file_and_key) {
     char dir[64], path[128], want[256];
     make_temp_dir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/bad.json", dir);
-    setenv("GEMCL_PROFILE", path, 1);
+    saved_env profile = env_set("GEMCL_PROFILE", path);
     for (size_t i = 0; i < sizeof bad_profiles / sizeof bad_profiles[0]; i++) {
         write_text(path, bad_profiles[i].json);
         gc_ops_profile base = builtin("cpu"), p = base;
@@ -165,7 +192,7 @@ START_TEST(every_kind_of_bad_profile_is_refused_naming_file_and_key) {
     gc_ops_profile p;
     ck_assert_int_eq(created_profile(&p, &err), GEMCL_ERR_IO); /* a $GEMCL_PROFILE that is not there */
     ck_assert_msg(strstr(err.msg, path), "%s", err.msg);
-    unsetenv("GEMCL_PROFILE");
+    env_restore(&profile);
     remove_tree(dir);
 }
 END_TEST
@@ -176,7 +203,7 @@ START_TEST(model_load_and_the_cli_report_a_bad_tuned_profile) {
         return;
     char dir[64], err[1024], out[4096];
     make_temp_dir(dir, sizeof dir);
-    setenv("GEMCL_CACHE_DIR", dir, 1);
+    saved_env cache = env_set("GEMCL_CACHE_DIR", dir), profile = env_set("GEMCL_PROFILE", NULL);
     gemcl_profile_info info;
     ck_assert_int_eq(gemcl_device_profile(NULL, &info, err, sizeof err), GEMCL_OK);
     ck_assert_str_eq(info.file, "");
@@ -195,7 +222,8 @@ START_TEST(model_load_and_the_cli_report_a_bad_tuned_profile) {
     gemcl_model_free(m);
     ck_assert_int_eq(test_run_cli("devices", false, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "profile: built-in ") && strstr(out, info.tuned_path), "%s", out);
-    unsetenv("GEMCL_CACHE_DIR");
+    env_restore(&cache);
+    env_restore(&profile);
     remove_tree(dir);
 }
 END_TEST
@@ -308,7 +336,7 @@ START_TEST(smoke_tune_writes_a_profile_that_loads_and_computes_right) {
     ck_assert_msg(gc_ops_profile_apply(&tuned, text, len, path, &set, &e) == GEMCL_OK, "%s", e.msg);
     free(text);
     ck_assert_uint_eq(set, measured);
-    setenv("GEMCL_PROFILE", path, 1);
+    saved_env profile = env_set("GEMCL_PROFILE", path);
     gc_runtime *rt = test_runtime();
     gc_ops *ops;
     ck_assert_msg(gc_ops_create(rt, &ops, &e) == GEMCL_OK, "%s", e.msg);
@@ -318,7 +346,7 @@ START_TEST(smoke_tune_writes_a_profile_that_loads_and_computes_right) {
     gc_ops_free(ops);
     ck_assert_int_eq(rt->bytes_current, 0);
     gc_runtime_free(rt);
-    unsetenv("GEMCL_PROFILE");
+    env_restore(&profile);
     remove_tree(dir);
 }
 END_TEST
@@ -367,10 +395,10 @@ START_TEST(tune_refuses_bad_params_and_stops_when_asked) {
     p.repetitions = -1;
     ck_assert_int_eq(gemcl_device_tune(&p, NULL, err, sizeof err), GEMCL_ERR_INVALID_ARG);
     p.repetitions = 0;
-    setenv("GEMCL_CACHE_DIR", "off", 1); /* no tuned-profile path without a cache */
+    saved_env cache = env_set("GEMCL_CACHE_DIR", "off"); /* no tuned-profile path without a cache */
     ck_assert_int_eq(gemcl_device_tune(&p, NULL, err, sizeof err), GEMCL_ERR_INVALID_ARG);
     ck_assert_msg(strstr(err, "output path"), "%s", err);
-    unsetenv("GEMCL_CACHE_DIR");
+    env_restore(&cache);
     candidates_seen seen = {.stop_after = 1};
     p.output_path = path;
     p.groups = "gemv";
