@@ -668,9 +668,12 @@ typedef struct gemcl_tune_candidate {
     const char *workload;          /* what the group times, e.g. "f16 weights, n = 512, W 2048x2048 ..." */
     const char *setting;           /* the candidate's values, e.g. "gemm_tm=8 gemm_wn=4 gemm_wm=8 gemm_kb=128" */
     int is_builtin;                /* 1 when these are the built-in profile's values (always the group's first) */
+    int confirmation;              /* 1 in the last round: the built-in values and the search's winner measured
+                                      again back to back; the winner is kept only if it is still faster */
     gemcl_status status;           /* GEMCL_OK: correct and timed; else skipped and never chosen */
     const char *message;           /* why it was skipped (failed build, refused launch, wrong answer), else "" */
-    double median_ms;              /* median over the repetitions of one pass over the workload; -1 if skipped */
+    double median_ms;              /* median over the samples of the time of one pass over the workload; -1 if
+                                      skipped */
     double nmse, max_abs_err;      /* its output against the built-in profile's on the same inputs */
 } gemcl_tune_candidate;
 
@@ -681,7 +684,8 @@ typedef int (*gemcl_tune_fn)(const gemcl_tune_candidate *candidate, void *user_d
 typedef struct gemcl_tune_params {
     const char *device;            /* index or name substring; NULL = $GEMCL_DEVICE, then the default */
     gemcl_tune_grid grid;          /* default GEMCL_TUNE_GRID_FULL */
-    int repetitions;               /* timed passes per candidate after one checked pass; 0 = 5 (quick 3, smoke 1) */
+    int repetitions;               /* timed samples per candidate after one checked pass; 0 = 5 (quick 3, smoke 1).
+                                      A sample runs passes back to back for >= 50 ms and gives the time per pass */
     gemcl_weight_dtype weight_dtype; /* weights of the gemm and gemv workloads; AUTO = f16 (gemm_f32 is f32) */
     const char *groups;            /* comma-separated subset of "gemm,gemm_f32,gemv,attention"; NULL = all */
     const char *output_path;       /* NULL = the device's tuned profile (gemcl_profile_info.tuned_path) */
@@ -703,7 +707,8 @@ typedef struct gemcl_tune_group {
                                       compare with, so the group's keys were not written; message says why */
     char message[320];
     char builtin[160], winner[160]; /* settings, as gemcl_tune_candidate.setting */
-    double builtin_ms, winner_ms;  /* their medians (winner_ms <= builtin_ms) */
+    double builtin_ms, winner_ms;  /* their medians, from the confirmation round when there was one (winner_ms <=
+                                      builtin_ms); builtin_ms is -1 when the built-in values failed */
     int n_tried, n_skipped;        /* candidates timed, and candidates skipped (the built-in one included) */
 } gemcl_tune_group;
 
@@ -721,7 +726,8 @@ typedef struct gemcl_tune_result {
  * weight copies back to back that they stream from memory; prefill attention at n = 1024 with 32 query and 4
  * KV heads of 64) and keeps the one with the smallest median. The search starts from the built-in profile
  * (never from an existing file or $GEMCL_PROFILE) and moves one key at a time through its candidate values
- * until nothing improves. Every candidate's output is compared with the built-in profile's (normalised
+ * until nothing improves; then the built-in values and the winner are measured again back to back, and the
+ * winner is kept only if it is still the faster. Every candidate's output is compared with the built-in profile's (normalised
  * squared error <= 1e-6, max abs error <= 1e-3 of the largest value); one that fails to build, is refused by
  * the device, or computes a wrong answer is reported through on_candidate and never chosen.
  *

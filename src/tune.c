@@ -4,7 +4,8 @@
  * it as the reference, then a coordinate search from the built-in values: each key in turn takes each of its
  * candidate values with the others held at the best so far, until a sweep changes nothing. Every candidate
  * runs in a fresh op registry (so its kernels are built with its -D values and released after), one checked
- * pass and then `repetitions` timed passes; the smallest median wins. The winners go into a profile file. */
+ * pass and then `repetitions` timed samples; the smallest median wins, if it still wins when measured again
+ * back to back with the built-in values. The winners go into a profile file. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +24,8 @@
 #define TUNE_MAX_TRIED 128
 #define TUNE_MAX_SWEEPS 3
 #define TUNE_MAX_REPETITIONS 64
+#define TUNE_SAMPLE_MS 50.0            /* the shortest timed sample (full and quick grids) */
+#define TUNE_MAX_PASSES_PER_SAMPLE 256
 #define TUNE_GEMV_BYTES ((size_t)256 << 20) /* weights per GEMV pass: far beyond any last-level cache */
 
 typedef enum tune_workload { WORKLOAD_GEMM, WORKLOAD_GEMM_F32, WORKLOAD_GEMV, WORKLOAD_ATTENTION } tune_workload;
@@ -155,16 +158,25 @@ static gemcl_status compare_outputs(const float *got, const float *want, size_t 
                    m->nmse, max_abs);
 }
 
-/* The median of repetitions timed passes. */
+/* The median over repetitions samples of the time per pass. A sample runs enough passes back to back to last
+ * TUNE_SAMPLE_MS (one untimed sample finds how many), so that short workloads are not timed at the noise level
+ * of a single pass. */
 static gemcl_status time_passes(tuner *t, tune_bench *b, gc_ops *ops, double *median_ms, gc_error *err) {
-    double ms[TUNE_MAX_REPETITIONS] = {0};
-    int reps = t->p.repetitions;
-    for (int r = 0; r < reps; r++) {
+    double ms[TUNE_MAX_REPETITIONS] = {0}, min_sample_ms = t->p.grid == GEMCL_TUNE_GRID_SMOKE ? 0 : TUNE_SAMPLE_MS;
+    int reps = t->p.repetitions, passes = 1;
+    for (int r = -1; r < reps; r++) {
         double t0 = now_ms();
-        gemcl_status st = tune_bench_pass(b, ops, err);
-        if (st != GEMCL_OK)
-            return st;
-        ms[r] = now_ms() - t0;
+        for (int i = 0; i < passes; i++) {
+            gemcl_status st = tune_bench_pass(b, ops, err);
+            if (st != GEMCL_OK)
+                return st;
+        }
+        double elapsed = now_ms() - t0;
+        if (r >= 0)
+            ms[r] = elapsed / passes;
+        else if (elapsed < min_sample_ms)
+            passes = elapsed * TUNE_MAX_PASSES_PER_SAMPLE < min_sample_ms ? TUNE_MAX_PASSES_PER_SAMPLE
+                                                                           : (int)ceil(min_sample_ms / elapsed);
     }
     qsort(ms, (size_t)reps, sizeof ms[0], cmp_double);
     *median_ms = reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]);
@@ -172,7 +184,7 @@ static gemcl_status time_passes(tuner *t, tune_bench *b, gc_ops *ops, double *me
 }
 
 /* Runs b with profile p in a fresh op registry: one pass whose output becomes the reference (as_reference) or
- * is checked against it, then the timed passes (when timed). */
+ * is checked against it, then the timed samples (when timed). */
 static void measure(tuner *t, tune_bench *b, const gc_ops_profile *p, bool as_reference, bool timed, tune_measure *m) {
     gc_error err;
     gc_error_clear(&err);
@@ -195,25 +207,31 @@ static void measure(tuner *t, tune_bench *b, const gc_ops_profile *p, bool as_re
 
 /* ---- one group: the coordinate search --------------------------------------------------------------- */
 
-/* Records a measured candidate in the group's result, keeps it when it is the fastest so far, and hands it to
- * the caller's callback (GEMCL_ABORTED when that asks to stop). */
-static gemcl_status record(tuner *t, group_search *s, const gc_ops_profile *p, const tune_measure *m, gc_error *err) {
+/* Counts a measured candidate in the group's result and hands it to the caller's callback (GEMCL_ABORTED when
+ * that asks to stop). */
+static gemcl_status report(tuner *t, group_search *s, const gc_ops_profile *p, const tune_measure *m,
+                           bool confirmation, gc_error *err) {
     char setting[160];
     setting_text(s->spec, p, setting, sizeof setting);
-    bool is_builtin = same_group_values(s->spec, p, &t->builtin), ok = m->status == GEMCL_OK;
-    gemcl_tune_group *res = s->res;
-    res->n_tried += ok, res->n_skipped += !ok;
-    if (is_builtin && ok)
-        res->builtin_ms = m->median_ms;
+    bool ok = m->status == GEMCL_OK;
+    s->res->n_tried += ok, s->res->n_skipped += !ok;
+    gemcl_tune_candidate c = {s->spec->name, t->workload, setting, same_group_values(s->spec, p, &t->builtin),
+                              confirmation, m->status, m->message, m->median_ms, m->nmse, m->max_abs};
+    if (t->p.on_candidate && t->p.on_candidate(&c, t->p.on_candidate_user) != 0)
+        return gc_fail(err, GEMCL_ABORTED, "tune: stopped by the candidate callback");
+    return GEMCL_OK;
+}
+
+/* A candidate of the search: reported, and kept when it is the fastest so far. */
+static gemcl_status record(tuner *t, group_search *s, const gc_ops_profile *p, const tune_measure *m, gc_error *err) {
+    bool ok = m->status == GEMCL_OK;
+    if (ok && same_group_values(s->spec, p, &t->builtin))
+        s->res->builtin_ms = m->median_ms;
     if (ok && (s->best_ms < 0 || m->median_ms < s->best_ms)) {
         s->best = *p;
         s->best_ms = m->median_ms;
     }
-    gemcl_tune_candidate c = {s->spec->name, t->workload, setting, is_builtin, m->status, m->message,
-                              m->median_ms, m->nmse, m->max_abs};
-    if (t->p.on_candidate && t->p.on_candidate(&c, t->p.on_candidate_user) != 0)
-        return gc_fail(err, GEMCL_ABORTED, "tune: stopped by the candidate callback");
-    return GEMCL_OK;
+    return report(t, s, p, m, false, err);
 }
 
 /* Measures p unless the search has measured the same group values already. */
@@ -312,6 +330,29 @@ static gemcl_status make_workload(tuner *t, tune_workload w, tune_bench *b, gc_e
     return st;
 }
 
+/* Measures the built-in values (with earlier groups' winners) and the search's winner once more, back to back,
+ * and keeps the winner only when it is still the faster: in the search the built-in values ran first, and among
+ * many candidates one can win by noise. res gets the medians of this round. */
+static gemcl_status confirm(tuner *t, group_search *s, gc_error *err) {
+    gc_ops_profile start = t->best, winner = s->best;
+    if (same_group_values(s->spec, &winner, &start))
+        return GEMCL_OK;
+    tune_measure mb, mw;
+    measure(t, &s->bench, &start, false, true, &mb);
+    gemcl_status st = report(t, s, &start, &mb, true, err);
+    if (st == GEMCL_OK)
+        measure(t, &s->bench, &winner, false, true, &mw);
+    if (st == GEMCL_OK)
+        st = report(t, s, &winner, &mw, true, err);
+    if (st != GEMCL_OK || mb.status != GEMCL_OK)
+        return st; /* the built-in values fail now: the search's winner stands */
+    s->res->builtin_ms = mb.median_ms;
+    bool winner_holds = mw.status == GEMCL_OK && mw.median_ms < mb.median_ms;
+    s->best = winner_holds ? winner : start;
+    s->best_ms = winner_holds ? mw.median_ms : mb.median_ms;
+    return GEMCL_OK;
+}
+
 /* Tunes one group into res and, when a candidate passed, its winner into t->best. Only an abort is returned as
  * an error; anything else that stops the group (memory for the workload, failing built-in values) is recorded
  * in res and the next group goes on. */
@@ -338,6 +379,8 @@ static gemcl_status tune_group(tuner *t, const tune_group_spec *g, gemcl_tune_gr
     st = res->status == GEMCL_OK ? start_search(t, s, err) : GEMCL_OK;
     if (st == GEMCL_OK && res->status == GEMCL_OK)
         st = descend(t, s, err);
+    if (st == GEMCL_OK && res->status == GEMCL_OK && s->best_ms >= 0)
+        st = confirm(t, s, err);
     if (st == GEMCL_OK && res->status == GEMCL_OK && s->best_ms < 0) {
         res->status = GEMCL_ERR_DEVICE;
         snprintf(res->message, sizeof res->message, "no candidate passed its check");
@@ -455,8 +498,8 @@ static gemcl_status write_profile(tuner *t, const gemcl_tune_result *r, gc_error
     const gemcl_device_info *dev = &t->rt->dev.info;
     char about[512], device[640];
     int used = snprintf(about, sizeof about, "Measured by gemcl tune (%s grid, %s weights, median of %d timed "
-                        "pass%s) over the built-in %s profile:", grid_names[t->p.grid], gc_dtype_name(t->dtype),
-                        t->p.repetitions, t->p.repetitions == 1 ? "" : "es", t->builtin.name);
+                        "sample%s) over the built-in %s profile:", grid_names[t->p.grid], gc_dtype_name(t->dtype),
+                        t->p.repetitions, t->p.repetitions == 1 ? "" : "s", t->builtin.name);
     for (int g = 0; g < r->n_groups && used > 0 && (size_t)used < sizeof about; g++)
         if (r->groups[g].status == GEMCL_OK)
             used += snprintf(about + used, sizeof about - used, " %s", r->groups[g].name);
@@ -473,8 +516,8 @@ static gemcl_status run_tuner(tuner *t, const gemcl_tune_params *params, gemcl_t
     if (st != GEMCL_OK)
         return st;
     snprintf(r->device_name, sizeof r->device_name, "%s", t->rt->dev.info.name);
-    gc_log(t->rt, GEMCL_LOG_LEVEL_INFO, "%s grid, %d timed pass%s per candidate, from the built-in %s profile",
-           grid_names[t->p.grid], t->p.repetitions, t->p.repetitions == 1 ? "" : "es", t->builtin.name);
+    gc_log(t->rt, GEMCL_LOG_LEVEL_INFO, "%s grid, %d timed sample%s per candidate, from the built-in %s profile",
+           grid_names[t->p.grid], t->p.repetitions, t->p.repetitions == 1 ? "" : "s", t->builtin.name);
     for (int g = 0; st == GEMCL_OK && g < GEMCL_TUNE_MAX_GROUPS; g++)
         if (t->groups & (1u << g))
             st = tune_group(t, &group_specs[g], &r->groups[r->n_groups++], err);

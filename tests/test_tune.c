@@ -263,7 +263,7 @@ typedef struct candidates_seen {
 static int count_candidate(const gemcl_tune_candidate *c, void *user) {
     candidates_seen *s = user;
     s->n++;
-    s->n_builtin += c->is_builtin;
+    s->n_builtin += c->is_builtin && !c->confirmation;
     if (c->status == GEMCL_OK) {
         s->n_ok++;
         s->worst_nmse = c->nmse > s->worst_nmse ? c->nmse : s->worst_nmse;

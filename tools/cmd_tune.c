@@ -12,6 +12,7 @@ typedef struct tune_cli {
     int show;
     int verbose;
     char group[16]; /* the group whose table is being printed */
+    int confirming; /* its confirmation round has begun */
     double builtin_ms;
 } tune_cli;
 
@@ -26,7 +27,8 @@ static void usage(void) {
            "  --quick            a few values per tunable (minutes on a 2-core CPU); default: the full grid\n"
            "  --smoke            tiny shapes, one or two candidates: checks the machinery, measures nothing\n"
            "  -o, --output FILE  write the profile here instead of the device's tuned-profile path\n"
-           "  -r, --repetitions N  timed passes per candidate, median kept (default 5, --quick 3)\n"
+           "  -r, --repetitions N  timed samples per candidate (each >= 50 ms of passes), median kept\n"
+           "                     (default 5, --quick 3)\n"
            "  --dtype T          weights of the gemm and gemv workloads: f16 (default), bf16, q8_0, f32\n"
            "  --only GROUPS      comma-separated subset of gemm,gemm_f32,gemv,attention (keys of the other\n"
            "                     groups already in the output file are kept)\n"
@@ -83,8 +85,13 @@ static int print_candidate(const gemcl_tune_candidate *cand, void *user) {
     if (strcmp(c->group, cand->group) != 0) {
         snprintf(c->group, sizeof c->group, "%s", cand->group);
         c->builtin_ms = -1;
+        c->confirming = 0;
         printf("\n%s: %s\n  %-56s %10s %12s  %s\n", cand->group, cand->workload, "candidate", "median ms",
                "vs built-in", "check (nmse, max abs error)");
+    }
+    if (cand->confirmation && !c->confirming) {
+        c->confirming = 1;
+        printf("  confirmation: the built-in values and the winner again, back to back\n");
     }
     if (cand->is_builtin && cand->status == GEMCL_OK)
         c->builtin_ms = cand->median_ms;
