@@ -234,21 +234,30 @@ static gemcl_status record(tuner *t, group_search *s, const gc_ops_profile *p, c
     return report(t, s, p, m, false, err);
 }
 
-/* Measures p unless the search has measured the same group values already. */
-static gemcl_status try_candidate(tuner *t, group_search *s, const gc_ops_profile *p, gc_error *err) {
+/* Adds p's group values to those the search has measured; false when they are there already (or the list is
+ * full). */
+static bool first_try(group_search *s, const gc_ops_profile *p) {
     const tune_group_spec *g = s->spec;
     for (int i = 0; i < s->n_tried; i++) {
         bool same = true;
         for (int a = 0; a < g->n_axes; a++)
             same = same && s->tried[i][a] == gc_ops_profile_get(p, g->axes[a].field);
         if (same)
-            return GEMCL_OK;
+            return false;
     }
     if (s->n_tried == TUNE_MAX_TRIED)
-        return GEMCL_OK;
+        return false;
     for (int a = 0; a < g->n_axes; a++)
         s->tried[s->n_tried][a] = gc_ops_profile_get(p, g->axes[a].field);
     s->n_tried++;
+    return true;
+}
+
+/* Measures p unless the search has measured the same group values already. */
+static gemcl_status try_candidate(tuner *t, group_search *s, const gc_ops_profile *p, gc_error *err) {
+    const tune_group_spec *g = s->spec;
+    if (!first_try(s, p))
+        return GEMCL_OK;
     char setting[160];
     setting_text(g, p, setting, sizeof setting);
     gc_log(t->rt, GEMCL_LOG_LEVEL_DEBUG, "%s: measuring %s", g->name, setting);
@@ -269,9 +278,7 @@ static gemcl_status start_search(tuner *t, group_search *s, gc_error *err) {
         return record(t, s, &t->builtin, &m, err);
     }
     if (start_is_builtin) {
-        for (int a = 0; a < s->spec->n_axes; a++)
-            s->tried[0][a] = gc_ops_profile_get(&t->builtin, s->spec->axes[a].field);
-        s->n_tried = 1;
+        first_try(s, &t->builtin);
         return record(t, s, &t->builtin, &m, err);
     }
     return try_candidate(t, s, &t->best, err);
