@@ -723,13 +723,15 @@ typedef struct gemcl_tune_result {
  * Measures a device and writes its profile. For each group of tunables it times candidate values on
  * representative shapes (TinyLlama's: GEMM tiles at prefill, n = 512, W 2048x2048, 5632x2048, 2048x5632;
  * f32 GEMM through CLBlast or our kernel on the same shapes; GEMV at decode, n = 1, over enough distinct
- * weight copies back to back that they stream from memory; prefill attention at n = 1024 with 32 query and 4
- * KV heads of 64) and keeps the one with the smallest median. The search starts from the built-in profile
- * (never from an existing file or $GEMCL_PROFILE) and moves one key at a time through its candidate values
- * until nothing improves; then the built-in values and the winner are measured again back to back, and the
- * winner is kept only if it is still the faster. Every candidate's output is compared with the built-in profile's (normalised
- * squared error <= 1e-6, max abs error <= 1e-3 of the largest value); one that fails to build, is refused by
- * the device, or computes a wrong answer is reported through on_candidate and never chosen.
+ * weight copies back to back that they stream from memory; attention, 32 query and 4 KV heads of 64, as a
+ * prefill at n = 1024 and then 64 decode steps over 1 .. 64 keys, which a short prompt's first tokens run
+ * through the same kernel) and keeps the one with the smallest median. The search starts from the built-in
+ * profile (never from an existing file or $GEMCL_PROFILE) and moves one key at a time through its candidate
+ * values until nothing improves; then the built-in values and the winner are measured again back to back, and
+ * the winner is kept only if it is still the faster. Every candidate's output is compared with the built-in
+ * profile's (normalised squared error <= 1e-6, max abs error <= 1e-3 of the largest value); one that fails to
+ * build, is refused by the device, or computes a wrong answer is reported through on_candidate and never
+ * chosen.
  *
  * Writes the keys it measured (plus "about", "date", "device") to params->output_path or the device's tuned
  * profile, through a temporary file renamed into place; keys of an existing valid profile at that path that

@@ -27,6 +27,9 @@
 #define TUNE_SAMPLE_MS 50.0            /* the shortest timed sample (full and quick grids) */
 #define TUNE_MAX_PASSES_PER_SAMPLE 256
 #define TUNE_GEMV_BYTES ((size_t)256 << 20) /* weights per GEMV pass: far beyond any last-level cache */
+/* Decode steps of the attention workload: a short prompt's first tokens run the same prefill kernel (one split
+ * while the keys fit attn_split_keys), so its tunables must not be chosen for the prefill alone. */
+#define TUNE_DECODE_STEPS 64
 
 typedef enum tune_workload { WORKLOAD_GEMM, WORKLOAD_GEMM_F32, WORKLOAD_GEMV, WORKLOAD_ATTENTION } tune_workload;
 
@@ -318,10 +321,11 @@ static gemcl_status make_workload(tuner *t, tune_workload w, tune_bench *b, gc_e
     int n_prefill = smoke ? 40 : 512; /* above every profile's gemv_max_n: these are GEMM */
     gemcl_status st;
     if (w == WORKLOAD_ATTENTION) {
-        st = smoke ? tune_bench_attention(t->rt, 40, 4, 2, 16, b, err)
-                   : tune_bench_attention(t->rt, 1024, 32, 4, 64, b, err);
-        snprintf(t->workload, sizeof t->workload, "causal prefill, n = %d, %d query / %d KV heads of %d", b->n,
-                 b->heads, b->kv_heads, b->head_dim);
+        st = smoke ? tune_bench_attention(t->rt, 40, 8, 4, 2, 16, b, err)
+                   : tune_bench_attention(t->rt, 1024, TUNE_DECODE_STEPS, 32, 4, 64, b, err);
+        snprintf(t->workload, sizeof t->workload,
+                 "causal prefill, n = %d, then %d decode steps over 1 .. %d keys; %d query / %d KV heads of %d", b->n,
+                 b->n_decode, b->n_decode, b->heads, b->kv_heads, b->head_dim);
         return st;
     }
     gc_dtype dtype = w == WORKLOAD_GEMM_F32 ? GC_DTYPE_F32 : t->dtype;

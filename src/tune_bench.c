@@ -80,16 +80,31 @@ gemcl_status tune_bench_matmul(gc_runtime *rt, gc_dtype dtype, int n, const tune
     return st;
 }
 
-gemcl_status tune_bench_attention(gc_runtime *rt, int n, int heads, int kv_heads, int head_dim, tune_bench *b,
-                                  gc_error *err) {
-    *b = (tune_bench){.rt = rt, .attention = true, .n = n, .heads = heads, .kv_heads = kv_heads, .head_dim = head_dim};
-    size_t q_elems = (size_t)n * heads * head_dim;
-    b->out_elems = q_elems;
+gemcl_status tune_bench_attention(gc_runtime *rt, int n, int n_decode, int heads, int kv_heads, int head_dim,
+                                  tune_bench *b, gc_error *err) {
+    *b = (tune_bench){.rt = rt, .attention = true, .n = n, .heads = heads, .kv_heads = kv_heads, .head_dim = head_dim,
+                      .n_decode = n_decode < n ? n_decode : n};
+    size_t q_elems = (size_t)n * heads * head_dim, step_elems = (size_t)heads * head_dim;
+    b->out_elems = q_elems + (size_t)b->n_decode * step_elems;
     gemcl_status st = upload_random(rt, q_elems, 1, "tune q", &b->x, err);
     if (st == GEMCL_OK)
         st = upload_random(rt, (size_t)n * kv_heads * head_dim, 2, "tune kv", &b->kv, err);
     if (st == GEMCL_OK)
         st = gc_buffer_alloc(rt, q_elems * sizeof(float), "tune attention out", &b->out[0], err);
+    if (st == GEMCL_OK && b->n_decode > 0)
+        st = gc_buffer_alloc(rt, b->n_decode * step_elems * sizeof(float), "tune decode out", &b->out[1], err);
+    return st;
+}
+
+/* The prefill, then the decode steps. */
+static gemcl_status attention_pass(tune_bench *b, gc_ops *ops, gc_error *err) {
+    float scale = 1.0f / sqrtf((float)b->head_dim);
+    size_t step = (size_t)b->heads * b->head_dim;
+    gemcl_status st = gc_op_attention(ops, &b->x, 0, &b->kv, &b->kv, &b->out[0], 0, b->n, 0, b->heads, b->kv_heads,
+                                      b->head_dim, scale, err);
+    for (int i = 0; st == GEMCL_OK && i < b->n_decode; i++)
+        st = gc_op_attention(ops, &b->x, i * step, &b->kv, &b->kv, &b->out[1], i * step, 1, i, b->heads, b->kv_heads,
+                             b->head_dim, scale, err);
     return st;
 }
 
@@ -105,12 +120,7 @@ void tune_bench_free(tune_bench *b) {
 }
 
 gemcl_status tune_bench_pass(tune_bench *b, gc_ops *ops, gc_error *err) {
-    gemcl_status st = GEMCL_OK;
-    if (b->attention) {
-        float scale = 1.0f / sqrtf((float)b->head_dim);
-        st = gc_op_attention(ops, &b->x, 0, &b->kv, &b->kv, &b->out[0], 0, b->n, 0, b->heads, b->kv_heads, b->head_dim,
-                             scale, err);
-    }
+    gemcl_status st = b->attention ? attention_pass(b, ops, err) : GEMCL_OK;
     for (int c = 0; !b->attention && st == GEMCL_OK && c < b->n_copies; c++)
         for (int s = 0; st == GEMCL_OK && s < b->shapes.n_shapes; s++)
             st = gc_op_matmul(ops, &b->x, 0, &b->weights[c * b->shapes.n_shapes + s], NULL, &b->out[s], 0,

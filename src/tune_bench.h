@@ -16,15 +16,17 @@ typedef struct tune_shapes {
 
 typedef struct tune_bench {
     gc_runtime *rt;
-    bool attention;                 /* prefill attention; else matmul over every (copy, shape) */
+    bool attention;                 /* attention (prefill, then decode steps); else matmul over every (copy, shape) */
     int n;                          /* rows of x, or query rows */
     tune_shapes shapes;             /* matmul */
     int n_copies;                   /* matmul: distinct copies of each weight, run back to back */
     gc_dweight *weights;            /* matmul: (n_copies, n_shapes) */
     int heads, kv_heads, head_dim;  /* attention */
+    int n_decode;                   /* attention: decode steps after the prefill, step i over keys 0 .. i */
     gc_buffer x;                    /* matmul: f32 (n, max cols); attention: q, f32 (n, heads, head_dim) */
     gc_buffer kv;                   /* attention: f32 (n, kv_heads, head_dim), the K cache and the V cache */
-    gc_buffer out[TUNE_MAX_SHAPES]; /* matmul: f32 (n, rows[s]) per shape; attention: out[0] like q */
+    gc_buffer out[TUNE_MAX_SHAPES]; /* matmul: f32 (n, rows[s]) per shape; attention: out[0] like q, out[1] f32
+                                       (n_decode, heads, head_dim) the decode steps' */
     size_t out_elems;               /* floats over all outputs: what tune_bench_read returns */
 } tune_bench;
 
@@ -33,9 +35,10 @@ typedef struct tune_bench {
 gemcl_status tune_bench_matmul(gc_runtime *rt, gc_dtype dtype, int n, const tune_shapes *shapes, size_t min_bytes,
                                tune_bench *b, gc_error *err);
 
-/* A causal prefill attention workload of n queries with no cached rows before them. */
-gemcl_status tune_bench_attention(gc_runtime *rt, int n, int heads, int kv_heads, int head_dim, tune_bench *b,
-                                  gc_error *err);
+/* An attention workload: causal prefill of n queries with no cached rows before them, then n_decode (<= n)
+ * single-query steps, step i (query row i) over cache rows 0 .. i, as a short prompt's decode runs them. */
+gemcl_status tune_bench_attention(gc_runtime *rt, int n, int n_decode, int heads, int kv_heads, int head_dim,
+                                  tune_bench *b, gc_error *err);
 
 void tune_bench_free(tune_bench *b);
 
