@@ -669,7 +669,7 @@ typedef struct gemcl_tune_candidate {
     const char *setting;           /* the candidate's values, e.g. "gemm_tm=8 gemm_wn=4 gemm_wm=8 gemm_kb=128" */
     int is_builtin;                /* 1 when these are the built-in profile's values (always the group's first) */
     int confirmation;              /* 1 in the last round: the built-in values and the search's winner measured
-                                      again back to back; the winner is kept only if it is still faster */
+                                      again, sample by sample in turn; the winner is kept only if it is still faster */
     gemcl_status status;           /* GEMCL_OK: correct and timed; else skipped and never chosen */
     const char *message;           /* why it was skipped (failed build, refused launch, wrong answer), else "" */
     double median_ms;              /* median over the samples of the time of one pass over the workload; -1 if
@@ -727,7 +727,7 @@ typedef struct gemcl_tune_result {
  * prefill at n = 1024 and then 64 decode steps over 1 .. 64 keys, which a short prompt's first tokens run
  * through the same kernel) and keeps the one with the smallest median. The search starts from the built-in
  * profile (never from an existing file or $GEMCL_PROFILE) and moves one key at a time through its candidate
- * values until nothing improves; then the built-in values and the winner are measured again back to back, and
+ * values until nothing improves; then the built-in values and the winner are measured again in turn, and
  * the winner is kept only if it is still the faster. Every candidate's output is compared with the built-in
  * profile's (normalised squared error <= 1e-6, max abs error <= 1e-3 of the largest value); one that fails to
  * build, is refused by the device, or computes a wrong answer is reported through on_candidate and never

@@ -5,7 +5,7 @@
  * candidate values with the others held at the best so far, until a sweep changes nothing. Every candidate
  * runs in a fresh op registry (so its kernels are built with its -D values and released after), one checked
  * pass and then `repetitions` timed samples; the smallest median wins, if it still wins when measured again
- * back to back with the built-in values. The winners go into a profile file. */
+ * in turn with the built-in values. The winners go into a profile file. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -24,6 +24,7 @@
 #define TUNE_MAX_TRIED 128
 #define TUNE_MAX_SWEEPS 3
 #define TUNE_MAX_REPETITIONS 64
+#define TUNE_MAX_SAMPLES (2 * TUNE_MAX_REPETITIONS + 1)
 #define TUNE_SAMPLE_MS 50.0            /* the shortest timed sample (full and quick grids) */
 #define TUNE_MAX_PASSES_PER_SAMPLE 256
 #define TUNE_GEMV_BYTES ((size_t)256 << 20) /* weights per GEMV pass: far beyond any last-level cache */
@@ -161,51 +162,76 @@ static gemcl_status compare_outputs(const float *got, const float *want, size_t 
                    m->nmse, max_abs);
 }
 
-/* The median over repetitions samples of the time per pass. A sample runs enough passes back to back to last
- * TUNE_SAMPLE_MS (one untimed sample finds how many), so that short workloads are not timed at the noise level
- * of a single pass. */
-static gemcl_status time_passes(tuner *t, tune_bench *b, gc_ops *ops, double *median_ms, gc_error *err) {
-    double ms[TUNE_MAX_REPETITIONS] = {0}, min_sample_ms = t->p.grid == GEMCL_TUNE_GRID_SMOKE ? 0 : TUNE_SAMPLE_MS;
-    int reps = t->p.repetitions, passes = 1;
-    for (int r = -1; r < reps; r++) {
-        double t0 = now_ms();
-        for (int i = 0; i < passes; i++) {
-            gemcl_status st = tune_bench_pass(b, ops, err);
-            if (st != GEMCL_OK)
-                return st;
-        }
-        double elapsed = now_ms() - t0;
-        if (r >= 0)
-            ms[r] = elapsed / passes;
-        else if (elapsed < min_sample_ms)
-            passes = elapsed * TUNE_MAX_PASSES_PER_SAMPLE < min_sample_ms ? TUNE_MAX_PASSES_PER_SAMPLE
-                                                                           : (int)ceil(min_sample_ms / elapsed);
+/* A candidate being timed: its op registry (kernels built with its values) and its samples. */
+typedef struct tune_run {
+    gc_ops *ops;
+    int passes;                     /* per sample; 0 until the sizing sample ran */
+    int n_samples;
+    double ms[TUNE_MAX_SAMPLES];    /* time per pass of each sample */
+} tune_run;
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* One sample: enough passes back to back to last TUNE_SAMPLE_MS, so that short workloads are not timed at the
+ * noise level of one pass. The first call is an untimed sample that finds how many. */
+static gemcl_status take_sample(tuner *t, tune_bench *b, tune_run *run, gc_error *err) {
+    double min_ms = t->p.grid == GEMCL_TUNE_GRID_SMOKE ? 0 : TUNE_SAMPLE_MS, t0 = now_ms();
+    int passes = run->passes > 0 ? run->passes : 1;
+    for (int i = 0; i < passes; i++) {
+        gemcl_status st = tune_bench_pass(b, run->ops, err);
+        if (st != GEMCL_OK)
+            return st;
     }
-    qsort(ms, (size_t)reps, sizeof ms[0], cmp_double);
-    *median_ms = reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]);
+    double elapsed = now_ms() - t0;
+    if (run->passes > 0 && run->n_samples < TUNE_MAX_SAMPLES)
+        run->ms[run->n_samples++] = elapsed / passes;
+    else if (run->passes == 0)
+        run->passes = elapsed >= min_ms ? 1
+                      : elapsed * TUNE_MAX_PASSES_PER_SAMPLE < min_ms ? TUNE_MAX_PASSES_PER_SAMPLE
+                                                                       : (int)ceil(min_ms / elapsed);
     return GEMCL_OK;
 }
 
-/* Runs b with profile p in a fresh op registry: one pass whose output becomes the reference (as_reference) or
- * is checked against it, then the timed samples (when timed). */
+/* Opens p's op registry and runs one pass, whose output becomes the reference (as_reference) or is checked
+ * against it (m receives the errors). run->ops is set even on failure: close it with gc_ops_free. */
+static gemcl_status open_run(tuner *t, tune_bench *b, const gc_ops_profile *p, bool as_reference, tune_run *run,
+                             tune_measure *m, gc_error *err) {
+    *run = (tune_run){0};
+    gemcl_status st = gc_ops_create_with_profile(t->rt, p, &run->ops, err);
+    if (st == GEMCL_OK)
+        st = tune_bench_pass(b, run->ops, err);
+    if (st == GEMCL_OK)
+        st = tune_bench_read(b, as_reference ? t->ref : t->got, err);
+    if (st == GEMCL_OK && !as_reference)
+        st = compare_outputs(t->got, t->ref, b->out_elems, m, err);
+    return st;
+}
+
+static void finish_measure(tune_measure *m, gemcl_status st, const gc_error *err) {
+    m->status = st;
+    if (st != GEMCL_OK) {
+        m->median_ms = -1;
+        first_line(m->message, sizeof m->message, err->msg);
+    }
+}
+
+/* Runs b with profile p in a fresh op registry: the checked pass (open_run), then, when timed, the sizing
+ * sample and `repetitions` timed samples, whose median m receives. */
 static void measure(tuner *t, tune_bench *b, const gc_ops_profile *p, bool as_reference, bool timed, tune_measure *m) {
     gc_error err;
     gc_error_clear(&err);
-    gc_ops *ops = NULL;
+    tune_run run;
     *m = (tune_measure){.median_ms = -1};
-    gemcl_status st = gc_ops_create_with_profile(t->rt, p, &ops, &err);
-    if (st == GEMCL_OK)
-        st = tune_bench_pass(b, ops, &err);
-    if (st == GEMCL_OK)
-        st = tune_bench_read(b, as_reference ? t->ref : t->got, &err);
-    if (st == GEMCL_OK && !as_reference)
-        st = compare_outputs(t->got, t->ref, b->out_elems, m, &err);
+    gemcl_status st = open_run(t, b, p, as_reference, &run, m, &err);
+    for (int r = -1; timed && st == GEMCL_OK && r < t->p.repetitions; r++)
+        st = take_sample(t, b, &run, &err);
     if (st == GEMCL_OK && timed)
-        st = time_passes(t, b, ops, &m->median_ms, &err);
-    gc_ops_free(ops);
-    m->status = st;
-    if (st != GEMCL_OK)
-        first_line(m->message, sizeof m->message, err.msg);
+        m->median_ms = median(run.ms, run.n_samples);
+    gc_ops_free(run.ops);
+    finish_measure(m, st, &err);
 }
 
 /* ---- one group: the coordinate search --------------------------------------------------------------- */
@@ -341,18 +367,30 @@ static gemcl_status make_workload(tuner *t, tune_workload w, tune_bench *b, gc_e
     return st;
 }
 
-/* Measures the built-in values (with earlier groups' winners) and the search's winner once more, back to back,
- * and keeps the winner only when it is still the faster: in the search the built-in values ran first, and among
- * many candidates one can win by noise. res gets the medians of this round. */
+/* Measures the built-in values (with earlier groups' winners) and the search's winner once more, sample by
+ * sample in turn (2 * repetitions + 1 each), and keeps the winner only when its median is still the smaller: in
+ * the search the built-in values ran first, and among many candidates one can win by noise. res gets the
+ * medians of this round. */
 static gemcl_status confirm(tuner *t, group_search *s, gc_error *err) {
     gc_ops_profile start = t->best, winner = s->best;
     if (same_group_values(s->spec, &winner, &start))
         return GEMCL_OK;
-    tune_measure mb, mw;
-    measure(t, &s->bench, &start, false, true, &mb);
+    tune_measure mb = {.median_ms = -1}, mw = {.median_ms = -1};
+    gc_error eb, ew;
+    gc_error_clear(&eb), gc_error_clear(&ew);
+    tune_run rb, rw;
+    gemcl_status sb = open_run(t, &s->bench, &start, false, &rb, &mb, &eb);
+    gemcl_status sw = open_run(t, &s->bench, &winner, false, &rw, &mw, &ew);
+    for (int r = -1; sb == GEMCL_OK && sw == GEMCL_OK && r < 2 * t->p.repetitions + 1; r++) {
+        sb = take_sample(t, &s->bench, &rb, &eb); /* alternately, so that a change of load hits both alike */
+        if (sb == GEMCL_OK)
+            sw = take_sample(t, &s->bench, &rw, &ew);
+    }
+    if (sb == GEMCL_OK && sw == GEMCL_OK)
+        mb.median_ms = median(rb.ms, rb.n_samples), mw.median_ms = median(rw.ms, rw.n_samples);
+    gc_ops_free(rb.ops), gc_ops_free(rw.ops);
+    finish_measure(&mb, sb, &eb), finish_measure(&mw, sw, &ew);
     gemcl_status st = report(t, s, &start, &mb, true, err);
-    if (st == GEMCL_OK)
-        measure(t, &s->bench, &winner, false, true, &mw);
     if (st == GEMCL_OK)
         st = report(t, s, &winner, &mw, true, err);
     if (st != GEMCL_OK || mb.status != GEMCL_OK)

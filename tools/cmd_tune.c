@@ -22,7 +22,7 @@ static void usage(void) {
            "Times candidate values of the kernels' tunables on representative shapes (GEMM tiles at prefill,\n"
            "CLBlast or our kernel for f32, GEMV at decode, attention at prefill and short decode), checks every\n"
            "candidate's output against the built-in profile's, and writes the fastest (by median, confirmed by a\n"
-           "second back-to-back measurement) as the device's profile, which every model loaded on the device\n"
+           "second measurement taken in turn with the built-in values) as the device's profile, which every model loaded on the device\n"
            "uses from then on (unless GEMCL_PROFILE names another file). Run it on a quiet machine.\n"
            "  --device N|NAME    device index or name substring (default: GEMCL_DEVICE, then the default)\n"
            "  --quick            a few values per tunable (minutes on a 2-core CPU); default: the full grid\n"
@@ -92,7 +92,7 @@ static int print_candidate(const gemcl_tune_candidate *cand, void *user) {
     }
     if (cand->confirmation && !c->confirming) {
         c->confirming = 1;
-        printf("  confirmation: the built-in values and the winner again, back to back\n");
+        printf("  confirmation: the built-in values and the winner again, sample by sample in turn\n");
     }
     if (cand->is_builtin && cand->status == GEMCL_OK)
         c->builtin_ms = cand->median_ms;
