@@ -621,6 +621,144 @@ typedef struct gemcl_matmul_shape {
 gemcl_status gemcl_model_time_matmul(gemcl_model *model, const char *weight, int n, int repetitions,
                                      gemcl_matmul_shape *shape, double *ms, char *err, size_t errlen);
 
+/* ---------------------------------------------------------------------------------------------------
+ * Tuning profiles and the tuner (src/tune.c; the CLI's `gemcl tune` and the profile line of `gemcl devices`).
+ * A self-contained block.
+ *
+ * The kernels take their tile sizes, work-group shapes and the choice of GEMM from a per-device profile, which
+ * is data: a JSON object with one key per tunable (gemv_local, gemm_tm, attn_rows, ...) and optional "about",
+ * "date" and "device" strings. Two are built in (cl/profiles/cpu.json for CPU devices, gpu.json for every
+ * other type). gemcl_model_load starts from the built-in profile of the device's type and lays the keys of one
+ * file over it:
+ *   1. $GEMCL_PROFILE, a path, when that variable is set;
+ *   2. else the device's tuned profile if it exists: <cache>/profiles/<device name>_<driver version>.json, where
+ *      <cache> is $GEMCL_CACHE_DIR, else $XDG_CACHE_HOME/gemcl, else ~/.cache/gemcl (none when GEMCL_CACHE_DIR
+ *      is "off"). gemcl_device_tune writes it.
+ * Keys the file leaves out keep the built-in values. A file that is not JSON, is not an object, names an
+ * unknown key, repeats one, or gives a value of the wrong type or outside the key's range (gemv_local a power
+ * of two, gemm_kb a multiple of 32, attn_rows 0/2/4/8/16, ...) fails gemcl_model_load with GEMCL_ERR_FORMAT and
+ * a message naming the file and the key; an unreadable $GEMCL_PROFILE with GEMCL_ERR_IO.
+ * ------------------------------------------------------------------------------------------------- */
+
+typedef struct gemcl_profile_info {
+    char builtin[16];              /* the built-in profile the device starts from: "cpu" or "gpu" */
+    char file[1024];               /* the file laid over it, "" for none: $GEMCL_PROFILE or the tuned profile */
+    int file_from_env;             /* 1 when file came from $GEMCL_PROFILE */
+    char tuned_path[1024];         /* the device's tuned-profile path (whether or not it exists); "" when the
+                                      cache is off */
+} gemcl_profile_info;
+
+/* Says which profile a device (spec as gemcl_device_choose's: index, name substring, NULL = $GEMCL_DEVICE then
+ * the default) gets, and checks it exactly as gemcl_model_load would: on a bad file returns its error (message
+ * in err) with *info filled in all the same. GEMCL_ERR_NOT_FOUND / GEMCL_ERR_DEVICE as gemcl_device_choose.
+ * Nothing to free; any thread. */
+gemcl_status gemcl_device_profile(const char *device, gemcl_profile_info *info, char *err, size_t errlen);
+
+/* How wide a search gemcl_device_tune makes. */
+typedef enum gemcl_tune_grid {
+    GEMCL_TUNE_GRID_FULL = 0,      /* wide value lists (tens of minutes on a 2-core CPU) */
+    GEMCL_TUNE_GRID_QUICK = 1,     /* a few values around the built-in ones (minutes on a 2-core CPU) */
+    GEMCL_TUNE_GRID_SMOKE = 2      /* tiny shapes, one or two candidates per group: proves the machinery in
+                                      seconds and measures nothing worth keeping (for tests) */
+} gemcl_tune_grid;
+
+/* One candidate setting gemcl_device_tune tried; the pointers live until the callback returns. */
+typedef struct gemcl_tune_candidate {
+    const char *group;             /* "gemm", "gemm_f32", "gemv" or "attention" */
+    const char *workload;          /* what the group times, e.g. "f16 weights, n = 512, W 2048x2048 ..." */
+    const char *setting;           /* the candidate's values, e.g. "gemm_tm=8 gemm_wn=4 gemm_wm=8 gemm_kb=128" */
+    int is_builtin;                /* 1 when these are the built-in profile's values (always the group's first) */
+    int confirmation;              /* 1 in the last round: the built-in values and the search's winner measured
+                                      again, sample by sample in turn; the winner is kept only if it is still faster */
+    gemcl_status status;           /* GEMCL_OK: correct and timed; else skipped and never chosen */
+    const char *message;           /* why it was skipped (failed build, refused launch, wrong answer), else "" */
+    double median_ms;              /* median over the samples of the time of one pass over the workload; -1 if
+                                      skipped */
+    double nmse, max_abs_err;      /* its output against the built-in profile's on the same inputs */
+} gemcl_tune_candidate;
+
+/* Called after each candidate; return non-zero to stop (gemcl_device_tune returns GEMCL_ABORTED, writes
+ * nothing). Called on the tuning thread. */
+typedef int (*gemcl_tune_fn)(const gemcl_tune_candidate *candidate, void *user_data);
+
+typedef struct gemcl_tune_params {
+    const char *device;            /* index or name substring; NULL = $GEMCL_DEVICE, then the default */
+    gemcl_tune_grid grid;          /* default GEMCL_TUNE_GRID_FULL */
+    int repetitions;               /* timed samples per candidate after one checked pass; 0 = 5 (quick 3, smoke 1).
+                                      A sample runs passes back to back for >= 50 ms and gives the time per pass */
+    gemcl_weight_dtype weight_dtype; /* weights of the gemm and gemv workloads; AUTO = f16 (gemm_f32 is f32) */
+    const char *groups;            /* comma-separated subset of "gemm,gemm_f32,gemv,attention"; NULL = all */
+    const char *output_path;       /* NULL = the device's tuned profile (gemcl_profile_info.tuned_path) */
+    gemcl_tune_fn on_candidate;    /* may be NULL */
+    void *on_candidate_user;
+    gemcl_log_fn log;              /* progress lines (group starts at INFO, each candidate at DEBUG); NULL drops */
+    void *log_user;
+} gemcl_tune_params;
+
+/* The defaults above, by value (nothing to free); any thread. */
+gemcl_tune_params gemcl_tune_default_params(void);
+
+#define GEMCL_TUNE_MAX_GROUPS 4
+
+/* What one group's search found. */
+typedef struct gemcl_tune_group {
+    char name[16];                 /* as gemcl_tune_candidate.group */
+    gemcl_status status;           /* not GEMCL_OK when the built-in values themselves failed: nothing to
+                                      compare with, so the group's keys were not written; message says why */
+    char message[320];
+    char builtin[160], winner[160]; /* settings, as gemcl_tune_candidate.setting */
+    double builtin_ms, winner_ms;  /* their medians, from the confirmation round when there was one (winner_ms <=
+                                      builtin_ms); builtin_ms is -1 when the built-in values failed */
+    int n_tried, n_skipped;        /* candidates timed, and candidates skipped (the built-in one included) */
+} gemcl_tune_group;
+
+typedef struct gemcl_tune_result {
+    char path[1024];               /* the profile written */
+    char device_name[256];
+    int n_groups;
+    gemcl_tune_group groups[GEMCL_TUNE_MAX_GROUPS];
+} gemcl_tune_result;
+
+/*
+ * Measures a device and writes its profile. For each group of tunables it times candidate values on
+ * representative shapes (TinyLlama's: GEMM tiles at prefill, n = 512, W 2048x2048, 5632x2048, 2048x5632;
+ * f32 GEMM through CLBlast or our kernel on the same shapes; GEMV at decode, n = 1, over enough distinct
+ * weight copies back to back that they stream from memory; attention, 32 query and 4 KV heads of 64, as a
+ * prefill at n = 1024 and then 64 decode steps over 1 .. 64 keys, which a short prompt's first tokens run
+ * through the same kernel) and keeps the one with the smallest median. The search starts from the built-in
+ * profile (never from an existing file or $GEMCL_PROFILE) and moves one key at a time through its candidate
+ * values until nothing improves; then the built-in values and the winner are measured again in turn, and
+ * the winner is kept only if it is still the faster. Every candidate's output is compared with the built-in
+ * profile's (normalised squared error <= 1e-6, max abs error <= 1e-3 of the largest value); one that fails to
+ * build, is refused by the device, or computes a wrong answer is reported through on_candidate and never
+ * chosen.
+ *
+ * Writes the keys it measured (plus "about", "date", "device") to params->output_path or the device's tuned
+ * profile, through a temporary file renamed into place; keys of an existing valid profile at that path that
+ * this run did not measure are kept. The result (may be NULL) says what was written. params NULL means the
+ * defaults. Errors (message in err): GEMCL_ERR_INVALID_ARG (an unknown group; no output path while the cache
+ * is off), GEMCL_ERR_NOT_FOUND / GEMCL_ERR_DEVICE (the device), GEMCL_ERR_IO (writing), GEMCL_ABORTED (the
+ * callback), GEMCL_ERR_DEVICE when no group could be measured. Takes a device of its own for minutes; any
+ * thread, but results mean little while other work shares the device.
+ *
+ * Example: tune the default device quickly and print each candidate.
+ *
+ *     static int show(const gemcl_tune_candidate *c, void *user) {
+ *         (void)user;
+ *         printf("%-10s %-50s %8.2f ms %s\n", c->group, c->setting, c->median_ms, c->message);
+ *         return 0;
+ *     }
+ *     ...
+ *     gemcl_tune_params p = gemcl_tune_default_params();
+ *     p.grid = GEMCL_TUNE_GRID_QUICK;
+ *     p.on_candidate = show;
+ *     gemcl_tune_result r;
+ *     if (gemcl_device_tune(&p, &r, err, sizeof err) == GEMCL_OK)
+ *         printf("wrote %s\n", r.path);    // models loaded from now on use it
+ */
+gemcl_status gemcl_device_tune(const gemcl_tune_params *params, gemcl_tune_result *result, char *err,
+                               size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,9 +14,14 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_needle(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 /* Prints "gemcl: <formatted message>" to stderr and returns 1 (the exit code for errors). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints which tuning profile a device uses (built-in name, file and where it came from) as one line after
+ * indent (cmd_tune.c). Returns 0, or 1 when the device's profile file does not load (the line says why). */
+int cli_print_profile(const char *device, const char *indent);
 
 /* Formats a byte count as "1.50 GiB" into buf. */
 const char *cli_bytes(uint64_t bytes, char *buf, size_t len);

@@ -19,7 +19,7 @@ int cmd_devices(int argc, char **argv) {
         if (strcmp(argv[i], "--help") == 0) {
             printf("usage: gemcl devices [--device N|NAME]\n"
                    "Lists every OpenCL device; marks the default (first GPU, else first device) and the one\n"
-                   "--device or GEMCL_DEVICE would choose.\n");
+                   "--device or GEMCL_DEVICE would choose, and the tuning profile each uses (gemcl tune).\n");
             return 0;
         } else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
             spec = argv[++i];
@@ -34,7 +34,7 @@ int cmd_devices(int argc, char **argv) {
         return cli_error("%s", err);
     if (gemcl_device_choose(spec, &chosen, err, sizeof err) != GEMCL_OK)
         return cli_error("%s", err);
-    int last_platform = -1;
+    int last_platform = -1, bad_profiles = 0;
     for (int i = 0; i < n && i < 64; i++) {
         const gemcl_device_info *d = &devs[i];
         char g[32], l[32], a[32];
@@ -50,7 +50,10 @@ int cmd_devices(int argc, char **argv) {
                d->compute_units, cli_bytes(d->global_mem_bytes, g, sizeof g),
                cli_bytes(d->local_mem_bytes, l, sizeof l), cli_bytes(d->max_alloc_bytes, a, sizeof a));
         printf("    fp16 arithmetic %s, subgroups %s\n", d->has_fp16 ? "yes" : "no", d->has_subgroups ? "yes" : "no");
+        char index[16];
+        snprintf(index, sizeof index, "%d", d->index);
+        bad_profiles += cli_print_profile(index, "    ");
     }
     printf("gemcl uses device %d: %s\n", chosen, devs[chosen < 64 ? chosen : 0].name);
-    return 0;
+    return bad_profiles ? 1 : 0;
 }

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"bench", cmd_bench, "measure prompt/decode speed, time to first token and memory per method"},
     {"tokenize", cmd_tokenize, "text -> token ids and pieces, or ids -> text, with a tokenizer file"},
     {"needle", cmd_needle, "needle-in-a-haystack / passkey grid: methods side by side, JSONL, CSV, SVG heatmap"},
+    {"tune", cmd_tune, "measure a device's kernel tunables and write its profile (--show: the profile in use)"},
     {"calibrate", cmd_calibrate, "sweep GemFilter's filter layer on a small grid; recommend r, write a model card"},
 };
 
@@ -49,7 +50,8 @@ static void usage(FILE *out) {
     fprintf(out, "usage: gemcl COMMAND [options]   (gemcl COMMAND --help for a command's options)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nenvironment: GEMCL_DEVICE (device index or name), GEMCL_CACHE_DIR (kernel cache; 'off')\n");
+    fprintf(out, "\nenvironment: GEMCL_DEVICE (device index or name), GEMCL_CACHE_DIR (kernel cache and tuned profiles;\n"
+                 "'off'), GEMCL_PROFILE (a tuning profile file laid over the built-in one)\n");
 }
 
 int main(int argc, char **argv) {

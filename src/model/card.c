@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/json_util.h"
+#include "util/json.h"
 #include "model/model_internal.h"
 #include "util/fileio.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "model/json_util.h"
+#include "util/json.h"
 #include "model/model_internal.h"
 #include "model/safetensors.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/json_util.h"
+#include "util/json.h"
 
 const char *gc_safetensors_dtype_name(gc_dtype t) {
     switch (t) {

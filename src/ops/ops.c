@@ -32,13 +32,24 @@ struct gc_ops {
     gc_ops_profile profile;
 };
 
-gemcl_status gc_ops_create(gc_runtime *rt, gc_ops **out, gc_error *err) {
+gemcl_status gc_ops_create_with_profile(gc_runtime *rt, const gc_ops_profile *profile, gc_ops **out, gc_error *err) {
     *out = calloc(1, sizeof **out);
     if (!*out)
         return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory creating the op registry");
     (*out)->rt = rt;
-    (*out)->profile = gc_ops_profile_for(&rt->dev.info);
+    (*out)->profile = *profile;
     return GEMCL_OK;
+}
+
+gemcl_status gc_ops_create(gc_runtime *rt, gc_ops **out, gc_error *err) {
+    gc_ops_profile profile;
+    *out = NULL;
+    gemcl_status st = gc_ops_profile_for(&rt->dev.info, rt->cache_enabled ? rt->cache_dir : NULL, &profile, err);
+    if (st != GEMCL_OK)
+        return st;
+    gc_log(rt, GEMCL_LOG_LEVEL_INFO, "tuning profile: built-in %s%s%s", profile.name, profile.file[0] ? " + " : "",
+           profile.file);
+    return gc_ops_create_with_profile(rt, &profile, out, err);
 }
 
 void gc_ops_free(gc_ops *ops) {

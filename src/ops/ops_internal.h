@@ -46,6 +46,10 @@ typedef enum gc_scratch_slot {
 
 gemcl_status gc_ops_scratch(gc_ops *ops, gc_scratch_slot slot, size_t bytes, gc_buffer **buf, gc_error *err);
 
+/* gc_ops_create with the given profile instead of the device's (`gemcl tune` measures candidates this way, and
+ * starts from the built-in profile even where a tuned file exists). */
+gemcl_status gc_ops_create_with_profile(gc_runtime *rt, const gc_ops_profile *profile, gc_ops **out, gc_error *err);
+
 /* The tuning profile ops was created with (chosen by device; see profile.h). */
 const gc_ops_profile *gc_ops_get_profile(const gc_ops *ops);
 

@@ -1,15 +1,22 @@
 /* profile.h - per-device tuning data for the op wrappers: which GEMM to use and the kernels' -D tunables.
- * Profiles are plain data chosen from the device's type and vendor; the defaults in the .cl files apply to
- * anything a profile leaves at 0. */
+ *
+ * Profiles are data: JSON objects with one key per field below (plus "about", "date" and "device" strings).
+ * The built-in ones are cl/profiles/<name>.json, embedded at build time: "cpu" for CPU devices, "gpu" for
+ * every other type. gc_ops_create takes the built-in profile for the device, then the values of one file over
+ * it: $GEMCL_PROFILE (a path) when set, else the device's tuned profile (written by `gemcl tune`) when it
+ * exists. Keys a file omits keep the built-in value; a bad file is an error naming the file and the key. */
 #ifndef GC_OPS_PROFILE_H
 #define GC_OPS_PROFILE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-#include "gemcl.h"
+#include "util/err.h"
 
 typedef struct gc_ops_profile {
-    const char *name;      /* "cpu", "gpu", ... (for logs and the bench) */
+    char name[16];         /* the built-in profile it starts from: "cpu", "gpu" */
+    char file[1024];       /* the file whose values were applied over the built-in's; "" for none */
     int gemv_max_n;        /* matmul with n <= this uses the GEMV kernels */
     int gemv_local;        /* GEMV_LS: work-items per output row (power of two) */
     int gemv_rows;         /* GEMV_RPG: output rows per GEMV work-group */
@@ -28,7 +35,81 @@ typedef struct gc_ops_profile {
     int reduce_local;      /* ARGMAX_LS / SAMPLE_LS: work-group size of argmax and sample */
 } gc_ops_profile;
 
-/* The profile for a device (by type and vendor). */
-gc_ops_profile gc_ops_profile_for(const gemcl_device_info *dev);
+/* The tunable fields, in the order of the struct and of the JSON files. */
+typedef enum gc_profile_field {
+    GC_PROFILE_GEMV_MAX_N,
+    GC_PROFILE_GEMV_LOCAL,
+    GC_PROFILE_GEMV_ROWS,
+    GC_PROFILE_GEMV_ROWS_X,
+    GC_PROFILE_GEMM_F32_CLBLAST,
+    GC_PROFILE_GEMM_TM,
+    GC_PROFILE_GEMM_WN,
+    GC_PROFILE_GEMM_WM,
+    GC_PROFILE_GEMM_KB,
+    GC_PROFILE_NORM_LOCAL,
+    GC_PROFILE_ATTN_SPLIT_KEYS,
+    GC_PROFILE_ATTN_SPLIT_MAX_N,
+    GC_PROFILE_ATTN_ROWS,
+    GC_PROFILE_ATTN_KEYS,
+    GC_PROFILE_ATTN_LOCAL_WG,
+    GC_PROFILE_REDUCE_LOCAL,
+    GC_PROFILE_FIELD_COUNT
+} gc_profile_field;
+
+#define GC_PROFILE_ALL_FIELDS ((1u << GC_PROFILE_FIELD_COUNT) - 1u)
+
+/* The JSON key of a field ("gemm_tm"). */
+const char *gc_ops_profile_key(gc_profile_field f);
+
+/* A field's value (booleans as 0 / 1) and its setter (no range check: gc_ops_profile_check_value is that). */
+int gc_ops_profile_get(const gc_ops_profile *p, gc_profile_field f);
+void gc_ops_profile_set(gc_ops_profile *p, gc_profile_field f, int value);
+
+/* GEMCL_ERR_FORMAT, "<file>: '<key>' must be ...", unless value lies in the field's range (powers of two,
+ * multiples of 32, ... as commented in the struct). */
+gemcl_status gc_ops_profile_check_value(gc_profile_field f, int value, const char *file, gc_error *err);
+
+/* The embedded cl/profiles/<name>.json, terminated by {NULL, NULL, 0} (tools/embed_json.py). */
+typedef struct gc_profile_source {
+    const char *name;
+    const char *json;
+    size_t len;
+} gc_profile_source;
+
+extern const gc_profile_source gc_profile_sources[];
+
+/* The built-in profile called name ("cpu", "gpu"); it must set every field. GEMCL_ERR_NOT_FOUND for another
+ * name. */
+gemcl_status gc_ops_profile_builtin(const char *name, gc_ops_profile *out, gc_error *err);
+
+/* The name of the built-in profile for a device: "cpu" for CPUs, else "gpu". */
+const char *gc_ops_profile_builtin_name(const gemcl_device_info *dev);
+
+/* Applies the keys of profile JSON text (len bytes, no NUL needed) over *p; file names the text in messages.
+ * *fields_set (may be NULL) receives the bit mask (1 << field) of the keys present. GEMCL_ERR_FORMAT naming
+ * file and key for invalid JSON, a top level that is not an object, an unknown or repeated key, a value of the
+ * wrong type or outside its range; *p is unchanged on any error. */
+gemcl_status gc_ops_profile_apply(gc_ops_profile *p, const char *json, size_t len, const char *file,
+                                  uint32_t *fields_set, gc_error *err);
+
+/* gc_ops_profile_apply on the file at path, recording path in p->file. GEMCL_ERR_IO when it cannot be read. */
+gemcl_status gc_ops_profile_apply_file(gc_ops_profile *p, const char *path, gc_error *err);
+
+/* Where the tuned profile of dev lives: <cache_dir>/profiles/<device name>_<driver version>.json, the name
+ * and version reduced to [A-Za-z0-9.-]. false (out = "") when cache_dir is NULL or "" (the cache is off). */
+bool gc_ops_profile_device_path(const char *cache_dir, const gemcl_device_info *dev, char *out, size_t len);
+
+/* The profile gc_ops_create uses for dev: the built-in one, then $GEMCL_PROFILE over it when that is set
+ * (an unreadable path is an error), else the tuned profile under cache_dir (NULL = off) when it exists. On a
+ * bad file *out keeps the built-in values, out->file names the file, and the message says which of the two it
+ * was. */
+gemcl_status gc_ops_profile_for(const gemcl_device_info *dev, const char *cache_dir, gc_ops_profile *out,
+                                gc_error *err);
+
+/* Writes the fields of p in the mask `fields` (bits 1 << field), after "about", "date" (now, UTC) and
+ * "device" strings, as a profile file at path: its directory is created, the file written to a temporary
+ * file and renamed into place. */
+gemcl_status gc_ops_profile_write(const gc_ops_profile *p, uint32_t fields, const char *about, const char *device,
+                                  const char *path, gc_error *err);
 
 #endif

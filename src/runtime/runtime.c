@@ -23,25 +23,19 @@ void gc_log(const gc_runtime *rt, gemcl_log_level level, const char *fmt, ...) {
     rt->log(level, line, rt->log_user);
 }
 
-static void resolve_cache_dir(gc_runtime *rt, const char *requested) {
+bool gc_cache_dir_resolve(const char *requested, char *out, size_t len) {
     const char *dir = requested ? requested : getenv("GEMCL_CACHE_DIR");
-    rt->cache_enabled = true;
-    if (dir && *dir) {
-        if (strcmp(dir, "off") == 0) {
-            rt->cache_enabled = false;
-            return;
-        }
-        snprintf(rt->cache_dir, sizeof rt->cache_dir, "%s", dir);
-        return;
-    }
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (xdg && *xdg)
-        snprintf(rt->cache_dir, sizeof rt->cache_dir, "%s/gemcl", xdg);
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    out[0] = '\0';
+    if (dir && *dir && strcmp(dir, "off") == 0)
+        return false;
+    if (dir && *dir)
+        snprintf(out, len, "%s", dir);
+    else if (xdg && *xdg)
+        snprintf(out, len, "%s/gemcl", xdg);
     else if (home && *home)
-        snprintf(rt->cache_dir, sizeof rt->cache_dir, "%s/.cache/gemcl", home);
-    else
-        rt->cache_enabled = false;
+        snprintf(out, len, "%s/.cache/gemcl", home);
+    return out[0] != '\0';
 }
 
 /* -cl-std from the device and capability macros from its extensions and vendor, so kernels can choose
@@ -101,7 +95,7 @@ gemcl_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out
         free(rt);
         return st;
     }
-    resolve_cache_dir(rt, p.cache_dir);
+    rt->cache_enabled = gc_cache_dir_resolve(p.cache_dir, rt->cache_dir, sizeof rt->cache_dir);
     make_build_options(rt);
     gc_log(rt, GEMCL_LOG_LEVEL_INFO, "device %d: %s (%s), options %s", rt->dev.info.index, rt->dev.info.name,
            rt->dev.info.opencl_c_version, rt->build_options);

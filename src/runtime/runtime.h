@@ -47,6 +47,10 @@ typedef struct gc_runtime_params {
 
 gc_runtime_params gc_runtime_default_params(void);
 
+/* gemcl's cache directory (kernel binaries, tuned profiles) as gc_runtime_params.cache_dir describes it, into
+ * out (len bytes); false, with out = "", when the cache is off or there is no home directory. */
+bool gc_cache_dir_resolve(const char *requested, char *out, size_t len);
+
 typedef struct gc_cache_stats {
     int hits;      /* programs loaded from a cached binary */
     int misses;    /* programs built from source */

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the small synthetic seed files in tests/fuzz/corpus/ (one per tokenizer format, a few hundred
-bytes to a few KiB each). The real files under ../shared are used as seeds too, by path. The tokenizer
+bytes to a few KiB each, and tuning profiles). The real files under ../shared are used as seeds too, by path. The tokenizer
 tests also load some of these files (tests/test_tokenizer.c).
 
 usage: python3 tests/fuzz/make_seeds.py tests/fuzz/corpus"""
@@ -104,6 +104,13 @@ def llama2c():
     return out
 
 
+def tuned_profile():
+    """A profile as gemcl tune writes it: notes, then some keys of each group."""
+    return {"about": "seed", "date": "2026-01-01T00:00:00Z", "device": "seed device", "gemv_local": 1,
+            "gemv_rows": 2, "gemm_f32_clblast": False, "gemm_tm": 8, "gemm_wn": 4, "gemm_wm": 8, "gemm_kb": 128,
+            "attn_rows": 16, "attn_keys": 8, "attn_local_wg": 16}
+
+
 def main():
     root = sys.argv[1]
     files = {
@@ -112,8 +119,11 @@ def main():
         "model/spm.model": sp_model(),
         "model/tiktoken.model": tiktoken(),
         "model/llama2c.bin": llama2c(),
+        "profile/tuned.json": json.dumps(tuned_profile(), indent=1).encode(),
+        "profile/bad.json": b'{"gemm_kb": 48, "gemv_local": 3, "attn_rows": "16", "gemm_tn": 1}',
     }
     for rel, data in files.items():
+        os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
         with open(os.path.join(root, rel), "wb") as f:
             f.write(data)
 

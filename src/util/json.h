@@ -1,7 +1,7 @@
-/* json_util.h - typed, checked reads of cJSON values for the model layer (config.json, safetensors headers,
- * model cards). Every failure names the file and the key. */
-#ifndef GC_MODEL_JSON_UTIL_H
-#define GC_MODEL_JSON_UTIL_H
+/* json.h - typed, checked reads of cJSON values for every JSON file gemcl reads (config.json, safetensors
+ * headers, model cards, tuning profiles). Every failure names the file and the key. */
+#ifndef GC_UTIL_JSON_H
+#define GC_UTIL_JSON_H
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>

@@ -1,5 +1,5 @@
-/* json_util.c - checked reads of cJSON values; see json_util.h. */
-#include "model/json_util.h"
+/* json.c - checked reads of cJSON values; see json.h. */
+#include "util/json.h"
 
 #include <inttypes.h>
 #include <math.h>
