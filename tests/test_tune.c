@@ -82,9 +82,9 @@ START_TEST(builtin_profiles_load_with_every_key) {
     gc_ops_profile cpu = builtin("cpu"), gpu = builtin("gpu");
     ck_assert_str_eq(cpu.name, "cpu");
     ck_assert_str_eq(cpu.file, "");
-    /* the values the C tables held before profiles became data */
+    /* values cl/profiles/{cpu,gpu}.json hold */
     ck_assert_int_eq(cpu.gemm_tm, 8);
-    ck_assert_int_eq(cpu.gemm_kb, 128);
+    ck_assert_int_eq(cpu.gemm_kb, 256);
     ck_assert_int_eq(cpu.attn_rows, 16);
     ck_assert(!cpu.gemm_f32_clblast);
     ck_assert_int_eq(gpu.gemv_local, 64);
