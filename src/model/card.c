@@ -127,7 +127,7 @@ gemcl_status gc_model_card_load(const char *name_or_path, gc_model_card *out, gc
         return s;
     }
     char known[512] = "";
-    for (const gc_card_source *c = gc_card_sources; c->name; c++) {
+    for (const gc_json_source *c = gc_card_sources; c->name; c++) {
         if (strcmp(c->name, name_or_path) == 0)
             return gc_model_card_parse(c->json, c->len, c->name, out, err);
         snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", known[0] ? ", " : "", c->name);
@@ -142,7 +142,7 @@ static bool same_shape(const gc_hparams *a, const gc_hparams *b) {
 }
 
 gemcl_status gc_model_card_match(const gc_hparams *hp, gc_model_card *out, gc_error *err) {
-    for (const gc_card_source *c = gc_card_sources; c->name; c++) {
+    for (const gc_json_source *c = gc_card_sources; c->name; c++) {
         gemcl_status s = gc_model_card_parse(c->json, c->len, c->name, out, err);
         if (s != GEMCL_OK)
             return s;

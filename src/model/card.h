@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "model/model.h"
+#include "util/json.h"
 
 typedef struct gc_model_card {
     char name[64];          /* "llama-3.1-8b-instruct" */
@@ -18,14 +19,8 @@ typedef struct gc_model_card {
     int budget;             /* GemFilter's k, or -1 */
 } gc_model_card;
 
-typedef struct gc_card_source {
-    const char *name;
-    const char *json;
-    size_t len;
-} gc_card_source;
-
 /* The cards compiled into the library, terminated by {NULL, NULL, 0}. */
-extern const gc_card_source gc_card_sources[];
+extern const gc_json_source gc_card_sources[];
 
 /* Loads a card by name ("tinyllama-1.1b", from the embedded set) or from a .json path. */
 gemcl_status gc_model_card_load(const char *name_or_path, gc_model_card *out, gc_error *err);

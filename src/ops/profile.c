@@ -175,7 +175,7 @@ gemcl_status gc_ops_profile_apply_file(gc_ops_profile *p, const char *path, gc_e
 }
 
 gemcl_status gc_ops_profile_builtin(const char *name, gc_ops_profile *out, gc_error *err) {
-    for (const gc_profile_source *s = gc_profile_sources; s->name; s++) {
+    for (const gc_json_source *s = gc_profile_sources; s->name; s++) {
         if (strcmp(s->name, name) != 0)
             continue;
         gc_ops_profile p = {0};

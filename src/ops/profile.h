@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "util/err.h"
+#include "util/json.h"
 
 typedef struct gc_ops_profile {
     char name[16];         /* the built-in profile it starts from: "cpu", "gpu" */
@@ -70,13 +71,7 @@ void gc_ops_profile_set(gc_ops_profile *p, gc_profile_field f, int value);
 gemcl_status gc_ops_profile_check_value(gc_profile_field f, int value, const char *file, gc_error *err);
 
 /* The embedded cl/profiles/<name>.json, terminated by {NULL, NULL, 0} (tools/embed_json.py). */
-typedef struct gc_profile_source {
-    const char *name;
-    const char *json;
-    size_t len;
-} gc_profile_source;
-
-extern const gc_profile_source gc_profile_sources[];
+extern const gc_json_source gc_profile_sources[];
 
 /* The built-in profile called name ("cpu", "gpu"); it must set every field. GEMCL_ERR_NOT_FOUND for another
  * name. */

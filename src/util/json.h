@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/err.h"
@@ -27,5 +28,13 @@ gemcl_status gc_json_str(const cJSON *obj, const char *key, const char *file, co
 /* Checks that v is an integral number in [lo, hi]; what names it in the message. */
 gemcl_status gc_json_check_int(const cJSON *v, int64_t lo, int64_t hi, const char *file, const char *what,
                                int64_t *out, gc_error *err);
+
+/* A JSON document embedded at build time by tools/embed_json.py (model cards, tuning profiles); the arrays it
+ * generates end with {NULL, NULL, 0}. */
+typedef struct gc_json_source {
+    const char *name; /* the file's base name without .json */
+    const char *json; /* its text, len bytes (not NUL-terminated) */
+    size_t len;
+} gc_json_source;
 
 #endif
