@@ -36,7 +36,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static void die(const gc_error *err) {
+static _Noreturn void die(const gc_error *err) {
     fprintf(stderr, "bench_ops: %s\n", err->msg);
     exit(1);
 }
