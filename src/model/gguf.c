@@ -32,21 +32,17 @@ static gemcl_status take(rd *r, uint64_t n, const char *what, const unsigned cha
     return GEMCL_OK;
 }
 
-static gemcl_status rd_u32(rd *r, const char *what, uint32_t *v) {
+/* Copies the next n bytes (a little-endian scalar on a little-endian host) into v. */
+static gemcl_status rd_scalar(rd *r, const char *what, void *v, size_t n) {
     const unsigned char *b = NULL;
-    gemcl_status s = take(r, 4, what, &b);
+    gemcl_status s = take(r, n, what, &b);
     if (s == GEMCL_OK)
-        memcpy(v, b, 4);
+        memcpy(v, b, n);
     return s;
 }
 
-static gemcl_status rd_u64(rd *r, const char *what, uint64_t *v) {
-    const unsigned char *b = NULL;
-    gemcl_status s = take(r, 8, what, &b);
-    if (s == GEMCL_OK)
-        memcpy(v, b, 8);
-    return s;
-}
+static gemcl_status rd_u32(rd *r, const char *what, uint32_t *v) { return rd_scalar(r, what, v, 4); }
+static gemcl_status rd_u64(rd *r, const char *what, uint64_t *v) { return rd_scalar(r, what, v, 8); }
 
 static gemcl_status rd_str(rd *r, const char *what, gc_gguf_str *out) {
     const unsigned char *b = NULL;

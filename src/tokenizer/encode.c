@@ -5,16 +5,11 @@
 
 #include "tokenizer/merge.h"
 #include "tokenizer/unicode.h"
+#include "util/grow.h"
 
 bool tok_ids_push(tok_ids *v, int32_t id) {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 256;
-        int32_t *ids = realloc(v->ids, cap * sizeof *ids);
-        if (!ids)
-            return false;
-        v->ids = ids;
-        v->cap = cap;
-    }
+    if (!gc_grow((void **)&v->ids, &v->cap, v->n, sizeof *v->ids, 256))
+        return false;
     v->ids[v->n++] = id;
     return true;
 }

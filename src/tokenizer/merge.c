@@ -6,20 +6,15 @@
 #include <stdlib.h>
 
 #include "tokenizer/merge.h"
+#include "util/grow.h"
 
 static bool bigram_before(const tok_bigram *a, const tok_bigram *b) {
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
 static bool heap_push(tok_merger *m, tok_bigram bg) {
-    if (m->n_heap == m->cap_heap) {
-        size_t cap = m->cap_heap ? m->cap_heap * 2 : 64;
-        tok_bigram *h = realloc(m->heap, cap * sizeof *h);
-        if (!h)
-            return false;
-        m->heap = h;
-        m->cap_heap = cap;
-    }
+    if (!gc_grow((void **)&m->heap, &m->cap_heap, m->n_heap, sizeof *m->heap, 64))
+        return false;
     size_t i = m->n_heap++;
     while (i > 0 && bigram_before(&bg, &m->heap[(i - 1) / 2])) {
         m->heap[i] = m->heap[(i - 1) / 2];
@@ -72,14 +67,8 @@ static bool try_pair(tok_merger *m, int32_t left, int32_t right) {
 }
 
 bool tok_merger_add(tok_merger *m, uint32_t off, uint32_t len, int32_t id) {
-    if (m->n_syms == m->cap_syms) {
-        size_t cap = m->cap_syms ? m->cap_syms * 2 : 64;
-        tok_sym *s = realloc(m->syms, cap * sizeof *s);
-        if (!s)
-            return false;
-        m->syms = s;
-        m->cap_syms = cap;
-    }
+    if (!gc_grow((void **)&m->syms, &m->cap_syms, m->n_syms, sizeof *m->syms, 64))
+        return false;
     int32_t i = (int32_t)m->n_syms++;
     m->syms[i] = (tok_sym){off, len, id, i - 1, -1};
     if (i > 0)
