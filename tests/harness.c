@@ -35,6 +35,16 @@ bool test_skip_if_missing(const char *path, const char *relative) {
     return true;
 }
 
+bool test_api_open_shared(const char *relative, gemcl_model **model, gemcl_context **ctx) {
+    const char *path = test_shared_path(relative);
+    if (test_skip_if_missing(path, relative))
+        return false;
+    char err[4096];
+    ck_assert_msg(gemcl_model_load(path, NULL, model, err, sizeof err) == GEMCL_OK, "%s", err);
+    ck_assert_msg(gemcl_context_create(*model, NULL, ctx, err, sizeof err) == GEMCL_OK, "%s", err);
+    return true;
+}
+
 void test_fill_random(float *x, size_t n, unsigned seed) {
     unsigned long long s = 0x9E3779B97F4A7C15ULL ^ seed;
     for (size_t i = 0; i < n; i++) {

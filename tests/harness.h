@@ -51,6 +51,10 @@ bool test_stack_open_shared(test_stack *s, const char *relative, int dtype);
  * decode-attention scratch). */
 void test_stack_close(test_stack *s);
 
+/* Through the public API: loads the model under ../shared (default params) and a default context on it into
+ * *model and *ctx; false (after a SKIP note) when it is absent; fails the test on any error. */
+bool test_api_open_shared(const char *relative, gemcl_model **model, gemcl_context **ctx);
+
 /* Runs the built gemcl CLI with args (a shell-quoted string); its stdout (and stderr when with_stderr) into
  * out (cap bytes, NUL-terminated); returns the exit status, or -1 when it did not exit normally. */
 int test_run_cli(const char *args, bool with_stderr, char *out, size_t cap);

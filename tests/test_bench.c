@@ -320,14 +320,10 @@ END_TEST
 /* What the bench stands on: gemcl_generate_tokens with ignore_eos runs exactly max_tokens (end-of-text ids
  * do not stop it), and ids outside the vocabulary are a clear error. */
 START_TEST(generate_tokens_ignoring_eos_runs_exactly_max_tokens_and_rejects_bad_ids) {
-    const char *path = test_shared_path(STORIES);
-    if (test_skip_if_missing(path, STORIES))
-        return;
-    char err[1024];
     gemcl_model *model = NULL;
     gemcl_context *ctx = NULL;
-    ck_assert_msg(gemcl_model_load(path, NULL, &model, err, sizeof err) == GEMCL_OK, "%s", err);
-    ck_assert_msg(gemcl_context_create(model, NULL, &ctx, err, sizeof err) == GEMCL_OK, "%s", err);
+    if (!test_api_open_shared(STORIES, &model, &ctx))
+        return;
     gemcl_generate_params g = gemcl_generate_default_params();
     g.max_tokens = 300; /* stories260K's greedy story ends (BOS) well before 300 tokens */
     g.ignore_eos = 1;

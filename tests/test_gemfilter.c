@@ -188,14 +188,10 @@ static gemcl_status generate(gemcl_context *ctx, const char *prompt, gemcl_metho
 }
 
 START_TEST(budget_at_least_prompt_is_exactly_full_attention) {
-    const char *path = test_shared_path(STORIES);
-    if (test_skip_if_missing(path, STORIES))
-        return;
     gemcl_model *model;
     gemcl_context *ctx;
-    char err[4096];
-    ck_assert_msg(gemcl_model_load(path, NULL, &model, err, sizeof err) == GEMCL_OK, "%s", err);
-    ck_assert_int_eq(gemcl_context_create(model, NULL, &ctx, err, sizeof err), GEMCL_OK);
+    if (!test_api_open_shared(STORIES, &model, &ctx))
+        return;
     const char *prompt = "Once upon a time, there was a little dog named Max. Max liked to run in the park.";
     gemcl_result full, gem, cut;
     ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, -1, 0, &full), GEMCL_OK);

@@ -713,14 +713,10 @@ static gemcl_status generate(gemcl_context *ctx, const char *prompt, gemcl_metho
 }
 
 START_TEST(every_method_equals_full_when_the_prompt_fits_the_budget) {
-    const char *path = test_shared_path(STORIES);
-    if (test_skip_if_missing(path, STORIES))
-        return;
     gemcl_model *model;
     gemcl_context *ctx;
-    char err[4096];
-    ck_assert_msg(gemcl_model_load(path, NULL, &model, err, sizeof err) == GEMCL_OK, "%s", err);
-    ck_assert_int_eq(gemcl_context_create(model, NULL, &ctx, err, sizeof err), GEMCL_OK);
+    if (!test_api_open_shared(STORIES, &model, &ctx))
+        return;
     const char *prompt = "Once upon a time, there was a little dog named Max. Max liked to run in the park.";
     const int max_tokens = 40;
     gemcl_result full;
@@ -751,14 +747,10 @@ START_TEST(every_method_equals_full_when_the_prompt_fits_the_budget) {
 END_TEST
 
 START_TEST(kv_bytes_after_prefill_follow_each_formula) {
-    const char *path = test_shared_path(STORIES);
-    if (test_skip_if_missing(path, STORIES))
-        return;
     gemcl_model *model;
     gemcl_context *ctx;
-    char err[4096];
-    ck_assert_msg(gemcl_model_load(path, NULL, &model, err, sizeof err) == GEMCL_OK, "%s", err);
-    ck_assert_int_eq(gemcl_context_create(model, NULL, &ctx, err, sizeof err), GEMCL_OK);
+    if (!test_api_open_shared(STORIES, &model, &ctx))
+        return;
     gemcl_model_info info;
     gemcl_model_get_info(model, &info);
     const char *prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
