@@ -25,7 +25,7 @@ gemcl_status gemcl_weight_dtype_from_name(const char *name, gemcl_weight_dtype *
         *dtype = GEMCL_WEIGHT_DTYPE_AUTO;
         return GEMCL_OK;
     }
-    if (!gc_dtype_from_name(name, &d))
+    if (!gc_dtype_from_name(name, &d) || d > GC_DTYPE_Q8_0) /* the public enum's types */
         return GEMCL_ERR_NOT_FOUND;
     *dtype = (gemcl_weight_dtype)d;
     return GEMCL_OK;
@@ -120,11 +120,11 @@ static void describe_tokenizer_and_card(const text_sink *o, const gc_model_file 
 static void describe_tensors(const text_sink *o, const gc_model_file *m) {
     int n;
     const gc_tensor *t = gc_model_file_tensors(m, &n);
-    int counts[4] = {0};
+    int counts[GC_DTYPE_COUNT] = {0};
     for (int i = 0; i < n; i++)
-        counts[t[i].dtype & 3]++;
+        counts[(unsigned)t[i].dtype < GC_DTYPE_COUNT ? t[i].dtype : 0]++;
     emit(o, "parameters: %" PRId64 "\ndtypes:", gc_model_file_n_params(m));
-    for (int d = 0; d < 4; d++)
+    for (int d = 0; d < GC_DTYPE_COUNT; d++)
         if (counts[d])
             emit(o, " %s x%d", gc_dtype_name((gc_dtype)d), counts[d]);
     emit(o, "\ntensors: %d\n", n);
@@ -132,7 +132,7 @@ static void describe_tensors(const text_sink *o, const gc_model_file *m) {
         char shape[96] = "";
         for (int d = 0; d < t[i].n_dims; d++)
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%" PRId64, d ? ", " : "", t[i].shape[d]);
-        emit(o, "  %-48s %-5s [%s] offset %" PRIu64 "\n", t[i].name, gc_dtype_name(t[i].dtype), shape,
+        emit(o, "  %-48s %-6s [%s] offset %" PRIu64 "\n", t[i].name, gc_dtype_name(t[i].dtype), shape,
              t[i].file_offset);
     }
 }

@@ -13,64 +13,12 @@
 
 #define CHUNK_ELEMS (1 << 20)
 
-static void encode_q8_0(const float *src, size_t n, unsigned char *dst) {
-    for (size_t b = 0; b < n / 32; b++, src += 32, dst += 34) {
-        float amax = 0;
-        for (int i = 0; i < 32; i++)
-            amax = fmaxf(amax, fabsf(src[i]));
-        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-        uint16_t dh = gc_f32_to_f16(d);
-        memcpy(dst, &dh, 2);
-        for (int i = 0; i < 32; i++)
-            dst[2 + i] = (unsigned char)(int8_t)roundf(src[i] * id);
-    }
-}
-
 void gc_encode_f32(gc_dtype dtype, const float *src, size_t n, void *dst) {
-    unsigned char *out = dst;
-    switch (dtype) {
-    case GC_DTYPE_F32: memcpy(dst, src, n * 4); return;
-    case GC_DTYPE_F16:
-    case GC_DTYPE_BF16:
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h = dtype == GC_DTYPE_F16 ? gc_f32_to_f16(src[i]) : gc_f32_to_bf16(src[i]);
-            memcpy(out + 2 * i, &h, 2);
-        }
-        return;
-    case GC_DTYPE_Q8_0: encode_q8_0(src, n, out); return;
-    }
-}
-
-bool gc_dtype_from_name(const char *name, gc_dtype *out) {
-    const gc_dtype all[] = {GC_DTYPE_F32, GC_DTYPE_F16, GC_DTYPE_BF16, GC_DTYPE_Q8_0};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (name && strcmp(name, gc_dtype_name(all[i])) == 0) {
-            *out = all[i];
-            return true;
-        }
-    return false;
+    gc_row_from_f32(dtype, src, (int64_t)n, dst);
 }
 
 void gc_decode_f32(const gc_tensor *t, int64_t first, size_t n, float *dst) {
-    const unsigned char *p = t->data;
-    uint16_t h;
-    switch (t->dtype) {
-    case GC_DTYPE_F32: memcpy(dst, p + (size_t)first * 4, n * 4); return;
-    case GC_DTYPE_F16:
-    case GC_DTYPE_BF16:
-        for (size_t i = 0; i < n; i++) {
-            memcpy(&h, p + ((size_t)first + i) * 2, 2);
-            dst[i] = t->dtype == GC_DTYPE_F16 ? gc_f16_to_f32(h) : gc_bf16_to_f32(h);
-        }
-        return;
-    case GC_DTYPE_Q8_0:
-        for (size_t i = 0; i < n; i++) {
-            const unsigned char *blk = p + ((size_t)first + i) / 32 * 34;
-            memcpy(&h, blk, 2);
-            dst[i] = gc_f16_to_f32(h) * (float)(int8_t)blk[2 + ((size_t)first + i) % 32];
-        }
-        return;
-    }
+    gc_row_to_f32(t->dtype, (const unsigned char *)t->data + gc_dtype_row_bytes(t->dtype, first), (int64_t)n, dst);
 }
 
 /* Streams one tensor: fill in whole-row chunks, encode, write. */

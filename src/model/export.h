@@ -27,9 +27,6 @@ gemcl_status gc_export_write(const char *path, gc_export_format format, gc_gguf_
 /* Encodes n f32 values as dtype into dst (Q8_0: n a multiple of 32, ggml's rounding). */
 void gc_encode_f32(gc_dtype dtype, const float *src, size_t n, void *dst);
 
-/* "f32", "f16", "bf16", "q8_0" -> dtype; false for anything else. */
-bool gc_dtype_from_name(const char *name, gc_dtype *out);
-
 /* Decodes elements [first, first + n) of t to f32 (Q8_0: first and n multiples of 32). */
 void gc_decode_f32(const gc_tensor *t, int64_t first, size_t n, float *dst);
 

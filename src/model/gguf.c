@@ -326,22 +326,21 @@ gemcl_status gc_gguf_array_strings(const gc_gguf_kv *kv, const char ***strs, siz
     return GEMCL_OK;
 }
 
+/* ggml type id of each gc_dtype, in enum order. */
+static const uint32_t ggml_of_dtype[GC_DTYPE_COUNT] = {
+    GC_GGML_F32,  GC_GGML_F16,  GC_GGML_BF16, GC_GGML_Q8_0, GC_GGML_Q4_0, GC_GGML_Q4_1, GC_GGML_Q5_0,
+    GC_GGML_Q5_1, GC_GGML_Q2_K, GC_GGML_Q3_K, GC_GGML_Q4_K, GC_GGML_Q5_K, GC_GGML_Q6_K, GC_GGML_IQ4_NL,
+};
+
 bool gc_gguf_dtype_of(uint32_t ggml_type, gc_dtype *out) {
-    switch (ggml_type) {
-    case GC_GGML_F32: *out = GC_DTYPE_F32; return true;
-    case GC_GGML_F16: *out = GC_DTYPE_F16; return true;
-    case GC_GGML_BF16: *out = GC_DTYPE_BF16; return true;
-    case GC_GGML_Q8_0: *out = GC_DTYPE_Q8_0; return true;
-    default: return false;
-    }
+    for (int t = 0; t < GC_DTYPE_COUNT; t++)
+        if (ggml_of_dtype[t] == ggml_type) {
+            *out = (gc_dtype)t;
+            return true;
+        }
+    return false;
 }
 
 uint32_t gc_gguf_ggml_type(gc_dtype t) {
-    switch (t) {
-    case GC_DTYPE_F32: return GC_GGML_F32;
-    case GC_DTYPE_F16: return GC_GGML_F16;
-    case GC_DTYPE_BF16: return GC_GGML_BF16;
-    case GC_DTYPE_Q8_0: return GC_GGML_Q8_0;
-    }
-    return GC_GGML_F32;
+    return (unsigned)t < GC_DTYPE_COUNT ? ggml_of_dtype[t] : GC_GGML_F32;
 }

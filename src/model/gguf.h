@@ -23,8 +23,12 @@ typedef enum gc_gguf_type {
     GC_GGUF_I64 = 11, GC_GGUF_F64 = 12,
 } gc_gguf_type;
 
-/* ggml tensor types gemcl reads and writes. */
-enum { GC_GGML_F32 = 0, GC_GGML_F16 = 1, GC_GGML_Q8_0 = 8, GC_GGML_BF16 = 30 };
+/* ggml tensor type ids (ggml.h's enum ggml_type) of the types gemcl reads and writes. */
+enum {
+    GC_GGML_F32 = 0, GC_GGML_F16 = 1, GC_GGML_Q4_0 = 2, GC_GGML_Q4_1 = 3, GC_GGML_Q5_0 = 6, GC_GGML_Q5_1 = 7,
+    GC_GGML_Q8_0 = 8, GC_GGML_Q2_K = 10, GC_GGML_Q3_K = 11, GC_GGML_Q4_K = 12, GC_GGML_Q5_K = 13, GC_GGML_Q6_K = 14,
+    GC_GGML_IQ4_NL = 20, GC_GGML_BF16 = 30
+};
 
 typedef struct gc_gguf_str {
     const char *data; /* not NUL-terminated */

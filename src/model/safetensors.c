@@ -12,7 +12,7 @@ const char *gc_safetensors_dtype_name(gc_dtype t) {
     case GC_DTYPE_F32: return "F32";
     case GC_DTYPE_F16: return "F16";
     case GC_DTYPE_BF16: return "BF16";
-    case GC_DTYPE_Q8_0: return NULL;
+    default: return NULL; /* block types have no safetensors dtype */
     }
     return NULL;
 }

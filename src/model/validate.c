@@ -20,10 +20,6 @@ void gc_tensor_describe(gc_tensor *t, const char *name, gc_dtype dtype, int n_di
         t->shape[i] = dims[i];
 }
 
-static size_t element_bytes(gc_dtype dt) {
-    return dt == GC_DTYPE_F32 ? 4 : 2;
-}
-
 gemcl_status gc_tensor_expected_bytes(const gc_tensor *t, const char *file, uint64_t offset, uint64_t *nbytes,
                                       gc_error *err) {
     if (t->n_dims < 1 || t->n_dims > 4)
@@ -34,15 +30,12 @@ gemcl_status gc_tensor_expected_bytes(const gc_tensor *t, const char *file, uint
         if (t->shape[i] <= 0 || !gc_mul_u64(n, (uint64_t)t->shape[i], &n))
             return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tensor '%s' at offset %" PRIu64 ": bad dimension %" PRId64,
                            file, t->name, offset, t->shape[i]);
-    if (t->dtype == GC_DTYPE_Q8_0) {
-        if (t->shape[t->n_dims - 1] % 32 != 0)
-            return gc_fail(err, GEMCL_ERR_FORMAT,
-                           "%s: tensor '%s' at offset %" PRIu64 ": q8_0 row of %" PRId64 " is not a multiple of 32",
-                           file, t->name, offset, t->shape[t->n_dims - 1]);
-        *nbytes = n / 32 * 34; /* n / 32 blocks cannot overflow when n did not */
-        return GEMCL_OK;
-    }
-    if (!gc_mul_u64(n, element_bytes(t->dtype), nbytes))
+    const int block = gc_dtype_block(t->dtype);
+    if (t->shape[t->n_dims - 1] % block != 0)
+        return gc_fail(err, GEMCL_ERR_FORMAT,
+                       "%s: tensor '%s' at offset %" PRIu64 ": %s row of %" PRId64 " is not a multiple of the block size %d",
+                       file, t->name, offset, gc_dtype_name(t->dtype), t->shape[t->n_dims - 1], block);
+    if (!gc_mul_u64(n / (uint64_t)block, gc_dtype_block_bytes(t->dtype), nbytes))
         return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tensor '%s' at offset %" PRIu64 ": size overflows", file, t->name,
                        offset);
     return GEMCL_OK;

@@ -1,26 +1,53 @@
 #include "util/types.h"
 
+#include "util/quant.h"
+
 #include <math.h>
 #include <string.h>
+#include <strings.h>
+
+/* One row per gc_dtype, in enum order. */
+static const struct dtype_info {
+    const char *name;
+    int block;
+    size_t block_bytes;
+} dtypes[GC_DTYPE_COUNT] = {
+    {"f32", 1, 4},      {"f16", 1, 2},     {"bf16", 1, 2},    {"q8_0", 32, 34},  {"q4_0", 32, 18},
+    {"q4_1", 32, 20},   {"q5_0", 32, 22},  {"q5_1", 32, 24},  {"q2_k", 256, 84}, {"q3_k", 256, 110},
+    {"q4_k", 256, 144}, {"q5_k", 256, 176}, {"q6_k", 256, 210}, {"iq4_nl", 32, 18},
+};
+
+static const struct dtype_info *info(gc_dtype t) {
+    return (unsigned)t < GC_DTYPE_COUNT ? &dtypes[t] : NULL;
+}
 
 const char *gc_dtype_name(gc_dtype t) {
-    switch (t) {
-    case GC_DTYPE_F32: return "f32";
-    case GC_DTYPE_F16: return "f16";
-    case GC_DTYPE_BF16: return "bf16";
-    case GC_DTYPE_Q8_0: return "q8_0";
-    }
-    return "unknown";
+    return info(t) ? info(t)->name : "unknown";
+}
+
+bool gc_dtype_from_name(const char *name, gc_dtype *out) {
+    for (int t = 0; name && t < GC_DTYPE_COUNT; t++)
+        if (strcasecmp(name, dtypes[t].name) == 0) {
+            *out = (gc_dtype)t;
+            return true;
+        }
+    return false;
+}
+
+int gc_dtype_block(gc_dtype t) {
+    return info(t) ? info(t)->block : 1;
+}
+
+size_t gc_dtype_block_bytes(gc_dtype t) {
+    return info(t) ? info(t)->block_bytes : 0;
+}
+
+bool gc_dtype_is_quantized(gc_dtype t) {
+    return gc_dtype_block(t) > 1;
 }
 
 size_t gc_dtype_row_bytes(gc_dtype t, int64_t n) {
-    switch (t) {
-    case GC_DTYPE_F32: return (size_t)n * 4;
-    case GC_DTYPE_F16:
-    case GC_DTYPE_BF16: return (size_t)n * 2;
-    case GC_DTYPE_Q8_0: return (size_t)(n / 32) * 34;
-    }
-    return 0;
+    return info(t) ? (size_t)(n / info(t)->block) * info(t)->block_bytes : 0;
 }
 
 float gc_f16_to_f32(uint16_t h) {
@@ -102,15 +129,9 @@ void gc_row_to_f32(gc_dtype t, const void *src, int64_t n, float *dst) {
             dst[i] = t == GC_DTYPE_F16 ? gc_f16_to_f32(h) : gc_bf16_to_f32(h);
         }
         return;
-    case GC_DTYPE_Q8_0:
-        for (int64_t b = 0; b < n / 32; b++) {
-            uint16_t h;
-            memcpy(&h, p + 34 * b, 2);
-            float d = gc_f16_to_f32(h);
-            const int8_t *q = (const int8_t *)(p + 34 * b + 2);
-            for (int i = 0; i < 32; i++)
-                dst[32 * b + i] = d * (float)q[i];
-        }
+    default:
+        for (int64_t b = 0; b < n / gc_dtype_block(t); b++)
+            gc_dequantize_block(t, p + gc_dtype_block_bytes(t) * (size_t)b, dst + gc_dtype_block(t) * b);
         return;
     }
 }
@@ -128,19 +149,9 @@ void gc_row_from_f32(gc_dtype t, const float *src, int64_t n, void *dst) {
             memcpy(p + 2 * i, &h, 2);
         }
         return;
-    case GC_DTYPE_Q8_0:
-        for (int64_t b = 0; b < n / 32; b++) {
-            const float *x = src + 32 * b;
-            float amax = 0.0f;
-            for (int i = 0; i < 32; i++)
-                amax = fmaxf(amax, fabsf(x[i]));
-            float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-            uint16_t h = gc_f32_to_f16(d);
-            memcpy(p + 34 * b, &h, 2);
-            int8_t *q = (int8_t *)(p + 34 * b + 2);
-            for (int i = 0; i < 32; i++)
-                q[i] = (int8_t)roundf(x[i] * id);
-        }
+    default:
+        for (int64_t b = 0; b < n / gc_dtype_block(t); b++)
+            gc_quantize_block(t, src + gc_dtype_block(t) * b, p + gc_dtype_block_bytes(t) * (size_t)b);
         return;
     }
 }
