@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 gc_runtime *test_runtime(void) {
     gc_error err;
@@ -104,4 +105,16 @@ int test_run_cli(const char *args, bool with_stderr, char *out, size_t cap) {
     out[n] = '\0';
     int status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+const char *test_qwen_gguf(void) {
+    static char path[2048];
+    const char *cache = getenv("GEMCL_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (cache && strcmp(cache, "off") != 0)
+        snprintf(path, sizeof path, "%s/models/%s", cache, TEST_QWEN_GGUF_NAME);
+    else if (xdg && xdg[0])
+        snprintf(path, sizeof path, "%s/gemcl/models/%s", xdg, TEST_QWEN_GGUF_NAME);
+    else
+        snprintf(path, sizeof path, "%s/.cache/gemcl/models/%s", home ? home : ".", TEST_QWEN_GGUF_NAME);
+    return access(path, R_OK) == 0 ? path : NULL;
 }

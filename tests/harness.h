@@ -59,6 +59,11 @@ bool test_api_open_shared(const char *relative, gemcl_model **model, gemcl_conte
  * out (cap bytes, NUL-terminated); returns the exit status, or -1 when it did not exit normally. */
 int test_run_cli(const char *args, bool with_stderr, char *out, size_t cap);
 
+/* Qwen2.5-Coder-0.5B-Instruct Q4_K_M where tools/fetch-model.sh caches it (the gemcl cache directory's
+ * models/), or NULL when it has not been fetched. Returns a static buffer. */
+#define TEST_QWEN_GGUF_NAME "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+const char *test_qwen_gguf(void);
+
 /* The directory holding build outputs (for running the built CLI), from GEMCL_BUILD_DIR. */
 const char *test_build_dir(void);
 
