@@ -93,7 +93,7 @@ gemcl_status gc_export_write(const char *path, gc_export_format format, gc_gguf_
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f)
-        return gc_fail(err, GEMCL_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        return gc_fail(err, GEMCL_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
     gemcl_status s = write_all(f, path, format, meta, tensors, n, fill, ctx, err);
     if (fclose(f) != 0 && s == GEMCL_OK)
         s = gc_fail(err, GEMCL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
