@@ -231,7 +231,7 @@ gemcl_status gc_gguf_write_model(const gc_model_file *m, const char *out, const 
 }
 
 static gemcl_status convert_gguf(const gc_model_file *m, const char *out, gc_dtype dtype, gc_error *err) {
-    gc_planned_tensor *plan;
+    gc_planned_tensor *plan = NULL;
     int n;
     gemcl_status s = gc_layout_plan(&m->hp, GC_EXPORT_GGUF, dtype, &plan, &n, err);
     if (s == GEMCL_OK)
