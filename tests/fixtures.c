@@ -105,8 +105,8 @@ static const char *k256_source(void) {
     char tmp[4200], err[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", dir, (long)getpid());
     const char *tok = test_shared_path("models/stories260K/tok512.bin");
-    gemcl_status st = gemcl_gen_model(GEMCL_SOURCE_DIR "/tests/data/k256-card.json", 1, GEMCL_WEIGHT_DTYPE_F32, tok, tmp,
-                                      err, sizeof err);
+    gemcl_status st = gemcl_gen_model(GEMCL_SOURCE_DIR "/tests/data/k256-card.json", 1, GEMCL_WEIGHT_DTYPE_F32, tok,
+                                      tmp, err, sizeof err);
     ck_assert_msg(st == GEMCL_OK, "fixture %s: %s", dir, err);
     ck_assert_msg(rename(tmp, dir) == 0, "fixture %s: cannot rename %s into place", dir, tmp);
     return dir;

@@ -33,8 +33,8 @@ static const struct type_bound {
     gc_dtype t;
     double rel_rmse;
 } bounds[] = {
-    {GC_DTYPE_Q8_0, 0.0065}, {GC_DTYPE_Q4_0, 0.1},   {GC_DTYPE_Q4_1, 0.1},  {GC_DTYPE_Q5_0, 0.053},
-    {GC_DTYPE_Q5_1, 0.047},  {GC_DTYPE_Q2_K, 0.38},  {GC_DTYPE_Q3_K, 0.185}, {GC_DTYPE_Q4_K, 0.09},
+    {GC_DTYPE_Q8_0, 0.0065}, {GC_DTYPE_Q4_0, 0.1},   {GC_DTYPE_Q4_1, 0.1},     {GC_DTYPE_Q5_0, 0.053},
+    {GC_DTYPE_Q5_1, 0.047},  {GC_DTYPE_Q2_K, 0.38},  {GC_DTYPE_Q3_K, 0.185},   {GC_DTYPE_Q4_K, 0.09},
     {GC_DTYPE_Q5_K, 0.045},  {GC_DTYPE_Q6_K, 0.021}, {GC_DTYPE_IQ4_NL, 0.095},
 };
 #define N_TYPES (sizeof bounds / sizeof bounds[0])
@@ -127,7 +127,8 @@ START_TEST(every_type_round_trips_real_weights_within_its_bound) {
                       err[bounds[i].t], bounds[i].rel_rmse);
     }
     /* more bits, less error: a type that quietly used fewer levels than its layout has would break this */
-    const gc_dtype ladder[] = {GC_DTYPE_Q2_K, GC_DTYPE_Q3_K, GC_DTYPE_Q4_K, GC_DTYPE_Q5_K, GC_DTYPE_Q6_K, GC_DTYPE_Q8_0};
+    const gc_dtype ladder[] = {GC_DTYPE_Q2_K, GC_DTYPE_Q3_K, GC_DTYPE_Q4_K,
+                               GC_DTYPE_Q5_K, GC_DTYPE_Q6_K, GC_DTYPE_Q8_0};
     for (size_t i = 1; i < sizeof ladder / sizeof ladder[0]; i++)
         ck_assert_msg(err[ladder[i]] < 0.6 * err[ladder[i - 1]], "%s vs %s", gc_dtype_name(ladder[i]),
                       gc_dtype_name(ladder[i - 1]));
@@ -149,8 +150,8 @@ START_TEST(requantizing_decoded_values_is_stable) {
         const gc_dtype t = bounds[i].t;
         round_trip(t, x, n, y);
         round_trip(t, y, n, z);
-        const bool exact = t == GC_DTYPE_Q8_0 || t == GC_DTYPE_Q4_0 || t == GC_DTYPE_Q4_1 || t == GC_DTYPE_Q5_0 ||
-                           t == GC_DTYPE_Q5_1;
+        const bool exact =
+            t == GC_DTYPE_Q8_0 || t == GC_DTYPE_Q4_0 || t == GC_DTYPE_Q4_1 || t == GC_DTYPE_Q5_0 || t == GC_DTYPE_Q5_1;
         if (exact)
             ck_assert_msg(memcmp(y, z, (size_t)n * sizeof *y) == 0, "%s: not a fixed point", gc_dtype_name(t));
         else
@@ -231,6 +232,13 @@ static uint16_t f16_field(const unsigned char *b, size_t offset) {
     return h;
 }
 
+/* Level of element i in a grid block: every level of a block (or sub-block) of 16 or more elements appears,
+ * and elements that share a byte (j and j + 16 in a 32-block, l, l + 32, l + 64, l + 96 in a K block) get
+ * different levels, so a bit written to the wrong place cannot go unnoticed. */
+static int grid_level(int i, int sub, int levels) {
+    return (i * 7 + i / sub) % levels;
+}
+
 /* Values on a type's grid: 32-block types use every level (so the block's extremes are present) with a
  * power-of-two scale; K types give each sub-block its own scale k/64 (and min), the largest at the top of
  * the scale range, so the sub-block fits and the super-scales are exact too. */
@@ -244,28 +252,28 @@ static void grid_block(gc_dtype t, float *x) {
     case GC_DTYPE_Q5_0: {
         const int half = t == GC_DTYPE_Q4_0 ? 8 : 16;
         for (int i = 0; i < 32; i++)
-            x[i] = 0.125f * (float)((i * 7) % (2 * half) - half);
+            x[i] = 0.125f * (float)(grid_level(i, 16, 2 * half) - half);
         return;
     }
     case GC_DTYPE_Q4_1:
     case GC_DTYPE_Q5_1: {
         const int levels = t == GC_DTYPE_Q4_1 ? 16 : 32;
         for (int i = 0; i < 32; i++)
-            x[i] = 0.0625f * (float)((i * 7) % levels) - 1.5f;
+            x[i] = 0.0625f * (float)grid_level(i, 16, levels) - 1.5f;
         return;
     }
     case GC_DTYPE_IQ4_NL:
         for (int i = 0; i < 32; i++)
-            x[i] = 0.015625f * (float)gc_iq4nl_values[(i * 7) % 16];
+            x[i] = 0.015625f * (float)gc_iq4nl_values[grid_level(i, 16, 16)];
         return;
     case GC_DTYPE_Q2_K: /* 16 x 16: L 0..3, scale k/16 (k <= 15), min n/32 (n <= 15) */
         for (int i = 0; i < 256; i++)
-            x[i] = (float)(1 + (i / 16) % 15) / 16.0f * (float)(i % 4) - (float)((i / 16) % 16) / 32.0f;
+            x[i] = (float)(1 + (i / 16) % 15) / 16.0f * (float)grid_level(i, 16, 4) - (float)((i / 16) % 16) / 32.0f;
         return;
     case GC_DTYPE_Q3_K: /* 16 x 16: L -4..3, scale d * sc, sc = -32 in sub-block 0 */
         for (int i = 0; i < 256; i++) {
             const int j = i / 16, sc = j == 0 ? -32 : (j * 13) % 63 - 31;
-            x[i] = 0.00390625f * (float)sc * (float)(i % 8 - 4);
+            x[i] = 0.00390625f * (float)sc * (float)(grid_level(i, 16, 8) - 4);
         }
         return;
     case GC_DTYPE_Q4_K:
@@ -273,17 +281,18 @@ static void grid_block(gc_dtype t, float *x) {
         const int levels = t == GC_DTYPE_Q4_K ? 16 : 32;
         for (int i = 0; i < 256; i++) {
             const int j = i / 32, k = 63 - 5 * j, m = j == 7 ? 63 : 7 * j;
-            x[i] = (float)k / 64.0f * (float)(i % levels) - (float)m / 128.0f;
+            x[i] = (float)k / 64.0f * (float)grid_level(i, 32, levels) - (float)m / 128.0f;
         }
         return;
     }
     case GC_DTYPE_Q6_K: /* 16 x 16: L -32..28 step 4, scale d * sc, sc = -128 in sub-block 0 */
         for (int i = 0; i < 256; i++) {
             const int j = i / 16, sc = j == 0 ? -128 : (j * 37) % 255 - 127;
-            x[i] = 0.000244140625f * (float)sc * (float)(4 * (i % 16) - 32);
+            x[i] = 0.000244140625f * (float)sc * (float)(4 * grid_level(i, 16, 16) - 32);
         }
         return;
-    default: ck_abort_msg("no grid block for %s", gc_dtype_name(t));
+    default:
+        ck_abort_msg("no grid block for %s", gc_dtype_name(t));
     }
 }
 
@@ -304,19 +313,20 @@ END_TEST
 START_TEST(fields_sit_at_ggml_offsets) {
     float x[256];
     unsigned char b[256];
-    grid_block(GC_DTYPE_Q4_0, x); /* d = 0.125; element 0 is level 0, element 16 level (16 * 7) % 16 = 0 */
+    grid_block(GC_DTYPE_Q4_0, x); /* d = 0.125 at 0; qs[1] holds elements 1 (low nibble) and 17 (high) */
     gc_quantize_block(GC_DTYPE_Q4_0, x, b);
     ck_assert_uint_eq(f16_field(b, 0), gc_f32_to_f16(0.125f));
-    ck_assert_uint_eq(b[2 + 1], (1 * 7 % 16) | ((17 * 7 % 16) << 4)); /* qs[1]: elements 1 and 17 */
-    grid_block(GC_DTYPE_Q5_1, x);                                /* d = 1/16, m = -1.5 */
+    ck_assert_uint_eq(b[2 + 1], grid_level(1, 16, 16) | grid_level(17, 16, 16) << 4);
+    grid_block(GC_DTYPE_Q5_1, x); /* d = 1/16 at 0, m = -1.5 at 2, fifth bits at 4, nibbles at 8 */
     gc_quantize_block(GC_DTYPE_Q5_1, x, b);
     ck_assert_uint_eq(f16_field(b, 0), gc_f32_to_f16(0.0625f));
     ck_assert_uint_eq(f16_field(b, 2), gc_f32_to_f16(-1.5f));
     uint32_t qh, want = 0;
     memcpy(&qh, b + 4, 4);
     for (int i = 0; i < 32; i++)
-        want |= (uint32_t)(((i * 7) % 32) >> 4) << i;
+        want |= (uint32_t)(grid_level(i, 16, 32) >> 4) << i;
     ck_assert_uint_eq(qh, want);
+    ck_assert_uint_eq(b[8], (grid_level(0, 16, 32) & 15) | (grid_level(16, 16, 32) & 15) << 4);
     grid_block(GC_DTYPE_Q2_K, x); /* scales[j] = k | n << 4; d = 1/16 at 80, dmin = 1/32 at 82 */
     gc_quantize_block(GC_DTYPE_Q2_K, x, b);
     ck_assert_uint_eq(b[3], 4 | 3 << 4);
@@ -419,8 +429,10 @@ static void assert_model_quantized_of(const gc_model_file *orig, const gc_model_
     assert_quantized_of(&orig->out_norm, &q->out_norm);
     for (int l = 0; l < orig->hp.n_layers; l++) {
         const gc_layer_weights *a = &orig->layers[l], *b = &q->layers[l];
-        const gc_tensor *as[] = {&a->attn_norm, &a->wq, &a->wk, &a->wv, &a->wo, &a->ffn_norm, &a->w_gate, &a->w_up, &a->w_down};
-        const gc_tensor *bs[] = {&b->attn_norm, &b->wq, &b->wk, &b->wv, &b->wo, &b->ffn_norm, &b->w_gate, &b->w_up, &b->w_down};
+        const gc_tensor *as[] = {&a->attn_norm, &a->wq,     &a->wk,   &a->wv,    &a->wo,
+                                 &a->ffn_norm,  &a->w_gate, &a->w_up, &a->w_down};
+        const gc_tensor *bs[] = {&b->attn_norm, &b->wq,     &b->wk,   &b->wv,    &b->wo,
+                                 &b->ffn_norm,  &b->w_gate, &b->w_up, &b->w_down};
         for (size_t i = 0; i < sizeof as / sizeof as[0]; i++)
             assert_quantized_of(as[i], bs[i]);
     }
@@ -429,8 +441,8 @@ static void assert_model_quantized_of(const gc_model_file *orig, const gc_model_
 /* stories260K (width 64, ffn 172, 5 layers, tied embeddings): which type each matrix gets. */
 typedef struct stories_expect {
     const char *type;
-    gc_dtype matrices;   /* every matrix not named below */
-    gc_dtype embd;       /* token_embd (the output matrix too: tied) */
+    gc_dtype matrices;    /* every matrix not named below */
+    gc_dtype embd;        /* token_embd (the output matrix too: tied) */
     gc_dtype attn_v_more; /* attn_v of layers 2 and 4, llama.cpp's use_more_bits layers of 5 */
     int64_t file_type;
 } stories_expect;
@@ -474,6 +486,13 @@ START_TEST(cli_quantize_stories_writes_each_matrix_as_its_type) {
         assert_model_quantized_of(orig, q);
         gc_model_file_close(q);
     }
+    /* gemcl inspect tells the same story: 11 norms f32, 5 ffn_down f16, 31 matrices q4_0 */
+    snprintf(args, sizeof args, "inspect %s/q4_0.gguf", dir);
+    static char listing[65536];
+    ck_assert_int_eq(test_run_cli(args, false, listing, sizeof listing), 0);
+    ck_assert_ptr_nonnull(strstr(listing, "dtypes: f32 x11 f16 x5 q4_0 x31\n"));
+    ck_assert_ptr_nonnull(strstr(listing, "blk.4.attn_v.weight                              q4_0   [32, 64]"));
+    ck_assert_ptr_nonnull(strstr(listing, "general.file_type                            u32 2\n"));
     gc_model_file_close(orig);
     remove_dir(dir);
     free(dir);
@@ -489,13 +508,49 @@ START_TEST(mixes_give_the_tensors_llama_cpp_gives_more_bits) {
         gc_dtype base, output, attn_v[2], ffn_down[2], attn_output;
         int64_t file_type;
     } cases[] = {
-        {"Q4_K_M", GC_DTYPE_Q4_K, GC_DTYPE_Q6_K, {GC_DTYPE_Q4_K, GC_DTYPE_Q6_K}, {GC_DTYPE_Q4_K, GC_DTYPE_Q6_K}, GC_DTYPE_Q4_K, 15},
-        {"Q5_K_M", GC_DTYPE_Q5_K, GC_DTYPE_Q6_K, {GC_DTYPE_Q5_K, GC_DTYPE_Q6_K}, {GC_DTYPE_Q5_K, GC_DTYPE_Q6_K}, GC_DTYPE_Q5_K, 17},
-        {"Q4_K_S", GC_DTYPE_Q4_K, GC_DTYPE_Q6_K, {GC_DTYPE_Q5_K, GC_DTYPE_Q5_K}, {GC_DTYPE_Q4_K, GC_DTYPE_Q4_K}, GC_DTYPE_Q4_K, 14},
-        {"Q5_K_S", GC_DTYPE_Q5_K, GC_DTYPE_Q6_K, {GC_DTYPE_Q5_K, GC_DTYPE_Q5_K}, {GC_DTYPE_Q5_K, GC_DTYPE_Q5_K}, GC_DTYPE_Q5_K, 16},
-        {"Q3_K_M", GC_DTYPE_Q3_K, GC_DTYPE_Q6_K, {GC_DTYPE_Q5_K, GC_DTYPE_Q5_K}, {GC_DTYPE_Q4_K, GC_DTYPE_Q4_K}, GC_DTYPE_Q4_K, 12},
+        {"Q4_K_M",
+         GC_DTYPE_Q4_K,
+         GC_DTYPE_Q6_K,
+         {GC_DTYPE_Q4_K, GC_DTYPE_Q6_K},
+         {GC_DTYPE_Q4_K, GC_DTYPE_Q6_K},
+         GC_DTYPE_Q4_K,
+         15},
+        {"Q5_K_M",
+         GC_DTYPE_Q5_K,
+         GC_DTYPE_Q6_K,
+         {GC_DTYPE_Q5_K, GC_DTYPE_Q6_K},
+         {GC_DTYPE_Q5_K, GC_DTYPE_Q6_K},
+         GC_DTYPE_Q5_K,
+         17},
+        {"Q4_K_S",
+         GC_DTYPE_Q4_K,
+         GC_DTYPE_Q6_K,
+         {GC_DTYPE_Q5_K, GC_DTYPE_Q5_K},
+         {GC_DTYPE_Q4_K, GC_DTYPE_Q4_K},
+         GC_DTYPE_Q4_K,
+         14},
+        {"Q5_K_S",
+         GC_DTYPE_Q5_K,
+         GC_DTYPE_Q6_K,
+         {GC_DTYPE_Q5_K, GC_DTYPE_Q5_K},
+         {GC_DTYPE_Q5_K, GC_DTYPE_Q5_K},
+         GC_DTYPE_Q5_K,
+         16},
+        {"Q3_K_M",
+         GC_DTYPE_Q3_K,
+         GC_DTYPE_Q6_K,
+         {GC_DTYPE_Q5_K, GC_DTYPE_Q5_K},
+         {GC_DTYPE_Q4_K, GC_DTYPE_Q4_K},
+         GC_DTYPE_Q4_K,
+         12},
         /* n_heads / n_kv_heads = 2 < 4: attn_v q3_k */
-        {"q2_k", GC_DTYPE_Q2_K, GC_DTYPE_Q6_K, {GC_DTYPE_Q3_K, GC_DTYPE_Q3_K}, {GC_DTYPE_Q3_K, GC_DTYPE_Q3_K}, GC_DTYPE_Q3_K, 10},
+        {"q2_k",
+         GC_DTYPE_Q2_K,
+         GC_DTYPE_Q6_K,
+         {GC_DTYPE_Q3_K, GC_DTYPE_Q3_K},
+         {GC_DTYPE_Q3_K, GC_DTYPE_Q3_K},
+         GC_DTYPE_Q3_K,
+         10},
     };
     char *dir = temp_dir(), out[4096], err[4096];
     gc_model_file *orig = open_ok(src);
@@ -525,9 +580,11 @@ END_TEST
 
 /* The fixtures the other suites use: one per type, each matrix of that type where its rows allow. */
 START_TEST(fixtures_exist_for_every_type) {
-    const gc_dtype fallback_64[GC_DTYPE_COUNT] = {
-        [GC_DTYPE_Q2_K] = GC_DTYPE_Q4_0, [GC_DTYPE_Q3_K] = GC_DTYPE_Q4_0, [GC_DTYPE_Q4_K] = GC_DTYPE_Q5_0,
-        [GC_DTYPE_Q5_K] = GC_DTYPE_Q5_1, [GC_DTYPE_Q6_K] = GC_DTYPE_Q8_0};
+    const gc_dtype fallback_64[GC_DTYPE_COUNT] = {[GC_DTYPE_Q2_K] = GC_DTYPE_Q4_0,
+                                                  [GC_DTYPE_Q3_K] = GC_DTYPE_Q4_0,
+                                                  [GC_DTYPE_Q4_K] = GC_DTYPE_Q5_0,
+                                                  [GC_DTYPE_Q5_K] = GC_DTYPE_Q5_1,
+                                                  [GC_DTYPE_Q6_K] = GC_DTYPE_Q8_0};
     for (size_t i = 0; i < N_TYPES; i++) {
         const gc_dtype t = bounds[i].t;
         const bool k = gc_dtype_block(t) == 256;

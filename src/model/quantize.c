@@ -17,10 +17,9 @@
 /* llama.cpp's LLAMA_FTYPE_* (llama.h) for a file mostly of each gc_dtype, in enum order; a K type alone
  * is the file type of its _M mix, as llama-quantize --pure writes it. */
 static const uint32_t dtype_ftypes[GC_DTYPE_COUNT] = {
-    [GC_DTYPE_F32] = 0,   [GC_DTYPE_F16] = 1,   [GC_DTYPE_BF16] = 32, [GC_DTYPE_Q8_0] = 7,
-    [GC_DTYPE_Q4_0] = 2,  [GC_DTYPE_Q4_1] = 3,  [GC_DTYPE_Q5_0] = 8,  [GC_DTYPE_Q5_1] = 9,
-    [GC_DTYPE_Q2_K] = 10, [GC_DTYPE_Q3_K] = 12, [GC_DTYPE_Q4_K] = 15, [GC_DTYPE_Q5_K] = 17,
-    [GC_DTYPE_Q6_K] = 18, [GC_DTYPE_IQ4_NL] = 25,
+    [GC_DTYPE_F32] = 0,   [GC_DTYPE_F16] = 1,   [GC_DTYPE_BF16] = 32, [GC_DTYPE_Q8_0] = 7,    [GC_DTYPE_Q4_0] = 2,
+    [GC_DTYPE_Q4_1] = 3,  [GC_DTYPE_Q5_0] = 8,  [GC_DTYPE_Q5_1] = 9,  [GC_DTYPE_Q2_K] = 10,   [GC_DTYPE_Q3_K] = 12,
+    [GC_DTYPE_Q4_K] = 15, [GC_DTYPE_Q5_K] = 17, [GC_DTYPE_Q6_K] = 18, [GC_DTYPE_IQ4_NL] = 25,
 };
 
 static const gc_quant_scheme mixes[] = {

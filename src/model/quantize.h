@@ -17,7 +17,13 @@
 /* The llama.cpp mixes: which tensors get more bits than the scheme's base type (rules in quantize.c). */
 typedef enum gc_quant_mix {
     GC_MIX_PURE = 0, /* every matrix the base type */
-    GC_MIX_Q2_K, GC_MIX_Q3_K_S, GC_MIX_Q3_K_M, GC_MIX_Q3_K_L, GC_MIX_Q4_K_S, GC_MIX_Q4_K_M, GC_MIX_Q5_K_S,
+    GC_MIX_Q2_K,
+    GC_MIX_Q3_K_S,
+    GC_MIX_Q3_K_M,
+    GC_MIX_Q3_K_L,
+    GC_MIX_Q4_K_S,
+    GC_MIX_Q4_K_M,
+    GC_MIX_Q5_K_S,
     GC_MIX_Q5_K_M,
 } gc_quant_mix;
 
@@ -25,7 +31,7 @@ typedef struct gc_quant_scheme {
     const char *name; /* canonical spelling: a dtype name ("q4_k") or a mix ("Q4_K_M") */
     gc_dtype base;    /* the type of every matrix no rule singles out */
     gc_quant_mix mix;
-    uint32_t ftype;   /* llama.cpp's LLAMA_FTYPE_* value, for general.file_type */
+    uint32_t ftype; /* llama.cpp's LLAMA_FTYPE_* value, for general.file_type */
 } gc_quant_scheme;
 
 /* The scheme named name (case-insensitive): a mix name (Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M), else a
@@ -42,8 +48,7 @@ uint32_t gc_llama_ftype(gc_dtype t);
 
 /* The type scheme s gives the matrix of role in layer (-1: model-level) of a model with hp, whose rows
  * are row_len long (after gc_layout_row_type's fallback for rows that are not whole blocks). */
-gc_dtype gc_quant_tensor_type(const gc_quant_scheme *s, const gc_hparams *hp, gc_role role, int layer,
-                              int64_t row_len);
+gc_dtype gc_quant_tensor_type(const gc_quant_scheme *s, const gc_hparams *hp, gc_role role, int layer, int64_t row_len);
 
 /* Writes src to out as GGUF with its matrices quantized by s (1-D tensors stay f32). A source whose
  * matrices are already block-quantized is refused (GEMCL_ERR_UNSUPPORTED, naming a tensor) unless
