@@ -52,14 +52,20 @@ bool gc_quant_scheme_find(const char *name, bool pure, gc_quant_scheme *out) {
     return true;
 }
 
+/* Appends word (and a space before it unless buf is empty), truncating at len. */
+static void append_word(char *buf, size_t len, const char *word) {
+    const size_t n = strlen(buf);
+    if (n + 1 < len)
+        snprintf(buf + n, len - n, "%s%s", n ? " " : "", word);
+}
+
 void gc_quant_scheme_names(char *buf, size_t len) {
-    size_t n = 0;
     buf[0] = '\0';
     for (int t = 0; t < GC_DTYPE_COUNT; t++)
         if (t != GC_DTYPE_Q2_K) /* that name is the mix */
-            n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s ", gc_dtype_name((gc_dtype)t));
+            append_word(buf, len, gc_dtype_name((gc_dtype)t));
     for (size_t i = 0; i < N_MIXES; i++)
-        n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", mixes[i].name, i + 1 < N_MIXES ? " " : "");
+        append_word(buf, len, mixes[i].name);
 }
 
 /* llama.cpp's use_more_bits: the first and last eighth of the layers, and every third one between. */
