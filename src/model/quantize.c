@@ -111,26 +111,33 @@ static gc_dtype attn_output_type(gc_quant_mix x, gc_dtype base) {
     }
 }
 
+/* The type a mix gives a matrix before the row fallback: the output matrix (or the token embeddings that
+ * serve as it) q6_k, or q8_0 when its rows are not whole blocks of the base type; attn_v, ffn_down and
+ * attn_output by the rules above; everything else the base type. */
+static gc_dtype mix_type(const gc_quant_scheme *s, const gc_hparams *hp, gc_role role, int layer, int64_t row_len) {
+    if (role == GC_ROLE_LM_HEAD || (role == GC_ROLE_EMBD && hp->tied_embeddings))
+        return row_len % gc_dtype_block(s->base) == 0 ? GC_DTYPE_Q6_K : GC_DTYPE_Q8_0;
+    switch (role) {
+    case GC_ROLE_WV: return attn_v_type(s->mix, s->base, hp, layer);
+    case GC_ROLE_DOWN: return ffn_down_type(s->mix, s->base, layer, hp->n_layers);
+    case GC_ROLE_WO: return attn_output_type(s->mix, s->base);
+    default: return s->base;
+    }
+}
+
 gc_dtype gc_quant_tensor_type(const gc_quant_scheme *s, const gc_hparams *hp, gc_role role, int layer,
                               int64_t row_len) {
-    gc_dtype t = s->base;
-    const bool output = role == GC_ROLE_LM_HEAD || (role == GC_ROLE_EMBD && hp->tied_embeddings);
-    if (s->mix != GC_MIX_PURE && output) /* q8_0 when the row is not whole blocks of the base type */
-        t = row_len % gc_dtype_block(s->base) == 0 ? GC_DTYPE_Q6_K : GC_DTYPE_Q8_0;
-    else if (s->mix != GC_MIX_PURE && role == GC_ROLE_WV)
-        t = attn_v_type(s->mix, s->base, hp, layer);
-    else if (s->mix != GC_MIX_PURE && role == GC_ROLE_DOWN)
-        t = ffn_down_type(s->mix, s->base, layer, hp->n_layers);
-    else if (s->mix != GC_MIX_PURE && role == GC_ROLE_WO)
-        t = attn_output_type(s->mix, s->base);
+    const gc_dtype t = s->mix == GC_MIX_PURE ? s->base : mix_type(s, hp, role, layer, row_len);
     return gc_layout_row_type(t, row_len);
 }
 
 /* Refuses a source with block-quantized weights unless asked: each pass through a quantizer adds error. */
 static gemcl_status check_requantize(const gc_model_file *src, bool allow, gc_error *err) {
+    if (allow)
+        return GEMCL_OK;
     int n;
     const gc_tensor *t = gc_model_file_tensors(src, &n);
-    for (int i = 0; !allow && i < n; i++)
+    for (int i = 0; i < n; i++)
         if (gc_dtype_is_quantized(t[i].dtype))
             return gc_fail(err, GEMCL_ERR_UNSUPPORTED,
                            "%s: tensor '%s' is already %s; requantizing compounds the error (allow it with "
