@@ -197,9 +197,9 @@ void gc_dequantize_block(gc_dtype t, const void *block, float *y) {
 /* ---- quantisation ------------------------------------------------------------------------------------
  * ggml's reference algorithms (ggml-quants.c, quantize_row_*_ref, without an importance matrix): the same
  * layouts and the same kind of search, written for this file. Two choices differ on purpose: every index
- * is computed against the scale as stored (f16-rounded), so it is the nearest point of the grid the reader
- * sees; and every f16 scale is clamped to the f16 range, so values beyond what a type can hold saturate
- * instead of turning into inf or NaN. The searches accumulate in double so huge inputs cannot overflow. */
+ * (but q8_0's, kept byte-identical to ggml) is computed against the scale as stored (f16-rounded), so it is
+ * the nearest point of the grid the reader sees; and every f16 scale is clamped to the f16 range, so values
+ * beyond what a type can hold saturate instead of turning into inf or NaN. The searches accumulate in double so huge inputs cannot overflow. */
 
 /* Round half to even (ggml's nearest_int), clamped to [lo, hi] first so huge or NaN values are safe. */
 static int round_clamp(float v, int lo, int hi) {
@@ -244,11 +244,13 @@ static void pack_fifth_bits(const uint8_t L[32], uint8_t qh[4]) {
     memcpy(qh, &h, 4);
 }
 
-/* q8_0: scale max|x| / 127, round half away from zero (ggml's quantize_row_q8_0_ref). */
+/* q8_0: scale max|x| / 127, round half away from zero, indices against the unrounded scale: byte for
+ * byte ggml's quantize_row_q8_0_ref (within f16 range), as gemcl's q8_0 always was. */
 static void quant_q8_0(const float *x, uint8_t *b) {
     float amax;
     signed_max(x, 32, &amax);
-    const float d = store_f16(b, amax / 127.0f), id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float d = fminf(amax / 127.0f, 65504.0f), id = d != 0.0f ? 1.0f / d : 0.0f;
+    store_f16(b, d);
     for (int i = 0; i < 32; i++)
         b[2 + i] = (uint8_t)(int8_t)roundf(fminf(fmaxf(x[i] * id, -127.0f), 127.0f));
 }
