@@ -291,8 +291,7 @@ static void grid_block(gc_dtype t, float *x) {
             x[i] = 0.000244140625f * (float)sc * (float)(4 * grid_level(i, 16, 16) - 32);
         }
         return;
-    default:
-        ck_abort_msg("no grid block for %s", gc_dtype_name(t));
+    default: ck_abort_msg("no grid block for %s", gc_dtype_name(t));
     }
 }
 
@@ -606,6 +605,31 @@ START_TEST(fixtures_exist_for_every_type) {
 }
 END_TEST
 
+/* The writer streams chunks and shares each chunk's blocks among threads: what lands in the file must be
+ * exactly gc_row_from_f32's bytes for the whole tensor, whatever the split. */
+START_TEST(quantized_files_hold_the_codec_bytes_of_their_source) {
+    gc_model_file *src = open_ok(test_fixture_k256("f32"));
+    const gc_dtype types[] = {GC_DTYPE_Q4_K, GC_DTYPE_Q6_K, GC_DTYPE_Q2_K, GC_DTYPE_Q8_0};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        gc_model_file *q = open_ok(test_fixture_k256(gc_dtype_name(types[k])));
+        int na, nb;
+        const gc_tensor *a = gc_model_file_tensors(src, &na), *b = gc_model_file_tensors(q, &nb);
+        ck_assert_int_eq(na, nb);
+        for (int i = 0; i < na; i++) {
+            const int64_t n = gc_tensor_n_elements(&a[i]);
+            unsigned char *want = malloc(gc_dtype_row_bytes(b[i].dtype, n));
+            ck_assert_str_eq(a[i].name, b[i].name);
+            gc_row_from_f32(b[i].dtype, a[i].data, n, want); /* the source is f32 */
+            ck_assert_uint_eq(b[i].nbytes, gc_dtype_row_bytes(b[i].dtype, n));
+            ck_assert_msg(memcmp(want, b[i].data, b[i].nbytes) == 0, "%s: %s", q->path, b[i].name);
+            free(want);
+        }
+        gc_model_file_close(q);
+    }
+    gc_model_file_close(src);
+}
+END_TEST
+
 /* quantize q8_0 and convert --dtype q8_0 share the quantizer and the writer: the same tensor bytes. */
 START_TEST(quantize_q8_0_writes_what_convert_q8_0_writes) {
     const char *q8 = test_fixture_stories("q8_0");
@@ -752,6 +776,7 @@ static void quant_file_cases(Suite *s) {
     tcase_add_test(tc, cli_quantize_stories_writes_each_matrix_as_its_type);
     tcase_add_test(tc, mixes_give_the_tensors_llama_cpp_gives_more_bits);
     tcase_add_test(tc, fixtures_exist_for_every_type);
+    tcase_add_test(tc, quantized_files_hold_the_codec_bytes_of_their_source);
     tcase_add_test(tc, quantize_q8_0_writes_what_convert_q8_0_writes);
     tcase_add_test(tc, q8_0_quantized_model_runs_close_to_the_original);
     tcase_add_test(tc, bad_arguments_are_one_line_usage_errors);

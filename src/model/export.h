@@ -1,5 +1,6 @@
 /* export.h - writes model files (safetensors or GGUF) tensor by tensor from an f32 source, converting to
- * each tensor's dtype on the way, in chunks of whole rows so a multi-GB model never sits in memory.
+ * each tensor's dtype on the way (block types on several threads), in chunks of whole rows so a multi-GB
+ * model never sits in memory.
  * Used by `gemcl convert`, `gemcl quantize` and `gemcl gen-model`. */
 #ifndef GC_MODEL_EXPORT_H
 #define GC_MODEL_EXPORT_H
