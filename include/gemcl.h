@@ -580,7 +580,8 @@ gemcl_quantize_params gemcl_quantize_default_params(void);
  * 1-D tensors (norms) stay f32. A matrix whose rows are not whole blocks falls back as llama.cpp's does
  * (q2_k, q3_k -> q4_0; q4_k -> q5_0; q5_k -> q5_1; q6_k -> q8_0), and to f16 when not whole 32-blocks.
  * params NULL = defaults. Writes a temporary file beside out and renames it: on failure nothing is left at
- * out. Host only (no device); any thread. Errors, message in err: GEMCL_ERR_INVALID_ARG for an unknown type
+ * out. Host only (no device); any thread; quantizes on up to one thread per CPU core, joined before it
+ * returns. Errors, message in err: GEMCL_ERR_INVALID_ARG for an unknown type
  * (checked before in is read) or a missing path; the file errors of gemcl_model_load; GEMCL_ERR_UNSUPPORTED
  * for an already-quantized source without allow_requantize, or a model GGUF arch llama cannot hold;
  * GEMCL_ERR_IO writing.
