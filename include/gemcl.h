@@ -512,8 +512,8 @@ typedef struct gemcl_context_stats {
 gemcl_status gemcl_context_get_stats(const gemcl_context *ctx, gemcl_context_stats *stats);
 
 /* ---------------------------------------------------------------------------------------------------
- * Model files, conversion and bare tokenizers, without a device (API section; the CLI's inspect,
- * convert, gen-model and tokenize commands are built on these). All may be called from any thread.
+ * Model files, conversion, quantization and bare tokenizers, without a device (API section; the CLI's
+ * inspect, convert, quantize, gen-model and tokenize commands are built on these). All may be called from any thread.
  * ------------------------------------------------------------------------------------------------- */
 
 /* The library's version, "MAJOR.MINOR.PATCH"; static storage. Compare with GEMCL_VERSION_STRING to check
@@ -557,6 +557,45 @@ gemcl_status gemcl_convert(const char *in, const char *out, gemcl_convert_format
  * weights. GEMCL_ERR_NOT_FOUND for an unknown card, GEMCL_ERR_INVALID_ARG for Q8_0. */
 gemcl_status gemcl_gen_model(const char *card, uint64_t seed, gemcl_weight_dtype dtype, const char *tokenizer_path,
                              const char *out, char *err, size_t errlen);
+
+/* How gemcl_quantize chooses (plain data, by value; start from gemcl_quantize_default_params). */
+typedef struct gemcl_quantize_params {
+    int allow_requantize; /* non-zero: accept a source whose matrices are already block-quantized (each
+                             pass through a quantizer adds error, so this is refused by default) */
+    int pure;             /* non-zero: a mix's base type for every matrix, no per-tensor rules
+                             (llama-quantize --pure); "Q2_K" with pure is an all-q2_k file */
+} gemcl_quantize_params;
+
+/* Defaults: both fields 0. Nothing to free; any thread. */
+gemcl_quantize_params gemcl_quantize_default_params(void);
+
+/* Writes the model at in (anything gemcl loads: llama2.c .bin, HF directory, GGUF) as a GGUF file at out
+ * that gemcl and llama.cpp read (arch llama; tokenizer and general.* metadata kept; general.file_type is
+ * llama.cpp's LLAMA_FTYPE_* value), its matrices block-quantized as type says (case-insensitive):
+ *   - a weight type: "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl"
+ *     (also "f32", "f16", "bf16"): every matrix that type;
+ *   - one of llama.cpp's mixes: "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S",
+ *     "Q5_K_M": the base type, with more bits for the output matrix (q6_k), attn_v, ffn_down and
+ *     attn_output where llama.cpp gives them.
+ * 1-D tensors (norms) stay f32. A matrix whose rows are not whole blocks falls back as llama.cpp's does
+ * (q2_k, q3_k -> q4_0; q4_k -> q5_0; q5_k -> q5_1; q6_k -> q8_0), and to f16 when not whole 32-blocks.
+ * params NULL = defaults. Writes a temporary file beside out and renames it: on failure nothing is left at
+ * out. Host only (no device); any thread; quantizes on up to one thread per CPU core, joined before it
+ * returns. Errors, message in err: GEMCL_ERR_INVALID_ARG for an unknown type
+ * (checked before in is read) or a missing path; the file errors of gemcl_model_load; GEMCL_ERR_UNSUPPORTED
+ * for an already-quantized source without allow_requantize, or a model GGUF arch llama cannot hold;
+ * GEMCL_ERR_IO writing.
+ *
+ *     char err[1024];
+ *     if (gemcl_quantize("model.gguf", "model-q4_k_m.gguf", "Q4_K_M", NULL, err, sizeof err) != GEMCL_OK)
+ *         fprintf(stderr, "gemcl: %s\n", err);
+ */
+gemcl_status gemcl_quantize(const char *in, const char *out, const char *type, const gemcl_quantize_params *params,
+                            char *err, size_t errlen);
+
+/* Writes the type names gemcl_quantize accepts, space-separated and NUL-terminated, into buf (len bytes,
+ * truncated to fit). Any thread. */
+void gemcl_quantize_type_names(char *buf, size_t len);
 
 /* A tokenizer on its own, from a tokenizer.json, a SentencePiece or tiktoken tokenizer.model, or a
  * llama2.c tokenizer .bin (vocab_size: its token count when the records do not exactly fill the file,

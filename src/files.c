@@ -1,5 +1,6 @@
-/* files.c - the host-only half of the public API (include/gemcl.h, "Model files, conversion and bare
- * tokenizers"): version, model file inspection, conversion, gen-model, and tokenizers on their own. */
+/* files.c - the host-only half of the public API (include/gemcl.h, "Model files, conversion, quantization
+ * and bare tokenizers"): version, model file inspection, conversion, quantization, gen-model, and tokenizers
+ * on their own. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "model/convert.h"
 #include "model/genmodel.h"
 #include "model/gguf.h"
+#include "model/quantize.h"
 #include "util/fileio.h"
 
 const char *gemcl_version(void) {
@@ -263,6 +265,43 @@ gemcl_status gemcl_gen_model(const char *card_name, uint64_t seed, gemcl_weight_
                      (int)dtype);
     else if ((st = gc_model_card_load(card_name, &card, &err)) == GEMCL_OK)
         st = gc_gen_model(&card, seed, d, tokenizer_path, out, &err);
+    if (st != GEMCL_OK)
+        gc_error_copy_out(&err, errbuf, errlen);
+    return st;
+}
+
+gemcl_quantize_params gemcl_quantize_default_params(void) {
+    return (gemcl_quantize_params){0, 0};
+}
+
+void gemcl_quantize_type_names(char *buf, size_t len) {
+    if (buf && len)
+        gc_quant_scheme_names(buf, len);
+}
+
+gemcl_status gemcl_quantize(const char *in, const char *out, const char *type, const gemcl_quantize_params *params,
+                            char *errbuf, size_t errlen) {
+    const gemcl_quantize_params p = params ? *params : gemcl_quantize_default_params();
+    gc_error err;
+    gc_quant_scheme scheme;
+    char names[512];
+    if (!out || !in) {
+        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "quantize: needs an input and an output path");
+        gc_error_copy_out(&err, errbuf, errlen);
+        return err.status;
+    }
+    if (!gc_quant_scheme_find(type, p.pure != 0, &scheme)) {
+        gc_quant_scheme_names(names, sizeof names);
+        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "quantize: unknown type '%s' (one of: %s)", type ? type : "(null)", names);
+        gc_error_copy_out(&err, errbuf, errlen);
+        return err.status;
+    }
+    gc_model_file *m;
+    gemcl_status st = open_file(in, NULL, &m, errbuf, errlen);
+    if (st != GEMCL_OK)
+        return st;
+    st = gc_model_quantize(m, out, &scheme, p.allow_requantize != 0, &err);
+    gc_model_file_close(m);
     if (st != GEMCL_OK)
         gc_error_copy_out(&err, errbuf, errlen);
     return st;

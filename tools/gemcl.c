@@ -16,6 +16,7 @@ static const command commands[] = {
     {"run", cmd_run, "generate from a prompt (full attention or GemFilter)"},
     {"inspect", cmd_inspect, "show a model file's format, hyperparameters, tokenizer and tensors"},
     {"convert", cmd_convert, "convert a model to an HF directory or a GGUF file"},
+    {"quantize", cmd_quantize, "write a model as a GGUF with block-quantized weights (q4_0 .. q6_k, Q4_K_M, ...)"},
     {"gen-model", cmd_gen_model, "write a deterministic random model at a model card's shapes"},
     {"bench", cmd_bench, "measure prompt/decode speed, time to first token and memory per method"},
     {"tokenize", cmd_tokenize, "text -> token ids and pieces, or ids -> text, with a tokenizer file"},

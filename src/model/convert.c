@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "model/model_internal.h"
+#include "model/quantize.h"
 #include "util/fileio.h"
 
 typedef struct convert_ctx {
@@ -75,9 +76,8 @@ static gemcl_status convert_hf(const gc_model_file *m, const char *out, gc_dtype
     return s == GEMCL_OK ? copy_tokenizer(m, out, err) : s;
 }
 
-static void add_hparams(gc_gguf_writer *w, const gc_hparams *hp, const char *name) {
+static void add_hparams(gc_gguf_writer *w, const gc_hparams *hp) {
     gc_gguf_writer_add_str(w, "general.architecture", "llama", 5);
-    gc_gguf_writer_add_str(w, "general.name", name, strlen(name));
     const struct { const char *key; uint32_t v; } ints[] = {
         {"llama.embedding_length", (uint32_t)hp->n_embd}, {"llama.block_count", (uint32_t)hp->n_layers},
         {"llama.feed_forward_length", (uint32_t)hp->n_ff}, {"llama.attention.head_count", (uint32_t)hp->n_heads},
@@ -176,20 +176,50 @@ static const char *base_name(const char *path) {
     return slash && slash[1] ? slash + 1 : path;
 }
 
-static gemcl_status convert_gguf(const gc_model_file *m, const char *out, gc_dtype dtype, gc_error *err) {
-    gc_planned_tensor *plan;
-    int n;
-    gemcl_status s = gc_layout_plan(&m->hp, GC_EXPORT_GGUF, dtype, &plan, &n, err);
-    if (s != GEMCL_OK)
-        return s;
+/* Keys a written GGUF sets itself, so a GGUF source's copies of them are dropped. */
+static bool key_is_ours(const gc_gguf_str *key) {
+    static const char *const ours[] = {"general.architecture", "general.file_type", "general.quantization_version",
+                                       "general.alignment"};
+    for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++)
+        if (key->len == strlen(ours[i]) && memcmp(key->data, ours[i], key->len) == 0)
+            return true;
+    return false;
+}
+
+/* general.*: a GGUF source's keys (name, author, license, ...) carried over; general.name otherwise the
+ * source's file name. Then the file type, and ggml's quantization version when any tensor is quantized. */
+static void add_general(gc_gguf_writer *w, const gc_model_file *m, uint32_t file_type, bool quantized) {
+    const gc_gguf *g = gc_model_priv_of(m)->gguf;
+    bool has_name = false;
+    for (uint64_t i = 0; g && i < g->n_kv; i++) {
+        const gc_gguf_str *key = &g->kv[i].key;
+        if (key->len > 8 && memcmp(key->data, "general.", 8) == 0 && !key_is_ours(key)) {
+            gc_gguf_writer_add_kv(w, g, &g->kv[i]);
+            has_name |= key->len == 12 && memcmp(key->data, "general.name", 12) == 0;
+        }
+    }
+    if (!has_name)
+        gc_gguf_writer_add_str(w, "general.name", base_name(m->path), strlen(base_name(m->path)));
+    gc_gguf_writer_add_u32(w, "general.file_type", file_type);
+    if (quantized)
+        gc_gguf_writer_add_u32(w, "general.quantization_version", GC_GGML_QUANT_VERSION);
+}
+
+gemcl_status gc_gguf_write_model(const gc_model_file *m, const char *out, const gc_planned_tensor *plan, int n,
+                                 uint32_t file_type, gc_error *err) {
+    gemcl_status s = GEMCL_OK;
     gc_gguf_writer *w = gc_gguf_writer_create();
     gc_tensor *descs = malloc((size_t)n * sizeof *descs);
     if (!w || !descs)
         s = gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", out);
-    for (int i = 0; s == GEMCL_OK && i < n; i++)
+    bool quantized = false;
+    for (int i = 0; s == GEMCL_OK && i < n; i++) {
         descs[i] = plan[i].desc;
+        quantized |= gc_dtype_is_quantized(descs[i].dtype);
+    }
     if (s == GEMCL_OK) {
-        add_hparams(w, &m->hp, base_name(m->path));
+        add_hparams(w, &m->hp);
+        add_general(w, m, file_type, quantized);
         s = add_tokenizer(w, m, err);
     }
     convert_ctx c = {m, plan, GC_ROPE_ADJACENT};
@@ -197,6 +227,15 @@ static gemcl_status convert_gguf(const gc_model_file *m, const char *out, gc_dty
         s = gc_export_write(out, GC_EXPORT_GGUF, w, descs, n, convert_fill, &c, err);
     gc_gguf_writer_free(w);
     free(descs);
+    return s;
+}
+
+static gemcl_status convert_gguf(const gc_model_file *m, const char *out, gc_dtype dtype, gc_error *err) {
+    gc_planned_tensor *plan = NULL;
+    int n;
+    gemcl_status s = gc_layout_plan(&m->hp, GC_EXPORT_GGUF, dtype, &plan, &n, err);
+    if (s == GEMCL_OK)
+        s = gc_gguf_write_model(m, out, plan, n, gc_llama_ftype(dtype), err);
     free(plan);
     return s;
 }

@@ -18,6 +18,13 @@ typedef enum gc_convert_to {
 gemcl_status gc_model_convert(const gc_model_file *src, const char *out, gc_convert_to to, gc_dtype dtype,
                               gc_error *err);
 
+/* Writes src as a GGUF file at out (arch llama, adjacent-pair RoPE layout, the tokenizer as metadata as
+ * gc_model_convert says) with the n tensors of plan, each stored as its desc.dtype; general.file_type is
+ * file_type (llama.cpp's LLAMA_FTYPE_*), and a GGUF source's other general.* keys are carried over. The
+ * one GGUF model writer: convert and quantize both come here. */
+gemcl_status gc_gguf_write_model(const gc_model_file *src, const char *out, const gc_planned_tensor *plan, int n,
+                                 uint32_t file_type, gc_error *err);
+
 /* Writes dir/config.json for hp (model_type hp->arch, torch_dtype from dtype). */
 gemcl_status gc_hf_write_config(const char *dir, const gc_hparams *hp, gc_dtype dtype, gc_error *err);
 

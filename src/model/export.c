@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,53 @@ void gc_decode_f32(const gc_tensor *t, int64_t first, size_t n, float *dst) {
     gc_row_to_f32(t->dtype, (const unsigned char *)t->data + gc_dtype_row_bytes(t->dtype, first), (int64_t)n, dst);
 }
 
+/* Encoding dominates a quantizing export (the K-quant searches take tens of ns per weight), so a chunk's
+ * blocks are shared among threads, at least MIN_BLOCKS_PER_THREAD each; every block is encoded on its own,
+ * so the bytes do not depend on the split. A thread that cannot start leaves its share to this one. */
+#define MAX_ENCODE_THREADS 16
+#define MIN_BLOCKS_PER_THREAD 256
+
+typedef struct encode_share {
+    gc_dtype dtype;
+    const float *src;
+    size_t n;
+    unsigned char *dst;
+} encode_share;
+
+static void *encode_share_run(void *arg) {
+    const encode_share *e = arg;
+    gc_encode_f32(e->dtype, e->src, e->n, e->dst);
+    return NULL;
+}
+
+static int encode_threads(gc_dtype dtype, size_t n) {
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    const size_t blocks = n / (size_t)gc_dtype_block(dtype);
+    size_t k = gc_dtype_is_quantized(dtype) ? blocks / MIN_BLOCKS_PER_THREAD : 1;
+    k = k < (size_t)(cpus > 0 ? cpus : 1) ? k : (size_t)(cpus > 0 ? cpus : 1);
+    return k < 1 ? 1 : k > MAX_ENCODE_THREADS ? MAX_ENCODE_THREADS : (int)k;
+}
+
+static void encode_chunk(gc_dtype dtype, const float *src, size_t n, unsigned char *dst) {
+    const int k = encode_threads(dtype, n);
+    const size_t block = (size_t)gc_dtype_block(dtype), blocks = n / block;
+    encode_share shares[MAX_ENCODE_THREADS];
+    pthread_t threads[MAX_ENCODE_THREADS];
+    bool started[MAX_ENCODE_THREADS] = {false};
+    for (int i = 0; i < k; i++) {
+        const size_t first = blocks * (size_t)i / (size_t)k, last = blocks * (size_t)(i + 1) / (size_t)k;
+        shares[i] = (encode_share){dtype, src + first * block, (last - first) * block,
+                                   dst + gc_dtype_row_bytes(dtype, (int64_t)(first * block))};
+        started[i] = i > 0 && pthread_create(&threads[i], NULL, encode_share_run, &shares[i]) == 0;
+    }
+    encode_share_run(&shares[0]);
+    for (int i = 1; i < k; i++)
+        if (started[i])
+            pthread_join(threads[i], NULL);
+        else
+            encode_share_run(&shares[i]);
+}
+
 /* Streams one tensor: fill in whole-row chunks, encode, write. */
 static gemcl_status write_tensor(FILE *f, const char *path, const gc_tensor *t, int index, gc_export_fill fill,
                                  void *ctx, float *buf, unsigned char *enc, gc_error *err) {
@@ -31,7 +79,7 @@ static gemcl_status write_tensor(FILE *f, const char *path, const gc_tensor *t, 
         gemcl_status s = fill(ctx, index, first, buf, n, err);
         if (s != GEMCL_OK)
             return s;
-        gc_encode_f32(t->dtype, buf, n, enc);
+        encode_chunk(t->dtype, buf, n, enc);
         size_t nbytes = gc_dtype_row_bytes(t->dtype, (int64_t)n);
         if (fwrite(enc, 1, nbytes, f) != nbytes)
             return gc_fail(err, GEMCL_ERR_IO, "%s: write failed at tensor '%s': %s", path, t->name, strerror(errno));
@@ -93,7 +141,7 @@ gemcl_status gc_export_write(const char *path, gc_export_format format, gc_gguf_
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f)
-        return gc_fail(err, GEMCL_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        return gc_fail(err, GEMCL_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
     gemcl_status s = write_all(f, path, format, meta, tensors, n, fill, ctx, err);
     if (fclose(f) != 0 && s == GEMCL_OK)
         s = gc_fail(err, GEMCL_ERR_IO, "%s: write failed: %s", path, strerror(errno));

@@ -1,6 +1,7 @@
 /* export.h - writes model files (safetensors or GGUF) tensor by tensor from an f32 source, converting to
- * each tensor's dtype on the way, in chunks of whole rows so a multi-GB model never sits in memory.
- * Used by `gemcl convert` and `gemcl gen-model`. Also the dtype codecs both directions. */
+ * each tensor's dtype on the way (block types on several threads), in chunks of whole rows so a multi-GB
+ * model never sits in memory.
+ * Used by `gemcl convert`, `gemcl quantize` and `gemcl gen-model`. */
 #ifndef GC_MODEL_EXPORT_H
 #define GC_MODEL_EXPORT_H
 
@@ -24,10 +25,10 @@ typedef enum gc_export_format {
 gemcl_status gc_export_write(const char *path, gc_export_format format, gc_gguf_writer *meta, const gc_tensor *tensors,
                              int n, gc_export_fill fill, void *ctx, gc_error *err);
 
-/* Encodes n f32 values as dtype into dst (Q8_0: n a multiple of 32, ggml's rounding). */
+/* Encodes n f32 values as dtype into dst: gc_row_from_f32, the one codec (block types: n whole blocks). */
 void gc_encode_f32(gc_dtype dtype, const float *src, size_t n, void *dst);
 
-/* Decodes elements [first, first + n) of t to f32 (Q8_0: first and n multiples of 32). */
+/* Decodes elements [first, first + n) of t to f32 through gc_row_to_f32 (block types: whole blocks). */
 void gc_decode_f32(const gc_tensor *t, int64_t first, size_t n, float *dst);
 
 #endif

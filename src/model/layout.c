@@ -51,10 +51,7 @@ static void add(gc_planned_tensor *t, const gc_hparams *hp, gc_dtype dtype, gc_r
     // cppcheck-suppress wrongPrintfScanfArgNum
     snprintf(name, sizeof name, name_fmt, layer);
     shape_of(hp, role, &n_dims, shape);
-    gc_dtype dt = n_dims == 1 ? GC_DTYPE_F32 : dtype;
-    if (dt == GC_DTYPE_Q8_0 && shape[1] % 32 != 0)
-        dt = GC_DTYPE_F16;
-    gc_tensor_describe(&t->desc, name, dt, n_dims, shape);
+    gc_tensor_describe(&t->desc, name, n_dims == 1 ? GC_DTYPE_F32 : gc_layout_row_type(dtype, shape[1]), n_dims, shape);
     t->role = role;
     t->layer = layer;
 }
@@ -64,8 +61,8 @@ gemcl_status gc_layout_plan(const gc_hparams *hp, gc_export_format format, gc_dt
     bool gguf = format == GC_EXPORT_GGUF;
     if (gguf && hp->qkv_bias)
         return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "GGUF arch llama has no q/k/v biases (a %s model)", hp->arch);
-    if (!gguf && dtype == GC_DTYPE_Q8_0)
-        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "safetensors cannot hold q8_0 (use f32, f16 or bf16)");
+    if (!gguf && gc_dtype_is_quantized(dtype))
+        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "safetensors cannot hold %s (use f32, f16 or bf16)", gc_dtype_name(dtype));
     size_t per_layer = sizeof layer_roles / sizeof layer_roles[0];
     gc_planned_tensor *t = calloc(3 + (size_t)hp->n_layers * per_layer, sizeof *t);
     if (!t)
@@ -84,6 +81,21 @@ gemcl_status gc_layout_plan(const gc_hparams *hp, gc_export_format format, gc_dt
     *out = t;
     *n = k;
     return GEMCL_OK;
+}
+
+gc_dtype gc_layout_row_type(gc_dtype want, int64_t row_len) {
+    if (row_len % gc_dtype_block(want) == 0)
+        return want;
+    gc_dtype fallback;
+    switch (want) { /* llama.cpp's tensor_type_fallback: a 32-block type of about the same bits */
+    case GC_DTYPE_Q2_K:
+    case GC_DTYPE_Q3_K: fallback = GC_DTYPE_Q4_0; break;
+    case GC_DTYPE_Q4_K: fallback = GC_DTYPE_Q5_0; break;
+    case GC_DTYPE_Q5_K: fallback = GC_DTYPE_Q5_1; break;
+    case GC_DTYPE_Q6_K: fallback = GC_DTYPE_Q8_0; break;
+    default: fallback = GC_DTYPE_F16; break;
+    }
+    return row_len % gc_dtype_block(fallback) == 0 ? fallback : GC_DTYPE_F16;
 }
 
 const gc_tensor *gc_layout_source(const gc_model_file *m, gc_role role, int layer) {

@@ -19,10 +19,16 @@ typedef struct gc_planned_tensor {
 } gc_planned_tensor;
 
 /* Lists the tensors a model with hp has (biases when hp->qkv_bias, lm_head unless tied) named for format,
- * matrices stored as `dtype`, 1-D tensors as f32; Q8_0 falls back to f16 for rows not a multiple of 32.
+ * matrices stored as `dtype` (through gc_layout_row_type), 1-D tensors as f32. Safetensors take f32, f16
+ * and bf16 only.
  * *out is malloc'd (the caller frees it); *n receives the count. */
 gemcl_status gc_layout_plan(const gc_hparams *hp, gc_export_format format, gc_dtype dtype, gc_planned_tensor **out,
                             int *n, gc_error *err);
+
+/* The type a matrix with rows of row_len elements is stored as when `want` is asked for: want itself when
+ * the row is whole blocks of it; else llama.cpp's fallback (q2_k, q3_k -> q4_0; q4_k -> q5_0; q5_k -> q5_1;
+ * q6_k -> q8_0) when the row is whole 32-blocks; else f16. */
+gc_dtype gc_layout_row_type(gc_dtype want, int64_t row_len);
 
 /* The model's tensor for a role (NULL when absent). */
 const gc_tensor *gc_layout_source(const gc_model_file *m, gc_role role, int layer);

@@ -58,8 +58,8 @@ uint16_t gc_f32_to_bf16(float f);
 /* Converts a row of n elements of dtype t at src to f32 (dst has n floats). */
 void gc_row_to_f32(gc_dtype t, const void *src, int64_t n, float *dst);
 
-/* Converts n f32 values to dtype t at dst (gc_dtype_row_bytes(t, n) bytes). Q8_0 quantises each block of
- * 32 with scale max|x| / 127 and round-to-nearest, as ggml does; n must be a multiple of 32. */
+/* Converts n f32 values to dtype t at dst (gc_dtype_row_bytes(t, n) bytes). The block types quantize each
+ * block with gc_quantize_block (util/quant.h; ggml's algorithms); n must be a multiple of gc_dtype_block(t). */
 void gc_row_from_f32(gc_dtype t, const float *src, int64_t n, void *dst);
 
 #endif
