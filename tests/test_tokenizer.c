@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "util/fileio.h"
@@ -302,6 +303,21 @@ START_TEST(phi3_gguf_matches_llama_cpp_vectors) {
     ck_assert_int_eq(gc_tokenizer_n_vocab(t), 32064);
     ck_assert_int_eq(gc_tokenizer_eos(t), 32000);
     check_vectors(t, "ggml-vocab-phi-3.gguf", "phi-3 GGUF");
+    gc_tokenizer_free(t);
+}
+END_TEST
+
+/* The Qwen2.5 GGUF's own vocabulary (gpt2 BPE, pre-tokenizer qwen2) against llama.cpp's qwen2 vectors. */
+START_TEST(qwen2_gguf_matches_llama_cpp_vectors) {
+    const char *path = test_qwen_gguf();
+    if (!path || vectors_missing("models/ggml-vocab/ggml-vocab-qwen2.gguf.inp", "ggml-vocab-qwen2.gguf"))
+        return;
+    gc_tokenizer *t;
+    gc_error err;
+    ck_assert_msg(gc_model_tokenizer_load(path, &t, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_int_eq(gc_tokenizer_get_kind(t), GC_TOKENIZER_BPE);
+    ck_assert_int_eq(gc_tokenizer_n_vocab(t), 151936);
+    check_vectors(t, "ggml-vocab-qwen2.gguf", "qwen2 GGUF");
     gc_tokenizer_free(t);
 }
 END_TEST
@@ -908,6 +924,7 @@ Suite *suite_tokenizer(void) {
     tcase_add_test(tc, spm_model_matches_llama_cpp_vectors);
     tcase_add_test(tc, spm_gguf_matches_llama_cpp_vectors);
     tcase_add_test(tc, phi3_gguf_matches_llama_cpp_vectors);
+    tcase_add_test(tc, qwen2_gguf_matches_llama_cpp_vectors);
     tcase_add_test(tc, llama3_tiktoken_matches_llama_cpp_vectors);
     tcase_add_test(tc, llama3_parses_special_tokens_only_when_asked);
     tcase_add_test(tc, smollm2_json_round_trips_every_essay);
