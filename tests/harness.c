@@ -35,6 +35,29 @@ bool test_skip_if_missing(const char *path, const char *relative) {
     return true;
 }
 
+/* The cache folder as tools/fetch-model.sh computes it. */
+static void cache_dir(char *out, size_t cap) {
+    const char *dir = getenv("GEMCL_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (dir && *dir && strcmp(dir, "off") != 0)
+        snprintf(out, cap, "%s", dir);
+    else if (xdg && *xdg)
+        snprintf(out, cap, "%s/gemcl", xdg);
+    else
+        snprintf(out, cap, "%s/.cache/gemcl", home ? home : "");
+}
+
+const char *test_qwen_gguf(void) {
+    static char path[4096];
+    char dir[3072];
+    cache_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", dir);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        return path;
+    fprintf(stderr, "SKIP: %s not found (bash tools/fetch-model.sh qwen2.5-coder-0.5b fetches it)\n", path);
+    return NULL;
+}
+
 bool test_api_open_shared(const char *relative, gemcl_model **model, gemcl_context **ctx) {
     const char *path = test_shared_path(relative);
     if (test_skip_if_missing(path, relative))

@@ -27,6 +27,11 @@ const char *test_shared_path(const char *relative);
  * true when the test must stop. */
 bool test_skip_if_missing(const char *path, const char *relative);
 
+/* The Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF that tools/fetch-model.sh caches (in $GEMCL_CACHE_DIR unless
+ * "off", else ${XDG_CACHE_HOME:-$HOME/.cache}/gemcl, under models/), or NULL after a SKIP note naming the
+ * fetch step when it is not there. Returns a static buffer. */
+const char *test_qwen_gguf(void);
+
 /* Fills x[0..n-1] with uniform values in [-1, 1) from a fixed-seed generator. */
 void test_fill_random(float *x, size_t n, unsigned seed);
 
