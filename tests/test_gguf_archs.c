@@ -8,6 +8,7 @@
 
 #include "harness.h"
 #include "model/card.h"
+#include "model/convert.h"
 #include "model/gguf.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -291,10 +292,27 @@ END_TEST
 
 START_TEST(gguf_rope_scaling_keys_are_read_or_refused) {
     tiny_spec s = tiny_default();
-    s.rope_scaling = "linear", s.rope_factor = 4.0f;
+    s.rope_scaling = "linear", s.rope_factor = 4.0f, s.matrix_dtype = GC_DTYPE_F16;
     gc_model_file *m = open_tiny(&s);
     ck_assert_int_eq(m->hp.rope_scaling.type, GC_ROPE_SCALING_LINEAR);
     ck_assert_float_eq(m->hp.rope_scaling.factor, 4.0f);
+    /* an HF conversion keeps it (config.json rope_scaling {"rope_type": "linear"}) */
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/gemcl-archs-hf-%d", (int)getpid());
+    gc_error err;
+    ck_assert_msg(gc_model_convert(m, dir, GC_CONVERT_HF, GC_DTYPE_F32, &err) == GEMCL_OK, "%s", err.msg);
+    gc_model_file *hf;
+    ck_assert_msg(gc_model_file_open(dir, NULL, &hf, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_int_eq(hf->hp.rope_scaling.type, GC_ROPE_SCALING_LINEAR);
+    ck_assert_float_eq(hf->hp.rope_scaling.factor, 4.0f);
+    gc_model_file_close(hf);
+    char path[128];
+    const char *files[] = {"config.json", "model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
     gc_model_file_close(m);
     s.rope_scaling = "llama3", s.rope_factor = 8.0f;
     m = open_tiny(&s);
