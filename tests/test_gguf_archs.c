@@ -26,19 +26,25 @@ typedef struct tiny_spec {
     int n_tokens;                        /* tokenizer.ggml.tokens length (token_embd has TINY_VOCAB rows) */
     int n_embd;                          /* width = the matrices' row length */
     gc_dtype matrix_dtype;
-    bool fused;                          /* phi3: attn_qkv and gate+up in ffn_up */
+    bool fused; /* phi3: attn_qkv and gate+up in ffn_up */
     bool biases, tied, add_eos;
-    const char *pre;                     /* tokenizer.ggml.pre */
-    const char *rope_scaling;            /* <arch>.rope.scaling.type, NULL = none */
+    const char *pre;          /* tokenizer.ggml.pre */
+    const char *rope_scaling; /* <arch>.rope.scaling.type, NULL = none */
     float rope_factor;
-    int sliding_window;                  /* 0 = no key */
+    int sliding_window; /* 0 = no key */
 } tiny_spec;
 
 enum { TINY_HEADS = 4, TINY_KV_HEADS = 2, TINY_HEAD_DIM = 64, TINY_FF = 256, TINY_VOCAB = 258 };
 
 static tiny_spec tiny_default(void) {
-    return (tiny_spec){.arch = "qwen2", .layers_declared = 2, .layers_written = 2, .heads_declared = TINY_HEADS,
-                       .n_tokens = TINY_VOCAB, .n_embd = 256, .matrix_dtype = GC_DTYPE_Q4_K, .biases = true,
+    return (tiny_spec){.arch = "qwen2",
+                       .layers_declared = 2,
+                       .layers_written = 2,
+                       .heads_declared = TINY_HEADS,
+                       .n_tokens = TINY_VOCAB,
+                       .n_embd = 256,
+                       .matrix_dtype = GC_DTYPE_Q4_K,
+                       .biases = true,
                        .pre = "qwen2"};
 }
 
@@ -69,8 +75,9 @@ static void add_vocab(gc_gguf_writer *w, const tiny_spec *s) {
     size_t lens[TINY_VOCAB];
     int32_t types[TINY_VOCAB];
     for (int i = 0; i < TINY_VOCAB; i++) {
-        lens[i] = i < 256 ? gpt2_byte_char(i, texts[i]) : (size_t)snprintf(texts[i], sizeof texts[i], "%s",
-                                                                             i == 256 ? "<|endoftext|>" : "<|im_start|>");
+        lens[i] = i < 256
+                      ? gpt2_byte_char(i, texts[i])
+                      : (size_t)snprintf(texts[i], sizeof texts[i], "%s", i == 256 ? "<|endoftext|>" : "<|im_start|>");
         strs[i] = texts[i];
         types[i] = i < 256 ? 1 : 3;
     }
@@ -133,7 +140,8 @@ static int layer_tensors(const tiny_spec *s, int l, tiny_tensor *t, int n) {
     int64_t e = s->n_embd, q = TINY_HEADS * TINY_HEAD_DIM, kv = TINY_KV_HEADS * TINY_HEAD_DIM;
     gc_dtype m = s->matrix_dtype;
     char name[64];
-#define LAYER(suffix, dt, nd, d0, d1) (snprintf(name, sizeof name, "blk.%d." suffix, l), n = add_tensor(t, n, name, dt, nd, d0, d1))
+#define LAYER(suffix, dt, nd, d0, d1)                                                                                  \
+    (snprintf(name, sizeof name, "blk.%d." suffix, l), n = add_tensor(t, n, name, dt, nd, d0, d1))
     LAYER("attn_norm.weight", GC_DTYPE_F32, 1, e, 0);
     if (s->fused) {
         LAYER("attn_qkv.weight", m, 2, q + 2 * kv, e);
@@ -173,7 +181,8 @@ static char *write_tiny(const tiny_spec *s, const char *path, size_t *len, size_
     size_t data = 0;
     for (int i = 0; i < n; i++) {
         gc_gguf_writer_add_tensor(w, t[i].name, t[i].dtype, t[i].n_dims, t[i].shape);
-        size_t nbytes = gc_dtype_row_bytes(t[i].dtype, t[i].shape[t[i].n_dims - 1]) * (size_t)(t[i].n_dims == 2 ? t[i].shape[0] : 1);
+        size_t nbytes = gc_dtype_row_bytes(t[i].dtype, t[i].shape[t[i].n_dims - 1]) *
+                        (size_t)(t[i].n_dims == 2 ? t[i].shape[0] : 1);
         data += (nbytes + GC_GGUF_ALIGNMENT - 1) / GC_GGUF_ALIGNMENT * GC_GGUF_ALIGNMENT;
     }
     unsigned char *header;
@@ -222,10 +231,10 @@ static void fails_at(const char *path, gemcl_status status, const char *const *n
         ck_assert_msg(strstr(err.msg, needles[i]), "message lacks '%s': %s", needles[i], err.msg);
 }
 
-#define FAILS(spec, status, ...)                                                                                      \
-    do {                                                                                                              \
-        const char *const needles_[] = {__VA_ARGS__};                                                                 \
-        fails_at(tiny_file(&(spec)), status, needles_, sizeof needles_ / sizeof *needles_);                           \
+#define FAILS(spec, status, ...)                                                                                       \
+    do {                                                                                                               \
+        const char *const needles_[] = {__VA_ARGS__};                                                                  \
+        fails_at(tiny_file(&(spec)), status, needles_, sizeof needles_ / sizeof *needles_);                            \
     } while (0)
 
 START_TEST(gguf_qwen2_binds_biases_and_rotates_halves) {
@@ -324,7 +333,8 @@ START_TEST(gguf_rope_scaling_keys_are_read_or_refused) {
     ck_assert_int_eq(m->hp.rope_scaling.type, GC_ROPE_SCALING_NONE);
     gc_model_file_close(m);
     s.rope_scaling = "yarn";
-    FAILS(s, GEMCL_ERR_UNSUPPORTED, "RoPE scaling 'yarn'", "'qwen2.rope.scaling.type' at offset", "none, linear, llama3");
+    FAILS(s, GEMCL_ERR_UNSUPPORTED, "RoPE scaling 'yarn'", "'qwen2.rope.scaling.type' at offset",
+          "none, linear, llama3");
 }
 END_TEST
 
@@ -352,8 +362,8 @@ START_TEST(gguf_declared_counts_must_match_the_tensors) {
     FAILS(s, GEMCL_ERR_FORMAT, "tensor 'blk.2.attn_norm.weight' is missing", "'qwen2.block_count' at offset");
     s = tiny_default();
     s.heads_declared = 8;
-    FAILS(s, GEMCL_ERR_FORMAT, "tensor 'blk.0.attn_q.weight' at offset", "256 rows", "'qwen2.attention.head_count' at offset",
-          "give 512");
+    FAILS(s, GEMCL_ERR_FORMAT, "tensor 'blk.0.attn_q.weight' at offset", "256 rows",
+          "'qwen2.attention.head_count' at offset", "give 512");
     s = tiny_default();
     s.n_tokens = TINY_VOCAB - 1;
     FAILS(s, GEMCL_ERR_FORMAT, "tensor 'token_embd.weight' at offset", "'tokenizer.ggml.tokens' at offset", "give 257");

@@ -95,8 +95,7 @@ static gemcl_status find_arch(const gc_gguf *g, const gguf_arch **out, gc_error 
     for (int i = 0; i < N_ARCHS; i++)
         snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", archs[i].name);
     return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "%s: GGUF architecture '%.*s' (%s) is not supported (supported: %s)",
-                   g->path, (int)(name.len < 32 ? name.len : 32), name.data, where(g, "general.architecture").s,
-                   known);
+                   g->path, (int)(name.len < 32 ? name.len : 32), name.data, where(g, "general.architecture").s, known);
 }
 
 /* <arch>.rope.scaling.* (or the older <arch>.rope.scale_linear): none, linear or llama3; the rest (yarn,
@@ -115,8 +114,9 @@ static gemcl_status read_rope_scaling(const gc_gguf *g, const char *a, gc_rope_s
     bool is_none = type.len == 4 && memcmp(type.data, "none", 4) == 0;
     *rs = (gc_rope_scaling){GC_ROPE_SCALING_NONE, 1.0f, 1.0f, 4.0f, 8192};
     if (!is_none && !is_linear && !is_llama3)
-        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "%s: RoPE scaling '%.*s' (%s) is not supported (none, linear, llama3)",
-                       g->path, (int)(type.len < 32 ? type.len : 32), type.data, where(g, type_key.s).s);
+        return gc_fail(err, GEMCL_ERR_UNSUPPORTED,
+                       "%s: RoPE scaling '%.*s' (%s) is not supported (none, linear, llama3)", g->path,
+                       (int)(type.len < 32 ? type.len : 32), type.data, where(g, type_key.s).s);
     if (is_none && linear == 1.0f)
         return GEMCL_OK;
     rs->type = is_llama3 ? GC_ROPE_SCALING_LLAMA3 : GC_ROPE_SCALING_LINEAR;
@@ -134,9 +134,14 @@ static gemcl_status read_rope_scaling(const gc_gguf *g, const char *a, gc_rope_s
 }
 
 static gemcl_status read_sizes(const gc_gguf *g, const char *a, gc_hparams *hp, gc_error *err) {
-    const struct { const char *suffix; size_t field; } required[] = {
-        {"embedding_length", offsetof(gc_hparams, n_embd)}, {"block_count", offsetof(gc_hparams, n_layers)},
-        {"feed_forward_length", offsetof(gc_hparams, n_ff)}, {"attention.head_count", offsetof(gc_hparams, n_heads)},
+    const struct {
+        const char *suffix;
+        size_t field;
+    } required[] = {
+        {"embedding_length", offsetof(gc_hparams, n_embd)},
+        {"block_count", offsetof(gc_hparams, n_layers)},
+        {"feed_forward_length", offsetof(gc_hparams, n_ff)},
+        {"attention.head_count", offsetof(gc_hparams, n_heads)},
     };
     gemcl_status s = GEMCL_OK;
     for (size_t i = 0; i < sizeof required / sizeof required[0] && s == GEMCL_OK; i++)
@@ -146,8 +151,8 @@ static gemcl_status read_sizes(const gc_gguf *g, const char *a, gc_hparams *hp, 
         (s = hp_int(g, a, "attention.head_count_kv", false, hp->n_heads, &hp->n_kv_heads, err)) != GEMCL_OK ||
         (s = hp_int(g, a, "context_length", false, 0, &hp->ctx_train, err)) != GEMCL_OK ||
         (s = hp_int(g, a, "attention.sliding_window", false, 0, &hp->sliding_window, err)) != GEMCL_OK ||
-        (s = hp_int(g, a, "attention.key_length", false, hp->n_heads > 0 ? hp->n_embd / hp->n_heads : 0,
-                    &hp->head_dim, err)) != GEMCL_OK ||
+        (s = hp_int(g, a, "attention.key_length", false, hp->n_heads > 0 ? hp->n_embd / hp->n_heads : 0, &hp->head_dim,
+                    err)) != GEMCL_OK ||
         (s = hp_int(g, a, "attention.value_length", false, hp->head_dim, &value_len, err)) != GEMCL_OK ||
         (s = hp_int(g, a, "rope.dimension_count", false, hp->head_dim, &rope_dim, err)) != GEMCL_OK)
         return s;
@@ -201,8 +206,9 @@ static gemcl_status bind_info(gc_model_file *m, const gc_gguf *g, const gc_mappe
         for (int d = 0; d < GC_DTYPE_COUNT; d++)
             snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", d ? ", " : "",
                      gc_dtype_name((gc_dtype)d));
-        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "%s: tensor '%s' at offset %" PRIu64 ": ggml type %u is not supported "
-                       "(%s)", g->path, name, offset, ti->ggml_type, known);
+        return gc_fail(err, GEMCL_ERR_UNSUPPORTED,
+                       "%s: tensor '%s' at offset %" PRIu64 ": ggml type %u is not supported (%s)", g->path, name,
+                       offset, ti->ggml_type, known);
     }
     int64_t shape[4];
     for (uint32_t d = 0; d < ti->n_dims; d++)
@@ -252,8 +258,9 @@ static gemcl_status expect_rows(const gc_model_file *m, const gc_tensor *t, int6
                                 gc_error *err) {
     if (!t || rows_of(t) == want)
         return GEMCL_OK;
-    return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tensor '%s' at offset %" PRIu64 ": %" PRId64 " rows, but %s give %" PRId64,
-                   m->path, t->name, t->file_offset, rows_of(t), keys, want);
+    return gc_fail(err, GEMCL_ERR_FORMAT,
+                   "%s: tensor '%s' at offset %" PRIu64 ": %" PRId64 " rows, but %s give %" PRId64, m->path, t->name,
+                   t->file_offset, rows_of(t), keys, want);
 }
 
 /* Every blk.N tensor must belong to a layer block_count declares. */
@@ -263,8 +270,9 @@ static gemcl_status check_layer_numbers(const gc_model_file *m, const gc_gguf *g
     for (int i = 0; i < n; i++) {
         int layer;
         if (sscanf(t[i].name, "blk.%d.", &layer) == 1 && (layer < 0 || layer >= m->hp.n_layers))
-            return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tensor '%s' at offset %" PRIu64 " is in layer %d, but %s declares %d",
-                           m->path, t[i].name, t[i].file_offset, layer, where(g, arch_key(m->hp.arch, "block_count").s).s,
+            return gc_fail(err, GEMCL_ERR_FORMAT,
+                           "%s: tensor '%s' at offset %" PRIu64 " is in layer %d, but %s declares %d", m->path,
+                           t[i].name, t[i].file_offset, layer, where(g, arch_key(m->hp.arch, "block_count").s).s,
                            m->hp.n_layers);
     }
     return GEMCL_OK;
@@ -276,9 +284,10 @@ static gemcl_status check_vocab(const gc_model_file *m, const gc_gguf *g, gc_err
     if (!e)
         return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tensor 'token_embd.weight' is missing", m->path);
     if (e->n_dims != 2 || e->shape[1] != m->hp.n_embd || e->shape[0] > INT32_MAX)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tensor 'token_embd.weight' at offset %" PRIu64 " is not [vocab, %d] "
-                       "as %s says", m->path, e->file_offset, m->hp.n_embd,
-                       where(g, arch_key(m->hp.arch, "embedding_length").s).s);
+        return gc_fail(err, GEMCL_ERR_FORMAT,
+                       "%s: tensor 'token_embd.weight' at offset %" PRIu64 " is not [vocab, %d] "
+                       "as %s says",
+                       m->path, e->file_offset, m->hp.n_embd, where(g, arch_key(m->hp.arch, "embedding_length").s).s);
     key_name vocab_key = arch_key(m->hp.arch, "vocab_size");
     int64_t declared;
     const gc_gguf_kv *tokens = gc_gguf_find(g, "tokenizer.ggml.tokens");
@@ -317,8 +326,10 @@ static gemcl_status check_counts(const gc_model_file *m, const gc_gguf *g, gc_er
     for (size_t i = 0; i < sizeof rope_factor_tensors / sizeof *rope_factor_tensors && s == GEMCL_OK; i++) {
         const gc_tensor *t = gc_model_find_tensor(m, rope_factor_tensors[i]);
         if (t)
-            s = gc_fail(err, GEMCL_ERR_UNSUPPORTED, "%s: tensor '%s' at offset %" PRIu64 ": per-dimension RoPE frequency "
-                        "factors are not supported", m->path, t->name, t->file_offset);
+            s = gc_fail(err, GEMCL_ERR_UNSUPPORTED,
+                        "%s: tensor '%s' at offset %" PRIu64 ": per-dimension RoPE frequency "
+                        "factors are not supported",
+                        m->path, t->name, t->file_offset);
     }
     return s;
 }
@@ -401,7 +412,8 @@ gemcl_status gc_gguf_model_load(gc_model_file *m, gc_error *err) {
     if (p->gguf->n_tensors == 0)
         return gc_fail(err, GEMCL_ERR_FORMAT, "%s: no tensors (a vocabulary-only GGUF is not a model)", m->path);
     const gguf_arch *arch;
-    if ((s = find_arch(p->gguf, &arch, err)) != GEMCL_OK || (s = read_hparams(p->gguf, arch, &m->hp, err)) != GEMCL_OK ||
+    if ((s = find_arch(p->gguf, &arch, err)) != GEMCL_OK ||
+        (s = read_hparams(p->gguf, arch, &m->hp, err)) != GEMCL_OK ||
         (s = bind_tensors(m, p->gguf, map, err)) != GEMCL_OK || (s = check_counts(m, p->gguf, err)) != GEMCL_OK ||
         (s = bind_model(m, arch, p->gguf, err)) != GEMCL_OK)
         return s;
