@@ -1,6 +1,7 @@
 /* test_gguf_archs.c - GGUF architectures (llama, mistral, qwen2, phi3) from tiny files written here and from
  * the real Qwen2.5 and SmolLM2 GGUFs: hyperparameters, tensor mapping, fused views, RoPE scaling keys, the
  * GGUF tokenizer's specials, and every declared count that disagrees with the tensors named in one line. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,8 @@ typedef struct tiny_spec {
     const char *pre;          /* tokenizer.ggml.pre */
     const char *rope_scaling; /* <arch>.rope.scaling.type, NULL = none */
     float rope_factor;
-    int sliding_window; /* 0 = no key */
+    int sliding_window;      /* 0 = no key */
+    const float *rope_freqs; /* rope_freqs.weight [TINY_HEAD_DIM / 2], NULL = none */
 } tiny_spec;
 
 enum { TINY_HEADS = 4, TINY_KV_HEADS = 2, TINY_HEAD_DIM = 64, TINY_FF = 256, TINY_VOCAB = 258 };
@@ -173,13 +175,17 @@ static char *write_tiny(const tiny_spec *s, const char *path, size_t *len, size_
     for (int l = 0; l < s->layers_written; l++)
         n = layer_tensors(s, l, t, n);
     n = add_tensor(t, n, "output_norm.weight", GC_DTYPE_F32, 1, s->n_embd, 0);
+    if (s->rope_freqs)
+        n = add_tensor(t, n, "rope_freqs.weight", GC_DTYPE_F32, 1, TINY_HEAD_DIM / 2, 0);
     if (!s->tied)
         n = add_tensor(t, n, "output.weight", s->matrix_dtype, 2, TINY_VOCAB, s->n_embd);
     gc_gguf_writer *w = gc_gguf_writer_create();
     add_hparams(w, s);
     add_vocab(w, s);
-    size_t data = 0;
+    size_t data = 0, rope_freqs_at = 0;
     for (int i = 0; i < n; i++) {
+        if (strcmp(t[i].name, "rope_freqs.weight") == 0)
+            rope_freqs_at = data;
         gc_gguf_writer_add_tensor(w, t[i].name, t[i].dtype, t[i].n_dims, t[i].shape);
         size_t nbytes = gc_dtype_row_bytes(t[i].dtype, t[i].shape[t[i].n_dims - 1]) *
                         (size_t)(t[i].n_dims == 2 ? t[i].shape[0] : 1);
@@ -193,6 +199,8 @@ static char *write_tiny(const tiny_spec *s, const char *path, size_t *len, size_
     memcpy(bytes, header, header_len);
     for (size_t i = 0; i < data; i++) /* small bytes: finite f16 scales, f32 values near 1e-38 */
         bytes[header_len + i] = (char)(i * 7 % 61);
+    if (s->rope_freqs)
+        memcpy(bytes + header_len + rope_freqs_at, s->rope_freqs, TINY_HEAD_DIM / 2 * sizeof(float));
     free(header);
     gc_error err;
     ck_assert_msg(gc_file_write_atomic(path, bytes, header_len + data, &err) == GEMCL_OK, "%s", err.msg);
@@ -335,6 +343,29 @@ START_TEST(gguf_rope_scaling_keys_are_read_or_refused) {
     s.rope_scaling = "yarn";
     FAILS(s, GEMCL_ERR_UNSUPPORTED, "RoPE scaling 'yarn'", "'qwen2.rope.scaling.type' at offset",
           "none, linear, llama3");
+}
+END_TEST
+
+/* rope_freqs.weight as convert_hf_to_gguf.py writes it for Llama 3.1 (factor 8, low 1, high 4, original
+ * context 8192), computed here in double from HF's _compute_llama3_parameters. */
+START_TEST(gguf_rope_freqs_tensor_is_llama3_scaling_or_refused) {
+    float freqs[TINY_HEAD_DIM / 2];
+    int smooth_dims = 0;
+    for (int p = 0; p < TINY_HEAD_DIM / 2; p++) {
+        double wavelen = 2 * M_PI * pow(1e6, 2.0 * p / TINY_HEAD_DIM), smooth = (8192 / wavelen - 1) / (4 - 1);
+        freqs[p] = wavelen < 8192 / 4.0 ? 1.0f : wavelen > 8192 ? 8.0f : (float)(1 / ((1 - smooth) / 8 + smooth));
+        smooth_dims += freqs[p] > 1.0f && freqs[p] < 8.0f;
+    }
+    ck_assert_int_gt(smooth_dims, 0); /* the table exercises all three regions */
+    tiny_spec s = tiny_default();
+    s.arch = "llama", s.biases = false, s.rope_freqs = freqs;
+    gc_model_file *m = open_tiny(&s);
+    ck_assert_int_eq(m->hp.rope_scaling.type, GC_ROPE_SCALING_LLAMA3);
+    ck_assert_float_eq(m->hp.rope_scaling.factor, 8.0f);
+    ck_assert_int_eq(m->hp.rope_scaling.original_max_position, 8192);
+    gc_model_file_close(m);
+    freqs[TINY_HEAD_DIM / 4] *= 1.5f;
+    FAILS(s, GEMCL_ERR_UNSUPPORTED, "tensor 'rope_freqs.weight' at offset", "llama3 scaling", "not supported");
 }
 END_TEST
 
@@ -554,6 +585,7 @@ Suite *suite_gguf_archs(void) {
     tcase_add_test(tc, gguf_phi3_fused_projections_become_row_views);
     tcase_add_test(tc, gguf_llama_and_mistral_keep_adjacent_pairs_and_tie_when_output_is_absent);
     tcase_add_test(tc, gguf_rope_scaling_keys_are_read_or_refused);
+    tcase_add_test(tc, gguf_rope_freqs_tensor_is_llama3_scaling_or_refused);
     tcase_add_test(tc, gguf_unknown_arch_and_pre_tokenizer_are_named);
     tcase_add_test(tc, gguf_declared_counts_must_match_the_tensors);
     tcase_add_test(tc, gguf_partial_blocks_and_truncated_data_are_refused);

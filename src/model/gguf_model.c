@@ -4,6 +4,7 @@
  * rows, so quantized blocks stay intact), and every count the metadata declares is checked against the
  * tensors before the generic shape check, so a mismatch names the key. Tokenizer from tokenizer.ggml.*. */
 #include <inttypes.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +31,8 @@ static const gguf_arch archs[] = {
 };
 enum { N_ARCHS = sizeof archs / sizeof archs[0] };
 
-/* Tensors holding per-dimension RoPE frequency factors (llama3 / longrope scaling baked into the file),
- * which the engine's RoPE cannot apply. */
-static const char *const rope_factor_tensors[] = {"rope_freqs.weight", "rope_factors_long.weight",
-                                                  "rope_factors_short.weight"};
+/* Phi-3's longrope factors: per-dimension tables for short and long contexts, which the engine cannot apply. */
+static const char *const longrope_tensors[] = {"rope_factors_long.weight", "rope_factors_short.weight"};
 
 typedef struct key_name {
     char s[128];
@@ -323,15 +322,50 @@ static gemcl_status check_counts(const gc_model_file *m, const gc_gguf *g, gc_er
         s = check_vocab(m, g, err);
     for (int l = 0; l < m->hp.n_layers && s == GEMCL_OK; l++)
         s = check_heads(m, g, l, err);
-    for (size_t i = 0; i < sizeof rope_factor_tensors / sizeof *rope_factor_tensors && s == GEMCL_OK; i++) {
-        const gc_tensor *t = gc_model_find_tensor(m, rope_factor_tensors[i]);
+    for (size_t i = 0; i < sizeof longrope_tensors / sizeof *longrope_tensors && s == GEMCL_OK; i++) {
+        const gc_tensor *t = gc_model_find_tensor(m, longrope_tensors[i]);
         if (t)
             s = gc_fail(err, GEMCL_ERR_UNSUPPORTED,
-                        "%s: tensor '%s' at offset %" PRIu64 ": per-dimension RoPE frequency "
-                        "factors are not supported",
-                        m->path, t->name, t->file_offset);
+                        "%s: tensor '%s' at offset %" PRIu64 ": longrope scaling is not supported", m->path, t->name,
+                        t->file_offset);
     }
     return s;
+}
+
+/* llama.cpp keeps Llama 3.1's RoPE scaling as rope_freqs.weight, one divisor per frequency, and no keys. It is
+ * taken as llama3 scaling when every divisor is what that rule gives with the <arch>.rope.scaling.* keys, or
+ * without them with Meta's constants (low 1, high 4, original context 8192) and the largest divisor as the
+ * factor, which is how convert_hf_to_gguf.py writes it; other tables are refused. */
+static gemcl_status read_rope_freqs(gc_model_file *m, gc_error *err) {
+    const gc_tensor *t = gc_model_find_tensor(m, "rope_freqs.weight");
+    gc_hparams *hp = &m->hp;
+    if (!t)
+        return GEMCL_OK;
+    int half = hp->head_dim / 2;
+    if (t->dtype != GC_DTYPE_F32 || t->n_dims != 1 || t->shape[0] != half)
+        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tensor 'rope_freqs.weight' at offset %" PRIu64 " must be f32 [%d]",
+                       m->path, t->file_offset, half);
+    const float *div = t->data;
+    gc_rope_scaling rs = hp->rope_scaling;
+    if (rs.type != GC_ROPE_SCALING_LLAMA3) {
+        rs = (gc_rope_scaling){GC_ROPE_SCALING_LLAMA3, 1.0f, 1.0f, 4.0f, 8192};
+        for (int p = 0; p < half; p++)
+            rs.factor = div[p] > rs.factor ? div[p] : rs.factor;
+    }
+    for (int p = 0; p < half; p++) {
+        float freq = 1.0f / powf(hp->rope_theta, (float)(2 * p) / (float)hp->head_dim);
+        float want = freq / gc_rope_scale_freq(&rs, freq);
+        if (!(fabsf(div[p] - want) <= 1e-3f * want))
+            return gc_fail(err, GEMCL_ERR_UNSUPPORTED,
+                           "%s: tensor 'rope_freqs.weight' at offset %" PRIu64
+                           ": divisor %d is %g where llama3 scaling "
+                           "(factor %g, low %g, high %g, original context %d) gives %g; other RoPE factors are not "
+                           "supported",
+                           m->path, t->file_offset, p, div[p], rs.factor, rs.low_freq_factor, rs.high_freq_factor,
+                           rs.original_max_position, want);
+    }
+    hp->rope_scaling = rs;
+    return GEMCL_OK;
 }
 
 /* Splits a fused [sum(rows), in] tensor into row views, one per destination. */
@@ -415,7 +449,7 @@ gemcl_status gc_gguf_model_load(gc_model_file *m, gc_error *err) {
     if ((s = find_arch(p->gguf, &arch, err)) != GEMCL_OK ||
         (s = read_hparams(p->gguf, arch, &m->hp, err)) != GEMCL_OK ||
         (s = bind_tensors(m, p->gguf, map, err)) != GEMCL_OK || (s = check_counts(m, p->gguf, err)) != GEMCL_OK ||
-        (s = bind_model(m, arch, p->gguf, err)) != GEMCL_OK)
+        (s = read_rope_freqs(m, err)) != GEMCL_OK || (s = bind_model(m, arch, p->gguf, err)) != GEMCL_OK)
         return s;
     return gc_model_tokenizer_from_gguf(m, err);
 }

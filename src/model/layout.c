@@ -3,6 +3,7 @@
 
 #include "model/model_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,4 +130,22 @@ int64_t gc_rope_source_row(int64_t row, int head_dim, gc_rope_layout from, gc_ro
     else /* output 2i holds row i, 2i + 1 holds row i + d/2 */
         src = j % 2 == 0 ? j / 2 : j / 2 + half;
     return head * head_dim + src;
+}
+
+float gc_rope_scale_freq(const gc_rope_scaling *s, float freq) {
+    if (s->type == GC_ROPE_SCALING_LINEAR)
+        return freq / s->factor;
+    if (s->type != GC_ROPE_SCALING_LLAMA3)
+        return freq;
+    /* Llama 3.1 frequency scaling (Meta's apply_scaling / HF _compute_llama3_parameters) */
+    float low_wavelen = (float)s->original_max_position / s->low_freq_factor;
+    float high_wavelen = (float)s->original_max_position / s->high_freq_factor;
+    float wavelen = 2.0f * (float)M_PI / freq;
+    if (wavelen > low_wavelen)
+        return freq / s->factor;
+    if (wavelen < high_wavelen)
+        return freq;
+    float smooth = ((float)s->original_max_position / wavelen - s->low_freq_factor) /
+                   (s->high_freq_factor - s->low_freq_factor);
+    return (1.0f - smooth) * freq / s->factor + smooth * freq;
 }

@@ -34,6 +34,10 @@ typedef struct gc_rope_scaling {
     int original_max_position;
 } gc_rope_scaling;
 
+/* One RoPE frequency (radians per position) after the scaling s: unchanged for NONE, divided by the factor
+ * for LINEAR, Llama 3.1's per-wavelength rule for LLAMA3. The engine and the GGUF loader share it. */
+float gc_rope_scale_freq(const gc_rope_scaling *s, float freq);
+
 typedef struct gc_hparams {
     char arch[32];          /* "llama", "mistral", "qwen2", "phi3" */
     int n_embd;             /* model width (llama2.c dim, HF hidden_size) */
