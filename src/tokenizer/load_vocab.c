@@ -82,7 +82,7 @@ gemcl_status gc_tokenizer_from_vocab(const gc_vocab_arrays *v, gc_tokenizer **ou
     gc_tokenizer *t = NULL;
     if (st != GEMCL_OK || (st = tok_new(spm ? GC_TOKENIZER_SPM : GC_TOKENIZER_BPE, v->n_tokens, &t, err)) != GEMCL_OK)
         return st;
-    t->add_space_prefix = spm;
+    t->add_space_prefix = spm && !v->no_space_prefix;
     t->byte_map = !spm;
     t->bos_id = v->bos_id;
     t->eos_id = v->eos_id;

@@ -175,15 +175,16 @@ gemcl_status gc_tokenizer_encode_prompt(const gc_tokenizer *t, const char *text,
     return encode_with(t, text, len, bos, eos, parse_special, ids, n_ids, err);
 }
 
-/* The bytes id adds to decoded text after prev: control tokens add nothing; in SentencePiece kinds the
- * first piece (at the start or after BOS) loses one leading space, the dummy prefix encode added. */
+/* The bytes id adds to decoded text after prev: control tokens add nothing; in SentencePiece kinds that add a
+ * dummy prefix the first piece (at the start or after BOS) loses one leading space, the one encode added. */
 static const char *output_piece(const gc_tokenizer *t, int32_t prev, int32_t id, size_t *len) {
     const char *p = gc_tokenizer_piece(t, id, len);
     if (!p || t->tokens[id].type == TOK_CONTROL) {
         *len = 0;
         return "";
     }
-    if (t->kind != GC_TOKENIZER_BPE && (prev < 0 || prev == t->bos_id) && *len > 0 && p[0] == ' ') {
+    bool prefixed = t->kind == GC_TOKENIZER_LLAMA2C || (t->kind == GC_TOKENIZER_SPM && t->add_space_prefix);
+    if (prefixed && (prev < 0 || prev == t->bos_id) && *len > 0 && p[0] == ' ') {
         p++;
         (*len)--;
     }

@@ -62,6 +62,7 @@ typedef struct gc_vocab_arrays {
     const size_t *merge_lens;
     int bos_id, eos_id, unk_id;     /* -1 = none */
     bool add_bos, add_eos;
+    bool no_space_prefix;           /* llama: no U+2581 before the text (GGUF add_space_prefix false) */
 } gc_vocab_arrays;
 
 gemcl_status gc_tokenizer_from_vocab(const gc_vocab_arrays *vocab, gc_tokenizer **out, gc_error *err);
