@@ -262,15 +262,24 @@ static gemcl_status expect_rows(const gc_model_file *m, const gc_tensor *t, int6
                    t->file_offset, rows_of(t), keys, want);
 }
 
+/* The N of a "blk.N." name (-1 when the name has another form; LONG_MAX when N overflows). */
+static long layer_of(const char *name) {
+    if (strncmp(name, "blk.", 4) != 0 || name[4] < '0' || name[4] > '9')
+        return -1;
+    char *end;
+    long layer = strtol(name + 4, &end, 10); /* ERANGE gives LONG_MAX, out of range below */
+    return *end == '.' ? layer : -1;
+}
+
 /* Every blk.N tensor must belong to a layer block_count declares. */
 static gemcl_status check_layer_numbers(const gc_model_file *m, const gc_gguf *g, gc_error *err) {
     int n;
     const gc_tensor *t = gc_model_file_tensors(m, &n);
     for (int i = 0; i < n; i++) {
-        int layer;
-        if (sscanf(t[i].name, "blk.%d.", &layer) == 1 && (layer < 0 || layer >= m->hp.n_layers))
+        long layer = layer_of(t[i].name);
+        if (layer >= m->hp.n_layers)
             return gc_fail(err, GEMCL_ERR_FORMAT,
-                           "%s: tensor '%s' at offset %" PRIu64 " is in layer %d, but %s declares %d", m->path,
+                           "%s: tensor '%s' at offset %" PRIu64 " is in layer %ld, but %s declares %d", m->path,
                            t[i].name, t[i].file_offset, layer, where(g, arch_key(m->hp.arch, "block_count").s).s,
                            m->hp.n_layers);
     }
