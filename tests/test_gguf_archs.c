@@ -423,7 +423,7 @@ START_TEST(gguf_partial_blocks_and_truncated_data_are_refused) {
     for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
         gc_error err;
         ck_assert_int_eq(gc_file_write_atomic(tiny_path, bytes, cuts[i], &err), GEMCL_OK);
-        const char *const needles[] = {"tensor '", "at offset", "run past the end of the file"};
+        const char *const needles[] = {"tensor '", "(q4_k) at offset", "run past the end of the file"};
         fails_at(tiny_path, GEMCL_ERR_FORMAT, needles, 3);
     }
     free(bytes);
