@@ -67,7 +67,8 @@ gemcl_status gc_tensor_bind(gc_tensor *t, const char *file, const gc_mapped_file
                        file, t->name, offset, declared_nbytes, gc_dtype_name(t->dtype), nbytes);
     if (!range_fits(map, offset, nbytes)) /* the type says how the size came about */
         return gc_fail(err, GEMCL_ERR_FORMAT,
-                       "%s: tensor '%s' (%s) at offset %" PRIu64 ": %" PRIu64 " bytes run past the end of the file (%zu bytes)",
+                       "%s: tensor '%s' (%s) at offset %" PRIu64 ": %" PRIu64
+                       " bytes run past the end of the file (%zu bytes)",
                        file, t->name, gc_dtype_name(t->dtype), offset, nbytes, map->size);
     t->data = map->data + offset;
     t->nbytes = (size_t)nbytes;

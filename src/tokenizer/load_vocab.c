@@ -13,9 +13,10 @@ static const struct {
     tok_pretok pretok;
     bool split_digits; /* \p{N} words first (SmolLM's Digits(individual_digits)) */
 } pretoks[] = {
-    {"default", TOK_PRETOK_GPT2, false}, {"gpt2", TOK_PRETOK_GPT2, false},     {"gpt-2", TOK_PRETOK_GPT2, false},
-    {"llama-bpe", TOK_PRETOK_LLAMA3, false}, {"llama3", TOK_PRETOK_LLAMA3, false}, {"llama-v3", TOK_PRETOK_LLAMA3, false},
-    {"qwen2", TOK_PRETOK_QWEN2, false},  {"smollm", TOK_PRETOK_GPT2, true},
+    {"default", TOK_PRETOK_GPT2, false},     {"gpt2", TOK_PRETOK_GPT2, false},
+    {"gpt-2", TOK_PRETOK_GPT2, false},       {"llama-bpe", TOK_PRETOK_LLAMA3, false},
+    {"llama3", TOK_PRETOK_LLAMA3, false},    {"llama-v3", TOK_PRETOK_LLAMA3, false},
+    {"qwen2", TOK_PRETOK_QWEN2, false},      {"smollm", TOK_PRETOK_GPT2, true},
 };
 
 static gemcl_status set_pretok(gc_tokenizer *t, const char *pre, gc_error *err) {
