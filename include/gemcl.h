@@ -346,7 +346,8 @@ typedef struct gemcl_generate_params {
     int top_k;                     /* 0 = off (default 40) */
     float top_p;                   /* 1 = off (default 0.95) */
     uint64_t seed;                 /* sampling seed (default 42) */
-    int add_bos;                   /* -1 = the tokenizer's default (default), 0 no, 1 yes */
+    int add_bos;                   /* -1 = the tokenizer's default (default; with EOS after the prompt when the
+                                      format asks, GGUF add_eos_token), 0 no, 1 yes */
     int parse_special;             /* recognise special tokens written in the prompt (default 0) */
     int truncate_middle;           /* prompt longer than the context: keep head and tail (default 0: error) */
     int ignore_eos;                /* non-zero: end-of-generation ids do not stop decoding, so exactly
@@ -405,7 +406,7 @@ void gemcl_result_free(gemcl_result *result);
  * Tokens, for programs that drive their own loop
  * ------------------------------------------------------------------------------------------------- */
 
-/* Tokenizes len bytes of text (add_bos -1: the tokenizer's default). *ids is allocated by the library;
+/* Tokenizes len bytes of text (add_bos -1: the tokenizer's default BOS, and EOS when it adds one). *ids is allocated by the library;
  * free it with gemcl_free. On failure *ids is NULL, nothing is held and err says why. Any
  * thread (the tokenizer is read-only). */
 gemcl_status gemcl_tokenize(const gemcl_model *model, const char *text, size_t len, int add_bos,
@@ -597,9 +598,10 @@ gemcl_status gemcl_quantize(const char *in, const char *out, const char *type, c
  * truncated to fit). Any thread. */
 void gemcl_quantize_type_names(char *buf, size_t len);
 
-/* A tokenizer on its own, from a tokenizer.json, a SentencePiece or tiktoken tokenizer.model, or a
- * llama2.c tokenizer .bin (vocab_size: its token count when the records do not exactly fill the file,
- * else 0). Read-only once loaded: any number of threads may use one at once. */
+/* A tokenizer on its own, from a tokenizer.json, a SentencePiece or tiktoken tokenizer.model, a llama2.c
+ * tokenizer .bin (vocab_size: its token count when the records do not exactly fill the file, else 0), or a
+ * model path: a .gguf (its tokenizer.ggml.* metadata, vocabulary-only files too), an HF directory or a
+ * llama2.c checkpoint (the tokenizer beside it). Read-only once loaded: any number of threads may use one at once. */
 typedef struct gemcl_tokenizer gemcl_tokenizer;
 
 /* The caller frees *tok with gemcl_tokenizer_free. On failure *tok is NULL and err says why. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "api_internal.h"
 #include "model/card.h"
@@ -89,10 +90,17 @@ static void describe_hparams(const text_sink *o, const gc_model_file *m) {
     emit(o, "format: %s\narch: %s\n", m->format, hp->arch);
     emit(o, "layers %d, width %d, ffn %d, heads %d, kv heads %d, head_dim %d, vocab %d\n", hp->n_layers, hp->n_embd,
          hp->n_ff, hp->n_heads, hp->n_kv_heads, hp->head_dim, hp->vocab_size);
-    emit(o, "context length: %d\n", hp->ctx_train);
+    emit(o, "context length: %d", hp->ctx_train);
+    if (hp->sliding_window > 0)
+        emit(o, " (trained with a sliding window of %d; gemcl attends over the whole context)", hp->sliding_window);
+    emit(o, "\n");
     emit(o, "rms norm eps %g, rope theta %g, rope layout %s, rope scaling %s", hp->norm_eps, hp->rope_theta,
          hp->rope_layout == GC_ROPE_ADJACENT ? "adjacent" : "half",
-         hp->rope_scaling.type == GC_ROPE_SCALING_LLAMA3 ? "llama3" : "none");
+         hp->rope_scaling.type == GC_ROPE_SCALING_LLAMA3   ? "llama3"
+         : hp->rope_scaling.type == GC_ROPE_SCALING_LINEAR ? "linear"
+                                                           : "none");
+    if (hp->rope_scaling.type == GC_ROPE_SCALING_LINEAR)
+        emit(o, " (factor %g)", hp->rope_scaling.factor);
     if (hp->rope_scaling.type == GC_ROPE_SCALING_LLAMA3)
         emit(o, " (factor %g, low %g, high %g, original %d)", hp->rope_scaling.factor, hp->rope_scaling.low_freq_factor,
              hp->rope_scaling.high_freq_factor, hp->rope_scaling.original_max_position);
@@ -313,6 +321,33 @@ struct gemcl_tokenizer {
     gc_tokenizer *t;
 };
 
+/* A directory or a file that starts with GGUF's magic: a model, whose tokenizer is inside or beside it. */
+static bool is_model_path(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return false;
+    if (S_ISDIR(st.st_mode))
+        return true;
+    char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    bool gguf = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (f)
+        fclose(f);
+    return gguf;
+}
+
+/* A tokenizer file, else the tokenizer of a model (GGUF, HF directory, llama2.c checkpoint). A file that
+ * is neither keeps the tokenizer loader's message. */
+static gemcl_status load_any_tokenizer(const char *path, int vocab_size, gc_tokenizer **out, gc_error *err) {
+    if (is_model_path(path))
+        return gc_model_tokenizer_load(path, out, err);
+    gemcl_status st = gc_tokenizer_load(path, vocab_size, out, err);
+    if (st != GEMCL_ERR_FORMAT)
+        return st;
+    gc_error model_err;
+    return gc_model_tokenizer_load(path, out, &model_err) == GEMCL_OK ? GEMCL_OK : st;
+}
+
 gemcl_status gemcl_tokenizer_load(const char *path, int vocab_size, gemcl_tokenizer **out, char *errbuf,
                                   size_t errlen) {
     gc_error err;
@@ -323,7 +358,7 @@ gemcl_status gemcl_tokenizer_load(const char *path, int vocab_size, gemcl_tokeni
     else if (!(tok = calloc(1, sizeof *tok)))
         st = gc_fail(&err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
     else
-        st = gc_tokenizer_load(path, vocab_size, &tok->t, &err);
+        st = load_any_tokenizer(path, vocab_size, &tok->t, &err);
     if (st != GEMCL_OK) {
         free(tok);
         if (out)

@@ -269,8 +269,8 @@ gemcl_status gemcl_tokenize(const gemcl_model *m, const char *text, size_t len, 
         return err.status;
     }
     *ids = NULL;
-    bool bos = add_bos < 0 ? gc_tokenizer_add_bos(m->file->tokenizer) : add_bos != 0;
-    gemcl_status st = gc_tokenizer_encode(m->file->tokenizer, text, len, bos, parse_special != 0, ids, n_ids, &err);
+    gemcl_status st =
+        gc_tokenizer_encode_prompt(m->file->tokenizer, text, len, add_bos, parse_special != 0, ids, n_ids, &err);
     if (st != GEMCL_OK) {
         *ids = NULL;
         gc_error_copy_out(&err, errbuf, errlen);

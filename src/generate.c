@@ -115,7 +115,6 @@ static void take_report(gc_kept_report *k, gemcl_result *r) {
 static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
                                const gemcl_generate_params *p, int32_t **ids, int *n, gc_error *err) {
     const gc_tokenizer *tok = c->model->file->tokenizer;
-    bool bos = p->add_bos < 0 ? gc_tokenizer_add_bos(tok) : p->add_bos != 0;
     gemcl_status st = GEMCL_OK;
     if (given) {
         if (!(*ids = malloc((size_t)(given->n > 0 ? given->n : 1) * sizeof **ids)))
@@ -123,7 +122,7 @@ static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len,
         memcpy(*ids, given->ids, (size_t)given->n * sizeof **ids);
         *n = given->n;
     } else {
-        st = gc_tokenizer_encode(tok, prompt, len, bos, p->parse_special != 0, ids, n, err);
+        st = gc_tokenizer_encode_prompt(tok, prompt, len, p->add_bos, p->parse_special != 0, ids, n, err);
     }
     if (st != GEMCL_OK)
         return st;

@@ -36,6 +36,29 @@ bool test_skip_if_missing(const char *path, const char *relative) {
     return true;
 }
 
+/* The cache folder as tools/fetch-model.sh computes it. */
+static void cache_dir(char *out, size_t cap) {
+    const char *dir = getenv("GEMCL_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (dir && *dir && strcmp(dir, "off") != 0)
+        snprintf(out, cap, "%s", dir);
+    else if (xdg && *xdg)
+        snprintf(out, cap, "%s/gemcl", xdg);
+    else
+        snprintf(out, cap, "%s/.cache/gemcl", home ? home : "");
+}
+
+const char *test_qwen_gguf(void) {
+    static char path[4096];
+    char dir[3072];
+    cache_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", dir);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        return path;
+    fprintf(stderr, "SKIP: %s not found (bash tools/fetch-model.sh qwen2.5-coder-0.5b fetches it)\n", path);
+    return NULL;
+}
+
 bool test_api_open_shared(const char *relative, gemcl_model **model, gemcl_context **ctx) {
     const char *path = test_shared_path(relative);
     if (test_skip_if_missing(path, relative))
@@ -105,16 +128,4 @@ int test_run_cli(const char *args, bool with_stderr, char *out, size_t cap) {
     out[n] = '\0';
     int status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-const char *test_qwen_gguf(void) {
-    static char path[2048];
-    const char *cache = getenv("GEMCL_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (cache && strcmp(cache, "off") != 0)
-        snprintf(path, sizeof path, "%s/models/%s", cache, TEST_QWEN_GGUF_NAME);
-    else if (xdg && xdg[0])
-        snprintf(path, sizeof path, "%s/gemcl/models/%s", xdg, TEST_QWEN_GGUF_NAME);
-    else
-        snprintf(path, sizeof path, "%s/.cache/gemcl/models/%s", home ? home : ".", TEST_QWEN_GGUF_NAME);
-    return access(path, R_OK) == 0 ? path : NULL;
 }

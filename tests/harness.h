@@ -27,6 +27,11 @@ const char *test_shared_path(const char *relative);
  * true when the test must stop. */
 bool test_skip_if_missing(const char *path, const char *relative);
 
+/* The Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF that tools/fetch-model.sh caches (in $GEMCL_CACHE_DIR unless
+ * "off", else ${XDG_CACHE_HOME:-$HOME/.cache}/gemcl, under models/), or NULL after a SKIP note naming the
+ * fetch step when it is not there. Returns a static buffer. */
+const char *test_qwen_gguf(void);
+
 /* Fills x[0..n-1] with uniform values in [-1, 1) from a fixed-seed generator. */
 void test_fill_random(float *x, size_t n, unsigned seed);
 
@@ -58,11 +63,6 @@ bool test_api_open_shared(const char *relative, gemcl_model **model, gemcl_conte
 /* Runs the built gemcl CLI with args (a shell-quoted string); its stdout (and stderr when with_stderr) into
  * out (cap bytes, NUL-terminated); returns the exit status, or -1 when it did not exit normally. */
 int test_run_cli(const char *args, bool with_stderr, char *out, size_t cap);
-
-/* Qwen2.5-Coder-0.5B-Instruct Q4_K_M where tools/fetch-model.sh caches it (the gemcl cache directory's
- * models/), or NULL when it has not been fetched. Returns a static buffer. */
-#define TEST_QWEN_GGUF_NAME "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-const char *test_qwen_gguf(void);
 
 /* The directory holding build outputs (for running the built CLI), from GEMCL_BUILD_DIR. */
 const char *test_build_dir(void);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "util/fileio.h"
@@ -302,6 +303,21 @@ START_TEST(phi3_gguf_matches_llama_cpp_vectors) {
     ck_assert_int_eq(gc_tokenizer_n_vocab(t), 32064);
     ck_assert_int_eq(gc_tokenizer_eos(t), 32000);
     check_vectors(t, "ggml-vocab-phi-3.gguf", "phi-3 GGUF");
+    gc_tokenizer_free(t);
+}
+END_TEST
+
+/* The Qwen2.5 GGUF's own vocabulary (gpt2 BPE, pre-tokenizer qwen2) against llama.cpp's qwen2 vectors. */
+START_TEST(qwen2_gguf_matches_llama_cpp_vectors) {
+    const char *path = test_qwen_gguf();
+    if (!path || vectors_missing("models/ggml-vocab/ggml-vocab-qwen2.gguf.inp", "ggml-vocab-qwen2.gguf"))
+        return;
+    gc_tokenizer *t;
+    gc_error err;
+    ck_assert_msg(gc_model_tokenizer_load(path, &t, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_int_eq(gc_tokenizer_get_kind(t), GC_TOKENIZER_BPE);
+    ck_assert_int_eq(gc_tokenizer_n_vocab(t), 151936);
+    check_vectors(t, "ggml-vocab-qwen2.gguf", "qwen2 GGUF");
     gc_tokenizer_free(t);
 }
 END_TEST
@@ -813,6 +829,46 @@ START_TEST(gpt2_vocab_arrays_encode_like_tokenizer_json) {
 }
 END_TEST
 
+/* GGUF "llama" vocabularies: tokenizer.ggml.add_space_prefix false (no_space_prefix) means no dummy U+2581 before
+ * the text, and then decoding keeps a leading space (llama.cpp's detokenize strips it only with the prefix).
+ * The vocabulary is corpus/model/spm.model's: 3+b <0xb>, 259 U+2581, 260 a, 261 b, 262 U+2581a, 263 ab,
+ * 264 U+2581ab (scores: longer merges later). */
+START_TEST(spm_vocab_arrays_honour_add_space_prefix) {
+    static const char *const words[] = {"\xE2\x96\x81", "a", "b", "\xE2\x96\x81" "a", "ab", "\xE2\x96\x81" "ab"};
+    char texts[265][16];
+    const char *tokens[265];
+    size_t lens[265];
+    float scores[265];
+    int32_t types[265];
+    for (int i = 0; i < 265; i++) {
+        if (i < 3)
+            snprintf(texts[i], sizeof texts[i], "%s", i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>");
+        else if (i < 259)
+            snprintf(texts[i], sizeof texts[i], "<0x%02X>", i - 3);
+        else
+            snprintf(texts[i], sizeof texts[i], "%s", words[i - 259]);
+        tokens[i] = texts[i];
+        lens[i] = strlen(texts[i]);
+        scores[i] = i < 259 ? 0.0f : -(float)(i - 258);
+        types[i] = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
+    }
+    gc_vocab_arrays v = {.model = "llama", .n_tokens = 265, .tokens = tokens, .token_lens = lens, .scores = scores,
+                         .token_types = types, .bos_id = 1, .eos_id = 2, .unk_id = 0};
+    gc_tokenizer *t = NULL;
+    gc_error err;
+    ck_assert_msg(gc_tokenizer_from_vocab(&v, &t, &err) == GEMCL_OK, "%s", err.msg);
+    static const int32_t prefixed[] = {264};
+    assert_encodes(t, "ab", false, prefixed, 1);
+    gc_tokenizer_free(t);
+    v.no_space_prefix = true;
+    ck_assert_msg(gc_tokenizer_from_vocab(&v, &t, &err) == GEMCL_OK, "%s", err.msg);
+    static const int32_t bare[] = {263}, spaced[] = {264};
+    assert_encodes(t, "ab", false, bare, 1);
+    assert_encodes(t, " ab", false, spaced, 1); /* the space survives decoding */
+    gc_tokenizer_free(t);
+}
+END_TEST
+
 /* ---- bad input ---- */
 
 static char *write_temp(const void *data, size_t len) {
@@ -908,6 +964,7 @@ Suite *suite_tokenizer(void) {
     tcase_add_test(tc, spm_model_matches_llama_cpp_vectors);
     tcase_add_test(tc, spm_gguf_matches_llama_cpp_vectors);
     tcase_add_test(tc, phi3_gguf_matches_llama_cpp_vectors);
+    tcase_add_test(tc, qwen2_gguf_matches_llama_cpp_vectors);
     tcase_add_test(tc, llama3_tiktoken_matches_llama_cpp_vectors);
     tcase_add_test(tc, llama3_parses_special_tokens_only_when_asked);
     tcase_add_test(tc, smollm2_json_round_trips_every_essay);
@@ -919,6 +976,7 @@ Suite *suite_tokenizer(void) {
     tcase_add_test(tc, detok_stream_gives_back_valid_utf8_text);
     tcase_add_test(tc, every_format_encodes_the_same_small_vocabulary_alike);
     tcase_add_test(tc, gpt2_vocab_arrays_encode_like_tokenizer_json);
+    tcase_add_test(tc, spm_vocab_arrays_honour_add_space_prefix);
     tcase_add_test(tc, truncated_files_fail_with_their_name);
     tcase_add_test(tc, garbage_bad_json_and_bad_protobuf_fail_with_their_name);
     suite_add_tcase(s, tc);

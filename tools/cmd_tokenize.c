@@ -1,5 +1,5 @@
 /* cmd_tokenize.c - `gemcl tokenize`: text -> ids (with pieces) and ids -> text with any tokenizer file gemcl
- * reads, to inspect and compare tokenizations. */
+ * reads or the tokenizer of a model (like llama-tokenize -m), to inspect and compare tokenizations. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,13 +18,16 @@ typedef struct tokenize_args {
 } tokenize_args;
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: gemcl tokenize TOKENIZER_FILE [--ids] [--special] [--bos] [--vocab-size N] (TEXT | -f FILE)\n"
-                 "       gemcl tokenize TOKENIZER_FILE [--vocab-size N] --detok ID ID ...\n"
+    fprintf(out, "usage: gemcl tokenize (MODEL | TOKENIZER_FILE) [--ids] [--special] [--bos] [--vocab-size N]\n"
+                 "                      (TEXT | -f FILE)\n"
+                 "       gemcl tokenize (MODEL | TOKENIZER_FILE) [--vocab-size N] --detok ID ID ...\n"
                  "Prints one line per token, 'id<TAB>piece' (piece escaped: \\n, \\t, \\\\, \\xNN for bytes that are\n"
                  "not printable UTF-8), or with --ids the ids on one line. --special recognises special tokens written\n"
-                 "in the text, --bos prepends BOS. --detok prints the text of the ids. TOKENIZER_FILE is a\n"
-                 "tokenizer.json, a SentencePiece or tiktoken tokenizer.model, or a llama2.c tokenizer .bin\n"
-                 "(--vocab-size N when its records do not exactly fill the file).\n");
+                 "in the text (llama-tokenize parses them unless --no-parse-special), --bos prepends BOS. --detok\n"
+                 "prints the text of the ids. MODEL is a .gguf (its own vocabulary; vocabulary-only files too), an HF\n"
+                 "directory or a llama2.c checkpoint; TOKENIZER_FILE a tokenizer.json, a SentencePiece or tiktoken\n"
+                 "tokenizer.model, or a llama2.c tokenizer .bin (--vocab-size N when its records do not exactly fill\n"
+                 "the file). -m MODEL is accepted too.\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out) {
@@ -56,6 +59,8 @@ static int parse_args(int argc, char **argv, tokenize_args *a) {
             if (parse_int(argv[++i], 1, 1 << 24, &v))
                 return cli_error("tokenize: --vocab-size '%s' is not a number in 1..16777216", argv[i]);
             a->vocab_size = (int)v;
+        } else if ((strcmp(s, "-m") == 0 || strcmp(s, "--model") == 0) && i + 1 < argc && !a->tokenizer_path) {
+            a->tokenizer_path = argv[++i]; /* llama-tokenize's spelling */
         } else if (strcmp(s, "-f") == 0 && i + 1 < argc) {
             a->text_file = argv[++i];
         } else if (strcmp(s, "--detok") == 0) {
@@ -74,7 +79,7 @@ static int parse_args(int argc, char **argv, tokenize_args *a) {
         }
     }
     if (!a->tokenizer_path)
-        return cli_error("tokenize: no TOKENIZER_FILE (try gemcl tokenize --help)");
+        return cli_error("tokenize: no MODEL or TOKENIZER_FILE (try gemcl tokenize --help)");
     if (!a->detok && !a->text == !a->text_file)
         return cli_error("tokenize: give the text either as TEXT or as -f FILE");
     return 0;

@@ -11,21 +11,7 @@ void gc_rope_inv_freq(const gc_hparams *hp, float *inv_freq) {
     for (int p = 0; p < hd / 2; p++) {
         /* llama2.c: freq = 1 / theta^(head_dim_idx / head_size) with head_dim_idx = 2p, in float */
         float freq = 1.0f / powf(hp->rope_theta, (float)(2 * p) / (float)hd);
-        if (hp->rope_scaling.type == GC_ROPE_SCALING_LLAMA3) {
-            /* Llama 3.1 frequency scaling (Meta's apply_scaling / HF _compute_llama3_parameters) */
-            const gc_rope_scaling *s = &hp->rope_scaling;
-            float low_wavelen = (float)s->original_max_position / s->low_freq_factor;
-            float high_wavelen = (float)s->original_max_position / s->high_freq_factor;
-            float wavelen = 2.0f * (float)M_PI / freq;
-            if (wavelen > low_wavelen) {
-                freq = freq / s->factor;
-            } else if (wavelen >= high_wavelen) {
-                float smooth = ((float)s->original_max_position / wavelen - s->low_freq_factor) /
-                               (s->high_freq_factor - s->low_freq_factor);
-                freq = (1.0f - smooth) * freq / s->factor + smooth * freq;
-            }
-        }
-        inv_freq[p] = freq;
+        inv_freq[p] = gc_rope_scale_freq(&hp->rope_scaling, freq);
     }
 }
 

@@ -74,11 +74,20 @@ static gemcl_status read_rope_scaling(const cJSON *cfg, const char *file, gc_rop
         s = gc_json_str(o, "type", file, &type, err);
     if (s != GEMCL_OK)
         return s;
-    if (!type || strcmp(type, "llama3") != 0)
-        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "%s: rope_scaling type '%.32s' is not supported (llama3)", file,
-                       type ? type : "(missing)");
+    bool linear = type && strcmp(type, "linear") == 0;
+    if (!type || (!linear && strcmp(type, "llama3") != 0))
+        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "%s: rope_scaling type '%.32s' is not supported (llama3, linear)",
+                       file, type ? type : "(missing)");
     double factor, lo, hi;
     int64_t orig;
+    if (linear) {
+        if ((s = gc_json_num(o, "factor", true, 1, file, &factor, err)) != GEMCL_OK)
+            return s;
+        if (!(factor >= 1))
+            return gc_fail(err, GEMCL_ERR_FORMAT, "%s: rope_scaling factor %g out of range", file, factor);
+        *rs = (gc_rope_scaling){GC_ROPE_SCALING_LINEAR, (float)factor, 1.0f, 4.0f, 0};
+        return GEMCL_OK;
+    }
     rs->type = GC_ROPE_SCALING_LLAMA3;
     if ((s = gc_json_num(o, "factor", true, 1, file, &factor, err)) != GEMCL_OK ||
         (s = gc_json_num(o, "low_freq_factor", true, 1, file, &lo, err)) != GEMCL_OK ||

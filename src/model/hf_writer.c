@@ -37,6 +37,10 @@ static cJSON *config_json(const gc_hparams *hp, gc_dtype dtype) {
         cJSON_AddNumberToObject(rs, "low_freq_factor", hp->rope_scaling.low_freq_factor);
         cJSON_AddNumberToObject(rs, "high_freq_factor", hp->rope_scaling.high_freq_factor);
         cJSON_AddNumberToObject(rs, "original_max_position_embeddings", hp->rope_scaling.original_max_position);
+    } else if (hp->rope_scaling.type == GC_ROPE_SCALING_LINEAR) {
+        cJSON *rs = cJSON_AddObjectToObject(c, "rope_scaling");
+        cJSON_AddStringToObject(rs, "rope_type", "linear");
+        cJSON_AddNumberToObject(rs, "factor", hp->rope_scaling.factor);
     } else {
         cJSON_AddNullToObject(c, "rope_scaling");
     }

@@ -5,7 +5,8 @@
  * Conventions every loader follows, so the engine has one code path:
  *   - Matrices are row-major [out, in] (PyTorch nn.Linear / llama2.c / GGUF memory order): y = W x.
  *   - Fused checkpoints (Phi-3 qkv_proj, gate_up_proj) are exposed as separate views into the fused data.
- *   - hp.rope_layout says how q/k pairs rotate: ADJACENT for llama2.c and GGUF llama; HALF for HF checkpoints.
+ *   - hp.rope_layout says how q/k pairs rotate: ADJACENT for llama2.c and GGUF llama/mistral; HALF for HF
+ *     checkpoints and GGUF qwen2/phi3.
  *   - Views point into a read-only mapping (or a buffer the model owns); they live until gc_model_file_close.
  *
  * Every offset, dtype and shape is checked against the file size and the architecture before any read. */
@@ -22,6 +23,7 @@
 typedef enum gc_rope_scaling_type {
     GC_ROPE_SCALING_NONE = 0,
     GC_ROPE_SCALING_LLAMA3 = 1,
+    GC_ROPE_SCALING_LINEAR = 2, /* every frequency divided by factor (position interpolation) */
 } gc_rope_scaling_type;
 
 typedef struct gc_rope_scaling {
@@ -31,6 +33,10 @@ typedef struct gc_rope_scaling {
     float high_freq_factor;
     int original_max_position;
 } gc_rope_scaling;
+
+/* One RoPE frequency (radians per position) after the scaling s: unchanged for NONE, divided by the factor
+ * for LINEAR, Llama 3.1's per-wavelength rule for LLAMA3. The engine and the GGUF loader share it. */
+float gc_rope_scale_freq(const gc_rope_scaling *s, float freq);
 
 typedef struct gc_hparams {
     char arch[32];          /* "llama", "mistral", "qwen2", "phi3" */
@@ -42,6 +48,8 @@ typedef struct gc_hparams {
     int head_dim;
     int vocab_size;
     int ctx_train;          /* trained context (seq_len, max_position_embeddings) */
+    int sliding_window;     /* the window the model was trained with (Mistral, Phi-3), 0 = none; recorded
+                               only: the engine attends over the whole context */
     float norm_eps;
     float rope_theta;
     gc_rope_layout rope_layout;
@@ -99,6 +107,12 @@ typedef struct gc_model_open_params {
 gemcl_status gc_model_file_open(const char *path, const gc_model_open_params *params, gc_model_file **out,
                                 gc_error *err);
 void gc_model_file_close(gc_model_file *model);
+
+/* The tokenizer of the model at path without keeping the model: a GGUF's tokenizer.ggml.* metadata (a
+ * vocabulary-only GGUF too, no tensors read), else the one gc_model_file_open finds beside an HF directory
+ * or llama2.c checkpoint. GEMCL_ERR_NOT_FOUND when the model has none. The caller frees *out with
+ * gc_tokenizer_free. */
+gemcl_status gc_model_tokenizer_load(const char *path, struct gc_tokenizer **out, gc_error *err);
 
 /* Total parameter count (elements of every distinct tensor; a tied lm_head counted once). */
 int64_t gc_model_file_n_params(const gc_model_file *model);

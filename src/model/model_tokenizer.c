@@ -101,31 +101,81 @@ static gemcl_status gguf_vocab_read(const gc_gguf *g, const gc_gguf_kv *tokens, 
         return s;
     copy_str(g, "tokenizer.ggml.model", gv->model, sizeof gv->model);
     copy_str(g, "tokenizer.ggml.pre", gv->pre, sizeof gv->pre);
-    int64_t add_bos = 1;
+    int64_t add_bos = 1, add_eos = 0, space_prefix = 1;
     gc_gguf_get_int(g, "tokenizer.ggml.add_bos_token", &add_bos);
+    gc_gguf_get_int(g, "tokenizer.ggml.add_eos_token", &add_eos);
+    gc_gguf_get_int(g, "tokenizer.ggml.add_space_prefix", &space_prefix);
     gv->v = (gc_vocab_arrays){
         .model = gv->model, .pre = gv->pre[0] ? gv->pre : NULL, .n_tokens = (int)tokens->n,
         .tokens = gv->tokens, .token_lens = gv->token_lens, .scores = gv->scores, .token_types = gv->types,
         .n_merges = gv->merges ? (int)merges->n : 0, .merges = gv->merges, .merge_lens = gv->merge_lens,
         .bos_id = token_id(g, "tokenizer.ggml.bos_token_id"), .eos_id = token_id(g, "tokenizer.ggml.eos_token_id"),
-        .unk_id = token_id(g, "tokenizer.ggml.unknown_token_id"), .add_bos = add_bos != 0};
+        .unk_id = token_id(g, "tokenizer.ggml.unknown_token_id"), .add_bos = add_bos != 0,
+        .add_eos = add_eos != 0, .no_space_prefix = space_prefix == 0};
     return GEMCL_OK;
+}
+
+/* A tokenizer from a parsed GGUF's tokenizer.ggml.* keys; *out stays NULL when it has no token list. */
+static gemcl_status tokenizer_from_meta(const gc_gguf *g, gc_tokenizer **out, gc_error *err) {
+    const gc_gguf_kv *tokens = gc_gguf_find(g, "tokenizer.ggml.tokens");
+    *out = NULL;
+    if (!tokens)
+        return GEMCL_OK;
+    gguf_vocab gv = {0};
+    gemcl_status s = gguf_vocab_read(g, tokens, &gv, err);
+    if (s == GEMCL_OK && (s = gc_tokenizer_from_vocab(&gv.v, out, err)) != GEMCL_OK)
+        gc_error_prefix(err, "%s", g->path);
+    gguf_vocab_free(&gv);
+    return s;
 }
 
 gemcl_status gc_model_tokenizer_from_gguf(gc_model_file *m, gc_error *err) {
     const char *override = gc_model_priv_of(m)->tokenizer_override;
     if (override)
         return load_file(m, override, err);
-    const gc_gguf *g = gc_model_priv_of(m)->gguf;
-    const gc_gguf_kv *tokens = gc_gguf_find(g, "tokenizer.ggml.tokens");
-    if (!tokens)
-        return GEMCL_OK;
-    gguf_vocab gv = {0};
-    gemcl_status s = gguf_vocab_read(g, tokens, &gv, err);
-    if (s == GEMCL_OK)
-        s = gc_tokenizer_from_vocab(&gv.v, &m->tokenizer, err);
-    if (s == GEMCL_OK)
+    gemcl_status s = tokenizer_from_meta(gc_model_priv_of(m)->gguf, &m->tokenizer, err);
+    if (s == GEMCL_OK && m->tokenizer)
         snprintf(m->tokenizer_path, sizeof m->tokenizer_path, "%s", m->path);
-    gguf_vocab_free(&gv);
     return s;
+}
+
+/* A GGUF's tokenizer from its metadata alone, so vocabulary-only files serve too. */
+static gemcl_status gguf_file_tokenizer(const char *path, const gc_mapped_file *map, gc_tokenizer **out,
+                                        gc_error *err) {
+    gc_gguf *g = NULL;
+    gemcl_status s = gc_gguf_parse(path, map->data, map->size, &g, err);
+    if (s == GEMCL_OK && (s = tokenizer_from_meta(g, out, err)) == GEMCL_OK && !*out)
+        s = gc_fail(err, GEMCL_ERR_NOT_FOUND, "%s: no tokenizer.ggml.tokens: the GGUF holds no tokenizer", path);
+    gc_gguf_free(g);
+    return s;
+}
+
+/* The tokenizer gc_model_file_open finds for the model at path, taken from the model before it closes. */
+static gemcl_status opened_model_tokenizer(const char *path, gc_tokenizer **out, gc_error *err) {
+    gc_model_file *m;
+    gemcl_status s = gc_model_file_open(path, NULL, &m, err);
+    if (s != GEMCL_OK)
+        return s;
+    *out = m->tokenizer;
+    m->tokenizer = NULL;
+    gc_model_file_close(m);
+    return *out ? GEMCL_OK : gc_fail(err, GEMCL_ERR_NOT_FOUND, "%s: the model has no tokenizer beside it", path);
+}
+
+gemcl_status gc_model_tokenizer_load(const char *path, gc_tokenizer **out, gc_error *err) {
+    *out = NULL;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return gc_fail(err, GEMCL_ERR_IO, "%s: no such file or directory", path);
+    if (S_ISDIR(st.st_mode))
+        return opened_model_tokenizer(path, out, err);
+    gc_mapped_file map;
+    gemcl_status s = gc_file_map(path, &map, err);
+    if (s != GEMCL_OK)
+        return s;
+    bool gguf = map.size >= 4 && memcmp(map.data, "GGUF", 4) == 0;
+    if (gguf)
+        s = gguf_file_tokenizer(path, &map, out, err);
+    gc_file_unmap(&map);
+    return gguf ? s : opened_model_tokenizer(path, out, err);
 }

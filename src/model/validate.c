@@ -41,10 +41,14 @@ gemcl_status gc_tensor_expected_bytes(const gc_tensor *t, const char *file, uint
     return GEMCL_OK;
 }
 
+static bool range_fits(const gc_mapped_file *map, uint64_t offset, uint64_t nbytes) {
+    uint64_t end;
+    return gc_add_u64(offset, nbytes, &end) && end <= map->size;
+}
+
 gemcl_status gc_check_range(const gc_mapped_file *map, const char *file, const char *name, uint64_t offset,
                             uint64_t nbytes, gc_error *err) {
-    uint64_t end;
-    if (!gc_add_u64(offset, nbytes, &end) || end > map->size)
+    if (!range_fits(map, offset, nbytes))
         return gc_fail(err, GEMCL_ERR_FORMAT,
                        "%s: tensor '%s' at offset %" PRIu64 ": %" PRIu64 " bytes run past the end of the file (%zu bytes)",
                        file, name, offset, nbytes, map->size);
@@ -61,8 +65,11 @@ gemcl_status gc_tensor_bind(gc_tensor *t, const char *file, const gc_mapped_file
         return gc_fail(err, GEMCL_ERR_FORMAT,
                        "%s: tensor '%s' at offset %" PRIu64 ": %" PRIu64 " bytes stored but %s shape needs %" PRIu64,
                        file, t->name, offset, declared_nbytes, gc_dtype_name(t->dtype), nbytes);
-    if ((s = gc_check_range(map, file, t->name, offset, nbytes, err)) != GEMCL_OK)
-        return s;
+    if (!range_fits(map, offset, nbytes)) /* the type says how the size came about */
+        return gc_fail(err, GEMCL_ERR_FORMAT,
+                       "%s: tensor '%s' (%s) at offset %" PRIu64 ": %" PRIu64
+                       " bytes run past the end of the file (%zu bytes)",
+                       file, t->name, gc_dtype_name(t->dtype), offset, nbytes, map->size);
     t->data = map->data + offset;
     t->nbytes = (size_t)nbytes;
     t->file_offset = offset;

@@ -1,19 +1,36 @@
 /* load_vocab.c - a tokenizer from vocabulary arrays, the way GGUF metadata holds them
  * (tokenizer.ggml.model / tokens / scores / token_type / merges / bos, eos, unknown ids / add_bos_token). */
+#include <stdio.h>
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
 
-static tok_pretok pretok_for(const char *pre, bool *split_digits) {
-    *split_digits = false;
-    if (!pre)
-        return TOK_PRETOK_GPT2;
-    if (strcmp(pre, "llama-bpe") == 0 || strcmp(pre, "llama3") == 0 || strcmp(pre, "llama-v3") == 0)
-        return TOK_PRETOK_LLAMA3;
-    if (strcmp(pre, "qwen2") == 0)
-        return TOK_PRETOK_QWEN2;
-    *split_digits = strcmp(pre, "smollm") == 0;
-    return TOK_PRETOK_GPT2;
+/* tokenizer.ggml.pre names and the splits they stand for (llama.cpp's llama_vocab::impl::load). "default"
+ * and an absent key are taken as GPT-2's regex: llama.cpp's own default adds punctuation and 3-digit
+ * splits that no model gemcl runs relies on. */
+static const struct {
+    const char *name;
+    tok_pretok pretok;
+    bool split_digits; /* \p{N} words first (SmolLM's Digits(individual_digits)) */
+} pretoks[] = {
+    {"default", TOK_PRETOK_GPT2, false},     {"gpt2", TOK_PRETOK_GPT2, false},
+    {"gpt-2", TOK_PRETOK_GPT2, false},       {"llama-bpe", TOK_PRETOK_LLAMA3, false},
+    {"llama3", TOK_PRETOK_LLAMA3, false},    {"llama-v3", TOK_PRETOK_LLAMA3, false},
+    {"qwen2", TOK_PRETOK_QWEN2, false},      {"smollm", TOK_PRETOK_GPT2, true},
+};
+
+static gemcl_status set_pretok(gc_tokenizer *t, const char *pre, gc_error *err) {
+    char known[256] = "";
+    for (size_t i = 0; i < sizeof pretoks / sizeof pretoks[0]; i++) {
+        if (strcmp(pre ? pre : "default", pretoks[i].name) == 0) {
+            t->pretok = pretoks[i].pretok;
+            t->split_digits = pretoks[i].split_digits;
+            return GEMCL_OK;
+        }
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", pretoks[i].name);
+    }
+    return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "pre-tokenizer '%.64s' (tokenizer.ggml.pre) is not supported (%s)", pre,
+                   known);
 }
 
 static gemcl_status check_arrays(const gc_vocab_arrays *v, gc_error *err) {
@@ -66,15 +83,17 @@ gemcl_status gc_tokenizer_from_vocab(const gc_vocab_arrays *v, gc_tokenizer **ou
     gc_tokenizer *t = NULL;
     if (st != GEMCL_OK || (st = tok_new(spm ? GC_TOKENIZER_SPM : GC_TOKENIZER_BPE, v->n_tokens, &t, err)) != GEMCL_OK)
         return st;
-    t->add_space_prefix = spm;
+    t->add_space_prefix = spm && !v->no_space_prefix;
     t->byte_map = !spm;
-    t->pretok = pretok_for(v->pre, &t->split_digits);
-    t->ignore_merges = t->pretok == TOK_PRETOK_LLAMA3;
     t->bos_id = v->bos_id;
     t->eos_id = v->eos_id;
     t->unk_id = v->unk_id;
     t->add_bos = v->add_bos;
-    if ((st = fill_tokens(t, v, err)) == GEMCL_OK && (st = tok_finish(t, err)) == GEMCL_OK &&
+    t->add_eos = v->add_eos;
+    if (!spm) /* SentencePiece has no pre-tokenizer: the key is ignored there, as llama.cpp does */
+        st = set_pretok(t, v->pre, err);
+    t->ignore_merges = t->pretok == TOK_PRETOK_LLAMA3;
+    if (st == GEMCL_OK && (st = fill_tokens(t, v, err)) == GEMCL_OK && (st = tok_finish(t, err)) == GEMCL_OK &&
         (st = fill_merges(t, v, err)) == GEMCL_OK)
         find_eot(t);
     if (st != GEMCL_OK) {

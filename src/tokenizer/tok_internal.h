@@ -54,7 +54,7 @@ struct gc_tokenizer {
     int32_t *specials;     /* (n_specials) control and user tokens matched in text, longest first */
     int n_specials;
     int bos_id, eos_id, eot_id, unk_id;
-    bool add_bos;
+    bool add_bos, add_eos;
     bool add_space_prefix; /* SPM: a leading U+2581 before the text */
     bool byte_map;         /* BPE: vocabulary spelled with GPT-2's bytes_to_unicode */
     bool ignore_merges;    /* BPE: a word that is itself a token is taken whole (tiktoken, Llama 3) */

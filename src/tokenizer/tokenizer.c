@@ -67,6 +67,7 @@ int gc_tokenizer_n_vocab(const gc_tokenizer *t) { return t->n_vocab; }
 int gc_tokenizer_bos(const gc_tokenizer *t) { return t->bos_id; }
 int gc_tokenizer_eos(const gc_tokenizer *t) { return t->eos_id; }
 bool gc_tokenizer_add_bos(const gc_tokenizer *t) { return t->add_bos; }
+bool gc_tokenizer_add_eos(const gc_tokenizer *t) { return t->add_eos; }
 size_t gc_tokenizer_max_piece_len(const gc_tokenizer *t) { return t->max_raw_len; }
 
 bool gc_tokenizer_is_eog(const gc_tokenizer *t, int32_t id) {
@@ -143,15 +144,17 @@ static bool encode_all(const gc_tokenizer *t, const char *text, size_t len, bool
     return encode_fragment(t, text + start, len - start, after_special, out);
 }
 
-gemcl_status gc_tokenizer_encode(const gc_tokenizer *t, const char *text, size_t len, bool add_bos,
-                                 bool parse_special, int32_t **ids, int *n_ids, gc_error *err) {
+/* Encodes with BOS before and EOS after when asked; the one path both public encoders take. */
+static gemcl_status encode_with(const gc_tokenizer *t, const char *text, size_t len, bool add_bos, bool add_eos,
+                                bool parse_special, int32_t **ids, int *n_ids, gc_error *err) {
     tok_ids v = {0};
     *ids = NULL;
     *n_ids = 0;
     if (len > (size_t)INT32_MAX / 8)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "tokenizer: text of %zu bytes is too long", len);
     bool ok = (!add_bos || t->bos_id < 0 || tok_ids_push(&v, t->bos_id)) &&
-              encode_all(t, text ? text : "", text ? len : 0, parse_special, &v) && tok_ids_push(&v, -1);
+              encode_all(t, text ? text : "", text ? len : 0, parse_special, &v) &&
+              (!add_eos || t->eos_id < 0 || tok_ids_push(&v, t->eos_id)) && tok_ids_push(&v, -1);
     if (!ok) {
         free(v.ids);
         return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "tokenizer: out of host memory encoding %zu bytes", len);
@@ -161,15 +164,27 @@ gemcl_status gc_tokenizer_encode(const gc_tokenizer *t, const char *text, size_t
     return GEMCL_OK;
 }
 
-/* The bytes id adds to decoded text after prev: control tokens add nothing; in SentencePiece kinds the
- * first piece (at the start or after BOS) loses one leading space, the dummy prefix encode added. */
+gemcl_status gc_tokenizer_encode(const gc_tokenizer *t, const char *text, size_t len, bool add_bos,
+                                 bool parse_special, int32_t **ids, int *n_ids, gc_error *err) {
+    return encode_with(t, text, len, add_bos, false, parse_special, ids, n_ids, err);
+}
+
+gemcl_status gc_tokenizer_encode_prompt(const gc_tokenizer *t, const char *text, size_t len, int add_bos,
+                                        bool parse_special, int32_t **ids, int *n_ids, gc_error *err) {
+    bool bos = add_bos < 0 ? t->add_bos : add_bos != 0, eos = add_bos < 0 && t->add_eos;
+    return encode_with(t, text, len, bos, eos, parse_special, ids, n_ids, err);
+}
+
+/* The bytes id adds to decoded text after prev: control tokens add nothing; in SentencePiece kinds that add a
+ * dummy prefix the first piece (at the start or after BOS) loses one leading space, the one encode added. */
 static const char *output_piece(const gc_tokenizer *t, int32_t prev, int32_t id, size_t *len) {
     const char *p = gc_tokenizer_piece(t, id, len);
     if (!p || t->tokens[id].type == TOK_CONTROL) {
         *len = 0;
         return "";
     }
-    if (t->kind != GC_TOKENIZER_BPE && (prev < 0 || prev == t->bos_id) && *len > 0 && p[0] == ' ') {
+    bool prefixed = t->kind == GC_TOKENIZER_LLAMA2C || (t->kind == GC_TOKENIZER_SPM && t->add_space_prefix);
+    if (prefixed && (prev < 0 || prev == t->bos_id) && *len > 0 && p[0] == ' ') {
         p++;
         (*len)--;
     }

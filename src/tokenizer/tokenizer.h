@@ -61,7 +61,8 @@ typedef struct gc_vocab_arrays {
     const char *const *merges;      /* [n_merges] "a b" strings (gpt2) or NULL */
     const size_t *merge_lens;
     int bos_id, eos_id, unk_id;     /* -1 = none */
-    bool add_bos;
+    bool add_bos, add_eos;
+    bool no_space_prefix;           /* llama: no U+2581 before the text (GGUF add_space_prefix false) */
 } gc_vocab_arrays;
 
 gemcl_status gc_tokenizer_from_vocab(const gc_vocab_arrays *vocab, gc_tokenizer **out, gc_error *err);
@@ -73,6 +74,7 @@ int gc_tokenizer_n_vocab(const gc_tokenizer *t);
 int gc_tokenizer_bos(const gc_tokenizer *t); /* -1 if none */
 int gc_tokenizer_eos(const gc_tokenizer *t); /* -1 if none */
 bool gc_tokenizer_add_bos(const gc_tokenizer *t); /* whether the format asks for BOS before a prompt */
+bool gc_tokenizer_add_eos(const gc_tokenizer *t); /* whether it asks for EOS after one (GGUF add_eos_token) */
 
 /* True for tokens that end generation: EOS and an end-of-turn token (<|eot_id|>, <|im_end|>, <|end|>). */
 bool gc_tokenizer_is_eog(const gc_tokenizer *t, int32_t id);
@@ -87,6 +89,11 @@ size_t gc_tokenizer_max_piece_len(const gc_tokenizer *t);
  * in the text (otherwise they are plain text). *ids is malloc'd; the caller frees it. */
 gemcl_status gc_tokenizer_encode(const gc_tokenizer *t, const char *text, size_t len, bool add_bos,
                                  bool parse_special, int32_t **ids, int *n_ids, gc_error *err);
+
+/* Encodes a prompt: add_bos < 0 takes the specials the format asks for (BOS when gc_tokenizer_add_bos, EOS
+ * when gc_tokenizer_add_eos: llama.cpp's add_special); 0 or 1 turns BOS off or on and adds no EOS. */
+gemcl_status gc_tokenizer_encode_prompt(const gc_tokenizer *t, const char *text, size_t len, int add_bos,
+                                        bool parse_special, int32_t **ids, int *n_ids, gc_error *err);
 
 /* The raw bytes token id stands for (U+2581 -> ' ', <0xNN> -> that byte, byte-level map undone); special
  * tokens give their text. Returns NULL for an id out of range. Not NUL-terminated: *len bytes. */

@@ -3,8 +3,11 @@
 
 usage: make_corpus.py STAMP OUTDIR SHARED_DIR GEMCL_EXE
 Writes OUTDIR/corpus-{llama2c,gguf,safetensors}/: a tiny generated llama2.c model (legacy and v1 headers),
-its conversions by the built gemcl (GGUF f32/f16/q8_0, safetensors), and, when SHARED_DIR has them, the real
-stories260K.bin, its conversions, and the vocabulary-only GGUFs. Missing shared files are skipped."""
+its conversions by the built gemcl (GGUF f32/f16/q8_0, safetensors), tiny GGUFs written here in the other
+architectures' layouts (qwen2 with q/k/v biases and a byte-level vocabulary with merges, K-quant and q5_0
+matrices; phi3 with fused attn_qkv and gate/up, q8_0 and q6_k; llama with linear RoPE scaling), and, when
+SHARED_DIR has them, the real stories260K.bin, its conversions, and the vocabulary-only GGUFs. Missing shared
+files are skipped."""
 import os
 import shutil
 import struct
@@ -82,6 +85,112 @@ def tiny_v1_order(t, vals):
     return out
 
 
+# ---- tiny GGUFs in the qwen2 / phi3 layouts (the GGUF fuzzer's view of the new keys and types) ----
+
+GGML = {"f32": (0, 1, 4), "f16": (1, 1, 2), "q5_0": (6, 32, 22), "q8_0": (8, 32, 34), "q4_k": (12, 256, 144),
+        "q6_k": (14, 256, 210)}  # name: (ggml type, block, bytes per block)
+KV_U32, KV_F32, KV_BOOL, KV_STR, KV_ARR = 4, 6, 7, 8, 9
+
+
+def gguf_str(s):
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack("<Q", len(b)) + b
+
+
+def gguf_kv(key, value):
+    """value: int (u32), float (f32), bool, str, or a list of str / (list, 'i32')."""
+    out = gguf_str(key)
+    if isinstance(value, bool):
+        return out + struct.pack("<IB", KV_BOOL, value)
+    if isinstance(value, int):
+        return out + struct.pack("<II", KV_U32, value)
+    if isinstance(value, float):
+        return out + struct.pack("<If", KV_F32, value)
+    if isinstance(value, str):
+        return out + struct.pack("<I", KV_STR) + gguf_str(value)
+    if isinstance(value, tuple):  # (ints, "i32")
+        return out + struct.pack("<IIQ", KV_ARR, 5, len(value[0])) + struct.pack(f"<{len(value[0])}i", *value[0])
+    return out + struct.pack("<IIQ", KV_ARR, KV_STR, len(value)) + b"".join(gguf_str(v) for v in value)
+
+
+def byte_level_vocab():
+    """GPT-2's bytes_to_unicode spelling of the 256 bytes, two merges, and the ChatML control tokens."""
+    keep = [b for b in range(256) if 33 <= b <= 126 or 161 <= b <= 172 or 174 <= b <= 255]
+    spell, extra = {}, 0
+    for b in range(256):
+        spell[b] = chr(b) if b in keep else chr(256 + extra)
+        extra += b not in keep
+    tokens = [spell[b] for b in range(256)] + ["\u0120a", "ab", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    types = [1] * 258 + [3, 3, 3]
+    return tokens, types, ["\u0120 a", "a b"]
+
+
+def write_gguf(path, arch, hparams, tensors, vocab_keys):
+    """tensors: (name, dtype, shape outermost first); data bytes are a fixed pattern."""
+    kvs = [gguf_kv("general.architecture", arch)]
+    kvs += [gguf_kv(f"{arch}.{k}", v) for k, v in hparams.items()]
+    kvs += [gguf_kv(k, v) for k, v in vocab_keys.items()]
+    infos, offset, sizes = b"", 0, []
+    for name, dtype, shape in tensors:
+        ggml, block, block_bytes = GGML[dtype]
+        n = 1
+        for d in shape:
+            n *= d
+        nbytes = n // block * block_bytes
+        infos += gguf_str(name) + struct.pack("<I", len(shape)) + b"".join(struct.pack("<Q", d) for d in shape[::-1])
+        infos += struct.pack("<IQ", ggml, offset)
+        sizes.append(nbytes)
+        offset += (nbytes + 31) // 32 * 32
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)) + b"".join(kvs) + infos
+    head += b"\0" * (-len(head) % 32)
+    body = bytearray(offset)
+    for i in range(offset):
+        body[i] = i * 7 % 61  # small values: finite f16 scales and f32 near zero
+    with open(path, "wb") as f:
+        f.write(head + bytes(body))
+
+
+def tiny_layer_tensors(l, mat, mat2, width, heads, kv_heads, head_dim, ff, fused, biases):
+    q, kv = heads * head_dim, kv_heads * head_dim
+    t = [(f"blk.{l}.attn_norm.weight", "f32", [width])]
+    if fused:
+        t += [(f"blk.{l}.attn_qkv.weight", mat, [q + 2 * kv, width])]
+    else:
+        t += [(f"blk.{l}.attn_{x}.weight", mat, [r, width]) for x, r in (("q", q), ("k", kv), ("v", kv))]
+    if biases:
+        t += [(f"blk.{l}.attn_{x}.bias", "f32", [r]) for x, r in (("q", q), ("k", kv), ("v", kv))]
+    t += [(f"blk.{l}.attn_output.weight", mat, [width, q]), (f"blk.{l}.ffn_norm.weight", "f32", [width])]
+    t += [(f"blk.{l}.ffn_up.weight", mat, [2 * ff, width])] if fused else [
+        (f"blk.{l}.ffn_gate.weight", mat, [ff, width]), (f"blk.{l}.ffn_up.weight", mat, [ff, width])]
+    return t + [(f"blk.{l}.ffn_down.weight", mat2, [width, ff])]
+
+
+def write_arch_ggufs(outdir):
+    tokens, types, merges = byte_level_vocab()
+    vocab = {"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "qwen2", "tokenizer.ggml.tokens": tokens,
+             "tokenizer.ggml.token_type": (types, "i32"), "tokenizer.ggml.merges": merges,
+             "tokenizer.ggml.bos_token_id": 258, "tokenizer.ggml.eos_token_id": 260,
+             "tokenizer.ggml.add_bos_token": False, "tokenizer.ggml.add_eos_token": False}
+    width, heads, kv_heads, head_dim, ff, layers = 256, 4, 2, 64, 256, 2
+    base = {"block_count": layers, "embedding_length": width, "feed_forward_length": ff,
+            "attention.head_count": heads, "attention.head_count_kv": kv_heads, "context_length": 4096,
+            "rope.freq_base": 1e6, "attention.layer_norm_rms_epsilon": 1e-6}
+    models = {  # name: (arch, matrices, ffn_down, fused, biases, extra hparams, extra vocab keys)
+        "tiny-qwen2-q4_k.gguf": ("qwen2", "q4_k", "q6_k", False, True, {}, {}),
+        "tiny-qwen2-q5_0.gguf": ("qwen2", "q5_0", "q8_0", False, True, {"vocab_size": len(tokens)}, {}),
+        "tiny-phi3-q8_0.gguf": ("phi3", "q8_0", "q6_k", True, False, {"attention.sliding_window": 2047},
+                                {"tokenizer.ggml.pre": "default"}),
+        "tiny-llama-linear.gguf": ("llama", "f16", "f16", False, False,
+                                   {"rope.scaling.type": "linear", "rope.scaling.factor": 4.0}, {"tokenizer.ggml.pre": "smollm"}),
+    }
+    for name, (arch, mat, mat2, fused, biases, hp, vk) in models.items():
+        t = [("token_embd.weight", mat, [len(tokens), width])]
+        for l in range(layers):
+            t += tiny_layer_tensors(l, mat, mat2, width, heads, kv_heads, head_dim, ff, fused, biases)
+        t += [("output_norm.weight", "f32", [width]), ("output.weight", "q8_0", [len(tokens), width])]
+        write_gguf(os.path.join(outdir, name), arch, {**base, **hp}, t, {**vocab, **vk})
+
+
 def convert(gemcl, src, dst, to, dtype):
     r = subprocess.run([gemcl, "convert", src, dst, "--to", to, "--dtype", dtype], capture_output=True)
     return r.returncode == 0
@@ -109,6 +218,7 @@ def main():
             shutil.copy(os.path.join(hf, "model.safetensors"), os.path.join(dirs["safetensors"], stem + ".safetensors"))
         if convert(gemcl, path, hf + "16", "hf", "bf16"):
             shutil.copy(os.path.join(hf + "16", "model.safetensors"), os.path.join(dirs["safetensors"], stem + "-bf16.safetensors"))
+    write_arch_ggufs(dirs["gguf"])
     for vocab in ("ggml-vocab-llama-spm.gguf", "ggml-vocab-phi-3.gguf"):
         p = os.path.join(shared, "models/ggml-vocab", vocab)
         if os.path.exists(p):
