@@ -1,10 +1,13 @@
-/* test_perplexity.c - scoring text through the public API on stories260K: the device's per-token negative
- * log-likelihoods (gemcl_context_score) against the log-softmax of logits taken one token at a time. */
+/* test_perplexity.c - scoring text through the public API and `gemcl perplexity`, on stories260K: the device's
+ * per-token negative log-likelihoods (gemcl_context_score) against the log-softmax of logits taken one token at a
+ * time, the CLI's perplexity against those per-token values under llama-perplexity's chunking, and the CLI's
+ * refusal of bad input. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gemcl.h"
 #include "harness.h"
@@ -179,6 +182,133 @@ START_TEST(model_reports_bos_and_whether_tokenize_adds_it) {
 }
 END_TEST
 
+/* ---- the CLI ------------------------------------------------------------------------------------------------ */
+
+/* Writes text to a fresh file under /tmp; path receives its name (the caller unlinks it). */
+static void write_temp(char *path, size_t cap, const char *text) {
+    snprintf(path, cap, "/tmp/gemcl-ppl-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* The CLI's final estimate from its stdout: the last line must be "Final estimate: PPL = X +/- Y". */
+static void parse_final(const char *out, double *ppl, double *err) {
+    const char *last = strstr(out, "Final estimate: PPL = ");
+    ck_assert_msg(last != NULL, "no final estimate in: %s", out);
+    ck_assert_int_eq(sscanf(last, "Final estimate: PPL = %lf +/- %lf", ppl, err), 2);
+    const char *eol = strchr(last, '\n');
+    ck_assert_msg(eol && eol[1] == '\0', "the final estimate is not stdout's last line: %s", out);
+}
+
+/* llama-perplexity's numbers for chunks of n_ctx of the story, from the decode loop's per-token values: each chunk
+ * from an empty cache with BOS first, rows n_ctx/2 .. n_ctx-2 scored. */
+static void reference_ppl(gemcl_model *model, int n_ctx, int max_chunks, double *ppl, double *err) {
+    gemcl_model_info info;
+    gemcl_model_get_info(model, &info);
+    int n, add_bos;
+    int32_t *ids = story_ids(model, &n), bos = gemcl_model_token_bos(model, &add_bos);
+    int n_chunks = n / n_ctx < max_chunks ? n / n_ctx : max_chunks;
+    ck_assert_int_ge(n_chunks, 2);
+    gemcl_context *ctx = new_context(model, n_ctx, 0);
+    int32_t *window = malloc((size_t)n_ctx * sizeof *window);
+    double *nll = malloc((size_t)n_ctx * sizeof *nll), sum = 0, sum_sq = 0;
+    long count = 0;
+    for (int c = 0; c < n_chunks; c++) {
+        memcpy(window, ids + (size_t)c * n_ctx, (size_t)n_ctx * sizeof *window);
+        window[0] = bos;
+        decode_loop_nll(ctx, info.vocab_size, window, n_ctx, nll);
+        for (int i = n_ctx / 2; i <= n_ctx - 2; i++, count++)
+            sum += nll[i], sum_sq += nll[i] * nll[i];
+    }
+    double mean = sum / count;
+    *ppl = exp(mean);
+    *err = *ppl * sqrt((sum_sq / count - mean * mean) / (count - 1));
+    free(window), free(nll), gemcl_free(ids);
+    gemcl_context_free(ctx);
+}
+
+static void expect_cli_ppl(const char *model_path, const char *text_path, const char *extra, double want_ppl,
+                           double want_err) {
+    char args[4096], out[8192];
+    double ppl, err;
+    snprintf(args, sizeof args, "perplexity -m '%s' -f '%s' %s", model_path, text_path, extra);
+    ck_assert_int_eq(test_run_cli(args, false, out, sizeof out), 0);
+    parse_final(out, &ppl, &err);
+    /* the CLI prints 4 and 5 decimals */
+    ck_assert_msg(fabs(ppl - want_ppl) <= 1e-4 * want_ppl + 5e-5, "%s: PPL %.4f, want %.6f", extra, ppl, want_ppl);
+    ck_assert_msg(fabs(err - want_err) <= 1e-3 * want_err + 5e-6, "%s: +/- %.5f, want %.6f", extra, err, want_err);
+}
+
+START_TEST(cli_perplexity_is_exp_mean_of_decode_loop_nll) {
+    gemcl_model *model = load_stories();
+    if (!model)
+        return;
+    const char *model_path = test_shared_path(STORIES);
+    char text_path[64];
+    write_temp(text_path, sizeof text_path, story);
+    double ppl, err;
+    reference_ppl(model, 32, 1 << 30, &ppl, &err);
+    expect_cli_ppl(model_path, text_path, "-c 32", ppl, err);
+    reference_ppl(model, 48, 2, &ppl, &err);
+    expect_cli_ppl(model_path, text_path, "-c 48 --chunks 2 -b 7", ppl, err);
+    unlink(text_path);
+    gemcl_model_free(model);
+}
+END_TEST
+
+/* Runs the CLI on bad input: exit 2 and one line on stderr holding `names`. */
+static void expect_refused(const char *args, const char *names) {
+    char out[8192];
+    int rc = test_run_cli(args, true, out, sizeof out);
+    ck_assert_msg(rc == 2, "'%s': exit %d, want 2 (%s)", args, rc, out);
+    ck_assert_msg(strstr(out, names) != NULL, "'%s': '%s' not named in: %s", args, names, out);
+    const char *nl = strchr(out, '\n');
+    ck_assert_msg(nl && nl[1] == '\0', "'%s': more than one line: %s", args, out);
+}
+
+START_TEST(cli_perplexity_refuses_bad_input_with_exit_2) {
+    const char *model = test_shared_path(STORIES);
+    if (test_skip_if_missing(model, STORIES))
+        return;
+    char text[64], tiny[64], args[1024], out[8192];
+    write_temp(text, sizeof text, story);
+    write_temp(tiny, sizeof tiny, "Once upon a time");
+    const struct {
+        const char *flags, *names;
+    } cases[] = {
+        {"-f /nonexistent/story.txt", "/nonexistent/story.txt"},
+        {"-c 33", "-c"},
+        {"-c 8", "-c"},
+        {"-c 1024", "-c 1024"}, /* stories260K's context is 512 */
+        {"-c abc", "'abc'"},
+        {"-c 32 --chunks x", "--chunks"},
+        {"-c 32 -b 0", "-b"},
+        {"-c 32 --dtype f64", "--dtype"},
+        {"-c 32 --bogus 1", "--bogus"},
+        {"-c", "-c needs a value"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *file = strstr(cases[i].flags, "-f ") ? "" : text;
+        snprintf(args, sizeof args, "perplexity -m '%s' %s%s %s", model, *file ? "-f " : "", file, cases[i].flags);
+        expect_refused(args, cases[i].names);
+    }
+    snprintf(args, sizeof args, "perplexity -m '%s' -f '%s' -c 64", model, tiny);
+    expect_refused(args, tiny);
+    snprintf(args, sizeof args, "perplexity -m /nonexistent/model.bin -f '%s'", text);
+    expect_refused(args, "-m /nonexistent/model.bin");
+    snprintf(args, sizeof args, "perplexity -f '%s'", text);
+    expect_refused(args, "-m");
+    snprintf(args, sizeof args, "perplexity -m '%s'", model);
+    expect_refused(args, "-f");
+    ck_assert_int_eq(test_run_cli("perplexity --help", false, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "usage: gemcl perplexity"));
+    unlink(text);
+    unlink(tiny);
+}
+END_TEST
+
 Suite *suite_perplexity(void) {
     Suite *s = suite_create("perplexity");
     TCase *tc = tcase_create("perplexity");
@@ -186,6 +316,8 @@ Suite *suite_perplexity(void) {
     tcase_add_test(tc, score_matches_log_softmax_of_decode_loop_logits);
     tcase_add_test(tc, score_refuses_bad_arguments_and_keeps_the_cache);
     tcase_add_test(tc, model_reports_bos_and_whether_tokenize_adds_it);
+    tcase_add_test(tc, cli_perplexity_is_exp_mean_of_decode_loop_nll);
+    tcase_add_test(tc, cli_perplexity_refuses_bad_input_with_exit_2);
     suite_add_tcase(s, tc);
     return s;
 }
