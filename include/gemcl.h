@@ -464,6 +464,29 @@ gemcl_status gemcl_context_decode(gemcl_context *ctx, int32_t id, int32_t *next_
  * gemcl_generate call ran since, which may sample in place). */
 gemcl_status gemcl_context_logits(gemcl_context *ctx, float *out, int n);
 
+/* Scores a text under the model: runs n_ids tokens (each in 0..vocab_size-1) after the cached ones, like
+ * gemcl_context_prefill (the cache keeps them), and writes the negative log-likelihood of each next token,
+ *     nll[i - first_scored] = -log p(ids[i + 1] | cached tokens, ids[0 .. i])   for first_scored <= i <= n_ids - 2,
+ * natural log, n_ids - 1 - first_scored values into the caller's array. Tokens before first_scored are context
+ * only. The model's output head runs over the scored rows alone, a bounded number of rows at a time, and the
+ * log-softmax at the next id is taken on the device, so only those floats come back: no logits matrix is moved
+ * (gemcl_context_logits has none after this call). Perplexity is exp(mean of nll); `gemcl perplexity` is built
+ * on this. Errors: GEMCL_ERR_INVALID_ARG (NULL ids or nll, n_ids < 2, first_scored outside 0 .. n_ids - 2, an
+ * id outside the vocabulary), GEMCL_ERR_CONTEXT_FULL (the tokens do not fit after the cached ones), device
+ * errors; on failure the cache is as it was. Same thread rule as prefill; takes the model's lock. Example, the
+ * second half of a 512-token window scored from an empty cache (llama-perplexity's convention):
+ *
+ *     float nll[255];                                      // 512 - 1 - 256
+ *     gemcl_context_reset(ctx);
+ *     if (gemcl_context_score(ctx, window, 512, 256, nll) == GEMCL_OK)
+ *         for (int i = 0; i < 255; i++) sum += nll[i];     // -log p(window[257 + i] | window[0 .. 256 + i])
+ */
+gemcl_status gemcl_context_score(gemcl_context *ctx, const int32_t *ids, int n_ids, int first_scored, float *nll);
+
+/* The model's BOS id, or -1 when its tokenizer has none (and for NULL). When add_bos is not NULL it receives 1
+ * if gemcl_tokenize with add_bos -1 puts BOS first (the tokenizer's default), else 0. Any thread. */
+int32_t gemcl_model_token_bos(const gemcl_model *model, int *add_bos);
+
 /* 1 if id ends generation where gemcl_generate stops: any end-of-generation token of the tokenizer (EOS,
  * <|eot_id|>, ...), or BOS for a llama2.c tokenizer (llama2.c's loop ends there). 0 otherwise, and for
  * NULL. Any thread. */

@@ -87,24 +87,55 @@ gemcl_status gemcl_context_reset(gemcl_context *c) {
     return GEMCL_OK;
 }
 
-/* Runs n ids (n == 1 and decode: one step) under the lock; on failure the cache is as before. */
-static gemcl_status step(gemcl_context *c, const int32_t *ids, int n, bool decode, int32_t *next_id) {
+/* What a token-level call runs. */
+typedef enum step_kind { STEP_PREFILL, STEP_DECODE, STEP_SCORE } step_kind;
+
+/* The rows every layer holds, so a call that fails after some prefill chunks ran can put the cache back. */
+typedef struct cache_mark {
+    int n_past, next_pos;
+    int *kv_len; /* (n_layers) */
+} cache_mark;
+
+static gemcl_status cache_mark_take(gemcl_context *c, cache_mark *mark) {
+    const gc_seq *seq = c->seq;
+    size_t bytes = (size_t)seq->m->hp.n_layers * sizeof *mark->kv_len;
+    mark->n_past = seq->n_past;
+    mark->next_pos = seq->next_pos;
+    mark->kv_len = malloc(bytes);
+    if (!mark->kv_len)
+        return gc_fail(&c->err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    memcpy(mark->kv_len, seq->kv_len, bytes);
+    return GEMCL_OK;
+}
+
+static void cache_mark_restore(gc_seq *seq, const cache_mark *mark) {
+    seq->n_past = mark->n_past;
+    seq->next_pos = mark->next_pos;
+    memcpy(seq->kv_len, mark->kv_len, (size_t)seq->m->hp.n_layers * sizeof *seq->kv_len);
+}
+
+/* Runs n ids (decode: ids[0], one step) under the lock; on failure the cache is as before. Prefill and decode
+ * leave the last row's logits on the device; scoring writes n - 1 - first values to nll instead. */
+static gemcl_status step(gemcl_context *c, step_kind kind, const int32_t *ids, int n, int first, int32_t *next_id,
+                         float *nll) {
     gc_seq *seq = c->seq;
-    int n_past = seq->n_past, next_pos = seq->next_pos;
+    cache_mark mark;
+    GC_TRY(cache_mark_take(c, &mark));
     gc_api_lock(c->model);
     c->logits_valid = false;
     double t0 = now_ms();
-    gemcl_status st = decode ? gc_seq_decode(seq, ids[0], NULL, next_id, NULL, &c->err)
-                             : gc_seq_prefill(seq, ids, NULL, n, NULL, next_id, NULL, &c->err);
+    gemcl_status st = kind == STEP_DECODE    ? gc_seq_decode(seq, ids[0], NULL, next_id, NULL, &c->err)
+                      : kind == STEP_PREFILL ? gc_seq_prefill(seq, ids, NULL, n, NULL, next_id, NULL, &c->err)
+                                             : gc_seq_score(seq, ids, n, first, nll, &c->err);
     double ms = now_ms() - t0;
     gc_api_unlock(c->model);
-    if (st != GEMCL_OK) {
-        seq->n_past = n_past;
-        seq->next_pos = next_pos;
+    if (st != GEMCL_OK)
+        cache_mark_restore(seq, &mark);
+    free(mark.kv_len);
+    if (st != GEMCL_OK)
         return st;
-    }
-    c->logits_valid = true;
-    if (decode) {
+    c->logits_valid = kind != STEP_SCORE;
+    if (kind == STEP_DECODE) {
         c->stats.n_decode_tokens++;
         c->stats.decode_ms += ms;
     } else {
@@ -121,14 +152,28 @@ gemcl_status gemcl_context_prefill(gemcl_context *c, const int32_t *ids, int n_i
     if (!ids || n_ids <= 0)
         return gc_fail(&c->err, GEMCL_ERR_INVALID_ARG, "prefill needs ids and n_ids > 0 (got %s, %d)",
                        ids ? "ids" : "NULL", n_ids);
-    return step(c, ids, n_ids, false, next_id);
+    return step(c, STEP_PREFILL, ids, n_ids, 0, next_id, NULL);
 }
 
 gemcl_status gemcl_context_decode(gemcl_context *c, int32_t id, int32_t *next_id) {
     if (!c)
         return GEMCL_ERR_INVALID_ARG;
     gc_error_clear(&c->err);
-    return step(c, &id, 1, true, next_id);
+    return step(c, STEP_DECODE, &id, 1, 0, next_id, NULL);
+}
+
+gemcl_status gemcl_context_score(gemcl_context *c, const int32_t *ids, int n_ids, int first_scored, float *nll) {
+    if (!c)
+        return GEMCL_ERR_INVALID_ARG;
+    gc_error_clear(&c->err);
+    if (!ids || !nll)
+        return gc_fail(&c->err, GEMCL_ERR_INVALID_ARG, "score needs ids and nll (got %s, %s)", ids ? "ids" : "NULL",
+                       nll ? "nll" : "NULL");
+    if (n_ids < 2 || first_scored < 0 || first_scored > n_ids - 2)
+        return gc_fail(&c->err, GEMCL_ERR_INVALID_ARG,
+                       "score needs n_ids >= 2 and 0 <= first_scored <= n_ids - 2 (got n_ids %d, first_scored %d)",
+                       n_ids, first_scored);
+    return step(c, STEP_SCORE, ids, n_ids, first_scored, NULL, nll);
 }
 
 gemcl_status gemcl_context_logits(gemcl_context *c, float *out, int n) {
@@ -146,6 +191,13 @@ gemcl_status gemcl_context_logits(gemcl_context *c, float *out, int n) {
     gemcl_status st = gc_buffer_read(c->model->rt, &c->seq->s.logits, 0, out, (size_t)vocab * sizeof *out, &c->err);
     gc_api_unlock(c->model);
     return st;
+}
+
+int32_t gemcl_model_token_bos(const gemcl_model *m, int *add_bos) {
+    const gc_tokenizer *tok = m ? m->file->tokenizer : NULL;
+    if (add_bos)
+        *add_bos = tok && gc_tokenizer_add_bos(tok);
+    return tok ? gc_tokenizer_bos(tok) : -1;
 }
 
 int gemcl_model_token_is_end(const gemcl_model *m, int32_t id) {

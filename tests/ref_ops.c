@@ -126,6 +126,13 @@ int ref_argmax(const float *x, int n) {
     return best;
 }
 
+double ref_nll(const float *logits, int n_vocab, int target) {
+    double m = logits[ref_argmax(logits, n_vocab)], sum = 0.0;
+    for (int i = 0; i < n_vocab; i++)
+        sum += exp((double)logits[i] - m);
+    return m + log(sum) - logits[target];
+}
+
 /* The order tokens are kept in: larger logit first, lower index first among equals. */
 static const float *g_logits;
 static int by_logit_then_index(const void *a, const void *b) {

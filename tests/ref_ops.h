@@ -35,6 +35,9 @@ void ref_attention(float *out, const float *q, const float *k, const float *v, i
 /* Lowest index of the largest value. */
 int ref_argmax(const float *x, int n);
 
+/* -log softmax(logits)[target], in double precision. */
+double ref_nll(const float *logits, int n_vocab, int target);
+
 /* The sampling rule of gc_op_sample (see cl/sample.cl). */
 int ref_sample(const float *logits, int n, float temperature, int top_k, float top_p, float u);
 

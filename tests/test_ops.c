@@ -532,6 +532,55 @@ START_TEST(sample_follows_the_reference_rule) {
 }
 END_TEST
 
+/* ---- nll ------------------------------------------------------------------------------------------------ */
+
+/* The device's -log softmax at the target of n_rows rows of random logits in [-spread, spread) against the
+ * double-precision reference, for targets at each row's maximum, its minimum and elsewhere; logits, targets
+ * and output all start at an offset. Targets outside the vocabulary give NaN. */
+static void check_nll(fixture *f, int n_rows, int n_vocab, float spread) {
+    const size_t pad = 3, total = (size_t)n_rows * n_vocab;
+    float *x = random_f32(pad + total, 13u + (unsigned)n_vocab), *want = malloc((size_t)n_rows * sizeof *want);
+    int32_t *t = malloc((pad + (size_t)n_rows) * sizeof *t);
+    for (size_t i = 0; i < pad + total; i++)
+        x[i] *= spread;
+    for (int r = 0; r < n_rows; r++) {
+        const float *row = x + pad + (size_t)r * n_vocab;
+        int lowest = 0;
+        for (int i = 1; i < n_vocab; i++)
+            lowest = row[i] < row[lowest] ? i : lowest;
+        int kind = r % 4, other = (int)((r * 7919u + 1u) % (unsigned)n_vocab);
+        t[pad + r] = kind == 0 ? ref_argmax(row, n_vocab) : kind == 1 ? lowest : kind == 2 ? other : -1;
+        if (kind == 3 && r % 8 == 7)
+            t[pad + r] = n_vocab; /* one past the last id */
+        want[r] = kind == 3 ? NAN : (float)ref_nll(row, n_vocab, t[pad + r]);
+    }
+    gc_buffer dx = upload_f32(f, x, pad + total), dt = upload(f, t, (pad + (size_t)n_rows) * sizeof *t), dout;
+    expect_ok(f, gc_buffer_alloc(f->rt, (pad + (size_t)n_rows) * sizeof(float), "nll", &dout, &f->err));
+    expect_ok(f, gc_op_nll(f->ops, &dx, pad, &dt, pad, &dout, pad, n_rows, n_vocab, &f->err));
+    float *got = download_f32(f, &dout, pad, (size_t)n_rows);
+    for (int r = 0; r < n_rows; r++) {
+        if (isnan(want[r]))
+            ck_assert_msg(isnan(got[r]), "nll vocab %d row %d target %d: got %g, want NaN", n_vocab, r, t[pad + r],
+                          (double)got[r]);
+        else
+            ck_assert_msg(fabsf(got[r] - want[r]) <= 1e-4f, "nll vocab %d spread %g row %d target %d: got %.7g, want %.7g",
+                          n_vocab, (double)spread, r, t[pad + r], (double)got[r], (double)want[r]);
+    }
+    free(x), free(want), free(t), free(got);
+    gc_buffer_free(f->rt, &dx), gc_buffer_free(f->rt, &dt), gc_buffer_free(f->rt, &dout);
+}
+
+START_TEST(nll_matches_double_reference_at_max_min_and_odd_vocab_sizes) {
+    fixture f = fx_open();
+    const int shapes[][2] = {{1, 1}, {5, 7}, {9, 1001}, {66, 513}, {4, 49152}, {8, 151936}, {3, 32003}};
+    const float spreads[] = {1.0f, 30.0f};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (size_t p = 0; p < 2; p++)
+            check_nll(&f, shapes[s][0], shapes[s][1], spreads[p]);
+    fx_close(&f);
+}
+END_TEST
+
 /* ---- bounds ---------------------------------------------------------------------------------------------- */
 
 START_TEST(out_of_range_arguments_are_refused_naming_the_op) {
@@ -562,6 +611,9 @@ START_TEST(out_of_range_arguments_are_refused_naming_the_op) {
     ck_assert_int_eq(gc_op_sample(f.ops, &b, 0, &b, 0, 16, 1.0f, 0, 1.0f, 1.0f, &f.err), GEMCL_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "sample"));
     ck_assert_int_eq(gc_op_copy_f32(f.ops, &b, 10, &b, 0, 7, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_nll(f.ops, &b, 0, &b, 0, &b, 0, 2, 9, &f.err), GEMCL_ERR_INVALID_ARG); /* 18 logits */
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "nll"));
+    ck_assert_int_eq(gc_op_nll(f.ops, &b, 0, &b, 10, &b, 0, 7, 1, &f.err), GEMCL_ERR_INVALID_ARG); /* targets */
     gc_buffer_free(f.rt, &b);
     fx_close(&f);
 }
@@ -586,6 +638,7 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, attention_row_blocks_match_reference_for_every_tunable);
     tcase_add_test(tc, argmax_returns_lowest_index_of_ties);
     tcase_add_test(tc, sample_follows_the_reference_rule);
+    tcase_add_test(tc, nll_matches_double_reference_at_max_min_and_odd_vocab_sizes);
     tcase_add_test(tc, out_of_range_arguments_are_refused_naming_the_op);
     suite_add_tcase(s, tc);
     return s;

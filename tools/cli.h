@@ -16,9 +16,16 @@ int cmd_needle(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
 
 /* Prints "gemcl: <formatted message>" to stderr and returns 1 (the exit code for errors). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Bad input: a flag's value, a file that cannot be used, sizes that do not fit. */
+#define EXIT_BAD_INPUT 2
+
+/* Prints the message like cli_error and returns EXIT_BAD_INPUT. */
+int cli_bad_input(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Prints which tuning profile a device uses (built-in name, file and where it came from) as one line after
  * indent (cmd_tune.c). Returns 0, or 1 when the device's profile file does not load (the line says why). */

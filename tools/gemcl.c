@@ -22,17 +22,30 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "text -> token ids and pieces, or ids -> text, with a tokenizer file"},
     {"needle", cmd_needle, "needle-in-a-haystack / passkey grid: methods side by side, JSONL, CSV, SVG heatmap"},
     {"tune", cmd_tune, "measure a device's kernel tunables and write its profile (--show: the profile in use)"},
+    {"perplexity", cmd_perplexity, "llama-perplexity's measure on a text file (chunks of -c tokens, second halves scored)"},
     {"calibrate", cmd_calibrate, "sweep GemFilter's filter layer on a small grid; recommend r, write a model card"},
 };
+
+static void print_error(const char *fmt, va_list ap) {
+    fputs("gemcl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
 
 int cli_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("gemcl: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_error(fmt, ap);
     va_end(ap);
     return 1;
+}
+
+int cli_bad_input(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    print_error(fmt, ap);
+    va_end(ap);
+    return EXIT_BAD_INPUT;
 }
 
 const char *cli_bytes(uint64_t bytes, char *buf, size_t len) {

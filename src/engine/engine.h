@@ -5,6 +5,7 @@
  *   gc_seq      one sequence: its KV cache (one K and one V buffer per layer, never one buffer for all),
  *               the prefill scratch, and the count of cached tokens.
  *   gc_seq_prefill / gc_seq_decode   advance the sequence; the sampled id is the only thing read back.
+ *   gc_seq_score   a prefill that reads back each row's next-token negative log-likelihood (perplexity).
  *   gc_seq_prefill_staged   layer-major prefill whose hook may drop rows between layers (PromptDistill).
  *   hooks and cache edits for the KV methods (src/methods): an after-layer hook with each layer's queries,
  *               per-layer row counts, per-head compaction, resizing, shared distant logits (pod-tf).
@@ -160,6 +161,15 @@ gemcl_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos,
 /* One decode step: feeds id at next_pos and samples the next token. One blocking read per call. */
 gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *next_id, float *logits,
                            gc_error *err);
+
+/* Runs the n ids through every layer after the cached rows, like gc_seq_prefill (the cache keeps them), and writes
+ * nll[i - first] = -log softmax(logits of row i)[ids[i + 1]] for first <= i <= n - 2: the next-token negative
+ * log-likelihood of each row after `first`, given the cache and ids[0 .. i]. The final norm and LM head run over
+ * the scored rows only, at most 64 rows of logits at a time, and the log-softmax is taken on the device, so only
+ * n - 1 - first floats come back (one blocking read). No sampling; the logits buffer is left as it was.
+ * GEMCL_ERR_INVALID_ARG unless 0 <= first <= n - 2 and every id is in the vocabulary; GEMCL_ERR_CONTEXT_FULL as
+ * gc_seq_prefill. */
+gemcl_status gc_seq_score(gc_seq *seq, const int32_t *ids, int n, int first, float *nll, gc_error *err);
 
 /* Layer-major prefill with row selection (PromptDistill): after layer `layer` has run over all current rows,
  * the hook sees the last row's post-RoPE query (f32 (n_heads, head_dim) at q[q_last_off]), the layer's keys

@@ -333,8 +333,14 @@ static gemcl_status run_chunk(gc_seq *seq, int n, bool blocking_upload, gc_error
     return GEMCL_OK;
 }
 
-gemcl_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos, int n, gc_sampling *smp,
-                            int32_t *next_id, float *logits, gc_error *err) {
+/* Called after each prefill chunk has run through every layer: the chunk is rows c0 .. c0 + nc - 1 of the call's
+ * n, and their residual stream is rows 0 .. nc - 1 of seq->s.x until the next chunk runs. */
+typedef gemcl_status (*chunk_done_fn)(gc_seq *seq, int c0, int nc, void *user, gc_error *err);
+
+/* Runs ids (positions pos, or next_pos.. when pos is NULL) through every layer after the cached rows, in chunks of
+ * n_ub, calling done (may be NULL) after each chunk. The last chunk's rows stay in seq->s.x. */
+static gemcl_status prefill_rows(gc_seq *seq, const int32_t *ids, const int32_t *pos, int n, chunk_done_fn done,
+                                 void *user, gc_error *err) {
     if (n <= 0)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "prefill of %d tokens", n);
     if (n > seq->n_ctx - seq->n_past)
@@ -353,14 +359,20 @@ gemcl_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos,
             seq->host_tok[ub + i] = pos ? pos[c0 + i] : seq->next_pos + c0 + i;
         }
         GC_TRY(run_chunk(seq, nc, true, err));
+        if (done)
+            GC_TRY(done(seq, c0, nc, user, err));
         if (c0 + nc < n)
             GC_TRY(check_progress(&seq->progress, c0 + nc, n, err));
-        if (c0 + nc == n) {
-            seq->next_pos = (pos ? pos[n - 1] : seq->next_pos + n - 1) + 1;
-            return finish_step(seq, &seq->s.x, (size_t)(nc - 1) * seq->m->hp.n_embd, smp, next_id, logits, err);
-        }
     }
+    seq->next_pos = (pos ? pos[n - 1] : seq->next_pos + n - 1) + 1;
     return GEMCL_OK;
+}
+
+gemcl_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos, int n, gc_sampling *smp,
+                            int32_t *next_id, float *logits, gc_error *err) {
+    GC_TRY(prefill_rows(seq, ids, pos, n, NULL, NULL, err));
+    int last_row = (n - 1) % seq->s.n_ub; /* of the last chunk, still in s.x */
+    return finish_step(seq, &seq->s.x, (size_t)last_row * seq->m->hp.n_embd, smp, next_id, logits, err);
 }
 
 gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *next_id, float *logits,
@@ -375,6 +387,76 @@ gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *n
     GC_TRY(run_chunk(seq, 1, false, err)); /* host_tok stays untouched until finish_step's read returns */
     seq->next_pos++;
     return finish_step(seq, &seq->s.x, 0, smp, next_id, logits, err);
+}
+
+/* ---- scoring: -log p(next token) of prompt rows, for perplexity --------------------------------------- */
+
+/* Rows of logits the LM head writes at a time: bounds the scoring scratch to SCORE_ROWS x vocab floats (12 MiB
+ * at a vocab of 49152, 39 MiB at 151936) whatever the prompt length, while keeping the head a GEMM. */
+#define SCORE_ROWS 64
+
+typedef struct score_state {
+    int first, n;            /* rows first .. n - 2 of the call are scored, each against the id after it */
+    gc_buffer targets;       /* int32 (n - 1 - first): ids[first + 1 .. n - 1] */
+    gc_buffer logits;        /* f32 (min(SCORE_ROWS, n - 1 - first), vocab) */
+    gc_buffer nll;           /* f32 (n - 1 - first) */
+} score_state;
+
+static void score_state_free(gc_runtime *rt, score_state *sc) {
+    gc_buffer_free(rt, &sc->targets);
+    gc_buffer_free(rt, &sc->logits);
+    gc_buffer_free(rt, &sc->nll);
+}
+
+static gemcl_status score_state_alloc(gc_runtime *rt, const gc_hparams *hp, const int32_t *ids, int n, int first,
+                                      score_state *sc, gc_error *err) {
+    memset(sc, 0, sizeof *sc);
+    sc->first = first, sc->n = n;
+    size_t n_scored = (size_t)(n - 1 - first), rows = n_scored < SCORE_ROWS ? n_scored : SCORE_ROWS;
+    gemcl_status st = gc_buffer_alloc(rt, n_scored * 4, "score targets", &sc->targets, err);
+    if (st == GEMCL_OK)
+        st = gc_buffer_write(rt, &sc->targets, 0, ids + first + 1, n_scored * 4, err);
+    if (st == GEMCL_OK)
+        st = gc_buffer_alloc(rt, rows * (size_t)hp->vocab_size * 4, "score logits", &sc->logits, err);
+    if (st == GEMCL_OK)
+        st = gc_buffer_alloc(rt, n_scored * 4, "score nll", &sc->nll, err);
+    return st;
+}
+
+/* After a prefill chunk (chunk_done_fn): the final norm, the LM head and the NLL at the target for the chunk's
+ * scored rows, SCORE_ROWS at a time. Rows before `first` never reach the head. */
+static gemcl_status score_chunk(gc_seq *seq, int c0, int nc, void *user, gc_error *err) {
+    score_state *sc = user;
+    gc_ops *ops = seq->ops;
+    const gc_dmodel *m = seq->m;
+    gc_scratch *s = &seq->s;
+    int d = m->hp.n_embd, lo = c0 > sc->first ? c0 : sc->first, hi = c0 + nc < sc->n - 1 ? c0 + nc : sc->n - 1;
+    if (lo >= hi)
+        return GEMCL_OK;
+    /* xb is free once the chunk's layers ran: it takes the normed rows lo .. hi - 1 */
+    GC_TRY(gc_op_rmsnorm(ops, &s->x, (size_t)(lo - c0) * d, &m->out_norm, &s->xb, 0, hi - lo, d, m->hp.norm_eps, err));
+    for (int r0 = lo; r0 < hi; r0 += SCORE_ROWS) {
+        int nr = hi - r0 < SCORE_ROWS ? hi - r0 : SCORE_ROWS;
+        size_t k = (size_t)(r0 - sc->first); /* the rows' place among the scored ones */
+        GC_TRY(gc_op_matmul(ops, &s->xb, (size_t)(r0 - lo) * d, &m->lm_head, NULL, &sc->logits, 0, nr, err));
+        GC_TRY(gc_op_nll(ops, &sc->logits, 0, &sc->targets, k, &sc->nll, k, nr, m->hp.vocab_size, err));
+    }
+    return GEMCL_OK;
+}
+
+gemcl_status gc_seq_score(gc_seq *seq, const int32_t *ids, int n, int first, float *nll, gc_error *err) {
+    if (n < 2 || first < 0 || first > n - 2)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "scoring %d tokens from row %d: needs 0 <= first <= n - 2", n, first);
+    gc_runtime *rt = gc_ops_runtime(seq->ops);
+    score_state sc;
+    /* the targets go up before prefill_rows checks the ids, but no kernel reads them if that check fails */
+    gemcl_status st = score_state_alloc(rt, &seq->m->hp, ids, n, first, &sc, err);
+    if (st == GEMCL_OK)
+        st = prefill_rows(seq, ids, NULL, n, score_chunk, &sc, err);
+    if (st == GEMCL_OK) /* the call's one synchronisation */
+        st = gc_buffer_read(rt, &sc.nll, 0, nll, (size_t)(n - 1 - first) * sizeof *nll, err);
+    score_state_free(rt, &sc);
+    return st;
 }
 
 /* ---- layer-major prefill with row selection ---------------------------------------------------------- */

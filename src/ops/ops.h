@@ -155,6 +155,14 @@ gemcl_status gc_op_sample(gc_ops *ops, const gc_buffer *logits, size_t logits_of
                           gc_buffer *out, size_t out_off,                          /* int32 (1) */
                           int n, float temperature, int top_k, float top_p, float u, gc_error *err);
 
+/* out[r] = -log softmax(logits[r, :])[targets[r]] = m + log(sum_i exp(logits[r, i] - m)) - logits[r, targets[r]]
+ * with m the row's max, r < n_rows: the scoring half of perplexity, so one float per row crosses to the host.
+ * Targets are not checked on the host (they are ids the caller validated); one outside 0 .. n_vocab-1 gives NaN. */
+gemcl_status gc_op_nll(gc_ops *ops, const gc_buffer *logits, size_t logits_off, /* f32 (n_rows, n_vocab) */
+                       const gc_buffer *targets, size_t targets_off,            /* int32 (n_rows) */
+                       gc_buffer *out, size_t out_off,                          /* f32 (n_rows) */
+                       int n_rows, int n_vocab, gc_error *err);
+
 /* Copies n f32 elements between buffers (offsets in elements). */
 gemcl_status gc_op_copy_f32(gc_ops *ops, const gc_buffer *src, size_t src_off, gc_buffer *dst, size_t dst_off,
                             size_t n, gc_error *err);

@@ -33,7 +33,7 @@ typedef struct gc_ops_profile {
     int attn_rows;         /* ATT_BR: rows (query, head) per prefill work-item: 2, 4, 8, 16; 0 = one per row */
     int attn_keys;         /* ATT_BC: keys per prefill tile */
     int attn_local_wg;     /* ATT_LOCAL_WG: prefill work-group sharing K/V tiles in local memory; 0 = none */
-    int reduce_local;      /* ARGMAX_LS / SAMPLE_LS: work-group size of argmax and sample */
+    int reduce_local;      /* SAMPLE_LS / NLL_LS: work-group size of argmax, sample and nll */
 } gc_ops_profile;
 
 /* The tunable fields, in the order of the struct and of the JSON files. */
