@@ -419,6 +419,47 @@ gemcl_status gemcl_detokenize(const gemcl_model *model, const int32_t *ids, int 
                               char *err, size_t errlen);
 
 /* ---------------------------------------------------------------------------------------------------
+ * Chat templates (src/chat.c)
+ *
+ * A chat model is trained on conversations laid out in its own template. gemcl recognises the common
+ * families from markers in the model's template text (GGUF tokenizer.chat_template, HF
+ * tokenizer_config.json chat_template), as llama.cpp does without a Jinja interpreter, and renders them as
+ * llama.cpp does: chatml (Qwen, SmolLM2), llama3, llama2 (-sys, -sys-bos, -sys-strip), mistral-v1, -v3,
+ * -v3-tekken, -v7, phi3, zephyr, gemma. The rendered text holds the template's special tokens as text:
+ * tokenize it with parse_special = 1. BOS is not part of it (the tokenizer adds it where the model wants it).
+ *
+ *     gemcl_chat_message msgs[] = {{"system", "You are a helpful assistant."}, {"user", question}};
+ *     char *prompt; size_t len;
+ *     if (gemcl_chat_apply_template(model, NULL, msgs, 2, 1, &prompt, &len, err, sizeof err) != GEMCL_OK) ...
+ *     g.parse_special = 1;               // generation stops at the template's end-of-turn token
+ *     gemcl_generate(ctx, prompt, len, &g, &res);
+ *     gemcl_free(prompt);
+ * ------------------------------------------------------------------------------------------------- */
+
+typedef struct gemcl_chat_message {
+    const char *role;              /* "system", "user" or "assistant" */
+    const char *content;           /* NUL-terminated */
+} gemcl_chat_message;
+
+/* Renders n_msgs messages in a chat template, followed by the assistant's opening when add_assistant is
+ * non-zero. tmpl: NULL = the model's own template; else a family name ("chatml", ...) or a template text to
+ * recognise. *text (NUL-terminated, *len bytes; len may be NULL) is the caller's: free it with gemcl_free.
+ * Errors, with a one-line message in err: GEMCL_ERR_NOT_FOUND when tmpl is NULL and the model has no
+ * template; GEMCL_ERR_UNSUPPORTED for a template of no known family (the message lists the names);
+ * GEMCL_ERR_INVALID_ARG for a role other than the three or a NULL argument. model may be NULL when tmpl is
+ * given. Any thread. */
+gemcl_status gemcl_chat_apply_template(const gemcl_model *model, const char *tmpl, const gemcl_chat_message *msgs,
+                                       int n_msgs, int add_assistant, char **text, size_t *len, char *err,
+                                       size_t errlen);
+
+/* The family name of the model's template ("chatml", ...), "unknown" for a template of no known family, or
+ * NULL when the model has none. A static string. Any thread. */
+const char *gemcl_model_chat_template(const gemcl_model *model);
+
+/* Every family name, comma-separated (for messages and --help). A static string. */
+const char *gemcl_chat_template_names(void);
+
+/* ---------------------------------------------------------------------------------------------------
  * Driving the loop yourself: prefill, decode, logits (API section; the method section is above)
  *
  * gemcl_generate does everything in one call and starts from an empty cache each time. A program that
