@@ -352,6 +352,13 @@ typedef struct gemcl_generate_params {
     int ignore_eos;                /* non-zero: end-of-generation ids do not stop decoding, so exactly
                                       max_tokens come unless the context fills or a callback stops it (what
                                       a benchmark needs, as llama-bench does) (default 0) */
+    int cache_prompt;              /* non-zero: keep what the context's cache already holds of this prompt
+                                      (llama.cpp's prompt cache). When the prompt extends the last call's
+                                      prompt + reply (a conversation's next turn), only the new tokens are
+                                      prefilled and the method is not applied again (what it kept stays);
+                                      after a call with method full, the common prefix with the cached
+                                      tokens is kept. Otherwise the call starts from an empty cache (default
+                                      0: always) */
     const char *const *stop;       /* stop strings (not included in the text), n_stop of them */
     int n_stop;
     gemcl_method_params method;
@@ -385,6 +392,7 @@ typedef struct gemcl_result {
     double decode_ms;              /* all decode steps */
     uint64_t peak_device_bytes;    /* peak of this call, weights included */
     uint64_t kv_bytes;             /* KV cache rows in use after prefill, in bytes */
+    int n_cached_tokens;           /* prompt tokens taken from the cache (cache_prompt), not prefilled */
 } gemcl_result;
 
 /* Tokenizes prompt, applies the method, prefills and generates. On success fills *result (free it with

@@ -81,6 +81,7 @@ gemcl_status gemcl_context_reset(gemcl_context *c) {
     gc_error_clear(&c->err);
     gc_seq_reset(c->seq);
     c->logits_valid = false;
+    c->n_history = 0;
     free(c->kept_ids);
     c->kept_ids = NULL;
     c->n_kept = 0;
@@ -93,6 +94,7 @@ static gemcl_status step(gemcl_context *c, const int32_t *ids, int n, bool decod
     int n_past = seq->n_past, next_pos = seq->next_pos;
     gc_api_lock(c->model);
     c->logits_valid = false;
+    c->n_history = 0; /* the caller's own tokens: gemcl_generate's prompt cache no longer knows the cache */
     double t0 = now_ms();
     gemcl_status st = decode ? gc_seq_decode(seq, ids[0], NULL, next_id, NULL, &c->err)
                              : gc_seq_prefill(seq, ids, NULL, n, NULL, next_id, NULL, &c->err);

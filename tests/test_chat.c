@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gemcl.h"
 #include "harness.h"
@@ -246,6 +247,88 @@ START_TEST(chat_bad_input_is_one_line_and_exit_2) {
 }
 END_TEST
 
+/* cache_prompt: a prompt that extends the last prompt + reply prefills only the new tokens, and a full-attention
+ * run over the common prefix of a changed prompt gives what a fresh run gives. */
+START_TEST(cache_prompt_prefills_only_new_tokens) {
+    gemcl_model *model;
+    gemcl_context *ctx;
+    if (!test_api_open_shared("models/stories260K/stories260K.bin", &model, &ctx))
+        return;
+    gemcl_generate_params g = gemcl_generate_default_params();
+    g.max_tokens = 8;
+    g.ignore_eos = 1;
+    g.cache_prompt = 1;
+    const char *first = "Once upon a time, there was a little girl named Lily.";
+    gemcl_result a, b, fresh;
+    ck_assert(gemcl_generate(ctx, first, strlen(first), &g, &a) == GEMCL_OK);
+    ck_assert_int_eq(a.n_cached_tokens, 0);
+    char second[1024];
+    snprintf(second, sizeof second, "%s%s She liked to play.", first, a.text);
+    ck_assert(gemcl_generate(ctx, second, strlen(second), &g, &b) == GEMCL_OK);
+    /* the prompt and the 7 reply tokens fed back (the 8th was never run) */
+    ck_assert_int_eq(b.n_cached_tokens, a.n_prompt_tokens + 7);
+    ck_assert_int_lt(b.n_cached_tokens, b.n_prompt_tokens);
+    g.cache_prompt = 0;
+    ck_assert(gemcl_generate(ctx, second, strlen(second), &g, &fresh) == GEMCL_OK);
+    ck_assert_int_eq(fresh.n_cached_tokens, 0);
+    ck_assert_str_eq(b.text, fresh.text);
+    /* a changed ending after a full-attention call: the common prefix stays */
+    g.cache_prompt = 1;
+    gemcl_result c;
+    const char *third = "Once upon a time, there was a little boy named Tim.";
+    ck_assert(gemcl_generate(ctx, third, strlen(third), &g, &c) == GEMCL_OK);
+    ck_assert_int_gt(c.n_cached_tokens, 5);
+    ck_assert_int_lt(c.n_cached_tokens, c.n_prompt_tokens);
+    g.cache_prompt = 0;
+    gemcl_result d;
+    ck_assert(gemcl_generate(ctx, third, strlen(third), &g, &d) == GEMCL_OK);
+    ck_assert_str_eq(c.text, d.text);
+    gemcl_result_free(&a), gemcl_result_free(&b), gemcl_result_free(&fresh), gemcl_result_free(&c),
+        gemcl_result_free(&d);
+    gemcl_context_free(ctx);
+    gemcl_model_free(model);
+}
+END_TEST
+
+/* -cnv driven through a pipe, with every method: turn 2 prefills only its new tokens. */
+START_TEST(conversation_keeps_the_cache_between_turns_with_every_method) {
+    const char *rel = "models/stories260K/stories260K.bin";
+    const char *bin = test_shared_path(rel);
+    if (test_skip_if_missing(bin, rel))
+        return;
+    char input[] = "/tmp/gemcl-cnv-XXXXXX";
+    int fd = mkstemp(input);
+    ck_assert(fd >= 0);
+    const char turns_text[] = "Tell me a story.\nWhat did she do next?\n/exit\nnever read\n";
+    ck_assert(write(fd, turns_text, sizeof turns_text - 1) == (ssize_t)(sizeof turns_text - 1));
+    close(fd);
+    for (int m = 0; m < GEMCL_METHOD_COUNT_; m++) {
+        char args[2048], out[16384];
+        snprintf(args, sizeof args,
+                 "run -m '%s' -cnv --chat-template chatml --method %s --budget 24 -n 6 --system 'Once upon a time "
+                 "there was a girl named Lily who loved to play in the park with her big red ball every day.' "
+                 "< %s",
+                 bin, gemcl_method_name((gemcl_method)m), input);
+        ck_assert_int_eq(test_run_cli(args, true, out, sizeof out), 0);
+        int turn, prompt, cached, prefilled, turns = 0, last_prompt = 0;
+        for (const char *line = strstr(out, "gemcl: turn "); line; line = strstr(line + 1, "gemcl: turn ")) {
+            ck_assert(sscanf(line, "gemcl: turn %d: %d prompt tokens, %d from the cache, %d prefilled", &turn, &prompt,
+                             &cached, &prefilled) == 4);
+            ck_assert_int_eq(cached + prefilled, prompt);
+            /* every token of the last turn's prompt (and its reply) is still cached; but pod-tf's shortened key
+             * buffers live for one call, so it runs the whole conversation again each turn */
+            bool pod = m == GEMCL_METHOD_POD_TF;
+            ck_assert_msg(turn == 1 || pod ? cached == 0 : cached > last_prompt, "%s turn %d: %d cached of %d, last prompt %d",
+                          gemcl_method_name((gemcl_method)m), turn, cached, prompt, last_prompt);
+            last_prompt = prompt;
+            turns++;
+        }
+        ck_assert_msg(turns == 2, "%s: %d turns in\n%s", gemcl_method_name((gemcl_method)m), turns, out);
+    }
+    unlink(input);
+}
+END_TEST
+
 Suite *suite_chat(void) {
     Suite *s = suite_create("chat");
     TCase *tc = tcase_create("templates");
@@ -258,6 +341,8 @@ Suite *suite_chat(void) {
     TCase *cli = tcase_create("cli");
     tcase_set_timeout(cli, 3 * TEST_TIMEOUT_S);
     tcase_add_test(cli, chat_bad_input_is_one_line_and_exit_2);
+    tcase_add_test(cli, cache_prompt_prefills_only_new_tokens);
+    tcase_add_test(cli, conversation_keeps_the_cache_between_turns_with_every_method);
     tcase_add_test(cli, run_chat_equals_the_rendered_prompt_on_smollm2);
     tcase_add_test(cli, run_chat_answers_as_llama_cpp_on_qwen2_5);
     suite_add_tcase(s, cli);

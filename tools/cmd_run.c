@@ -47,7 +47,11 @@ static void usage(void) {
            "  --special               parse special tokens written in the prompt\n"
            "  --chat                  the prompt is a user message, rendered in the model's chat template;\n"
            "                          generation stops at the template's end of turn\n"
-           "  --system TEXT           with --chat: a system message before it\n"
+           "  --system TEXT           with --chat or -cnv: a system message before it\n"
+           "  -cnv, --conversation    chat on stdin/stdout: each line a user message, /exit or end of input\n"
+           "                          ends; the cache is kept between turns (only new tokens are prefilled;\n"
+           "                          pod-tf, whose shortened keys last one call, runs every turn afresh);\n"
+           "                          -p/-f is then the system message, as in llama.cpp\n"
            "  --chat-template NAME    with --chat (implied): this template family instead of the model's own\n"
            "                          (chatml, llama3, llama2[-sys[-bos|-strip]], mistral-v1|v3|v3-tekken|v7,\n"
            "                          phi3, zephyr, gemma)\n"
@@ -58,7 +62,7 @@ static void usage(void) {
 
 typedef struct run_opts {
     const char *model, *prompt, *file, *tokenizer, *device, *profile, *system, *chat_template;
-    int chat;
+    int chat, conversation;
     int n_predict, n_ctx, n_ubatch, show_selected_json, show_selected, truncate_middle, special;
     int n_select_layers, n_budgets;
     gemcl_weight_dtype dtype;
@@ -183,6 +187,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         else if (FLAG("--show-selected=json", NULL)) { o->show_selected = o->show_selected_json = 1; }
         else if (FLAG("--special", NULL)) { o->g.parse_special = 1; }
         else if (FLAG("--chat", NULL)) { o->chat = 1; }
+        else if (FLAG("-cnv", "--conversation")) { o->conversation = 1; }
         else if (FLAG("--system", NULL)) { NEED_VALUE(); o->system = v; }
         else if (FLAG("--chat-template", NULL)) { NEED_VALUE(); o->chat_template = v; o->chat = 1; }
         else
@@ -199,8 +204,8 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     if (o->n_select_layers != o->n_budgets)
         return cli_error("run: --select-layers and --budgets need the same number of values (%d vs %d)",
                          o->n_select_layers, o->n_budgets);
-    if (o->system && !o->chat)
-        return cli_error("run: --system needs --chat");
+    if (o->system && !o->chat && !o->conversation)
+        return cli_error("run: --system needs --chat or -cnv");
     o->g.method.n_stages = o->n_select_layers;
     return 0;
 }
@@ -403,6 +408,15 @@ int cmd_run(int argc, char **argv) {
     if (o.g.method.method == GEMCL_METHOD_GEMFILTER && o.g.method.filter_layer < 0 && !info.filter_layer_from_card)
         fprintf(stderr, "gemcl: no model card for this model: filter layer r = round(0.4 * %d) = %d\n", info.n_layers,
                 info.filter_layer);
+    if (o.conversation) {
+        char *system = o.system ? strdup(o.system) : len ? strndup(prompt, len) : NULL;
+        rc = cli_conversation(model, ctx, &o.g, system, o.chat_template);
+        free(system);
+        gemcl_context_free(ctx);
+        gemcl_model_free(model);
+        free(file_prompt);
+        return rc;
+    }
     char *rendered = NULL;
     if (o.chat && (rc = chat_prompt(model, &o, prompt, len, &rendered, &len)) != 0) {
         gemcl_context_free(ctx);
