@@ -353,6 +353,13 @@ typedef struct gemcl_generate_params {
     int ignore_eos;                /* non-zero: end-of-generation ids do not stop decoding, so exactly
                                       max_tokens come unless the context fills or a callback stops it (what
                                       a benchmark needs, as llama-bench does) (default 0) */
+    int cache_prompt;              /* non-zero: keep what the context's cache already holds of this prompt
+                                      (llama.cpp's prompt cache). When the prompt extends the last call's
+                                      prompt + reply (a conversation's next turn), only the new tokens are
+                                      prefilled and the method is not applied again (what it kept stays);
+                                      after a call with method full, the common prefix with the cached
+                                      tokens is kept. Otherwise the call starts from an empty cache (default
+                                      0: always) */
     const char *const *stop;       /* stop strings (not included in the text), n_stop of them */
     int n_stop;
     gemcl_method_params method;
@@ -386,6 +393,7 @@ typedef struct gemcl_result {
     double decode_ms;              /* all decode steps */
     uint64_t peak_device_bytes;    /* peak of this call, weights included */
     uint64_t kv_bytes;             /* KV cache rows in use after prefill, in bytes */
+    int n_cached_tokens;           /* prompt tokens taken from the cache (cache_prompt), not prefilled */
 } gemcl_result;
 
 /* Tokenizes prompt, applies the method, prefills and generates. On success fills *result (free it with
@@ -418,6 +426,47 @@ gemcl_status gemcl_tokenize(const gemcl_model *model, const char *text, size_t l
  * drop that token's own text. GEMCL_ERR_INVALID_ARG for an id outside the vocabulary. Any thread. */
 gemcl_status gemcl_detokenize(const gemcl_model *model, const int32_t *ids, int n_ids, char **text, size_t *len,
                               char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------------------------------------
+ * Chat templates (src/chat.c)
+ *
+ * A chat model is trained on conversations laid out in its own template. gemcl recognises the common
+ * families from markers in the model's template text (GGUF tokenizer.chat_template, HF
+ * tokenizer_config.json chat_template), as llama.cpp does without a Jinja interpreter, and renders them as
+ * llama.cpp does: chatml (Qwen, SmolLM2), llama3, llama2 (-sys, -sys-bos, -sys-strip), mistral-v1, -v3,
+ * -v3-tekken, -v7, phi3, zephyr, gemma. The rendered text holds the template's special tokens as text:
+ * tokenize it with parse_special = 1. BOS is not part of it (the tokenizer adds it where the model wants it).
+ *
+ *     gemcl_chat_message msgs[] = {{"system", "You are a helpful assistant."}, {"user", question}};
+ *     char *prompt; size_t len;
+ *     if (gemcl_chat_apply_template(model, NULL, msgs, 2, 1, &prompt, &len, err, sizeof err) != GEMCL_OK) ...
+ *     g.parse_special = 1;               // generation stops at the template's end-of-turn token
+ *     gemcl_generate(ctx, prompt, len, &g, &res);
+ *     gemcl_free(prompt);
+ * ------------------------------------------------------------------------------------------------- */
+
+typedef struct gemcl_chat_message {
+    const char *role;              /* "system", "user" or "assistant" */
+    const char *content;           /* NUL-terminated */
+} gemcl_chat_message;
+
+/* Renders n_msgs messages in a chat template, followed by the assistant's opening when add_assistant is
+ * non-zero. tmpl: NULL = the model's own template; else a family name ("chatml", ...) or a template text to
+ * recognise. *text (NUL-terminated, *len bytes; len may be NULL) is the caller's: free it with gemcl_free.
+ * Errors, with a one-line message in err: GEMCL_ERR_NOT_FOUND when tmpl is NULL and the model has no
+ * template; GEMCL_ERR_UNSUPPORTED for a template of no known family (the message lists the names);
+ * GEMCL_ERR_INVALID_ARG for a role other than the three or a NULL argument. model may be NULL when tmpl is
+ * given. Any thread. */
+gemcl_status gemcl_chat_apply_template(const gemcl_model *model, const char *tmpl, const gemcl_chat_message *msgs,
+                                       int n_msgs, int add_assistant, char **text, size_t *len, char *err,
+                                       size_t errlen);
+
+/* The family name of the model's template ("chatml", ...), "unknown" for a template of no known family, or
+ * NULL when the model has none. A static string. Any thread. */
+const char *gemcl_model_chat_template(const gemcl_model *model);
+
+/* Every family name, comma-separated (for messages and --help). A static string. */
+const char *gemcl_chat_template_names(void);
 
 /* ---------------------------------------------------------------------------------------------------
  * Driving the loop yourself: prefill, decode, logits (API section; the method section is above)

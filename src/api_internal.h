@@ -26,6 +26,10 @@ struct gemcl_context {
     gc_error err;
     bool logits_valid;              /* seq's logits buffer holds the last prefill/decode row's logits */
     int32_t *kept_ids;              /* (n_kept) ids the last gemcl_generate gave the model; owned */
+    int32_t *history;               /* (n_history) the prompt + fed reply tokens whose KV the cache holds
+                                       (possibly compressed by a method); owned; 0 when unknown */
+    int n_history;
+    bool history_exact;             /* the cache holds one row per history token, in order (method full) */
     int n_kept;
     gemcl_context_stats stats;      /* the running totals (the byte counts are filled in when asked) */
 };

@@ -81,6 +81,7 @@ gemcl_status gemcl_context_reset(gemcl_context *c) {
     gc_error_clear(&c->err);
     gc_seq_reset(c->seq);
     c->logits_valid = false;
+    c->n_history = 0;
     free(c->kept_ids);
     c->kept_ids = NULL;
     c->n_kept = 0;
@@ -123,6 +124,7 @@ static gemcl_status step(gemcl_context *c, step_kind kind, const int32_t *ids, i
     GC_TRY(cache_mark_take(c, &mark));
     gc_api_lock(c->model);
     c->logits_valid = false;
+    c->n_history = 0; /* the caller's own tokens: gemcl_generate's prompt cache no longer knows the cache */
     double t0 = now_ms();
     gemcl_status st = kind == STEP_DECODE    ? gc_seq_decode(seq, ids[0], NULL, next_id, NULL, &c->err)
                       : kind == STEP_PREFILL ? gc_seq_prefill(seq, ids, NULL, n, NULL, next_id, NULL, &c->err)

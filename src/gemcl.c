@@ -249,6 +249,7 @@ void gemcl_context_free(gemcl_context *c) {
     gc_seq_free(c->seq);
     gc_api_unlock(c->model);
     free(c->kept_ids);
+    free(c->history);
     free(c);
 }
 

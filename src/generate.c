@@ -7,6 +7,7 @@
 #include "api_internal.h"
 #include "methods/method.h"
 #include "tokenizer/tokenizer.h"
+#include "util/grow.h"
 
 static double now_ms(void) {
     struct timespec ts;
@@ -154,9 +155,34 @@ typedef struct method_run {
     bool started;
 } method_run;
 
+/* How many leading prompt ids the cache holds and may keep (cache_prompt): all of the last call's prompt +
+ * reply when ids extend them (whatever a method compressed), else the common prefix when the cache is one
+ * row per token; at least one id is always left to prefill, for the next token's logits. */
+static int reusable_prefix(const gemcl_context *c, const int32_t *ids, int n) {
+    int lcp = 0;
+    while (lcp < c->n_history && lcp < n && c->history[lcp] == ids[lcp])
+        lcp++;
+    if (lcp == c->n_history && lcp < n)
+        return lcp;
+    return c->history_exact ? (lcp < n ? lcp : n - 1) : 0;
+}
+
+/* The tokens whose KV a call leaves in the cache: its prompt, then each reply token fed back. */
+typedef struct token_list {
+    int32_t *ids;
+    size_t n, cap;
+} token_list;
+
+static gemcl_status token_push(token_list *l, int32_t id, gc_error *err) {
+    if (!gc_grow((void **)&l->ids, &l->cap, l->n, sizeof *l->ids, 256))
+        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory for the prompt cache");
+    l->ids[l->n++] = id;
+    return GEMCL_OK;
+}
+
 static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
                         const gemcl_generate_params *p, gemcl_result *r, text_out *out, int32_t **ids,
-                        gc_selection *sel, method_run *mr, gc_error *err) {
+                        gc_selection *sel, method_run *mr, token_list *fed, gc_error *err) {
     gc_seq *seq = c->seq;
     const gc_tokenizer *tok = c->model->file->tokenizer;
     int n = 0;
@@ -166,8 +192,20 @@ static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const 
     r->n_prompt_tokens = n;
     if (n == 0)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "the prompt is empty and the tokenizer adds no BOS");
-    if ((st = choose_prompt(c, p, *ids, n, &mr->method, &mr->args, sel, r, err)) != GEMCL_OK)
+    int reuse = p->cache_prompt ? reusable_prefix(c, *ids, n) : 0;
+    for (int i = 0; i < n; i++)
+        GC_TRY(token_push(fed, (*ids)[i], err));
+    if (reuse > 0) { /* what a method kept on an earlier turn stays; this turn only appends */
+        mr->method = gc_method_find("full");
+        r->filter_layer = -1;
+        if (reuse < c->n_history)
+            gc_seq_truncate(seq, reuse);
+    } else if ((st = choose_prompt(c, p, *ids, n, &mr->method, &mr->args, sel, r, err)) != GEMCL_OK) {
         return st;
+    }
+    c->history_exact = reuse > 0 ? c->history_exact : strcmp(mr->method->name, "full") == 0;
+    c->n_history = 0; /* from here on the cache changes: known again only when this call succeeds */
+    r->n_cached_tokens = reuse;
     int32_t *kept = *ids;
     if (sel->kept) {
         for (int i = 0; i < sel->n_kept; i++)
@@ -176,8 +214,11 @@ static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const 
     }
     r->n_kept_tokens = n;
     gc_sampling smp = {p->temperature, p->top_k, p->top_p, p->seed ? p->seed : 0x9E3779B97F4A7C15ULL};
-    gc_seq_reset(seq);
-    int want_rows = n + (p->max_tokens > 0 ? p->max_tokens : 0);
+    if (reuse == 0)
+        gc_seq_reset(seq);
+    kept += reuse;
+    n -= reuse;
+    int want_rows = seq->n_past + n + (p->max_tokens > 0 ? p->max_tokens : 0);
     if ((st = gc_seq_reserve(seq, want_rows < seq->n_ctx ? want_rows : seq->n_ctx, err)) != GEMCL_OK)
         return st;
     const gc_method *method = mr->method;
@@ -224,7 +265,8 @@ static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const 
             return st;
         if (seq->n_past >= seq->n_ctx)
             break;
-        if ((st = gc_seq_decode(seq, next, &smp, &next, NULL, err)) != GEMCL_OK)
+        if ((st = token_push(fed, next, err)) != GEMCL_OK ||
+            (st = gc_seq_decode(seq, next, &smp, &next, NULL, err)) != GEMCL_OK)
             return st;
     }
     char tail[16];
@@ -234,6 +276,19 @@ static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const 
     stream_to(out, out->len, next);
     r->decode_ms = now_ms() - t0;
     return GEMCL_OK;
+}
+
+/* After a call: the cache holds fed's tokens (unless the call failed or its method freed the cache). */
+static void remember_history(gemcl_context *c, gemcl_status st, token_list *fed) {
+    if (st == GEMCL_OK && c->seq->kv_rows > 0 && fed->n <= INT32_MAX) {
+        free(c->history);
+        c->history = fed->ids;
+        c->n_history = (int)fed->n;
+    } else {
+        free(fed->ids);
+        c->n_history = 0;
+    }
+    *fed = (token_list){0};
 }
 
 gemcl_status gemcl_generate(gemcl_context *c, const char *prompt, size_t len, const gemcl_generate_params *params,
@@ -265,9 +320,11 @@ gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const
     int32_t *ids = NULL;
     gc_selection sel = {0};
     method_run mr = {0};
-    gemcl_status st = run(c, prompt, len, given, &p, r, &out, &ids, &sel, &mr, &c->err);
+    token_list fed = {0};
+    gemcl_status st = run(c, prompt, len, given, &p, r, &out, &ids, &sel, &mr, &fed, &c->err);
     if (mr.started && mr.method->finish)
         mr.method->finish(mr.state, c->seq);
+    remember_history(c, st, &fed);
     r->peak_device_bytes = rt->bytes_peak;
     c->seq->progress = (gc_progress){0}; /* the callback belongs to this call only */
     gc_api_unlock(c->model);

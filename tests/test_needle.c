@@ -218,7 +218,7 @@ START_TEST(prompts_are_exact_in_tokens_at_the_right_depth) {
     if (test_skip_if_missing(model_path, STORIES) || test_skip_if_missing(essays, ESSAYS))
         return;
     gemcl_model *m = load_model();
-    eval_task_params tp = {EVAL_TASK_NEEDLE, essays, NULL, NULL, NULL, NULL, 42};
+    eval_task_params tp = {EVAL_TASK_NEEDLE, essays, NULL, NULL, NULL, NULL, 42, NULL};
     eval_task t;
     char err[1024];
     ck_assert_msg(eval_task_init(&t, m, &tp, err, sizeof err) == 0, "%s", err);
@@ -452,7 +452,7 @@ START_TEST(grid_writes_jsonl_csv_svg_and_resumes) {
     gemcl_context *ctx = NULL;
     char err[1024];
     ck_assert_int_eq(gemcl_context_create(m, &cp, &ctx, err, sizeof err), GEMCL_OK);
-    eval_task_params tp = {EVAL_TASK_NEEDLE, essays, NULL, NULL, NULL, NULL, 42};
+    eval_task_params tp = {EVAL_TASK_NEEDLE, essays, NULL, NULL, NULL, NULL, 42, NULL};
     eval_task t;
     ck_assert_msg(eval_task_init(&t, m, &tp, err, sizeof err) == 0, "%s", err);
     char *dir = temp_dir(), out[4200];
@@ -554,6 +554,61 @@ START_TEST(cli_needle_and_calibrate_run_and_reject_bad_input) {
 }
 END_TEST
 
+/* The chat setting puts the task's template inside the model's chat template as the user message; raw (and a
+ * model with no template asked for its own) leaves it alone; cells name the setting. */
+START_TEST(chat_template_wraps_the_task_prompt_and_cells_name_it) {
+    const char *model_path = test_shared_path(STORIES), *essays = test_shared_path(ESSAYS);
+    if (test_skip_if_missing(model_path, STORIES) || test_skip_if_missing(essays, ESSAYS))
+        return;
+    gemcl_model *m = load_model();
+    char err[1024];
+    eval_task raw, own, chat;
+    eval_task_params tp = {EVAL_TASK_NEEDLE, essays, NULL, NULL, NULL, NULL, 42, NULL};
+    ck_assert_msg(eval_task_init(&raw, m, &tp, err, sizeof err) == 0, "%s", err);
+    tp.chat_template = "model"; /* stories260K has none: raw */
+    ck_assert_msg(eval_task_init(&own, m, &tp, err, sizeof err) == 0, "%s", err);
+    tp.chat_template = "chatml";
+    ck_assert_msg(eval_task_init(&chat, m, &tp, err, sizeof err) == 0, "%s", err);
+    ck_assert_str_eq(raw.prompt_template, "raw");
+    ck_assert_str_eq(own.prompt_template, "raw");
+    ck_assert_str_eq(chat.prompt_template, "chat:chatml");
+    ck_assert_int_eq(own.n_prefix, raw.n_prefix);
+    /* chat prefix = "<|im_start|>user\n" + the raw prefix (after its BOS); suffix = raw suffix + the rest */
+    int32_t *head, *tail;
+    int n_head, n_tail;
+    ck_assert(gemcl_tokenize(m, "<|im_start|>user\n", 17, -1, 1, &head, &n_head, err, sizeof err) == GEMCL_OK);
+    ck_assert(gemcl_tokenize(m, "<|im_end|>\n<|im_start|>assistant\n", 33, 0, 1, &tail, &n_tail, err, sizeof err) ==
+              GEMCL_OK);
+    int bos = raw.n_prefix > 0 && raw.prefix[0] == head[0] && n_head > 0 ? 1 : 0; /* both start with BOS */
+    ck_assert_int_eq(chat.n_prefix, n_head + raw.n_prefix - bos);
+    ck_assert_int_eq(memcmp(chat.prefix, head, (size_t)n_head * sizeof *head), 0);
+    ck_assert_int_eq(memcmp(chat.prefix + n_head, raw.prefix + bos, (size_t)(raw.n_prefix - bos) * sizeof *head), 0);
+    ck_assert_int_eq(chat.n_suffix, raw.n_suffix + n_tail);
+    ck_assert_int_eq(memcmp(chat.suffix, raw.suffix, (size_t)raw.n_suffix * sizeof *tail), 0);
+    ck_assert_int_eq(memcmp(chat.suffix + raw.n_suffix, tail, (size_t)n_tail * sizeof *tail), 0);
+    gemcl_free(head), gemcl_free(tail);
+    tp.chat_template = "nonsense";
+    eval_task bad;
+    ck_assert(eval_task_init(&bad, m, &tp, err, sizeof err) != 0);
+    ck_assert_msg(strstr(err, "chatml, llama3"), "%s", err);
+    /* a cell records the setting and reads it back */
+    gemcl_context *ctx;
+    ck_assert(gemcl_context_create(m, NULL, &ctx, err, sizeof err) == GEMCL_OK);
+    eval_cell cell, back;
+    ck_assert_msg(eval_run_cell(&chat, ctx, "full", -1, 0, 2, 0, 300, 50, &cell, err, sizeof err) == 0, "%s", err);
+    char *json = eval_cell_to_json(&cell);
+    ck_assert_msg(strstr(json, "\"template\": \"chat:chatml\"") || strstr(json, "\"template\":\"chat:chatml\""), "%s",
+                  json);
+    ck_assert(eval_cell_from_json(json, &back, err, sizeof err) == 0);
+    ck_assert_str_eq(back.prompt_template, "chat:chatml");
+    free(json);
+    eval_cell_free(&cell), eval_cell_free(&back);
+    gemcl_context_free(ctx);
+    eval_task_free(&raw), eval_task_free(&own), eval_task_free(&chat);
+    gemcl_model_free(m);
+}
+END_TEST
+
 Suite *suite_needle(void) {
     Suite *s = suite_create("needle");
     TCase *tc = tcase_create("needle");
@@ -564,6 +619,7 @@ Suite *suite_needle(void) {
     tcase_add_test(tc, needle_goes_just_after_the_previous_period);
     tcase_add_test(tc, haystack_files_are_read_in_sorted_order);
     tcase_add_test(tc, prompts_are_exact_in_tokens_at_the_right_depth);
+    tcase_add_test(tc, chat_template_wraps_the_task_prompt_and_cells_name_it);
     tcase_add_test(tc, generate_tokens_equals_generate_on_the_same_ids);
     tcase_add_test(tc, grid_writes_jsonl_csv_svg_and_resumes);
     tcase_add_test(tc, cli_needle_and_calibrate_run_and_reject_bad_input);

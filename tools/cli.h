@@ -18,6 +18,11 @@ int cmd_bench(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 
+/* `gemcl run -cnv` (conversation.c): user messages from stdin, replies to stdout, the cache kept between
+ * turns. Returns the exit code. */
+int cli_conversation(gemcl_model *model, gemcl_context *ctx, const gemcl_generate_params *params, const char *system,
+                     const char *tmpl);
+
 /* Prints "gemcl: <formatted message>" to stderr and returns 1 (the exit code for errors). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -20,6 +20,9 @@ static void usage(void) {
            "  --task passkey|needle   the grid's task (default passkey: needs no data)\n"
            "  --haystack DIR          essays for --task needle (default ../shared/data/paul-graham-essays)\n"
            "  --seed N                passkey seed (default 42)\n"
+           "  --template raw          the task's template is the whole prompt (GemFilter's raw setting);\n"
+           "                          default: it is the user message of the model's chat template, if any\n"
+           "  --chat-template NAME    that chat template family instead of the model's (chatml, llama3, ...)\n"
            "  -n, --n-predict N       new tokens per cell (default 50)\n"
            "  -c, --ctx-size N        context rows (default the model's trained context)\n"
            "  --write-card FILE       write the recommended r and the budget into a model card\n"
@@ -32,8 +35,9 @@ static void usage(void) {
 }
 
 typedef struct calib_opts {
-    const char *model, *layers, *lengths, *depths, *task, *haystack, *card_out, *card_base, *device;
-    int budget, n_predict, n_ctx, quiet;
+    const char *model, *layers, *lengths, *depths, *task, *haystack, *card_out, *card_base, *device, *tmpl;
+    const char *chat_template;
+    int budget, n_predict, n_ctx, quiet, raw;
     uint64_t seed;
 } calib_opts;
 
@@ -69,6 +73,8 @@ static int parse_args(int argc, char **argv, calib_opts *o) {
         else if (strcmp(a, "--write-card") == 0) str = &o->card_out;
         else if (strcmp(a, "--card") == 0) str = &o->card_base;
         else if (strcmp(a, "--device") == 0) str = &o->device;
+        else if (strcmp(a, "--template") == 0) str = &o->tmpl;
+        else if (strcmp(a, "--chat-template") == 0) str = &o->chat_template;
         else if (strcmp(a, "--budget") == 0) num = &o->budget;
         else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) num = &o->n_predict;
         else if (strcmp(a, "-c") == 0 || strcmp(a, "--ctx-size") == 0) num = &o->n_ctx;
@@ -97,6 +103,9 @@ static int parse_args(int argc, char **argv, calib_opts *o) {
         return cli_error("calibrate: no model given (-m MODEL)");
     if (strcmp(o->task, "needle") != 0 && strcmp(o->task, "passkey") != 0)
         return cli_error("calibrate: --task must be needle or passkey, got '%s'", o->task);
+    if (o->tmpl && strcmp(o->tmpl, "raw") != 0)
+        return cli_error("calibrate: --template takes only 'raw', got '%s'", o->tmpl);
+    o->raw = o->tmpl != NULL;
     if (o->budget < 0 || o->n_predict < 1 || o->n_ctx < 0)
         return cli_error("calibrate: --budget and -c must be >= 0, -n >= 1");
     return 0;
@@ -191,7 +200,7 @@ static int calibrate(const calib_opts *o, const int *lens, int n_lens, const int
     snprintf(spec, sizeof spec, "0:%d:%d", info.n_layers - 1, info.n_layers);
     eval_task task = {0};
     eval_task_params tp = {strcmp(o->task, "passkey") == 0 ? EVAL_TASK_PASSKEY : EVAL_TASK_NEEDLE, o->haystack,
-                           NULL, NULL, NULL, NULL, o->seed};
+                           NULL, NULL, NULL, NULL, o->seed, o->raw ? NULL : o->chat_template ? o->chat_template : "model"};
     layer_stats *stats = NULL;
     if (eval_parse_grid(o->layers ? o->layers : spec, 0, info.n_layers - 1, &layers, &n_layers, err, sizeof err))
         rc = cli_error("calibrate: --layers: %s", err);

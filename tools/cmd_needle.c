@@ -2,6 +2,7 @@
  * by side, streamed to JSON lines, with CSV and an SVG heatmap. */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,9 @@ static void usage(void) {
            "  --task needle|passkey   the essays and needle, or the passkey filler (default needle)\n"
            "  --needle S --question S --template S   override the GemFilter defaults (template has\n"
            "                          {context} and {question}; <|im_start|> is literal text)\n"
+           "  --template raw          the task's template is the whole prompt (GemFilter's raw setting);\n"
+           "                          default: it is the user message of the model's chat template, if any\n"
+           "  --chat-template NAME    that chat template family instead of the model's (chatml, llama3, ...)\n"
            "  --expected S            the answer scored against (default: the needle's answer)\n"
            "  --seed N                passkey seed (default 42)\n"
            "  -n, --n-predict N       new tokens (default 50, greedy)\n"
@@ -41,7 +45,7 @@ static void usage(void) {
 
 typedef struct needle_opts {
     const char *model, *haystack, *lengths, *depths, *methods, *task, *needle, *question, *tmpl, *expected;
-    const char *out, *device;
+    const char *out, *device, *chat_template;
     int min_len, max_len, filter_layer, budget, n_predict, n_ctx, resume, save_kept, quiet;
     uint64_t seed;
 } needle_opts;
@@ -92,6 +96,7 @@ static int parse_args(int argc, char **argv, needle_opts *o) {
         else if (FLAG("--question", NULL)) VALUE(o->question);
         else if (FLAG("--template", NULL)) VALUE(o->tmpl);
         else if (FLAG("--expected", NULL)) VALUE(o->expected);
+        else if (FLAG("--chat-template", NULL)) VALUE(o->chat_template);
         else if (FLAG("-o", "--out")) VALUE(o->out);
         else if (FLAG("--device", NULL)) VALUE(o->device);
         else if (FLAG("--min", NULL)) INT_VALUE(o->min_len);
@@ -192,8 +197,10 @@ static int run_grid(const needle_opts *o, const int *lens, int n_lens, const int
     gemcl_context *ctx;
     if (eval_open(o->model, o->device, o->n_ctx, &model, &ctx, err, sizeof err) != GEMCL_OK)
         return cli_error("%s", err);
+    bool raw = o->tmpl && strcmp(o->tmpl, "raw") == 0;
     eval_task_params tp = {strcmp(o->task, "passkey") == 0 ? EVAL_TASK_PASSKEY : EVAL_TASK_NEEDLE, o->haystack,
-                           o->needle, o->question, o->tmpl, o->expected, o->seed};
+                           o->needle, o->question, raw ? NULL : o->tmpl, o->expected, o->seed,
+                           raw ? NULL : o->chat_template ? o->chat_template : "model"};
     eval_task task;
     int rc = 0;
     if (eval_task_init(&task, model, &tp, err, sizeof err)) {

@@ -45,13 +45,24 @@ static void usage(void) {
            "  --dtype f32|f16|bf16|q8_0   weight storage on the device (default: as in the file)\n"
            "  --tokenizer PATH        tokenizer file, when not beside the model\n"
            "  --special               parse special tokens written in the prompt\n"
+           "  --chat                  the prompt is a user message, rendered in the model's chat template;\n"
+           "                          generation stops at the template's end of turn\n"
+           "  --system TEXT           with --chat or -cnv: a system message before it\n"
+           "  -cnv, --conversation    chat on stdin/stdout: each line a user message, /exit or end of input\n"
+           "                          ends; the cache is kept between turns (only new tokens are prefilled;\n"
+           "                          pod-tf, whose shortened keys last one call, runs every turn afresh);\n"
+           "                          -p/-f is then the system message, as in llama.cpp\n"
+           "  --chat-template NAME    with --chat (implied): this template family instead of the model's own\n"
+           "                          (chatml, llama3, llama2[-sys[-bos|-strip]], mistral-v1|v3|v3-tekken|v7,\n"
+           "                          phi3, zephyr, gemma)\n"
            "  --profile FILE          write a Chrome trace of every kernel (chrome://tracing, Perfetto)\n"
            "  --device N|NAME         OpenCL device (default: $GEMCL_DEVICE, else first GPU, else first)\n"
            "Text goes to stdout as it is generated; timings and memory go to stderr.\n");
 }
 
 typedef struct run_opts {
-    const char *model, *prompt, *file, *tokenizer, *device, *profile;
+    const char *model, *prompt, *file, *tokenizer, *device, *profile, *system, *chat_template;
+    int chat, conversation;
     int n_predict, n_ctx, n_ubatch, show_selected_json, show_selected, truncate_middle, special;
     int n_select_layers, n_budgets;
     gemcl_weight_dtype dtype;
@@ -175,6 +186,10 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         } else if (FLAG("--show-selected", NULL)) { o->show_selected = 1; }
         else if (FLAG("--show-selected=json", NULL)) { o->show_selected = o->show_selected_json = 1; }
         else if (FLAG("--special", NULL)) { o->g.parse_special = 1; }
+        else if (FLAG("--chat", NULL)) { o->chat = 1; }
+        else if (FLAG("-cnv", "--conversation")) { o->conversation = 1; }
+        else if (FLAG("--system", NULL)) { NEED_VALUE(); o->system = v; }
+        else if (FLAG("--chat-template", NULL)) { NEED_VALUE(); o->chat_template = v; o->chat = 1; }
         else
             return cli_error("run: unknown option '%s' (see gemcl run --help)", a);
 #undef FLAG
@@ -189,7 +204,30 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     if (o->n_select_layers != o->n_budgets)
         return cli_error("run: --select-layers and --budgets need the same number of values (%d vs %d)",
                          o->n_select_layers, o->n_budgets);
+    if (o->system && !o->chat && !o->conversation)
+        return cli_error("run: --system needs --chat or -cnv");
     o->g.method.n_stages = o->n_select_layers;
+    return 0;
+}
+
+/* --chat: the prompt as a user message (after --system's) in the chat template; special tokens parsed.
+ * *rendered is the new prompt (free it with gemcl_free). Returns the exit code of a failure, else 0. */
+static int chat_prompt(gemcl_model *model, run_opts *o, const char *prompt, size_t len, char **rendered,
+                       size_t *rendered_len) {
+    char err[1024];
+    if (len == 0)
+        return cli_error("run: --chat needs a non-empty user message (-p or -f)"), 2;
+    char *user = strndup(prompt, len);
+    if (!user)
+        return cli_error("run: out of host memory");
+    gemcl_chat_message m[2] = {{"system", o->system}, {"user", user}};
+    int first = o->system ? 0 : 1;
+    gemcl_status st = gemcl_chat_apply_template(model, o->chat_template, m + first, 2 - first, 1, rendered,
+                                                rendered_len, err, sizeof err);
+    free(user);
+    if (st != GEMCL_OK)
+        return cli_error("run: --chat: %s", err), st == GEMCL_ERR_OUT_OF_MEMORY ? 1 : 2;
+    o->g.parse_special = 1;
     return 0;
 }
 
@@ -370,6 +408,24 @@ int cmd_run(int argc, char **argv) {
     if (o.g.method.method == GEMCL_METHOD_GEMFILTER && o.g.method.filter_layer < 0 && !info.filter_layer_from_card)
         fprintf(stderr, "gemcl: no model card for this model: filter layer r = round(0.4 * %d) = %d\n", info.n_layers,
                 info.filter_layer);
+    if (o.conversation) {
+        char *system = o.system ? strdup(o.system) : len ? strndup(prompt, len) : NULL;
+        rc = cli_conversation(model, ctx, &o.g, system, o.chat_template);
+        free(system);
+        gemcl_context_free(ctx);
+        gemcl_model_free(model);
+        free(file_prompt);
+        return rc;
+    }
+    char *rendered = NULL;
+    if (o.chat && (rc = chat_prompt(model, &o, prompt, len, &rendered, &len)) != 0) {
+        gemcl_context_free(ctx);
+        gemcl_model_free(model);
+        free(file_prompt);
+        return rc;
+    }
+    if (rendered)
+        prompt = rendered;
     o.g.on_token = stream_piece;
     gemcl_result r;
     gemcl_status st = gemcl_generate(ctx, prompt, len, &o.g, &r);
@@ -384,6 +440,7 @@ int cmd_run(int argc, char **argv) {
         if (o.profile && gemcl_model_write_trace(model, o.profile, err, sizeof err) != GEMCL_OK)
             rc = cli_error("%s", err);
     }
+    gemcl_free(rendered);
     gemcl_context_free(ctx);
     gemcl_model_free(model);
     free(file_prompt);

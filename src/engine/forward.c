@@ -154,6 +154,12 @@ void gc_seq_reset(gc_seq *seq) {
     memset(seq->kv_len, 0, (size_t)seq->m->hp.n_layers * sizeof *seq->kv_len);
 }
 
+void gc_seq_truncate(gc_seq *seq, int rows) {
+    seq->n_past = seq->next_pos = rows;
+    for (int l = 0; l < seq->m->hp.n_layers; l++)
+        seq->kv_len[l] = rows;
+}
+
 void gc_seq_release(gc_seq *seq) {
     gc_runtime *rt = gc_ops_runtime(seq->ops);
     for (int l = 0; l < seq->m->hp.n_layers; l++) {

@@ -94,6 +94,8 @@ typedef struct gc_model_file {
     gc_layer_weights *layers; /* [n_layers] */
     struct gc_tokenizer *tokenizer; /* owned; NULL when no tokenizer file was found */
     char tokenizer_path[1024]; /* the tokenizer file found ("" when none; the model path for GGUF) */
+    const char *chat_template; /* the model's chat template text (GGUF tokenizer.chat_template, HF
+                                  tokenizer_config.json chat_template; NUL-terminated, owned), or NULL */
     void *priv;             /* loader-private: mappings, owned buffers */
 } gc_model_file;
 

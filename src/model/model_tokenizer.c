@@ -10,6 +10,7 @@
 #include "model/gguf.h"
 #include "model/model_internal.h"
 #include "tokenizer/tokenizer.h"
+#include "util/json.h"
 
 static bool is_file(const char *path) {
     struct stat st;
@@ -27,8 +28,52 @@ void gc_model_free_tokenizer(gc_model_file *m) {
     m->tokenizer = NULL;
 }
 
+/* Keeps a copy of len bytes of template text as m->chat_template. */
+static gemcl_status own_template(gc_model_file *m, const char *text, size_t len, gc_error *err) {
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", m->path);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    GC_TRY(gc_model_own(m, copy, err));
+    m->chat_template = copy;
+    return GEMCL_OK;
+}
+
+/* tokenizer_config.json's chat_template beside an HF model: a string, or a list of {name, template} of
+ * which "default" (else the first) is the chat template. A missing file or key means no template. */
+static gemcl_status template_from_dir(gc_model_file *m, const char *dir, gc_error *err) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    if (!is_file(path))
+        return GEMCL_OK;
+    char *text;
+    size_t len;
+    cJSON *root = NULL;
+    GC_TRY(gc_file_read(path, &text, &len, err));
+    gemcl_status s = gc_json_parse(text, len, path, &root, err);
+    free(text);
+    const cJSON *t = s == GEMCL_OK ? cJSON_GetObjectItemCaseSensitive(root, "chat_template") : NULL;
+    if (cJSON_IsArray(t)) {
+        const cJSON *item, *pick = cJSON_GetArrayItem(t, 0);
+        cJSON_ArrayForEach(item, t) {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(item, "name");
+            if (cJSON_IsString(name) && strcmp(name->valuestring, "default") == 0)
+                pick = item;
+        }
+        t = cJSON_GetObjectItemCaseSensitive(pick, "template");
+    }
+    if (t && !cJSON_IsString(t))
+        s = gc_fail(err, GEMCL_ERR_FORMAT, "%s: chat_template must be a string or a list of {name, template}", path);
+    else if (t)
+        s = own_template(m, t->valuestring, strlen(t->valuestring), err);
+    cJSON_Delete(root);
+    return s;
+}
+
 gemcl_status gc_model_load_tokenizer(gc_model_file *m, const char *dir, const char *const *candidates,
                                      int n_candidates, gc_error *err) {
+    GC_TRY(template_from_dir(m, dir, err));
     const char *override = gc_model_priv_of(m)->tokenizer_override;
     if (override)
         return load_file(m, override, err);
@@ -130,6 +175,9 @@ static gemcl_status tokenizer_from_meta(const gc_gguf *g, gc_tokenizer **out, gc
 }
 
 gemcl_status gc_model_tokenizer_from_gguf(gc_model_file *m, gc_error *err) {
+    gc_gguf_str tmpl;
+    if (gc_gguf_get_str(gc_model_priv_of(m)->gguf, "tokenizer.chat_template", &tmpl))
+        GC_TRY(own_template(m, tmpl.data, (size_t)tmpl.len, err));
     const char *override = gc_model_priv_of(m)->tokenizer_override;
     if (override)
         return load_file(m, override, err);

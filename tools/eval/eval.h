@@ -94,6 +94,7 @@ typedef struct eval_task {
     int vocab;
     uint64_t seed;         /* passkey keys */
     char expected[512];    /* the needle task's expected answer */
+    char prompt_template[48]; /* "raw" or "chat:<family>": how the prompt was laid out (eval_cell) */
 } eval_task;
 
 typedef struct eval_task_params {
@@ -101,6 +102,9 @@ typedef struct eval_task_params {
     const char *haystack_dir;  /* needle task */
     const char *needle, *question, *template_text, *expected; /* NULL = the task's default */
     uint64_t seed;
+    /* NULL: the task's template is the whole prompt (GemFilter's raw setting); "model": it is the user message
+     * of the model's chat template (none: raw); else a chat template family name ("chatml", ...) */
+    const char *chat_template;
 } eval_task_params;
 
 int eval_task_init(eval_task *t, gemcl_model *model, const eval_task_params *p, char *err, size_t errlen);
@@ -135,6 +139,7 @@ typedef struct eval_cell {
     int length, depth;
     char method[32];
     char task[16];         /* "needle" or "passkey" */
+    char prompt_template[48]; /* "raw" (the task's template is the whole prompt) or "chat:<family>" */
     int filter_layer;      /* -1 when the method selects nothing */
     int budget;
     double score;          /* NAN for an error cell */

@@ -151,13 +151,14 @@ int eval_insert_needle(const int32_t *hay, int n_hay, const int32_t *needle, int
 
 /* ---- the task: template pieces, haystack and needle as tokens ---- */
 
-static int tokenize(gemcl_model *m, const char *text, int bos, int32_t **ids, int *n, char *err, size_t errlen) {
+static int tokenize(gemcl_model *m, const char *text, int bos, int special, int32_t **ids, int *n, char *err,
+                    size_t errlen) {
     char e[1024];
     *ids = NULL;
     *n = 0;
     if (!*text && !bos)
         return 0;
-    if (gemcl_tokenize(m, text, strlen(text), bos, 0, ids, n, e, sizeof e) != GEMCL_OK)
+    if (gemcl_tokenize(m, text, strlen(text), bos, special, ids, n, e, sizeof e) != GEMCL_OK)
         return snprintf(err, errlen, "%s", e), 1;
     return 0;
 }
@@ -220,18 +221,67 @@ static int split_template(const char *tmpl, const char *question, char **before,
 /* Haystack tokens: the essays (or the passkey filler, repeated) tokenized once. */
 static int task_haystack(eval_task *t, const eval_task_params *p, char *err, size_t errlen) {
     if (p->kind == EVAL_TASK_PASSKEY)
-        return tokenize(t->model, EVAL_PASSKEY_FILLER, 0, &t->hay, &t->n_hay, err, errlen);
+        return tokenize(t->model, EVAL_PASSKEY_FILLER, 0, 0, &t->hay, &t->n_hay, err, errlen);
     char *text = NULL;
     size_t len = 0;
     if (!p->haystack_dir)
         return snprintf(err, errlen, "no haystack directory (--haystack DIR)"), 1;
     if (eval_haystack_read(p->haystack_dir, &text, &len, err, errlen))
         return 1;
-    int rc = tokenize(t->model, text, 0, &t->hay, &t->n_hay, err, errlen);
+    int rc = tokenize(t->model, text, 0, 0, &t->hay, &t->n_hay, err, errlen);
     free(text);
     if (!rc && t->n_hay == 0)
         rc = (snprintf(err, errlen, "the haystack in '%s' has no tokens", p->haystack_dir), 1);
     return rc;
+}
+
+/* Where the task's prompt sits in the model's chat template: the rendered chat text before and after the
+ * user message (malloc'd; both empty for raw, or when "model" is asked of a model with no known template). */
+static int chat_frame(eval_task *t, const eval_task_params *p, char **before, char **after, char *err,
+                      size_t errlen) {
+    bool own = p->chat_template && strcmp(p->chat_template, "model") == 0;
+    const char *family = own ? gemcl_model_chat_template(t->model) : p->chat_template;
+    *before = *after = NULL;
+    snprintf(t->prompt_template, sizeof t->prompt_template, "raw");
+    if (!family || (own && strcmp(family, "unknown") == 0)) {
+        *before = strdup(""), *after = strdup("");
+        return *before && *after ? 0 : (snprintf(err, errlen, "out of memory"), 1);
+    }
+    gemcl_chat_message m = {"user", "\x01"}; /* a placeholder no template contains */
+    char e[1024], *text;
+    if (gemcl_chat_apply_template(t->model, own ? NULL : family, &m, 1, 1, &text, NULL, e, sizeof e) != GEMCL_OK)
+        return snprintf(err, errlen, "%s", e), 1;
+    char *at = strchr(text, '\x01');
+    *at = '\0';
+    *before = strdup(text), *after = strdup(at + 1);
+    gemcl_free(text);
+    if (!*before || !*after)
+        return snprintf(err, errlen, "out of memory"), 1;
+    snprintf(t->prompt_template, sizeof t->prompt_template, "chat:%s", family);
+    return 0;
+}
+
+/* *ids (n) followed by the tokens of text (special tokens parsed when special). */
+static int append_tokens(gemcl_model *m, const char *text, int bos, int special, int32_t **ids, int *n, char *err,
+                         size_t errlen) {
+    int32_t *more;
+    int n_more;
+    if (tokenize(m, text, bos, special, &more, &n_more, err, errlen))
+        return 1;
+    int32_t *all = malloc((size_t)(*n + n_more + 1) * sizeof *all);
+    if (!all) {
+        gemcl_free(more);
+        return snprintf(err, errlen, "out of memory"), 1;
+    }
+    if (*n)
+        memcpy(all, *ids, (size_t)*n * sizeof *all);
+    if (n_more)
+        memcpy(all + *n, more, (size_t)n_more * sizeof *all);
+    gemcl_free(*ids);
+    gemcl_free(more);
+    *ids = all;
+    *n += n_more;
+    return 0;
 }
 
 int eval_task_init(eval_task *t, gemcl_model *model, const eval_task_params *p, char *err, size_t errlen) {
@@ -250,14 +300,25 @@ int eval_task_init(eval_task *t, gemcl_model *model, const eval_task_params *p, 
     if (!(t->period = malloc((size_t)t->vocab)))
         return snprintf(err, errlen, "out of memory"), 1;
     memset(t->period, -1, (size_t)t->vocab);
-    char *before = NULL, *after = NULL;
-    int rc = split_template(tmpl, question, &before, &after, err, errlen);
+    /* prefix = chat text before the user message (special tokens) + task template before {context}; suffix =
+     * task template after it + chat text after the user message. The task's own text is never special-parsed
+     * (GemFilter's template writes <|im_start|> as literal text). */
+    char *before = NULL, *after = NULL, *chat_before = NULL, *chat_after = NULL;
+    int rc = chat_frame(t, p, &chat_before, &chat_after, err, errlen);
     if (!rc)
-        rc = tokenize(model, before, -1, &t->prefix, &t->n_prefix, err, errlen);
+        rc = split_template(tmpl, question, &before, &after, err, errlen);
     if (!rc)
-        rc = tokenize(model, after, 0, &t->suffix, &t->n_suffix, err, errlen);
+        rc = tokenize(model, chat_before, -1, 1, &t->prefix, &t->n_prefix, err, errlen);
+    if (!rc)
+        rc = append_tokens(model, before, 0, 0, &t->prefix, &t->n_prefix, err, errlen);
+    if (!rc)
+        rc = tokenize(model, after, 0, 0, &t->suffix, &t->n_suffix, err, errlen);
+    if (!rc)
+        rc = append_tokens(model, chat_after, 0, 1, &t->suffix, &t->n_suffix, err, errlen);
+    free(chat_before);
+    free(chat_after);
     if (!rc && !passkey) {
-        rc = tokenize(model, p->needle ? p->needle : EVAL_NEEDLE, 0, &t->needle, &t->n_needle, err, errlen);
+        rc = tokenize(model, p->needle ? p->needle : EVAL_NEEDLE, 0, 0, &t->needle, &t->n_needle, err, errlen);
         if (!rc && t->n_needle == 0)
             rc = (snprintf(err, errlen, "the needle is empty"), 1);
     }
@@ -306,7 +367,7 @@ int eval_build_prompt(eval_task *t, int length, int depth, eval_prompt *out, cha
         char line[128];
         out->passkey = eval_passkey(t->seed, length, depth);
         snprintf(line, sizeof line, EVAL_PASSKEY_LINE, out->passkey, out->passkey);
-        if (tokenize(t->model, line, 0, &own_needle, &n_needle, err, errlen))
+        if (tokenize(t->model, line, 0, 0, &own_needle, &n_needle, err, errlen))
             return 1;
         needle = own_needle;
     }

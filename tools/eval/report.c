@@ -45,6 +45,7 @@ char *eval_cell_to_json(const eval_cell *c) {
         return NULL;
     cJSON_AddStringToObject(o, "task", c->task);
     cJSON_AddStringToObject(o, "method", c->method);
+    cJSON_AddStringToObject(o, "template", c->prompt_template);
     cJSON_AddNumberToObject(o, "length", c->length);
     cJSON_AddNumberToObject(o, "depth", c->depth);
     cJSON_AddNumberToObject(o, "filter_layer", c->filter_layer);
@@ -117,6 +118,8 @@ int eval_cell_from_json(const char *line, eval_cell *c, char *err, size_t errlen
     }
     snprintf(c->method, sizeof c->method, "%s", method->valuestring);
     snprintf(c->task, sizeof c->task, "%s", task->valuestring);
+    const cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(o, "template"); /* files before chat templates: raw */
+    snprintf(c->prompt_template, sizeof c->prompt_template, "%s", cJSON_IsString(tmpl) ? tmpl->valuestring : "raw");
     c->length = (int)num(o, "length", 0);
     c->depth = (int)num(o, "depth", 0);
     c->filter_layer = (int)num(o, "filter_layer", -1);
@@ -306,12 +309,12 @@ int eval_csv_write(const char *path, const eval_cell *cells, int n, char *err, s
     FILE *f = fopen(path, "wb");
     if (!f)
         return snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno)), 1;
-    fputs("task,method,length,depth,score,response,ttft_ms,peak_device_bytes,needle_survived,needle_kept,"
+    fputs("task,template,method,length,depth,score,response,ttft_ms,peak_device_bytes,needle_survived,needle_kept,"
           "needle_len,n_prompt_tokens,n_kept_tokens,filter_layer,budget,filter_ms,prefill_ms,decode_ms,error\n",
           f);
     for (int i = 0; i < n; i++) {
         const eval_cell *c = &cells[i];
-        fprintf(f, "%s,%s,%d,%d,", c->task, c->method, c->length, c->depth);
+        fprintf(f, "%s,%s,%s,%d,%d,", c->task, c->prompt_template, c->method, c->length, c->depth);
         if (!isnan(c->score))
             fprintf(f, "%.6f", c->score);
         fputc(',', f);

@@ -58,6 +58,7 @@ int eval_run_cell(eval_task *t, gemcl_context *ctx, const char *method, int filt
     cell->filter_layer = -1;
     snprintf(cell->method, sizeof cell->method, "%s", method);
     snprintf(cell->task, sizeof cell->task, "%s", t->kind == EVAL_TASK_PASSKEY ? "passkey" : "needle");
+    snprintf(cell->prompt_template, sizeof cell->prompt_template, "%s", t->prompt_template);
     gemcl_generate_params g = gemcl_generate_default_params();
     if (gemcl_method_from_name(method, &g.method.method) != GEMCL_OK)
         return snprintf(err, errlen, "unknown method '%s'", method), 1;
@@ -134,7 +135,8 @@ static int write_summary(const char *path, const eval_cell *cells, int n, char *
             continue;
         int scored, errors;
         double mean = eval_mean_score(cells, n, cells[i].method, &scored, &errors);
-        fprintf(f, "%s\n  {\"method\": \"%s\", \"task\": \"%s\", ", k++ ? "," : "", cells[i].method, cells[i].task);
+        fprintf(f, "%s\n  {\"method\": \"%s\", \"task\": \"%s\", \"template\": \"%s\", ", k++ ? "," : "",
+                cells[i].method, cells[i].task, cells[i].prompt_template);
         if (isnan(mean))
             fputs("\"mean_score\": null", f);
         else
@@ -207,12 +209,14 @@ static FILE *open_results(const eval_run_opts *o, char *jsonl, size_t cap, char 
     return f;
 }
 
-/* A resumed file must come from the same task, budget and filter layer, or its cells would be mixed in. */
-static int check_resumable(const eval_cell *done, int n_done, const char *task, const eval_run_opts *o, char *err,
-                           size_t errlen) {
+/* A resumed file must come from the same task, prompt template, budget and filter layer, or its cells would be
+ * mixed in. */
+static int check_resumable(const eval_cell *done, int n_done, const char *task, const char *tmpl,
+                           const eval_run_opts *o, char *err, size_t errlen) {
     for (int i = 0; i < n_done; i++) {
         const eval_cell *c = &done[i];
         const char *what = strcmp(c->task, task) != 0                                        ? "task"
+                           : strcmp(c->prompt_template, tmpl) != 0                           ? "prompt template"
                            : c->filter_layer >= 0 && o->budget > 0 && c->budget != o->budget ? "budget"
                            : c->filter_layer >= 0 && o->filter_layer >= 0 && c->filter_layer != o->filter_layer
                                ? "filter layer"
@@ -237,7 +241,7 @@ int eval_run_grid(eval_task *t, gemcl_context *ctx, const eval_run_opts *o, eval
         if (!(f = open_results(o, jsonl, sizeof jsonl, err, errlen)))
             return 1;
         if (o->resume && (eval_jsonl_read(jsonl, &done, &n_done, err, errlen) ||
-                          check_resumable(done, n_done, task, o, err, errlen))) {
+                          check_resumable(done, n_done, task, t->prompt_template, o, err, errlen))) {
             eval_cells_free(done, n_done);
             fclose(f);
             return 1;
