@@ -302,7 +302,7 @@ static serve_error job_error(const serve_job *job) {
     serve_error e;
     switch (job->status) {
     case GEMCL_ERR_CONTEXT_FULL:
-        serve_fail(&e, 400, "messages", "%s", job->error);
+        serve_fail(&e, 400, job->kind == SERVE_JOB_CHAT ? "messages" : "prompt", "%s", job->error);
         e.code = "context_length_exceeded";
         break;
     case GEMCL_ERR_INVALID_ARG: serve_fail(&e, 400, NULL, "%s", job->error); break;
