@@ -139,6 +139,7 @@ typedef struct serve_pool {
     serve_job **queue;       /* FIFO ring of queue_cap entries */
     int q_head, q_len, q_cap;
     int busy;
+    uint64_t n_assigned;     /* jobs handed to slots so far: the slots' clock for least-recently-used */
     int stopping;
     serve_metrics *metrics;
 } serve_pool;

@@ -20,6 +20,7 @@ struct serve_slot {
     char *cached;            /* the last prompt + reply, whose KV the context holds; cached_len bytes */
     size_t cached_len;
     gemcl_method_params cached_method;
+    uint64_t last_used;      /* pool->n_assigned when it last took a job */
 };
 
 static size_t common_prefix(const char *a, size_t na, const char *b, size_t nb) {
@@ -29,7 +30,8 @@ static size_t common_prefix(const char *a, size_t na, const char *b, size_t nb) 
     return i;
 }
 
-/* The idle slot to run job on, or NULL. Called with pool->mu held. */
+/* The idle slot to run job on, or NULL: the longest cached prefix, and among equals the least recently used,
+ * so that a new conversation evicts the stalest cache. Called with pool->mu held. */
 static serve_slot *best_idle_slot(serve_pool *pool, const serve_job *job) {
     serve_slot *best = NULL;
     size_t best_len = 0;
@@ -38,7 +40,7 @@ static serve_slot *best_idle_slot(serve_pool *pool, const serve_job *job) {
         if (s->job)
             continue;
         size_t n = s->cached ? common_prefix(s->cached, s->cached_len, job->prompt, job->prompt_len) : 0;
-        if (!best || n > best_len) {
+        if (!best || n > best_len || (n == best_len && s->last_used < best->last_used)) {
             best = s;
             best_len = n;
         }
@@ -48,6 +50,7 @@ static serve_slot *best_idle_slot(serve_pool *pool, const serve_job *job) {
 
 static void assign(serve_pool *pool, serve_slot *slot, serve_job *job) {
     slot->job = job;
+    slot->last_used = ++pool->n_assigned;
     pool->busy++;
     pthread_cond_broadcast(&pool->cv);
 }
