@@ -140,8 +140,8 @@ static void read_file(const char *path, char *out, size_t cap) {
     fclose(f);
 }
 
-int serve_curl(const char *dir, const char *method, const char *url, const char *body, const char *header,
-               char *out, size_t cap) {
+int serve_curl(const char *dir, const char *method, const char *url, const char *body, const char *header, char *out,
+               size_t cap) {
     char body_path[512], out_path[512], cmd[4096];
     snprintf(body_path, sizeof body_path, "%s/request.body", dir);
     snprintf(out_path, sizeof out_path, "%s/response.body", dir);

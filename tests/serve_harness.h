@@ -15,8 +15,8 @@
 typedef struct serve_proc {
     pid_t pid;
     int port;
-    char dir[256];   /* a temporary folder of the test's own: logs, bodies, nginx's prefix */
-    char log[320];   /* the server's stdout + stderr */
+    char dir[256]; /* a temporary folder of the test's own: logs, bodies, nginx's prefix */
+    char log[320]; /* the server's stdout + stderr */
 } serve_proc;
 
 /* A fresh temporary folder under $TMPDIR or /tmp into dir (cap bytes); fails the test otherwise. */
@@ -40,8 +40,8 @@ pid_t serve_spawn(const char *const *argv, const char *log_path);
 /* One HTTP request with curl: method, url, body (NULL: none; written to a file, so any bytes), one extra
  * header line (may be NULL). The body that came back goes to out (cap bytes, NUL-terminated). Returns the
  * status code (0 when there was no answer). */
-int serve_curl(const char *dir, const char *method, const char *url, const char *body, const char *header,
-               char *out, size_t cap);
+int serve_curl(const char *dir, const char *method, const char *url, const char *body, const char *header, char *out,
+               size_t cap);
 
 /* Runs tests/serve/client.py SCENARIO URL with the Python that has the openai package; its output goes to
  * stderr (the check lines); returns its exit status. */

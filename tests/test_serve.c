@@ -174,10 +174,12 @@ START_TEST(api_key_guards_every_route_but_health) {
     const char *routes[][2] = {{"GET", "/v1/models"}, {"GET", "/metrics"}, {"POST", CHAT}, {"POST", "/tokenize"}};
     for (size_t i = 0; i < 4; i++) {
         const char *body = routes[i][0][0] == 'P' ? "{" MSG ", \"content\": \"hi\", \"max_tokens\": 2}" : NULL;
-        expect_error(&p, "no key", serve_curl(p.dir, routes[i][0], url_of(&p, routes[i][1]), body, NULL, out,
-                                              sizeof out), 401, out);
-        expect_error(&p, "wrong key", serve_curl(p.dir, routes[i][0], url_of(&p, routes[i][1]), body,
-                                                 "Authorization: Bearer s3cret-kez", out, sizeof out), 401, out);
+        expect_error(&p, "no key",
+                     serve_curl(p.dir, routes[i][0], url_of(&p, routes[i][1]), body, NULL, out, sizeof out), 401, out);
+        expect_error(&p, "wrong key",
+                     serve_curl(p.dir, routes[i][0], url_of(&p, routes[i][1]), body, "Authorization: Bearer s3cret-kez",
+                                out, sizeof out),
+                     401, out);
         int ok = serve_curl(p.dir, routes[i][0], url_of(&p, routes[i][1]), body, "Authorization: Bearer s3cret-key",
                             out, sizeof out);
         ck_assert_msg(ok == 200, "%s with the key: %d %s", routes[i][1], ok, out);
@@ -216,7 +218,7 @@ START_TEST(health_is_503_while_the_model_loads) {
     ck_assert_msg(strstr(out, "\"loading\""), "%s", out);
     expect_error_object("chat while loading",
                         serve_curl(dir, "POST", url_of(&p, CHAT), "{" MSG "}", NULL, out, sizeof out), 503, out);
-    signal(SIGPIPE, SIG_IGN); /* the server may close its end as soon as it has opened it */
+    signal(SIGPIPE, SIG_IGN);   /* the server may close its end as soon as it has opened it */
     FILE *w = fopen(fifo, "w"); /* not a model: the load fails and the server exits 1 */
     ck_assert_ptr_nonnull(w);
     fputs("not a model", w);
@@ -232,10 +234,11 @@ START_TEST(sigterm_finishes_the_request_in_flight_and_exits_0) {
     serve_proc p;
     serve_start(&p, true, (const char *[]){"-c", "2048", NULL});
     char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "curl -s --max-time 300 -w ' %%{http_code}' -H 'Content-Type: application/json' -d '{\"prompt\": \"Once\", "
-             "\"max_tokens\": 1500, \"ignore_eos\": true}' %s",
-             url_of(&p, "/v1/completions"));
+    snprintf(
+        cmd, sizeof cmd,
+        "curl -s --max-time 300 -w ' %%{http_code}' -H 'Content-Type: application/json' -d '{\"prompt\": \"Once\", "
+        "\"max_tokens\": 1500, \"ignore_eos\": true}' %s",
+        url_of(&p, "/v1/completions"));
     FILE *pipe = popen(cmd, "r");
     ck_assert_ptr_nonnull(pipe);
     double busy = 0;
@@ -256,8 +259,12 @@ END_TEST
 
 START_TEST(bad_flags_are_refused_before_anything_starts) {
     char out[4096];
-    const char *cases[] = {"serve", "serve -m x --port 70000", "serve -m x --method magic", "serve -m x -np 0",
-                           "serve -m x --api-key a --api-key-file b", "serve -m x --bogus 1",
+    const char *cases[] = {"serve",
+                           "serve -m x --port 70000",
+                           "serve -m x --method magic",
+                           "serve -m x -np 0",
+                           "serve -m x --api-key a --api-key-file b",
+                           "serve -m x --bogus 1",
                            "serve -m /nonexistent/model.bin --port 0"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = test_run_cli(cases[i], true, out, sizeof out);
@@ -376,9 +383,9 @@ Suite *suite_serve(void) {
     bool py = serve_have_python_client(&why_python), nginx = serve_have_nginx(&why_nginx);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const serve_case *c = &cases[i];
-        const char *why = !model ? "models/stories260K/stories260K.bin not found under ../shared"
-                          : !curl ? why_curl
-                          : c->needs_python && !py ? why_python
+        const char *why = !model                     ? "models/stories260K/stories260K.bin not found under ../shared"
+                          : !curl                    ? why_curl
+                          : c->needs_python && !py   ? why_python
                           : c->needs_nginx && !nginx ? why_nginx
                                                      : NULL;
         if (why)

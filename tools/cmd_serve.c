@@ -63,10 +63,11 @@ static int read_key_file(const char *path, char *key, size_t cap) {
 typedef struct int_option {
     const char *flag, *alias;
     long lo, hi;
-    size_t offset;           /* of an int in serve_config */
+    size_t offset; /* of an int in serve_config */
 } int_option;
 
-#define INT_OPT(f, a, lo, hi, field) {f, a, lo, hi, offsetof(serve_config, field)}
+#define INT_OPT(f, a, lo, hi, field)                                                                                   \
+    { f, a, lo, hi, offsetof(serve_config, field) }
 static const int_option int_options[] = {
     INT_OPT("--port", NULL, 0, 65535, port),
     INT_OPT("-np", "--parallel", 1, 64, n_slots),
@@ -79,14 +80,22 @@ static const int_option int_options[] = {
 };
 
 static int parse_string_option(const char *a, const char *v, serve_config *c, const char **api_key_file) {
-    if (!strcmp(a, "-m") || !strcmp(a, "--model")) c->model_path = v;
-    else if (!strcmp(a, "--host")) c->host = v;
-    else if (!strcmp(a, "--chat-template")) c->chat_template = v;
-    else if (!strcmp(a, "--alias")) c->alias = v;
-    else if (!strcmp(a, "--device")) c->device = v;
-    else if (!strcmp(a, "--tokenizer")) c->tokenizer = v;
-    else if (!strcmp(a, "--api-key-file")) *api_key_file = v;
-    else if (!strcmp(a, "--api-key")) snprintf(c->api_key, sizeof c->api_key, "%s", v);
+    if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+        c->model_path = v;
+    else if (!strcmp(a, "--host"))
+        c->host = v;
+    else if (!strcmp(a, "--chat-template"))
+        c->chat_template = v;
+    else if (!strcmp(a, "--alias"))
+        c->alias = v;
+    else if (!strcmp(a, "--device"))
+        c->device = v;
+    else if (!strcmp(a, "--tokenizer"))
+        c->tokenizer = v;
+    else if (!strcmp(a, "--api-key-file"))
+        *api_key_file = v;
+    else if (!strcmp(a, "--api-key"))
+        snprintf(c->api_key, sizeof c->api_key, "%s", v);
     else if (!strcmp(a, "--method")) {
         if (gemcl_method_from_name(v, &c->method.method) != GEMCL_OK)
             return cli_error("serve: unknown method '%s'", v);
@@ -158,7 +167,9 @@ static int load(serve_server *srv) {
                          srv->info.n_layers - 1);
     const char *base = strrchr(srv->cfg.model_path, '/');
     snprintf(srv->model_id, sizeof srv->model_id, "%s",
-             srv->cfg.alias ? srv->cfg.alias : base && base[1] ? base + 1 : srv->cfg.model_path);
+             srv->cfg.alias    ? srv->cfg.alias
+             : base && base[1] ? base + 1
+                               : srv->cfg.model_path);
     if (serve_pool_start(&srv->pool, srv->model, &srv->cfg, &srv->metrics, err, sizeof err) != GEMCL_OK)
         return cli_error("%s", err);
     atomic_store(&srv->ready, 1);
@@ -185,8 +196,13 @@ static void shutdown_server(serve_server *srv) {
 
 int cmd_serve(int argc, char **argv) {
     static serve_server srv; /* large, and the threads' shared state: not on the stack */
-    srv.cfg = (serve_config){.host = "127.0.0.1", .port = 8080, .n_slots = 1, .queue_cap = 16,
-                             .dtype = GEMCL_WEIGHT_DTYPE_AUTO, .timeout_s = 600, .max_body_bytes = 8u << 20,
+    srv.cfg = (serve_config){.host = "127.0.0.1",
+                             .port = 8080,
+                             .n_slots = 1,
+                             .queue_cap = 16,
+                             .dtype = GEMCL_WEIGHT_DTYPE_AUTO,
+                             .timeout_s = 600,
+                             .max_body_bytes = 8u << 20,
                              .method = {.filter_layer = -1}};
     int rc = parse_args(argc, argv, &srv.cfg);
     if (rc)

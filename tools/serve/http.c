@@ -53,9 +53,9 @@ typedef struct sse_stream {
     serve_server *srv;
     serve_job *job;
     serve_peer peer;
-    char *buf;     /* the formatted event being sent */
+    char *buf; /* the formatted event being sent */
     size_t len, off;
-    int phase;     /* 0 opening chunk, 1 text, 2 closing chunks, 3 nothing left */
+    int phase; /* 0 opening chunk, 1 text, 2 closing chunks, 3 nothing left */
 } sse_stream;
 
 /* Formats the stream's next event into s->buf; returns 0, or -1 when the client went away. */
@@ -110,8 +110,8 @@ static void sse_free(void *cls) {
 
 static struct MHD_Response *sse_response(serve_server *srv, serve_job *job, int fd) {
     sse_stream *s = calloc(1, sizeof *s);
-    struct MHD_Response *r = s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, s, sse_free)
-                               : NULL;
+    struct MHD_Response *r =
+        s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, s, sse_free) : NULL;
     if (!r) {
         free(s);
         serve_job_release(job);
@@ -208,8 +208,7 @@ static enum MHD_Result answer(serve_server *srv, struct MHD_Connection *conn, co
         err.code = "invalid_api_key";
         serve_reply_error(&reply, &err);
     } else if (req->too_large) {
-        serve_fail(&err, 413, NULL, "the body is larger than the server's limit of %zu bytes",
-                   srv->cfg.max_body_bytes);
+        serve_fail(&err, 413, NULL, "the body is larger than the server's limit of %zu bytes", srv->cfg.max_body_bytes);
         serve_reply_error(&reply, &err);
     } else {
         serve_route_request(srv, method, url, req->body ? req->body : "", req->len, &peer, &reply, &route);
@@ -278,12 +277,11 @@ int serve_http_start(serve_server *srv, int *port, char *err, size_t errlen) {
     struct sockaddr_storage addr;
     if (resolve(srv->cfg.host, srv->cfg.port, &addr, err, errlen))
         return -1;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    srv->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.port, NULL, NULL, on_request, srv,
-                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.timeout_s,
-                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    srv->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+                                   (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_TIMEOUT,
+                                   (unsigned)srv->cfg.timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
                                    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "serve: cannot listen on %s:%d (in use, or not an address of this machine)",

@@ -9,11 +9,16 @@
 /* Upper bounds of the time-to-first-token buckets, seconds: from a cached short prompt on a GPU to a long
  * prompt's full prefill on a CPU. */
 static const double ttft_bounds[SERVE_TTFT_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                                       1,     2.5,  5,     10,   30,  60,  120};
+                                                       1,     2.5,  5,     10,   30,  60,   120};
 
-static const char *const route_names[SERVE_ROUTE_COUNT_] = {
-    "/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics", "/tokenize", "/detokenize",
-    "other"};
+static const char *const route_names[SERVE_ROUTE_COUNT_] = {"/v1/chat/completions",
+                                                            "/v1/completions",
+                                                            "/v1/models",
+                                                            "/health",
+                                                            "/metrics",
+                                                            "/tokenize",
+                                                            "/detokenize",
+                                                            "other"};
 
 const char *serve_route_name(serve_route route) {
     return route >= 0 && route < SERVE_ROUTE_COUNT_ ? route_names[route] : "other";
@@ -110,8 +115,8 @@ static void render_requests(text_buf *b, const serve_metrics *m) {
            "# TYPE gemcl_requests_total counter\n");
     for (int r = 0; r < SERVE_ROUTE_COUNT_; r++)
         for (int i = 0; i < SERVE_STATUS_KINDS && m->requests[r][i].status; i++)
-            put(b, "gemcl_requests_total{route=\"%s\",status=\"%d\"} %llu\n", route_names[r],
-                m->requests[r][i].status, (unsigned long long)m->requests[r][i].count);
+            put(b, "gemcl_requests_total{route=\"%s\",status=\"%d\"} %llu\n", route_names[r], m->requests[r][i].status,
+                (unsigned long long)m->requests[r][i].count);
 }
 
 static void render_ttft(text_buf *b, const serve_metrics *m) {
@@ -130,15 +135,13 @@ char *serve_metrics_render(serve_metrics *m, int slots_busy, int n_slots, int qu
     b.ok = b.s != NULL;
     pthread_mutex_lock(&m->mu);
     render_requests(&b, m);
-    counter(&b, "gemcl_prompt_tokens_total", "Prompt tokens of finished generations, as tokenized.",
-            m->prompt_tokens);
+    counter(&b, "gemcl_prompt_tokens_total", "Prompt tokens of finished generations, as tokenized.", m->prompt_tokens);
     counter(&b, "gemcl_prompt_tokens_dropped_total",
             "Prompt tokens the compression method left out (prompt minus kept).", m->prompt_tokens - m->kept_tokens);
     counter(&b, "gemcl_prompt_tokens_cached_total", "Prompt tokens taken from a slot's cache, not prefilled.",
             m->cached_tokens);
     counter(&b, "gemcl_generated_tokens_total", "Tokens generated.", m->generated_tokens);
-    counter(&b, "gemcl_requests_cancelled_total", "Generations stopped because the client went away.",
-            m->cancelled);
+    counter(&b, "gemcl_requests_cancelled_total", "Generations stopped because the client went away.", m->cancelled);
     render_ttft(&b, m);
     pthread_mutex_unlock(&m->mu);
     gauge(&b, "gemcl_slots_busy", "Slots running a generation.", slots_busy);

@@ -79,15 +79,19 @@ static int parse_gemcl_object(const serve_server *srv, const cJSON *o, gemcl_met
         while (k < sizeof known / sizeof known[0] && strcmp(f->string, known[k]) != 0)
             k++;
         if (k == sizeof known / sizeof known[0])
-            return serve_fail(err, 400, "gemcl", "unknown key 'gemcl.%s' (method, filter_layer, budget, window, "
-                                                 "sink_tokens)", f->string);
+            return serve_fail(err, 400, "gemcl",
+                              "unknown key 'gemcl.%s' (method, filter_layer, budget, window, "
+                              "sink_tokens)",
+                              f->string);
     }
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "method");
     if (m && !cJSON_IsString(m))
         return serve_fail(err, 400, "gemcl.method", "'gemcl.method' must be a string");
     if (m && gemcl_method_from_name(m->valuestring, &mp->method) != GEMCL_OK)
-        return serve_fail(err, 400, "gemcl.method", "unknown method '%s' (full, gemfilter, promptdistill, snapkv, "
-                          "h2o, h2o-stream, streamingllm, pod-tf)", m->valuestring);
+        return serve_fail(err, 400, "gemcl.method",
+                          "unknown method '%s' (full, gemfilter, promptdistill, snapkv, "
+                          "h2o, h2o-stream, streamingllm, pod-tf)",
+                          m->valuestring);
     long long layer = mp->filter_layer, budget = mp->budget, window = mp->window, sinks = mp->sink_tokens;
     if (get_int(o, "filter_layer", -1, srv->info.n_layers - 1, &layer, err) ||
         get_int(o, "budget", 0, 1 << 30, &budget, err) || get_int(o, "window", 0, 1 << 20, &window, err) ||
@@ -171,14 +175,19 @@ static int message_text(const cJSON *content, int i, const char **text, char **o
         return 0;
     }
     if (!cJSON_IsArray(content))
-        return serve_fail(err, 400, "messages", "'messages[%d].content' must be a string or an array of text "
-                          "parts", i);
+        return serve_fail(err, 400, "messages",
+                          "'messages[%d].content' must be a string or an array of text "
+                          "parts",
+                          i);
     size_t len = 0;
     for (const cJSON *p = content->child; p; p = p->next) {
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type"), *t = cJSON_GetObjectItemCaseSensitive(p, "text");
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type"),
+                    *t = cJSON_GetObjectItemCaseSensitive(p, "text");
         if (!cJSON_IsString(type) || strcmp(type->valuestring, "text") != 0 || !cJSON_IsString(t))
-            return serve_fail(err, 400, "messages", "'messages[%d].content': only {\"type\": \"text\", \"text\": "
-                              "...} parts are supported", i);
+            return serve_fail(err, 400, "messages",
+                              "'messages[%d].content': only {\"type\": \"text\", \"text\": "
+                              "...} parts are supported",
+                              i);
         len += strlen(t->valuestring);
     }
     if (!(*owned = malloc(len + 1)))
@@ -202,15 +211,17 @@ static const char *message_role(const cJSON *role) {
     return NULL;
 }
 
-static int render_chat(serve_server *srv, const cJSON *msgs, gemcl_chat_message *m, char **owned, int n,
-                       serve_job *job, serve_error *err) {
+static int render_chat(serve_server *srv, const cJSON *msgs, gemcl_chat_message *m, char **owned, int n, serve_job *job,
+                       serve_error *err) {
     int i = 0;
     for (const cJSON *e = msgs->child; e; e = e->next, i++) {
         if (!cJSON_IsObject(e))
             return serve_fail(err, 400, "messages", "'messages[%d]' must be an object", i);
         if (!(m[i].role = message_role(cJSON_GetObjectItemCaseSensitive(e, "role"))))
-            return serve_fail(err, 400, "messages", "'messages[%d].role' must be system, developer, user or "
-                              "assistant", i);
+            return serve_fail(err, 400, "messages",
+                              "'messages[%d].role' must be system, developer, user or "
+                              "assistant",
+                              i);
         if (message_text(cJSON_GetObjectItemCaseSensitive(e, "content"), i, &m[i].content, &owned[i], err))
             return -1;
     }
@@ -218,8 +229,10 @@ static int render_chat(serve_server *srv, const cJSON *msgs, gemcl_chat_message 
     gemcl_status st = gemcl_chat_apply_template(srv->model, srv->cfg.chat_template, m, n, 1, &job->prompt,
                                                 &job->prompt_len, msg, sizeof msg);
     if (st == GEMCL_ERR_NOT_FOUND)
-        return serve_fail(err, 400, "messages", "the model has no chat template: use /v1/completions, or start the "
-                          "server with --chat-template NAME (%s)", gemcl_chat_template_names());
+        return serve_fail(err, 400, "messages",
+                          "the model has no chat template: use /v1/completions, or start the "
+                          "server with --chat-template NAME (%s)",
+                          gemcl_chat_template_names());
     if (st != GEMCL_OK)
         return serve_fail(err, 400, "messages", "%s", msg);
     job->g.parse_special = 1; /* the template's markers are special tokens, and its end of turn stops */
@@ -274,8 +287,8 @@ int serve_request_parse(serve_server *srv, serve_job_kind kind, const char *body
         return serve_fail(err, 400, NULL, "the body is not valid JSON (at byte %ld)",
                           end && end >= body ? (long)(end - body) : 0L);
     serve_job *job = cJSON_IsObject(root) ? serve_job_create(kind) : NULL;
-    int rc = !cJSON_IsObject(root) ? serve_fail(err, 400, NULL, "the body must be a JSON object")
-             : !job                ? serve_fail(err, 500, NULL, "out of host memory")
+    int rc = !cJSON_IsObject(root)    ? serve_fail(err, 400, NULL, "the body must be a JSON object")
+             : !job                   ? serve_fail(err, 500, NULL, "out of host memory")
              : kind == SERVE_JOB_CHAT ? parse_messages(srv, root, job, err)
                                       : parse_prompt(root, job, err);
     if (rc == 0)

@@ -106,16 +106,17 @@ static int route_tokenize(serve_server *srv, const char *body, size_t len, serve
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(root, "content");
     const cJSON *add = cJSON_GetObjectItemCaseSensitive(root, "add_special");
     const cJSON *special = cJSON_GetObjectItemCaseSensitive(root, "parse_special");
-    int rc = !cJSON_IsString(content)        ? serve_fail(err, 400, "content", "'content' must be a string")
-             : add && !cJSON_IsBool(add)     ? serve_fail(err, 400, "add_special", "'add_special' must be a bool")
-             : special && !cJSON_IsBool(special) ? serve_fail(err, 400, "parse_special", "'parse_special' must be a bool")
-                                                 : 0;
+    int rc = !cJSON_IsString(content)    ? serve_fail(err, 400, "content", "'content' must be a string")
+             : add && !cJSON_IsBool(add) ? serve_fail(err, 400, "add_special", "'add_special' must be a bool")
+             : special && !cJSON_IsBool(special)
+                 ? serve_fail(err, 400, "parse_special", "'parse_special' must be a bool")
+                 : 0;
     int32_t *ids = NULL;
     int n = 0;
     char msg[512];
-    if (rc == 0 && gemcl_tokenize(srv->model, content->valuestring, strlen(content->valuestring),
-                                  add ? cJSON_IsTrue(add) : 0, cJSON_IsTrue(special), &ids, &n, msg,
-                                  sizeof msg) != GEMCL_OK)
+    if (rc == 0 &&
+        gemcl_tokenize(srv->model, content->valuestring, strlen(content->valuestring), add ? cJSON_IsTrue(add) : 0,
+                       cJSON_IsTrue(special), &ids, &n, msg, sizeof msg) != GEMCL_OK)
         rc = serve_fail(err, 400, "content", "%s", msg);
     cJSON_Delete(root);
     if (rc)
@@ -135,14 +136,15 @@ static int route_detokenize(serve_server *srv, const char *body, size_t len, ser
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(root, "tokens");
     int n = cJSON_IsArray(tokens) ? cJSON_GetArraySize(tokens) : -1;
     int32_t *ids = n > 0 ? malloc((size_t)n * sizeof *ids) : NULL;
-    int rc = n < 0 ? serve_fail(err, 400, "tokens", "'tokens' must be an array of token ids")
-             : n > 0 && !ids ? serve_fail(err, 500, NULL, "out of host memory") : 0;
+    int rc = n < 0           ? serve_fail(err, 400, "tokens", "'tokens' must be an array of token ids")
+             : n > 0 && !ids ? serve_fail(err, 500, NULL, "out of host memory")
+                             : 0;
     for (int i = 0; rc == 0 && i < n; i++) {
         const cJSON *t = cJSON_GetArrayItem(tokens, i);
         if (!cJSON_IsNumber(t) || t->valuedouble != (double)(int32_t)t->valuedouble || t->valuedouble < 0 ||
             t->valuedouble >= srv->info.vocab_size)
-            rc = serve_fail(err, 400, "tokens", "'tokens[%d]' must be a token id in 0..%d", i,
-                            srv->info.vocab_size - 1);
+            rc =
+                serve_fail(err, 400, "tokens", "'tokens[%d]' must be a token id in 0..%d", i, srv->info.vocab_size - 1);
         else
             ids[i] = (int32_t)t->valuedouble;
     }
@@ -285,8 +287,8 @@ char *serve_sse_event(serve_server *srv, serve_job *job, int phase, const char *
         } else {
             sse_append(&buf, out_len, sse_chunk(srv, job, NULL, NULL, finish_reason(srv, job)));
             if (job->include_usage) {
-                cJSON *root = reply_head(srv, job, job->kind == SERVE_JOB_CHAT ? "chat.completion.chunk"
-                                                                                 : "text_completion", NULL);
+                cJSON *root = reply_head(
+                    srv, job, job->kind == SERVE_JOB_CHAT ? "chat.completion.chunk" : "text_completion", NULL);
                 cJSON_AddItemToObject(root, "usage", usage_json(job));
                 cJSON_AddItemToObject(root, "gemcl", gemcl_json(job));
                 sse_append(&buf, out_len, root);
@@ -330,8 +332,8 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static int route_generate(serve_server *srv, serve_job_kind kind, const char *body, size_t len,
-                          const serve_peer *peer, serve_reply *reply, serve_error *err) {
+static int route_generate(serve_server *srv, serve_job_kind kind, const char *body, size_t len, const serve_peer *peer,
+                          serve_reply *reply, serve_error *err) {
     double t_start = now_ms();
     serve_job *job;
     if (serve_request_parse(srv, kind, body, len, &job, err))
@@ -340,8 +342,9 @@ static int route_generate(serve_server *srv, serve_job_kind kind, const char *bo
     if (atomic_load(&srv->draining) || serve_pool_submit(&srv->pool, job) != 0) {
         serve_job_release(job);
         reply->retry_after_s = 1;
-        return serve_fail(err, 503, NULL, atomic_load(&srv->draining) ? "the server is shutting down"
-                                                                       : "all slots are busy and the queue is full");
+        return serve_fail(err, 503, NULL,
+                          atomic_load(&srv->draining) ? "the server is shutting down"
+                                                      : "all slots are busy and the queue is full");
     }
     /* a stream's headers wait for its first token, so that a failure before it still gets its own status */
     if (wait_for(job, job->stream ? SERVE_JOB_WAIT_FIRST : SERVE_JOB_WAIT_DONE, peer)) {
@@ -397,7 +400,8 @@ void serve_route_request(serve_server *srv, const char *method, const char *url,
         if (strcmp(url, routes[i].path) != 0)
             continue;
         path_known = 1;
-        if (strcmp(method, routes[i].method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
+        if (strcmp(method, routes[i].method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
             hit = &routes[i];
     }
     *route = hit ? hit->route : SERVE_ROUTE_OTHER;

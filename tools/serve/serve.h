@@ -28,13 +28,13 @@
 typedef struct serve_config {
     const char *model_path, *host, *alias, *chat_template, *device, *tokenizer;
     int port;
-    int n_slots;             /* -np */
-    int queue_cap;           /* requests waiting for a slot before 503 */
+    int n_slots;   /* -np */
+    int queue_cap; /* requests waiting for a slot before 503 */
     int n_ctx, n_ubatch;
     gemcl_weight_dtype dtype;
     gemcl_method_params method; /* the server's default method; a request's "gemcl" object overrides it */
-    char api_key[256];       /* "" = no key */
-    int timeout_s;           /* idle connection timeout, and how long SIGTERM waits for in-flight requests */
+    char api_key[256];          /* "" = no key */
+    int timeout_s;              /* idle connection timeout, and how long SIGTERM waits for in-flight requests */
     size_t max_body_bytes;
 } serve_config;
 
@@ -87,28 +87,28 @@ typedef enum serve_job_kind { SERVE_JOB_CHAT = 0, SERVE_JOB_COMPLETION = 1 } ser
 typedef struct serve_job {
     serve_job_kind kind;
     int stream, include_usage;
-    char *prompt;            /* the rendered prompt (chat template applied), prompt_len bytes */
+    char *prompt; /* the rendered prompt (chat template applied), prompt_len bytes */
     size_t prompt_len;
-    char **stop;             /* owned stop strings, g.stop points at them */
+    char **stop; /* owned stop strings, g.stop points at them */
     gemcl_generate_params g;
-    int cache_allowed;       /* the request did not ask for "cache_prompt": false */
-    char id[48];             /* "chatcmpl-..." / "cmpl-..." */
-    int64_t created;         /* unix seconds */
-    double t_start_ms;       /* when the request arrived (monotonic), for time to first token */
-    atomic_int cancelled;    /* the client went away or the server stops: callbacks return non-zero */
+    int cache_allowed;    /* the request did not ask for "cache_prompt": false */
+    char id[48];          /* "chatcmpl-..." / "cmpl-..." */
+    int64_t created;      /* unix seconds */
+    double t_start_ms;    /* when the request arrived (monotonic), for time to first token */
+    atomic_int cancelled; /* the client went away or the server stops: callbacks return non-zero */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int refs;
-    char *pending;           /* streamed text not yet sent (SSE); pending_len bytes */
+    char *pending; /* streamed text not yet sent (SSE); pending_len bytes */
     size_t pending_len, pending_cap;
-    int started;             /* a slot took it */
-    int first_token;         /* on_token has run at least once */
-    int done;                /* result and status are final */
+    int started;     /* a slot took it */
+    int first_token; /* on_token has run at least once */
+    int done;        /* result and status are final */
     gemcl_status status;
     char error[1024];
     gemcl_result result;
-    double ttft_ms;          /* -1 until the first token */
+    double ttft_ms; /* -1 until the first token */
 } serve_job;
 
 /* A job with one reference (the caller's), or NULL when out of memory. */
@@ -136,10 +136,10 @@ typedef struct serve_pool {
     pthread_cond_t cv;
     serve_slot *slots;
     int n_slots, n_started;
-    serve_job **queue;       /* FIFO ring of queue_cap entries */
+    serve_job **queue; /* FIFO ring of queue_cap entries */
     int q_head, q_len, q_cap;
     int busy;
-    uint64_t n_assigned;     /* jobs handed to slots so far: the slots' clock for least-recently-used */
+    uint64_t n_assigned; /* jobs handed to slots so far: the slots' clock for least-recently-used */
     int stopping;
     serve_metrics *metrics;
 } serve_pool;
@@ -159,8 +159,8 @@ void serve_pool_stop(serve_pool *pool);
 /* What a bad request gets: HTTP status, OpenAI error type, the offending param (may be NULL), a message. */
 typedef struct serve_error {
     int http_status;
-    const char *type;        /* "invalid_request_error", ... */
-    const char *code;        /* may be NULL */
+    const char *type; /* "invalid_request_error", ... */
+    const char *code; /* may be NULL */
     char param[64];
     char message[512];
 } serve_error;
@@ -179,13 +179,13 @@ int serve_request_parse(serve_server *srv, serve_job_kind kind, const char *body
 
 struct serve_server {
     serve_config cfg;
-    gemcl_model *model;      /* NULL while loading */
+    gemcl_model *model; /* NULL while loading */
     gemcl_model_info info;
     char model_id[256];
     int64_t created;
-    atomic_int ready;        /* the model and slots are up: /health answers 200 */
-    atomic_int draining;     /* SIGTERM seen: new generation requests get 503 */
-    atomic_int in_flight;    /* requests between their first byte and their last */
+    atomic_int ready;     /* the model and slots are up: /health answers 200 */
+    atomic_int draining;  /* SIGTERM seen: new generation requests get 503 */
+    atomic_int in_flight; /* requests between their first byte and their last */
     serve_pool pool;
     serve_metrics metrics;
     struct MHD_Daemon *daemon;
@@ -201,11 +201,11 @@ void serve_http_stop(serve_server *srv);
  * instead of body: the reply is then that job's SSE stream. */
 typedef struct serve_reply {
     int status;
-    char *body;              /* malloc'ed */
+    char *body; /* malloc'ed */
     size_t body_len;
     const char *content_type;
-    int retry_after_s;       /* > 0: a Retry-After header */
-    serve_job *sse_job;      /* a reference handed to the stream */
+    int retry_after_s;  /* > 0: a Retry-After header */
+    serve_job *sse_job; /* a reference handed to the stream */
 } serve_reply;
 
 /* An opaque handle to "is the client still there?", for routes that wait. */

@@ -16,11 +16,11 @@ struct serve_slot {
     int index;
     gemcl_context *ctx;
     pthread_t thread;
-    serve_job *job;          /* assigned under pool->mu; NULL when idle */
-    char *cached;            /* the last prompt + reply, whose KV the context holds; cached_len bytes */
+    serve_job *job; /* assigned under pool->mu; NULL when idle */
+    char *cached;   /* the last prompt + reply, whose KV the context holds; cached_len bytes */
     size_t cached_len;
     gemcl_method_params cached_method;
-    uint64_t last_used;      /* pool->n_assigned when it last took a job */
+    uint64_t last_used; /* pool->n_assigned when it last took a job */
 };
 
 static size_t common_prefix(const char *a, size_t na, const char *b, size_t nb) {
@@ -110,8 +110,8 @@ static void run_job(serve_slot *slot, serve_job *job) {
     g.on_token_user = job;
     g.on_progress = serve_job_on_progress;
     g.on_progress_user = job;
-    g.cache_prompt = job->cache_allowed && slot->cached &&
-                     memcmp(&slot->cached_method, &job->g.method, sizeof job->g.method) == 0;
+    g.cache_prompt =
+        job->cache_allowed && slot->cached && memcmp(&slot->cached_method, &job->g.method, sizeof job->g.method) == 0;
     gemcl_result r;
     gemcl_status st = gemcl_generate(slot->ctx, job->prompt, job->prompt_len, &g, &r);
     remember(slot, job, &r, st);
