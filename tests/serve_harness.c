@@ -77,14 +77,14 @@ static int read_log(const char *log, bool *ready) {
     return at ? atoi(at + strlen("listening on http://127.0.0.1:")) : 0;
 }
 
-void serve_start(serve_proc *p, bool wait_ready, const char *const *args) {
+void serve_start_model(serve_proc *p, const char *model, bool wait_ready, const char *const *args) {
     memset(p, 0, sizeof *p);
     serve_tmpdir(p->dir, sizeof p->dir);
     snprintf(p->log, sizeof p->log, "%s/serve.log", p->dir);
     char exe[1024];
     snprintf(exe, sizeof exe, "%s/tools/gemcl", test_build_dir());
-    const char *argv[48] = {exe, "serve", "-m", serve_model_path(), "--port", "0", "--chat-template", "chatml"};
-    int n = 8;
+    const char *argv[48] = {exe, "serve", "-m", model, "--port", "0"};
+    int n = 6;
     for (int i = 0; args && args[i] && n < 47; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
@@ -100,6 +100,15 @@ void serve_start(serve_proc *p, bool wait_ready, const char *const *args) {
         sleep_ms(100);
     }
     ck_abort_msg("gemcl serve did not become ready (log: %s)", p->log);
+}
+
+void serve_start(serve_proc *p, bool wait_ready, const char *const *args) {
+    const char *argv[40] = {"--chat-template", "chatml"};
+    int n = 2;
+    for (int i = 0; args && args[i] && n < 39; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    serve_start_model(p, serve_model_path(), wait_ready, argv);
 }
 
 int serve_stop(serve_proc *p) {

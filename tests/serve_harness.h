@@ -22,9 +22,11 @@ typedef struct serve_proc {
 /* A fresh temporary folder under $TMPDIR or /tmp into dir (cap bytes); fails the test otherwise. */
 void serve_tmpdir(char *dir, size_t cap);
 
-/* Starts `gemcl serve -m <stories260K> --port 0 --chat-template chatml <args...>` (args NULL-terminated)
- * and waits until it says ready (or only until it listens, when wait_ready is false). Fails the test if it
- * exits first. */
+/* Starts `gemcl serve -m <model> --port 0 <args...>` (args NULL-terminated) and waits until it says ready (or
+ * only until it listens, when wait_ready is false). Fails the test if it exits first. */
+void serve_start_model(serve_proc *p, const char *model, bool wait_ready, const char *const *args);
+
+/* The same with the stories260K model in the chatml template (it has none of its own). */
 void serve_start(serve_proc *p, bool wait_ready, const char *const *args);
 
 /* Removes a temporary folder and everything in it. */

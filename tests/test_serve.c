@@ -274,6 +274,38 @@ START_TEST(bad_flags_are_refused_before_anything_starts) {
 }
 END_TEST
 
+/* ---- a real chat model ---- */
+
+#define SMOLLM2 "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+/* SmolLM2's own template (chatml, from the GGUF) through the server gives what `gemcl run --chat` gives, and
+ * generation stops at the template's end of turn. f32 weights: the Q4_1 kernels come with another branch. */
+START_TEST(smollm2_chats_in_its_own_template_as_gemcl_run_chat_does) {
+    const char *model = test_shared_path(SMOLLM2);
+    static char cli[4096], out[1 << 16];
+    char args[2048];
+    snprintf(args, sizeof args, "run -m %s --dtype f32 --chat -p 'What is the capital of France?' -n 24", model);
+    ck_assert_int_eq(test_run_cli(args, false, cli, sizeof cli), 0);
+    serve_proc p;
+    serve_start_model(&p, model, true, (const char *[]){"--dtype", "f32", "-c", "512", NULL});
+    int status = serve_curl(p.dir, "POST", url_of(&p, CHAT),
+                            "{\"messages\": [{\"role\": \"user\", \"content\": \"What is the capital of "
+                            "France?\"}], \"max_tokens\": 24}",
+                            NULL, out, sizeof out);
+    ck_assert_msg(status == 200, "%d %s", status, out);
+    cJSON *root = cJSON_Parse(out);
+    const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "choices"), 0);
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg, "content");
+    const cJSON *finish = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
+    ck_assert_msg(cJSON_IsString(text) && strcmp(text->valuestring, cli) == 0, "server '%s' vs run --chat '%s'",
+                  cJSON_IsString(text) ? text->valuestring : "?", cli);
+    ck_assert_msg(cJSON_IsString(finish) && strcmp(finish->valuestring, "stop") == 0, "%s", out);
+    cJSON_Delete(root);
+    ck_assert_int_eq(serve_stop(&p), 0);
+}
+END_TEST
+
 /* ---- replicas behind nginx ---- */
 
 /* text with every "127.0.0.1:<from>" made "127.0.0.1:<to>", into out (cap bytes). */
@@ -359,6 +391,7 @@ END_TEST
 typedef struct serve_case {
     const TTest *test;
     bool needs_python, needs_nginx;
+    const char *needs_model; /* a model under ../shared besides stories260K, or NULL */
 } serve_case;
 
 Suite *suite_serve(void) {
@@ -366,17 +399,18 @@ Suite *suite_serve(void) {
     TCase *tc = tcase_create("serve");
     tcase_set_timeout(tc, TEST_TIMEOUT_S);
     const serve_case cases[] = {
-        {openai_client_chats_streams_completes_and_reads_metrics, true, false},
-        {per_request_gemfilter_reports_kept_prompt_tokens, true, false},
-        {a_shared_prefix_is_taken_from_the_slot_cache, true, false},
-        {eight_clients_on_four_slots_all_get_their_own_replies, true, false},
-        {full_queue_is_503_and_a_cancelled_stream_frees_its_slot, true, false},
-        {every_bad_request_is_a_4xx_with_an_error_object_and_the_server_lives_on, false, false},
-        {api_key_guards_every_route_but_health, false, false},
-        {health_is_503_while_the_model_loads, false, false},
-        {sigterm_finishes_the_request_in_flight_and_exits_0, false, false},
-        {bad_flags_are_refused_before_anything_starts, false, false},
-        {nginx_spreads_over_two_replicas_and_survives_losing_one, true, true},
+        {openai_client_chats_streams_completes_and_reads_metrics, true, false, NULL},
+        {per_request_gemfilter_reports_kept_prompt_tokens, true, false, NULL},
+        {a_shared_prefix_is_taken_from_the_slot_cache, true, false, NULL},
+        {eight_clients_on_four_slots_all_get_their_own_replies, true, false, NULL},
+        {full_queue_is_503_and_a_cancelled_stream_frees_its_slot, true, false, NULL},
+        {every_bad_request_is_a_4xx_with_an_error_object_and_the_server_lives_on, false, false, NULL},
+        {api_key_guards_every_route_but_health, false, false, NULL},
+        {health_is_503_while_the_model_loads, false, false, NULL},
+        {sigterm_finishes_the_request_in_flight_and_exits_0, false, false, NULL},
+        {bad_flags_are_refused_before_anything_starts, false, false, NULL},
+        {nginx_spreads_over_two_replicas_and_survives_losing_one, true, true, NULL},
+        {smollm2_chats_in_its_own_template_as_gemcl_run_chat_does, false, false, SMOLLM2},
     };
     const char *why_curl, *why_python, *why_nginx;
     bool curl = serve_have_curl(&why_curl), model = serve_model_path() != NULL;
@@ -388,6 +422,11 @@ Suite *suite_serve(void) {
                           : c->needs_python && !py   ? why_python
                           : c->needs_nginx && !nginx ? why_nginx
                                                      : NULL;
+        char missing[256];
+        if (!why && c->needs_model && !test_shared_path(c->needs_model)) {
+            snprintf(missing, sizeof missing, "%s not found under ../shared", c->needs_model);
+            why = missing;
+        }
         if (why)
             fprintf(stderr, "SKIP serve/%s: %s\n", c->test->name, why);
         else
