@@ -83,7 +83,8 @@ const char *serve_route_name(serve_route route);
 typedef enum serve_job_kind { SERVE_JOB_CHAT = 0, SERVE_JOB_COMPLETION = 1 } serve_job_kind;
 
 /* One generation. The handler that made it and the slot that runs it each hold a reference; the last
- * serve_job_release frees it. Fields above `mu` are written once before submission and then only read. */
+ * serve_job_release frees it. The fields above `cancelled` are written before submission and then only
+ * read; `cancelled` is atomic; the rest is guarded by `mu`. */
 typedef struct serve_job {
     serve_job_kind kind;
     int stream, include_usage;
@@ -102,7 +103,6 @@ typedef struct serve_job {
     int refs;
     char *pending; /* streamed text not yet sent (SSE); pending_len bytes */
     size_t pending_len, pending_cap;
-    int started;     /* a slot took it */
     int first_token; /* on_token has run at least once */
     int done;        /* result and status are final */
     gemcl_status status;

@@ -102,9 +102,6 @@ static void run_job(serve_slot *slot, serve_job *job) {
         serve_job_finish(job, GEMCL_ABORTED, "cancelled before it started", NULL);
         return;
     }
-    pthread_mutex_lock(&job->mu);
-    job->started = 1;
-    pthread_mutex_unlock(&job->mu);
     gemcl_generate_params g = job->g;
     g.on_token = serve_job_on_token;
     g.on_token_user = job;
