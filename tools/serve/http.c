@@ -41,12 +41,6 @@ typedef struct conn_request {
     int too_large;
 } conn_request;
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* ---- SSE: a response whose bytes come from a running job ---- */
 
 typedef struct sse_stream {
@@ -197,7 +191,7 @@ static void log_request(const char *method, const char *url, int status, double 
 /* Answers a complete request. */
 static enum MHD_Result answer(serve_server *srv, struct MHD_Connection *conn, const char *url, const char *method,
                               conn_request *req) {
-    double t0 = now_ms();
+    double t0 = serve_now_ms();
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     serve_peer peer = {ci ? ci->connect_fd : -1};
     serve_reply reply = {0};
@@ -214,7 +208,7 @@ static enum MHD_Result answer(serve_server *srv, struct MHD_Connection *conn, co
         serve_route_request(srv, method, url, req->body ? req->body : "", req->len, &peer, &reply, &route);
     }
     serve_metrics_count_request(&srv->metrics, route, reply.status);
-    log_request(method, url, reply.status, now_ms() - t0);
+    log_request(method, url, reply.status, serve_now_ms() - t0);
     if (reply.status == 499) /* the client went away: nobody to answer */
         return MHD_NO;
     return send_reply(conn, srv, &reply, peer.fd);

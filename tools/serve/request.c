@@ -276,19 +276,30 @@ static void make_id(serve_job *job) {
              (unsigned long)(ts.tv_nsec ^ ts.tv_sec), n & 0xffffff);
 }
 
-int serve_request_parse(serve_server *srv, serve_job_kind kind, const char *body, size_t len, serve_job **out,
-                        serve_error *err) {
-    *out = NULL;
+cJSON *serve_parse_object(const char *body, size_t len, serve_error *err) {
     const char *end = NULL;
     /* the WithLengthOpts form reports where parsing stopped through its own argument: cJSON_GetErrorPtr is
      * one global, shared by every handler thread */
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (!root)
-        return serve_fail(err, 400, NULL, "the body is not valid JSON (at byte %ld)",
-                          end && end >= body ? (long)(end - body) : 0L);
-    serve_job *job = cJSON_IsObject(root) ? serve_job_create(kind) : NULL;
-    int rc = !cJSON_IsObject(root)    ? serve_fail(err, 400, NULL, "the body must be a JSON object")
-             : !job                   ? serve_fail(err, 500, NULL, "out of host memory")
+        serve_fail(err, 400, NULL, "the body is not valid JSON (at byte %ld)",
+                   end && end >= body ? (long)(end - body) : 0L);
+    else if (!cJSON_IsObject(root))
+        serve_fail(err, 400, NULL, "the body must be a JSON object");
+    if (root && cJSON_IsObject(root))
+        return root;
+    cJSON_Delete(root);
+    return NULL;
+}
+
+int serve_request_parse(serve_server *srv, serve_job_kind kind, const char *body, size_t len, serve_job **out,
+                        serve_error *err) {
+    *out = NULL;
+    cJSON *root = serve_parse_object(body, len, err);
+    if (!root)
+        return -1;
+    serve_job *job = serve_job_create(kind);
+    int rc = !job                     ? serve_fail(err, 500, NULL, "out of host memory")
              : kind == SERVE_JOB_CHAT ? parse_messages(srv, root, job, err)
                                       : parse_prompt(root, job, err);
     if (rc == 0)

@@ -89,18 +89,8 @@ static void route_metrics(serve_server *srv, serve_reply *reply) {
 
 /* ---- tokenize, detokenize (llama-server's shapes) ---- */
 
-static cJSON *parse_object(const char *body, size_t len, serve_error *err) {
-    cJSON *root = cJSON_ParseWithLengthOpts(body, len, NULL, 0);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        serve_fail(err, 400, NULL, "the body must be a JSON object");
-        return NULL;
-    }
-    return root;
-}
-
 static int route_tokenize(serve_server *srv, const char *body, size_t len, serve_reply *reply, serve_error *err) {
-    cJSON *root = parse_object(body, len, err);
+    cJSON *root = serve_parse_object(body, len, err);
     if (!root)
         return -1;
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(root, "content");
@@ -130,7 +120,7 @@ static int route_tokenize(serve_server *srv, const char *body, size_t len, serve
 }
 
 static int route_detokenize(serve_server *srv, const char *body, size_t len, serve_reply *reply, serve_error *err) {
-    cJSON *root = parse_object(body, len, err);
+    cJSON *root = serve_parse_object(body, len, err);
     if (!root)
         return -1;
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(root, "tokens");
@@ -326,15 +316,9 @@ static int wait_for(serve_job *job, int what, const serve_peer *peer) {
     return 0;
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static int route_generate(serve_server *srv, serve_job_kind kind, const char *body, size_t len, const serve_peer *peer,
                           serve_reply *reply, serve_error *err) {
-    double t_start = now_ms();
+    double t_start = serve_now_ms();
     serve_job *job;
     if (serve_request_parse(srv, kind, body, len, &job, err))
         return -1;

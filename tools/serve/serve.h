@@ -111,6 +111,9 @@ typedef struct serve_job {
     double ttft_ms; /* -1 until the first token */
 } serve_job;
 
+/* Monotonic milliseconds: what request and first-token times are measured in. */
+double serve_now_ms(void);
+
 /* A job with one reference (the caller's), or NULL when out of memory. */
 serve_job *serve_job_create(serve_job_kind kind);
 void serve_job_retain(serve_job *job);
@@ -170,6 +173,10 @@ int serve_fail(serve_error *err, int http_status, const char *param, const char 
     __attribute__((format(printf, 4, 5)));
 
 typedef struct serve_server serve_server;
+
+/* The body as a JSON object (the caller frees it with cJSON_Delete), or NULL with a 400 in *err that says
+ * where the JSON broke or that it is no object. */
+struct cJSON *serve_parse_object(const char *body, size_t len, serve_error *err);
 
 /* Parses a chat (kind CHAT) or completion body into a new job (*out), or returns -1 with *err filled. */
 int serve_request_parse(serve_server *srv, serve_job_kind kind, const char *body, size_t len, serve_job **out,
