@@ -17,6 +17,7 @@ int cmd_calibrate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* `gemcl run -cnv` (conversation.c): user messages from stdin, replies to stdout, the cache kept between
  * turns. Returns the exit code. */

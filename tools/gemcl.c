@@ -23,6 +23,7 @@ static const command commands[] = {
     {"needle", cmd_needle, "needle-in-a-haystack / passkey grid: methods side by side, JSONL, CSV, SVG heatmap"},
     {"tune", cmd_tune, "measure a device's kernel tunables and write its profile (--show: the profile in use)"},
     {"perplexity", cmd_perplexity, "llama-perplexity's measure on a text file (chunks of -c tokens, second halves scored)"},
+    {"serve", cmd_serve, "an OpenAI-compatible HTTP server: chat, completions, GemFilter per request, metrics"},
     {"calibrate", cmd_calibrate, "sweep GemFilter's filter layer on a small grid; recommend r, write a model card"},
 };
 

