@@ -2,14 +2,15 @@
 # quickstart.sh - set up a fresh Debian machine, build gemcl, and run the main job or the test suite.
 #
 #   bash tools/quickstart.sh demo   # install, build, run GemFilter on the default model
-#   bash tools/quickstart.sh test   # install, build, run the whole test suite (what CI runs)
+#   bash tools/quickstart.sh test   # install, build, run the whole test suite on PoCL and on Intel's OpenCL
+#                                   # CPU runtime (from PyPI, optional) (what CI runs)
 #
 # Installs only what is missing (apt-get; sudo when not root). Builds into ./build with warnings as errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev libcjson-dev
-          check meson ninja-build pkg-config python3 clinfo libopenblas-dev)
+          check meson ninja-build pkg-config python3 clinfo libopenblas-dev python3-pip)
 
 install_missing() {
     local missing=()
@@ -54,8 +55,9 @@ demo)
 test)
     install_missing
     build
-    # One binary runs every Check suite; its last line is Check's summary.
-    exec ./build/tests/gemcl-tests
+    # One binary runs every Check suite, ending with Check's summary: on PoCL, then on Intel's OpenCL CPU
+    # runtime when it can be installed (tools/run-suites.sh).
+    exec bash tools/run-suites.sh
     ;;
 *)
     echo "usage: bash tools/quickstart.sh demo|test" >&2
