@@ -46,11 +46,13 @@ esac
 
 if [ "${GEMCL_INTEL_OPENCL:-}" = off ]; then
     echo "== run-suites: GEMCL_INTEL_OPENCL=off: the Intel OpenCL runtime run is skipped"
-elif intel_env="$(bash tools/setup-intel-opencl.sh)"; then
+elif intel_env="$(bash tools/setup-intel-opencl.sh 2>"$logs/intel-setup.log")"; then
+    cat "$logs/intel-setup.log"
     eval "$intel_env"
     run_suite intel
 else
-    echo "== run-suites: Intel's OpenCL CPU runtime is not available (the line above says why); the suite ran on the first device only"
+    why="$(tail -n 1 "$logs/intel-setup.log")"
+    echo "== run-suites: Intel's OpenCL CPU runtime is not available (${why#setup-intel-opencl: }): the suite ran on the first device only"
 fi
 
 echo "== run-suites: summary"

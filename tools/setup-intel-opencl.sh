@@ -44,8 +44,10 @@ install_runtime() {
     tmp="$(mktemp -d "$cache/.intel-opencl-rt.XXXXXX")" || fail "cannot create a folder in $cache"
     trap 'rm -rf "$tmp"' EXIT
     echo "setup-intel-opencl: downloading ${wheels[*]} (about 270 MB, once)" >&2
-    python3 -m pip download --quiet --disable-pip-version-check --no-cache-dir --no-deps --only-binary=:all: \
-        --dest "$tmp/wheels" "${wheels[@]}" >&2 || fail "pip could not download ${wheels[*]}"
+    if ! python3 -m pip download --quiet --disable-pip-version-check --no-cache-dir --no-deps --only-binary=:all: \
+        --dest "$tmp/wheels" "${wheels[@]}" >"$tmp/pip.log" 2>&1; then
+        fail "pip could not download the wheels: $(grep -v '^\s*$' "$tmp/pip.log" | tail -n 1)"
+    fi
     local whl
     for whl in "$tmp"/wheels/*.whl; do
         python3 -m zipfile -e "$whl" "$tmp/unpacked" || fail "cannot unpack $(basename "$whl")"
