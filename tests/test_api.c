@@ -664,7 +664,8 @@ START_TEST(header_example_and_tools_example_build_against_installed_pkgconfig) {
      * runtime's own libraries: Intel's CPU runtime needs libimf, libsvml, ...); OCL_ICD_VENDORS and
      * GEMCL_DEVICE are inherited as they are */
     snprintf(env, sizeof env,
-             "PKG_CONFIG_PATH='%s' PKG_CONFIG_SYSROOT_DIR='%s/root' LD_LIBRARY_PATH='%s/..'${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}",
+             "PKG_CONFIG_PATH='%s' PKG_CONFIG_SYSROOT_DIR='%s/root' "
+             "LD_LIBRARY_PATH='%s/..'${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}",
              pcdir, dir, pcdir);
     snprintf(cmd, sizeof cmd, "%s pkg-config --modversion gemcl", env);
     ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
@@ -683,8 +684,10 @@ START_TEST(header_example_and_tools_example_build_against_installed_pkgconfig) {
     char err[1024];
     ck_assert_int_eq(gemcl_devices_list(devs, 64, &n_dev, NULL, err, sizeof err), GEMCL_OK);
     ck_assert_msg(gemcl_device_choose(NULL, &chosen, err, sizeof err) == GEMCL_OK, "%s", err);
+    ck_assert_int_lt(chosen, 64);
     char want[1024];
-    snprintf(want, sizeof want, "gemcl uses device %d: %s (%s)\n", chosen, devs[chosen].name, devs[chosen].platform_name);
+    snprintf(want, sizeof want, "gemcl uses device %d: %s (%s)\n", chosen, devs[chosen].name,
+             devs[chosen].platform_name);
     snprintf(cmd, sizeof cmd, "%s \"$(find '%s/root' -path '*bin/gemcl')\" devices 2>&1 | tail -n 1", env, dir);
     ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
     ck_assert_str_eq(out, want);
