@@ -164,7 +164,9 @@ gemcl_status gemcl_devices_list(gemcl_device_info *out, int max, int *n_devices,
 
 /*
  * Resolves a device choice as the CLI's --device and the GEMCL_DEVICE variable do: spec is a global
- * index ("1") or a case-insensitive substring of the device name ("pthread", "H200"); NULL or "" means
+ * index ("1"), or a case-insensitive substring of a device name ("pthread", "H200"; the first device whose
+ * name has it), else of a platform name ("Intel(R) OpenCL": the first device of that platform, for when two
+ * platforms name the same CPU); NULL or "" means
  * the GEMCL_DEVICE environment variable, and if that is unset, the default device. On an unknown choice
  * returns GEMCL_ERR_NOT_FOUND and err lists the devices that exist. Any thread.
  */

@@ -660,8 +660,13 @@ START_TEST(header_example_and_tools_example_build_against_installed_pkgconfig) {
     snprintf(pcdir, sizeof pcdir, "%.*s", (int)strcspn(out, "\n"), out);
     ck_assert_msg(strstr(pcdir, "pkgconfig"), "no gemcl.pc installed under %s/root (%s)", dir, pcdir);
     char env[16384];
-    snprintf(env, sizeof env, "PKG_CONFIG_PATH='%s' PKG_CONFIG_SYSROOT_DIR='%s/root' LD_LIBRARY_PATH='%s/..'", pcdir,
-             dir, pcdir);
+    /* the installed library first, then whatever the caller's environment has on the path (an OpenCL
+     * runtime's own libraries: Intel's CPU runtime needs libimf, libsvml, ...); OCL_ICD_VENDORS and
+     * GEMCL_DEVICE are inherited as they are */
+    snprintf(env, sizeof env,
+             "PKG_CONFIG_PATH='%s' PKG_CONFIG_SYSROOT_DIR='%s/root' "
+             "LD_LIBRARY_PATH='%s/..'${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}",
+             pcdir, dir, pcdir);
     snprintf(cmd, sizeof cmd, "%s pkg-config --modversion gemcl", env);
     ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
     ck_assert_str_eq(out, GEMCL_VERSION_STRING "\n");
@@ -673,6 +678,19 @@ START_TEST(header_example_and_tools_example_build_against_installed_pkgconfig) {
     snprintf(cmd, sizeof cmd, "\"$(find '%s/root' -path '*bin/gemcl')\" --version", dir);
     ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "gemcl " GEMCL_VERSION_STRING));
+    /* the installed program runs on the device this process runs on (the same platforms, the same choice) */
+    gemcl_device_info devs[64];
+    int n_dev = 0, chosen = -1;
+    char err[1024];
+    ck_assert_int_eq(gemcl_devices_list(devs, 64, &n_dev, NULL, err, sizeof err), GEMCL_OK);
+    ck_assert_msg(gemcl_device_choose(NULL, &chosen, err, sizeof err) == GEMCL_OK, "%s", err);
+    ck_assert_int_lt(chosen, 64);
+    char want[1024];
+    snprintf(want, sizeof want, "gemcl uses device %d: %s (%s)\n", chosen, devs[chosen].name,
+             devs[chosen].platform_name);
+    snprintf(cmd, sizeof cmd, "%s \"$(find '%s/root' -path '*bin/gemcl')\" devices 2>&1 | tail -n 1", env, dir);
+    ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+    ck_assert_str_eq(out, want);
 
     write_header_example(dir);
     /* a sanitized libgemcl needs the sanitizer runtime in the program too */

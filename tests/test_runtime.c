@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -100,10 +101,78 @@ START_TEST(unknown_device_is_an_error_listing_devices) {
     ck_assert_ptr_nonnull(strstr(err.msg, "no-such-device-xyz"));
     ck_assert_ptr_nonnull(strstr(err.msg, devs[0].info.name));
     ck_assert_int_eq(gc_devices_choose(devs, n, "9999", &idx, &err), GEMCL_ERR_NOT_FOUND);
+    const char *env = getenv("GEMCL_DEVICE"); /* put back after: with CK_FORK=no later tests read it */
+    char outer[256] = "";
+    snprintf(outer, sizeof outer, "%s", env ? env : "");
     setenv("GEMCL_DEVICE", "still-no-such-device", 1);
     ck_assert_int_eq(gc_devices_choose(devs, n, NULL, &idx, &err), GEMCL_ERR_NOT_FOUND);
     ck_assert_ptr_nonnull(strstr(err.msg, "GEMCL_DEVICE"));
-    unsetenv("GEMCL_DEVICE");
+    if (*outer)
+        setenv("GEMCL_DEVICE", outer, 1);
+    else
+        unsetenv("GEMCL_DEVICE");
+    free(devs);
+}
+END_TEST
+
+static bool has_nocase(const char *hay, const char *needle) {
+    size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0)
+            return true;
+    return n == 0;
+}
+
+/* A runtime made with GEMCL_DEVICE naming a device runs on that device: every device by its index, every
+ * platform's first device by the platform's name (how CI names Intel's CPU runtime, whose device has the
+ * same CPU name as PoCL's). And when the environment names a device, the runtime that every suite gets is
+ * one whose device or platform name has that text: the suites really ran where the log says. */
+START_TEST(the_device_gemcl_device_names_is_the_one_the_runtime_uses) {
+    gc_device *devs = NULL;
+    int n = 0;
+    gc_error err;
+    ck_assert_int_eq(gc_devices_enumerate(&devs, &n, &err), GEMCL_OK);
+    const char *env = getenv("GEMCL_DEVICE");
+    char outer[256] = "";
+    snprintf(outer, sizeof outer, "%s", env ? env : "");
+    for (int i = 0; i < n; i++) {
+        char spec[16];
+        snprintf(spec, sizeof spec, "%d", i);
+        setenv("GEMCL_DEVICE", spec, 1);
+        gc_runtime *rt = test_runtime();
+        ck_assert_int_eq(rt->dev.info.index, i);
+        ck_assert_str_eq(rt->dev.info.name, devs[i].info.name);
+        ck_assert_str_eq(rt->dev.info.platform_name, devs[i].info.platform_name);
+        gc_runtime_free(rt);
+        const char *platform = devs[i].info.platform_name;
+        bool first_of_platform = i == 0 || devs[i - 1].info.platform_index != devs[i].info.platform_index;
+        bool in_a_device_name = false; /* then the name pass picks that device instead */
+        for (int j = 0; j < n; j++)
+            in_a_device_name |= has_nocase(devs[j].info.name, platform);
+        if (!first_of_platform || in_a_device_name || !*platform)
+            continue;
+        setenv("GEMCL_DEVICE", platform, 1);
+        rt = test_runtime();
+        ck_assert_msg(rt->dev.info.index == i, "GEMCL_DEVICE '%s' ran on device %d (%s), not %d", platform,
+                      rt->dev.info.index, rt->dev.info.name, i);
+        gc_runtime_free(rt);
+    }
+    if (*outer) {
+        setenv("GEMCL_DEVICE", outer, 1);
+        gc_runtime *rt = test_runtime();
+        char *end;
+        long k = strtol(outer, &end, 10);
+        if (end != outer && *end == '\0')
+            ck_assert_int_eq(rt->dev.info.index, k);
+        else
+            ck_assert_msg(has_nocase(rt->dev.info.name, outer) || has_nocase(rt->dev.info.platform_name, outer),
+                          "GEMCL_DEVICE '%s' ran on %s (%s)", outer, rt->dev.info.name, rt->dev.info.platform_name);
+        fprintf(stderr, "runtime: GEMCL_DEVICE '%s' runs on device %d: %s (%s)\n", outer, rt->dev.info.index,
+                rt->dev.info.name, rt->dev.info.platform_name);
+        gc_runtime_free(rt);
+    } else {
+        unsetenv("GEMCL_DEVICE");
+    }
     free(devs);
 }
 END_TEST
@@ -295,6 +364,7 @@ Suite *suite_runtime(void) {
     tcase_set_timeout(tc, TEST_TIMEOUT_S);
     tcase_add_test(tc, device_choice_by_index_and_name);
     tcase_add_test(tc, unknown_device_is_an_error_listing_devices);
+    tcase_add_test(tc, the_device_gemcl_device_names_is_the_one_the_runtime_uses);
     tcase_add_test(tc, second_build_is_a_cache_hit);
     tcase_add_test(tc, cache_off_builds_from_source);
     tcase_add_test(tc, truncated_cache_file_is_ignored_and_replaced);

@@ -54,6 +54,7 @@ int cmd_devices(int argc, char **argv) {
         snprintf(index, sizeof index, "%d", d->index);
         bad_profiles += cli_print_profile(index, "    ");
     }
-    printf("gemcl uses device %d: %s\n", chosen, devs[chosen < 64 ? chosen : 0].name);
+    const gemcl_device_info *use = &devs[chosen < 64 ? chosen : 0];
+    printf("gemcl uses device %d: %s (%s)\n", chosen, use->name, use->platform_name);
     return bad_profiles ? 1 : 0;
 }

@@ -2,7 +2,8 @@
 # quickstart.sh - set up a fresh Debian machine, build gemcl, and run the main job or the test suite.
 #
 #   bash tools/quickstart.sh demo [--compare]   # install, build, GemFilter answers on a real model
-#   bash tools/quickstart.sh test   # install, build, run the whole test suite (what CI runs)
+#   bash tools/quickstart.sh test   # install, build, run the whole test suite on PoCL and on Intel's OpenCL
+#                                   # CPU runtime (from PyPI, optional) (what CI runs)
 #
 # Installs only what is missing (apt-get; sudo when not root). Builds into ./build with warnings as errors.
 set -euo pipefail
@@ -61,8 +62,9 @@ test)
     # tests that need it skip, so a failed fetch does not fail the suite.
     bash tools/fetch-model.sh qwen2.5-coder-0.5b >/dev/null ||
         echo "quickstart: no Qwen2.5 model; the tests that need it will skip" >&2
-    # One binary runs every Check suite; its last line is Check's summary.
-    exec ./build/tests/gemcl-tests
+    # One binary runs every Check suite, ending with Check's summary: on PoCL, then on Intel's OpenCL CPU
+    # runtime when it can be installed (tools/run-suites.sh).
+    exec bash tools/run-suites.sh
     ;;
 *)
     echo "usage: bash tools/quickstart.sh demo|test" >&2

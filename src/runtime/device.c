@@ -152,18 +152,23 @@ gemcl_status gc_devices_choose(const gc_device *devices, int n_devices, const ch
             return GEMCL_OK;
         }
     } else {
-        for (int i = 0; i < n_devices; i++) {
-            if (contains_nocase(devices[i].info.name, spec)) {
-                *index = i;
-                return GEMCL_OK;
+        /* Device names first, then platform names: PoCL names a CPU device after the CPU
+         * ("pthread-haswell-AMD EPYC"), as Intel's CPU runtime does ("AMD EPYC"), so only the platform
+         * ("Intel(R) OpenCL") tells the two apart. */
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < n_devices; i++) {
+                const gemcl_device_info *d = &devices[i].info;
+                if (contains_nocase(pass == 0 ? d->name : d->platform_name, spec)) {
+                    *index = i;
+                    return GEMCL_OK;
+                }
             }
-        }
     }
     char list[2048] = "";
     size_t used = 0;
     for (int i = 0; i < n_devices && used < sizeof list; i++)
-        used += (size_t)snprintf(list + used, sizeof list - used, "%s%d: %s", i ? ", " : "", i,
-                                 devices[i].info.name);
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%d: %s (%s)", i ? ", " : "", i,
+                                 devices[i].info.name, devices[i].info.platform_name);
     return gc_fail(err, GEMCL_ERR_NOT_FOUND, "%s '%s' matches no OpenCL device; devices are: %s", source,
                    spec, list);
 }

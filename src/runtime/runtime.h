@@ -32,7 +32,8 @@ gemcl_status gc_devices_enumerate(gc_device **devices, int *n_devices, gc_error 
 /* The default device: the first GPU, else device 0. */
 int gc_devices_default(const gc_device *devices, int n_devices);
 
-/* Resolves spec (index or case-insensitive name substring; NULL/"" = $GEMCL_DEVICE, then the default). */
+/* Resolves spec: a global index, or a case-insensitive substring of a device name (the first device that has
+ * it), else of a platform name ("Intel(R) OpenCL"); NULL/"" = $GEMCL_DEVICE, then the default. */
 gemcl_status gc_devices_choose(const gc_device *devices, int n_devices, const char *spec, int *index,
                                gc_error *err);
 
