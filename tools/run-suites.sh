@@ -26,6 +26,26 @@ device_used() {
     esac
 }
 
+# Adds a run's results to the totals. Check counts a test that skipped (a "SKIP: why" line: a file or tool it
+# needs is missing) as passed, so those move to skipped; a "SKIP suite/test: why" line is a test left out of
+# the run before it started.
+total_passed=0 total_failed=0 total_skipped=0
+count_results() {
+    local summary="$1" log="$2" checks failures errors skipped_inside left_out
+    checks=$(sed -nE 's/.*Checks: ([0-9]+).*/\1/p' <<<"$summary")
+    failures=$(sed -nE 's/.*Failures: ([0-9]+).*/\1/p' <<<"$summary")
+    errors=$(sed -nE 's/.*Errors: ([0-9]+).*/\1/p' <<<"$summary")
+    skipped_inside=$(grep -c '^SKIP: ' "$log" || true)
+    left_out=$(grep -c '^SKIP [a-z_]*/' "$log" || true)
+    if [ -z "$checks" ]; then # no summary: the run died; count it as one failure
+        total_failed=$((total_failed + 1))
+        return
+    fi
+    total_passed=$((total_passed + checks - failures - errors - skipped_inside))
+    total_failed=$((total_failed + failures + errors))
+    total_skipped=$((total_skipped + skipped_inside + left_out))
+}
+
 # run_suite NAME: the whole suite on the device the environment picks; its log in $logs/NAME.log.
 run_suite() {
     local name="$1" log="$logs/$1.log" start=$SECONDS rc=0 device summary
@@ -33,6 +53,7 @@ run_suite() {
     echo "== run-suites: the suite on $name: $device"
     "$tests" 2>&1 | tee "$log" || rc=$?
     summary="$(grep -E '^[0-9]+%: Checks: ' "$log" | tail -n 1)" || true
+    count_results "$summary" "$log"
     local line="$name ($device): ${summary:-no Check summary}, exit status $rc, $((SECONDS - start)) s"
     echo "== run-suites: $line"
     recap+=("$line")
@@ -59,4 +80,5 @@ echo "== run-suites: summary"
 for line in "${recap[@]}"; do
     echo "   $line"
 done
+echo "total: $total_passed passed, $total_failed failed, $total_skipped skipped"
 exit "$status"
