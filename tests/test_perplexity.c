@@ -279,6 +279,7 @@ START_TEST(cli_perplexity_refuses_bad_input_with_exit_2) {
         const char *flags, *names;
     } cases[] = {
         {"-f /nonexistent/story.txt", "/nonexistent/story.txt"},
+        {"-f /tmp", "-f /tmp: not a regular file"},
         {"-c 33", "-c"},
         {"-c 8", "-c"},
         {"-c 1024", "-c 1024"}, /* stories260K's context is 512 */

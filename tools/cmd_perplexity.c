@@ -11,12 +11,14 @@
  *   - PPL = exp(mean NLL), and the +/- is the standard error of the mean NLL carried through the exponential:
  *     PPL * sqrt((mean(nll^2) - mean(nll)^2) / (N - 1)) over the N scored tokens.
  * The NLLs come from gemcl_context_score, which takes the log-softmax on the device: no logits reach the host. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <stdbool.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -110,21 +112,28 @@ static int parse_args(int argc, char **argv, ppl_opts *o) {
 static char *read_text(const char *path, size_t *len) {
     errno = 0;
     FILE *f = fopen(path, "rb");
+    struct stat info;
+    const char *why = NULL;
     char *buf = NULL;
-    long size = -1;
-    if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)size + 1)) && fread(buf, 1, (size_t)size, f) == (size_t)size) {
-        fclose(f);
-        *len = (size_t)size;
-        if (*len > 0 && buf[*len - 1] == '\n')
-            (*len)--;
-        return buf;
-    }
-    cli_bad_input("perplexity: cannot read -f %s: %s", path, errno ? strerror(errno) : "read failed");
+    if (!f || fstat(fileno(f), &info) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(info.st_mode)) /* a directory or a pipe has no size to read up to */
+        why = "not a regular file";
+    else if (!(buf = malloc((size_t)info.st_size + 1)))
+        why = "out of host memory";
+    else if (fread(buf, 1, (size_t)info.st_size, f) != (size_t)info.st_size)
+        why = "read failed";
     if (f)
         fclose(f);
-    free(buf);
-    return NULL;
+    if (why) {
+        free(buf);
+        cli_bad_input("perplexity: cannot read -f %s: %s", path, why);
+        return NULL;
+    }
+    *len = (size_t)info.st_size;
+    if (*len > 0 && buf[*len - 1] == '\n')
+        (*len)--;
+    return buf;
 }
 
 static double now_s(void) {

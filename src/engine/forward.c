@@ -398,7 +398,7 @@ gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *n
 /* ---- scoring: -log p(next token) of prompt rows, for perplexity --------------------------------------- */
 
 /* Rows of logits the LM head writes at a time: bounds the scoring scratch to SCORE_ROWS x vocab floats (12 MiB
- * at a vocab of 49152, 39 MiB at 151936) whatever the prompt length, while keeping the head a GEMM. */
+ * at a vocab of 49152, 37 MiB at 151936) whatever the prompt length, while keeping the head a GEMM. */
 #define SCORE_ROWS 64
 
 typedef struct score_state {
@@ -459,7 +459,7 @@ gemcl_status gc_seq_score(gc_seq *seq, const int32_t *ids, int n, int first, flo
     gemcl_status st = score_state_alloc(rt, &seq->m->hp, ids, n, first, &sc, err);
     if (st == GEMCL_OK)
         st = prefill_rows(seq, ids, NULL, n, score_chunk, &sc, err);
-    if (st == GEMCL_OK) /* the call's one synchronisation */
+    if (st == GEMCL_OK) /* the one read back: n - 1 - first floats */
         st = gc_buffer_read(rt, &sc.nll, 0, nll, (size_t)(n - 1 - first) * sizeof *nll, err);
     score_state_free(rt, &sc);
     return st;
