@@ -1,6 +1,8 @@
 /* matmul.cl - y = x W^T for weights of any dtype (W: (rows, cols) row-major, rows of row_bytes bytes).
  *
- * Entry points, one per weight dtype t in f32, f16, bf16, q8_0 (loads from common.cl):
+ * Entry points for the weight dtype t of the program (-DGC_WTYPE=t; any dtype of common.cl, whose loaders
+ * read it; weights stay in their file layout, a quantized block is dequantised in registers or, for GEMM,
+ * into the local-memory tile):
  *   gemv_<t>_f32(w0, w1, w2, row_bytes, x, x_off, y0, y1, y2, y_off0, y_off1, y_off2, b0, b1, b2,
  *                rows0, rows1, rows2, cols, n, flags, pos, pos_off, inv_freq, head_dim, layout)
  *     For small n (decode): up to three weights wo: (rows_o, cols) sharing x: f32 (n, cols), each into its
@@ -41,7 +43,7 @@
 #define GEMM_WM 8 // work-items of a GEMM group along x rows: the group covers GEMM_TM * GEMM_WM rows
 #endif
 #ifndef GEMM_KB
-#define GEMM_KB 64 // columns per W tile in local memory (a multiple of 32 keeps q8_0 blocks whole)
+#define GEMM_KB 64 // columns per W tile in local memory (a multiple of 32; loaded in groups of 16)
 #endif
 #define GEMM_BN (16 * GEMM_WN)
 
@@ -68,11 +70,12 @@ inline float gemv_lane_sum(float s, __local float *scratch, uint lid) {
             xr[b] = x + (ulong)min(i0 + b, n - 1) * cols;                                                   \
             acc[b] = 0.0f;                                                                                  \
         }                                                                                                   \
-        for (uint k = lid * 32; k < cols32; k += GEMV_LS * 32) { /* whole q8_0 blocks: one scale each */    \
+        for (uint k = lid * 32; k < cols32; k += GEMV_LS * 32) { /* block rows: every column is here */      \
             float16 lo, hi;                                                                                 \
-            const float d = ld32_##T(wr, k, &lo, &hi);                                                      \
+            const float4 sm = ld32_##T(wr, k, &lo, &hi);                                                    \
+            lo = fma(lo, (float16)sm.x, (float16)-sm.y), hi = fma(hi, (float16)sm.z, (float16)-sm.w);        \
             GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                    \
-                acc[b] = fma(fma(lo, vload16(0, xr[b] + k), hi * vload16(0, xr[b] + k + 16)), (float16)d, acc[b]); \
+                acc[b] = fma(lo, vload16(0, xr[b] + k), fma(hi, vload16(0, xr[b] + k + 16), acc[b]));       \
         }                                                                                                   \
         for (uint k = cols32 + lid * 16; k < cols16; k += GEMV_LS * 16) {                                   \
             const float16 wv = ld16_##T(wr, k);                                                             \
@@ -159,16 +162,16 @@ inline uint2 gemv_pair_rows(uint j, uint rows, bool rope, uint head_dim, uint la
         for (uint j = t; j < GEMM_BN; j += GEMM_WN * GEMM_WM) {                                             \
             gc_row wr = w + min(r0 + j, rows - 1) * row_bytes;                                              \
             const bool row_ok = r0 + j < rows;                                                              \
-            if (row_ok && k0 + GEMM_KB <= cols) {                                                           \
-                for (uint kk = 0; kk < GEMM_KB; kk += 16) {                                                 \
+            for (uint kk = 0; kk < GEMM_KB; kk += 16) { /* whole groups of 16 (all of a block row) by ld16 */ \
+                if (row_ok && k0 + kk + 16 <= cols) {                                                       \
                     float v[16];                                                                            \
                     vstore16(ld16_##T(wr, k0 + kk), 0, v);                                                  \
                     for (uint e = 0; e < 16; e++)                                                           \
                         wt[kk + e][j] = v[e];                                                               \
+                } else {                                                                                    \
+                    for (uint e = 0; e < 16; e++)                                                           \
+                        wt[kk + e][j] = row_ok && k0 + kk + e < cols ? ld1_##T(wr, k0 + kk + e) : 0.0f;     \
                 }                                                                                           \
-            } else {                                                                                        \
-                for (uint kk = 0; kk < GEMM_KB; kk++)                                                       \
-                    wt[kk][j] = row_ok && k0 + kk < cols ? ld1_##T(wr, k0 + kk) : 0.0f;                     \
             }                                                                                               \
         }                                                                                                   \
     }
@@ -218,9 +221,11 @@ inline uint2 gemv_pair_rows(uint j, uint rows, bool rope, uint head_dim, uint la
         }                                                                                                   \
     }
 
-GC_FOR_EACH_DTYPE(GEMV_DOTS)
-GC_FOR_EACH_DTYPE(GEMV)
-GC_FOR_EACH_DTYPE(GEMM)
+#ifdef GC_WTYPE
+GC_INSTANTIATE(GEMV_DOTS, GC_WTYPE)
+GC_INSTANTIATE(GEMV, GC_WTYPE)
+GC_INSTANTIATE(GEMM, GC_WTYPE)
+#endif
 
 __kernel void bias_add_f32_f32(__global float *y, const ulong y_off, __global const float *bias, const uint rows,
                                const uint n) {
