@@ -1,18 +1,23 @@
 /* common.cl - helpers prepended to every program (ops.c builds cl/common.cl followed by cl/<family>.cl).
  *
- * Weight rows are addressed as bytes (row = base + r * row_bytes) so one kernel body serves every dtype:
- *   ld1_<t>(row, i)  element i of the row as f32
- *   ld16_<t>(row, i) elements i .. i+15 as float16 (i a multiple of 16)
- *   ld32_<t>(row, i, &lo, &hi) -> (s0, m0, s1, m1): elements i .. i+31 (i a multiple of 32) are
- *                    s0 * lo[e] - m0 and s1 * hi[e] - m1, so a dot product applies a group's scale and min
- *                    to its integer quants without a separate dequantised copy
- * for t in f32, f16 (storage only, vload_half), bf16 (upper half of an f32) and every ggml block type of
- * util/types.h (q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl; layouts in
- * src/util/quant.c). A block type is read through one decoder, gc_q16_<t>(row, g, &q) -> (s, m): group g of
- * 16 elements (16g .. 16g+15) is y = s * q - m with q integer-valued and s, m computed with the very
- * operations util/quant.c uses (q4_k's s = d * sc, m = dmin * min; q4_1's m is minus the block's min, since
- * a - (-b) rounds as a + b), so ld1/ld16 equal gc_row_to_f32 bit for bit. A K-quant's scales belong to
- * groups of 16 (q2_k, q3_k, q6_k) or 32 (q4_k, q5_k); 16 elements never straddle two scales.
+ * Weight rows are addressed as bytes (row = base + r * row_bytes) so one kernel body serves every dtype t:
+ * f32, f16 (storage only, vload_half), bf16 (upper half of an f32) and every ggml block type of util/types.h
+ * (q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl; layouts in src/util/quant.c). Each
+ * dtype is described once:
+ *   GC_BLOCK_<t>, GC_BYTES_<t>      elements and bytes of a block (32 elements for the float types)
+ *   gc_group_<t>(block, gi, &q) -> (s, m)
+ *                                   group gi (0 .. GC_BLOCK_<t> / 16 - 1) of a block: its 16 elements are
+ *                                   y = s * q - m, q integer-valued for block types; s and m are computed
+ *                                   with the very operations util/quant.c uses (q4_k's s = d * sc and
+ *                                   m = dmin * min; q4_1's m is minus the block's min, since a - (-b) rounds
+ *                                   as a + b). A K-quant's scales cover 16 (q2_k, q3_k, q6_k) or 32 elements
+ *                                   (q4_k, q5_k), so a group never straddles two.
+ * and read through
+ *   ld1_<t>(row, i)                 element i of the row as f32
+ *   ld16_<t>(row, i)                elements i .. i+15 as float16 (i a multiple of 16): s * q, rounded, then
+ *                                   - m, so it equals gc_row_to_f32 bit for bit
+ * A dot product instead walks whole blocks and calls gc_group with constant gi in an unrolled loop, so a
+ * block's scales decode once into registers and the quants feed fma(q, s, -m) directly: no dequantised copy.
  *
  * Programs that read weights are built per weight dtype with -DGC_WTYPE=<t> (ops build them on demand and
  * key their cache by the options), so a model compiles only the dtypes it has: GC_INSTANTIATE(X, GC_WTYPE)
@@ -29,90 +34,111 @@ typedef __global const uchar *gc_row;
 
 /* ---- float types ---------------------------------------------------------------------------------------- */
 
+/* "Blocks" of 32 for the float types: a dot product then takes two groups per step, as it did before block
+ * types came; the rest of a row that is not a multiple of 32 goes through ld1. */
+#define GC_BLOCK_f32 32
+#define GC_BYTES_f32 128
+#define GC_BLOCK_f16 32
+#define GC_BYTES_f16 64
+#define GC_BLOCK_bf16 32
+#define GC_BYTES_bf16 64
+
 inline float ld1_f32(gc_row row, uint i) { return ((__global const float *)row)[i]; }
 inline float ld1_f16(gc_row row, uint i) { return vload_half(i, (__global const half *)row); }
 inline float ld1_bf16(gc_row row, uint i) { return as_float((uint)((__global const ushort *)row)[i] << 16); }
 
-inline float16 ld16_f32(gc_row row, uint i) { return vload16(0, (__global const float *)row + i); }
-inline float16 ld16_f16(gc_row row, uint i) { return vload_half16(0, (__global const half *)row + i); }
-inline float16 ld16_bf16(gc_row row, uint i) {
-    return as_float16(convert_uint16(vload16(0, (__global const ushort *)row + i)) << 16);
+inline float2 gc_group_f32(gc_row b, uint gi, float16 *q) {
+    *q = vload16(gi, (__global const float *)b);
+    return (float2)(1.0f, 0.0f);
+}
+inline float2 gc_group_f16(gc_row b, uint gi, float16 *q) {
+    *q = vload_half16(gi, (__global const half *)b);
+    return (float2)(1.0f, 0.0f);
+}
+inline float2 gc_group_bf16(gc_row b, uint gi, float16 *q) {
+    *q = as_float16(convert_uint16(vload16(gi, (__global const ushort *)b)) << 16);
+    return (float2)(1.0f, 0.0f);
 }
 
-#define GC_LD32_FLOAT(T)                                                                                    \
-    inline float4 ld32_##T(gc_row row, uint i, float16 *lo, float16 *hi) {                                  \
-        *lo = ld16_##T(row, i), *hi = ld16_##T(row, i + 16);                                                \
-        return (float4)(1.0f, 0.0f, 1.0f, 0.0f);                                                            \
-    }
-GC_LD32_FLOAT(f32)
-GC_LD32_FLOAT(f16)
-GC_LD32_FLOAT(bf16)
-
-/* ---- block types: the per-type decoders gc_q16_<t> ---------------------------------------------------- */
+/* ---- block types ---------------------------------------------------------------------------------------- */
 
 /* Two f16 values at p (2-byte aligned) as f32: PoCL converts half vectors in hardware (F16C) and a scalar
  * half with a dozen integer instructions. */
 inline float2 gc_half2(gc_row p) { return vload_half2(0, (__global const half *)p); }
 
-/* (p[e] >> shift) & mask for the 16 bytes at p. */
-inline float16 gc_bits16(gc_row p, uint shift, uint mask) {
-    return convert_float16((vload16(0, p) >> (uchar)shift) & (uchar)mask);
+/* (p[e] >> shift) & mask for the 16 bytes at p. Quants whose bits lie in two places are put together in
+ * bytes and converted to float once. */
+inline uchar16 gc_bits8(gc_row p, uint shift, uint mask) { return (vload16(0, p) >> (uchar)shift) & (uchar)mask; }
+inline float16 gc_bits16(gc_row p, uint shift, uint mask) { return convert_float16(gc_bits8(p, shift, mask)); }
+
+/* 16 in lane e where bit e of the 16 bits (lo | hi << 8) is set, else 0: a byte mask per lane (AVX2 has no
+ * per-lane 16-bit shifts, so shifting by 0..15 would go lane by lane). */
+inline uchar16 gc_bit_lanes16(uchar lo, uchar hi) {
+    const uchar16 m = (uchar16)(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    return as_uchar16(((uchar16)((uchar8)lo, (uchar8)hi) & m) != (uchar16)0) & (uchar)16;
 }
 
-/* Legacy blocks of 32 hold groups 2b and 2b + 1; element 16h + e of a nibble block is nibble h of qs[e]. */
-inline float2 gc_q16_q8_0(gc_row row, uint g, float16 *q) {
-    gc_row b = row + (g / 2) * 34;
-    *q = convert_float16(vload16(g % 2, (__global const char *)(b + 2)));
+/* Legacy blocks of 32 hold groups 0 and 1; element 16 gi + e of a nibble block is nibble gi of qs[e]. */
+#define GC_BLOCK_q8_0 32
+#define GC_BYTES_q8_0 34
+inline float2 gc_group_q8_0(gc_row b, uint gi, float16 *q) {
+    *q = convert_float16(vload16(gi, (__global const char *)(b + 2)));
     return (float2)(gc_half2(b).x, 0.0f);
 }
-inline float2 gc_q16_q4_0(gc_row row, uint g, float16 *q) {
-    gc_row b = row + (g / 2) * 18;
-    *q = gc_bits16(b + 2, 4 * (g % 2), 15) - 8.0f;
+#define GC_BLOCK_q4_0 32
+#define GC_BYTES_q4_0 18
+inline float2 gc_group_q4_0(gc_row b, uint gi, float16 *q) {
+    *q = gc_bits16(b + 2, 4 * gi, 15) - 8.0f;
     return (float2)(gc_half2(b).x, 0.0f);
 }
-inline float2 gc_q16_q4_1(gc_row row, uint g, float16 *q) {
-    gc_row b = row + (g / 2) * 20;
-    *q = gc_bits16(b + 4, 4 * (g % 2), 15);
+#define GC_BLOCK_q4_1 32
+#define GC_BYTES_q4_1 20
+inline float2 gc_group_q4_1(gc_row b, uint gi, float16 *q) {
+    *q = gc_bits16(b + 4, 4 * gi, 15);
     const float2 dm = gc_half2(b);
     return (float2)(dm.x, -dm.y);
 }
-/* q5_0 / q5_1 (has_min): the fifth bit of element j of a block is bit j of the u32 qh (read as two u16,
- * since a 22-byte block leaves it 2-byte aligned). */
-inline float2 gc_q16_q5(gc_row row, uint g, float16 *q, bool has_min) {
-    gc_row b = row + (g / 2) * (has_min ? 24 : 22), qh = b + (has_min ? 4 : 2);
-    const ushort h = ((__global const ushort *)qh)[g % 2];
-    const ushort16 bit = ((ushort16)h >> (ushort16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)) & (ushort)1;
-    *q = gc_bits16(qh + 4, 4 * (g % 2), 15) + convert_float16(bit) * 16.0f - (has_min ? 0.0f : 16.0f);
+/* q5_0 / q5_1 (has_min): the fifth bit of element j of a block is bit j of the little-endian u32 qh. */
+inline float2 gc_group_q5(gc_row b, uint gi, float16 *q, bool has_min) {
+    gc_row qh = b + (has_min ? 4 : 2);
+    *q = convert_float16(gc_bits8(qh + 4, 4 * gi, 15) | gc_bit_lanes16(qh[2 * gi], qh[2 * gi + 1])) -
+         (has_min ? 0.0f : 16.0f);
     const float2 dm = gc_half2(b);
     return (float2)(dm.x, has_min ? -dm.y : 0.0f);
 }
-inline float2 gc_q16_q5_0(gc_row row, uint g, float16 *q) { return gc_q16_q5(row, g, q, false); }
-inline float2 gc_q16_q5_1(gc_row row, uint g, float16 *q) { return gc_q16_q5(row, g, q, true); }
-inline float2 gc_q16_iq4_nl(gc_row row, uint g, float16 *q) {
+#define GC_BLOCK_q5_0 32
+#define GC_BYTES_q5_0 22
+inline float2 gc_group_q5_0(gc_row b, uint gi, float16 *q) { return gc_group_q5(b, gi, q, false); }
+#define GC_BLOCK_q5_1 32
+#define GC_BYTES_q5_1 24
+inline float2 gc_group_q5_1(gc_row b, uint gi, float16 *q) { return gc_group_q5(b, gi, q, true); }
+#define GC_BLOCK_iq4_nl 32
+#define GC_BYTES_iq4_nl 18
+inline float2 gc_group_iq4_nl(gc_row b, uint gi, float16 *q) {
     const char16 grid = (char16)(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
-    gc_row b = row + (g / 2) * 18;
-    *q = convert_float16(shuffle(grid, (vload16(0, b + 2) >> (uchar)(4 * (g % 2))) & (uchar)15));
+    *q = convert_float16(shuffle(grid, (vload16(0, b + 2) >> (uchar)(4 * gi)) & (uchar)15));
     return (float2)(gc_half2(b).x, 0.0f);
 }
 
-/* K-quants: superblocks of 256 = 16 groups; gi is the group inside the superblock (util/quant.c's loops
- * unrolled: q2_k/q3_k group gi is (half gi / 8, shift 2 * (gi % 8 / 2), sub-block gi % 2) and uses scale gi;
- * q4_k/q5_k group gi is nibble gi / 2 % 2 of qs[32 * (gi / 4) + 16 * (gi % 2) ..] with scale and min gi / 2;
- * q6_k group gi is quarter gi % 8 / 2 of the 128 (side) gi / 8, l = 16 * (gi % 2) .., scale
- * 8 * side + gi % 2 + 2 * quarter). */
-inline float2 gc_q16_q2_k(gc_row row, uint g, float16 *q) {
-    gc_row b = row + (g / 16) * 84;
-    const uint gi = g % 16, sc = b[gi];
+/* K-quants: superblocks of 256 = 16 groups (util/quant.c's loops unrolled): q2_k/q3_k group gi is (half
+ * gi / 8, shift 2 * (gi % 8 / 2), sub-block gi % 2) with scale gi; q4_k/q5_k group gi is nibble gi / 2 % 2 of
+ * qs[32 * (gi / 4) + 16 * (gi % 2) ..] with scale and min gi / 2; q6_k group gi is quarter gi % 8 / 2 of the
+ * 128 (side) gi / 8, l = 16 * (gi % 2) .., with scale 8 * side + gi % 2 + 2 * quarter. */
+#define GC_BLOCK_q2_k 256
+#define GC_BYTES_q2_k 84
+inline float2 gc_group_q2_k(gc_row b, uint gi, float16 *q) {
+    const uint sc = b[gi];
     *q = gc_bits16(b + 16 + 32 * (gi / 8) + 16 * (gi % 2), 2 * (gi % 8 / 2), 3);
     const float2 dm = gc_half2(b + 80);
     return (float2)(dm.x * (float)(sc & 15), dm.y * (float)(sc >> 4));
 }
-inline float2 gc_q16_q3_k(gc_row row, uint g, float16 *q) {
-    gc_row b = row + (g / 16) * 110, packed = b + 96;
-    const uint gi = g % 16;
+#define GC_BLOCK_q3_k 256
+#define GC_BYTES_q3_k 110
+inline float2 gc_group_q3_k(gc_row b, uint gi, float16 *q) {
+    gc_row packed = b + 96;
     const uint lo = gi < 8 ? packed[gi] & 15 : packed[gi - 8] >> 4, hi = (packed[8 + gi % 4] >> (2 * (gi / 4))) & 3;
-    *q = gc_bits16(b + 32 + 32 * (gi / 8) + 16 * (gi % 2), 2 * (gi % 8 / 2), 3) +
-         gc_bits16(b + 16 * (gi % 2), gi / 2, 1) * 4.0f - 4.0f; /* the third bit set means no -4 */
+    *q = convert_float16(gc_bits8(b + 32 + 32 * (gi / 8) + 16 * (gi % 2), 2 * (gi % 8 / 2), 3) |
+                         gc_bits8(b + 16 * (gi % 2), gi / 2, 1) << (uchar)2) - 4.0f; /* third bit set: no -4 */
     return (float2)(gc_half2(b + 106).y * (float)((int)(lo | hi << 4) - 32), 0.0f);
 }
 /* Scale and min j (0..7) of q4_k / q5_k, 6 bits each in 12 bytes (gc_k4_scale_min in util/quant.c). */
@@ -122,56 +148,63 @@ inline uint2 gc_k4_scale_min(gc_row s, uint j) {
     return (uint2)((s[j + 4] & 15) | (s[j - 4] >> 6) << 4, (s[j + 4] >> 4) | (s[j] >> 6) << 4);
 }
 /* q4_k, and q5_k (five) with fifth bits: bit j = gi / 2 of qh[16 * (gi % 2) + e]. */
-inline float2 gc_q16_q45_k(gc_row row, uint g, float16 *q, bool five) {
-    gc_row b = row + (g / 16) * (five ? 176 : 144);
-    const uint gi = g % 16, j = gi / 2;
-    *q = gc_bits16(b + (five ? 48 : 16) + 32 * (gi / 4) + 16 * (gi % 2), 4 * (j % 2), 15);
-    if (five)
-        *q += gc_bits16(b + 16 + 16 * (gi % 2), j, 1) * 16.0f;
+inline float2 gc_group_q45_k(gc_row b, uint gi, float16 *q, bool five) {
+    const uint j = gi / 2;
+    const uchar16 nib = gc_bits8(b + (five ? 48 : 16) + 32 * (gi / 4) + 16 * (gi % 2), 4 * (j % 2), 15);
+    *q = convert_float16(five ? nib | gc_bits8(b + 16 + 16 * (gi % 2), j, 1) << (uchar)4 : nib);
     const uint2 sm = gc_k4_scale_min(b + 4, j);
     const float2 dm = gc_half2(b);
     return (float2)(dm.x * (float)sm.x, dm.y * (float)sm.y);
 }
-inline float2 gc_q16_q4_k(gc_row row, uint g, float16 *q) { return gc_q16_q45_k(row, g, q, false); }
-inline float2 gc_q16_q5_k(gc_row row, uint g, float16 *q) { return gc_q16_q45_k(row, g, q, true); }
-inline float2 gc_q16_q6_k(gc_row row, uint g, float16 *q) {
-    gc_row b = row + (g / 16) * 210;
-    const uint gi = g % 16, side = gi / 8, quarter = gi % 8 / 2, part = gi % 2;
-    *q = gc_bits16(b + 64 * side + 32 * (quarter % 2) + 16 * part, 4 * (quarter / 2), 15) +
-         gc_bits16(b + 128 + 32 * side + 16 * part, 2 * quarter, 3) * 16.0f - 32.0f;
+#define GC_BLOCK_q4_k 256
+#define GC_BYTES_q4_k 144
+inline float2 gc_group_q4_k(gc_row b, uint gi, float16 *q) { return gc_group_q45_k(b, gi, q, false); }
+#define GC_BLOCK_q5_k 256
+#define GC_BYTES_q5_k 176
+inline float2 gc_group_q5_k(gc_row b, uint gi, float16 *q) { return gc_group_q45_k(b, gi, q, true); }
+#define GC_BLOCK_q6_k 256
+#define GC_BYTES_q6_k 210
+inline float2 gc_group_q6_k(gc_row b, uint gi, float16 *q) {
+    const uint side = gi / 8, quarter = gi % 8 / 2, part = gi % 2;
+    *q = convert_float16(gc_bits8(b + 64 * side + 32 * (quarter % 2) + 16 * part, 4 * (quarter / 2), 15) |
+                         gc_bits8(b + 128 + 32 * side + 16 * part, 2 * quarter, 3) << (uchar)4) - 32.0f;
     const char sc = ((__global const char *)b)[192 + 8 * side + part + 2 * quarter];
     return (float2)(gc_half2(b + 206).y * (float)sc, 0.0f);
 }
 
-/* The loaders of a block type from its decoder. ld16 rounds s * q and then - m, as util/quant.c does (no
- * contraction into an fma); ld32 leaves the scale to the caller; ld1 (edges only: block rows have none)
- * picks from ld16. */
-#define GC_QUANT_LOADERS(T)                                                                                 \
+/* ---- loaders -------------------------------------------------------------------------------------------- */
+
+/* ld16 for every dtype from its group decoder: s * q rounds, then - m, as util/quant.c does (no contraction
+ * into an fma); for the float types s = 1 and m = 0 fold away. */
+#define GC_LD16(T)                                                                                          \
     inline float16 ld16_##T(gc_row row, uint i) {                                                           \
         _Pragma("OPENCL FP_CONTRACT OFF")                                                                   \
         float16 q;                                                                                          \
-        const float2 sm = gc_q16_##T(row, i / 16, &q);                                                      \
+        const float2 sm = gc_group_##T(row + i / GC_BLOCK_##T * GC_BYTES_##T, i % GC_BLOCK_##T / 16, &q);    \
         return q * sm.x - sm.y;                                                                             \
-    }                                                                                                       \
+    }
+/* ld1 of a block type (ragged edges only, which block rows never have) picks from ld16. */
+#define GC_LD1_FROM_16(T)                                                                                   \
     inline float ld1_##T(gc_row row, uint i) {                                                              \
         float v[16];                                                                                        \
         vstore16(ld16_##T(row, i & ~15u), 0, v);                                                            \
         return v[i % 16];                                                                                   \
-    }                                                                                                       \
-    inline float4 ld32_##T(gc_row row, uint i, float16 *lo, float16 *hi) {                                  \
-        return (float4)(gc_q16_##T(row, i / 16, lo), gc_q16_##T(row, i / 16 + 1, hi));                      \
     }
-GC_QUANT_LOADERS(q8_0)
-GC_QUANT_LOADERS(q4_0)
-GC_QUANT_LOADERS(q4_1)
-GC_QUANT_LOADERS(q5_0)
-GC_QUANT_LOADERS(q5_1)
-GC_QUANT_LOADERS(q2_k)
-GC_QUANT_LOADERS(q3_k)
-GC_QUANT_LOADERS(q4_k)
-GC_QUANT_LOADERS(q5_k)
-GC_QUANT_LOADERS(q6_k)
-GC_QUANT_LOADERS(iq4_nl)
+#define GC_BLOCK_LOADERS(T) GC_LD16(T) GC_LD1_FROM_16(T)
+GC_LD16(f32)
+GC_LD16(f16)
+GC_LD16(bf16)
+GC_BLOCK_LOADERS(q8_0)
+GC_BLOCK_LOADERS(q4_0)
+GC_BLOCK_LOADERS(q4_1)
+GC_BLOCK_LOADERS(q5_0)
+GC_BLOCK_LOADERS(q5_1)
+GC_BLOCK_LOADERS(q2_k)
+GC_BLOCK_LOADERS(q3_k)
+GC_BLOCK_LOADERS(q4_k)
+GC_BLOCK_LOADERS(q5_k)
+GC_BLOCK_LOADERS(q6_k)
+GC_BLOCK_LOADERS(iq4_nl)
 
 /* ---- reductions and shared math ------------------------------------------------------------------------ */
 

@@ -22,7 +22,7 @@
  *     ceil(n / (GEMM_TM * GEMM_WM)) * GEMM_WM).
  *   bias_add_f32_f32(y, y_off, bias, rows, n)
  *     y: f32 (n, rows) += bias: f32 (rows). Launch: 2-D, global (>= rows, n).
- * Full 16-column steps use ld16; ragged edges use ld1. */
+ * GEMV walks whole blocks (gc_group), GEMM tiles load groups of 16 (ld16); ragged edges use ld1. */
 
 #ifndef GEMV_LS
 #define GEMV_LS 1 // work-items per row pair (power of two)
@@ -59,32 +59,33 @@ inline float gemv_lane_sum(float s, __local float *scratch, uint lid) {
 }
 
 /* s[b] = W row wr . x row (i0 + b) for b < GEMV_NB (rows past n repeat the last), each summed over the
- * GEMV_LS work-items of the row (lane lid). Every work-item of a group calls it equally often. */
+ * GEMV_LS work-items of the row (lane lid), which take whole blocks in turn. A block's groups are unrolled
+ * (gc_group with constant gi), so its scales decode once and the quants go straight into fma(q, s, -m).
+ * Every work-item of a group calls it equally often. */
 #define GEMV_DOTS(T)                                                                                        \
     inline void gemv_dots_##T(gc_row wr, __global const float *x, uint i0, uint n, uint cols, uint lid,    \
                               __local float *scratch, float *s) {                                          \
-        const uint cols32 = cols & ~31u, cols16 = cols & ~15u;                                              \
+        const uint blocks = cols / GC_BLOCK_##T;                                                            \
         __global const float *xr[GEMV_NB];                                                                  \
         float16 acc[GEMV_NB];                                                                               \
         GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
             xr[b] = x + (ulong)min(i0 + b, n - 1) * cols;                                                   \
             acc[b] = 0.0f;                                                                                  \
         }                                                                                                   \
-        for (uint k = lid * 32; k < cols32; k += GEMV_LS * 32) { /* block rows: every column is here */      \
-            float16 lo, hi;                                                                                 \
-            const float4 sm = ld32_##T(wr, k, &lo, &hi);                                                    \
-            lo = fma(lo, (float16)sm.x, (float16)-sm.y), hi = fma(hi, (float16)sm.z, (float16)-sm.w);        \
-            GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                    \
-                acc[b] = fma(lo, vload16(0, xr[b] + k), fma(hi, vload16(0, xr[b] + k + 16), acc[b]));       \
-        }                                                                                                   \
-        for (uint k = cols32 + lid * 16; k < cols16; k += GEMV_LS * 16) {                                   \
-            const float16 wv = ld16_##T(wr, k);                                                             \
-            GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                    \
-                acc[b] = fma(wv, vload16(0, xr[b] + k), acc[b]);                                            \
+        for (uint k = lid; k < blocks; k += GEMV_LS) {                                                      \
+            gc_row blk = wr + k * GC_BYTES_##T;                                                             \
+            GC_UNROLL for (uint gi = 0; gi < GC_BLOCK_##T / 16; gi++) {                                     \
+                float16 q;                                                                                  \
+                const float2 sm = gc_group_##T(blk, gi, &q);                                                \
+                const float16 w = fma(q, (float16)sm.x, (float16)-sm.y);                                    \
+                const uint c = k * GC_BLOCK_##T + 16 * gi;                                                  \
+                GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                \
+                    acc[b] = fma(w, vload16(0, xr[b] + c), acc[b]);                                         \
+            }                                                                                               \
         }                                                                                                   \
         GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
             float t = gc_hsum16(acc[b]);                                                                    \
-            for (uint k = cols16 + lid; k < cols; k += GEMV_LS)                                             \
+            for (uint k = blocks * GC_BLOCK_##T + lid; k < cols; k += GEMV_LS) /* float types' ragged end */ \
                 t += ld1_##T(wr, k) * xr[b][k];                                                             \
             s[b] = gemv_lane_sum(t, scratch, lid);                                                          \
         }                                                                                                   \
