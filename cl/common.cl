@@ -62,9 +62,10 @@ inline float2 gc_group_bf16(gc_row b, uint gi, float16 *q) {
 
 /* ---- block types ---------------------------------------------------------------------------------------- */
 
-/* Two f16 values at p (2-byte aligned) as f32: PoCL converts half vectors in hardware (F16C) and a scalar
- * half with a dozen integer instructions. */
-inline float2 gc_half2(gc_row p) { return vload_half2(0, (__global const half *)p); }
+/* The four f16 values at p (2-byte aligned, all four inside the block) as f32: PoCL converts a half4 with one
+ * F16C instruction, but a half or a half2 with some fifteen integer instructions (a third of a q4_1 block's
+ * GEMV work), so scales are read as lanes of a half4 wherever they sit in the block. */
+inline float4 gc_half4(gc_row p) { return vload_half4(0, (__global const half *)p); }
 
 /* (p[e] >> shift) & mask for the 16 bytes at p. Quants whose bits lie in two places are put together in
  * bytes and converted to float once. */
@@ -83,19 +84,19 @@ inline uchar16 gc_bit_lanes16(uchar lo, uchar hi) {
 #define GC_BYTES_q8_0 34
 inline float2 gc_group_q8_0(gc_row b, uint gi, float16 *q) {
     *q = convert_float16(vload16(gi, (__global const char *)(b + 2)));
-    return (float2)(gc_half2(b).x, 0.0f);
+    return (float2)(gc_half4(b).x, 0.0f);
 }
 #define GC_BLOCK_q4_0 32
 #define GC_BYTES_q4_0 18
 inline float2 gc_group_q4_0(gc_row b, uint gi, float16 *q) {
     *q = gc_bits16(b + 2, 4 * gi, 15) - 8.0f;
-    return (float2)(gc_half2(b).x, 0.0f);
+    return (float2)(gc_half4(b).x, 0.0f);
 }
 #define GC_BLOCK_q4_1 32
 #define GC_BYTES_q4_1 20
 inline float2 gc_group_q4_1(gc_row b, uint gi, float16 *q) {
     *q = gc_bits16(b + 4, 4 * gi, 15);
-    const float2 dm = gc_half2(b);
+    const float2 dm = gc_half4(b).xy;
     return (float2)(dm.x, -dm.y);
 }
 /* q5_0 / q5_1 (has_min): the fifth bit of element j of a block is bit j of the little-endian u32 qh. */
@@ -103,7 +104,7 @@ inline float2 gc_group_q5(gc_row b, uint gi, float16 *q, bool has_min) {
     gc_row qh = b + (has_min ? 4 : 2);
     *q = convert_float16(gc_bits8(qh + 4, 4 * gi, 15) | gc_bit_lanes16(qh[2 * gi], qh[2 * gi + 1])) -
          (has_min ? 0.0f : 16.0f);
-    const float2 dm = gc_half2(b);
+    const float2 dm = gc_half4(b).xy;
     return (float2)(dm.x, has_min ? -dm.y : 0.0f);
 }
 #define GC_BLOCK_q5_0 32
@@ -117,7 +118,7 @@ inline float2 gc_group_q5_1(gc_row b, uint gi, float16 *q) { return gc_group_q5(
 inline float2 gc_group_iq4_nl(gc_row b, uint gi, float16 *q) {
     const char16 grid = (char16)(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
     *q = convert_float16(shuffle(grid, (vload16(0, b + 2) >> (uchar)(4 * gi)) & (uchar)15));
-    return (float2)(gc_half2(b).x, 0.0f);
+    return (float2)(gc_half4(b).x, 0.0f);
 }
 
 /* K-quants: superblocks of 256 = 16 groups (util/quant.c's loops unrolled): q2_k/q3_k group gi is (half
@@ -129,7 +130,7 @@ inline float2 gc_group_iq4_nl(gc_row b, uint gi, float16 *q) {
 inline float2 gc_group_q2_k(gc_row b, uint gi, float16 *q) {
     const uint sc = b[gi];
     *q = gc_bits16(b + 16 + 32 * (gi / 8) + 16 * (gi % 2), 2 * (gi % 8 / 2), 3);
-    const float2 dm = gc_half2(b + 80);
+    const float2 dm = gc_half4(b + 76).zw; /* d, dmin: the last 4 bytes */
     return (float2)(dm.x * (float)(sc & 15), dm.y * (float)(sc >> 4));
 }
 #define GC_BLOCK_q3_k 256
@@ -139,7 +140,7 @@ inline float2 gc_group_q3_k(gc_row b, uint gi, float16 *q) {
     const uint lo = gi < 8 ? packed[gi] & 15 : packed[gi - 8] >> 4, hi = (packed[8 + gi % 4] >> (2 * (gi / 4))) & 3;
     *q = convert_float16(gc_bits8(b + 32 + 32 * (gi / 8) + 16 * (gi % 2), 2 * (gi % 8 / 2), 3) |
                          gc_bits8(b + 16 * (gi % 2), gi / 2, 1) << (uchar)2) - 4.0f; /* third bit set: no -4 */
-    return (float2)(gc_half2(b + 106).y * (float)((int)(lo | hi << 4) - 32), 0.0f);
+    return (float2)(gc_half4(b + 102).w * (float)((int)(lo | hi << 4) - 32), 0.0f);
 }
 /* Scale and min j (0..7) of q4_k / q5_k, 6 bits each in 12 bytes (gc_k4_scale_min in util/quant.c). */
 inline uint2 gc_k4_scale_min(gc_row s, uint j) {
@@ -153,7 +154,7 @@ inline float2 gc_group_q45_k(gc_row b, uint gi, float16 *q, bool five) {
     const uchar16 nib = gc_bits8(b + (five ? 48 : 16) + 32 * (gi / 4) + 16 * (gi % 2), 4 * (j % 2), 15);
     *q = convert_float16(five ? nib | gc_bits8(b + 16 + 16 * (gi % 2), j, 1) << (uchar)4 : nib);
     const uint2 sm = gc_k4_scale_min(b + 4, j);
-    const float2 dm = gc_half2(b);
+    const float2 dm = gc_half4(b).xy;
     return (float2)(dm.x * (float)sm.x, dm.y * (float)sm.y);
 }
 #define GC_BLOCK_q4_k 256
@@ -169,7 +170,7 @@ inline float2 gc_group_q6_k(gc_row b, uint gi, float16 *q) {
     *q = convert_float16(gc_bits8(b + 64 * side + 32 * (quarter % 2) + 16 * part, 4 * (quarter / 2), 15) |
                          gc_bits8(b + 128 + 32 * side + 16 * part, 2 * quarter, 3) << (uchar)4) - 32.0f;
     const char sc = ((__global const char *)b)[192 + 8 * side + part + 2 * quarter];
-    return (float2)(gc_half2(b + 206).y * (float)sc, 0.0f);
+    return (float2)(gc_half4(b + 202).w * (float)sc, 0.0f);
 }
 
 /* ---- loaders -------------------------------------------------------------------------------------------- */
