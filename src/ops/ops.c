@@ -55,6 +55,7 @@ gemcl_status gc_ops_create(gc_runtime *rt, gc_ops **out, gc_error *err) {
 void gc_ops_free(gc_ops *ops) {
     if (!ops)
         return;
+    gc_runtime_finish(ops->rt);
     for (int i = 0; i < ops->n_kernels; i++)
         clReleaseKernel(ops->kernels[i].kernel);
     for (int i = 0; i < ops->n_programs; i++)

@@ -85,6 +85,12 @@ typedef struct gc_runtime {
 gemcl_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out, gc_error *err);
 void gc_runtime_free(gc_runtime *rt);
 
+/* Waits until every command on the queue has completed. Every teardown (a sequence's KV, the op registry,
+ * the device weights, the runtime) calls it before releasing anything: kernels are enqueued without a wait
+ * (DESIGN.md), and a driver may still be running or compiling one of them when the caller moves on to free
+ * and exit - PoCL then crashes in its worker thread. A failure is logged, never fatal: teardown goes on. */
+void gc_runtime_finish(gc_runtime *rt);
+
 /* Logs a printf-formatted line through the runtime's log callback (dropped when there is none). */
 void gc_log(const gc_runtime *rt, gemcl_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
