@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "ops/ops_internal.h"
+#include "ops/profile.h"
 
 #define STORIES "models/stories260K/stories260K.bin"
 
@@ -135,11 +137,112 @@ START_TEST(pod_tf_exits_cleanly_after_zero_or_one_token) {
 }
 END_TEST
 
+static int count_lines(const char *text) {
+    int n = 0;
+    for (const char *p = text; *p; p++)
+        n += *p == '\n';
+    return n;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The one-line error a bad input must give: a non-zero exit, no signal, exactly one stderr line holding
+ * `names` (the flag, key or file). */
+static void assert_one_line_error(const cli_run *r, const char *names, const char *what) {
+    ck_assert_msg(r->signal == 0, "%s: killed by signal %d", what, r->signal);
+    ck_assert_msg(r->exit_code > 0, "%s: exit %d, stderr: %s", what, r->exit_code, r->err);
+    ck_assert_msg(count_lines(r->err) == 1, "%s: %d stderr lines: %s", what, count_lines(r->err), r->err);
+    ck_assert_msg(strstr(r->err, names) != NULL, "%s: stderr does not name '%s': %s", what, names, r->err);
+}
+
+/* Issue 16, item 2: gemm_wn 64 x gemm_wm 64 passed the per-key range checks and crashed every prefill over 8
+ * tokens (4096 work-items with 8 x 16 float accumulators each: 4.3 MiB of private memory per group). */
+START_TEST(profile_gemm_group_too_big_is_refused_naming_the_key) {
+    const char *model = test_shared_path(STORIES);
+    if (test_skip_if_missing(model, STORIES))
+        return;
+    char *dir = temp_dir(), path[4200];
+    snprintf(path, sizeof path, "%s/profile.json", dir);
+    write_text(path, "{\"gemm_wn\": 64, \"gemm_wm\": 64}\n");
+    setenv("GEMCL_PROFILE", path, 1);
+    const char *argv[] = {"run", "-m", model, "-p", "Once upon a time there was a little girl named Lily who", "-n",
+                          "2", NULL};
+    cli_run r;
+    cli_exec(argv, &r);
+    unsetenv("GEMCL_PROFILE");
+    assert_one_line_error(&r, "gemm_wn", "run with gemm_wn 64 x gemm_wm 64");
+    ck_assert_ptr_nonnull(strstr(r.err, path));
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* Every limit of gc_ops_profile_check_device, on a made-up device: the built-in profile fits, each tunable
+ * pushed past one limit is refused naming its key, and the op registry (what `gemcl tune` measures every
+ * candidate through, so a refused value can never win and be written) refuses it too. */
+START_TEST(profile_values_are_checked_against_the_device) {
+    gc_ops_profile base;
+    gc_error err;
+    ck_assert_int_eq(gc_ops_profile_builtin("cpu", &base, &err), GEMCL_OK);
+    gc_device dev = {.max_work_group_size = 256, .max_work_item_sizes = {256, 64, 64}};
+    snprintf(dev.info.name, sizeof dev.info.name, "small device");
+    dev.info.local_mem_bytes = 32768;
+    ck_assert_msg(gc_ops_profile_check_device(&base, &dev, "p.json", &err) == GEMCL_OK, "%s", err.msg);
+    struct {
+        gc_profile_field field;
+        int value;
+        const char *key;
+    } cases[] = {
+        {GC_PROFILE_GEMM_WM, 256, "gemm_wm"},   /* 2 x 256 work-items > 256 */
+        {GC_PROFILE_GEMM_KB, 512, "gemm_kb"},   /* 512 x 32 floats = 64 KiB > 32 KiB */
+        {GC_PROFILE_GEMV_LOCAL, 512, "gemv_local"},
+        {GC_PROFILE_NORM_LOCAL, 512, "norm_local"},
+        {GC_PROFILE_REDUCE_LOCAL, 512, "reduce_local"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gc_ops_profile p = base;
+        gc_ops_profile_set(&p, cases[i].field, cases[i].value);
+        ck_assert_int_eq(gc_ops_profile_check_device(&p, &dev, "p.json", &err), GEMCL_ERR_FORMAT);
+        ck_assert_msg(strstr(err.msg, cases[i].key) && strstr(err.msg, "p.json"), "%s", err.msg);
+    }
+    /* the private accumulators: within every work-group limit, but 16 x 64 work-items x 32 x 16 floats, twice,
+     * are 4 MiB */
+    gc_device big = {.max_work_group_size = 4096, .max_work_item_sizes = {4096, 4096, 4096}};
+    big.info.local_mem_bytes = 1 << 20;
+    gc_ops_profile p = base;
+    gc_ops_profile_set(&p, GC_PROFILE_GEMM_TM, 32);
+    gc_ops_profile_set(&p, GC_PROFILE_GEMM_WN, 16);
+    gc_ops_profile_set(&p, GC_PROFILE_GEMM_WM, 64);
+    ck_assert_int_eq(gc_ops_profile_check_device(&p, &big, "p.json", &err), GEMCL_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "gemm_tm"), "%s", err.msg);
+    gc_ops_profile_set(&p, GC_PROFILE_GEMM_TM, 8);
+    ck_assert_msg(gc_ops_profile_check_device(&p, &big, "p.json", &err) == GEMCL_OK, "%s", err.msg);
+    gc_runtime *rt = test_runtime();
+    gc_ops *ops = NULL;
+    gc_ops_profile huge = base;
+    gc_ops_profile_set(&huge, GC_PROFILE_GEMM_WN, 64);
+    gc_ops_profile_set(&huge, GC_PROFILE_GEMM_WM, 64);
+    ck_assert_int_eq(gc_ops_create_with_profile(rt, &huge, &ops, &err), GEMCL_ERR_FORMAT);
+    ck_assert_ptr_null(ops);
+    gc_runtime_free(rt);
+}
+END_TEST
+
 Suite *suite_reliab(void) {
     Suite *s = suite_create("reliab");
     TCase *exit_loop = tcase_create("exit");
     tcase_set_timeout(exit_loop, 4 * TEST_TIMEOUT_S); /* 20 runs, each compiling PoCL's kernels afresh */
     tcase_add_test(exit_loop, pod_tf_exits_cleanly_after_zero_or_one_token);
     suite_add_tcase(s, exit_loop);
+    TCase *tc = tcase_create("reliab");
+    tcase_set_timeout(tc, TEST_TIMEOUT_S);
+    tcase_add_test(tc, profile_gemm_group_too_big_is_refused_naming_the_key);
+    tcase_add_test(tc, profile_values_are_checked_against_the_device);
+    suite_add_tcase(s, tc);
     return s;
 }

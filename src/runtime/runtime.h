@@ -24,6 +24,8 @@ typedef struct gc_device {
     cl_platform_id platform;
     cl_device_id device;
     int cl_c_major, cl_c_minor; /* parsed from CL_DEVICE_OPENCL_C_VERSION */
+    size_t max_work_group_size; /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t max_work_item_sizes[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES of the first three dimensions */
 } gc_device;
 
 /* Enumerates all devices of all platforms. The caller frees *devices with free(). */
