@@ -17,6 +17,8 @@
 #include "harness.h"
 #include "ops/ops_internal.h"
 #include "ops/profile.h"
+#include "util/fileio.h"
+#include "util/hash.h"
 
 #define STORIES "models/stories260K/stories260K.bin"
 
@@ -233,6 +235,60 @@ START_TEST(profile_values_are_checked_against_the_device) {
 }
 END_TEST
 
+static gc_runtime *runtime_with_cache(const char *dir) {
+    gc_runtime_params p = gc_runtime_default_params();
+    p.cache_dir = dir;
+    gc_runtime *rt = NULL;
+    gc_error err;
+    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GEMCL_OK, "%s", err.msg);
+    return rt;
+}
+
+static void build_kernel(gc_runtime *rt) {
+    static const char src[] = "__kernel void twice(__global float *x) { x[get_global_id(0)] *= 2.0f; }\n";
+    cl_program prog;
+    gc_error err;
+    ck_assert_msg(gc_program_build(rt, "twice", src, strlen(src), "", &prog, &err) == GEMCL_OK, "%s", err.msg);
+    clReleaseProgram(prog);
+}
+
+/* Issue 16, item 3: a cache entry whose payload was cut in half, with the header's byte count and checksum
+ * rewritten to match, made PoCL abort inside clBuildProgram. Now the payload's own declared lengths are
+ * checked first: the entry is rejected, the program built from source and the entry rewritten whole. */
+START_TEST(truncated_payload_with_valid_checksum_is_rebuilt) {
+    char *dir = temp_dir(), path[4200] = "";
+    gc_runtime *rt = runtime_with_cache(dir);
+    build_kernel(rt);
+    gc_runtime_free(rt);
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "ls %s/*.clbin", dir);
+    FILE *ls = popen(cmd, "r");
+    ck_assert_ptr_nonnull(fgets(path, sizeof path, ls));
+    pclose(ls);
+    path[strcspn(path, "\n")] = '\0';
+    char *data;
+    size_t len;
+    ck_assert_int_eq(gc_file_read(path, &data, &len, NULL), GEMCL_OK);
+    enum { HEADER = 32, BYTES_AT = 16, HASH_AT = 24 }; /* program.c's cache_header */
+    uint64_t half = (len - HEADER) / 2, hash = gc_hash_bytes(GC_HASH_INIT, data + HEADER, half);
+    memcpy(data + BYTES_AT, &half, 8);
+    memcpy(data + HASH_AT, &hash, 8);
+    ck_assert_int_eq(gc_file_write_atomic(path, data, HEADER + half, NULL), GEMCL_OK);
+    free(data);
+    rt = runtime_with_cache(dir);
+    build_kernel(rt);
+    ck_assert_int_eq(rt->cache.rejected, 1);
+    ck_assert_int_eq(rt->cache.writes, 1);
+    gc_runtime_free(rt);
+    rt = runtime_with_cache(dir);
+    build_kernel(rt);
+    ck_assert_int_eq(rt->cache.hits, 1); /* a whole binary is still accepted */
+    gc_runtime_free(rt);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_reliab(void) {
     Suite *s = suite_create("reliab");
     TCase *exit_loop = tcase_create("exit");
@@ -243,6 +299,7 @@ Suite *suite_reliab(void) {
     tcase_set_timeout(tc, TEST_TIMEOUT_S);
     tcase_add_test(tc, profile_gemm_group_too_big_is_refused_naming_the_key);
     tcase_add_test(tc, profile_values_are_checked_against_the_device);
+    tcase_add_test(tc, truncated_payload_with_valid_checksum_is_rebuilt);
     suite_add_tcase(s, tc);
     return s;
 }
