@@ -49,6 +49,9 @@ static void read_into(const char *path, char *buf, size_t cap) {
         fclose(f);
 }
 
+/* Seconds a CLI run may take before SIGALRM ends it (and the test sees a signal, not a hang). */
+static unsigned cli_timeout_s = 240;
+
 /* Runs build/tools/gemcl with argv (NULL-terminated, without the program name) and stdin from /dev/null;
  * stdout goes to stdout_path when given (e.g. /dev/full), else it is captured. No shell is involved, so a
  * signal that kills gemcl is seen as one. */
@@ -74,6 +77,7 @@ static void cli_exec_to(const char *const *argv, const char *stdout_path, cli_ru
         if (in < 0 || out < 0 || err < 0)
             _exit(127);
         dup2(in, 0), dup2(out, 1), dup2(err, 2);
+        alarm(cli_timeout_s); /* survives execv */
         execv(exe, (char *const *)args);
         _exit(127);
     }
@@ -289,6 +293,48 @@ START_TEST(truncated_payload_with_valid_checksum_is_rebuilt) {
 }
 END_TEST
 
+/* Issue 16, item 4: a FIFO as the model path blocked forever in open(); now every model, tokenizer and
+ * profile file must be a regular file, checked without blocking. */
+START_TEST(fifo_as_model_or_tokenizer_is_refused_at_once) {
+    const char *model = test_shared_path(STORIES);
+    if (test_skip_if_missing(model, STORIES))
+        return;
+    char *dir = temp_dir(), fifo[4200];
+    snprintf(fifo, sizeof fifo, "%s/model.bin", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    cli_timeout_s = 30;
+    const char *as_model[] = {"run", "-m", fifo, "-p", "hi", NULL};
+    const char *as_tokenizer[] = {"run", "-m", model, "--tokenizer", fifo, "-p", "hi", NULL};
+    const char *inspect[] = {"inspect", fifo, NULL};
+    const char *const *cases[] = {as_model, as_tokenizer, inspect};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cli_run r;
+        cli_exec(cases[i], &r);
+        assert_one_line_error(&r, fifo, cases[i][0]);
+        ck_assert_ptr_nonnull(strstr(r.err, "not a regular file"));
+    }
+    cli_timeout_s = 240;
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* Issue 16, item 8: -f DIRECTORY ran as an empty prompt (fopen succeeds on a directory; only fread fails). */
+START_TEST(directory_as_prompt_file_is_an_error) {
+    const char *model = test_shared_path(STORIES);
+    if (test_skip_if_missing(model, STORIES))
+        return;
+    char *dir = temp_dir();
+    const char *argv[] = {"run", "-m", model, "-f", dir, "-n", "4", NULL};
+    cli_run r;
+    cli_exec(argv, &r);
+    assert_one_line_error(&r, dir, "-f DIRECTORY");
+    ck_assert_str_eq(r.out, "");
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_reliab(void) {
     Suite *s = suite_create("reliab");
     TCase *exit_loop = tcase_create("exit");
@@ -300,6 +346,8 @@ Suite *suite_reliab(void) {
     tcase_add_test(tc, profile_gemm_group_too_big_is_refused_naming_the_key);
     tcase_add_test(tc, profile_values_are_checked_against_the_device);
     tcase_add_test(tc, truncated_payload_with_valid_checksum_is_rebuilt);
+    tcase_add_test(tc, fifo_as_model_or_tokenizer_is_refused_at_once);
+    tcase_add_test(tc, directory_as_prompt_file_is_an_error);
     suite_add_tcase(s, tc);
     return s;
 }

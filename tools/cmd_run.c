@@ -193,15 +193,16 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     return 0;
 }
 
+/* The whole prompt file. A read error is an error, not an empty prompt: fopen succeeds on a directory and
+ * only fread says EISDIR. Pipes and FIFOs stay welcome (-f <(...)), so the file need not be regular. */
 static char *read_prompt_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         cli_error("run: cannot open prompt file '%s': %s", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 1 << 16, n = 0;
+    size_t cap = 1 << 16, n = 0, got;
     char *buf = malloc(cap);
-    size_t got;
     while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
         n += got;
         if (n == cap) {
@@ -211,9 +212,15 @@ static char *read_prompt_file(const char *path, size_t *len) {
             buf = b;
         }
     }
+    int read_errno = ferror(f) ? errno : 0;
     fclose(f);
     if (!buf)
         cli_error("run: out of memory reading '%s'", path);
+    else if (read_errno) {
+        cli_error("run: cannot read prompt file '%s': %s", path, strerror(read_errno));
+        free(buf);
+        buf = NULL;
+    }
     *len = n;
     return buf;
 }
