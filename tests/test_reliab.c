@@ -335,6 +335,76 @@ START_TEST(directory_as_prompt_file_is_an_error) {
 }
 END_TEST
 
+typedef struct id_list {
+    int32_t ids[1024];
+    int n;
+} id_list;
+
+static int collect_id(const char *piece, size_t len, int32_t id, void *user) {
+    (void)piece, (void)len;
+    id_list *l = user;
+    if (l->n < 1024)
+        l->ids[l->n++] = id;
+    return 0;
+}
+
+/* Greedy ids of the model at path for the prompt, up to where it stops (EOS/EOT or a full context). */
+static void greedy_ids(const char *path, const char *prompt, size_t len, id_list *out) {
+    gemcl_model *model = NULL;
+    gemcl_context *ctx = NULL;
+    char err[4096];
+    ck_assert_msg(gemcl_model_load(path, NULL, &model, err, sizeof err) == GEMCL_OK, "%s", err);
+    ck_assert_msg(gemcl_context_create(model, NULL, &ctx, err, sizeof err) == GEMCL_OK, "%s", err);
+    gemcl_generate_params g = gemcl_generate_default_params();
+    g.max_tokens = 200;
+    g.on_token = collect_id;
+    g.on_token_user = out;
+    out->n = 0;
+    gemcl_result r;
+    ck_assert_msg(gemcl_generate(ctx, prompt, len, &g, &r) == GEMCL_OK, "%s", gemcl_context_last_error(ctx));
+    gemcl_result_free(&r);
+    gemcl_context_free(ctx);
+    gemcl_model_free(model);
+}
+
+/* Issue 16, item 9: on a 424-token prompt the .bin and HF copies of stories260K stopped (llama2.c ends
+ * generation at BOS) while the GGUF conversion ran on: the GGUF carried no end-of-turn id, and the BOS rule
+ * was tied to the llama2.c tokenizer kind. The llama2.c tokenizer now names BOS its end-of-turn token, and
+ * the conversion writes it as tokenizer.ggml.eot_token_id. The three copies give the same greedy ids. */
+START_TEST(bin_hf_and_gguf_copies_generate_the_same_ids) {
+    const char *model = test_shared_path(STORIES);
+    const char *essay = test_shared_path("data/paul-graham-essays/aord.txt");
+    if (test_skip_if_missing(model, STORIES) || test_skip_if_missing(essay, "data/paul-graham-essays/aord.txt"))
+        return;
+    char *dir = temp_dir(), gguf[4200], hf[4200], *text;
+    size_t len;
+    snprintf(gguf, sizeof gguf, "%s/stories.gguf", dir);
+    snprintf(hf, sizeof hf, "%s/stories-hf", dir);
+    const char *to_gguf[] = {"convert", model, gguf, "--to", "gguf", NULL};
+    const char *to_hf[] = {"convert", model, hf, "--to", "hf", NULL};
+    cli_run r;
+    cli_exec(to_gguf, &r);
+    ck_assert_msg(r.exit_code == 0, "%s", r.err);
+    cli_exec(to_hf, &r);
+    ck_assert_msg(r.exit_code == 0, "%s", r.err);
+    ck_assert_int_eq(gc_file_read(essay, &text, &len, NULL), GEMCL_OK);
+    len = len < 730 ? len : 730; /* 424 tokens with BOS: the model stops on its own before the context fills */
+    static id_list from_bin, from_hf, from_gguf;
+    greedy_ids(model, text, len, &from_bin);
+    greedy_ids(hf, text, len, &from_hf);
+    greedy_ids(gguf, text, len, &from_gguf);
+    ck_assert_int_gt(from_bin.n, 0);
+    ck_assert_int_lt(from_bin.n, 512 - 424); /* it stopped at BOS, not at the end of the context */
+    ck_assert_int_eq(from_hf.n, from_bin.n);
+    ck_assert_int_eq(from_gguf.n, from_bin.n);
+    ck_assert_mem_eq(from_hf.ids, from_bin.ids, (size_t)from_bin.n * sizeof(int32_t));
+    ck_assert_mem_eq(from_gguf.ids, from_bin.ids, (size_t)from_bin.n * sizeof(int32_t));
+    free(text);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_reliab(void) {
     Suite *s = suite_create("reliab");
     TCase *exit_loop = tcase_create("exit");
@@ -348,6 +418,7 @@ Suite *suite_reliab(void) {
     tcase_add_test(tc, truncated_payload_with_valid_checksum_is_rebuilt);
     tcase_add_test(tc, fifo_as_model_or_tokenizer_is_refused_at_once);
     tcase_add_test(tc, directory_as_prompt_file_is_an_error);
+    tcase_add_test(tc, bin_hf_and_gguf_copies_generate_the_same_ids);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -124,6 +124,9 @@ gemcl_status gc_model_tokenizer_from_gguf(gc_model_file *m, gc_error *err) {
     gemcl_status s = gguf_vocab_read(g, tokens, &gv, err);
     if (s == GEMCL_OK)
         s = gc_tokenizer_from_vocab(&gv.v, &m->tokenizer, err);
+    int64_t eot = -1;
+    if (s == GEMCL_OK && gc_gguf_get_int(g, "tokenizer.ggml.eot_token_id", &eot))
+        s = gc_tokenizer_set_eot(m->tokenizer, eot < -1 || eot > INT32_MAX ? -2 : (int)eot, err);
     if (s == GEMCL_OK)
         snprintf(m->tokenizer_path, sizeof m->tokenizer_path, "%s", m->path);
     gguf_vocab_free(&gv);
