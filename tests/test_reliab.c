@@ -405,6 +405,46 @@ START_TEST(bin_hf_and_gguf_copies_generate_the_same_ids) {
 }
 END_TEST
 
+/* Issue 16, item 11: negative values fell back to defaults (--heavy -4 turned compression off) and every seed
+ * above 2^64 - 1, or -1, acted as 2^64 - 1. Each is now a usage error (exit 2) naming the flag; the largest
+ * seed is still a seed. */
+START_TEST(out_of_range_option_values_are_refused_naming_the_flag) {
+    const char *model = test_shared_path(STORIES);
+    if (test_skip_if_missing(model, STORIES))
+        return;
+    static const struct {
+        const char *argv[12];
+        const char *flag;
+    } cases[] = {
+        {{"run", "-m", NULL, "-p", "hi", "--method", "h2o-stream", "--budget", "8", "--heavy", "-4"}, "--heavy"},
+        {{"run", "-m", NULL, "-p", "hi", "--seed", "-1"}, "--seed"},
+        {{"run", "-m", NULL, "-p", "hi", "-s", "18446744073709551616"}, "-s"},
+        {{"run", "-m", NULL, "-p", "hi", "--recent", "-1"}, "--recent"},
+        {{"run", "-m", NULL, "-p", "hi", "--top-p", "0"}, "--top-p"},
+        {{"run", "-m", NULL, "-p", "hi", "--temp", "-0.5"}, "--temp"},
+        {{"run", "-m", NULL, "-p", "hi", "--tt", "2"}, "--tt"},
+        {{"needle", "-m", NULL, "--budget", "-1"}, "--budget"},
+        {{"needle", "-m", NULL, "--seed", "99999999999999999999"}, "--seed"},
+        {{"calibrate", "-m", NULL, "--seed", "-1"}, "--seed"},
+        {{"calibrate", "-m", NULL, "-c", "-5"}, "-c"},
+        {{"gen-model", "--like", "stories260K", "--seed", "-1", "/tmp/never-written"}, "--seed"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *argv[13] = {0};
+        for (int k = 0; k < 12 && (k == 2 || cases[i].argv[k]); k++)
+            argv[k] = k == 2 && !cases[i].argv[k] ? model : cases[i].argv[k]; /* NULL at 2: the model */
+        cli_run r;
+        cli_exec(argv, &r);
+        assert_one_line_error(&r, cases[i].flag, cases[i].argv[0]);
+        ck_assert_msg(r.exit_code == 2, "case %zu: exit %d (a usage error is 2)", i, r.exit_code);
+    }
+    const char *max_seed[] = {"run", "-m", model, "-p", "hi", "-n", "2", "-s", "18446744073709551615", NULL};
+    cli_run r;
+    cli_exec(max_seed, &r);
+    ck_assert_msg(r.exit_code == 0, "%s", r.err);
+}
+END_TEST
+
 Suite *suite_reliab(void) {
     Suite *s = suite_create("reliab");
     TCase *exit_loop = tcase_create("exit");
@@ -419,6 +459,7 @@ Suite *suite_reliab(void) {
     tcase_add_test(tc, fifo_as_model_or_tokenizer_is_refused_at_once);
     tcase_add_test(tc, directory_as_prompt_file_is_an_error);
     tcase_add_test(tc, bin_hf_and_gguf_copies_generate_the_same_ids);
+    tcase_add_test(tc, out_of_range_option_values_are_refused_naming_the_flag);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,11 +1,13 @@
 /* cmd_run.c - `gemcl run`: generate from a prompt with any method, llama.cpp-style flags and timings. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
+#include "options.h"
 
 static void usage(void) {
     printf("usage: gemcl run -m MODEL (-p PROMPT | -f FILE) [options]\n"
@@ -65,39 +67,6 @@ static int stream_piece(const char *piece, size_t len, int32_t id, void *user) {
     return 0;
 }
 
-static int parse_int(const char *s, const char *flag, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < -2147483647L || v > 2147483647L)
-        return cli_error("run: %s expects an integer, got '%s'", flag, s);
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_float(const char *s, const char *flag, float *out) {
-    char *end;
-    float v = strtof(s, &end);
-    if (*end || end == s)
-        return cli_error("run: %s expects a number, got '%s'", flag, s);
-    *out = v;
-    return 0;
-}
-
-/* "13,20" -> out[0..*n-1]; at most max values. */
-static int parse_int_list(const char *s, const char *flag, int *out, int max, int *n) {
-    *n = 0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (*n == max)
-            return cli_error("run: %s takes at most %d values", flag, max);
-        if (parse_int(tok, flag, &out[(*n)++]))
-            return 1;
-    }
-    return *n ? 0 : cli_error("run: %s needs a comma-separated list", flag);
-}
-
 static int parse_dtype(const char *s, gemcl_weight_dtype *out) {
     const char *names[] = {"f32", "f16", "bf16", "q8_0"};
     for (int i = 0; i < 4; i++)
@@ -105,7 +74,7 @@ static int parse_dtype(const char *s, gemcl_weight_dtype *out) {
             *out = (gemcl_weight_dtype)i;
             return 0;
         }
-    return cli_error("run: --dtype must be f32, f16, bf16 or q8_0, got '%s'", s);
+    return cli_usage_error("run: --dtype must be f32, f16, bf16 or q8_0, got '%s'", s);
 }
 
 static int is_flag(const char *arg, const char *name, const char *alias) {
@@ -120,7 +89,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
 #define NEED_VALUE()                                               \
     do {                                                           \
         if (!v)                                                    \
-            return cli_error("run: %s needs a value", a);          \
+            return cli_usage_error("run: %s needs a value", a);          \
         i++;                                                       \
     } while (0)
         if (FLAG("--help", "-h")) {
@@ -132,62 +101,60 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         else if (FLAG("--tokenizer", NULL)) { NEED_VALUE(); o->tokenizer = v; }
         else if (FLAG("--device", NULL)) { NEED_VALUE(); o->device = v; }
         else if (FLAG("--profile", NULL)) { NEED_VALUE(); o->profile = v; }
-        else if (FLAG("-n", "--n-predict")) { NEED_VALUE(); if (parse_int(v, a, &o->g.max_tokens)) return 1; }
-        else if (FLAG("-c", "--ctx-size")) { NEED_VALUE(); if (parse_int(v, a, &o->n_ctx)) return 1; }
-        else if (FLAG("-ub", "--ubatch-size")) { NEED_VALUE(); if (parse_int(v, a, &o->n_ubatch)) return 1; }
-        else if (FLAG("-s", "--seed")) { NEED_VALUE(); o->g.seed = strtoull(v, NULL, 10); }
-        else if (FLAG("--temp", NULL)) { NEED_VALUE(); if (parse_float(v, a, &o->g.temperature)) return 1; }
-        else if (FLAG("--top-k", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.top_k)) return 1; }
-        else if (FLAG("--top-p", NULL)) { NEED_VALUE(); if (parse_float(v, a, &o->g.top_p)) return 1; }
-        else if (FLAG("--filter-layer", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.filter_layer)) return 1; }
-        else if (FLAG("--budget", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.budget)) return 1; }
-        else if (FLAG("--window", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.window)) return 1; }
-        else if (FLAG("--block-size", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.block_size)) return 1; }
-        else if (FLAG("--heavy", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.heavy_budget)) return 1; }
-        else if (FLAG("--recent", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.recent_budget)) return 1; }
-        else if (FLAG("--tt", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.tt)) return 1; }
+        else if (FLAG("-n", "--n-predict")) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.max_tokens)) return 2; }
+        else if (FLAG("-c", "--ctx-size")) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->n_ctx)) return 2; }
+        else if (FLAG("-ub", "--ubatch-size")) { NEED_VALUE(); if (opt_int("run", a, v, 1, INT_MAX, &o->n_ubatch)) return 2; }
+        else if (FLAG("-s", "--seed")) { NEED_VALUE(); if (opt_u64("run", a, v, &o->g.seed)) return 2; }
+        else if (FLAG("--temp", NULL)) { NEED_VALUE(); if (opt_float("run", a, v, 0, 1e6, 0, &o->g.temperature)) return 2; }
+        else if (FLAG("--top-k", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.top_k)) return 2; }
+        else if (FLAG("--top-p", NULL)) { NEED_VALUE(); if (opt_float("run", a, v, 0, 1, 1, &o->g.top_p)) return 2; }
+        else if (FLAG("--filter-layer", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, -1, INT_MAX, &o->g.method.filter_layer)) return 2; }
+        else if (FLAG("--budget", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.budget)) return 2; }
+        else if (FLAG("--window", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.window)) return 2; }
+        else if (FLAG("--block-size", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.block_size)) return 2; }
+        else if (FLAG("--heavy", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.heavy_budget)) return 2; }
+        else if (FLAG("--recent", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.recent_budget)) return 2; }
+        else if (FLAG("--tt", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, -1, 1, &o->g.method.tt)) return 2; }
         else if (FLAG("--select-layers", NULL)) {
             NEED_VALUE();
-            if (parse_int_list(v, a, o->g.method.select_layers, GEMCL_MAX_STAGES, &o->n_select_layers))
-                return 1;
+            if (opt_int_list("run", a, v, 0, INT_MAX, o->g.method.select_layers, GEMCL_MAX_STAGES, &o->n_select_layers))
+                return 2;
         } else if (FLAG("--budgets", NULL)) {
             NEED_VALUE();
-            if (parse_int_list(v, a, o->g.method.stage_budgets, GEMCL_MAX_STAGES, &o->n_budgets))
-                return 1;
+            if (opt_int_list("run", a, v, 1, INT_MAX, o->g.method.stage_budgets, GEMCL_MAX_STAGES, &o->n_budgets))
+                return 2;
         }
-        else if (FLAG("--sinks", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.sink_tokens)) return 1; }
+        else if (FLAG("--sinks", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.sink_tokens)) return 2; }
         else if (FLAG("--pooling", NULL)) {
             NEED_VALUE();
             if (strcmp(v, "avg") && strcmp(v, "max"))
-                return cli_error("run: --pooling must be avg or max, got '%s'", v);
+                return cli_usage_error("run: --pooling must be avg or max, got '%s'", v);
             o->g.method.pooling = strcmp(v, "max") == 0 ? GEMCL_POOLING_MAX7 : GEMCL_POOLING_AVG5;
         }
-        else if (FLAG("--dtype", NULL)) { NEED_VALUE(); if (parse_dtype(v, &o->dtype)) return 1; }
+        else if (FLAG("--dtype", NULL)) { NEED_VALUE(); if (parse_dtype(v, &o->dtype)) return 2; }
         else if (FLAG("--method", NULL)) {
             NEED_VALUE();
             if (gemcl_method_from_name(v, &o->g.method.method) != GEMCL_OK)
-                return cli_error("run: unknown method '%s' (full, gemfilter, promptdistill, snapkv, h2o, h2o-stream, streamingllm, pod-tf)", v);
+                return cli_usage_error("run: unknown method '%s' (full, gemfilter, promptdistill, snapkv, h2o, h2o-stream, streamingllm, pod-tf)", v);
         } else if (FLAG("--truncate", NULL)) {
             NEED_VALUE();
             if (strcmp(v, "middle") != 0)
-                return cli_error("run: --truncate supports only 'middle', got '%s'", v);
+                return cli_usage_error("run: --truncate supports only 'middle', got '%s'", v);
             o->g.truncate_middle = 1;
         } else if (FLAG("--show-selected", NULL)) { o->show_selected = 1; }
         else if (FLAG("--show-selected=json", NULL)) { o->show_selected = o->show_selected_json = 1; }
         else if (FLAG("--special", NULL)) { o->g.parse_special = 1; }
         else
-            return cli_error("run: unknown option '%s' (see gemcl run --help)", a);
+            return cli_usage_error("run: unknown option '%s' (see gemcl run --help)", a);
 #undef FLAG
 #undef NEED_VALUE
     }
     if (!o->model)
-        return cli_error("run: no model given (-m MODEL)");
+        return cli_usage_error("run: no model given (-m MODEL)");
     if (o->prompt && o->file)
-        return cli_error("run: give either -p or -f, not both");
-    if (o->g.max_tokens < 0)
-        return cli_error("run: -n must be >= 0");
+        return cli_usage_error("run: give either -p or -f, not both");
     if (o->n_select_layers != o->n_budgets)
-        return cli_error("run: --select-layers and --budgets need the same number of values (%d vs %d)",
+        return cli_usage_error("run: --select-layers and --budgets need the same number of values (%d vs %d)",
                          o->n_select_layers, o->n_budgets);
     o->g.method.n_stages = o->n_select_layers;
     return 0;
