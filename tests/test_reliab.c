@@ -405,6 +405,17 @@ START_TEST(bin_hf_and_gguf_copies_generate_the_same_ids) {
 }
 END_TEST
 
+/* Copies a NULL-terminated argv template, "MODEL" and "TOK" replaced by the stories260K model and tokenizer. */
+static void fill_argv(const char *const *template, const char **out, int cap) {
+    static char model[4096], tok[4096]; /* test_shared_path answers in one static buffer */
+    snprintf(model, sizeof model, "%s", test_shared_path(STORIES));
+    snprintf(tok, sizeof tok, "%s", test_shared_path("models/stories260K/tok512.bin"));
+    int k = 0;
+    for (; template[k] && k < cap - 1; k++)
+        out[k] = strcmp(template[k], "MODEL") == 0 ? model : strcmp(template[k], "TOK") == 0 ? tok : template[k];
+    out[k] = NULL;
+}
+
 /* Issue 16, item 11: negative values fell back to defaults (--heavy -4 turned compression off) and every seed
  * above 2^64 - 1, or -1, acted as 2^64 - 1. Each is now a usage error (exit 2) naming the flag; the largest
  * seed is still a seed. */
@@ -416,32 +427,63 @@ START_TEST(out_of_range_option_values_are_refused_naming_the_flag) {
         const char *argv[12];
         const char *flag;
     } cases[] = {
-        {{"run", "-m", NULL, "-p", "hi", "--method", "h2o-stream", "--budget", "8", "--heavy", "-4"}, "--heavy"},
-        {{"run", "-m", NULL, "-p", "hi", "--seed", "-1"}, "--seed"},
-        {{"run", "-m", NULL, "-p", "hi", "-s", "18446744073709551616"}, "-s"},
-        {{"run", "-m", NULL, "-p", "hi", "--recent", "-1"}, "--recent"},
-        {{"run", "-m", NULL, "-p", "hi", "--top-p", "0"}, "--top-p"},
-        {{"run", "-m", NULL, "-p", "hi", "--temp", "-0.5"}, "--temp"},
-        {{"run", "-m", NULL, "-p", "hi", "--tt", "2"}, "--tt"},
-        {{"needle", "-m", NULL, "--budget", "-1"}, "--budget"},
-        {{"needle", "-m", NULL, "--seed", "99999999999999999999"}, "--seed"},
-        {{"calibrate", "-m", NULL, "--seed", "-1"}, "--seed"},
-        {{"calibrate", "-m", NULL, "-c", "-5"}, "-c"},
+        {{"run", "-m", "MODEL", "-p", "hi", "--method", "h2o-stream", "--budget", "8", "--heavy", "-4"}, "--heavy"},
+        {{"run", "-m", "MODEL", "-p", "hi", "--seed", "-1"}, "--seed"},
+        {{"run", "-m", "MODEL", "-p", "hi", "-s", "18446744073709551616"}, "-s"},
+        {{"run", "-m", "MODEL", "-p", "hi", "--recent", "-1"}, "--recent"},
+        {{"run", "-m", "MODEL", "-p", "hi", "--top-p", "0"}, "--top-p"},
+        {{"run", "-m", "MODEL", "-p", "hi", "--temp", "-0.5"}, "--temp"},
+        {{"run", "-m", "MODEL", "-p", "hi", "--tt", "2"}, "--tt"},
+        {{"needle", "-m", "MODEL", "--budget", "-1"}, "--budget"},
+        {{"needle", "-m", "MODEL", "--seed", "99999999999999999999"}, "--seed"},
+        {{"calibrate", "-m", "MODEL", "--seed", "-1"}, "--seed"},
+        {{"calibrate", "-m", "MODEL", "-c", "-5"}, "-c"},
         {{"gen-model", "--like", "stories260K", "--seed", "-1", "/tmp/never-written"}, "--seed"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *argv[13] = {0};
-        for (int k = 0; k < 12 && (k == 2 || cases[i].argv[k]); k++)
-            argv[k] = k == 2 && !cases[i].argv[k] ? model : cases[i].argv[k]; /* NULL at 2: the model */
+        const char *argv[13];
+        fill_argv(cases[i].argv, argv, 13);
         cli_run r;
         cli_exec(argv, &r);
         assert_one_line_error(&r, cases[i].flag, cases[i].argv[0]);
         ck_assert_msg(r.exit_code == 2, "case %zu: exit %d (a usage error is 2)", i, r.exit_code);
     }
-    const char *max_seed[] = {"run", "-m", model, "-p", "hi", "-n", "2", "-s", "18446744073709551615", NULL};
+    const char *max_seed[] = {"run", "-m", "MODEL", "-p", "hi", "-n", "2", "-s", "18446744073709551615", NULL}, *argv[11];
+    fill_argv(max_seed, argv, 11);
     cli_run r;
-    cli_exec(max_seed, &r);
+    cli_exec(argv, &r);
     ck_assert_msg(r.exit_code == 0, "%s", r.err);
+}
+END_TEST
+
+/* Issue 16, item 5: with stdout on /dev/full run, tokenize, inspect and bench exited 0. The CLI now flushes
+ * and closes stdout after every command, and run stops generating at the first refused write. */
+START_TEST(failed_writes_to_stdout_exit_non_zero) {
+    if (test_skip_if_missing(test_shared_path(STORIES), STORIES))
+        return;
+    static const struct {
+        const char *argv[14];
+        bool one_line; /* bench reports progress on stderr before the error */
+    } cases[] = {
+        {{"run", "-m", "MODEL", "-p", "Once upon a time", "-n", "8"}, true},
+        {{"run", "-m", "MODEL", "-p", "Once upon a time there was", "-n", "0", "--method", "gemfilter", "--budget", "4",
+          "--show-selected"},
+         false}, /* the timings come before the selection is printed */
+        {{"inspect", "MODEL"}, true},
+        {{"tokenize", "TOK", "Once upon a time"}, true},
+        {{"bench", "-m", "MODEL", "-p", "8", "-n", "0", "-r", "1", "-w", "0", "--no-bandwidth"}, false},
+        {{"--version"}, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *argv[15];
+        fill_argv(cases[i].argv, argv, 15);
+        cli_run r;
+        cli_exec_to(argv, "/dev/full", &r);
+        ck_assert_msg(r.signal == 0 && r.exit_code > 0, "case %zu: signal %d exit %d", i, r.signal, r.exit_code);
+        ck_assert_msg(strstr(r.err, "error writing to stdout"), "%s: %s", argv[0], r.err);
+        if (cases[i].one_line)
+            ck_assert_msg(count_lines(r.err) == 1, "%s: %s", argv[0], r.err);
+    }
 }
 END_TEST
 
@@ -460,6 +502,7 @@ Suite *suite_reliab(void) {
     tcase_add_test(tc, directory_as_prompt_file_is_an_error);
     tcase_add_test(tc, bin_hf_and_gguf_copies_generate_the_same_ids);
     tcase_add_test(tc, out_of_range_option_values_are_refused_naming_the_flag);
+    tcase_add_test(tc, failed_writes_to_stdout_exit_non_zero);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -60,10 +60,16 @@ typedef struct run_opts {
     gemcl_generate_params g;
 } run_opts;
 
+/* Streams a piece to stdout; when stdout refuses it (a full disk, /dev/full) generation stops, since nobody
+ * would see the rest, and *user (an int) keeps the errno for the one error line. */
 static int stream_piece(const char *piece, size_t len, int32_t id, void *user) {
-    (void)id, (void)user;
-    fwrite(piece, 1, len, stdout);
-    fflush(stdout);
+    (void)id;
+    int *write_errno = user;
+    errno = 0;
+    if (fwrite(piece, 1, len, stdout) != len || fflush(stdout) != 0) {
+        *write_errno = errno ? errno : EIO;
+        return 1;
+    }
     return 0;
 }
 
@@ -344,10 +350,16 @@ int cmd_run(int argc, char **argv) {
     if (o.g.method.method == GEMCL_METHOD_GEMFILTER && o.g.method.filter_layer < 0 && !info.filter_layer_from_card)
         fprintf(stderr, "gemcl: no model card for this model: filter layer r = round(0.4 * %d) = %d\n", info.n_layers,
                 info.filter_layer);
+    int write_errno = 0;
     o.g.on_token = stream_piece;
+    o.g.on_token_user = &write_errno;
     gemcl_result r;
     gemcl_status st = gemcl_generate(ctx, prompt, len, &o.g, &r);
-    if (st != GEMCL_OK) {
+    if (write_errno) {
+        rc = cli_error("run: error writing to stdout: %s", strerror(write_errno));
+        if (st == GEMCL_OK)
+            gemcl_result_free(&r);
+    } else if (st != GEMCL_OK) {
         rc = cli_error("%s", gemcl_context_last_error(ctx));
     } else {
         double total_ms = now_ms() - t0;
