@@ -487,6 +487,43 @@ START_TEST(failed_writes_to_stdout_exit_non_zero) {
 }
 END_TEST
 
+static bool file_exists(const char *dir, const char *name) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* Issue 16, item 12: needle --resume took a cell with a negative length as done and counted it in
+ * summary.json. A cell whose key or sizes are out of range now stops the resume with one line naming the
+ * file, line and field, and no report is written. */
+START_TEST(needle_resume_refuses_cells_out_of_range) {
+    if (test_skip_if_missing(test_shared_path(STORIES), STORIES))
+        return;
+    static const char *const bad_cells[] = {
+        "{\"task\": \"needle\", \"method\": \"full\", \"length\": -5, \"depth\": 50, \"score\": 1}\n",
+        "{\"task\": \"needle\", \"method\": \"full\", \"length\": 300, \"depth\": 150, \"score\": 1}\n",
+        "{\"task\": \"needle\", \"method\": \"full\", \"length\": 300.5, \"depth\": 50, \"score\": 1}\n",
+    };
+    static const char *const fields[] = {"'length'", "'depth'", "'length'"};
+    for (size_t i = 0; i < sizeof bad_cells / sizeof bad_cells[0]; i++) {
+        char *dir = temp_dir(), results[4200];
+        snprintf(results, sizeof results, "%s/results.jsonl", dir);
+        write_text(results, bad_cells[i]);
+        const char *template[] = {"needle", "-m", "MODEL", "--lengths", "300", "--depths", "50", "--method", "full",
+                                  "-o", dir, "--resume", "-q", NULL};
+        const char *argv[16];
+        fill_argv(template, argv, 16);
+        cli_run r;
+        cli_exec(argv, &r);
+        assert_one_line_error(&r, results, "needle --resume");
+        ck_assert_msg(strstr(r.err, fields[i]), "%s", r.err);
+        ck_assert(!file_exists(dir, "summary.json") && !file_exists(dir, "results.csv"));
+        remove_tree(dir);
+        free(dir);
+    }
+}
+END_TEST
+
 Suite *suite_reliab(void) {
     Suite *s = suite_create("reliab");
     TCase *exit_loop = tcase_create("exit");
@@ -503,6 +540,7 @@ Suite *suite_reliab(void) {
     tcase_add_test(tc, bin_hf_and_gguf_copies_generate_the_same_ids);
     tcase_add_test(tc, out_of_range_option_values_are_refused_naming_the_flag);
     tcase_add_test(tc, failed_writes_to_stdout_exit_non_zero);
+    tcase_add_test(tc, needle_resume_refuses_cells_out_of_range);
     suite_add_tcase(s, tc);
     return s;
 }
