@@ -4,6 +4,7 @@
  * out-of-range option values, negative needle cells; then a table of bad CLI invocations. Each test runs the
  * built CLI as a child process, so a crash is seen as a signal, never as a crashed test binary. */
 #define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -524,6 +525,72 @@ START_TEST(needle_resume_refuses_cells_out_of_range) {
 }
 END_TEST
 
+/* The last line of text (without its newline) parsed as JSON, or NULL. */
+static cJSON *last_line_json(const char *text) {
+    size_t n = strlen(text);
+    while (n > 0 && text[n - 1] == '\n')
+        n--;
+    size_t start = n;
+    while (start > 0 && text[start - 1] != '\n')
+        start--;
+    return cJSON_ParseWithLength(text + start, n - start);
+}
+
+/* Issue 16, item 10: --show-selected=json was glued to the generated text on stdout, and full, pod-tf or a
+ * budget >= the prompt printed nothing. Now every method writes one JSON object with its name and all_kept,
+ * as the last line of stdout or, with json:FILE, to FILE alone. */
+START_TEST(show_selected_json_is_always_one_parseable_object) {
+    if (test_skip_if_missing(test_shared_path(STORIES), STORIES))
+        return;
+    static const struct {
+        const char *method, *budget, *name;
+        bool all_kept;
+        const char *where; /* the key holding positions, or NULL */
+    } cases[] = {
+        {"full", "0", "full", true, NULL},           {"pod-tf", "0", "pod-tf", true, NULL},
+        {"gemfilter", "4", "gemfilter", false, "kept"}, {"gemfilter", "1000", "gemfilter", true, NULL},
+        {"snapkv", "6", "snapkv", false, "layers"},
+    };
+    char *dir = temp_dir(), file[4200], *text;
+    size_t len;
+    snprintf(file, sizeof file, "%s/selected.json", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int to_file = 0; to_file < 2; to_file++) {
+            char flag[4300];
+            snprintf(flag, sizeof flag, "--show-selected=json%s%s", to_file ? ":" : "", to_file ? file : "");
+            const char *template[] = {"run", "-m", "MODEL", "-p", "Once upon a time there was a little girl named Lily",
+                                      "-n", "3", "--method", cases[i].method, "--budget", cases[i].budget, flag, NULL};
+            const char *argv[16];
+            fill_argv(template, argv, 16);
+            cli_run r;
+            cli_exec(argv, &r);
+            ck_assert_msg(r.exit_code == 0, "%s: %s", flag, r.err);
+            ck_assert_msg(r.out[0] && r.out[0] != '{', "case %zu: the generated text comes first: %s", i, r.out);
+            cJSON *j = NULL;
+            if (to_file) {
+                ck_assert_ptr_null(strchr(r.out, '{')); /* stdout holds the text alone */
+                ck_assert_int_eq(gc_file_read(file, &text, &len, NULL), GEMCL_OK);
+                j = cJSON_Parse(text);
+                free(text);
+            } else {
+                j = last_line_json(r.out);
+            }
+            ck_assert_msg(j != NULL, "case %zu (%s): not JSON: %s", i, flag, r.out);
+            const cJSON *method = cJSON_GetObjectItem(j, "method"), *all = cJSON_GetObjectItem(j, "all_kept");
+            ck_assert(cJSON_IsString(method) && strcmp(method->valuestring, cases[i].name) == 0);
+            ck_assert(cJSON_IsBool(all) && cJSON_IsTrue(all) == cases[i].all_kept);
+            ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(j, "n_prompt_tokens")));
+            if (cases[i].where)
+                ck_assert(cJSON_IsArray(cJSON_GetObjectItem(j, cases[i].where)));
+            cJSON_Delete(j);
+            unlink(file);
+        }
+    }
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *suite_reliab(void) {
     Suite *s = suite_create("reliab");
     TCase *exit_loop = tcase_create("exit");
@@ -541,6 +608,7 @@ Suite *suite_reliab(void) {
     tcase_add_test(tc, out_of_range_option_values_are_refused_naming_the_flag);
     tcase_add_test(tc, failed_writes_to_stdout_exit_non_zero);
     tcase_add_test(tc, needle_resume_refuses_cells_out_of_range);
+    tcase_add_test(tc, show_selected_json_is_always_one_parseable_object);
     suite_add_tcase(s, tc);
     return s;
 }

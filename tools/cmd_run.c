@@ -1,10 +1,14 @@
 /* cmd_run.c - `gemcl run`: generate from a prompt with any method, llama.cpp-style flags and timings. */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "options.h"
@@ -42,7 +46,9 @@ static void usage(void) {
            "  --sinks S               streamingllm: attention-sink tokens kept (default 4; window = K - S)\n"
            "  --show-selected[=json]  print what the method kept: the prompt text (token-level methods) or\n"
            "                          per-layer/head counts and a histogram of kept positions (snapkv, h2o,\n"
-           "                          h2o-stream: what the prompt kept)\n"
+           "                          h2o-stream: what the prompt kept); =json: one JSON object (method,\n"
+           "                          all_kept, kept or layers) as the last line of stdout, for every method\n"
+           "  --show-selected=json:FILE   the same JSON object written to FILE, stdout keeps the text alone\n"
            "  --truncate middle       drop the middle of a prompt longer than the context\n"
            "  --dtype f32|f16|bf16|q8_0   weight storage on the device (default: as in the file)\n"
            "  --tokenizer PATH        tokenizer file, when not beside the model\n"
@@ -55,21 +61,29 @@ static void usage(void) {
 typedef struct run_opts {
     const char *model, *prompt, *file, *tokenizer, *device, *profile;
     int n_predict, n_ctx, n_ubatch, show_selected_json, show_selected, truncate_middle, special;
+    const char *selected_json_path; /* --show-selected=json:FILE; NULL = the last line of stdout */
     int n_select_layers, n_budgets;
     gemcl_weight_dtype dtype;
     gemcl_generate_params g;
 } run_opts;
 
+typedef struct stream_state {
+    int write_errno; /* of the first refused write */
+    char last;       /* the last byte streamed ('\n' before any) */
+} stream_state;
+
 /* Streams a piece to stdout; when stdout refuses it (a full disk, /dev/full) generation stops, since nobody
- * would see the rest, and *user (an int) keeps the errno for the one error line. */
+ * would see the rest, and the errno is kept for the one error line. */
 static int stream_piece(const char *piece, size_t len, int32_t id, void *user) {
     (void)id;
-    int *write_errno = user;
+    stream_state *s = user;
     errno = 0;
     if (fwrite(piece, 1, len, stdout) != len || fflush(stdout) != 0) {
-        *write_errno = errno ? errno : EIO;
+        s->write_errno = errno ? errno : EIO;
         return 1;
     }
+    if (len)
+        s->last = piece[len - 1];
     return 0;
 }
 
@@ -85,6 +99,25 @@ static int parse_dtype(const char *s, gemcl_weight_dtype *out) {
 
 static int is_flag(const char *arg, const char *name, const char *alias) {
     return strcmp(arg, name) == 0 || (alias && strcmp(arg, alias) == 0);
+}
+
+/* An output file given on the command line (--show-selected=json:FILE, --profile FILE) is checked before the
+ * model loads, so a typo costs no run: its directory must exist and be writable, and it must not be a directory.
+ * Nothing is created here. */
+static int check_output_path(const char *flag, const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        slash[slash == dir ? 1 : 0] = '\0';
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return cli_usage_error("run: %s %s is a directory", flag, path);
+    if (access(dir, W_OK | X_OK) != 0)
+        return cli_usage_error("run: %s %s: cannot write in '%s': %s", flag, path, dir, strerror(errno));
+    return 0;
 }
 
 /* Parses argv into o; returns -1 after --help, 0 on success, 1 on a bad option. */
@@ -149,6 +182,12 @@ static int parse_args(int argc, char **argv, run_opts *o) {
             o->g.truncate_middle = 1;
         } else if (FLAG("--show-selected", NULL)) { o->show_selected = 1; }
         else if (FLAG("--show-selected=json", NULL)) { o->show_selected = o->show_selected_json = 1; }
+        else if (strncmp(a, "--show-selected=json:", 21) == 0) {
+            if (!a[21])
+                return cli_usage_error("run: --show-selected=json:FILE needs a file name");
+            o->show_selected = o->show_selected_json = 1;
+            o->selected_json_path = a + 21;
+        }
         else if (FLAG("--special", NULL)) { o->g.parse_special = 1; }
         else
             return cli_usage_error("run: unknown option '%s' (see gemcl run --help)", a);
@@ -159,6 +198,10 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         return cli_usage_error("run: no model given (-m MODEL)");
     if (o->prompt && o->file)
         return cli_usage_error("run: give either -p or -f, not both");
+    if (o->selected_json_path && check_output_path("--show-selected=json:FILE", o->selected_json_path))
+        return 2;
+    if (o->profile && check_output_path("--profile", o->profile))
+        return 2;
     if (o->n_select_layers != o->n_budgets)
         return cli_usage_error("run: --select-layers and --budgets need the same number of values (%d vs %d)",
                          o->n_select_layers, o->n_budgets);
@@ -204,24 +247,9 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Per-head methods: how many rows each layer's KV heads kept and where they lie in the prompt (json: all). */
+/* Per-head methods: how many rows each layer's KV heads kept and where they lie in the prompt. */
 static void print_selected_heads(const run_opts *o, const gemcl_result *r) {
     int L = r->kept_layers, G = r->kept_kv_heads, B = r->kept_per_head, n = r->n_prompt_tokens;
-    if (o->show_selected_json) {
-        printf("{\"n_prompt_tokens\": %d, \"layers\": [", n);
-        for (int l = 0; l < L; l++) {
-            printf("%s[", l ? ", " : "");
-            for (int g = 0; g < G; g++) {
-                printf("%s[", g ? ", " : "");
-                for (int i = 0; i < B; i++)
-                    printf("%s%d", i ? ", " : "", r->kept_positions[((size_t)l * G + g) * B + i]);
-                printf("]");
-            }
-            printf("]");
-        }
-        printf("]}\n");
-        return;
-    }
     enum { BINS = 10 };
     printf("\n----- kept by %s: %d of %d prompt tokens per KV head (%d layers x %d KV heads) -----\n",
            gemcl_method_name(o->g.method.method), B, n, L, G);
@@ -257,13 +285,6 @@ static void print_selected(gemcl_model *model, const char *prompt, size_t len, c
                 r->n_prompt_tokens, gemcl_method_name(o->g.method.method));
         return;
     }
-    if (o->show_selected_json) {
-        printf("{\"n_prompt_tokens\": %d, \"filter_layer\": %d, \"kept\": [", r->n_prompt_tokens, r->filter_layer);
-        for (int i = 0; i < r->n_kept_tokens; i++)
-            printf("%s%d", i ? ", " : "", r->kept_indices[i]);
-        printf("]}\n");
-        return;
-    }
     int32_t *ids = NULL;
     int n = 0;
     char err[1024];
@@ -282,6 +303,58 @@ static void print_selected(gemcl_model *model, const char *prompt, size_t len, c
                gemcl_method_name(o->g.method.method), layer, r->n_kept_tokens, r->n_prompt_tokens, text);
     gemcl_free(text);
     gemcl_free(ids);
+}
+
+/* The selection as one JSON object (--show-selected=json), for every method: its name, the prompt's length,
+ * whether it kept everything ("all_kept": full, pod-tf - which keeps every token and drops distant keys inside
+ * blocks - or a budget >= the prompt), and where the kept tokens lie: "kept" (ascending prompt positions) or,
+ * for the per-head methods, "layers" (per layer, per KV head). NULL when out of memory. */
+static cJSON *selected_json(const run_opts *o, const gemcl_result *r) {
+    int n = r->n_prompt_tokens, L = r->kept_layers, G = r->kept_kv_heads, B = r->kept_per_head;
+    bool all_kept = r->kept_positions ? B >= n : r->kept_indices ? r->n_kept_tokens >= n : true;
+    cJSON *j = cJSON_CreateObject();
+    bool ok = j && cJSON_AddStringToObject(j, "method", gemcl_method_name(o->g.method.method)) &&
+              cJSON_AddNumberToObject(j, "n_prompt_tokens", n) && cJSON_AddBoolToObject(j, "all_kept", all_kept) &&
+              (r->filter_layer < 0 || cJSON_AddNumberToObject(j, "filter_layer", r->filter_layer));
+    if (ok && r->kept_indices)
+        ok = cJSON_AddItemToObject(j, "kept", cJSON_CreateIntArray((const int *)r->kept_indices, r->n_kept_tokens));
+    cJSON *layers = ok && r->kept_positions ? cJSON_AddArrayToObject(j, "layers") : NULL;
+    for (int l = 0; layers && ok && l < L; l++) {
+        cJSON *heads = cJSON_CreateArray();
+        ok = heads && cJSON_AddItemToArray(layers, heads);
+        for (int g = 0; ok && g < G; g++)
+            ok = cJSON_AddItemToArray(heads, cJSON_CreateIntArray((const int *)r->kept_positions + ((size_t)l * G + g) * B, B));
+    }
+    if (!ok) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Writes the selection's JSON on a line of its own: to the file of --show-selected=json:FILE, else as the last
+ * line of stdout (after a newline when the generated text did not end with one). Returns 0 or 1 after the one
+ * error line naming the file. */
+static int write_selected_json(const run_opts *o, const gemcl_result *r, char last_streamed) {
+    cJSON *j = selected_json(o, r);
+    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    if (!text)
+        return cli_error("run: out of memory writing the selection");
+    int rc = 0;
+    if (!o->selected_json_path) {
+        printf("%s%s\n", last_streamed == '\n' ? "" : "\n", text);
+    } else {
+        FILE *f = fopen(o->selected_json_path, "w");
+        bool written = f && fprintf(f, "%s\n", text) >= 0;
+        int saved = errno;
+        if (f && fclose(f) != 0 && written)
+            written = false, saved = errno;
+        if (!written)
+            rc = cli_error("run: cannot write --show-selected=json:%s: %s", o->selected_json_path, strerror(saved));
+    }
+    cJSON_free(text);
+    return rc;
 }
 
 static void print_timings(const gemcl_result *r, const gemcl_model_info *info, double load_ms, double total_ms) {
@@ -350,22 +423,25 @@ int cmd_run(int argc, char **argv) {
     if (o.g.method.method == GEMCL_METHOD_GEMFILTER && o.g.method.filter_layer < 0 && !info.filter_layer_from_card)
         fprintf(stderr, "gemcl: no model card for this model: filter layer r = round(0.4 * %d) = %d\n", info.n_layers,
                 info.filter_layer);
-    int write_errno = 0;
+    stream_state stream = {0, '\n'};
     o.g.on_token = stream_piece;
-    o.g.on_token_user = &write_errno;
+    o.g.on_token_user = &stream;
     gemcl_result r;
     gemcl_status st = gemcl_generate(ctx, prompt, len, &o.g, &r);
-    if (write_errno) {
-        rc = cli_error("run: error writing to stdout: %s", strerror(write_errno));
+    if (stream.write_errno) {
+        rc = cli_error("run: error writing to stdout: %s", strerror(stream.write_errno));
         if (st == GEMCL_OK)
             gemcl_result_free(&r);
     } else if (st != GEMCL_OK) {
         rc = cli_error("%s", gemcl_context_last_error(ctx));
     } else {
         double total_ms = now_ms() - t0;
-        if (o.show_selected)
+        if (o.show_selected_json)
+            rc = write_selected_json(&o, &r, stream.last);
+        else if (o.show_selected)
             print_selected(model, prompt, len, &o, &r);
-        print_timings(&r, &info, load_ms, total_ms);
+        if (!rc)
+            print_timings(&r, &info, load_ms, total_ms);
         gemcl_result_free(&r);
         if (o.profile && gemcl_model_write_trace(model, o.profile, err, sizeof err) != GEMCL_OK)
             rc = cli_error("%s", err);
