@@ -591,6 +591,50 @@ START_TEST(show_selected_json_is_always_one_parseable_object) {
 }
 END_TEST
 
+/* Issue 16, item 7: --truncate middle kept n_ctx - 1 prompt tokens, so -n 50 produced 2 tokens, silently;
+ * and a run that filled the context stopped without a word. Truncation now leaves room for -n (up to half
+ * the context), and a full context is reported. */
+START_TEST(middle_truncation_leaves_room_for_the_answer) {
+    gemcl_model *model;
+    gemcl_context *ctx;
+    if (!test_api_open_shared(STORIES, &model, &ctx))
+        return;
+    char prompt[8192] = "";
+    while (strlen(prompt) < sizeof prompt - 64) /* ~1500 tokens: three times the 512-token context */
+        strcat(prompt, "Once upon a time, there was a little girl named Lily who loved the park. ");
+    gemcl_generate_params g = gemcl_generate_default_params();
+    g.truncate_middle = 1;
+    g.ignore_eos = 1; /* exactly max_tokens unless the context runs out */
+    g.max_tokens = 50;
+    gemcl_result r;
+    ck_assert_msg(gemcl_generate(ctx, prompt, strlen(prompt), &g, &r) == GEMCL_OK, "%s", gemcl_context_last_error(ctx));
+    ck_assert_int_eq(r.n_generated, 50);
+    ck_assert_int_eq(r.n_prompt_tokens, 512 - 49);
+    gemcl_result_free(&r);
+    g.max_tokens = 1000; /* more than the context: half of it stays prompt */
+    ck_assert_msg(gemcl_generate(ctx, prompt, strlen(prompt), &g, &r) == GEMCL_OK, "%s", gemcl_context_last_error(ctx));
+    ck_assert_int_eq(r.n_prompt_tokens, 256);
+    ck_assert_int_eq(r.n_generated, 512 - 256 + 1);
+    gemcl_result_free(&r);
+    gemcl_context_free(ctx);
+    gemcl_model_free(model);
+}
+END_TEST
+
+START_TEST(a_full_context_is_reported) {
+    if (test_skip_if_missing(test_shared_path(STORIES), STORIES))
+        return;
+    /* stories260K continues this story for hundreds of tokens without ending it */
+    const char *template[] = {"run", "-m", "MODEL", "-p", "Once upon a time", "-c", "64", "-n", "100", NULL};
+    const char *argv[12];
+    fill_argv(template, argv, 12);
+    cli_run r;
+    cli_exec(argv, &r);
+    ck_assert_msg(r.exit_code == 0, "%s", r.err);
+    ck_assert_msg(strstr(r.err, "context full: generation stopped after 60 of 100"), "%s", r.err);
+}
+END_TEST
+
 Suite *suite_reliab(void) {
     Suite *s = suite_create("reliab");
     TCase *exit_loop = tcase_create("exit");
@@ -609,6 +653,8 @@ Suite *suite_reliab(void) {
     tcase_add_test(tc, failed_writes_to_stdout_exit_non_zero);
     tcase_add_test(tc, needle_resume_refuses_cells_out_of_range);
     tcase_add_test(tc, show_selected_json_is_always_one_parseable_object);
+    tcase_add_test(tc, middle_truncation_leaves_room_for_the_answer);
+    tcase_add_test(tc, a_full_context_is_reported);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -357,6 +357,23 @@ static int write_selected_json(const run_opts *o, const gemcl_result *r, char la
     return rc;
 }
 
+/* The library's warnings (e.g. what middle truncation kept) as "gemcl: warning: ..." lines; less is dropped. */
+static void log_warnings(gemcl_log_level level, const char *message, void *user) {
+    (void)user;
+    if (level >= GEMCL_LOG_LEVEL_WARN)
+        fprintf(stderr, "gemcl: warning: %s\n", message);
+}
+
+/* A run that stopped because the KV cache was full says so: otherwise a short answer looks like the model's
+ * choice. */
+static void report_context_full(const gemcl_context *ctx, const gemcl_result *r, int max_tokens) {
+    gemcl_context_stats cs;
+    if (gemcl_context_get_stats(ctx, &cs) == GEMCL_OK && cs.n_past >= cs.n_ctx && r->n_generated < max_tokens)
+        fprintf(stderr, "\ngemcl: context full: generation stopped after %d of %d new tokens (%d prompt tokens in a "
+                        "%d-token context; use -c, --truncate middle or a compression method)\n",
+                r->n_generated, max_tokens, r->n_kept_tokens, cs.n_ctx);
+}
+
 static void print_timings(const gemcl_result *r, const gemcl_model_info *info, double load_ms, double total_ms) {
     char peak[32];
     fprintf(stderr, "\n");
@@ -402,6 +419,7 @@ int cmd_run(int argc, char **argv) {
     mp.tokenizer_path = o.tokenizer;
     mp.weight_dtype = o.dtype;
     mp.profiling = o.profile != NULL;
+    mp.log = log_warnings;
     gemcl_model *model = NULL;
     gemcl_context *ctx = NULL;
     char err[4096];
@@ -440,8 +458,10 @@ int cmd_run(int argc, char **argv) {
             rc = write_selected_json(&o, &r, stream.last);
         else if (o.show_selected)
             print_selected(model, prompt, len, &o, &r);
-        if (!rc)
+        if (!rc) {
+            report_context_full(ctx, &r, o.g.max_tokens);
             print_timings(&r, &info, load_ms, total_ms);
+        }
         gemcl_result_free(&r);
         if (o.profile && gemcl_model_write_trace(model, o.profile, err, sizeof err) != GEMCL_OK)
             rc = cli_error("%s", err);
