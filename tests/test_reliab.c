@@ -52,6 +52,8 @@ static void read_into(const char *path, char *buf, size_t cap) {
 
 /* Seconds a CLI run may take before SIGALRM ends it (and the test sees a signal, not a hang). */
 static unsigned cli_timeout_s = 240;
+/* Working directory of the CLI runs (NULL = ours), so that a stray relative write lands where a test looks. */
+static const char *cli_cwd;
 
 /* Runs build/tools/gemcl with argv (NULL-terminated, without the program name) and stdin from /dev/null;
  * stdout goes to stdout_path when given (e.g. /dev/full), else it is captured. No shell is involved, so a
@@ -78,6 +80,8 @@ static void cli_exec_to(const char *const *argv, const char *stdout_path, cli_ru
         if (in < 0 || out < 0 || err < 0)
             _exit(127);
         dup2(in, 0), dup2(out, 1), dup2(err, 2);
+        if (cli_cwd && chdir(cli_cwd) != 0)
+            _exit(127);
         alarm(cli_timeout_s); /* survives execv */
         execv(exe, (char *const *)args);
         _exit(127);
@@ -635,6 +639,178 @@ START_TEST(a_full_context_is_reported) {
 }
 END_TEST
 
+/* ---- the fuzz-style table: bad invocations, one line each ------------------------------------------------ */
+
+/* Fixtures a bad invocation may name. NOFILE and NODIR never exist; FIFO, EMPTY, GARBAGE and EMPTYDIR live in
+ * a fixture directory; OUT (a path inside the watched directory) must never be created. */
+typedef struct fuzz_paths {
+    char fix[4096], watched[4096], fifo[4200], empty[4200], garbage[4200], emptydir[4200], out[4200];
+} fuzz_paths;
+
+static const char *fuzz_subst(const char *a, const fuzz_paths *f, const char *model, const char *tok) {
+    static const char *const names[] = {"MODEL", "TOK", "FIFO", "EMPTY", "GARBAGE", "EMPTYDIR", "OUT", "NOFILE"};
+    const char *values[] = {model, tok, f->fifo, f->empty, f->garbage, f->emptydir, f->out, "/nonexistent/gemcl/x.bin"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(a, names[i]) == 0)
+            return values[i];
+    return a;
+}
+
+static bool dir_is_empty(const char *dir) {
+    char cmd[4200], line[64] = "";
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | head -1", dir);
+    FILE *p = popen(cmd, "r");
+    bool empty = p && !fgets(line, sizeof line, p);
+    if (p)
+        pclose(p);
+    return empty;
+}
+
+typedef struct fuzz_case {
+    const char *argv[12];
+    const char *names; /* what the one stderr line must name (after substitution) */
+} fuzz_case;
+
+static const fuzz_case fuzz_cases[] = {
+    /* run: flags and values */
+    {{"run"}, "-m"},
+    {{"run", "-m"}, "-m"},
+    {{"run", "-m", "MODEL", "-n", "-1"}, "-n"},
+    {{"run", "-m", "MODEL", "-n", "abc"}, "-n"},
+    {{"run", "-m", "MODEL", "-n", "99999999999"}, "-n"},
+    {{"run", "-m", "MODEL", "-c", "-5"}, "-c"},
+    {{"run", "-m", "MODEL", "-ub", "0"}, "-ub"},
+    {{"run", "-m", "MODEL", "-s", "-1"}, "-s"},
+    {{"run", "-m", "MODEL", "--seed", "1e3"}, "--seed"},
+    {{"run", "-m", "MODEL", "--seed", "18446744073709551616"}, "--seed"},
+    {{"run", "-m", "MODEL", "--temp", "-1"}, "--temp"},
+    {{"run", "-m", "MODEL", "--temp", "inf"}, "--temp"},
+    {{"run", "-m", "MODEL", "--temp", ""}, "--temp"},
+    {{"run", "-m", "MODEL", "--top-k", "-3"}, "--top-k"},
+    {{"run", "-m", "MODEL", "--top-p", "1.5"}, "--top-p"},
+    {{"run", "-m", "MODEL", "--top-p", "0"}, "--top-p"},
+    {{"run", "-m", "MODEL", "--filter-layer", "-2"}, "--filter-layer"},
+    {{"run", "-m", "MODEL", "--budget", "-1"}, "--budget"},
+    {{"run", "-m", "MODEL", "--window", "x"}, "--window"},
+    {{"run", "-m", "MODEL", "--heavy", "-4"}, "--heavy"},
+    {{"run", "-m", "MODEL", "--recent", " 5"}, "--recent"},
+    {{"run", "-m", "MODEL", "--block-size", "-1"}, "--block-size"},
+    {{"run", "-m", "MODEL", "--sinks", "3x"}, "--sinks"},
+    {{"run", "-m", "MODEL", "--tt", "5"}, "--tt"},
+    {{"run", "-m", "MODEL", "--select-layers", "1,,x"}, "--select-layers"},
+    {{"run", "-m", "MODEL", "--budgets", ","}, "--budgets"},
+    {{"run", "-m", "MODEL", "--select-layers", "1,2", "--budgets", "5"}, "--select-layers"},
+    {{"run", "-m", "MODEL", "--method", "nope"}, "nope"},
+    {{"run", "-m", "MODEL", "--pooling", "sum"}, "--pooling"},
+    {{"run", "-m", "MODEL", "--dtype", "q2"}, "--dtype"},
+    {{"run", "-m", "MODEL", "--truncate", "start"}, "--truncate"},
+    {{"run", "-m", "MODEL", "--frobnicate"}, "--frobnicate"},
+    {{"run", "-m", "MODEL", "-p", "hi", "-f", "EMPTY"}, "-f"},
+    {{"run", "-m", "MODEL", "-p", "hi", "--show-selected=json:"}, "--show-selected"},
+    {{"run", "-m", "MODEL", "-p", "hi", "--show-selected=json:/nonexistent/gemcl/s.json"}, "/nonexistent/gemcl"},
+    {{"run", "-m", "MODEL", "-p", "hi", "--profile", "/nonexistent/gemcl/t.json"}, "--profile"},
+    {{"run", "-m", "MODEL", "-p", "hi", "--profile", "EMPTYDIR"}, "EMPTYDIR"},
+    /* run: files */
+    {{"run", "-m", "NOFILE", "-p", "hi"}, "NOFILE"},
+    {{"run", "-m", "FIFO", "-p", "hi"}, "FIFO"},
+    {{"run", "-m", "EMPTY", "-p", "hi"}, "EMPTY"},
+    {{"run", "-m", "GARBAGE", "-p", "hi"}, "GARBAGE"},
+    {{"run", "-m", "EMPTYDIR", "-p", "hi"}, "EMPTYDIR"},
+    {{"run", "-m", "MODEL", "-f", "NOFILE"}, "NOFILE"},
+    {{"run", "-m", "MODEL", "-f", "EMPTYDIR"}, "EMPTYDIR"},
+    {{"run", "-m", "MODEL", "--tokenizer", "NOFILE", "-p", "hi"}, "NOFILE"},
+    {{"run", "-m", "MODEL", "--tokenizer", "FIFO", "-p", "hi"}, "FIFO"},
+    {{"run", "-m", "MODEL", "--tokenizer", "GARBAGE", "-p", "hi"}, "GARBAGE"},
+    {{"run", "-m", "MODEL", "-p", "hi", "--device", "no-such-device-xyz"}, "no-such-device-xyz"},
+    /* bench, needle, calibrate, tune */
+    {{"bench"}, "-m"},
+    {{"bench", "-m", "MODEL", "-p", "12x"}, "-p"},
+    {{"bench", "-m", "MODEL", "-r", "0"}, "-r"},
+    {{"bench", "-m", "MODEL", "-w", "-1"}, "-w"},
+    {{"bench", "-m", "MODEL", "-o", "xml"}, "xml"},
+    {{"bench", "-m", "MODEL", "--method", "nope"}, "nope"},
+    {{"needle"}, "-m"},
+    {{"needle", "-m", "MODEL", "-n", "0"}, "-n"},
+    {{"needle", "-m", "MODEL", "--seed", "-1"}, "--seed"},
+    {{"needle", "-m", "MODEL", "--task", "quiz"}, "--task"},
+    {{"needle", "-m", "MODEL", "--min", "x"}, "--min"},
+    {{"needle", "-m", "MODEL", "-c", "-1", "-o", "OUT"}, "-c"},
+    {{"calibrate"}, "-m"},
+    {{"calibrate", "-m", "MODEL", "--budget", "-1"}, "--budget"},
+    {{"calibrate", "-m", "MODEL", "--task", "x"}, "--task"},
+    {{"calibrate", "-m", "MODEL", "--seed", "x", "--write-card", "OUT"}, "--seed"},
+    {{"tune", "-r", "0", "-o", "OUT"}, "-r"},
+    {{"tune", "--dtype", "q2", "-o", "OUT"}, "q2"},
+    {{"tune", "--bogus"}, "--bogus"},
+    /* gen-model, convert, inspect, tokenize, the dispatcher */
+    {{"gen-model", "--like", "stories260K", "--seed", "-1", "OUT"}, "--seed"},
+    {{"gen-model", "--like", "no-such-card", "--seed", "1", "OUT"}, "no-such-card"},
+    {{"gen-model", "--like", "stories260K", "--seed", "1", "--dtype", "q8_0", "OUT"}, "--dtype"},
+    {{"convert", "MODEL", "OUT", "--to", "nope"}, "nope"},
+    {{"convert", "NOFILE", "OUT", "--to", "gguf"}, "NOFILE"},
+    {{"convert", "FIFO", "OUT", "--to", "gguf"}, "FIFO"},
+    {{"convert", "GARBAGE", "OUT", "--to", "hf"}, "GARBAGE"},
+    {{"inspect", "NOFILE"}, "NOFILE"},
+    {{"inspect", "FIFO"}, "FIFO"},
+    {{"inspect", "GARBAGE"}, "GARBAGE"},
+    {{"inspect", "EMPTY"}, "EMPTY"},
+    {{"tokenize", "NOFILE", "hi"}, "NOFILE"},
+    {{"tokenize", "GARBAGE", "hi"}, "GARBAGE"},
+    {{"no-such-command"}, "no-such-command"},
+};
+
+static void fuzz_fixtures(fuzz_paths *f) {
+    char *fix = temp_dir(), *watched = temp_dir();
+    snprintf(f->fix, sizeof f->fix, "%s", fix);
+    snprintf(f->watched, sizeof f->watched, "%s", watched);
+    free(fix), free(watched);
+    snprintf(f->fifo, sizeof f->fifo, "%s/fifo.bin", f->fix);
+    snprintf(f->empty, sizeof f->empty, "%s/empty.bin", f->fix);
+    snprintf(f->garbage, sizeof f->garbage, "%s/garbage.gguf", f->fix);
+    snprintf(f->emptydir, sizeof f->emptydir, "%s/emptydir", f->fix);
+    snprintf(f->out, sizeof f->out, "%s/out", f->watched);
+    ck_assert_int_eq(mkfifo(f->fifo, 0600), 0);
+    write_text(f->empty, "");
+    write_text(f->garbage, "GGUF\x03\x00\x00\x00 this is not a model, only its magic and some noise\n");
+    ck_assert_int_eq(mkdir(f->emptydir, 0700), 0);
+}
+
+/* Issue 16, "must show": a table of bad invocations (flags, values, files) across every command. Each must exit
+ * non-zero without a signal, print exactly one stderr line naming the flag or file, and write nothing: the
+ * watched directory (the runs' working directory, and where OUT points) stays empty. */
+START_TEST(bad_invocations_fail_with_one_line_and_write_nothing) {
+    if (test_skip_if_missing(test_shared_path(STORIES), STORIES))
+        return;
+    static char model[4096], tok[4096];
+    snprintf(model, sizeof model, "%s", test_shared_path(STORIES));
+    snprintf(tok, sizeof tok, "%s", test_shared_path("models/stories260K/tok512.bin"));
+    fuzz_paths f;
+    fuzz_fixtures(&f);
+    size_t n_cases = sizeof fuzz_cases / sizeof fuzz_cases[0];
+    ck_assert_uint_ge(n_cases, 60);
+    cli_cwd = f.watched;
+    cli_timeout_s = 60;
+    for (size_t i = 0; i < n_cases; i++) {
+        const char *argv[13];
+        int k = 0;
+        for (; k < 12 && fuzz_cases[i].argv[k]; k++)
+            argv[k] = fuzz_subst(fuzz_cases[i].argv[k], &f, model, tok);
+        argv[k] = NULL;
+        char what[160];
+        snprintf(what, sizeof what, "case %zu (%s %s %s)", i, argv[0], k > 1 ? fuzz_cases[i].argv[k - 2] : "",
+                 k > 0 ? fuzz_cases[i].argv[k - 1] : "");
+        cli_run r;
+        cli_exec(argv, &r);
+        assert_one_line_error(&r, fuzz_subst(fuzz_cases[i].names, &f, model, tok), what);
+        ck_assert_msg(dir_is_empty(f.watched), "%s wrote into %s", what, f.watched);
+    }
+    cli_cwd = NULL;
+    cli_timeout_s = 240;
+    remove_tree(f.fix);
+    remove_tree(f.watched);
+}
+END_TEST
+
 Suite *suite_reliab(void) {
     Suite *s = suite_create("reliab");
     TCase *exit_loop = tcase_create("exit");
@@ -655,6 +831,7 @@ Suite *suite_reliab(void) {
     tcase_add_test(tc, show_selected_json_is_always_one_parseable_object);
     tcase_add_test(tc, middle_truncation_leaves_room_for_the_answer);
     tcase_add_test(tc, a_full_context_is_reported);
+    tcase_add_test(tc, bad_invocations_fail_with_one_line_and_write_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
