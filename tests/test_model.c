@@ -1311,7 +1311,7 @@ START_TEST(cli_inspect_convert_and_gen_model) {
     snprintf(args, sizeof args, "inspect %s", path);
     ck_assert_int_eq(test_run_cli(args, false, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "parameters: 260032"));
-    ck_assert_ptr_nonnull(strstr(out, "wq                                               f32   [5, 64, 64] offset 132380"));
+    ck_assert_ptr_nonnull(strstr(out, "wq                                               f32    [5, 64, 64] offset 132380"));
     ck_assert_ptr_nonnull(strstr(out, "context length: 512"));
     snprintf(args, sizeof args, "convert %s %s/m.gguf --to gguf --dtype f16", path, dir);
     ck_assert_int_eq(test_run_cli(args, false, out, sizeof out), 0);
