@@ -280,9 +280,12 @@ gemcl_status gc_ops_profile_for(const gc_device *device, const char *cache_dir, 
         snprintf(path, sizeof path, "%s", env);
     else if (!gc_ops_profile_device_path(cache_dir, dev, path, sizeof path) || access(path, F_OK) != 0)
         return GEMCL_OK;
-    st = gc_ops_profile_apply_file(out, path, err);
+    gc_ops_profile applied = *out; /* a file refused by the device check leaves the built-in values too */
+    st = gc_ops_profile_apply_file(&applied, path, err);
     if (st == GEMCL_OK)
-        st = gc_ops_profile_check_device(out, device, path, err);
+        st = gc_ops_profile_check_device(&applied, device, path, err);
+    if (st == GEMCL_OK)
+        *out = applied;
     if (st != GEMCL_OK) {
         snprintf(out->file, sizeof out->file, "%s", path);
         gc_error_prefix(err, "%s", from_env ? "GEMCL_PROFILE" : "tuned profile (rerun gemcl tune, or delete it)");
