@@ -25,10 +25,7 @@ void gc_api_unlock(gemcl_model *m) {
 }
 
 bool gc_api_is_end(const gc_tokenizer *tok, int32_t id) {
-    if (gc_tokenizer_is_eog(tok, id))
-        return true;
-    /* llama2.c's generation loop ends on BOS */
-    return gc_tokenizer_get_kind(tok) == GC_TOKENIZER_LLAMA2C && id == gc_tokenizer_bos(tok);
+    return gc_tokenizer_is_eog(tok, id); /* for llama2.c tokenizers that includes BOS (its EOT) */
 }
 
 gemcl_status gc_api_check_generate_params(const gemcl_generate_params *p, gc_error *err) {

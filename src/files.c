@@ -191,12 +191,7 @@ static gemcl_status describe_gguf_metadata(const text_sink *o, const char *path,
 }
 
 static bool is_gguf(const char *path) {
-    FILE *f = fopen(path, "rb");
-    char magic[4] = {0};
-    bool yes = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
-    if (f)
-        fclose(f);
-    return yes;
+    return gc_file_starts_with(path, "GGUF", 4);
 }
 
 gemcl_status gemcl_model_file_describe(const char *path, gemcl_text_fn write, void *user_data, char *errbuf,

@@ -133,15 +133,24 @@ static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len,
     const char *name = gemcl_method_name(p->method.method);
     const gc_method *method = name ? gc_method_find(name) : NULL;
     bool compresses = method && method->before_prefill;
-    if (*n > limit && !compresses) {
-        if (!p->truncate_middle)
-            return gc_fail(err, GEMCL_ERR_CONTEXT_FULL,
-                           "the prompt has %d tokens but the context holds %d (use a larger context, gemfilter, "
-                           "or middle truncation)",
-                           *n, c->seq->n_ctx);
-        int head = limit / 2, tail = limit - head; /* LongBench: keep the first and last halves */
+    if (*n > limit && !compresses && !p->truncate_middle)
+        return gc_fail(err, GEMCL_ERR_CONTEXT_FULL,
+                       "the prompt has %d tokens but the context holds %d (use a larger context, gemfilter, "
+                       "or middle truncation)",
+                       *n, c->seq->n_ctx);
+    /* Middle truncation leaves room for the answer: the first new token comes from the prefill and each later
+     * one takes a row, so max_tokens need max_tokens - 1 rows after the prompt (keeping n_ctx - 1 prompt rows
+     * left room for 2, issue 16). At most half the context is given up; beyond that the run stops early, and
+     * says so (the CLI prints "context full"). */
+    int reserve = p->max_tokens > 2 ? p->max_tokens - 1 : 1, half = c->seq->n_ctx / 2;
+    int target = c->seq->n_ctx - (reserve < half ? reserve : half);
+    if (p->truncate_middle && !compresses && *n > target) {
+        int head = target / 2, tail = target - head; /* LongBench: keep the first and last halves */
         memmove(*ids + head, *ids + *n - tail, (size_t)tail * sizeof **ids);
-        *n = limit;
+        gc_log(c->model->rt, GEMCL_LOG_LEVEL_WARN,
+               "middle truncation: kept %d of the prompt's %d tokens, leaving room for %d new tokens in the "
+               "%d-token context", target, *n, c->seq->n_ctx - target + 1, c->seq->n_ctx);
+        *n = target;
     }
     return GEMCL_OK;
 }

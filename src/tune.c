@@ -608,12 +608,13 @@ gemcl_status gemcl_device_profile(const char *device, gemcl_profile_info *info, 
     if (st == GEMCL_OK)
         st = gc_devices_choose(devs, n, device, &index, &err);
     if (st == GEMCL_OK) {
-        const gemcl_device_info *dev = &devs[index].info;
+        const gc_device *device = &devs[index];
+        const gemcl_device_info *dev = &device->info;
         char cache[1024];
         const char *cache_dir = gc_cache_dir_resolve(NULL, cache, sizeof cache) ? cache : NULL;
         const char *env = getenv("GEMCL_PROFILE");
         gc_ops_profile p;
-        st = gc_ops_profile_for(dev, cache_dir, &p, &err);
+        st = gc_ops_profile_for(device, cache_dir, &p, &err);
         snprintf(info->builtin, sizeof info->builtin, "%s", gc_ops_profile_builtin_name(dev));
         snprintf(info->file, sizeof info->file, "%s", p.file);
         info->file_from_env = env && *env;

@@ -101,7 +101,7 @@ START_TEST(parse_rejects_bad_input_with_one_bench_line) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         bench_opts o;
-        ck_assert_int_eq(parse(&o, cases[i]), 1);
+        ck_assert_int_eq(parse(&o, cases[i]), 2); /* a usage error */
         ck_assert_msg(strncmp(last_error, "bench: ", 7) == 0, "case %zu: '%s'", i, last_error);
         ck_assert_ptr_null(strchr(last_error, '\n'));
     }

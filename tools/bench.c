@@ -1,5 +1,6 @@
 /* bench.c - `gemcl bench`'s options, measurements and output formats (see bench.h). Public API only. */
 #include "bench.h"
+#include "options.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -63,31 +64,26 @@ static void usage(FILE *out) {
             "json). Results go to stdout, progress to stderr.\n");
 }
 
+/* Every count of bench: at least min, at most 2^24 (beyond any context or repetition count). */
 static int parse_int(const char *s, const char *flag, int min, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < min || v > 1 << 24)
-        return cli_error("bench: %s expects an integer >= %d, got '%s'", flag, min, s);
-    *out = (int)v;
-    return 0;
+    return opt_int("bench", flag, s, min, 1 << 24, out);
 }
 
 /* "512,4096" -> {512, 4096}; "0" -> empty. */
 static int parse_int_list(const char *s, const char *flag, int *out, int *count) {
     char buf[256];
     if (strlen(s) >= sizeof buf)
-        return cli_error("bench: %s list is too long", flag);
+        return cli_usage_error("bench: %s list is too long", flag);
     strcpy(buf, s);
     *count = 0;
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int v;
         if (parse_int(tok, flag, 0, &v))
-            return 1;
+            return 2;
         if (v == 0)
             continue;
         if (*count == BENCH_MAX_LIST)
-            return cli_error("bench: %s takes at most %d values", flag, BENCH_MAX_LIST);
+            return cli_usage_error("bench: %s takes at most %d values", flag, BENCH_MAX_LIST);
         out[(*count)++] = v;
     }
     return 0;
@@ -96,18 +92,18 @@ static int parse_int_list(const char *s, const char *flag, int *out, int *count)
 static int parse_methods(const char *s, bench_opts *o) {
     char buf[256];
     if (strlen(s) >= sizeof buf)
-        return cli_error("bench: --method list is too long");
+        return cli_usage_error("bench: --method list is too long");
     strcpy(buf, s);
     o->n_methods = 0;
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (o->n_methods == BENCH_MAX_LIST)
-            return cli_error("bench: --method takes at most %d names", BENCH_MAX_LIST);
+            return cli_usage_error("bench: --method takes at most %d names", BENCH_MAX_LIST);
         if (gemcl_method_from_name(tok, &o->methods[o->n_methods]) != GEMCL_OK)
-            return cli_error("bench: unknown method '%s' (see gemcl run --help)", tok);
+            return cli_usage_error("bench: unknown method '%s' (see gemcl run --help)", tok);
         o->n_methods++;
     }
     if (o->n_methods == 0)
-        return cli_error("bench: --method needs at least one name");
+        return cli_usage_error("bench: --method needs at least one name");
     return 0;
 }
 
@@ -117,24 +113,24 @@ static int parse_name(const char *s, const char *flag, const char *const *names,
             *out = i;
             return 0;
         }
-    return cli_error("bench: unknown %s '%s'", flag, s);
+    return cli_usage_error("bench: unknown %s '%s'", flag, s);
 }
 
 static int parse_formats(const char *s, bench_opts *o) {
     char buf[64];
     if (strlen(s) >= sizeof buf)
-        return cli_error("bench: -o list is too long");
+        return cli_usage_error("bench: -o list is too long");
     strcpy(buf, s);
     o->n_formats = 0;
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int idx = 0;
         if (o->n_formats == 4)
-            return cli_error("bench: -o takes at most 4 formats");
+            return cli_usage_error("bench: -o takes at most 4 formats");
         if (parse_name(tok, "output format", format_names, 4, &idx))
-            return 1;
+            return 2;
         o->formats[o->n_formats++] = (bench_format)idx;
     }
-    return o->n_formats ? 0 : cli_error("bench: -o needs a format");
+    return o->n_formats ? 0 : cli_usage_error("bench: -o needs a format");
 }
 
 static int is_flag(const char *arg, const char *name, const char *alias) {
@@ -149,7 +145,7 @@ int bench_parse(int argc, char **argv, bench_opts *o, FILE *out) {
 #define NEED_VALUE()                                                \
     do {                                                            \
         if (!v)                                                     \
-            return cli_error("bench: %s needs a value", a);         \
+            return cli_usage_error("bench: %s needs a value", a);         \
         i++;                                                        \
     } while (0)
         if (FLAG("--help", "-h")) {
@@ -160,38 +156,38 @@ int bench_parse(int argc, char **argv, bench_opts *o, FILE *out) {
         else if (FLAG("-p", "--n-prompt")) {
             NEED_VALUE();
             if (parse_int_list(v, a, o->n_prompt, &o->n_prompt_count))
-                return 1;
+                return 2;
         }
-        else if (FLAG("-n", "--n-gen")) { NEED_VALUE(); if (parse_int_list(v, a, o->n_gen, &o->n_gen_count)) return 1; }
-        else if (FLAG("--mem", NULL)) { NEED_VALUE(); if (parse_int_list(v, a, o->n_mem, &o->n_mem_count)) return 1; }
-        else if (FLAG("-r", "--repetitions")) { NEED_VALUE(); if (parse_int(v, a, 1, &o->repetitions)) return 1; }
-        else if (FLAG("-w", "--warmup")) { NEED_VALUE(); if (parse_int(v, a, 0, &o->warmup)) return 1; }
-        else if (FLAG("--filter-layer", NULL)) { NEED_VALUE(); if (parse_int(v, a, 0, &o->filter_layer)) return 1; }
-        else if (FLAG("--budget", NULL)) { NEED_VALUE(); if (parse_int(v, a, 1, &o->budget)) return 1; }
-        else if (FLAG("-ub", "--ubatch-size")) { NEED_VALUE(); if (parse_int(v, a, 1, &o->n_ubatch)) return 1; }
-        else if (FLAG("--method", NULL)) { NEED_VALUE(); if (parse_methods(v, o)) return 1; }
+        else if (FLAG("-n", "--n-gen")) { NEED_VALUE(); if (parse_int_list(v, a, o->n_gen, &o->n_gen_count)) return 2; }
+        else if (FLAG("--mem", NULL)) { NEED_VALUE(); if (parse_int_list(v, a, o->n_mem, &o->n_mem_count)) return 2; }
+        else if (FLAG("-r", "--repetitions")) { NEED_VALUE(); if (parse_int(v, a, 1, &o->repetitions)) return 2; }
+        else if (FLAG("-w", "--warmup")) { NEED_VALUE(); if (parse_int(v, a, 0, &o->warmup)) return 2; }
+        else if (FLAG("--filter-layer", NULL)) { NEED_VALUE(); if (parse_int(v, a, 0, &o->filter_layer)) return 2; }
+        else if (FLAG("--budget", NULL)) { NEED_VALUE(); if (parse_int(v, a, 1, &o->budget)) return 2; }
+        else if (FLAG("-ub", "--ubatch-size")) { NEED_VALUE(); if (parse_int(v, a, 1, &o->n_ubatch)) return 2; }
+        else if (FLAG("--method", NULL)) { NEED_VALUE(); if (parse_methods(v, o)) return 2; }
         else if (FLAG("--dtype", NULL)) {
             NEED_VALUE();
             if (parse_name(v, "--dtype", dtype_names, 4, &idx))
-                return 1;
+                return 2;
             o->dtype = (gemcl_weight_dtype)idx;
         } else if (FLAG("-o", "--output")) {
             NEED_VALUE();
             if (parse_formats(v, o))
-                return 1;
+                return 2;
         } else if (FLAG("--vs-blas", NULL)) { o->vs_blas = 1; }
         else if (FLAG("--no-bandwidth", NULL)) { o->bandwidth = 0; }
         else
-            return cli_error("bench: unknown option '%s' (see gemcl bench --help)", a);
+            return cli_usage_error("bench: unknown option '%s' (see gemcl bench --help)", a);
 #undef FLAG
 #undef NEED_VALUE
     }
     if (!o->model)
-        return cli_error("bench: no model given (-m MODEL)");
+        return cli_usage_error("bench: no model given (-m MODEL)");
     if (o->repetitions > 256 || o->warmup > 256)
-        return cli_error("bench: -r and -w are at most 256");
+        return cli_usage_error("bench: -r and -w are at most 256");
     if (o->n_prompt_count == 0 && o->n_gen_count == 0 && o->n_mem_count == 0 && !o->vs_blas)
-        return cli_error("bench: nothing to measure (-p 0 -n 0, no --mem and no --vs-blas)");
+        return cli_usage_error("bench: nothing to measure (-p 0 -n 0, no --mem and no --vs-blas)");
     return 0;
 }
 

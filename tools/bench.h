@@ -55,7 +55,7 @@ typedef struct bench_opts {
 bench_opts bench_default_opts(void);
 
 /* Parses argv (argv[0] is "bench") into o. Returns 0 on success, -1 after --help (usage printed to out),
- * 1 on a bad option (one "gemcl: ..." line on stderr). */
+ * 2 on a bad option (one "gemcl: ..." line on stderr: a usage error). */
 int bench_parse(int argc, char **argv, bench_opts *o, FILE *out);
 
 /* mean, standard deviation (n - 1) and median of n samples. */

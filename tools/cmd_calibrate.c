@@ -1,13 +1,14 @@
 /* cmd_calibrate.c - `gemcl calibrate`: sweep GemFilter's filter layer r over a small passkey/needle grid, report
  * per r how much of the needle the top-k keeps, the score and the prompt-phase cost, recommend the smallest r
  * that keeps the needle, and optionally write it into a model card. */
-#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "eval/eval.h"
 
 static void usage(void) {
@@ -46,21 +47,11 @@ typedef struct layer_stats {
     double kept_fraction, score, filter_ms; /* means over the cells that ran */
 } layer_stats;
 
-static int parse_int(const char *s, const char *flag, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < -2147483647L || v > 2147483647L)
-        return cli_error("calibrate: %s expects an integer, got '%s'", flag, s);
-    *out = (int)v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, calib_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         const char **str = NULL;
-        int *num = NULL;
+        int *num = NULL, lo = 0;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage();
             return -1;
@@ -76,38 +67,33 @@ static int parse_args(int argc, char **argv, calib_opts *o) {
         else if (strcmp(a, "--template") == 0) str = &o->tmpl;
         else if (strcmp(a, "--chat-template") == 0) str = &o->chat_template;
         else if (strcmp(a, "--budget") == 0) num = &o->budget;
-        else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) num = &o->n_predict;
+        else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) num = &o->n_predict, lo = 1;
         else if (strcmp(a, "-c") == 0 || strcmp(a, "--ctx-size") == 0) num = &o->n_ctx;
         else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) { o->quiet = 1; continue; }
         else if (strcmp(a, "--seed") == 0) {
-            char *end;
             if (!v)
-                return cli_error("calibrate: %s needs a value", a);
-            errno = 0;
-            o->seed = strtoull(v, &end, 10);
-            if (errno || *end || end == v)
-                return cli_error("calibrate: --seed expects a non-negative integer, got '%s'", v);
+                return cli_usage_error("calibrate: %s needs a value", a);
+            if (opt_u64("calibrate", a, v, &o->seed))
+                return 2;
             i++;
             continue;
         } else
-            return cli_error("calibrate: unknown option '%s' (see gemcl calibrate --help)", a);
+            return cli_usage_error("calibrate: unknown option '%s' (see gemcl calibrate --help)", a);
         if (!v)
-            return cli_error("calibrate: %s needs a value", a);
+            return cli_usage_error("calibrate: %s needs a value", a);
         i++;
         if (str)
             *str = v;
-        else if (parse_int(v, a, num))
-            return 1;
+        else if (opt_int("calibrate", a, v, lo, INT_MAX, num))
+            return 2;
     }
     if (!o->model)
-        return cli_error("calibrate: no model given (-m MODEL)");
+        return cli_usage_error("calibrate: no model given (-m MODEL)");
     if (strcmp(o->task, "needle") != 0 && strcmp(o->task, "passkey") != 0)
-        return cli_error("calibrate: --task must be needle or passkey, got '%s'", o->task);
+        return cli_usage_error("calibrate: --task must be needle or passkey, got '%s'", o->task);
     if (o->tmpl && strcmp(o->tmpl, "raw") != 0)
-        return cli_error("calibrate: --template takes only 'raw', got '%s'", o->tmpl);
+        return cli_usage_error("calibrate: --template takes only 'raw', got '%s'", o->tmpl);
     o->raw = o->tmpl != NULL;
-    if (o->budget < 0 || o->n_predict < 1 || o->n_ctx < 0)
-        return cli_error("calibrate: --budget and -c must be >= 0, -n >= 1");
     return 0;
 }
 

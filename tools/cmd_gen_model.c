@@ -1,10 +1,10 @@
 /* cmd_gen_model.c - `gemcl gen-model --like CARD --seed S [--dtype f32|f16|bf16] [--tokenizer FILE] OUT`. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 
 static int usage(void) {
     printf("usage: gemcl gen-model --like CARD --seed S [--dtype f32|f16|bf16] [--tokenizer FILE] OUT\n"
@@ -38,11 +38,9 @@ int cmd_gen_model(int argc, char **argv) {
     }
     if (!like || !seed_text || !out)
         return cli_error("gen-model: needs --like CARD --seed S OUT (see gemcl gen-model --help)");
-    char *end;
-    errno = 0;
-    unsigned long long seed = strtoull(seed_text, &end, 0);
-    if (errno || *end || seed_text[0] == '-')
-        return cli_error("gen-model: --seed must be a non-negative integer, not '%s'", seed_text);
+    uint64_t seed;
+    if (opt_u64("gen-model", "--seed", seed_text, &seed))
+        return 2;
     gemcl_weight_dtype dtype;
     if (gemcl_weight_dtype_from_name(dtype_name, &dtype) != GEMCL_OK || dtype == GEMCL_WEIGHT_DTYPE_AUTO ||
         dtype == GEMCL_WEIGHT_DTYPE_Q8_0)
@@ -50,6 +48,6 @@ int cmd_gen_model(int argc, char **argv) {
     char err[4096];
     if (gemcl_gen_model(like, seed, dtype, tokenizer, out, err, sizeof err) != GEMCL_OK)
         return cli_error("%s", err);
-    printf("wrote %s (like %s, seed %llu, %s)\n", out, like, seed, dtype_name);
+    printf("wrote %s (like %s, seed %llu, %s)\n", out, like, (unsigned long long)seed, dtype_name);
     return 0;
 }

@@ -1,6 +1,6 @@
 /* cmd_needle.c - `gemcl needle`: the needle-in-a-haystack (or passkey) grid of docs/METHODS.md, any methods side
  * by side, streamed to JSON lines, with CSV and an SVG heatmap. */
-#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "eval/eval.h"
 
 static void usage(void) {
@@ -50,16 +51,6 @@ typedef struct needle_opts {
     uint64_t seed;
 } needle_opts;
 
-static int parse_int(const char *s, const char *flag, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < -2147483647L || v > 2147483647L)
-        return cli_error("needle: %s expects an integer, got '%s'", flag, s);
-    *out = (int)v;
-    return 0;
-}
-
 static int is_flag(const char *arg, const char *name, const char *alias) {
     return strcmp(arg, name) == 0 || (alias && strcmp(arg, alias) == 0);
 }
@@ -72,16 +63,16 @@ static int parse_args(int argc, char **argv, needle_opts *o) {
 #define VALUE(dst)                                                   \
     do {                                                             \
         if (!v)                                                      \
-            return cli_error("needle: %s needs a value", a);         \
+            return cli_usage_error("needle: %s needs a value", a);         \
         dst = v;                                                     \
         i++;                                                         \
     } while (0)
-#define INT_VALUE(dst)                                               \
+#define INT_VALUE(dst, lo)                                           \
     do {                                                             \
         const char *s_;                                              \
         VALUE(s_);                                                   \
-        if (parse_int(s_, a, &dst))                                  \
-            return 1;                                                \
+        if (opt_int("needle", a, s_, lo, INT_MAX, &dst))             \
+            return 2;                                                \
     } while (0)
         if (FLAG("--help", "-h")) {
             usage();
@@ -99,37 +90,30 @@ static int parse_args(int argc, char **argv, needle_opts *o) {
         else if (FLAG("--chat-template", NULL)) VALUE(o->chat_template);
         else if (FLAG("-o", "--out")) VALUE(o->out);
         else if (FLAG("--device", NULL)) VALUE(o->device);
-        else if (FLAG("--min", NULL)) INT_VALUE(o->min_len);
-        else if (FLAG("--max", NULL)) INT_VALUE(o->max_len);
-        else if (FLAG("--filter-layer", NULL)) INT_VALUE(o->filter_layer);
-        else if (FLAG("--budget", NULL)) INT_VALUE(o->budget);
-        else if (FLAG("-n", "--n-predict")) INT_VALUE(o->n_predict);
-        else if (FLAG("-c", "--ctx-size")) INT_VALUE(o->n_ctx);
+        else if (FLAG("--min", NULL)) INT_VALUE(o->min_len, 1);
+        else if (FLAG("--max", NULL)) INT_VALUE(o->max_len, 1);
+        else if (FLAG("--filter-layer", NULL)) INT_VALUE(o->filter_layer, -1);
+        else if (FLAG("--budget", NULL)) INT_VALUE(o->budget, 0);
+        else if (FLAG("-n", "--n-predict")) INT_VALUE(o->n_predict, 1);
+        else if (FLAG("-c", "--ctx-size")) INT_VALUE(o->n_ctx, 0);
         else if (FLAG("--seed", NULL)) {
             const char *s;
-            char *end;
             VALUE(s);
-            errno = 0;
-            o->seed = strtoull(s, &end, 10);
-            if (errno || *end || end == s)
-                return cli_error("needle: --seed expects a non-negative integer, got '%s'", s);
+            if (opt_u64("needle", a, s, &o->seed))
+                return 2;
         } else if (FLAG("--resume", NULL)) o->resume = 1;
         else if (FLAG("--save-kept", NULL)) o->save_kept = 1;
         else if (FLAG("-q", "--quiet")) o->quiet = 1;
         else
-            return cli_error("needle: unknown option '%s' (see gemcl needle --help)", a);
+            return cli_usage_error("needle: unknown option '%s' (see gemcl needle --help)", a);
 #undef FLAG
 #undef VALUE
 #undef INT_VALUE
     }
     if (!o->model)
-        return cli_error("needle: no model given (-m MODEL)");
+        return cli_usage_error("needle: no model given (-m MODEL)");
     if (strcmp(o->task, "needle") != 0 && strcmp(o->task, "passkey") != 0)
-        return cli_error("needle: --task must be needle or passkey, got '%s'", o->task);
-    if (o->n_predict < 1)
-        return cli_error("needle: -n must be >= 1");
-    if (o->budget < 0 || o->n_ctx < 0)
-        return cli_error("needle: --budget and -c must be >= 0");
+        return cli_usage_error("needle: --task must be needle or passkey, got '%s'", o->task);
     return 0;
 }
 

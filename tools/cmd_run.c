@@ -1,11 +1,17 @@
 /* cmd_run.c - `gemcl run`: generate from a prompt with any method, llama.cpp-style flags and timings. */
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 
 static void usage(void) {
     printf("usage: gemcl run -m MODEL (-p PROMPT | -f FILE) [options]\n"
@@ -40,7 +46,9 @@ static void usage(void) {
            "  --sinks S               streamingllm: attention-sink tokens kept (default 4; window = K - S)\n"
            "  --show-selected[=json]  print what the method kept: the prompt text (token-level methods) or\n"
            "                          per-layer/head counts and a histogram of kept positions (snapkv, h2o,\n"
-           "                          h2o-stream: what the prompt kept)\n"
+           "                          h2o-stream: what the prompt kept); =json: one JSON object (method,\n"
+           "                          all_kept, kept or layers) as the last line of stdout, for every method\n"
+           "  --show-selected=json:FILE   the same JSON object written to FILE, stdout keeps the text alone\n"
            "  --truncate middle       drop the middle of a prompt longer than the context\n"
            "  --dtype f32|f16|bf16|q8_0   weight storage on the device (default: as in the file)\n"
            "  --tokenizer PATH        tokenizer file, when not beside the model\n"
@@ -64,49 +72,30 @@ typedef struct run_opts {
     const char *model, *prompt, *file, *tokenizer, *device, *profile, *system, *chat_template;
     int chat, conversation;
     int n_predict, n_ctx, n_ubatch, show_selected_json, show_selected, truncate_middle, special;
+    const char *selected_json_path; /* --show-selected=json:FILE; NULL = the last line of stdout */
     int n_select_layers, n_budgets;
     gemcl_weight_dtype dtype;
     gemcl_generate_params g;
 } run_opts;
 
+typedef struct stream_state {
+    int write_errno; /* of the first refused write */
+    char last;       /* the last byte streamed ('\n' before any) */
+} stream_state;
+
+/* Streams a piece to stdout; when stdout refuses it (a full disk, /dev/full) generation stops, since nobody
+ * would see the rest, and the errno is kept for the one error line. */
 static int stream_piece(const char *piece, size_t len, int32_t id, void *user) {
-    (void)id, (void)user;
-    fwrite(piece, 1, len, stdout);
-    fflush(stdout);
-    return 0;
-}
-
-static int parse_int(const char *s, const char *flag, int *out) {
-    char *end;
+    (void)id;
+    stream_state *s = user;
     errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < -2147483647L || v > 2147483647L)
-        return cli_error("run: %s expects an integer, got '%s'", flag, s);
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_float(const char *s, const char *flag, float *out) {
-    char *end;
-    float v = strtof(s, &end);
-    if (*end || end == s)
-        return cli_error("run: %s expects a number, got '%s'", flag, s);
-    *out = v;
-    return 0;
-}
-
-/* "13,20" -> out[0..*n-1]; at most max values. */
-static int parse_int_list(const char *s, const char *flag, int *out, int max, int *n) {
-    *n = 0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (*n == max)
-            return cli_error("run: %s takes at most %d values", flag, max);
-        if (parse_int(tok, flag, &out[(*n)++]))
-            return 1;
+    if (fwrite(piece, 1, len, stdout) != len || fflush(stdout) != 0) {
+        s->write_errno = errno ? errno : EIO;
+        return 1;
     }
-    return *n ? 0 : cli_error("run: %s needs a comma-separated list", flag);
+    if (len)
+        s->last = piece[len - 1];
+    return 0;
 }
 
 static int parse_dtype(const char *s, gemcl_weight_dtype *out) {
@@ -116,11 +105,30 @@ static int parse_dtype(const char *s, gemcl_weight_dtype *out) {
             *out = (gemcl_weight_dtype)i;
             return 0;
         }
-    return cli_error("run: --dtype must be f32, f16, bf16 or q8_0, got '%s'", s);
+    return cli_usage_error("run: --dtype must be f32, f16, bf16 or q8_0, got '%s'", s);
 }
 
 static int is_flag(const char *arg, const char *name, const char *alias) {
     return strcmp(arg, name) == 0 || (alias && strcmp(arg, alias) == 0);
+}
+
+/* An output file given on the command line (--show-selected=json:FILE, --profile FILE) is checked before the
+ * model loads, so a typo costs no run: its directory must exist and be writable, and it must not be a directory.
+ * Nothing is created here. */
+static int check_output_path(const char *flag, const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        slash[slash == dir ? 1 : 0] = '\0';
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return cli_usage_error("run: %s %s is a directory", flag, path);
+    if (access(dir, W_OK | X_OK) != 0)
+        return cli_usage_error("run: %s %s: cannot write in '%s': %s", flag, path, dir, strerror(errno));
+    return 0;
 }
 
 /* Parses argv into o; returns -1 after --help, 0 on success, 1 on a bad option. */
@@ -131,7 +139,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
 #define NEED_VALUE()                                               \
     do {                                                           \
         if (!v)                                                    \
-            return cli_error("run: %s needs a value", a);          \
+            return cli_usage_error("run: %s needs a value", a);          \
         i++;                                                       \
     } while (0)
         if (FLAG("--help", "-h")) {
@@ -143,66 +151,74 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         else if (FLAG("--tokenizer", NULL)) { NEED_VALUE(); o->tokenizer = v; }
         else if (FLAG("--device", NULL)) { NEED_VALUE(); o->device = v; }
         else if (FLAG("--profile", NULL)) { NEED_VALUE(); o->profile = v; }
-        else if (FLAG("-n", "--n-predict")) { NEED_VALUE(); if (parse_int(v, a, &o->g.max_tokens)) return 1; }
-        else if (FLAG("-c", "--ctx-size")) { NEED_VALUE(); if (parse_int(v, a, &o->n_ctx)) return 1; }
-        else if (FLAG("-ub", "--ubatch-size")) { NEED_VALUE(); if (parse_int(v, a, &o->n_ubatch)) return 1; }
-        else if (FLAG("-s", "--seed")) { NEED_VALUE(); o->g.seed = strtoull(v, NULL, 10); }
-        else if (FLAG("--temp", NULL)) { NEED_VALUE(); if (parse_float(v, a, &o->g.temperature)) return 1; }
-        else if (FLAG("--top-k", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.top_k)) return 1; }
-        else if (FLAG("--top-p", NULL)) { NEED_VALUE(); if (parse_float(v, a, &o->g.top_p)) return 1; }
-        else if (FLAG("--filter-layer", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.filter_layer)) return 1; }
-        else if (FLAG("--budget", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.budget)) return 1; }
-        else if (FLAG("--window", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.window)) return 1; }
-        else if (FLAG("--block-size", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.block_size)) return 1; }
-        else if (FLAG("--heavy", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.heavy_budget)) return 1; }
-        else if (FLAG("--recent", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.recent_budget)) return 1; }
-        else if (FLAG("--tt", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.tt)) return 1; }
+        else if (FLAG("-n", "--n-predict")) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.max_tokens)) return 2; }
+        else if (FLAG("-c", "--ctx-size")) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->n_ctx)) return 2; }
+        else if (FLAG("-ub", "--ubatch-size")) { NEED_VALUE(); if (opt_int("run", a, v, 1, INT_MAX, &o->n_ubatch)) return 2; }
+        else if (FLAG("-s", "--seed")) { NEED_VALUE(); if (opt_u64("run", a, v, &o->g.seed)) return 2; }
+        else if (FLAG("--temp", NULL)) { NEED_VALUE(); if (opt_float("run", a, v, 0, 1e6, 0, &o->g.temperature)) return 2; }
+        else if (FLAG("--top-k", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.top_k)) return 2; }
+        else if (FLAG("--top-p", NULL)) { NEED_VALUE(); if (opt_float("run", a, v, 0, 1, 1, &o->g.top_p)) return 2; }
+        else if (FLAG("--filter-layer", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, -1, INT_MAX, &o->g.method.filter_layer)) return 2; }
+        else if (FLAG("--budget", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.budget)) return 2; }
+        else if (FLAG("--window", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.window)) return 2; }
+        else if (FLAG("--block-size", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.block_size)) return 2; }
+        else if (FLAG("--heavy", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.heavy_budget)) return 2; }
+        else if (FLAG("--recent", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.recent_budget)) return 2; }
+        else if (FLAG("--tt", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, -1, 1, &o->g.method.tt)) return 2; }
         else if (FLAG("--select-layers", NULL)) {
             NEED_VALUE();
-            if (parse_int_list(v, a, o->g.method.select_layers, GEMCL_MAX_STAGES, &o->n_select_layers))
-                return 1;
+            if (opt_int_list("run", a, v, 0, INT_MAX, o->g.method.select_layers, GEMCL_MAX_STAGES, &o->n_select_layers))
+                return 2;
         } else if (FLAG("--budgets", NULL)) {
             NEED_VALUE();
-            if (parse_int_list(v, a, o->g.method.stage_budgets, GEMCL_MAX_STAGES, &o->n_budgets))
-                return 1;
+            if (opt_int_list("run", a, v, 1, INT_MAX, o->g.method.stage_budgets, GEMCL_MAX_STAGES, &o->n_budgets))
+                return 2;
         }
-        else if (FLAG("--sinks", NULL)) { NEED_VALUE(); if (parse_int(v, a, &o->g.method.sink_tokens)) return 1; }
+        else if (FLAG("--sinks", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.sink_tokens)) return 2; }
         else if (FLAG("--pooling", NULL)) {
             NEED_VALUE();
             if (strcmp(v, "avg") && strcmp(v, "max"))
-                return cli_error("run: --pooling must be avg or max, got '%s'", v);
+                return cli_usage_error("run: --pooling must be avg or max, got '%s'", v);
             o->g.method.pooling = strcmp(v, "max") == 0 ? GEMCL_POOLING_MAX7 : GEMCL_POOLING_AVG5;
         }
-        else if (FLAG("--dtype", NULL)) { NEED_VALUE(); if (parse_dtype(v, &o->dtype)) return 1; }
+        else if (FLAG("--dtype", NULL)) { NEED_VALUE(); if (parse_dtype(v, &o->dtype)) return 2; }
         else if (FLAG("--method", NULL)) {
             NEED_VALUE();
             if (gemcl_method_from_name(v, &o->g.method.method) != GEMCL_OK)
-                return cli_error("run: unknown method '%s' (full, gemfilter, promptdistill, snapkv, h2o, h2o-stream, streamingllm, pod-tf)", v);
+                return cli_usage_error("run: unknown method '%s' (full, gemfilter, promptdistill, snapkv, h2o, h2o-stream, streamingllm, pod-tf)", v);
         } else if (FLAG("--truncate", NULL)) {
             NEED_VALUE();
             if (strcmp(v, "middle") != 0)
-                return cli_error("run: --truncate supports only 'middle', got '%s'", v);
+                return cli_usage_error("run: --truncate supports only 'middle', got '%s'", v);
             o->g.truncate_middle = 1;
         } else if (FLAG("--show-selected", NULL)) { o->show_selected = 1; }
         else if (FLAG("--show-selected=json", NULL)) { o->show_selected = o->show_selected_json = 1; }
+        else if (strncmp(a, "--show-selected=json:", 21) == 0) {
+            if (!a[21])
+                return cli_usage_error("run: --show-selected=json:FILE needs a file name");
+            o->show_selected = o->show_selected_json = 1;
+            o->selected_json_path = a + 21;
+        }
         else if (FLAG("--special", NULL)) { o->g.parse_special = 1; }
         else if (FLAG("--chat", NULL)) { o->chat = 1; }
         else if (FLAG("-cnv", "--conversation")) { o->conversation = 1; }
         else if (FLAG("--system", NULL)) { NEED_VALUE(); o->system = v; }
         else if (FLAG("--chat-template", NULL)) { NEED_VALUE(); o->chat_template = v; o->chat = 1; }
         else
-            return cli_error("run: unknown option '%s' (see gemcl run --help)", a);
+            return cli_usage_error("run: unknown option '%s' (see gemcl run --help)", a);
 #undef FLAG
 #undef NEED_VALUE
     }
     if (!o->model)
-        return cli_error("run: no model given (-m MODEL)");
+        return cli_usage_error("run: no model given (-m MODEL)");
     if (o->prompt && o->file)
-        return cli_error("run: give either -p or -f, not both");
-    if (o->g.max_tokens < 0)
-        return cli_error("run: -n must be >= 0");
+        return cli_usage_error("run: give either -p or -f, not both");
+    if (o->selected_json_path && check_output_path("--show-selected=json:FILE", o->selected_json_path))
+        return 2;
+    if (o->profile && check_output_path("--profile", o->profile))
+        return 2;
     if (o->n_select_layers != o->n_budgets)
-        return cli_error("run: --select-layers and --budgets need the same number of values (%d vs %d)",
+        return cli_usage_error("run: --select-layers and --budgets need the same number of values (%d vs %d)",
                          o->n_select_layers, o->n_budgets);
     if (o->system && !o->chat && !o->conversation)
         return cli_error("run: --system needs --chat or -cnv");
@@ -231,15 +247,16 @@ static int chat_prompt(gemcl_model *model, run_opts *o, const char *prompt, size
     return 0;
 }
 
+/* The whole prompt file. A read error is an error, not an empty prompt: fopen succeeds on a directory and
+ * only fread says EISDIR. Pipes and FIFOs stay welcome (-f <(...)), so the file need not be regular. */
 static char *read_prompt_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         cli_error("run: cannot open prompt file '%s': %s", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 1 << 16, n = 0;
+    size_t cap = 1 << 16, n = 0, got;
     char *buf = malloc(cap);
-    size_t got;
     while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
         n += got;
         if (n == cap) {
@@ -249,9 +266,15 @@ static char *read_prompt_file(const char *path, size_t *len) {
             buf = b;
         }
     }
+    int read_errno = ferror(f) ? errno : 0;
     fclose(f);
     if (!buf)
         cli_error("run: out of memory reading '%s'", path);
+    else if (read_errno) {
+        cli_error("run: cannot read prompt file '%s': %s", path, strerror(read_errno));
+        free(buf);
+        buf = NULL;
+    }
     *len = n;
     return buf;
 }
@@ -262,24 +285,9 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Per-head methods: how many rows each layer's KV heads kept and where they lie in the prompt (json: all). */
+/* Per-head methods: how many rows each layer's KV heads kept and where they lie in the prompt. */
 static void print_selected_heads(const run_opts *o, const gemcl_result *r) {
     int L = r->kept_layers, G = r->kept_kv_heads, B = r->kept_per_head, n = r->n_prompt_tokens;
-    if (o->show_selected_json) {
-        printf("{\"n_prompt_tokens\": %d, \"layers\": [", n);
-        for (int l = 0; l < L; l++) {
-            printf("%s[", l ? ", " : "");
-            for (int g = 0; g < G; g++) {
-                printf("%s[", g ? ", " : "");
-                for (int i = 0; i < B; i++)
-                    printf("%s%d", i ? ", " : "", r->kept_positions[((size_t)l * G + g) * B + i]);
-                printf("]");
-            }
-            printf("]");
-        }
-        printf("]}\n");
-        return;
-    }
     enum { BINS = 10 };
     printf("\n----- kept by %s: %d of %d prompt tokens per KV head (%d layers x %d KV heads) -----\n",
            gemcl_method_name(o->g.method.method), B, n, L, G);
@@ -315,13 +323,6 @@ static void print_selected(gemcl_model *model, const char *prompt, size_t len, c
                 r->n_prompt_tokens, gemcl_method_name(o->g.method.method));
         return;
     }
-    if (o->show_selected_json) {
-        printf("{\"n_prompt_tokens\": %d, \"filter_layer\": %d, \"kept\": [", r->n_prompt_tokens, r->filter_layer);
-        for (int i = 0; i < r->n_kept_tokens; i++)
-            printf("%s%d", i ? ", " : "", r->kept_indices[i]);
-        printf("]}\n");
-        return;
-    }
     int32_t *ids = NULL;
     int n = 0;
     char err[1024];
@@ -340,6 +341,75 @@ static void print_selected(gemcl_model *model, const char *prompt, size_t len, c
                gemcl_method_name(o->g.method.method), layer, r->n_kept_tokens, r->n_prompt_tokens, text);
     gemcl_free(text);
     gemcl_free(ids);
+}
+
+/* The selection as one JSON object (--show-selected=json), for every method: its name, the prompt's length,
+ * whether it kept everything ("all_kept": full, pod-tf - which keeps every token and drops distant keys inside
+ * blocks - or a budget >= the prompt), and where the kept tokens lie: "kept" (ascending prompt positions) or,
+ * for the per-head methods, "layers" (per layer, per KV head). NULL when out of memory. */
+static cJSON *selected_json(const run_opts *o, const gemcl_result *r) {
+    int n = r->n_prompt_tokens, L = r->kept_layers, G = r->kept_kv_heads, B = r->kept_per_head;
+    bool all_kept = r->kept_positions ? B >= n : r->kept_indices ? r->n_kept_tokens >= n : true;
+    cJSON *j = cJSON_CreateObject();
+    bool ok = j && cJSON_AddStringToObject(j, "method", gemcl_method_name(o->g.method.method)) &&
+              cJSON_AddNumberToObject(j, "n_prompt_tokens", n) && cJSON_AddBoolToObject(j, "all_kept", all_kept) &&
+              (r->filter_layer < 0 || cJSON_AddNumberToObject(j, "filter_layer", r->filter_layer));
+    if (ok && r->kept_indices)
+        ok = cJSON_AddItemToObject(j, "kept", cJSON_CreateIntArray((const int *)r->kept_indices, r->n_kept_tokens));
+    cJSON *layers = ok && r->kept_positions ? cJSON_AddArrayToObject(j, "layers") : NULL;
+    for (int l = 0; layers && ok && l < L; l++) {
+        cJSON *heads = cJSON_CreateArray();
+        ok = heads && cJSON_AddItemToArray(layers, heads);
+        for (int g = 0; ok && g < G; g++)
+            ok = cJSON_AddItemToArray(heads, cJSON_CreateIntArray((const int *)r->kept_positions + ((size_t)l * G + g) * B, B));
+    }
+    if (!ok) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Writes the selection's JSON on a line of its own: to the file of --show-selected=json:FILE, else as the last
+ * line of stdout (after a newline when the generated text did not end with one). Returns 0 or 1 after the one
+ * error line naming the file. */
+static int write_selected_json(const run_opts *o, const gemcl_result *r, char last_streamed) {
+    cJSON *j = selected_json(o, r);
+    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    if (!text)
+        return cli_error("run: out of memory writing the selection");
+    int rc = 0;
+    if (!o->selected_json_path) {
+        printf("%s%s\n", last_streamed == '\n' ? "" : "\n", text);
+    } else {
+        FILE *f = fopen(o->selected_json_path, "w");
+        bool written = f && fprintf(f, "%s\n", text) >= 0;
+        int saved = errno;
+        if (f && fclose(f) != 0 && written)
+            written = false, saved = errno;
+        if (!written)
+            rc = cli_error("run: cannot write --show-selected=json:%s: %s", o->selected_json_path, strerror(saved));
+    }
+    cJSON_free(text);
+    return rc;
+}
+
+/* The library's warnings (e.g. what middle truncation kept) as "gemcl: warning: ..." lines; less is dropped. */
+static void log_warnings(gemcl_log_level level, const char *message, void *user) {
+    (void)user;
+    if (level >= GEMCL_LOG_LEVEL_WARN)
+        fprintf(stderr, "gemcl: warning: %s\n", message);
+}
+
+/* A run that stopped because the KV cache was full says so: otherwise a short answer looks like the model's
+ * choice. */
+static void report_context_full(const gemcl_context *ctx, const gemcl_result *r, int max_tokens) {
+    gemcl_context_stats cs;
+    if (gemcl_context_get_stats(ctx, &cs) == GEMCL_OK && cs.n_past >= cs.n_ctx && r->n_generated < max_tokens)
+        fprintf(stderr, "\ngemcl: context full: generation stopped after %d of %d new tokens (%d prompt tokens in a "
+                        "%d-token context; use -c, --truncate middle or a compression method)\n",
+                r->n_generated, max_tokens, r->n_kept_tokens, cs.n_ctx);
 }
 
 static void print_timings(const gemcl_result *r, const gemcl_model_info *info, double load_ms, double total_ms) {
@@ -387,6 +457,7 @@ int cmd_run(int argc, char **argv) {
     mp.tokenizer_path = o.tokenizer;
     mp.weight_dtype = o.dtype;
     mp.profiling = o.profile != NULL;
+    mp.log = log_warnings;
     gemcl_model *model = NULL;
     gemcl_context *ctx = NULL;
     char err[4096];
@@ -426,16 +497,27 @@ int cmd_run(int argc, char **argv) {
     }
     if (rendered)
         prompt = rendered;
+    stream_state stream = {0, '\n'};
     o.g.on_token = stream_piece;
+    o.g.on_token_user = &stream;
     gemcl_result r;
     gemcl_status st = gemcl_generate(ctx, prompt, len, &o.g, &r);
-    if (st != GEMCL_OK) {
+    if (stream.write_errno) {
+        rc = cli_error("run: error writing to stdout: %s", strerror(stream.write_errno));
+        if (st == GEMCL_OK)
+            gemcl_result_free(&r);
+    } else if (st != GEMCL_OK) {
         rc = cli_error("%s", gemcl_context_last_error(ctx));
     } else {
         double total_ms = now_ms() - t0;
-        if (o.show_selected)
+        if (o.show_selected_json)
+            rc = write_selected_json(&o, &r, stream.last);
+        else if (o.show_selected)
             print_selected(model, prompt, len, &o, &r);
-        print_timings(&r, &info, load_ms, total_ms);
+        if (!rc) {
+            report_context_full(ctx, &r, o.g.max_tokens);
+            print_timings(&r, &info, load_ms, total_ms);
+        }
         gemcl_result_free(&r);
         if (o.profile && gemcl_model_write_trace(model, o.profile, err, sizeof err) != GEMCL_OK)
             rc = cli_error("%s", err);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 
 typedef struct tune_cli {
     gemcl_tune_params params;
@@ -60,10 +61,8 @@ static int parse(int argc, char **argv, tune_cli *c) {
         } else if (v && strcmp(a, "--only") == 0) {
             p->groups = argv[++i];
         } else if (v && (strcmp(a, "-r") == 0 || strcmp(a, "--repetitions") == 0)) {
-            char *end;
-            p->repetitions = (int)strtol(argv[++i], &end, 10);
-            if (*end || p->repetitions < 1)
-                return cli_error("tune: --repetitions takes a positive integer, not '%s'", argv[i]);
+            if (opt_int("tune", a, argv[++i], 1, 1000, &p->repetitions))
+                return 2;
         } else if (v && strcmp(a, "--dtype") == 0) {
             if (gemcl_weight_dtype_from_name(argv[++i], &p->weight_dtype) != GEMCL_OK)
                 return cli_error("tune: unknown dtype '%s' (f32, f16, bf16, q8_0)", argv[i]);

@@ -1,6 +1,8 @@
 /* gemcl.c - the CLI's entry point: dispatches to one subcommand per file. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "cli.h"
@@ -69,19 +71,37 @@ static void usage(FILE *out) {
                  "'off'), GEMCL_PROFILE (a tuning profile file laid over the built-in one)\n");
 }
 
+/* Every command writes its results to stdout through stdio, whose errors (a full disk, /dev/full, a closed
+ * pipe) surface only at a flush. A command that succeeded but whose output did not arrive must not exit 0, so
+ * stdout is flushed and closed here and a failure becomes the one error line. After a failed command (rc != 0,
+ * its line already printed) the exit code stands and nothing more is printed. */
+static int finish_stdout(int rc) {
+    errno = 0;
+    bool failed = fflush(stdout) != 0 || ferror(stdout);
+    int flush_errno = errno;
+    if (fclose(stdout) != 0 && !failed) {
+        failed = true;
+        flush_errno = errno;
+    }
+    if (!failed || rc != 0)
+        return rc;
+    cli_error("error writing to stdout: %s", flush_errno ? strerror(flush_errno) : "write failed");
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return finish_stdout(argc < 2 ? 2 : 0);
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("gemcl %d.%d.%d (library %s)\n", GEMCL_VERSION_MAJOR, GEMCL_VERSION_MINOR, GEMCL_VERSION_PATCH,
                gemcl_version());
-        return 0;
+        return finish_stdout(0);
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+            return finish_stdout(commands[i].run(argc - 1, argv + 1));
     cli_error("unknown command '%s' (try gemcl --help)", argv[1]);
     return 2;
 }

@@ -150,6 +150,7 @@ gemcl_status gc_dmodel_upload(gc_ops *ops, const gc_model_file *model, int dtype
 void gc_dmodel_free(gc_runtime *rt, gc_dmodel *m) {
     if (!m)
         return;
+    gc_runtime_finish(rt);
     for (int l = 0; m->layers && l < m->hp.n_layers; l++) {
         gc_dlayer *d = &m->layers[l];
         gc_buffer *bufs[] = {&d->attn_norm, &d->ffn_norm, &d->wq.buf, &d->wk.buf, &d->wv.buf, &d->wo.buf,

@@ -136,6 +136,7 @@ void gc_seq_free(gc_seq *seq) {
     if (!seq)
         return;
     gc_runtime *rt = gc_ops_runtime(seq->ops);
+    gc_runtime_finish(rt);
     for (int l = 0; l < seq->m->hp.n_layers; l++) {
         gc_buffer_free(rt, &seq->k_cache[l]);
         gc_buffer_free(rt, &seq->v_cache[l]);
@@ -162,6 +163,7 @@ void gc_seq_truncate(gc_seq *seq, int rows) {
 
 void gc_seq_release(gc_seq *seq) {
     gc_runtime *rt = gc_ops_runtime(seq->ops);
+    gc_runtime_finish(rt);
     for (int l = 0; l < seq->m->hp.n_layers; l++) {
         gc_buffer_free(rt, &seq->k_cache[l]);
         gc_buffer_free(rt, &seq->v_cache[l]);

@@ -8,6 +8,7 @@
 
 #include "model/model_internal.h"
 #include "model/quantize.h"
+#include "tokenizer/tokenizer.h"
 #include "util/fileio.h"
 
 typedef struct convert_ctx {
@@ -120,7 +121,7 @@ static int32_t spm_type(int id, const char *p, size_t len) {
 }
 
 static void add_vocab_keys(gc_gguf_writer *w, char **spm, const size_t *spm_lens, const float *scores,
-                           const int32_t *types, int n) {
+                           const int32_t *types, int n, int eot_id) {
     gc_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama", 5);
     gc_gguf_writer_add_str_array(w, "tokenizer.ggml.tokens", (const char *const *)spm, spm_lens, (uint64_t)n);
     gc_gguf_writer_add_array(w, "tokenizer.ggml.scores", GC_GGUF_F32, scores, (uint64_t)n);
@@ -129,6 +130,10 @@ static void add_vocab_keys(gc_gguf_writer *w, char **spm, const size_t *spm_lens
     gc_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 2);
     gc_gguf_writer_add_u32(w, "tokenizer.ggml.unknown_token_id", 0);
     gc_gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", true);
+    /* llama2.c ends generation at BOS (its EOT): without this key the GGUF copy ran on past where the .bin and
+     * HF copies stop (issue 16); llama.cpp stops at tokenizer.ggml.eot_token_id too */
+    if (eot_id >= 0)
+        gc_gguf_writer_add_u32(w, "tokenizer.ggml.eot_token_id", (uint32_t)eot_id);
 }
 
 /* tokenizer.ggml.* from the source's llama2.c tokenizer file. */
@@ -150,7 +155,7 @@ static gemcl_status add_llama2c_vocab(gc_gguf_writer *w, const gc_model_file *m,
         ok = spm[i] != NULL;
     }
     if (ok)
-        add_vocab_keys(w, spm, spm_lens, scores, types, n);
+        add_vocab_keys(w, spm, spm_lens, scores, types, n, m->tokenizer ? gc_tokenizer_eot(m->tokenizer) : -1);
     for (int i = 0; spm && i < n; i++)
         free(spm[i]);
     free(spm), free(spm_lens), free(types), free(pieces), free(lens), free(scores);

@@ -170,6 +170,9 @@ static gemcl_status tokenizer_from_meta(const gc_gguf *g, gc_tokenizer **out, gc
     gemcl_status s = gguf_vocab_read(g, tokens, &gv, err);
     if (s == GEMCL_OK && (s = gc_tokenizer_from_vocab(&gv.v, out, err)) != GEMCL_OK)
         gc_error_prefix(err, "%s", g->path);
+    int64_t eot = -1; /* an end of turn the vocabulary names (gemcl convert writes llama2.c's BOS here) */
+    if (s == GEMCL_OK && gc_gguf_get_int(g, "tokenizer.ggml.eot_token_id", &eot))
+        s = gc_tokenizer_set_eot(*out, eot < -1 || eot > INT32_MAX ? -2 : (int)eot, err);
     gguf_vocab_free(&gv);
     return s;
 }

@@ -33,6 +33,11 @@ struct gc_ops {
 };
 
 gemcl_status gc_ops_create_with_profile(gc_runtime *rt, const gc_ops_profile *profile, gc_ops **out, gc_error *err) {
+    *out = NULL;
+    const char *file = profile->file[0] ? profile->file : "tuning profile";
+    gemcl_status st = gc_ops_profile_check_device(profile, &rt->dev, file, err);
+    if (st != GEMCL_OK)
+        return st;
     *out = calloc(1, sizeof **out);
     if (!*out)
         return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory creating the op registry");
@@ -44,7 +49,7 @@ gemcl_status gc_ops_create_with_profile(gc_runtime *rt, const gc_ops_profile *pr
 gemcl_status gc_ops_create(gc_runtime *rt, gc_ops **out, gc_error *err) {
     gc_ops_profile profile;
     *out = NULL;
-    gemcl_status st = gc_ops_profile_for(&rt->dev.info, rt->cache_enabled ? rt->cache_dir : NULL, &profile, err);
+    gemcl_status st = gc_ops_profile_for(&rt->dev, rt->cache_enabled ? rt->cache_dir : NULL, &profile, err);
     if (st != GEMCL_OK)
         return st;
     gc_log(rt, GEMCL_LOG_LEVEL_INFO, "tuning profile: built-in %s%s%s", profile.name, profile.file[0] ? " + " : "",
@@ -55,6 +60,7 @@ gemcl_status gc_ops_create(gc_runtime *rt, gc_ops **out, gc_error *err) {
 void gc_ops_free(gc_ops *ops) {
     if (!ops)
         return;
+    gc_runtime_finish(ops->rt);
     for (int i = 0; i < ops->n_kernels; i++)
         clReleaseKernel(ops->kernels[i].kernel);
     for (int i = 0; i < ops->n_programs; i++)
@@ -114,6 +120,31 @@ static gemcl_status find_program(gc_ops *ops, const char *family, const char *op
     return GEMCL_OK;
 }
 
+/* A kernel whose reqd_work_group_size (set from the profile's tunables) exceeds what the compiled kernel can
+ * run with (CL_KERNEL_WORK_GROUP_SIZE: its registers and private memory on this device) would fail to launch
+ * or, on some drivers, crash inside; refuse it here, naming the kernel. */
+static gemcl_status check_kernel_fits(gc_ops *ops, cl_kernel kernel, const char *family, const char *entry,
+                                      gc_error *err) {
+    size_t reqd[3] = {0}, fits = 0;
+    cl_ulong local_bytes = 0;
+    cl_device_id dev = ops->rt->dev.device;
+    if (clGetKernelWorkGroupInfo(kernel, dev, CL_KERNEL_COMPILE_WORK_GROUP_SIZE, sizeof reqd, reqd, NULL) != CL_SUCCESS ||
+        clGetKernelWorkGroupInfo(kernel, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof fits, &fits, NULL) != CL_SUCCESS ||
+        clGetKernelWorkGroupInfo(kernel, dev, CL_KERNEL_LOCAL_MEM_SIZE, sizeof local_bytes, &local_bytes, NULL) != CL_SUCCESS)
+        return GEMCL_OK; /* nothing to compare: the launch reports any problem */
+    size_t group = reqd[0] * (reqd[1] ? reqd[1] : 1) * (reqd[2] ? reqd[2] : 1);
+    if (reqd[0] && fits && group > fits)
+        return gc_fail(err, GEMCL_ERR_DEVICE,
+                       "cl/%s.cl %s: the tuning profile asks for work-groups of %zu work-items; compiled on '%s' it "
+                       "runs at most %zu (lower the profile's tile sizes)",
+                       family, entry, group, ops->rt->dev.info.name, fits);
+    if (ops->rt->dev.info.local_mem_bytes && local_bytes > ops->rt->dev.info.local_mem_bytes)
+        return gc_fail(err, GEMCL_ERR_DEVICE, "cl/%s.cl %s: needs %llu bytes of local memory; '%s' has %llu", family,
+                       entry, (unsigned long long)local_bytes, ops->rt->dev.info.name,
+                       (unsigned long long)ops->rt->dev.info.local_mem_bytes);
+    return GEMCL_OK;
+}
+
 gemcl_status gc_ops_kernel(gc_ops *ops, const char *family, const char *options, const char *entry,
                            cl_kernel *kernel, gc_error *err) {
     if (!options)
@@ -134,6 +165,11 @@ gemcl_status gc_ops_kernel(gc_ops *ops, const char *family, const char *options,
     st = gc_kernel_create(ops->programs[prog].program, entry, &k->kernel, err);
     if (st != GEMCL_OK)
         return gc_error_prefix(err, "cl/%s.cl", family);
+    st = check_kernel_fits(ops, k->kernel, family, entry, err);
+    if (st != GEMCL_OK) {
+        clReleaseKernel(k->kernel);
+        return st;
+    }
     k->program = prog;
     snprintf(k->entry, sizeof k->entry, "%s", entry);
     ops->n_kernels++;

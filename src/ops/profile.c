@@ -229,8 +229,47 @@ bool gc_ops_profile_device_path(const char *cache_dir, const gemcl_device_info *
     return true;
 }
 
-gemcl_status gc_ops_profile_for(const gemcl_device_info *dev, const char *cache_dir, gc_ops_profile *out,
+/* A work-group of `items` work-items, `key` naming the tunables that make it, within the device's limit. */
+static gemcl_status check_group(size_t items, size_t dim_x, size_t dim_y, const gc_device *dev, const char *file,
+                                const char *key, gc_error *err) {
+    if (dev->max_work_group_size && items > dev->max_work_group_size)
+        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: %s make a work-group of %zu work-items; device '%s' runs at most %zu",
+                       file, key, items, dev->info.name, dev->max_work_group_size);
+    if ((dev->max_work_item_sizes[0] && dim_x > dev->max_work_item_sizes[0]) ||
+        (dev->max_work_item_sizes[1] && dim_y > dev->max_work_item_sizes[1]))
+        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: %s make a work-group of %zu x %zu; device '%s' allows %zu x %zu",
+                       file, key, dim_x, dim_y, dev->info.name, dev->max_work_item_sizes[0], dev->max_work_item_sizes[1]);
+    return GEMCL_OK;
+}
+
+gemcl_status gc_ops_profile_check_device(const gc_ops_profile *p, const gc_device *dev, const char *file,
+                                         gc_error *err) {
+    size_t wn = (size_t)p->gemm_wn, wm = (size_t)p->gemm_wm, group = wn * wm;
+    size_t local_bytes = (size_t)p->gemm_kb * 16 * wn * sizeof(float);
+    size_t private_bytes = group * (size_t)p->gemm_tm * 16 * sizeof(float) * 2;
+    gemcl_status st = check_group(group, wn, wm, dev, file, "'gemm_wn' x 'gemm_wm'", err);
+    if (st == GEMCL_OK && dev->info.local_mem_bytes && local_bytes > dev->info.local_mem_bytes)
+        st = gc_fail(err, GEMCL_ERR_FORMAT,
+                     "%s: 'gemm_kb' x 16 'gemm_wn' floats need %zu bytes of local memory; device '%s' has %llu", file,
+                     local_bytes, dev->info.name, (unsigned long long)dev->info.local_mem_bytes);
+    if (st == GEMCL_OK && private_bytes > GC_PROFILE_GEMM_PRIVATE_MAX_BYTES)
+        st = gc_fail(err, GEMCL_ERR_FORMAT,
+                     "%s: 'gemm_tm' x 'gemm_wn' x 'gemm_wm' = %d x %d x %d need %zu private bytes per work-group, "
+                     "more than a GEMM work-group can hold (%zu)",
+                     file, p->gemm_tm, p->gemm_wn, p->gemm_wm, private_bytes, GC_PROFILE_GEMM_PRIVATE_MAX_BYTES);
+    if (st == GEMCL_OK)
+        st = check_group((size_t)p->gemv_local * (size_t)p->gemv_rows, (size_t)p->gemv_local, (size_t)p->gemv_rows,
+                         dev, file, "'gemv_local' x 'gemv_rows'", err);
+    if (st == GEMCL_OK)
+        st = check_group((size_t)p->norm_local, (size_t)p->norm_local, 1, dev, file, "'norm_local'", err);
+    if (st == GEMCL_OK)
+        st = check_group((size_t)p->reduce_local, (size_t)p->reduce_local, 1, dev, file, "'reduce_local'", err);
+    return st;
+}
+
+gemcl_status gc_ops_profile_for(const gc_device *device, const char *cache_dir, gc_ops_profile *out,
                                 gc_error *err) {
+    const gemcl_device_info *dev = &device->info;
     gemcl_status st = gc_ops_profile_builtin(gc_ops_profile_builtin_name(dev), out, err);
     const char *env = getenv("GEMCL_PROFILE");
     bool from_env = env && *env;
@@ -241,7 +280,12 @@ gemcl_status gc_ops_profile_for(const gemcl_device_info *dev, const char *cache_
         snprintf(path, sizeof path, "%s", env);
     else if (!gc_ops_profile_device_path(cache_dir, dev, path, sizeof path) || access(path, F_OK) != 0)
         return GEMCL_OK;
-    st = gc_ops_profile_apply_file(out, path, err);
+    gc_ops_profile applied = *out; /* a file refused by the device check leaves the built-in values too */
+    st = gc_ops_profile_apply_file(&applied, path, err);
+    if (st == GEMCL_OK)
+        st = gc_ops_profile_check_device(&applied, device, path, err);
+    if (st == GEMCL_OK)
+        *out = applied;
     if (st != GEMCL_OK) {
         snprintf(out->file, sizeof out->file, "%s", path);
         gc_error_prefix(err, "%s", from_env ? "GEMCL_PROFILE" : "tuned profile (rerun gemcl tune, or delete it)");

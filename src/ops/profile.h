@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/runtime.h"
 #include "util/err.h"
 #include "util/json.h"
 
@@ -98,8 +99,21 @@ bool gc_ops_profile_device_path(const char *cache_dir, const gemcl_device_info *
  * (an unreadable path is an error), else the tuned profile under cache_dir (NULL = off) when it exists. On a
  * bad file *out keeps the built-in values, out->file names the file, and the message says which of the two it
  * was. */
-gemcl_status gc_ops_profile_for(const gemcl_device_info *dev, const char *cache_dir, gc_ops_profile *out,
+gemcl_status gc_ops_profile_for(const gc_device *dev, const char *cache_dir, gc_ops_profile *out,
                                 gc_error *err);
+
+/* Private bytes one GEMM work-group may hold (GEMM_WN x GEMM_WM work-items, each with GEMM_TM x 16 floats of
+ * accumulators and as many of staged x): PoCL keeps a work-group's private arrays on its worker thread's stack,
+ * where 4.3 MiB overflowed (gemm_wn 64, gemm_wm 64; issue 16) and 2.1 MiB ran; a GPU spills registers far
+ * earlier, so no fast value lies above it. */
+#define GC_PROFILE_GEMM_PRIVATE_MAX_BYTES ((size_t)2 << 20)
+
+/* Checks that the tunables fit what the device's kernels can hold: GEMM's work-group (GEMM_WN x GEMM_WM)
+ * within CL_DEVICE_MAX_WORK_GROUP_SIZE and the work-item sizes, its local W tile (GEMM_KB x 16 GEMM_WN floats)
+ * within CL_DEVICE_LOCAL_MEM_SIZE, its private accumulators within GC_PROFILE_GEMM_PRIVATE_MAX_BYTES, and the
+ * GEMV, norm and reduction work-groups within the work-group limit. The message names file and key. */
+gemcl_status gc_ops_profile_check_device(const gc_ops_profile *p, const gc_device *dev, const char *file,
+                                         gc_error *err);
 
 /* Writes the fields of p in the mask `fields` (bits 1 << field), after "about", "date" (now, UTC) and
  * "device" strings, as a profile file at path: its directory is created, the file written to a temporary

@@ -65,6 +65,12 @@ static void describe(gc_device *g, cl_platform_id p, cl_device_id d, int platfor
     info->max_alloc_bytes = max_alloc;
     info->has_fp16 = has_extension(d, "cl_khr_fp16");
     info->has_subgroups = has_extension(d, "cl_khr_subgroups") || has_extension(d, "cl_intel_subgroups");
+    clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof g->max_work_group_size, &g->max_work_group_size, NULL);
+    size_t items[16] = {0}, items_bytes = 0; /* one size per dimension, and a device may have more than 3 */
+    if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, 0, NULL, &items_bytes) == CL_SUCCESS &&
+        items_bytes <= sizeof items)
+        clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, items_bytes, items, NULL);
+    memcpy(g->max_work_item_sizes, items, sizeof g->max_work_item_sizes);
     g->cl_c_major = 1;
     g->cl_c_minor = 2;
     sscanf(info->opencl_c_version, "OpenCL C %d.%d", &g->cl_c_major, &g->cl_c_minor);

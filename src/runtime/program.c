@@ -5,7 +5,12 @@
  * options, the device name, the driver version and the platform name and version, so a driver update or a
  * new tunable never loads a stale binary. Writes go to a temporary file renamed into place. Anything wrong
  * with a cache file (short, bad header, bad checksum, refused by the driver) counts as 'rejected' and the
- * program is built from source and the file rewritten; cache I/O errors never fail a build. */
+ * program is built from source and the file rewritten; cache I/O errors never fail a build.
+ *
+ * Our checksum proves only that the payload is what was hashed, not that it is a whole driver binary: an
+ * entry rewritten with a truncated payload and a fresh checksum made PoCL abort inside clBuildProgram (issue
+ * 16). So before handing a payload over, the lengths its own format declares (PoCL's container, ELF's section
+ * table) are checked against the bytes present; formats we cannot read are handed over as before. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +62,57 @@ static gemcl_status build_log_error(gc_runtime *rt, cl_program prog, const char 
     return GEMCL_ERR_BUILD;
 }
 
+static uint64_t read_le(const unsigned char *p, int bytes) {
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* PoCL's container (version 9, PoCL 3.x): a 77-byte header {"poclbin\0", device id u64, version u32, kernel
+ * count u32, flags u32, binary type u32, u32, build hash char[41]}, then the program.bc record (its byte count
+ * as a u64, then the record), then one record per kernel, each starting with its own byte count (a u64 that
+ * includes itself). Complete when the records end exactly at len. Other versions are not checked. */
+static bool pocl_binary_complete(const unsigned char *p, uint64_t len) {
+    enum { HEADER = 77, VERSION = 9 };
+    if (len < HEADER + 8)
+        return false;
+    if (read_le(p + 16, 4) != VERSION)
+        return true; /* a layout we have not checked: the driver's own checks are all there is */
+    uint64_t kernels = read_le(p + 20, 4), at = HEADER, bc = read_le(p + at, 8);
+    if (bc > len - at - 8)
+        return false;
+    at += 8 + bc;
+    for (uint64_t k = 0; k < kernels; k++) {
+        if (len - at < 8)
+            return false;
+        uint64_t record = read_le(p + at, 8);
+        if (record < 8 || record > len - at)
+            return false;
+        at += record;
+    }
+    return at == len;
+}
+
+/* An ELF image (Intel, AMD): its section header table must lie within the bytes present. */
+static bool elf_binary_complete(const unsigned char *p, uint64_t len) {
+    bool is64 = len > 4 && p[4] == 2;
+    if (len < (is64 ? 64u : 52u))
+        return false;
+    uint64_t table = is64 ? read_le(p + 0x28, 8) : read_le(p + 0x20, 4);
+    uint64_t entry = read_le(p + (is64 ? 0x3a : 0x2e), 2), count = read_le(p + (is64 ? 0x3c : 0x30), 2);
+    return table <= len && entry * count <= len - table;
+}
+
+/* Whether a driver binary is whole, judged by the lengths its own header declares (see the file comment). */
+static bool driver_binary_complete(const unsigned char *p, uint64_t len) {
+    if (len >= 8 && memcmp(p, "poclbin", 8) == 0)
+        return pocl_binary_complete(p, len);
+    if (len >= 4 && memcmp(p, "\x7f" "ELF", 4) == 0)
+        return elf_binary_complete(p, len);
+    return true;
+}
+
 /* Tries the cached binary; returns a built program or NULL (and counts a rejection if a file existed). */
 static cl_program cache_load(gc_runtime *rt, uint64_t key, const char *options) {
     char path[1200];
@@ -72,7 +128,8 @@ static cl_program cache_load(gc_runtime *rt, uint64_t key, const char *options) 
         const unsigned char *payload = (const unsigned char *)data + sizeof h;
         if (h.magic == CACHE_MAGIC && h.format == CACHE_FORMAT && h.key == key &&
             h.payload_bytes == len - sizeof h && h.payload_bytes > 0 &&
-            h.payload_hash == gc_hash_bytes(GC_HASH_INIT, payload, h.payload_bytes)) {
+            h.payload_hash == gc_hash_bytes(GC_HASH_INIT, payload, h.payload_bytes) &&
+            driver_binary_complete(payload, h.payload_bytes)) {
             size_t bin_len = h.payload_bytes;
             cl_int status = CL_SUCCESS, rc;
             prog = clCreateProgramWithBinary(rt->context, 1, &rt->dev.device, &bin_len, &payload, &status, &rc);

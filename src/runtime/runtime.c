@@ -103,9 +103,18 @@ gemcl_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out
     return GEMCL_OK;
 }
 
+void gc_runtime_finish(gc_runtime *rt) {
+    if (!rt || !rt->queue)
+        return;
+    cl_int rc = clFinish(rt->queue);
+    if (rc != CL_SUCCESS)
+        gc_log(rt, GEMCL_LOG_LEVEL_WARN, "clFinish before teardown failed: %s", gc_cl_error_str(rc));
+}
+
 void gc_runtime_free(gc_runtime *rt) {
     if (!rt)
         return;
+    gc_runtime_finish(rt);
     if (rt->bytes_current != 0)
         gc_log(rt, GEMCL_LOG_LEVEL_WARN, "runtime freed with %zu device bytes still allocated",
                rt->bytes_current);

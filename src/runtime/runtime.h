@@ -24,6 +24,8 @@ typedef struct gc_device {
     cl_platform_id platform;
     cl_device_id device;
     int cl_c_major, cl_c_minor; /* parsed from CL_DEVICE_OPENCL_C_VERSION */
+    size_t max_work_group_size; /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t max_work_item_sizes[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES of the first three dimensions */
 } gc_device;
 
 /* Enumerates all devices of all platforms. The caller frees *devices with free(). */
@@ -85,6 +87,12 @@ typedef struct gc_runtime {
 
 gemcl_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out, gc_error *err);
 void gc_runtime_free(gc_runtime *rt);
+
+/* Waits until every command on the queue has completed. Every teardown (a sequence's KV, the op registry,
+ * the device weights, the runtime) calls it before releasing anything: kernels are enqueued without a wait
+ * (DESIGN.md), and a driver may still be running or compiling one of them when the caller moves on to free
+ * and exit - PoCL then crashes in its worker thread. A failure is logged, never fatal: teardown goes on. */
+void gc_runtime_finish(gc_runtime *rt);
 
 /* Logs a printf-formatted line through the runtime's log callback (dropped when there is none). */
 void gc_log(const gc_runtime *rt, gemcl_log_level level, const char *fmt, ...)

@@ -78,6 +78,7 @@ gemcl_status tok_load_llama2c(const unsigned char *data, size_t len, int vocab_s
         t->unk_id = 0;
         t->bos_id = n > 1 ? 1 : -1;
         t->eos_id = n > 2 ? 2 : -1;
+        t->eot_id = t->bos_id; /* llama2.c's generation loop ends on BOS; a conversion carries this as EOT */
         t->add_bos = true;
         st = tok_finish(t, err);
     }

@@ -74,6 +74,16 @@ bool gc_tokenizer_is_eog(const gc_tokenizer *t, int32_t id) {
     return id >= 0 && (id == t->eos_id || id == t->eot_id);
 }
 
+int gc_tokenizer_eot(const gc_tokenizer *t) { return t->eot_id; }
+
+gemcl_status gc_tokenizer_set_eot(gc_tokenizer *t, int eot_id, gc_error *err) {
+    if (eot_id < -1 || eot_id >= t->n_vocab)
+        return gc_fail(err, GEMCL_ERR_FORMAT, "tokenizer: end-of-turn id %d out of range (vocabulary %d)", eot_id,
+                       t->n_vocab);
+    t->eot_id = eot_id;
+    return GEMCL_OK;
+}
+
 gemcl_status gc_tokenizer_set_special(gc_tokenizer *t, int bos_id, int eos_id, gc_error *err) {
     if (bos_id < -1 || bos_id >= t->n_vocab || eos_id < -1 || eos_id >= t->n_vocab)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "tokenizer: bos %d / eos %d out of range (vocabulary %d)",

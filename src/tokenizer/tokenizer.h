@@ -76,8 +76,13 @@ int gc_tokenizer_eos(const gc_tokenizer *t); /* -1 if none */
 bool gc_tokenizer_add_bos(const gc_tokenizer *t); /* whether the format asks for BOS before a prompt */
 bool gc_tokenizer_add_eos(const gc_tokenizer *t); /* whether it asks for EOS after one (GGUF add_eos_token) */
 
-/* True for tokens that end generation: EOS and an end-of-turn token (<|eot_id|>, <|im_end|>, <|end|>). */
+/* True for tokens that end generation: EOS and an end-of-turn token (<|eot_id|>, <|im_end|>, <|end|>; BOS for
+ * llama2.c, whose stories are delimited by it). */
 bool gc_tokenizer_is_eog(const gc_tokenizer *t, int32_t id);
+
+/* The end-of-turn token (-1 if none) and its setter (GGUF's tokenizer.ggml.eot_token_id). */
+int gc_tokenizer_eot(const gc_tokenizer *t);
+gemcl_status gc_tokenizer_set_eot(gc_tokenizer *t, int eot_id, gc_error *err);
 
 /* Overrides BOS/EOS (-1 = none), e.g. from a model's config.json, which tokenizer.json does not carry. */
 gemcl_status gc_tokenizer_set_special(gc_tokenizer *t, int bos_id, int eos_id, gc_error *err);

@@ -10,12 +10,49 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Opens path for reading only when it is a regular file: a FIFO would block open() (and then every read)
+ * until some writer came, and a directory or device is never a model, tokenizer or profile. O_NONBLOCK makes
+ * the open itself return at once; it is cleared again, since it means nothing for a regular file. Returns the
+ * descriptor (st filled) or -1 after setting err. */
+static int open_regular(const char *path, struct stat *st, gc_error *err) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0) {
+        gc_fail(err, GEMCL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        const char *kind = S_ISDIR(st->st_mode) ? "a directory" : S_ISFIFO(st->st_mode) ? "a FIFO" : "a device or socket";
+        close(fd);
+        gc_fail(err, GEMCL_ERR_IO, "%s: not a regular file (%s)", path, kind);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
+bool gc_file_starts_with(const char *path, const void *magic, size_t n) {
+    struct stat st;
+    int fd = open_regular(path, &st, NULL);
+    if (fd < 0)
+        return false;
+    unsigned char head[16];
+    bool yes = n <= sizeof head && read(fd, head, n) == (ssize_t)n && memcmp(head, magic, n) == 0;
+    close(fd);
+    return yes;
+}
+
 gemcl_status gc_file_read(const char *path, char **data, size_t *len, gc_error *err) {
     *data = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    struct stat st;
+    int fd = open_regular(path, &st, err);
+    if (fd < 0)
+        return err ? err->status : GEMCL_ERR_IO;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
         return gc_fail(err, GEMCL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     while (buf) {
@@ -99,14 +136,10 @@ gemcl_status gc_mkdir_p(const char *path, gc_error *err) {
 gemcl_status gc_file_map(const char *path, gc_mapped_file *out, gc_error *err) {
     out->data = NULL;
     out->size = 0;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return gc_fail(err, GEMCL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return gc_fail(err, GEMCL_ERR_IO, "%s: not a regular file", path);
-    }
+    int fd = open_regular(path, &st, err);
+    if (fd < 0)
+        return err ? err->status : GEMCL_ERR_IO;
     out->size = (size_t)st.st_size;
     if (out->size > 0) {
         void *p = mmap(NULL, out->size, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -2,6 +2,7 @@
 #ifndef GC_UTIL_FILEIO_H
 #define GC_UTIL_FILEIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/err.h"
@@ -22,6 +23,10 @@ typedef struct gc_mapped_file {
     const unsigned char *data; /* (size) bytes; NULL for an empty file */
     size_t size;
 } gc_mapped_file;
+
+/* Whether the regular file at path begins with the n bytes of magic; false for anything that is not a regular
+ * file (never blocks on a FIFO) or cannot be read. */
+bool gc_file_starts_with(const char *path, const void *magic, size_t n);
 
 gemcl_status gc_file_map(const char *path, gc_mapped_file *out, gc_error *err);
 void gc_file_unmap(gc_mapped_file *f);

@@ -163,6 +163,8 @@ int eval_count_kept(const int32_t *kept, int n_kept, int needle_at, int needle_l
 
 /* One JSON object, no newline; malloc'd. */
 char *eval_cell_to_json(const eval_cell *c);
+/* Parses one JSONL line into *c: 0, 1 when the line is not a cell (e.g. half-written), 2 when it is a cell
+ * whose grid key or sizes are out of range (a negative length, a depth beyond 100): never counted. */
 int eval_cell_from_json(const char *line, eval_cell *c, char *err, size_t errlen);
 
 /* Reads a JSONL file of cells; a later line for the same (task, method, length, depth) replaces an earlier

@@ -1,6 +1,7 @@
 /* report.c - cells as JSON lines, CSV and an SVG heatmap. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,30 @@ static int read_kept(const cJSON *o, eval_cell *c) {
     return 0;
 }
 
+/* The integer fields a cell is keyed and counted by, with the range each must lie in: a cell from a hand-edited
+ * or foreign file outside them would be resumed as done and counted in summary.json (issue 16). */
+static const struct {
+    const char *key;
+    double lo, hi;
+} cell_ranges[] = {
+    {"length", 1, INT_MAX},         {"depth", 0, 100},           {"budget", 0, INT_MAX},
+    {"filter_layer", -1, INT_MAX},  {"n_prompt_tokens", 0, INT_MAX}, {"n_kept_tokens", 0, INT_MAX},
+    {"needle_at", 0, INT_MAX},      {"needle_len", 0, INT_MAX},
+};
+
+static int check_cell_ranges(const cJSON *o, char *err, size_t errlen) {
+    for (size_t i = 0; i < sizeof cell_ranges / sizeof cell_ranges[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, cell_ranges[i].key);
+        if (!v)
+            continue;
+        double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+        if (!(x >= cell_ranges[i].lo && x <= cell_ranges[i].hi) || x != floor(x))
+            return snprintf(err, errlen, "'%s' must be an integer in [%.0f, %.0f]", cell_ranges[i].key,
+                            cell_ranges[i].lo, cell_ranges[i].hi), 2;
+    }
+    return 0;
+}
+
 int eval_cell_from_json(const char *line, eval_cell *c, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
     cJSON *o = cJSON_Parse(line);
@@ -115,6 +140,10 @@ int eval_cell_from_json(const char *line, eval_cell *c, char *err, size_t errlen
         !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "depth"))) {
         cJSON_Delete(o);
         return snprintf(err, errlen, "not a result cell (want task, method, length, depth)"), 1;
+    }
+    if (check_cell_ranges(o, err, errlen)) {
+        cJSON_Delete(o);
+        return 2;
     }
     snprintf(c->method, sizeof c->method, "%s", method->valuestring);
     snprintf(c->task, sizeof c->task, "%s", task->valuestring);
@@ -212,8 +241,9 @@ int eval_jsonl_read(const char *path, eval_cell **cells, int *n, char *err, size
             continue;
         eval_cell c;
         char e[256];
-        if (eval_cell_from_json(buf, &c, e, sizeof e)) {
-            int at_end = feof(f) || (fgetc(f) == EOF);
+        int bad = eval_cell_from_json(buf, &c, e, sizeof e);
+        if (bad) {
+            int at_end = bad == 1 && (feof(f) || fgetc(f) == EOF);
             if (at_end) /* an interrupted write: the cell will simply run again */
                 break;
             rc = (snprintf(err, errlen, "%s line %d: %s", path, lineno, e), 1);
