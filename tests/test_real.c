@@ -124,7 +124,9 @@ static void every_method_runs(const char *path) {
     char *text = NULL;
     size_t len = 0;
     gc_error gerr;
-    ck_assert_msg(essay && gc_file_read(essay, &text, &len, &gerr) == GEMCL_OK, "gba.txt");
+    if (test_skip_if_missing(essay, "data/paul-graham-essays/gba.txt"))
+        return;
+    ck_assert_msg(gc_file_read(essay, &text, &len, &gerr) == GEMCL_OK, "%s", gerr.msg);
     len = len > 1500 ? 1500 : len; /* ~300 tokens */
     for (int m = 0; m < GEMCL_METHOD_COUNT_; m++) {
         gemcl_generate_params g = gemcl_generate_default_params();
@@ -147,6 +149,36 @@ static void every_method_runs(const char *path) {
     gemcl_model_free(model);
 }
 
+/* Quantized weights stay in their GGUF blocks on the device: its weight bytes are the file's tensor bytes (norms
+ * and biases, f32 in the file too, are the only other weights), never a dequantized copy. */
+static void device_weights_are_the_file_bytes(const char *path) {
+    char err[4096];
+    gemcl_model *model;
+    gemcl_model_info file, dev;
+    ck_assert_msg(gemcl_model_file_inspect(path, NULL, &file, err, sizeof err) == GEMCL_OK, "%s", err);
+    ck_assert_msg(gemcl_model_load(path, NULL, &model, err, sizeof err) == GEMCL_OK, "%s", err);
+    ck_assert(gemcl_model_get_info(model, &dev) == GEMCL_OK);
+    gemcl_model_free(model);
+    ck_assert_msg(dev.weight_bytes <= (uint64_t)(1.05 * (double)file.weight_bytes) &&
+                      dev.weight_bytes >= file.weight_bytes / 2,
+                  "device weights %llu bytes, the file's tensors %llu", (unsigned long long)dev.weight_bytes,
+                  (unsigned long long)file.weight_bytes);
+}
+
+START_TEST(smollm2_device_weights_are_the_file_bytes) {
+    const char *path = test_shared_path(SMOLLM2_GGUF);
+    if (!test_skip_if_missing(path, SMOLLM2_GGUF))
+        device_weights_are_the_file_bytes(path);
+}
+END_TEST
+
+START_TEST(qwen2_5_device_weights_are_the_file_bytes) {
+    const char *path = test_qwen_gguf();
+    if (path) /* else test_qwen_gguf said SKIP */
+        device_weights_are_the_file_bytes(path);
+}
+END_TEST
+
 START_TEST(every_method_runs_on_smollm2) {
     const char *path = test_shared_path(SMOLLM2_GGUF);
     if (!test_skip_if_missing(path, SMOLLM2_GGUF))
@@ -167,6 +199,8 @@ Suite *suite_real(void) {
     tcase_set_timeout(tc, 3 * TEST_TIMEOUT_S);
     tcase_add_test(tc, smollm2_q4_1_greedy_agrees_with_llama_cpp);
     tcase_add_test(tc, qwen2_5_q4_k_m_greedy_agrees_with_llama_cpp);
+    tcase_add_test(tc, smollm2_device_weights_are_the_file_bytes);
+    tcase_add_test(tc, qwen2_5_device_weights_are_the_file_bytes);
     tcase_add_test(tc, every_method_runs_on_smollm2);
     tcase_add_test(tc, every_method_runs_on_qwen2_5);
     suite_add_tcase(s, tc);

@@ -70,6 +70,7 @@ def main():
     ap.add_argument("--shared", default=os.environ.get("GEMCL_SHARED", "../shared"))
     ap.add_argument("--tokens", type=int, default=8000)
     ap.add_argument("--budget", type=int, default=1024)
+    ap.add_argument("--filter-layer", type=int, default=-1, help="GemFilter's layer (default: the model card's)")
     ap.add_argument("--compare", action="store_true")
     a = ap.parse_args()
 
@@ -82,7 +83,10 @@ def main():
           % (len(prompt), a.tokens))
     print("Running GemFilter (keep %d tokens chosen by an early layer, then answer from them) ..." % a.budget,
           flush=True)
-    out, err, wall = run(a.gemcl, a.model, prompt_file, "gemfilter", ["--budget", str(a.budget), "--show-selected"])
+    extra = ["--budget", str(a.budget), "--show-selected"]
+    if a.filter_layer >= 0:
+        extra += ["--filter-layer", str(a.filter_layer)]
+    out, err, wall = run(a.gemcl, a.model, prompt_file, "gemfilter", extra)
     answer, header, kept = split_answer(out)
     print("\nAnswer (GemFilter): %s\n" % answer)
     if header:
