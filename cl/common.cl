@@ -1,77 +1,213 @@
 /* common.cl - helpers prepended to every program (ops.c builds cl/common.cl followed by cl/<family>.cl).
  *
- * Weight rows are addressed as bytes (row = base + r * row_bytes) so one kernel body serves every dtype:
- *   ld1_<t>(row, i)  element i of the row as f32
- *   ld8_<t>(row, i)  elements i .. i+7 as float8 (i a multiple of 8)
- *   ld16_<t>(row, i) elements i .. i+15 as float16 (i a multiple of 16)
- *   ld32_<t>(row, i, &lo, &hi) elements i .. i+31 as a scale times two float16 (i a multiple of 32)
- * for t in f32, f16 (storage only, vload_half), bf16 (upper half of an f32) and q8_0 (ggml blocks of 32:
- * {half scale; char q[32]}, 34 bytes). GC_FOR_EACH_DTYPE(X) instantiates X(t) for each of them. */
+ * Weight rows are addressed as bytes (row = base + r * row_bytes) so one kernel body serves every dtype t:
+ * f32, f16 (storage only, vload_half), bf16 (upper half of an f32) and every ggml block type of util/types.h
+ * (q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl; layouts in src/util/quant.c). Each
+ * dtype is described once:
+ *   GC_BLOCK_<t>, GC_BYTES_<t>      elements and bytes of a block (32 elements for the float types)
+ *   gc_group_<t>(block, gi, &q) -> (s, m)
+ *                                   group gi (0 .. GC_BLOCK_<t> / 16 - 1) of a block: its 16 elements are
+ *                                   y = s * q - m, q integer-valued for block types; s and m are computed
+ *                                   with the very operations util/quant.c uses (q4_k's s = d * sc and
+ *                                   m = dmin * min; q4_1's m is minus the block's min, since a - (-b) rounds
+ *                                   as a + b). A K-quant's scales cover 16 (q2_k, q3_k, q6_k) or 32 elements
+ *                                   (q4_k, q5_k), so a group never straddles two.
+ * and read through
+ *   ld1_<t>(row, i)                 element i of the row as f32
+ *   ld16_<t>(row, i)                elements i .. i+15 as float16 (i a multiple of 16): s * q, rounded, then
+ *                                   - m, so it equals gc_row_to_f32 bit for bit
+ * A dot product instead walks whole blocks and calls gc_group with constant gi in an unrolled loop, so a
+ * block's scales decode once into registers and the quants feed fma(q, s, -m) directly: no dequantised copy.
+ *
+ * Programs that read weights are built per weight dtype with -DGC_WTYPE=<t> (ops build them on demand and
+ * key their cache by the options), so a model compiles only the dtypes it has: GC_INSTANTIATE(X, GC_WTYPE)
+ * instantiates X for it. */
 
 /* Full unrolling of loops over register arrays (usable inside macros): without it PoCL's LLVM keeps such
  * arrays in memory. */
 #define GC_UNROLL _Pragma("unroll")
 
-#define GC_FOR_EACH_DTYPE(X) X(f32) X(f16) X(bf16) X(q8_0)
-#define GC_Q8_0_BLOCK 32
-#define GC_Q8_0_BYTES 34
+/* X(T) with T macro-expanded first (X pastes T into names, which would otherwise take it literally). */
+#define GC_INSTANTIATE(X, T) X(T)
 
 typedef __global const uchar *gc_row;
+
+/* ---- float types ---------------------------------------------------------------------------------------- */
+
+/* "Blocks" of 32 for the float types: a dot product then takes two groups per step, as it did before block
+ * types came; the rest of a row that is not a multiple of 32 goes through ld1. */
+#define GC_BLOCK_f32 32
+#define GC_BYTES_f32 128
+#define GC_BLOCK_f16 32
+#define GC_BYTES_f16 64
+#define GC_BLOCK_bf16 32
+#define GC_BYTES_bf16 64
 
 inline float ld1_f32(gc_row row, uint i) { return ((__global const float *)row)[i]; }
 inline float ld1_f16(gc_row row, uint i) { return vload_half(i, (__global const half *)row); }
 inline float ld1_bf16(gc_row row, uint i) { return as_float((uint)((__global const ushort *)row)[i] << 16); }
-/* The f16 scale at the start of a q8_0 block, read as part of a half4 (the block's 34 bytes hold it): PoCL
- * converts half vectors in hardware (F16C) and a scalar half with a dozen integer instructions. */
-inline float gc_q8_0_scale(gc_row block) { return vload_half4(0, (__global const half *)block).x; }
 
-inline float ld1_q8_0(gc_row row, uint i) {
-    gc_row b = row + (i / GC_Q8_0_BLOCK) * GC_Q8_0_BYTES;
-    return gc_q8_0_scale(b) * (float)((__global const char *)(b + 2))[i % GC_Q8_0_BLOCK];
+inline float2 gc_group_f32(gc_row b, uint gi, float16 *q) {
+    *q = vload16(gi, (__global const float *)b);
+    return (float2)(1.0f, 0.0f);
 }
-
-inline float8 ld8_f32(gc_row row, uint i) { return vload8(0, (__global const float *)row + i); }
-inline float8 ld8_f16(gc_row row, uint i) { return vload_half8(0, (__global const half *)row + i); }
-inline float8 ld8_bf16(gc_row row, uint i) {
-    return as_float8(convert_uint8(vload8(0, (__global const ushort *)row + i)) << 16);
+inline float2 gc_group_f16(gc_row b, uint gi, float16 *q) {
+    *q = vload_half16(gi, (__global const half *)b);
+    return (float2)(1.0f, 0.0f);
 }
-inline float8 ld8_q8_0(gc_row row, uint i) {
-    gc_row b = row + (i / GC_Q8_0_BLOCK) * GC_Q8_0_BYTES;
-    const float d = gc_q8_0_scale(b);
-    return convert_float8(vload8(0, (__global const char *)(b + 2) + i % GC_Q8_0_BLOCK)) * d;
+inline float2 gc_group_bf16(gc_row b, uint gi, float16 *q) {
+    *q = as_float16(convert_uint16(vload16(gi, (__global const ushort *)b)) << 16);
+    return (float2)(1.0f, 0.0f);
 }
 
-inline float16 ld16_f32(gc_row row, uint i) { return vload16(0, (__global const float *)row + i); }
-inline float16 ld16_f16(gc_row row, uint i) { return vload_half16(0, (__global const half *)row + i); }
-inline float16 ld16_bf16(gc_row row, uint i) {
-    return as_float16(convert_uint16(vload16(0, (__global const ushort *)row + i)) << 16);
-}
-inline float16 ld16_q8_0(gc_row row, uint i) {
-    gc_row b = row + (i / GC_Q8_0_BLOCK) * GC_Q8_0_BYTES;
-    const float d = gc_q8_0_scale(b);
-    return convert_float16(vload16(0, (__global const char *)(b + 2) + i % GC_Q8_0_BLOCK)) * d;
+/* ---- block types ---------------------------------------------------------------------------------------- */
+
+/* The four f16 values at p (2-byte aligned, all four inside the block) as f32: PoCL converts a half4 with one
+ * F16C instruction, but a half or a half2 with some fifteen integer instructions (a third of a q4_1 block's
+ * GEMV work), so scales are read as lanes of a half4 wherever they sit in the block. */
+inline float4 gc_half4(gc_row p) { return vload_half4(0, (__global const half *)p); }
+
+/* (p[e] >> shift) & mask for the 16 bytes at p. Quants whose bits lie in two places are put together in
+ * bytes and converted to float once. */
+inline uchar16 gc_bits8(gc_row p, uint shift, uint mask) { return (vload16(0, p) >> (uchar)shift) & (uchar)mask; }
+inline float16 gc_bits16(gc_row p, uint shift, uint mask) { return convert_float16(gc_bits8(p, shift, mask)); }
+
+/* 16 in lane e where bit e of the 16 bits (lo | hi << 8) is set, else 0: a byte mask per lane (AVX2 has no
+ * per-lane 16-bit shifts, so shifting by 0..15 would go lane by lane). */
+inline uchar16 gc_bit_lanes16(uchar lo, uchar hi) {
+    const uchar16 m = (uchar16)(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    return as_uchar16(((uchar16)((uchar8)lo, (uchar8)hi) & m) != (uchar16)0) & (uchar)16;
 }
 
-/* ld32_<t>(row, i, lo, hi): elements i .. i+31 (i a multiple of 32) are scale * lo[e] and scale * hi[e]; returns
- * scale (1 but for q8_0, whose block of 32 shares it, so a dot product scales a block's sum once). */
-inline float ld32_f32(gc_row row, uint i, float16 *lo, float16 *hi) {
-    *lo = ld16_f32(row, i), *hi = ld16_f32(row, i + 16);
-    return 1.0f;
+/* Legacy blocks of 32 hold groups 0 and 1; element 16 gi + e of a nibble block is nibble gi of qs[e]. */
+#define GC_BLOCK_q8_0 32
+#define GC_BYTES_q8_0 34
+inline float2 gc_group_q8_0(gc_row b, uint gi, float16 *q) {
+    *q = convert_float16(vload16(gi, (__global const char *)(b + 2)));
+    return (float2)(gc_half4(b).x, 0.0f);
 }
-inline float ld32_f16(gc_row row, uint i, float16 *lo, float16 *hi) {
-    *lo = ld16_f16(row, i), *hi = ld16_f16(row, i + 16);
-    return 1.0f;
+#define GC_BLOCK_q4_0 32
+#define GC_BYTES_q4_0 18
+inline float2 gc_group_q4_0(gc_row b, uint gi, float16 *q) {
+    *q = gc_bits16(b + 2, 4 * gi, 15) - 8.0f;
+    return (float2)(gc_half4(b).x, 0.0f);
 }
-inline float ld32_bf16(gc_row row, uint i, float16 *lo, float16 *hi) {
-    *lo = ld16_bf16(row, i), *hi = ld16_bf16(row, i + 16);
-    return 1.0f;
+#define GC_BLOCK_q4_1 32
+#define GC_BYTES_q4_1 20
+inline float2 gc_group_q4_1(gc_row b, uint gi, float16 *q) {
+    *q = gc_bits16(b + 4, 4 * gi, 15);
+    const float2 dm = gc_half4(b).xy;
+    return (float2)(dm.x, -dm.y);
 }
-inline float ld32_q8_0(gc_row row, uint i, float16 *lo, float16 *hi) {
-    gc_row b = row + (i / GC_Q8_0_BLOCK) * GC_Q8_0_BYTES;
-    *lo = convert_float16(vload16(0, (__global const char *)(b + 2)));
-    *hi = convert_float16(vload16(1, (__global const char *)(b + 2)));
-    return gc_q8_0_scale(b);
+/* q5_0 / q5_1 (has_min): the fifth bit of element j of a block is bit j of the little-endian u32 qh. */
+inline float2 gc_group_q5(gc_row b, uint gi, float16 *q, bool has_min) {
+    gc_row qh = b + (has_min ? 4 : 2);
+    *q = convert_float16(gc_bits8(qh + 4, 4 * gi, 15) | gc_bit_lanes16(qh[2 * gi], qh[2 * gi + 1])) -
+         (has_min ? 0.0f : 16.0f);
+    const float2 dm = gc_half4(b).xy;
+    return (float2)(dm.x, has_min ? -dm.y : 0.0f);
 }
+#define GC_BLOCK_q5_0 32
+#define GC_BYTES_q5_0 22
+inline float2 gc_group_q5_0(gc_row b, uint gi, float16 *q) { return gc_group_q5(b, gi, q, false); }
+#define GC_BLOCK_q5_1 32
+#define GC_BYTES_q5_1 24
+inline float2 gc_group_q5_1(gc_row b, uint gi, float16 *q) { return gc_group_q5(b, gi, q, true); }
+#define GC_BLOCK_iq4_nl 32
+#define GC_BYTES_iq4_nl 18
+inline float2 gc_group_iq4_nl(gc_row b, uint gi, float16 *q) {
+    const char16 grid = (char16)(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+    *q = convert_float16(shuffle(grid, (vload16(0, b + 2) >> (uchar)(4 * gi)) & (uchar)15));
+    return (float2)(gc_half4(b).x, 0.0f);
+}
+
+/* K-quants: superblocks of 256 = 16 groups (util/quant.c's loops unrolled): q2_k/q3_k group gi is (half
+ * gi / 8, shift 2 * (gi % 8 / 2), sub-block gi % 2) with scale gi; q4_k/q5_k group gi is nibble gi / 2 % 2 of
+ * qs[32 * (gi / 4) + 16 * (gi % 2) ..] with scale and min gi / 2; q6_k group gi is quarter gi % 8 / 2 of the
+ * 128 (side) gi / 8, l = 16 * (gi % 2) .., with scale 8 * side + gi % 2 + 2 * quarter. */
+#define GC_BLOCK_q2_k 256
+#define GC_BYTES_q2_k 84
+inline float2 gc_group_q2_k(gc_row b, uint gi, float16 *q) {
+    const uint sc = b[gi];
+    *q = gc_bits16(b + 16 + 32 * (gi / 8) + 16 * (gi % 2), 2 * (gi % 8 / 2), 3);
+    const float2 dm = gc_half4(b + 76).zw; /* d, dmin: the last 4 bytes */
+    return (float2)(dm.x * (float)(sc & 15), dm.y * (float)(sc >> 4));
+}
+#define GC_BLOCK_q3_k 256
+#define GC_BYTES_q3_k 110
+inline float2 gc_group_q3_k(gc_row b, uint gi, float16 *q) {
+    gc_row packed = b + 96;
+    const uint lo = gi < 8 ? packed[gi] & 15 : packed[gi - 8] >> 4, hi = (packed[8 + gi % 4] >> (2 * (gi / 4))) & 3;
+    *q = convert_float16(gc_bits8(b + 32 + 32 * (gi / 8) + 16 * (gi % 2), 2 * (gi % 8 / 2), 3) |
+                         gc_bits8(b + 16 * (gi % 2), gi / 2, 1) << (uchar)2) - 4.0f; /* third bit set: no -4 */
+    return (float2)(gc_half4(b + 102).w * (float)((int)(lo | hi << 4) - 32), 0.0f);
+}
+/* Scale and min j (0..7) of q4_k / q5_k, 6 bits each in 12 bytes (gc_k4_scale_min in util/quant.c). */
+inline uint2 gc_k4_scale_min(gc_row s, uint j) {
+    if (j < 4)
+        return (uint2)(s[j] & 63, s[j + 4] & 63);
+    return (uint2)((s[j + 4] & 15) | (s[j - 4] >> 6) << 4, (s[j + 4] >> 4) | (s[j] >> 6) << 4);
+}
+/* q4_k, and q5_k (five) with fifth bits: bit j = gi / 2 of qh[16 * (gi % 2) + e]. */
+inline float2 gc_group_q45_k(gc_row b, uint gi, float16 *q, bool five) {
+    const uint j = gi / 2;
+    const uchar16 nib = gc_bits8(b + (five ? 48 : 16) + 32 * (gi / 4) + 16 * (gi % 2), 4 * (j % 2), 15);
+    *q = convert_float16(five ? nib | gc_bits8(b + 16 + 16 * (gi % 2), j, 1) << (uchar)4 : nib);
+    const uint2 sm = gc_k4_scale_min(b + 4, j);
+    const float2 dm = gc_half4(b).xy;
+    return (float2)(dm.x * (float)sm.x, dm.y * (float)sm.y);
+}
+#define GC_BLOCK_q4_k 256
+#define GC_BYTES_q4_k 144
+inline float2 gc_group_q4_k(gc_row b, uint gi, float16 *q) { return gc_group_q45_k(b, gi, q, false); }
+#define GC_BLOCK_q5_k 256
+#define GC_BYTES_q5_k 176
+inline float2 gc_group_q5_k(gc_row b, uint gi, float16 *q) { return gc_group_q45_k(b, gi, q, true); }
+#define GC_BLOCK_q6_k 256
+#define GC_BYTES_q6_k 210
+inline float2 gc_group_q6_k(gc_row b, uint gi, float16 *q) {
+    const uint side = gi / 8, quarter = gi % 8 / 2, part = gi % 2;
+    *q = convert_float16(gc_bits8(b + 64 * side + 32 * (quarter % 2) + 16 * part, 4 * (quarter / 2), 15) |
+                         gc_bits8(b + 128 + 32 * side + 16 * part, 2 * quarter, 3) << (uchar)4) - 32.0f;
+    const char sc = ((__global const char *)b)[192 + 8 * side + part + 2 * quarter];
+    return (float2)(gc_half4(b + 202).w * (float)sc, 0.0f);
+}
+
+/* ---- loaders -------------------------------------------------------------------------------------------- */
+
+/* ld16 for every dtype from its group decoder: s * q rounds, then - m, as util/quant.c does (no contraction
+ * into an fma); for the float types s = 1 and m = 0 fold away. */
+#define GC_LD16(T)                                                                                          \
+    inline float16 ld16_##T(gc_row row, uint i) {                                                           \
+        _Pragma("OPENCL FP_CONTRACT OFF")                                                                   \
+        float16 q;                                                                                          \
+        const float2 sm = gc_group_##T(row + i / GC_BLOCK_##T * GC_BYTES_##T, i % GC_BLOCK_##T / 16, &q);    \
+        return q * sm.x - sm.y;                                                                             \
+    }
+/* ld1 of a block type (ragged edges only, which block rows never have) picks from ld16. */
+#define GC_LD1_FROM_16(T)                                                                                   \
+    inline float ld1_##T(gc_row row, uint i) {                                                              \
+        float v[16];                                                                                        \
+        vstore16(ld16_##T(row, i & ~15u), 0, v);                                                            \
+        return v[i % 16];                                                                                   \
+    }
+#define GC_BLOCK_LOADERS(T) GC_LD16(T) GC_LD1_FROM_16(T)
+GC_LD16(f32)
+GC_LD16(f16)
+GC_LD16(bf16)
+GC_BLOCK_LOADERS(q8_0)
+GC_BLOCK_LOADERS(q4_0)
+GC_BLOCK_LOADERS(q4_1)
+GC_BLOCK_LOADERS(q5_0)
+GC_BLOCK_LOADERS(q5_1)
+GC_BLOCK_LOADERS(q2_k)
+GC_BLOCK_LOADERS(q3_k)
+GC_BLOCK_LOADERS(q4_k)
+GC_BLOCK_LOADERS(q5_k)
+GC_BLOCK_LOADERS(q6_k)
+GC_BLOCK_LOADERS(iq4_nl)
+
+/* ---- reductions and shared math ------------------------------------------------------------------------ */
 
 inline float gc_hsum8(float8 v) {
     float4 s = v.lo + v.hi;

@@ -1,6 +1,8 @@
 /* matmul.cl - y = x W^T for weights of any dtype (W: (rows, cols) row-major, rows of row_bytes bytes).
  *
- * Entry points, one per weight dtype t in f32, f16, bf16, q8_0 (loads from common.cl):
+ * Entry points for the weight dtype t of the program (-DGC_WTYPE=t; any dtype of common.cl, whose loaders
+ * read it; weights stay in their file layout, a quantized block is dequantised in registers or, for GEMM,
+ * into the local-memory tile):
  *   gemv_<t>_f32(w0, w1, w2, row_bytes, x, x_off, y0, y1, y2, y_off0, y_off1, y_off2, b0, b1, b2,
  *                rows0, rows1, rows2, cols, n, flags, pos, pos_off, inv_freq, head_dim, layout)
  *     For small n (decode): up to three weights wo: (rows_o, cols) sharing x: f32 (n, cols), each into its
@@ -20,7 +22,7 @@
  *     ceil(n / (GEMM_TM * GEMM_WM)) * GEMM_WM).
  *   bias_add_f32_f32(y, y_off, bias, rows, n)
  *     y: f32 (n, rows) += bias: f32 (rows). Launch: 2-D, global (>= rows, n).
- * Full 16-column steps use ld16; ragged edges use ld1. */
+ * GEMV walks whole blocks (gc_group), GEMM tiles load groups of 16 (ld16); ragged edges use ld1. */
 
 #ifndef GEMV_LS
 #define GEMV_LS 1 // work-items per row pair (power of two)
@@ -41,7 +43,7 @@
 #define GEMM_WM 8 // work-items of a GEMM group along x rows: the group covers GEMM_TM * GEMM_WM rows
 #endif
 #ifndef GEMM_KB
-#define GEMM_KB 64 // columns per W tile in local memory (a multiple of 32 keeps q8_0 blocks whole)
+#define GEMM_KB 64 // columns per W tile in local memory (a multiple of 32; loaded in groups of 16)
 #endif
 #define GEMM_BN (16 * GEMM_WN)
 
@@ -57,31 +59,33 @@ inline float gemv_lane_sum(float s, __local float *scratch, uint lid) {
 }
 
 /* s[b] = W row wr . x row (i0 + b) for b < GEMV_NB (rows past n repeat the last), each summed over the
- * GEMV_LS work-items of the row (lane lid). Every work-item of a group calls it equally often. */
+ * GEMV_LS work-items of the row (lane lid), which take whole blocks in turn. A block's groups are unrolled
+ * (gc_group with constant gi), so its scales decode once and the quants go straight into fma(q, s, -m).
+ * Every work-item of a group calls it equally often. */
 #define GEMV_DOTS(T)                                                                                        \
     inline void gemv_dots_##T(gc_row wr, __global const float *x, uint i0, uint n, uint cols, uint lid,    \
                               __local float *scratch, float *s) {                                          \
-        const uint cols32 = cols & ~31u, cols16 = cols & ~15u;                                              \
+        const uint blocks = cols / GC_BLOCK_##T;                                                            \
         __global const float *xr[GEMV_NB];                                                                  \
         float16 acc[GEMV_NB];                                                                               \
         GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
             xr[b] = x + (ulong)min(i0 + b, n - 1) * cols;                                                   \
             acc[b] = 0.0f;                                                                                  \
         }                                                                                                   \
-        for (uint k = lid * 32; k < cols32; k += GEMV_LS * 32) { /* whole q8_0 blocks: one scale each */    \
-            float16 lo, hi;                                                                                 \
-            const float d = ld32_##T(wr, k, &lo, &hi);                                                      \
-            GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                    \
-                acc[b] = fma(fma(lo, vload16(0, xr[b] + k), hi * vload16(0, xr[b] + k + 16)), (float16)d, acc[b]); \
-        }                                                                                                   \
-        for (uint k = cols32 + lid * 16; k < cols16; k += GEMV_LS * 16) {                                   \
-            const float16 wv = ld16_##T(wr, k);                                                             \
-            GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                    \
-                acc[b] = fma(wv, vload16(0, xr[b] + k), acc[b]);                                            \
+        for (uint k = lid; k < blocks; k += GEMV_LS) {                                                      \
+            gc_row blk = wr + k * GC_BYTES_##T;                                                             \
+            GC_UNROLL for (uint gi = 0; gi < GC_BLOCK_##T / 16; gi++) {                                     \
+                float16 q;                                                                                  \
+                const float2 sm = gc_group_##T(blk, gi, &q);                                                \
+                const float16 w = fma(q, (float16)sm.x, (float16)-sm.y);                                    \
+                const uint c = k * GC_BLOCK_##T + 16 * gi;                                                  \
+                GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                \
+                    acc[b] = fma(w, vload16(0, xr[b] + c), acc[b]);                                         \
+            }                                                                                               \
         }                                                                                                   \
         GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
             float t = gc_hsum16(acc[b]);                                                                    \
-            for (uint k = cols16 + lid; k < cols; k += GEMV_LS)                                             \
+            for (uint k = blocks * GC_BLOCK_##T + lid; k < cols; k += GEMV_LS) /* float types' ragged end */ \
                 t += ld1_##T(wr, k) * xr[b][k];                                                             \
             s[b] = gemv_lane_sum(t, scratch, lid);                                                          \
         }                                                                                                   \
@@ -159,16 +163,16 @@ inline uint2 gemv_pair_rows(uint j, uint rows, bool rope, uint head_dim, uint la
         for (uint j = t; j < GEMM_BN; j += GEMM_WN * GEMM_WM) {                                             \
             gc_row wr = w + min(r0 + j, rows - 1) * row_bytes;                                              \
             const bool row_ok = r0 + j < rows;                                                              \
-            if (row_ok && k0 + GEMM_KB <= cols) {                                                           \
-                for (uint kk = 0; kk < GEMM_KB; kk += 16) {                                                 \
+            for (uint kk = 0; kk < GEMM_KB; kk += 16) { /* whole groups of 16 (all of a block row) by ld16 */ \
+                if (row_ok && k0 + kk + 16 <= cols) {                                                       \
                     float v[16];                                                                            \
                     vstore16(ld16_##T(wr, k0 + kk), 0, v);                                                  \
                     for (uint e = 0; e < 16; e++)                                                           \
                         wt[kk + e][j] = v[e];                                                               \
+                } else {                                                                                    \
+                    for (uint e = 0; e < 16; e++)                                                           \
+                        wt[kk + e][j] = row_ok && k0 + kk + e < cols ? ld1_##T(wr, k0 + kk + e) : 0.0f;     \
                 }                                                                                           \
-            } else {                                                                                        \
-                for (uint kk = 0; kk < GEMM_KB; kk++)                                                       \
-                    wt[kk][j] = row_ok && k0 + kk < cols ? ld1_##T(wr, k0 + kk) : 0.0f;                     \
             }                                                                                               \
         }                                                                                                   \
     }
@@ -218,9 +222,11 @@ inline uint2 gemv_pair_rows(uint j, uint rows, bool rope, uint head_dim, uint la
         }                                                                                                   \
     }
 
-GC_FOR_EACH_DTYPE(GEMV_DOTS)
-GC_FOR_EACH_DTYPE(GEMV)
-GC_FOR_EACH_DTYPE(GEMM)
+#ifdef GC_WTYPE
+GC_INSTANTIATE(GEMV_DOTS, GC_WTYPE)
+GC_INSTANTIATE(GEMV, GC_WTYPE)
+GC_INSTANTIATE(GEMM, GC_WTYPE)
+#endif
 
 __kernel void bias_add_f32_f32(__global float *y, const ulong y_off, __global const float *bias, const uint rows,
                                const uint n) {

@@ -7,12 +7,14 @@
  *
  * usage: bench_ops [n] [trials]          (n = prompt rows, default 512; trials default 5)
  * environment: GEMCL_DEVICE picks the device; GEMM_TM/WN/WM/KB and GEMV_LS/RPG/NB override the profile's
- * tunables; BENCH_ONLY=gemm|gemv|other|attn runs one part; GEMV_SHAPES=RxC,... and GEMV_DTYPE=f16
- * pick the GEMV shapes and dtype; BENCH_SHAPES=k keeps the first k GEMM shapes;
+ * tunables; BENCH_ONLY=gemm|gemv|other|attn runs one part; GEMV_SHAPES=RxC,... and GEMV_DTYPE=f16,q4_k,...
+ * pick the GEMV shapes and dtypes (default every dtype, trials alternating between them, next to the host's
+ * DRAM read bandwidth); GEMM_DTYPES=f16,q4_k,... the GEMM dtypes; BENCH_SHAPES=k keeps the first k GEMM shapes;
  * BENCH_QUICK=1 times only our f32 GEMM (for tuning sweeps). For BENCH_ONLY=attn: ATT_NS = attention lengths
  * (default "1024,4096,8192"), ATT_OLD_MAX_N = longest n timed with the one-row kernel (default 1024; it is
  * ~100x slower); ATT_HD = only that head size; ATT_BR/ATT_BC/ATT_LWG override the attention tunables. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,15 @@ static int cmp_double(const void *a, const void *b) {
 static _Noreturn void die(const gc_error *err) {
     fprintf(stderr, "bench_ops: %s\n", err->msg);
     exit(1);
+}
+
+/* True when list (a comma list of names; NULL = everything) names name. */
+static bool in_list(const char *list, const char *name) {
+    size_t len = strlen(name);
+    for (const char *c = list; c; c = strchr(c, ','), c = c ? c + 1 : NULL)
+        if (strncmp(c, name, len) == 0 && (c[len] == ',' || c[len] == '\0'))
+            return true;
+    return !list;
 }
 
 /* What one timed run does: fn(ctx) returns GEMCL_OK or fails the bench (err set). */
@@ -139,7 +150,10 @@ static void bench_gemm(gc_ops *ops, int n, int rows, int cols) {
     printf("gemm n %4d rows %5d cols %5d | openblas %6.1f |", n, rows, cols, blas);
     gc_ops_profile saved = *gc_ops_get_profile(ops), p = saved;
     int quick = getenv("BENCH_QUICK") != NULL;
-    for (int t = GC_DTYPE_F32; t <= (quick ? GC_DTYPE_F32 : GC_DTYPE_Q8_0); t++) {
+    const char *only_t = getenv("GEMM_DTYPES"); /* a comma list; default every dtype */
+    for (int t = GC_DTYPE_F32; t <= (quick ? GC_DTYPE_F32 : GC_DTYPE_COUNT - 1); t++) {
+        if (!in_list(only_t, gc_dtype_name((gc_dtype)t)) || cols % gc_dtype_block((gc_dtype)t) != 0)
+            continue;
         gc_dweight w = {device_buffer(rt, gc_dtype_row_bytes((gc_dtype)t, cols) * rows, 3), (gc_dtype)t, rows, cols};
         int paths = t == GC_DTYPE_F32 && !quick ? 2 : 1; /* f32 also through CLBlast */
         for (int clblast = 0; clblast < paths; clblast++) {
@@ -157,35 +171,107 @@ static void bench_gemm(gc_ops *ops, int n, int rows, int cols) {
     gc_buffer_free(rt, &x), gc_buffer_free(rt, &y);
 }
 
-/* GEMV as decode runs it: back-to-back launches over distinct copies of the weight (together >= 192 MiB, so
- * they stream from DRAM as a model's layers do) and one clFinish; GB/s of weight bytes and us per launch. */
+/* Host DRAM read bandwidth, the yardstick of the GEMV rows: two threads each sum half of a 256 MiB buffer. */
+#define DRAM_BYTES (256u << 20)
+
+typedef struct dram_half {
+    const double *p;
+    size_t n;
+    double sum;
+} dram_half;
+
+static void *dram_sum(void *arg) {
+    dram_half *h = arg;
+    double s[8] = {0}; /* independent chains, so the adds keep up with memory */
+    for (size_t i = 0; i + 8 <= h->n; i += 8)
+        for (int k = 0; k < 8; k++)
+            s[k] += h->p[i + k];
+    h->sum = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+    return NULL;
+}
+
+static gemcl_status run_dram(void *ctx, gc_error *err) {
+    const double *buf = ctx;
+    size_t n = DRAM_BYTES / sizeof(double) / 2;
+    dram_half h[2] = {{buf, n, 0}, {buf + n, n, 0}};
+    pthread_t t;
+    (void)err;
+    if (pthread_create(&t, NULL, dram_sum, &h[1]) != 0)
+        dram_sum(&h[1]);
+    else
+        dram_sum(&h[0]), pthread_join(t, NULL);
+    if (h[0].sum + h[1].sum == 1.0) /* keeps the sums live */
+        printf(" ");
+    return GEMCL_OK;
+}
+
+/* One dtype's GEMV bench: distinct copies of the weight (together >= 128 MiB, so they stream from DRAM as a
+ * model's layers do) run back to back with one clFinish. */
+typedef struct gemv_case {
+    gc_dtype dtype;
+    gc_dweight *w;
+    int copies;
+    size_t bytes; /* of one copy */
+    double t[16]; /* seconds per trial */
+} gemv_case;
+
+/* GEMV as decode runs it, for every dtype in $GEMV_DTYPE (a comma list; default all) and the host's DRAM read:
+ * the trials alternate between them (one round of every case, then the next), so a noisy host moves all of
+ * them alike; medians of GB/s of weight bytes as stored (quantized blocks included) and us per launch. */
 static void bench_gemv(gc_ops *ops, int rows, int cols) {
     gc_runtime *rt = gc_ops_runtime(ops);
     gc_buffer x = device_buffer(rt, (size_t)cols * 4, 1), y = device_buffer(rt, (size_t)rows * 4, 2);
-    printf("gemv rows %5d cols %5d |", rows, cols);
+    const char *only_t = getenv("GEMV_DTYPE");
+    gemv_case cases[GC_DTYPE_COUNT];
+    int n_cases = 0;
+    for (int t = 0; t < GC_DTYPE_COUNT; t++) {
+        if (!in_list(only_t, gc_dtype_name((gc_dtype)t)) || cols % gc_dtype_block((gc_dtype)t) != 0)
+            continue;
+        gemv_case *c = &cases[n_cases++];
+        c->dtype = (gc_dtype)t;
+        c->bytes = gc_dtype_row_bytes((gc_dtype)t, cols) * rows;
+        c->copies = (int)((128u << 20) / c->bytes) + 1;
+        c->copies = c->copies > 512 ? 512 : c->copies;
+        c->w = calloc((size_t)c->copies, sizeof *c->w);
+        for (int k = 0; k < c->copies; k++)
+            c->w[k] = (gc_dweight){device_buffer(rt, c->bytes, 3 + (unsigned)k), (gc_dtype)t, rows, cols};
+    }
+    double *dram = malloc(DRAM_BYTES), dram_t[16];
+    for (size_t i = 0; i < DRAM_BYTES / sizeof(double); i++)
+        dram[i] = (double)(i & 7);
+    for (int r = -1; r < trials; r++) { /* round -1 warms up (compiles the kernels) */
+        for (int i = 0; i < n_cases; i++) {
+            matmul_run g = {ops, &x, cases[i].w, &y, 1, cases[i].copies};
+            double t0 = now_s();
+            gc_error err;
+            if (run_matmul(&g, &err) != GEMCL_OK)
+                die(&err);
+            clFinish(rt->queue);
+            if (r >= 0)
+                cases[i].t[r] = now_s() - t0;
+        }
+        double t0 = now_s();
+        run_dram(dram, NULL);
+        if (r >= 0)
+            dram_t[r] = now_s() - t0;
+    }
+    qsort(dram_t, (size_t)trials, sizeof dram_t[0], cmp_double);
+    printf("gemv rows %5d cols %5d | host DRAM read %5.1f GB/s |", rows, cols, DRAM_BYTES / dram_t[trials / 2] * 1e-9);
 #ifdef GEMCL_HAVE_OPENBLAS
     printf(" openblas f32 %5.1f GB/s |", 4.0 * rows * cols / time_openblas(1, rows, cols) * 1e-9);
 #endif
-    const char *only_t = getenv("GEMV_DTYPE");
-    for (int t = GC_DTYPE_F32; t <= GC_DTYPE_Q8_0; t++) {
-        if (only_t && strcmp(only_t, gc_dtype_name((gc_dtype)t)))
-            continue;
-        size_t bytes = gc_dtype_row_bytes((gc_dtype)t, cols) * rows;
-        int copies = (int)((192u << 20) / bytes) + 1;
-        copies = copies > 512 ? 512 : copies;
-        gc_dweight *w = calloc((size_t)copies, sizeof *w);
-        for (int c = 0; c < copies; c++)
-            w[c] = (gc_dweight){device_buffer(rt, bytes, 3 + (unsigned)c), (gc_dtype)t, rows, cols};
-        matmul_run g = {ops, &x, w, &y, 1, copies};
-        double s = median_seconds(run_matmul, &g, rt->queue);
-        printf(" %s %5.1f GB/s %6.1f us |", gc_dtype_name((gc_dtype)t), bytes * (double)copies / s * 1e-9,
-               s / copies * 1e6);
-        fflush(stdout);
-        for (int c = 0; c < copies; c++)
-            gc_buffer_free(rt, &w[c].buf);
-        free(w);
+    for (int i = 0; i < n_cases; i++) {
+        gemv_case *c = &cases[i];
+        qsort(c->t, (size_t)trials, sizeof c->t[0], cmp_double);
+        double s = c->t[trials / 2];
+        printf(" %s %5.1f GB/s %6.1f us |", gc_dtype_name(c->dtype), c->bytes * (double)c->copies / s * 1e-9,
+               s / c->copies * 1e6);
+        for (int k = 0; k < c->copies; k++)
+            gc_buffer_free(rt, &c->w[k].buf);
+        free(c->w);
     }
     printf("\n");
+    free(dram);
     gc_buffer_free(rt, &x), gc_buffer_free(rt, &y);
 }
 

@@ -48,6 +48,42 @@ ref_weight ref_weight_make(const float *w, int rows, int cols, gc_dtype dtype) {
     return rw;
 }
 
+/* Byte offsets of the f16 fields of a block of t (util/quant.c's layouts); returns how many (0..2). */
+static int f16_fields(gc_dtype t, int at[2]) {
+    switch (t) {
+    case GC_DTYPE_Q4_1: case GC_DTYPE_Q5_1: case GC_DTYPE_Q4_K: case GC_DTYPE_Q5_K: at[0] = 0, at[1] = 2; return 2;
+    case GC_DTYPE_Q2_K: at[0] = 80, at[1] = 82; return 2;
+    case GC_DTYPE_Q3_K: at[0] = 108; return 1;
+    case GC_DTYPE_Q6_K: at[0] = 208; return 1;
+    default: at[0] = 0; return 1; /* q8_0, q4_0, q5_0, iq4_nl: d first */
+    }
+}
+
+ref_weight ref_weight_random(int rows, int cols, gc_dtype dtype, unsigned seed) {
+    ref_weight rw;
+    size_t row_bytes = gc_dtype_row_bytes(dtype, cols), block_bytes = gc_dtype_block_bytes(dtype);
+    rw.bytes = row_bytes * rows;
+    rw.data = malloc(rw.bytes);
+    rw.dequant = malloc((size_t)rows * cols * sizeof(float));
+    uint8_t *p = rw.data;
+    unsigned long long s = 0x9E3779B97F4A7C15ULL ^ seed;
+    for (size_t i = 0; i < rw.bytes; i++) { /* xorshift, top byte */
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        p[i] = (uint8_t)(s >> 56);
+    }
+    int at[2], n_fields = f16_fields(dtype, at);
+    for (size_t b = 0; b < rw.bytes / block_bytes; b++)
+        for (int f = 0; f < n_fields; f++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            double u = (double)(s >> 12) / 4503599627370496.0; /* [0, 1) */
+            uint16_t h = gc_f32_to_f16((float)((s & 1 ? -1.0 : 1.0) * (0.001 + 0.049 * u)));
+            memcpy(p + b * block_bytes + at[f], &h, 2);
+        }
+    for (int r = 0; r < rows; r++)
+        gc_row_to_f32(dtype, p + row_bytes * r, cols, rw.dequant + (size_t)r * cols);
+    return rw;
+}
+
 void ref_weight_free(ref_weight *rw) {
     free(rw->data);
     free(rw->dequant);

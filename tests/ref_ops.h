@@ -19,6 +19,11 @@ typedef struct ref_weight {
 ref_weight ref_weight_make(const float *w, int rows, int cols, gc_dtype dtype);
 void ref_weight_free(ref_weight *rw);
 
+/* A (rows, cols) weight of block type dtype made of random blocks (cols a multiple of the block): random
+ * quant and scale bytes, with every f16 field (d, dmin, m) finite and of moderate size (0.001 <= |x| < 0.05,
+ * either sign), so dequantisation meets no inf, nan or subnormal; dequant is gc_row_to_f32 of it. */
+ref_weight ref_weight_random(int rows, int cols, gc_dtype dtype, unsigned seed);
+
 void ref_rmsnorm(float *out, const float *x, const float *w, int dim, float eps);
 
 /* x (n, n_heads, head_dim) rotated in place. */

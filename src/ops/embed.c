@@ -13,11 +13,12 @@ gemcl_status gc_op_embed(gc_ops *ops, const gc_dweight *table, const gc_buffer *
         st = gc_ops_check_range(ids, ids_off, (size_t)n, sizeof(int32_t), op, "ids", err);
     if (st == GEMCL_OK)
         st = gc_ops_check_range(out, out_off, (size_t)n * table->cols, sizeof(float), op, "output", err);
-    char entry[32];
+    char entry[32], options[32]; /* a program per table dtype */
     snprintf(entry, sizeof entry, "embed_%s_f32", gc_dtype_name(table->dtype));
+    snprintf(options, sizeof options, "-DGC_WTYPE=%s", gc_dtype_name(table->dtype));
     cl_kernel k;
     if (st == GEMCL_OK)
-        st = gc_ops_kernel(ops, "embed", NULL, entry, &k, err);
+        st = gc_ops_kernel(ops, "embed", options, entry, &k, err);
     if (st != GEMCL_OK)
         return st;
     cl_ulong row_bytes = gc_dtype_row_bytes(table->dtype, table->cols), io = ids_off, oo = out_off;
@@ -25,6 +26,7 @@ gemcl_status gc_op_embed(gc_ops *ops, const gc_dweight *table, const gc_buffer *
     gc_karg args[] = {GC_KMEM(&table->buf), GC_KARG(row_bytes), GC_KARG(vocab), GC_KMEM(ids), GC_KARG(io),
                       GC_KMEM(out), GC_KARG(oo), GC_KARG(dim), GC_KARG(nn)};
     st = gc_ops_set_args(k, args, 9, entry, err);
-    size_t global[2] = {(size_t)dim, (size_t)n}, local[2] = {dim >= 64 ? 64 : 1, 1};
+    size_t groups = ((size_t)dim + 15) / 16; /* each work-item writes 16 elements */
+    size_t global[2] = {groups, (size_t)n}, local[2] = {groups >= 16 ? 16 : 1, 1};
     return st != GEMCL_OK ? st : gc_ops_launch_2d(ops, k, global, local, entry, err);
 }

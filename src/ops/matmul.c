@@ -3,7 +3,8 @@
  * Dispatch (per the device profile, profile.h): n <= gemv_max_n -> our GEMV kernels (never GEMM with n = 1),
  * which take up to three weights sharing x with their biases, RoPE and accumulation in one launch, and the
  * gate/up pair of a GLU in one launch; otherwise one product per weight: f32 weights go to CLBlast SGEMM when the profile says
- * so, and everything else to our register-blocked GEMM kernel, which converts f16/bf16/q8_0 on load. */
+ * so, and everything else to our register-blocked GEMM kernel, which converts f16/bf16 and dequantises block
+ * types into its local-memory tile. Quantized weights stay in their file layout on the device. */
 #include <clblast_c.h>
 #include <stdio.h>
 
@@ -14,15 +15,16 @@
 #define GEMV_BIAS0 4u
 #define GEMV_ROPE0 32u
 
-/* The matmul program's kernel entry (gemv or gemm) for dtype, built with the profile's -D options; nb rows
- * of x per GEMV work-item. */
+/* The matmul program's kernel entry (gemv or gemm) for dtype, built for that dtype alone (a model compiles
+ * only the dtypes it has) with the profile's -D options; nb rows of x per GEMV work-item. */
 static gemcl_status matmul_entry(gc_ops *ops, const char *kind, gc_dtype dtype, int nb, cl_kernel *k,
                                  char *entry, size_t entry_len, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
-    char options[160];
+    char options[192];
     snprintf(options, sizeof options,
-             "-DGEMV_LS=%d -DGEMV_RPG=%d -DGEMV_NB=%d -DGEMM_TM=%d -DGEMM_WN=%d -DGEMM_WM=%d -DGEMM_KB=%d",
-             p->gemv_local, p->gemv_rows, nb, p->gemm_tm, p->gemm_wn, p->gemm_wm, p->gemm_kb);
+             "-DGC_WTYPE=%s -DGEMV_LS=%d -DGEMV_RPG=%d -DGEMV_NB=%d -DGEMM_TM=%d -DGEMM_WN=%d -DGEMM_WM=%d "
+             "-DGEMM_KB=%d",
+             gc_dtype_name(dtype), p->gemv_local, p->gemv_rows, nb, p->gemm_tm, p->gemm_wn, p->gemm_wm, p->gemm_kb);
     snprintf(entry, entry_len, "%s_%s_f32", kind, gc_dtype_name(dtype));
     return gc_ops_kernel(ops, "matmul", options, entry, k, err);
 }

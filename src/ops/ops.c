@@ -210,13 +210,14 @@ void gc_ops_set_profile(gc_ops *ops, const gc_ops_profile *profile) {
     ops->profile = *profile;
 }
 
-/* Checks a weight's shape and that its buffer holds rows x cols of its dtype. */
+/* Checks a weight's shape (rows of whole blocks) and that its buffer holds rows x cols of its dtype. */
 gemcl_status gc_ops_check_weight(const gc_dweight *w, const char *op, gc_error *err) {
-    if (!w || w->rows <= 0 || w->cols <= 0 || (unsigned)w->dtype > GC_DTYPE_Q8_0)
+    if (!w || w->rows <= 0 || w->cols <= 0 || (unsigned)w->dtype >= GC_DTYPE_COUNT)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: weight has a bad shape or dtype", op);
-    if (w->dtype == GC_DTYPE_Q8_0 && w->cols % 32 != 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: q8_0 weight has %d columns, not a multiple of 32", op,
-                       w->cols);
+    int block = gc_dtype_block(w->dtype);
+    if (w->cols % block != 0)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: %s weight has %d columns, not a multiple of its block of %d",
+                       op, gc_dtype_name(w->dtype), w->cols, block);
     size_t row_bytes = gc_dtype_row_bytes(w->dtype, w->cols);
     return gc_ops_check_range(&w->buf, 0, (size_t)w->rows, row_bytes, op, "weight", err);
 }
