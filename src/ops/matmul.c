@@ -131,12 +131,11 @@ static gemcl_status gemm_one(gc_ops *ops, const gc_buffer *x, size_t x_off, cons
     return out->bias ? bias_add(ops, out->y, out->y_off, out->bias, w->rows, n, err) : GEMCL_OK;
 }
 
-static gemcl_status check_out(const gc_matmul_out *out, int n, int cols, gc_dtype dtype, const char *op,
-                              gc_error *err) {
+static gemcl_status check_out(const gc_matmul_out *out, int n, int cols, const char *op, gc_error *err) {
     GC_TRY(gc_ops_check_weight(out->w, op, err));
-    if (out->w->cols != cols || out->w->dtype != dtype)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: fused weights differ in columns or dtype (%d %s, %d %s)", op,
-                       out->w->cols, gc_dtype_name(out->w->dtype), cols, gc_dtype_name(dtype));
+    if (out->w->cols != cols)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: fused weights differ in columns (%d, %d)", op, out->w->cols,
+                       cols);
     GC_TRY(gc_ops_check_range(out->y, out->y_off, (size_t)n * out->w->rows, sizeof(float), op, "y", err));
     return out->bias ? gc_ops_check_range(out->bias, 0, (size_t)out->w->rows, sizeof(float), op, "bias", err)
                      : GEMCL_OK;
@@ -161,14 +160,21 @@ gemcl_status gc_op_matmul_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, c
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: n = %d with %d outputs", op, n, n_outs);
     GC_TRY(gc_ops_check_weight(outs[0].w, op, err));
     for (int o = 0; o < n_outs; o++) {
-        GC_TRY(check_out(&outs[o], n, outs[0].w->cols, outs[0].w->dtype, op, err));
+        GC_TRY(check_out(&outs[o], n, outs[0].w->cols, op, err));
         GC_TRY(check_rope(&outs[o], rope, accumulate, n, op, err));
     }
     GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * outs[0].w->cols, sizeof(float), op, "x", err));
     if (n == 0)
         return GEMCL_OK;
-    if (n <= gc_ops_get_profile(ops)->gemv_max_n)
-        return gemv(ops, x, x_off, outs, n_outs, rope, accumulate ? GEMV_ACCUMULATE : 0u, n, err);
+    if (n <= gc_ops_get_profile(ops)->gemv_max_n) {
+        /* one launch per run of outputs of one dtype (a quantization mix gives a layer's v more bits) */
+        for (int o = 0, k; o < n_outs; o += k) {
+            for (k = 1; o + k < n_outs && outs[o + k].w->dtype == outs[o].w->dtype; k++)
+                ;
+            GC_TRY(gemv(ops, x, x_off, outs + o, k, rope, accumulate ? GEMV_ACCUMULATE : 0u, n, err));
+        }
+        return GEMCL_OK;
+    }
     for (int o = 0; o < n_outs; o++) {
         const gc_matmul_out *out = &outs[o];
         GC_TRY(gemm_one(ops, x, x_off, out, accumulate, n, err));
@@ -193,15 +199,20 @@ gemcl_status gc_op_matmul_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, con
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: n = %d is negative", op, n);
     gc_matmul_out gate_up[2] = {{w_gate, NULL, y, y_off, false}, {w_up, NULL, tmp, tmp_off, false}};
     GC_TRY(gc_ops_check_weight(w_gate, op, err));
-    GC_TRY(check_out(&gate_up[0], n, w_gate->cols, w_gate->dtype, op, err));
-    GC_TRY(check_out(&gate_up[1], n, w_gate->cols, w_gate->dtype, op, err));
+    GC_TRY(check_out(&gate_up[0], n, w_gate->cols, op, err));
+    GC_TRY(check_out(&gate_up[1], n, w_gate->cols, op, err));
     if (w_up->rows != w_gate->rows)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: gate has %d rows, up %d", op, w_gate->rows, w_up->rows);
     GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * w_gate->cols, sizeof(float), op, "x", err));
     if (n == 0)
         return GEMCL_OK;
-    if (n <= gc_ops_get_profile(ops)->gemv_max_n)
+    if (n <= gc_ops_get_profile(ops)->gemv_max_n && w_gate->dtype == w_up->dtype)
         return gemv(ops, x, x_off, gate_up, 2, NULL, GEMV_GLU, n, err);
+    if (n <= gc_ops_get_profile(ops)->gemv_max_n) { /* gate and up of different types: two launches */
+        GC_TRY(gemv(ops, x, x_off, &gate_up[0], 1, NULL, 0u, n, err));
+        GC_TRY(gemv(ops, x, x_off, &gate_up[1], 1, NULL, 0u, n, err));
+        return gc_op_swiglu(ops, y, y_off, tmp, tmp_off, y, y_off, (size_t)n * w_gate->rows, err);
+    }
     GC_TRY(gemm_one(ops, x, x_off, &gate_up[0], false, n, err));
     GC_TRY(gemm_one(ops, x, x_off, &gate_up[1], false, n, err));
     return gc_op_swiglu(ops, y, y_off, tmp, tmp_off, y, y_off, (size_t)n * w_gate->rows, err);
