@@ -17,6 +17,13 @@ typedef struct gc_ops gc_ops;
 gemcl_status gc_ops_create(gc_runtime *rt, gc_ops **out, gc_error *err);
 void gc_ops_free(gc_ops *ops);
 
+/* How matmuls multiply block-quantized weights: by default (act_f32 false) as llama.cpp's CPU backend does,
+ * with each row of x first quantized to 8 bits in blocks (Q8_0, Q8_1 or Q8_K by weight type) and integer
+ * products scaled per block (cl/matmul_q8.cl), so logits follow llama.cpp's; act_f32 true multiplies the
+ * dequantised weights with f32 x exactly (cl/matmul.cl). f32/f16/bf16 weights always take the f32 path. */
+void gc_ops_set_act_f32(gc_ops *ops, bool act_f32);
+bool gc_ops_act_f32(const gc_ops *ops);
+
 /* The runtime the ops enqueue on. */
 gc_runtime *gc_ops_runtime(gc_ops *ops);
 
