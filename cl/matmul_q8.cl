@@ -84,6 +84,10 @@ inline float q8_max16(float16 v) {
     return fmax(fmax(b.x, b.y), fmax(b.z, b.w));
 }
 
+/* The sum of 16 integer-valued floats (exact) as ggml's int sum converts: 0 is +0 (rint leaves -0 for small
+ * negative values, and d * -0 would keep a sign ggml's d * 0 does not have). */
+inline float q8_isum16(float16 q) { return (float)convert_int(gc_hsum16(q)); }
+
 /* One block of 32 (Q8_0, Q8_1: groups 2 blk, 2 blk + 1 of the row). */
 inline void q8_quantize_32(__global const float *xr, __global char *qr, __global float2 *sr, uint blk, bool with_sum) {
     const float16 v0 = vload16(2 * blk, xr), v1 = vload16(2 * blk + 1, xr);
@@ -92,7 +96,7 @@ inline void q8_quantize_32(__global const float *xr, __global char *qr, __global
     const float16 q0 = rint(v0 * id), q1 = rint(v1 * id);
     vstore16(convert_char16(q0), 2 * blk, qr);
     vstore16(convert_char16(q1), 2 * blk + 1, qr);
-    const float t = with_sum ? q8_f16_round(d * gc_hsum16(q0 + q1)) * 0.5f : 0.0f; /* integer sums: exact */
+    const float t = with_sum ? q8_f16_round(d * q8_isum16(q0 + q1)) * 0.5f : 0.0f;
     sr[2 * blk] = sr[2 * blk + 1] = (float2)(q8_f16_round(d), t);
 }
 
@@ -109,7 +113,7 @@ inline void q8_quantize_256(__global const float *xr, __global char *qr, __globa
     for (uint g = 0; g < 16; g++) {
         const float16 q = fmin(rint(vload16(16 * blk + g, xr) * iscale), 127.0f);
         vstore16(convert_char16(q), 16 * blk + g, qr);
-        sr[16 * blk + g] = (float2)(d, d * gc_hsum16(q));
+        sr[16 * blk + g] = (float2)(d, d * q8_isum16(q));
     }
 }
 

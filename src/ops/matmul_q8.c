@@ -45,21 +45,37 @@ typedef struct q8_act {
     q8_kind kind;
 } q8_act;
 
-static gemcl_status quantize(gc_ops *ops, const gc_buffer *x, size_t x_off, int cols, int n, q8_kind kind,
+gemcl_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off, gc_dtype wtype, gc_buffer *qx,
+                               gc_buffer *xs, int cols, int n, gc_error *err) {
+    const char *op = "quantize_q8";
+    if (!gc_dtype_is_quantized(wtype) || cols <= 0 || n < 0 || cols % gc_dtype_block(wtype) != 0)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: %d columns of activations for a %s weight", op, cols,
+                       gc_dtype_name(wtype));
+    GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * cols, sizeof(float), op, "x", err));
+    GC_TRY(gc_ops_check_range(qx, 0, (size_t)n * cols, 1, op, "quants", err));
+    GC_TRY(gc_ops_check_range(xs, 0, (size_t)n * (cols / 16), 2 * sizeof(float), op, "scales", err));
+    if (n == 0)
+        return GEMCL_OK;
+    cl_kernel k;
+    GC_TRY(gc_ops_kernel(ops, "matmul_q8", NULL, "quantize_q8_f32", &k, err));
+    const q8_kind kind = act_kind(wtype);
+    cl_ulong xo = x_off;
+    cl_uint c = (cl_uint)cols, nn = (cl_uint)n, kd = (cl_uint)kind;
+    gc_karg args[] = {GC_KMEM(x), GC_KARG(xo), GC_KMEM(qx), GC_KMEM(xs), GC_KARG(c), GC_KARG(nn), GC_KARG(kd)};
+    GC_TRY(gc_ops_set_args(k, args, 7, op, err));
+    size_t global[2] = {(size_t)cols / (kind == Q8_KIND_K ? 256 : 32), (size_t)n};
+    return gc_ops_launch_2d(ops, k, global, NULL, op, err);
+}
+
+/* x quantized for wtype into the op scratch buffers, unless act already holds it for wtype's activation type. */
+static gemcl_status quantize(gc_ops *ops, const gc_buffer *x, size_t x_off, int cols, int n, gc_dtype wtype,
                              q8_act *act, gc_error *err) {
-    if (act->kind == kind)
+    if (act->kind == act_kind(wtype))
         return GEMCL_OK;
     GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_QUANTS, (size_t)n * cols, &act->qx, err));
     GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALES, (size_t)n * (cols / 16) * 2 * sizeof(float), &act->xs, err));
-    cl_kernel k;
-    GC_TRY(gc_ops_kernel(ops, "matmul_q8", NULL, "quantize_q8_f32", &k, err));
-    cl_ulong xo = x_off;
-    cl_uint c = (cl_uint)cols, nn = (cl_uint)n, kd = (cl_uint)kind;
-    gc_karg args[] = {GC_KMEM(x), GC_KARG(xo), GC_KMEM(act->qx), GC_KMEM(act->xs), GC_KARG(c), GC_KARG(nn), GC_KARG(kd)};
-    GC_TRY(gc_ops_set_args(k, args, 7, "quantize_q8", err));
-    size_t global[2] = {(size_t)cols / (kind == Q8_KIND_K ? 256 : 32), (size_t)n};
-    GC_TRY(gc_ops_launch_2d(ops, k, global, NULL, "quantize_q8", err));
-    act->kind = kind;
+    GC_TRY(gc_op_quantize_q8(ops, x, x_off, wtype, act->qx, act->xs, cols, n, err));
+    act->kind = act_kind(wtype);
     return GEMCL_OK;
 }
 
@@ -153,7 +169,7 @@ gemcl_status gc_matmul_q8_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, c
     for (int o = 0, k; o < n_outs; o += k) { /* runs of one dtype (a quantization mix gives v more bits) */
         for (k = 1; o + k < n_outs && outs[o + k].w->dtype == outs[o].w->dtype; k++)
             ;
-        GC_TRY(quantize(ops, x, x_off, cols, n, act_kind(outs[o].w->dtype), &act, err));
+        GC_TRY(quantize(ops, x, x_off, cols, n, outs[o].w->dtype, &act, err));
         GC_TRY(products(ops, &act, outs + o, k, accumulate, n, err));
     }
     for (int o = 0; o < n_outs; o++)
@@ -167,11 +183,11 @@ gemcl_status gc_matmul_q8_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, con
                               gc_error *err) {
     q8_act act = {NULL, NULL, Q8_KIND_NONE};
     const gc_dweight *gate = gate_up[0].w, *up = gate_up[1].w;
-    GC_TRY(quantize(ops, x, x_off, gate->cols, n, act_kind(gate->dtype), &act, err));
+    GC_TRY(quantize(ops, x, x_off, gate->cols, n, gate->dtype, &act, err));
     if (n <= gc_ops_get_profile(ops)->gemv_max_n && gate->dtype == up->dtype)
         return gemv(ops, &act, gate_up, 2, Q8_GLU, n, err);
     GC_TRY(products(ops, &act, &gate_up[0], 1, false, n, err));
-    GC_TRY(quantize(ops, x, x_off, up->cols, n, act_kind(up->dtype), &act, err));
+    GC_TRY(quantize(ops, x, x_off, up->cols, n, up->dtype, &act, err));
     GC_TRY(products(ops, &act, &gate_up[1], 1, false, n, err));
     return gc_op_swiglu(ops, gate_up[0].y, gate_up[0].y_off, gate_up[1].y, gate_up[1].y_off, gate_up[0].y,
                         gate_up[0].y_off, (size_t)n * gate->rows, err);
