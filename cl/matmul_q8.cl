@@ -14,29 +14,30 @@
  * rounds half away from zero instead, which differs only on exact ties. Q8_K is quantize_row_q8_K_ref.
  *
  * A quantized activation row is stored as
- *   qx: char (n, cols)          the quants
+ *   xq: f32 (n, cols)           the quants times their block's d (exact for Q8_0 / Q8_1: an f16 times an
+ *                               8-bit integer), so the products read x as matmul.cl's kernels do
  *   xs: float2 (n, cols / 16)   per group of 16 values (d, t): d the block's scale (the f16 value for Q8_0 and
  *                               Q8_1) and t what a weight group's min multiplies: s / 2 in each group of a
  *                               Q8_1 block (m s/2 + m s/2 = m s exactly), d * (sum of the group's q) for Q8_K,
  *                               0 for Q8_0 (its weight types have no min).
- * A weight group of common.cl (gc_group: w = s q - m, q integer-valued) then adds s d sum(q qx) - m t: ggml's
- * per-type formulas up to the order of float additions (each 16-term sum(q qx) is an exact integer in float,
- * the per-group scales s = d_w * sc are exact products of an f16 and a small integer).
+ * A weight group of common.cl (gc_group: w = s q - m, q integer-valued) then adds sum((s q) (d qx)) - m t:
+ * ggml's per-type formulas d_w d_x sum(q qx) (- or + the min term) up to float rounding (s = d_w * sc and
+ * s q are exact or nearly: an f16 times small integers).
  *
  * Entry points:
- *   quantize_q8_f32(x, x_off, qx, xs, cols, n, kind)
- *     x: f32 (n, cols) at x_off -> qx, xs as above. Launch: 2-D, global (cols / block, n), block 32 or 256.
- *   gemv_q8_<t>(w0, w1, w2, row_bytes, qx, xs, y0, y1, y2, y_off0, y_off1, y_off2, b0, b1, b2,
+ *   quantize_q8_f32(x, x_off, xq, xs, cols, n, kind)
+ *     x: f32 (n, cols) at x_off -> xq, xs as above. Launch: 2-D, global (cols / block, n), block 32 or 256.
+ *   gemv_q8_<t>(w0, w1, w2, row_bytes, xq, xs, y0, y1, y2, y_off0, y_off1, y_off2, b0, b1, b2,
  *               rows0, rows1, rows2, cols, n, flags)
  *     For small n: up to three weights wo: (rows_o, cols) of dtype t sharing the quantized x, each into
  *     yo: f32 (n, rows_o) at y_off_o (rows_o = 0: unused), + bias bo: f32 (rows_o) where flags has
  *     Q8_BIAS0 << o, y += with Q8_ACCUMULATE; with Q8_GLU y0 = silu(x W0^T) * (x W1^T). Launch: 3-D, local
  *     (GEMV_LS, GEMV_RPG, 1), global (GEMV_LS, >= row pairs, ceil(n / GEMV_NB)); a work-item computes two
  *     output rows (two neighbours, or W0 and W1's row j for GLU) for GEMV_NB rows of x.
- *   gemm_q8_<t>(w, row_bytes, qx, xs, y, y_off, bias, rows, cols, n, flags)
+ *   gemm_q8_<t>(w, row_bytes, xq, xs, y, y_off, bias, rows, cols, n, flags)
  *     y = x W^T (+ bias with Q8_BIAS0, += with Q8_ACCUMULATE) for larger n. A work-group stages s q of a
  *     GEMM_KB-column tile of GEMM_BN W rows in local memory (transposed) and their groups' m beside it; each
- *     work-item accumulates a GEMM_TM x 16 block of y from x's d q (exact in f32) and subtracts m t per group.
+ *     work-item accumulates a GEMM_TM x 16 block of y from xq and subtracts m t per group.
  *     Launch: as matmul.cl's gemm. */
 
 #ifndef GEMV_LS
@@ -84,24 +85,29 @@ inline float q8_max16(float16 v) {
     return fmax(fmax(b.x, b.y), fmax(b.z, b.w));
 }
 
-/* The sum of 16 integer-valued floats (exact) as ggml's int sum converts: 0 is +0 (rint leaves -0 for small
- * negative values, and d * -0 would keep a sign ggml's d * 0 does not have). */
-inline float q8_isum16(float16 q) { return (float)convert_int(gc_hsum16(q)); }
+/* Quants are rounded to integers (half to even) rather than to integer-valued floats: a small negative value
+ * would round to -0.0, and d * -0.0 keeps a sign that ggml's d * 0 does not. */
+inline int q8_isum16(int16 q) {
+    int8 s8 = q.lo + q.hi;
+    int4 s4 = s8.lo + s8.hi;
+    return (s4.x + s4.y) + (s4.z + s4.w);
+}
 
 /* One block of 32 (Q8_0, Q8_1: groups 2 blk, 2 blk + 1 of the row). */
-inline void q8_quantize_32(__global const float *xr, __global char *qr, __global float2 *sr, uint blk, bool with_sum) {
+inline void q8_quantize_32(__global const float *xr, __global float *qr, __global float2 *sr, uint blk, bool with_sum) {
     const float16 v0 = vload16(2 * blk, xr), v1 = vload16(2 * blk + 1, xr);
     const float amax = q8_max16(fmax(fabs(v0), fabs(v1)));
     const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
-    const float16 q0 = rint(v0 * id), q1 = rint(v1 * id);
-    vstore16(convert_char16(q0), 2 * blk, qr);
-    vstore16(convert_char16(q1), 2 * blk + 1, qr);
-    const float t = with_sum ? q8_f16_round(d * q8_isum16(q0 + q1)) * 0.5f : 0.0f;
-    sr[2 * blk] = sr[2 * blk + 1] = (float2)(q8_f16_round(d), t);
+    const int16 q0 = convert_int16_rte(v0 * id), q1 = convert_int16_rte(v1 * id);
+    const float dh = q8_f16_round(d);
+    vstore16(convert_float16(q0) * dh, 2 * blk, qr);
+    vstore16(convert_float16(q1) * dh, 2 * blk + 1, qr);
+    const float t = with_sum ? q8_f16_round(d * (float)q8_isum16(q0 + q1)) * 0.5f : 0.0f;
+    sr[2 * blk] = sr[2 * blk + 1] = (float2)(dh, t);
 }
 
 /* One block of 256 (Q8_K: groups 16 blk .. 16 blk + 15). */
-inline void q8_quantize_256(__global const float *xr, __global char *qr, __global float2 *sr, uint blk) {
+inline void q8_quantize_256(__global const float *xr, __global float *qr, __global float2 *sr, uint blk) {
     __global const float *xb = xr + 256 * blk;
     float amax = 0.0f, max = 0.0f;
     for (uint j = 0; j < 256; j++)
@@ -111,19 +117,19 @@ inline void q8_quantize_256(__global const float *xr, __global char *qr, __globa
         }
     const float iscale = amax != 0.0f ? -127.0f / max : 0.0f, d = amax != 0.0f ? 1.0f / iscale : 0.0f;
     for (uint g = 0; g < 16; g++) {
-        const float16 q = fmin(rint(vload16(16 * blk + g, xr) * iscale), 127.0f);
-        vstore16(convert_char16(q), 16 * blk + g, qr);
-        sr[16 * blk + g] = (float2)(d, d * q8_isum16(q));
+        const int16 q = min(convert_int16_rte(vload16(16 * blk + g, xr) * iscale), 127);
+        vstore16(convert_float16(q) * d, 16 * blk + g, qr);
+        sr[16 * blk + g] = (float2)(d, d * (float)q8_isum16(q));
     }
 }
 
-__kernel void quantize_q8_f32(__global const float *x, const ulong x_off, __global char *qx, __global float2 *xs,
+__kernel void quantize_q8_f32(__global const float *x, const ulong x_off, __global float *xq, __global float2 *xs,
                               const uint cols, const uint n, const uint kind) {
     const uint blk = get_global_id(0), i = get_global_id(1);
     if (i >= n || blk >= cols / (kind == Q8_KIND_K ? 256 : 32))
         return;
     __global const float *xr = x + x_off + (ulong)i * cols;
-    __global char *qr = qx + (ulong)i * cols;
+    __global float *qr = xq + (ulong)i * cols;
     __global float2 *sr = xs + (ulong)i * (cols / 16);
     if (kind == Q8_KIND_K)
         q8_quantize_256(xr, qr, sr, blk);
@@ -145,16 +151,16 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
  * work-items of the row, which take whole blocks in turn; a block's groups unrolled so its scales decode
  * once. */
 #define Q8_DOTS(T)                                                                                          \
-    inline void q8_dots_##T(gc_row wr, __global const char *qx, __global const float2 *xs, uint i0, uint n,  \
+    inline void q8_dots_##T(gc_row wr, __global const float *xq, __global const float2 *xs, uint i0, uint n, \
                             uint cols, uint lid, __local float *scratch, float *s) {                        \
         const uint blocks = cols / GC_BLOCK_##T, gpb = GC_BLOCK_##T / 16;                                   \
-        __global const char *qr[GEMV_NB];                                                                   \
+        __global const float *qr[GEMV_NB];                                                                  \
         __global const float2 *sr[GEMV_NB];                                                                 \
         float16 acc[GEMV_NB];                                                                               \
         float accm[GEMV_NB];                                                                                \
         GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
             const ulong r = min(i0 + b, n - 1);                                                             \
-            qr[b] = qx + r * cols;                                                                          \
+            qr[b] = xq + r * cols;                                                                          \
             sr[b] = xs + r * (cols / 16);                                                                   \
             acc[b] = 0.0f;                                                                                  \
             accm[b] = 0.0f;                                                                                 \
@@ -165,10 +171,10 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
                 float16 q;                                                                                  \
                 const float2 sm = gc_group_##T(blk, gi, &q);                                                \
                 const uint g = k * gpb + gi;                                                                \
+                const float16 sq = q * sm.x;                                                                \
                 GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                              \
-                    const float2 a = sr[b][g];                                                              \
-                    acc[b] = fma(q * convert_float16(vload16(g, qr[b])), (float16)(sm.x * a.x), acc[b]);    \
-                    accm[b] = fma(sm.y, a.y, accm[b]);                                                      \
+                    acc[b] = fma(sq, vload16(g, qr[b]), acc[b]);                                            \
+                    accm[b] = fma(sm.y, sr[b][g].y, accm[b]);                                               \
                 }                                                                                           \
             }                                                                                               \
         }                                                                                                   \
@@ -179,7 +185,7 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
 #define GEMV_Q8(T)                                                                                          \
     __kernel __attribute__((reqd_work_group_size(GEMV_LS, GEMV_RPG, 1))) void gemv_q8_##T(                  \
         __global const uchar *w0, __global const uchar *w1, __global const uchar *w2, const ulong row_bytes, \
-        __global const char *qx, __global const float2 *xs, __global float *y0, __global float *y1,         \
+        __global const float *xq, __global const float2 *xs, __global float *y0, __global float *y1,        \
         __global float *y2, const ulong y_off0, const ulong y_off1, const ulong y_off2,                     \
         __global const float *b0, __global const float *b1, __global const float *b2, const uint rows0,     \
         const uint rows1, const uint rows2, const uint cols, const uint n, const uint flags) {              \
@@ -194,8 +200,8 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
         const uint2 ab = glu ? (uint2)(j) : (uint2)(2 * jo, min(2 * jo + 1, rows - 1));                     \
         __global const uchar *w = o == 0 ? w0 : o == 1 ? w1 : w2;                                           \
         float sa[GEMV_NB], sb[GEMV_NB];                                                                     \
-        q8_dots_##T(w + ab.x * row_bytes, qx, xs, i0, n, cols, lid, scratch[get_local_id(1)], sa);           \
-        q8_dots_##T((glu ? w1 : w) + ab.y * row_bytes, qx, xs, i0, n, cols, lid, scratch[get_local_id(1)],   \
+        q8_dots_##T(w + ab.x * row_bytes, xq, xs, i0, n, cols, lid, scratch[get_local_id(1)], sa);           \
+        q8_dots_##T((glu ? w1 : w) + ab.y * row_bytes, xq, xs, i0, n, cols, lid, scratch[get_local_id(1)],   \
                     sb);                                                                                    \
         if (lid != 0 || g >= pairs)                                                                         \
             return;                                                                                         \
@@ -244,7 +250,7 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
 #define GEMM_Q8(T)                                                                                          \
     GEMM_Q8_TILE(T)                                                                                         \
     __kernel __attribute__((reqd_work_group_size(GEMM_WN, GEMM_WM, 1))) void gemm_q8_##T(                   \
-        __global const uchar *w, const ulong row_bytes, __global const char *qx, __global const float2 *xs, \
+        __global const uchar *w, const ulong row_bytes, __global const float *xq, __global const float2 *xs, \
         __global float *y, const ulong y_off, __global const float *bias, const uint rows, const uint cols, \
         const uint n, const uint flags) {                                                                   \
         __local float wt[GEMM_KB][GEMM_BN];                                                                 \
@@ -252,12 +258,12 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
         const uint wx = get_local_id(0), wy = get_local_id(1), t = wy * GEMM_WN + wx;                       \
         const uint r0 = get_group_id(0) * GEMM_BN, j0 = r0 + wx * 16;                                       \
         const uint i0 = (get_group_id(1) * GEMM_WM + wy) * GEMM_TM;                                         \
-        __global const char *qr[GEMM_TM];                                                                   \
+        __global const float *qr[GEMM_TM];                                                                  \
         __global const float2 *sr[GEMM_TM];                                                                 \
         float16 acc[GEMM_TM];                                                                               \
         GC_UNROLL for (uint i = 0; i < GEMM_TM; i++) {                                                      \
             const ulong r = min(i0 + i, n - 1);                                                             \
-            qr[i] = qx + r * cols;                                                                          \
+            qr[i] = xq + r * cols;                                                                          \
             sr[i] = xs + r * (cols / 16);                                                                   \
             acc[i] = 0.0f;                                                                                  \
         }                                                                                                   \
@@ -271,13 +277,10 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
                 a[i] = acc[i];                                                                              \
             for (uint gg = 0; gg < gn; gg++) {                                                              \
                 const uint g = k0 / 16 + gg;                                                                \
-                float d[GEMM_TM];                                                                           \
-                GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                \
-                    d[i] = sr[i][g].x;                                                                      \
                 for (uint e = 0; e < 16; e++) {                                                             \
                     const float16 wv = vload16(0, &wt[16 * gg + e][wx * 16]);                               \
                     GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                            \
-                        a[i] = fma((float16)(d[i] * (float)qr[i][16 * g + e]), wv, a[i]);                   \
+                        a[i] = fma((float16)(qr[i][16 * g + e]), wv, a[i]);                                 \
                 }                                                                                           \
                 const float16 mv = vload16(0, &mt[gg][wx * 16]);                                            \
                 GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                \

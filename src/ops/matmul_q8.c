@@ -39,20 +39,20 @@ bool gc_matmul_q8_applies(gc_ops *ops, const gc_matmul_out *outs, int n_outs) {
     return true;
 }
 
-/* x quantized for one activation type: qx char (n, cols), xs float2 (n, cols / 16). */
+/* x quantized for one activation type: xq f32 (n, cols), xs float2 (n, cols / 16). */
 typedef struct q8_act {
-    gc_buffer *qx, *xs;
+    gc_buffer *xq, *xs;
     q8_kind kind;
 } q8_act;
 
-gemcl_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off, gc_dtype wtype, gc_buffer *qx,
+gemcl_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off, gc_dtype wtype, gc_buffer *xq,
                                gc_buffer *xs, int cols, int n, gc_error *err) {
     const char *op = "quantize_q8";
     if (!gc_dtype_is_quantized(wtype) || cols <= 0 || n < 0 || cols % gc_dtype_block(wtype) != 0)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: %d columns of activations for a %s weight", op, cols,
                        gc_dtype_name(wtype));
     GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * cols, sizeof(float), op, "x", err));
-    GC_TRY(gc_ops_check_range(qx, 0, (size_t)n * cols, 1, op, "quants", err));
+    GC_TRY(gc_ops_check_range(xq, 0, (size_t)n * cols, sizeof(float), op, "quants", err));
     GC_TRY(gc_ops_check_range(xs, 0, (size_t)n * (cols / 16), 2 * sizeof(float), op, "scales", err));
     if (n == 0)
         return GEMCL_OK;
@@ -61,7 +61,7 @@ gemcl_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off, gc
     const q8_kind kind = act_kind(wtype);
     cl_ulong xo = x_off;
     cl_uint c = (cl_uint)cols, nn = (cl_uint)n, kd = (cl_uint)kind;
-    gc_karg args[] = {GC_KMEM(x), GC_KARG(xo), GC_KMEM(qx), GC_KMEM(xs), GC_KARG(c), GC_KARG(nn), GC_KARG(kd)};
+    gc_karg args[] = {GC_KMEM(x), GC_KARG(xo), GC_KMEM(xq), GC_KMEM(xs), GC_KARG(c), GC_KARG(nn), GC_KARG(kd)};
     GC_TRY(gc_ops_set_args(k, args, 7, op, err));
     size_t global[2] = {(size_t)cols / (kind == Q8_KIND_K ? 256 : 32), (size_t)n};
     return gc_ops_launch_2d(ops, k, global, NULL, op, err);
@@ -72,9 +72,9 @@ static gemcl_status quantize(gc_ops *ops, const gc_buffer *x, size_t x_off, int 
                              q8_act *act, gc_error *err) {
     if (act->kind == act_kind(wtype))
         return GEMCL_OK;
-    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_QUANTS, (size_t)n * cols, &act->qx, err));
+    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_QUANTS, (size_t)n * cols * sizeof(float), &act->xq, err));
     GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALES, (size_t)n * (cols / 16) * 2 * sizeof(float), &act->xs, err));
-    GC_TRY(gc_op_quantize_q8(ops, x, x_off, wtype, act->qx, act->xs, cols, n, err));
+    GC_TRY(gc_op_quantize_q8(ops, x, x_off, wtype, act->xq, act->xs, cols, n, err));
     act->kind = act_kind(wtype);
     return GEMCL_OK;
 }
@@ -119,7 +119,7 @@ static gemcl_status gemv(gc_ops *ops, const q8_act *act, const gc_matmul_out *ou
         pairs = rows[0];
     cl_ulong row_bytes = gc_dtype_row_bytes(w0->dtype, w0->cols);
     cl_uint cols = (cl_uint)w0->cols, nn = (cl_uint)n;
-    gc_karg args[] = {GC_KARG(w[0]),     GC_KARG(w[1]),     GC_KARG(w[2]),     GC_KARG(row_bytes), GC_KMEM(act->qx),
+    gc_karg args[] = {GC_KARG(w[0]),     GC_KARG(w[1]),     GC_KARG(w[2]),     GC_KARG(row_bytes), GC_KMEM(act->xq),
                       GC_KMEM(act->xs),  GC_KARG(y[0]),     GC_KARG(y[1]),     GC_KARG(y[2]),      GC_KARG(y_off[0]),
                       GC_KARG(y_off[1]), GC_KARG(y_off[2]), GC_KARG(b[0]),     GC_KARG(b[1]),      GC_KARG(b[2]),
                       GC_KARG(rows[0]),  GC_KARG(rows[1]),  GC_KARG(rows[2]),  GC_KARG(cols),      GC_KARG(nn),
@@ -142,7 +142,7 @@ static gemcl_status gemm(gc_ops *ops, const q8_act *act, const gc_matmul_out *ou
     cl_mem bias = out->bias ? out->bias->mem : act->xs->mem;
     cl_uint rows = (cl_uint)w->rows, cols = (cl_uint)w->cols, nn = (cl_uint)n;
     cl_uint flags = (accumulate ? Q8_ACCUMULATE : 0u) | (out->bias ? Q8_BIAS0 : 0u);
-    gc_karg args[] = {GC_KMEM(&w->buf), GC_KARG(row_bytes), GC_KMEM(act->qx), GC_KMEM(act->xs),
+    gc_karg args[] = {GC_KMEM(&w->buf), GC_KARG(row_bytes), GC_KMEM(act->xq), GC_KMEM(act->xs),
                       GC_KMEM(out->y),  GC_KARG(yo),        GC_KARG(bias),    GC_KARG(rows),
                       GC_KARG(cols),    GC_KARG(nn),        GC_KARG(flags)};
     GC_TRY(gc_ops_set_args(k, args, 11, entry, err));
