@@ -15,19 +15,21 @@
  *
  * A quantized activation row is stored as
  *   xq: f32 (n, cols)           the quants times their block's d (exact for Q8_0 / Q8_1: an f16 times an
- *                               8-bit integer), so the products read x as matmul.cl's kernels do
+ *                               8-bit integer): the GEMM reads x as matmul.cl's does
+ *   xi: f32 (n, cols)           the quants themselves (integer-valued): the GEMV sums q_w q_x exactly per group
+ *                               and scales once, as ggml does per block (floats, not chars: no conversions)
  *   xs: float2 (n, cols / 16)   per group of 16 values (d, t): d the block's scale (the f16 value for Q8_0 and
  *                               Q8_1) and t what a weight group's min multiplies: s / 2 in each group of a
  *                               Q8_1 block (m s/2 + m s/2 = m s exactly), d * (sum of the group's q) for Q8_K,
  *                               0 for Q8_0 (its weight types have no min).
- * A weight group of common.cl (gc_group: w = s q - m, q integer-valued) then adds sum((s q) (d qx)) - m t:
- * ggml's per-type formulas d_w d_x sum(q qx) (- or + the min term) up to float rounding (s = d_w * sc and
- * s q are exact or nearly: an f16 times small integers).
+ * A weight group of common.cl (gc_group: w = s q - m, q integer-valued) then adds (s d) sum(q qx) - m t in the
+ * GEMV and sum((s q) (d qx)) - m t in the GEMM: ggml's per-type formulas d_w d_x sum(q qx) (- or + the min
+ * term) up to float rounding (s = d_w * sc and s q are exact or nearly: an f16 times small integers).
  *
  * Entry points:
- *   quantize_q8_f32(x, x_off, xq, xs, cols, n, kind)
- *     x: f32 (n, cols) at x_off -> xq, xs as above. Launch: 2-D, global (cols / block, n), block 32 or 256.
- *   gemv_q8_<t>(w0, w1, w2, row_bytes, xq, xs, y0, y1, y2, y_off0, y_off1, y_off2, b0, b1, b2,
+ *   quantize_q8_f32(x, x_off, xq, xi, xs, cols, n, kind)
+ *     x: f32 (n, cols) at x_off -> xq, xi, xs as above. Launch: 2-D, global (cols / block, n), block 32 or 256.
+ *   gemv_q8_<t>(w0, w1, w2, row_bytes, xi, xs, y0, y1, y2, y_off0, y_off1, y_off2, b0, b1, b2,
  *               rows0, rows1, rows2, cols, n, flags)
  *     For small n: up to three weights wo: (rows_o, cols) of dtype t sharing the quantized x, each into
  *     yo: f32 (n, rows_o) at y_off_o (rows_o = 0: unused), + bias bo: f32 (rows_o) where flags has
@@ -94,12 +96,15 @@ inline int q8_isum16(int16 q) {
 }
 
 /* One block of 32 (Q8_0, Q8_1: groups 2 blk, 2 blk + 1 of the row). */
-inline void q8_quantize_32(__global const float *xr, __global float *qr, __global float2 *sr, uint blk, bool with_sum) {
+inline void q8_quantize_32(__global const float *xr, __global float *qr, __global float *ir, __global float2 *sr,
+                           uint blk, bool with_sum) {
     const float16 v0 = vload16(2 * blk, xr), v1 = vload16(2 * blk + 1, xr);
     const float amax = q8_max16(fmax(fabs(v0), fabs(v1)));
     const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
     const int16 q0 = convert_int16_rte(v0 * id), q1 = convert_int16_rte(v1 * id);
     const float dh = q8_f16_round(d);
+    vstore16(convert_float16(q0), 2 * blk, ir);
+    vstore16(convert_float16(q1), 2 * blk + 1, ir);
     vstore16(convert_float16(q0) * dh, 2 * blk, qr);
     vstore16(convert_float16(q1) * dh, 2 * blk + 1, qr);
     const float t = with_sum ? q8_f16_round(d * (float)q8_isum16(q0 + q1)) * 0.5f : 0.0f;
@@ -107,7 +112,8 @@ inline void q8_quantize_32(__global const float *xr, __global float *qr, __globa
 }
 
 /* One block of 256 (Q8_K: groups 16 blk .. 16 blk + 15). */
-inline void q8_quantize_256(__global const float *xr, __global float *qr, __global float2 *sr, uint blk) {
+inline void q8_quantize_256(__global const float *xr, __global float *qr, __global float *ir, __global float2 *sr,
+                            uint blk) {
     __global const float *xb = xr + 256 * blk;
     float amax = 0.0f, max = 0.0f;
     for (uint j = 0; j < 256; j++)
@@ -118,23 +124,24 @@ inline void q8_quantize_256(__global const float *xr, __global float *qr, __glob
     const float iscale = amax != 0.0f ? -127.0f / max : 0.0f, d = amax != 0.0f ? 1.0f / iscale : 0.0f;
     for (uint g = 0; g < 16; g++) {
         const int16 q = min(convert_int16_rte(vload16(16 * blk + g, xr) * iscale), 127);
+        vstore16(convert_float16(q), 16 * blk + g, ir);
         vstore16(convert_float16(q) * d, 16 * blk + g, qr);
         sr[16 * blk + g] = (float2)(d, d * (float)q8_isum16(q));
     }
 }
 
-__kernel void quantize_q8_f32(__global const float *x, const ulong x_off, __global float *xq, __global float2 *xs,
-                              const uint cols, const uint n, const uint kind) {
+__kernel void quantize_q8_f32(__global const float *x, const ulong x_off, __global float *xq, __global float *xi,
+                              __global float2 *xs, const uint cols, const uint n, const uint kind) {
     const uint blk = get_global_id(0), i = get_global_id(1);
     if (i >= n || blk >= cols / (kind == Q8_KIND_K ? 256 : 32))
         return;
     __global const float *xr = x + x_off + (ulong)i * cols;
-    __global float *qr = xq + (ulong)i * cols;
+    __global float *qr = xq + (ulong)i * cols, *ir = xi + (ulong)i * cols;
     __global float2 *sr = xs + (ulong)i * (cols / 16);
     if (kind == Q8_KIND_K)
-        q8_quantize_256(xr, qr, sr, blk);
+        q8_quantize_256(xr, qr, ir, sr, blk);
     else
-        q8_quantize_32(xr, qr, sr, blk, kind == Q8_KIND_1);
+        q8_quantize_32(xr, qr, ir, sr, blk, kind == Q8_KIND_1);
 }
 
 /* Sum over the GEMV_LS work-items of one output row (none needed for one). */
@@ -151,7 +158,7 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
  * work-items of the row, which take whole blocks in turn; a block's groups unrolled so its scales decode
  * once. */
 #define Q8_DOTS(T)                                                                                          \
-    inline void q8_dots_##T(gc_row wr, __global const float *xq, __global const float2 *xs, uint i0, uint n, \
+    inline void q8_dots_##T(gc_row wr, __global const float *xi, __global const float2 *xs, uint i0, uint n, \
                             uint cols, uint lid, __local float *scratch, float *s) {                        \
         const uint blocks = cols / GC_BLOCK_##T, gpb = GC_BLOCK_##T / 16;                                   \
         __global const float *qr[GEMV_NB];                                                                  \
@@ -160,7 +167,7 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
         float accm[GEMV_NB];                                                                                \
         GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
             const ulong r = min(i0 + b, n - 1);                                                             \
-            qr[b] = xq + r * cols;                                                                          \
+            qr[b] = xi + r * cols;                                                                          \
             sr[b] = xs + r * (cols / 16);                                                                   \
             acc[b] = 0.0f;                                                                                  \
             accm[b] = 0.0f;                                                                                 \
@@ -171,10 +178,10 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
                 float16 q;                                                                                  \
                 const float2 sm = gc_group_##T(blk, gi, &q);                                                \
                 const uint g = k * gpb + gi;                                                                \
-                const float16 sq = q * sm.x;                                                                \
                 GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                              \
-                    acc[b] = fma(sq, vload16(g, qr[b]), acc[b]);                                            \
-                    accm[b] = fma(sm.y, sr[b][g].y, accm[b]);                                               \
+                    const float2 a = sr[b][g];                                                              \
+                    acc[b] = fma(q * vload16(g, qr[b]), (float16)(sm.x * a.x), acc[b]);                     \
+                    accm[b] = fma(sm.y, a.y, accm[b]);                                                      \
                 }                                                                                           \
             }                                                                                               \
         }                                                                                                   \
@@ -185,7 +192,7 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
 #define GEMV_Q8(T)                                                                                          \
     __kernel __attribute__((reqd_work_group_size(GEMV_LS, GEMV_RPG, 1))) void gemv_q8_##T(                  \
         __global const uchar *w0, __global const uchar *w1, __global const uchar *w2, const ulong row_bytes, \
-        __global const float *xq, __global const float2 *xs, __global float *y0, __global float *y1,        \
+        __global const float *xi, __global const float2 *xs, __global float *y0, __global float *y1,        \
         __global float *y2, const ulong y_off0, const ulong y_off1, const ulong y_off2,                     \
         __global const float *b0, __global const float *b1, __global const float *b2, const uint rows0,     \
         const uint rows1, const uint rows2, const uint cols, const uint n, const uint flags) {              \
@@ -200,8 +207,8 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
         const uint2 ab = glu ? (uint2)(j) : (uint2)(2 * jo, min(2 * jo + 1, rows - 1));                     \
         __global const uchar *w = o == 0 ? w0 : o == 1 ? w1 : w2;                                           \
         float sa[GEMV_NB], sb[GEMV_NB];                                                                     \
-        q8_dots_##T(w + ab.x * row_bytes, xq, xs, i0, n, cols, lid, scratch[get_local_id(1)], sa);           \
-        q8_dots_##T((glu ? w1 : w) + ab.y * row_bytes, xq, xs, i0, n, cols, lid, scratch[get_local_id(1)],   \
+        q8_dots_##T(w + ab.x * row_bytes, xi, xs, i0, n, cols, lid, scratch[get_local_id(1)], sa);           \
+        q8_dots_##T((glu ? w1 : w) + ab.y * row_bytes, xi, xs, i0, n, cols, lid, scratch[get_local_id(1)],   \
                     sb);                                                                                    \
         if (lid != 0 || g >= pairs)                                                                         \
             return;                                                                                         \

@@ -407,8 +407,8 @@ END_TEST
 
 /* ---- matmul with 8-bit activations (llama.cpp's way) ---------------------------------------------------- */
 
-/* The device quantizes x as ggml-cpu does, bit for bit: each quant times the f16 (Q8_0, Q8_1) or f32 (Q8_K)
- * scale d, d itself, Q8_1's f16 s (halved per group) and Q8_K's d * bsum per group; on random rows, a zero block, exact halves
+/* The device quantizes x as ggml-cpu does, bit for bit: each quant, each quant times the f16 (Q8_0, Q8_1) or
+ * f32 (Q8_K) scale d, d itself, Q8_1's f16 s (halved per group) and Q8_K's d * bsum per group; on random rows, a zero block, exact halves
  * (which round to even), a magnitude tie of both signs (the first wins in Q8_K) and large values. */
 START_TEST(activation_quantization_equals_ggml_quantizers_bit_for_bit) {
     fixture f = fx_open_path(true);
@@ -422,20 +422,24 @@ START_TEST(activation_quantization_equals_ggml_quantizers_bit_for_bit) {
     for (int j = 0; j < cols; j++)
         x[3 * cols + j] *= 3000.0f;
     const gc_dtype wtypes[] = {GC_DTYPE_Q8_0, GC_DTYPE_Q4_1, GC_DTYPE_Q4_K};
-    gc_buffer dx = upload_f32(&f, x, (size_t)n * cols), dq, ds;
+    gc_buffer dx = upload_f32(&f, x, (size_t)n * cols), dq, di, ds;
     expect_ok(&f, gc_buffer_alloc(f.rt, (size_t)n * cols * sizeof(float), "xq", &dq, &f.err));
+    expect_ok(&f, gc_buffer_alloc(f.rt, (size_t)n * cols * sizeof(float), "xi", &di, &f.err));
     expect_ok(&f, gc_buffer_alloc(f.rt, (size_t)n * groups * 2 * sizeof(float), "xs", &ds, &f.err));
-    float *xq = malloc((size_t)n * cols * sizeof(float));
+    float *xq = malloc((size_t)n * cols * sizeof(float)), *xi = malloc((size_t)n * cols * sizeof(float));
     float *xs = malloc((size_t)n * groups * 2 * sizeof(float));
     for (size_t t = 0; t < sizeof wtypes / sizeof wtypes[0]; t++) {
-        expect_ok(&f, gc_op_quantize_q8(f.ops, &dx, 0, wtypes[t], &dq, &ds, cols, n, &f.err));
+        expect_ok(&f, gc_op_quantize_q8(f.ops, &dx, 0, wtypes[t], &dq, &di, &ds, cols, n, &f.err));
+        expect_ok(&f, gc_buffer_read(f.rt, &di, 0, xi, (size_t)n * cols * sizeof(float), &f.err));
         expect_ok(&f, gc_buffer_read(f.rt, &dq, 0, xq, (size_t)n * cols * sizeof(float), &f.err));
         expect_ok(&f, gc_buffer_read(f.rt, &ds, 0, xs, (size_t)n * groups * 2 * sizeof(float), &f.err));
         for (int i = 0; i < n; i++) {
             ref_q8_row r;
             ref_quantize_q8_row(wtypes[t], x + (size_t)i * cols, cols, &r);
             for (int j = 0; j < cols; j++) {
-                const float want = r.d[j / r.block] * (float)r.qs[j];
+                const float q = (float)r.qs[j], want = r.d[j / r.block] * q;
+                ck_assert_msg(memcmp(&xi[(size_t)i * cols + j], &q, 4) == 0, "%s row %d: quant %d is %a, ggml's %d",
+                              gc_dtype_name(wtypes[t]), i, j, (double)xi[(size_t)i * cols + j], r.qs[j]);
                 ck_assert_msg(memcmp(&xq[(size_t)i * cols + j], &want, 4) == 0, "%s row %d: value %d is %a, ggml's %a",
                               gc_dtype_name(wtypes[t]), i, j, (double)xq[(size_t)i * cols + j], (double)want);
             }
@@ -450,8 +454,8 @@ START_TEST(activation_quantization_equals_ggml_quantizers_bit_for_bit) {
             ref_q8_row_free(&r);
         }
     }
-    free(x), free(xq), free(xs);
-    gc_buffer_free(f.rt, &dx), gc_buffer_free(f.rt, &dq), gc_buffer_free(f.rt, &ds);
+    free(x), free(xq), free(xi), free(xs);
+    gc_buffer_free(f.rt, &dx), gc_buffer_free(f.rt, &dq), gc_buffer_free(f.rt, &di), gc_buffer_free(f.rt, &ds);
     fx_close(&f);
 }
 END_TEST

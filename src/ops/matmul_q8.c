@@ -39,20 +39,21 @@ bool gc_matmul_q8_applies(gc_ops *ops, const gc_matmul_out *outs, int n_outs) {
     return true;
 }
 
-/* x quantized for one activation type: xq f32 (n, cols), xs float2 (n, cols / 16). */
+/* x quantized for one activation type: xq, xi f32 (n, cols), xs float2 (n, cols / 16). */
 typedef struct q8_act {
-    gc_buffer *xq, *xs;
+    gc_buffer *xq, *xi, *xs;
     q8_kind kind;
 } q8_act;
 
 gemcl_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off, gc_dtype wtype, gc_buffer *xq,
-                               gc_buffer *xs, int cols, int n, gc_error *err) {
+                               gc_buffer *xi, gc_buffer *xs, int cols, int n, gc_error *err) {
     const char *op = "quantize_q8";
     if (!gc_dtype_is_quantized(wtype) || cols <= 0 || n < 0 || cols % gc_dtype_block(wtype) != 0)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: %d columns of activations for a %s weight", op, cols,
                        gc_dtype_name(wtype));
     GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * cols, sizeof(float), op, "x", err));
-    GC_TRY(gc_ops_check_range(xq, 0, (size_t)n * cols, sizeof(float), op, "quants", err));
+    GC_TRY(gc_ops_check_range(xq, 0, (size_t)n * cols, sizeof(float), op, "scaled quants", err));
+    GC_TRY(gc_ops_check_range(xi, 0, (size_t)n * cols, sizeof(float), op, "quants", err));
     GC_TRY(gc_ops_check_range(xs, 0, (size_t)n * (cols / 16), 2 * sizeof(float), op, "scales", err));
     if (n == 0)
         return GEMCL_OK;
@@ -61,8 +62,9 @@ gemcl_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off, gc
     const q8_kind kind = act_kind(wtype);
     cl_ulong xo = x_off;
     cl_uint c = (cl_uint)cols, nn = (cl_uint)n, kd = (cl_uint)kind;
-    gc_karg args[] = {GC_KMEM(x), GC_KARG(xo), GC_KMEM(xq), GC_KMEM(xs), GC_KARG(c), GC_KARG(nn), GC_KARG(kd)};
-    GC_TRY(gc_ops_set_args(k, args, 7, op, err));
+    gc_karg args[] = {GC_KMEM(x),  GC_KARG(xo), GC_KMEM(xq), GC_KMEM(xi),
+                      GC_KMEM(xs), GC_KARG(c),  GC_KARG(nn), GC_KARG(kd)};
+    GC_TRY(gc_ops_set_args(k, args, 8, op, err));
     size_t global[2] = {(size_t)cols / (kind == Q8_KIND_K ? 256 : 32), (size_t)n};
     return gc_ops_launch_2d(ops, k, global, NULL, op, err);
 }
@@ -72,9 +74,10 @@ static gemcl_status quantize(gc_ops *ops, const gc_buffer *x, size_t x_off, int 
                              q8_act *act, gc_error *err) {
     if (act->kind == act_kind(wtype))
         return GEMCL_OK;
-    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_QUANTS, (size_t)n * cols * sizeof(float), &act->xq, err));
+    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALED, (size_t)n * cols * sizeof(float), &act->xq, err));
+    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_QUANTS, (size_t)n * cols * sizeof(float), &act->xi, err));
     GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALES, (size_t)n * (cols / 16) * 2 * sizeof(float), &act->xs, err));
-    GC_TRY(gc_op_quantize_q8(ops, x, x_off, wtype, act->xq, act->xs, cols, n, err));
+    GC_TRY(gc_op_quantize_q8(ops, x, x_off, wtype, act->xq, act->xi, act->xs, cols, n, err));
     act->kind = act_kind(wtype);
     return GEMCL_OK;
 }
@@ -119,7 +122,7 @@ static gemcl_status gemv(gc_ops *ops, const q8_act *act, const gc_matmul_out *ou
         pairs = rows[0];
     cl_ulong row_bytes = gc_dtype_row_bytes(w0->dtype, w0->cols);
     cl_uint cols = (cl_uint)w0->cols, nn = (cl_uint)n;
-    gc_karg args[] = {GC_KARG(w[0]),     GC_KARG(w[1]),     GC_KARG(w[2]),     GC_KARG(row_bytes), GC_KMEM(act->xq),
+    gc_karg args[] = {GC_KARG(w[0]),     GC_KARG(w[1]),     GC_KARG(w[2]),     GC_KARG(row_bytes), GC_KMEM(act->xi),
                       GC_KMEM(act->xs),  GC_KARG(y[0]),     GC_KARG(y[1]),     GC_KARG(y[2]),      GC_KARG(y_off[0]),
                       GC_KARG(y_off[1]), GC_KARG(y_off[2]), GC_KARG(b[0]),     GC_KARG(b[1]),      GC_KARG(b[2]),
                       GC_KARG(rows[0]),  GC_KARG(rows[1]),  GC_KARG(rows[2]),  GC_KARG(cols),      GC_KARG(nn),
@@ -164,7 +167,7 @@ static gemcl_status products(gc_ops *ops, const q8_act *act, const gc_matmul_out
 
 gemcl_status gc_matmul_q8_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
                                 const gc_matmul_rope *rope, bool accumulate, int n, gc_error *err) {
-    q8_act act = {NULL, NULL, Q8_KIND_NONE};
+    q8_act act = {NULL, NULL, NULL, Q8_KIND_NONE};
     const int cols = outs[0].w->cols;
     for (int o = 0, k; o < n_outs; o += k) { /* runs of one dtype (a quantization mix gives v more bits) */
         for (k = 1; o + k < n_outs && outs[o + k].w->dtype == outs[o].w->dtype; k++)
@@ -181,7 +184,7 @@ gemcl_status gc_matmul_q8_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, c
 
 gemcl_status gc_matmul_q8_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out gate_up[2], int n,
                               gc_error *err) {
-    q8_act act = {NULL, NULL, Q8_KIND_NONE};
+    q8_act act = {NULL, NULL, NULL, Q8_KIND_NONE};
     const gc_dweight *gate = gate_up[0].w, *up = gate_up[1].w;
     GC_TRY(quantize(ops, x, x_off, gate->cols, n, gate->dtype, &act, err));
     if (n <= gc_ops_get_profile(ops)->gemv_max_n && gate->dtype == up->dtype)

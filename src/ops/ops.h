@@ -73,11 +73,12 @@ gemcl_status gc_op_matmul(gc_ops *ops, const gc_buffer *x, size_t x_off,    /* f
 
 /* x's rows quantized to 8 bits per value as llama.cpp's CPU backend quantizes them before multiplying a weight
  * of block type wtype (the activation types of cl/matmul_q8.cl: Q8_0, Q8_1 or Q8_K by wtype): each quant times
- * its block's scale d, and per group of 16 values (d, what a weight group's min multiplies). cols must be a
- * multiple of wtype's block. */
+ * its block's scale d, each quant, and per group of 16 values (d, what a weight group's min multiplies). cols
+ * must be a multiple of wtype's block. */
 gemcl_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off,  /* f32 (n, cols) */
                                gc_dtype wtype,
                                gc_buffer *xq,                                  /* f32 (n, cols) */
+                               gc_buffer *xi,                                  /* f32 (n, cols) */
                                gc_buffer *xs,                                  /* f32 (n, cols / 16, 2) */
                                int cols, int n, gc_error *err);
 
