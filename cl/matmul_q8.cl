@@ -154,6 +154,11 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
 #endif
 }
 
+/* Groups of a weight block that share its scale and one activation block: both groups of a 32-block (one d
+ * per block on either side), so their integer sums add before the one scaling, as ggml's sumi0 + sumi1;
+ * k-quant groups each have their own scale. */
+#define Q8_SHARED_GROUPS(T) (GC_BLOCK_##T == 32 ? 2u : 1u)
+
 /* s[b] = W row wr . quantized x row i0 + b for b < GEMV_NB (rows past n repeat the last), over the GEMV_LS
  * work-items of the row, which take whole blocks in turn; a block's groups unrolled so its scales decode
  * once. */
@@ -174,13 +179,16 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
         }                                                                                                   \
         for (uint k = lid; k < blocks; k += GEMV_LS) {                                                      \
             gc_row blk = wr + k * GC_BYTES_##T;                                                             \
+            float16 p[GEMV_NB];                                                                             \
             GC_UNROLL for (uint gi = 0; gi < GC_BLOCK_##T / 16; gi++) {                                     \
                 float16 q;                                                                                  \
                 const float2 sm = gc_group_##T(blk, gi, &q);                                                \
                 const uint g = k * gpb + gi;                                                                \
                 GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                              \
                     const float2 a = sr[b][g];                                                              \
-                    acc[b] = fma(q * vload16(g, qr[b]), (float16)(sm.x * a.x), acc[b]);                     \
+                    p[b] = gi % Q8_SHARED_GROUPS(T) ? p[b] + q * vload16(g, qr[b]) : q * vload16(g, qr[b]);  \
+                    if (gi % Q8_SHARED_GROUPS(T) == Q8_SHARED_GROUPS(T) - 1)                                \
+                        acc[b] = fma(p[b], (float16)(sm.x * a.x), acc[b]);                                  \
                     accm[b] = fma(sm.y, a.y, accm[b]);                                                      \
                 }                                                                                           \
             }                                                                                               \
