@@ -23,8 +23,9 @@
  *                               Q8_1 block (m s/2 + m s/2 = m s exactly), d * (sum of the group's q) for Q8_K,
  *                               0 for Q8_0 (its weight types have no min).
  * A weight group of common.cl (gc_group: w = s q - m, q integer-valued) then adds (s d) sum(q qx) - m t in the
- * GEMV and sum((s q) (d qx)) - m t in the GEMM: ggml's per-type formulas d_w d_x sum(q qx) (- or + the min
- * term) up to float rounding (s = d_w * sc and s q are exact or nearly: an f16 times small integers).
+ * GEMV (the sum over a whole 32-block, whose groups share s and d) and sum((s q) (d qx)) - m t in the GEMM:
+ * ggml's per-type formulas d_w d_x sum(q qx) (- or + the min term) up to float rounding (s = d_w * sc and
+ * s q are exact or nearly: an f16 times small integers).
  *
  * Entry points:
  *   quantize_q8_f32(x, x_off, xq, xi, xs, cols, n, kind)

@@ -408,8 +408,9 @@ END_TEST
 /* ---- matmul with 8-bit activations (llama.cpp's way) ---------------------------------------------------- */
 
 /* The device quantizes x as ggml-cpu does, bit for bit: each quant, each quant times the f16 (Q8_0, Q8_1) or
- * f32 (Q8_K) scale d, d itself, Q8_1's f16 s (halved per group) and Q8_K's d * bsum per group; on random rows, a zero block, exact halves
- * (which round to even), a magnitude tie of both signs (the first wins in Q8_K) and large values. */
+ * f32 (Q8_K) scale d, d itself, Q8_1's f16 s (halved per group) and Q8_K's d * bsum per group; on random
+ * rows, a zero block, exact halves (which round to even), a magnitude tie of both signs (the first wins in
+ * Q8_K) and large values. */
 START_TEST(activation_quantization_equals_ggml_quantizers_bit_for_bit) {
     fixture f = fx_open_path(true);
     const int n = 4, cols = 512, groups = cols / 16;
