@@ -220,6 +220,12 @@ typedef struct gemcl_model_params {
     int profiling;                 /* non-zero: record kernel events for gemcl_model_write_trace */
     gemcl_log_fn log;              /* diagnostics; NULL drops them */
     void *log_user;
+    /* How block-quantized weights (q4_0 .. q6_k, iq4_nl) are multiplied. 0 (the default): as llama.cpp's CPU
+     * backend does, each activation row quantized to 8 bits per value in blocks (Q8_0, Q8_1 or Q8_K, by the
+     * weight's type) and integer products scaled per block, so greedy text and perplexity follow llama.cpp's.
+     * Non-zero: the dequantised weights times the f32 activations, exactly (a little more accurate; slower or
+     * faster depending on the device). f32, f16 and bf16 weights always multiply f32 activations. */
+    int act_f32;
 } gemcl_model_params;
 
 /* The defaults, by value (nothing to free); any thread. */

@@ -124,6 +124,8 @@ gemcl_status gemcl_model_load(const char *path, const gemcl_model_params *params
     if (st == GEMCL_OK)
         st = gc_ops_create(m->rt, &m->ops, &err);
     if (st == GEMCL_OK)
+        gc_ops_set_act_f32(m->ops, p.act_f32 != 0);
+    if (st == GEMCL_OK)
         st = gc_dmodel_upload(m->ops, m->file, p.weight_dtype, &m->dm, &err);
     if (st != GEMCL_OK) {
         gc_error_copy_out(&err, errbuf, errlen);

@@ -125,6 +125,83 @@ void ref_matmul(float *y, const float *x, const float *w, const float *bias, int
         }
 }
 
+/* Q8_K for the k-quants, Q8_1 for the legacy types with a min, Q8_0 for the rest (ggml's vec_dot_type). */
+static bool q8_k_for(gc_dtype t) {
+    return t == GC_DTYPE_Q2_K || t == GC_DTYPE_Q3_K || t == GC_DTYPE_Q4_K || t == GC_DTYPE_Q5_K || t == GC_DTYPE_Q6_K;
+}
+static bool q8_1_for(gc_dtype t) {
+    return t == GC_DTYPE_Q4_1 || t == GC_DTYPE_Q5_1;
+}
+
+void ref_quantize_q8_row(gc_dtype wtype, const float *x, int cols, ref_q8_row *row) {
+    const bool k = q8_k_for(wtype);
+    row->block = k ? 256 : 32;
+    const int nb = cols / row->block;
+    row->qs = malloc((size_t)cols);
+    row->d = calloc((size_t)nb, sizeof(float));
+    row->s = calloc((size_t)nb, sizeof(float));
+    row->bsums = calloc((size_t)cols / 16, sizeof(int));
+    for (int b = 0; b < nb; b++) {
+        const float *xb = x + (size_t)b * row->block;
+        int8_t *q = row->qs + (size_t)b * row->block;
+        if (k) { /* quantize_row_q8_K_ref: the first value of largest magnitude maps to -127 */
+            float amax = 0.0f, max = 0.0f;
+            for (int j = 0; j < 256; j++)
+                if (fabsf(xb[j]) > amax)
+                    amax = fabsf(xb[j]), max = xb[j];
+            const float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
+            for (int j = 0; j < 256; j++) {
+                const long v = lrintf(iscale * xb[j]);
+                q[j] = (int8_t)(v > 127 ? 127 : v);
+                row->bsums[b * 16 + j / 16] += q[j];
+            }
+            row->d[b] = amax != 0.0f ? 1.0f / iscale : 0.0f;
+            continue;
+        }
+        float amax = 0.0f; /* x86 quantize_row_q8_0 / q8_1 */
+        for (int j = 0; j < 32; j++)
+            amax = fmaxf(amax, fabsf(xb[j]));
+        const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            q[j] = (int8_t)lrintf(xb[j] * id);
+            sum += q[j];
+        }
+        row->d[b] = gc_f16_to_f32(gc_f32_to_f16(d));
+        row->s[b] = q8_1_for(wtype) ? gc_f16_to_f32(gc_f32_to_f16(d * (float)sum)) : 0.0f;
+    }
+}
+
+void ref_q8_row_free(ref_q8_row *row) {
+    free(row->qs), free(row->d), free(row->s), free(row->bsums);
+}
+
+void ref_matmul_q8(float *y, const float *x, const ref_weight *rw, gc_dtype wtype, const float *bias, int n,
+                   int rows, int cols) {
+    const size_t row_bytes = gc_dtype_row_bytes(wtype, cols);
+    for (int i = 0; i < n; i++) {
+        ref_q8_row a;
+        ref_quantize_q8_row(wtype, x + (size_t)i * cols, cols, &a);
+        for (int r = 0; r < rows; r++) {
+            const float *w = rw->dequant + (size_t)r * cols;
+            const uint8_t *wrow = (const uint8_t *)rw->data + row_bytes * r;
+            double acc = bias ? bias[r] : 0.0;
+            for (int b = 0; b < cols / a.block; b++) {
+                /* q4_1 / q5_1 (w = d q + m): ggml adds m * s with the f16 s, not m * d * sum(q) */
+                uint16_t mh;
+                memcpy(&mh, wrow + b * gc_dtype_block_bytes(wtype) + 2, 2);
+                const double m = q8_1_for(wtype) ? gc_f16_to_f32(mh) : 0.0;
+                double dot = 0.0;
+                for (int j = b * a.block; j < (b + 1) * a.block; j++)
+                    dot += ((double)w[j] - m) * a.qs[j];
+                acc += a.d[b] * dot + m * a.s[b];
+            }
+            y[(size_t)i * rows + r] = (float)acc;
+        }
+        ref_q8_row_free(&a);
+    }
+}
+
 void ref_attention(float *out, const float *q, const float *k, const float *v, int n, int n_past, int n_heads,
                    int n_kv, int hd, float scale) {
     int n_keys = n_past + n;

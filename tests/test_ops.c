@@ -12,17 +12,26 @@
 
 #define NMSE_EXACT 1e-7 /* elementwise ops */
 #define NMSE_F32 1e-5   /* matmul (against the dequantised weights) and attention: summation order only */
+#define NMSE_Q8 1e-6    /* matmul with 8-bit activations against ggml's integer formulas in double: float sums */
+#define NMSE_Q8_VS_F32 1e-4 /* ... against the exact f32 product: 8-bit rounding of x (about 1.5e-5 here) */
 
 typedef struct fixture {
     gc_runtime *rt;
     gc_ops *ops;
     gc_error err;
+    bool q8; /* quantized weights multiply 8-bit activations (llama.cpp's way) rather than f32 ones */
 } fixture;
 
-static fixture fx_open(void) {
-    fixture f = {.rt = test_runtime()};
+/* Ops on the test device; matmuls of quantized weights in exact f32 unless q8. */
+static fixture fx_open_path(bool q8) {
+    fixture f = {.rt = test_runtime(), .q8 = q8};
     ck_assert_msg(gc_ops_create(f.rt, &f.ops, &f.err) == GEMCL_OK, "%s", f.err.msg);
+    gc_ops_set_act_f32(f.ops, !q8);
     return f;
+}
+
+static fixture fx_open(void) {
+    return fx_open_path(false);
 }
 
 static void fx_close(fixture *f) {
@@ -199,12 +208,26 @@ END_TEST
 
 /* ---- matmul --------------------------------------------------------------------------------------------- */
 
+/* y = x W^T (+ bias) as the fixture's path computes it: ggml's integer formulas over 8-bit activations for
+ * block types on the q8 path, else the dequantised weights times x. */
+static void ref_product(const fixture *f, float *y, const float *x, const ref_weight *rw, gc_dtype dtype,
+                        const float *bias, int n, int rows, int cols) {
+    if (f->q8 && gc_dtype_is_quantized(dtype))
+        ref_matmul_q8(y, x, rw, dtype, bias, n, rows, cols);
+    else
+        ref_matmul(y, x, rw->dequant, bias, n, rows, cols);
+}
+
+static double matmul_tol(const fixture *f, gc_dtype dtype) {
+    return f->q8 && gc_dtype_is_quantized(dtype) ? NMSE_Q8 : NMSE_F32;
+}
+
 /* One matmul of x (n, cols) by a random (rows, cols) weight in dtype against the dequantised reference. */
 static void check_matmul(fixture *f, gc_dtype dtype, int n, int rows, int cols, bool with_bias) {
     float *x = random_f32((size_t)n * cols, 61u + n);
     float *bias = random_f32((size_t)rows, 71u), *want = malloc((size_t)n * rows * sizeof *want);
     ref_weight rw = random_weight(dtype, rows, cols, 51u + rows);
-    ref_matmul(want, x, rw.dequant, with_bias ? bias : NULL, n, rows, cols);
+    ref_product(f, want, x, &rw, dtype, with_bias ? bias : NULL, n, rows, cols);
     gc_dweight w = {upload(f, rw.data, rw.bytes), dtype, rows, cols};
     gc_buffer dx = upload_f32(f, x, (size_t)n * cols), db = upload_f32(f, bias, (size_t)rows), dy;
     expect_ok(f, gc_buffer_alloc(f->rt, ((size_t)n * rows + 5) * sizeof(float), "y", &dy, &f->err));
@@ -213,7 +236,7 @@ static void check_matmul(fixture *f, gc_dtype dtype, int n, int rows, int cols, 
     char what[96];
     snprintf(what, sizeof what, "matmul %s n %d rows %d cols %d (%s)", gc_dtype_name(dtype), n, rows, cols,
              gc_ops_get_profile(f->ops)->gemm_f32_clblast ? "clblast" : "own");
-    expect_close(got, want, (size_t)n * rows, NMSE_F32, what); /* against the dequantised weights */
+    expect_close(got, want, (size_t)n * rows, matmul_tol(f, dtype), what);
     free(x), free(bias), free(want), free(got), ref_weight_free(&rw);
     gc_buffer_free(f->rt, &w.buf), gc_buffer_free(f->rt, &dx), gc_buffer_free(f->rt, &db), gc_buffer_free(f->rt, &dy);
 }
@@ -282,7 +305,7 @@ static void check_matmul_qkv(fixture *f, gc_dtype dtype, int n, gc_rope_layout l
         rw[o] = random_weight(dtype, rows[o], cols, 11u + o);
         bias[o] = random_f32((size_t)rows[o], 21u + o);
         want[o] = malloc((size_t)n * rows[o] * sizeof(float));
-        ref_matmul(want[o], x, rw[o].dequant, bias[o], n, rows[o], cols);
+        ref_product(f, want[o], x, &rw[o], dtype, bias[o], n, rows[o], cols);
         if (o < 2)
             ref_rope(want[o], pos, inv, n, rows[o] / hd, hd, layout);
         w[o] = (gc_dweight){upload(f, rw[o].data, rw[o].bytes), dtype, rows[o], cols};
@@ -296,7 +319,7 @@ static void check_matmul_qkv(fixture *f, gc_dtype dtype, int n, gc_rope_layout l
         float *got = download_f32(f, &dy[o], 3, (size_t)n * rows[o]);
         char what[96];
         snprintf(what, sizeof what, "fused qkv output %d, %s n %d layout %d", o, gc_dtype_name(dtype), n, (int)layout);
-        expect_close(got, want[o], (size_t)n * rows[o], NMSE_F32, what);
+        expect_close(got, want[o], (size_t)n * rows[o], matmul_tol(f, dtype), what);
         free(got), free(want[o]), free(bias[o]), ref_weight_free(&rw[o]);
         gc_buffer_free(f->rt, &w[o].buf), gc_buffer_free(f->rt, &db[o]), gc_buffer_free(f->rt, &dy[o]);
     }
@@ -322,7 +345,7 @@ static void check_matmul_accumulate(fixture *f, gc_dtype dtype, int n) {
     float *x = random_f32((size_t)n * cols, 32u + n);
     float *y0 = random_f32((size_t)n * rows, 33u), *want = malloc((size_t)n * rows * sizeof *want);
     ref_weight rw = random_weight(dtype, rows, cols, 31u);
-    ref_matmul(want, x, rw.dequant, NULL, n, rows, cols);
+    ref_product(f, want, x, &rw, dtype, NULL, n, rows, cols);
     for (int i = 0; i < n * rows; i++)
         want[i] += y0[i];
     gc_dweight w = {upload(f, rw.data, rw.bytes), dtype, rows, cols};
@@ -333,7 +356,7 @@ static void check_matmul_accumulate(fixture *f, gc_dtype dtype, int n) {
     char what[96];
     snprintf(what, sizeof what, "matmul += %s n %d (%s)", gc_dtype_name(dtype), n,
              gc_ops_get_profile(f->ops)->gemm_f32_clblast ? "clblast" : "own");
-    expect_close(got, want, (size_t)n * rows, NMSE_F32, what);
+    expect_close(got, want, (size_t)n * rows, matmul_tol(f, dtype), what);
     free(x), free(y0), free(want), free(got), ref_weight_free(&rw);
     gc_buffer_free(f->rt, &w.buf), gc_buffer_free(f->rt, &dx), gc_buffer_free(f->rt, &dy);
 }
@@ -344,8 +367,8 @@ static void check_matmul_glu(fixture *f, gc_dtype dtype, int n) {
     float *x = random_f32((size_t)n * cols, 36u + n), *g = malloc((size_t)n * rows * sizeof *g);
     float *u = malloc((size_t)n * rows * sizeof *u);
     ref_weight rg = random_weight(dtype, rows, cols, 34u), ru = random_weight(dtype, rows, cols, 35u);
-    ref_matmul(g, x, rg.dequant, NULL, n, rows, cols);
-    ref_matmul(u, x, ru.dequant, NULL, n, rows, cols);
+    ref_product(f, g, x, &rg, dtype, NULL, n, rows, cols);
+    ref_product(f, u, x, &ru, dtype, NULL, n, rows, cols);
     for (int i = 0; i < n * rows; i++)
         g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
     gc_dweight dg = {upload(f, rg.data, rg.bytes), dtype, rows, cols}, du = {upload(f, ru.data, ru.bytes), dtype, rows, cols};
@@ -356,7 +379,7 @@ static void check_matmul_glu(fixture *f, gc_dtype dtype, int n) {
     float *got = download_f32(f, &dy, 0, (size_t)n * rows);
     char what[64];
     snprintf(what, sizeof what, "matmul glu %s n %d", gc_dtype_name(dtype), n);
-    expect_close(got, g, (size_t)n * rows, NMSE_F32, what);
+    expect_close(got, g, (size_t)n * rows, matmul_tol(f, dtype), what);
     free(x), free(g), free(u), free(got), ref_weight_free(&rg), ref_weight_free(&ru);
     gc_buffer_free(f->rt, &dg.buf), gc_buffer_free(f->rt, &du.buf), gc_buffer_free(f->rt, &dx);
     gc_buffer_free(f->rt, &dy), gc_buffer_free(f->rt, &dtmp);
@@ -382,6 +405,122 @@ START_TEST(matmul_accumulates_and_gates_like_separate_ops) {
 }
 END_TEST
 
+/* ---- matmul with 8-bit activations (llama.cpp's way) ---------------------------------------------------- */
+
+/* The device quantizes x as ggml-cpu does, bit for bit: each quant, each quant times the f16 (Q8_0, Q8_1) or
+ * f32 (Q8_K) scale d, d itself, Q8_1's f16 s (halved per group) and Q8_K's d * bsum per group; on random
+ * rows, a zero block, exact halves (which round to even), a magnitude tie of both signs (the first wins in
+ * Q8_K) and large values. */
+START_TEST(activation_quantization_equals_ggml_quantizers_bit_for_bit) {
+    fixture f = fx_open_path(true);
+    const int n = 4, cols = 512, groups = cols / 16;
+    float *x = random_f32((size_t)n * cols, 81u);
+    for (int j = 0; j < 32; j++) {
+        x[cols + j] = 0.0f;
+        x[cols + 32 + j] = j == 0 ? 127.0f : (float)(j - 16) + 0.5f; /* x * (127 / amax) = k + 1/2 */
+    }
+    x[2 * cols] = -2.0f, x[2 * cols + 100] = 2.0f;
+    for (int j = 0; j < cols; j++)
+        x[3 * cols + j] *= 3000.0f;
+    const gc_dtype wtypes[] = {GC_DTYPE_Q8_0, GC_DTYPE_Q4_1, GC_DTYPE_Q4_K};
+    gc_buffer dx = upload_f32(&f, x, (size_t)n * cols), dq, di, ds;
+    expect_ok(&f, gc_buffer_alloc(f.rt, (size_t)n * cols * sizeof(float), "xq", &dq, &f.err));
+    expect_ok(&f, gc_buffer_alloc(f.rt, (size_t)n * cols * sizeof(float), "xi", &di, &f.err));
+    expect_ok(&f, gc_buffer_alloc(f.rt, (size_t)n * groups * 2 * sizeof(float), "xs", &ds, &f.err));
+    float *xq = malloc((size_t)n * cols * sizeof(float)), *xi = malloc((size_t)n * cols * sizeof(float));
+    float *xs = malloc((size_t)n * groups * 2 * sizeof(float));
+    for (size_t t = 0; t < sizeof wtypes / sizeof wtypes[0]; t++) {
+        expect_ok(&f, gc_op_quantize_q8(f.ops, &dx, 0, wtypes[t], &dq, &di, &ds, cols, n, &f.err));
+        expect_ok(&f, gc_buffer_read(f.rt, &di, 0, xi, (size_t)n * cols * sizeof(float), &f.err));
+        expect_ok(&f, gc_buffer_read(f.rt, &dq, 0, xq, (size_t)n * cols * sizeof(float), &f.err));
+        expect_ok(&f, gc_buffer_read(f.rt, &ds, 0, xs, (size_t)n * groups * 2 * sizeof(float), &f.err));
+        for (int i = 0; i < n; i++) {
+            ref_q8_row r;
+            ref_quantize_q8_row(wtypes[t], x + (size_t)i * cols, cols, &r);
+            for (int j = 0; j < cols; j++) {
+                const float q = (float)r.qs[j], want = r.d[j / r.block] * q;
+                ck_assert_msg(memcmp(&xi[(size_t)i * cols + j], &q, 4) == 0, "%s row %d: quant %d is %a, ggml's %d",
+                              gc_dtype_name(wtypes[t]), i, j, (double)xi[(size_t)i * cols + j], r.qs[j]);
+                ck_assert_msg(memcmp(&xq[(size_t)i * cols + j], &want, 4) == 0, "%s row %d: value %d is %a, ggml's %a",
+                              gc_dtype_name(wtypes[t]), i, j, (double)xq[(size_t)i * cols + j], (double)want);
+            }
+            for (int g = 0; g < groups; g++) {
+                const int b = g * 16 / r.block;
+                const float d = r.d[b], tw = r.block == 256 ? r.d[b] * (float)r.bsums[g] : r.s[b] * 0.5f;
+                const float *got = xs + ((size_t)i * groups + g) * 2;
+                ck_assert_msg(memcmp(&got[0], &d, 4) == 0 && memcmp(&got[1], &tw, 4) == 0,
+                              "%s row %d group %d: scales (%a, %a), ggml's (%a, %a)", gc_dtype_name(wtypes[t]), i, g,
+                              (double)got[0], (double)got[1], (double)d, (double)tw);
+            }
+            ref_q8_row_free(&r);
+        }
+    }
+    free(x), free(xq), free(xi), free(xs);
+    gc_buffer_free(f.rt, &dx), gc_buffer_free(f.rt, &dq), gc_buffer_free(f.rt, &di), gc_buffer_free(f.rt, &ds);
+    fx_close(&f);
+}
+END_TEST
+
+/* Every block type, GEMV and GEMM, odd rows, against ggml's integer dot formulas evaluated in double. */
+START_TEST(matmul_q8_every_block_type_matches_ggml_integer_dot_products) {
+    fixture f = fx_open_path(true);
+    for (int t = 0; t < GC_DTYPE_COUNT; t++)
+        if (gc_dtype_is_quantized((gc_dtype)t))
+            check_matmul_all_shapes(&f, (gc_dtype)t);
+    gc_ops_profile p = *gc_ops_get_profile(f.ops); /* several work-items per row stride over whole blocks */
+    p.gemv_local = 8;
+    p.gemv_rows = 2;
+    p.gemv_rows_x = 3;
+    gc_ops_set_profile(f.ops, &p);
+    check_matmul_all_shapes(&f, GC_DTYPE_Q4_1);
+    check_matmul_all_shapes(&f, GC_DTYPE_Q6_K);
+    fx_close(&f);
+}
+END_TEST
+
+/* The fused forms on the q8 path: q, k, v with biases and RoPE (one of each activation type), y +=, GLU. */
+START_TEST(matmul_q8_fused_forms_match_separate_ops) {
+    fixture f = fx_open_path(true);
+    const int ns[] = {1, 3, 20};
+    const gc_dtype dtypes[] = {GC_DTYPE_Q8_0, GC_DTYPE_Q4_1, GC_DTYPE_Q4_K, GC_DTYPE_Q5_0, GC_DTYPE_Q6_K};
+    for (size_t t = 0; t < sizeof dtypes / sizeof dtypes[0]; t++)
+        for (size_t i = 0; i < 3; i++) {
+            check_matmul_qkv(&f, dtypes[t], ns[i], (gc_rope_layout)(i % 2));
+            check_matmul_accumulate(&f, dtypes[t], ns[i]);
+            check_matmul_glu(&f, dtypes[t], ns[i]);
+        }
+    fx_close(&f);
+}
+END_TEST
+
+/* The q8 path differs from the exact f32 product only by the 8-bit rounding of x: close to it, yet not equal. */
+START_TEST(matmul_q8_stays_within_activation_rounding_of_f32_product) {
+    fixture f = fx_open_path(true);
+    const int rows = 37, cols = 512, ns[] = {1, 20};
+    for (int t = 0; t < GC_DTYPE_COUNT; t++) {
+        if (!gc_dtype_is_quantized((gc_dtype)t))
+            continue;
+        for (int k = 0; k < 2; k++) {
+            const int n = ns[k];
+            float *x = random_f32((size_t)n * cols, 91u + t), *want = malloc((size_t)n * rows * sizeof *want);
+            ref_weight rw = random_weight((gc_dtype)t, rows, cols, 92u + t);
+            ref_matmul(want, x, rw.dequant, NULL, n, rows, cols);
+            gc_dweight w = {upload(&f, rw.data, rw.bytes), (gc_dtype)t, rows, cols};
+            gc_buffer dx = upload_f32(&f, x, (size_t)n * cols), dy;
+            expect_ok(&f, gc_buffer_alloc(f.rt, (size_t)n * rows * sizeof(float), "y", &dy, &f.err));
+            expect_ok(&f, gc_op_matmul(f.ops, &dx, 0, &w, NULL, &dy, 0, n, &f.err));
+            float *got = download_f32(&f, &dy, 0, (size_t)n * rows);
+            const double e = test_nmse(got, want, (size_t)n * rows);
+            ck_assert_msg(e <= NMSE_Q8_VS_F32 && e > 1e-9, "%s n %d: nmse %.3g against the f32 product",
+                          gc_dtype_name((gc_dtype)t), n, e);
+            free(x), free(want), free(got), ref_weight_free(&rw);
+            gc_buffer_free(f.rt, &w.buf), gc_buffer_free(f.rt, &dx), gc_buffer_free(f.rt, &dy);
+        }
+    }
+    fx_close(&f);
+}
+END_TEST
+
 START_TEST(fused_matmul_refuses_mismatched_weights_and_rope_without_positions) {
     fixture f = fx_open();
     float x[256] = {0};
@@ -389,7 +528,7 @@ START_TEST(fused_matmul_refuses_mismatched_weights_and_rope_without_positions) {
     gc_dweight w8 = {b, GC_DTYPE_F32, 4, 8}, w16 = {b, GC_DTYPE_F32, 4, 16}, w5 = {b, GC_DTYPE_F32, 5, 8};
     gc_matmul_out outs[2] = {{&w8, NULL, &b, 0, false}, {&w16, NULL, &b, 0, false}};
     ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, outs, 2, NULL, false, 1, &f.err), GEMCL_ERR_INVALID_ARG);
-    ck_assert_ptr_nonnull(strstr(f.err.msg, "columns or dtype"));
+    ck_assert_ptr_nonnull(strstr(f.err.msg, "differ in columns"));
     ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, outs, 4, NULL, false, 1, &f.err), GEMCL_ERR_INVALID_ARG);
     gc_matmul_out roped = {&w8, NULL, &b, 0, true};
     ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, &roped, 1, NULL, false, 1, &f.err), GEMCL_ERR_INVALID_ARG);
@@ -659,6 +798,10 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, matmul_f32_through_clblast_and_wide_gemv_match_reference);
     tcase_add_test(tc, matmul_multi_ropes_and_biases_like_separate_ops);
     tcase_add_test(tc, matmul_accumulates_and_gates_like_separate_ops);
+    tcase_add_test(tc, activation_quantization_equals_ggml_quantizers_bit_for_bit);
+    tcase_add_test(tc, matmul_q8_every_block_type_matches_ggml_integer_dot_products);
+    tcase_add_test(tc, matmul_q8_fused_forms_match_separate_ops);
+    tcase_add_test(tc, matmul_q8_stays_within_activation_rounding_of_f32_product);
     tcase_add_test(tc, fused_matmul_refuses_mismatched_weights_and_rope_without_positions);
     tcase_add_test(tc, attention_matches_reference_for_gqa_ratios_and_head_dims);
     tcase_add_test(tc, decode_attention_splits_long_contexts);

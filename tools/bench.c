@@ -54,6 +54,7 @@ static void usage(FILE *out) {
             "  --filter-layer R         GemFilter's layer r (default: model card, else round(0.4 L))\n"
             "  --budget K               tokens GemFilter keeps (default: model card, else 1024)\n"
             "  --dtype f32|f16|bf16|q8_0  weight storage on the device (default: as in the file)\n"
+            "  --act-f32                quantized weights times f32 activations (default: 8-bit, as llama.cpp)\n"
             "  -ub, --ubatch-size N     prefill chunk (default 512)\n"
             "  --device N|NAME          OpenCL device (default: $GEMCL_DEVICE, else first GPU, else first)\n"
             "  -o, --output FORMAT,...  md, csv, json, or summary (the README's table) (default md)\n"
@@ -176,6 +177,7 @@ int bench_parse(int argc, char **argv, bench_opts *o, FILE *out) {
             if (parse_formats(v, o))
                 return 2;
         } else if (FLAG("--vs-blas", NULL)) { o->vs_blas = 1; }
+        else if (FLAG("--act-f32", NULL)) { o->act_f32 = 1; }
         else if (FLAG("--no-bandwidth", NULL)) { o->bandwidth = 0; }
         else
             return cli_usage_error("bench: unknown option '%s' (see gemcl bench --help)", a);
@@ -575,6 +577,7 @@ int bench_run(const bench_opts *o, bench_report *rep) {
     gemcl_model_params mp = gemcl_model_default_params();
     mp.device = o->device;
     mp.weight_dtype = o->dtype;
+    mp.act_f32 = o->act_f32;
     gemcl_model *model = NULL;
     fprintf(stderr, "bench: loading %s\n", o->model);
     if (gemcl_model_load(o->model, &mp, &model, err, sizeof err) != GEMCL_OK)

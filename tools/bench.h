@@ -35,6 +35,7 @@ typedef struct bench_opts {
     const char *model;
     const char *device;               /* NULL = $GEMCL_DEVICE, then the default */
     gemcl_weight_dtype dtype;
+    int act_f32;                      /* --act-f32: quantized weights times f32 activations */
     int n_prompt[BENCH_MAX_LIST], n_prompt_count; /* -p: pp and ttft rows */
     int n_gen[BENCH_MAX_LIST], n_gen_count;       /* -n: tg rows */
     int n_mem[BENCH_MAX_LIST], n_mem_count;       /* --mem: mem rows */

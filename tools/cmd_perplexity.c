@@ -33,6 +33,7 @@ static void usage(void) {
            "  -b, --batch-size N      rows per prefill pass (default 512, at most N of -c)\n"
            "  --chunks N              score at most the first N chunks (default: all)\n"
            "  --dtype f32|f16|bf16|q8_0   weight storage on the device (default: as in the file)\n"
+           "  --act-f32               quantized weights times f32 activations (default: 8-bit, as llama.cpp)\n"
            "  --tokenizer PATH        tokenizer file, when not beside the model\n"
            "  --device N|NAME         OpenCL device (default: $GEMCL_DEVICE, else first GPU, else first)\n"
            "llama-perplexity's method: non-overlapping chunks of -c tokens from an empty cache, each starting with BOS\n"
@@ -43,7 +44,7 @@ static void usage(void) {
 
 typedef struct ppl_opts {
     const char *model, *file, *tokenizer, *device;
-    int n_ctx, n_batch, max_chunks;
+    int n_ctx, n_batch, max_chunks, act_f32;
     gemcl_weight_dtype dtype;
 } ppl_opts;
 
@@ -93,6 +94,10 @@ static int parse_args(int argc, char **argv, ppl_opts *o) {
         if (is_flag(argv[i], "--help", "-h")) {
             usage();
             return -1;
+        }
+        if (is_flag(argv[i], "--act-f32", NULL)) { /* the one option without a value */
+            o->act_f32 = 1;
+            continue;
         }
         int rc = apply_option(o, argv[i], i + 1 < argc ? argv[i + 1] : NULL);
         if (rc)
@@ -261,6 +266,7 @@ int cmd_perplexity(int argc, char **argv) {
     mp.device = o.device;
     mp.tokenizer_path = o.tokenizer;
     mp.weight_dtype = o.dtype;
+    mp.act_f32 = o.act_f32;
     gemcl_model *model = NULL;
     char err[4096];
     gemcl_status st = gemcl_model_load(o.model, &mp, &model, err, sizeof err);

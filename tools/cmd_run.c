@@ -51,6 +51,8 @@ static void usage(void) {
            "  --show-selected=json:FILE   the same JSON object written to FILE, stdout keeps the text alone\n"
            "  --truncate middle       drop the middle of a prompt longer than the context\n"
            "  --dtype f32|f16|bf16|q8_0   weight storage on the device (default: as in the file)\n"
+           "  --act-f32               multiply quantized weights with f32 activations, exactly (default: 8-bit\n"
+           "                          activations, as llama.cpp's CPU backend that gemcl is compared with)\n"
            "  --tokenizer PATH        tokenizer file, when not beside the model\n"
            "  --special               parse special tokens written in the prompt\n"
            "  --chat                  the prompt is a user message, rendered in the model's chat template;\n"
@@ -73,7 +75,7 @@ typedef struct run_opts {
     int chat, conversation;
     int n_predict, n_ctx, n_ubatch, show_selected_json, show_selected, truncate_middle, special;
     const char *selected_json_path; /* --show-selected=json:FILE; NULL = the last line of stdout */
-    int n_select_layers, n_budgets;
+    int n_select_layers, n_budgets, act_f32;
     gemcl_weight_dtype dtype;
     gemcl_generate_params g;
 } run_opts;
@@ -182,6 +184,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
             o->g.method.pooling = strcmp(v, "max") == 0 ? GEMCL_POOLING_MAX7 : GEMCL_POOLING_AVG5;
         }
         else if (FLAG("--dtype", NULL)) { NEED_VALUE(); if (parse_dtype(v, &o->dtype)) return 2; }
+        else if (FLAG("--act-f32", NULL)) { o->act_f32 = 1; }
         else if (FLAG("--method", NULL)) {
             NEED_VALUE();
             if (gemcl_method_from_name(v, &o->g.method.method) != GEMCL_OK)
@@ -456,6 +459,7 @@ int cmd_run(int argc, char **argv) {
     mp.device = o.device;
     mp.tokenizer_path = o.tokenizer;
     mp.weight_dtype = o.dtype;
+    mp.act_f32 = o.act_f32;
     mp.profiling = o.profile != NULL;
     mp.log = log_warnings;
     gemcl_model *model = NULL;

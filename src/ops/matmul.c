@@ -4,7 +4,8 @@
  * which take up to three weights sharing x with their biases, RoPE and accumulation in one launch, and the
  * gate/up pair of a GLU in one launch; otherwise one product per weight: f32 weights go to CLBlast SGEMM when the profile says
  * so, and everything else to our register-blocked GEMM kernel, which converts f16/bf16 and dequantises block
- * types into its local-memory tile. Quantized weights stay in their file layout on the device. */
+ * types into its local-memory tile. Quantized weights stay in their file layout on the device. Block-quantized
+ * weights go to matmul_q8.c instead (x quantized to 8 bits first, as llama.cpp) unless the ops run in f32. */
 #include <clblast_c.h>
 #include <stdio.h>
 
@@ -166,6 +167,8 @@ gemcl_status gc_op_matmul_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, c
     GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * outs[0].w->cols, sizeof(float), op, "x", err));
     if (n == 0)
         return GEMCL_OK;
+    if (gc_matmul_q8_applies(ops, outs, n_outs))
+        return gc_matmul_q8_multi(ops, x, x_off, outs, n_outs, rope, accumulate, n, err);
     if (n <= gc_ops_get_profile(ops)->gemv_max_n) {
         /* one launch per run of outputs of one dtype (a quantization mix gives a layer's v more bits) */
         for (int o = 0, k; o < n_outs; o += k) {
@@ -206,6 +209,8 @@ gemcl_status gc_op_matmul_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, con
     GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * w_gate->cols, sizeof(float), op, "x", err));
     if (n == 0)
         return GEMCL_OK;
+    if (gc_matmul_q8_applies(ops, gate_up, 2))
+        return gc_matmul_q8_glu(ops, x, x_off, gate_up, n, err);
     if (n <= gc_ops_get_profile(ops)->gemv_max_n && w_gate->dtype == w_up->dtype)
         return gemv(ops, x, x_off, gate_up, 2, NULL, GEMV_GLU, n, err);
     if (n <= gc_ops_get_profile(ops)->gemv_max_n) { /* gate and up of different types: two launches */

@@ -30,6 +30,7 @@ struct gc_ops {
     int n_kernels;
     gc_buffer scratch[GC_SCRATCH_COUNT];
     gc_ops_profile profile;
+    bool act_f32; /* matmuls of quantized weights in f32 instead of llama.cpp's 8-bit activations */
 };
 
 gemcl_status gc_ops_create_with_profile(gc_runtime *rt, const gc_ops_profile *profile, gc_ops **out, gc_error *err) {
@@ -236,6 +237,14 @@ gemcl_status gc_ops_scratch(gc_ops *ops, gc_scratch_slot slot, size_t bytes, gc_
     }
     *buf = s;
     return GEMCL_OK;
+}
+
+void gc_ops_set_act_f32(gc_ops *ops, bool act_f32) {
+    ops->act_f32 = act_f32;
+}
+
+bool gc_ops_act_f32(const gc_ops *ops) {
+    return ops->act_f32;
 }
 
 const gc_ops_profile *gc_ops_get_profile(const gc_ops *ops) {

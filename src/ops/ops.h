@@ -17,6 +17,13 @@ typedef struct gc_ops gc_ops;
 gemcl_status gc_ops_create(gc_runtime *rt, gc_ops **out, gc_error *err);
 void gc_ops_free(gc_ops *ops);
 
+/* How matmuls multiply block-quantized weights: by default (act_f32 false) as llama.cpp's CPU backend does,
+ * with each row of x first quantized to 8 bits in blocks (Q8_0, Q8_1 or Q8_K by weight type) and integer
+ * products scaled per block (cl/matmul_q8.cl), so logits follow llama.cpp's; act_f32 true multiplies the
+ * dequantised weights with f32 x exactly (cl/matmul.cl). f32/f16/bf16 weights always take the f32 path. */
+void gc_ops_set_act_f32(gc_ops *ops, bool act_f32);
+bool gc_ops_act_f32(const gc_ops *ops);
+
 /* The runtime the ops enqueue on. */
 gc_runtime *gc_ops_runtime(gc_ops *ops);
 
@@ -63,6 +70,17 @@ gemcl_status gc_op_matmul(gc_ops *ops, const gc_buffer *x, size_t x_off,    /* f
                           const gc_buffer *bias,                            /* f32 (rows) or NULL */
                           gc_buffer *y, size_t y_off,                       /* f32 (n, rows) */
                           int n, gc_error *err);
+
+/* x's rows quantized to 8 bits per value as llama.cpp's CPU backend quantizes them before multiplying a weight
+ * of block type wtype (the activation types of cl/matmul_q8.cl: Q8_0, Q8_1 or Q8_K by wtype): each quant times
+ * its block's scale d, each quant, and per group of 16 values (d, what a weight group's min multiplies). cols
+ * must be a multiple of wtype's block. */
+gemcl_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off,  /* f32 (n, cols) */
+                               gc_dtype wtype,
+                               gc_buffer *xq,                                  /* f32 (n, cols) */
+                               gc_buffer *xi,                                  /* f32 (n, cols) */
+                               gc_buffer *xs,                                  /* f32 (n, cols / 16, 2) */
+                               int cols, int n, gc_error *err);
 
 /* One product of a fused matmul: y = x W^T (+ bias), rotated by RoPE when rope is set. */
 typedef struct gc_matmul_out {

@@ -41,6 +41,9 @@ gemcl_status gc_ops_launch_nd(gc_ops *ops, cl_kernel kernel, int dims, const siz
 typedef enum gc_scratch_slot {
     GC_SCRATCH_ATTENTION = 0, /* split-key partial results of decode attention */
     GC_SCRATCH_SAMPLE,        /* the sampler's per-token weights */
+    GC_SCRATCH_Q8_SCALED,     /* matmul_q8: x's 8-bit quants times their scale, f32 (n, cols) */
+    GC_SCRATCH_Q8_QUANTS,     /* matmul_q8: x's 8-bit quants, f32 (n, cols) */
+    GC_SCRATCH_Q8_SCALES,     /* matmul_q8: x's per-group scales, float2 (n, cols / 16) */
     GC_SCRATCH_COUNT
 } gc_scratch_slot;
 
@@ -52,6 +55,16 @@ gemcl_status gc_ops_create_with_profile(gc_runtime *rt, const gc_ops_profile *pr
 
 /* The tuning profile ops was created with (chosen by device; see profile.h). */
 const gc_ops_profile *gc_ops_get_profile(const gc_ops *ops);
+
+/* matmul_q8.c: gc_op_matmul_multi / gc_op_matmul_glu with x quantized to 8 bits first, as llama.cpp's CPU
+ * backend multiplies block-quantized weights. Applies when the ops do not run activations in f32
+ * (gc_ops_act_f32) and every weight is block-quantized; the arguments are checked by the caller. */
+bool gc_matmul_q8_applies(gc_ops *ops, const gc_matmul_out *outs, int n_outs);
+gemcl_status gc_matmul_q8_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
+                                const gc_matmul_rope *rope, bool accumulate, int n, gc_error *err);
+/* gate_up[0] (y = the result) and gate_up[1] (y = the up product's scratch). */
+gemcl_status gc_matmul_q8_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out gate_up[2], int n,
+                              gc_error *err);
 
 /* Replaces the profile (tests and the bench force a path; `gemcl tune` tries candidates). Kernels built
  * with the old tunables stay cached under their old options. */

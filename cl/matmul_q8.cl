@@ -1,0 +1,322 @@
+/* matmul_q8.cl - y = x W^T for block-quantized W as llama.cpp's CPU backend computes it: each row of x is
+ * first quantized to 8 bits per value in blocks (the weight type's "vec_dot type"), then every weight group's
+ * integer products with those quants are scaled by the weight's and the activation block's scales
+ * (ggml_vec_dot_<type>_q8_<x>). llama.cpp is the reference gemcl is compared with, and this rounding of the
+ * activations moves logits enough to flip near ties; matmul.cl keeps the exact f32 product.
+ *
+ * Activation types, by weight type (the kind argument / Q8_KIND_*):
+ *   Q8_0 for q4_0, q5_0, q8_0, iq4_nl: blocks of 32, d = f16(amax / 127), q = rint(x * (127 / amax))
+ *   Q8_1 for q4_1, q5_1: Q8_0's d and q, and s = f16(d * sum(q)), which the weight's min multiplies
+ *   Q8_K for q2_k .. q6_k: blocks of 256, iscale = -127 / (the value of largest magnitude, the first one on
+ *        ties), q = min(rint(iscale * x), 127), d = 1 / iscale kept as a float, and per 16 values the sum of q
+ * Q8_0 and Q8_1 follow the x86 AVX/AVX2 quantize_row_q8_0 / q8_1 of ggml-cpu (127 / amax and round half to
+ * even), which made the reference outputs; ggml's portable quantize_row_q8_0_ref multiplies by 1 / d and
+ * rounds half away from zero instead, which differs only on exact ties. Q8_K is quantize_row_q8_K_ref.
+ *
+ * A quantized activation row is stored as
+ *   xq: f32 (n, cols)           the quants times their block's d (exact for Q8_0 / Q8_1: an f16 times an
+ *                               8-bit integer): the GEMM reads x as matmul.cl's does
+ *   xi: f32 (n, cols)           the quants themselves (integer-valued): the GEMV sums q_w q_x exactly per group
+ *                               and scales once, as ggml does per block (floats, not chars: no conversions)
+ *   xs: float2 (n, cols / 16)   per group of 16 values (d, t): d the block's scale (the f16 value for Q8_0 and
+ *                               Q8_1) and t what a weight group's min multiplies: s / 2 in each group of a
+ *                               Q8_1 block (m s/2 + m s/2 = m s exactly), d * (sum of the group's q) for Q8_K,
+ *                               0 for Q8_0 (its weight types have no min).
+ * A weight group of common.cl (gc_group: w = s q - m, q integer-valued) then adds (s d) sum(q qx) - m t in the
+ * GEMV (the sum over a whole 32-block, whose groups share s and d) and sum((s q) (d qx)) - m t in the GEMM:
+ * ggml's per-type formulas d_w d_x sum(q qx) (- or + the min term) up to float rounding (s = d_w * sc and
+ * s q are exact or nearly: an f16 times small integers).
+ *
+ * Entry points:
+ *   quantize_q8_f32(x, x_off, xq, xi, xs, cols, n, kind)
+ *     x: f32 (n, cols) at x_off -> xq, xi, xs as above. Launch: 2-D, global (cols / block, n), block 32 or 256.
+ *   gemv_q8_<t>(w0, w1, w2, row_bytes, xi, xs, y0, y1, y2, y_off0, y_off1, y_off2, b0, b1, b2,
+ *               rows0, rows1, rows2, cols, n, flags)
+ *     For small n: up to three weights wo: (rows_o, cols) of dtype t sharing the quantized x, each into
+ *     yo: f32 (n, rows_o) at y_off_o (rows_o = 0: unused), + bias bo: f32 (rows_o) where flags has
+ *     Q8_BIAS0 << o, y += with Q8_ACCUMULATE; with Q8_GLU y0 = silu(x W0^T) * (x W1^T). Launch: 3-D, local
+ *     (GEMV_LS, GEMV_RPG, 1), global (GEMV_LS, >= row pairs, ceil(n / GEMV_NB)); a work-item computes two
+ *     output rows (two neighbours, or W0 and W1's row j for GLU) for GEMV_NB rows of x.
+ *   gemm_q8_<t>(w, row_bytes, xq, xs, y, y_off, bias, rows, cols, n, flags)
+ *     y = x W^T (+ bias with Q8_BIAS0, += with Q8_ACCUMULATE) for larger n. A work-group stages s q of a
+ *     GEMM_KB-column tile of GEMM_BN W rows in local memory (transposed) and their groups' m beside it; each
+ *     work-item accumulates a GEMM_TM x 16 block of y from xq and subtracts m t per group.
+ *     Launch: as matmul.cl's gemm. */
+
+#ifndef GEMV_LS
+#define GEMV_LS 1 // work-items per row pair (power of two)
+#endif
+#ifndef GEMV_RPG
+#define GEMV_RPG 16 // row pairs (work-items along rows) per GEMV work-group
+#endif
+#ifndef GEMV_NB
+#define GEMV_NB 1 // rows of x per GEMV work-item (a W row is read once for all of them)
+#endif
+#ifndef GEMM_TM
+#define GEMM_TM 8 // rows of x per GEMM work-item (each work-item computes GEMM_TM x 16 outputs)
+#endif
+#ifndef GEMM_WN
+#define GEMM_WN 4 // work-items of a GEMM group along W rows: the group covers GEMM_BN = 16 * GEMM_WN rows
+#endif
+#ifndef GEMM_WM
+#define GEMM_WM 8 // work-items of a GEMM group along x rows: the group covers GEMM_TM * GEMM_WM rows
+#endif
+#ifndef GEMM_KB
+#define GEMM_KB 64 // columns per W tile in local memory (a multiple of 32)
+#endif
+#define GEMM_BN (16 * GEMM_WN)
+
+#define Q8_KIND_0 0u
+#define Q8_KIND_1 1u
+#define Q8_KIND_K 2u
+
+#define Q8_ACCUMULATE 1u /* flags: y += instead of y = */
+#define Q8_GLU 2u        /* flags (GEMV): y0 = silu(x W0^T) * (x W1^T) */
+#define Q8_BIAS0 4u      /* flags: output o adds its bias (Q8_BIAS0 << o) */
+
+/* v rounded to f16 (nearest even, as F16C's conversion in ggml-cpu) and back; through a ushort, since a
+ * half variable needs cl_khr_fp16 while a half pointer does not. */
+inline float q8_f16_round(float v) {
+    ushort h;
+    vstore_half_rte(v, 0, (half *)&h);
+    return vload_half(0, (const half *)&h);
+}
+
+inline float q8_max16(float16 v) {
+    float8 a = fmax(v.lo, v.hi);
+    float4 b = fmax(a.lo, a.hi);
+    return fmax(fmax(b.x, b.y), fmax(b.z, b.w));
+}
+
+/* Quants are rounded to integers (half to even) rather than to integer-valued floats: a small negative value
+ * would round to -0.0, and d * -0.0 keeps a sign that ggml's d * 0 does not. */
+inline int q8_isum16(int16 q) {
+    int8 s8 = q.lo + q.hi;
+    int4 s4 = s8.lo + s8.hi;
+    return (s4.x + s4.y) + (s4.z + s4.w);
+}
+
+/* One block of 32 (Q8_0, Q8_1: groups 2 blk, 2 blk + 1 of the row). */
+inline void q8_quantize_32(__global const float *xr, __global float *qr, __global float *ir, __global float2 *sr,
+                           uint blk, bool with_sum) {
+    const float16 v0 = vload16(2 * blk, xr), v1 = vload16(2 * blk + 1, xr);
+    const float amax = q8_max16(fmax(fabs(v0), fabs(v1)));
+    const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    const int16 q0 = convert_int16_rte(v0 * id), q1 = convert_int16_rte(v1 * id);
+    const float dh = q8_f16_round(d);
+    vstore16(convert_float16(q0), 2 * blk, ir);
+    vstore16(convert_float16(q1), 2 * blk + 1, ir);
+    vstore16(convert_float16(q0) * dh, 2 * blk, qr);
+    vstore16(convert_float16(q1) * dh, 2 * blk + 1, qr);
+    const float t = with_sum ? q8_f16_round(d * (float)q8_isum16(q0 + q1)) * 0.5f : 0.0f;
+    sr[2 * blk] = sr[2 * blk + 1] = (float2)(dh, t);
+}
+
+/* One block of 256 (Q8_K: groups 16 blk .. 16 blk + 15). */
+inline void q8_quantize_256(__global const float *xr, __global float *qr, __global float *ir, __global float2 *sr,
+                            uint blk) {
+    __global const float *xb = xr + 256 * blk;
+    float amax = 0.0f, max = 0.0f;
+    for (uint j = 0; j < 256; j++)
+        if (fabs(xb[j]) > amax) {
+            amax = fabs(xb[j]);
+            max = xb[j];
+        }
+    const float iscale = amax != 0.0f ? -127.0f / max : 0.0f, d = amax != 0.0f ? 1.0f / iscale : 0.0f;
+    for (uint g = 0; g < 16; g++) {
+        const int16 q = min(convert_int16_rte(vload16(16 * blk + g, xr) * iscale), 127);
+        vstore16(convert_float16(q), 16 * blk + g, ir);
+        vstore16(convert_float16(q) * d, 16 * blk + g, qr);
+        sr[16 * blk + g] = (float2)(d, d * (float)q8_isum16(q));
+    }
+}
+
+__kernel void quantize_q8_f32(__global const float *x, const ulong x_off, __global float *xq, __global float *xi,
+                              __global float2 *xs, const uint cols, const uint n, const uint kind) {
+    const uint blk = get_global_id(0), i = get_global_id(1);
+    if (i >= n || blk >= cols / (kind == Q8_KIND_K ? 256 : 32))
+        return;
+    __global const float *xr = x + x_off + (ulong)i * cols;
+    __global float *qr = xq + (ulong)i * cols, *ir = xi + (ulong)i * cols;
+    __global float2 *sr = xs + (ulong)i * (cols / 16);
+    if (kind == Q8_KIND_K)
+        q8_quantize_256(xr, qr, ir, sr, blk);
+    else
+        q8_quantize_32(xr, qr, ir, sr, blk, kind == Q8_KIND_1);
+}
+
+/* Sum over the GEMV_LS work-items of one output row (none needed for one). */
+inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
+#if GEMV_LS > 1
+    return gc_group_sum(s, scratch, lid, GEMV_LS);
+#else
+    (void)scratch, (void)lid;
+    return s;
+#endif
+}
+
+/* Groups of a weight block that share its scale and one activation block: both groups of a 32-block (one d
+ * per block on either side), so their integer sums add before the one scaling, as ggml's sumi0 + sumi1;
+ * k-quant groups each have their own scale. */
+#define Q8_SHARED_GROUPS(T) (GC_BLOCK_##T == 32 ? 2u : 1u)
+
+/* s[b] = W row wr . quantized x row i0 + b for b < GEMV_NB (rows past n repeat the last), over the GEMV_LS
+ * work-items of the row, which take whole blocks in turn; a block's groups unrolled so its scales decode
+ * once. */
+#define Q8_DOTS(T)                                                                                          \
+    inline void q8_dots_##T(gc_row wr, __global const float *xi, __global const float2 *xs, uint i0, uint n, \
+                            uint cols, uint lid, __local float *scratch, float *s) {                        \
+        const uint blocks = cols / GC_BLOCK_##T, gpb = GC_BLOCK_##T / 16;                                   \
+        __global const float *qr[GEMV_NB];                                                                  \
+        __global const float2 *sr[GEMV_NB];                                                                 \
+        float16 acc[GEMV_NB];                                                                               \
+        float accm[GEMV_NB];                                                                                \
+        GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
+            const ulong r = min(i0 + b, n - 1);                                                             \
+            qr[b] = xi + r * cols;                                                                          \
+            sr[b] = xs + r * (cols / 16);                                                                   \
+            acc[b] = 0.0f;                                                                                  \
+            accm[b] = 0.0f;                                                                                 \
+        }                                                                                                   \
+        for (uint k = lid; k < blocks; k += GEMV_LS) {                                                      \
+            gc_row blk = wr + k * GC_BYTES_##T;                                                             \
+            float16 p[GEMV_NB];                                                                             \
+            GC_UNROLL for (uint gi = 0; gi < GC_BLOCK_##T / 16; gi++) {                                     \
+                float16 q;                                                                                  \
+                const float2 sm = gc_group_##T(blk, gi, &q);                                                \
+                const uint g = k * gpb + gi;                                                                \
+                GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                              \
+                    const float2 a = sr[b][g];                                                              \
+                    p[b] = gi % Q8_SHARED_GROUPS(T) ? p[b] + q * vload16(g, qr[b]) : q * vload16(g, qr[b]);  \
+                    if (gi % Q8_SHARED_GROUPS(T) == Q8_SHARED_GROUPS(T) - 1)                                \
+                        acc[b] = fma(p[b], (float16)(sm.x * a.x), acc[b]);                                  \
+                    accm[b] = fma(sm.y, a.y, accm[b]);                                                      \
+                }                                                                                           \
+            }                                                                                               \
+        }                                                                                                   \
+        GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                        \
+            s[b] = q8_lane_sum(gc_hsum16(acc[b]) - accm[b], scratch, lid);                                   \
+    }
+
+#define GEMV_Q8(T)                                                                                          \
+    __kernel __attribute__((reqd_work_group_size(GEMV_LS, GEMV_RPG, 1))) void gemv_q8_##T(                  \
+        __global const uchar *w0, __global const uchar *w1, __global const uchar *w2, const ulong row_bytes, \
+        __global const float *xi, __global const float2 *xs, __global float *y0, __global float *y1,        \
+        __global float *y2, const ulong y_off0, const ulong y_off1, const ulong y_off2,                     \
+        __global const float *b0, __global const float *b1, __global const float *b2, const uint rows0,     \
+        const uint rows1, const uint rows2, const uint cols, const uint n, const uint flags) {              \
+        __local float scratch[GEMV_RPG][GEMV_LS];                                                           \
+        const bool glu = flags & Q8_GLU;                                                                    \
+        const uint p0 = (rows0 + 1) / 2, p1 = (rows1 + 1) / 2;                                              \
+        const uint pairs = glu ? rows0 : p0 + p1 + (rows2 + 1) / 2;                                         \
+        const uint lid = get_local_id(0), g = get_global_id(1), j = min(g, pairs - 1);                      \
+        const uint o = glu || j < p0 ? 0 : j < p0 + p1 ? 1 : 2;                                             \
+        const uint jo = glu ? j : j - (o == 0 ? 0 : o == 1 ? p0 : p0 + p1);                                 \
+        const uint rows = o == 0 ? rows0 : o == 1 ? rows1 : rows2, i0 = get_global_id(2) * GEMV_NB;         \
+        const uint2 ab = glu ? (uint2)(j) : (uint2)(2 * jo, min(2 * jo + 1, rows - 1));                     \
+        __global const uchar *w = o == 0 ? w0 : o == 1 ? w1 : w2;                                           \
+        float sa[GEMV_NB], sb[GEMV_NB];                                                                     \
+        q8_dots_##T(w + ab.x * row_bytes, xi, xs, i0, n, cols, lid, scratch[get_local_id(1)], sa);           \
+        q8_dots_##T((glu ? w1 : w) + ab.y * row_bytes, xi, xs, i0, n, cols, lid, scratch[get_local_id(1)],   \
+                    sb);                                                                                    \
+        if (lid != 0 || g >= pairs)                                                                         \
+            return;                                                                                         \
+        __global float *y = o == 0 ? y0 + y_off0 : o == 1 ? y1 + y_off1 : y2 + y_off2;                      \
+        __global const float *bias = o == 0 ? b0 : o == 1 ? b1 : b2;                                        \
+        const bool has_bias = flags & (Q8_BIAS0 << o), acc = flags & Q8_ACCUMULATE;                        \
+        for (uint b = 0; b < GEMV_NB && i0 + b < n; b++) {                                                  \
+            __global float *yr = y + (ulong)(i0 + b) * rows;                                                \
+            if (glu) {                                                                                      \
+                yr[j] = gc_silu(sa[b]) * sb[b] + (acc ? yr[j] : 0.0f);                                      \
+                continue;                                                                                   \
+            }                                                                                               \
+            if (ab.y != ab.x)                                                                               \
+                yr[ab.y] = sb[b] + (has_bias ? bias[ab.y] : 0.0f) + (acc ? yr[ab.y] : 0.0f);                \
+            yr[ab.x] = sa[b] + (has_bias ? bias[ab.x] : 0.0f) + (acc ? yr[ab.x] : 0.0f);                    \
+        }                                                                                                   \
+    }
+
+/* wt[kk][j] = s q and mt[kk / 16][j] = m of W rows [r0, r0 + GEMM_BN) x cols [k0, k0 + GEMM_KB) (zeros
+ * outside W), shared by the work-items of the group (work-item t takes rows t, t + group size, ...). */
+#define GEMM_Q8_TILE(T)                                                                                     \
+    inline void q8_tile_##T(__global const uchar *w, ulong row_bytes, uint rows, uint cols, uint r0, uint k0, \
+                            __local float (*wt)[GEMM_BN], __local float (*mt)[GEMM_BN], uint t) {           \
+        for (uint j = t; j < GEMM_BN; j += GEMM_WN * GEMM_WM) {                                             \
+            gc_row wr = w + min(r0 + j, rows - 1) * row_bytes;                                              \
+            for (uint gg = 0; gg < GEMM_KB / 16; gg++) {                                                    \
+                const uint c = k0 + 16 * gg;                                                                \
+                float v[16];                                                                                \
+                float m = 0.0f;                                                                             \
+                if (r0 + j < rows && c < cols) {                                                            \
+                    float16 q;                                                                              \
+                    const float2 sm = gc_group_##T(wr + c / GC_BLOCK_##T * GC_BYTES_##T,                    \
+                                                   c % GC_BLOCK_##T / 16, &q);                              \
+                    vstore16(q * sm.x, 0, v);                                                               \
+                    m = sm.y;                                                                               \
+                } else {                                                                                    \
+                    vstore16((float16)0.0f, 0, v);                                                          \
+                }                                                                                           \
+                for (uint e = 0; e < 16; e++)                                                               \
+                    wt[16 * gg + e][j] = v[e];                                                              \
+                mt[gg][j] = m;                                                                              \
+            }                                                                                               \
+        }                                                                                                   \
+    }
+
+#define GEMM_Q8(T)                                                                                          \
+    GEMM_Q8_TILE(T)                                                                                         \
+    __kernel __attribute__((reqd_work_group_size(GEMM_WN, GEMM_WM, 1))) void gemm_q8_##T(                   \
+        __global const uchar *w, const ulong row_bytes, __global const float *xq, __global const float2 *xs, \
+        __global float *y, const ulong y_off, __global const float *bias, const uint rows, const uint cols, \
+        const uint n, const uint flags) {                                                                   \
+        __local float wt[GEMM_KB][GEMM_BN];                                                                 \
+        __local float mt[GEMM_KB / 16][GEMM_BN];                                                            \
+        const uint wx = get_local_id(0), wy = get_local_id(1), t = wy * GEMM_WN + wx;                       \
+        const uint r0 = get_group_id(0) * GEMM_BN, j0 = r0 + wx * 16;                                       \
+        const uint i0 = (get_group_id(1) * GEMM_WM + wy) * GEMM_TM;                                         \
+        __global const float *qr[GEMM_TM];                                                                  \
+        __global const float2 *sr[GEMM_TM];                                                                 \
+        float16 acc[GEMM_TM];                                                                               \
+        GC_UNROLL for (uint i = 0; i < GEMM_TM; i++) {                                                      \
+            const ulong r = min(i0 + i, n - 1);                                                             \
+            qr[i] = xq + r * cols;                                                                          \
+            sr[i] = xs + r * (cols / 16);                                                                   \
+            acc[i] = 0.0f;                                                                                  \
+        }                                                                                                   \
+        for (uint k0 = 0; k0 < cols; k0 += GEMM_KB) {                                                       \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                                   \
+            q8_tile_##T(w, row_bytes, rows, cols, r0, k0, wt, mt, t);                                       \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                                   \
+            const uint gn = min((uint)GEMM_KB, cols - k0) / 16;                                             \
+            float16 a[GEMM_TM]; /* not live across barriers, so PoCL keeps it in registers */               \
+            GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                    \
+                a[i] = acc[i];                                                                              \
+            for (uint gg = 0; gg < gn; gg++) {                                                              \
+                const uint g = k0 / 16 + gg;                                                                \
+                for (uint e = 0; e < 16; e++) {                                                             \
+                    const float16 wv = vload16(0, &wt[16 * gg + e][wx * 16]);                               \
+                    GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                            \
+                        a[i] = fma((float16)(qr[i][16 * g + e]), wv, a[i]);                                 \
+                }                                                                                           \
+                const float16 mv = vload16(0, &mt[gg][wx * 16]);                                            \
+                GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                \
+                    a[i] = fma((float16)(-sr[i][g].y), mv, a[i]);                                           \
+            }                                                                                               \
+            GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                    \
+                acc[i] = a[i];                                                                              \
+        }                                                                                                   \
+        const bool add = flags & Q8_ACCUMULATE, has_bias = flags & Q8_BIAS0;                                \
+        for (uint i = 0; i < GEMM_TM && i0 + i < n; i++) {                                                  \
+            __global float *yr = y + y_off + (ulong)(i0 + i) * rows;                                        \
+            float v[16];                                                                                    \
+            vstore16(acc[i], 0, v);                                                                         \
+            for (uint e = 0; e < 16 && j0 + e < rows; e++)                                                  \
+                yr[j0 + e] = v[e] + (has_bias ? bias[j0 + e] : 0.0f) + (add ? yr[j0 + e] : 0.0f);           \
+        }                                                                                                   \
+    }
+
+#ifdef GC_WTYPE
+GC_INSTANTIATE(Q8_DOTS, GC_WTYPE)
+GC_INSTANTIATE(GEMV_Q8, GC_WTYPE)
+GC_INSTANTIATE(GEMM_Q8, GC_WTYPE)
+#endif

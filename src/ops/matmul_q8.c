@@ -1,0 +1,197 @@
+/* matmul_q8.c - host wrapper for cl/matmul_q8.cl: the products of gc_op_matmul_multi and gc_op_matmul_glu
+ * for block-quantized weights with x first quantized to the weight type's 8-bit activation blocks, as
+ * llama.cpp's CPU backend multiplies (matmul.c dispatches here unless the ops run activations in f32).
+ *
+ * x is quantized once per call into two op scratch buffers (quants and per-group scales) and again only when
+ * a later output's weight type needs another activation type. Small n runs the GEMV kernel (up to three
+ * outputs of one dtype per launch, bias, accumulation and the GLU gate fused); larger n the GEMM kernel, one
+ * launch per output. RoPE runs on the outputs afterwards (gc_op_rope). */
+#include <stdio.h>
+
+#include "ops/ops_internal.h"
+
+#define Q8_ACCUMULATE 1u /* the kernels' flags (cl/matmul_q8.cl) */
+#define Q8_GLU 2u
+#define Q8_BIAS0 4u
+
+/* The activation types of cl/matmul_q8.cl (ggml's vec_dot_type of each weight type). */
+typedef enum q8_kind { Q8_KIND_0 = 0, Q8_KIND_1 = 1, Q8_KIND_K = 2, Q8_KIND_NONE = 3 } q8_kind;
+
+static q8_kind act_kind(gc_dtype t) {
+    switch (t) {
+    case GC_DTYPE_Q4_1:
+    case GC_DTYPE_Q5_1: return Q8_KIND_1;
+    case GC_DTYPE_Q2_K:
+    case GC_DTYPE_Q3_K:
+    case GC_DTYPE_Q4_K:
+    case GC_DTYPE_Q5_K:
+    case GC_DTYPE_Q6_K: return Q8_KIND_K;
+    default: return Q8_KIND_0;
+    }
+}
+
+bool gc_matmul_q8_applies(gc_ops *ops, const gc_matmul_out *outs, int n_outs) {
+    if (gc_ops_act_f32(ops))
+        return false;
+    for (int o = 0; o < n_outs; o++)
+        if (!gc_dtype_is_quantized(outs[o].w->dtype))
+            return false;
+    return true;
+}
+
+/* x quantized for one activation type: xq, xi f32 (n, cols), xs float2 (n, cols / 16). */
+typedef struct q8_act {
+    gc_buffer *xq, *xi, *xs;
+    q8_kind kind;
+} q8_act;
+
+gemcl_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off, gc_dtype wtype, gc_buffer *xq,
+                               gc_buffer *xi, gc_buffer *xs, int cols, int n, gc_error *err) {
+    const char *op = "quantize_q8";
+    if (!gc_dtype_is_quantized(wtype) || cols <= 0 || n < 0 || cols % gc_dtype_block(wtype) != 0)
+        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: %d columns of activations for a %s weight", op, cols,
+                       gc_dtype_name(wtype));
+    GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * cols, sizeof(float), op, "x", err));
+    GC_TRY(gc_ops_check_range(xq, 0, (size_t)n * cols, sizeof(float), op, "scaled quants", err));
+    GC_TRY(gc_ops_check_range(xi, 0, (size_t)n * cols, sizeof(float), op, "quants", err));
+    GC_TRY(gc_ops_check_range(xs, 0, (size_t)n * (cols / 16), 2 * sizeof(float), op, "scales", err));
+    if (n == 0)
+        return GEMCL_OK;
+    cl_kernel k;
+    GC_TRY(gc_ops_kernel(ops, "matmul_q8", NULL, "quantize_q8_f32", &k, err));
+    const q8_kind kind = act_kind(wtype);
+    cl_ulong xo = x_off;
+    cl_uint c = (cl_uint)cols, nn = (cl_uint)n, kd = (cl_uint)kind;
+    gc_karg args[] = {GC_KMEM(x),  GC_KARG(xo), GC_KMEM(xq), GC_KMEM(xi),
+                      GC_KMEM(xs), GC_KARG(c),  GC_KARG(nn), GC_KARG(kd)};
+    GC_TRY(gc_ops_set_args(k, args, 8, op, err));
+    size_t global[2] = {(size_t)cols / (kind == Q8_KIND_K ? 256 : 32), (size_t)n};
+    return gc_ops_launch_2d(ops, k, global, NULL, op, err);
+}
+
+/* x quantized for wtype into the op scratch buffers, unless act already holds it for wtype's activation type. */
+static gemcl_status quantize(gc_ops *ops, const gc_buffer *x, size_t x_off, int cols, int n, gc_dtype wtype,
+                             q8_act *act, gc_error *err) {
+    if (act->kind == act_kind(wtype))
+        return GEMCL_OK;
+    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALED, (size_t)n * cols * sizeof(float), &act->xq, err));
+    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_QUANTS, (size_t)n * cols * sizeof(float), &act->xi, err));
+    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALES, (size_t)n * (cols / 16) * 2 * sizeof(float), &act->xs, err));
+    GC_TRY(gc_op_quantize_q8(ops, x, x_off, wtype, act->xq, act->xi, act->xs, cols, n, err));
+    act->kind = act_kind(wtype);
+    return GEMCL_OK;
+}
+
+/* The kernel `kind`_q8_<dtype> (gemv or gemm), built for that dtype with the profile's -D options. */
+static gemcl_status q8_entry(gc_ops *ops, const char *kind, gc_dtype dtype, int nb, cl_kernel *k, char *entry,
+                             size_t entry_len, gc_error *err) {
+    const gc_ops_profile *p = gc_ops_get_profile(ops);
+    char options[192];
+    snprintf(options, sizeof options,
+             "-DGC_WTYPE=%s -DGEMV_LS=%d -DGEMV_RPG=%d -DGEMV_NB=%d -DGEMM_TM=%d -DGEMM_WN=%d -DGEMM_WM=%d "
+             "-DGEMM_KB=%d",
+             gc_dtype_name(dtype), p->gemv_local, p->gemv_rows, nb, p->gemm_tm, p->gemm_wn, p->gemm_wm, p->gemm_kb);
+    snprintf(entry, entry_len, "%s_q8_%s", kind, gc_dtype_name(dtype));
+    return gc_ops_kernel(ops, "matmul_q8", options, entry, k, err);
+}
+
+/* One GEMV launch over outs[0..n_outs-1] (one dtype), or with Q8_GLU gate outs[0] and up outs[1]. */
+static gemcl_status gemv(gc_ops *ops, const q8_act *act, const gc_matmul_out *outs, int n_outs, cl_uint flags,
+                         int n, gc_error *err) {
+    const gc_ops_profile *p = gc_ops_get_profile(ops);
+    const gc_dweight *w0 = outs[0].w;
+    const int nb = n == 1 ? 1 : p->gemv_rows_x; /* decode reads each W row once; small batches share it */
+    char entry[32];
+    cl_kernel k;
+    GC_TRY(q8_entry(ops, "gemv", w0->dtype, nb, &k, entry, sizeof entry, err));
+    cl_mem w[GC_MATMUL_MAX_OUTS], y[GC_MATMUL_MAX_OUTS], b[GC_MATMUL_MAX_OUTS];
+    cl_ulong y_off[GC_MATMUL_MAX_OUTS];
+    cl_uint rows[GC_MATMUL_MAX_OUTS];
+    size_t pairs = 0;
+    for (int o = 0; o < GC_MATMUL_MAX_OUTS; o++) { /* unused slots repeat output 0 with no rows */
+        const gc_matmul_out *out = &outs[o < n_outs ? o : 0];
+        w[o] = out->w->buf.mem;
+        y[o] = out->y->mem;
+        y_off[o] = out->y_off;
+        b[o] = out->bias ? out->bias->mem : act->xs->mem; /* any valid buffer where the flags say "no bias" */
+        rows[o] = o < n_outs ? (cl_uint)out->w->rows : 0u;
+        flags |= o < n_outs && out->bias ? Q8_BIAS0 << o : 0u;
+        pairs += (rows[o] + 1) / 2;
+    }
+    if (flags & Q8_GLU)
+        pairs = rows[0];
+    cl_ulong row_bytes = gc_dtype_row_bytes(w0->dtype, w0->cols);
+    cl_uint cols = (cl_uint)w0->cols, nn = (cl_uint)n;
+    gc_karg args[] = {GC_KARG(w[0]),     GC_KARG(w[1]),     GC_KARG(w[2]),     GC_KARG(row_bytes), GC_KMEM(act->xi),
+                      GC_KMEM(act->xs),  GC_KARG(y[0]),     GC_KARG(y[1]),     GC_KARG(y[2]),      GC_KARG(y_off[0]),
+                      GC_KARG(y_off[1]), GC_KARG(y_off[2]), GC_KARG(b[0]),     GC_KARG(b[1]),      GC_KARG(b[2]),
+                      GC_KARG(rows[0]),  GC_KARG(rows[1]),  GC_KARG(rows[2]),  GC_KARG(cols),      GC_KARG(nn),
+                      GC_KARG(flags)};
+    GC_TRY(gc_ops_set_args(k, args, (int)(sizeof args / sizeof args[0]), entry, err));
+    size_t global[3] = {(size_t)p->gemv_local, pairs, ((size_t)n + nb - 1) / nb};
+    size_t local[3] = {(size_t)p->gemv_local, (size_t)p->gemv_rows, 1};
+    return gc_ops_launch_nd(ops, k, 3, global, local, entry, err);
+}
+
+/* One output through the GEMM kernel. */
+static gemcl_status gemm(gc_ops *ops, const q8_act *act, const gc_matmul_out *out, bool accumulate, int n,
+                         gc_error *err) {
+    const gc_ops_profile *p = gc_ops_get_profile(ops);
+    const gc_dweight *w = out->w;
+    char entry[32];
+    cl_kernel k;
+    GC_TRY(q8_entry(ops, "gemm", w->dtype, 1, &k, entry, sizeof entry, err));
+    cl_ulong row_bytes = gc_dtype_row_bytes(w->dtype, w->cols), yo = out->y_off;
+    cl_mem bias = out->bias ? out->bias->mem : act->xs->mem;
+    cl_uint rows = (cl_uint)w->rows, cols = (cl_uint)w->cols, nn = (cl_uint)n;
+    cl_uint flags = (accumulate ? Q8_ACCUMULATE : 0u) | (out->bias ? Q8_BIAS0 : 0u);
+    gc_karg args[] = {GC_KMEM(&w->buf), GC_KARG(row_bytes), GC_KMEM(act->xq), GC_KMEM(act->xs),
+                      GC_KMEM(out->y),  GC_KARG(yo),        GC_KARG(bias),    GC_KARG(rows),
+                      GC_KARG(cols),    GC_KARG(nn),        GC_KARG(flags)};
+    GC_TRY(gc_ops_set_args(k, args, 11, entry, err));
+    size_t bn = 16 * (size_t)p->gemm_wn, bm = (size_t)p->gemm_tm * p->gemm_wm;
+    size_t global[2] = {((size_t)w->rows + bn - 1) / bn * p->gemm_wn, ((size_t)n + bm - 1) / bm * p->gemm_wm};
+    size_t local[2] = {(size_t)p->gemm_wn, (size_t)p->gemm_wm};
+    return gc_ops_launch_2d(ops, k, global, local, entry, err);
+}
+
+/* outs[0..n_outs-1] of one dtype: one GEMV launch for small n, else one GEMM per output. */
+static gemcl_status products(gc_ops *ops, const q8_act *act, const gc_matmul_out *outs, int n_outs, bool accumulate,
+                             int n, gc_error *err) {
+    if (n <= gc_ops_get_profile(ops)->gemv_max_n)
+        return gemv(ops, act, outs, n_outs, accumulate ? Q8_ACCUMULATE : 0u, n, err);
+    for (int o = 0; o < n_outs; o++)
+        GC_TRY(gemm(ops, act, &outs[o], accumulate, n, err));
+    return GEMCL_OK;
+}
+
+gemcl_status gc_matmul_q8_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
+                                const gc_matmul_rope *rope, bool accumulate, int n, gc_error *err) {
+    q8_act act = {NULL, NULL, NULL, Q8_KIND_NONE};
+    const int cols = outs[0].w->cols;
+    for (int o = 0, k; o < n_outs; o += k) { /* runs of one dtype (a quantization mix gives v more bits) */
+        for (k = 1; o + k < n_outs && outs[o + k].w->dtype == outs[o].w->dtype; k++)
+            ;
+        GC_TRY(quantize(ops, x, x_off, cols, n, outs[o].w->dtype, &act, err));
+        GC_TRY(products(ops, &act, outs + o, k, accumulate, n, err));
+    }
+    for (int o = 0; o < n_outs; o++)
+        if (outs[o].rope)
+            GC_TRY(gc_op_rope(ops, outs[o].y, outs[o].y_off, rope->pos, rope->pos_off, rope->inv_freq, n,
+                              outs[o].w->rows / rope->head_dim, rope->head_dim, rope->layout, err));
+    return GEMCL_OK;
+}
+
+gemcl_status gc_matmul_q8_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out gate_up[2], int n,
+                              gc_error *err) {
+    q8_act act = {NULL, NULL, NULL, Q8_KIND_NONE};
+    const gc_dweight *gate = gate_up[0].w, *up = gate_up[1].w;
+    GC_TRY(quantize(ops, x, x_off, gate->cols, n, gate->dtype, &act, err));
+    if (n <= gc_ops_get_profile(ops)->gemv_max_n && gate->dtype == up->dtype)
+        return gemv(ops, &act, gate_up, 2, Q8_GLU, n, err);
+    GC_TRY(products(ops, &act, &gate_up[0], 1, false, n, err));
+    GC_TRY(quantize(ops, x, x_off, up->cols, n, up->dtype, &act, err));
+    GC_TRY(products(ops, &act, &gate_up[1], 1, false, n, err));
+    return gc_op_swiglu(ops, gate_up[0].y, gate_up[0].y_off, gate_up[1].y, gate_up[1].y_off, gate_up[0].y,
+                        gate_up[0].y_off, (size_t)n * gate->rows, err);
+}
