@@ -5,7 +5,7 @@
 
 Builds a needle-in-a-haystack prompt of about --tokens tokens from the essays (the needle of
 ../shared/data/needle-haystack-config at half depth, at a sentence end, inside GemFilter's prompt
-template), runs `gemcl run --chat --method gemfilter` on it and prints the answer, the kept text around the
+template), runs `gemcl run --method gemfilter` on it (--chat: in the model's chat template) and prints the answer, the kept text around the
 needle, the filter and prefill times and the peak device memory. --compare runs full attention on the same
 prompt too and prints both side by side. Exit status: 0 when GemFilter's answer names the place of the
 needle, 1 otherwise (or when gemcl fails)."""
@@ -33,7 +33,7 @@ def build_prompt(shared, tokens):
 
 
 def run(gemcl, model, prompt_file, method, extra):
-    cmd = [gemcl, "run", "-m", model, "-f", prompt_file, "--chat", "-n", "48", "--method", method] + extra
+    cmd = [gemcl, "run", "-m", model, "-f", prompt_file, "-n", "48", "--method", method] + extra
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.time() - t0
@@ -72,6 +72,8 @@ def main():
     ap.add_argument("--budget", type=int, default=1024)
     ap.add_argument("--filter-layer", type=int, default=-1, help="GemFilter's layer (default: the model card's)")
     ap.add_argument("--compare", action="store_true")
+    ap.add_argument("--chat", action="store_true",
+                    help="wrap the prompt in the model's chat template (default: GemFilter's raw template)")
     a = ap.parse_args()
 
     prompt, cfg = build_prompt(a.shared, a.tokens)
@@ -83,7 +85,8 @@ def main():
           % (len(prompt), a.tokens))
     print("Running GemFilter (keep %d tokens chosen by an early layer, then answer from them) ..." % a.budget,
           flush=True)
-    extra = ["--budget", str(a.budget), "--show-selected"]
+    chat = ["--chat"] if a.chat else []
+    extra = chat + ["--budget", str(a.budget), "--show-selected"]
     if a.filter_layer >= 0:
         extra += ["--filter-layer", str(a.filter_layer)]
     out, err, wall = run(a.gemcl, a.model, prompt_file, "gemfilter", extra)
@@ -102,7 +105,7 @@ def main():
     rows = [("gemfilter", f_ms, p_ms, peak(err), wall)]
     if a.compare:
         print("\nRunning full attention on the same prompt ...", flush=True)
-        fout, ferr, fwall = run(a.gemcl, a.model, prompt_file, "full", [])
+        fout, ferr, fwall = run(a.gemcl, a.model, prompt_file, "full", chat)
         print("Answer (full attention): %s" % fout.strip())
         fp_ms, _ = timing(ferr, "prompt eval time")
         rows.append(("full", None, fp_ms, peak(ferr), fwall))
