@@ -53,14 +53,19 @@ def peak(err):
     return m.group(1).strip() if m else "?"
 
 
+def first_line(text):
+    """The answer: its first line (a small model may go on to repeat the template's tags)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
 def split_answer(out):
     """--show-selected prints the answer, then the kept text between '----- selected by' and '-----'."""
     at = out.find("\n----- selected by")
     if at < 0:
-        return out.strip(), None, ""
+        return first_line(out), None, ""
     header_end = out.find("\n", at + 1)
     kept_end = out.rfind("\n-----")
-    return out[:at].strip(), out[at + 1:header_end], out[header_end + 1:kept_end]
+    return first_line(out[:at]), out[at + 1:header_end], out[header_end + 1:kept_end]
 
 
 def main():
@@ -106,7 +111,7 @@ def main():
     if a.compare:
         print("\nRunning full attention on the same prompt ...", flush=True)
         fout, ferr, fwall = run(a.gemcl, a.model, prompt_file, "full", chat)
-        print("Answer (full attention): %s" % fout.strip())
+        print("Answer (full attention): %s" % first_line(fout))
         fp_ms, _ = timing(ferr, "prompt eval time")
         rows.append(("full", None, fp_ms, peak(ferr), fwall))
     print("\n%-10s %12s %12s %14s %12s %10s" % ("method", "filter ms", "prefill ms", "first token ms", "peak memory",
