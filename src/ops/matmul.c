@@ -45,33 +45,41 @@ static gemcl_status gemv(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc
     const gc_dweight *w0 = outs[0].w;
     int nb = gemv_nb(p, n);
     GC_TRY(matmul_entry(ops, "gemv", w0->dtype, nb, &k, entry, sizeof entry, err));
-    cl_mem w[GC_MATMUL_MAX_OUTS], y[GC_MATMUL_MAX_OUTS], b[GC_MATMUL_MAX_OUTS];
-    cl_ulong y_off[GC_MATMUL_MAX_OUTS];
-    cl_uint rows[GC_MATMUL_MAX_OUTS];
-    size_t pairs = 0;
-    for (int o = 0; o < GC_MATMUL_MAX_OUTS; o++) { /* unused slots repeat output 0 with no rows */
-        const gc_matmul_out *out = &outs[o < n_outs ? o : 0];
-        w[o] = out->w->buf.mem;
-        y[o] = out->y->mem;
-        y_off[o] = out->y_off;
-        b[o] = out->bias ? out->bias->mem : x->mem; /* any valid buffer where the flags say "no bias" */
-        rows[o] = o < n_outs ? (cl_uint)out->w->rows : 0u;
-        flags |= (o < n_outs && out->bias ? GEMV_BIAS0 << o : 0u) | (o < n_outs && out->rope ? GEMV_ROPE0 << o : 0u);
-        pairs += (rows[o] + 1) / 2;
-    }
-    if (flags & GEMV_GLU)
-        pairs = rows[0];
+    gc_gemv_slots sl;
+    gc_gemv_slots_fill(outs, n_outs, x->mem, GEMV_BIAS0, GEMV_ROPE0, &flags, &sl);
+    size_t pairs = flags & GEMV_GLU ? sl.rows[0] : sl.pairs;
     cl_mem pos = rope ? rope->pos->mem : x->mem, inv_freq = rope ? rope->inv_freq->mem : x->mem;
     cl_ulong row_bytes = gc_dtype_row_bytes(w0->dtype, w0->cols), xo = x_off, pos_off = rope ? rope->pos_off : 0;
     cl_uint cols = (cl_uint)w0->cols, nn = (cl_uint)n, hd = rope ? (cl_uint)rope->head_dim : 2u,
             layout = rope ? (cl_uint)rope->layout : 0u;
-    gc_karg args[] = {GC_KARG(w[0]),    GC_KARG(w[1]),     GC_KARG(w[2]),     GC_KARG(row_bytes), GC_KMEM(x),
-                      GC_KARG(xo),      GC_KARG(y[0]),     GC_KARG(y[1]),     GC_KARG(y[2]),      GC_KARG(y_off[0]),
-                      GC_KARG(y_off[1]), GC_KARG(y_off[2]), GC_KARG(b[0]),    GC_KARG(b[1]),      GC_KARG(b[2]),
-                      GC_KARG(rows[0]), GC_KARG(rows[1]),  GC_KARG(rows[2]),  GC_KARG(cols),      GC_KARG(nn),
-                      GC_KARG(flags),   GC_KARG(pos),      GC_KARG(pos_off),  GC_KARG(inv_freq),  GC_KARG(hd),
-                      GC_KARG(layout)};
+    gc_karg args[] = {GC_KARG(sl.w[0]),     GC_KARG(sl.w[1]),     GC_KARG(sl.w[2]),     GC_KARG(row_bytes),
+                      GC_KMEM(x),           GC_KARG(xo),          GC_KARG(sl.y[0]),     GC_KARG(sl.y[1]),
+                      GC_KARG(sl.y[2]),     GC_KARG(sl.y_off[0]), GC_KARG(sl.y_off[1]), GC_KARG(sl.y_off[2]),
+                      GC_KARG(sl.b[0]),     GC_KARG(sl.b[1]),     GC_KARG(sl.b[2]),     GC_KARG(sl.rows[0]),
+                      GC_KARG(sl.rows[1]),  GC_KARG(sl.rows[2]),  GC_KARG(cols),        GC_KARG(nn),
+                      GC_KARG(flags),       GC_KARG(pos),         GC_KARG(pos_off),     GC_KARG(inv_freq),
+                      GC_KARG(hd),          GC_KARG(layout)};
     GC_TRY(gc_ops_set_args(k, args, (int)(sizeof args / sizeof args[0]), entry, err));
+    return gc_gemv_launch(ops, k, pairs, n, nb, entry, err);
+}
+
+void gc_gemv_slots_fill(const gc_matmul_out *outs, int n_outs, cl_mem no_bias, cl_uint bias0, cl_uint rope0,
+                        cl_uint *flags, gc_gemv_slots *s) {
+    s->pairs = 0;
+    for (int o = 0; o < GC_MATMUL_MAX_OUTS; o++) {
+        const gc_matmul_out *out = &outs[o < n_outs ? o : 0];
+        s->w[o] = out->w->buf.mem;
+        s->y[o] = out->y->mem;
+        s->y_off[o] = out->y_off;
+        s->b[o] = out->bias ? out->bias->mem : no_bias; /* any valid buffer where the flags say "no bias" */
+        s->rows[o] = o < n_outs ? (cl_uint)out->w->rows : 0u;
+        *flags |= (o < n_outs && out->bias ? bias0 << o : 0u) | (o < n_outs && out->rope ? rope0 << o : 0u);
+        s->pairs += (s->rows[o] + 1) / 2;
+    }
+}
+
+gemcl_status gc_gemv_launch(gc_ops *ops, cl_kernel k, size_t pairs, int n, int nb, const char *entry, gc_error *err) {
+    const gc_ops_profile *p = gc_ops_get_profile(ops);
     size_t global[3] = {(size_t)p->gemv_local, pairs, ((size_t)n + nb - 1) / nb};
     size_t local[3] = {(size_t)p->gemv_local, (size_t)p->gemv_rows, 1};
     return gc_ops_launch_nd(ops, k, 3, global, local, entry, err);

@@ -104,33 +104,19 @@ static gemcl_status gemv(gc_ops *ops, const q8_act *act, const gc_matmul_out *ou
     char entry[32];
     cl_kernel k;
     GC_TRY(q8_entry(ops, "gemv", w0->dtype, nb, &k, entry, sizeof entry, err));
-    cl_mem w[GC_MATMUL_MAX_OUTS], y[GC_MATMUL_MAX_OUTS], b[GC_MATMUL_MAX_OUTS];
-    cl_ulong y_off[GC_MATMUL_MAX_OUTS];
-    cl_uint rows[GC_MATMUL_MAX_OUTS];
-    size_t pairs = 0;
-    for (int o = 0; o < GC_MATMUL_MAX_OUTS; o++) { /* unused slots repeat output 0 with no rows */
-        const gc_matmul_out *out = &outs[o < n_outs ? o : 0];
-        w[o] = out->w->buf.mem;
-        y[o] = out->y->mem;
-        y_off[o] = out->y_off;
-        b[o] = out->bias ? out->bias->mem : act->xs->mem; /* any valid buffer where the flags say "no bias" */
-        rows[o] = o < n_outs ? (cl_uint)out->w->rows : 0u;
-        flags |= o < n_outs && out->bias ? Q8_BIAS0 << o : 0u;
-        pairs += (rows[o] + 1) / 2;
-    }
-    if (flags & Q8_GLU)
-        pairs = rows[0];
+    gc_gemv_slots sl;
+    gc_gemv_slots_fill(outs, n_outs, act->xs->mem, Q8_BIAS0, 0u, &flags, &sl); /* RoPE runs after (rope0 0) */
+    size_t pairs = flags & Q8_GLU ? sl.rows[0] : sl.pairs;
     cl_ulong row_bytes = gc_dtype_row_bytes(w0->dtype, w0->cols);
     cl_uint cols = (cl_uint)w0->cols, nn = (cl_uint)n;
-    gc_karg args[] = {GC_KARG(w[0]),     GC_KARG(w[1]),     GC_KARG(w[2]),     GC_KARG(row_bytes), GC_KMEM(act->xi),
-                      GC_KMEM(act->xs),  GC_KARG(y[0]),     GC_KARG(y[1]),     GC_KARG(y[2]),      GC_KARG(y_off[0]),
-                      GC_KARG(y_off[1]), GC_KARG(y_off[2]), GC_KARG(b[0]),     GC_KARG(b[1]),      GC_KARG(b[2]),
-                      GC_KARG(rows[0]),  GC_KARG(rows[1]),  GC_KARG(rows[2]),  GC_KARG(cols),      GC_KARG(nn),
+    gc_karg args[] = {GC_KARG(sl.w[0]),    GC_KARG(sl.w[1]),    GC_KARG(sl.w[2]),     GC_KARG(row_bytes),
+                      GC_KMEM(act->xi),    GC_KMEM(act->xs),    GC_KARG(sl.y[0]),     GC_KARG(sl.y[1]),
+                      GC_KARG(sl.y[2]),    GC_KARG(sl.y_off[0]), GC_KARG(sl.y_off[1]), GC_KARG(sl.y_off[2]),
+                      GC_KARG(sl.b[0]),    GC_KARG(sl.b[1]),    GC_KARG(sl.b[2]),     GC_KARG(sl.rows[0]),
+                      GC_KARG(sl.rows[1]), GC_KARG(sl.rows[2]), GC_KARG(cols),        GC_KARG(nn),
                       GC_KARG(flags)};
     GC_TRY(gc_ops_set_args(k, args, (int)(sizeof args / sizeof args[0]), entry, err));
-    size_t global[3] = {(size_t)p->gemv_local, pairs, ((size_t)n + nb - 1) / nb};
-    size_t local[3] = {(size_t)p->gemv_local, (size_t)p->gemv_rows, 1};
-    return gc_ops_launch_nd(ops, k, 3, global, local, entry, err);
+    return gc_gemv_launch(ops, k, pairs, n, nb, entry, err);
 }
 
 /* One output through the GEMM kernel. */

@@ -56,6 +56,23 @@ gemcl_status gc_ops_create_with_profile(gc_runtime *rt, const gc_ops_profile *pr
 /* The tuning profile ops was created with (chosen by device; see profile.h). */
 const gc_ops_profile *gc_ops_get_profile(const gc_ops *ops);
 
+/* The per-output arguments of one GEMV launch (matmul.c, matmul_q8.c): GC_MATMUL_MAX_OUTS slots, unused ones
+ * repeating output 0 with no rows. *flags gains bias0 << o and rope0 << o for each output o with a bias / RoPE
+ * (rope0 0: the kernel has no RoPE flags); no_bias stands in for a missing bias buffer; pairs counts the row
+ * pairs the launch covers. */
+typedef struct gc_gemv_slots {
+    cl_mem w[GC_MATMUL_MAX_OUTS], y[GC_MATMUL_MAX_OUTS], b[GC_MATMUL_MAX_OUTS];
+    cl_ulong y_off[GC_MATMUL_MAX_OUTS];
+    cl_uint rows[GC_MATMUL_MAX_OUTS];
+    size_t pairs;
+} gc_gemv_slots;
+
+void gc_gemv_slots_fill(const gc_matmul_out *outs, int n_outs, cl_mem no_bias, cl_uint bias0, cl_uint rope0,
+                        cl_uint *flags, gc_gemv_slots *s);
+
+/* Enqueues a GEMV kernel whose arguments are set: pairs row pairs, n rows of x, nb of them per work-item. */
+gemcl_status gc_gemv_launch(gc_ops *ops, cl_kernel k, size_t pairs, int n, int nb, const char *entry, gc_error *err);
+
 /* matmul_q8.c: gc_op_matmul_multi / gc_op_matmul_glu with x quantized to 8 bits first, as llama.cpp's CPU
  * backend multiplies block-quantized weights. Applies when the ops do not run activations in f32
  * (gc_ops_act_f32) and every weight is block-quantized; the arguments are checked by the caller. */
