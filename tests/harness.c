@@ -59,13 +59,30 @@ const char *test_qwen_gguf(void) {
     return NULL;
 }
 
-bool test_api_open_shared(const char *relative, gemcl_model **model, gemcl_context **ctx) {
+gemcl_model *test_api_load_shared(const char *relative) {
     const char *path = test_shared_path(relative);
     if (test_skip_if_missing(path, relative))
-        return false;
+        return NULL;
+    gemcl_model *model;
     char err[4096];
-    ck_assert_msg(gemcl_model_load(path, NULL, model, err, sizeof err) == GEMCL_OK, "%s", err);
-    ck_assert_msg(gemcl_context_create(*model, NULL, ctx, err, sizeof err) == GEMCL_OK, "%s", err);
+    ck_assert_msg(gemcl_model_load(path, NULL, &model, err, sizeof err) == GEMCL_OK, "%s", err);
+    return model;
+}
+
+gemcl_context *test_api_context(gemcl_model *model, int n_ctx, int n_ubatch) {
+    gemcl_context *ctx;
+    char err[4096];
+    gemcl_context_params cp = gemcl_context_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_ubatch = n_ubatch;
+    ck_assert_msg(gemcl_context_create(model, &cp, &ctx, err, sizeof err) == GEMCL_OK, "%s", err);
+    return ctx;
+}
+
+bool test_api_open_shared(const char *relative, gemcl_model **model, gemcl_context **ctx) {
+    if (!(*model = test_api_load_shared(relative)))
+        return false;
+    *ctx = test_api_context(*model, 0, 0);
     return true;
 }
 

@@ -60,6 +60,13 @@ void test_stack_close(test_stack *s);
  * *model and *ctx; false (after a SKIP note) when it is absent; fails the test on any error. */
 bool test_api_open_shared(const char *relative, gemcl_model **model, gemcl_context **ctx);
 
+/* Through the public API: the model under ../shared (default params), or NULL after a SKIP note when it is
+ * absent; fails the test on any other error. */
+gemcl_model *test_api_load_shared(const char *relative);
+
+/* A context on model with n_ctx rows and n_ubatch prefill rows (0: the defaults); fails the test on error. */
+gemcl_context *test_api_context(gemcl_model *model, int n_ctx, int n_ubatch);
+
 /* Runs the built gemcl CLI with args (a shell-quoted string); its stdout (and stderr when with_stderr) into
  * out (cap bytes, NUL-terminated); returns the exit status, or -1 when it did not exit normally. */
 int test_run_cli(const char *args, bool with_stderr, char *out, size_t cap);

@@ -26,25 +26,6 @@ static const char *long_prompt =
 
 static const char *short_prompts[] = {"Once upon a time", "The dog ran", "Lily and Tom were", "One day, a bird"};
 
-static gemcl_model *load_stories(void) {
-    const char *path = test_shared_path(STORIES);
-    if (test_skip_if_missing(path, STORIES))
-        return NULL;
-    gemcl_model *model;
-    char err[4096];
-    ck_assert_msg(gemcl_model_load(path, NULL, &model, err, sizeof err) == GEMCL_OK, "%s", err);
-    return model;
-}
-
-static gemcl_context *new_context(gemcl_model *model, int n_ctx, int n_ubatch) {
-    gemcl_context *ctx;
-    char err[4096];
-    gemcl_context_params cp = gemcl_context_default_params();
-    cp.n_ctx = n_ctx;
-    cp.n_ubatch = n_ubatch;
-    ck_assert_msg(gemcl_context_create(model, &cp, &ctx, err, sizeof err) == GEMCL_OK, "%s", err);
-    return ctx;
-}
 
 /* Greedy text of up to max_tokens after prompt; the caller frees it. */
 static char *generate_text(gemcl_context *ctx, const char *prompt, int max_tokens, gemcl_method method, int budget) {
@@ -106,16 +87,16 @@ START_TEST(two_contexts_on_one_model_match_two_separate_runs) {
     const char *prompts[2] = {short_prompts[0], short_prompts[2]};
     char *alone[2];
     for (int i = 0; i < 2; i++) { /* each prompt in a process-like run of its own: own model, own context */
-        gemcl_model *model = load_stories();
+        gemcl_model *model = test_api_load_shared(STORIES);
         if (!model)
             return;
-        gemcl_context *ctx = new_context(model, 0, 0);
+        gemcl_context *ctx = test_api_context(model, 0, 0);
         alone[i] = generate_text(ctx, prompts[i], 40, GEMCL_METHOD_FULL, 0);
         gemcl_context_free(ctx);
         gemcl_model_free(model);
     }
-    gemcl_model *model = load_stories();
-    gemcl_context *a = new_context(model, 0, 0), *b = new_context(model, 256, 16);
+    gemcl_model *model = test_api_load_shared(STORIES);
+    gemcl_context *a = test_api_context(model, 0, 0), *b = test_api_context(model, 256, 16);
     char *got_a = generate_text(a, prompts[0], 40, GEMCL_METHOD_FULL, 0);
     char *got_b = generate_text(b, prompts[1], 40, GEMCL_METHOD_FULL, 0);
     ck_assert_str_eq(got_a, alone[0]);
@@ -191,11 +172,11 @@ static void generate_once(gemcl_context *ctx, int i) {
 }
 
 START_TEST(two_hundred_generations_leave_device_and_host_memory_where_they_started) {
-    gemcl_model *model = load_stories();
+    gemcl_model *model = test_api_load_shared(STORIES);
     if (!model)
         return;
     gemcl_context_stats s0;
-    gemcl_context *ctx = new_context(model, 0, 0);
+    gemcl_context *ctx = test_api_context(model, 0, 0);
     ck_assert_int_eq(gemcl_context_get_stats(ctx, &s0), GEMCL_OK);
     ck_assert_uint_ge(s0.device_bytes_current, s0.weight_bytes + s0.context_bytes);
     /* warm-up: generate_once cycles through 30 request shapes; one cycle builds every kernel and grows the
@@ -225,10 +206,10 @@ START_TEST(two_hundred_generations_leave_device_and_host_memory_where_they_start
     ck_assert_uint_eq(s.device_bytes_current, model_own + s.context_bytes); /* the cache grew; nothing else */
     gemcl_context_free(ctx);
     /* a second context created and freed 50 times gives every byte back */
-    gemcl_context *keep = new_context(model, 0, 0);
+    gemcl_context *keep = test_api_context(model, 0, 0);
     uint64_t with_one = device_bytes(keep);
     for (int i = 0; i < 50; i++) {
-        gemcl_context *c = new_context(model, 128, 8);
+        gemcl_context *c = test_api_context(model, 128, 8);
         generate_once(c, i);
         gemcl_context_free(c);
     }
@@ -255,10 +236,10 @@ static int abort_progress(int64_t done, int64_t total, void *user) {
 }
 
 START_TEST(abort_from_progress_returns_aborted_and_the_context_stays_usable) {
-    gemcl_model *model = load_stories();
+    gemcl_model *model = test_api_load_shared(STORIES);
     if (!model)
         return;
-    gemcl_context *ctx = new_context(model, 0, 8);
+    gemcl_context *ctx = test_api_context(model, 0, 8);
     char *want = generate_text(ctx, long_prompt, 20, GEMCL_METHOD_FULL, 0);
     const gemcl_method methods[2] = {GEMCL_METHOD_FULL, GEMCL_METHOD_GEMFILTER};
     abort_state st;
@@ -331,7 +312,7 @@ START_TEST(every_error_path_returns_its_status_and_a_message) {
     ck_assert_ptr_null(model);
     ck_assert_ptr_nonnull(strstr(err, "no-such-device-anywhere"));
 
-    model = load_stories();
+    model = test_api_load_shared(STORIES);
     gemcl_context *ctx = (gemcl_context *)1;
     gemcl_context_params cp = gemcl_context_default_params();
     cp.n_ctx = -1;
@@ -341,7 +322,7 @@ START_TEST(every_error_path_returns_its_status_and_a_message) {
     ck_assert_int_eq(gemcl_context_create(NULL, NULL, &ctx, err, sizeof err), GEMCL_ERR_INVALID_ARG);
 
     /* allocation refused: a context whose per-layer K buffer is above the device's largest allocation */
-    gemcl_context *probe = new_context(model, 16, 8);
+    gemcl_context *probe = test_api_context(model, 16, 8);
     uint64_t before = device_bytes(probe);
     gemcl_device_info devs[64];
     int n_dev = 0, dev = 0;
@@ -368,7 +349,7 @@ START_TEST(every_error_path_returns_its_status_and_a_message) {
     ck_assert_uint_eq(device_bytes(probe), before);
 
     /* bad generate params, each named in the message */
-    ctx = new_context(model, 32, 8);
+    ctx = test_api_context(model, 32, 8);
     gemcl_generate_params g = gemcl_generate_default_params();
     g.max_tokens = -1;
     expect_generate_error(ctx, &g, "Once", GEMCL_ERR_INVALID_ARG, "max_tokens");
@@ -448,10 +429,10 @@ END_TEST
 /* ---- token-level calls ------------------------------------------------------------------------------- */
 
 START_TEST(token_level_calls_reproduce_generate_greedy_output) {
-    gemcl_model *model = load_stories();
+    gemcl_model *model = test_api_load_shared(STORIES);
     if (!model)
         return;
-    gemcl_context *ctx = new_context(model, 0, 16);
+    gemcl_context *ctx = test_api_context(model, 0, 16);
     gemcl_generate_params g = gemcl_generate_default_params();
     g.max_tokens = 60;
     gemcl_result r;
@@ -499,10 +480,10 @@ START_TEST(token_level_calls_reproduce_generate_greedy_output) {
 END_TEST
 
 START_TEST(gemfilter_kept_ids_and_text_are_the_selected_prompt_tokens) {
-    gemcl_model *model = load_stories();
+    gemcl_model *model = test_api_load_shared(STORIES);
     if (!model)
         return;
-    gemcl_context *ctx = new_context(model, 0, 0);
+    gemcl_context *ctx = test_api_context(model, 0, 0);
     const int32_t *kept;
     int n_kept;
     ck_assert_int_eq(gemcl_context_kept_ids(ctx, &kept, &n_kept), GEMCL_OK);
@@ -545,10 +526,10 @@ START_TEST(gemfilter_kept_ids_and_text_are_the_selected_prompt_tokens) {
 END_TEST
 
 START_TEST(kept_ids_follow_every_methods_report) {
-    gemcl_model *model = load_stories();
+    gemcl_model *model = test_api_load_shared(STORIES);
     if (!model)
         return;
-    gemcl_context *ctx = new_context(model, 0, 16);
+    gemcl_context *ctx = test_api_context(model, 0, 16);
     char err[1024];
     int32_t *ids;
     int n;

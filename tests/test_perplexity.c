@@ -22,25 +22,6 @@ static const char *story =
     "was time to go home. Lily was sad, but she said goodbye to the ball and went home with her mom. The next "
     "day, Lily went back to the park and the ball was still there.";
 
-static gemcl_model *load_stories(void) {
-    const char *path = test_shared_path(STORIES);
-    if (test_skip_if_missing(path, STORIES))
-        return NULL;
-    gemcl_model *model;
-    char err[4096];
-    ck_assert_msg(gemcl_model_load(path, NULL, &model, err, sizeof err) == GEMCL_OK, "%s", err);
-    return model;
-}
-
-static gemcl_context *new_context(gemcl_model *model, int n_ctx, int n_ubatch) {
-    gemcl_context *ctx;
-    char err[4096];
-    gemcl_context_params cp = gemcl_context_default_params();
-    cp.n_ctx = n_ctx;
-    cp.n_ubatch = n_ubatch;
-    ck_assert_msg(gemcl_context_create(model, &cp, &ctx, err, sizeof err) == GEMCL_OK, "%s", err);
-    return ctx;
-}
 
 /* The story's ids as the model's tokenizer gives them (BOS first for stories260K); free with gemcl_free. */
 static int32_t *story_ids(gemcl_model *model, int *n) {
@@ -97,7 +78,7 @@ static void expect_scores(gemcl_context *ctx, const int32_t *ids, int n, int pre
 
 /* Scored rows span prefill chunks (n_ubatch 16 and the default) and more than one 64-row group of the head. */
 START_TEST(score_matches_log_softmax_of_decode_loop_logits) {
-    gemcl_model *model = load_stories();
+    gemcl_model *model = test_api_load_shared(STORIES);
     if (!model)
         return;
     gemcl_model_info info;
@@ -107,11 +88,11 @@ START_TEST(score_matches_log_softmax_of_decode_loop_logits) {
     ck_assert_int_ge(n, 100);
     n = 100;
     double *want = malloc((size_t)n * sizeof *want);
-    gemcl_context *ctx = new_context(model, 128, 0);
+    gemcl_context *ctx = test_api_context(model, 128, 0);
     decode_loop_nll(ctx, info.vocab_size, ids, n, want);
     const int ubatches[] = {0, 16}, cases[][2] = {{0, 0}, {0, 50}, {0, 98}, {7, 3}, {33, 40}}; /* {prefix, first} */
     for (size_t u = 0; u < 2; u++) {
-        gemcl_context *c = u == 0 ? ctx : new_context(model, 128, ubatches[u]);
+        gemcl_context *c = u == 0 ? ctx : test_api_context(model, 128, ubatches[u]);
         for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
             expect_scores(c, ids, n, cases[k][0], cases[k][1], want);
         if (c != ctx)
@@ -125,12 +106,12 @@ START_TEST(score_matches_log_softmax_of_decode_loop_logits) {
 END_TEST
 
 START_TEST(score_refuses_bad_arguments_and_keeps_the_cache) {
-    gemcl_model *model = load_stories();
+    gemcl_model *model = test_api_load_shared(STORIES);
     if (!model)
         return;
     int n;
     int32_t *ids = story_ids(model, &n);
-    gemcl_context *ctx = new_context(model, 64, 0);
+    gemcl_context *ctx = test_api_context(model, 64, 0);
     float nll[64];
     ck_assert_int_eq(gemcl_context_prefill(ctx, ids, 10, NULL), GEMCL_OK);
     int32_t bad[4] = {ids[0], ids[1], 1 << 20, ids[3]};
@@ -152,7 +133,7 @@ START_TEST(score_refuses_bad_arguments_and_keeps_the_cache) {
     ck_assert_int_eq(gemcl_context_score(ctx, ids + 10, 2, 0, nll), GEMCL_OK);
     float *logits = malloc(4096 * sizeof *logits);
     ck_assert_int_eq(gemcl_context_logits(ctx, logits, 4096), GEMCL_ERR_NOT_FOUND); /* scoring leaves no logits */
-    gemcl_context *fresh = new_context(model, 64, 0);
+    gemcl_context *fresh = test_api_context(model, 64, 0);
     gemcl_model_info info;
     gemcl_model_get_info(model, &info);
     decode_loop_nll(fresh, info.vocab_size, ids, 12, want);
@@ -166,7 +147,7 @@ START_TEST(score_refuses_bad_arguments_and_keeps_the_cache) {
 END_TEST
 
 START_TEST(model_reports_bos_and_whether_tokenize_adds_it) {
-    gemcl_model *model = load_stories();
+    gemcl_model *model = test_api_load_shared(STORIES);
     if (!model)
         return;
     int add_bos = -1, n;
@@ -211,7 +192,7 @@ static void reference_ppl(gemcl_model *model, int n_ctx, int max_chunks, double 
     int32_t *ids = story_ids(model, &n), bos = gemcl_model_token_bos(model, &add_bos);
     int n_chunks = n / n_ctx < max_chunks ? n / n_ctx : max_chunks;
     ck_assert_int_ge(n_chunks, 2);
-    gemcl_context *ctx = new_context(model, n_ctx, 0);
+    gemcl_context *ctx = test_api_context(model, n_ctx, 0);
     int32_t *window = malloc((size_t)n_ctx * sizeof *window);
     double *nll = malloc((size_t)n_ctx * sizeof *nll), sum = 0, sum_sq = 0;
     long count = 0;
@@ -242,7 +223,7 @@ static void expect_cli_ppl(const char *model_path, const char *text_path, const 
 }
 
 START_TEST(cli_perplexity_is_exp_mean_of_decode_loop_nll) {
-    gemcl_model *model = load_stories();
+    gemcl_model *model = test_api_load_shared(STORIES);
     if (!model)
         return;
     const char *model_path = test_shared_path(STORIES);

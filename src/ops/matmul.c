@@ -16,22 +16,26 @@
 #define GEMV_BIAS0 4u
 #define GEMV_ROPE0 32u
 
-/* The matmul program's kernel entry (gemv or gemm) for dtype, built for that dtype alone (a model compiles
- * only the dtypes it has) with the profile's -D options; nb rows of x per GEMV work-item. */
-static gemcl_status matmul_entry(gc_ops *ops, const char *kind, gc_dtype dtype, int nb, cl_kernel *k,
-                                 char *entry, size_t entry_len, gc_error *err) {
+gemcl_status gc_matmul_kernel(gc_ops *ops, const char *family, const char *entry, gc_dtype dtype, int nb,
+                              cl_kernel *k, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
     char options[192];
     snprintf(options, sizeof options,
              "-DGC_WTYPE=%s -DGEMV_LS=%d -DGEMV_RPG=%d -DGEMV_NB=%d -DGEMM_TM=%d -DGEMM_WN=%d -DGEMM_WM=%d "
              "-DGEMM_KB=%d",
              gc_dtype_name(dtype), p->gemv_local, p->gemv_rows, nb, p->gemm_tm, p->gemm_wn, p->gemm_wm, p->gemm_kb);
+    return gc_ops_kernel(ops, family, options, entry, k, err);
+}
+
+/* The matmul program's kernel entry (gemv or gemm) for dtype. */
+static gemcl_status matmul_entry(gc_ops *ops, const char *kind, gc_dtype dtype, int nb, cl_kernel *k,
+                                 char *entry, size_t entry_len, gc_error *err) {
     snprintf(entry, entry_len, "%s_%s_f32", kind, gc_dtype_name(dtype));
-    return gc_ops_kernel(ops, "matmul", options, entry, k, err);
+    return gc_matmul_kernel(ops, "matmul", entry, dtype, nb, k, err);
 }
 
 /* Rows of x per GEMV work-item: decode reads each W row once; small batches share it. */
-static int gemv_nb(const gc_ops_profile *p, int n) {
+int gc_gemv_nb(const gc_ops_profile *p, int n) {
     return n == 1 ? 1 : p->gemv_rows_x;
 }
 
@@ -43,7 +47,7 @@ static gemcl_status gemv(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc
     char entry[32];
     cl_kernel k;
     const gc_dweight *w0 = outs[0].w;
-    int nb = gemv_nb(p, n);
+    int nb = gc_gemv_nb(p, n);
     GC_TRY(matmul_entry(ops, "gemv", w0->dtype, nb, &k, entry, sizeof entry, err));
     gc_gemv_slots sl;
     gc_gemv_slots_fill(outs, n_outs, x->mem, GEMV_BIAS0, GEMV_ROPE0, &flags, &sl);

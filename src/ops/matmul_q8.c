@@ -82,17 +82,11 @@ static gemcl_status quantize(gc_ops *ops, const gc_buffer *x, size_t x_off, int 
     return GEMCL_OK;
 }
 
-/* The kernel `kind`_q8_<dtype> (gemv or gemm), built for that dtype with the profile's -D options. */
+/* The kernel `kind`_q8_<dtype> (gemv or gemm) of the matmul_q8 program. */
 static gemcl_status q8_entry(gc_ops *ops, const char *kind, gc_dtype dtype, int nb, cl_kernel *k, char *entry,
                              size_t entry_len, gc_error *err) {
-    const gc_ops_profile *p = gc_ops_get_profile(ops);
-    char options[192];
-    snprintf(options, sizeof options,
-             "-DGC_WTYPE=%s -DGEMV_LS=%d -DGEMV_RPG=%d -DGEMV_NB=%d -DGEMM_TM=%d -DGEMM_WN=%d -DGEMM_WM=%d "
-             "-DGEMM_KB=%d",
-             gc_dtype_name(dtype), p->gemv_local, p->gemv_rows, nb, p->gemm_tm, p->gemm_wn, p->gemm_wm, p->gemm_kb);
     snprintf(entry, entry_len, "%s_q8_%s", kind, gc_dtype_name(dtype));
-    return gc_ops_kernel(ops, "matmul_q8", options, entry, k, err);
+    return gc_matmul_kernel(ops, "matmul_q8", entry, dtype, nb, k, err);
 }
 
 /* One GEMV launch over outs[0..n_outs-1] (one dtype), or with Q8_GLU gate outs[0] and up outs[1]. */
@@ -100,7 +94,7 @@ static gemcl_status gemv(gc_ops *ops, const q8_act *act, const gc_matmul_out *ou
                          int n, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
     const gc_dweight *w0 = outs[0].w;
-    const int nb = n == 1 ? 1 : p->gemv_rows_x; /* decode reads each W row once; small batches share it */
+    const int nb = gc_gemv_nb(p, n);
     char entry[32];
     cl_kernel k;
     GC_TRY(q8_entry(ops, "gemv", w0->dtype, nb, &k, entry, sizeof entry, err));

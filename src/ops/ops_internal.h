@@ -56,6 +56,14 @@ gemcl_status gc_ops_create_with_profile(gc_runtime *rt, const gc_ops_profile *pr
 /* The tuning profile ops was created with (chosen by device; see profile.h). */
 const gc_ops_profile *gc_ops_get_profile(const gc_ops *ops);
 
+/* Kernel entry of a matmul program (family "matmul" or "matmul_q8") built for weight dtype alone (a model
+ * compiles only the dtypes it has) with the profile's tile -D options; nb rows of x per GEMV work-item. */
+gemcl_status gc_matmul_kernel(gc_ops *ops, const char *family, const char *entry, gc_dtype dtype, int nb,
+                              cl_kernel *k, gc_error *err);
+
+/* Rows of x per GEMV work-item: decode (n = 1) reads each W row once; small batches share it. */
+int gc_gemv_nb(const gc_ops_profile *p, int n);
+
 /* The per-output arguments of one GEMV launch (matmul.c, matmul_q8.c): GC_MATMUL_MAX_OUTS slots, unused ones
  * repeating output 0 with no rows. *flags gains bias0 << o and rope0 << o for each output o with a bias / RoPE
  * (rope0 0: the kernel has no RoPE flags); no_bias stands in for a missing bias buffer; pairs counts the row
