@@ -138,6 +138,7 @@ typedef struct gemcl_device_info {
     uint64_t max_alloc_bytes;     /* CL_DEVICE_MAX_MEM_ALLOC_SIZE: the largest single buffer */
     int has_fp16;                 /* cl_khr_fp16: fp16 arithmetic in kernels (storage needs nothing) */
     int has_subgroups;            /* cl_khr_subgroups or cl_intel_subgroups */
+    int has_int_dot;              /* cl_khr_integer_dot_product: dot products of packed 8-bit integers */
 } gemcl_device_info;
 
 /*

@@ -67,6 +67,39 @@ static void build_probe(gc_runtime *rt) {
     clReleaseProgram(prog);
 }
 
+/* GEMCL_PORTABLE / gc_runtime_params.portable turns fast paths off so each kernel's portable twin can be run on
+ * a device that has the feature; the build options say which path programs compile. */
+START_TEST(portable_turns_fast_paths_off_and_rejects_unknown_names) {
+    gc_runtime_params p = gc_runtime_default_params();
+    gc_runtime *rt = NULL;
+    gc_error err;
+    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GEMCL_OK, "%s", err.msg);
+    const gemcl_device_info *d = &rt->dev.info;
+    unsigned have = (d->has_fp16 ? GC_FAST_FP16 : 0) | (d->has_subgroups ? GC_FAST_SUBGROUPS : 0) |
+                    (d->has_int_dot ? GC_FAST_INT_DOT : 0);
+    if (!getenv("GEMCL_PORTABLE"))
+        ck_assert_uint_eq(rt->fast_paths, have);
+    gc_runtime_free(rt);
+
+    p.portable = "all";
+    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_uint_eq(rt->fast_paths, 0);
+    ck_assert_ptr_nonnull(strstr(rt->build_options, "-DGC_HAS_FP16=0 -DGC_HAS_SUBGROUPS=0 -DGC_HAS_INT_DOT=0"));
+    gc_runtime_free(rt);
+
+    p.portable = "int_dot,fp16";
+    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_uint_eq(rt->fast_paths, have & GC_FAST_SUBGROUPS);
+    gc_runtime_free(rt);
+
+    p.portable = "fp16,subgroup";
+    rt = NULL;
+    ck_assert_int_eq(gc_runtime_create(&p, &rt, &err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_null(rt);
+    ck_assert_ptr_nonnull(strstr(err.msg, "unknown fast path 'subgroup'"));
+}
+END_TEST
+
 START_TEST(device_choice_by_index_and_name) {
     gc_device *devs = NULL;
     int n = 0, idx = -1;
@@ -374,6 +407,7 @@ Suite *suite_runtime(void) {
     tcase_add_test(tc, peak_accounting_is_exact);
     tcase_add_test(tc, add_kernel_matches_reference_on_odd_sizes);
     tcase_add_test(tc, out_of_range_copy_is_refused);
+    tcase_add_test(tc, portable_turns_fast_paths_off_and_rejects_unknown_names);
     suite_add_tcase(s, tc);
     return s;
 }

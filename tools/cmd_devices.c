@@ -49,7 +49,8 @@ int cmd_devices(int argc, char **argv) {
         printf("    compute units %u, global memory %s, local memory %s, max single allocation %s\n",
                d->compute_units, cli_bytes(d->global_mem_bytes, g, sizeof g),
                cli_bytes(d->local_mem_bytes, l, sizeof l), cli_bytes(d->max_alloc_bytes, a, sizeof a));
-        printf("    fp16 arithmetic %s, subgroups %s\n", d->has_fp16 ? "yes" : "no", d->has_subgroups ? "yes" : "no");
+        printf("    fp16 arithmetic %s, subgroups %s, integer dot products %s\n", d->has_fp16 ? "yes" : "no",
+               d->has_subgroups ? "yes" : "no", d->has_int_dot ? "yes" : "no");
         char index[16];
         snprintf(index, sizeof index, "%d", d->index);
         bad_profiles += cli_print_profile(index, "    ");

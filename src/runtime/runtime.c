@@ -38,10 +38,43 @@ bool gc_cache_dir_resolve(const char *requested, char *out, size_t len) {
     return out[0] != '\0';
 }
 
+/* The fast paths the device has, less those spec ("fp16,subgroups,int_dot" or "all"; NULL = $GEMCL_PORTABLE)
+ * leaves out; an unknown name is an error, so a typo cannot silently test the fast path. */
+static gemcl_status choose_fast_paths(const gemcl_device_info *d, const char *spec, unsigned *out, gc_error *err) {
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {{"fp16", GC_FAST_FP16}, {"subgroups", GC_FAST_SUBGROUPS}, {"int_dot", GC_FAST_INT_DOT}};
+    unsigned have = (d->has_fp16 ? GC_FAST_FP16 : 0) | (d->has_subgroups ? GC_FAST_SUBGROUPS : 0) |
+                    (d->has_int_dot ? GC_FAST_INT_DOT : 0);
+    const char *source = "gc_runtime_params.portable";
+    if (!spec) {
+        spec = getenv("GEMCL_PORTABLE");
+        source = "GEMCL_PORTABLE";
+    }
+    *out = have;
+    for (const char *p = spec ? spec : ""; *p;) {
+        size_t len = strcspn(p, ",");
+        unsigned bit = 0;
+        if (len == 3 && strncmp(p, "all", 3) == 0)
+            bit = GC_FAST_FP16 | GC_FAST_SUBGROUPS | GC_FAST_INT_DOT;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0)
+                bit = names[i].bit;
+        if (len > 0 && !bit)
+            return gc_fail(err, GEMCL_ERR_INVALID_ARG,
+                           "%s: unknown fast path '%.*s' (fp16, subgroups, int_dot or all)", source, (int)len, p);
+        *out &= ~bit;
+        p += len + (p[len] == ',');
+    }
+    return GEMCL_OK;
+}
+
 /* -cl-std from the device and capability macros from its extensions and vendor, so kernels can choose
  * fast paths at compile time (DESIGN.md: optional paths behind -D macros). */
 static void make_build_options(gc_runtime *rt) {
     const gemcl_device_info *d = &rt->dev.info;
+    unsigned f = rt->fast_paths;
     int major = rt->dev.cl_c_major, minor = rt->dev.cl_c_minor;
     if (major > 3)
         major = 3, minor = 0;
@@ -53,8 +86,10 @@ static void make_build_options(gc_runtime *rt) {
     else if (strstr(d->vendor, "Intel"))
         strcpy(vendor, "INTEL");
     snprintf(rt->build_options, sizeof rt->build_options,
-             "-cl-std=CL%d.%d -DGC_HAS_FP16=%d -DGC_HAS_SUBGROUPS=%d -DGC_DEVICE_IS_CPU=%d -DGC_VENDOR_%s=1",
-             major, minor, d->has_fp16, d->has_subgroups, d->type == GEMCL_DEVICE_TYPE_CPU, vendor);
+             "-cl-std=CL%d.%d -DGC_HAS_FP16=%d -DGC_HAS_SUBGROUPS=%d -DGC_HAS_INT_DOT=%d -DGC_DEVICE_IS_CPU=%d "
+             "-DGC_VENDOR_%s=1",
+             major, minor, !!(f & GC_FAST_FP16), !!(f & GC_FAST_SUBGROUPS), !!(f & GC_FAST_INT_DOT),
+             d->type == GEMCL_DEVICE_TYPE_CPU, vendor);
 }
 
 gemcl_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out, gc_error *err) {
@@ -70,6 +105,12 @@ gemcl_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out
         free(devs);
         return st;
     }
+    unsigned fast_paths = 0;
+    st = choose_fast_paths(&devs[index].info, p.portable, &fast_paths, err);
+    if (st != GEMCL_OK) {
+        free(devs);
+        return st;
+    }
     gc_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) {
         free(devs);
@@ -80,6 +121,7 @@ gemcl_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out
     rt->log = p.log;
     rt->log_user = p.log_user;
     rt->profiling = p.profiling;
+    rt->fast_paths = fast_paths;
     cl_int rc;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->dev.platform, 0};
     rt->context = clCreateContext(props, 1, &rt->dev.device, NULL, NULL, &rc);

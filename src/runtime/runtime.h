@@ -46,7 +46,18 @@ typedef struct gc_runtime_params {
                                "off" disables the binary cache */
     gemcl_log_fn log;       /* may be NULL */
     void *log_user;
+    const char *portable;   /* fast paths to leave out even where the device has them, so kernels build their
+                               portable twin: "fp16", "subgroups", "int_dot" separated by commas, or "all";
+                               NULL = $GEMCL_PORTABLE, else none */
 } gc_runtime_params;
+
+/* The optional fast paths (DESIGN.md "Rules"): each is compiled in (-DGC_HAS_<NAME>=1) only when the device
+ * has the feature and gc_runtime_params.portable does not name it. */
+enum {
+    GC_FAST_FP16 = 1u << 0,      /* cl_khr_fp16: half arithmetic */
+    GC_FAST_SUBGROUPS = 1u << 1, /* subgroup reductions and broadcasts */
+    GC_FAST_INT_DOT = 1u << 2,   /* cl_khr_integer_dot_product: packed 4 x 8-bit dot products */
+};
 
 gc_runtime_params gc_runtime_default_params(void);
 
@@ -72,6 +83,7 @@ typedef struct gc_runtime {
     cl_command_queue queue;
     bool profiling;
     char build_options[512];  /* -cl-std and the capability macros, prefix of every build */
+    unsigned fast_paths;      /* GC_FAST_* compiled in: the device has them and params.portable allows */
     bool cache_enabled;
     char cache_dir[1024];
     gc_cache_stats cache;
