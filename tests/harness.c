@@ -9,12 +9,25 @@
 #include <unistd.h>
 
 gc_runtime *test_runtime(void) {
+    return test_runtime_portable(NULL);
+}
+
+gc_runtime *test_runtime_portable(const char *portable) {
     gc_error err;
     gc_runtime *rt = NULL;
     gc_runtime_params p = gc_runtime_default_params();
+    p.portable = portable;
     if (gc_runtime_create(&p, &rt, &err) != GEMCL_OK)
         ck_abort_msg("runtime: %s", err.msg);
     return rt;
+}
+
+bool test_skip_without_fast_path(const gc_runtime *rt, unsigned fast_path, const char *what) {
+    if (rt->fast_paths & fast_path)
+        return false;
+    fprintf(stderr, "SKIP: %s: device '%s' has no such fast path (or GEMCL_PORTABLE leaves it out)\n", what,
+            rt->dev.info.name);
+    return true;
 }
 
 const char *test_shared_path(const char *relative) {

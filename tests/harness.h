@@ -19,6 +19,13 @@
 /* A runtime on the default (or $GEMCL_DEVICE) device, or the test fails with the error message. */
 gc_runtime *test_runtime(void);
 
+/* The same device with the fast paths that portable names left out ("all", "fp16", "subgroups", "int_dot"; as
+ * gc_runtime_params.portable), so a kernel's portable twin can be compared with its fast path. */
+gc_runtime *test_runtime_portable(const char *portable);
+
+/* True, after printing "SKIP: what: ..." (counted as skipped), when rt does not compile fast_path (GC_FAST_*). */
+bool test_skip_without_fast_path(const gc_runtime *rt, unsigned fast_path, const char *what);
+
 /* Path of a file under the shared folder (../shared beside the checkout; $GEMCL_SHARED overrides), or NULL
  * if it does not exist. Returns a static buffer. */
 const char *test_shared_path(const char *relative);
