@@ -214,11 +214,6 @@ void bench_prompt_ids(int32_t *ids, int n, int vocab_size) {
     }
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---------------------------------------------------------------------------------------------------
  * Host DRAM bandwidth (STREAM's copy and triad, one slice of the arrays per thread)
@@ -247,7 +242,7 @@ static double bw_pass(float *a, float *b, float *c, size_t n, int threads, int t
     pthread_t tid[64];
     bw_slice slices[64];
     size_t per = n / (size_t)threads;
-    double t0 = now_s();
+    double t0 = gemcl_time_us() / 1e6;
     for (int t = 0; t < threads; t++) {
         size_t lo = per * (size_t)t, len = t == threads - 1 ? n - lo : per;
         slices[t] = (bw_slice){a + lo, b + lo, c + lo, len, triad};
@@ -257,7 +252,7 @@ static double bw_pass(float *a, float *b, float *c, size_t n, int threads, int t
     for (int t = 0; t < threads; t++)
         if (tid[t])
             pthread_join(tid[t], NULL);
-    return now_s() - t0;
+    return (gemcl_time_us() / 1e6) - t0;
 }
 
 int bench_bandwidth_probe(int threads, size_t array_bytes, int repetitions, bench_bandwidth *out) {
@@ -350,13 +345,13 @@ static int measure(const bench_job *job, int warmup, int runs, int stop_early, b
         if (gemcl_context_create(job->model, &cp, &ctx, err, sizeof err) != GEMCL_OK)
             return cli_error("%s", err);
         bench_sample s;
-        double t0 = now_s();
+        double t0 = gemcl_time_us() / 1e6;
         rc = generate_once(ctx, job, stop_early, &s);
         gemcl_context_free(ctx);
         int rep = i - warmup;
         fprintf(stderr, "bench: %-12s %-9s %s %d/%d: %.1f ms\n", job->what, gemcl_method_name(job->method),
                 rep < 0 ? "warm-up" : "run", rep < 0 ? i + 1 : rep + 1, rep < 0 ? warmup : runs,
-                (now_s() - t0) * 1e3);
+                ((gemcl_time_us() / 1e6) - t0) * 1e3);
         if (!rc && rep >= 0)
             samples[rep] = s;
     }

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "cli.h"
 #include "options.h"
@@ -114,11 +113,6 @@ static char *read_text(const char *path, size_t *len) {
     return buf;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* The running sums of the scored tokens' NLL. */
 typedef struct nll_sums {
@@ -162,17 +156,17 @@ static int run_chunks(gemcl_context *ctx, const int32_t *tokens, int n_chunks, i
     }
     nll_sums sums = {0};
     gemcl_status st = GEMCL_OK;
-    double t0 = now_s();
+    double t0 = gemcl_time_us() / 1e6;
     for (int c = 0; st == GEMCL_OK && c < n_chunks; c++) {
         st = score_chunk(ctx, tokens, c, n_ctx, bos, window, nll, &sums);
         if (st == GEMCL_OK && c == 0)
-            fprintf(stderr, "perplexity: %.2f seconds per pass - ETA %.2f minutes\n", now_s() - t0,
-                    (now_s() - t0) * n_chunks / 60.0);
+            fprintf(stderr, "perplexity: %.2f seconds per pass - ETA %.2f minutes\n", (gemcl_time_us() / 1e6) - t0,
+                    ((gemcl_time_us() / 1e6) - t0) * n_chunks / 60.0);
         if (st == GEMCL_OK)
             fprintf(stderr, "[%d]%.4f,", c + 1, ppl_of(&sums));
         fflush(stderr);
     }
-    double seconds = now_s() - t0;
+    double seconds = (gemcl_time_us() / 1e6) - t0;
     free(window);
     free(nll);
     if (st != GEMCL_OK)

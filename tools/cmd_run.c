@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -272,11 +271,6 @@ static char *read_prompt_file(const char *path, size_t *len) {
     return buf;
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* Per-head methods: how many rows each layer's KV heads kept and where they lie in the prompt. */
 static void print_selected_heads(const run_opts *o, const gemcl_result *r) {
@@ -444,7 +438,7 @@ int cmd_run(int argc, char **argv) {
     if (o.file && !(file_prompt = read_prompt_file(o.file, &len)))
         return 1;
     const char *prompt = file_prompt ? file_prompt : o.prompt ? o.prompt : "";
-    double t0 = now_ms();
+    double t0 = gemcl_time_us() / 1e3;
     gemcl_model_params mp = gemcl_model_default_params();
     mp.device = o.device;
     mp.tokenizer_path = o.tokenizer;
@@ -467,7 +461,7 @@ int cmd_run(int argc, char **argv) {
         free(file_prompt);
         return cli_error("%s", err);
     }
-    double load_ms = now_ms() - t0;
+    double load_ms = (gemcl_time_us() / 1e3) - t0;
     gemcl_model_info info;
     gemcl_model_get_info(model, &info);
     if (o.g.method.method == GEMCL_METHOD_GEMFILTER && o.g.method.filter_layer < 0 && !info.filter_layer_from_card)
@@ -503,7 +497,7 @@ int cmd_run(int argc, char **argv) {
     } else if (st != GEMCL_OK) {
         rc = cli_error("%s", gemcl_context_last_error(ctx));
     } else {
-        double total_ms = now_ms() - t0;
+        double total_ms = (gemcl_time_us() / 1e3) - t0;
         if (o.show_selected_json)
             rc = write_selected_json(&o, &r, stream.last);
         else if (o.show_selected)
