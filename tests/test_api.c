@@ -340,7 +340,7 @@ START_TEST(every_error_path_returns_its_status_and_a_message) {
         ck_assert_ptr_null(ctx);
         ck_assert_ptr_nonnull(strstr(err, "largest allocation"));
     } else {
-        fprintf(stderr, "SKIP: the device's largest allocation holds more than 2^31 KV rows\n");
+        test_skip("the device's largest allocation holds more than 2^31 KV rows");
     }
     cp.n_ctx = 64;
     cp.n_ubatch = 0x7fffffff; /* clamped to n_ctx: fine */
@@ -585,7 +585,7 @@ static bool have_tool(const char *name) {
     snprintf(cmd, sizeof cmd, "command -v %s", name);
     if (run_cmd(cmd, out, sizeof out) == 0)
         return true;
-    fprintf(stderr, "SKIP: %s not found on PATH\n", name);
+    test_skip("%s not found on PATH", name);
     return false;
 }
 
