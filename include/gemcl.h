@@ -593,6 +593,16 @@ typedef struct gemcl_context_stats {
  * runs, but not while another thread uses this context. */
 gemcl_status gemcl_context_get_stats(const gemcl_context *ctx, gemcl_context_stats *stats);
 
+/* Microseconds on the clock every duration above is measured with (monotonic: it never steps with the
+ * wall clock; only differences mean anything), as llama_time_us is llama.cpp's. A program that times its own
+ * steps with it measures them the way the library does. Any thread. Example:
+ *
+ *     int64_t t0 = gemcl_time_us();
+ *     gemcl_generate(ctx, prompt, len, &g, &res);
+ *     printf("%.1f ms\n", (gemcl_time_us() - t0) / 1e3);
+ */
+int64_t gemcl_time_us(void);
+
 /* ---------------------------------------------------------------------------------------------------
  * Model files, conversion, quantization and bare tokenizers, without a device (API section; the CLI's
  * inspect, convert, quantize, gen-model and tokenize commands are built on these). All may be called from any thread.

@@ -3,15 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api_internal.h"
+#include "util/clock.h"
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static const gc_dweight *layer0_weight(const gemcl_model *m, const char *name) {
     const gc_dlayer *l = &m->dm->layers[0];
@@ -42,13 +37,13 @@ static gemcl_status time_calls(gemcl_model *m, const gc_dweight *w, int n, int r
     if (st == GEMCL_OK)
         st = gc_buffer_write(rt, &x, 0, host, x.bytes, err);
     for (int r = -1; st == GEMCL_OK && r < repetitions; r++) {
-        double t0 = now_ms();
+        double t0 = gc_now_ms();
         st = gc_op_matmul(m->ops, &x, 0, w, NULL, &y, 0, n, err);
         cl_int rc = st == GEMCL_OK ? clFinish(rt->queue) : CL_SUCCESS;
         if (rc != CL_SUCCESS)
             st = gc_cl_fail(err, rc, "waiting for the timed matmul");
         if (r >= 0)
-            ms[r] = now_ms() - t0;
+            ms[r] = gc_now_ms() - t0;
     }
     gc_buffer_free(rt, &x);
     gc_buffer_free(rt, &y);

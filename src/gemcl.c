@@ -3,13 +3,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api_internal.h"
 #include "methods/method.h"
 #include "model/card.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
+#include "util/clock.h"
+
+int64_t gemcl_time_us(void) {
+    return (int64_t)(gc_now_ms() * 1e3);
+}
 
 gemcl_model_params gemcl_model_default_params(void) {
     gemcl_model_params p = {0};

@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ops/profile.h"
 #include "tune_bench.h"
+#include "util/clock.h"
 #include "util/fileio.h"
 
 #define TUNE_NMSE_MAX 1e-6    /* against the built-in profile's output: only the summation order may differ */
@@ -94,11 +94,6 @@ typedef struct group_search {
     gemcl_tune_group *res;
 } group_search;
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -178,14 +173,14 @@ static double median(double *v, int n) {
 /* One sample: enough passes back to back to last TUNE_SAMPLE_MS, so that short workloads are not timed at the
  * noise level of one pass. The first call is an untimed sample that finds how many. */
 static gemcl_status take_sample(tuner *t, tune_bench *b, tune_run *run, gc_error *err) {
-    double min_ms = t->p.grid == GEMCL_TUNE_GRID_SMOKE ? 0 : TUNE_SAMPLE_MS, t0 = now_ms();
+    double min_ms = t->p.grid == GEMCL_TUNE_GRID_SMOKE ? 0 : TUNE_SAMPLE_MS, t0 = gc_now_ms();
     int passes = run->passes > 0 ? run->passes : 1;
     for (int i = 0; i < passes; i++) {
         gemcl_status st = tune_bench_pass(b, run->ops, err);
         if (st != GEMCL_OK)
             return st;
     }
-    double elapsed = now_ms() - t0;
+    double elapsed = gc_now_ms() - t0;
     if (run->passes > 0 && run->n_samples < TUNE_MAX_SAMPLES)
         run->ms[run->n_samples++] = elapsed / passes;
     else if (run->passes == 0)

@@ -1,4 +1,4 @@
-/* fixtures.c - quantized model fixtures, once per run; see fixtures.h. */
+/* fixtures.c - generated and quantized model fixtures, once per run; see fixtures.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "fixtures.h"
 
@@ -95,21 +95,30 @@ const char *test_fixture_stories(const char *type) {
     return path;
 }
 
-/* The f32 HF directory of the k256 card, generated once: written beside its final name and renamed, so a
- * directory that exists is whole. */
-static const char *k256_source(void) {
-    static char dir[4096];
-    snprintf(dir, sizeof dir, "%s/k256-f32", fixture_dir());
+/* The f32 HF directory of a card's model (gen-model's random weights, seed 1; stories260K's tok512.bin beside
+ * it when ../shared has it), generated once as dir/<name>-f32: written beside its final name and renamed, so
+ * a directory that exists is whole. */
+static const char *generated_source(const char *card, const char *name, char *dir, size_t len) {
+    snprintf(dir, len, "%s/%s-f32", fixture_dir(), name);
     if (exists(dir))
         return dir;
     char tmp[4200], err[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", dir, (long)getpid());
     const char *tok = test_shared_path("models/stories260K/tok512.bin");
-    gemcl_status st = gemcl_gen_model(GEMCL_SOURCE_DIR "/tests/data/k256-card.json", 1, GEMCL_WEIGHT_DTYPE_F32, tok,
-                                      tmp, err, sizeof err);
+    gemcl_status st = gemcl_gen_model(card, 1, GEMCL_WEIGHT_DTYPE_F32, tok, tmp, err, sizeof err);
     ck_assert_msg(st == GEMCL_OK, "fixture %s: %s", dir, err);
     ck_assert_msg(rename(tmp, dir) == 0, "fixture %s: cannot rename %s into place", dir, tmp);
     return dir;
+}
+
+static const char *k256_source(void) {
+    static char dir[4096];
+    return generated_source(GEMCL_SOURCE_DIR "/tests/data/k256-card.json", "k256", dir, sizeof dir);
+}
+
+const char *test_fixture_stories_shape(void) {
+    static char dir[4096];
+    return generated_source(GEMCL_SOURCE_DIR "/models/stories260K.json", "stories260K-shape", dir, sizeof dir);
 }
 
 const char *test_fixture_k256(const char *type) {

@@ -1,4 +1,5 @@
-/* fixtures.h - quantized models made from real weights, for suites that need a file of each block type.
+/* fixtures.h - models the suites make for themselves: quantized ones made from real weights, for suites that
+ * need a file of each block type, and generated ones for suites that must run without ../shared.
  *
  * A fixture is written the first time a test of the run asks for it (through the public gemcl_quantize,
  * as a user would make it) into the run's fixture directory, and every later test reuses the file. main.c
@@ -26,5 +27,12 @@ const char *test_fixture_stories(const char *type);
  * ../shared has it), quantized to type as test_fixture_stories does: K types stay K types. Needs nothing
  * from ../shared. Returns the path (static storage, valid until the next call); fails the test on error. */
 const char *test_fixture_k256(const char *type);
+
+/* A model of stories260K's shape (models/stories260K.json: 5 layers, width 64, vocabulary 512) with gen-model's
+ * random weights (seed 1, f32, an HF directory; stories260K's tok512.bin beside it when ../shared has it), for
+ * suites that need a model of that shape but not its trained weights: GemFilter's selection against the
+ * reference runs on it when ../shared is absent instead of skipping. Needs nothing from ../shared. Returns the
+ * path (static storage); fails the test on error. */
+const char *test_fixture_stories_shape(void);
 
 #endif

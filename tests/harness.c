@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,10 +43,21 @@ const char *test_shared_path(const char *relative) {
     return stat(buf, &st) == 0 ? buf : NULL;
 }
 
+void test_skip(const char *fmt, ...) {
+    static pid_t noted; /* the process (the test, under Check's fork) that printed its counted SKIP line */
+    char why[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s: %s\n", noted == getpid() ? "skip" : "SKIP", why);
+    noted = getpid();
+}
+
 bool test_skip_if_missing(const char *path, const char *relative) {
     if (path)
         return false;
-    fprintf(stderr, "SKIP: %s not found under ../shared\n", relative);
+    test_skip("%s not found under ../shared", relative);
     return true;
 }
 
@@ -68,7 +80,7 @@ const char *test_qwen_gguf(void) {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
         return path;
-    fprintf(stderr, "SKIP: %s not found (bash tools/fetch-model.sh qwen2.5-coder-0.5b fetches it)\n", path);
+    test_skip("%s not found (bash tools/fetch-model.sh qwen2.5-coder-0.5b fetches it)", path);
     return NULL;
 }
 

@@ -30,7 +30,13 @@ bool test_skip_without_fast_path(const gc_runtime *rt, unsigned fast_path, const
  * if it does not exist. Returns a static buffer. */
 const char *test_shared_path(const char *relative);
 
-/* Skips the current test (reported as passed with a "SKIP" note on stderr) when path is NULL. Returns
+/* Notes on stderr that the current test skips (part of) its work, and why. The first note of a test is the
+ * line "SKIP: why", which tools/run-suites.sh counts once per test as skipped (Check itself counts the test
+ * as passed); later notes of the same test say "skip: why", so a test that skips several files is still one
+ * skipped test. Check forks each test, so "the same test" is the same process. */
+void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Skips the current test (test_skip: "<relative> not found under ../shared") when path is NULL. Returns
  * true when the test must stop. */
 bool test_skip_if_missing(const char *path, const char *relative);
 

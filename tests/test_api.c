@@ -340,7 +340,7 @@ START_TEST(every_error_path_returns_its_status_and_a_message) {
         ck_assert_ptr_null(ctx);
         ck_assert_ptr_nonnull(strstr(err, "largest allocation"));
     } else {
-        fprintf(stderr, "SKIP: the device's largest allocation holds more than 2^31 KV rows\n");
+        test_skip("the device's largest allocation holds more than 2^31 KV rows");
     }
     cp.n_ctx = 64;
     cp.n_ubatch = 0x7fffffff; /* clamped to n_ctx: fine */
@@ -585,7 +585,7 @@ static bool have_tool(const char *name) {
     snprintf(cmd, sizeof cmd, "command -v %s", name);
     if (run_cmd(cmd, out, sizeof out) == 0)
         return true;
-    fprintf(stderr, "SKIP: %s not found on PATH\n", name);
+    test_skip("%s not found on PATH", name);
     return false;
 }
 
@@ -747,6 +747,22 @@ START_TEST(host_only_entry_points_describe_convert_and_tokenize) {
 }
 END_TEST
 
+/* gemcl_time_us is the library's monotonic clock in microseconds: it never goes back, and a 20 ms sleep moves it
+ * by at least 20000 (and, on any sane scheduler, by less than 10 s). */
+START_TEST(time_us_is_monotonic_microseconds) {
+    int64_t t0 = gemcl_time_us(), prev = t0;
+    for (int i = 0; i < 1000; i++) {
+        int64_t t = gemcl_time_us();
+        ck_assert_int_ge(t, prev);
+        prev = t;
+    }
+    usleep(20000);
+    int64_t dt = gemcl_time_us() - t0;
+    ck_assert_int_ge(dt, 20000);
+    ck_assert_int_lt(dt, 10 * 1000 * 1000);
+}
+END_TEST
+
 Suite *suite_api(void) {
     Suite *s = suite_create("api");
     TCase *tc = tcase_create("api");
@@ -761,6 +777,7 @@ Suite *suite_api(void) {
     tcase_add_test(tc, shared_library_exports_only_gemcl_symbols);
     tcase_add_test(tc, header_example_and_tools_example_build_against_installed_pkgconfig);
     tcase_add_test(tc, host_only_entry_points_describe_convert_and_tokenize);
+    tcase_add_test(tc, time_us_is_monotonic_microseconds);
     suite_add_tcase(s, tc);
     return s;
 }

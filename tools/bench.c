@@ -65,10 +65,8 @@ static void usage(FILE *out) {
             "json). Results go to stdout, progress to stderr.\n");
 }
 
-/* Every count of bench: at least min, at most 2^24 (beyond any context or repetition count). */
-static int parse_int(const char *s, const char *flag, int min, int *out) {
-    return opt_int("bench", flag, s, min, 1 << 24, out);
-}
+/* Every count of bench is at most 2^24 (beyond any context or repetition count). */
+#define BENCH_MAX_COUNT (1 << 24)
 
 /* "512,4096" -> {512, 4096}; "0" -> empty. */
 static int parse_int_list(const char *s, const char *flag, int *out, int *count) {
@@ -79,7 +77,7 @@ static int parse_int_list(const char *s, const char *flag, int *out, int *count)
     *count = 0;
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int v;
-        if (parse_int(tok, flag, 0, &v))
+        if (opt_int("bench", flag, tok, 0, BENCH_MAX_COUNT, &v))
             return 2;
         if (v == 0)
             continue;
@@ -134,55 +132,41 @@ static int parse_formats(const char *s, bench_opts *o) {
     return o->n_formats ? 0 : cli_usage_error("bench: -o needs a format");
 }
 
-static int is_flag(const char *arg, const char *name, const char *alias) {
-    return strcmp(arg, name) == 0 || (alias && strcmp(arg, alias) == 0);
-}
-
 int bench_parse(int argc, char **argv, bench_opts *o, FILE *out) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int idx = 0;
-#define FLAG(s1, s2) is_flag(a, s1, s2)
-#define NEED_VALUE()                                                \
-    do {                                                            \
-        if (!v)                                                     \
-            return cli_usage_error("bench: %s needs a value", a);         \
-        i++;                                                        \
-    } while (0)
-        if (FLAG("--help", "-h")) {
+    cli_args c = cli_args_start("bench", argc, argv);
+    while (cli_next(&c)) {
+        const char *a = c.arg, *v = NULL;
+        int idx = 0, rc = 0;
+        if (cli_is(&c, "--help", "-h")) {
             usage(out);
             return -1;
-        } else if (FLAG("-m", "--model")) { NEED_VALUE(); o->model = v; }
-        else if (FLAG("--device", NULL)) { NEED_VALUE(); o->device = v; }
-        else if (FLAG("-p", "--n-prompt")) {
-            NEED_VALUE();
-            if (parse_int_list(v, a, o->n_prompt, &o->n_prompt_count))
-                return 2;
+        } else if (cli_is(&c, "-m", "--model")) rc = cli_str(&c, &o->model);
+        else if (cli_is(&c, "--device", NULL)) rc = cli_str(&c, &o->device);
+        else if (cli_is(&c, "-p", "--n-prompt")) {
+            if (!(rc = cli_str(&c, &v)))
+                rc = parse_int_list(v, a, o->n_prompt, &o->n_prompt_count);
         }
-        else if (FLAG("-n", "--n-gen")) { NEED_VALUE(); if (parse_int_list(v, a, o->n_gen, &o->n_gen_count)) return 2; }
-        else if (FLAG("--mem", NULL)) { NEED_VALUE(); if (parse_int_list(v, a, o->n_mem, &o->n_mem_count)) return 2; }
-        else if (FLAG("-r", "--repetitions")) { NEED_VALUE(); if (parse_int(v, a, 1, &o->repetitions)) return 2; }
-        else if (FLAG("-w", "--warmup")) { NEED_VALUE(); if (parse_int(v, a, 0, &o->warmup)) return 2; }
-        else if (FLAG("--filter-layer", NULL)) { NEED_VALUE(); if (parse_int(v, a, 0, &o->filter_layer)) return 2; }
-        else if (FLAG("--budget", NULL)) { NEED_VALUE(); if (parse_int(v, a, 1, &o->budget)) return 2; }
-        else if (FLAG("-ub", "--ubatch-size")) { NEED_VALUE(); if (parse_int(v, a, 1, &o->n_ubatch)) return 2; }
-        else if (FLAG("--method", NULL)) { NEED_VALUE(); if (parse_methods(v, o)) return 2; }
-        else if (FLAG("--dtype", NULL)) {
-            NEED_VALUE();
-            if (parse_name(v, "--dtype", dtype_names, 4, &idx))
-                return 2;
-            o->dtype = (gemcl_weight_dtype)idx;
-        } else if (FLAG("-o", "--output")) {
-            NEED_VALUE();
-            if (parse_formats(v, o))
-                return 2;
-        } else if (FLAG("--vs-blas", NULL)) { o->vs_blas = 1; }
-        else if (FLAG("--act-f32", NULL)) { o->act_f32 = 1; }
-        else if (FLAG("--no-bandwidth", NULL)) { o->bandwidth = 0; }
+        else if (cli_is(&c, "-n", "--n-gen")) { if (!(rc = cli_str(&c, &v))) rc = parse_int_list(v, a, o->n_gen, &o->n_gen_count); }
+        else if (cli_is(&c, "--mem", NULL)) { if (!(rc = cli_str(&c, &v))) rc = parse_int_list(v, a, o->n_mem, &o->n_mem_count); }
+        else if (cli_is(&c, "-r", "--repetitions")) rc = cli_int(&c, 1, BENCH_MAX_COUNT, &o->repetitions);
+        else if (cli_is(&c, "-w", "--warmup")) rc = cli_int(&c, 0, BENCH_MAX_COUNT, &o->warmup);
+        else if (cli_is(&c, "--filter-layer", NULL)) rc = cli_int(&c, 0, BENCH_MAX_COUNT, &o->filter_layer);
+        else if (cli_is(&c, "--budget", NULL)) rc = cli_int(&c, 1, BENCH_MAX_COUNT, &o->budget);
+        else if (cli_is(&c, "-ub", "--ubatch-size")) rc = cli_int(&c, 1, BENCH_MAX_COUNT, &o->n_ubatch);
+        else if (cli_is(&c, "--method", NULL)) { if (!(rc = cli_str(&c, &v))) rc = parse_methods(v, o); }
+        else if (cli_is(&c, "--dtype", NULL)) {
+            if (!(rc = cli_str(&c, &v)) && !(rc = parse_name(v, "--dtype", dtype_names, 4, &idx)))
+                o->dtype = (gemcl_weight_dtype)idx;
+        } else if (cli_is(&c, "-o", "--output")) {
+            if (!(rc = cli_str(&c, &v)))
+                rc = parse_formats(v, o);
+        } else if (cli_is(&c, "--vs-blas", NULL)) { o->vs_blas = 1; }
+        else if (cli_is(&c, "--act-f32", NULL)) { o->act_f32 = 1; }
+        else if (cli_is(&c, "--no-bandwidth", NULL)) { o->bandwidth = 0; }
         else
-            return cli_usage_error("bench: unknown option '%s' (see gemcl bench --help)", a);
-#undef FLAG
-#undef NEED_VALUE
+            rc = cli_unknown(&c);
+        if (rc)
+            return rc;
     }
     if (!o->model)
         return cli_usage_error("bench: no model given (-m MODEL)");
@@ -230,11 +214,6 @@ void bench_prompt_ids(int32_t *ids, int n, int vocab_size) {
     }
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---------------------------------------------------------------------------------------------------
  * Host DRAM bandwidth (STREAM's copy and triad, one slice of the arrays per thread)
@@ -263,7 +242,7 @@ static double bw_pass(float *a, float *b, float *c, size_t n, int threads, int t
     pthread_t tid[64];
     bw_slice slices[64];
     size_t per = n / (size_t)threads;
-    double t0 = now_s();
+    double t0 = gemcl_time_us() / 1e6;
     for (int t = 0; t < threads; t++) {
         size_t lo = per * (size_t)t, len = t == threads - 1 ? n - lo : per;
         slices[t] = (bw_slice){a + lo, b + lo, c + lo, len, triad};
@@ -273,7 +252,7 @@ static double bw_pass(float *a, float *b, float *c, size_t n, int threads, int t
     for (int t = 0; t < threads; t++)
         if (tid[t])
             pthread_join(tid[t], NULL);
-    return now_s() - t0;
+    return (gemcl_time_us() / 1e6) - t0;
 }
 
 int bench_bandwidth_probe(int threads, size_t array_bytes, int repetitions, bench_bandwidth *out) {
@@ -366,13 +345,13 @@ static int measure(const bench_job *job, int warmup, int runs, int stop_early, b
         if (gemcl_context_create(job->model, &cp, &ctx, err, sizeof err) != GEMCL_OK)
             return cli_error("%s", err);
         bench_sample s;
-        double t0 = now_s();
+        double t0 = gemcl_time_us() / 1e6;
         rc = generate_once(ctx, job, stop_early, &s);
         gemcl_context_free(ctx);
         int rep = i - warmup;
         fprintf(stderr, "bench: %-12s %-9s %s %d/%d: %.1f ms\n", job->what, gemcl_method_name(job->method),
                 rep < 0 ? "warm-up" : "run", rep < 0 ? i + 1 : rep + 1, rep < 0 ? warmup : runs,
-                (now_s() - t0) * 1e3);
+                ((gemcl_time_us() / 1e6) - t0) * 1e3);
         if (!rc && rep >= 0)
             samples[rep] = s;
     }

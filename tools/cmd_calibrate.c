@@ -48,44 +48,32 @@ typedef struct layer_stats {
 } layer_stats;
 
 static int parse_args(int argc, char **argv, calib_opts *o) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        const char **str = NULL;
-        int *num = NULL, lo = 0;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+    cli_args c = cli_args_start("calibrate", argc, argv);
+    while (cli_next(&c)) {
+        int rc = 0;
+        if (cli_is(&c, "--help", "-h")) {
             usage();
             return -1;
-        } else if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) str = &o->model;
-        else if (strcmp(a, "--layers") == 0) str = &o->layers;
-        else if (strcmp(a, "--lengths") == 0) str = &o->lengths;
-        else if (strcmp(a, "--depths") == 0) str = &o->depths;
-        else if (strcmp(a, "--task") == 0) str = &o->task;
-        else if (strcmp(a, "--haystack") == 0) str = &o->haystack;
-        else if (strcmp(a, "--write-card") == 0) str = &o->card_out;
-        else if (strcmp(a, "--card") == 0) str = &o->card_base;
-        else if (strcmp(a, "--device") == 0) str = &o->device;
-        else if (strcmp(a, "--template") == 0) str = &o->tmpl;
-        else if (strcmp(a, "--chat-template") == 0) str = &o->chat_template;
-        else if (strcmp(a, "--budget") == 0) num = &o->budget;
-        else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) num = &o->n_predict, lo = 1;
-        else if (strcmp(a, "-c") == 0 || strcmp(a, "--ctx-size") == 0) num = &o->n_ctx;
-        else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) { o->quiet = 1; continue; }
-        else if (strcmp(a, "--seed") == 0) {
-            if (!v)
-                return cli_usage_error("calibrate: %s needs a value", a);
-            if (opt_u64("calibrate", a, v, &o->seed))
-                return 2;
-            i++;
-            continue;
-        } else
-            return cli_usage_error("calibrate: unknown option '%s' (see gemcl calibrate --help)", a);
-        if (!v)
-            return cli_usage_error("calibrate: %s needs a value", a);
-        i++;
-        if (str)
-            *str = v;
-        else if (opt_int("calibrate", a, v, lo, INT_MAX, num))
-            return 2;
+        } else if (cli_is(&c, "-m", "--model")) rc = cli_str(&c, &o->model);
+        else if (cli_is(&c, "--layers", NULL)) rc = cli_str(&c, &o->layers);
+        else if (cli_is(&c, "--lengths", NULL)) rc = cli_str(&c, &o->lengths);
+        else if (cli_is(&c, "--depths", NULL)) rc = cli_str(&c, &o->depths);
+        else if (cli_is(&c, "--task", NULL)) rc = cli_str(&c, &o->task);
+        else if (cli_is(&c, "--haystack", NULL)) rc = cli_str(&c, &o->haystack);
+        else if (cli_is(&c, "--write-card", NULL)) rc = cli_str(&c, &o->card_out);
+        else if (cli_is(&c, "--card", NULL)) rc = cli_str(&c, &o->card_base);
+        else if (cli_is(&c, "--device", NULL)) rc = cli_str(&c, &o->device);
+        else if (cli_is(&c, "--template", NULL)) rc = cli_str(&c, &o->tmpl);
+        else if (cli_is(&c, "--chat-template", NULL)) rc = cli_str(&c, &o->chat_template);
+        else if (cli_is(&c, "--budget", NULL)) rc = cli_int(&c, 0, INT_MAX, &o->budget);
+        else if (cli_is(&c, "-n", "--n-predict")) rc = cli_int(&c, 1, INT_MAX, &o->n_predict);
+        else if (cli_is(&c, "-c", "--ctx-size")) rc = cli_int(&c, 0, INT_MAX, &o->n_ctx);
+        else if (cli_is(&c, "-q", "--quiet")) o->quiet = 1;
+        else if (cli_is(&c, "--seed", NULL)) rc = cli_u64(&c, &o->seed);
+        else
+            rc = cli_unknown(&c);
+        if (rc)
+            return rc;
     }
     if (!o->model)
         return cli_usage_error("calibrate: no model given (-m MODEL)");

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 
 static int usage(void) {
     printf("usage: gemcl convert IN OUT --to hf|gguf [--dtype f32|f16|bf16|q8_0]\n"
@@ -15,21 +16,25 @@ static int usage(void) {
 
 int cmd_convert(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *to = NULL, *dtype_name = "f32";
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0)
+    cli_args c = cli_args_start("convert", argc, argv);
+    while (cli_next(&c)) {
+        int rc = 0;
+        if (cli_is(&c, "--help", NULL))
             return usage();
-        if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
-            to = argv[++i];
-        else if (strcmp(argv[i], "--dtype") == 0 && i + 1 < argc)
-            dtype_name = argv[++i];
-        else if (argv[i][0] == '-')
-            return cli_error("convert: unknown option '%s'", argv[i]);
+        if (cli_is(&c, "--to", NULL))
+            rc = cli_str(&c, &to);
+        else if (cli_is(&c, "--dtype", NULL))
+            rc = cli_str(&c, &dtype_name);
+        else if (cli_is_option(&c))
+            rc = cli_unknown(&c);
         else if (!in)
-            in = argv[i];
+            in = c.arg;
         else if (!out)
-            out = argv[i];
+            out = c.arg;
         else
-            return cli_error("convert: unexpected argument '%s'", argv[i]);
+            rc = cli_unexpected(&c, "");
+        if (rc)
+            return rc;
     }
     gemcl_weight_dtype dtype;
     if (!in || !out || !to)

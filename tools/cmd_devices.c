@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 
 static const char *type_name(gemcl_device_type t) {
     switch (t) {
@@ -15,17 +16,20 @@ static const char *type_name(gemcl_device_type t) {
 
 int cmd_devices(int argc, char **argv) {
     const char *spec = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0) {
+    cli_args c = cli_args_start("devices", argc, argv);
+    while (cli_next(&c)) {
+        int rc = 0;
+        if (cli_is(&c, "--help", NULL)) {
             printf("usage: gemcl devices [--device N|NAME]\n"
                    "Lists every OpenCL device; marks the default (first GPU, else first device) and the one\n"
                    "--device or GEMCL_DEVICE would choose, and the tuning profile each uses (gemcl tune).\n");
             return 0;
-        } else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
-            spec = argv[++i];
-        } else {
-            return cli_error("devices: unknown option '%s'", argv[i]);
-        }
+        } else if (cli_is(&c, "--device", NULL))
+            rc = cli_str(&c, &spec);
+        else
+            rc = cli_unknown(&c);
+        if (rc)
+            return rc;
     }
     gemcl_device_info devs[64];
     int n = 0, def = -1, chosen = -1;

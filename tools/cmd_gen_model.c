@@ -18,23 +18,27 @@ static int usage(void) {
 
 int cmd_gen_model(int argc, char **argv) {
     const char *like = NULL, *seed_text = NULL, *dtype_name = "f32", *tokenizer = NULL, *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0)
+    cli_args c = cli_args_start("gen-model", argc, argv);
+    while (cli_next(&c)) {
+        int rc = 0;
+        if (cli_is(&c, "--help", NULL))
             return usage();
-        if (strcmp(argv[i], "--like") == 0 && i + 1 < argc)
-            like = argv[++i];
-        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
-            seed_text = argv[++i];
-        else if (strcmp(argv[i], "--dtype") == 0 && i + 1 < argc)
-            dtype_name = argv[++i];
-        else if (strcmp(argv[i], "--tokenizer") == 0 && i + 1 < argc)
-            tokenizer = argv[++i];
-        else if (argv[i][0] == '-')
-            return cli_error("gen-model: unknown option '%s'", argv[i]);
+        if (cli_is(&c, "--like", NULL))
+            rc = cli_str(&c, &like);
+        else if (cli_is(&c, "--seed", NULL))
+            rc = cli_str(&c, &seed_text);
+        else if (cli_is(&c, "--dtype", NULL))
+            rc = cli_str(&c, &dtype_name);
+        else if (cli_is(&c, "--tokenizer", NULL))
+            rc = cli_str(&c, &tokenizer);
+        else if (cli_is_option(&c))
+            rc = cli_unknown(&c);
         else if (!out)
-            out = argv[i];
+            out = c.arg;
         else
-            return cli_error("gen-model: unexpected argument '%s'", argv[i]);
+            rc = cli_unexpected(&c, "");
+        if (rc)
+            return rc;
     }
     if (!like || !seed_text || !out)
         return cli_error("gen-model: needs --like CARD --seed S OUT (see gemcl gen-model --help)");

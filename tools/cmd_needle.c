@@ -51,64 +51,42 @@ typedef struct needle_opts {
     uint64_t seed;
 } needle_opts;
 
-static int is_flag(const char *arg, const char *name, const char *alias) {
-    return strcmp(arg, name) == 0 || (alias && strcmp(arg, alias) == 0);
-}
-
 /* Parses argv; returns -1 after --help, 0 on success, 1 on a bad option. */
 static int parse_args(int argc, char **argv, needle_opts *o) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define FLAG(s1, s2) is_flag(a, s1, s2)
-#define VALUE(dst)                                                   \
-    do {                                                             \
-        if (!v)                                                      \
-            return cli_usage_error("needle: %s needs a value", a);         \
-        dst = v;                                                     \
-        i++;                                                         \
-    } while (0)
-#define INT_VALUE(dst, lo)                                           \
-    do {                                                             \
-        const char *s_;                                              \
-        VALUE(s_);                                                   \
-        if (opt_int("needle", a, s_, lo, INT_MAX, &dst))             \
-            return 2;                                                \
-    } while (0)
-        if (FLAG("--help", "-h")) {
+    cli_args c = cli_args_start("needle", argc, argv);
+    while (cli_next(&c)) {
+        int rc = 0;
+        if (cli_is(&c, "--help", "-h")) {
             usage();
             return -1;
-        } else if (FLAG("-m", "--model")) VALUE(o->model);
-        else if (FLAG("--haystack", NULL)) VALUE(o->haystack);
-        else if (FLAG("--lengths", NULL)) VALUE(o->lengths);
-        else if (FLAG("--depths", NULL)) VALUE(o->depths);
-        else if (FLAG("--method", "--methods")) VALUE(o->methods);
-        else if (FLAG("--task", NULL)) VALUE(o->task);
-        else if (FLAG("--needle", NULL)) VALUE(o->needle);
-        else if (FLAG("--question", NULL)) VALUE(o->question);
-        else if (FLAG("--template", NULL)) VALUE(o->tmpl);
-        else if (FLAG("--expected", NULL)) VALUE(o->expected);
-        else if (FLAG("--chat-template", NULL)) VALUE(o->chat_template);
-        else if (FLAG("-o", "--out")) VALUE(o->out);
-        else if (FLAG("--device", NULL)) VALUE(o->device);
-        else if (FLAG("--min", NULL)) INT_VALUE(o->min_len, 1);
-        else if (FLAG("--max", NULL)) INT_VALUE(o->max_len, 1);
-        else if (FLAG("--filter-layer", NULL)) INT_VALUE(o->filter_layer, -1);
-        else if (FLAG("--budget", NULL)) INT_VALUE(o->budget, 0);
-        else if (FLAG("-n", "--n-predict")) INT_VALUE(o->n_predict, 1);
-        else if (FLAG("-c", "--ctx-size")) INT_VALUE(o->n_ctx, 0);
-        else if (FLAG("--seed", NULL)) {
-            const char *s;
-            VALUE(s);
-            if (opt_u64("needle", a, s, &o->seed))
-                return 2;
-        } else if (FLAG("--resume", NULL)) o->resume = 1;
-        else if (FLAG("--save-kept", NULL)) o->save_kept = 1;
-        else if (FLAG("-q", "--quiet")) o->quiet = 1;
+        } else if (cli_is(&c, "-m", "--model")) rc = cli_str(&c, &o->model);
+        else if (cli_is(&c, "--haystack", NULL)) rc = cli_str(&c, &o->haystack);
+        else if (cli_is(&c, "--lengths", NULL)) rc = cli_str(&c, &o->lengths);
+        else if (cli_is(&c, "--depths", NULL)) rc = cli_str(&c, &o->depths);
+        else if (cli_is(&c, "--method", "--methods")) rc = cli_str(&c, &o->methods);
+        else if (cli_is(&c, "--task", NULL)) rc = cli_str(&c, &o->task);
+        else if (cli_is(&c, "--needle", NULL)) rc = cli_str(&c, &o->needle);
+        else if (cli_is(&c, "--question", NULL)) rc = cli_str(&c, &o->question);
+        else if (cli_is(&c, "--template", NULL)) rc = cli_str(&c, &o->tmpl);
+        else if (cli_is(&c, "--expected", NULL)) rc = cli_str(&c, &o->expected);
+        else if (cli_is(&c, "--chat-template", NULL)) rc = cli_str(&c, &o->chat_template);
+        else if (cli_is(&c, "-o", "--out")) rc = cli_str(&c, &o->out);
+        else if (cli_is(&c, "--device", NULL)) rc = cli_str(&c, &o->device);
+        else if (cli_is(&c, "--min", NULL)) rc = cli_int(&c, 1, INT_MAX, &o->min_len);
+        else if (cli_is(&c, "--max", NULL)) rc = cli_int(&c, 1, INT_MAX, &o->max_len);
+        else if (cli_is(&c, "--filter-layer", NULL)) rc = cli_int(&c, -1, INT_MAX, &o->filter_layer);
+        else if (cli_is(&c, "--budget", NULL)) rc = cli_int(&c, 0, INT_MAX, &o->budget);
+        else if (cli_is(&c, "-n", "--n-predict")) rc = cli_int(&c, 1, INT_MAX, &o->n_predict);
+        else if (cli_is(&c, "-c", "--ctx-size")) rc = cli_int(&c, 0, INT_MAX, &o->n_ctx);
+        else if (cli_is(&c, "--seed", NULL))
+            rc = cli_u64(&c, &o->seed);
+        else if (cli_is(&c, "--resume", NULL)) o->resume = 1;
+        else if (cli_is(&c, "--save-kept", NULL)) o->save_kept = 1;
+        else if (cli_is(&c, "-q", "--quiet")) o->quiet = 1;
         else
-            return cli_usage_error("needle: unknown option '%s' (see gemcl needle --help)", a);
-#undef FLAG
-#undef VALUE
-#undef INT_VALUE
+            rc = cli_unknown(&c);
+        if (rc)
+            return rc;
     }
     if (!o->model)
         return cli_usage_error("needle: no model given (-m MODEL)");

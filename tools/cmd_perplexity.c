@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "cli.h"
+#include "options.h"
 
 #define MIN_CTX 16 /* the smallest -c: a chunk of 16 scores 7 tokens */
 
@@ -42,67 +42,39 @@ static void usage(void) {
            MIN_CTX);
 }
 
+/* The largest -c, -b and --chunks: beyond any context. */
+#define MAX_COUNT (1 << 30)
+
 typedef struct ppl_opts {
     const char *model, *file, *tokenizer, *device;
     int n_ctx, n_batch, max_chunks, act_f32;
     gemcl_weight_dtype dtype;
 } ppl_opts;
 
-/* A positive integer into *out; 0, or EXIT_BAD_INPUT after a line naming the flag. */
-static int parse_count(const char *s, const char *flag, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < 1 || v > 1 << 30)
-        return cli_bad_input("perplexity: %s expects a positive integer, got '%s'", flag, s);
-    *out = (int)v;
-    return 0;
-}
-
-static int is_flag(const char *arg, const char *name, const char *alias) {
-    return strcmp(arg, name) == 0 || (alias && strcmp(arg, alias) == 0);
-}
-
-/* Applies option a with its value v (NULL when argv ended); 0, or EXIT_BAD_INPUT after a line saying why. */
-static int apply_option(ppl_opts *o, const char *a, const char *v) {
-    const char **text = is_flag(a, "-m", "--model")       ? &o->model
-                        : is_flag(a, "-f", "--file")      ? &o->file
-                        : is_flag(a, "--tokenizer", NULL) ? &o->tokenizer
-                        : is_flag(a, "--device", NULL)    ? &o->device
-                                                          : NULL;
-    int *count = is_flag(a, "-c", "--ctx-size")     ? &o->n_ctx
-                 : is_flag(a, "-b", "--batch-size") ? &o->n_batch
-                 : is_flag(a, "--chunks", NULL)     ? &o->max_chunks
-                                                    : NULL;
-    bool dtype = is_flag(a, "--dtype", NULL);
-    if (!text && !count && !dtype)
-        return cli_bad_input("perplexity: unknown option '%s' (see gemcl perplexity --help)", a);
-    if (!v)
-        return cli_bad_input("perplexity: %s needs a value", a);
-    if (count)
-        return parse_count(v, a, count);
-    if (dtype && gemcl_weight_dtype_from_name(v, &o->dtype) != GEMCL_OK)
-        return cli_bad_input("perplexity: --dtype must be f32, f16, bf16 or q8_0, got '%s'", v);
-    if (text)
-        *text = v;
-    return 0;
-}
-
 /* Parses argv into o; -1 after --help, 0 on success, EXIT_BAD_INPUT on a bad option. */
 static int parse_args(int argc, char **argv, ppl_opts *o) {
-    for (int i = 1; i < argc; i++) {
-        if (is_flag(argv[i], "--help", "-h")) {
+    cli_args c = cli_args_start("perplexity", argc, argv);
+    while (cli_next(&c)) {
+        const char *dtype = NULL;
+        int rc = 0;
+        if (cli_is(&c, "--help", "-h")) {
             usage();
             return -1;
-        }
-        if (is_flag(argv[i], "--act-f32", NULL)) { /* the one option without a value */
-            o->act_f32 = 1;
-            continue;
-        }
-        int rc = apply_option(o, argv[i], i + 1 < argc ? argv[i + 1] : NULL);
+        } else if (cli_is(&c, "-m", "--model")) rc = cli_str(&c, &o->model);
+        else if (cli_is(&c, "-f", "--file")) rc = cli_str(&c, &o->file);
+        else if (cli_is(&c, "--tokenizer", NULL)) rc = cli_str(&c, &o->tokenizer);
+        else if (cli_is(&c, "--device", NULL)) rc = cli_str(&c, &o->device);
+        else if (cli_is(&c, "-c", "--ctx-size")) rc = cli_int(&c, 1, MAX_COUNT, &o->n_ctx);
+        else if (cli_is(&c, "-b", "--batch-size")) rc = cli_int(&c, 1, MAX_COUNT, &o->n_batch);
+        else if (cli_is(&c, "--chunks", NULL)) rc = cli_int(&c, 1, MAX_COUNT, &o->max_chunks);
+        else if (cli_is(&c, "--act-f32", NULL)) o->act_f32 = 1;
+        else if (cli_is(&c, "--dtype", NULL)) {
+            if (!(rc = cli_str(&c, &dtype)) && gemcl_weight_dtype_from_name(dtype, &o->dtype) != GEMCL_OK)
+                rc = cli_bad_input("perplexity: --dtype must be f32, f16, bf16 or q8_0, got '%s'", dtype);
+        } else
+            rc = cli_unknown(&c);
         if (rc)
             return rc;
-        i++;
     }
     if (!o->model)
         return cli_bad_input("perplexity: no model given (-m MODEL)");
@@ -141,11 +113,6 @@ static char *read_text(const char *path, size_t *len) {
     return buf;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* The running sums of the scored tokens' NLL. */
 typedef struct nll_sums {
@@ -189,17 +156,17 @@ static int run_chunks(gemcl_context *ctx, const int32_t *tokens, int n_chunks, i
     }
     nll_sums sums = {0};
     gemcl_status st = GEMCL_OK;
-    double t0 = now_s();
+    double t0 = gemcl_time_us() / 1e6;
     for (int c = 0; st == GEMCL_OK && c < n_chunks; c++) {
         st = score_chunk(ctx, tokens, c, n_ctx, bos, window, nll, &sums);
         if (st == GEMCL_OK && c == 0)
-            fprintf(stderr, "perplexity: %.2f seconds per pass - ETA %.2f minutes\n", now_s() - t0,
-                    (now_s() - t0) * n_chunks / 60.0);
+            fprintf(stderr, "perplexity: %.2f seconds per pass - ETA %.2f minutes\n", (gemcl_time_us() / 1e6) - t0,
+                    ((gemcl_time_us() / 1e6) - t0) * n_chunks / 60.0);
         if (st == GEMCL_OK)
             fprintf(stderr, "[%d]%.4f,", c + 1, ppl_of(&sums));
         fflush(stderr);
     }
-    double seconds = now_s() - t0;
+    double seconds = (gemcl_time_us() / 1e6) - t0;
     free(window);
     free(nll);
     if (st != GEMCL_OK)

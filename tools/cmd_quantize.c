@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 
 static int usage(void) {
     char names[512];
@@ -25,26 +26,24 @@ static int usage(void) {
 int cmd_quantize(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *type = NULL;
     gemcl_quantize_params params = gemcl_quantize_default_params();
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0)
+    cli_args c = cli_args_start("quantize", argc, argv);
+    while (cli_next(&c)) {
+        if (cli_is(&c, "--help", NULL))
             return usage();
-        if (strcmp(argv[i], "--allow-requantize") == 0)
+        if (cli_is(&c, "--allow-requantize", NULL))
             params.allow_requantize = 1;
-        else if (strcmp(argv[i], "--pure") == 0)
+        else if (cli_is(&c, "--pure", NULL))
             params.pure = 1;
-        else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            cli_error("quantize: unknown option '%s' (see gemcl quantize --help)", argv[i]);
-            return 2;
-        } else if (!in)
-            in = argv[i];
+        else if (cli_is_option(&c))
+            return cli_unknown(&c);
+        else if (!in)
+            in = c.arg;
         else if (!out)
-            out = argv[i];
+            out = c.arg;
         else if (!type)
-            type = argv[i];
-        else {
-            cli_error("quantize: unexpected argument '%s'", argv[i]);
-            return 2;
-        }
+            type = c.arg;
+        else
+            return cli_unexpected(&c, "");
     }
     if (!type) {
         cli_error("quantize: needs IN OUT TYPE (see gemcl quantize --help)");

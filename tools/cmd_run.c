@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -110,10 +109,6 @@ static int parse_dtype(const char *s, gemcl_weight_dtype *out) {
     return cli_usage_error("run: --dtype must be f32, f16, bf16 or q8_0, got '%s'", s);
 }
 
-static int is_flag(const char *arg, const char *name, const char *alias) {
-    return strcmp(arg, name) == 0 || (alias && strcmp(arg, alias) == 0);
-}
-
 /* An output file given on the command line (--show-selected=json:FILE, --profile FILE) is checked before the
  * model loads, so a typo costs no run: its directory must exist and be writable, and it must not be a directory.
  * Nothing is created here. */
@@ -135,82 +130,76 @@ static int check_output_path(const char *flag, const char *path) {
 
 /* Parses argv into o; returns -1 after --help, 0 on success, 1 on a bad option. */
 static int parse_args(int argc, char **argv, run_opts *o) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define FLAG(s1, s2) is_flag(a, s1, s2)
-#define NEED_VALUE()                                               \
-    do {                                                           \
-        if (!v)                                                    \
-            return cli_usage_error("run: %s needs a value", a);          \
-        i++;                                                       \
-    } while (0)
-        if (FLAG("--help", "-h")) {
+    cli_args c = cli_args_start("run", argc, argv);
+    while (cli_next(&c)) {
+        const char *a = c.arg, *v = NULL;
+        int rc = 0;
+        if (cli_is(&c, "--help", "-h")) {
             usage();
             return -1;
-        } else if (FLAG("-m", "--model")) { NEED_VALUE(); o->model = v; }
-        else if (FLAG("-p", "--prompt")) { NEED_VALUE(); o->prompt = v; }
-        else if (FLAG("-f", "--file")) { NEED_VALUE(); o->file = v; }
-        else if (FLAG("--tokenizer", NULL)) { NEED_VALUE(); o->tokenizer = v; }
-        else if (FLAG("--device", NULL)) { NEED_VALUE(); o->device = v; }
-        else if (FLAG("--profile", NULL)) { NEED_VALUE(); o->profile = v; }
-        else if (FLAG("-n", "--n-predict")) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.max_tokens)) return 2; }
-        else if (FLAG("-c", "--ctx-size")) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->n_ctx)) return 2; }
-        else if (FLAG("-ub", "--ubatch-size")) { NEED_VALUE(); if (opt_int("run", a, v, 1, INT_MAX, &o->n_ubatch)) return 2; }
-        else if (FLAG("-s", "--seed")) { NEED_VALUE(); if (opt_u64("run", a, v, &o->g.seed)) return 2; }
-        else if (FLAG("--temp", NULL)) { NEED_VALUE(); if (opt_float("run", a, v, 0, 1e6, 0, &o->g.temperature)) return 2; }
-        else if (FLAG("--top-k", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.top_k)) return 2; }
-        else if (FLAG("--top-p", NULL)) { NEED_VALUE(); if (opt_float("run", a, v, 0, 1, 1, &o->g.top_p)) return 2; }
-        else if (FLAG("--filter-layer", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, -1, INT_MAX, &o->g.method.filter_layer)) return 2; }
-        else if (FLAG("--budget", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.budget)) return 2; }
-        else if (FLAG("--window", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.window)) return 2; }
-        else if (FLAG("--block-size", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.block_size)) return 2; }
-        else if (FLAG("--heavy", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.heavy_budget)) return 2; }
-        else if (FLAG("--recent", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.recent_budget)) return 2; }
-        else if (FLAG("--tt", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, -1, 1, &o->g.method.tt)) return 2; }
-        else if (FLAG("--select-layers", NULL)) {
-            NEED_VALUE();
-            if (opt_int_list("run", a, v, 0, INT_MAX, o->g.method.select_layers, GEMCL_MAX_STAGES, &o->n_select_layers))
-                return 2;
-        } else if (FLAG("--budgets", NULL)) {
-            NEED_VALUE();
-            if (opt_int_list("run", a, v, 1, INT_MAX, o->g.method.stage_budgets, GEMCL_MAX_STAGES, &o->n_budgets))
-                return 2;
+        } else if (cli_is(&c, "-m", "--model")) rc = cli_str(&c, &o->model);
+        else if (cli_is(&c, "-p", "--prompt")) rc = cli_str(&c, &o->prompt);
+        else if (cli_is(&c, "-f", "--file")) rc = cli_str(&c, &o->file);
+        else if (cli_is(&c, "--tokenizer", NULL)) rc = cli_str(&c, &o->tokenizer);
+        else if (cli_is(&c, "--device", NULL)) rc = cli_str(&c, &o->device);
+        else if (cli_is(&c, "--profile", NULL)) rc = cli_str(&c, &o->profile);
+        else if (cli_is(&c, "-n", "--n-predict")) rc = cli_int(&c, 0, INT_MAX, &o->g.max_tokens);
+        else if (cli_is(&c, "-c", "--ctx-size")) rc = cli_int(&c, 0, INT_MAX, &o->n_ctx);
+        else if (cli_is(&c, "-ub", "--ubatch-size")) rc = cli_int(&c, 1, INT_MAX, &o->n_ubatch);
+        else if (cli_is(&c, "-s", "--seed")) rc = cli_u64(&c, &o->g.seed);
+        else if (cli_is(&c, "--temp", NULL)) rc = cli_float(&c, 0, 1e6, 0, &o->g.temperature);
+        else if (cli_is(&c, "--top-k", NULL)) rc = cli_int(&c, 0, INT_MAX, &o->g.top_k);
+        else if (cli_is(&c, "--top-p", NULL)) rc = cli_float(&c, 0, 1, 1, &o->g.top_p);
+        else if (cli_is(&c, "--filter-layer", NULL)) rc = cli_int(&c, -1, INT_MAX, &o->g.method.filter_layer);
+        else if (cli_is(&c, "--budget", NULL)) rc = cli_int(&c, 0, INT_MAX, &o->g.method.budget);
+        else if (cli_is(&c, "--window", NULL)) rc = cli_int(&c, 0, INT_MAX, &o->g.method.window);
+        else if (cli_is(&c, "--block-size", NULL)) rc = cli_int(&c, 0, INT_MAX, &o->g.method.block_size);
+        else if (cli_is(&c, "--heavy", NULL)) rc = cli_int(&c, 0, INT_MAX, &o->g.method.heavy_budget);
+        else if (cli_is(&c, "--recent", NULL)) rc = cli_int(&c, 0, INT_MAX, &o->g.method.recent_budget);
+        else if (cli_is(&c, "--tt", NULL)) rc = cli_int(&c, -1, 1, &o->g.method.tt);
+        else if (cli_is(&c, "--select-layers", NULL)) {
+            rc = cli_int_list(&c, 0, INT_MAX, o->g.method.select_layers, GEMCL_MAX_STAGES, &o->n_select_layers);
+        } else if (cli_is(&c, "--budgets", NULL)) {
+            rc = cli_int_list(&c, 1, INT_MAX, o->g.method.stage_budgets, GEMCL_MAX_STAGES, &o->n_budgets);
         }
-        else if (FLAG("--sinks", NULL)) { NEED_VALUE(); if (opt_int("run", a, v, 0, INT_MAX, &o->g.method.sink_tokens)) return 2; }
-        else if (FLAG("--pooling", NULL)) {
-            NEED_VALUE();
+        else if (cli_is(&c, "--sinks", NULL)) rc = cli_int(&c, 0, INT_MAX, &o->g.method.sink_tokens);
+        else if (cli_is(&c, "--pooling", NULL)) {
+            if ((rc = cli_str(&c, &v)))
+                return rc;
             if (strcmp(v, "avg") && strcmp(v, "max"))
                 return cli_usage_error("run: --pooling must be avg or max, got '%s'", v);
             o->g.method.pooling = strcmp(v, "max") == 0 ? GEMCL_POOLING_MAX7 : GEMCL_POOLING_AVG5;
         }
-        else if (FLAG("--dtype", NULL)) { NEED_VALUE(); if (parse_dtype(v, &o->dtype)) return 2; }
-        else if (FLAG("--act-f32", NULL)) { o->act_f32 = 1; }
-        else if (FLAG("--method", NULL)) {
-            NEED_VALUE();
+        else if (cli_is(&c, "--dtype", NULL)) { if (!(rc = cli_str(&c, &v))) rc = parse_dtype(v, &o->dtype); }
+        else if (cli_is(&c, "--act-f32", NULL)) { o->act_f32 = 1; }
+        else if (cli_is(&c, "--method", NULL)) {
+            if ((rc = cli_str(&c, &v)))
+                return rc;
             if (gemcl_method_from_name(v, &o->g.method.method) != GEMCL_OK)
                 return cli_usage_error("run: unknown method '%s' (full, gemfilter, promptdistill, snapkv, h2o, h2o-stream, streamingllm, pod-tf)", v);
-        } else if (FLAG("--truncate", NULL)) {
-            NEED_VALUE();
+        } else if (cli_is(&c, "--truncate", NULL)) {
+            if ((rc = cli_str(&c, &v)))
+                return rc;
             if (strcmp(v, "middle") != 0)
                 return cli_usage_error("run: --truncate supports only 'middle', got '%s'", v);
             o->g.truncate_middle = 1;
-        } else if (FLAG("--show-selected", NULL)) { o->show_selected = 1; }
-        else if (FLAG("--show-selected=json", NULL)) { o->show_selected = o->show_selected_json = 1; }
+        } else if (cli_is(&c, "--show-selected", NULL)) { o->show_selected = 1; }
+        else if (cli_is(&c, "--show-selected=json", NULL)) { o->show_selected = o->show_selected_json = 1; }
         else if (strncmp(a, "--show-selected=json:", 21) == 0) {
             if (!a[21])
                 return cli_usage_error("run: --show-selected=json:FILE needs a file name");
             o->show_selected = o->show_selected_json = 1;
             o->selected_json_path = a + 21;
         }
-        else if (FLAG("--special", NULL)) { o->g.parse_special = 1; }
-        else if (FLAG("--chat", NULL)) { o->chat = 1; }
-        else if (FLAG("-cnv", "--conversation")) { o->conversation = 1; }
-        else if (FLAG("--system", NULL)) { NEED_VALUE(); o->system = v; }
-        else if (FLAG("--chat-template", NULL)) { NEED_VALUE(); o->chat_template = v; o->chat = 1; }
+        else if (cli_is(&c, "--special", NULL)) { o->g.parse_special = 1; }
+        else if (cli_is(&c, "--chat", NULL)) { o->chat = 1; }
+        else if (cli_is(&c, "-cnv", "--conversation")) { o->conversation = 1; }
+        else if (cli_is(&c, "--system", NULL)) rc = cli_str(&c, &o->system);
+        else if (cli_is(&c, "--chat-template", NULL)) { rc = cli_str(&c, &o->chat_template); o->chat = 1; }
         else
-            return cli_usage_error("run: unknown option '%s' (see gemcl run --help)", a);
-#undef FLAG
-#undef NEED_VALUE
+            rc = cli_unknown(&c);
+        if (rc)
+            return rc;
     }
     if (!o->model)
         return cli_usage_error("run: no model given (-m MODEL)");
@@ -282,11 +271,6 @@ static char *read_prompt_file(const char *path, size_t *len) {
     return buf;
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* Per-head methods: how many rows each layer's KV heads kept and where they lie in the prompt. */
 static void print_selected_heads(const run_opts *o, const gemcl_result *r) {
@@ -454,7 +438,7 @@ int cmd_run(int argc, char **argv) {
     if (o.file && !(file_prompt = read_prompt_file(o.file, &len)))
         return 1;
     const char *prompt = file_prompt ? file_prompt : o.prompt ? o.prompt : "";
-    double t0 = now_ms();
+    double t0 = gemcl_time_us() / 1e3;
     gemcl_model_params mp = gemcl_model_default_params();
     mp.device = o.device;
     mp.tokenizer_path = o.tokenizer;
@@ -477,7 +461,7 @@ int cmd_run(int argc, char **argv) {
         free(file_prompt);
         return cli_error("%s", err);
     }
-    double load_ms = now_ms() - t0;
+    double load_ms = (gemcl_time_us() / 1e3) - t0;
     gemcl_model_info info;
     gemcl_model_get_info(model, &info);
     if (o.g.method.method == GEMCL_METHOD_GEMFILTER && o.g.method.filter_layer < 0 && !info.filter_layer_from_card)
@@ -513,7 +497,7 @@ int cmd_run(int argc, char **argv) {
     } else if (st != GEMCL_OK) {
         rc = cli_error("%s", gemcl_context_last_error(ctx));
     } else {
-        double total_ms = now_ms() - t0;
+        double total_ms = (gemcl_time_us() / 1e3) - t0;
         if (o.show_selected_json)
             rc = write_selected_json(&o, &r, stream.last);
         else if (o.show_selected)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "serve/serve.h"
 
 static void usage(void) {
@@ -38,16 +39,6 @@ static void usage(void) {
            gemcl_chat_template_names());
 }
 
-static int parse_range(const char *s, const char *flag, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi)
-        return cli_error("serve: %s expects an integer in %ld..%ld, got '%s'", flag, lo, hi, s);
-    *out = v;
-    return 0;
-}
-
 static int read_key_file(const char *path, char *key, size_t cap) {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -59,84 +50,47 @@ static int read_key_file(const char *path, char *key, size_t cap) {
     return n ? 0 : cli_error("serve: --api-key-file '%s' holds no key on its first line", path);
 }
 
-/* An integer option: its flag, aliases, range and where it goes. */
-typedef struct int_option {
-    const char *flag, *alias;
-    long lo, hi;
-    size_t offset; /* of an int in serve_config */
-} int_option;
-
-#define INT_OPT(f, a, lo, hi, field)                                                                                   \
-    { f, a, lo, hi, offsetof(serve_config, field) }
-static const int_option int_options[] = {
-    INT_OPT("--port", NULL, 0, 65535, port),
-    INT_OPT("-np", "--parallel", 1, 64, n_slots),
-    INT_OPT("--queue", NULL, 0, 4096, queue_cap),
-    INT_OPT("-c", "--ctx-size", 0, 1 << 24, n_ctx),
-    INT_OPT("-ub", "--ubatch-size", 0, 1 << 16, n_ubatch),
-    INT_OPT("--filter-layer", NULL, -1, 4096, method.filter_layer),
-    INT_OPT("--budget", NULL, 0, 1 << 24, method.budget),
-    INT_OPT("--timeout", NULL, 1, 86400, timeout_s),
-};
-
-static int parse_string_option(const char *a, const char *v, serve_config *c, const char **api_key_file) {
-    if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-        c->model_path = v;
-    else if (!strcmp(a, "--host"))
-        c->host = v;
-    else if (!strcmp(a, "--chat-template"))
-        c->chat_template = v;
-    else if (!strcmp(a, "--alias"))
-        c->alias = v;
-    else if (!strcmp(a, "--device"))
-        c->device = v;
-    else if (!strcmp(a, "--tokenizer"))
-        c->tokenizer = v;
-    else if (!strcmp(a, "--api-key-file"))
-        *api_key_file = v;
-    else if (!strcmp(a, "--api-key"))
-        snprintf(c->api_key, sizeof c->api_key, "%s", v);
-    else if (!strcmp(a, "--method")) {
-        if (gemcl_method_from_name(v, &c->method.method) != GEMCL_OK)
-            return cli_error("serve: unknown method '%s'", v);
-    } else if (!strcmp(a, "--dtype")) {
-        if (gemcl_weight_dtype_from_name(v, &c->dtype) != GEMCL_OK)
-            return cli_error("serve: --dtype must be f32, f16, bf16 or q8_0, got '%s'", v);
-    } else if (!strcmp(a, "--max-body")) {
-        long n;
-        if (parse_range(v, a, 1024, 1L << 30, &n))
-            return 1;
-        c->max_body_bytes = (size_t)n;
-    } else
-        return -1;
-    return 0;
-}
-
-/* Parses argv into c; -1 after --help, 0 on success, 1 on a bad option. */
+/* Parses argv into c; -1 after --help, 0 on success, 1 on a bad option (serve's exit code for all of them). */
 static int parse_args(int argc, char **argv, serve_config *c) {
-    const char *api_key_file = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    const char *api_key_file = NULL, *v = NULL;
+    cli_args args = cli_args_start("serve", argc, argv);
+    while (cli_next(&args)) {
+        int rc = 0, max_body = 0;
+        if (cli_is(&args, "--help", "-h")) {
             usage();
             return -1;
+        } else if (cli_is(&args, "-m", "--model")) rc = cli_str(&args, &c->model_path);
+        else if (cli_is(&args, "--host", NULL)) rc = cli_str(&args, &c->host);
+        else if (cli_is(&args, "--chat-template", NULL)) rc = cli_str(&args, &c->chat_template);
+        else if (cli_is(&args, "--alias", NULL)) rc = cli_str(&args, &c->alias);
+        else if (cli_is(&args, "--device", NULL)) rc = cli_str(&args, &c->device);
+        else if (cli_is(&args, "--tokenizer", NULL)) rc = cli_str(&args, &c->tokenizer);
+        else if (cli_is(&args, "--api-key-file", NULL)) rc = cli_str(&args, &api_key_file);
+        else if (cli_is(&args, "--api-key", NULL)) {
+            if (!(rc = cli_str(&args, &v)))
+                snprintf(c->api_key, sizeof c->api_key, "%s", v);
+        } else if (cli_is(&args, "--method", NULL)) {
+            if (!(rc = cli_str(&args, &v)) && gemcl_method_from_name(v, &c->method.method) != GEMCL_OK)
+                rc = cli_error("serve: unknown method '%s'", v);
+        } else if (cli_is(&args, "--dtype", NULL)) {
+            if (!(rc = cli_str(&args, &v)) && gemcl_weight_dtype_from_name(v, &c->dtype) != GEMCL_OK)
+                rc = cli_error("serve: --dtype must be f32, f16, bf16 or q8_0, got '%s'", v);
+        } else if (cli_is(&args, "--max-body", NULL)) {
+            if (!(rc = cli_int(&args, 1024, 1 << 30, &max_body)))
+                c->max_body_bytes = (size_t)max_body;
         }
-        if (!v)
-            return cli_error("serve: unknown option or missing value: '%s' (see gemcl serve --help)", a);
-        i++;
-        int rc = parse_string_option(a, v, c, &api_key_file);
-        for (size_t k = 0; rc < 0 && k < sizeof int_options / sizeof int_options[0]; k++) {
-            const int_option *o = &int_options[k];
-            long n;
-            if (strcmp(a, o->flag) && (!o->alias || strcmp(a, o->alias)))
-                continue;
-            if (parse_range(v, a, o->lo, o->hi, &n))
-                return 1;
-            *(int *)((char *)c + o->offset) = (int)n;
-            rc = 0;
-        }
+        else if (cli_is(&args, "--port", NULL)) rc = cli_int(&args, 0, 65535, &c->port);
+        else if (cli_is(&args, "-np", "--parallel")) rc = cli_int(&args, 1, 64, &c->n_slots);
+        else if (cli_is(&args, "--queue", NULL)) rc = cli_int(&args, 0, 4096, &c->queue_cap);
+        else if (cli_is(&args, "-c", "--ctx-size")) rc = cli_int(&args, 0, 1 << 24, &c->n_ctx);
+        else if (cli_is(&args, "-ub", "--ubatch-size")) rc = cli_int(&args, 0, 1 << 16, &c->n_ubatch);
+        else if (cli_is(&args, "--filter-layer", NULL)) rc = cli_int(&args, -1, 4096, &c->method.filter_layer);
+        else if (cli_is(&args, "--budget", NULL)) rc = cli_int(&args, 0, 1 << 24, &c->method.budget);
+        else if (cli_is(&args, "--timeout", NULL)) rc = cli_int(&args, 1, 86400, &c->timeout_s);
+        else
+            rc = cli_unknown(&args);
         if (rc)
-            return rc < 0 ? cli_error("serve: unknown option '%s' (see gemcl serve --help)", a) : rc;
+            return 1;
     }
     if (!c->model_path)
         return cli_error("serve: no model given (-m MODEL)");

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 
 typedef struct tokenize_args {
     const char *tokenizer_path, *text, *text_file;
@@ -30,53 +31,33 @@ static void usage(FILE *out) {
                  "the file). -m MODEL is accepted too.\n");
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* Returns 0, 1 on a usage error (already printed), or 2 when --help was printed. */
 static int parse_args(int argc, char **argv, tokenize_args *a) {
     memset(a, 0, sizeof *a);
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        long v;
-        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+    cli_args c = cli_args_start("tokenize", argc, argv);
+    while (cli_next(&c)) {
+        int rc = 0;
+        if (cli_is(&c, "--help", "-h")) {
             usage(stdout);
             return 2;
-        } else if (strcmp(s, "--ids") == 0) {
-            a->ids_only = true;
-        } else if (strcmp(s, "--special") == 0) {
-            a->special = true;
-        } else if (strcmp(s, "--bos") == 0) {
-            a->bos = true;
-        } else if (strcmp(s, "--vocab-size") == 0 && i + 1 < argc) {
-            if (parse_int(argv[++i], 1, 1 << 24, &v))
-                return cli_error("tokenize: --vocab-size '%s' is not a number in 1..16777216", argv[i]);
-            a->vocab_size = (int)v;
-        } else if ((strcmp(s, "-m") == 0 || strcmp(s, "--model") == 0) && i + 1 < argc && !a->tokenizer_path) {
-            a->tokenizer_path = argv[++i]; /* llama-tokenize's spelling */
-        } else if (strcmp(s, "-f") == 0 && i + 1 < argc) {
-            a->text_file = argv[++i];
-        } else if (strcmp(s, "--detok") == 0) {
+        } else if (cli_is(&c, "--ids", NULL)) a->ids_only = true;
+        else if (cli_is(&c, "--special", NULL)) a->special = true;
+        else if (cli_is(&c, "--bos", NULL)) a->bos = true;
+        else if (cli_is(&c, "--vocab-size", NULL)) rc = cli_int(&c, 1, 1 << 24, &a->vocab_size);
+        else if (cli_is(&c, "-m", "--model") && !a->tokenizer_path)
+            rc = cli_str(&c, &a->tokenizer_path); /* llama-tokenize's spelling */
+        else if (cli_is(&c, "-f", NULL)) rc = cli_str(&c, &a->text_file);
+        else if (cli_is(&c, "--detok", NULL)) {
             a->detok = true;
-            a->detok_ids = argv + i + 1;
-            a->n_detok_ids = argc - i - 1;
+            a->detok_ids = argv + c.i + 1;
+            a->n_detok_ids = argc - c.i - 1;
             break;
-        } else if (s[0] == '-' && s[1] != '\0') {
-            return cli_error("tokenize: unknown option '%s' (try gemcl tokenize --help)", s);
-        } else if (!a->tokenizer_path) {
-            a->tokenizer_path = s;
-        } else if (!a->text) {
-            a->text = s;
-        } else {
-            return cli_error("tokenize: unexpected argument '%s' (quote the text)", s);
-        }
+        } else if (cli_is_option(&c)) rc = cli_unknown(&c);
+        else if (!a->tokenizer_path) a->tokenizer_path = c.arg;
+        else if (!a->text) a->text = c.arg;
+        else rc = cli_unexpected(&c, " (quote the text)");
+        if (rc)
+            return 1; /* 2 means --help here */
     }
     if (!a->tokenizer_path)
         return cli_error("tokenize: no MODEL or TOKENIZER_FILE (try gemcl tokenize --help)");
@@ -166,13 +147,12 @@ static int run_detok(const gemcl_tokenizer *t, const tokenize_args *a) {
     if (!ids)
         return cli_error("tokenize: out of memory");
     for (int i = 0; i < a->n_detok_ids; i++) {
-        long v;
-        if (parse_int(a->detok_ids[i], 0, gemcl_tokenizer_n_vocab(t) - 1, &v)) {
+        int v;
+        if (opt_int("tokenize", "--detok", a->detok_ids[i], 0, gemcl_tokenizer_n_vocab(t) - 1, &v)) {
             free(ids);
-            return cli_error("tokenize: --detok: '%s' is not a token id in 0..%d", a->detok_ids[i],
-                             gemcl_tokenizer_n_vocab(t) - 1);
+            return 1;
         }
-        ids[i] = (int32_t)v;
+        ids[i] = v;
     }
     char *text, err[4096];
     size_t len;

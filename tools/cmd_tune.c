@@ -41,34 +41,28 @@ static void usage(void) {
 /* Returns 0 to go on, -1 after --help, 1 on a bad option. */
 static int parse(int argc, char **argv, tune_cli *c) {
     gemcl_tune_params *p = &c->params;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+    cli_args args = cli_args_start("tune", argc, argv);
+    while (cli_next(&args)) {
+        const char *dtype = NULL;
+        int rc = 0;
+        if (cli_is(&args, "--help", "-h")) {
             usage();
             return -1;
-        } else if (strcmp(a, "--quick") == 0) {
-            p->grid = GEMCL_TUNE_GRID_QUICK;
-        } else if (strcmp(a, "--smoke") == 0) {
-            p->grid = GEMCL_TUNE_GRID_SMOKE;
-        } else if (strcmp(a, "--show") == 0) {
-            c->show = 1;
-        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
-            c->verbose = 1;
-        } else if (v && strcmp(a, "--device") == 0) {
-            p->device = argv[++i];
-        } else if (v && (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0)) {
-            p->output_path = argv[++i];
-        } else if (v && strcmp(a, "--only") == 0) {
-            p->groups = argv[++i];
-        } else if (v && (strcmp(a, "-r") == 0 || strcmp(a, "--repetitions") == 0)) {
-            if (opt_int("tune", a, argv[++i], 1, 1000, &p->repetitions))
-                return 2;
-        } else if (v && strcmp(a, "--dtype") == 0) {
-            if (gemcl_weight_dtype_from_name(argv[++i], &p->weight_dtype) != GEMCL_OK)
-                return cli_error("tune: unknown dtype '%s' (f32, f16, bf16, q8_0)", argv[i]);
-        } else {
-            return cli_error("tune: unknown option or missing value '%s' (see gemcl tune --help)", a);
-        }
+        } else if (cli_is(&args, "--quick", NULL)) p->grid = GEMCL_TUNE_GRID_QUICK;
+        else if (cli_is(&args, "--smoke", NULL)) p->grid = GEMCL_TUNE_GRID_SMOKE;
+        else if (cli_is(&args, "--show", NULL)) c->show = 1;
+        else if (cli_is(&args, "-v", "--verbose")) c->verbose = 1;
+        else if (cli_is(&args, "--device", NULL)) rc = cli_str(&args, &p->device);
+        else if (cli_is(&args, "-o", "--output")) rc = cli_str(&args, &p->output_path);
+        else if (cli_is(&args, "--only", NULL)) rc = cli_str(&args, &p->groups);
+        else if (cli_is(&args, "-r", "--repetitions")) rc = cli_int(&args, 1, 1000, &p->repetitions);
+        else if (cli_is(&args, "--dtype", NULL)) {
+            if (!(rc = cli_str(&args, &dtype)) && gemcl_weight_dtype_from_name(dtype, &p->weight_dtype) != GEMCL_OK)
+                rc = cli_usage_error("tune: unknown dtype '%s' (f32, f16, bf16, q8_0)", dtype);
+        } else
+            rc = cli_unknown(&args);
+        if (rc)
+            return rc;
     }
     return 0;
 }

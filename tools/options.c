@@ -1,4 +1,4 @@
-/* options.c - numeric flag values for every subcommand (see options.h). */
+/* options.c - flags and their values for every subcommand (see options.h). */
 #include "options.h"
 #include "cli.h"
 
@@ -77,4 +77,59 @@ int opt_int_list(const char *cmd, const char *flag, const char *text, long lo, l
             return 2;
     }
     return *n ? 0 : cli_usage_error("%s: %s needs a comma-separated list, got '%s'", cmd, flag, text);
+}
+
+cli_args cli_args_start(const char *cmd, int argc, char **argv) {
+    return (cli_args){.cmd = cmd, .argc = argc, .argv = argv, .i = 0, .arg = NULL};
+}
+
+bool cli_next(cli_args *c) {
+    if (c->i + 1 >= c->argc)
+        return false;
+    c->arg = c->argv[++c->i];
+    return true;
+}
+
+bool cli_is(const cli_args *c, const char *name, const char *alias) {
+    return strcmp(c->arg, name) == 0 || (alias && strcmp(c->arg, alias) == 0);
+}
+
+bool cli_is_option(const cli_args *c) {
+    return c->arg[0] == '-' && c->arg[1] != '\0';
+}
+
+int cli_str(cli_args *c, const char **out) {
+    if (c->i + 1 >= c->argc)
+        return cli_usage_error("%s: %s needs a value", c->cmd, c->arg);
+    *out = c->argv[++c->i];
+    return 0;
+}
+
+/* The flag's name stays c->arg's: cli_str moves c->i only. */
+int cli_int(cli_args *c, long lo, long hi, int *out) {
+    const char *v = NULL;
+    return cli_str(c, &v) ? 2 : opt_int(c->cmd, c->arg, v, lo, hi, out);
+}
+
+int cli_float(cli_args *c, double lo, double hi, int lo_open, float *out) {
+    const char *v = NULL;
+    return cli_str(c, &v) ? 2 : opt_float(c->cmd, c->arg, v, lo, hi, lo_open, out);
+}
+
+int cli_u64(cli_args *c, uint64_t *out) {
+    const char *v = NULL;
+    return cli_str(c, &v) ? 2 : opt_u64(c->cmd, c->arg, v, out);
+}
+
+int cli_int_list(cli_args *c, long lo, long hi, int *out, int max, int *n) {
+    const char *v = NULL;
+    return cli_str(c, &v) ? 2 : opt_int_list(c->cmd, c->arg, v, lo, hi, out, max, n);
+}
+
+int cli_unknown(const cli_args *c) {
+    return cli_usage_error("%s: unknown option '%s' (see gemcl %s --help)", c->cmd, c->arg, c->cmd);
+}
+
+int cli_unexpected(const cli_args *c, const char *hint) {
+    return cli_usage_error("%s: unexpected argument '%s'%s", c->cmd, c->arg, hint);
 }

@@ -1,4 +1,4 @@
-/* export.c - streaming model writer and dtype codecs; see export.h. */
+/* export.c - streaming model writer (the dtype codec it encodes with is util/types.c's); see export.h. */
 #include "model/export.h"
 
 #include <errno.h>
@@ -13,10 +13,6 @@
 #include "model/safetensors.h"
 
 #define CHUNK_ELEMS (1 << 20)
-
-void gc_encode_f32(gc_dtype dtype, const float *src, size_t n, void *dst) {
-    gc_row_from_f32(dtype, src, (int64_t)n, dst);
-}
 
 void gc_decode_f32(const gc_tensor *t, int64_t first, size_t n, float *dst) {
     gc_row_to_f32(t->dtype, (const unsigned char *)t->data + gc_dtype_row_bytes(t->dtype, first), (int64_t)n, dst);
@@ -37,7 +33,7 @@ typedef struct encode_share {
 
 static void *encode_share_run(void *arg) {
     const encode_share *e = arg;
-    gc_encode_f32(e->dtype, e->src, e->n, e->dst);
+    gc_row_from_f32(e->dtype, e->src, (int64_t)e->n, e->dst);
     return NULL;
 }
 

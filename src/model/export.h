@@ -25,10 +25,9 @@ typedef enum gc_export_format {
 gemcl_status gc_export_write(const char *path, gc_export_format format, gc_gguf_writer *meta, const gc_tensor *tensors,
                              int n, gc_export_fill fill, void *ctx, gc_error *err);
 
-/* Encodes n f32 values as dtype into dst: gc_row_from_f32, the one codec (block types: n whole blocks). */
-void gc_encode_f32(gc_dtype dtype, const float *src, size_t n, void *dst);
-
-/* Decodes elements [first, first + n) of t to f32 through gc_row_to_f32 (block types: whole blocks). */
+/* Decodes elements [first, first + n) of t to f32 through gc_row_to_f32 (block types: whole blocks). The
+ * codec itself is util/types.h's (gc_row_to_f32, gc_row_from_f32, over util/quant.c's blocks): the writer
+ * encodes through gc_row_from_f32 directly. */
 void gc_decode_f32(const gc_tensor *t, int64_t first, size_t n, float *dst);
 
 #endif

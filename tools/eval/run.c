@@ -5,16 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "eval.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Fills the cell from a successful generation. */
 static int cell_from_result(eval_cell *cell, const eval_task *t, const eval_prompt *p, const gemcl_result *r,
@@ -113,7 +107,7 @@ static int append_line(FILE *f, const eval_cell *c, char *err, size_t errlen) {
 }
 
 static void progress(const eval_run_stats *s, const eval_cell *c, double t0) {
-    double elapsed = now_s() - t0;
+    double elapsed = (gemcl_time_us() / 1e6) - t0;
     int done = s->n_run + s->n_skipped, left = s->n_cells - done;
     double eta = s->n_run ? elapsed / s->n_run * left : 0;
     if (c->error)
@@ -250,7 +244,7 @@ int eval_run_grid(eval_task *t, gemcl_context *ctx, const eval_run_opts *o, eval
             fprintf(stderr, "needle: %d cells (%d methods x %d lengths x %d depths)%s, haystack %d tokens\n",
                     s.n_cells, o->n_methods, o->n_lengths, o->n_depths, n_done ? ", resuming" : "", t->n_hay);
     }
-    double t0 = now_s();
+    double t0 = gemcl_time_us() / 1e6;
     int rc = 0;
     for (int li = 0; li < o->n_lengths && !rc; li++)
         for (int di = 0; di < o->n_depths && !rc; di++)

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "serve.h"
@@ -191,7 +190,7 @@ static void log_request(const char *method, const char *url, int status, double 
 /* Answers a complete request. */
 static enum MHD_Result answer(serve_server *srv, struct MHD_Connection *conn, const char *url, const char *method,
                               conn_request *req) {
-    double t0 = serve_now_ms();
+    double t0 = gemcl_time_us() / 1e3;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     serve_peer peer = {ci ? ci->connect_fd : -1};
     serve_reply reply = {0};
@@ -208,7 +207,7 @@ static enum MHD_Result answer(serve_server *srv, struct MHD_Connection *conn, co
         serve_route_request(srv, method, url, req->body ? req->body : "", req->len, &peer, &reply, &route);
     }
     serve_metrics_count_request(&srv->metrics, route, reply.status);
-    log_request(method, url, reply.status, serve_now_ms() - t0);
+    log_request(method, url, reply.status, (gemcl_time_us() / 1e3) - t0);
     if (reply.status == 499) /* the client went away: nobody to answer */
         return MHD_NO;
     return send_reply(conn, srv, &reply, peer.fd);

@@ -92,11 +92,6 @@ int serve_job_wait(serve_job *job, int what, int wait_ms) {
     return ok;
 }
 
-double serve_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 int serve_job_on_token(const char *piece, size_t len, int32_t id, void *user) {
     (void)id;
@@ -106,7 +101,7 @@ int serve_job_on_token(const char *piece, size_t len, int32_t id, void *user) {
     pthread_mutex_lock(&job->mu);
     if (!job->first_token) {
         job->first_token = 1;
-        job->ttft_ms = serve_now_ms() - job->t_start_ms;
+        job->ttft_ms = (gemcl_time_us() / 1e3) - job->t_start_ms;
     }
     int failed = 0;
     if (job->stream) { /* a non-streaming reply is the result's text: nothing to keep here */

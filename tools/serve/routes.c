@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "serve.h"
 
@@ -318,7 +317,7 @@ static int wait_for(serve_job *job, int what, const serve_peer *peer) {
 
 static int route_generate(serve_server *srv, serve_job_kind kind, const char *body, size_t len, const serve_peer *peer,
                           serve_reply *reply, serve_error *err) {
-    double t_start = serve_now_ms();
+    double t_start = gemcl_time_us() / 1e3;
     serve_job *job;
     if (serve_request_parse(srv, kind, body, len, &job, err))
         return -1;

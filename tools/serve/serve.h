@@ -111,9 +111,6 @@ typedef struct serve_job {
     double ttft_ms; /* -1 until the first token */
 } serve_job;
 
-/* Monotonic milliseconds: what request and first-token times are measured in. */
-double serve_now_ms(void);
-
 /* A job with one reference (the caller's), or NULL when out of memory. */
 serve_job *serve_job_create(serve_job_kind kind);
 void serve_job_retain(serve_job *job);
