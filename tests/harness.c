@@ -26,8 +26,7 @@ gc_runtime *test_runtime_portable(const char *portable) {
 bool test_skip_without_fast_path(const gc_runtime *rt, unsigned fast_path, const char *what) {
     if (rt->fast_paths & fast_path)
         return false;
-    fprintf(stderr, "SKIP: %s: device '%s' has no such fast path (or GEMCL_PORTABLE leaves it out)\n", what,
-            rt->dev.info.name);
+    test_skip("%s: device '%s' has no such fast path (or GEMCL_PORTABLE leaves it out)", what, rt->dev.info.name);
     return true;
 }
 
