@@ -17,6 +17,7 @@ static const gc_method methods[GEMCL_METHOD_COUNT_] = {
                                    gc_streaming_per_decode_step, gc_streaming_finish},
     [GEMCL_METHOD_PROMPTDISTILL] = {"promptdistill", NULL, gc_promptdistill_start, gc_promptdistill_select_rows,
                                     gc_promptdistill_after_prefill, NULL, gc_promptdistill_finish},
+    [GEMCL_METHOD_STRIDE] = {"stride", gc_stride_select, NULL, NULL, NULL, NULL, NULL},
 };
 
 const gc_method *gc_method_of(gemcl_method method) {

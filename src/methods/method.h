@@ -50,4 +50,7 @@ gemcl_status gc_streaming_after_prefill(void *state, gc_seq *seq, gc_kept_report
 gemcl_status gc_streaming_per_decode_step(void *state, gc_seq *seq, gc_error *err);
 void gc_streaming_finish(void *state, gc_seq *seq);
 
+/* stride (stride.c): a query-agnostic baseline. */
+gemcl_status gc_stride_select(const gc_method_args *args, gc_selection *sel, gc_error *err);
+
 #endif
