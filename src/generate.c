@@ -144,13 +144,13 @@ static gemcl_status token_push(token_list *l, int32_t id, gc_error *err) {
     return GEMCL_OK;
 }
 
-/* What the token sink needs: the text, the tokenizer's end check, the tokens generated so far. */
+/* What the token sink needs: the text, the tokenizer's end check, the tokens the cache may come to hold. */
 typedef struct sink_state {
     const gc_tokenizer *tok;
     const gemcl_generate_params *p;
     gc_detok detok;
     text_out *out;
-    token_list *generated;
+    token_list *fed;           /* the prompt, then every generated token (the last one may never be fed) */
     gemcl_result *r;
 } sink_state;
 
@@ -164,7 +164,7 @@ static gemcl_status take_token(void *user, int32_t id, bool *stop, gc_error *err
     char piece[256];
     size_t np = gc_detok_push(&k->detok, id, piece, sizeof piece);
     k->r->n_generated++;
-    GC_TRY(token_push(k->generated, id, err));
+    GC_TRY(token_push(k->fed, id, err));
     GC_TRY(text_append(k->out, piece, np, id, err));
     *stop = k->out->stopped;
     return GEMCL_OK;
@@ -220,16 +220,12 @@ static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const 
     GC_TRY(st);
     r->prefill_ms = rq->prefill_ms;
     r->kv_bytes = rq->kv_bytes;
-    token_list generated = {0};
-    sink_state k = {c->model->file->tokenizer, p, {0}, out, &generated, r};
+    sink_state k = {c->model->file->tokenizer, p, {0}, out, fed, r};
     gc_detok_init(&k.detok, k.tok);
     k.detok.prev = (*ids)[rq->n_kept - 1];
     gc_token_sink sink = {take_token, &k};
-    st = gc_request_decode(seq, rq, &sink, err);
-    for (int t = 0; st == GEMCL_OK && t < rq->n_fed; t++) /* the reply tokens whose KV the cache holds */
-        st = token_push(fed, generated.ids[t], err);
-    free(generated.ids);
-    GC_TRY(st);
+    GC_TRY(gc_request_decode(seq, rq, &sink, err));
+    fed->n = (size_t)n + (size_t)rq->n_fed; /* the reply tokens whose KV the cache holds */
     char tail[16];
     size_t nt = gc_detok_flush(&k.detok, tail, sizeof tail);
     if (!out->stopped)
