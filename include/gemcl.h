@@ -301,11 +301,13 @@ typedef enum gemcl_method {
     GEMCL_METHOD_H2O_STREAM = 6,   /* heavy hitters + recent, column sums accumulated and evicted every step */
     GEMCL_METHOD_POD_TF = 7,       /* training-free POD: distant logits shared within layer blocks (not the paper's
                                       retrained model; never compare with its numbers) */
+    GEMCL_METHOD_STRIDE = 8,       /* query-agnostic baseline: k tokens evenly spaced over the prompt, always the
+                                      first and the last, then the whole model on them (like GemFilter's pass 2) */
     GEMCL_METHOD_COUNT_            /* not a method: the number of them */
 } gemcl_method;
 
-/* "full", "gemfilter", "snapkv", "h2o", "streamingllm", "promptdistill", "h2o-stream", "pod-tf"; NULL for an
- * unknown value. */
+/* "full", "gemfilter", "snapkv", "h2o", "streamingllm", "promptdistill", "h2o-stream", "pod-tf", "stride"; NULL
+ * for an unknown value. */
 const char *gemcl_method_name(gemcl_method method);
 /* Parses a name; returns GEMCL_ERR_NOT_FOUND (and leaves *method) for an unknown one. */
 gemcl_status gemcl_method_from_name(const char *name, gemcl_method *method);

@@ -49,6 +49,7 @@ const char *gemcl_method_name(gemcl_method method) {
     case GEMCL_METHOD_PROMPTDISTILL: return "promptdistill";
     case GEMCL_METHOD_H2O_STREAM: return "h2o-stream";
     case GEMCL_METHOD_POD_TF: return "pod-tf";
+    case GEMCL_METHOD_STRIDE: return "stride";
     case GEMCL_METHOD_COUNT_: break;
     }
     return NULL;

@@ -1,19 +1,14 @@
-/* generate.c - gemcl_generate: tokenize, let the method choose the prompt, prefill, decode, stream. */
+/* generate.c - gemcl_generate: check the parameters, tokenize, run the request through the engine
+ * (engine/request.h: the method's selection, prefill, compression and decode) and stream the text. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api_internal.h"
+#include "engine/request.h"
 #include "methods/method.h"
 #include "tokenizer/tokenizer.h"
 #include "util/grow.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* The generated text, streamed to the caller while holding back what could still become a stop string. */
 typedef struct text_out {
@@ -67,36 +62,6 @@ static gemcl_status text_append(text_out *o, const char *piece, size_t n, int32_
     return GEMCL_OK;
 }
 
-/* Resolves the method and its arguments (defaults from the model), then runs its token-level selection:
- * fills kept ids (owned by sel) and the result's selection fields. */
-static gemcl_status choose_prompt(gemcl_context *c, const gemcl_generate_params *p, const int32_t *ids, int n,
-                                  const gc_method **method, gc_method_args *a, gc_selection *sel, gemcl_result *r,
-                                  gc_error *err) {
-    gemcl_model *m = c->model;
-    const char *name = gemcl_method_name(p->method.method);
-    *method = name ? gc_method_find(name) : NULL;
-    if (!*method)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "unknown method %d", (int)p->method.method);
-    *a = (gc_method_args){m->ops, m->dm, ids, n, p->method.filter_layer, p->method.budget, c->n_ubatch,
-                          &c->seq->progress};
-    if (a->filter_layer < 0) {
-        a->filter_layer = m->filter_layer;
-        r->filter_layer_defaulted = !m->filter_layer_from_card;
-    }
-    if (a->budget <= 0)
-        a->budget = m->budget;
-    if (a->filter_layer >= m->file->hp.n_layers)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "filter layer %d is outside the model's layers 0..%d",
-                       a->filter_layer, m->file->hp.n_layers - 1);
-    r->filter_layer = (*method)->before_prefill ? a->filter_layer : -1;
-    if (!(*method)->before_prefill)
-        return GEMCL_OK;
-    double t0 = now_ms();
-    gemcl_status st = (*method)->before_prefill(a, sel, err);
-    r->filter_ms = now_ms() - t0;
-    return st;
-}
-
 /* The KV method's report into the result (ownership moves). */
 static void take_report(gc_kept_report *k, gemcl_result *r) {
     if (k->tokens) {
@@ -114,7 +79,8 @@ static void take_report(gc_kept_report *k, gemcl_result *r) {
 /* The prompt's token ids: tokenized (or copied from given, the caller's ids), and middle-truncated to fit when
  * asked. */
 static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
-                               const gemcl_generate_params *p, int32_t **ids, int *n, gc_error *err) {
+                               const gemcl_generate_params *p, const gc_method *method, int32_t **ids, int *n,
+                               gc_error *err) {
     const gc_tokenizer *tok = c->model->file->tokenizer;
     gemcl_status st = GEMCL_OK;
     if (given) {
@@ -130,9 +96,7 @@ static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len,
     int limit = c->seq->n_ctx - 1;
     /* only a method that chooses tokens before the prefill (gemfilter) can take a prompt longer than the
      * context; the KV methods prefill the whole prompt first */
-    const char *name = gemcl_method_name(p->method.method);
-    const gc_method *method = name ? gc_method_find(name) : NULL;
-    bool compresses = method && method->before_prefill;
+    bool compresses = method->before_prefill != NULL;
     if (*n > limit && !compresses && !p->truncate_middle)
         return gc_fail(err, GEMCL_ERR_CONTEXT_FULL,
                        "the prompt has %d tokens but the context holds %d (use a larger context, gemfilter, "
@@ -154,15 +118,6 @@ static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len,
     }
     return GEMCL_OK;
 }
-
-/* The KV method's state for one request: started after the cache is reset, finished on every path. */
-typedef struct method_run {
-    const gc_method *method;
-    gc_method_args args;
-    gc_kv_args kv;
-    void *state;
-    bool started;
-} method_run;
 
 /* How many leading prompt ids the cache holds and may keep (cache_prompt): all of the last call's prompt +
  * reply when ids extend them (whatever a method compressed), else the common prefix when the cache is one
@@ -189,101 +144,94 @@ static gemcl_status token_push(token_list *l, int32_t id, gc_error *err) {
     return GEMCL_OK;
 }
 
+/* What the token sink needs: the text, the tokenizer's end check, the tokens the cache may come to hold. */
+typedef struct sink_state {
+    const gc_tokenizer *tok;
+    const gemcl_generate_params *p;
+    gc_detok detok;
+    text_out *out;
+    token_list *fed;           /* the prompt, then every generated token (the last one may never be fed) */
+    gemcl_result *r;
+} sink_state;
+
+/* The engine's token sink: stops at an end token, else streams the token's text and keeps the token. */
+static gemcl_status take_token(void *user, int32_t id, bool *stop, gc_error *err) {
+    sink_state *k = user;
+    if (!k->p->ignore_eos && gc_api_is_end(k->tok, id)) {
+        *stop = true;
+        return GEMCL_OK;
+    }
+    char piece[256];
+    size_t np = gc_detok_push(&k->detok, id, piece, sizeof piece);
+    k->r->n_generated++;
+    GC_TRY(token_push(k->fed, id, err));
+    GC_TRY(text_append(k->out, piece, np, id, err));
+    *stop = k->out->stopped;
+    return GEMCL_OK;
+}
+
+/* The request for this call: the method's plan (full when the cache already holds the prompt's start) over
+ * the prompt, with its options resolved once from the model's defaults. */
+static gemcl_status request_init(gemcl_context *c, const gemcl_generate_params *p, const gc_method *method,
+                                 int32_t *ids, int n, int reuse, gc_request *rq, gemcl_result *r, gc_error *err) {
+    gemcl_model *m = c->model;
+    *rq = (gc_request){0};
+    rq->method = reuse > 0 ? gc_method_of(GEMCL_METHOD_FULL) : method;
+    rq->args = (gc_method_args){m->ops, m->dm, ids, n, p->method.filter_layer, p->method.budget, c->n_ubatch,
+                                &c->seq->progress};
+    rq->kv = (gc_kv_args){&p->method, 0};
+    rq->reuse = reuse;
+    rq->smp = (gc_sampling){p->temperature, p->top_k, p->top_p, p->seed ? p->seed : 0x9E3779B97F4A7C15ULL};
+    rq->max_tokens = p->max_tokens;
+    r->filter_layer = -1;
+    if (reuse > 0) /* what a method kept on an earlier turn stays; this turn only appends */
+        return GEMCL_OK;
+    gc_request_defaults d = {m->filter_layer, m->filter_layer_from_card != 0, m->budget};
+    GC_TRY(gc_request_resolve(rq, &d, err));
+    r->filter_layer_defaulted = rq->layer_defaulted;
+    /* only GemFilter reads a layer (stride selects before the prefill too, but by position alone) */
+    r->filter_layer = method == gc_method_of(GEMCL_METHOD_GEMFILTER) ? rq->args.filter_layer : -1;
+    return GEMCL_OK;
+}
+
 static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
-                        const gemcl_generate_params *p, gemcl_result *r, text_out *out, int32_t **ids,
-                        gc_selection *sel, method_run *mr, token_list *fed, gc_error *err) {
+                        const gemcl_generate_params *p, const gc_method *method, gemcl_result *r, text_out *out,
+                        int32_t **ids, gc_request *rq, token_list *fed, gc_error *err) {
     gc_seq *seq = c->seq;
-    const gc_tokenizer *tok = c->model->file->tokenizer;
     int n = 0;
-    gemcl_status st = prompt_ids(c, prompt, len, given, p, ids, &n, err);
-    if (st != GEMCL_OK)
-        return st;
+    GC_TRY(prompt_ids(c, prompt, len, given, p, method, ids, &n, err));
     r->n_prompt_tokens = n;
     if (n == 0)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "the prompt is empty and the tokenizer adds no BOS");
     int reuse = p->cache_prompt ? reusable_prefix(c, *ids, n) : 0;
     for (int i = 0; i < n; i++)
         GC_TRY(token_push(fed, (*ids)[i], err));
-    if (reuse > 0) { /* what a method kept on an earlier turn stays; this turn only appends */
-        mr->method = gc_method_find("full");
-        r->filter_layer = -1;
-        if (reuse < c->n_history)
-            gc_seq_truncate(seq, reuse);
-    } else if ((st = choose_prompt(c, p, *ids, n, &mr->method, &mr->args, sel, r, err)) != GEMCL_OK) {
-        return st;
-    }
-    c->history_exact = reuse > 0 ? c->history_exact : strcmp(mr->method->name, "full") == 0;
+    if (reuse > 0 && reuse < c->n_history)
+        gc_seq_truncate(seq, reuse);
+    GC_TRY(request_init(c, p, method, *ids, n, reuse, rq, r, err));
+    GC_TRY(gc_request_select(rq, *ids, err));
+    r->filter_ms = rq->filter_ms;
+    c->history_exact = reuse > 0 ? c->history_exact : rq->method == gc_method_of(GEMCL_METHOD_FULL);
     c->n_history = 0; /* from here on the cache changes: known again only when this call succeeds */
     r->n_cached_tokens = reuse;
-    int32_t *kept = *ids;
-    if (sel->kept) {
-        for (int i = 0; i < sel->n_kept; i++)
-            (*ids)[i] = (*ids)[sel->kept[i]]; /* kept is ascending, so the gather can run in place */
-        n = sel->n_kept;
-    }
-    r->n_kept_tokens = n;
-    gc_sampling smp = {p->temperature, p->top_k, p->top_p, p->seed ? p->seed : 0x9E3779B97F4A7C15ULL};
-    if (reuse == 0)
-        gc_seq_reset(seq);
-    kept += reuse;
-    n -= reuse;
-    int want_rows = seq->n_past + n + (p->max_tokens > 0 ? p->max_tokens : 0);
-    if ((st = gc_seq_reserve(seq, want_rows < seq->n_ctx ? want_rows : seq->n_ctx, err)) != GEMCL_OK)
-        return st;
-    const gc_method *method = mr->method;
-    if (method->start) {
-        mr->kv = (gc_kv_args){&p->method, p->max_tokens > 0 ? p->max_tokens : 0};
-        if ((st = method->start(&mr->args, &mr->kv, seq, &mr->state, err)) != GEMCL_OK)
-            return st;
-        mr->started = true;
-    }
-    double t0 = now_ms();
-    int32_t next = -1;
-    if (method->select_rows) {
-        gc_stage_hook stages = {method->select_rows, mr->state};
-        st = gc_seq_prefill_staged(seq, kept, n, &stages, &smp, &next, NULL, err);
-    } else {
-        st = gc_seq_prefill(seq, kept, NULL, n, &smp, &next, NULL, err);
-    }
-    if (st != GEMCL_OK)
-        return st;
-    gc_kept_report report = {0};
-    if (method->after_prefill) {
-        st = method->after_prefill(mr->state, seq, &report, err);
-        take_report(&report, r);
-        if (st != GEMCL_OK)
-            return st;
-    }
-    r->prefill_ms = now_ms() - t0;
-    r->kv_bytes = gc_seq_kv_bytes(seq);
-    gc_detok d;
-    gc_detok_init(&d, tok);
-    d.prev = kept[n - 1];
-    t0 = now_ms();
-    for (int t = 0; t < p->max_tokens; t++) {
-        if (!p->ignore_eos && gc_api_is_end(tok, next))
-            break;
-        char piece[256];
-        size_t np = gc_detok_push(&d, next, piece, sizeof piece);
-        r->n_generated++;
-        if ((st = text_append(out, piece, np, next, err)) != GEMCL_OK)
-            return st;
-        if (out->stopped || t + 1 == p->max_tokens)
-            break;
-        if (method->per_decode_step && (st = method->per_decode_step(mr->state, seq, err)) != GEMCL_OK)
-            return st;
-        if (seq->n_past >= seq->n_ctx)
-            break;
-        if ((st = token_push(fed, next, err)) != GEMCL_OK ||
-            (st = gc_seq_decode(seq, next, &smp, &next, NULL, err)) != GEMCL_OK)
-            return st;
-    }
+    r->n_kept_tokens = rq->n_kept;
+    gemcl_status st = gc_request_prefill(seq, rq, err);
+    take_report(&rq->kept, r);
+    GC_TRY(st);
+    r->prefill_ms = rq->prefill_ms;
+    r->kv_bytes = rq->kv_bytes;
+    sink_state k = {c->model->file->tokenizer, p, {0}, out, fed, r};
+    gc_detok_init(&k.detok, k.tok);
+    k.detok.prev = (*ids)[rq->n_kept - 1];
+    gc_token_sink sink = {take_token, &k};
+    GC_TRY(gc_request_decode(seq, rq, &sink, err));
+    fed->n = (size_t)n + (size_t)rq->n_fed; /* the reply tokens whose KV the cache holds */
     char tail[16];
-    size_t nt = gc_detok_flush(&d, tail, sizeof tail);
-    if (!out->stopped && (st = text_append(out, tail, nt, next, err)) != GEMCL_OK)
-        return st;
-    stream_to(out, out->len, next);
-    r->decode_ms = now_ms() - t0;
+    size_t nt = gc_detok_flush(&k.detok, tail, sizeof tail);
+    if (!out->stopped)
+        GC_TRY(text_append(out, tail, nt, rq->next, err));
+    stream_to(out, out->len, rq->next);
+    r->decode_ms = rq->decode_ms;
     return GEMCL_OK;
 }
 
@@ -321,18 +269,20 @@ gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const
         if (sl > out.hold + 1)
             out.hold = sl - 1;
     }
+    const gc_method *method = gc_method_of(p.method.method);
+    if (!method)
+        return gc_fail(&c->err, GEMCL_ERR_INVALID_ARG, "unknown method %d", (int)p.method.method);
     gc_runtime *rt = c->model->rt;
     gc_api_lock(c->model);
     gc_runtime_reset_peak(rt);
     c->logits_valid = false;
     c->seq->progress = (gc_progress){p.on_progress, p.on_progress_user};
     int32_t *ids = NULL;
-    gc_selection sel = {0};
-    method_run mr = {0};
+    gc_request rq = {0};
     token_list fed = {0};
-    gemcl_status st = run(c, prompt, len, given, &p, r, &out, &ids, &sel, &mr, &fed, &c->err);
-    if (mr.started && mr.method->finish)
-        mr.method->finish(mr.state, c->seq);
+    gemcl_status st = run(c, prompt, len, given, &p, method, r, &out, &ids, &rq, &fed, &c->err);
+    gc_request_finish(c->seq, &rq);
+    gc_selection sel = rq.sel; /* ours now */
     remember_history(c, st, &fed);
     r->peak_device_bytes = rt->bytes_peak;
     c->seq->progress = (gc_progress){0}; /* the callback belongs to this call only */

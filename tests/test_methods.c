@@ -840,6 +840,102 @@ START_TEST(cli_shows_what_each_method_kept_and_its_kv_saving) {
 }
 END_TEST
 
+/* ---- stride: a method written against engine/plan.h alone ------------------------------------------------ */
+
+START_TEST(stride_selects_sorted_unique_indices_keeping_the_budget_and_the_last) {
+    const gc_method *m = gc_method_of(GEMCL_METHOD_STRIDE);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_eq(m, gc_method_find("stride"));
+    ck_assert_str_eq(m->name, gemcl_method_name(GEMCL_METHOD_STRIDE));
+    const int cases[][2] = {{10, 1}, {10, 2}, {10, 9}, {11, 10}, {100, 7}, {1000, 33}, {4097, 1024}, {5, 5}, {3, 8}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int n = cases[c][0], k = cases[c][1];
+        int32_t *ids = calloc((size_t)n, sizeof *ids); /* stride reads no id: any prompt of n tokens */
+        gc_method_args a = {NULL, NULL, ids, n, 0, k, 512, NULL};
+        gc_selection sel = {0};
+        gc_error err;
+        ck_assert_msg(m->before_prefill(&a, &sel, &err) == GEMCL_OK, "%s", err.msg);
+        if (n <= k) { /* nothing to drop */
+            ck_assert_ptr_null(sel.kept);
+        } else {
+            ck_assert_int_eq(sel.n_kept, k);
+            for (int i = 1; i < k; i++)
+                ck_assert_msg(sel.kept[i] > sel.kept[i - 1], "n %d k %d: kept[%d] = %d after %d", n, k, i, sel.kept[i],
+                              sel.kept[i - 1]);
+            ck_assert_int_eq(sel.kept[k - 1], n - 1);
+            ck_assert_int_ge(sel.kept[0], 0);
+            if (k > 1) { /* evenly spaced: neighbours differ by floor or ceil of (n - 1) / (k - 1) */
+                ck_assert_int_eq(sel.kept[0], 0);
+                int lo = (n - 1) / (k - 1), hi = lo + ((n - 1) % (k - 1) != 0);
+                for (int i = 1; i < k; i++)
+                    ck_assert(sel.kept[i] - sel.kept[i - 1] >= lo && sel.kept[i] - sel.kept[i - 1] <= hi);
+            }
+        }
+        free(sel.kept);
+        free(ids);
+    }
+    int32_t one = 0;
+    gc_method_args bad = {NULL, NULL, &one, 1, 0, 0, 512, NULL};
+    gc_selection sel = {0};
+    gc_error err;
+    ck_assert_int_eq(m->before_prefill(&bad, &sel, &err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "stride: budget"));
+}
+END_TEST
+
+/* End to end through the API: stride keeps k evenly spaced tokens, always the last, and what it generates is
+ * full attention's answer on exactly those tokens. */
+START_TEST(stride_runs_end_to_end_as_full_attention_on_the_kept_tokens) {
+    gemcl_model *model;
+    gemcl_context *ctx;
+    if (!test_api_open_shared(STORIES, &model, &ctx))
+        return;
+    const char *prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
+                         "park with her friends. One day, she saw a big red ball under a tree.";
+    const int k = 16;
+    gemcl_result r;
+    ck_assert_msg(generate(ctx, prompt, GEMCL_METHOD_STRIDE, k, 12, &r) == GEMCL_OK, "%s",
+                  gemcl_context_last_error(ctx));
+    int n = r.n_prompt_tokens;
+    ck_assert_int_gt(n, k);
+    ck_assert_int_eq(r.n_kept_tokens, k);
+    ck_assert_ptr_nonnull(r.kept_indices);
+    ck_assert_int_eq(r.kept_indices[k - 1], n - 1);
+    ck_assert_int_eq(r.filter_layer, -1); /* no layer was read */
+    ck_assert_int_gt(r.n_generated, 0);
+    const int32_t *kept;
+    int n_kept;
+    ck_assert_int_eq(gemcl_context_kept_ids(ctx, &kept, &n_kept), GEMCL_OK);
+    ck_assert_int_eq(n_kept, k);
+    int32_t *ids = malloc((size_t)k * sizeof *ids);
+    memcpy(ids, kept, (size_t)k * sizeof *ids);
+    gemcl_generate_params g = gemcl_generate_default_params();
+    g.max_tokens = 12;
+    gemcl_result full;
+    ck_assert_msg(gemcl_generate_tokens(ctx, ids, k, &g, &full) == GEMCL_OK, "%s", gemcl_context_last_error(ctx));
+    ck_assert_str_eq(r.text, full.text);
+    ck_assert_int_eq(r.n_generated, full.n_generated);
+    free(ids);
+    gemcl_result_free(&full);
+    gemcl_result_free(&r);
+    gemcl_context_free(ctx);
+    gemcl_model_free(model);
+}
+END_TEST
+
+START_TEST(cli_runs_stride_and_shows_what_it_kept) {
+    const char *path = test_shared_path(STORIES);
+    if (test_skip_if_missing(path, STORIES))
+        return;
+    static char out[65536];
+    char args[8192];
+    snprintf(args, sizeof args, "run -m %s -p 'Once upon a time, there was a little girl named Lily. She loved to "
+             "play outside in the park with her friends.' -n 4 --method stride --budget 12 --show-selected", path);
+    ck_assert_int_eq(test_run_cli(args, true, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "selected by stride: 12 of"), "%s", out);
+}
+END_TEST
+
 Suite *suite_methods(void) {
     Suite *s = suite_create("methods");
     TCase *tc = tcase_create("methods");
@@ -858,6 +954,9 @@ Suite *suite_methods(void) {
     tcase_add_test(tc, every_method_equals_full_when_the_prompt_fits_the_budget);
     tcase_add_test(tc, kv_bytes_after_prefill_follow_each_formula);
     tcase_add_test(tc, cli_shows_what_each_method_kept_and_its_kv_saving);
+    tcase_add_test(tc, stride_selects_sorted_unique_indices_keeping_the_budget_and_the_last);
+    tcase_add_test(tc, stride_runs_end_to_end_as_full_attention_on_the_kept_tokens);
+    tcase_add_test(tc, cli_runs_stride_and_shows_what_it_kept);
     suite_add_tcase(s, tc);
     return s;
 }

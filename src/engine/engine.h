@@ -6,12 +6,13 @@
  *               the prefill scratch, and the count of cached tokens.
  *   gc_seq_prefill / gc_seq_decode   advance the sequence; the sampled id is the only thing read back.
  *   gc_seq_score   a prefill that reads back each row's next-token negative log-likelihood (perplexity).
- *   gc_seq_prefill_staged   layer-major prefill whose hook may drop rows between layers (PromptDistill).
- *   hooks and cache edits for the KV methods (src/methods): an after-layer hook with each layer's queries,
- *               per-layer row counts, per-head compaction, resizing, shared distant logits (pod-tf).
- *   gc_filter_pass   GemFilter's first pass: layers 0..r-1 over all tokens layer by layer (so only one
- *               layer's K/V exists at a time), then layer r's RMSNorm, K for every token and Q for the last,
- *               post-RoPE, handed to the caller. Nothing else of layer r and nothing after it runs.
+ *   gc_seq_prefill_staged   layer-major prefill whose per-layer callback may drop rows (PromptDistill).
+ *   plan.h      what methods see: the hook table, an opaque gc_seq with accessors and setters, the cache
+ *               edits, and gc_filter_pass (the layer-major driver stopped at GemFilter's layer r).
+ *   request.h   one request's lifecycle over a plan: select, gather, prefill, after_prefill, decode.
+ *
+ * Files: seq.c (the sequence and its cache), forward.c (the model's math: one layer body, prefill, decode,
+ * scoring), layer_major.c (the layer-major driver: staged prefill and the filter pass), request.c.
  *
  * Everything stays on the device; a decode step enqueues every kernel and ends in one blocking 4-byte read.
  * A gc_seq is used by one thread at a time; different gc_seqs on different runtimes are independent. */
@@ -21,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/plan.h"
 #include "model/model.h"
 #include "ops/ops.h"
 
@@ -55,13 +57,6 @@ void gc_dmodel_free(gc_runtime *rt, gc_dmodel *m);
  * Llama 3 frequency scaling when asked. Shared by the engine and the plain C reference in the tests. */
 void gc_rope_inv_freq(const gc_hparams *hp, float *inv_freq);
 
-/* Progress: called between prefill chunks and between filter-pass layers with work done and total (in
- * token-rows); a non-zero return aborts the call with GEMCL_ABORTED, leaving the sequence usable. */
-typedef struct gc_progress {
-    int (*fn)(int64_t done, int64_t total, void *user);
-    void *user;
-} gc_progress;
-
 typedef struct gc_seq_params {
     int n_ctx;      /* KV cache rows per layer; 0 = the model's trained context */
     int n_ubatch;   /* prefill chunk (rows per enqueue); 0 = 512 */
@@ -81,18 +76,7 @@ typedef struct gc_scratch {
 /* Device bytes the scratch's buffers hold. */
 uint64_t gc_scratch_device_bytes(const gc_scratch *s);
 
-struct gc_seq;
-
-/* Called by prefill and decode right after layer `layer` ran over n rows: q holds their post-RoPE queries,
- * f32 (n, n_heads, head_dim), and their K/V are rows row0 .. row0 + n - 1 of the layer's cache, which holds
- * row0 + n rows. Methods that score keys by attention (SnapKV, H2O) hook here; the layer loop stays as it is. */
-typedef struct gc_layer_hook {
-    gemcl_status (*fn)(void *user, struct gc_seq *seq, int layer, const gc_buffer *q, int row0, int n,
-                       gc_error *err);
-    void *user;
-} gc_layer_hook;
-
-typedef struct gc_seq {
+struct gc_seq {
     gc_ops *ops;
     const gc_dmodel *m;
     int n_ctx;                      /* the most KV rows this sequence may hold */
@@ -109,7 +93,7 @@ typedef struct gc_seq {
     const gc_shared_logits *const *shared_logits; /* NULL, or (n_layers) entries, NULL for an ordinary layer:
                                        pod-tf layers whose distant keys take the logits of another layer; their
                                        k_cache holds key rows j >= sinks at j - k_shift. Owned by the setter. */
-} gc_seq;
+};
 
 gemcl_status gc_seq_create(gc_ops *ops, const gc_dmodel *m, const gc_seq_params *params, gc_seq **out,
                            gc_error *err);
@@ -122,30 +106,9 @@ void gc_seq_reset(gc_seq *seq);
  * method compressed, whose row i is token i. */
 void gc_seq_truncate(gc_seq *seq, int rows);
 
-/* Clears the cache and frees its buffers (kv_rows = 0); the next reserve allocates afresh. Used after a
- * method left layers with different key and value capacities (pod-tf). */
-void gc_seq_release(gc_seq *seq);
-
 /* Makes room for rows KV rows per layer (rows <= n_ctx, else GEMCL_ERR_CONTEXT_FULL), keeping the cached
  * rows. The cache is allocated lazily, so device memory reflects what a request uses, not n_ctx. */
 gemcl_status gc_seq_reserve(gc_seq *seq, int rows, gc_error *err);
-
-/* Reallocates every layer's cache to exactly rows rows (n_past <= rows <= n_ctx), keeping the cached rows:
- * after a method compacted the cache this returns the freed memory to the device. */
-gemcl_status gc_seq_resize(gc_seq *seq, int rows, gc_error *err);
-
-/* Compacts layer's cache to n_keep rows: row r of KV head g becomes old row idx[g * idx_head_stride + r]
- * (idx_head_stride 0: the same rows for every head). Rows keep their post-RoPE keys, i.e. their original
- * positions. Sets kv_len[layer] = n_keep and n_past to the longest layer. Enqueue only. */
-gemcl_status gc_seq_compact_layer(gc_seq *seq, int layer, const gc_buffer *idx, /* int32 (n_kv_heads, stride) */
-                                  int idx_head_stride, int n_keep, gc_error *err);
-
-/* Compacts only layer's keys to rows idx[0..n_keep-1] (one list for every head; pod-tf drops the keys of
- * distant rows, whose logits come from another layer). The caller then sets the layer's k_shift. */
-gemcl_status gc_seq_compact_keys(gc_seq *seq, int layer, const gc_buffer *idx, int n_keep, gc_error *err);
-
-/* Device bytes of the KV rows in use (kv_len rows per layer, K and V; minus the keys pod-tf dropped). */
-size_t gc_seq_kv_bytes(const gc_seq *seq);
 
 /* What to do with the logits of the last row after a forward step. */
 typedef struct gc_sampling {
@@ -175,21 +138,9 @@ gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *n
  * gc_seq_prefill. */
 gemcl_status gc_seq_score(gc_seq *seq, const int32_t *ids, int n, int first, float *nll, gc_error *err);
 
-/* Layer-major prefill with row selection (PromptDistill): after layer `layer` has run over all current rows,
- * the hook sees the last row's post-RoPE query (f32 (n_heads, head_dim) at q[q_last_off]), the layer's keys
- * (seq->k_cache[layer], rows 0 .. n_rows - 1) and the rows' original positions, and may return the rows to
- * carry forward: *keep = malloc'd ascending indices into the current rows (NULL = keep all). */
-typedef struct gc_stage_view {
-    int layer;
-    int n_rows;
-    const gc_buffer *q;
-    size_t q_last_off;
-    const int32_t *positions;       /* (n_rows) original positions of the current rows */
-} gc_stage_view;
-
+/* The layer-major prefill's per-layer callback (plan.h's select_rows) with its state. */
 typedef struct gc_stage_hook {
-    gemcl_status (*fn)(void *user, gc_seq *seq, const gc_stage_view *view, int32_t **keep, int *n_keep,
-                       gc_error *err);
+    gc_select_rows_fn fn;
     void *user;
 } gc_stage_hook;
 
@@ -200,13 +151,5 @@ typedef struct gc_stage_hook {
  * gc_seq_prefill. The residual stream of the rows is kept in chunks of n_ubatch rows, one buffer each. */
 gemcl_status gc_seq_prefill_staged(gc_seq *seq, const int32_t *ids, int n, const gc_stage_hook *hook,
                                    gc_sampling *smp, int32_t *next_id, float *logits, gc_error *err);
-
-/* GemFilter's first pass (METHODS.md, gemfilter, pass 1). Runs layers 0..filter_layer-1 over ids at
- * positions 0..n-1 with causal attention, layer by layer, then layer filter_layer's RMSNorm, K of all rows
- * and Q of the last row, both post-RoPE. On success *k_out holds f32 (n, kv_dim) and *q_out f32 (q_dim),
- * allocated through the runtime; the caller frees both with gc_buffer_free. No KV is kept. */
-gemcl_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids, int n, int filter_layer,
-                            int n_ubatch, const gc_progress *progress, gc_buffer *k_out, gc_buffer *q_out,
-                            gc_error *err);
 
 #endif

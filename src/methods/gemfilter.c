@@ -7,7 +7,6 @@
 #include <stdlib.h>
 
 #include "methods/method.h"
-#include "ops/select.h"
 
 gemcl_status gc_gemfilter_select(const gc_method_args *a, gc_selection *sel, gc_error *err) {
     sel->kept = NULL;
@@ -16,7 +15,7 @@ gemcl_status gc_gemfilter_select(const gc_method_args *a, gc_selection *sel, gc_
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "gemfilter: budget must be positive (got %d)", a->budget);
     if (a->n <= a->budget)
         return GEMCL_OK; /* nothing to drop: exactly the full-attention path */
-    const gc_hparams *hp = &a->m->hp;
+    const gc_hparams *hp = gc_dmodel_hparams(a->m);
     gc_runtime *rt = gc_ops_runtime(a->ops);
     int n = a->n, k = a->budget;
     gc_buffer kbuf = {0}, qbuf = {0}, scores = {0}, pooled = {0}, idx = {0};

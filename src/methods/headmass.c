@@ -17,8 +17,6 @@
 #include <string.h>
 
 #include "methods/method.h"
-#include "ops/kvcompress.h"
-#include "ops/select.h"
 
 #define H2O_RECENT 32 /* GemFilter's H2O port keeps the last 32 prompt tokens */
 #define SNAPKV_WINDOW 32
@@ -40,13 +38,14 @@ typedef struct headmass {
 static gemcl_status accumulate(void *user, gc_seq *seq, int layer, const gc_buffer *q, int row0, int n,
                                gc_error *err) {
     headmass *h = user;
-    const gc_hparams *hp = &seq->m->hp;
+    const gc_hparams *hp = gc_seq_hparams(seq);
+    gc_ops *ops = gc_seq_ops(seq);
     if (row0 + n <= h->i_from || row0 + n > h->cap)
         return GEMCL_OK;
     gc_attn_rows r = {row0, n, h->i_from, hp->n_heads, hp->n_kv_heads, hp->head_dim, 1.0f / sqrtf((float)hp->head_dim)};
-    gemcl_status st = gc_op_attn_lse(seq->ops, &r, q, 0, &seq->k_cache[layer], &h->lse, err);
+    gemcl_status st = gc_op_attn_lse(ops, &r, q, 0, gc_seq_keys(seq, layer), &h->lse, err);
     if (st == GEMCL_OK)
-        st = gc_op_attn_colsum(seq->ops, &r, q, 0, &seq->k_cache[layer], &h->lse, &h->mass[layer], h->cap, err);
+        st = gc_op_attn_colsum(ops, &r, q, 0, gc_seq_keys(seq, layer), &h->lse, &h->mass[layer], h->cap, err);
     return st;
 }
 
@@ -54,8 +53,8 @@ void gc_headmass_finish(void *state, gc_seq *seq) {
     headmass *h = state;
     if (!h)
         return;
-    gc_runtime *rt = gc_ops_runtime(seq->ops);
-    seq->after_layer = (gc_layer_hook){0};
+    gc_runtime *rt = gc_ops_runtime(gc_seq_ops(seq));
+    gc_seq_set_layer_hook(seq, (gc_layer_hook){0});
     for (int l = 0; h->mass && l < h->n_layers; l++)
         gc_buffer_free(rt, &h->mass[l]);
     free(h->mass);
@@ -96,7 +95,7 @@ static gemcl_status headmass_start(const gc_method_args *a, const gc_kv_args *kv
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "budget must be positive (got %d)", budget);
     if (a->n <= budget && !stream)
         return GEMCL_OK; /* nothing to drop: exactly the full-attention path */
-    const gc_hparams *hp = &a->m->hp;
+    const gc_hparams *hp = gc_dmodel_hparams(a->m);
     headmass *h = calloc(1, sizeof *h);
     if (!h || !(h->mass = calloc((size_t)hp->n_layers, sizeof *h->mass))) {
         free(h);
@@ -106,12 +105,12 @@ static gemcl_status headmass_start(const gc_method_args *a, const gc_kv_args *kv
     h->i_from = i_from, h->pooling = pooling, h->stream = stream, h->max_new = kv->max_new;
     h->n_layers = hp->n_layers;
     h->cap = stream ? (a->n > budget ? a->n : budget) + 1 : a->n;
-    gemcl_status st = headmass_buffers(gc_ops_runtime(a->ops), hp, seq->s.n_ub, h, err);
+    gemcl_status st = headmass_buffers(gc_ops_runtime(a->ops), hp, gc_seq_n_ubatch(seq), h, err);
     if (st != GEMCL_OK) {
         gc_headmass_finish(h, seq);
         return st;
     }
-    seq->after_layer = (gc_layer_hook){accumulate, h};
+    gc_seq_set_layer_hook(seq, (gc_layer_hook){accumulate, h});
     *state = h;
     return GEMCL_OK;
 }
@@ -170,18 +169,19 @@ static gemcl_status select_layer(gc_ops *ops, const headmass *h, int layer, int 
 /* Streaming: the mass follows its rows (same per-head idx as the KV), through the zero-tailed mass_tmp. */
 static gemcl_status gather_mass(gc_seq *seq, headmass *h, int layer, const gc_buffer *idx, int idx_stride,
                                 int n_keep, gc_error *err) {
-    int G = seq->m->hp.n_kv_heads;
+    int G = gc_seq_hparams(seq)->n_kv_heads;
     gc_rows_layout per_head = {0, 1, h->cap};
-    gemcl_status st = gc_op_gather_rows(seq->ops, &h->mass[layer], per_head, &h->mass_tmp, per_head, idx, 0,
+    gemcl_status st = gc_op_gather_rows(gc_seq_ops(seq), &h->mass[layer], per_head, &h->mass_tmp, per_head, idx, 0,
                                         idx_stride, n_keep, G, 1, err);
-    return st == GEMCL_OK ? gc_op_copy_f32(seq->ops, &h->mass_tmp, 0, &h->mass[layer], 0, (size_t)G * h->cap, err)
+    return st == GEMCL_OK ? gc_op_copy_f32(gc_seq_ops(seq), &h->mass_tmp, 0, &h->mass[layer], 0, (size_t)G * h->cap, err)
                           : st;
 }
 
 /* Keeps per layer and head the top (B - w) rows before the window plus the window; reports them. */
 static gemcl_status compress_prompt(headmass *h, gc_seq *seq, gc_kept_report *kept, gc_error *err) {
-    const gc_hparams *hp = &seq->m->hp;
-    gc_runtime *rt = gc_ops_runtime(seq->ops);
+    const gc_hparams *hp = gc_seq_hparams(seq);
+    gc_ops *ops = gc_seq_ops(seq);
+    gc_runtime *rt = gc_ops_runtime(ops);
     int G = hp->n_kv_heads, B = h->budget, cand = h->n - h->window, top = B - h->window;
     size_t per_layer = (size_t)G * B;
     kept->heads = malloc((size_t)h->n_layers * per_layer * sizeof *kept->heads);
@@ -200,9 +200,9 @@ static gemcl_status compress_prompt(headmass *h, gc_seq *seq, gc_kept_report *ke
     if (st == GEMCL_OK)
         st = gc_buffer_write(rt, &idx, 0, host, per_layer * 4, err);
     if (st == GEMCL_OK)
-        st = gc_topk_scratch_create(seq->ops, cand > 0 ? cand : 1, top > 0 ? top : 1, &ts, err);
+        st = gc_topk_scratch_create(ops, cand > 0 ? cand : 1, top > 0 ? top : 1, &ts, err);
     for (int l = 0; st == GEMCL_OK && l < h->n_layers; l++) {
-        st = select_layer(seq->ops, h, l, G, ts, &pooled, &idx, err);
+        st = select_layer(ops, h, l, G, ts, &pooled, &idx, err);
         if (st == GEMCL_OK && h->stream)
             st = gather_mass(seq, h, l, &idx, B, B, err);
         if (st == GEMCL_OK)
@@ -221,13 +221,13 @@ gemcl_status gc_headmass_after_prefill(void *state, gc_seq *seq, gc_kept_report 
     if (!h)
         return GEMCL_OK;
     if (!h->stream)
-        seq->after_layer = (gc_layer_hook){0}; /* one-shot: decoding adds no mass */
+        gc_seq_set_layer_hook(seq, (gc_layer_hook){0}); /* one-shot: decoding adds no mass */
     if (h->n <= h->budget)
         return GEMCL_OK;
     gemcl_status st = compress_prompt(h, seq, kept, err);
     if (st == GEMCL_OK) { /* give the dropped rows back: B rows plus room for what decoding appends */
         int want = h->stream ? h->budget + 1 : h->budget + h->max_new;
-        st = gc_seq_resize(seq, want < seq->n_ctx ? want : seq->n_ctx, err);
+        st = gc_seq_resize(seq, want < gc_seq_n_ctx(seq) ? want : gc_seq_n_ctx(seq), err);
     }
     return st;
 }
@@ -235,11 +235,11 @@ gemcl_status gc_headmass_after_prefill(void *state, gc_seq *seq, gc_kept_report 
 /* h2o-stream, before each decode step: over budget, every layer's heads drop their lightest non-recent row. */
 gemcl_status gc_h2o_stream_per_decode_step(void *state, gc_seq *seq, gc_error *err) {
     headmass *h = state;
-    int rows = seq->n_past, G = seq->m->hp.n_kv_heads;
+    int rows = gc_seq_n_past(seq), G = gc_seq_hparams(seq)->n_kv_heads;
     if (!h || rows <= h->budget)
         return GEMCL_OK;
     for (int l = 0; l < h->n_layers; l++) {
-        gemcl_status st = gc_op_evict_lowest(seq->ops, &h->mass[l], h->cap, &h->idx, rows, rows - h->window, G, err);
+        gemcl_status st = gc_op_evict_lowest(gc_seq_ops(seq), &h->mass[l], h->cap, &h->idx, rows, rows - h->window, G, err);
         if (st == GEMCL_OK)
             st = gather_mass(seq, h, l, &h->idx, rows - 1, rows - 1, err);
         if (st == GEMCL_OK)

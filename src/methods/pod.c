@@ -21,7 +21,7 @@
 typedef struct pod {
     int n, block, sinks, recent, max_new, n_layers;
     gc_shared_logits *shared;        /* (n_layers): used for the non-first layers of each block */
-    const gc_shared_logits **table;  /* (n_layers): what seq->shared_logits points at; NULL = first layer */
+    const gc_shared_logits **table;  /* (n_layers): the table given to gc_seq_set_shared_logits; NULL = first layer */
     gc_buffer q_first;               /* f32 (n_ub, n_heads, head_dim): the block's first layer's queries */
     gc_buffer keep;                  /* int32 (S + R - 1): key rows the non-first layers keep after the prompt */
 } pod;
@@ -30,10 +30,10 @@ void gc_pod_finish(void *state, gc_seq *seq) {
     pod *p = state;
     if (!p)
         return;
-    seq->after_layer = (gc_layer_hook){0};
-    seq->shared_logits = NULL;
+    gc_seq_set_layer_hook(seq, (gc_layer_hook){0});
+    gc_seq_set_shared_logits(seq, NULL);
     gc_seq_release(seq); /* the key buffers of the sharing layers are short: the next request allocates afresh */
-    gc_runtime *rt = gc_ops_runtime(seq->ops);
+    gc_runtime *rt = gc_ops_runtime(gc_seq_ops(seq));
     gc_buffer_free(rt, &p->q_first);
     gc_buffer_free(rt, &p->keep);
     free(p->shared);
@@ -47,14 +47,14 @@ static gemcl_status save_first_queries(void *user, gc_seq *seq, int layer, const
     (void)row0;
     if (layer % p->block != 0 || layer + 1 == p->n_layers)
         return GEMCL_OK;
-    const gc_hparams *hp = &seq->m->hp;
-    return gc_op_copy_f32(seq->ops, q, 0, &p->q_first, 0, (size_t)n * hp->n_heads * hp->head_dim, err);
+    const gc_hparams *hp = gc_seq_hparams(seq);
+    return gc_op_copy_f32(gc_seq_ops(seq), q, 0, &p->q_first, 0, (size_t)n * hp->n_heads * hp->head_dim, err);
 }
 
 gemcl_status gc_pod_start(const gc_method_args *a, const gc_kv_args *kv, gc_seq *seq, void **state, gc_error *err) {
     *state = NULL;
     const gemcl_method_params *o = kv->params;
-    const gc_hparams *hp = &a->m->hp;
+    const gc_hparams *hp = gc_dmodel_hparams(a->m);
     int block = o && o->block_size > 0 ? o->block_size : POD_BLOCK;
     int sinks = o && o->sink_tokens > 0 ? o->sink_tokens : POD_SINKS;
     int budget = o && o->budget > 0 ? o->budget : POD_BUDGET;
@@ -73,7 +73,7 @@ gemcl_status gc_pod_start(const gc_method_args *a, const gc_kv_args *kv, gc_seq 
     }
     p->n = a->n, p->block = block, p->sinks = sinks, p->recent = budget - sinks, p->max_new = kv->max_new;
     p->n_layers = hp->n_layers;
-    gemcl_status st = gc_buffer_alloc(gc_ops_runtime(a->ops), (size_t)seq->s.n_ub * hp->n_heads * hp->head_dim * 4,
+    gemcl_status st = gc_buffer_alloc(gc_ops_runtime(a->ops), (size_t)gc_seq_n_ubatch(seq) * hp->n_heads * hp->head_dim * 4,
                                       "pod-tf first-layer queries", &p->q_first, err);
     if (st != GEMCL_OK) {
         gc_pod_finish(p, seq);
@@ -83,11 +83,11 @@ gemcl_status gc_pod_start(const gc_method_args *a, const gc_kv_args *kv, gc_seq 
         if (l % block == 0)
             continue;
         int first = l - l % block;
-        p->shared[l] = (gc_shared_logits){&p->q_first, &seq->k_cache[first], sinks, p->recent, 0};
+        p->shared[l] = (gc_shared_logits){&p->q_first, gc_seq_keys(seq, first), sinks, p->recent, 0};
         p->table[l] = &p->shared[l];
     }
-    seq->shared_logits = p->table;
-    seq->after_layer = (gc_layer_hook){save_first_queries, p};
+    gc_seq_set_shared_logits(seq, p->table);
+    gc_seq_set_layer_hook(seq, (gc_layer_hook){save_first_queries, p});
     *state = p;
     return GEMCL_OK;
 }
@@ -99,7 +99,7 @@ gemcl_status gc_pod_after_prefill(void *state, gc_seq *seq, gc_kept_report *kept
     int base = p->n + 1 - p->recent; /* the first row the next query (position n) sees as recent */
     if (base <= p->sinks)
         return GEMCL_OK;
-    gc_runtime *rt = gc_ops_runtime(seq->ops);
+    gc_runtime *rt = gc_ops_runtime(gc_seq_ops(seq));
     int n_keep = p->sinks + p->n - base;
     int32_t *rows = malloc((size_t)n_keep * sizeof *rows);
     if (!rows)
@@ -117,6 +117,6 @@ gemcl_status gc_pod_after_prefill(void *state, gc_seq *seq, gc_kept_report *kept
         p->shared[l].k_shift = base - p->sinks;
     }
     if (st == GEMCL_OK) /* reallocate: the non-first layers' key buffers shrink by the dropped rows */
-        st = gc_seq_resize(seq, seq->kv_rows, err);
+        st = gc_seq_resize(seq, gc_seq_kv_rows(seq), err);
     return st == GEMCL_OK ? st : gc_error_prefix(err, "pod-tf");
 }

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 
 #include "methods/method.h"
-#include "ops/select.h"
 
 typedef struct promptdistill {
     int n_stages, stage, tt, max_new;
@@ -28,7 +27,7 @@ void gc_promptdistill_finish(void *state, gc_seq *seq) {
     promptdistill *p = state;
     if (!p)
         return;
-    gc_runtime *rt = gc_ops_runtime(seq->ops);
+    gc_runtime *rt = gc_ops_runtime(gc_seq_ops(seq));
     gc_topk_scratch_free(p->ts);
     gc_buffer_free(rt, &p->scores);
     gc_buffer_free(rt, &p->pooled);
@@ -40,7 +39,7 @@ void gc_promptdistill_finish(void *state, gc_seq *seq) {
 /* Stages from the options: the lists, else one stage at the resolved filter layer and budget. */
 static gemcl_status read_stages(const gc_method_args *a, const gemcl_method_params *o, promptdistill *p,
                                 gc_error *err) {
-    int L = a->m->hp.n_layers;
+    int L = gc_dmodel_hparams(a->m)->n_layers;
     p->n_stages = o && o->n_stages > 0 ? o->n_stages : 1;
     if (p->n_stages > GEMCL_MAX_STAGES)
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "at most %d stages (got %d)", GEMCL_MAX_STAGES, p->n_stages);
@@ -89,21 +88,22 @@ gemcl_status gc_promptdistill_start(const gc_method_args *a, const gc_kv_args *k
 
 /* idx[0..k] = the top k of the pooled scores of rows 0..n-2 (s[n-1] zeroed before pooling), then n - 1. */
 static gemcl_status select_stage(promptdistill *p, gc_seq *seq, const gc_stage_view *v, int k, gc_error *err) {
-    const gc_hparams *hp = &seq->m->hp;
-    gc_runtime *rt = gc_ops_runtime(seq->ops);
+    const gc_hparams *hp = gc_seq_hparams(seq);
+    gc_ops *ops = gc_seq_ops(seq);
+    gc_runtime *rt = gc_ops_runtime(ops);
     int n = v->n_rows;
     int32_t last = n - 1;
     const float zero = 0.0f;
-    gemcl_status st = gc_op_gemfilter_score(seq->ops, v->q, v->q_last_off, &seq->k_cache[v->layer], 0, &p->scores,
+    gemcl_status st = gc_op_gemfilter_score(ops, v->q, v->q_last_off, gc_seq_keys(seq, v->layer), 0, &p->scores,
                                             0, n, hp->n_heads, hp->n_kv_heads, hp->head_dim, err);
     if (st == GEMCL_OK)
         st = gc_buffer_write(rt, &p->scores, (size_t)last * 4, &zero, 4, err);
     if (st == GEMCL_OK)
-        st = gc_op_pool_avg5(seq->ops, &p->scores, 0, &p->pooled, 0, n, err);
+        st = gc_op_pool_avg5(ops, &p->scores, 0, &p->pooled, 0, n, err);
     if (st == GEMCL_OK)
         st = gc_buffer_write(rt, &p->idx, (size_t)k * 4, &last, 4, err);
     if (st == GEMCL_OK)
-        st = gc_op_topk_indices(seq->ops, p->ts, &p->pooled, 0, &p->idx, 0, n - 1, k, err);
+        st = gc_op_topk_indices(ops, p->ts, &p->pooled, 0, &p->idx, 0, n - 1, k, err);
     return st;
 }
 
@@ -125,7 +125,7 @@ gemcl_status gc_promptdistill_select_rows(void *state, gc_seq *seq, const gc_sta
     }
     if (st == GEMCL_OK) {
         p->kept = kept;
-        st = gc_buffer_read(gc_ops_runtime(seq->ops), &p->idx, 0, rows, (size_t)(k + 1) * 4, err);
+        st = gc_buffer_read(gc_ops_runtime(gc_seq_ops(seq)), &p->idx, 0, rows, (size_t)(k + 1) * 4, err);
     }
     bool truncate = p->tt == -1 || (p->tt == 1 && p->stage == 1);
     for (int l = 0; truncate && st == GEMCL_OK && l <= v->layer; l++)
@@ -148,6 +148,7 @@ gemcl_status gc_promptdistill_after_prefill(void *state, gc_seq *seq, gc_kept_re
         kept->tokens = p->kept, kept->n_tokens = p->n_kept;
         p->kept = NULL;
     }
-    int rows = seq->n_past + p->max_new < seq->n_ctx ? seq->n_past + p->max_new : seq->n_ctx;
-    return rows < seq->kv_rows ? gc_seq_resize(seq, rows, err) : GEMCL_OK;
+    int rows = gc_seq_n_past(seq) + p->max_new, n_ctx = gc_seq_n_ctx(seq);
+    rows = rows < n_ctx ? rows : n_ctx;
+    return rows < gc_seq_kv_rows(seq) ? gc_seq_resize(seq, rows, err) : GEMCL_OK;
 }

@@ -27,7 +27,7 @@ void gc_streaming_finish(void *state, gc_seq *seq) {
     streaming *s = state;
     if (!s)
         return;
-    gc_runtime *rt = gc_ops_runtime(seq->ops);
+    gc_runtime *rt = gc_ops_runtime(gc_seq_ops(seq));
     gc_buffer_free(rt, &s->keep_prefill);
     gc_buffer_free(rt, &s->keep_step);
     gc_buffer_free(rt, &s->delta_prefill);
@@ -81,18 +81,14 @@ gemcl_status gc_streaming_start(const gc_method_args *a, const gc_kv_args *kv, g
 /* Every layer keeps rows keep[0..n_keep-1]; rows sinks.. of the result move by delta[] slots. */
 static gemcl_status evict(const streaming *s, gc_seq *seq, const gc_buffer *keep, int n_keep, const gc_buffer *delta,
                           gc_error *err) {
-    const gc_dmodel *m = seq->m;
-    const gc_hparams *hp = &m->hp;
-    size_t kvd = (size_t)hp->n_kv_heads * hp->head_dim;
-    for (int l = 0; l < hp->n_layers; l++) {
+    for (int l = 0; l < gc_seq_hparams(seq)->n_layers; l++) {
         gemcl_status st = gc_seq_compact_layer(seq, l, keep, 0, n_keep, err);
         if (st == GEMCL_OK)
-            st = gc_op_rope(seq->ops, &seq->k_cache[l], (size_t)s->sinks * kvd, delta, 0, &m->inv_freq,
-                            n_keep - s->sinks, hp->n_kv_heads, hp->head_dim, hp->rope_layout, err);
+            st = gc_seq_rotate_keys(seq, l, s->sinks, n_keep - s->sinks, delta, err);
         if (st != GEMCL_OK)
             return gc_error_prefix(err, "streamingllm");
     }
-    seq->next_pos = seq->n_past; /* positions are slots */
+    gc_seq_set_next_pos(seq, gc_seq_n_past(seq)); /* positions are slots */
     return GEMCL_OK;
 }
 
@@ -112,5 +108,5 @@ gemcl_status gc_streaming_after_prefill(void *state, gc_seq *seq, gc_kept_report
 
 gemcl_status gc_streaming_per_decode_step(void *state, gc_seq *seq, gc_error *err) {
     streaming *s = state;
-    return seq->n_past < s->budget ? GEMCL_OK : evict(s, seq, &s->keep_step, s->budget - 1, &s->delta_step, err);
+    return gc_seq_n_past(seq) < s->budget ? GEMCL_OK : evict(s, seq, &s->keep_step, s->budget - 1, &s->delta_step, err);
 }
