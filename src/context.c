@@ -4,15 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "util/clock.h"
 #include "api_internal.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 void gc_api_lock(gemcl_model *m) {
     pthread_mutex_lock(&m->lock);
@@ -122,11 +116,11 @@ static gemcl_status step(gemcl_context *c, step_kind kind, const int32_t *ids, i
     gc_api_lock(c->model);
     c->logits_valid = false;
     c->n_history = 0; /* the caller's own tokens: gemcl_generate's prompt cache no longer knows the cache */
-    double t0 = now_ms();
+    double t0 = gc_now_ms();
     gemcl_status st = kind == STEP_DECODE    ? gc_seq_decode(seq, ids[0], NULL, next_id, NULL, &c->err)
                       : kind == STEP_PREFILL ? gc_seq_prefill(seq, ids, NULL, n, NULL, next_id, NULL, &c->err)
                                              : gc_seq_score(seq, ids, n, first, nll, &c->err);
-    double ms = now_ms() - t0;
+    double ms = gc_now_ms() - t0;
     gc_api_unlock(c->model);
     if (st != GEMCL_OK)
         cache_mark_restore(seq, &mark);

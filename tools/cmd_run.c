@@ -24,8 +24,9 @@ static void usage(void) {
            "  --temp T                temperature; 0 = greedy (default 0)\n"
            "  --top-k K --top-p P     sampling filters (defaults 40, 0.95)\n"
            "  --method NAME           full | gemfilter | promptdistill | snapkv | h2o | h2o-stream |\n"
-           "                          streamingllm | pod-tf (default full); pod-tf is a training-free reading\n"
-           "                          of POD, not the paper's retrained model\n"
+           "                          streamingllm | pod-tf | stride (default full); pod-tf is a training-free\n"
+           "                          reading of POD, not the paper's retrained model; stride keeps --budget\n"
+           "                          evenly spaced prompt tokens (a query-agnostic baseline)\n"
            "                          (docs/METHODS.md; snapkv and h2o[-stream] select per KV head (GQA-native): the\n"
            "                          reference repeats KV to every query head and so uses H/G times more memory)\n"
            "  --filter-layer R        GemFilter's layer r (default: model card, else round(0.4 L))\n"
@@ -176,7 +177,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
             if ((rc = cli_str(&c, &v)))
                 return rc;
             if (gemcl_method_from_name(v, &o->g.method.method) != GEMCL_OK)
-                return cli_usage_error("run: unknown method '%s' (full, gemfilter, promptdistill, snapkv, h2o, h2o-stream, streamingllm, pod-tf)", v);
+                return cli_usage_error("run: unknown method '%s' (full, gemfilter, promptdistill, snapkv, h2o, h2o-stream, streamingllm, pod-tf, stride)", v);
         } else if (cli_is(&c, "--truncate", NULL)) {
             if ((rc = cli_str(&c, &v)))
                 return rc;

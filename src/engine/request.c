@@ -1,16 +1,10 @@
 /* request.c - one request's lifecycle over a plan: resolve, select and gather, prefill, after_prefill, decode
  * with the per-step hook, finish (request.h). The engine's loops stay as they are; the plan's hooks are the
  * only things that differ between methods. */
-#include <time.h>
 
 #include "engine/forward.h"
 #include "engine/request.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+#include "util/clock.h"
 
 gemcl_status gc_request_resolve(gc_request *rq, const gc_request_defaults *d, gc_error *err) {
     gc_method_args *a = &rq->args;
@@ -31,9 +25,9 @@ gemcl_status gc_request_select(gc_request *rq, int32_t *ids, gc_error *err) {
     rq->n_kept = rq->args.n;
     if (rq->reuse > 0 || !rq->method->before_prefill)
         return GEMCL_OK;
-    double t0 = now_ms();
+    double t0 = gc_now_ms();
     GC_TRY(rq->method->before_prefill(&rq->args, &rq->sel, err));
-    rq->filter_ms = now_ms() - t0;
+    rq->filter_ms = gc_now_ms() - t0;
     if (rq->sel.kept) {
         for (int i = 0; i < rq->sel.n_kept; i++)
             ids[i] = ids[rq->sel.kept[i]]; /* kept is ascending, so the gather can run in place */
@@ -64,17 +58,17 @@ gemcl_status gc_request_prefill(gc_seq *seq, gc_request *rq, gc_error *err) {
         GC_TRY(method->start(&rq->args, &rq->kv, seq, &rq->state, err));
         rq->started = true;
     }
-    double t0 = now_ms();
+    double t0 = gc_now_ms();
     GC_TRY(prefill(seq, rq, ids, n, err));
     if (method->after_prefill)
         GC_TRY(method->after_prefill(rq->state, seq, &rq->kept, err));
-    rq->prefill_ms = now_ms() - t0;
+    rq->prefill_ms = gc_now_ms() - t0;
     rq->kv_bytes = gc_seq_kv_bytes(seq);
     return GEMCL_OK;
 }
 
 gemcl_status gc_request_decode(gc_seq *seq, gc_request *rq, const gc_token_sink *sink, gc_error *err) {
-    double t0 = now_ms();
+    double t0 = gc_now_ms();
     gemcl_status st = GEMCL_OK;
     for (int t = 0; t < rq->max_tokens; t++) {
         bool stop = false;
@@ -88,7 +82,7 @@ gemcl_status gc_request_decode(gc_seq *seq, gc_request *rq, const gc_token_sink 
             break;
         rq->n_fed++;
     }
-    rq->decode_ms = now_ms() - t0;
+    rq->decode_ms = gc_now_ms() - t0;
     return st;
 }
 
