@@ -260,18 +260,21 @@ GC_DEFINE_GROUP_SUM(gc_group_sum_u, uint)
 #pragma OPENCL EXTENSION cl_intel_subgroups : enable
 #endif
 
-/* Sum of v over the whole (1-D) work-group, returned to every work-item; scratch holds one value per work-item
- * and is free again on return. With subgroups each subgroup sums in registers and only one partial per
- * subgroup passes through local memory, with two barriers instead of 2 + log2(size), and none when the group is
- * a single subgroup; any subgroup size works (a last, partial subgroup too), and every work-item adds the
- * partials in the same order, so all get the same float. Without subgroups: gc_group_sum's tree, which needs a
- * power-of-two local size. */
+/* Sum of v over the whole (1-D) work-group of n work-items, returned to every work-item; scratch holds n values
+ * and is free again on return. Without subgroups n must be a power of two (norm and sample pass their
+ * constant work-group size; the top-k kernels, which run any size, call it only with subgroups). With subgroups
+ * each subgroup sums in registers and only one partial per subgroup passes through local memory, with two
+ * barriers instead of 2 + log2(n), and none when the group is a single subgroup; any subgroup size works (a
+ * last, partial subgroup too), and every work-item adds the partials in the same order, so all get the same
+ * float. Without subgroups: gc_group_sum's tree, the very code the kernels ran before (a constant n lets PoCL
+ * unroll its barrier loop). */
 #define GC_DEFINE_WG_SUM(name, T, tree)                                    \
-    inline T name(T v, __local T *scratch) {                               \
+    inline T name(T v, __local T *scratch, uint n) {                       \
         GC_WG_SUM_BODY(T, tree)                                            \
     }
 #if GC_HAS_SUBGROUPS
 #define GC_WG_SUM_BODY(T, tree)                                            \
+    (void)n;                                                               \
     const T part = sub_group_reduce_add(v);                                \
     const uint n_sg = get_num_sub_groups();                                \
     if (n_sg == 1)                                                         \
@@ -285,7 +288,7 @@ GC_DEFINE_GROUP_SUM(gc_group_sum_u, uint)
     barrier(CLK_LOCAL_MEM_FENCE);                                          \
     return total;
 #else
-#define GC_WG_SUM_BODY(T, tree) return tree(v, scratch, get_local_id(0), get_local_size(0));
+#define GC_WG_SUM_BODY(T, tree) return tree(v, scratch, get_local_id(0), n);
 #endif
 GC_DEFINE_WG_SUM(gc_wg_sum, float, gc_group_sum)
 GC_DEFINE_WG_SUM(gc_wg_sum_u, uint, gc_group_sum_u)

@@ -21,7 +21,7 @@ rmsnorm_f32_f32(__global const float *x, const ulong x_off, __global const float
     float ss = 0.0f;
     for (uint j = lid; j < dim; j += RMS_LS)
         ss += xr[j] * xr[j];
-    ss = gc_wg_sum(ss, scratch);
+    ss = gc_wg_sum(ss, scratch, RMS_LS);
     const float inv = 1.0f / sqrt(ss / (float)dim + eps);
     for (uint j = lid; j < dim; j += RMS_LS)
         yr[j] = w[j] * (inv * xr[j]);

@@ -72,7 +72,7 @@ inline float2 group_above(__global const float *x, __global const float *p, uint
             mass += p[i];
         }
     }
-    return (float2)((float)gc_wg_sum_u(c, su), gc_wg_sum(mass, sf));
+    return (float2)((float)gc_wg_sum_u(c, su, SAMPLE_LS), gc_wg_sum(mass, sf, SAMPLE_LS));
 }
 
 /* The largest key t with (by_mass ? mass : count) of {key >= t} >= goal. */

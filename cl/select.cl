@@ -40,11 +40,12 @@
 
 /* ---- score ---- */
 
-__kernel __attribute__((work_group_size_hint(SELECT_LS, 1, 1))) void gemfilter_score_f32_f32(__global const float *q, const ulong q_off, /* (H, d) */
-                                      __global const float *k, const ulong k_off, /* (>= n, G, d) */
-                                      __global float *s, const ulong s_off,       /* (n) */
-                                      const uint n, const uint n_heads, const uint n_kv_heads,
-                                      const uint head_dim, __local float *qsum /* (G, d) */) {
+__kernel __attribute__((work_group_size_hint(SELECT_LS, 1, 1))) void
+gemfilter_score_f32_f32(__global const float *q, const ulong q_off, /* (H, d) */
+                        __global const float *k, const ulong k_off, /* (>= n, G, d) */
+                        __global float *s, const ulong s_off,       /* (n) */
+                        const uint n, const uint n_heads, const uint n_kv_heads,
+                        const uint head_dim, __local float *qsum /* (G, d) */) {
     const uint lid = get_local_id(0), lsz = get_local_size(0);
     const uint group = n_heads / n_kv_heads, row = n_kv_heads * head_dim;
     for (uint e = lid; e < row; e += lsz) {
@@ -67,9 +68,10 @@ __kernel __attribute__((work_group_size_hint(SELECT_LS, 1, 1))) void gemfilter_s
 
 /* ---- pool ---- */
 
-__kernel __attribute__((work_group_size_hint(SELECT_LS, 1, 1))) void pool_avg5_f32_f32(__global const float *s, const ulong s_off, /* (n) */
-                                __global float *p, const ulong p_off,       /* (n) */
-                                const uint n) {
+__kernel __attribute__((work_group_size_hint(SELECT_LS, 1, 1))) void
+pool_avg5_f32_f32(__global const float *s, const ulong s_off, /* (n) */
+                  __global float *p, const ulong p_off,       /* (n) */
+                  const uint n) {
     const uint j = get_global_id(0);
     if (j >= n)
         return;
@@ -183,7 +185,7 @@ __kernel void topk_count_f32_u32(__global const float *x, const ulong x_off, /* 
     const uint c = topk_count_range(x, x_off, first, last, state[TOPK_PREFIX]);
 #if GC_HAS_SUBGROUPS
     __local uint partials[TOPK_LS]; /* one per subgroup */
-    const uint group_count = gc_wg_sum_u(c, partials);
+    const uint group_count = gc_wg_sum_u(c, partials, lsz);
 #else
     /* a local counter: any local size (gc_wg_sum_u's tree needs a power of two) */
     __local uint total;
@@ -232,7 +234,7 @@ __kernel void topk_compact_f32_i32(__global const float *x, const ulong x_off, /
     topk_item_range(begin, end, lid, lsz, &first, &last);
     const uint c = topk_count_range(x, x_off, first, last, threshold);
 #if GC_HAS_SUBGROUPS
-    const uint group_base = gc_wg_sum_u(before, scan_b), pos = gc_wg_scan_exclusive_u(c, scan_a);
+    const uint group_base = gc_wg_sum_u(before, scan_b, lsz), pos = gc_wg_scan_exclusive_u(c, scan_a);
 #else
     __local uint group_base;
     if (lid == 0)
