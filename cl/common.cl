@@ -250,6 +250,66 @@ inline float2 gc_rope_turn(const float x0, const float x1, const float c, const 
 GC_DEFINE_GROUP_SUM(gc_group_sum, float)
 GC_DEFINE_GROUP_SUM(gc_group_sum_u, uint)
 
+/* Subgroup builtins (sub_group_reduce_add, sub_group_scan_exclusive_add, ...) come with OpenCL C 3.x's
+ * __opencl_c_subgroups feature, cl_khr_subgroups or cl_intel_subgroups (Intel's CPU runtime reports the first
+ * and the last); the runtime sets GC_HAS_SUBGROUPS only when the device has one of them. */
+#if GC_HAS_SUBGROUPS && defined(cl_khr_subgroups)
+#pragma OPENCL EXTENSION cl_khr_subgroups : enable
+#endif
+#if GC_HAS_SUBGROUPS && defined(cl_intel_subgroups)
+#pragma OPENCL EXTENSION cl_intel_subgroups : enable
+#endif
+
+/* Sum of v over the whole (1-D) work-group of n work-items, returned to every work-item; scratch holds n values
+ * and is free again on return. Without subgroups n must be a power of two (norm and sample pass their
+ * constant work-group size; the top-k kernels, which run any size, call it only with subgroups). With subgroups
+ * each subgroup sums in registers and only one partial per subgroup passes through local memory, with two
+ * barriers instead of 2 + log2(n), and none when the group is a single subgroup; any subgroup size works (a
+ * last, partial subgroup too), and every work-item adds the partials in the same order, so all get the same
+ * float. Without subgroups: gc_group_sum's tree, the very code the kernels ran before (a constant n lets PoCL
+ * unroll its barrier loop). */
+#define GC_DEFINE_WG_SUM(name, T, tree)                                    \
+    inline T name(T v, __local T *scratch, uint n) {                       \
+        GC_WG_SUM_BODY(T, tree)                                            \
+    }
+#if GC_HAS_SUBGROUPS
+#define GC_WG_SUM_BODY(T, tree)                                            \
+    (void)n;                                                               \
+    const T part = sub_group_reduce_add(v);                                \
+    const uint n_sg = get_num_sub_groups();                                \
+    if (n_sg == 1)                                                         \
+        return part;                                                       \
+    if (get_sub_group_local_id() == 0)                                     \
+        scratch[get_sub_group_id()] = part;                                \
+    barrier(CLK_LOCAL_MEM_FENCE);                                          \
+    T total = 0;                                                           \
+    for (uint s = 0; s < n_sg; s++)                                        \
+        total += scratch[s];                                               \
+    barrier(CLK_LOCAL_MEM_FENCE);                                          \
+    return total;
+#else
+#define GC_WG_SUM_BODY(T, tree) return tree(v, scratch, get_local_id(0), n);
+#endif
+GC_DEFINE_WG_SUM(gc_wg_sum, float, gc_group_sum)
+GC_DEFINE_WG_SUM(gc_wg_sum_u, uint, gc_group_sum_u)
+
+#if GC_HAS_SUBGROUPS
+/* Exclusive prefix sum of v over the whole (1-D) work-group in local-id order (subgroups are consecutive
+ * local ids); scratch holds one value per subgroup. Always passes a barrier, so local writes made before the
+ * call are visible after it. Integers only: the result is exact, the same as any other scan's. */
+inline uint gc_wg_scan_exclusive_u(uint v, __local uint *scratch) {
+    const uint before = sub_group_scan_exclusive_add(v), sg = get_sub_group_id();
+    if (get_sub_group_local_id() == get_sub_group_size() - 1)
+        scratch[sg] = before + v; /* the subgroup's total */
+    barrier(CLK_LOCAL_MEM_FENCE);
+    uint base = 0;
+    for (uint s = 0; s < sg; s++)
+        base += scratch[s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return base + before;
+}
+#endif
+
 /* An unsigned key that orders like the float: larger float, larger key. NaN -> 0 (below -inf) and -0.0 -> +0.0,
  * so keys compare as C compares the floats. gc_key_float inverts it (for every float but NaN and -0.0). */
 inline uint gc_float_key(const float v) {

@@ -22,7 +22,9 @@
  *     ceil(n / (GEMM_TM * GEMM_WM)) * GEMM_WM).
  *   bias_add_f32_f32(y, y_off, bias, rows, n)
  *     y: f32 (n, rows) += bias: f32 (rows). Launch: 2-D, global (>= rows, n).
- * GEMV walks whole blocks (gc_group), GEMM tiles load groups of 16 (ld16); ragged edges use ld1. */
+ * GEMV walks whole blocks (gc_group), GEMM tiles load groups of 16 (ld16); ragged edges use ld1.
+ * Fast path: with GEMV_F16 (profile gemv_f16_math) and cl_khr_fp16, f16 GEMV blocks multiply in half
+ * (gemv_block_f16); GEMM and every other dtype stay in f32. */
 
 #ifndef GEMV_LS
 #define GEMV_LS 1 // work-items per row pair (power of two)
@@ -58,9 +60,48 @@ inline float gemv_lane_sum(float s, __local float *scratch, uint lid) {
 #endif
 }
 
+/* acc[b] += W block blk . x row xr[b] from column c, for b < GEMV_NB. The block's groups are unrolled
+ * (gc_group with constant gi), so its scales decode once and the quants go straight into fma(q, s, -m). */
+#define GEMV_BLOCK(T)                                                                                       \
+    inline void gemv_block_##T(gc_row blk, __global const float *const *xr, uint c, float16 *acc) {         \
+        GC_UNROLL for (uint gi = 0; gi < GC_BLOCK_##T / 16; gi++) {                                         \
+            float16 q;                                                                                      \
+            const float2 sm = gc_group_##T(blk, gi, &q);                                                    \
+            const float16 w = fma(q, (float16)sm.x, (float16)-sm.y);                                        \
+            GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                    \
+                acc[b] = fma(w, vload16(0, xr[b] + c + 16 * gi), acc[b]);                                   \
+        }                                                                                                   \
+    }
+
+#ifndef GEMV_F16
+#define GEMV_F16 0 // 1: f16 weights multiply in half arithmetic (only with GC_HAS_FP16; the host sets it per profile)
+#endif
+#if GEMV_F16 && GC_HAS_FP16
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+/* The fp16 fast path of gemv_block_f16 (the program's dtype is f16 when the host sets GEMV_F16): the block's
+ * 32 products are formed and summed in half, x rounded to half, and only the block's sum joins the float
+ * accumulator. Half rounding thus touches 32 terms at a time and never the running sum, so the error stays
+ * that of one half-precision product (2^-11 relative) per block instead of growing with cols; x must stay
+ * within half's range (65504). It saves converting W to float, which pays where half arithmetic is native. */
+inline void gemv_block_f16(gc_row blk, __global const float *const *xr, uint c, float16 *acc) {
+    half16 part[GEMV_NB];
+    GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)
+        part[b] = 0.0h;
+    GC_UNROLL for (uint gi = 0; gi < GC_BLOCK_f16 / 16; gi++) {
+        const half16 w = vload16(gi, (__global const half *)blk);
+        GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)
+            part[b] = fma(w, convert_half16(vload16(0, xr[b] + c + 16 * gi)), part[b]);
+    }
+    GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)
+        acc[b] += convert_float16(part[b]);
+}
+#define GEMV_BLOCK_OF_DTYPE(T) /* gemv_block_f16 above */
+#else
+#define GEMV_BLOCK_OF_DTYPE(T) GEMV_BLOCK(T)
+#endif
+
 /* s[b] = W row wr . x row (i0 + b) for b < GEMV_NB (rows past n repeat the last), each summed over the
- * GEMV_LS work-items of the row (lane lid), which take whole blocks in turn. A block's groups are unrolled
- * (gc_group with constant gi), so its scales decode once and the quants go straight into fma(q, s, -m).
+ * GEMV_LS work-items of the row (lane lid), which take whole blocks in turn (gemv_block).
  * Every work-item of a group calls it equally often. */
 #define GEMV_DOTS(T)                                                                                        \
     inline void gemv_dots_##T(gc_row wr, __global const float *x, uint i0, uint n, uint cols, uint lid,    \
@@ -72,17 +113,8 @@ inline float gemv_lane_sum(float s, __local float *scratch, uint lid) {
             xr[b] = x + (ulong)min(i0 + b, n - 1) * cols;                                                   \
             acc[b] = 0.0f;                                                                                  \
         }                                                                                                   \
-        for (uint k = lid; k < blocks; k += GEMV_LS) {                                                      \
-            gc_row blk = wr + k * GC_BYTES_##T;                                                             \
-            GC_UNROLL for (uint gi = 0; gi < GC_BLOCK_##T / 16; gi++) {                                     \
-                float16 q;                                                                                  \
-                const float2 sm = gc_group_##T(blk, gi, &q);                                                \
-                const float16 w = fma(q, (float16)sm.x, (float16)-sm.y);                                    \
-                const uint c = k * GC_BLOCK_##T + 16 * gi;                                                  \
-                GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                \
-                    acc[b] = fma(w, vload16(0, xr[b] + c), acc[b]);                                         \
-            }                                                                                               \
-        }                                                                                                   \
+        for (uint k = lid; k < blocks; k += GEMV_LS)                                                        \
+            gemv_block_##T(wr + k * GC_BYTES_##T, xr, k * GC_BLOCK_##T, acc);                               \
         GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
             float t = gc_hsum16(acc[b]);                                                                    \
             for (uint k = blocks * GC_BLOCK_##T + lid; k < cols; k += GEMV_LS) /* float types' ragged end */ \
@@ -223,6 +255,7 @@ inline uint2 gemv_pair_rows(uint j, uint rows, bool rope, uint head_dim, uint la
     }
 
 #ifdef GC_WTYPE
+GC_INSTANTIATE(GEMV_BLOCK_OF_DTYPE, GC_WTYPE)
 GC_INSTANTIATE(GEMV_DOTS, GC_WTYPE)
 GC_INSTANTIATE(GEMV, GC_WTYPE)
 GC_INSTANTIATE(GEMM, GC_WTYPE)

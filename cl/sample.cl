@@ -62,7 +62,7 @@ argmax_f32_i32(__global const float *x, const ulong x_off, __global int *out, co
 /* Count (as float in .x) and mass (.y, from the weights p) of the tokens with key >= t, or key > t when
  * strict. */
 inline float2 group_above(__global const float *x, __global const float *p, uint lo, uint hi, uint t,
-                          bool strict, __local float *sf, __local uint *su, uint lid) {
+                          bool strict, __local float *sf, __local uint *su) {
     uint c = 0;
     float mass = 0.0f;
     for (uint i = lo; i < hi; i++) {
@@ -72,16 +72,16 @@ inline float2 group_above(__global const float *x, __global const float *p, uint
             mass += p[i];
         }
     }
-    return (float2)((float)gc_group_sum_u(c, su, lid, SAMPLE_LS), gc_group_sum(mass, sf, lid, SAMPLE_LS));
+    return (float2)((float)gc_wg_sum_u(c, su, SAMPLE_LS), gc_wg_sum(mass, sf, SAMPLE_LS));
 }
 
 /* The largest key t with (by_mass ? mass : count) of {key >= t} >= goal. */
 inline uint group_bisect(__global const float *x, __global const float *p, uint lo, uint hi, float goal,
-                         bool by_mass, __local float *sf, __local uint *su, uint lid) {
+                         bool by_mass, __local float *sf, __local uint *su) {
     uint t = 0;
     for (int b = 31; b >= 0; b--) {
         const uint cand = t | (1u << b);
-        const float2 a = group_above(x, p, lo, hi, cand, false, sf, su, lid);
+        const float2 a = group_above(x, p, lo, hi, cand, false, sf, su);
         if ((by_mass ? a.y : a.x) >= goal)
             t = cand;
     }
@@ -119,16 +119,16 @@ inline uint walk_kept(__global const float *x, __global const float *p, uint lo,
 /* Steps 3-4 of the rule: the number of tokens kept is keep = count(key > t) + (*tie_quota) ties at t.
  * Both bisections always run: PoCL 3.1 mis-ran kernels with barriers under (uniform) branches. */
 inline uint kept_threshold(__global const float *x, __global const float *p, uint lo, uint hi, uint n, float m,
-                           float temp, int top_k, float top_p, __local float *sf, __local uint *su, uint lid,
+                           float temp, int top_k, float top_p, __local float *sf, __local uint *su,
                            uint *tie_quota) {
     const uint k = top_k <= 0 || (uint)top_k >= n ? n : (uint)top_k;
-    const uint tk = group_bisect(x, p, lo, hi, (float)k, false, sf, su, lid);
-    const float2 gtk = group_above(x, p, lo, hi, tk, true, sf, su, lid);
+    const uint tk = group_bisect(x, p, lo, hi, (float)k, false, sf, su);
+    const float2 gtk = group_above(x, p, lo, hi, tk, true, sf, su);
     const float z = gtk.y + ((float)k - gtk.x) * exp((gc_key_float(tk) - m) / temp);
     const float goal = top_p * z;
-    const uint tp = group_bisect(x, p, lo, hi, goal, true, sf, su, lid);
-    const float2 gtp = group_above(x, p, lo, hi, tp, true, sf, su, lid);
-    const float2 gep = group_above(x, p, lo, hi, tp, false, sf, su, lid);
+    const uint tp = group_bisect(x, p, lo, hi, goal, true, sf, su);
+    const float2 gtp = group_above(x, p, lo, hi, tp, true, sf, su);
+    const float2 gep = group_above(x, p, lo, hi, tp, false, sf, su);
     const float ties = clamp(ceil((goal - gtp.y) / exp((gc_key_float(tp) - m) / temp)), 1.0f, gep.x - gtp.x);
     const uint keep_p = (uint)(gtp.x + ties);
     const bool by_p = top_p < 1.0f && keep_p < k;
@@ -149,7 +149,7 @@ sample_f32_i32(__global const float *logits, const ulong x_off, __global int *ou
     for (uint i = lo; i < hi; i++) /* each work-item reads back only its own chunk: no barrier needed */
         p[i] = exp((x[i] - m) / temp);
     uint tie_quota;
-    const uint t = kept_threshold(x, p, lo, hi, n, m, temp, top_k, top_p, sf, su, lid, &tie_quota);
+    const uint t = kept_threshold(x, p, lo, hi, n, m, temp, top_k, top_p, sf, su, &tie_quota);
     uint ties = 0;
     for (uint i = lo; i < hi; i++)
         ties += gc_float_key(x[i]) == t;

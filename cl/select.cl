@@ -13,7 +13,7 @@
  *   topk_select_u32_u64(hist, n_groups, state, shift)
  *       sums the group histograms, picks the bucket holding the remaining-k-th largest key. One work-group.
  *   topk_count_f32_u32(x, x_off, n, chunk, state, counts)     counts[g] = keys >= threshold in group g.
- *   topk_compact_f32_i32(x, x_off, n, chunk, state, counts, out, out_off, scan_a, scan_b)
+ *   topk_compact_f32_i32(x, x_off, n, chunk, state, counts, out, out_off)
  *       writes the indices of the keys >= threshold in ascending order (an order-preserving compaction).
  *
  * Top-k works on unique 64-bit keys: the float's order-preserving bits in the high word and ~index in the
@@ -23,18 +23,29 @@
  * the chosen bucket holds exactly the remaining count the select is done early and the threshold is the
  * prefix with zero low bits (typical for distinct values: the 32 value bits suffice). Exactly min(k, n)
  * keys are >= the threshold. Work-group g of the top-k kernels owns the elements [g*chunk, (g+1)*chunk).
- * Every kernel is correct for any local size. No work-item returns before a barrier, even where the
- * condition is uniform: PoCL's CPU work-group compiler miscompiled that form. */
+ * Every kernel is correct for any local size (the top-k kernels: up to TOPK_LS). No work-item returns before a
+ * barrier, even where the condition is uniform: PoCL's CPU work-group compiler miscompiled that form.
+ * With subgroups (GC_HAS_SUBGROUPS) the per-group count and the compaction's scan run as subgroup reductions
+ * and scans (cl/common.cl); they are integer sums, so the selection is the same bit for bit. */
 
 #define TOPK_BINS 256 /* radix digit of 8 bits; src/ops/select.c has the same */
 
+/* Tunables; src/ops/select.c passes the device profile's values (select_local, topk_local). */
+#ifndef SELECT_LS
+#define SELECT_LS 256 // work-items per group of the score and pool kernels (a hint: any size runs)
+#endif
+#ifndef TOPK_LS
+#define TOPK_LS 256 // largest work-group of the top-k kernels: sizes their local scan arrays
+#endif
+
 /* ---- score ---- */
 
-__kernel void gemfilter_score_f32_f32(__global const float *q, const ulong q_off, /* (H, d) */
-                                      __global const float *k, const ulong k_off, /* (>= n, G, d) */
-                                      __global float *s, const ulong s_off,       /* (n) */
-                                      const uint n, const uint n_heads, const uint n_kv_heads,
-                                      const uint head_dim, __local float *qsum /* (G, d) */) {
+__kernel __attribute__((work_group_size_hint(SELECT_LS, 1, 1))) void
+gemfilter_score_f32_f32(__global const float *q, const ulong q_off, /* (H, d) */
+                        __global const float *k, const ulong k_off, /* (>= n, G, d) */
+                        __global float *s, const ulong s_off,       /* (n) */
+                        const uint n, const uint n_heads, const uint n_kv_heads,
+                        const uint head_dim, __local float *qsum /* (G, d) */) {
     const uint lid = get_local_id(0), lsz = get_local_size(0);
     const uint group = n_heads / n_kv_heads, row = n_kv_heads * head_dim;
     for (uint e = lid; e < row; e += lsz) {
@@ -57,9 +68,10 @@ __kernel void gemfilter_score_f32_f32(__global const float *q, const ulong q_off
 
 /* ---- pool ---- */
 
-__kernel void pool_avg5_f32_f32(__global const float *s, const ulong s_off, /* (n) */
-                                __global float *p, const ulong p_off,       /* (n) */
-                                const uint n) {
+__kernel __attribute__((work_group_size_hint(SELECT_LS, 1, 1))) void
+pool_avg5_f32_f32(__global const float *s, const ulong s_off, /* (n) */
+                  __global float *p, const ulong p_off,       /* (n) */
+                  const uint n) {
     const uint j = get_global_id(0);
     if (j >= n)
         return;
@@ -166,23 +178,31 @@ __kernel void topk_count_f32_u32(__global const float *x, const ulong x_off, /* 
                                  const uint n, const uint chunk,
                                  __global const ulong *state,                 /* (3) */
                                  __global uint *counts /* (n_groups) */) {
-    __local uint group_count;
     const uint lid = get_local_id(0), lsz = get_local_size(0), g = get_group_id(0);
-    if (lid == 0)
-        group_count = 0;
-    barrier(CLK_LOCAL_MEM_FENCE);
     const uint begin = min(g * chunk, n), end = min(begin + chunk, n);
     uint first, last;
     topk_item_range(begin, end, lid, lsz, &first, &last);
     const uint c = topk_count_range(x, x_off, first, last, state[TOPK_PREFIX]);
-    if (c)
-        atomic_add(&group_count, c);
+#if GC_HAS_SUBGROUPS
+    __local uint partials[TOPK_LS]; /* one per subgroup */
+    const uint group_count = gc_wg_sum_u(c, partials, lsz);
+#else
+    /* a local counter: any local size (gc_wg_sum_u's tree needs a power of two) */
+    __local uint total;
+    if (lid == 0)
+        total = 0;
     barrier(CLK_LOCAL_MEM_FENCE);
+    if (c)
+        atomic_add(&total, c);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const uint group_count = total;
+#endif
     if (lid == 0)
         counts[g] = group_count;
 }
 
-/* Exclusive prefix sum of v over the work-group (Hillis-Steele, any local size). a, b: (lsz). */
+/* Exclusive prefix sum of v over the work-group (Hillis-Steele, any local size): the portable twin of
+ * gc_wg_scan_exclusive_u. a, b: (lsz). */
 uint topk_exclusive_scan(const uint v, __local uint *a, __local uint *b) {
     const uint lid = get_local_id(0), lsz = get_local_size(0);
     a[lid] = v;
@@ -202,24 +222,28 @@ __kernel void topk_compact_f32_i32(__global const float *x, const ulong x_off, /
                                    const uint n, const uint chunk,
                                    __global const ulong *state,                 /* (3) */
                                    __global const uint *counts,                 /* (n_groups) */
-                                   __global int *out, const ulong out_off,      /* (min(k, n)) */
-                                   __local uint *scan_a, __local uint *scan_b   /* (lsz) each */) {
-    __local uint group_base;
+                                   __global int *out, const ulong out_off       /* (min(k, n)) */) {
+    __local uint scan_a[TOPK_LS], scan_b[TOPK_LS];
     const uint lid = get_local_id(0), lsz = get_local_size(0), g = get_group_id(0);
-    if (lid == 0)
-        group_base = 0;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    uint before = 0; /* selected keys in the groups before this one */
+    uint before = 0; /* selected keys in the groups before this one: this work-item's share of them */
     for (uint h = lid; h < g; h += lsz)
         before += counts[h];
-    if (before)
-        atomic_add(&group_base, before);
     const ulong threshold = state[TOPK_PREFIX];
     const uint begin = min(g * chunk, n), end = min(begin + chunk, n);
     uint first, last;
     topk_item_range(begin, end, lid, lsz, &first, &last);
     const uint c = topk_count_range(x, x_off, first, last, threshold);
+#if GC_HAS_SUBGROUPS
+    const uint group_base = gc_wg_sum_u(before, scan_b, lsz), pos = gc_wg_scan_exclusive_u(c, scan_a);
+#else
+    __local uint group_base;
+    if (lid == 0)
+        group_base = 0;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (before)
+        atomic_add(&group_base, before);
     const uint pos = topk_exclusive_scan(c, scan_a, scan_b); /* its barrier also publishes group_base */
+#endif
     __global int *dst = out + out_off + group_base + pos;
     for (uint i = first; i < last; i++)
         if (topk_key(x[x_off + i], i) >= threshold)

@@ -1,13 +1,14 @@
 /* bench_ops.c - speed of the matmul and attention paths (built with the tests, never run by them; tests never
  * assert on time). Prints GFLOP/s of our GEMM, CLBlast SGEMM and OpenBLAS cblas_sgemm (when built with it) at
  * TinyLlama prefill shapes, and GB/s of the GEMV kernels at decode shapes. Medians of TRIALS runs.
+ * BENCH_ONLY=reduce times the work-group reductions: sampling, rmsnorm and GemFilter's top-k.
  * BENCH_ONLY=attn instead prints causal prefill attention GFLOP/s (4 * n * n / 2 * heads * head_dim flops)
  * of the block-of-rows kernel and of the one-row-per-work-item kernel (profile attn_rows = 0) next to our
  * f32 GEMM at the TinyLlama shape n x 2048 x 2048.
  *
  * usage: bench_ops [n] [trials]          (n = prompt rows, default 512; trials default 5)
  * environment: GEMCL_DEVICE picks the device; GEMM_TM/WN/WM/KB and GEMV_LS/RPG/NB override the profile's
- * tunables; BENCH_ONLY=gemm|gemv|other|attn runs one part; GEMV_SHAPES=RxC,... and GEMV_DTYPE=f16,q4_k,...
+ * tunables; BENCH_ONLY=gemm|gemv|other|reduce|attn runs one part; GEMV_SHAPES=RxC,... and GEMV_DTYPE=f16,q4_k,...
  * pick the GEMV shapes and dtypes (default every dtype, trials alternating between them, next to the host's
  * DRAM read bandwidth); GEMM_DTYPES=f16,q4_k,... the GEMM dtypes; BENCH_SHAPES=k keeps the first k GEMM shapes;
  * BENCH_QUICK=1 times only our f32 GEMM (for tuning sweeps). For BENCH_ONLY=attn: ATT_NS = attention lengths
@@ -21,6 +22,7 @@
 #include <time.h>
 
 #include "ops/ops_internal.h"
+#include "ops/select.h"
 #ifdef GEMCL_HAVE_OPENBLAS
 #include <cblas.h>
 #endif
@@ -374,6 +376,50 @@ static void bench_sample(gc_ops *ops, int n) {
     gc_buffer_free(rt, &r.x), gc_buffer_free(rt, &r.id);
 }
 
+typedef struct reduce_run {
+    gc_ops *ops;
+    gc_buffer x, w, idx;
+    gc_topk_scratch *ts;
+    int n, dim, k;
+} reduce_run;
+
+#define REDUCE_LAUNCHES 100 /* launches per timed run: one is a few microseconds */
+
+static gemcl_status run_rmsnorm(void *ctx, gc_error *err) {
+    reduce_run *r = ctx;
+    gemcl_status st = GEMCL_OK;
+    for (int i = 0; i < REDUCE_LAUNCHES && st == GEMCL_OK; i++)
+        st = gc_op_rmsnorm(r->ops, &r->x, 0, &r->w, &r->x, 0, r->n, r->dim, 1e-5f, err);
+    return st;
+}
+
+static gemcl_status run_topk(void *ctx, gc_error *err) {
+    reduce_run *r = ctx;
+    return gc_op_topk_indices(r->ops, r->ts, &r->x, 0, &r->idx, 0, r->n, r->k, err);
+}
+
+/* The work-group reductions (subgroup fast paths, GEMCL_PORTABLE=subgroups for their twins): rmsnorm of
+ * decode (n = 1) and prefill rows, and GemFilter's top-k over n scores. */
+static void bench_reductions(gc_ops *ops) {
+    gc_runtime *rt = gc_ops_runtime(ops);
+    const int norms[][2] = {{1, 576}, {1, 2048}, {512, 2048}};
+    for (size_t s = 0; s < sizeof norms / sizeof norms[0]; s++) {
+        reduce_run r = {.ops = ops, .n = norms[s][0], .dim = norms[s][1]};
+        r.x = device_buffer(rt, (size_t)r.n * r.dim * 4, 1), r.w = device_buffer(rt, (size_t)r.dim * 4, 2);
+        printf("rmsnorm n %d dim %d | %.2f us per launch\n", r.n, r.dim,
+               median_seconds(run_rmsnorm, &r, rt->queue) * 1e6 / REDUCE_LAUNCHES);
+        gc_buffer_free(rt, &r.x), gc_buffer_free(rt, &r.w);
+    }
+    reduce_run r = {.ops = ops, .n = 32768, .k = 1024};
+    gc_error err;
+    if (gc_topk_scratch_create(ops, r.n, r.k, &r.ts, &err) != GEMCL_OK)
+        die(&err);
+    r.x = device_buffer(rt, (size_t)r.n * 4, 3), r.idx = device_buffer(rt, (size_t)r.k * 4, 4);
+    printf("top-k n %d k %d | %.3f ms (with launch + finish)\n", r.n, r.k, median_seconds(run_topk, &r, rt->queue) * 1e3);
+    gc_topk_scratch_free(r.ts);
+    gc_buffer_free(rt, &r.x), gc_buffer_free(rt, &r.idx);
+}
+
 static bool wanted(const char *only, const char *part) {
     return !only || strcmp(only, part) == 0;
 }
@@ -504,7 +550,10 @@ int main(int argc, char **argv) {
     if (wanted(only, "other")) {
         bench_attention(ops, n, 0);
         bench_attention(ops, 1, 4096);
+    }
+    if (wanted(only, "reduce")) {
         bench_sample(ops, 32000);
+        bench_reductions(ops);
     }
     gc_ops_free(ops);
     gc_runtime_free(rt);

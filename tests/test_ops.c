@@ -40,6 +40,23 @@ static void fx_close(fixture *f) {
     gc_runtime_free(f->rt);
 }
 
+/* The ops of a fast path and of its portable twin (the same device with GEMCL_PORTABLE-style `portable`);
+ * false, after a SKIP line and with nothing open, when the device does not compile fast_path (PoCL has
+ * neither fp16 arithmetic nor subgroups). */
+static bool fx_open_twins(unsigned fast_path, const char *portable, const char *what, fixture *fast,
+                          fixture *twin) {
+    *fast = fx_open();
+    if (test_skip_without_fast_path(fast->rt, fast_path, what)) {
+        fx_close(fast);
+        return false;
+    }
+    *twin = (fixture){.rt = test_runtime_portable(portable)};
+    ck_assert_msg(gc_ops_create(twin->rt, &twin->ops, &twin->err) == GEMCL_OK, "%s", twin->err.msg);
+    gc_ops_set_act_f32(twin->ops, true);
+    ck_assert_uint_eq(twin->rt->fast_paths & fast_path, 0);
+    return true;
+}
+
 /* A device copy of bytes host bytes; the test frees it with gc_buffer_free. */
 static gc_buffer upload(fixture *f, const void *data, size_t bytes) {
     gc_buffer b;
@@ -222,23 +239,31 @@ static double matmul_tol(const fixture *f, gc_dtype dtype) {
     return f->q8 && gc_dtype_is_quantized(dtype) ? NMSE_Q8 : NMSE_F32;
 }
 
+/* y = x W^T (+ bias) on f's device for x (n, cols) and the weight rw in dtype; the caller frees y. */
+static float *device_matmul(fixture *f, const float *x, const ref_weight *rw, gc_dtype dtype, const float *bias,
+                            int n, int rows, int cols) {
+    gc_dweight w = {upload(f, rw->data, rw->bytes), dtype, rows, cols};
+    gc_buffer dx = upload_f32(f, x, (size_t)n * cols), db = upload_f32(f, bias ? bias : x, bias ? (size_t)rows : 1);
+    gc_buffer dy;
+    expect_ok(f, gc_buffer_alloc(f->rt, ((size_t)n * rows + 5) * sizeof(float), "y", &dy, &f->err));
+    expect_ok(f, gc_op_matmul(f->ops, &dx, 0, &w, bias ? &db : NULL, &dy, 5, n, &f->err));
+    float *got = download_f32(f, &dy, 5, (size_t)n * rows);
+    gc_buffer_free(f->rt, &w.buf), gc_buffer_free(f->rt, &dx), gc_buffer_free(f->rt, &db), gc_buffer_free(f->rt, &dy);
+    return got;
+}
+
 /* One matmul of x (n, cols) by a random (rows, cols) weight in dtype against the dequantised reference. */
 static void check_matmul(fixture *f, gc_dtype dtype, int n, int rows, int cols, bool with_bias) {
     float *x = random_f32((size_t)n * cols, 61u + n);
     float *bias = random_f32((size_t)rows, 71u), *want = malloc((size_t)n * rows * sizeof *want);
     ref_weight rw = random_weight(dtype, rows, cols, 51u + rows);
     ref_product(f, want, x, &rw, dtype, with_bias ? bias : NULL, n, rows, cols);
-    gc_dweight w = {upload(f, rw.data, rw.bytes), dtype, rows, cols};
-    gc_buffer dx = upload_f32(f, x, (size_t)n * cols), db = upload_f32(f, bias, (size_t)rows), dy;
-    expect_ok(f, gc_buffer_alloc(f->rt, ((size_t)n * rows + 5) * sizeof(float), "y", &dy, &f->err));
-    expect_ok(f, gc_op_matmul(f->ops, &dx, 0, &w, with_bias ? &db : NULL, &dy, 5, n, &f->err));
-    float *got = download_f32(f, &dy, 5, (size_t)n * rows);
+    float *got = device_matmul(f, x, &rw, dtype, with_bias ? bias : NULL, n, rows, cols);
     char what[96];
     snprintf(what, sizeof what, "matmul %s n %d rows %d cols %d (%s)", gc_dtype_name(dtype), n, rows, cols,
              gc_ops_get_profile(f->ops)->gemm_f32_clblast ? "clblast" : "own");
     expect_close(got, want, (size_t)n * rows, matmul_tol(f, dtype), what);
     free(x), free(bias), free(want), free(got), ref_weight_free(&rw);
-    gc_buffer_free(f->rt, &w.buf), gc_buffer_free(f->rt, &dx), gc_buffer_free(f->rt, &db), gc_buffer_free(f->rt, &dy);
 }
 
 /* Odd row counts, n on both sides of gemv_max_n (GEMV and GEMM), column counts that leave a partial GEMM
@@ -275,6 +300,40 @@ START_TEST(matmul_f32_through_clblast_and_wide_gemv_match_reference) {
     check_matmul_all_shapes(&f, GC_DTYPE_F16);
     check_matmul_all_shapes(&f, GC_DTYPE_Q4_K); /* several work-items per row stride over whole blocks */
     fx_close(&f);
+}
+END_TEST
+
+/* f16 GEMV in half arithmetic (profile gemv_f16_math) against the f32 twin and the f32 reference, within the
+ * matmul tolerance, over odd row counts, column counts of one to many blocks plus a ragged end, decode and
+ * small batches (GEMV_NB > 1), and one and several work-items per row. */
+START_TEST(f16_gemv_in_half_arithmetic_matches_its_portable_twin) {
+    fixture fast, twin;
+    if (!fx_open_twins(GC_FAST_FP16, "fp16", "f16 GEMV in half vs f32", &fast, &twin))
+        return;
+    gc_ops_profile p = *gc_ops_get_profile(fast.ops);
+    p.gemv_f16_math = true;
+    const int ns[] = {1, 3, p.gemv_max_n}, locals[] = {1, 4};
+    const int shapes[][2] = {{37, 96}, {64, 256}, {33, 75}, {19, 2080}, {5, 33}};
+    for (size_t l = 0; l < sizeof locals / sizeof locals[0]; l++) {
+        p.gemv_local = locals[l];
+        gc_ops_set_profile(fast.ops, &p), gc_ops_set_profile(twin.ops, &p);
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                int n = ns[i], rows = shapes[s][0], cols = shapes[s][1];
+                float *x = random_f32((size_t)n * cols, 91u + s), *want = malloc((size_t)n * rows * sizeof *want);
+                ref_weight rw = random_weight(GC_DTYPE_F16, rows, cols, 97u + s);
+                ref_matmul(want, x, rw.dequant, NULL, n, rows, cols);
+                float *a = device_matmul(&fast, x, &rw, GC_DTYPE_F16, NULL, n, rows, cols);
+                float *b = device_matmul(&twin, x, &rw, GC_DTYPE_F16, NULL, n, rows, cols);
+                char what[96];
+                snprintf(what, sizeof what, "f16 gemv n %d rows %d cols %d local %d", n, rows, cols, locals[l]);
+                expect_close(a, want, (size_t)n * rows, NMSE_F32, what);
+                expect_close(b, want, (size_t)n * rows, NMSE_F32, what);
+                expect_close(a, b, (size_t)n * rows, NMSE_F32, what);
+                free(x), free(want), free(a), free(b), ref_weight_free(&rw);
+            }
+    }
+    fx_close(&twin), fx_close(&fast);
 }
 END_TEST
 
@@ -695,6 +754,42 @@ START_TEST(sample_follows_the_reference_rule) {
 }
 END_TEST
 
+/* Sampling with subgroup sums in its bisections picks what the local-memory twin picks, and what the
+ * reference rule picks, for work-groups of one to many subgroups; argmax (unchanged) is checked alongside. */
+START_TEST(sample_with_subgroups_picks_what_its_portable_twin_picks) {
+    fixture fast, twin;
+    if (!fx_open_twins(GC_FAST_SUBGROUPS, "subgroups", "sample subgroups vs portable", &fast, &twin))
+        return;
+    const int n = 3001, locals[] = {4, 64, 256};
+    float *x = random_f32((size_t)n, 23u);
+    for (int i = 0; i < n; i++)
+        x[i] *= 5.0f;
+    x[11] = x[2900] = 5.5f; /* tied maxima */
+    const float temps[] = {0.7f, 1.2f}, top_ps[] = {1.0f, 0.8f, 0.1f}, us[] = {0.0f, 0.31f, 0.97f};
+    const int top_ks[] = {0, 3, 50};
+    for (size_t l = 0; l < sizeof locals / sizeof locals[0]; l++) {
+        gc_ops_profile p = *gc_ops_get_profile(fast.ops);
+        p.reduce_local = locals[l];
+        gc_ops_set_profile(fast.ops, &p), gc_ops_set_profile(twin.ops, &p);
+        ck_assert_int_eq(device_pick(&fast, x, n, -1.0f, 0, 1.0f, 0.0f), 11);
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 3; b++)
+                for (int c = 0; c < 3; c++)
+                    for (int d = 0; d < 3; d++) {
+                        int want = ref_sample(x, n, temps[a], top_ks[b], top_ps[c], us[d]);
+                        int got = device_pick(&fast, x, n, temps[a], top_ks[b], top_ps[c], us[d]);
+                        int got_twin = device_pick(&twin, x, n, temps[a], top_ks[b], top_ps[c], us[d]);
+                        ck_assert_msg(got == want && got_twin == want,
+                                      "local %d T %g top_k %d top_p %g u %g: subgroups %d, portable %d, want %d",
+                                      locals[l], (double)temps[a], top_ks[b], (double)top_ps[c], (double)us[d], got,
+                                      got_twin, want);
+                    }
+    }
+    free(x);
+    fx_close(&twin), fx_close(&fast);
+}
+END_TEST
+
 /* ---- nll ------------------------------------------------------------------------------------------------ */
 
 /* The device's -log softmax at the target of n_rows rows of random logits in [-spread, spread) against the
@@ -796,6 +891,7 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, rope_both_layouts_with_gapped_positions);
     tcase_add_test(tc, matmul_every_dtype_matches_dequantised_reference);
     tcase_add_test(tc, matmul_f32_through_clblast_and_wide_gemv_match_reference);
+    tcase_add_test(tc, f16_gemv_in_half_arithmetic_matches_its_portable_twin);
     tcase_add_test(tc, matmul_multi_ropes_and_biases_like_separate_ops);
     tcase_add_test(tc, matmul_accumulates_and_gates_like_separate_ops);
     tcase_add_test(tc, activation_quantization_equals_ggml_quantizers_bit_for_bit);
@@ -809,6 +905,7 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, attention_row_blocks_match_reference_for_every_tunable);
     tcase_add_test(tc, argmax_returns_lowest_index_of_ties);
     tcase_add_test(tc, sample_follows_the_reference_rule);
+    tcase_add_test(tc, sample_with_subgroups_picks_what_its_portable_twin_picks);
     tcase_add_test(tc, nll_matches_double_reference_at_max_min_and_odd_vocab_sizes);
     tcase_add_test(tc, out_of_range_arguments_are_refused_naming_the_op);
     suite_add_tcase(s, tc);

@@ -369,6 +369,76 @@ START_TEST(gemfilter_selection_matches_plain_c_chain) {
 }
 END_TEST
 
+/* ---- fast path vs portable twin ---- */
+
+/* fixture_make on the runtime that leaves out the fast paths `portable` names. */
+static fixture fixture_make_portable(const char *portable) {
+    fixture f = {.rt = test_runtime_portable(portable)};
+    ck_assert_int_eq(gc_ops_create(f.rt, &f.ops, &f.err), GEMCL_OK);
+    return f;
+}
+
+/* The indices GemFilter selects on f: score (q, kk) -> pool -> top-k k of n, with the top-k groups of `local`
+ * work-items owning items_per_group elements each. The caller frees the result (min(k, n) ints). */
+static int *device_selection(fixture *f, const float *q, const float *kk, int n, int H, int G, int d, int k,
+                             size_t local, int items_per_group) {
+    int m = k < n ? k : n, *got = malloc((size_t)m * sizeof *got);
+    gc_buffer dq = upload(f, q, (size_t)H * d), dk = upload(f, kk, (size_t)n * G * d);
+    gc_buffer ds = device_alloc(f, (size_t)n * sizeof(float)), dp = device_alloc(f, (size_t)n * sizeof(float));
+    gc_buffer di = device_alloc(f, (size_t)m * sizeof(int));
+    gc_topk_scratch *ts;
+    ck_assert_int_eq(gc_topk_scratch_create(f->ops, n, k, &ts, &f->err), GEMCL_OK);
+    ts->local_size = local;
+    ts->items_per_group = items_per_group;
+    ck_assert_int_eq(gc_op_gemfilter_score(f->ops, &dq, 0, &dk, 0, &ds, 0, n, H, G, d, &f->err), GEMCL_OK);
+    ck_assert_int_eq(gc_op_pool_avg5(f->ops, &ds, 0, &dp, 0, n, &f->err), GEMCL_OK);
+    ck_assert_int_eq(gc_op_topk_indices(f->ops, ts, &dp, 0, &di, 0, n, k, &f->err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_read(f->rt, &di, 0, got, (size_t)m * sizeof(int), &f->err), GEMCL_OK);
+    gc_topk_scratch_free(ts);
+    gc_buffer_free(f->rt, &dq), gc_buffer_free(f->rt, &dk), gc_buffer_free(f->rt, &ds);
+    gc_buffer_free(f->rt, &dp), gc_buffer_free(f->rt, &di);
+    return got;
+}
+
+/* Subgroup reductions and scans change how the top-k kernels add up integer counts, never what they add:
+ * the selection is the portable kernels' index for index, for odd lengths, many ties (keys quantised to a
+ * few levels), and local sizes that leave a partial subgroup or make many subgroups per group. */
+START_TEST(gemfilter_selection_is_identical_with_and_without_subgroups) {
+    fixture fast = fixture_make();
+    if (test_skip_without_fast_path(fast.rt, GC_FAST_SUBGROUPS, "select subgroups vs portable")) {
+        fixture_free(&fast);
+        return;
+    }
+    fixture twin = fixture_make_portable("subgroups");
+    const int lens[] = {5, 1023, 3001, 20011}, H = 6, G = 2, d = 24;
+    const size_t locals[] = {1, 3, 64, 100, 1000};
+    const int per_group[] = {37, 8192};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (int quantised = 0; quantised < 2; quantised++) {
+            int n = lens[li], k = n / 3 + 1;
+            float *q = malloc((size_t)H * d * sizeof *q), *kk = malloc((size_t)n * G * d * sizeof *kk);
+            test_fill_random(q, (size_t)H * d, (unsigned)(li + 1));
+            test_fill_random(kk, (size_t)n * G * d, (unsigned)(li + 50));
+            if (quantised) /* coarse keys: many equal scores, so the tie rule decides much of the selection */
+                for (size_t i = 0; i < (size_t)n * G * d; i++)
+                    kk[i] = kk[i] < 0.0f ? -0.5f : 0.5f;
+            for (size_t l = 0; l < sizeof locals / sizeof locals[0]; l++)
+                for (size_t g = 0; g < sizeof per_group / sizeof per_group[0]; g++) {
+                    int *a = device_selection(&fast, q, kk, n, H, G, d, k, locals[l], per_group[g]);
+                    int *b = device_selection(&twin, q, kk, n, H, G, d, k, locals[l], per_group[g]);
+                    for (int i = 0; i < k; i++)
+                        ck_assert_msg(a[i] == b[i], "n=%d k=%d local %zu ipg %d%s: position %d is %d with subgroups, "
+                                      "%d without", n, k, locals[l], per_group[g], quantised ? " (ties)" : "", i,
+                                      a[i], b[i]);
+                    free(a), free(b);
+                }
+            free(q), free(kk);
+        }
+    fixture_free(&twin);
+    fixture_free(&fast);
+}
+END_TEST
+
 Suite *suite_select(void) {
     Suite *s = suite_create("select");
     TCase *tc = tcase_create("select");
@@ -382,6 +452,7 @@ Suite *suite_select(void) {
     tcase_add_test(tc, topk_selects_sorted_unique_indices_and_returns_memory);
     tcase_add_test(tc, topk_refuses_requests_beyond_its_scratch_or_buffers);
     tcase_add_test(tc, gemfilter_selection_matches_plain_c_chain);
+    tcase_add_test(tc, gemfilter_selection_is_identical_with_and_without_subgroups);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -19,11 +19,14 @@
 gemcl_status gc_matmul_kernel(gc_ops *ops, const char *family, const char *entry, gc_dtype dtype, int nb,
                               cl_kernel *k, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
-    char options[192];
+    char options[224];
+    /* only f16 programs get GEMV_F16, so the other dtypes' cached programs keep their options */
+    bool f16_math = p->gemv_f16_math && dtype == GC_DTYPE_F16;
     snprintf(options, sizeof options,
              "-DGC_WTYPE=%s -DGEMV_LS=%d -DGEMV_RPG=%d -DGEMV_NB=%d -DGEMM_TM=%d -DGEMM_WN=%d -DGEMM_WM=%d "
-             "-DGEMM_KB=%d",
-             gc_dtype_name(dtype), p->gemv_local, p->gemv_rows, nb, p->gemm_tm, p->gemm_wn, p->gemm_wm, p->gemm_kb);
+             "-DGEMM_KB=%d%s",
+             gc_dtype_name(dtype), p->gemv_local, p->gemv_rows, nb, p->gemm_tm, p->gemm_wn, p->gemm_wm, p->gemm_kb,
+             f16_math ? " -DGEMV_F16=1" : "");
     return gc_ops_kernel(ops, family, options, entry, k, err);
 }
 

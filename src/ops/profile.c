@@ -49,6 +49,10 @@ static const field_spec fields[GC_PROFILE_FIELD_COUNT] = {
     FIELD(attn_keys, RULE_RANGE, 1, 128),
     FIELD(attn_local_wg, RULE_RANGE, 0, 1024),
     FIELD(reduce_local, RULE_POW2, 1, 1024),
+    FIELD(select_local, RULE_RANGE, 1, 1024), /* score, pool and top-k run any local size */
+    FIELD(topk_local, RULE_RANGE, 1, 1024),
+    FIELD(topk_items, RULE_RANGE, 1, 1 << 24),
+    FIELD(gemv_f16_math, RULE_BOOL, 0, 1),
 };
 
 /* Strings a profile may carry for its readers; gemcl ignores their values. */

@@ -35,6 +35,10 @@ typedef struct gc_ops_profile {
     int attn_keys;         /* ATT_BC: keys per prefill tile */
     int attn_local_wg;     /* ATT_LOCAL_WG: prefill work-group sharing K/V tiles in local memory; 0 = none */
     int reduce_local;      /* SAMPLE_LS / NLL_LS: work-group size of argmax, sample and nll */
+    int select_local;      /* SELECT_LS: work-items per group of GemFilter's score and pool kernels */
+    int topk_local;        /* TOPK_LS: work-items per group of the top-k kernels */
+    int topk_items;        /* elements a top-k work-group owns before the next group is added */
+    bool gemv_f16_math;    /* GEMV_F16: f16 weights multiply in half arithmetic where the device has cl_khr_fp16 */
 } gc_ops_profile;
 
 /* The tunable fields, in the order of the struct and of the JSON files. */
@@ -55,6 +59,10 @@ typedef enum gc_profile_field {
     GC_PROFILE_ATTN_KEYS,
     GC_PROFILE_ATTN_LOCAL_WG,
     GC_PROFILE_REDUCE_LOCAL,
+    GC_PROFILE_SELECT_LOCAL,
+    GC_PROFILE_TOPK_LOCAL,
+    GC_PROFILE_TOPK_ITEMS,
+    GC_PROFILE_GEMV_F16_MATH,
     GC_PROFILE_FIELD_COUNT
 } gc_profile_field;
 

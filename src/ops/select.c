@@ -1,23 +1,17 @@
 /* select.c - host wrappers for cl/select.cl: GemFilter's score, avg-5 smoothing and top-k indices. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "ops/ops_internal.h"
 #include "ops/select.h"
 
 #define TOPK_BINS 256          /* must match cl/select.cl */
 #define TOPK_PASSES 8          /* 64-bit keys, 8 bits per pass */
 #define TOPK_MAX_GROUPS 1024   /* caps the histogram scratch at 1 MiB and the per-group offset sums */
 
-/* Tunables (defaults; a scratch or a caller may override them). */
-#ifndef GC_SELECT_LOCAL
-#define GC_SELECT_LOCAL 256 /* work-items per group of the score and pool kernels */
-#endif
-#ifndef GC_TOPK_LOCAL
-#define GC_TOPK_LOCAL 256 /* work-items per group of the top-k kernels */
-#endif
-#ifndef GC_TOPK_ITEMS_PER_GROUP
-#define GC_TOPK_ITEMS_PER_GROUP 8192 /* elements per top-k work-group before another group is added */
-#endif
+/* The tunables (work-group sizes, elements per top-k group) come from the device profile: select_local,
+ * topk_local, topk_items (profile.h); cl/select.cl holds the kernels' defaults. */
 
 /* Keeps the first failing clSetKernelArg code. */
 static cl_int set_arg(cl_int rc, cl_kernel k, cl_uint index, size_t size, const void *value) {
@@ -32,6 +26,15 @@ static gemcl_status check_span(const gc_buffer *buf, size_t off, size_t count, s
         return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: elements [%zu, %zu) exceed a buffer of %zu", what, off,
                        off + count, cap);
     return GEMCL_OK;
+}
+
+/* The select program's kernel `entry`, built with the profile's score/pool work-group size and topk_local
+ * work-items at most per top-k group (it sizes their local arrays). */
+static gemcl_status select_kernel(gc_ops *ops, size_t topk_local, const char *entry, cl_kernel *kr, gc_error *err) {
+    char options[64];
+    snprintf(options, sizeof options, "-DSELECT_LS=%d -DTOPK_LS=%zu", gc_ops_get_profile(ops)->select_local,
+             topk_local < 1 ? (size_t)1 : topk_local);
+    return gc_ops_kernel(ops, "select", options, entry, kr, err);
 }
 
 /* want, clamped to 1 .. the work-group size the device accepts for kernel. */
@@ -59,7 +62,8 @@ gemcl_status gc_op_gemfilter_score(gc_ops *ops, const gc_buffer *q, size_t q_off
     if (n == 0)
         return GEMCL_OK;
     cl_kernel kr;
-    gemcl_status st = gc_ops_kernel(ops, "select", NULL, "gemfilter_score_f32_f32", &kr, err);
+    const gc_ops_profile *prof = gc_ops_get_profile(ops);
+    gemcl_status st = select_kernel(ops, (size_t)prof->topk_local, "gemfilter_score_f32_f32", &kr, err);
     if (st != GEMCL_OK)
         return st;
     cl_ulong qo = q_off, ko = k_off, so = s_off;
@@ -77,7 +81,7 @@ gemcl_status gc_op_gemfilter_score(gc_ops *ops, const gc_buffer *q, size_t q_off
     rc = set_arg(rc, kr, 10, row * sizeof(float), NULL); /* qsum (G, d) */
     if (rc != CL_SUCCESS)
         return gc_cl_fail(err, rc, "gemfilter score arguments");
-    return gc_ops_launch_1d(ops, kr, (size_t)n, kernel_local(ops, kr, GC_SELECT_LOCAL), "gemfilter_score_f32_f32",
+    return gc_ops_launch_1d(ops, kr, (size_t)n, kernel_local(ops, kr, (size_t)prof->select_local), "gemfilter_score_f32_f32",
                             err);
 }
 
@@ -91,7 +95,8 @@ gemcl_status gc_op_pool_avg5(gc_ops *ops, const gc_buffer *s, size_t s_off, gc_b
     if (n == 0)
         return GEMCL_OK;
     cl_kernel kr;
-    gemcl_status st = gc_ops_kernel(ops, "select", NULL, "pool_avg5_f32_f32", &kr, err);
+    const gc_ops_profile *prof = gc_ops_get_profile(ops);
+    gemcl_status st = select_kernel(ops, (size_t)prof->topk_local, "pool_avg5_f32_f32", &kr, err);
     if (st != GEMCL_OK)
         return st;
     cl_ulong so = s_off, po = p_off;
@@ -103,7 +108,7 @@ gemcl_status gc_op_pool_avg5(gc_ops *ops, const gc_buffer *s, size_t s_off, gc_b
     rc = set_arg(rc, kr, 4, sizeof nn, &nn);
     if (rc != CL_SUCCESS)
         return gc_cl_fail(err, rc, "pool avg5 arguments");
-    return gc_ops_launch_1d(ops, kr, (size_t)n, kernel_local(ops, kr, GC_SELECT_LOCAL), "pool_avg5_f32_f32", err);
+    return gc_ops_launch_1d(ops, kr, (size_t)n, kernel_local(ops, kr, (size_t)prof->select_local), "pool_avg5_f32_f32", err);
 }
 
 /* ---- top-k ---- */
@@ -124,8 +129,8 @@ gemcl_status gc_topk_scratch_create(gc_ops *ops, int max_n, int max_k, gc_topk_s
     ts->rt = gc_ops_runtime(ops);
     ts->max_n = max_n;
     ts->max_k = max_k;
-    ts->local_size = GC_TOPK_LOCAL;
-    ts->items_per_group = GC_TOPK_ITEMS_PER_GROUP;
+    ts->local_size = (size_t)gc_ops_get_profile(ops)->topk_local;
+    ts->items_per_group = gc_ops_get_profile(ops)->topk_items;
     ts->max_groups = topk_groups_for(max_n, ts->items_per_group, TOPK_MAX_GROUPS);
     gemcl_status st = gc_buffer_alloc(ts->rt, 3 * sizeof(cl_ulong), "top-k state", &ts->state, err);
     if (st == GEMCL_OK)
@@ -162,7 +167,7 @@ typedef struct topk_plan {
 
 /* The top-k kernel `entry` and the local size to launch it with. */
 static gemcl_status topk_get(const topk_plan *p, const char *entry, cl_kernel *kr, size_t *local, gc_error *err) {
-    gemcl_status st = gc_ops_kernel(p->ops, "select", NULL, entry, kr, err);
+    gemcl_status st = select_kernel(p->ops, p->ts->local_size, entry, kr, err);
     if (st == GEMCL_OK)
         *local = kernel_local(p->ops, *kr, p->ts->local_size);
     return st;
@@ -235,8 +240,6 @@ static gemcl_status topk_compact(const topk_plan *p, gc_buffer *idx, cl_ulong id
     rc = set_arg(rc, kr, 5, sizeof(cl_mem), &p->ts->counts.mem);
     rc = set_arg(rc, kr, 6, sizeof(cl_mem), &idx->mem);
     rc = set_arg(rc, kr, 7, sizeof idx_off, &idx_off);
-    rc = set_arg(rc, kr, 8, local * sizeof(cl_uint), NULL); /* scan_a (lsz) */
-    rc = set_arg(rc, kr, 9, local * sizeof(cl_uint), NULL); /* scan_b (lsz) */
     return topk_launch(p, kr, rc, p->n_groups, local, "topk_compact_f32_i32", err);
 }
 

@@ -27,8 +27,8 @@ gemcl_status gc_op_pool_avg5(gc_ops *ops, const gc_buffer *s, size_t s_off, /* f
 /* Device scratch for gc_op_topk_indices, owned by the caller and reused across calls (so the runtime's
  * byte accounting stays honest while commands are in flight). Its size depends only on max_n: a few
  * hundred bytes to 1 MiB. One top-k at a time may use it (calls on the same in-order queue are fine).
- * local_size and items_per_group are tunables, set to defaults by create; local_size is clamped to what
- * each kernel accepts. */
+ * local_size and items_per_group are tunables, set by create from the device profile (topk_local,
+ * topk_items); local_size is clamped to what each kernel accepts. */
 typedef struct gc_topk_scratch {
     gc_runtime *rt;
     int max_n, max_k;
