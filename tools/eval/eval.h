@@ -55,6 +55,10 @@ int eval_parse_grid(const char *spec, int lo, int hi, int **out, int *n, char *e
 /* Parses a depth spec: a single count N means round(linspace(0, 100, N)); otherwise as eval_parse_grid. */
 int eval_parse_depths(const char *spec, int **out, int *n, char *err, size_t errlen);
 
+/* "a,b,c" -> *n method names (pointers into the malloc'd copy *storage, in the malloc'd *names), each one
+ * gemcl_method_from_name knows; an empty name or list is refused. */
+int eval_split_methods(const char *spec, char **storage, const char ***names, int *n, char *err, size_t errlen);
+
 /* out[i] = round-half-even(a + i * (b - a) / (n - 1)), as numpy's round(linspace(a, b, n)). n >= 1. */
 void eval_linspace(double a, double b, int n, int *out);
 
