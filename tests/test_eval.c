@@ -220,6 +220,40 @@ START_TEST(generators_are_deterministic_exact_and_hold_their_answers) {
 }
 END_TEST
 
+/* The model RULER is run on (Qwen2.5's byte-level BPE, no BOS, its ChatML template): each task's prompt at 4096
+ * is exactly 4096 ids, opens with the chat frame and holds its answers. */
+START_TEST(qwen_prompts_are_exact_in_its_tokens_with_its_chat_template) {
+    const char *gguf = test_qwen_gguf(), *essays = test_shared_path(ESSAYS);
+    if (!gguf || test_skip_if_missing(essays, ESSAYS))
+        return;
+    gemcl_model_params mp = gemcl_model_default_params();
+    gemcl_model *m = NULL;
+    char err[1024];
+    ck_assert_msg(gemcl_model_load(gguf, &mp, &m, err, sizeof err) == GEMCL_OK, "%s", err);
+    ruler_ctx r;
+    ck_assert_msg(ruler_init(&r, m, essays, "model", 42, err, sizeof err) == 0, "%s", err);
+    ck_assert_str_eq(r.base.prompt_template, "chat:chatml");
+    int32_t *head;
+    int n_head;
+    ck_assert(gemcl_tokenize(m, "<|im_start|>user\n", 17, 0, 1, &head, &n_head, err, sizeof err) == GEMCL_OK);
+    for (int task = 0; task < RULER_N_TASKS; task++) {
+        ruler_sample a;
+        ck_assert_msg(ruler_build(&r, task, 4096, 0, &a, err, sizeof err) == 0, "%s: %s", ruler_task_name(task), err);
+        ck_assert_int_eq(a.n, 4096);
+        ck_assert_int_eq(memcmp(a.ids, head, (size_t)n_head * sizeof *head), 0);
+        char *text = detok(m, a.ids, a.n);
+        for (int e = 0; e < a.n_expected; e++)
+            ck_assert_msg(strstr(text, a.expected[e]), "%s: '%s' not in the prompt", ruler_task_name(task),
+                          a.expected[e]);
+        gemcl_free(text);
+        ruler_sample_free(&a);
+    }
+    gemcl_free(head);
+    ruler_free(&r);
+    gemcl_model_free(m);
+}
+END_TEST
+
 /* ---- a tiny grid: files that parse, resume ---- */
 
 static void check_ruler_jsonl(const char *dir, int want_lines, int length) {
@@ -442,6 +476,7 @@ Suite *suite_eval(void) {
     tcase_add_test(tc, tasks_parse_by_name_or_all);
     tcase_add_test(tc, needles_go_after_the_previous_period_in_order);
     tcase_add_test(tc, generators_are_deterministic_exact_and_hold_their_answers);
+    tcase_add_test(tc, qwen_prompts_are_exact_in_its_tokens_with_its_chat_template);
     tcase_add_test(tc, ruler_grid_writes_files_that_parse_and_resumes);
     tcase_add_test(tc, cli_eval_ruler_runs_and_rejects_bad_input);
     suite_add_tcase(s, tc);
