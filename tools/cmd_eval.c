@@ -16,8 +16,8 @@
 #define EVAL_DEFAULT_RATIOS "0.25,0.5,0.75,0.875"
 #define EVAL_MAX_RATIOS 32
 
-static void usage(void) {
-    printf("usage: gemcl eval ruler -m MODEL [options]\n"
+static void usage(FILE *out) {
+    fprintf(out, "usage: gemcl eval ruler -m MODEL [options]\n"
            "  -m, --model PATH        the model (as for gemcl run)\n"
            "  --lengths A,B,...       prompt lengths in the model's tokens (default 4096; MIN:MAX:N as needle)\n"
            "  --tasks all|A,B,...     niah_single_essay, niah_single_noise, niah_multikey, niah_multivalue,\n"
@@ -58,7 +58,7 @@ static int parse_args(int argc, char **argv, eval_opts *o) {
         int *num = NULL;
         long lo = 0;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage();
+            usage(stdout);
             return -1;
         } else if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) str = &o->model;
         else if (strcmp(a, "--lengths") == 0) str = &o->lengths;
@@ -207,7 +207,7 @@ static int run_ruler(const eval_opts *o, const int *tasks, int n_tasks, const in
 
 int cmd_eval(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage();
+        usage(argc < 2 ? stderr : stdout); /* no benchmark named: a usage error */
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "ruler") != 0)
