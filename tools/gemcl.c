@@ -26,6 +26,7 @@ static const command commands[] = {
     {"tune", cmd_tune, "measure a device's kernel tunables and write its profile (--show: the profile in use)"},
     {"perplexity", cmd_perplexity, "llama-perplexity's measure on a text file (chunks of -c tokens, second halves scored)"},
     {"serve", cmd_serve, "an OpenAI-compatible HTTP server: chat, completions, GemFilter per request, metrics"},
+    {"eval", cmd_eval, "RULER's synthetic tasks (eval ruler): methods at compression ratios, JSONL, CSV, SVG chart"},
     {"calibrate", cmd_calibrate, "sweep GemFilter's filter layer on a small grid; recommend r, write a model card"},
 };
 

@@ -1,4 +1,5 @@
-/* eval.h - evaluation helpers behind `gemcl needle` and `gemcl calibrate`, built only on the public API.
+/* eval.h - evaluation helpers behind `gemcl needle`, `gemcl calibrate` and `gemcl eval ruler`, built only on the
+ * public API.
  *
  * The needle-in-a-haystack protocol is docs/METHODS.md's (GemFilter's harness, after gkamradt's): the
  * haystack is the essays of a directory (names sorted) as tokens; a context of exactly length - buffer tokens
@@ -54,6 +55,10 @@ int eval_parse_grid(const char *spec, int lo, int hi, int **out, int *n, char *e
 /* Parses a depth spec: a single count N means round(linspace(0, 100, N)); otherwise as eval_parse_grid. */
 int eval_parse_depths(const char *spec, int **out, int *n, char *err, size_t errlen);
 
+/* "a,b,c" -> *n method names (pointers into the malloc'd copy *storage, in the malloc'd *names), each one
+ * gemcl_method_from_name knows; an empty name or list is refused. */
+int eval_split_methods(const char *spec, char **storage, const char ***names, int *n, char *err, size_t errlen);
+
 /* out[i] = round-half-even(a + i * (b - a) / (n - 1)), as numpy's round(linspace(a, b, n)). n >= 1. */
 void eval_linspace(double a, double b, int n, int *out);
 
@@ -77,6 +82,29 @@ typedef int (*eval_is_period_fn)(int32_t id, void *user);
 int eval_insert_needle(const int32_t *hay, int n_hay, const int32_t *needle, int n_needle, int n_context,
                        int depth, eval_is_period_fn is_period, void *user, int32_t *out, int *needle_at,
                        char *err, size_t errlen);
+
+/* The same for k needles (RULER's multi-needle tasks): each needle's place is computed on the haystack alone, as
+ * for one needle, from its own depth; depths must be ascending. out holds n_hay + sum(n_needles) tokens, the
+ * needles in order; at[i] is needle i's first position in out. */
+int eval_insert_needles(const int32_t *hay, int n_hay, const int32_t *const *needles, const int *n_needles, int k,
+                        const int *depths, eval_is_period_fn is_period, void *user, int32_t *out, int *at, char *err,
+                        size_t errlen);
+
+/* gemcl_tokenize into a gemcl_free'd array (bos: -1 = the model's default); empty text without BOS gives 0 ids. */
+int eval_tokenize(gemcl_model *m, const char *text, int bos, int special, int32_t **ids, int *n, char *err,
+                  size_t errlen);
+
+/* Splits a template at {context}: *before is the text before it, *after the text after it with {question} (if any)
+ * replaced by question. Both malloc'd. */
+int eval_split_template(const char *tmpl, const char *question, char **before, char **after, char *err,
+                        size_t errlen);
+
+/* src (n_src >= 1 tokens) repeated cyclically to n tokens, malloc'd (the reference repeats the essays until long
+ * enough); NULL when out of memory. */
+int32_t *eval_cycle_tokens(const int32_t *src, int n_src, int n);
+
+/* splitmix64: advances *state and returns the next value (the passkeys and RULER's samples). */
+uint64_t eval_splitmix64(uint64_t *state);
 
 /* Everything fixed for one run: the tokenized template pieces, the haystack tokens and the needle. */
 typedef struct eval_task {
@@ -110,6 +138,9 @@ typedef struct eval_task_params {
 int eval_task_init(eval_task *t, gemcl_model *model, const eval_task_params *p, char *err, size_t errlen);
 void eval_task_free(eval_task *t);
 
+/* An eval_is_period_fn over the task's vocabulary (user is the eval_task): the token's text, trimmed, is ".". */
+int eval_task_is_period(int32_t id, void *task);
+
 /* One cell's prompt: prefix + context + suffix. The context is exactly length - EVAL_BUFFER_TOKENS tokens. */
 typedef struct eval_prompt {
     int32_t *ids;          /* (n) malloc'd */
@@ -138,7 +169,7 @@ double eval_score_passkey(const char *response, int key);
 typedef struct eval_cell {
     int length, depth;
     char method[32];
-    char task[16];         /* "needle" or "passkey" */
+    char task[32];         /* "needle", "passkey" or a RULER task */
     char prompt_template[48]; /* "raw" (the task's template is the whole prompt) or "chat:<family>" */
     int filter_layer;      /* -1 when the method selects nothing */
     int budget;
@@ -154,7 +185,15 @@ typedef struct eval_cell {
     int passkey;
     int32_t *kept;         /* (n_kept) kept indices, only with --save-kept */
     int n_kept;
+    /* RULER cells (expected != NULL); a needle cell has sample 0, ratio -1, no expected strings */
+    int sample;
+    double ratio;          /* fraction of the prompt's tokens dropped: 1 - budget / n_prompt_tokens (full: 0) */
+    char **expected;       /* (n_expected) malloc'd strings the answer is scored against */
+    int n_expected;
 } eval_cell;
+
+/* A cell with nothing run yet: score NAN, no filter layer, kept counts not applicable, ratio -1. */
+void eval_cell_init(eval_cell *c, const char *task, const char *method, const char *prompt_template, int length);
 
 void eval_cell_free(eval_cell *c);
 
@@ -167,16 +206,25 @@ char *eval_cell_to_json(const eval_cell *c);
  * whose grid key or sizes are out of range (a negative length, a depth beyond 100): never counted. */
 int eval_cell_from_json(const char *line, eval_cell *c, char *err, size_t errlen);
 
-/* Reads a JSONL file of cells; a later line for the same (task, method, length, depth) replaces an earlier
+/* Reads a JSONL file of cells; a later line for the same (task, method, length, depth, sample, ratio) replaces an earlier
  * one. A missing file gives 0 cells. A truncated last line (an interrupted write) is ignored. */
 int eval_jsonl_read(const char *path, eval_cell **cells, int *n, char *err, size_t errlen);
 void eval_cells_free(eval_cell *cells, int n);
 
-/* The cells sorted by method (first appearance), length, depth. */
+/* The index of the cell with key's (task, method, length, depth, sample, ratio), -1 when none. */
+int eval_cells_find(const eval_cell *cells, int n, const eval_cell *key);
+
+/* The cells sorted by method (first appearance), length, depth, then task, ratio, sample. */
 void eval_cells_sort(eval_cell *cells, int n);
 
 /* CSV, RFC 4180 quoting; newlines inside responses are written as the two characters \n. */
 int eval_csv_write(const char *path, const eval_cell *cells, int n, char *err, size_t errlen);
+
+/* One quoted CSV field as eval_csv_write writes it. */
+void eval_csv_text(FILE *f, const char *s);
+
+/* SVG text content: <, >, & and " escaped, control characters dropped. */
+void eval_xml_text(FILE *f, const char *s);
 
 /* Mean score over a method's cells that ran (errors excluded); *n_scored and *n_errors may be NULL. */
 double eval_mean_score(const eval_cell *cells, int n, const char *method, int *n_scored, int *n_errors);
@@ -217,6 +265,21 @@ typedef struct eval_run_stats {
     int n_cells, n_run, n_skipped, n_errors;
 } eval_run_stats;
 
+/* Generates greedily from the prompt ids with the method into the cell (eval_cell_init'd): response, timings,
+ * sizes, budget, and for a token-selection method how many tokens of the k spans [at[i], at[i] + len[i]) it kept
+ * (needle_at = at[0], needle_len = the spans' total; k = 0: not applicable). The score is left to the caller. An
+ * engine failure makes an error cell and returns 0; only host failures and invalid options return non-zero. */
+int eval_generate_cell(gemcl_model *model, gemcl_context *ctx, const int32_t *ids, int n, const char *method,
+                       int filter_layer, int budget, int max_tokens, int save_kept, const int *at, const int *len,
+                       int k, eval_cell *cell, char *err, size_t errlen);
+
+/* OUTDIR/results.jsonl opened for appending (path written to jsonl): created with the directory; an existing
+ * non-empty file only with resume (its half-written last line cut off). NULL and err on failure. */
+FILE *eval_results_open(const char *out_dir, int resume, char *jsonl, size_t cap, char *err, size_t errlen);
+
+/* Appends the cell as one JSON line and flushes it, so an interrupted run loses nothing. */
+int eval_results_append(FILE *f, const eval_cell *c, char *err, size_t errlen);
+
 /* Runs one cell: builds the prompt, generates greedily with the method, scores. An engine failure (e.g. the
  * prompt does not fit the context) makes an error cell and returns 0; only host failures return non-zero. */
 int eval_run_cell(eval_task *t, gemcl_context *ctx, const char *method, int filter_layer, int budget,
@@ -232,4 +295,103 @@ int eval_run_grid(eval_task *t, gemcl_context *ctx, const eval_run_opts *o, eval
  * trained context). On failure both handles are NULL and err holds the message. */
 gemcl_status eval_open(const char *path, const char *device, int n_ctx, gemcl_model **model, gemcl_context **ctx,
                        char *err, size_t errlen);
+/* ---- RULER (ruler.c, ruler_run.c) ---------------------------------------------------------------------- */
+/* RULER's synthetic tasks (Hsieh et al., "RULER: What's the Real Context Size of Your Long-Context Language
+ * Models?", 2024), generated in C from the essays and a seed, with RULER's templates and answer prefixes:
+ *   niah_single_essay  one 7-digit number hidden in the essays (RULER's niah_single_2)
+ *   niah_single_noise  one uuid hidden in the repeated noise "The grass is green. ..." (niah_single_1's
+ *                      haystack with niah_single_3's uuid values)
+ *   niah_multikey      4 needles of different keys in the essays, one asked for (niah_multikey_1)
+ *   niah_multivalue    4 values of one key in the essays, all asked for
+ *   niah_multiquery    4 keys in the essays, all asked for
+ *   vt                 variable tracking: a chain VAR A = 12345, VAR B = VAR A, ... (4 hops) in the noise
+ *   cwe                common-words extraction: a numbered list, 10 words 30 times each, the rest 3 times
+ * Keys are two essay words joined by '-' (RULER: wonderwords' adjective-noun), cwe's words are essay words
+ * (RULER: wonderwords' list); RULER's in-context example of vt and cwe is left out. Needles go at depths
+ * drawn without replacement from round(linspace(0, 100, 40)) (RULER's DEPTHS), each just after a sentence end,
+ * as the needle harness places its one needle.
+ * A sample's prompt is exactly `length` tokens: the template's pieces, the context and the answer prefix are
+ * tokenized on their own and joined as ids (as the needle harness), the haystack filling what is left; cwe's
+ * list is cut to the largest that fits and padded with "\n" tokens. Score = RULER's string_match_all: the
+ * fraction of the expected strings found, case-insensitively, in the answer. */
+
+#define RULER_N_TASKS 7
+#define RULER_NOISE "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.\n"
+#define RULER_NEEDLES 4        /* RULER's num_needle_k / num_needle_v / num_needle_q of the multi tasks */
+#define RULER_VT_HOPS 4        /* variable tracking: num_chains 1, num_hops 4 */
+#define RULER_CWE_COMMON 10    /* cwe: num_cw, freq_cw, freq_ucw */
+#define RULER_CWE_FREQ 30
+#define RULER_CWE_RARE_FREQ 3
+#define RULER_MAX_EXPECTED 10
+
+/* The task's name ("niah_single_essay", ...), NULL out of range. */
+const char *ruler_task_name(int task);
+/* -1 for an unknown name. */
+int ruler_task_from_name(const char *name);
+/* RULER's tokens_to_generate for the task (niah 128, vt 30, cwe 120). */
+int ruler_max_new_tokens(int task);
+/* "all" or "a,b,...": task ids in the order given (duplicates dropped) into out[RULER_N_TASKS]. */
+int ruler_parse_tasks(const char *spec, int *out, int *n, char *err, size_t errlen);
+
+/* RULER's string_match_all for one sample: the fraction of expected[0..n-1] that occur in answer, ASCII
+ * case-insensitively (0 when n is 0). */
+double ruler_score(const char *answer, const char *const *expected, int n);
+
+/* Everything fixed for a run: the essays and noise as tokens, the essays' words, the chat frame. */
+typedef struct ruler_ctx {
+    eval_task base;        /* essays as haystack; prefix = BOS + chat text before the user message, suffix = chat
+                              text after it (both empty for raw); its period table and template name */
+    int32_t *noise;        /* (n_noise) RULER_NOISE's tokens */
+    int n_noise;
+    char **words;          /* (n_words) distinct lower-case words of the essays (3-12 letters), sorted */
+    int n_words;
+    char *word_text;       /* storage of words */
+    uint64_t seed;
+} ruler_ctx;
+
+/* chat_template as eval_task_params'. */
+int ruler_init(ruler_ctx *r, gemcl_model *model, const char *essays_dir, const char *chat_template, uint64_t seed,
+               char *err, size_t errlen);
+void ruler_free(ruler_ctx *r);
+
+typedef struct ruler_sample {
+    int32_t *ids;          /* (n) the prompt, n == the length asked for */
+    int n;
+    char *expected[RULER_MAX_EXPECTED]; /* (n_expected) malloc'd */
+    int n_expected;
+    int at[RULER_MAX_EXPECTED], len[RULER_MAX_EXPECTED]; /* (n_spans) the needles' (chain lines') tokens */
+    int n_spans;
+} ruler_sample;
+
+/* Sample number `sample` of the task at the length: a function of (seed, task, length, sample) alone. */
+int ruler_build(ruler_ctx *r, int task, int length, int sample, ruler_sample *out, char *err, size_t errlen);
+void ruler_sample_free(ruler_sample *s);
+
+typedef struct ruler_run_opts {
+    const int *tasks;
+    int n_tasks;
+    const int *lengths;
+    int n_lengths;
+    int n_samples;
+    const char *const *methods;
+    int n_methods;
+    const double *ratios;  /* fractions dropped; NULL: one fixed budget */
+    int n_ratios;
+    int budget;            /* with ratios NULL: tokens kept (0: the model's default) */
+    int filter_layer;      /* -1: the model's default */
+    int max_tokens;        /* 0: RULER's per task */
+    const char *out_dir;
+    int resume, quiet;
+} ruler_run_opts;
+
+/* Runs tasks x lengths x samples x methods x ratios (full attention once per sample, at ratio 0), tasks
+ * outermost so that an interrupted run has whole tasks; cells stream to OUTDIR/results.jsonl (resume skips
+ * those there), then results.csv, summary.json and ruler.svg are written from the whole file. */
+int ruler_run(ruler_ctx *r, gemcl_context *ctx, const ruler_run_opts *o, eval_run_stats *stats, char *err,
+              size_t errlen);
+
+/* results.csv, summary.json (mean per method x ratio, and per task) and ruler.svg (mean score vs ratio, one line
+ * per method) from OUTDIR/results.jsonl. */
+int ruler_write_reports(const char *out_dir, char *err, size_t errlen);
+
 #endif

@@ -106,3 +106,37 @@ int eval_parse_depths(const char *spec, int **out, int *n, char *err, size_t err
     }
     return eval_parse_grid(spec, 0, 100, out, n, err, errlen);
 }
+
+int eval_split_methods(const char *spec, char **storage, const char ***names, int *n, char *err, size_t errlen) {
+    *storage = NULL;
+    *names = NULL;
+    *n = 0;
+    if (!spec || !*spec)
+        return snprintf(err, errlen, "lists no method"), 1;
+    char *copy = strdup(spec);
+    const char **arr = malloc((strlen(spec) / 2 + 1) * sizeof *arr);
+    if (!copy || !arr) {
+        free(copy), free(arr);
+        return snprintf(err, errlen, "out of memory"), 1;
+    }
+    int k = 0;
+    for (char *p = copy;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        gemcl_method m;
+        if (gemcl_method_from_name(p, &m) != GEMCL_OK) {
+            snprintf(err, errlen, "unknown method '%s'", p);
+            free(copy), free(arr);
+            return 1;
+        }
+        arr[k++] = p;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    *storage = copy;
+    *names = arr;
+    *n = k;
+    return 0;
+}

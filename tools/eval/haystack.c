@@ -125,6 +125,34 @@ int eval_haystack_read(const char *dir, char **text, size_t *len, char *err, siz
     return 0;
 }
 
+int eval_insert_needles(const int32_t *hay, int n_hay, const int32_t *const *needles, const int *n_needles, int k,
+                        const int *depths, eval_is_period_fn is_period, void *user, int32_t *out, int *at, char *err,
+                        size_t errlen) {
+    int o = 0, from = 0; /* tokens written to out; haystack tokens copied so far */
+    for (int i = 0; i < k; i++) {
+        if (depths[i] < 0 || depths[i] > 100)
+            return snprintf(err, errlen, "depth %d is outside 0..100", depths[i]), 1;
+        if (i && depths[i] < depths[i - 1])
+            return snprintf(err, errlen, "needle depths must be ascending (%d after %d)", depths[i], depths[i - 1]), 1;
+        int p = n_hay;
+        if (depths[i] < 100) {
+            p = (int)(n_hay * (depths[i] / 100.0)); /* int(len * (depth / 100)), the reference's float arithmetic */
+            while (p > 0 && !is_period(hay[p - 1], user))
+                p--;
+        }
+        if (p < from) /* snapped back before the previous needle: it goes right after it */
+            p = from;
+        memcpy(out + o, hay + from, (size_t)(p - from) * sizeof *out);
+        o += p - from;
+        at[i] = o;
+        memcpy(out + o, needles[i], (size_t)n_needles[i] * sizeof *out);
+        o += n_needles[i];
+        from = p;
+    }
+    memcpy(out + o, hay + from, (size_t)(n_hay - from) * sizeof *out);
+    return 0;
+}
+
 int eval_insert_needle(const int32_t *hay, int n_hay, const int32_t *needle, int n_needle, int n_context,
                        int depth, eval_is_period_fn is_period, void *user, int32_t *out, int *needle_at,
                        char *err, size_t errlen) {
@@ -134,25 +162,14 @@ int eval_insert_needle(const int32_t *hay, int n_hay, const int32_t *needle, int
                1;
     if (n_hay < n_keep)
         return snprintf(err, errlen, "the haystack has %d tokens, %d needed", n_hay, n_keep), 1;
-    if (depth < 0 || depth > 100)
-        return snprintf(err, errlen, "depth %d is outside 0..100", depth), 1;
-    int at = n_keep;
-    if (depth < 100) {
-        at = (int)(n_keep * (depth / 100.0)); /* int(len * (depth / 100)), the reference's float arithmetic */
-        while (at > 0 && !is_period(hay[at - 1], user))
-            at--;
-    }
-    memcpy(out, hay, (size_t)at * sizeof *out);
-    memcpy(out + at, needle, (size_t)n_needle * sizeof *out);
-    memcpy(out + at + n_needle, hay + at, (size_t)(n_keep - at) * sizeof *out);
-    *needle_at = at;
-    return 0;
+    return eval_insert_needles(hay, n_keep, &needle, &n_needle, 1, &depth, is_period, user, out, needle_at, err,
+                               errlen);
 }
 
 /* ---- the task: template pieces, haystack and needle as tokens ---- */
 
-static int tokenize(gemcl_model *m, const char *text, int bos, int special, int32_t **ids, int *n, char *err,
-                    size_t errlen) {
+int eval_tokenize(gemcl_model *m, const char *text, int bos, int special, int32_t **ids, int *n, char *err,
+                  size_t errlen) {
     char e[1024];
     *ids = NULL;
     *n = 0;
@@ -165,8 +182,8 @@ static int tokenize(gemcl_model *m, const char *text, int bos, int special, int3
 
 /* A sentence end: the token's text with the whitespace trimmed is "." (the reference compares with the ids
  * of encode("."); trimming also accepts "▁." and ".\n" pieces, so any tokenizer finds its sentence ends). */
-static int task_is_period(int32_t id, void *user) {
-    eval_task *t = user;
+int eval_task_is_period(int32_t id, void *task) {
+    eval_task *t = task;
     if (id < 0 || id >= t->vocab)
         return 0;
     if (t->period[id] < 0) {
@@ -188,8 +205,7 @@ static int task_is_period(int32_t id, void *user) {
     return t->period[id];
 }
 
-/* Splits the template at {context} and fills {question} in the part after it. */
-static int split_template(const char *tmpl, const char *question, char **before, char **after, char *err,
+int eval_split_template(const char *tmpl, const char *question, char **before, char **after, char *err,
                           size_t errlen) {
     const char *ctx = strstr(tmpl, "{context}");
     *before = *after = NULL;
@@ -221,14 +237,14 @@ static int split_template(const char *tmpl, const char *question, char **before,
 /* Haystack tokens: the essays (or the passkey filler, repeated) tokenized once. */
 static int task_haystack(eval_task *t, const eval_task_params *p, char *err, size_t errlen) {
     if (p->kind == EVAL_TASK_PASSKEY)
-        return tokenize(t->model, EVAL_PASSKEY_FILLER, 0, 0, &t->hay, &t->n_hay, err, errlen);
+        return eval_tokenize(t->model, EVAL_PASSKEY_FILLER, 0, 0, &t->hay, &t->n_hay, err, errlen);
     char *text = NULL;
     size_t len = 0;
     if (!p->haystack_dir)
         return snprintf(err, errlen, "no haystack directory (--haystack DIR)"), 1;
     if (eval_haystack_read(p->haystack_dir, &text, &len, err, errlen))
         return 1;
-    int rc = tokenize(t->model, text, 0, 0, &t->hay, &t->n_hay, err, errlen);
+    int rc = eval_tokenize(t->model, text, 0, 0, &t->hay, &t->n_hay, err, errlen);
     free(text);
     if (!rc && t->n_hay == 0)
         rc = (snprintf(err, errlen, "the haystack in '%s' has no tokens", p->haystack_dir), 1);
@@ -266,7 +282,7 @@ static int append_tokens(gemcl_model *m, const char *text, int bos, int special,
                          size_t errlen) {
     int32_t *more;
     int n_more;
-    if (tokenize(m, text, bos, special, &more, &n_more, err, errlen))
+    if (eval_tokenize(m, text, bos, special, &more, &n_more, err, errlen))
         return 1;
     int32_t *all = malloc((size_t)(*n + n_more + 1) * sizeof *all);
     if (!all) {
@@ -306,19 +322,19 @@ int eval_task_init(eval_task *t, gemcl_model *model, const eval_task_params *p, 
     char *before = NULL, *after = NULL, *chat_before = NULL, *chat_after = NULL;
     int rc = chat_frame(t, p, &chat_before, &chat_after, err, errlen);
     if (!rc)
-        rc = split_template(tmpl, question, &before, &after, err, errlen);
+        rc = eval_split_template(tmpl, question, &before, &after, err, errlen);
     if (!rc)
-        rc = tokenize(model, chat_before, -1, 1, &t->prefix, &t->n_prefix, err, errlen);
+        rc = eval_tokenize(model, chat_before, -1, 1, &t->prefix, &t->n_prefix, err, errlen);
     if (!rc)
         rc = append_tokens(model, before, 0, 0, &t->prefix, &t->n_prefix, err, errlen);
     if (!rc)
-        rc = tokenize(model, after, 0, 0, &t->suffix, &t->n_suffix, err, errlen);
+        rc = eval_tokenize(model, after, 0, 0, &t->suffix, &t->n_suffix, err, errlen);
     if (!rc)
         rc = append_tokens(model, chat_after, 0, 1, &t->suffix, &t->n_suffix, err, errlen);
     free(chat_before);
     free(chat_after);
     if (!rc && !passkey) {
-        rc = tokenize(model, p->needle ? p->needle : EVAL_NEEDLE, 0, 0, &t->needle, &t->n_needle, err, errlen);
+        rc = eval_tokenize(model, p->needle ? p->needle : EVAL_NEEDLE, 0, 0, &t->needle, &t->n_needle, err, errlen);
         if (!rc && t->n_needle == 0)
             rc = (snprintf(err, errlen, "the needle is empty"), 1);
     }
@@ -342,20 +358,22 @@ void eval_task_free(eval_task *t) {
     memset(t, 0, sizeof *t);
 }
 
-int eval_passkey(uint64_t seed, int length, int depth) {
-    uint64_t z = seed ^ ((uint64_t)(uint32_t)length << 20) ^ (uint64_t)(uint32_t)depth;
-    z += 0x9E3779B97F4A7C15ULL; /* splitmix64 */
+uint64_t eval_splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return 10000 + (int)(z % 90000);
+    return z ^ (z >> 31);
 }
 
-/* The haystack cyclically extended to n tokens (the reference repeats the essays until long enough). */
-static int32_t *haystack_tokens(const eval_task *t, int n) {
+int eval_passkey(uint64_t seed, int length, int depth) {
+    uint64_t state = seed ^ ((uint64_t)(uint32_t)length << 20) ^ (uint64_t)(uint32_t)depth;
+    return 10000 + (int)(eval_splitmix64(&state) % 90000);
+}
+
+int32_t *eval_cycle_tokens(const int32_t *src, int n_src, int n) {
     int32_t *h = malloc((size_t)(n > 0 ? n : 1) * sizeof *h);
-    for (int i = 0; h && i < n; i += t->n_hay)
-        memcpy(h + i, t->hay, (size_t)(n - i < t->n_hay ? n - i : t->n_hay) * sizeof *h);
+    for (int i = 0; h && i < n; i += n_src)
+        memcpy(h + i, src, (size_t)(n - i < n_src ? n - i : n_src) * sizeof *h);
     return h;
 }
 
@@ -367,7 +385,7 @@ int eval_build_prompt(eval_task *t, int length, int depth, eval_prompt *out, cha
         char line[128];
         out->passkey = eval_passkey(t->seed, length, depth);
         snprintf(line, sizeof line, EVAL_PASSKEY_LINE, out->passkey, out->passkey);
-        if (tokenize(t->model, line, 0, 0, &own_needle, &n_needle, err, errlen))
+        if (eval_tokenize(t->model, line, 0, 0, &own_needle, &n_needle, err, errlen))
             return 1;
         needle = own_needle;
     }
@@ -378,12 +396,12 @@ int eval_build_prompt(eval_task *t, int length, int depth, eval_prompt *out, cha
                         "%d-token needle", length, n_context, EVAL_BUFFER_TOKENS, n_needle), 1;
     }
     int n = t->n_prefix + n_context + t->n_suffix;
-    int32_t *hay = haystack_tokens(t, n_context - n_needle);
+    int32_t *hay = eval_cycle_tokens(t->hay, t->n_hay, n_context - n_needle);
     out->ids = malloc((size_t)n * sizeof *out->ids);
     int rc = !hay || !out->ids ? (snprintf(err, errlen, "out of memory for a %d-token prompt", n), 1) : 0;
     int at = 0;
     if (!rc)
-        rc = eval_insert_needle(hay, n_context - n_needle, needle, n_needle, n_context, depth, task_is_period, t,
+        rc = eval_insert_needle(hay, n_context - n_needle, needle, n_needle, n_context, depth, eval_task_is_period, t,
                                 out->ids + t->n_prefix, &at, err, errlen);
     free(hay);
     if (!rc) {

@@ -9,12 +9,27 @@
 
 #include "eval.h"
 
+void eval_cell_init(eval_cell *c, const char *task, const char *method, const char *prompt_template, int length) {
+    memset(c, 0, sizeof *c);
+    c->length = length;
+    c->score = NAN;
+    c->needle_survived = c->needle_kept = -1;
+    c->filter_layer = -1;
+    c->ratio = -1;
+    snprintf(c->task, sizeof c->task, "%s", task);
+    snprintf(c->method, sizeof c->method, "%s", method);
+    snprintf(c->prompt_template, sizeof c->prompt_template, "%s", prompt_template);
+}
+
 void eval_cell_free(eval_cell *c) {
     if (!c)
         return;
     free(c->response);
     free(c->error);
     free(c->kept);
+    for (int i = 0; i < c->n_expected; i++)
+        free(c->expected[i]);
+    free(c->expected);
     memset(c, 0, sizeof *c);
 }
 
@@ -48,14 +63,25 @@ char *eval_cell_to_json(const eval_cell *c) {
     cJSON_AddStringToObject(o, "method", c->method);
     cJSON_AddStringToObject(o, "template", c->prompt_template);
     cJSON_AddNumberToObject(o, "length", c->length);
-    cJSON_AddNumberToObject(o, "depth", c->depth);
+    if (c->expected) { /* a RULER cell: a sample at a compression ratio, scored against strings */
+        cJSON_AddNumberToObject(o, "ratio", c->ratio);
+        cJSON_AddNumberToObject(o, "sample", c->sample);
+    } else {
+        cJSON_AddNumberToObject(o, "depth", c->depth);
+    }
     cJSON_AddNumberToObject(o, "filter_layer", c->filter_layer);
     cJSON_AddNumberToObject(o, "budget", c->budget);
     add_num_or_null(o, "score", c->score, isnan(c->score));
+    const char *answer_key = c->expected ? "answer" : "response";
     if (c->response)
-        cJSON_AddStringToObject(o, "response", c->response);
+        cJSON_AddStringToObject(o, answer_key, c->response);
     else
-        cJSON_AddNullToObject(o, "response");
+        cJSON_AddNullToObject(o, answer_key);
+    if (c->expected) {
+        cJSON *a = cJSON_AddArrayToObject(o, "expected");
+        for (int i = 0; a && i < c->n_expected; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateString(c->expected[i]));
+    }
     if (c->error)
         cJSON_AddStringToObject(o, "error", c->error);
     cJSON_AddNumberToObject(o, "ttft_ms", c->ttft_ms);
@@ -94,6 +120,20 @@ static char *str_dup(const cJSON *o, const char *key) {
     return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
 }
 
+/* A RULER cell's expected strings (at least an empty array marks the cell as RULER's). */
+static int read_expected(const cJSON *o, eval_cell *c) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "expected");
+    if (!cJSON_IsArray(a))
+        return 0;
+    int n = cJSON_GetArraySize(a);
+    if (!(c->expected = calloc((size_t)(n ? n : 1), sizeof *c->expected)))
+        return 1;
+    for (const cJSON *v = a->child; v; v = v->next)
+        if (!(c->expected[c->n_expected++] = strdup(cJSON_IsString(v) ? v->valuestring : "")))
+            return 1;
+    return 0;
+}
+
 static int read_kept(const cJSON *o, eval_cell *c) {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "kept_indices");
     if (!cJSON_IsArray(a))
@@ -114,7 +154,7 @@ static const struct {
 } cell_ranges[] = {
     {"length", 1, INT_MAX},         {"depth", 0, 100},           {"budget", 0, INT_MAX},
     {"filter_layer", -1, INT_MAX},  {"n_prompt_tokens", 0, INT_MAX}, {"n_kept_tokens", 0, INT_MAX},
-    {"needle_at", 0, INT_MAX},      {"needle_len", 0, INT_MAX},
+    {"needle_at", 0, INT_MAX},      {"needle_len", 0, INT_MAX},  {"sample", 0, INT_MAX},
 };
 
 static int check_cell_ranges(const cJSON *o, char *err, size_t errlen) {
@@ -127,6 +167,9 @@ static int check_cell_ranges(const cJSON *o, char *err, size_t errlen) {
             return snprintf(err, errlen, "'%s' must be an integer in [%.0f, %.0f]", cell_ranges[i].key,
                             cell_ranges[i].lo, cell_ranges[i].hi), 2;
     }
+    const cJSON *ratio = cJSON_GetObjectItemCaseSensitive(o, "ratio");
+    if (ratio && !(cJSON_IsNumber(ratio) && ratio->valuedouble >= 0 && ratio->valuedouble < 1))
+        return snprintf(err, errlen, "'ratio' must be a number in [0, 1)"), 2;
     return 0;
 }
 
@@ -137,9 +180,10 @@ int eval_cell_from_json(const char *line, eval_cell *c, char *err, size_t errlen
     const cJSON *task = cJSON_GetObjectItemCaseSensitive(o, "task");
     if (!cJSON_IsObject(o) || !cJSON_IsString(method) || !cJSON_IsString(task) ||
         !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "length")) ||
-        !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "depth"))) {
+        !(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "depth")) ||
+          cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "sample")))) {
         cJSON_Delete(o);
-        return snprintf(err, errlen, "not a result cell (want task, method, length, depth)"), 1;
+        return snprintf(err, errlen, "not a result cell (want task, method, length, depth or sample)"), 1;
     }
     if (check_cell_ranges(o, err, errlen)) {
         cJSON_Delete(o);
@@ -154,7 +198,9 @@ int eval_cell_from_json(const char *line, eval_cell *c, char *err, size_t errlen
     c->filter_layer = (int)num(o, "filter_layer", -1);
     c->budget = (int)num(o, "budget", 0);
     c->score = num(o, "score", NAN);
-    c->response = str_dup(o, "response");
+    c->response = str_dup(o, cJSON_GetObjectItemCaseSensitive(o, "answer") ? "answer" : "response");
+    c->sample = (int)num(o, "sample", 0);
+    c->ratio = num(o, "ratio", -1);
     c->error = str_dup(o, "error");
     c->ttft_ms = num(o, "ttft_ms", 0);
     c->filter_ms = num(o, "filter_ms", 0);
@@ -169,7 +215,7 @@ int eval_cell_from_json(const char *line, eval_cell *c, char *err, size_t errlen
     c->needle_survived = cJSON_IsBool(surv) ? cJSON_IsTrue(surv) : -1;
     c->needle_kept = (int)num(o, "needle_kept", -1);
     c->passkey = (int)num(o, "passkey", 0);
-    int rc = read_kept(o, c);
+    int rc = read_kept(o, c) || read_expected(o, c);
     cJSON_Delete(o);
     if (rc) {
         eval_cell_free(c);
@@ -180,7 +226,14 @@ int eval_cell_from_json(const char *line, eval_cell *c, char *err, size_t errlen
 
 static int same_key(const eval_cell *a, const eval_cell *b) {
     return a->length == b->length && a->depth == b->depth && strcmp(a->method, b->method) == 0 &&
-           strcmp(a->task, b->task) == 0;
+           strcmp(a->task, b->task) == 0 && a->sample == b->sample && a->ratio == b->ratio;
+}
+
+int eval_cells_find(const eval_cell *cells, int n, const eval_cell *key) {
+    for (int i = 0; i < n; i++)
+        if (same_key(&cells[i], key))
+            return i;
+    return -1;
 }
 
 /* Reads one line of any length into *buf; returns its length, -1 at the end of the file. */
@@ -285,7 +338,14 @@ static int cmp_ranked(const void *pa, const void *pb) {
         return a->rank - b->rank;
     if (a->cell.length != b->cell.length)
         return a->cell.length - b->cell.length;
-    return a->cell.depth - b->cell.depth;
+    if (a->cell.depth != b->cell.depth)
+        return a->cell.depth - b->cell.depth;
+    int task = strcmp(a->cell.task, b->cell.task);
+    if (task)
+        return task;
+    if (a->cell.ratio != b->cell.ratio)
+        return a->cell.ratio < b->cell.ratio ? -1 : 1;
+    return a->cell.sample - b->cell.sample;
 }
 
 void eval_cells_sort(eval_cell *cells, int n) {
@@ -320,7 +380,7 @@ double eval_mean_score(const eval_cell *cells, int n, const char *method, int *n
 
 /* ---- CSV ---- */
 
-static void csv_text(FILE *f, const char *s) {
+void eval_csv_text(FILE *f, const char *s) {
     fputc('"', f);
     for (; s && *s; s++) {
         if (*s == '"')
@@ -348,7 +408,7 @@ int eval_csv_write(const char *path, const eval_cell *cells, int n, char *err, s
         if (!isnan(c->score))
             fprintf(f, "%.6f", c->score);
         fputc(',', f);
-        csv_text(f, c->response);
+        eval_csv_text(f, c->response);
         fprintf(f, ",%.3f,%llu,%s,", c->ttft_ms, (unsigned long long)c->peak_device_bytes,
                 c->needle_survived < 0 ? "" : c->needle_survived ? "true" : "false");
         if (c->needle_kept >= 0)
@@ -356,7 +416,7 @@ int eval_csv_write(const char *path, const eval_cell *cells, int n, char *err, s
         fprintf(f, ",%d,%d,%d,%d,%d,%.3f,%.3f,%.3f,", c->needle_len, c->n_prompt_tokens, c->n_kept_tokens,
                 c->filter_layer, c->budget, c->filter_ms, c->prefill_ms, c->decode_ms);
         if (c->error)
-            csv_text(f, c->error);
+            eval_csv_text(f, c->error);
         fputc('\n', f);
     }
     int bad = ferror(f);
@@ -380,7 +440,7 @@ void eval_colormap(double v, int rgb[3]) {
         rgb[i] = (int)lround(stops[seg][i] + t * (stops[seg + 1][i] - stops[seg][i]));
 }
 
-static void xml_text(FILE *f, const char *s) {
+void eval_xml_text(FILE *f, const char *s) {
     for (; s && *s; s++) {
         switch (*s) {
         case '<': fputs("&lt;", f); break;
@@ -420,7 +480,7 @@ static void svg_panel(FILE *f, const eval_cell *cells, int n, const char *method
     double mean = eval_mean_score(cells, n, method, &scored, &errors);
     fprintf(f, "<text class=\"title\" x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"14\">", x0 + n_lens * CELL_W / 2,
             TOP - 24);
-    xml_text(f, method);
+    eval_xml_text(f, method);
     if (isnan(mean))
         fprintf(f, " (no scored cells)</text>\n");
     else
@@ -442,7 +502,7 @@ static void svg_panel(FILE *f, const eval_cell *cells, int n, const char *method
         fprintf(f, "<title>%s length %d depth %d%%: ", method, c->length, c->depth);
         if (isnan(c->score)) {
             fputs("error: ", f);
-            xml_text(f, c->error);
+            eval_xml_text(f, c->error);
         } else {
             fprintf(f, "score %.3f", c->score);
         }
@@ -496,7 +556,7 @@ int eval_svg_write(const char *path, const eval_cell *cells, int n, const char *
                "font-family=\"sans-serif\">\n<rect class=\"background\" width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             width, height, width, height);
     fprintf(f, "<text x=\"%d\" y=\"16\" font-size=\"13\">", LEFT);
-    xml_text(f, title);
+    eval_xml_text(f, title);
     fputs("</text>\n", f);
     fprintf(f, "<text x=\"12\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 12 %d)\">Depth "
                "percent</text>\n", TOP + h / 2, TOP + h / 2);

@@ -11,13 +11,11 @@
 
 
 /* Fills the cell from a successful generation. */
-static int cell_from_result(eval_cell *cell, const eval_task *t, const eval_prompt *p, const gemcl_result *r,
+static int cell_from_result(eval_cell *cell, const gemcl_result *r, const int *at, const int *len, int k,
                             int save_kept) {
     cell->response = strdup(r->text ? r->text : "");
     if (!cell->response)
         return 1;
-    cell->score = t->kind == EVAL_TASK_PASSKEY ? eval_score_passkey(r->text, p->passkey)
-                                                 : eval_score_needle(r->text, t->expected);
     cell->filter_layer = r->filter_layer;
     cell->filter_ms = r->filter_ms;
     cell->prefill_ms = r->prefill_ms;
@@ -26,9 +24,13 @@ static int cell_from_result(eval_cell *cell, const eval_task *t, const eval_prom
     cell->peak_device_bytes = r->peak_device_bytes;
     cell->n_prompt_tokens = r->n_prompt_tokens;
     cell->n_kept_tokens = r->n_kept_tokens;
+    if (k == 0)
+        return 0;
     if (r->kept_indices) { /* a token-selection method: did the whole needle make it? */
-        cell->needle_kept = eval_count_kept(r->kept_indices, r->n_kept_tokens, p->needle_at, p->needle_len);
-        cell->needle_survived = cell->needle_kept == p->needle_len;
+        cell->needle_kept = 0;
+        for (int i = 0; i < k; i++)
+            cell->needle_kept += eval_count_kept(r->kept_indices, r->n_kept_tokens, at[i], len[i]);
+        cell->needle_survived = cell->needle_kept == cell->needle_len;
         if (save_kept) {
             if (!(cell->kept = malloc((size_t)(r->n_kept_tokens ? r->n_kept_tokens : 1) * sizeof *cell->kept)))
                 return 1;
@@ -36,68 +38,67 @@ static int cell_from_result(eval_cell *cell, const eval_task *t, const eval_prom
             cell->n_kept = r->n_kept_tokens;
         }
     } else if (r->filter_layer >= 0) { /* a selection method that kept the whole (short) prompt */
-        cell->needle_kept = p->needle_len;
+        cell->needle_kept = cell->needle_len;
         cell->needle_survived = 1;
     }
     return 0;
 }
 
-int eval_run_cell(eval_task *t, gemcl_context *ctx, const char *method, int filter_layer, int budget,
-                  int max_tokens, int save_kept, int length, int depth, eval_cell *cell, char *err, size_t errlen) {
-    memset(cell, 0, sizeof *cell);
-    cell->length = length;
-    cell->depth = depth;
-    cell->score = NAN;
-    cell->needle_survived = cell->needle_kept = -1;
-    cell->filter_layer = -1;
-    snprintf(cell->method, sizeof cell->method, "%s", method);
-    snprintf(cell->task, sizeof cell->task, "%s", t->kind == EVAL_TASK_PASSKEY ? "passkey" : "needle");
-    snprintf(cell->prompt_template, sizeof cell->prompt_template, "%s", t->prompt_template);
+int eval_generate_cell(gemcl_model *model, gemcl_context *ctx, const int32_t *ids, int n, const char *method,
+                       int filter_layer, int budget, int max_tokens, int save_kept, const int *at, const int *len,
+                       int k, eval_cell *cell, char *err, size_t errlen) {
     gemcl_generate_params g = gemcl_generate_default_params();
     if (gemcl_method_from_name(method, &g.method.method) != GEMCL_OK)
         return snprintf(err, errlen, "unknown method '%s'", method), 1;
     gemcl_model_info info;
-    gemcl_model_get_info(t->model, &info);
+    gemcl_model_get_info(model, &info);
     g.method.filter_layer = filter_layer;
     g.method.budget = budget;
     g.max_tokens = max_tokens;
     g.temperature = 0.0f; /* greedy, as the reference */
     cell->budget = budget > 0 ? budget : info.budget;
+    cell->n_prompt_tokens = n;
+    cell->needle_at = k ? at[0] : 0;
+    cell->needle_len = 0;
+    for (int i = 0; i < k; i++)
+        cell->needle_len += len[i];
+    gemcl_result r;
+    gemcl_status st = gemcl_generate_tokens(ctx, ids, n, &g, &r);
+    if (st == GEMCL_ERR_INVALID_ARG) /* the options are wrong: every cell would fail the same way */
+        return snprintf(err, errlen, "%s", gemcl_context_last_error(ctx)), 1;
+    if (st != GEMCL_OK) {            /* this cell cannot run (context full, out of memory): record it */
+        if (!(cell->error = strdup(gemcl_context_last_error(ctx))))
+            return snprintf(err, errlen, "out of memory"), 1;
+        return 0;
+    }
+    int rc = cell_from_result(cell, &r, at, len, k, save_kept);
+    gemcl_result_free(&r);
+    return rc ? (snprintf(err, errlen, "out of memory"), 1) : 0;
+}
+
+int eval_run_cell(eval_task *t, gemcl_context *ctx, const char *method, int filter_layer, int budget,
+                  int max_tokens, int save_kept, int length, int depth, eval_cell *cell, char *err, size_t errlen) {
+    eval_cell_init(cell, t->kind == EVAL_TASK_PASSKEY ? "passkey" : "needle", method, t->prompt_template, length);
+    cell->depth = depth;
+    gemcl_method m;
+    if (gemcl_method_from_name(method, &m) != GEMCL_OK)
+        return snprintf(err, errlen, "unknown method '%s'", method), 1;
     eval_prompt p;
     if (eval_build_prompt(t, length, depth, &p, err, errlen))
         return 1;
-    cell->needle_at = p.needle_at;
-    cell->needle_len = p.needle_len;
     cell->passkey = p.passkey;
-    cell->n_prompt_tokens = p.n;
-    gemcl_result r;
-    gemcl_status st = gemcl_generate_tokens(ctx, p.ids, p.n, &g, &r);
-    int rc = 0;
-    if (st == GEMCL_ERR_INVALID_ARG) { /* the options are wrong: every cell would fail the same way */
-        rc = (snprintf(err, errlen, "%s", gemcl_context_last_error(ctx)), 1);
-    } else if (st != GEMCL_OK) {       /* this cell cannot run (context full, out of memory): record it */
-        if (!(cell->error = strdup(gemcl_context_last_error(ctx))))
-            rc = (snprintf(err, errlen, "out of memory"), 1);
-    } else {
-        if (cell_from_result(cell, t, &p, &r, save_kept))
-            rc = (snprintf(err, errlen, "out of memory"), 1);
-        gemcl_result_free(&r);
-    }
+    int rc = eval_generate_cell(t->model, ctx, p.ids, p.n, method, filter_layer, budget, max_tokens, save_kept,
+                                &p.needle_at, &p.needle_len, 1, cell, err, errlen);
+    if (!rc && !cell->error)
+        cell->score = t->kind == EVAL_TASK_PASSKEY ? eval_score_passkey(cell->response, p.passkey)
+                                                   : eval_score_needle(cell->response, t->expected);
     eval_prompt_free(&p);
     if (rc)
         eval_cell_free(cell);
     return rc;
 }
 
-static int find_cell(const eval_cell *cells, int n, const char *task, const char *method, int length, int depth) {
-    for (int i = 0; i < n; i++)
-        if (cells[i].length == length && cells[i].depth == depth && strcmp(cells[i].method, method) == 0 &&
-            strcmp(cells[i].task, task) == 0)
-            return 1;
-    return 0;
-}
-
-static int append_line(FILE *f, const eval_cell *c, char *err, size_t errlen) {
+int eval_results_append(FILE *f, const eval_cell *c, char *err, size_t errlen) {
     char *json = eval_cell_to_json(c);
     if (!json)
         return snprintf(err, errlen, "out of memory"), 1;
@@ -183,19 +184,19 @@ static int drop_partial_line(const char *path, char *err, size_t errlen) {
     return 0;
 }
 
-/* Opens OUTDIR/results.jsonl for appending: a fresh run refuses to mix with an old file. */
-static FILE *open_results(const eval_run_opts *o, char *jsonl, size_t cap, char *err, size_t errlen) {
-    if (mkdir(o->out_dir, 0777) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create output directory '%s': %s", o->out_dir, strerror(errno));
+/* A fresh run refuses to mix with an old file. */
+FILE *eval_results_open(const char *out_dir, int resume, char *jsonl, size_t cap, char *err, size_t errlen) {
+    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create output directory '%s': %s", out_dir, strerror(errno));
         return NULL;
     }
-    snprintf(jsonl, cap, "%s/results.jsonl", o->out_dir);
+    snprintf(jsonl, cap, "%s/results.jsonl", out_dir);
     struct stat st;
-    if (!o->resume && stat(jsonl, &st) == 0 && st.st_size > 0) {
+    if (!resume && stat(jsonl, &st) == 0 && st.st_size > 0) {
         snprintf(err, errlen, "'%s' exists: --resume continues it, or choose another -o", jsonl);
         return NULL;
     }
-    if (o->resume && drop_partial_line(jsonl, err, errlen))
+    if (resume && drop_partial_line(jsonl, err, errlen))
         return NULL;
     FILE *f = fopen(jsonl, "ab");
     if (!f)
@@ -232,7 +233,7 @@ int eval_run_grid(eval_task *t, gemcl_context *ctx, const eval_run_opts *o, eval
     FILE *f = NULL;
     const char *task = t->kind == EVAL_TASK_PASSKEY ? "passkey" : "needle";
     if (o->out_dir) {
-        if (!(f = open_results(o, jsonl, sizeof jsonl, err, errlen)))
+        if (!(f = eval_results_open(o->out_dir, o->resume, jsonl, sizeof jsonl, err, errlen)))
             return 1;
         if (o->resume && (eval_jsonl_read(jsonl, &done, &n_done, err, errlen) ||
                           check_resumable(done, n_done, task, t->prompt_template, o, err, errlen))) {
@@ -250,7 +251,10 @@ int eval_run_grid(eval_task *t, gemcl_context *ctx, const eval_run_opts *o, eval
         for (int di = 0; di < o->n_depths && !rc; di++)
             for (int mi = 0; mi < o->n_methods && !rc; mi++) {
                 int length = o->lengths[li], depth = o->depths[di];
-                if (find_cell(done, n_done, task, o->methods[mi], length, depth)) {
+                eval_cell key;
+                eval_cell_init(&key, task, o->methods[mi], t->prompt_template, length);
+                key.depth = depth;
+                if (eval_cells_find(done, n_done, &key) >= 0) {
                     s.n_skipped++;
                     continue;
                 }
@@ -261,7 +265,7 @@ int eval_run_grid(eval_task *t, gemcl_context *ctx, const eval_run_opts *o, eval
                 s.n_run++;
                 s.n_errors += c.error != NULL;
                 if (f)
-                    rc = append_line(f, &c, err, errlen);
+                    rc = eval_results_append(f, &c, err, errlen);
                 if (!o->quiet)
                     progress(&s, &c, t0);
                 eval_cell_free(&c);
