@@ -11,7 +11,9 @@
  *                                   with the very operations util/quant.c uses (q4_k's s = d * sc and
  *                                   m = dmin * min; q4_1's m is minus the block's min, since a - (-b) rounds
  *                                   as a + b). A K-quant's scales cover 16 (q2_k, q3_k, q6_k) or 32 elements
- *                                   (q4_k, q5_k), so a group never straddles two.
+ *                                   (q4_k, q5_k), so a group never straddles two. Block types derive it from
+ *                                   their integer form gc_iq_<t> / gc_dm_<t> (below), which the 8-bit
+ *                                   activation GEMV of matmul_q8.cl reads directly.
  * and read through
  *   ld1_<t>(row, i)                 element i of the row as f32
  *   ld16_<t>(row, i)                elements i .. i+15 as float16 (i a multiple of 16): s * q, rounded, then
@@ -67,59 +69,95 @@ inline float2 gc_group_bf16(gc_row b, uint gi, float16 *q) {
  * GEMV work), so scales are read as lanes of a half4 wherever they sit in the block. */
 inline float4 gc_half4(gc_row p) { return vload_half4(0, (__global const half *)p); }
 
-/* (p[e] >> shift) & mask for the 16 bytes at p. Quants whose bits lie in two places are put together in
- * bytes and converted to float once. */
-inline uchar16 gc_bits8(gc_row p, uint shift, uint mask) { return (vload16(0, p) >> (uchar)shift) & (uchar)mask; }
-inline float16 gc_bits16(gc_row p, uint shift, uint mask) { return convert_float16(gc_bits8(p, shift, mask)); }
+/* The 16 bytes at p (any alignment) in one load: PoCL's vload16 of bytes reads them one at a time, which LLVM
+ * merges into 2-byte loads at best (eight inserts per block); a packed struct's member is one unaligned load. */
+typedef struct __attribute__((packed)) gc_bytes16 {
+    uchar16 v;
+} gc_bytes16;
+inline uchar16 gc_load16(gc_row p) { return ((__global const gc_bytes16 *)p)->v; }
 
-/* 16 in lane e where bit e of the 16 bits (lo | hi << 8) is set, else 0: a byte mask per lane (AVX2 has no
- * per-lane 16-bit shifts, so shifting by 0..15 would go lane by lane). */
-inline uchar16 gc_bit_lanes16(uchar lo, uchar hi) {
+/* (p[e] >> shift) & mask for the 16 bytes at p. Quants whose bits lie in two places are put together in
+ * bytes. */
+inline uchar16 gc_bits8(gc_row p, uint shift, uint mask) { return (gc_load16(p) >> (uchar)shift) & (uchar)mask; }
+
+/* 16 in lane e where bit e of the 16 bits (h.s0 | h.s1 << 8) is set, else 0: a byte mask per lane (AVX2 has
+ * no per-lane 16-bit shifts, so shifting by 0..15 would go lane by lane). */
+inline uchar16 gc_bit_lanes16(uchar2 h) {
     const uchar16 m = (uchar16)(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
-    return as_uchar16(((uchar16)((uchar8)lo, (uchar8)hi) & m) != (uchar16)0) & (uchar)16;
+    return as_uchar16(((uchar16)(h.s0000, h.s0000, h.s1111, h.s1111) & m) != (uchar16)0) & (uchar)16;
 }
 
-/* Legacy blocks of 32 hold groups 0 and 1; element 16 gi + e of a nibble block is nibble gi of qs[e]. */
+/* Every block type is decoded once, in integer form (the GEMV of matmul_q8.cl multiplies these quants with 8-bit
+ * activations in integers; gc_group_<t> below derives the float form from it):
+ *   gc_iq_<t>(block, gi, &q) -> int2 (sc, mn)   group gi's 16 quants as integers q and its integer scale and
+ *                                              min multipliers
+ *   gc_dm_<t>(block) -> float2 (d, dmin)        the block's float factors: s = d * sc and m = dmin * mn
+ *   GC_MIN_<t>                                  1 where m can be nonzero (q4_1, q5_1, q2_k, q4_k, q5_k)
+ *   GC_PAIRED_<t>                               1 where groups 2i and 2i + 1 share sc and mn (the blocks of
+ *                                              32, q4_k, q5_k): their integer products add before scaling
+ * Legacy blocks of 32 hold groups 0 and 1; element 16 gi + e of a nibble block is nibble gi of qs[e]. */
 #define GC_BLOCK_q8_0 32
 #define GC_BYTES_q8_0 34
-inline float2 gc_group_q8_0(gc_row b, uint gi, float16 *q) {
-    *q = convert_float16(vload16(gi, (__global const char *)(b + 2)));
-    return (float2)(gc_half4(b).x, 0.0f);
+#define GC_PAIRED_q8_0 1
+#define GC_MIN_q8_0 0
+inline int2 gc_iq_q8_0(gc_row b, uint gi, char16 *q) {
+    *q = as_char16(gc_load16(b + 2 + 16 * gi));
+    return (int2)(1, 0);
 }
+inline float2 gc_dm_q8_0(gc_row b) { return (float2)(gc_half4(b).x, 0.0f); }
 #define GC_BLOCK_q4_0 32
 #define GC_BYTES_q4_0 18
-inline float2 gc_group_q4_0(gc_row b, uint gi, float16 *q) {
-    *q = gc_bits16(b + 2, 4 * gi, 15) - 8.0f;
-    return (float2)(gc_half4(b).x, 0.0f);
+#define GC_PAIRED_q4_0 1
+#define GC_MIN_q4_0 0
+inline int2 gc_iq_q4_0(gc_row b, uint gi, char16 *q) {
+    *q = as_char16(gc_bits8(b + 2, 4 * gi, 15)) - (char)8;
+    return (int2)(1, 0);
 }
+inline float2 gc_dm_q4_0(gc_row b) { return (float2)(gc_half4(b).x, 0.0f); }
+/* q4_1's m is minus the block's min (dmin = -min, mn = 1), since a - (-b) rounds as a + b. */
 #define GC_BLOCK_q4_1 32
 #define GC_BYTES_q4_1 20
-inline float2 gc_group_q4_1(gc_row b, uint gi, float16 *q) {
-    *q = gc_bits16(b + 4, 4 * gi, 15);
+#define GC_PAIRED_q4_1 1
+#define GC_MIN_q4_1 1
+inline int2 gc_iq_q4_1(gc_row b, uint gi, char16 *q) {
+    *q = as_char16(gc_bits8(b + 4, 4 * gi, 15));
+    return (int2)(1, 1);
+}
+inline float2 gc_dm_q4_1(gc_row b) {
     const float2 dm = gc_half4(b).xy;
     return (float2)(dm.x, -dm.y);
 }
 /* q5_0 / q5_1 (has_min): the fifth bit of element j of a block is bit j of the little-endian u32 qh. */
-inline float2 gc_group_q5(gc_row b, uint gi, float16 *q, bool has_min) {
+inline int2 gc_iq_q5(gc_row b, uint gi, char16 *q, bool has_min) {
     gc_row qh = b + (has_min ? 4 : 2);
-    *q = convert_float16(gc_bits8(qh + 4, 4 * gi, 15) | gc_bit_lanes16(qh[2 * gi], qh[2 * gi + 1])) -
-         (has_min ? 0.0f : 16.0f);
-    const float2 dm = gc_half4(b).xy;
-    return (float2)(dm.x, has_min ? -dm.y : 0.0f);
+    const uchar16 h = gc_load16(qh); /* a vector, so that its bytes spread by one byte shuffle (a scalar
+                                        load would go through integer registers, byte by byte) */
+    *q = as_char16(gc_bits8(qh + 4, 4 * gi, 15) | gc_bit_lanes16(gi ? h.s23 : h.s01)) -
+         (char)(has_min ? 0 : 16);
+    return (int2)(1, has_min ? 1 : 0);
 }
 #define GC_BLOCK_q5_0 32
 #define GC_BYTES_q5_0 22
-inline float2 gc_group_q5_0(gc_row b, uint gi, float16 *q) { return gc_group_q5(b, gi, q, false); }
+#define GC_PAIRED_q5_0 1
+#define GC_MIN_q5_0 0
+inline int2 gc_iq_q5_0(gc_row b, uint gi, char16 *q) { return gc_iq_q5(b, gi, q, false); }
+inline float2 gc_dm_q5_0(gc_row b) { return (float2)(gc_half4(b).x, 0.0f); }
 #define GC_BLOCK_q5_1 32
 #define GC_BYTES_q5_1 24
-inline float2 gc_group_q5_1(gc_row b, uint gi, float16 *q) { return gc_group_q5(b, gi, q, true); }
+#define GC_PAIRED_q5_1 1
+#define GC_MIN_q5_1 1
+inline int2 gc_iq_q5_1(gc_row b, uint gi, char16 *q) { return gc_iq_q5(b, gi, q, true); }
+inline float2 gc_dm_q5_1(gc_row b) { return gc_dm_q4_1(b); }
 #define GC_BLOCK_iq4_nl 32
 #define GC_BYTES_iq4_nl 18
-inline float2 gc_group_iq4_nl(gc_row b, uint gi, float16 *q) {
+#define GC_PAIRED_iq4_nl 1
+#define GC_MIN_iq4_nl 0
+inline int2 gc_iq_iq4_nl(gc_row b, uint gi, char16 *q) {
     const char16 grid = (char16)(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
-    *q = convert_float16(shuffle(grid, (vload16(0, b + 2) >> (uchar)(4 * gi)) & (uchar)15));
-    return (float2)(gc_half4(b).x, 0.0f);
+    *q = shuffle(grid, gc_bits8(b + 2, 4 * gi, 15));
+    return (int2)(1, 0);
 }
+inline float2 gc_dm_iq4_nl(gc_row b) { return (float2)(gc_half4(b).x, 0.0f); }
 
 /* K-quants: superblocks of 256 = 16 groups (util/quant.c's loops unrolled): q2_k/q3_k group gi is (half
  * gi / 8, shift 2 * (gi % 8 / 2), sub-block gi % 2) with scale gi; q4_k/q5_k group gi is nibble gi / 2 % 2 of
@@ -127,21 +165,26 @@ inline float2 gc_group_iq4_nl(gc_row b, uint gi, float16 *q) {
  * 128 (side) gi / 8, l = 16 * (gi % 2) .., with scale 8 * side + gi % 2 + 2 * quarter. */
 #define GC_BLOCK_q2_k 256
 #define GC_BYTES_q2_k 84
-inline float2 gc_group_q2_k(gc_row b, uint gi, float16 *q) {
-    const uint sc = b[gi];
-    *q = gc_bits16(b + 16 + 32 * (gi / 8) + 16 * (gi % 2), 2 * (gi % 8 / 2), 3);
-    const float2 dm = gc_half4(b + 76).zw; /* d, dmin: the last 4 bytes */
-    return (float2)(dm.x * (float)(sc & 15), dm.y * (float)(sc >> 4));
+#define GC_PAIRED_q2_k 0
+#define GC_MIN_q2_k 1
+inline int2 gc_iq_q2_k(gc_row b, uint gi, char16 *q) {
+    const int sc = b[gi];
+    *q = as_char16(gc_bits8(b + 16 + 32 * (gi / 8) + 16 * (gi % 2), 2 * (gi % 8 / 2), 3));
+    return (int2)(sc & 15, sc >> 4);
 }
+inline float2 gc_dm_q2_k(gc_row b) { return gc_half4(b + 76).zw; /* d, dmin: the last 4 bytes */ }
 #define GC_BLOCK_q3_k 256
 #define GC_BYTES_q3_k 110
-inline float2 gc_group_q3_k(gc_row b, uint gi, float16 *q) {
+#define GC_PAIRED_q3_k 0
+#define GC_MIN_q3_k 0
+inline int2 gc_iq_q3_k(gc_row b, uint gi, char16 *q) {
     gc_row packed = b + 96;
     const uint lo = gi < 8 ? packed[gi] & 15 : packed[gi - 8] >> 4, hi = (packed[8 + gi % 4] >> (2 * (gi / 4))) & 3;
-    *q = convert_float16(gc_bits8(b + 32 + 32 * (gi / 8) + 16 * (gi % 2), 2 * (gi % 8 / 2), 3) |
-                         gc_bits8(b + 16 * (gi % 2), gi / 2, 1) << (uchar)2) - 4.0f; /* third bit set: no -4 */
-    return (float2)(gc_half4(b + 102).w * (float)((int)(lo | hi << 4) - 32), 0.0f);
+    *q = as_char16(gc_bits8(b + 32 + 32 * (gi / 8) + 16 * (gi % 2), 2 * (gi % 8 / 2), 3) |
+                   gc_bits8(b + 16 * (gi % 2), gi / 2, 1) << (uchar)2) - (char)4; /* third bit set: no -4 */
+    return (int2)((int)(lo | hi << 4) - 32, 0);
 }
+inline float2 gc_dm_q3_k(gc_row b) { return (float2)(gc_half4(b + 102).w, 0.0f); }
 /* Scale and min j (0..7) of q4_k / q5_k, 6 bits each in 12 bytes (gc_k4_scale_min in util/quant.c). */
 inline uint2 gc_k4_scale_min(gc_row s, uint j) {
     if (j < 4)
@@ -149,29 +192,57 @@ inline uint2 gc_k4_scale_min(gc_row s, uint j) {
     return (uint2)((s[j + 4] & 15) | (s[j - 4] >> 6) << 4, (s[j + 4] >> 4) | (s[j] >> 6) << 4);
 }
 /* q4_k, and q5_k (five) with fifth bits: bit j = gi / 2 of qh[16 * (gi % 2) + e]. */
-inline float2 gc_group_q45_k(gc_row b, uint gi, float16 *q, bool five) {
+inline int2 gc_iq_q45_k(gc_row b, uint gi, char16 *q, bool five) {
     const uint j = gi / 2;
     const uchar16 nib = gc_bits8(b + (five ? 48 : 16) + 32 * (gi / 4) + 16 * (gi % 2), 4 * (j % 2), 15);
-    *q = convert_float16(five ? nib | gc_bits8(b + 16 + 16 * (gi % 2), j, 1) << (uchar)4 : nib);
-    const uint2 sm = gc_k4_scale_min(b + 4, j);
-    const float2 dm = gc_half4(b).xy;
-    return (float2)(dm.x * (float)sm.x, dm.y * (float)sm.y);
+    *q = as_char16(five ? nib | gc_bits8(b + 16 + 16 * (gi % 2), j, 1) << (uchar)4 : nib);
+    return as_int2(gc_k4_scale_min(b + 4, j));
 }
 #define GC_BLOCK_q4_k 256
 #define GC_BYTES_q4_k 144
-inline float2 gc_group_q4_k(gc_row b, uint gi, float16 *q) { return gc_group_q45_k(b, gi, q, false); }
+#define GC_PAIRED_q4_k 1
+#define GC_MIN_q4_k 1
+inline int2 gc_iq_q4_k(gc_row b, uint gi, char16 *q) { return gc_iq_q45_k(b, gi, q, false); }
+inline float2 gc_dm_q4_k(gc_row b) { return gc_half4(b).xy; }
 #define GC_BLOCK_q5_k 256
 #define GC_BYTES_q5_k 176
-inline float2 gc_group_q5_k(gc_row b, uint gi, float16 *q) { return gc_group_q45_k(b, gi, q, true); }
+#define GC_PAIRED_q5_k 1
+#define GC_MIN_q5_k 1
+inline int2 gc_iq_q5_k(gc_row b, uint gi, char16 *q) { return gc_iq_q45_k(b, gi, q, true); }
+inline float2 gc_dm_q5_k(gc_row b) { return gc_half4(b).xy; }
 #define GC_BLOCK_q6_k 256
 #define GC_BYTES_q6_k 210
-inline float2 gc_group_q6_k(gc_row b, uint gi, float16 *q) {
+#define GC_PAIRED_q6_k 0
+#define GC_MIN_q6_k 0
+inline int2 gc_iq_q6_k(gc_row b, uint gi, char16 *q) {
     const uint side = gi / 8, quarter = gi % 8 / 2, part = gi % 2;
-    *q = convert_float16(gc_bits8(b + 64 * side + 32 * (quarter % 2) + 16 * part, 4 * (quarter / 2), 15) |
-                         gc_bits8(b + 128 + 32 * side + 16 * part, 2 * quarter, 3) << (uchar)4) - 32.0f;
-    const char sc = ((__global const char *)b)[192 + 8 * side + part + 2 * quarter];
-    return (float2)(gc_half4(b + 202).w * (float)sc, 0.0f);
+    *q = as_char16(gc_bits8(b + 64 * side + 32 * (quarter % 2) + 16 * part, 4 * (quarter / 2), 15) |
+                   gc_bits8(b + 128 + 32 * side + 16 * part, 2 * quarter, 3) << (uchar)4) - (char)32;
+    return (int2)(((__global const char *)b)[192 + 8 * side + part + 2 * quarter], 0);
 }
+inline float2 gc_dm_q6_k(gc_row b) { return (float2)(gc_half4(b + 202).w, 0.0f); }
+
+/* The float form of a group from the integer one: s = d * sc and m = dmin * mn, the very operations
+ * util/quant.c uses (an integer converted to float and one product; sc = 1 and mn = 0 give d and 0 exactly). */
+#define GC_GROUP_FROM_INT(T)                                                                                \
+    inline float2 gc_group_##T(gc_row b, uint gi, float16 *q) {                                             \
+        char16 qi;                                                                                          \
+        const int2 sm = gc_iq_##T(b, gi, &qi);                                                              \
+        const float2 dm = gc_dm_##T(b);                                                                     \
+        *q = convert_float16(qi);                                                                           \
+        return (float2)(dm.x * (float)sm.x, dm.y * (float)sm.y);                                            \
+    }
+GC_GROUP_FROM_INT(q8_0)
+GC_GROUP_FROM_INT(q4_0)
+GC_GROUP_FROM_INT(q4_1)
+GC_GROUP_FROM_INT(q5_0)
+GC_GROUP_FROM_INT(q5_1)
+GC_GROUP_FROM_INT(iq4_nl)
+GC_GROUP_FROM_INT(q2_k)
+GC_GROUP_FROM_INT(q3_k)
+GC_GROUP_FROM_INT(q4_k)
+GC_GROUP_FROM_INT(q5_k)
+GC_GROUP_FROM_INT(q6_k)
 
 /* ---- loaders -------------------------------------------------------------------------------------------- */
 

@@ -16,16 +16,23 @@
  * A quantized activation row is stored as
  *   xq: f32 (n, cols)           the quants times their block's d (exact for Q8_0 / Q8_1: an f16 times an
  *                               8-bit integer): the GEMM reads x as matmul.cl's does
- *   xi: f32 (n, cols)           the quants themselves (integer-valued): the GEMV sums q_w q_x exactly per group
- *                               and scales once, as ggml does per block (floats, not chars: no conversions)
+ *   xi: char (n, cols)          the quants themselves: the GEMV multiplies them with the weight's integer
+ *                               quants (common.cl's gc_iq_<t>) in integers and scales once per block, as
+ *                               ggml's vec_dot does
  *   xs: float2 (n, cols / 16)   per group of 16 values (d, t): d the block's scale (the f16 value for Q8_0 and
  *                               Q8_1) and t what a weight group's min multiplies: s / 2 in each group of a
  *                               Q8_1 block (m s/2 + m s/2 = m s exactly), d * (sum of the group's q) for Q8_K,
  *                               0 for Q8_0 (its weight types have no min).
- * A weight group of common.cl (gc_group: w = s q - m, q integer-valued) then adds (s d) sum(q qx) - m t in the
- * GEMV (the sum over a whole 32-block, whose groups share s and d) and sum((s q) (d qx)) - m t in the GEMM:
- * ggml's per-type formulas d_w d_x sum(q qx) (- or + the min term) up to float rounding (s = d_w * sc and
- * s q are exact or nearly: an f16 times small integers).
+ * A weight block of common.cl (group gi: w = d sc q - dmin mn, q and the group's sc, mn integers) then adds
+ * (d d_x) sum_g(sc sum(q qx)) - sum_g (dmin mn) t in the GEMV, the integer sum over the whole block (32 or
+ * 256 values) as ggml sums it, and sum((s q) (d qx)) - m t with s = d sc, m = dmin mn in the GEMM: ggml's
+ * per-type formulas d_w d_x sum(q qx) (- or + the min term) up to float rounding (s q is exact or nearly: an
+ * f16 times small integers).
+ *
+ * Integer dot products: sum(q qx) of 16 quants runs as four dot(char4, char4) of cl_khr_integer_dot_product
+ * where the runtime compiled with GC_HAS_INT_DOT=1, and otherwise as 16-bit products summed in pairs into
+ * 32-bit lanes (which x86 compilers turn into pmaddwd). Both are exact integer sums, so the two paths give
+ * bit-identical results (tests/test_ops.c compares them on a device with the feature).
  *
  * Entry points:
  *   quantize_q8_f32(x, x_off, xq, xi, xs, cols, n, kind)
@@ -97,15 +104,15 @@ inline int q8_isum16(int16 q) {
 }
 
 /* One block of 32 (Q8_0, Q8_1: groups 2 blk, 2 blk + 1 of the row). */
-inline void q8_quantize_32(__global const float *xr, __global float *qr, __global float *ir, __global float2 *sr,
+inline void q8_quantize_32(__global const float *xr, __global float *qr, __global char *ir, __global float2 *sr,
                            uint blk, bool with_sum) {
     const float16 v0 = vload16(2 * blk, xr), v1 = vload16(2 * blk + 1, xr);
     const float amax = q8_max16(fmax(fabs(v0), fabs(v1)));
     const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
     const int16 q0 = convert_int16_rte(v0 * id), q1 = convert_int16_rte(v1 * id);
     const float dh = q8_f16_round(d);
-    vstore16(convert_float16(q0), 2 * blk, ir);
-    vstore16(convert_float16(q1), 2 * blk + 1, ir);
+    vstore16(convert_char16(q0), 2 * blk, ir);
+    vstore16(convert_char16(q1), 2 * blk + 1, ir);
     vstore16(convert_float16(q0) * dh, 2 * blk, qr);
     vstore16(convert_float16(q1) * dh, 2 * blk + 1, qr);
     const float t = with_sum ? q8_f16_round(d * (float)q8_isum16(q0 + q1)) * 0.5f : 0.0f;
@@ -113,7 +120,7 @@ inline void q8_quantize_32(__global const float *xr, __global float *qr, __globa
 }
 
 /* One block of 256 (Q8_K: groups 16 blk .. 16 blk + 15). */
-inline void q8_quantize_256(__global const float *xr, __global float *qr, __global float *ir, __global float2 *sr,
+inline void q8_quantize_256(__global const float *xr, __global float *qr, __global char *ir, __global float2 *sr,
                             uint blk) {
     __global const float *xb = xr + 256 * blk;
     float amax = 0.0f, max = 0.0f;
@@ -125,19 +132,20 @@ inline void q8_quantize_256(__global const float *xr, __global float *qr, __glob
     const float iscale = amax != 0.0f ? -127.0f / max : 0.0f, d = amax != 0.0f ? 1.0f / iscale : 0.0f;
     for (uint g = 0; g < 16; g++) {
         const int16 q = min(convert_int16_rte(vload16(16 * blk + g, xr) * iscale), 127);
-        vstore16(convert_float16(q), 16 * blk + g, ir);
+        vstore16(convert_char16(q), 16 * blk + g, ir);
         vstore16(convert_float16(q) * d, 16 * blk + g, qr);
         sr[16 * blk + g] = (float2)(d, d * (float)q8_isum16(q));
     }
 }
 
-__kernel void quantize_q8_f32(__global const float *x, const ulong x_off, __global float *xq, __global float *xi,
+__kernel void quantize_q8_f32(__global const float *x, const ulong x_off, __global float *xq, __global char *xi,
                               __global float2 *xs, const uint cols, const uint n, const uint kind) {
     const uint blk = get_global_id(0), i = get_global_id(1);
     if (i >= n || blk >= cols / (kind == Q8_KIND_K ? 256 : 32))
         return;
     __global const float *xr = x + x_off + (ulong)i * cols;
-    __global float *qr = xq + (ulong)i * cols, *ir = xi + (ulong)i * cols;
+    __global float *qr = xq + (ulong)i * cols;
+    __global char *ir = xi + (ulong)i * cols;
     __global float2 *sr = xs + (ulong)i * (cols / 16);
     if (kind == Q8_KIND_K)
         q8_quantize_256(xr, qr, ir, sr, blk);
@@ -155,53 +163,109 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
 #endif
 }
 
-/* Groups of a weight block that share its scale and one activation block: both groups of a 32-block (one d
- * per block on either side), so their integer sums add before the one scaling, as ggml's sumi0 + sumi1;
- * k-quant groups each have their own scale. */
-#define Q8_SHARED_GROUPS(T) (GC_BLOCK_##T == 32 ? 2u : 1u)
+/* The integer lanes of a block's dot product (q8_fold of a path's accumulator q8_acc), and their float
+ * twins: lane l of a group of 16 sums the products of elements l, l + 4, l + 8 and l + 12. Both paths below
+ * give these very lanes, so their float sums round alike and the outputs are bit-identical (tests/test_ops.c
+ * compares them). */
+typedef int4 q8_int;
+typedef float4 q8_float;
+#define q8_to_float convert_float4
+inline float q8_hsum(float4 v) { return (v.x + v.y) + (v.z + v.w); }
 
-/* s[b] = W row wr . quantized x row i0 + b for b < GEMV_NB (rows past n repeat the last), over the GEMV_LS
- * work-items of the row, which take whole blocks in turn; a block's groups unrolled so its scales decode
- * once. */
+#ifndef Q8_INT_DOT
+#define Q8_INT_DOT 1 /* use integer dot products where the runtime found them; a profile turns them off where they lose */
+#endif
+#if GC_HAS_INT_DOT && Q8_INT_DOT && (defined(cl_khr_integer_dot_product) || defined(__opencl_c_integer_dot_product_input_4x8bit))
+/* cl_khr_integer_dot_product: four dot(char4, char4) of the elements regrouped by lane (one byte shuffle
+ * each). */
+typedef int4 q8_acc;
+inline q8_int q8_fold(q8_acc v) { return v; }
+inline q8_acc q8_idot16(char16 a, char16 b) {
+    const char16 at = a.s048c159d26ae37bf, bt = b.s048c159d26ae37bf;
+    return (int4)(dot(at.s0123, bt.s0123), dot(at.s4567, bt.s4567), dot(at.s89ab, bt.s89ab),
+                  dot(at.scdef, bt.scdef));
+}
+inline q8_acc q8_idot32(char16 a0, char16 b0, char16 a1, char16 b1) { return q8_idot16(a0, b0) + q8_idot16(a1, b1); }
+#else
+/* Portable: 16-bit products (x86 has 16-bit multiplies but no 8-bit ones) widened to 32 bits once per 32
+ * products. Weight quants lie in [-128, 127] and activation quants in [-127, 127], so a product is at most
+ * 16256 in magnitude and the sum of two, 32512, still fits in 16 bits. */
+/* Eight lanes (j and j + 8) until the block's end, where q8_fold adds lanes j and j + 4: scaling by a
+ * group's integer sc before or after that sum gives the same integers. */
+typedef int8 q8_acc;
+inline q8_int q8_fold(q8_acc v) { return v.lo + v.hi; }
+inline short16 q8_prod16(char16 a, char16 b) { return convert_short16(a) * convert_short16(b); }
+inline q8_acc q8_widen(short16 p) { return convert_int8(p.lo) + convert_int8(p.hi); }
+inline q8_acc q8_idot16(char16 a, char16 b) { return q8_widen(q8_prod16(a, b)); }
+inline q8_acc q8_idot32(char16 a0, char16 b0, char16 a1, char16 b1) {
+    return q8_widen(q8_prod16(a0, b0) + q8_prod16(a1, b1));
+}
+#endif
+
+/* s[r][b] = W row w[r] . quantized x row i0 + b for both rows r of a pair and b < GEMV_NB (rows past n repeat
+ * the last), over the GEMV_LS work-items of the row, which take whole blocks in turn. The two W rows share
+ * each load and widening of x. Per block: the integer sum of sc sum(q qx) over its groups (unrolled, so its
+ * scales decode once; groups that share sc in pairs), scaled once by d d_x into float lanes; the min term per
+ * group (types with GC_MIN_<t> only). The lanes are summed once at the end. */
 #define Q8_DOTS(T)                                                                                          \
-    inline void q8_dots_##T(gc_row wr, __global const float *xi, __global const float2 *xs, uint i0, uint n, \
-                            uint cols, uint lid, __local float *scratch, float *s) {                        \
+    inline void q8_dots_##T(gc_row wa, gc_row wb, __global const char *xi, __global const float2 *xs, uint i0, \
+                            uint n, uint cols, uint lid, __local float *scratch, float s[2][GEMV_NB]) {     \
         const uint blocks = cols / GC_BLOCK_##T, gpb = GC_BLOCK_##T / 16;                                   \
-        __global const float *qr[GEMV_NB];                                                                  \
+        __global const char16 *qr[GEMV_NB]; /* one vector load (vload16 of chars: byte by byte on PoCL) */  \
         __global const float2 *sr[GEMV_NB];                                                                 \
-        float16 acc[GEMV_NB];                                                                               \
-        float accm[GEMV_NB];                                                                                \
+        q8_float acc[2][GEMV_NB];                                                                           \
+        float accm[2][GEMV_NB];                                                                             \
         GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
             const ulong r = min(i0 + b, n - 1);                                                             \
-            qr[b] = xi + r * cols;                                                                          \
+            qr[b] = (__global const char16 *)(xi + r * cols); /* 16-byte aligned: cols % 32 == 0 */         \
             sr[b] = xs + r * (cols / 16);                                                                   \
-            acc[b] = 0.0f;                                                                                  \
-            accm[b] = 0.0f;                                                                                 \
-        }                                                                                                   \
-        for (uint k = lid; k < blocks; k += GEMV_LS) {                                                      \
-            gc_row blk = wr + k * GC_BYTES_##T;                                                             \
-            float16 p[GEMV_NB];                                                                             \
-            GC_UNROLL for (uint gi = 0; gi < GC_BLOCK_##T / 16; gi++) {                                     \
-                float16 q;                                                                                  \
-                const float2 sm = gc_group_##T(blk, gi, &q);                                                \
-                const uint g = k * gpb + gi;                                                                \
-                GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                              \
-                    const float2 a = sr[b][g];                                                              \
-                    p[b] = gi % Q8_SHARED_GROUPS(T) ? p[b] + q * vload16(g, qr[b]) : q * vload16(g, qr[b]);  \
-                    if (gi % Q8_SHARED_GROUPS(T) == Q8_SHARED_GROUPS(T) - 1)                                \
-                        acc[b] = fma(p[b], (float16)(sm.x * a.x), acc[b]);                                  \
-                    accm[b] = fma(sm.y, a.y, accm[b]);                                                      \
-                }                                                                                           \
+            GC_UNROLL for (uint w = 0; w < 2; w++) {                                                        \
+                acc[w][b] = 0.0f;                                                                           \
+                accm[w][b] = 0.0f;                                                                          \
             }                                                                                               \
         }                                                                                                   \
-        GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                        \
-            s[b] = q8_lane_sum(gc_hsum16(acc[b]) - accm[b], scratch, lid);                                   \
+        for (uint k = lid; k < blocks; k += GEMV_LS) {                                                      \
+            const gc_row blk[2] = {wa + k * GC_BYTES_##T, wb + k * GC_BYTES_##T};                           \
+            const float2 dm[2] = {gc_dm_##T(blk[0]), gc_dm_##T(blk[1])};                                    \
+            q8_acc is[2][GEMV_NB];                                                                          \
+            GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                    \
+                is[0][b] = is[1][b] = 0;                                                                    \
+            GC_UNROLL for (uint gi = 0; gi < GC_BLOCK_##T / 16; gi += 2) {                                  \
+                char16 q0[2], q1[2];                                                                        \
+                int2 s0[2], s1[2];                                                                          \
+                GC_UNROLL for (uint w = 0; w < 2; w++) {                                                    \
+                    s0[w] = gc_iq_##T(blk[w], gi, &q0[w]);                                                  \
+                    s1[w] = gc_iq_##T(blk[w], gi + 1, &q1[w]);                                              \
+                }                                                                                           \
+                const uint g = k * gpb + gi;                                                                \
+                GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                              \
+                    const char16 x0 = qr[b][g], x1 = qr[b][g + 1];                                          \
+                    GC_UNROLL for (uint w = 0; w < 2; w++) {                                                \
+                        is[w][b] += GC_PAIRED_##T ? s0[w].x * q8_idot32(q0[w], x0, q1[w], x1)               \
+                                                  : s0[w].x * q8_idot16(q0[w], x0) +                        \
+                                                        s1[w].x * q8_idot16(q1[w], x1);                     \
+                        if (GC_MIN_##T) {                                                                   \
+                            accm[w][b] = fma(dm[w].y * (float)s0[w].y, sr[b][g].y, accm[w][b]);             \
+                            accm[w][b] = fma(dm[w].y * (float)s1[w].y, sr[b][g + 1].y, accm[w][b]);         \
+                        }                                                                                   \
+                    }                                                                                       \
+                }                                                                                           \
+            }                                                                                               \
+            GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                  \
+                const float dx = sr[b][k * gpb].x;                                                          \
+                GC_UNROLL for (uint w = 0; w < 2; w++)                                                      \
+                    acc[w][b] = fma(q8_to_float(q8_fold(is[w][b])), (q8_float)(dm[w].x * dx), acc[w][b]);   \
+            }                                                                                               \
+        }                                                                                                   \
+        GC_UNROLL for (uint w = 0; w < 2; w++)                                                              \
+            GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                    \
+                s[w][b] = q8_lane_sum(q8_hsum(acc[w][b]) - accm[w][b], scratch, lid);                       \
     }
 
 #define GEMV_Q8(T)                                                                                          \
     __kernel __attribute__((reqd_work_group_size(GEMV_LS, GEMV_RPG, 1))) void gemv_q8_##T(                  \
         __global const uchar *w0, __global const uchar *w1, __global const uchar *w2, const ulong row_bytes, \
-        __global const float *xi, __global const float2 *xs, __global float *y0, __global float *y1,        \
+        __global const char *xi, __global const float2 *xs, __global float *y0, __global float *y1,         \
         __global float *y2, const ulong y_off0, const ulong y_off1, const ulong y_off2,                     \
         __global const float *b0, __global const float *b1, __global const float *b2, const uint rows0,     \
         const uint rows1, const uint rows2, const uint cols, const uint n, const uint flags) {              \
@@ -215,10 +279,9 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
         const uint rows = o == 0 ? rows0 : o == 1 ? rows1 : rows2, i0 = get_global_id(2) * GEMV_NB;         \
         const uint2 ab = glu ? (uint2)(j) : (uint2)(2 * jo, min(2 * jo + 1, rows - 1));                     \
         __global const uchar *w = o == 0 ? w0 : o == 1 ? w1 : w2;                                           \
-        float sa[GEMV_NB], sb[GEMV_NB];                                                                     \
-        q8_dots_##T(w + ab.x * row_bytes, xi, xs, i0, n, cols, lid, scratch[get_local_id(1)], sa);           \
-        q8_dots_##T((glu ? w1 : w) + ab.y * row_bytes, xi, xs, i0, n, cols, lid, scratch[get_local_id(1)],   \
-                    sb);                                                                                    \
+        float sab[2][GEMV_NB];                                                                              \
+        q8_dots_##T(w + ab.x * row_bytes, (glu ? w1 : w) + ab.y * row_bytes, xi, xs, i0, n, cols, lid,       \
+                    scratch[get_local_id(1)], sab);                                                         \
         if (lid != 0 || g >= pairs)                                                                         \
             return;                                                                                         \
         __global float *y = o == 0 ? y0 + y_off0 : o == 1 ? y1 + y_off1 : y2 + y_off2;                      \
@@ -227,12 +290,12 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
         for (uint b = 0; b < GEMV_NB && i0 + b < n; b++) {                                                  \
             __global float *yr = y + (ulong)(i0 + b) * rows;                                                \
             if (glu) {                                                                                      \
-                yr[j] = gc_silu(sa[b]) * sb[b] + (acc ? yr[j] : 0.0f);                                      \
+                yr[j] = gc_silu(sab[0][b]) * sab[1][b] + (acc ? yr[j] : 0.0f);                              \
                 continue;                                                                                   \
             }                                                                                               \
             if (ab.y != ab.x)                                                                               \
-                yr[ab.y] = sb[b] + (has_bias ? bias[ab.y] : 0.0f) + (acc ? yr[ab.y] : 0.0f);                \
-            yr[ab.x] = sa[b] + (has_bias ? bias[ab.x] : 0.0f) + (acc ? yr[ab.x] : 0.0f);                    \
+                yr[ab.y] = sab[1][b] + (has_bias ? bias[ab.y] : 0.0f) + (acc ? yr[ab.y] : 0.0f);            \
+            yr[ab.x] = sab[0][b] + (has_bias ? bias[ab.x] : 0.0f) + (acc ? yr[ab.x] : 0.0f);                \
         }                                                                                                   \
     }
 

@@ -484,22 +484,23 @@ START_TEST(activation_quantization_equals_ggml_quantizers_bit_for_bit) {
     const gc_dtype wtypes[] = {GC_DTYPE_Q8_0, GC_DTYPE_Q4_1, GC_DTYPE_Q4_K};
     gc_buffer dx = upload_f32(&f, x, (size_t)n * cols), dq, di, ds;
     expect_ok(&f, gc_buffer_alloc(f.rt, (size_t)n * cols * sizeof(float), "xq", &dq, &f.err));
-    expect_ok(&f, gc_buffer_alloc(f.rt, (size_t)n * cols * sizeof(float), "xi", &di, &f.err));
+    expect_ok(&f, gc_buffer_alloc(f.rt, (size_t)n * cols, "xi", &di, &f.err));
     expect_ok(&f, gc_buffer_alloc(f.rt, (size_t)n * groups * 2 * sizeof(float), "xs", &ds, &f.err));
-    float *xq = malloc((size_t)n * cols * sizeof(float)), *xi = malloc((size_t)n * cols * sizeof(float));
+    float *xq = malloc((size_t)n * cols * sizeof(float));
+    int8_t *xi = malloc((size_t)n * cols);
     float *xs = malloc((size_t)n * groups * 2 * sizeof(float));
     for (size_t t = 0; t < sizeof wtypes / sizeof wtypes[0]; t++) {
         expect_ok(&f, gc_op_quantize_q8(f.ops, &dx, 0, wtypes[t], &dq, &di, &ds, cols, n, &f.err));
-        expect_ok(&f, gc_buffer_read(f.rt, &di, 0, xi, (size_t)n * cols * sizeof(float), &f.err));
+        expect_ok(&f, gc_buffer_read(f.rt, &di, 0, xi, (size_t)n * cols, &f.err));
         expect_ok(&f, gc_buffer_read(f.rt, &dq, 0, xq, (size_t)n * cols * sizeof(float), &f.err));
         expect_ok(&f, gc_buffer_read(f.rt, &ds, 0, xs, (size_t)n * groups * 2 * sizeof(float), &f.err));
         for (int i = 0; i < n; i++) {
             ref_q8_row r;
             ref_quantize_q8_row(wtypes[t], x + (size_t)i * cols, cols, &r);
             for (int j = 0; j < cols; j++) {
-                const float q = (float)r.qs[j], want = r.d[j / r.block] * q;
-                ck_assert_msg(memcmp(&xi[(size_t)i * cols + j], &q, 4) == 0, "%s row %d: quant %d is %a, ggml's %d",
-                              gc_dtype_name(wtypes[t]), i, j, (double)xi[(size_t)i * cols + j], r.qs[j]);
+                const float want = r.d[j / r.block] * (float)r.qs[j];
+                ck_assert_msg(xi[(size_t)i * cols + j] == r.qs[j], "%s row %d: quant %d is %d, ggml's %d",
+                              gc_dtype_name(wtypes[t]), i, j, xi[(size_t)i * cols + j], r.qs[j]);
                 ck_assert_msg(memcmp(&xq[(size_t)i * cols + j], &want, 4) == 0, "%s row %d: value %d is %a, ggml's %a",
                               gc_dtype_name(wtypes[t]), i, j, (double)xq[(size_t)i * cols + j], (double)want);
             }
@@ -534,6 +535,47 @@ START_TEST(matmul_q8_every_block_type_matches_ggml_integer_dot_products) {
     check_matmul_all_shapes(&f, GC_DTYPE_Q4_1);
     check_matmul_all_shapes(&f, GC_DTYPE_Q6_K);
     fx_close(&f);
+}
+END_TEST
+
+/* The GEMV with cl_khr_integer_dot_product (dot(char4, char4)) against its portable twin (16-bit products) on
+ * the same device, every block type: both sum the integer products exactly and scale them alike, so the outputs
+ * are bit-identical; n on both sides of gemv_max_n (several x rows per work-item below it; the GEMM above it has
+ * no integer fast path and must agree as well), odd row counts, one and several blocks per row. */
+START_TEST(matmul_q8_int_dot_equals_portable_twin_bit_for_bit) {
+    const gc_dtype t = (gc_dtype)_i; /* a loop test over the block types (Q8_0 ..): each builds its kernels twice */
+    ck_assert(gc_dtype_is_quantized(t));
+    fixture fast = fx_open_path(true);
+    if (test_skip_without_fast_path(fast.rt, GC_FAST_INT_DOT, "matmul_q8 integer dot products")) {
+        fx_close(&fast);
+        return;
+    }
+    gc_ops_profile p = *gc_ops_get_profile(fast.ops);
+    p.q8_int_dot = true; /* the CPU profile leaves it off where it loses; the path itself is tested here */
+    gc_ops_set_profile(fast.ops, &p);
+    fixture port = {.rt = test_runtime_portable("int_dot"), .q8 = true};
+    expect_ok(&port, gc_ops_create(port.rt, &port.ops, &port.err));
+    gc_ops_set_act_f32(port.ops, false);
+    ck_assert(!(port.rt->fast_paths & GC_FAST_INT_DOT));
+    const int max_n = gc_ops_get_profile(fast.ops)->gemv_max_n;
+    const int ns[] = {1, 3, max_n, max_n + 1}, shapes[][2] = {{37, 512}, {19, 256}, {33, 96}};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const int n = ns[i], rows = shapes[s][0], cols = shapes[s][1];
+            if (cols % gc_dtype_block(t) != 0)
+                continue;
+            float *x = random_f32((size_t)n * cols, 91u + n), *bias = random_f32((size_t)rows, 93u);
+            ref_weight rw = random_weight(t, rows, cols, 95u + rows);
+            float *a = device_matmul(&fast, x, &rw, t, bias, n, rows, cols);
+            float *b = device_matmul(&port, x, &rw, t, bias, n, rows, cols);
+            for (int e = 0; e < n * rows; e++)
+                ck_assert_msg(memcmp(&a[e], &b[e], sizeof a[e]) == 0,
+                              "%s n %d rows %d cols %d: output %d is %a with integer dot products, %a without",
+                              gc_dtype_name(t), n, rows, cols, e, (double)a[e], (double)b[e]);
+            free(x), free(bias), free(a), free(b), ref_weight_free(&rw);
+        }
+    fx_close(&port);
+    fx_close(&fast);
 }
 END_TEST
 
@@ -909,5 +951,12 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, nll_matches_double_reference_at_max_min_and_odd_vocab_sizes);
     tcase_add_test(tc, out_of_range_arguments_are_refused_naming_the_op);
     suite_add_tcase(s, tc);
+    /* Fast paths against their portable twins, a case of its own so CK_RUN_CASE=fast_paths runs them alone
+     * on a device that has them (and skips them elsewhere). */
+    TCase *fast = tcase_create("fast_paths");
+    tcase_set_timeout(fast, TEST_TIMEOUT_S);
+    tcase_add_loop_test(fast, matmul_q8_int_dot_equals_portable_twin_bit_for_bit, GC_DTYPE_Q8_0,
+                        GC_DTYPE_COUNT);
+    suite_add_tcase(s, fast);
     return s;
 }

@@ -39,7 +39,7 @@ bool gc_matmul_q8_applies(gc_ops *ops, const gc_matmul_out *outs, int n_outs) {
     return true;
 }
 
-/* x quantized for one activation type: xq, xi f32 (n, cols), xs float2 (n, cols / 16). */
+/* x quantized for one activation type: xq f32 (n, cols), xi int8 (n, cols), xs float2 (n, cols / 16). */
 typedef struct q8_act {
     gc_buffer *xq, *xi, *xs;
     q8_kind kind;
@@ -53,7 +53,7 @@ gemcl_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off, gc
                        gc_dtype_name(wtype));
     GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * cols, sizeof(float), op, "x", err));
     GC_TRY(gc_ops_check_range(xq, 0, (size_t)n * cols, sizeof(float), op, "scaled quants", err));
-    GC_TRY(gc_ops_check_range(xi, 0, (size_t)n * cols, sizeof(float), op, "quants", err));
+    GC_TRY(gc_ops_check_range(xi, 0, (size_t)n * cols, 1, op, "quants", err));
     GC_TRY(gc_ops_check_range(xs, 0, (size_t)n * (cols / 16), 2 * sizeof(float), op, "scales", err));
     if (n == 0)
         return GEMCL_OK;
@@ -75,7 +75,7 @@ static gemcl_status quantize(gc_ops *ops, const gc_buffer *x, size_t x_off, int 
     if (act->kind == act_kind(wtype))
         return GEMCL_OK;
     GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALED, (size_t)n * cols * sizeof(float), &act->xq, err));
-    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_QUANTS, (size_t)n * cols * sizeof(float), &act->xi, err));
+    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_QUANTS, (size_t)n * cols, &act->xi, err));
     GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALES, (size_t)n * (cols / 16) * 2 * sizeof(float), &act->xs, err));
     GC_TRY(gc_op_quantize_q8(ops, x, x_off, wtype, act->xq, act->xi, act->xs, cols, n, err));
     act->kind = act_kind(wtype);

@@ -78,7 +78,7 @@ gemcl_status gc_op_matmul(gc_ops *ops, const gc_buffer *x, size_t x_off,    /* f
 gemcl_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off,  /* f32 (n, cols) */
                                gc_dtype wtype,
                                gc_buffer *xq,                                  /* f32 (n, cols) */
-                               gc_buffer *xi,                                  /* f32 (n, cols) */
+                               gc_buffer *xi,                                  /* int8 (n, cols) */
                                gc_buffer *xs,                                  /* f32 (n, cols / 16, 2) */
                                int cols, int n, gc_error *err);
 

@@ -42,7 +42,7 @@ typedef enum gc_scratch_slot {
     GC_SCRATCH_ATTENTION = 0, /* split-key partial results of decode attention */
     GC_SCRATCH_SAMPLE,        /* the sampler's per-token weights */
     GC_SCRATCH_Q8_SCALED,     /* matmul_q8: x's 8-bit quants times their scale, f32 (n, cols) */
-    GC_SCRATCH_Q8_QUANTS,     /* matmul_q8: x's 8-bit quants, f32 (n, cols) */
+    GC_SCRATCH_Q8_QUANTS,     /* matmul_q8: x's 8-bit quants, int8 (n, cols) */
     GC_SCRATCH_Q8_SCALES,     /* matmul_q8: x's per-group scales, float2 (n, cols / 16) */
     GC_SCRATCH_COUNT
 } gc_scratch_slot;

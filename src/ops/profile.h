@@ -39,6 +39,7 @@ typedef struct gc_ops_profile {
     int topk_local;        /* TOPK_LS: work-items per group of the top-k kernels */
     int topk_items;        /* elements a top-k work-group owns before the next group is added */
     bool gemv_f16_math;    /* GEMV_F16: f16 weights multiply in half arithmetic where the device has cl_khr_fp16 */
+    bool q8_int_dot;       /* Q8_INT_DOT: the q8 GEMV sums with cl_khr_integer_dot_product where the device has it */
 } gc_ops_profile;
 
 /* The tunable fields, in the order of the struct and of the JSON files. */
@@ -63,6 +64,7 @@ typedef enum gc_profile_field {
     GC_PROFILE_TOPK_LOCAL,
     GC_PROFILE_TOPK_ITEMS,
     GC_PROFILE_GEMV_F16_MATH,
+    GC_PROFILE_Q8_INT_DOT,
     GC_PROFILE_FIELD_COUNT
 } gc_profile_field;
 
