@@ -4,12 +4,14 @@
 
 #include <pthread.h>
 
+#include "api_edge.h"
 #include "engine/engine.h"
 #include "tokenizer/tokenizer.h"
 #include "gemcl.h"
 #include "model/model.h"
 
 struct gemcl_model {
+    gc_api_log_sink log_sink; /* the public log callback, as the runtime calls it */
     gc_runtime *rt;
     gc_ops *ops;
     gc_model_file *file;
@@ -41,8 +43,8 @@ typedef struct gc_prompt_ids {
 } gc_prompt_ids;
 
 /* gemcl_generate's body: the prompt is given (ids, when given != NULL) or tokenized from prompt/len. */
-gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
-                         const gemcl_generate_params *params, gemcl_result *r);
+gc_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
+                      const gemcl_generate_params *params, gemcl_result *r);
 
 /* The model's lock, held by every call that touches the device or the byte accounting. Folds the
  * runtime's peak into the model's lifetime peak on release. */
@@ -55,7 +57,7 @@ void gc_api_lock(gemcl_model *m);
 void gc_api_unlock(gemcl_model *m);
 
 /* Checks gemcl_generate's params; GEMCL_ERR_INVALID_ARG with a message naming the field. */
-gemcl_status gc_api_check_generate_params(const gemcl_generate_params *p, gc_error *err);
+gc_status gc_api_check_generate_params(const gemcl_generate_params *p, gc_error *err);
 
 /* After a successful gemcl_generate: keeps what the model was given as the context's kept ids (taking
  * ownership of ids, the tokenized prompt, gathered in place when gathered is true) and adds the call to

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_edge.h"
 #include "api_internal.h"
 #include "util/clock.h"
 
@@ -22,24 +23,23 @@ static const gc_dweight *layer0_weight(const gemcl_model *m, const char *name) {
 }
 
 /* Times repetitions calls (after one warm-up) of y = x W^T with n rows of x; ms[r] per call. */
-static gemcl_status time_calls(gemcl_model *m, const gc_dweight *w, int n, int repetitions, double *ms,
-                               gc_error *err) {
+static gc_status time_calls(gemcl_model *m, const gc_dweight *w, int n, int repetitions, double *ms, gc_error *err) {
     gc_runtime *rt = m->rt;
     gc_buffer x = {0}, y = {0};
     float *host = calloc((size_t)n * w->cols, sizeof *host);
-    gemcl_status st = host ? GEMCL_OK : gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    gc_status st = host ? GC_OK : gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
     for (size_t i = 0; host && i < (size_t)n * w->cols; i++)
         host[i] = (float)((i * 2654435761u) % 1000) * 1e-4f - 0.05f;
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_buffer_alloc(rt, (size_t)n * w->cols * 4, "matmul timing x", &x, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_buffer_alloc(rt, (size_t)n * w->rows * 4, "matmul timing y", &y, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_buffer_write(rt, &x, 0, host, x.bytes, err);
-    for (int r = -1; st == GEMCL_OK && r < repetitions; r++) {
+    for (int r = -1; st == GC_OK && r < repetitions; r++) {
         double t0 = gc_now_ms();
         st = gc_op_matmul(m->ops, &x, 0, w, NULL, &y, 0, n, err);
-        cl_int rc = st == GEMCL_OK ? clFinish(rt->queue) : CL_SUCCESS;
+        cl_int rc = st == GC_OK ? clFinish(rt->queue) : CL_SUCCESS;
         if (rc != CL_SUCCESS)
             st = gc_cl_fail(err, rc, "waiting for the timed matmul");
         if (r >= 0)
@@ -55,14 +55,14 @@ gemcl_status gemcl_model_time_matmul(gemcl_model *m, const char *weight, int n, 
                                      gemcl_matmul_shape *shape, double *ms, char *errbuf, size_t errlen) {
     gc_error err;
     gc_error_clear(&err);
-    gemcl_status st = GEMCL_OK;
+    gc_status st = GC_OK;
     const gc_dweight *w = m && weight ? layer0_weight(m, weight) : NULL;
     if (!m || !shape || !ms || n <= 0 || repetitions <= 0)
-        st = gc_fail(&err, GEMCL_ERR_INVALID_ARG, "time_matmul: needs a model, n > 0, repetitions > 0 and outputs");
+        st = gc_fail(&err, GC_ERR_INVALID_ARG, "time_matmul: needs a model, n > 0, repetitions > 0 and outputs");
     else if (!w)
-        st = gc_fail(&err, GEMCL_ERR_NOT_FOUND, "time_matmul: no weight '%s' (wq, wk, wv, wo, w_gate, w_up, w_down)",
+        st = gc_fail(&err, GC_ERR_NOT_FOUND, "time_matmul: no weight '%s' (wq, wk, wv, wo, w_gate, w_up, w_down)",
                      weight ? weight : "(null)");
-    if (st == GEMCL_OK) {
+    if (st == GC_OK) {
         shape->rows = w->rows;
         shape->cols = w->cols;
         snprintf(shape->dtype, sizeof shape->dtype, "%s", gc_dtype_name(w->dtype));
@@ -70,7 +70,7 @@ gemcl_status gemcl_model_time_matmul(gemcl_model *m, const char *weight, int n, 
         st = time_calls(m, w, n, repetitions, ms, &err);
         gc_api_unlock(m);
     }
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         gc_error_copy_out(&err, errbuf, errlen);
-    return st;
+    return gc_status_public(st);
 }

@@ -2,30 +2,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_edge.h"
 #include "api_internal.h"
 #include "tokenizer/chat.h"
 
 /* The family of tmpl (a name or a template text), or of the model's own template when tmpl is NULL. */
-static gemcl_status pick_family(const gemcl_model *m, const char *tmpl, gc_chat_family *f, gc_error *err) {
+static gc_status pick_family(const gemcl_model *m, const char *tmpl, gc_chat_family *f, gc_error *err) {
     const char *text = tmpl ? tmpl : m ? m->file->chat_template : NULL;
     if (!text)
-        return gc_fail(err, GEMCL_ERR_NOT_FOUND, "the model has no chat template: name one of %s",
-                       gc_chat_family_names());
+        return gc_fail(err, GC_ERR_NOT_FOUND, "the model has no chat template: name one of %s", gc_chat_family_names());
     if (!gc_chat_detect(text, f))
-        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "chat template %s%.40s%s is not one gemcl knows (%s)",
+        return gc_fail(err, GC_ERR_UNSUPPORTED, "chat template %s%.40s%s is not one gemcl knows (%s)",
                        tmpl ? "'" : "of the model, starting '", text, strlen(text) > 40 ? "...'" : "'",
                        gc_chat_family_names());
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-static gemcl_status render(gc_chat_family f, const gemcl_chat_message *msgs, int n_msgs, bool add_assistant,
-                           char **text, size_t *len, gc_error *err) {
+static gc_status render(gc_chat_family f, const gemcl_chat_message *msgs, int n_msgs, bool add_assistant, char **text,
+                        size_t *len, gc_error *err) {
     gc_chat_message *m = malloc((size_t)(n_msgs ? n_msgs : 1) * sizeof *m);
     if (!m)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "chat: out of host memory");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "chat: out of host memory");
     for (int i = 0; i < n_msgs; i++)
         m[i] = (gc_chat_message){msgs[i].role, msgs[i].content};
-    gemcl_status st = gc_chat_render(f, m, n_msgs, add_assistant, text, len, err);
+    gc_status st = gc_chat_render(f, m, n_msgs, add_assistant, text, len, err);
     free(m);
     return st;
 }
@@ -36,19 +36,20 @@ gemcl_status gemcl_chat_apply_template(const gemcl_model *m, const char *tmpl, c
     gc_error err;
     gc_chat_family f;
     size_t n = 0;
-    gemcl_status st;
+    gc_status st;
     if (text)
         *text = NULL;
     if (!text || (!m && !tmpl) || n_msgs < 0 || (n_msgs > 0 && !msgs))
-        st = gc_fail(&err, GEMCL_ERR_INVALID_ARG, "gemcl_chat_apply_template needs a model or a template, "
+        st = gc_fail(&err, GC_ERR_INVALID_ARG,
+                     "gemcl_chat_apply_template needs a model or a template, "
                      "messages and a place for the text");
-    else if ((st = pick_family(m, tmpl, &f, &err)) == GEMCL_OK)
+    else if ((st = pick_family(m, tmpl, &f, &err)) == GC_OK)
         st = render(f, msgs, n_msgs, add_assistant != 0, text, &n, &err);
     if (len)
         *len = n;
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         gc_error_copy_out(&err, errbuf, errlen);
-    return st;
+    return gc_status_public(st);
 }
 
 const char *gemcl_model_chat_template(const gemcl_model *m) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_edge.h"
 #include "util/clock.h"
 #include "api_internal.h"
 
@@ -22,26 +23,26 @@ bool gc_api_is_end(const gc_tokenizer *tok, int32_t id) {
     return gc_tokenizer_is_eog(tok, id); /* for llama2.c tokenizers that includes BOS (its EOT) */
 }
 
-gemcl_status gc_api_check_generate_params(const gemcl_generate_params *p, gc_error *err) {
+gc_status gc_api_check_generate_params(const gemcl_generate_params *p, gc_error *err) {
     if (p->max_tokens < 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "max_tokens must be >= 0 (got %d)", p->max_tokens);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "max_tokens must be >= 0 (got %d)", p->max_tokens);
     if (isnan(p->temperature))
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "temperature is NaN");
+        return gc_fail(err, GC_ERR_INVALID_ARG, "temperature is NaN");
     if (p->top_k < 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "top_k must be >= 0 (got %d)", p->top_k);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "top_k must be >= 0 (got %d)", p->top_k);
     if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "top_p must be in (0, 1] (got %g)", (double)p->top_p);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "top_p must be in (0, 1] (got %g)", (double)p->top_p);
     if (p->n_stop < 0 || (p->n_stop > 0 && !p->stop))
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "n_stop is %d but stop is %s", p->n_stop, p->stop ? "set" : "NULL");
+        return gc_fail(err, GC_ERR_INVALID_ARG, "n_stop is %d but stop is %s", p->n_stop, p->stop ? "set" : "NULL");
     for (int i = 0; i < p->n_stop; i++)
         if (!p->stop[i])
-            return gc_fail(err, GEMCL_ERR_INVALID_ARG, "stop string %d is NULL", i);
+            return gc_fail(err, GC_ERR_INVALID_ARG, "stop string %d is NULL", i);
     if (p->method.budget < 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "budget must be >= 0 (got %d)", p->method.budget);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "budget must be >= 0 (got %d)", p->method.budget);
     if (p->method.filter_layer < -1)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "filter_layer must be -1 (default) or a layer (got %d)",
+        return gc_fail(err, GC_ERR_INVALID_ARG, "filter_layer must be -1 (default) or a layer (got %d)",
                        p->method.filter_layer);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 void gc_api_record_generate(gemcl_context *c, const gemcl_result *r, bool gathered, int32_t *ids) {
@@ -88,16 +89,16 @@ typedef struct cache_mark {
     int *kv_len; /* (n_layers) */
 } cache_mark;
 
-static gemcl_status cache_mark_take(gemcl_context *c, cache_mark *mark) {
+static gc_status cache_mark_take(gemcl_context *c, cache_mark *mark) {
     const gc_seq *seq = c->seq;
     size_t bytes = (size_t)seq->m->hp.n_layers * sizeof *mark->kv_len;
     mark->n_past = seq->n_past;
     mark->next_pos = seq->next_pos;
     mark->kv_len = malloc(bytes);
     if (!mark->kv_len)
-        return gc_fail(&c->err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        return gc_fail(&c->err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
     memcpy(mark->kv_len, seq->kv_len, bytes);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 static void cache_mark_restore(gc_seq *seq, const cache_mark *mark) {
@@ -108,8 +109,8 @@ static void cache_mark_restore(gc_seq *seq, const cache_mark *mark) {
 
 /* Runs n ids (decode: ids[0], one step) under the lock; on failure the cache is as before. Prefill and decode
  * leave the last row's logits on the device; scoring writes n - 1 - first values to nll instead. */
-static gemcl_status step(gemcl_context *c, step_kind kind, const int32_t *ids, int n, int first, int32_t *next_id,
-                         float *nll) {
+static gc_status step(gemcl_context *c, step_kind kind, const int32_t *ids, int n, int first, int32_t *next_id,
+                      float *nll) {
     gc_seq *seq = c->seq;
     cache_mark mark;
     GC_TRY(cache_mark_take(c, &mark));
@@ -117,15 +118,15 @@ static gemcl_status step(gemcl_context *c, step_kind kind, const int32_t *ids, i
     c->logits_valid = false;
     c->n_history = 0; /* the caller's own tokens: gemcl_generate's prompt cache no longer knows the cache */
     double t0 = gc_now_ms();
-    gemcl_status st = kind == STEP_DECODE    ? gc_seq_decode(seq, ids[0], NULL, next_id, NULL, &c->err)
-                      : kind == STEP_PREFILL ? gc_seq_prefill(seq, ids, NULL, n, NULL, next_id, NULL, &c->err)
-                                             : gc_seq_score(seq, ids, n, first, nll, &c->err);
+    gc_status st = kind == STEP_DECODE    ? gc_seq_decode(seq, ids[0], NULL, next_id, NULL, &c->err)
+                   : kind == STEP_PREFILL ? gc_seq_prefill(seq, ids, NULL, n, NULL, next_id, NULL, &c->err)
+                                          : gc_seq_score(seq, ids, n, first, nll, &c->err);
     double ms = gc_now_ms() - t0;
     gc_api_unlock(c->model);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         cache_mark_restore(seq, &mark);
     free(mark.kv_len);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         return st;
     c->logits_valid = kind != STEP_SCORE;
     if (kind == STEP_DECODE) {
@@ -135,7 +136,7 @@ static gemcl_status step(gemcl_context *c, step_kind kind, const int32_t *ids, i
         c->stats.n_prefill_tokens += n;
         c->stats.prefill_ms += ms;
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 gemcl_status gemcl_context_prefill(gemcl_context *c, const int32_t *ids, int n_ids, int32_t *next_id) {
@@ -143,16 +144,16 @@ gemcl_status gemcl_context_prefill(gemcl_context *c, const int32_t *ids, int n_i
         return GEMCL_ERR_INVALID_ARG;
     gc_error_clear(&c->err);
     if (!ids || n_ids <= 0)
-        return gc_fail(&c->err, GEMCL_ERR_INVALID_ARG, "prefill needs ids and n_ids > 0 (got %s, %d)",
-                       ids ? "ids" : "NULL", n_ids);
-    return step(c, STEP_PREFILL, ids, n_ids, 0, next_id, NULL);
+        return gc_status_public(gc_fail(&c->err, GC_ERR_INVALID_ARG, "prefill needs ids and n_ids > 0 (got %s, %d)",
+                                        ids ? "ids" : "NULL", n_ids));
+    return gc_status_public(step(c, STEP_PREFILL, ids, n_ids, 0, next_id, NULL));
 }
 
 gemcl_status gemcl_context_decode(gemcl_context *c, int32_t id, int32_t *next_id) {
     if (!c)
         return GEMCL_ERR_INVALID_ARG;
     gc_error_clear(&c->err);
-    return step(c, STEP_DECODE, &id, 1, 0, next_id, NULL);
+    return gc_status_public(step(c, STEP_DECODE, &id, 1, 0, next_id, NULL));
 }
 
 gemcl_status gemcl_context_score(gemcl_context *c, const int32_t *ids, int n_ids, int first_scored, float *nll) {
@@ -160,13 +161,14 @@ gemcl_status gemcl_context_score(gemcl_context *c, const int32_t *ids, int n_ids
         return GEMCL_ERR_INVALID_ARG;
     gc_error_clear(&c->err);
     if (!ids || !nll)
-        return gc_fail(&c->err, GEMCL_ERR_INVALID_ARG, "score needs ids and nll (got %s, %s)", ids ? "ids" : "NULL",
-                       nll ? "nll" : "NULL");
+        return gc_status_public(gc_fail(&c->err, GC_ERR_INVALID_ARG, "score needs ids and nll (got %s, %s)",
+                                        ids ? "ids" : "NULL", nll ? "nll" : "NULL"));
     if (n_ids < 2 || first_scored < 0 || first_scored > n_ids - 2)
-        return gc_fail(&c->err, GEMCL_ERR_INVALID_ARG,
-                       "score needs n_ids >= 2 and 0 <= first_scored <= n_ids - 2 (got n_ids %d, first_scored %d)",
-                       n_ids, first_scored);
-    return step(c, STEP_SCORE, ids, n_ids, first_scored, NULL, nll);
+        return gc_status_public(
+            gc_fail(&c->err, GC_ERR_INVALID_ARG,
+                    "score needs n_ids >= 2 and 0 <= first_scored <= n_ids - 2 (got n_ids %d, first_scored %d)", n_ids,
+                    first_scored));
+    return gc_status_public(step(c, STEP_SCORE, ids, n_ids, first_scored, NULL, nll));
 }
 
 gemcl_status gemcl_context_logits(gemcl_context *c, float *out, int n) {
@@ -175,15 +177,15 @@ gemcl_status gemcl_context_logits(gemcl_context *c, float *out, int n) {
     gc_error_clear(&c->err);
     int vocab = c->model->file->hp.vocab_size;
     if (!out || n < vocab)
-        return gc_fail(&c->err, GEMCL_ERR_INVALID_ARG, "logits need room for %d floats (got %d%s)", vocab, n,
-                       out ? "" : ", NULL");
+        return gc_status_public(gc_fail(&c->err, GC_ERR_INVALID_ARG, "logits need room for %d floats (got %d%s)", vocab,
+                                        n, out ? "" : ", NULL"));
     if (!c->logits_valid)
-        return gc_fail(&c->err, GEMCL_ERR_NOT_FOUND,
-                       "no logits: run gemcl_context_prefill or gemcl_context_decode first");
+        return gc_status_public(
+            gc_fail(&c->err, GC_ERR_NOT_FOUND, "no logits: run gemcl_context_prefill or gemcl_context_decode first"));
     gc_api_lock(c->model);
-    gemcl_status st = gc_buffer_read(c->model->rt, &c->seq->s.logits, 0, out, (size_t)vocab * sizeof *out, &c->err);
+    gc_status st = gc_buffer_read(c->model->rt, &c->seq->s.logits, 0, out, (size_t)vocab * sizeof *out, &c->err);
     gc_api_unlock(c->model);
-    return st;
+    return gc_status_public(st);
 }
 
 int32_t gemcl_model_token_bos(const gemcl_model *m, int *add_bos) {
@@ -209,7 +211,7 @@ gemcl_status gemcl_context_kept_text(const gemcl_context *c, char **text, size_t
     if (!c || !text)
         return GEMCL_ERR_INVALID_ARG;
     *text = NULL;
-    return gc_tokenizer_decode(c->model->file->tokenizer, c->kept_ids, c->n_kept, text, len, NULL);
+    return gc_status_public(gc_tokenizer_decode(c->model->file->tokenizer, c->kept_ids, c->n_kept, text, len, NULL));
 }
 
 /* Device bytes this context's sequence holds: KV as allocated so far, and the prefill scratch. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api_edge.h"
 #include "api_internal.h"
 #include "model/card.h"
 #include "model/convert.h"
@@ -35,18 +36,18 @@ gemcl_status gemcl_weight_dtype_from_name(const char *name, gemcl_weight_dtype *
 }
 
 /* Opens a model file on the host, copying the message out on failure. */
-static gemcl_status open_file(const char *path, const char *tokenizer_path, gc_model_file **m, char *errbuf,
-                              size_t errlen) {
+static gc_status open_file(const char *path, const char *tokenizer_path, gc_model_file **m, char *errbuf,
+                           size_t errlen) {
     gc_error err;
     *m = NULL;
     if (!path) {
-        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "no model path");
+        gc_fail(&err, GC_ERR_INVALID_ARG, "no model path");
         gc_error_copy_out(&err, errbuf, errlen);
         return err.status;
     }
     gc_model_open_params op = {tokenizer_path};
-    gemcl_status st = gc_model_file_open(path, &op, m, &err);
-    if (st != GEMCL_OK)
+    gc_status st = gc_model_file_open(path, &op, m, &err);
+    if (st != GC_OK)
         gc_error_copy_out(&err, errbuf, errlen);
     return st;
 }
@@ -56,9 +57,9 @@ gemcl_status gemcl_model_file_inspect(const char *path, const char *tokenizer_pa
     if (!info)
         return GEMCL_ERR_INVALID_ARG;
     gc_model_file *m;
-    gemcl_status st = open_file(path, tokenizer_path, &m, errbuf, errlen);
-    if (st != GEMCL_OK)
-        return st;
+    gc_status st = open_file(path, tokenizer_path, &m, errbuf, errlen);
+    if (st != GC_OK)
+        return gc_status_public(st);
     gc_api_file_info(m, info);
     int n;
     const gc_tensor *t = gc_model_file_tensors(m, &n);
@@ -118,7 +119,7 @@ static void describe_tokenizer_and_card(const text_sink *o, const gc_model_file 
     bool show_path = tp[0] && strcmp(tp, m->path) != 0;
     emit(o, "tokenizer: %s%s%s\n", kind, show_path ? " " : "", show_path ? tp : "");
     gc_model_card card;
-    if (gc_model_card_match(&m->hp, &card, NULL) == GEMCL_OK)
+    if (gc_model_card_match(&m->hp, &card, NULL) == GC_OK)
         emit(o, "card: %s (gemfilter filter layer %d%s, budget %d)\n", card.name,
              gc_card_filter_layer(&card, m->hp.n_layers), card.filter_layer < 0 ? " = round(0.4 * layers)" : "",
              card.budget > 0 ? card.budget : 1024);
@@ -168,13 +169,13 @@ static void describe_gguf_kv(const text_sink *o, const gc_gguf *g, const gc_gguf
 }
 
 /* GGUF metadata (every key; arrays as type and length). *vocab_only: the file has no tensors. */
-static gemcl_status describe_gguf_metadata(const text_sink *o, const char *path, bool *vocab_only, gc_error *err) {
+static gc_status describe_gguf_metadata(const text_sink *o, const char *path, bool *vocab_only, gc_error *err) {
     gc_mapped_file map;
     gc_gguf *g;
-    gemcl_status st = gc_file_map(path, &map, err);
-    if (st != GEMCL_OK)
+    gc_status st = gc_file_map(path, &map, err);
+    if (st != GC_OK)
         return st;
-    if ((st = gc_gguf_parse(path, map.data, map.size, &g, err)) != GEMCL_OK) {
+    if ((st = gc_gguf_parse(path, map.data, map.size, &g, err)) != GC_OK) {
         gc_file_unmap(&map);
         return st;
     }
@@ -187,7 +188,7 @@ static gemcl_status describe_gguf_metadata(const text_sink *o, const char *path,
     gc_file_unmap(&map);
     if (*vocab_only)
         emit(o, "no tensors: a vocabulary-only GGUF, not a model\n");
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 static bool is_gguf(const char *path) {
@@ -198,22 +199,22 @@ gemcl_status gemcl_model_file_describe(const char *path, gemcl_text_fn write, vo
                                        size_t errlen) {
     gc_error err;
     if (!write || !path) {
-        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "describe: needs a path and a text callback");
+        gc_fail(&err, GC_ERR_INVALID_ARG, "describe: needs a path and a text callback");
         gc_error_copy_out(&err, errbuf, errlen);
-        return err.status;
+        return gc_status_public(err.status);
     }
     text_sink o = {write, user_data};
     bool vocab_only = false;
-    if (is_gguf(path) && describe_gguf_metadata(&o, path, &vocab_only, &err) != GEMCL_OK) {
+    if (is_gguf(path) && describe_gguf_metadata(&o, path, &vocab_only, &err) != GC_OK) {
         gc_error_copy_out(&err, errbuf, errlen);
-        return err.status;
+        return gc_status_public(err.status);
     }
     if (vocab_only)
         return GEMCL_OK; /* the metadata is all there is */
     gc_model_file *m;
-    gemcl_status st = open_file(path, NULL, &m, errbuf, errlen);
-    if (st != GEMCL_OK)
-        return st;
+    gc_status st = open_file(path, NULL, &m, errbuf, errlen);
+    if (st != GC_OK)
+        return gc_status_public(st);
     emit(&o, "model: %s\n", m->path);
     describe_hparams(&o, m);
     describe_tokenizer_and_card(&o, m);
@@ -237,40 +238,40 @@ gemcl_status gemcl_convert(const char *in, const char *out, gemcl_convert_format
     gc_error err;
     gc_dtype d;
     if (!out || (format != GEMCL_CONVERT_FORMAT_HF && format != GEMCL_CONVERT_FORMAT_GGUF) || !file_dtype(dtype, &d)) {
-        gc_fail(&err, GEMCL_ERR_INVALID_ARG,
+        gc_fail(&err, GC_ERR_INVALID_ARG,
                 "convert: needs an output path, format HF or GGUF (got %d) and a "
                 "weight dtype (got %d)",
                 (int)format, (int)dtype);
         gc_error_copy_out(&err, errbuf, errlen);
-        return err.status;
+        return gc_status_public(err.status);
     }
     gc_model_file *m;
-    gemcl_status st = open_file(in, NULL, &m, errbuf, errlen);
-    if (st != GEMCL_OK)
-        return st;
+    gc_status st = open_file(in, NULL, &m, errbuf, errlen);
+    if (st != GC_OK)
+        return gc_status_public(st);
     st = gc_model_convert(m, out, format == GEMCL_CONVERT_FORMAT_HF ? GC_CONVERT_HF : GC_CONVERT_GGUF, d, &err);
     gc_model_file_close(m);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         gc_error_copy_out(&err, errbuf, errlen);
-    return st;
+    return gc_status_public(st);
 }
 
 gemcl_status gemcl_gen_model(const char *card_name, uint64_t seed, gemcl_weight_dtype dtype, const char *tokenizer_path,
                              const char *out, char *errbuf, size_t errlen) {
     gc_error err;
     gc_dtype d;
-    gemcl_status st;
+    gc_status st;
     gc_model_card card;
     if (!card_name || !out || !file_dtype(dtype, &d) || d == GC_DTYPE_Q8_0)
-        st = gc_fail(&err, GEMCL_ERR_INVALID_ARG,
+        st = gc_fail(&err, GC_ERR_INVALID_ARG,
                      "gen-model: needs a card, an output path and dtype f32, f16 or "
                      "bf16 (got %d)",
                      (int)dtype);
-    else if ((st = gc_model_card_load(card_name, &card, &err)) == GEMCL_OK)
+    else if ((st = gc_model_card_load(card_name, &card, &err)) == GC_OK)
         st = gc_gen_model(&card, seed, d, tokenizer_path, out, &err);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         gc_error_copy_out(&err, errbuf, errlen);
-    return st;
+    return gc_status_public(st);
 }
 
 gemcl_quantize_params gemcl_quantize_default_params(void) {
@@ -289,25 +290,25 @@ gemcl_status gemcl_quantize(const char *in, const char *out, const char *type, c
     gc_quant_scheme scheme;
     char names[512];
     if (!out || !in) {
-        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "quantize: needs an input and an output path");
+        gc_fail(&err, GC_ERR_INVALID_ARG, "quantize: needs an input and an output path");
         gc_error_copy_out(&err, errbuf, errlen);
-        return err.status;
+        return gc_status_public(err.status);
     }
     if (!gc_quant_scheme_find(type, p.pure != 0, &scheme)) {
         gc_quant_scheme_names(names, sizeof names);
-        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "quantize: unknown type '%s' (one of: %s)", type ? type : "(null)", names);
+        gc_fail(&err, GC_ERR_INVALID_ARG, "quantize: unknown type '%s' (one of: %s)", type ? type : "(null)", names);
         gc_error_copy_out(&err, errbuf, errlen);
-        return err.status;
+        return gc_status_public(err.status);
     }
     gc_model_file *m;
-    gemcl_status st = open_file(in, NULL, &m, errbuf, errlen);
-    if (st != GEMCL_OK)
-        return st;
+    gc_status st = open_file(in, NULL, &m, errbuf, errlen);
+    if (st != GC_OK)
+        return gc_status_public(st);
     st = gc_model_quantize(m, out, &scheme, p.allow_requantize != 0, &err);
     gc_model_file_close(m);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         gc_error_copy_out(&err, errbuf, errlen);
-    return st;
+    return gc_status_public(st);
 }
 
 /* ---- bare tokenizers ---------------------------------------------------------------------------- */
@@ -333,33 +334,33 @@ static bool is_model_path(const char *path) {
 
 /* A tokenizer file, else the tokenizer of a model (GGUF, HF directory, llama2.c checkpoint). A file that
  * is neither keeps the tokenizer loader's message. */
-static gemcl_status load_any_tokenizer(const char *path, int vocab_size, gc_tokenizer **out, gc_error *err) {
+static gc_status load_any_tokenizer(const char *path, int vocab_size, gc_tokenizer **out, gc_error *err) {
     if (is_model_path(path))
         return gc_model_tokenizer_load(path, out, err);
-    gemcl_status st = gc_tokenizer_load(path, vocab_size, out, err);
-    if (st != GEMCL_ERR_FORMAT)
+    gc_status st = gc_tokenizer_load(path, vocab_size, out, err);
+    if (st != GC_ERR_FORMAT)
         return st;
     gc_error model_err;
-    return gc_model_tokenizer_load(path, out, &model_err) == GEMCL_OK ? GEMCL_OK : st;
+    return gc_model_tokenizer_load(path, out, &model_err) == GC_OK ? GC_OK : st;
 }
 
 gemcl_status gemcl_tokenizer_load(const char *path, int vocab_size, gemcl_tokenizer **out, char *errbuf,
                                   size_t errlen) {
     gc_error err;
-    gemcl_status st;
+    gc_status st;
     gemcl_tokenizer *tok = NULL;
     if (!out || !path || vocab_size < 0)
-        st = gc_fail(&err, GEMCL_ERR_INVALID_ARG, "tokenizer: needs a path, a place for it and vocab_size >= 0");
+        st = gc_fail(&err, GC_ERR_INVALID_ARG, "tokenizer: needs a path, a place for it and vocab_size >= 0");
     else if (!(tok = calloc(1, sizeof *tok)))
-        st = gc_fail(&err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        st = gc_fail(&err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
     else
         st = load_any_tokenizer(path, vocab_size, &tok->t, &err);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         free(tok);
         if (out)
             *out = NULL;
         gc_error_copy_out(&err, errbuf, errlen);
-        return st;
+        return gc_status_public(st);
     }
     *out = tok;
     return GEMCL_OK;
@@ -387,30 +388,30 @@ int gemcl_tokenizer_eos(const gemcl_tokenizer *tok) {
 gemcl_status gemcl_tokenizer_encode(const gemcl_tokenizer *tok, const char *text, size_t len, int add_bos,
                                     int parse_special, int32_t **ids, int *n_ids, char *errbuf, size_t errlen) {
     gc_error err;
-    gemcl_status st;
+    gc_status st;
     if (!tok || !ids || !n_ids || (!text && len))
-        st = gc_fail(&err, GEMCL_ERR_INVALID_ARG, "tokenize: needs a tokenizer, text and places for the ids");
+        st = gc_fail(&err, GC_ERR_INVALID_ARG, "tokenize: needs a tokenizer, text and places for the ids");
     else
         st = gc_tokenizer_encode(tok->t, text, len, add_bos != 0, parse_special != 0, ids, n_ids, &err);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         if (ids)
             *ids = NULL;
         gc_error_copy_out(&err, errbuf, errlen);
     }
-    return st;
+    return gc_status_public(st);
 }
 
 gemcl_status gemcl_tokenizer_decode(const gemcl_tokenizer *tok, const int32_t *ids, int n_ids, char **text, size_t *len,
                                     char *errbuf, size_t errlen) {
     gc_error err;
-    gemcl_status st;
+    gc_status st;
     if (!tok || !text || n_ids < 0 || (!ids && n_ids))
-        st = gc_fail(&err, GEMCL_ERR_INVALID_ARG, "detokenize: needs a tokenizer, ids and a place for the text");
+        st = gc_fail(&err, GC_ERR_INVALID_ARG, "detokenize: needs a tokenizer, ids and a place for the text");
     else
         st = gc_tokenizer_decode(tok->t, ids, n_ids, text, len, &err);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         gc_error_copy_out(&err, errbuf, errlen);
-    return st;
+    return gc_status_public(st);
 }
 
 const char *gemcl_tokenizer_piece(const gemcl_tokenizer *tok, int32_t id, size_t *len) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_edge.h"
 #include "api_internal.h"
 #include "methods/method.h"
 #include "model/card.h"
@@ -81,7 +82,7 @@ void gc_api_file_info(const gc_model_file *f, gemcl_model_info *info) {
     info->ctx_train = hp->ctx_train;
     info->n_params = gc_model_file_n_params(f);
     gc_model_card card;
-    bool have_card = gc_model_card_match(hp, &card, NULL) == GEMCL_OK;
+    bool have_card = gc_model_card_match(hp, &card, NULL) == GC_OK;
     info->filter_layer = gc_card_filter_layer(have_card ? &card : NULL, hp->n_layers);
     if (info->filter_layer >= hp->n_layers)
         info->filter_layer = hp->n_layers - 1;
@@ -102,40 +103,39 @@ gemcl_status gemcl_model_load(const char *path, const gemcl_model_params *params
     gc_error err;
     gc_error_clear(&err);
     if (!out || !path) {
-        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "gemcl_model_load needs a path and a place for the model");
+        gc_fail(&err, GC_ERR_INVALID_ARG, "gemcl_model_load needs a path and a place for the model");
         gc_error_copy_out(&err, errbuf, errlen);
-        return err.status;
+        return gc_status_public(err.status);
     }
     *out = NULL;
     gemcl_model_params p = params ? *params : gemcl_model_default_params();
     gemcl_model *m = calloc(1, sizeof *m);
     if (!m || pthread_mutex_init(&m->lock, NULL) != 0) {
         free(m);
-        gc_fail(&err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        gc_fail(&err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
         gc_error_copy_out(&err, errbuf, errlen);
-        return err.status;
+        return gc_status_public(err.status);
     }
     gc_runtime_params rp = gc_runtime_default_params();
     rp.device = p.device;
     rp.profiling = p.profiling != 0;
-    rp.log = p.log;
-    rp.log_user = p.log_user;
+    gc_api_log_bind(&rp, &m->log_sink, p.log, p.log_user);
     gc_model_open_params op = {p.tokenizer_path};
-    gemcl_status st = gc_model_file_open(path, &op, &m->file, &err);
-    if (st == GEMCL_OK && !m->file->tokenizer)
-        st = gc_fail(&err, GEMCL_ERR_NOT_FOUND, "%s: no tokenizer found beside the model (pass a tokenizer path)", path);
-    if (st == GEMCL_OK)
+    gc_status st = gc_model_file_open(path, &op, &m->file, &err);
+    if (st == GC_OK && !m->file->tokenizer)
+        st = gc_fail(&err, GC_ERR_NOT_FOUND, "%s: no tokenizer found beside the model (pass a tokenizer path)", path);
+    if (st == GC_OK)
         st = gc_runtime_create(&rp, &m->rt, &err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_ops_create(m->rt, &m->ops, &err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         gc_ops_set_act_f32(m->ops, p.act_f32 != 0);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_dmodel_upload(m->ops, m->file, p.weight_dtype, &m->dm, &err);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         gc_error_copy_out(&err, errbuf, errlen);
         gemcl_model_free(m);
-        return st;
+        return gc_status_public(st);
     }
     resolve_filter_defaults(m);
     *out = m;
@@ -166,23 +166,23 @@ gemcl_status gemcl_model_get_info(const gemcl_model *m, gemcl_model_info *info) 
 gemcl_status gemcl_model_write_trace(gemcl_model *m, const char *path, char *errbuf, size_t errlen) {
     gc_error err;
     if (!m || !path) {
-        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "gemcl_model_write_trace needs a model and a path");
+        gc_fail(&err, GC_ERR_INVALID_ARG, "gemcl_model_write_trace needs a model and a path");
         gc_error_copy_out(&err, errbuf, errlen);
-        return err.status;
+        return gc_status_public(err.status);
     }
     gc_api_lock(m);
-    gemcl_status st = gc_trace_write_chrome(m->rt, path, &err);
+    gc_status st = gc_trace_write_chrome(m->rt, path, &err);
     gc_api_unlock(m);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         gc_error_copy_out(&err, errbuf, errlen);
-    return st;
+    return gc_status_public(st);
 }
 
 /* Refuses negative sizes and a context whose per-layer K (or V) buffer, or whose prefill scratch, could
  * never be allocated: the cache grows lazily, so without this the failure would come mid-generation. */
-static gemcl_status check_context_fits(const gemcl_model *m, const gemcl_context_params *p, gc_error *err) {
+static gc_status check_context_fits(const gemcl_model *m, const gemcl_context_params *p, gc_error *err) {
     if (p->n_ctx < 0 || p->n_ubatch < 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "n_ctx and n_ubatch must be >= 0 (got %d and %d)", p->n_ctx,
+        return gc_fail(err, GC_ERR_INVALID_ARG, "n_ctx and n_ubatch must be >= 0 (got %d and %d)", p->n_ctx,
                        p->n_ubatch);
     const gc_hparams *hp = &m->file->hp;
     uint64_t n_ctx = (uint64_t)(p->n_ctx > 0 ? p->n_ctx : hp->ctx_train);
@@ -197,41 +197,40 @@ static gemcl_status check_context_fits(const gemcl_model *m, const gemcl_context
         widest = (uint64_t)hp->n_embd;
     uint64_t max_alloc = m->rt->dev.info.max_alloc_bytes;
     if (n_ctx * kv_row > max_alloc)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY,
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY,
                        "a context of %llu tokens needs %llu bytes per layer for K (and again for V), above the "
                        "device's largest allocation of %llu bytes (%s); use at most %llu tokens",
-                       (unsigned long long)n_ctx, (unsigned long long)(n_ctx * kv_row),
-                       (unsigned long long)max_alloc, m->rt->dev.info.name,
-                       (unsigned long long)(max_alloc / kv_row));
+                       (unsigned long long)n_ctx, (unsigned long long)(n_ctx * kv_row), (unsigned long long)max_alloc,
+                       m->rt->dev.info.name, (unsigned long long)(max_alloc / kv_row));
     if (n_ub * widest * 4 > max_alloc)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY,
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY,
                        "a prefill chunk (n_ubatch) of %llu tokens needs %llu bytes of scratch, above the device's "
                        "largest allocation of %llu bytes (%s)",
-                       (unsigned long long)n_ub, (unsigned long long)(n_ub * widest * 4),
-                       (unsigned long long)max_alloc, m->rt->dev.info.name);
-    return GEMCL_OK;
+                       (unsigned long long)n_ub, (unsigned long long)(n_ub * widest * 4), (unsigned long long)max_alloc,
+                       m->rt->dev.info.name);
+    return GC_OK;
 }
 
 gemcl_status gemcl_context_create(gemcl_model *model, const gemcl_context_params *params, gemcl_context **out,
                                   char *errbuf, size_t errlen) {
     gc_error err;
     if (!out || !model) {
-        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "gemcl_context_create needs a model and a place for the context");
+        gc_fail(&err, GC_ERR_INVALID_ARG, "gemcl_context_create needs a model and a place for the context");
         gc_error_copy_out(&err, errbuf, errlen);
-        return err.status;
+        return gc_status_public(err.status);
     }
     *out = NULL;
     gemcl_context_params p = params ? *params : gemcl_context_default_params();
-    gemcl_status st = check_context_fits(model, &p, &err);
-    if (st != GEMCL_OK) {
+    gc_status st = check_context_fits(model, &p, &err);
+    if (st != GC_OK) {
         gc_error_copy_out(&err, errbuf, errlen);
-        return st;
+        return gc_status_public(st);
     }
     gemcl_context *c = calloc(1, sizeof *c);
     if (!c) {
-        gc_fail(&err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        gc_fail(&err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
         gc_error_copy_out(&err, errbuf, errlen);
-        return err.status;
+        return gc_status_public(err.status);
     }
     c->model = model;
     c->n_ubatch = p.n_ubatch;
@@ -239,10 +238,10 @@ gemcl_status gemcl_context_create(gemcl_model *model, const gemcl_context_params
     gc_api_lock(model);
     st = gc_seq_create(model->ops, model->dm, &sp, &c->seq, &err);
     gc_api_unlock(model);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         gc_error_copy_out(&err, errbuf, errlen);
         free(c);
-        return st;
+        return gc_status_public(st);
     }
     gc_error_clear(&c->err);
     *out = c;
@@ -272,32 +271,32 @@ gemcl_status gemcl_tokenize(const gemcl_model *m, const char *text, size_t len, 
                             int32_t **ids, int *n_ids, char *errbuf, size_t errlen) {
     gc_error err;
     if (!m || !ids || !n_ids || (!text && len)) {
-        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "gemcl_tokenize needs a model, text and places for the ids");
+        gc_fail(&err, GC_ERR_INVALID_ARG, "gemcl_tokenize needs a model, text and places for the ids");
         gc_error_copy_out(&err, errbuf, errlen);
-        return err.status;
+        return gc_status_public(err.status);
     }
     *ids = NULL;
-    gemcl_status st =
+    gc_status st =
         gc_tokenizer_encode_prompt(m->file->tokenizer, text, len, add_bos, parse_special != 0, ids, n_ids, &err);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         *ids = NULL;
         gc_error_copy_out(&err, errbuf, errlen);
     }
-    return st;
+    return gc_status_public(st);
 }
 
 gemcl_status gemcl_detokenize(const gemcl_model *m, const int32_t *ids, int n_ids, char **text, size_t *len,
                               char *errbuf, size_t errlen) {
     gc_error err;
     if (!m || !text || (!ids && n_ids) || n_ids < 0) {
-        gc_fail(&err, GEMCL_ERR_INVALID_ARG, "gemcl_detokenize needs a model, ids and a place for the text");
+        gc_fail(&err, GC_ERR_INVALID_ARG, "gemcl_detokenize needs a model, ids and a place for the text");
         gc_error_copy_out(&err, errbuf, errlen);
-        return err.status;
+        return gc_status_public(err.status);
     }
-    gemcl_status st = gc_tokenizer_decode(m->file->tokenizer, ids, n_ids, text, len, &err);
-    if (st != GEMCL_OK)
+    gc_status st = gc_tokenizer_decode(m->file->tokenizer, ids, n_ids, text, len, &err);
+    if (st != GC_OK)
         gc_error_copy_out(&err, errbuf, errlen);
-    return st;
+    return gc_status_public(st);
 }
 
 void gemcl_result_free(gemcl_result *r) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_edge.h"
 #include "api_internal.h"
 #include "engine/request.h"
 #include "methods/method.h"
@@ -34,12 +35,12 @@ static void stream_to(text_out *o, size_t upto, int32_t id) {
     o->streamed = upto;
 }
 
-static gemcl_status text_append(text_out *o, const char *piece, size_t n, int32_t id, gc_error *err) {
+static gc_status text_append(text_out *o, const char *piece, size_t n, int32_t id, gc_error *err) {
     if (o->len + n + 1 > o->cap) {
         size_t cap = (o->cap ? o->cap * 2 : 256) + n;
         char *b = realloc(o->buf, cap);
         if (!b)
-            return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory for the output text");
+            return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory for the output text");
         o->buf = b;
         o->cap = cap;
     }
@@ -54,12 +55,12 @@ static gemcl_status text_append(text_out *o, const char *piece, size_t n, int32_
             o->buf[o->len] = '\0';
             stream_to(o, o->len, id);
             o->stopped = true;
-            return GEMCL_OK;
+            return GC_OK;
         }
     }
     if (o->len > o->hold)
         stream_to(o, utf8_boundary(o->buf, o->len - o->hold), id);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* The KV method's report into the result (ownership moves). */
@@ -78,27 +79,27 @@ static void take_report(gc_kept_report *k, gemcl_result *r) {
 
 /* The prompt's token ids: tokenized (or copied from given, the caller's ids), and middle-truncated to fit when
  * asked. */
-static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
-                               const gemcl_generate_params *p, const gc_method *method, int32_t **ids, int *n,
-                               gc_error *err) {
+static gc_status prompt_ids(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
+                            const gemcl_generate_params *p, const gc_method *method, int32_t **ids, int *n,
+                            gc_error *err) {
     const gc_tokenizer *tok = c->model->file->tokenizer;
-    gemcl_status st = GEMCL_OK;
+    gc_status st = GC_OK;
     if (given) {
         if (!(*ids = malloc((size_t)(given->n > 0 ? given->n : 1) * sizeof **ids)))
-            return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory for %d prompt ids", given->n);
+            return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory for %d prompt ids", given->n);
         memcpy(*ids, given->ids, (size_t)given->n * sizeof **ids);
         *n = given->n;
     } else {
         st = gc_tokenizer_encode_prompt(tok, prompt, len, p->add_bos, p->parse_special != 0, ids, n, err);
     }
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         return st;
     int limit = c->seq->n_ctx - 1;
     /* only a method that chooses tokens before the prefill (gemfilter) can take a prompt longer than the
      * context; the KV methods prefill the whole prompt first */
     bool compresses = method->before_prefill != NULL;
     if (*n > limit && !compresses && !p->truncate_middle)
-        return gc_fail(err, GEMCL_ERR_CONTEXT_FULL,
+        return gc_fail(err, GC_ERR_CONTEXT_FULL,
                        "the prompt has %d tokens but the context holds %d (use a larger context, gemfilter, "
                        "or middle truncation)",
                        *n, c->seq->n_ctx);
@@ -111,12 +112,13 @@ static gemcl_status prompt_ids(gemcl_context *c, const char *prompt, size_t len,
     if (p->truncate_middle && !compresses && *n > target) {
         int head = target / 2, tail = target - head; /* LongBench: keep the first and last halves */
         memmove(*ids + head, *ids + *n - tail, (size_t)tail * sizeof **ids);
-        gc_log(c->model->rt, GEMCL_LOG_LEVEL_WARN,
+        gc_log(c->model->rt, GC_LOG_LEVEL_WARN,
                "middle truncation: kept %d of the prompt's %d tokens, leaving room for %d new tokens in the "
-               "%d-token context", target, *n, c->seq->n_ctx - target + 1, c->seq->n_ctx);
+               "%d-token context",
+               target, *n, c->seq->n_ctx - target + 1, c->seq->n_ctx);
         *n = target;
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* How many leading prompt ids the cache holds and may keep (cache_prompt): all of the last call's prompt +
@@ -137,11 +139,11 @@ typedef struct token_list {
     size_t n, cap;
 } token_list;
 
-static gemcl_status token_push(token_list *l, int32_t id, gc_error *err) {
+static gc_status token_push(token_list *l, int32_t id, gc_error *err) {
     if (!gc_grow((void **)&l->ids, &l->cap, l->n, sizeof *l->ids, 256))
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory for the prompt cache");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory for the prompt cache");
     l->ids[l->n++] = id;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* What the token sink needs: the text, the tokenizer's end check, the tokens the cache may come to hold. */
@@ -155,11 +157,11 @@ typedef struct sink_state {
 } sink_state;
 
 /* The engine's token sink: stops at an end token, else streams the token's text and keeps the token. */
-static gemcl_status take_token(void *user, int32_t id, bool *stop, gc_error *err) {
+static gc_status take_token(void *user, int32_t id, bool *stop, gc_error *err) {
     sink_state *k = user;
     if (!k->p->ignore_eos && gc_api_is_end(k->tok, id)) {
         *stop = true;
-        return GEMCL_OK;
+        return GC_OK;
     }
     char piece[256];
     size_t np = gc_detok_push(&k->detok, id, piece, sizeof piece);
@@ -167,13 +169,13 @@ static gemcl_status take_token(void *user, int32_t id, bool *stop, gc_error *err
     GC_TRY(token_push(k->fed, id, err));
     GC_TRY(text_append(k->out, piece, np, id, err));
     *stop = k->out->stopped;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* The request for this call: the method's plan (full when the cache already holds the prompt's start) over
  * the prompt, with its options resolved once from the model's defaults. */
-static gemcl_status request_init(gemcl_context *c, const gemcl_generate_params *p, const gc_method *method,
-                                 int32_t *ids, int n, int reuse, gc_request *rq, gemcl_result *r, gc_error *err) {
+static gc_status request_init(gemcl_context *c, const gemcl_generate_params *p, const gc_method *method, int32_t *ids,
+                              int n, int reuse, gc_request *rq, gemcl_result *r, gc_error *err) {
     gemcl_model *m = c->model;
     *rq = (gc_request){0};
     rq->method = reuse > 0 ? gc_method_of(GEMCL_METHOD_FULL) : method;
@@ -185,24 +187,24 @@ static gemcl_status request_init(gemcl_context *c, const gemcl_generate_params *
     rq->max_tokens = p->max_tokens;
     r->filter_layer = -1;
     if (reuse > 0) /* what a method kept on an earlier turn stays; this turn only appends */
-        return GEMCL_OK;
+        return GC_OK;
     gc_request_defaults d = {m->filter_layer, m->filter_layer_from_card != 0, m->budget};
     GC_TRY(gc_request_resolve(rq, &d, err));
     r->filter_layer_defaulted = rq->layer_defaulted;
     /* only GemFilter reads a layer (stride selects before the prefill too, but by position alone) */
     r->filter_layer = method == gc_method_of(GEMCL_METHOD_GEMFILTER) ? rq->args.filter_layer : -1;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
-                        const gemcl_generate_params *p, const gc_method *method, gemcl_result *r, text_out *out,
-                        int32_t **ids, gc_request *rq, token_list *fed, gc_error *err) {
+static gc_status run(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
+                     const gemcl_generate_params *p, const gc_method *method, gemcl_result *r, text_out *out,
+                     int32_t **ids, gc_request *rq, token_list *fed, gc_error *err) {
     gc_seq *seq = c->seq;
     int n = 0;
     GC_TRY(prompt_ids(c, prompt, len, given, p, method, ids, &n, err));
     r->n_prompt_tokens = n;
     if (n == 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "the prompt is empty and the tokenizer adds no BOS");
+        return gc_fail(err, GC_ERR_INVALID_ARG, "the prompt is empty and the tokenizer adds no BOS");
     int reuse = p->cache_prompt ? reusable_prefix(c, *ids, n) : 0;
     for (int i = 0; i < n; i++)
         GC_TRY(token_push(fed, (*ids)[i], err));
@@ -215,7 +217,7 @@ static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const 
     c->n_history = 0; /* from here on the cache changes: known again only when this call succeeds */
     r->n_cached_tokens = reuse;
     r->n_kept_tokens = rq->n_kept;
-    gemcl_status st = gc_request_prefill(seq, rq, err);
+    gc_status st = gc_request_prefill(seq, rq, err);
     take_report(&rq->kept, r);
     GC_TRY(st);
     r->prefill_ms = rq->prefill_ms;
@@ -232,12 +234,12 @@ static gemcl_status run(gemcl_context *c, const char *prompt, size_t len, const 
         GC_TRY(text_append(out, tail, nt, rq->next, err));
     stream_to(out, out->len, rq->next);
     r->decode_ms = rq->decode_ms;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* After a call: the cache holds fed's tokens (unless the call failed or its method freed the cache). */
-static void remember_history(gemcl_context *c, gemcl_status st, token_list *fed) {
-    if (st == GEMCL_OK && c->seq->kv_rows > 0 && fed->n <= INT32_MAX) {
+static void remember_history(gemcl_context *c, gc_status st, token_list *fed) {
+    if (st == GC_OK && c->seq->kv_rows > 0 && fed->n <= INT32_MAX) {
         free(c->history);
         c->history = fed->ids;
         c->n_history = (int)fed->n;
@@ -252,15 +254,15 @@ gemcl_status gemcl_generate(gemcl_context *c, const char *prompt, size_t len, co
                             gemcl_result *r) {
     if (!c || !r || (!prompt && len))
         return GEMCL_ERR_INVALID_ARG;
-    return gc_generate(c, prompt, len, NULL, params, r);
+    return gc_status_public(gc_generate(c, prompt, len, NULL, params, r));
 }
 
-gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
-                         const gemcl_generate_params *params, gemcl_result *r) {
+gc_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const gc_prompt_ids *given,
+                      const gemcl_generate_params *params, gemcl_result *r) {
     gc_error_clear(&c->err);
     memset(r, 0, sizeof *r);
     gemcl_generate_params p = params ? *params : gemcl_generate_default_params();
-    if (gc_api_check_generate_params(&p, &c->err) != GEMCL_OK)
+    if (gc_api_check_generate_params(&p, &c->err) != GC_OK)
         return c->err.status;
     text_out out = {0};
     out.p = &p;
@@ -271,7 +273,7 @@ gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const
     }
     const gc_method *method = gc_method_of(p.method.method);
     if (!method)
-        return gc_fail(&c->err, GEMCL_ERR_INVALID_ARG, "unknown method %d", (int)p.method.method);
+        return gc_fail(&c->err, GC_ERR_INVALID_ARG, "unknown method %d", (int)p.method.method);
     gc_runtime *rt = c->model->rt;
     gc_api_lock(c->model);
     gc_runtime_reset_peak(rt);
@@ -280,20 +282,20 @@ gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const
     int32_t *ids = NULL;
     gc_request rq = {0};
     token_list fed = {0};
-    gemcl_status st = run(c, prompt, len, given, &p, method, r, &out, &ids, &rq, &fed, &c->err);
+    gc_status st = run(c, prompt, len, given, &p, method, r, &out, &ids, &rq, &fed, &c->err);
     gc_request_finish(c->seq, &rq);
     gc_selection sel = rq.sel; /* ours now */
     remember_history(c, st, &fed);
     r->peak_device_bytes = rt->bytes_peak;
     c->seq->progress = (gc_progress){0}; /* the callback belongs to this call only */
     gc_api_unlock(c->model);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         uint64_t peak = r->peak_device_bytes;
         free(ids);
         free(out.buf);
         free(sel.kept);
         gemcl_result_free(r);
-        if (st == GEMCL_ABORTED) /* a run stopped at a progress report still tells its peak (gemcl bench mem@N) */
+        if (st == GC_ABORTED) /* a run stopped at a progress report still tells its peak (gemcl bench mem@N) */
             r->peak_device_bytes = peak;
         return st;
     }
@@ -302,5 +304,5 @@ gemcl_status gc_generate(gemcl_context *c, const char *prompt, size_t len, const
     gc_api_record_generate(c, r, sel.kept != NULL, ids); /* takes ids */
     r->text = out.buf ? out.buf : calloc(1, 1);
     r->text_len = out.len;
-    return GEMCL_OK;
+    return GC_OK;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_edge.h"
 #include "ops/profile.h"
 #include "tune_bench.h"
 #include "util/clock.h"
@@ -66,6 +67,7 @@ static const tune_group_spec group_specs[GEMCL_TUNE_MAX_GROUPS] = {
 static const char *const grid_names[] = {"full", "quick", "smoke"};
 
 typedef struct tuner {
+    gc_api_log_sink log_sink; /* the public log callback, as the runtime calls it */
     gc_runtime *rt;
     gemcl_tune_params p;       /* repetitions and weight_dtype resolved */
     gc_dtype dtype;            /* of the gemm and gemv workloads */
@@ -79,7 +81,7 @@ typedef struct tuner {
 } tuner;
 
 typedef struct tune_measure {
-    gemcl_status status;
+    gc_status status;
     double median_ms, nmse, max_abs;
     char message[256];
 } tune_measure;
@@ -140,7 +142,7 @@ static uint32_t group_fields(const tune_group_spec *g) {
 /* ---- one candidate: a checked pass, then timed ones -------------------------------------------------- */
 
 /* Fails (GEMCL_ERR_DEVICE) unless got is within the tolerances of want; m receives the errors. */
-static gemcl_status compare_outputs(const float *got, const float *want, size_t n, tune_measure *m, gc_error *err) {
+static gc_status compare_outputs(const float *got, const float *want, size_t n, tune_measure *m, gc_error *err) {
     double num = 0, den = 0, max_abs = 0, max_ref = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)got[i] - (double)want[i]);
@@ -152,8 +154,8 @@ static gemcl_status compare_outputs(const float *got, const float *want, size_t 
     m->nmse = den > 0 ? num / den : num;
     m->max_abs = max_abs;
     if (m->nmse <= TUNE_NMSE_MAX && max_abs <= TUNE_ABS_MAX * max_ref)
-        return GEMCL_OK;
-    return gc_fail(err, GEMCL_ERR_DEVICE, "wrong answer: nmse %.3g, max abs error %.3g against the built-in profile's",
+        return GC_OK;
+    return gc_fail(err, GC_ERR_DEVICE, "wrong answer: nmse %.3g, max abs error %.3g against the built-in profile's",
                    m->nmse, max_abs);
 }
 
@@ -172,12 +174,12 @@ static double median(double *v, int n) {
 
 /* One sample: enough passes back to back to last TUNE_SAMPLE_MS, so that short workloads are not timed at the
  * noise level of one pass. The first call is an untimed sample that finds how many. */
-static gemcl_status take_sample(tuner *t, tune_bench *b, tune_run *run, gc_error *err) {
+static gc_status take_sample(tuner *t, tune_bench *b, tune_run *run, gc_error *err) {
     double min_ms = t->p.grid == GEMCL_TUNE_GRID_SMOKE ? 0 : TUNE_SAMPLE_MS, t0 = gc_now_ms();
     int passes = run->passes > 0 ? run->passes : 1;
     for (int i = 0; i < passes; i++) {
-        gemcl_status st = tune_bench_pass(b, run->ops, err);
-        if (st != GEMCL_OK)
+        gc_status st = tune_bench_pass(b, run->ops, err);
+        if (st != GC_OK)
             return st;
     }
     double elapsed = gc_now_ms() - t0;
@@ -187,27 +189,27 @@ static gemcl_status take_sample(tuner *t, tune_bench *b, tune_run *run, gc_error
         run->passes = elapsed >= min_ms ? 1
                       : elapsed * TUNE_MAX_PASSES_PER_SAMPLE < min_ms ? TUNE_MAX_PASSES_PER_SAMPLE
                                                                        : (int)ceil(min_ms / elapsed);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* Opens p's op registry and runs one pass, whose output becomes the reference (as_reference) or is checked
  * against it (m receives the errors). run->ops is set even on failure: close it with gc_ops_free. */
-static gemcl_status open_run(tuner *t, tune_bench *b, const gc_ops_profile *p, bool as_reference, tune_run *run,
-                             tune_measure *m, gc_error *err) {
+static gc_status open_run(tuner *t, tune_bench *b, const gc_ops_profile *p, bool as_reference, tune_run *run,
+                          tune_measure *m, gc_error *err) {
     *run = (tune_run){0};
-    gemcl_status st = gc_ops_create_with_profile(t->rt, p, &run->ops, err);
-    if (st == GEMCL_OK)
+    gc_status st = gc_ops_create_with_profile(t->rt, p, &run->ops, err);
+    if (st == GC_OK)
         st = tune_bench_pass(b, run->ops, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = tune_bench_read(b, as_reference ? t->ref : t->got, err);
-    if (st == GEMCL_OK && !as_reference)
+    if (st == GC_OK && !as_reference)
         st = compare_outputs(t->got, t->ref, b->out_elems, m, err);
     return st;
 }
 
-static void finish_measure(tune_measure *m, gemcl_status st, const gc_error *err) {
+static void finish_measure(tune_measure *m, gc_status st, const gc_error *err) {
     m->status = st;
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         m->median_ms = -1;
         first_line(m->message, sizeof m->message, err->msg);
     }
@@ -220,10 +222,10 @@ static void measure(tuner *t, tune_bench *b, const gc_ops_profile *p, bool as_re
     gc_error_clear(&err);
     tune_run run;
     *m = (tune_measure){.median_ms = -1};
-    gemcl_status st = open_run(t, b, p, as_reference, &run, m, &err);
-    for (int r = -1; timed && st == GEMCL_OK && r < t->p.repetitions; r++)
+    gc_status st = open_run(t, b, p, as_reference, &run, m, &err);
+    for (int r = -1; timed && st == GC_OK && r < t->p.repetitions; r++)
         st = take_sample(t, b, &run, &err);
-    if (st == GEMCL_OK && timed)
+    if (st == GC_OK && timed)
         m->median_ms = median(run.ms, run.n_samples);
     gc_ops_free(run.ops);
     finish_measure(m, st, &err);
@@ -233,22 +235,25 @@ static void measure(tuner *t, tune_bench *b, const gc_ops_profile *p, bool as_re
 
 /* Counts a measured candidate in the group's result and hands it to the caller's callback (GEMCL_ABORTED when
  * that asks to stop). */
-static gemcl_status report(tuner *t, group_search *s, const gc_ops_profile *p, const tune_measure *m,
-                           bool confirmation, gc_error *err) {
+static gc_status report(tuner *t, group_search *s, const gc_ops_profile *p, const tune_measure *m, bool confirmation,
+                        gc_error *err) {
     char setting[160];
     setting_text(s->spec, p, setting, sizeof setting);
-    bool ok = m->status == GEMCL_OK;
+    bool ok = m->status == GC_OK;
     s->res->n_tried += ok, s->res->n_skipped += !ok;
-    gemcl_tune_candidate c = {s->spec->name, t->workload, setting, same_group_values(s->spec, p, &t->builtin),
-                              confirmation, m->status, m->message, m->median_ms, m->nmse, m->max_abs};
+    gemcl_tune_candidate c = {s->spec->name, t->workload,
+                              setting,       same_group_values(s->spec, p, &t->builtin),
+                              confirmation,  gc_status_public(m->status),
+                              m->message,    m->median_ms,
+                              m->nmse,       m->max_abs};
     if (t->p.on_candidate && t->p.on_candidate(&c, t->p.on_candidate_user) != 0)
-        return gc_fail(err, GEMCL_ABORTED, "tune: stopped by the candidate callback");
-    return GEMCL_OK;
+        return gc_fail(err, GC_ABORTED, "tune: stopped by the candidate callback");
+    return GC_OK;
 }
 
 /* A candidate of the search: reported, and kept when it is the fastest so far. */
-static gemcl_status record(tuner *t, group_search *s, const gc_ops_profile *p, const tune_measure *m, gc_error *err) {
-    bool ok = m->status == GEMCL_OK;
+static gc_status record(tuner *t, group_search *s, const gc_ops_profile *p, const tune_measure *m, gc_error *err) {
+    bool ok = m->status == GC_OK;
     if (ok && same_group_values(s->spec, p, &t->builtin))
         s->res->builtin_ms = m->median_ms;
     if (ok && (s->best_ms < 0 || m->median_ms < s->best_ms)) {
@@ -278,13 +283,13 @@ static bool first_try(group_search *s, const gc_ops_profile *p) {
 }
 
 /* Measures p unless the search has measured the same group values already. */
-static gemcl_status try_candidate(tuner *t, group_search *s, const gc_ops_profile *p, gc_error *err) {
+static gc_status try_candidate(tuner *t, group_search *s, const gc_ops_profile *p, gc_error *err) {
     const tune_group_spec *g = s->spec;
     if (!first_try(s, p))
-        return GEMCL_OK;
+        return GC_OK;
     char setting[160];
     setting_text(g, p, setting, sizeof setting);
-    gc_log(t->rt, GEMCL_LOG_LEVEL_DEBUG, "%s: measuring %s", g->name, setting);
+    gc_log(t->rt, GC_LOG_LEVEL_DEBUG, "%s: measuring %s", g->name, setting);
     tune_measure m;
     measure(t, &s->bench, p, false, true, &m);
     return record(t, s, p, &m, err);
@@ -292,12 +297,12 @@ static gemcl_status try_candidate(tuner *t, group_search *s, const gc_ops_profil
 
 /* The reference (the built-in profile's output) and the first candidate: the built-in values of the group with
  * the winners of earlier groups. When the built-in values themselves fail, the group cannot be judged. */
-static gemcl_status start_search(tuner *t, group_search *s, gc_error *err) {
+static gc_status start_search(tuner *t, group_search *s, gc_error *err) {
     bool start_is_builtin = same_profile(&t->best, &t->builtin);
     tune_measure m;
     measure(t, &s->bench, &t->builtin, true, start_is_builtin, &m);
-    if (m.status != GEMCL_OK) {
-        s->res->status = m.status;
+    if (m.status != GC_OK) {
+        s->res->status = gc_status_public(m.status);
         snprintf(s->res->message, sizeof s->res->message, "the built-in values fail: %s", m.message);
         return record(t, s, &t->builtin, &m, err);
     }
@@ -309,7 +314,7 @@ static gemcl_status start_search(tuner *t, group_search *s, gc_error *err) {
 }
 
 /* Sweeps the group's keys one at a time until a sweep leaves the best values unchanged. */
-static gemcl_status descend(tuner *t, group_search *s, gc_error *err) {
+static gc_status descend(tuner *t, group_search *s, gc_error *err) {
     const tune_group_spec *g = s->spec;
     for (int sweep = 0; sweep < TUNE_MAX_SWEEPS; sweep++) {
         gc_ops_profile before = s->best;
@@ -318,15 +323,15 @@ static gemcl_status descend(tuner *t, group_search *s, gc_error *err) {
             for (int i = 0; i < TUNE_MAX_VALUES && values[i] >= 0; i++) {
                 gc_ops_profile c = s->best;
                 gc_ops_profile_set(&c, g->axes[a].field, values[i]);
-                gemcl_status st = try_candidate(t, s, &c, err);
-                if (st != GEMCL_OK)
+                gc_status st = try_candidate(t, s, &c, err);
+                if (st != GC_OK)
                     return st;
             }
         }
         if (same_group_values(g, &before, &s->best))
             break;
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* ---- the workloads ----------------------------------------------------------------------------------- */
@@ -336,11 +341,11 @@ static const tune_shapes tinyllama_shapes = {3, {2048, 5632, 2048}, {2048, 2048,
 static const tune_shapes smoke_shapes = {2, {72, 40}, {96, 64}};
 
 /* Builds the group's workload and describes it in t->workload. */
-static gemcl_status make_workload(tuner *t, tune_workload w, tune_bench *b, gc_error *err) {
+static gc_status make_workload(tuner *t, tune_workload w, tune_bench *b, gc_error *err) {
     bool smoke = t->p.grid == GEMCL_TUNE_GRID_SMOKE;
     const tune_shapes *shapes = smoke ? &smoke_shapes : &tinyllama_shapes;
     int n_prefill = smoke ? 40 : 512; /* above every profile's gemv_max_n: these are GEMM */
-    gemcl_status st;
+    gc_status st;
     if (w == WORKLOAD_ATTENTION) {
         st = smoke ? tune_bench_attention(t->rt, 40, 8, 4, 2, 16, b, err)
                    : tune_bench_attention(t->rt, 1024, TUNE_DECODE_STEPS, 32, 4, 64, b, err);
@@ -366,41 +371,41 @@ static gemcl_status make_workload(tuner *t, tune_workload w, tune_bench *b, gc_e
  * sample in turn (2 * repetitions + 1 each), and keeps the winner only when its median is still the smaller: in
  * the search the built-in values ran first, and among many candidates one can win by noise. res gets the
  * medians of this round. */
-static gemcl_status confirm(tuner *t, group_search *s, gc_error *err) {
+static gc_status confirm(tuner *t, group_search *s, gc_error *err) {
     gc_ops_profile start = t->best, winner = s->best;
     if (same_group_values(s->spec, &winner, &start))
-        return GEMCL_OK;
+        return GC_OK;
     tune_measure mb = {.median_ms = -1}, mw = {.median_ms = -1};
     gc_error eb, ew;
     gc_error_clear(&eb), gc_error_clear(&ew);
     tune_run rb, rw;
-    gemcl_status sb = open_run(t, &s->bench, &start, false, &rb, &mb, &eb);
-    gemcl_status sw = open_run(t, &s->bench, &winner, false, &rw, &mw, &ew);
-    for (int r = -1; sb == GEMCL_OK && sw == GEMCL_OK && r < 2 * t->p.repetitions + 1; r++) {
+    gc_status sb = open_run(t, &s->bench, &start, false, &rb, &mb, &eb);
+    gc_status sw = open_run(t, &s->bench, &winner, false, &rw, &mw, &ew);
+    for (int r = -1; sb == GC_OK && sw == GC_OK && r < 2 * t->p.repetitions + 1; r++) {
         sb = take_sample(t, &s->bench, &rb, &eb); /* alternately, so that a change of load hits both alike */
-        if (sb == GEMCL_OK)
+        if (sb == GC_OK)
             sw = take_sample(t, &s->bench, &rw, &ew);
     }
-    if (sb == GEMCL_OK && sw == GEMCL_OK)
+    if (sb == GC_OK && sw == GC_OK)
         mb.median_ms = median(rb.ms, rb.n_samples), mw.median_ms = median(rw.ms, rw.n_samples);
     gc_ops_free(rb.ops), gc_ops_free(rw.ops);
     finish_measure(&mb, sb, &eb), finish_measure(&mw, sw, &ew);
-    gemcl_status st = report(t, s, &start, &mb, true, err);
-    if (st == GEMCL_OK)
+    gc_status st = report(t, s, &start, &mb, true, err);
+    if (st == GC_OK)
         st = report(t, s, &winner, &mw, true, err);
-    if (st != GEMCL_OK || mb.status != GEMCL_OK)
+    if (st != GC_OK || mb.status != GC_OK)
         return st; /* the built-in values fail now: the search's winner stands */
     s->res->builtin_ms = mb.median_ms;
-    bool winner_holds = mw.status == GEMCL_OK && mw.median_ms < mb.median_ms;
+    bool winner_holds = mw.status == GC_OK && mw.median_ms < mb.median_ms;
     s->best = winner_holds ? winner : start;
     s->best_ms = winner_holds ? mw.median_ms : mb.median_ms;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* Tunes one group into res and, when a candidate passed, its winner into t->best. Only an abort is returned as
  * an error; anything else that stops the group (memory for the workload, failing built-in values) is recorded
  * in res and the next group goes on. */
-static gemcl_status tune_group(tuner *t, const tune_group_spec *g, gemcl_tune_group *res, gc_error *err) {
+static gc_status tune_group(tuner *t, const tune_group_spec *g, gemcl_tune_group *res, gc_error *err) {
     group_search *s = calloc(1, sizeof *s);
     gc_error local;
     gc_error_clear(&local);
@@ -408,28 +413,28 @@ static gemcl_status tune_group(tuner *t, const tune_group_spec *g, gemcl_tune_gr
     snprintf(res->name, sizeof res->name, "%s", g->name);
     setting_text(g, &t->builtin, res->builtin, sizeof res->builtin);
     if (!s)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "tune: out of host memory");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "tune: out of host memory");
     *s = (group_search){.spec = g, .best = t->best, .best_ms = -1, .res = res};
-    gemcl_status st = make_workload(t, g->workload, &s->bench, &local);
-    gc_log(t->rt, GEMCL_LOG_LEVEL_INFO, "%s: %s", g->name, t->workload);
-    t->ref = st == GEMCL_OK ? malloc(s->bench.out_elems * sizeof(float)) : NULL;
-    t->got = st == GEMCL_OK ? malloc(s->bench.out_elems * sizeof(float)) : NULL;
-    if (st == GEMCL_OK && (!t->ref || !t->got))
-        st = gc_fail(&local, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory for the outputs");
-    if (st != GEMCL_OK) {
-        res->status = st;
+    gc_status st = make_workload(t, g->workload, &s->bench, &local);
+    gc_log(t->rt, GC_LOG_LEVEL_INFO, "%s: %s", g->name, t->workload);
+    t->ref = st == GC_OK ? malloc(s->bench.out_elems * sizeof(float)) : NULL;
+    t->got = st == GC_OK ? malloc(s->bench.out_elems * sizeof(float)) : NULL;
+    if (st == GC_OK && (!t->ref || !t->got))
+        st = gc_fail(&local, GC_ERR_OUT_OF_MEMORY, "out of host memory for the outputs");
+    if (st != GC_OK) {
+        res->status = gc_status_public(st);
         first_line(res->message, sizeof res->message, local.msg);
     }
-    st = res->status == GEMCL_OK ? start_search(t, s, err) : GEMCL_OK;
-    if (st == GEMCL_OK && res->status == GEMCL_OK)
+    st = res->status == GEMCL_OK ? start_search(t, s, err) : GC_OK;
+    if (st == GC_OK && res->status == GEMCL_OK)
         st = descend(t, s, err);
-    if (st == GEMCL_OK && res->status == GEMCL_OK && s->best_ms >= 0)
+    if (st == GC_OK && res->status == GEMCL_OK && s->best_ms >= 0)
         st = confirm(t, s, err);
-    if (st == GEMCL_OK && res->status == GEMCL_OK && s->best_ms < 0) {
+    if (st == GC_OK && res->status == GEMCL_OK && s->best_ms < 0) {
         res->status = GEMCL_ERR_DEVICE;
         snprintf(res->message, sizeof res->message, "no candidate passed its check");
     }
-    if (st == GEMCL_OK && res->status == GEMCL_OK) {
+    if (st == GC_OK && res->status == GEMCL_OK) {
         setting_text(g, &s->best, res->winner, sizeof res->winner);
         res->winner_ms = s->best_ms;
         for (int a = 0; a < g->n_axes; a++)
@@ -453,7 +458,7 @@ gemcl_tune_params gemcl_tune_default_params(void) {
 }
 
 /* The bit mask of the groups named in list ("gemm,gemv"; NULL or "" = all). */
-static gemcl_status parse_groups(const char *list, uint32_t *mask, gc_error *err) {
+static gc_status parse_groups(const char *list, uint32_t *mask, gc_error *err) {
     *mask = list && *list ? 0 : (1u << GEMCL_TUNE_MAX_GROUPS) - 1;
     for (const char *c = list; c && *c;) {
         size_t len = strcspn(c, ",");
@@ -462,50 +467,50 @@ static gemcl_status parse_groups(const char *list, uint32_t *mask, gc_error *err
             if (strlen(group_specs[g].name) == len && strncmp(group_specs[g].name, c, len) == 0)
                 found = g;
         if (found < 0)
-            return gc_fail(err, GEMCL_ERR_INVALID_ARG,
+            return gc_fail(err, GC_ERR_INVALID_ARG,
                            "tune: unknown group '%.*s' (groups: gemm, gemm_f32, gemv, attention)", (int)len, c);
         *mask |= 1u << found;
         c += len + (c[len] == ',');
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* Checks params into t (defaults resolved) before any device work. */
-static gemcl_status check_params(tuner *t, const gemcl_tune_params *params, gc_error *err) {
+static gc_status check_params(tuner *t, const gemcl_tune_params *params, gc_error *err) {
     static const int default_reps[] = {5, 3, 1};
     t->p = params ? *params : gemcl_tune_default_params();
     gemcl_tune_params *p = &t->p;
     if ((unsigned)p->grid > GEMCL_TUNE_GRID_SMOKE)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "tune: unknown grid %d", (int)p->grid);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "tune: unknown grid %d", (int)p->grid);
     if (p->repetitions < 0 || p->repetitions > TUNE_MAX_REPETITIONS)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "tune: repetitions must be in [1, %d] (got %d)",
-                       TUNE_MAX_REPETITIONS, p->repetitions);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "tune: repetitions must be in [1, %d] (got %d)", TUNE_MAX_REPETITIONS,
+                       p->repetitions);
     if (p->repetitions == 0)
         p->repetitions = default_reps[p->grid];
     if (p->weight_dtype < GEMCL_WEIGHT_DTYPE_AUTO || p->weight_dtype > GEMCL_WEIGHT_DTYPE_Q8_0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "tune: unknown weight dtype %d", (int)p->weight_dtype);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "tune: unknown weight dtype %d", (int)p->weight_dtype);
     t->dtype = p->weight_dtype == GEMCL_WEIGHT_DTYPE_AUTO ? GC_DTYPE_F16 : (gc_dtype)p->weight_dtype;
     return parse_groups(p->groups, &t->groups, err);
 }
 
 /* The device, its built-in profile and the output path. */
-static gemcl_status open_device(tuner *t, gc_error *err) {
+static gc_status open_device(tuner *t, gc_error *err) {
     gc_runtime_params rp = gc_runtime_default_params();
     rp.device = t->p.device;
-    rp.log = t->p.log;
-    rp.log_user = t->p.log_user;
-    gemcl_status st = gc_runtime_create(&rp, &t->rt, err);
-    if (st != GEMCL_OK)
+    gc_api_log_bind(&rp, &t->log_sink, t->p.log, t->p.log_user);
+    gc_status st = gc_runtime_create(&rp, &t->rt, err);
+    if (st != GC_OK)
         return st;
-    const gemcl_device_info *dev = &t->rt->dev.info;
+    const gc_device_info *dev = &t->rt->dev.info;
     st = gc_ops_profile_builtin(gc_ops_profile_builtin_name(dev), &t->builtin, err);
     t->best = t->builtin;
-    if (st == GEMCL_OK && t->p.output_path && *t->p.output_path)
+    if (st == GC_OK && t->p.output_path && *t->p.output_path)
         snprintf(t->path, sizeof t->path, "%s", t->p.output_path);
-    else if (st == GEMCL_OK &&
+    else if (st == GC_OK &&
              !gc_ops_profile_device_path(t->rt->cache_enabled ? t->rt->cache_dir : NULL, dev, t->path, sizeof t->path))
-        st = gc_fail(err, GEMCL_ERR_INVALID_ARG, "tune: the cache is off (GEMCL_CACHE_DIR=off), so there is no "
-                                                 "tuned-profile path: give an output path");
+        st = gc_fail(err, GC_ERR_INVALID_ARG,
+                     "tune: the cache is off (GEMCL_CACHE_DIR=off), so there is no "
+                     "tuned-profile path: give an output path");
     return st;
 }
 
@@ -516,11 +521,11 @@ static int keep_earlier_keys(tuner *t, gc_ops_profile *out, uint32_t *fields) {
     char *text = NULL;
     size_t len = 0;
     uint32_t set = 0;
-    if (gc_file_read(t->path, &text, &len, NULL) != GEMCL_OK)
+    if (gc_file_read(t->path, &text, &len, NULL) != GC_OK)
         return 0;
     gc_error err;
-    if (gc_ops_profile_apply(&earlier, text, len, t->path, &set, &err) != GEMCL_OK) {
-        gc_log(t->rt, GEMCL_LOG_LEVEL_WARN, "tune: replacing a profile that does not load: %s", err.msg);
+    if (gc_ops_profile_apply(&earlier, text, len, t->path, &set, &err) != GC_OK) {
+        gc_log(t->rt, GC_LOG_LEVEL_WARN, "tune: replacing a profile that does not load: %s", err.msg);
         set = 0;
     }
     free(text);
@@ -535,11 +540,11 @@ static int keep_earlier_keys(tuner *t, gc_ops_profile *out, uint32_t *fields) {
     return kept;
 }
 
-static gemcl_status write_profile(tuner *t, const gemcl_tune_result *r, gc_error *err) {
+static gc_status write_profile(tuner *t, const gemcl_tune_result *r, gc_error *err) {
     gc_ops_profile out = t->best;
     uint32_t fields = t->measured;
     int kept = keep_earlier_keys(t, &out, &fields);
-    const gemcl_device_info *dev = &t->rt->dev.info;
+    const gc_device_info *dev = &t->rt->dev.info;
     char about[512], device[640];
     int used = snprintf(about, sizeof about, "Measured by gemcl tune (%s grid, %s weights, median of %d timed "
                         "sample%s) over the built-in %s profile:", grid_names[t->p.grid], gc_dtype_name(t->dtype),
@@ -553,24 +558,24 @@ static gemcl_status write_profile(tuner *t, const gemcl_tune_result *r, gc_error
     return gc_ops_profile_write(&out, fields, about, device, t->path, err);
 }
 
-static gemcl_status run_tuner(tuner *t, const gemcl_tune_params *params, gemcl_tune_result *r, gc_error *err) {
-    gemcl_status st = check_params(t, params, err);
-    if (st == GEMCL_OK)
+static gc_status run_tuner(tuner *t, const gemcl_tune_params *params, gemcl_tune_result *r, gc_error *err) {
+    gc_status st = check_params(t, params, err);
+    if (st == GC_OK)
         st = open_device(t, err);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         return st;
     snprintf(r->device_name, sizeof r->device_name, "%s", t->rt->dev.info.name);
-    gc_log(t->rt, GEMCL_LOG_LEVEL_INFO, "%s grid, %d timed sample%s per candidate, from the built-in %s profile",
+    gc_log(t->rt, GC_LOG_LEVEL_INFO, "%s grid, %d timed sample%s per candidate, from the built-in %s profile",
            grid_names[t->p.grid], t->p.repetitions, t->p.repetitions == 1 ? "" : "s", t->builtin.name);
-    for (int g = 0; st == GEMCL_OK && g < GEMCL_TUNE_MAX_GROUPS; g++)
+    for (int g = 0; st == GC_OK && g < GEMCL_TUNE_MAX_GROUPS; g++)
         if (t->groups & (1u << g))
             st = tune_group(t, &group_specs[g], &r->groups[r->n_groups++], err);
-    if (st == GEMCL_OK && t->measured == 0)
-        st = gc_fail(err, GEMCL_ERR_DEVICE, "tune: no group could be measured on '%s' (%s: %s)", r->device_name,
+    if (st == GC_OK && t->measured == 0)
+        st = gc_fail(err, GC_ERR_DEVICE, "tune: no group could be measured on '%s' (%s: %s)", r->device_name,
                      r->groups[0].name, r->groups[0].message);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = write_profile(t, r, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         snprintf(r->path, sizeof r->path, "%s", t->path);
     return st;
 }
@@ -583,13 +588,13 @@ gemcl_status gemcl_device_tune(const gemcl_tune_params *params, gemcl_tune_resul
     gemcl_tune_result *r = result ? result : &local;
     memset(r, 0, sizeof *r);
     tuner t = {0};
-    gemcl_status st = run_tuner(&t, params, r, &err);
+    gc_status st = run_tuner(&t, params, r, &err);
     gc_runtime_free(t.rt);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         r->path[0] = '\0';
         gc_error_copy_out(&err, errbuf, errlen);
     }
-    return st;
+    return gc_status_public(st);
 }
 
 gemcl_status gemcl_device_profile(const char *device, gemcl_profile_info *info, char *errbuf, size_t errlen) {
@@ -599,12 +604,12 @@ gemcl_status gemcl_device_profile(const char *device, gemcl_profile_info *info, 
     if (!info)
         return GEMCL_ERR_INVALID_ARG;
     memset(info, 0, sizeof *info);
-    gemcl_status st = gc_devices_enumerate(&devs, &n, &err);
-    if (st == GEMCL_OK)
+    gc_status st = gc_devices_enumerate(&devs, &n, &err);
+    if (st == GC_OK)
         st = gc_devices_choose(devs, n, device, &index, &err);
-    if (st == GEMCL_OK) {
+    if (st == GC_OK) {
         const gc_device *device = &devs[index];
-        const gemcl_device_info *dev = &device->info;
+        const gc_device_info *dev = &device->info;
         char cache[1024];
         const char *cache_dir = gc_cache_dir_resolve(NULL, cache, sizeof cache) ? cache : NULL;
         const char *env = getenv("GEMCL_PROFILE");
@@ -616,7 +621,7 @@ gemcl_status gemcl_device_profile(const char *device, gemcl_profile_info *info, 
         gc_ops_profile_device_path(cache_dir, dev, info->tuned_path, sizeof info->tuned_path);
     }
     free(devs);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         gc_error_copy_out(&err, errbuf, errlen);
-    return st;
+    return gc_status_public(st);
 }

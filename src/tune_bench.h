@@ -32,20 +32,20 @@ typedef struct tune_bench {
 
 /* A matmul workload in dtype: x (n, cols), every shape's weight in n_copies distinct buffers, so that the
  * weights of one pass total at least min_bytes (1 copy when 0). Free with tune_bench_free, also on error. */
-gemcl_status tune_bench_matmul(gc_runtime *rt, gc_dtype dtype, int n, const tune_shapes *shapes, size_t min_bytes,
-                               tune_bench *b, gc_error *err);
+gc_status tune_bench_matmul(gc_runtime *rt, gc_dtype dtype, int n, const tune_shapes *shapes, size_t min_bytes,
+                            tune_bench *b, gc_error *err);
 
 /* An attention workload: causal prefill of n queries with no cached rows before them, then n_decode (<= n)
  * single-query steps, step i (query row i) over cache rows 0 .. i, as a short prompt's decode runs them. */
-gemcl_status tune_bench_attention(gc_runtime *rt, int n, int n_decode, int heads, int kv_heads, int head_dim,
-                                  tune_bench *b, gc_error *err);
+gc_status tune_bench_attention(gc_runtime *rt, int n, int n_decode, int heads, int kv_heads, int head_dim,
+                               tune_bench *b, gc_error *err);
 
 void tune_bench_free(tune_bench *b);
 
 /* Enqueues one pass with ops (whose profile decides the kernels) and waits for it. */
-gemcl_status tune_bench_pass(tune_bench *b, gc_ops *ops, gc_error *err);
+gc_status tune_bench_pass(tune_bench *b, gc_ops *ops, gc_error *err);
 
 /* Reads every output into host[0 .. b->out_elems - 1]. */
-gemcl_status tune_bench_read(const tune_bench *b, float *host, gc_error *err);
+gc_status tune_bench_read(const tune_bench *b, float *host, gc_error *err);
 
 #endif

@@ -54,8 +54,8 @@ static bool in_list(const char *list, const char *name) {
     return !list;
 }
 
-/* What one timed run does: fn(ctx) returns GEMCL_OK or fails the bench (err set). */
-typedef gemcl_status (*bench_fn)(void *ctx, gc_error *err);
+/* What one timed run does: fn(ctx) returns GC_OK or fails the bench (err set). */
+typedef gc_status (*bench_fn)(void *ctx, gc_error *err);
 
 /* Median seconds of trials runs of fn after one warm-up run; a device run ends with clFinish on queue (NULL
  * for host-only work). */
@@ -64,7 +64,7 @@ static double median_seconds(bench_fn fn, void *ctx, cl_command_queue queue) {
     gc_error err;
     for (int r = -1; r < trials; r++) {
         double t0 = now_s();
-        if (fn(ctx, &err) != GEMCL_OK)
+        if (fn(ctx, &err) != GC_OK)
             die(&err);
         if (queue)
             clFinish(queue);
@@ -81,7 +81,7 @@ static gc_buffer device_buffer(gc_runtime *rt, size_t bytes, unsigned seed) {
     unsigned char *host = malloc(bytes);
     for (size_t i = 0; i < bytes; i++) /* small finite values for every dtype: bytes of 0x00..0x3f */
         host[i] = (unsigned char)((seed = seed * 1103515245u + 12345u) >> 26);
-    if (gc_buffer_alloc(rt, bytes, "bench", &b, &err) != GEMCL_OK || gc_buffer_write(rt, &b, 0, host, bytes, &err))
+    if (gc_buffer_alloc(rt, bytes, "bench", &b, &err) != GC_OK || gc_buffer_write(rt, &b, 0, host, bytes, &err))
         die(&err);
     free(host);
     return b;
@@ -96,12 +96,12 @@ typedef struct matmul_run {
     int n, copies;
 } matmul_run;
 
-static gemcl_status run_matmul(void *ctx, gc_error *err) {
+static gc_status run_matmul(void *ctx, gc_error *err) {
     matmul_run *m = ctx;
     for (int c = 0; c < m->copies; c++)
-        if (gc_op_matmul(m->ops, m->x, 0, &m->w[c], NULL, m->y, 0, m->n, err) != GEMCL_OK)
-            return GEMCL_ERR_DEVICE;
-    return GEMCL_OK;
+        if (gc_op_matmul(m->ops, m->x, 0, &m->w[c], NULL, m->y, 0, m->n, err) != GC_OK)
+            return GC_ERR_DEVICE;
+    return GC_OK;
 }
 
 /* Median seconds of one matmul on the device. */
@@ -116,7 +116,7 @@ typedef struct blas_run {
     float *x, *w, *y;
 } blas_run;
 
-static gemcl_status run_sgemm(void *ctx, gc_error *err) {
+static gc_status run_sgemm(void *ctx, gc_error *err) {
     blas_run *b = ctx;
     (void)err;
     if (b->n == 1)
@@ -124,7 +124,7 @@ static gemcl_status run_sgemm(void *ctx, gc_error *err) {
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b->n, b->rows, b->cols, 1.0f, b->x, b->cols, b->w,
                     b->cols, 0.0f, b->y, b->rows);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* Median seconds of OpenBLAS on the same product (sgemv for n = 1). Inputs are written so that no page is
@@ -192,7 +192,7 @@ static void *dram_sum(void *arg) {
     return NULL;
 }
 
-static gemcl_status run_dram(void *ctx, gc_error *err) {
+static gc_status run_dram(void *ctx, gc_error *err) {
     const double *buf = ctx;
     size_t n = DRAM_BYTES / sizeof(double) / 2;
     dram_half h[2] = {{buf, n, 0}, {buf + n, n, 0}};
@@ -204,7 +204,7 @@ static gemcl_status run_dram(void *ctx, gc_error *err) {
         dram_sum(&h[0]), pthread_join(t, NULL);
     if (h[0].sum + h[1].sum == 1.0) /* keeps the sums live */
         printf(" ");
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* One dtype's GEMV bench: distinct copies of the weight (together >= 128 MiB, so they stream from DRAM as a
@@ -246,7 +246,7 @@ static void bench_gemv(gc_ops *ops, int rows, int cols) {
             matmul_run g = {ops, &x, cases[i].w, &y, 1, cases[i].copies};
             double t0 = now_s();
             gc_error err;
-            if (run_matmul(&g, &err) != GEMCL_OK)
+            if (run_matmul(&g, &err) != GC_OK)
                 die(&err);
             clFinish(rt->queue);
             if (r >= 0)
@@ -322,7 +322,7 @@ typedef struct attention_run {
     int n, n_past;
 } attention_run;
 
-static gemcl_status run_attention(void *ctx, gc_error *err) {
+static gc_status run_attention(void *ctx, gc_error *err) {
     attention_run *a = ctx;
     return gc_op_attention(a->ops, &a->q, 0, &a->k, &a->v, &a->o, 0, a->n, a->n_past, 32, 4, 64, 0.125f, err);
 }
@@ -351,7 +351,7 @@ typedef struct sample_run {
     bool sample;
 } sample_run;
 
-static gemcl_status run_sample(void *ctx, gc_error *err) {
+static gc_status run_sample(void *ctx, gc_error *err) {
     sample_run *r = ctx;
     return r->sample ? gc_op_sample(r->ops, &r->x, 0, &r->id, 0, r->n, 0.8f, 40, 0.9f, 0.5f, err)
                      : gc_op_argmax(r->ops, &r->x, 0, &r->id, 0, r->n, err);
@@ -365,7 +365,7 @@ static void bench_sample(gc_ops *ops, int n) {
         host[i] = (float)((i * 7919) % 1000) * 0.01f;
     sample_run r = {ops, device_buffer(rt, (size_t)n * 4, 1), device_buffer(rt, 4, 2), n, false};
     gc_error err;
-    if (gc_buffer_write(rt, &r.x, 0, host, (size_t)n * 4, &err) != GEMCL_OK)
+    if (gc_buffer_write(rt, &r.x, 0, host, (size_t)n * 4, &err) != GC_OK)
         die(&err);
     for (int mode = 0; mode < 2; mode++) {
         r.sample = mode == 1;
@@ -385,15 +385,15 @@ typedef struct reduce_run {
 
 #define REDUCE_LAUNCHES 100 /* launches per timed run: one is a few microseconds */
 
-static gemcl_status run_rmsnorm(void *ctx, gc_error *err) {
+static gc_status run_rmsnorm(void *ctx, gc_error *err) {
     reduce_run *r = ctx;
-    gemcl_status st = GEMCL_OK;
-    for (int i = 0; i < REDUCE_LAUNCHES && st == GEMCL_OK; i++)
+    gc_status st = GC_OK;
+    for (int i = 0; i < REDUCE_LAUNCHES && st == GC_OK; i++)
         st = gc_op_rmsnorm(r->ops, &r->x, 0, &r->w, &r->x, 0, r->n, r->dim, 1e-5f, err);
     return st;
 }
 
-static gemcl_status run_topk(void *ctx, gc_error *err) {
+static gc_status run_topk(void *ctx, gc_error *err) {
     reduce_run *r = ctx;
     return gc_op_topk_indices(r->ops, r->ts, &r->x, 0, &r->idx, 0, r->n, r->k, err);
 }
@@ -412,7 +412,7 @@ static void bench_reductions(gc_ops *ops) {
     }
     reduce_run r = {.ops = ops, .n = 32768, .k = 1024};
     gc_error err;
-    if (gc_topk_scratch_create(ops, r.n, r.k, &r.ts, &err) != GEMCL_OK)
+    if (gc_topk_scratch_create(ops, r.n, r.k, &r.ts, &err) != GC_OK)
         die(&err);
     r.x = device_buffer(rt, (size_t)r.n * 4, 3), r.idx = device_buffer(rt, (size_t)r.k * 4, 4);
     printf("top-k n %d k %d | %.3f ms (with launch + finish)\n", r.n, r.k, median_seconds(run_topk, &r, rt->queue) * 1e3);
@@ -438,7 +438,7 @@ static double time_attention(gc_ops *ops, const gc_buffer *q, const gc_buffer *k
     float scale = 1.0f / sqrtf((float)head_dim);
     for (int r = -1; r < trials; r++) {
         double t0 = now_s();
-        if (gc_op_attention(ops, q, 0, kv, kv, out, 0, n, 0, n_heads, n_kv_heads, head_dim, scale, &err) != GEMCL_OK)
+        if (gc_op_attention(ops, q, 0, kv, kv, out, 0, n, 0, n_heads, n_kv_heads, head_dim, scale, &err) != GC_OK)
             die(&err);
         clFinish(gc_ops_runtime(ops)->queue);
         if (r >= 0)
@@ -511,7 +511,7 @@ int main(int argc, char **argv) {
     gc_runtime *rt;
     gc_ops *ops;
     gc_error err;
-    if (gc_runtime_create(&params, &rt, &err) != GEMCL_OK || gc_ops_create(rt, &ops, &err) != GEMCL_OK)
+    if (gc_runtime_create(&params, &rt, &err) != GC_OK || gc_ops_create(rt, &ops, &err) != GC_OK)
         die(&err);
     gc_ops_profile p = *gc_ops_get_profile(ops);
     env_override("GEMM_TM", &p.gemm_tm);

@@ -1,4 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
+#include "gemcl.h"
 #include "harness.h"
 
 #include <stdarg.h>
@@ -18,7 +19,7 @@ gc_runtime *test_runtime_portable(const char *portable) {
     gc_runtime *rt = NULL;
     gc_runtime_params p = gc_runtime_default_params();
     p.portable = portable;
-    if (gc_runtime_create(&p, &rt, &err) != GEMCL_OK)
+    if (gc_runtime_create(&p, &rt, &err) != GC_OK)
         ck_abort_msg("runtime: %s", err.msg);
     return rt;
 }
@@ -138,10 +139,10 @@ const char *test_build_dir(void) {
 void test_stack_open(test_stack *s, const char *path, int dtype) {
     memset(s, 0, sizeof *s);
     gc_error err;
-    ck_assert_msg(gc_model_file_open(path, NULL, &s->file, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_file_open(path, NULL, &s->file, &err) == GC_OK, "%s", err.msg);
     s->rt = test_runtime();
-    ck_assert_int_eq(gc_ops_create(s->rt, &s->ops, &err), GEMCL_OK);
-    ck_assert_msg(gc_dmodel_upload(s->ops, s->file, dtype, &s->dm, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_int_eq(gc_ops_create(s->rt, &s->ops, &err), GC_OK);
+    ck_assert_msg(gc_dmodel_upload(s->ops, s->file, dtype, &s->dm, &err) == GC_OK, "%s", err.msg);
 }
 
 bool test_stack_open_shared(test_stack *s, const char *relative, int dtype) {

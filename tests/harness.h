@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "gemcl.h"
 #include "engine/engine.h"
 #include "runtime/runtime.h"
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemcl.h"
 #include "../tools/bench.h"
 #include "harness.h"
 

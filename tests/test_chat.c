@@ -72,7 +72,7 @@ static char *render(gc_chat_family f, const gc_chat_message *m, int n) {
     char *out;
     size_t len;
     gc_error err;
-    ck_assert_msg(gc_chat_render(f, m, n, true, &out, &len, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_chat_render(f, m, n, true, &out, &len, &err) == GC_OK, "%s", err.msg);
     ck_assert_uint_eq(len, strlen(out));
     return out;
 }
@@ -123,7 +123,7 @@ START_TEST(unknown_templates_and_roles_are_refused) {
     size_t len = 7;
     gc_error err;
     gc_chat_message bad[] = {{"robot", "beep"}};
-    ck_assert_int_eq(gc_chat_render(GC_CHAT_CHATML, bad, 1, true, &out, &len, &err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_chat_render(GC_CHAT_CHATML, bad, 1, true, &out, &len, &err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_null(out);
     ck_assert(strstr(err.msg, "role"));
     char msg[512];
@@ -144,7 +144,7 @@ START_TEST(smollm2_template_renders_llama_cpp_chat_prompts) {
         return;
     gc_model_file *mf;
     gc_error e;
-    ck_assert_msg(gc_model_file_open(gguf, NULL, &mf, &e) == GEMCL_OK, "%s", e.msg);
+    ck_assert_msg(gc_model_file_open(gguf, NULL, &mf, &e) == GC_OK, "%s", e.msg);
     gc_chat_family f;
     ck_assert_msg(mf->chat_template && gc_chat_detect(mf->chat_template, &f) && f == GC_CHAT_CHATML,
                   "SmolLM2's template is not taken for chatml");
@@ -152,7 +152,7 @@ START_TEST(smollm2_template_renders_llama_cpp_chat_prompts) {
     char err[1024];
     char *text;
     size_t len;
-    ck_assert(gc_file_read(json, &text, &len, &e) == GEMCL_OK);
+    ck_assert(gc_file_read(json, &text, &len, &e) == GC_OK);
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     ck_assert(root);
@@ -183,7 +183,7 @@ static void chat_matches_llama_cpp(const char *model, const char *key) {
     char *text;
     size_t len;
     gc_error e;
-    ck_assert(gc_file_read(json, &text, &len, &e) == GEMCL_OK);
+    ck_assert(gc_file_read(json, &text, &len, &e) == GC_OK);
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     const cJSON *row = cJSON_GetArrayItem(

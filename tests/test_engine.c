@@ -21,7 +21,7 @@ static gc_seq *new_seq(test_stack *s, int n_ctx, int n_ub) {
     gc_seq *seq;
     gc_error err;
     gc_seq_params p = {n_ctx, n_ub};
-    ck_assert_msg(gc_seq_create(s->ops, s->dm, &p, &seq, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_seq_create(s->ops, s->dm, &p, &seq, &err) == GC_OK, "%s", err.msg);
     return seq;
 }
 
@@ -68,7 +68,7 @@ static char *expected_transcript(void) {
         return NULL;
     char *want;
     size_t len;
-    ck_assert_int_eq(gc_file_read(path, &want, &len, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(path, &want, &len, NULL), GC_OK);
     while (len > 0 && want[len - 1] == '\n') /* the file ends with a newline; llama2.c's text does not */
         want[--len] = '\0';
     return want;
@@ -104,14 +104,14 @@ START_TEST(converted_copies_reproduce_the_transcript) {
     snprintf(gguf, sizeof gguf, "%s/model.gguf", dir);
     gc_model_file *src;
     gc_error err;
-    ck_assert_msg(gc_model_file_open(path, NULL, &src, &err) == GEMCL_OK, "%s", err.msg);
-    ck_assert_msg(gc_model_convert(src, hf, GC_CONVERT_HF, GC_DTYPE_F32, &err) == GEMCL_OK, "%s", err.msg);
-    ck_assert_msg(gc_model_convert(src, gguf, GC_CONVERT_GGUF, GC_DTYPE_F32, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_file_open(path, NULL, &src, &err) == GC_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_convert(src, hf, GC_CONVERT_HF, GC_DTYPE_F32, &err) == GC_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_convert(src, gguf, GC_CONVERT_GGUF, GC_DTYPE_F32, &err) == GC_OK, "%s", err.msg);
     gc_model_file_close(src);
     const char *copies[] = {hf, gguf};
     for (int i = 0; i < 2; i++) {
         gc_model_file *m;
-        ck_assert_msg(gc_model_file_open(copies[i], NULL, &m, &err) == GEMCL_OK, "%s", err.msg);
+        ck_assert_msg(gc_model_file_open(copies[i], NULL, &m, &err) == GC_OK, "%s", err.msg);
         ck_assert_int_eq(m->hp.rope_layout, i == 0 ? GC_ROPE_HALF : GC_ROPE_ADJACENT);
         gc_model_file_close(m);
         char *got = greedy_text(copies[i], 200);
@@ -139,7 +139,7 @@ START_TEST(logits_match_double_reference) {
         double *want = malloc((size_t)vocab * sizeof *want);
         gc_seq *seq = new_seq(&s, 64, 16);
         gc_error err;
-        ck_assert_msg(gc_seq_prefill(seq, ids, NULL, n, NULL, NULL, got, &err) == GEMCL_OK, "%s", err.msg);
+        ck_assert_msg(gc_seq_prefill(seq, ids, NULL, n, NULL, NULL, got, &err) == GC_OK, "%s", err.msg);
         ck_assert_int_eq(ref_logits_last(s.file, ids, n, want), 0);
         double e = nmse_vs_double(got, want, vocab);
         ck_assert_msg(e <= 1e-6, "n=%d nmse=%g (bound 1e-6, tighter than the 5e-4 of DESIGN.md)", n, e);
@@ -156,12 +156,12 @@ static void logits_after(test_stack *s, const int32_t *ids, int n, int n_ub, flo
     gc_seq *seq = new_seq(s, 512, n_ub > 0 ? n_ub : 1);
     gc_error err;
     if (n_ub > 0) {
-        ck_assert_msg(gc_seq_prefill(seq, ids, NULL, n, NULL, NULL, logits, &err) == GEMCL_OK, "%s", err.msg);
+        ck_assert_msg(gc_seq_prefill(seq, ids, NULL, n, NULL, NULL, logits, &err) == GC_OK, "%s", err.msg);
     } else {
         int32_t next;
-        ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, 1, NULL, &next, NULL, &err), GEMCL_OK);
+        ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, 1, NULL, &next, NULL, &err), GC_OK);
         for (int i = 1; i < n; i++)
-            ck_assert_msg(gc_seq_decode(seq, ids[i], NULL, &next, i == n - 1 ? logits : NULL, &err) == GEMCL_OK, "%s",
+            ck_assert_msg(gc_seq_decode(seq, ids[i], NULL, &next, i == n - 1 ? logits : NULL, &err) == GC_OK, "%s",
                           err.msg);
     }
     ck_assert_int_eq(seq->n_past, n);
@@ -194,10 +194,10 @@ START_TEST(context_full_and_bad_ids_are_clear_errors) {
     int32_t ids[9];
     make_ids(ids, 9, s.file->hp.vocab_size, 3u);
     gc_error err;
-    ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, 9, NULL, NULL, NULL, &err), GEMCL_ERR_CONTEXT_FULL);
+    ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, 9, NULL, NULL, NULL, &err), GC_ERR_CONTEXT_FULL);
     ck_assert_ptr_nonnull(strstr(err.msg, "context"));
     ids[2] = 100000;
-    ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, 4, NULL, NULL, NULL, &err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, 4, NULL, NULL, NULL, &err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "100000"));
     ck_assert_int_eq(seq->n_past, 0);
     gc_seq_free(seq);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gemcl.h"
 #include "../tools/eval/eval.h"
 #include "harness.h"
 

@@ -46,11 +46,12 @@ static int32_t *essay_prompt(const gc_tokenizer *tok, int n) {
             char path[8192], *text;
             size_t len;
             snprintf(path, sizeof path, "%s/%s", dirpath, names[i]);
-            ck_assert_int_eq(gc_file_read(path, &text, &len, NULL), GEMCL_OK);
+            ck_assert_int_eq(gc_file_read(path, &text, &len, NULL), GC_OK);
             int32_t *ids;
             int m;
             gc_error err;
-            ck_assert_msg(gc_tokenizer_encode(tok, text, len, have == 0, false, &ids, &m, &err) == GEMCL_OK, "%s", err.msg);
+            ck_assert_msg(gc_tokenizer_encode(tok, text, len, have == 0, false, &ids, &m, &err) == GC_OK, "%s",
+                          err.msg);
             for (int j = 0; j < m && have < n; j++)
                 out[have++] = ids[j];
             free(ids);
@@ -155,7 +156,7 @@ START_TEST(selection_equals_double_reference) {
                 gc_method_args a = {s.ops, s.dm, ids, n, layers[r], budgets[b], 512, NULL};
                 gc_selection sel;
                 gc_error err;
-                ck_assert_msg(gc_gemfilter_select(&a, &sel, &err) == GEMCL_OK, "%s", err.msg);
+                ck_assert_msg(gc_gemfilter_select(&a, &sel, &err) == GC_OK, "%s", err.msg);
                 char what[64];
                 snprintf(what, sizeof what, "n=%d r=%d k=%d", n, layers[r], budgets[b]);
                 check_selection(sel.kept, sel.n_kept, pooled, n, budgets[b], what);
@@ -186,7 +187,7 @@ START_TEST(edge_layers_and_budgets_work) {
             gc_method_args a = {s.ops, s.dm, ids, n, layers[t], budgets[b], 64, NULL};
             gc_selection sel;
             gc_error err;
-            ck_assert_msg(gc_gemfilter_select(&a, &sel, &err) == GEMCL_OK, "%s", err.msg);
+            ck_assert_msg(gc_gemfilter_select(&a, &sel, &err) == GC_OK, "%s", err.msg);
             check_selection(sel.kept, sel.n_kept, pooled, n, budgets[b], "edge");
             free(sel.kept);
         }
@@ -195,7 +196,7 @@ START_TEST(edge_layers_and_budgets_work) {
     gc_method_args bad = {s.ops, s.dm, ids, n, L, 16, 64, NULL};
     gc_selection sel;
     gc_error err;
-    ck_assert_int_eq(gc_gemfilter_select(&bad, &sel, &err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_gemfilter_select(&bad, &sel, &err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "filter layer"));
     ck_assert_ptr_null(sel.kept);
     free(ids);
@@ -220,17 +221,17 @@ START_TEST(budget_at_least_prompt_is_exactly_full_attention) {
         return;
     const char *prompt = "Once upon a time, there was a little dog named Max. Max liked to run in the park.";
     gemcl_result full, gem, cut;
-    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, -1, 0, &full), GEMCL_OK);
-    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_GEMFILTER, 2, full.n_prompt_tokens, &gem), GEMCL_OK);
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, -1, 0, &full), GC_OK);
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_GEMFILTER, 2, full.n_prompt_tokens, &gem), GC_OK);
     ck_assert_str_eq(gem.text, full.text);
     ck_assert_ptr_null(gem.kept_indices);
     ck_assert_int_eq(gem.n_kept_tokens, full.n_prompt_tokens);
     /* one token fewer than the prompt does compress, and keeps the sorted selection it reports */
-    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_GEMFILTER, 2, full.n_prompt_tokens - 1, &cut), GEMCL_OK);
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_GEMFILTER, 2, full.n_prompt_tokens - 1, &cut), GC_OK);
     ck_assert_int_eq(cut.n_kept_tokens, full.n_prompt_tokens - 1);
     ck_assert_ptr_nonnull(cut.kept_indices);
     gemcl_result_free(&cut);
-    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_GEMFILTER, 5, 8, &cut), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_GEMFILTER, 5, 8, &cut), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(gemcl_context_last_error(ctx), "filter layer 5"));
     gemcl_result_free(&full);
     gemcl_result_free(&gem);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gemcl.h"
+#include "api_edge.h"
 #include "harness.h"
 #include "model/card.h"
 #include "model/convert.h"
@@ -193,7 +195,7 @@ static char *write_tiny(const tiny_spec *s, const char *path, size_t *len, size_
     }
     unsigned char *header;
     size_t header_len;
-    ck_assert_int_eq(gc_gguf_writer_header(w, &header, &header_len, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_gguf_writer_header(w, &header, &header_len, NULL), GC_OK);
     gc_gguf_writer_free(w);
     char *bytes = malloc(header_len + data);
     memcpy(bytes, header, header_len);
@@ -203,7 +205,7 @@ static char *write_tiny(const tiny_spec *s, const char *path, size_t *len, size_
         memcpy(bytes + header_len + rope_freqs_at, s->rope_freqs, TINY_HEAD_DIM / 2 * sizeof(float));
     free(header);
     gc_error err;
-    ck_assert_msg(gc_file_write_atomic(path, bytes, header_len + data, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_file_write_atomic(path, bytes, header_len + data, &err) == GC_OK, "%s", err.msg);
     *len = header_len + data;
     *data_offset = header_len;
     return bytes;
@@ -221,18 +223,19 @@ static const char *tiny_file(const tiny_spec *s) {
 static gc_model_file *open_tiny(const tiny_spec *s) {
     gc_model_file *m = NULL;
     gc_error err;
-    ck_assert_msg(gc_model_file_open(tiny_file(s), NULL, &m, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_file_open(tiny_file(s), NULL, &m, &err) == GC_OK, "%s", err.msg);
     unlink(tiny_path); /* the model keeps its mapping */
     return m;
 }
 
 /* Opening the file at path fails with status, one line naming the file and containing every needle. */
-static void fails_at(const char *path, gemcl_status status, const char *const *needles, int n) {
+static void fails_at(const char *path, gc_status status, const char *const *needles, int n) {
     gc_model_file *m = NULL;
     gc_error err = {0};
-    gemcl_status st = gc_model_file_open(path, NULL, &m, &err);
+    gc_status st = gc_model_file_open(path, NULL, &m, &err);
     unlink(path);
-    ck_assert_msg(st == status, "got %s (%s), want %s", gemcl_status_str(st), err.msg, gemcl_status_str(status));
+    ck_assert_msg(st == status, "got %s (%s), want %s", gemcl_status_str(gc_status_public(st)), err.msg,
+                  gemcl_status_str(gc_status_public(status)));
     ck_assert_ptr_null(m);
     ck_assert_msg(strstr(err.msg, path) && !strchr(err.msg, '\n'), "not one line naming the file: %s", err.msg);
     for (int i = 0; i < n; i++)
@@ -317,9 +320,9 @@ START_TEST(gguf_rope_scaling_keys_are_read_or_refused) {
     char dir[64];
     snprintf(dir, sizeof dir, "/tmp/gemcl-archs-hf-%d", (int)getpid());
     gc_error err;
-    ck_assert_msg(gc_model_convert(m, dir, GC_CONVERT_HF, GC_DTYPE_F32, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_convert(m, dir, GC_CONVERT_HF, GC_DTYPE_F32, &err) == GC_OK, "%s", err.msg);
     gc_model_file *hf;
-    ck_assert_msg(gc_model_file_open(dir, NULL, &hf, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_file_open(dir, NULL, &hf, &err) == GC_OK, "%s", err.msg);
     ck_assert_int_eq(hf->hp.rope_scaling.type, GC_ROPE_SCALING_LINEAR);
     ck_assert_float_eq(hf->hp.rope_scaling.factor, 4.0f);
     gc_model_file_close(hf);
@@ -341,8 +344,7 @@ START_TEST(gguf_rope_scaling_keys_are_read_or_refused) {
     ck_assert_int_eq(m->hp.rope_scaling.type, GC_ROPE_SCALING_NONE);
     gc_model_file_close(m);
     s.rope_scaling = "yarn";
-    FAILS(s, GEMCL_ERR_UNSUPPORTED, "RoPE scaling 'yarn'", "'qwen2.rope.scaling.type' at offset",
-          "none, linear, llama3");
+    FAILS(s, GC_ERR_UNSUPPORTED, "RoPE scaling 'yarn'", "'qwen2.rope.scaling.type' at offset", "none, linear, llama3");
 }
 END_TEST
 
@@ -365,18 +367,18 @@ START_TEST(gguf_rope_freqs_tensor_is_llama3_scaling_or_refused) {
     ck_assert_int_eq(m->hp.rope_scaling.original_max_position, 8192);
     gc_model_file_close(m);
     freqs[TINY_HEAD_DIM / 4] *= 1.5f;
-    FAILS(s, GEMCL_ERR_UNSUPPORTED, "tensor 'rope_freqs.weight' at offset", "llama3 scaling", "not supported");
+    FAILS(s, GC_ERR_UNSUPPORTED, "tensor 'rope_freqs.weight' at offset", "llama3 scaling", "not supported");
 }
 END_TEST
 
 START_TEST(gguf_unknown_arch_and_pre_tokenizer_are_named) {
     tiny_spec s = tiny_default();
     s.arch = "gpt9";
-    FAILS(s, GEMCL_ERR_UNSUPPORTED, "architecture 'gpt9'", "'general.architecture' at offset",
+    FAILS(s, GC_ERR_UNSUPPORTED, "architecture 'gpt9'", "'general.architecture' at offset",
           "llama, mistral, qwen2, phi3");
     s = tiny_default();
     s.pre = "tekken-x";
-    FAILS(s, GEMCL_ERR_UNSUPPORTED, "pre-tokenizer 'tekken-x'", "tokenizer.ggml.pre", "qwen2");
+    FAILS(s, GC_ERR_UNSUPPORTED, "pre-tokenizer 'tekken-x'", "tokenizer.ggml.pre", "qwen2");
     const char *known[] = {"default", "gpt2", "llama-bpe", "llama3", "qwen2", "smollm"};
     for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
         s.pre = known[i];
@@ -388,32 +390,32 @@ END_TEST
 START_TEST(gguf_declared_counts_must_match_the_tensors) {
     tiny_spec s = tiny_default();
     s.layers_declared = 1;
-    FAILS(s, GEMCL_ERR_FORMAT, "tensor 'blk.1.", "is in layer 1", "'qwen2.block_count' at offset", "declares 1");
+    FAILS(s, GC_ERR_FORMAT, "tensor 'blk.1.", "is in layer 1", "'qwen2.block_count' at offset", "declares 1");
     s.layers_declared = 3;
-    FAILS(s, GEMCL_ERR_FORMAT, "tensor 'blk.2.attn_norm.weight' is missing", "'qwen2.block_count' at offset");
+    FAILS(s, GC_ERR_FORMAT, "tensor 'blk.2.attn_norm.weight' is missing", "'qwen2.block_count' at offset");
     s = tiny_default();
     s.heads_declared = 8;
-    FAILS(s, GEMCL_ERR_FORMAT, "tensor 'blk.0.attn_q.weight' at offset", "256 rows",
+    FAILS(s, GC_ERR_FORMAT, "tensor 'blk.0.attn_q.weight' at offset", "256 rows",
           "'qwen2.attention.head_count' at offset", "give 512");
     s = tiny_default();
     s.n_tokens = TINY_VOCAB - 1;
-    FAILS(s, GEMCL_ERR_FORMAT, "tensor 'token_embd.weight' at offset", "'tokenizer.ggml.tokens' at offset", "give 257");
+    FAILS(s, GC_ERR_FORMAT, "tensor 'token_embd.weight' at offset", "'tokenizer.ggml.tokens' at offset", "give 257");
     s = tiny_default();
     s.vocab_declared = 300;
-    FAILS(s, GEMCL_ERR_FORMAT, "tensor 'token_embd.weight' at offset", "'qwen2.vocab_size' at offset", "give 300");
+    FAILS(s, GC_ERR_FORMAT, "tensor 'token_embd.weight' at offset", "'qwen2.vocab_size' at offset", "give 300");
     s = tiny_default();
     s.arch = "phi3", s.fused = true, s.biases = false, s.heads_declared = 2;
-    FAILS(s, GEMCL_ERR_FORMAT, "tensor 'blk.0.attn_qkv.weight' at offset", "'phi3.attention.head_count' at offset");
+    FAILS(s, GC_ERR_FORMAT, "tensor 'blk.0.attn_qkv.weight' at offset", "'phi3.attention.head_count' at offset");
     s = tiny_default();
     s.biases = false;
-    FAILS(s, GEMCL_ERR_FORMAT, "tensor 'blk.0.attn_q.bias' is missing", "architecture qwen2");
+    FAILS(s, GC_ERR_FORMAT, "tensor 'blk.0.attn_q.bias' is missing", "architecture qwen2");
 }
 END_TEST
 
 START_TEST(gguf_partial_blocks_and_truncated_data_are_refused) {
     tiny_spec s = tiny_default();
     s.n_embd = 128; /* a q4_k row needs whole blocks of 256 */
-    FAILS(s, GEMCL_ERR_FORMAT, "tensor 'token_embd.weight' at offset", "q4_k row of 128",
+    FAILS(s, GC_ERR_FORMAT, "tensor 'token_embd.weight' at offset", "q4_k row of 128",
           "not a multiple of the block size 256");
     s = tiny_default();
     size_t len, data_offset;
@@ -422,9 +424,9 @@ START_TEST(gguf_partial_blocks_and_truncated_data_are_refused) {
     size_t cuts[] = {data_offset + 100, len / 2, len - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
         gc_error err;
-        ck_assert_int_eq(gc_file_write_atomic(tiny_path, bytes, cuts[i], &err), GEMCL_OK);
+        ck_assert_int_eq(gc_file_write_atomic(tiny_path, bytes, cuts[i], &err), GC_OK);
         const char *const needles[] = {"tensor '", "(q4_k) at offset", "run past the end of the file"};
-        fails_at(tiny_path, GEMCL_ERR_FORMAT, needles, 3);
+        fails_at(tiny_path, GC_ERR_FORMAT, needles, 3);
     }
     free(bytes);
 }
@@ -439,22 +441,22 @@ START_TEST(gguf_add_eos_token_and_specials_are_honoured) {
     int32_t *ids;
     int n;
     gc_error err;
-    ck_assert_int_eq(gc_tokenizer_encode_prompt(t, "ab", 2, -1, false, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode_prompt(t, "ab", 2, -1, false, &ids, &n, &err), GC_OK);
     ck_assert_int_eq(n, 3);
     ck_assert_int_eq(ids[0], 'a');
     ck_assert_int_eq(ids[2], 256); /* EOS after, no BOS before */
     free(ids);
-    ck_assert_int_eq(gc_tokenizer_encode_prompt(t, "ab", 2, 1, false, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode_prompt(t, "ab", 2, 1, false, &ids, &n, &err), GC_OK);
     ck_assert_int_eq(n, 3);
     ck_assert_int_eq(ids[0], 256); /* BOS asked for explicitly: no EOS */
     ck_assert_int_eq(ids[2], 'b');
     free(ids);
     /* a control token is text unless specials are parsed */
-    ck_assert_int_eq(gc_tokenizer_encode_prompt(t, "<|im_start|>", 12, 0, true, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode_prompt(t, "<|im_start|>", 12, 0, true, &ids, &n, &err), GC_OK);
     ck_assert_int_eq(n, 1);
     ck_assert_int_eq(ids[0], 257);
     free(ids);
-    ck_assert_int_eq(gc_tokenizer_encode_prompt(t, "<|im_start|>", 12, 0, false, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode_prompt(t, "<|im_start|>", 12, 0, false, &ids, &n, &err), GC_OK);
     ck_assert_int_eq(n, 12);
     free(ids);
     gc_model_file_close(m);
@@ -470,11 +472,11 @@ END_TEST
 static void check_prompt_ids(const char *model_path, const char *key) {
     gc_tokenizer *t;
     gc_error err;
-    ck_assert_msg(gc_model_tokenizer_load(model_path, &t, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_tokenizer_load(model_path, &t, &err) == GC_OK, "%s", err.msg);
     ck_assert(!gc_tokenizer_add_bos(t) && !gc_tokenizer_add_eos(t)); /* neither model adds BOS */
     char *text;
     size_t len;
-    ck_assert_int_eq(gc_file_read(test_shared_path(GREEDY_JSON), &text, &len, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(test_shared_path(GREEDY_JSON), &text, &len, &err), GC_OK);
     cJSON *root = cJSON_ParseWithLength(text, len);
     const cJSON *cases = cJSON_GetObjectItemCaseSensitive(root, key), *c;
     ck_assert_int_eq(cJSON_GetArraySize(cases), 5);
@@ -483,7 +485,7 @@ static void check_prompt_ids(const char *model_path, const char *key) {
         const cJSON *want = cJSON_GetObjectItemCaseSensitive(c, "prompt_ids");
         int32_t *ids;
         int n;
-        ck_assert_int_eq(gc_tokenizer_encode_prompt(t, prompt, strlen(prompt), -1, false, &ids, &n, &err), GEMCL_OK);
+        ck_assert_int_eq(gc_tokenizer_encode_prompt(t, prompt, strlen(prompt), -1, false, &ids, &n, &err), GC_OK);
         ck_assert_msg(n == cJSON_GetArraySize(want), "%s '%s': %d ids, llama.cpp %d", key, prompt, n,
                       cJSON_GetArraySize(want));
         for (int i = 0; i < n; i++)
@@ -520,7 +522,7 @@ START_TEST(qwen2_gguf_loads_as_the_readme_describes) {
         return;
     gc_model_file *m;
     gc_error err;
-    ck_assert_msg(gc_model_file_open(path, NULL, &m, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_file_open(path, NULL, &m, &err) == GC_OK, "%s", err.msg);
     const gc_hparams *hp = &m->hp;
     ck_assert_str_eq(hp->arch, "qwen2");
     ck_assert_int_eq(hp->n_layers, 24);
@@ -535,21 +537,21 @@ START_TEST(qwen2_gguf_loads_as_the_readme_describes) {
     ck_assert(hp->qkv_bias && !hp->tied_embeddings);
     ck_assert_int_eq(hp->eos_id, 151645);
     gc_model_card card;
-    ck_assert_int_eq(gc_model_card_match(hp, &card, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_model_card_match(hp, &card, NULL), GC_OK);
     ck_assert_str_eq(card.name, "qwen2.5-0.5b");
     /* <|im_start|> is a control token: whole only when specials are parsed; <tool_call> is user-defined:
      * whole always (llama.cpp's tokenizer_st_partition) */
     int32_t *ids;
     int n;
-    ck_assert_int_eq(gc_tokenizer_encode(m->tokenizer, "<|im_start|>user", 16, false, true, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(m->tokenizer, "<|im_start|>user", 16, false, true, &ids, &n, &err), GC_OK);
     ck_assert_int_eq(n, 2);
     ck_assert_int_eq(ids[0], 151644);
     free(ids);
-    ck_assert_int_eq(gc_tokenizer_encode(m->tokenizer, "<|im_start|>user", 16, false, false, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(m->tokenizer, "<|im_start|>user", 16, false, false, &ids, &n, &err), GC_OK);
     ck_assert_int_gt(n, 2);
     ck_assert_int_eq(ids[0], 27); /* "<" */
     free(ids);
-    ck_assert_int_eq(gc_tokenizer_encode(m->tokenizer, "<tool_call>", 11, false, false, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(m->tokenizer, "<tool_call>", 11, false, false, &ids, &n, &err), GC_OK);
     ck_assert_int_eq(n, 1);
     ck_assert_int_eq(ids[0], 151657);
     free(ids);

@@ -54,21 +54,21 @@ static void device_mass(gc_ops *ops, const float *q, const float *k, int n, int 
     gc_buffer qb, kb, lse, sb;
     gc_error err;
     float *zeros = calloc((size_t)G * n, sizeof *zeros);
-    ck_assert_int_eq(gc_buffer_alloc(rt, (size_t)n * H * d * 4, "q", &qb, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_alloc(rt, (size_t)n * G * d * 4, "k", &kb, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_alloc(rt, (size_t)chunk * H * 4, "lse", &lse, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_alloc(rt, (size_t)G * n * 4, "s", &sb, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_write(rt, &qb, 0, q, (size_t)n * H * d * 4, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_write(rt, &kb, 0, k, (size_t)n * G * d * 4, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_write(rt, &sb, 0, zeros, (size_t)G * n * 4, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, (size_t)n * H * d * 4, "q", &qb, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, (size_t)n * G * d * 4, "k", &kb, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, (size_t)chunk * H * 4, "lse", &lse, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, (size_t)G * n * 4, "s", &sb, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &qb, 0, q, (size_t)n * H * d * 4, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &kb, 0, k, (size_t)n * G * d * 4, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &sb, 0, zeros, (size_t)G * n * 4, &err), GC_OK);
     for (int r0 = 0; r0 < n; r0 += chunk) {
         int nq = n - r0 < chunk ? n - r0 : chunk;
         gc_attn_rows r = {r0, nq, i_from, H, G, d, 1.0f / sqrtf((float)d)};
-        ck_assert_msg(gc_op_attn_lse(ops, &r, &qb, (size_t)r0 * H * d, &kb, &lse, &err) == GEMCL_OK, "%s", err.msg);
-        ck_assert_msg(gc_op_attn_colsum(ops, &r, &qb, (size_t)r0 * H * d, &kb, &lse, &sb, n, &err) == GEMCL_OK, "%s",
+        ck_assert_msg(gc_op_attn_lse(ops, &r, &qb, (size_t)r0 * H * d, &kb, &lse, &err) == GC_OK, "%s", err.msg);
+        ck_assert_msg(gc_op_attn_colsum(ops, &r, &qb, (size_t)r0 * H * d, &kb, &lse, &sb, n, &err) == GC_OK, "%s",
                       err.msg);
     }
-    ck_assert_int_eq(gc_buffer_read(rt, &sb, 0, s, (size_t)G * n * 4, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_read(rt, &sb, 0, s, (size_t)G * n * 4, &err), GC_OK);
     gc_buffer_free(rt, &qb), gc_buffer_free(rt, &kb), gc_buffer_free(rt, &lse), gc_buffer_free(rt, &sb);
     free(zeros);
 }
@@ -77,7 +77,7 @@ START_TEST(h2o_column_sums_equal_c_reference) {
     gc_runtime *rt = test_runtime();
     gc_ops *ops;
     gc_error err;
-    ck_assert_int_eq(gc_ops_create(rt, &ops, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_ops_create(rt, &ops, &err), GC_OK);
     const int sizes[][5] = {{37, 8, 4, 8, 16}, {64, 4, 4, 16, 64}, {129, 6, 2, 12, 50}}; /* n, H, G, d, chunk */
     for (int t = 0; t < 3; t++) {
         int n = sizes[t][0], H = sizes[t][1], G = sizes[t][2], d = sizes[t][3], chunk = sizes[t][4];
@@ -110,27 +110,27 @@ START_TEST(kv_gather_moves_each_heads_own_rows) {
     gc_runtime *rt = test_runtime();
     gc_ops *ops;
     gc_error err;
-    ck_assert_int_eq(gc_ops_create(rt, &ops, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_ops_create(rt, &ops, &err), GC_OK);
     enum { ROWS = 20, G = 3, D = 4, KEEP = 5 };
     float src[ROWS * G * D], got[KEEP * G * D];
     for (int i = 0; i < ROWS * G * D; i++)
         src[i] = (float)i;
     int32_t idx[G * 6] = {0, 2, 4, 6, 19, -9, 1, 3, 5, 7, 18, -9, 10, 11, 12, 13, 14, -9}; /* stride 6 */
     gc_buffer sb, db, ib;
-    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof src, "src", &sb, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof got, "dst", &db, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof idx, "idx", &ib, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_write(rt, &sb, 0, src, sizeof src, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_write(rt, &ib, 0, idx, sizeof idx, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof src, "src", &sb, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof got, "dst", &db, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof idx, "idx", &ib, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &sb, 0, src, sizeof src, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &ib, 0, idx, sizeof idx, &err), GC_OK);
     for (int stride = 0; stride <= 6; stride += 6) {
-        ck_assert_msg(gc_op_kv_gather(ops, &sb, &db, &ib, stride, KEEP, G, D, &err) == GEMCL_OK, "%s", err.msg);
-        ck_assert_int_eq(gc_buffer_read(rt, &db, 0, got, sizeof got, &err), GEMCL_OK);
+        ck_assert_msg(gc_op_kv_gather(ops, &sb, &db, &ib, stride, KEEP, G, D, &err) == GC_OK, "%s", err.msg);
+        ck_assert_int_eq(gc_buffer_read(rt, &db, 0, got, sizeof got, &err), GC_OK);
         for (int r = 0; r < KEEP; r++)
             for (int g = 0; g < G; g++)
                 for (int e = 0; e < D; e++)
                     ck_assert_float_eq(got[(r * G + g) * D + e], src[(idx[g * stride + r] * G + g) * D + e]);
     }
-    ck_assert_int_eq(gc_op_kv_gather(ops, &sb, &db, &ib, 3, KEEP, G, D, &err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_kv_gather(ops, &sb, &db, &ib, 3, KEEP, G, D, &err), GC_ERR_INVALID_ARG);
     gc_buffer_free(rt, &sb), gc_buffer_free(rt, &db), gc_buffer_free(rt, &ib);
     gc_ops_free(ops);
     gc_runtime_free(rt);
@@ -141,7 +141,7 @@ START_TEST(evict_lowest_drops_each_heads_lightest_candidate) {
     gc_runtime *rt = test_runtime();
     gc_ops *ops;
     gc_error err;
-    ck_assert_int_eq(gc_ops_create(rt, &ops, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_ops_create(rt, &ops, &err), GC_OK);
     enum { G = 3, CAP = 12, ROWS = 10, CAND = 7 };
     float mass[G * CAP], moved[G * CAP] = {0};
     test_fill_random(mass, G * CAP, 5);
@@ -149,17 +149,17 @@ START_TEST(evict_lowest_drops_each_heads_lightest_candidate) {
     mass[1 * CAP + 2] = mass[1 * CAP + 4] = -3.0f; /* a tie: the lower index goes */
     int32_t idx[G * (ROWS - 1)];
     gc_buffer mb, ib, tb;
-    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof mass, "mass", &mb, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof mass, "moved", &tb, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof idx, "idx", &ib, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_write(rt, &mb, 0, mass, sizeof mass, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_write(rt, &tb, 0, moved, sizeof moved, &err), GEMCL_OK);
-    ck_assert_msg(gc_op_evict_lowest(ops, &mb, CAP, &ib, ROWS, CAND, G, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof mass, "mass", &mb, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof mass, "moved", &tb, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof idx, "idx", &ib, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &mb, 0, mass, sizeof mass, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &tb, 0, moved, sizeof moved, &err), GC_OK);
+    ck_assert_msg(gc_op_evict_lowest(ops, &mb, CAP, &ib, ROWS, CAND, G, &err) == GC_OK, "%s", err.msg);
     gc_rows_layout per_head = {0, 1, CAP};
     ck_assert_int_eq(gc_op_gather_rows(ops, &mb, per_head, &tb, per_head, &ib, 0, ROWS - 1, ROWS - 1, G, 1, &err),
-                     GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_read(rt, &ib, 0, idx, sizeof idx, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_read(rt, &tb, 0, moved, sizeof moved, &err), GEMCL_OK);
+                     GC_OK);
+    ck_assert_int_eq(gc_buffer_read(rt, &ib, 0, idx, sizeof idx, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_read(rt, &tb, 0, moved, sizeof moved, &err), GC_OK);
     for (int g = 0; g < G; g++) {
         int lowest = 0;
         for (int j = 1; j < CAND; j++)
@@ -216,21 +216,21 @@ static void run_case(test_stack *s, const method_case *c, const int32_t *ids, me
     gc_seq_params sp = {0, c->n_ub};
     gc_seq *seq;
     gc_error err;
-    ck_assert_int_eq(gc_seq_create(s->ops, s->dm, &sp, &seq, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_seq_reserve(seq, c->n + c->max_new, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_seq_create(s->ops, s->dm, &sp, &seq, &err), GC_OK);
+    ck_assert_int_eq(gc_seq_reserve(seq, c->n + c->max_new, &err), GC_OK);
     gc_method_args a = {s->ops, s->dm, ids, c->n, 0, c->budget, c->n_ub, NULL};
     gc_kv_args kv = {&c->params, c->max_new};
     void *state = NULL;
-    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GEMCL_OK, "%s", err.msg);
-    ck_assert_msg(gc_seq_prefill(seq, ids, NULL, c->n, NULL, &o->first, NULL, &err) == GEMCL_OK, "%s", err.msg);
-    ck_assert_msg(m->after_prefill(state, seq, &o->kept, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GC_OK, "%s", err.msg);
+    ck_assert_msg(gc_seq_prefill(seq, ids, NULL, c->n, NULL, &o->first, NULL, &err) == GC_OK, "%s", err.msg);
+    ck_assert_msg(m->after_prefill(state, seq, &o->kept, &err) == GC_OK, "%s", err.msg);
     o->kv_bytes = gc_seq_kv_bytes(seq);
     o->kv_rows = seq->kv_rows;
     if (m->per_decode_step)
-        ck_assert_msg(m->per_decode_step(state, seq, &err) == GEMCL_OK, "%s", err.msg);
+        ck_assert_msg(m->per_decode_step(state, seq, &err) == GC_OK, "%s", err.msg);
     o->n_past = seq->n_past, o->next_pos = seq->next_pos;
     o->logits = malloc((size_t)s->dm->hp.vocab_size * sizeof *o->logits);
-    ck_assert_msg(gc_seq_decode(seq, o->first, NULL, NULL, o->logits, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_seq_decode(seq, o->first, NULL, NULL, o->logits, &err) == GC_OK, "%s", err.msg);
     m->finish(state, seq);
     gc_seq_free(seq);
 }
@@ -390,41 +390,41 @@ START_TEST(h2o_stream_evicts_to_heavy_plus_recent_every_step) {
     gc_seq *seq;
     gc_error err;
     gc_seq_params sp = {0, 32};
-    ck_assert_int_eq(gc_seq_create(s.ops, s.dm, &sp, &seq, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_seq_create(s.ops, s.dm, &sp, &seq, &err), GC_OK);
     gemcl_method_params p = {0};
     p.heavy_budget = heavy, p.recent_budget = recent;
     gc_method_args a = {s.ops, s.dm, ids, n, 0, 1000, 32, NULL}; /* the explicit budgets win over a's budget */
     gc_kv_args kv = {&p, steps};
     void *state;
-    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GC_OK, "%s", err.msg);
     int32_t next;
-    ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, n, NULL, &next, NULL, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, n, NULL, &next, NULL, &err), GC_OK);
     gc_kept_report kept = {0};
-    ck_assert_msg(m->after_prefill(state, seq, &kept, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(m->after_prefill(state, seq, &kept, &err) == GC_OK, "%s", err.msg);
     check_heads(&kept, &s, n, B, recent);
     ck_assert_uint_eq(gc_seq_kv_bytes(seq), (size_t)B * kv_row_bytes(&s));
     /* the first step sees exactly the prompt rows kept */
     int vocab = s.dm->hp.vocab_size;
     float *got = malloc((size_t)vocab * sizeof *got);
     double *want = malloc((size_t)vocab * sizeof *want);
-    ck_assert_int_eq(m->per_decode_step(state, seq, &err), GEMCL_OK);
+    ck_assert_int_eq(m->per_decode_step(state, seq, &err), GC_OK);
     ck_assert_int_eq(seq->n_past, B);
     int32_t feed[steps];
     float *steps_got = malloc((size_t)steps * vocab * sizeof *steps_got);
     feed[0] = next;
-    ck_assert_int_eq(gc_seq_decode(seq, feed[0], NULL, &next, steps_got, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_seq_decode(seq, feed[0], NULL, &next, steps_got, &err), GC_OK);
     ck_assert_int_eq(ref_logits_after_kept(s.file, ids, n, kept.heads, B, B, NULL, feed[0], n, want), 0);
     ck_assert_msg(logits_nmse(steps_got, want, vocab) <= 1e-6, "h2o-stream: logits nmse %g",
                   logits_nmse(steps_got, want, vocab));
     for (int t = 1; t < steps; t++) {
         ck_assert_int_eq(seq->n_past, B + 1);
-        ck_assert_msg(m->per_decode_step(state, seq, &err) == GEMCL_OK, "%s", err.msg);
+        ck_assert_msg(m->per_decode_step(state, seq, &err) == GC_OK, "%s", err.msg);
         ck_assert_int_eq(seq->n_past, B);
         for (int l = 0; l < s.dm->hp.n_layers; l++)
             ck_assert_int_eq(seq->kv_len[l], B);
         ck_assert_int_eq(seq->next_pos, n + t); /* original numbering */
         feed[t] = next;
-        ck_assert_int_eq(gc_seq_decode(seq, feed[t], NULL, &next, steps_got + (size_t)t * vocab, &err), GEMCL_OK);
+        ck_assert_int_eq(gc_seq_decode(seq, feed[t], NULL, &next, steps_got + (size_t)t * vocab, &err), GC_OK);
     }
     /* every step against the double reference that accumulates the same masses and evicts by the same rule */
     double *steps_want = malloc((size_t)steps * vocab * sizeof *steps_want);
@@ -459,23 +459,23 @@ static void run_distill(test_stack *s, const int32_t *ids, int n, int n_ub, cons
     gc_seq_params sp = {0, n_ub};
     gc_seq *seq;
     gc_error err;
-    ck_assert_int_eq(gc_seq_create(s->ops, s->dm, &sp, &seq, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_seq_create(s->ops, s->dm, &sp, &seq, &err), GC_OK);
     gc_method_args a = {s->ops, s->dm, ids, n, filter_layer, budget, n_ub, NULL};
     gc_kv_args kv = {p, 2};
     void *state;
     int vocab = s->dm->hp.vocab_size;
     o->logits = malloc((size_t)vocab * sizeof *o->logits);
     o->decode_logits = malloc((size_t)vocab * sizeof *o->decode_logits);
-    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GC_OK, "%s", err.msg);
     gc_stage_hook hook = {m->select_rows, state};
     int32_t next;
-    ck_assert_msg(gc_seq_prefill_staged(seq, ids, n, &hook, NULL, &next, o->logits, &err) == GEMCL_OK, "%s", err.msg);
-    ck_assert_msg(m->after_prefill(state, seq, &o->kept, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_seq_prefill_staged(seq, ids, n, &hook, NULL, &next, o->logits, &err) == GC_OK, "%s", err.msg);
+    ck_assert_msg(m->after_prefill(state, seq, &o->kept, &err) == GC_OK, "%s", err.msg);
     for (int l = 0; l < s->dm->hp.n_layers; l++)
         o->kv_len[l] = seq->kv_len[l];
     o->next_pos = seq->next_pos;
     o->kv_bytes = gc_seq_kv_bytes(seq);
-    ck_assert_msg(gc_seq_decode(seq, next, NULL, NULL, o->decode_logits, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_seq_decode(seq, next, NULL, NULL, o->decode_logits, &err) == GC_OK, "%s", err.msg);
     ck_assert_int_eq(seq->next_pos, n + 1); /* decoding continues at n + t */
     m->finish(state, seq);
     gc_seq_free(seq);
@@ -607,22 +607,22 @@ START_TEST(pod_tf_shares_distant_logits_and_drops_their_keys) {
     gc_seq *seq;
     gc_error err;
     gc_seq_params sp = {0, 32};
-    ck_assert_int_eq(gc_seq_create(s.ops, s.dm, &sp, &seq, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_seq_reserve(seq, n + 2, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_seq_create(s.ops, s.dm, &sp, &seq, &err), GC_OK);
+    ck_assert_int_eq(gc_seq_reserve(seq, n + 2, &err), GC_OK);
     gemcl_method_params p = {0};
     p.block_size = block, p.sink_tokens = sinks, p.budget = sinks + recent;
     gc_method_args a = {s.ops, s.dm, ids, n, 0, 0, 32, NULL};
     gc_kv_args kv = {&p, 2};
     void *state;
-    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GC_OK, "%s", err.msg);
     float *got = malloc((size_t)vocab * sizeof *got);
     double *want = malloc((size_t)vocab * sizeof *want);
     int32_t next;
-    ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, n, NULL, &next, got, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, n, NULL, &next, got, &err), GC_OK);
     ck_assert_int_eq(ref_pod_logits(s.file, ids, n, block, sinks, recent, want), 0);
     ck_assert_msg(logits_nmse(got, want, vocab) <= 1e-6, "prefill nmse %g", logits_nmse(got, want, vocab));
     gc_kept_report kept = {0};
-    ck_assert_msg(m->after_prefill(state, seq, &kept, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(m->after_prefill(state, seq, &kept, &err) == GC_OK, "%s", err.msg);
     size_t shared_layers = 0;
     for (int l = 0; l < L; l++)
         shared_layers += l % block != 0;
@@ -631,7 +631,7 @@ START_TEST(pod_tf_shares_distant_logits_and_drops_their_keys) {
     ck_assert_uint_eq(gc_seq_kv_bytes(seq), row * (2 * (size_t)L * n - shared_layers * (n - kept_keys)));
     ck_assert_uint_eq(seq->k_cache[1].bytes, ((size_t)seq->kv_rows - (n - kept_keys)) * row); /* really freed */
     ids[n] = next;
-    ck_assert_int_eq(gc_seq_decode(seq, next, NULL, NULL, got, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_seq_decode(seq, next, NULL, NULL, got, &err), GC_OK);
     ck_assert_int_eq(ref_pod_logits(s.file, ids, n + 1, block, sinks, recent, want), 0);
     ck_assert_msg(logits_nmse(got, want, vocab) <= 1e-6, "decode nmse %g", logits_nmse(got, want, vocab));
     /* and it is not full attention: the full reference differs */
@@ -653,21 +653,21 @@ static void decode_steps(test_stack *s, const char *name, const gemcl_method_par
     gc_seq *seq;
     gc_error err;
     gc_seq_params sp = {0, 32};
-    ck_assert_int_eq(gc_seq_create(s->ops, s->dm, &sp, &seq, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_seq_create(s->ops, s->dm, &sp, &seq, &err), GC_OK);
     gc_method_args a = {s->ops, s->dm, ids, n, 0, budget, 32, NULL};
     gc_kv_args kv = {p, steps};
     void *state;
-    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GC_OK, "%s", err.msg);
     int32_t next;
-    ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, n, NULL, &next, NULL, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_seq_prefill(seq, ids, NULL, n, NULL, &next, NULL, &err), GC_OK);
     gc_kept_report kept = {0};
-    ck_assert_msg(m->after_prefill(state, seq, &kept, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(m->after_prefill(state, seq, &kept, &err) == GC_OK, "%s", err.msg);
     for (int t = 0; t < steps; t++) {
         if (m->per_decode_step)
-            ck_assert_msg(m->per_decode_step(state, seq, &err) == GEMCL_OK, "%s", err.msg);
+            ck_assert_msg(m->per_decode_step(state, seq, &err) == GC_OK, "%s", err.msg);
         feed[t] = next;
         ck_assert_int_eq(gc_seq_decode(seq, feed[t], NULL, &next, logits + (size_t)t * s->dm->hp.vocab_size, &err),
-                         GEMCL_OK);
+                         GC_OK);
     }
     free(kept.tokens), free(kept.heads);
     m->finish(state, seq);
@@ -720,7 +720,7 @@ START_TEST(every_method_equals_full_when_the_prompt_fits_the_budget) {
     const char *prompt = "Once upon a time, there was a little dog named Max. Max liked to run in the park.";
     const int max_tokens = 40;
     gemcl_result full;
-    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, 0, max_tokens, &full), GEMCL_OK);
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, 0, max_tokens, &full), GC_OK);
     int n = full.n_prompt_tokens;
     const gemcl_method ms[] = {GEMCL_METHOD_SNAPKV, GEMCL_METHOD_H2O, GEMCL_METHOD_STREAMINGLLM,
                                GEMCL_METHOD_PROMPTDISTILL, GEMCL_METHOD_H2O_STREAM, GEMCL_METHOD_POD_TF};
@@ -757,7 +757,7 @@ START_TEST(kv_bytes_after_prefill_follow_each_formula) {
                          "park with her friends. One day, she saw a big red ball under a tree. She ran to get it, "
                          "but a dog came and took the ball. Lily was sad.";
     gemcl_result full;
-    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, 0, 8, &full), GEMCL_OK);
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, 0, 8, &full), GC_OK);
     int n = full.n_prompt_tokens, k = 40;
     ck_assert_int_gt(n, k);
     uint64_t row = full.kv_bytes / (uint64_t)n; /* K + V of one token in every layer */
@@ -766,7 +766,7 @@ START_TEST(kv_bytes_after_prefill_follow_each_formula) {
                                GEMCL_METHOD_H2O_STREAM};
     for (int i = 0; i < 4; i++) {
         gemcl_result r;
-        ck_assert_int_eq(generate(ctx, prompt, ms[i], k, 8, &r), GEMCL_OK);
+        ck_assert_int_eq(generate(ctx, prompt, ms[i], k, 8, &r), GC_OK);
         ck_assert_uint_eq(r.kv_bytes, (uint64_t)k * row); /* L * k * kv_dim * 2 * 4 */
         ck_assert_int_eq(r.n_kept_tokens, k);
         if (ms[i] == GEMCL_METHOD_STREAMINGLLM) {
@@ -781,17 +781,17 @@ START_TEST(kv_bytes_after_prefill_follow_each_formula) {
     /* pod-tf (blocks of 2, 16 sinks): the non-first layers keep the keys of 16 + (k - 16) - 1 rows; and the
      * context serves a full request exactly as before afterwards */
     gemcl_result pod, again;
-    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_POD_TF, k, 8, &pod), GEMCL_OK);
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_POD_TF, k, 8, &pod), GC_OK);
     uint64_t layer_row = row / (uint64_t)info.n_layers / 2;
     ck_assert_uint_eq(pod.kv_bytes, full.kv_bytes - (uint64_t)(info.n_layers / 2) * (n - (k - 1)) * layer_row);
     gemcl_result_free(&pod);
-    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, 0, 8, &again), GEMCL_OK);
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_FULL, 0, 8, &again), GC_OK);
     ck_assert_str_eq(again.text, full.text);
     ck_assert_uint_eq(again.kv_bytes, full.kv_bytes);
     gemcl_result_free(&again);
     /* promptdistill (one stage at the default r = round(0.4 L), tt 0): layers <= r keep n rows, later k + 1 */
     gemcl_result pd;
-    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_PROMPTDISTILL, k, 8, &pd), GEMCL_OK);
+    ck_assert_int_eq(generate(ctx, prompt, GEMCL_METHOD_PROMPTDISTILL, k, 8, &pd), GC_OK);
     int L = info.n_layers, r = info.filter_layer;
     ck_assert_uint_eq(pd.kv_bytes, ((uint64_t)(r + 1) * n + (uint64_t)(L - r - 1) * (k + 1)) * row / L);
     ck_assert_int_eq(pd.n_kept_tokens, k + 1);
@@ -854,7 +854,7 @@ START_TEST(stride_selects_sorted_unique_indices_keeping_the_budget_and_the_last)
         gc_method_args a = {NULL, NULL, ids, n, 0, k, 512, NULL};
         gc_selection sel = {0};
         gc_error err;
-        ck_assert_msg(m->before_prefill(&a, &sel, &err) == GEMCL_OK, "%s", err.msg);
+        ck_assert_msg(m->before_prefill(&a, &sel, &err) == GC_OK, "%s", err.msg);
         if (n <= k) { /* nothing to drop */
             ck_assert_ptr_null(sel.kept);
         } else {
@@ -878,7 +878,7 @@ START_TEST(stride_selects_sorted_unique_indices_keeping_the_budget_and_the_last)
     gc_method_args bad = {NULL, NULL, &one, 1, 0, 0, 512, NULL};
     gc_selection sel = {0};
     gc_error err;
-    ck_assert_int_eq(m->before_prefill(&bad, &sel, &err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(m->before_prefill(&bad, &sel, &err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "stride: budget"));
 }
 END_TEST

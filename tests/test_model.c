@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gemcl.h"
+#include "api_edge.h"
 #include "harness.h"
 #include "model/card.h"
 #include "model/convert.h"
@@ -48,28 +50,29 @@ static void remove_tree(const char *dir) {
 static char *read_all(const char *path, size_t *len) {
     char *data;
     gc_error err;
-    ck_assert_msg(gc_file_read(path, &data, len, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_file_read(path, &data, len, &err) == GC_OK, "%s", err.msg);
     return data;
 }
 
 static void write_all(const char *path, const void *data, size_t len) {
     gc_error err;
-    ck_assert_msg(gc_file_write_atomic(path, data, len, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_file_write_atomic(path, data, len, &err) == GC_OK, "%s", err.msg);
 }
 
 static gc_model_file *open_ok(const char *path) {
     gc_model_file *m = NULL;
     gc_error err;
-    ck_assert_msg(gc_model_file_open(path, NULL, &m, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_file_open(path, NULL, &m, &err) == GC_OK, "%s", err.msg);
     return m;
 }
 
 /* Opening path must fail with status and a message naming the file and containing each of `needles`. */
-static void open_fails(const char *path, gemcl_status status, const char *needle) {
+static void open_fails(const char *path, gc_status status, const char *needle) {
     gc_model_file *m = NULL;
     gc_error err = {0};
-    gemcl_status s = gc_model_file_open(path, NULL, &m, &err);
-    ck_assert_msg(s == status, "%s: got %s (%s), want %s", path, gemcl_status_str(s), err.msg, gemcl_status_str(status));
+    gc_status s = gc_model_file_open(path, NULL, &m, &err);
+    ck_assert_msg(s == status, "%s: got %s (%s), want %s", path, gemcl_status_str(gc_status_public(s)), err.msg,
+                  gemcl_status_str(gc_status_public(status)));
     ck_assert_ptr_null(m);
     ck_assert_msg(strstr(err.msg, path) != NULL, "message does not name the file: %s", err.msg);
     if (needle)
@@ -209,13 +212,13 @@ START_TEST(llama2c_truncated_anywhere_is_a_clear_error) {
         cuts[n_cuts++] = extra[i];
     for (size_t i = 0; i < n_cuts; i++) {
         const char *p = write_prefix(dir, "cut.bin", raw, cuts[i]);
-        open_fails(p, GEMCL_ERR_FORMAT, cuts[i] >= 28 ? "offset" : "header");
+        open_fails(p, GC_ERR_FORMAT, cuts[i] >= 28 ? "offset" : "header");
     }
     /* one byte too many is as wrong as one too few */
     char *longer = malloc(len + 1);
     memcpy(longer, raw, len);
     longer[len] = 0;
-    open_fails(write_prefix(dir, "long.bin", longer, len + 1), GEMCL_ERR_FORMAT, "trailing");
+    open_fails(write_prefix(dir, "long.bin", longer, len + 1), GC_ERR_FORMAT, "trailing");
     free(longer);
     free(raw);
     remove_tree(dir);
@@ -243,17 +246,17 @@ START_TEST(llama2c_bad_headers_are_refused) {
         char *copy = malloc(len);
         memcpy(copy, raw, len);
         put_i32(copy + 4 * cases[i].field, cases[i].value);
-        open_fails(write_prefix(dir, "bad.bin", copy, len), GEMCL_ERR_FORMAT, cases[i].needle);
+        open_fails(write_prefix(dir, "bad.bin", copy, len), GC_ERR_FORMAT, cases[i].needle);
         free(copy);
     }
     /* an unknown version is refused as unsupported; a v2 group size of 0 as malformed */
     char v[256] = {0};
     put_i32(v, 0x616b3432);
     put_i32(v + 4, 3);
-    open_fails(write_prefix(dir, "v3.bin", v, sizeof v), GEMCL_ERR_UNSUPPORTED, "version 3");
+    open_fails(write_prefix(dir, "v3.bin", v, sizeof v), GC_ERR_UNSUPPORTED, "version 3");
     put_i32(v + 4, 2);
     memcpy(v + 8, raw, 28);
-    open_fails(write_prefix(dir, "v2.bin", v, sizeof v), GEMCL_ERR_FORMAT, "group size 0");
+    open_fails(write_prefix(dir, "v2.bin", v, sizeof v), GC_ERR_FORMAT, "group size 0");
     free(raw);
     remove_tree(dir);
     free(dir);
@@ -325,7 +328,7 @@ START_TEST(llama2c_v1_and_separate_classifier_load_the_same_weights) {
             ck_assert_float_eq(((const float *)m->lm_head.data)[5], -((const float *)m->tok_embd.data)[5]);
         ck_assert_str_eq(m->tokenizer_path, ""); /* no tok512.bin beside it */
         gc_model_file_close(m);
-        open_fails(write_prefix(dir, "v1cut.bin", v1, v1_len - 100), GEMCL_ERR_FORMAT, "offset");
+        open_fails(write_prefix(dir, "v1cut.bin", v1, v1_len - 100), GC_ERR_FORMAT, "offset");
         free(v1);
     }
     gc_model_file_close(legacy);
@@ -401,10 +404,10 @@ START_TEST(llama2c_v2_int8_checkpoints_dequantise_exactly) {
     assert_same_tensor(&m->layers[3].ffn_norm, &legacy->layers[3].ffn_norm);
     ck_assert_str_eq(m->layers[2].wk.name, "wk[2]");
     ck_assert_int_eq(gc_model_file_n_params(m), 260032);
-    open_fails(write_prefix(dir, "v2cut.bin", buf, pos - 3), GEMCL_ERR_FORMAT, "past the end");
-    open_fails(write_prefix(dir, "v2cut.bin", buf, 256 + 1500), GEMCL_ERR_FORMAT, "offset");
+    open_fails(write_prefix(dir, "v2cut.bin", buf, pos - 3), GC_ERR_FORMAT, "past the end");
+    open_fails(write_prefix(dir, "v2cut.bin", buf, 256 + 1500), GC_ERR_FORMAT, "offset");
     put_i32(buf + 37, 48); /* 64 * 64 is not whole groups of 48 */
-    open_fails(write_prefix(dir, "v2gs.bin", buf, pos), GEMCL_ERR_FORMAT, "groups of 48");
+    open_fails(write_prefix(dir, "v2gs.bin", buf, pos), GC_ERR_FORMAT, "groups of 48");
     gc_model_file_close(m);
     gc_model_file_close(legacy);
     free(buf), free(want), free(raw);
@@ -414,7 +417,7 @@ START_TEST(llama2c_v2_int8_checkpoints_dequantise_exactly) {
 END_TEST
 
 START_TEST(missing_model_is_an_io_error) {
-    open_fails("/nonexistent/gemcl/model.bin", GEMCL_ERR_IO, NULL);
+    open_fails("/nonexistent/gemcl/model.bin", GC_ERR_IO, NULL);
 }
 END_TEST
 
@@ -627,7 +630,7 @@ START_TEST(hf_qwen2_biases_are_loaded) {
     syn_build(&s, "llama");
     s.arch = "qwen2";
     dir = syn_write(&s, NULL);
-    open_fails(dir, GEMCL_ERR_FORMAT, "layer 0: tensor 'bq' is missing");
+    open_fails(dir, GC_ERR_FORMAT, "layer 0: tensor 'bq' is missing");
     remove_tree(dir);
     free(dir);
 }
@@ -694,14 +697,14 @@ START_TEST(hf_sharded_index_loads_every_shard) {
     /* an index naming a file outside the directory is refused */
     const char *evil = "{\"weight_map\":{\"model.norm.weight\":\"../x.safetensors\"}}";
     write_all(path, evil, strlen(evil));
-    open_fails(dir, GEMCL_ERR_FORMAT, "weight_map");
+    open_fails(dir, GC_ERR_FORMAT, "weight_map");
     remove_tree(dir);
     free(dir);
 }
 END_TEST
 
 /* Writes data as dir/model.safetensors (config from s) and checks the open fails with status and needle. */
-static void st_variant_fails(const syn_model *s, const void *data, size_t len, gemcl_status status, const char *needle) {
+static void st_variant_fails(const syn_model *s, const void *data, size_t len, gc_status status, const char *needle) {
     char *dir = temp_dir(), path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     write_all(path, data, len);
@@ -732,30 +735,34 @@ START_TEST(hf_bad_safetensors_are_clear_errors) {
     /* truncated at every tensor boundary, inside the header, and a byte short */
     size_t cuts[] = {0, 4, 8, 9, (size_t)hlen / 2, (size_t)hlen + 7, (size_t)hlen + 8, (size_t)hlen + 9, len - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++)
-        st_variant_fails(&s, st, cuts[i], GEMCL_ERR_FORMAT, NULL);
+        st_variant_fails(&s, st, cuts[i], GC_ERR_FORMAT, NULL);
     size_t boundary = 8 + (size_t)hlen;
     for (int i = 0; i < s.n; i++) {
         boundary += (size_t)syn_elems(&s.t[i]) * syn_esize(s.t[i].dtype);
         if (boundary < len)
-            st_variant_fails(&s, st, boundary, GEMCL_ERR_FORMAT, "past the end");
+            st_variant_fails(&s, st, boundary, GC_ERR_FORMAT, "past the end");
     }
     /* header length past the end */
     unsigned char *bad = malloc(len);
     memcpy(bad, st, len);
     uint64_t huge = (uint64_t)1 << 62;
     memcpy(bad, &huge, 8);
-    st_variant_fails(&s, bad, len, GEMCL_ERR_FORMAT, "header length");
+    st_variant_fails(&s, bad, len, GC_ERR_FORMAT, "header length");
     free(bad);
     /* unknown dtype, overlapping and out-of-bounds offsets, shape vs config, invalid JSON */
-    struct { const char *from, *to; gemcl_status status; const char *needle; } cases[] = {
-        {"\"dtype\":\"F32\"", "\"dtype\":\"I32\"", GEMCL_ERR_UNSUPPORTED, "unknown dtype 'I32'"},
-        {"\"data_offsets\":[0,512]", "\"data_offsets\":[4,516]", GEMCL_ERR_FORMAT, "overlaps"},
-        {"\"data_offsets\":[0,512]", "\"data_offsets\":[0,999]", GEMCL_ERR_FORMAT, "bytes stored"},
-        {"\"data_offsets\":[0,512]", "\"data_offsets\":[0,9e9]", GEMCL_ERR_FORMAT, "bytes stored"},
-        {"\"data_offsets\":[0,512]", "\"data_offsets\":[0,-10]", GEMCL_ERR_FORMAT, "data_offsets"},
-        {"\"shape\":[16,8]", "\"shape\":[16,4]", GEMCL_ERR_FORMAT, "bytes stored"},
-        {"\"shape\":[16,8]", "\"shape\":[-1,8]", GEMCL_ERR_FORMAT, "shape"},
-        {"{\"__metadata__\"", "[\"__metadata__\"", GEMCL_ERR_FORMAT, "invalid JSON"},
+    struct {
+        const char *from, *to;
+        gc_status status;
+        const char *needle;
+    } cases[] = {
+        {"\"dtype\":\"F32\"", "\"dtype\":\"I32\"", GC_ERR_UNSUPPORTED, "unknown dtype 'I32'"},
+        {"\"data_offsets\":[0,512]", "\"data_offsets\":[4,516]", GC_ERR_FORMAT, "overlaps"},
+        {"\"data_offsets\":[0,512]", "\"data_offsets\":[0,999]", GC_ERR_FORMAT, "bytes stored"},
+        {"\"data_offsets\":[0,512]", "\"data_offsets\":[0,9e9]", GC_ERR_FORMAT, "bytes stored"},
+        {"\"data_offsets\":[0,512]", "\"data_offsets\":[0,-10]", GC_ERR_FORMAT, "data_offsets"},
+        {"\"shape\":[16,8]", "\"shape\":[16,4]", GC_ERR_FORMAT, "bytes stored"},
+        {"\"shape\":[16,8]", "\"shape\":[-1,8]", GC_ERR_FORMAT, "shape"},
+        {"{\"__metadata__\"", "[\"__metadata__\"", GC_ERR_FORMAT, "invalid JSON"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         unsigned char *p = patched(st, len, cases[i].from, cases[i].to);
@@ -769,7 +776,7 @@ START_TEST(hf_bad_safetensors_are_clear_errors) {
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     write_all(path, st, len);
     syn_config(&wrong, dir, NULL);
-    open_fails(dir, GEMCL_ERR_FORMAT, "model.layers.0.mlp.gate_proj.weight' at offset");
+    open_fails(dir, GC_ERR_FORMAT, "model.layers.0.mlp.gate_proj.weight' at offset");
     free(st);
     remove_tree(dir);
     free(dir);
@@ -781,26 +788,30 @@ START_TEST(hf_bad_config_json_is_a_clear_error) {
     syn_build(&s, "llama");
     char *dir = syn_write(&s, NULL), path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    const struct { const char *text; gemcl_status status; const char *needle; } cases[] = {
-        {"{\"model_type\": \"llama\", ", GEMCL_ERR_FORMAT, "invalid JSON at byte"},
-        {"[1,2]", GEMCL_ERR_FORMAT, "not a JSON object"},
-        {"{\"model_type\":\"gpt2\"}", GEMCL_ERR_UNSUPPORTED, "gpt2"},
-        {"{\"model_type\":\"llama\",\"num_hidden_layers\":2}", GEMCL_ERR_FORMAT, "'hidden_size' is missing"},
-        {"{\"model_type\":\"llama\",\"hidden_size\":\"8\"}", GEMCL_ERR_FORMAT, "'hidden_size' must be an integer"},
-        {"{\"model_type\":\"llama\",\"hidden_size\":8.5}", GEMCL_ERR_FORMAT, "'hidden_size'"},
+    const struct {
+        const char *text;
+        gc_status status;
+        const char *needle;
+    } cases[] = {
+        {"{\"model_type\": \"llama\", ", GC_ERR_FORMAT, "invalid JSON at byte"},
+        {"[1,2]", GC_ERR_FORMAT, "not a JSON object"},
+        {"{\"model_type\":\"gpt2\"}", GC_ERR_UNSUPPORTED, "gpt2"},
+        {"{\"model_type\":\"llama\",\"num_hidden_layers\":2}", GC_ERR_FORMAT, "'hidden_size' is missing"},
+        {"{\"model_type\":\"llama\",\"hidden_size\":\"8\"}", GC_ERR_FORMAT, "'hidden_size' must be an integer"},
+        {"{\"model_type\":\"llama\",\"hidden_size\":8.5}", GC_ERR_FORMAT, "'hidden_size'"},
         {"{\"model_type\":\"llama\",\"hidden_size\":8,\"num_hidden_layers\":2,\"num_attention_heads\":2,"
          "\"intermediate_size\":12,\"vocab_size\":16,\"rope_scaling\":{\"type\":\"yarn\"}}",
-         GEMCL_ERR_UNSUPPORTED, "yarn"},
+         GC_ERR_UNSUPPORTED, "yarn"},
         {"{\"model_type\":\"llama\",\"hidden_size\":8,\"num_hidden_layers\":2,\"num_attention_heads\":3,"
          "\"num_key_value_heads\":2,\"intermediate_size\":12,\"vocab_size\":16}",
-         GEMCL_ERR_FORMAT, "KV groups"},
+         GC_ERR_FORMAT, "KV groups"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_all(path, cases[i].text, strlen(cases[i].text));
         open_fails(dir, cases[i].status, cases[i].needle);
     }
     unlink(path);
-    open_fails(dir, GEMCL_ERR_IO, "config.json");
+    open_fails(dir, GC_ERR_IO, "config.json");
     remove_tree(dir);
     free(dir);
 }
@@ -811,8 +822,8 @@ END_TEST
 static gc_gguf *parse_gguf(const char *path, gc_mapped_file *map) {
     gc_gguf *g = NULL;
     gc_error err;
-    ck_assert_msg(gc_file_map(path, map, &err) == GEMCL_OK, "%s", err.msg);
-    ck_assert_msg(gc_gguf_parse(path, map->data, map->size, &g, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_file_map(path, map, &err) == GC_OK, "%s", err.msg);
+    ck_assert_msg(gc_gguf_parse(path, map->data, map->size, &g, &err) == GC_OK, "%s", err.msg);
     return g;
 }
 
@@ -849,14 +860,14 @@ START_TEST(gguf_vocab_files_open_as_metadata_only) {
         ck_assert_int_eq(eos, files[i].eos);
         const char **strs;
         size_t *lens;
-        ck_assert_int_eq(gc_gguf_array_strings(gc_gguf_find(g, "tokenizer.ggml.tokens"), &strs, &lens, NULL), GEMCL_OK);
+        ck_assert_int_eq(gc_gguf_array_strings(gc_gguf_find(g, "tokenizer.ggml.tokens"), &strs, &lens, NULL), GC_OK);
         ck_assert_uint_eq(lens[1], 3);
         ck_assert(memcmp(strs[1], "<s>", 3) == 0);
         free(strs);
         free(lens);
         gc_gguf_free(g);
         gc_file_unmap(&map);
-        open_fails(path, GEMCL_ERR_FORMAT, "no tensors");
+        open_fails(path, GC_ERR_FORMAT, "no tensors");
     }
 }
 END_TEST
@@ -867,7 +878,7 @@ END_TEST
 static gc_model_file *convert_and_open(const char *src_path, const char *out, gc_convert_to to, gc_dtype dtype) {
     gc_model_file *src = open_ok(src_path);
     gc_error err;
-    ck_assert_msg(gc_model_convert(src, out, to, dtype, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_convert(src, out, to, dtype, &err) == GC_OK, "%s", err.msg);
     gc_model_file_close(src);
     return open_ok(out);
 }
@@ -957,7 +968,7 @@ START_TEST(convert_gguf_carries_the_llama2c_vocabulary) {
     ck_assert(gguf_str_is(g, "general.architecture", "llama"));
     const char **strs;
     size_t *lens;
-    ck_assert_int_eq(gc_gguf_array_strings(gc_gguf_find(g, "tokenizer.ggml.tokens"), &strs, &lens, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_gguf_array_strings(gc_gguf_find(g, "tokenizer.ggml.tokens"), &strs, &lens, NULL), GC_OK);
     ck_assert_uint_eq(gc_gguf_find(g, "tokenizer.ggml.tokens")->n, 512);
     ck_assert(lens[1] == 3 && memcmp(strs[1], "<s>", 3) == 0);
     ck_assert(lens[3] == 6 && memcmp(strs[3], "<0x00>", 6) == 0);
@@ -1038,7 +1049,7 @@ START_TEST(convert_refuses_what_the_target_cannot_hold) {
         return;
     gc_model_file *m = open_ok(path);
     gc_error err;
-    ck_assert_int_eq(gc_model_convert(m, "/tmp/never-written", GC_CONVERT_HF, GC_DTYPE_Q8_0, &err), GEMCL_ERR_UNSUPPORTED);
+    ck_assert_int_eq(gc_model_convert(m, "/tmp/never-written", GC_CONVERT_HF, GC_DTYPE_Q8_0, &err), GC_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(err.msg, "q8_0"));
     gc_model_file_close(m);
     syn_model s;
@@ -1046,7 +1057,7 @@ START_TEST(convert_refuses_what_the_target_cannot_hold) {
     char *dir = syn_write(&s, NULL);
     m = open_ok(dir);
     ck_assert_int_eq(gc_model_convert(m, "/tmp/never-written.gguf", GC_CONVERT_GGUF, GC_DTYPE_F32, &err),
-                     GEMCL_ERR_UNSUPPORTED);
+                     GC_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(err.msg, "biases"));
     gc_model_file_close(m);
     remove_tree(dir);
@@ -1081,7 +1092,7 @@ END_TEST
 
 /* Writes a patched copy of the GGUF at path (u64 or u32 at offset) and checks the open fails. */
 static void gguf_patch_fails(const char *dir, const char *raw, size_t len, size_t offset, const void *value,
-                             size_t vlen, gemcl_status status, const char *needle) {
+                             size_t vlen, gc_status status, const char *needle) {
     char *copy = malloc(len);
     memcpy(copy, raw, len);
     memcpy(copy + offset, value, vlen);
@@ -1102,37 +1113,37 @@ START_TEST(gguf_bad_input_is_a_clear_error) {
     gc_gguf *g = parse_gguf(out, &map);
     /* truncation at every section boundary: header fields, each key/value, tensor infos, data, each tensor */
     for (size_t cut = 0; cut <= 24; cut += 4)
-        open_fails(write_prefix(dir, "cut.gguf", raw, cut), GEMCL_ERR_FORMAT, NULL);
+        open_fails(write_prefix(dir, "cut.gguf", raw, cut), GC_ERR_FORMAT, NULL);
     for (uint64_t i = 0; i < g->n_kv; i++) {
-        open_fails(write_prefix(dir, "cut.gguf", raw, g->kv[i].value_offset), GEMCL_ERR_FORMAT, "offset");
-        open_fails(write_prefix(dir, "cut.gguf", raw, g->kv[i].value_offset + 1), GEMCL_ERR_FORMAT, "offset");
+        open_fails(write_prefix(dir, "cut.gguf", raw, g->kv[i].value_offset), GC_ERR_FORMAT, "offset");
+        open_fails(write_prefix(dir, "cut.gguf", raw, g->kv[i].value_offset + 1), GC_ERR_FORMAT, "offset");
     }
-    open_fails(write_prefix(dir, "cut.gguf", raw, g->data_offset - 1), GEMCL_ERR_FORMAT, "offset");
+    open_fails(write_prefix(dir, "cut.gguf", raw, g->data_offset - 1), GC_ERR_FORMAT, "offset");
     for (uint64_t i = 0; i < g->n_tensors; i++)
-        open_fails(write_prefix(dir, "cut.gguf", raw, g->data_offset + g->tensors[i].offset + 4), GEMCL_ERR_FORMAT,
+        open_fails(write_prefix(dir, "cut.gguf", raw, g->data_offset + g->tensors[i].offset + 4), GC_ERR_FORMAT,
                    "past the end");
-    open_fails(write_prefix(dir, "cut.gguf", raw, len - 1), GEMCL_ERR_FORMAT, "past the end");
+    open_fails(write_prefix(dir, "cut.gguf", raw, len - 1), GC_ERR_FORMAT, "past the end");
     /* absurd counts and lengths */
     uint64_t huge = (uint64_t)1 << 60;
-    gguf_patch_fails(dir, raw, len, 16, &huge, 8, GEMCL_ERR_FORMAT, "metadata count");
-    gguf_patch_fails(dir, raw, len, 8, &huge, 8, GEMCL_ERR_FORMAT, "tensor count");
-    gguf_patch_fails(dir, raw, len, 24, &huge, 8, GEMCL_ERR_FORMAT, "key");
+    gguf_patch_fails(dir, raw, len, 16, &huge, 8, GC_ERR_FORMAT, "metadata count");
+    gguf_patch_fails(dir, raw, len, 8, &huge, 8, GC_ERR_FORMAT, "tensor count");
+    gguf_patch_fails(dir, raw, len, 24, &huge, 8, GC_ERR_FORMAT, "key");
     uint64_t str_len_at = g->kv[0].value_offset; /* general.architecture's string length */
-    gguf_patch_fails(dir, raw, len, str_len_at, &huge, 8, GEMCL_ERR_FORMAT, "string value");
+    gguf_patch_fails(dir, raw, len, str_len_at, &huge, 8, GC_ERR_FORMAT, "string value");
     uint32_t bad_type = 99, version = 7;
-    gguf_patch_fails(dir, raw, len, str_len_at - 4, &bad_type, 4, GEMCL_ERR_FORMAT, "unknown value type 99");
-    gguf_patch_fails(dir, raw, len, 4, &version, 4, GEMCL_ERR_UNSUPPORTED, "version 7");
+    gguf_patch_fails(dir, raw, len, str_len_at - 4, &bad_type, 4, GC_ERR_FORMAT, "unknown value type 99");
+    gguf_patch_fails(dir, raw, len, 4, &version, 4, GC_ERR_UNSUPPORTED, "version 7");
     /* tensor infos: unknown ggml type, misaligned and overlapping offsets, wrong shape vs hparams */
     size_t info0 = (size_t)((const unsigned char *)g->tensors[0].name.data - map.data) + g->tensors[0].name.len;
     size_t type0 = info0 + 4 + 8 * 2, offset1;
-    gguf_patch_fails(dir, raw, len, type0, &bad_type, 4, GEMCL_ERR_UNSUPPORTED, "ggml type 99");
+    gguf_patch_fails(dir, raw, len, type0, &bad_type, 4, GC_ERR_UNSUPPORTED, "ggml type 99");
     offset1 = (size_t)((const unsigned char *)g->tensors[1].name.data - map.data) + g->tensors[1].name.len + 4 +
               8 * g->tensors[1].n_dims + 4;
     uint64_t misaligned = g->tensors[1].offset + 4, overlapping = 32;
-    gguf_patch_fails(dir, raw, len, offset1, &misaligned, 8, GEMCL_ERR_FORMAT, "aligned");
-    gguf_patch_fails(dir, raw, len, offset1, &overlapping, 8, GEMCL_ERR_FORMAT, "overlaps");
+    gguf_patch_fails(dir, raw, len, offset1, &misaligned, 8, GC_ERR_FORMAT, "aligned");
+    gguf_patch_fails(dir, raw, len, offset1, &overlapping, 8, GC_ERR_FORMAT, "overlaps");
     uint64_t ne0 = 32; /* token_embd declared [512, 32]: the hparams say 64 wide */
-    gguf_patch_fails(dir, raw, len, info0 + 4, &ne0, 8, GEMCL_ERR_FORMAT, "token_embd.weight' at offset");
+    gguf_patch_fails(dir, raw, len, info0 + 4, &ne0, 8, GC_ERR_FORMAT, "token_embd.weight' at offset");
     gc_gguf_free(g);
     gc_file_unmap(&map);
     free(raw);
@@ -1154,11 +1165,11 @@ START_TEST(explicit_tokenizer_path_overrides_the_search) {
     gc_model_open_params params = {.tokenizer_path = tok_copy};
     gc_model_file *m = NULL;
     gc_error err;
-    ck_assert_msg(gc_model_file_open(path, &params, &m, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_file_open(path, &params, &m, &err) == GC_OK, "%s", err.msg);
     ck_assert_str_eq(m->tokenizer_path, tok_copy);
     gc_model_file_close(m);
     params.tokenizer_path = "/nonexistent/tokenizer.bin";
-    ck_assert_int_eq(gc_model_file_open(path, &params, &m, &err), GEMCL_ERR_IO);
+    ck_assert_int_eq(gc_model_file_open(path, &params, &m, &err), GC_ERR_IO);
     ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/tokenizer.bin"));
 }
 END_TEST
@@ -1181,7 +1192,7 @@ START_TEST(converted_safetensors_truncated_at_each_tensor_is_refused) {
     char *raw = read_all(st, &len);
     for (int i = 0; i < 2 * n; i++) {
         write_all(st, raw, (size_t)cuts[i]);
-        open_fails(hf, GEMCL_ERR_FORMAT, "past the end of the file");
+        open_fails(hf, GC_ERR_FORMAT, "past the end of the file");
     }
     write_all(st, raw, len);
     gc_model_file_close(open_ok(hf));
@@ -1202,26 +1213,26 @@ START_TEST(cards_hold_methods_md_gemfilter_defaults) {
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         gc_model_card c;
         gc_error err;
-        ck_assert_msg(gc_model_card_load(want[i].name, &c, &err) == GEMCL_OK, "%s", err.msg);
+        ck_assert_msg(gc_model_card_load(want[i].name, &c, &err) == GC_OK, "%s", err.msg);
         ck_assert_str_eq(c.name, want[i].name);
         ck_assert_int_eq(c.hp.n_layers, want[i].layers);
         ck_assert_int_eq(gc_card_filter_layer(&c, c.hp.n_layers), want[i].r);
         ck_assert_int_eq(c.budget, want[i].k);
     }
     gc_model_card c;
-    ck_assert_int_eq(gc_model_card_load("llama-3.1-8b-instruct", &c, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_model_card_load("llama-3.1-8b-instruct", &c, NULL), GC_OK);
     ck_assert_int_eq(c.hp.rope_scaling.type, GC_ROPE_SCALING_LLAMA3);
     ck_assert_float_eq(c.hp.rope_scaling.factor, 8.0f);
     ck_assert_int_eq(c.hp.vocab_size, 128256);
     ck_assert_int_eq(c.ctx_trained, 131072);
-    ck_assert_int_eq(gc_model_card_load("mistral-nemo-12b", &c, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_model_card_load("mistral-nemo-12b", &c, NULL), GC_OK);
     ck_assert_int_eq(c.hp.head_dim, 128); /* not hidden / heads = 160 */
-    ck_assert_int_eq(gc_model_card_load("phi-3.5-mini", &c, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_model_card_load("phi-3.5-mini", &c, NULL), GC_OK);
     ck_assert_str_eq(c.rope_scaling, "longrope");
     gc_error err;
-    ck_assert_int_eq(gc_model_card_load("no-such-card", &c, &err), GEMCL_ERR_NOT_FOUND);
+    ck_assert_int_eq(gc_model_card_load("no-such-card", &c, &err), GC_ERR_NOT_FOUND);
     ck_assert_ptr_nonnull(strstr(err.msg, "tinyllama-1.1b"));
-    ck_assert_int_eq(gc_model_card_parse("{\"name\":1}", 10, "x.json", &c, &err), GEMCL_ERR_FORMAT);
+    ck_assert_int_eq(gc_model_card_parse("{\"name\":1}", 10, "x.json", &c, &err), GC_ERR_FORMAT);
     ck_assert_int_eq(gc_card_filter_layer(NULL, 22), 9);
 }
 END_TEST
@@ -1232,10 +1243,10 @@ START_TEST(cards_match_the_models_they_describe) {
         return;
     gc_model_file *m = open_ok(path);
     gc_model_card c;
-    ck_assert_int_eq(gc_model_card_match(&m->hp, &c, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_model_card_match(&m->hp, &c, NULL), GC_OK);
     ck_assert_str_eq(c.name, "stories260K");
     m->hp.n_layers = 6;
-    ck_assert_int_eq(gc_model_card_match(&m->hp, &c, NULL), GEMCL_ERR_NOT_FOUND);
+    ck_assert_int_eq(gc_model_card_match(&m->hp, &c, NULL), GC_ERR_NOT_FOUND);
     m->hp.n_layers = 5;
     gc_model_file_close(m);
 }
@@ -1245,7 +1256,7 @@ static char *gen(const gc_model_card *c, uint64_t seed, gc_dtype dtype, const ch
     char out[4096];
     gc_error err;
     snprintf(out, sizeof out, "%s/%s", dir, name);
-    ck_assert_msg(gc_gen_model(c, seed, dtype, NULL, out, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_gen_model(c, seed, dtype, NULL, out, &err) == GC_OK, "%s", err.msg);
     strcat(out, "/model.safetensors");
     size_t len;
     return read_all(out, &len);
@@ -1253,7 +1264,7 @@ static char *gen(const gc_model_card *c, uint64_t seed, gc_dtype dtype, const ch
 
 START_TEST(gen_model_is_deterministic_and_loads) {
     gc_model_card c;
-    ck_assert_int_eq(gc_model_card_load("stories260K", &c, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_model_card_load("stories260K", &c, NULL), GC_OK);
     char *dir = temp_dir(), path[4096];
     char *a = gen(&c, 7, GC_DTYPE_F32, dir, "a"), *b = gen(&c, 7, GC_DTYPE_F32, dir, "b");
     char *other = gen(&c, 8, GC_DTYPE_F32, dir, "c");

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gemcl.h"
 #include "../tools/eval/eval.h"
 #include "harness.h"
 #include "model/card.h"
@@ -541,7 +542,7 @@ START_TEST(cli_needle_and_calibrate_run_and_reject_bad_input) {
     snprintf(card_path, sizeof card_path, "%s/card.json", dir);
     gc_model_card card;
     gc_error gerr;
-    ck_assert_msg(gc_model_card_load(card_path, &card, &gerr) == GEMCL_OK, "%s", gerr.msg);
+    ck_assert_msg(gc_model_card_load(card_path, &card, &gerr) == GC_OK, "%s", gerr.msg);
     ck_assert_str_eq(card.name, "stories260K");
     ck_assert_int_ge(card.filter_layer, 0);
     ck_assert_int_le(card.filter_layer, 4);

@@ -25,7 +25,7 @@ typedef struct fixture {
 /* Ops on the test device; matmuls of quantized weights in exact f32 unless q8. */
 static fixture fx_open_path(bool q8) {
     fixture f = {.rt = test_runtime(), .q8 = q8};
-    ck_assert_msg(gc_ops_create(f.rt, &f.ops, &f.err) == GEMCL_OK, "%s", f.err.msg);
+    ck_assert_msg(gc_ops_create(f.rt, &f.ops, &f.err) == GC_OK, "%s", f.err.msg);
     gc_ops_set_act_f32(f.ops, !q8);
     return f;
 }
@@ -51,7 +51,7 @@ static bool fx_open_twins(unsigned fast_path, const char *portable, const char *
         return false;
     }
     *twin = (fixture){.rt = test_runtime_portable(portable)};
-    ck_assert_msg(gc_ops_create(twin->rt, &twin->ops, &twin->err) == GEMCL_OK, "%s", twin->err.msg);
+    ck_assert_msg(gc_ops_create(twin->rt, &twin->ops, &twin->err) == GC_OK, "%s", twin->err.msg);
     gc_ops_set_act_f32(twin->ops, true);
     ck_assert_uint_eq(twin->rt->fast_paths & fast_path, 0);
     return true;
@@ -60,8 +60,8 @@ static bool fx_open_twins(unsigned fast_path, const char *portable, const char *
 /* A device copy of bytes host bytes; the test frees it with gc_buffer_free. */
 static gc_buffer upload(fixture *f, const void *data, size_t bytes) {
     gc_buffer b;
-    ck_assert_msg(gc_buffer_alloc(f->rt, bytes, "test", &b, &f->err) == GEMCL_OK, "%s", f->err.msg);
-    ck_assert_msg(gc_buffer_write(f->rt, &b, 0, data, bytes, &f->err) == GEMCL_OK, "%s", f->err.msg);
+    ck_assert_msg(gc_buffer_alloc(f->rt, bytes, "test", &b, &f->err) == GC_OK, "%s", f->err.msg);
+    ck_assert_msg(gc_buffer_write(f->rt, &b, 0, data, bytes, &f->err) == GC_OK, "%s", f->err.msg);
     return b;
 }
 
@@ -95,13 +95,13 @@ static int cols_for(gc_dtype dtype, int cols) {
 /* Finishes the queue, reads n floats back and returns them (caller frees). */
 static float *download_f32(fixture *f, const gc_buffer *b, size_t off, size_t n) {
     float *out = malloc(n * sizeof *out);
-    ck_assert_msg(gc_buffer_read(f->rt, b, off * sizeof(float), out, n * sizeof(float), &f->err) == GEMCL_OK,
-                  "%s", f->err.msg);
+    ck_assert_msg(gc_buffer_read(f->rt, b, off * sizeof(float), out, n * sizeof(float), &f->err) == GC_OK, "%s",
+                  f->err.msg);
     return out;
 }
 
-static void expect_ok(fixture *f, gemcl_status st) {
-    ck_assert_msg(st == GEMCL_OK, "%s", f->err.msg);
+static void expect_ok(fixture *f, gc_status st) {
+    ck_assert_msg(st == GC_OK, "%s", f->err.msg);
 }
 
 static void expect_close(const float *got, const float *want, size_t n, double tol, const char *what) {
@@ -628,17 +628,17 @@ START_TEST(fused_matmul_refuses_mismatched_weights_and_rope_without_positions) {
     gc_buffer b = upload_f32(&f, x, 256);
     gc_dweight w8 = {b, GC_DTYPE_F32, 4, 8}, w16 = {b, GC_DTYPE_F32, 4, 16}, w5 = {b, GC_DTYPE_F32, 5, 8};
     gc_matmul_out outs[2] = {{&w8, NULL, &b, 0, false}, {&w16, NULL, &b, 0, false}};
-    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, outs, 2, NULL, false, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, outs, 2, NULL, false, 1, &f.err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "differ in columns"));
-    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, outs, 4, NULL, false, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, outs, 4, NULL, false, 1, &f.err), GC_ERR_INVALID_ARG);
     gc_matmul_out roped = {&w8, NULL, &b, 0, true};
-    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, &roped, 1, NULL, false, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, &roped, 1, NULL, false, 1, &f.err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "RoPE"));
     gc_matmul_rope rope = {&b, 0, &b, 3, GC_ROPE_HALF}; /* odd head size */
-    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, &roped, 1, &rope, false, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, &roped, 1, &rope, false, 1, &f.err), GC_ERR_INVALID_ARG);
     rope.head_dim = 4;
-    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, &roped, 1, &rope, true, 1, &f.err), GEMCL_ERR_INVALID_ARG);
-    ck_assert_int_eq(gc_op_matmul_glu(f.ops, &b, 0, &w8, &w5, &b, 0, &b, 0, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_matmul_multi(f.ops, &b, 0, &roped, 1, &rope, true, 1, &f.err), GC_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_matmul_glu(f.ops, &b, 0, &w8, &w5, &b, 0, &b, 0, 1, &f.err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "matmul glu"));
     gc_buffer_free(f.rt, &b);
     fx_close(&f);
@@ -887,37 +887,37 @@ START_TEST(out_of_range_arguments_are_refused_naming_the_op) {
     fixture f = fx_open();
     float x[16] = {0};
     gc_buffer b = upload_f32(&f, x, 16);
-    ck_assert_int_eq(gc_op_swiglu(f.ops, &b, 0, &b, 8, &b, 0, 9, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_swiglu(f.ops, &b, 0, &b, 8, &b, 0, 9, &f.err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "swiglu"));
-    ck_assert_int_eq(gc_op_rmsnorm(f.ops, &b, 0, &b, &b, 0, 2, 9, 1e-5f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_rmsnorm(f.ops, &b, 0, &b, &b, 0, 2, 9, 1e-5f, &f.err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "rmsnorm"));
     gc_dweight w = {b, GC_DTYPE_F32, 4, 5}; /* 20 elements in a buffer of 16 */
-    ck_assert_int_eq(gc_op_embed(f.ops, &w, &b, 0, &b, 0, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_embed(f.ops, &w, &b, 0, &b, 0, 1, &f.err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "embed"));
-    ck_assert_int_eq(gc_op_matmul(f.ops, &b, 0, &w, NULL, &b, 0, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_matmul(f.ops, &b, 0, &w, NULL, &b, 0, 1, &f.err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "matmul"));
     gc_dweight q8 = {b, GC_DTYPE_Q8_0, 1, 16}; /* block types need whole blocks: 32 for q8_0, 256 for q4_k */
-    ck_assert_int_eq(gc_op_matmul(f.ops, &b, 0, &q8, NULL, &b, 0, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_matmul(f.ops, &b, 0, &q8, NULL, &b, 0, 1, &f.err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "q8_0 weight has 16 columns, not a multiple of its block of 32"));
     gc_dweight q4k = {b, GC_DTYPE_Q4_K, 1, 288};
-    ck_assert_int_eq(gc_op_embed(f.ops, &q4k, &b, 0, &b, 0, 1, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_embed(f.ops, &q4k, &b, 0, &b, 0, 1, &f.err), GC_ERR_INVALID_ARG);
     ck_assert_str_eq(f.err.msg, "embed: q4_k weight has 288 columns, not a multiple of its block of 256");
-    ck_assert_int_eq(gc_op_rope(f.ops, &b, 0, &b, 0, &b, 2, 1, 9, GC_ROPE_HALF, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_rope(f.ops, &b, 0, &b, 0, &b, 2, 1, 9, GC_ROPE_HALF, &f.err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "rope"));
     /* 3 query heads over 2 kv heads is not GQA; head_dim 6 is not a multiple of 4; k rows past the buffer */
-    ck_assert_int_eq(gc_op_attention(f.ops, &b, 0, &b, &b, &b, 0, 1, 0, 3, 2, 4, 1.0f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_attention(f.ops, &b, 0, &b, &b, &b, 0, 1, 0, 3, 2, 4, 1.0f, &f.err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "attention"));
-    ck_assert_int_eq(gc_op_attention(f.ops, &b, 0, &b, &b, &b, 0, 1, 0, 1, 1, 6, 1.0f, &f.err), GEMCL_ERR_INVALID_ARG);
-    ck_assert_int_eq(gc_op_attention(f.ops, &b, 0, &b, &b, &b, 0, 1, 4, 1, 1, 4, 1.0f, &f.err), GEMCL_ERR_INVALID_ARG);
-    ck_assert_int_eq(gc_op_argmax(f.ops, &b, 0, &b, 0, 17, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_attention(f.ops, &b, 0, &b, &b, &b, 0, 1, 0, 1, 1, 6, 1.0f, &f.err), GC_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_attention(f.ops, &b, 0, &b, &b, &b, 0, 1, 4, 1, 1, 4, 1.0f, &f.err), GC_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_argmax(f.ops, &b, 0, &b, 0, 17, &f.err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "argmax"));
-    ck_assert_int_eq(gc_op_sample(f.ops, &b, 0, &b, 0, 16, 1.0f, 0, 1.5f, 0.5f, &f.err), GEMCL_ERR_INVALID_ARG);
-    ck_assert_int_eq(gc_op_sample(f.ops, &b, 0, &b, 0, 16, 1.0f, 0, 1.0f, 1.0f, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_sample(f.ops, &b, 0, &b, 0, 16, 1.0f, 0, 1.5f, 0.5f, &f.err), GC_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_sample(f.ops, &b, 0, &b, 0, 16, 1.0f, 0, 1.0f, 1.0f, &f.err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(f.err.msg, "sample"));
-    ck_assert_int_eq(gc_op_copy_f32(f.ops, &b, 10, &b, 0, 7, &f.err), GEMCL_ERR_INVALID_ARG);
-    ck_assert_int_eq(gc_op_nll(f.ops, &b, 0, &b, 0, &b, 0, 2, 9, &f.err), GEMCL_ERR_INVALID_ARG); /* 18 logits */
+    ck_assert_int_eq(gc_op_copy_f32(f.ops, &b, 10, &b, 0, 7, &f.err), GC_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_nll(f.ops, &b, 0, &b, 0, &b, 0, 2, 9, &f.err), GC_ERR_INVALID_ARG); /* 18 logits */
     ck_assert_ptr_nonnull(strstr(f.err.msg, "nll"));
-    ck_assert_int_eq(gc_op_nll(f.ops, &b, 0, &b, 10, &b, 0, 7, 1, &f.err), GEMCL_ERR_INVALID_ARG); /* targets */
+    ck_assert_int_eq(gc_op_nll(f.ops, &b, 0, &b, 10, &b, 0, 7, 1, &f.err), GC_ERR_INVALID_ARG); /* targets */
     gc_buffer_free(f.rt, &b);
     fx_close(&f);
 }

@@ -88,7 +88,7 @@ static float *stories_weights(int64_t *n) {
         return NULL;
     gc_model_file *m;
     gc_error err;
-    ck_assert_msg(gc_model_file_open(path, NULL, &m, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_file_open(path, NULL, &m, &err) == GC_OK, "%s", err.msg);
     const gc_tensor *t[64];
     const int nt = model_matrices(m, t, 64);
     int64_t total = 0;
@@ -384,7 +384,7 @@ static int count_entries(const char *dir) {
 static gc_model_file *open_ok(const char *path) {
     gc_model_file *m;
     gc_error err;
-    ck_assert_msg(gc_model_file_open(path, NULL, &m, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_file_open(path, NULL, &m, &err) == GC_OK, "%s", err.msg);
     return m;
 }
 
@@ -393,8 +393,8 @@ static int64_t gguf_int(const char *path, const char *key) {
     gc_mapped_file map;
     gc_gguf *g;
     gc_error err;
-    ck_assert_msg(gc_file_map(path, &map, &err) == GEMCL_OK, "%s", err.msg);
-    ck_assert_msg(gc_gguf_parse(path, map.data, map.size, &g, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_file_map(path, &map, &err) == GC_OK, "%s", err.msg);
+    ck_assert_msg(gc_gguf_parse(path, map.data, map.size, &g, &err) == GC_OK, "%s", err.msg);
     int64_t v = -1;
     if (!gc_gguf_get_int(g, key, &v))
         v = -1;

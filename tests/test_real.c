@@ -28,7 +28,7 @@ static cJSON *reference_rows(const char *model_key, cJSON **root) {
     size_t len;
     char *text = NULL;
     gc_error err;
-    ck_assert_msg(gc_file_read(path, &text, &len, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_file_read(path, &text, &len, &err) == GC_OK, "%s", err.msg);
     *root = cJSON_ParseWithLength(text, len);
     free(text);
     ck_assert_msg(*root, "%s does not parse", path);
@@ -126,7 +126,7 @@ static void every_method_runs(const char *path) {
     gc_error gerr;
     if (test_skip_if_missing(essay, "data/paul-graham-essays/gba.txt"))
         return;
-    ck_assert_msg(gc_file_read(essay, &text, &len, &gerr) == GEMCL_OK, "%s", gerr.msg);
+    ck_assert_msg(gc_file_read(essay, &text, &len, &gerr) == GC_OK, "%s", gerr.msg);
     len = len > 1500 ? 1500 : len; /* ~300 tokens */
     for (int m = 0; m < GEMCL_METHOD_COUNT_; m++) {
         gemcl_generate_params g = gemcl_generate_default_params();

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gemcl.h"
 #include "harness.h"
 #include "ops/ops_internal.h"
 #include "ops/profile.h"
@@ -199,11 +200,11 @@ END_TEST
 START_TEST(profile_values_are_checked_against_the_device) {
     gc_ops_profile base;
     gc_error err;
-    ck_assert_int_eq(gc_ops_profile_builtin("cpu", &base, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_ops_profile_builtin("cpu", &base, &err), GC_OK);
     gc_device dev = {.max_work_group_size = 256, .max_work_item_sizes = {256, 64, 64}};
     snprintf(dev.info.name, sizeof dev.info.name, "small device");
     dev.info.local_mem_bytes = 32768;
-    ck_assert_msg(gc_ops_profile_check_device(&base, &dev, "p.json", &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_ops_profile_check_device(&base, &dev, "p.json", &err) == GC_OK, "%s", err.msg);
     struct {
         gc_profile_field field;
         int value;
@@ -218,7 +219,7 @@ START_TEST(profile_values_are_checked_against_the_device) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         gc_ops_profile p = base;
         gc_ops_profile_set(&p, cases[i].field, cases[i].value);
-        ck_assert_int_eq(gc_ops_profile_check_device(&p, &dev, "p.json", &err), GEMCL_ERR_FORMAT);
+        ck_assert_int_eq(gc_ops_profile_check_device(&p, &dev, "p.json", &err), GC_ERR_FORMAT);
         ck_assert_msg(strstr(err.msg, cases[i].key) && strstr(err.msg, "p.json"), "%s", err.msg);
     }
     /* the private accumulators: within every work-group limit, but 16 x 64 work-items x 32 x 16 floats, twice,
@@ -229,16 +230,16 @@ START_TEST(profile_values_are_checked_against_the_device) {
     gc_ops_profile_set(&p, GC_PROFILE_GEMM_TM, 32);
     gc_ops_profile_set(&p, GC_PROFILE_GEMM_WN, 16);
     gc_ops_profile_set(&p, GC_PROFILE_GEMM_WM, 64);
-    ck_assert_int_eq(gc_ops_profile_check_device(&p, &big, "p.json", &err), GEMCL_ERR_FORMAT);
+    ck_assert_int_eq(gc_ops_profile_check_device(&p, &big, "p.json", &err), GC_ERR_FORMAT);
     ck_assert_msg(strstr(err.msg, "gemm_tm"), "%s", err.msg);
     gc_ops_profile_set(&p, GC_PROFILE_GEMM_TM, 8);
-    ck_assert_msg(gc_ops_profile_check_device(&p, &big, "p.json", &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_ops_profile_check_device(&p, &big, "p.json", &err) == GC_OK, "%s", err.msg);
     gc_runtime *rt = test_runtime();
     gc_ops *ops = NULL;
     gc_ops_profile huge = base;
     gc_ops_profile_set(&huge, GC_PROFILE_GEMM_WN, 64);
     gc_ops_profile_set(&huge, GC_PROFILE_GEMM_WM, 64);
-    ck_assert_int_eq(gc_ops_create_with_profile(rt, &huge, &ops, &err), GEMCL_ERR_FORMAT);
+    ck_assert_int_eq(gc_ops_create_with_profile(rt, &huge, &ops, &err), GC_ERR_FORMAT);
     ck_assert_ptr_null(ops);
     gc_runtime_free(rt);
 }
@@ -249,7 +250,7 @@ static gc_runtime *runtime_with_cache(const char *dir) {
     p.cache_dir = dir;
     gc_runtime *rt = NULL;
     gc_error err;
-    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GC_OK, "%s", err.msg);
     return rt;
 }
 
@@ -257,7 +258,7 @@ static void build_kernel(gc_runtime *rt) {
     static const char src[] = "__kernel void twice(__global float *x) { x[get_global_id(0)] *= 2.0f; }\n";
     cl_program prog;
     gc_error err;
-    ck_assert_msg(gc_program_build(rt, "twice", src, strlen(src), "", &prog, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_program_build(rt, "twice", src, strlen(src), "", &prog, &err) == GC_OK, "%s", err.msg);
     clReleaseProgram(prog);
 }
 
@@ -277,12 +278,12 @@ START_TEST(truncated_payload_with_valid_checksum_is_rebuilt) {
     path[strcspn(path, "\n")] = '\0';
     char *data;
     size_t len;
-    ck_assert_int_eq(gc_file_read(path, &data, &len, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(path, &data, &len, NULL), GC_OK);
     enum { HEADER = 32, BYTES_AT = 16, HASH_AT = 24 }; /* program.c's cache_header */
     uint64_t half = (len - HEADER) / 2, hash = gc_hash_bytes(GC_HASH_INIT, data + HEADER, half);
     memcpy(data + BYTES_AT, &half, 8);
     memcpy(data + HASH_AT, &hash, 8);
-    ck_assert_int_eq(gc_file_write_atomic(path, data, HEADER + half, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_file_write_atomic(path, data, HEADER + half, NULL), GC_OK);
     free(data);
     rt = runtime_with_cache(dir);
     build_kernel(rt);
@@ -392,7 +393,7 @@ START_TEST(bin_hf_and_gguf_copies_generate_the_same_ids) {
     ck_assert_msg(r.exit_code == 0, "%s", r.err);
     cli_exec(to_hf, &r);
     ck_assert_msg(r.exit_code == 0, "%s", r.err);
-    ck_assert_int_eq(gc_file_read(essay, &text, &len, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(essay, &text, &len, NULL), GC_OK);
     len = len < 730 ? len : 730; /* 424 tokens with BOS: the model stops on its own before the context fills */
     static id_list from_bin, from_hf, from_gguf;
     greedy_ids(model, text, len, &from_bin);
@@ -573,7 +574,7 @@ START_TEST(show_selected_json_is_always_one_parseable_object) {
             cJSON *j = NULL;
             if (to_file) {
                 ck_assert_ptr_null(strchr(r.out, '{')); /* stdout holds the text alone */
-                ck_assert_int_eq(gc_file_read(file, &text, &len, NULL), GEMCL_OK);
+                ck_assert_int_eq(gc_file_read(file, &text, &len, NULL), GC_OK);
                 j = cJSON_Parse(text);
                 free(text);
             } else {

@@ -55,15 +55,15 @@ static gc_runtime *runtime_with_cache(const char *cache_dir) {
     p.cache_dir = cache_dir;
     gc_runtime *rt = NULL;
     gc_error err;
-    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GC_OK, "%s", err.msg);
     return rt;
 }
 
 static void build_probe(gc_runtime *rt) {
     cl_program prog;
     gc_error err;
-    ck_assert_msg(gc_program_build(rt, "probe", probe_src, strlen(probe_src), "-DPROBE=1", &prog, &err) == GEMCL_OK,
-                  "%s", err.msg);
+    ck_assert_msg(gc_program_build(rt, "probe", probe_src, strlen(probe_src), "-DPROBE=1", &prog, &err) == GC_OK, "%s",
+                  err.msg);
     clReleaseProgram(prog);
 }
 
@@ -73,8 +73,8 @@ START_TEST(portable_turns_fast_paths_off_and_rejects_unknown_names) {
     gc_runtime_params p = gc_runtime_default_params();
     gc_runtime *rt = NULL;
     gc_error err;
-    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GEMCL_OK, "%s", err.msg);
-    const gemcl_device_info *d = &rt->dev.info;
+    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GC_OK, "%s", err.msg);
+    const gc_device_info *d = &rt->dev.info;
     unsigned have = (d->has_fp16 ? GC_FAST_FP16 : 0) | (d->has_subgroups ? GC_FAST_SUBGROUPS : 0) |
                     (d->has_int_dot ? GC_FAST_INT_DOT : 0);
     if (!getenv("GEMCL_PORTABLE"))
@@ -82,19 +82,19 @@ START_TEST(portable_turns_fast_paths_off_and_rejects_unknown_names) {
     gc_runtime_free(rt);
 
     p.portable = "all";
-    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GC_OK, "%s", err.msg);
     ck_assert_uint_eq(rt->fast_paths, 0);
     ck_assert_ptr_nonnull(strstr(rt->build_options, "-DGC_HAS_FP16=0 -DGC_HAS_SUBGROUPS=0 -DGC_HAS_INT_DOT=0"));
     gc_runtime_free(rt);
 
     p.portable = "int_dot,fp16";
-    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GC_OK, "%s", err.msg);
     ck_assert_uint_eq(rt->fast_paths, have & GC_FAST_SUBGROUPS);
     gc_runtime_free(rt);
 
     p.portable = "fp16,subgroup";
     rt = NULL;
-    ck_assert_int_eq(gc_runtime_create(&p, &rt, &err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_runtime_create(&p, &rt, &err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_null(rt);
     ck_assert_ptr_nonnull(strstr(err.msg, "unknown fast path 'subgroup'"));
 }
@@ -104,9 +104,9 @@ START_TEST(device_choice_by_index_and_name) {
     gc_device *devs = NULL;
     int n = 0, idx = -1;
     gc_error err;
-    ck_assert_int_eq(gc_devices_enumerate(&devs, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_devices_enumerate(&devs, &n, &err), GC_OK);
     ck_assert_int_ge(n, 1);
-    ck_assert_int_eq(gc_devices_choose(devs, n, "0", &idx, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_devices_choose(devs, n, "0", &idx, &err), GC_OK);
     ck_assert_int_eq(idx, 0);
     /* a case-swapped substring of the last device's name picks that device */
     char sub[8] = {0};
@@ -114,13 +114,13 @@ START_TEST(device_choice_by_index_and_name) {
     for (int i = 0; i < 4 && name[i]; i++)
         sub[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
     idx = -1;
-    ck_assert_int_eq(gc_devices_choose(devs, n, sub, &idx, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_devices_choose(devs, n, sub, &idx, &err), GC_OK);
     ck_assert_int_ge(idx, 0);
     ck_assert_ptr_nonnull(strstr(devs[idx].info.name, name[0] ? (char[]){name[0], 0} : ""));
     /* the default is the first GPU, else device 0 */
     int def = gc_devices_default(devs, n);
     for (int i = 0; i < def; i++)
-        ck_assert_int_ne(devs[i].info.type, GEMCL_DEVICE_TYPE_GPU);
+        ck_assert_int_ne(devs[i].info.type, GC_DEVICE_TYPE_GPU);
     free(devs);
 }
 END_TEST
@@ -129,16 +129,16 @@ START_TEST(unknown_device_is_an_error_listing_devices) {
     gc_device *devs = NULL;
     int n = 0, idx = -1;
     gc_error err;
-    ck_assert_int_eq(gc_devices_enumerate(&devs, &n, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_devices_choose(devs, n, "no-such-device-xyz", &idx, &err), GEMCL_ERR_NOT_FOUND);
+    ck_assert_int_eq(gc_devices_enumerate(&devs, &n, &err), GC_OK);
+    ck_assert_int_eq(gc_devices_choose(devs, n, "no-such-device-xyz", &idx, &err), GC_ERR_NOT_FOUND);
     ck_assert_ptr_nonnull(strstr(err.msg, "no-such-device-xyz"));
     ck_assert_ptr_nonnull(strstr(err.msg, devs[0].info.name));
-    ck_assert_int_eq(gc_devices_choose(devs, n, "9999", &idx, &err), GEMCL_ERR_NOT_FOUND);
+    ck_assert_int_eq(gc_devices_choose(devs, n, "9999", &idx, &err), GC_ERR_NOT_FOUND);
     const char *env = getenv("GEMCL_DEVICE"); /* put back after: with CK_FORK=no later tests read it */
     char outer[256] = "";
     snprintf(outer, sizeof outer, "%s", env ? env : "");
     setenv("GEMCL_DEVICE", "still-no-such-device", 1);
-    ck_assert_int_eq(gc_devices_choose(devs, n, NULL, &idx, &err), GEMCL_ERR_NOT_FOUND);
+    ck_assert_int_eq(gc_devices_choose(devs, n, NULL, &idx, &err), GC_ERR_NOT_FOUND);
     ck_assert_ptr_nonnull(strstr(err.msg, "GEMCL_DEVICE"));
     if (*outer)
         setenv("GEMCL_DEVICE", outer, 1);
@@ -164,7 +164,7 @@ START_TEST(the_device_gemcl_device_names_is_the_one_the_runtime_uses) {
     gc_device *devs = NULL;
     int n = 0;
     gc_error err;
-    ck_assert_int_eq(gc_devices_enumerate(&devs, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_devices_enumerate(&devs, &n, &err), GC_OK);
     const char *env = getenv("GEMCL_DEVICE");
     char outer[256] = "";
     snprintf(outer, sizeof outer, "%s", env ? env : "");
@@ -265,22 +265,22 @@ static void check_damaged_cache_is_replaced(void (*damage)(const char *path)) {
 static void truncate_half(const char *path) {
     char *data;
     size_t len;
-    ck_assert_int_eq(gc_file_read(path, &data, &len, NULL), GEMCL_OK);
-    ck_assert_int_eq(gc_file_write_atomic(path, data, len / 2, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(path, &data, &len, NULL), GC_OK);
+    ck_assert_int_eq(gc_file_write_atomic(path, data, len / 2, NULL), GC_OK);
     free(data);
 }
 
 static void flip_payload_byte(const char *path) {
     char *data;
     size_t len;
-    ck_assert_int_eq(gc_file_read(path, &data, &len, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(path, &data, &len, NULL), GC_OK);
     data[len - 1] ^= 0x5a;
-    ck_assert_int_eq(gc_file_write_atomic(path, data, len, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_file_write_atomic(path, data, len, NULL), GC_OK);
     free(data);
 }
 
 static void garbage(const char *path) {
-    ck_assert_int_eq(gc_file_write_atomic(path, "garbage", 7, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_file_write_atomic(path, "garbage", 7, NULL), GC_OK);
 }
 
 START_TEST(truncated_cache_file_is_ignored_and_replaced) {
@@ -299,7 +299,7 @@ START_TEST(syntax_error_returns_build_log) {
     const char *bad = "__kernel void broken(__global float *x) { x[0] = undeclared_thing_42; }\n";
     cl_program prog = NULL;
     gc_error err;
-    ck_assert_int_eq(gc_program_build(rt, "broken.cl", bad, strlen(bad), NULL, &prog, &err), GEMCL_ERR_BUILD);
+    ck_assert_int_eq(gc_program_build(rt, "broken.cl", bad, strlen(bad), NULL, &prog, &err), GC_ERR_BUILD);
     ck_assert_ptr_null(prog);
     ck_assert_ptr_nonnull(strstr(err.msg, "broken.cl"));
     ck_assert_msg(strstr(err.msg, "undeclared_thing_42") != NULL, "build log missing from: %s", err.msg);
@@ -312,11 +312,11 @@ START_TEST(allocation_above_max_is_refused) {
     gc_buffer b;
     gc_error err;
     size_t too_big = (size_t)rt->dev.info.max_alloc_bytes + 1;
-    ck_assert_int_eq(gc_buffer_alloc(rt, too_big, "test tensor", &b, &err), GEMCL_ERR_OUT_OF_MEMORY);
+    ck_assert_int_eq(gc_buffer_alloc(rt, too_big, "test tensor", &b, &err), GC_ERR_OUT_OF_MEMORY);
     ck_assert_ptr_nonnull(strstr(err.msg, "test tensor"));
     ck_assert_ptr_null(b.mem);
     ck_assert_uint_eq(rt->bytes_current, 0);
-    ck_assert_int_eq(gc_buffer_alloc(rt, 0, "empty", &b, &err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_buffer_alloc(rt, 0, "empty", &b, &err), GC_ERR_INVALID_ARG);
     gc_runtime_free(rt);
 }
 END_TEST
@@ -325,11 +325,11 @@ START_TEST(peak_accounting_is_exact) {
     gc_runtime *rt = test_runtime();
     gc_buffer a, b, c;
     gc_error err;
-    ck_assert_int_eq(gc_buffer_alloc(rt, 1000, "a", &a, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_alloc(rt, 3000, "b", &b, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, 1000, "a", &a, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, 3000, "b", &b, &err), GC_OK);
     ck_assert_uint_eq(rt->bytes_current, 4000);
     gc_buffer_free(rt, &a);
-    ck_assert_int_eq(gc_buffer_alloc(rt, 500, "c", &c, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, 500, "c", &c, &err), GC_OK);
     ck_assert_uint_eq(rt->bytes_current, 3500);
     ck_assert_uint_eq(rt->bytes_peak, 4000);
     gc_runtime_reset_peak(rt);
@@ -347,7 +347,7 @@ START_TEST(add_kernel_matches_reference_on_odd_sizes) {
     gc_runtime *rt = test_runtime();
     gc_ops *ops;
     gc_error err;
-    ck_assert_int_eq(gc_ops_create(rt, &ops, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_ops_create(rt, &ops, &err), GC_OK);
     const size_t sizes[] = {1, 7, 63, 64, 65, 1000, 4097};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         size_t n = sizes[s], off = 3;
@@ -358,13 +358,13 @@ START_TEST(add_kernel_matches_reference_on_odd_sizes) {
         for (size_t i = 0; i < n; i++)
             want[i] = a[off + i] + b[i];
         gc_buffer da, db, dout;
-        ck_assert_int_eq(gc_buffer_alloc(rt, (n + off) * 4, "a", &da, &err), GEMCL_OK);
-        ck_assert_int_eq(gc_buffer_alloc(rt, n * 4, "b", &db, &err), GEMCL_OK);
-        ck_assert_int_eq(gc_buffer_alloc(rt, n * 4, "out", &dout, &err), GEMCL_OK);
-        ck_assert_int_eq(gc_buffer_write(rt, &da, 0, a, (n + off) * 4, &err), GEMCL_OK);
-        ck_assert_int_eq(gc_buffer_write(rt, &db, 0, b, n * 4, &err), GEMCL_OK);
-        ck_assert_msg(gc_op_add_f32(ops, &da, off, &db, 0, &dout, 0, n, &err) == GEMCL_OK, "%s", err.msg);
-        ck_assert_int_eq(gc_buffer_read(rt, &dout, 0, got, n * 4, &err), GEMCL_OK);
+        ck_assert_int_eq(gc_buffer_alloc(rt, (n + off) * 4, "a", &da, &err), GC_OK);
+        ck_assert_int_eq(gc_buffer_alloc(rt, n * 4, "b", &db, &err), GC_OK);
+        ck_assert_int_eq(gc_buffer_alloc(rt, n * 4, "out", &dout, &err), GC_OK);
+        ck_assert_int_eq(gc_buffer_write(rt, &da, 0, a, (n + off) * 4, &err), GC_OK);
+        ck_assert_int_eq(gc_buffer_write(rt, &db, 0, b, n * 4, &err), GC_OK);
+        ck_assert_msg(gc_op_add_f32(ops, &da, off, &db, 0, &dout, 0, n, &err) == GC_OK, "%s", err.msg);
+        ck_assert_int_eq(gc_buffer_read(rt, &dout, 0, got, n * 4, &err), GC_OK);
         double e = test_nmse(got, want, n);
         ck_assert_msg(e <= 1e-7, "n=%zu nmse=%g", n, e);
         gc_buffer_free(rt, &da);
@@ -383,9 +383,9 @@ START_TEST(out_of_range_copy_is_refused) {
     gc_buffer b;
     gc_error err;
     float x[4] = {0};
-    ck_assert_int_eq(gc_buffer_alloc(rt, 8, "small", &b, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_write(rt, &b, 4, x, 8, &err), GEMCL_ERR_INVALID_ARG);
-    ck_assert_int_eq(gc_buffer_read(rt, &b, 0, x, 16, &err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_buffer_alloc(rt, 8, "small", &b, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &b, 4, x, 8, &err), GC_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_buffer_read(rt, &b, 0, x, 16, &err), GC_ERR_INVALID_ARG);
     gc_buffer_free(rt, &b);
     gc_runtime_free(rt);
 }

@@ -24,8 +24,8 @@ static const char *smollm2_dir(void) {
         return dir;
     gc_model_card card;
     gc_error err;
-    ck_assert_msg(gc_model_card_load("smollm2-135m", &card, &err) == GEMCL_OK, "%s", err.msg);
-    ck_assert_msg(gc_gen_model(&card, 1, GC_DTYPE_F16, NULL, dir, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_card_load("smollm2-135m", &card, &err) == GC_OK, "%s", err.msg);
+    ck_assert_msg(gc_gen_model(&card, 1, GC_DTYPE_F16, NULL, dir, &err) == GC_OK, "%s", err.msg);
     FILE *f = fopen(stamp, "w");
     ck_assert_ptr_nonnull(f);
     fclose(f);
@@ -53,10 +53,10 @@ START_TEST(smollm2_shape_runs_4k_prompt_within_allocation_limits) {
     gc_seq *seq;
     gc_error err;
     gc_seq_params p = {n + 1, 512};
-    ck_assert_msg(gc_seq_create(s.ops, s.dm, &p, &seq, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_seq_create(s.ops, s.dm, &p, &seq, &err) == GC_OK, "%s", err.msg);
     float *logits = malloc((size_t)vocab * sizeof *logits);
     int32_t next = -1;
-    ck_assert_msg(gc_seq_prefill(seq, ids, NULL, n, NULL, &next, logits, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_seq_prefill(seq, ids, NULL, n, NULL, &next, logits, &err) == GC_OK, "%s", err.msg);
     ck_assert_int_eq(seq->n_past, n);
     ck_assert(next >= 0 && next < vocab);
     int best = 0;
@@ -66,7 +66,7 @@ START_TEST(smollm2_shape_runs_4k_prompt_within_allocation_limits) {
             best = i;
     }
     ck_assert_int_eq(next, best); /* the device argmax agrees with the logits it produced */
-    ck_assert_msg(gc_seq_decode(seq, next, NULL, &next, NULL, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_seq_decode(seq, next, NULL, &next, NULL, &err) == GC_OK, "%s", err.msg);
     /* every buffer went through gc_buffer_alloc, which refuses sizes above the device maximum; the KV cache
      * is one buffer per layer and tensor, so the largest is a few MiB even at 4K tokens */
     ck_assert_uint_le(seq->k_cache[0].bytes, s.rt->dev.info.max_alloc_bytes);
@@ -91,7 +91,7 @@ START_TEST(gemfilter_pass1_peak_is_below_full_kv_at_16k) {
     gc_runtime_reset_peak(s.rt);
     gc_buffer k, q;
     gc_error err;
-    ck_assert_msg(gc_filter_pass(s.ops, s.dm, ids, n, 1, 512, NULL, &k, &q, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_filter_pass(s.ops, s.dm, ids, n, 1, 512, NULL, &k, &q, &err) == GC_OK, "%s", err.msg);
     ck_assert_uint_eq(k.bytes, (size_t)n * hp->n_kv_heads * hp->head_dim * 4);
     gc_buffer_free(s.rt, &k);
     gc_buffer_free(s.rt, &q);

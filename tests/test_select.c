@@ -17,7 +17,7 @@ typedef struct fixture {
 
 static fixture fixture_make(void) {
     fixture f = {.rt = test_runtime()};
-    ck_assert_int_eq(gc_ops_create(f.rt, &f.ops, &f.err), GEMCL_OK);
+    ck_assert_int_eq(gc_ops_create(f.rt, &f.ops, &f.err), GC_OK);
     return f;
 }
 
@@ -30,14 +30,14 @@ static void fixture_free(fixture *f) {
 /* A device copy of x (count floats). */
 static gc_buffer upload(fixture *f, const float *x, size_t count) {
     gc_buffer b;
-    ck_assert_int_eq(gc_buffer_alloc(f->rt, count * sizeof(float), "test input", &b, &f->err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_write(f->rt, &b, 0, x, count * sizeof(float), &f->err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(f->rt, count * sizeof(float), "test input", &b, &f->err), GC_OK);
+    ck_assert_int_eq(gc_buffer_write(f->rt, &b, 0, x, count * sizeof(float), &f->err), GC_OK);
     return b;
 }
 
 static gc_buffer device_alloc(fixture *f, size_t bytes) {
     gc_buffer b;
-    ck_assert_int_eq(gc_buffer_alloc(f->rt, bytes, "test output", &b, &f->err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(f->rt, bytes, "test output", &b, &f->err), GC_OK);
     return b;
 }
 
@@ -114,9 +114,9 @@ static void check_score(fixture *f, int n, int H, int G, int d) {
     ref_score(q + q_off, k + k_off, want, n, H, G, d);
     gc_buffer dq = upload(f, q, q_off + (size_t)H * d), dk = upload(f, k, k_off + k_rows * G * d);
     gc_buffer ds = device_alloc(f, (s_off + n) * sizeof(float));
-    ck_assert_msg(gc_op_gemfilter_score(f->ops, &dq, q_off, &dk, k_off, &ds, s_off, n, H, G, d, &f->err) == GEMCL_OK,
-                  "%s", f->err.msg);
-    ck_assert_int_eq(gc_buffer_read(f->rt, &ds, s_off * sizeof(float), got, n * sizeof(float), &f->err), GEMCL_OK);
+    ck_assert_msg(gc_op_gemfilter_score(f->ops, &dq, q_off, &dk, k_off, &ds, s_off, n, H, G, d, &f->err) == GC_OK, "%s",
+                  f->err.msg);
+    ck_assert_int_eq(gc_buffer_read(f->rt, &ds, s_off * sizeof(float), got, n * sizeof(float), &f->err), GC_OK);
     double e = test_nmse(got, want, (size_t)n);
     ck_assert_msg(e <= 1e-6, "score n=%d H=%d G=%d d=%d nmse=%g", n, H, G, d, e);
     gc_buffer_free(f->rt, &dq), gc_buffer_free(f->rt, &dk), gc_buffer_free(f->rt, &ds);
@@ -140,9 +140,9 @@ END_TEST
 START_TEST(score_rejects_heads_not_divisible_by_kv_heads) {
     fixture f = fixture_make();
     gc_buffer b = device_alloc(&f, 4096);
-    ck_assert_int_eq(gc_op_gemfilter_score(f.ops, &b, 0, &b, 0, &b, 0, 4, 6, 4, 8, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_gemfilter_score(f.ops, &b, 0, &b, 0, &b, 0, 4, 6, 4, 8, &f.err), GC_ERR_INVALID_ARG);
     /* k too short for n rows */
-    ck_assert_int_eq(gc_op_gemfilter_score(f.ops, &b, 0, &b, 0, &b, 0, 200, 4, 2, 8, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_gemfilter_score(f.ops, &b, 0, &b, 0, &b, 0, 200, 4, 2, 8, &f.err), GC_ERR_INVALID_ARG);
     gc_buffer_free(f.rt, &b);
     fixture_free(&f);
 }
@@ -158,8 +158,8 @@ START_TEST(pool_is_zero_padded_mean_of_five_including_edges) {
         test_fill_random(s, (size_t)n, (unsigned)n);
         ref_pool(s, want, n);
         gc_buffer ds = upload(&f, s, (size_t)n), dp = device_alloc(&f, (size_t)(n + 1) * sizeof(float));
-        ck_assert_int_eq(gc_op_pool_avg5(f.ops, &ds, 0, &dp, 1, n, &f.err), GEMCL_OK);
-        ck_assert_int_eq(gc_buffer_read(f.rt, &dp, sizeof(float), got, (size_t)n * sizeof(float), &f.err), GEMCL_OK);
+        ck_assert_int_eq(gc_op_pool_avg5(f.ops, &ds, 0, &dp, 1, n, &f.err), GC_OK);
+        ck_assert_int_eq(gc_buffer_read(f.rt, &dp, sizeof(float), got, (size_t)n * sizeof(float), &f.err), GC_OK);
         double e = test_nmse(got, want, (size_t)n);
         ck_assert_msg(e <= 1e-7, "pool n=%d nmse=%g", n, e);
         /* the edges divide by 5, not by the number of terms present */
@@ -195,8 +195,8 @@ static void check_topk(fixture *f, gc_topk_scratch *ts, const float *x, int n, i
     int *want = malloc((size_t)(k < n ? k : n) * sizeof *want), *got = malloc((size_t)(k < n ? k : n) * sizeof *got);
     int m = ref_topk(x, n, k, want);
     gc_buffer dx = upload(f, x, (size_t)n), di = device_alloc(f, (size_t)(m + 3) * sizeof(int));
-    ck_assert_msg(gc_op_topk_indices(f->ops, ts, &dx, 0, &di, 3, n, k, &f->err) == GEMCL_OK, "%s", f->err.msg);
-    ck_assert_int_eq(gc_buffer_read(f->rt, &di, 3 * sizeof(int), got, (size_t)m * sizeof(int), &f->err), GEMCL_OK);
+    ck_assert_msg(gc_op_topk_indices(f->ops, ts, &dx, 0, &di, 3, n, k, &f->err) == GC_OK, "%s", f->err.msg);
+    ck_assert_int_eq(gc_buffer_read(f->rt, &di, 3 * sizeof(int), got, (size_t)m * sizeof(int), &f->err), GC_OK);
     for (int i = 0; i < m; i++)
         ck_assert_msg(got[i] == want[i], "%s n=%d k=%d: position %d is %d, want %d (local %zu, ipg %d)", label, n, k,
                       i, got[i], want[i], ts->local_size, ts->items_per_group);
@@ -209,7 +209,7 @@ START_TEST(topk_matches_reference_with_and_without_ties) {
     const int lens[] = {1, 5, 1023, 1024, 1025, 65537, 262144}, ks[] = {1, 7, 1024, 8192};
     const char *names[N_KINDS] = {"uniform", "quantised", "all-equal", "negative"};
     gc_topk_scratch *ts;
-    ck_assert_int_eq(gc_topk_scratch_create(f.ops, 262144, 8192, &ts, &f.err), GEMCL_OK);
+    ck_assert_int_eq(gc_topk_scratch_create(f.ops, 262144, 8192, &ts, &f.err), GC_OK);
     float *x = malloc(262144 * sizeof *x);
     for (int li = 0; li < 7; li++)
         for (int kind = 0; kind < N_KINDS; kind++) {
@@ -227,7 +227,7 @@ START_TEST(topk_is_correct_for_any_local_size_and_group_count) {
     fixture f = fixture_make();
     gc_topk_scratch *ts;
     /* a large max_n so that small items_per_group values really spread the work over many groups */
-    ck_assert_int_eq(gc_topk_scratch_create(f.ops, 1 << 23, 4096, &ts, &f.err), GEMCL_OK);
+    ck_assert_int_eq(gc_topk_scratch_create(f.ops, 1 << 23, 4096, &ts, &f.err), GC_OK);
     const size_t locals[] = {1, 3, 64, 100, 1000, 4096};
     const int per_group[] = {1, 37, 1000, 1 << 20};
     const int n = 5003;
@@ -250,15 +250,15 @@ END_TEST
 START_TEST(topk_ranks_nan_last_and_signed_zeros_equal) {
     fixture f = fixture_make();
     gc_topk_scratch *ts;
-    ck_assert_int_eq(gc_topk_scratch_create(f.ops, 64, 64, &ts, &f.err), GEMCL_OK);
+    ck_assert_int_eq(gc_topk_scratch_create(f.ops, 64, 64, &ts, &f.err), GC_OK);
     float x[12] = {NAN, -INFINITY, -0.0f, 0.0f, -NAN, 1.0f, -0.0f, INFINITY, 0.0f, NAN, -5.0f, -INFINITY};
     for (int k = 1; k <= 12; k++)
         check_topk(&f, ts, x, 12, k, "nan/zeros");
     /* spelled out: inf, 1, then the four zeros by index (2 and 3 before 6 and 8) */
     int got[4];
     gc_buffer dx = upload(&f, x, 12), di = device_alloc(&f, sizeof got);
-    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 0, &di, 0, 12, 4, &f.err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_read(f.rt, &di, 0, got, sizeof got, &f.err), GEMCL_OK);
+    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 0, &di, 0, 12, 4, &f.err), GC_OK);
+    ck_assert_int_eq(gc_buffer_read(f.rt, &di, 0, got, sizeof got, &f.err), GC_OK);
     const int expect[4] = {2, 3, 5, 7};
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(got[i], expect[i]);
@@ -272,18 +272,18 @@ START_TEST(topk_selects_sorted_unique_indices_and_returns_memory) {
     gc_runtime *rt = test_runtime();
     size_t before = rt->bytes_current;
     fixture f = {.rt = rt};
-    ck_assert_int_eq(gc_ops_create(rt, &f.ops, &f.err), GEMCL_OK);
+    ck_assert_int_eq(gc_ops_create(rt, &f.ops, &f.err), GC_OK);
     const int n = 100000, k = 1024;
     float *x = malloc(n * sizeof *x);
     int *idx = malloc(k * sizeof *idx);
     char *chosen = calloc(n, 1);
     fill_values(x, n, QUANTISED, 7);
     gc_topk_scratch *ts;
-    ck_assert_int_eq(gc_topk_scratch_create(f.ops, n, k, &ts, &f.err), GEMCL_OK);
+    ck_assert_int_eq(gc_topk_scratch_create(f.ops, n, k, &ts, &f.err), GC_OK);
     gc_buffer dx = upload(&f, x, n), di = device_alloc(&f, k * sizeof(int));
     for (int rep = 0; rep < 2; rep++) { /* the scratch is reusable */
-        ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 0, &di, 0, n, k, &f.err), GEMCL_OK);
-        ck_assert_int_eq(gc_buffer_read(rt, &di, 0, idx, k * sizeof(int), &f.err), GEMCL_OK);
+        ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 0, &di, 0, n, k, &f.err), GC_OK);
+        ck_assert_int_eq(gc_buffer_read(rt, &di, 0, idx, k * sizeof(int), &f.err), GC_OK);
         for (int i = 0; i < k; i++) {
             ck_assert_int_ge(idx[i], 0);
             ck_assert_int_lt(idx[i], n);
@@ -314,14 +314,14 @@ END_TEST
 START_TEST(topk_refuses_requests_beyond_its_scratch_or_buffers) {
     fixture f = fixture_make();
     gc_topk_scratch *ts;
-    ck_assert_int_eq(gc_topk_scratch_create(f.ops, 100, 10, &ts, &f.err), GEMCL_OK);
+    ck_assert_int_eq(gc_topk_scratch_create(f.ops, 100, 10, &ts, &f.err), GC_OK);
     gc_buffer dx = device_alloc(&f, 200 * sizeof(float)), di = device_alloc(&f, 10 * sizeof(int));
-    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 0, &di, 0, 101, 5, &f.err), GEMCL_ERR_INVALID_ARG);
-    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 0, &di, 0, 100, 11, &f.err), GEMCL_ERR_INVALID_ARG);
-    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 0, &di, 1, 100, 10, &f.err), GEMCL_ERR_INVALID_ARG);
-    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 150, &di, 0, 100, 10, &f.err), GEMCL_ERR_INVALID_ARG);
-    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 0, &di, 0, 0, 10, &f.err), GEMCL_OK); /* nothing to do */
-    ck_assert_int_eq(gc_topk_scratch_create(f.ops, 0, 10, &(gc_topk_scratch *){NULL}, &f.err), GEMCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 0, &di, 0, 101, 5, &f.err), GC_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 0, &di, 0, 100, 11, &f.err), GC_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 0, &di, 1, 100, 10, &f.err), GC_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 150, &di, 0, 100, 10, &f.err), GC_ERR_INVALID_ARG);
+    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dx, 0, &di, 0, 0, 10, &f.err), GC_OK); /* nothing to do */
+    ck_assert_int_eq(gc_topk_scratch_create(f.ops, 0, 10, &(gc_topk_scratch *){NULL}, &f.err), GC_ERR_INVALID_ARG);
     gc_buffer_free(f.rt, &dx), gc_buffer_free(f.rt, &di);
     gc_topk_scratch_free(ts);
     fixture_free(&f);
@@ -344,11 +344,11 @@ START_TEST(gemfilter_selection_matches_plain_c_chain) {
     gc_buffer ds = device_alloc(&f, n * sizeof(float)), dp = device_alloc(&f, n * sizeof(float));
     gc_buffer di = device_alloc(&f, k * sizeof(int));
     gc_topk_scratch *ts;
-    ck_assert_int_eq(gc_topk_scratch_create(f.ops, n, k, &ts, &f.err), GEMCL_OK);
-    ck_assert_int_eq(gc_op_gemfilter_score(f.ops, &dq, 0, &dk, 0, &ds, 0, n, H, G, d, &f.err), GEMCL_OK);
-    ck_assert_int_eq(gc_op_pool_avg5(f.ops, &ds, 0, &dp, 0, n, &f.err), GEMCL_OK);
-    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dp, 0, &di, 0, n, k, &f.err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_read(f.rt, &di, 0, got, k * sizeof(int), &f.err), GEMCL_OK);
+    ck_assert_int_eq(gc_topk_scratch_create(f.ops, n, k, &ts, &f.err), GC_OK);
+    ck_assert_int_eq(gc_op_gemfilter_score(f.ops, &dq, 0, &dk, 0, &ds, 0, n, H, G, d, &f.err), GC_OK);
+    ck_assert_int_eq(gc_op_pool_avg5(f.ops, &ds, 0, &dp, 0, n, &f.err), GC_OK);
+    ck_assert_int_eq(gc_op_topk_indices(f.ops, ts, &dp, 0, &di, 0, n, k, &f.err), GC_OK);
+    ck_assert_int_eq(gc_buffer_read(f.rt, &di, 0, got, k * sizeof(int), &f.err), GC_OK);
     /* fp32 and double scores may only disagree on near-ties at the boundary (the k-th pooled value) */
     float kth = INFINITY, scale = 0.0f;
     for (int i = 0; i < k; i++)
@@ -374,7 +374,7 @@ END_TEST
 /* fixture_make on the runtime that leaves out the fast paths `portable` names. */
 static fixture fixture_make_portable(const char *portable) {
     fixture f = {.rt = test_runtime_portable(portable)};
-    ck_assert_int_eq(gc_ops_create(f.rt, &f.ops, &f.err), GEMCL_OK);
+    ck_assert_int_eq(gc_ops_create(f.rt, &f.ops, &f.err), GC_OK);
     return f;
 }
 
@@ -387,13 +387,13 @@ static int *device_selection(fixture *f, const float *q, const float *kk, int n,
     gc_buffer ds = device_alloc(f, (size_t)n * sizeof(float)), dp = device_alloc(f, (size_t)n * sizeof(float));
     gc_buffer di = device_alloc(f, (size_t)m * sizeof(int));
     gc_topk_scratch *ts;
-    ck_assert_int_eq(gc_topk_scratch_create(f->ops, n, k, &ts, &f->err), GEMCL_OK);
+    ck_assert_int_eq(gc_topk_scratch_create(f->ops, n, k, &ts, &f->err), GC_OK);
     ts->local_size = local;
     ts->items_per_group = items_per_group;
-    ck_assert_int_eq(gc_op_gemfilter_score(f->ops, &dq, 0, &dk, 0, &ds, 0, n, H, G, d, &f->err), GEMCL_OK);
-    ck_assert_int_eq(gc_op_pool_avg5(f->ops, &ds, 0, &dp, 0, n, &f->err), GEMCL_OK);
-    ck_assert_int_eq(gc_op_topk_indices(f->ops, ts, &dp, 0, &di, 0, n, k, &f->err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_read(f->rt, &di, 0, got, (size_t)m * sizeof(int), &f->err), GEMCL_OK);
+    ck_assert_int_eq(gc_op_gemfilter_score(f->ops, &dq, 0, &dk, 0, &ds, 0, n, H, G, d, &f->err), GC_OK);
+    ck_assert_int_eq(gc_op_pool_avg5(f->ops, &ds, 0, &dp, 0, n, &f->err), GC_OK);
+    ck_assert_int_eq(gc_op_topk_indices(f->ops, ts, &dp, 0, &di, 0, n, k, &f->err), GC_OK);
+    ck_assert_int_eq(gc_buffer_read(f->rt, &di, 0, got, (size_t)m * sizeof(int), &f->err), GC_OK);
     gc_topk_scratch_free(ts);
     gc_buffer_free(f->rt, &dq), gc_buffer_free(f->rt, &dk), gc_buffer_free(f->rt, &ds);
     gc_buffer_free(f->rt, &dp), gc_buffer_free(f->rt, &di);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gemcl.h"
 #include "harness.h"
 #include "serve_harness.h"
 

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gemcl.h"
+#include "api_edge.h"
 #include "harness.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -210,9 +212,9 @@ static void check_vectors(const gc_tokenizer *t, const char *stem, const char *l
     size_t inp_len, out_len;
     gc_error err;
     snprintf(rel, sizeof rel, "models/ggml-vocab/%s.inp", stem);
-    ck_assert_int_eq(gc_file_read(test_shared_path(rel), &inp, &inp_len, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(test_shared_path(rel), &inp, &inp_len, &err), GC_OK);
     snprintf(rel, sizeof rel, "models/ggml-vocab/%s.out", stem);
-    ck_assert_int_eq(gc_file_read(test_shared_path(rel), &out, &out_len, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(test_shared_path(rel), &out, &out_len, &err), GC_OK);
     const char *strs[64];
     size_t lens[64];
     int n = split_inputs(inp, inp_len, strs, lens, 64), exact = 0, round_trips = 0;
@@ -220,7 +222,7 @@ static void check_vectors(const gc_tokenizer *t, const char *stem, const char *l
     for (int i = 0; i < n; i++) {
         int32_t want[512], *got;
         int n_want = expected_ids(out, i, want, 512), n_got;
-        ck_assert_int_eq(gc_tokenizer_encode(t, strs[i], lens[i], false, false, &got, &n_got, &err), GEMCL_OK);
+        ck_assert_int_eq(gc_tokenizer_encode(t, strs[i], lens[i], false, false, &got, &n_got, &err), GC_OK);
         if (ids_equal(got, n_got, want, n_want))
             exact++;
         else
@@ -228,7 +230,7 @@ static void check_vectors(const gc_tokenizer *t, const char *stem, const char *l
                     n_got, n_want);
         char *text;
         size_t text_len;
-        ck_assert_int_eq(gc_tokenizer_decode(t, got, n_got, &text, &text_len, &err), GEMCL_OK);
+        ck_assert_int_eq(gc_tokenizer_decode(t, got, n_got, &text, &text_len, &err), GC_OK);
         round_trips += text_len == lens[i] && memcmp(text, strs[i], text_len) == 0;
         free(text);
         free(got);
@@ -243,7 +245,7 @@ static void check_vectors(const gc_tokenizer *t, const char *stem, const char *l
 static gc_tokenizer *load_shared(const char *rel, int vocab_size) {
     gc_tokenizer *t = NULL;
     gc_error err;
-    ck_assert_msg(gc_tokenizer_load(test_shared_path(rel), vocab_size, &t, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_tokenizer_load(test_shared_path(rel), vocab_size, &t, &err) == GC_OK, "%s", err.msg);
     return t;
 }
 
@@ -275,10 +277,10 @@ static gc_tokenizer *load_gguf_vocab(const char *rel) {
     gguf_vocab g;
     gc_error err;
     gc_tokenizer *t = NULL;
-    ck_assert_int_eq(gc_file_read(test_shared_path(rel), &data, &len, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(test_shared_path(rel), &data, &len, &err), GC_OK);
     ck_assert_msg(gguf_read_vocab(data, len, &g), "%s: not a GGUF the test reader understands", rel);
     ck_assert_str_eq(g.model, "llama");
-    ck_assert_msg(gc_tokenizer_from_vocab(&g.v, &t, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_tokenizer_from_vocab(&g.v, &t, &err) == GC_OK, "%s", err.msg);
     gguf_vocab_free(&g);
     free(data);
     return t;
@@ -314,7 +316,7 @@ START_TEST(qwen2_gguf_matches_llama_cpp_vectors) {
         return;
     gc_tokenizer *t;
     gc_error err;
-    ck_assert_msg(gc_model_tokenizer_load(path, &t, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_model_tokenizer_load(path, &t, &err) == GC_OK, "%s", err.msg);
     ck_assert_int_eq(gc_tokenizer_get_kind(t), GC_TOKENIZER_BPE);
     ck_assert_int_eq(gc_tokenizer_n_vocab(t), 151936);
     check_vectors(t, "ggml-vocab-qwen2.gguf", "qwen2 GGUF");
@@ -350,9 +352,9 @@ static int round_trip_file(const gc_tokenizer *t, const char *path) {
     int32_t *ids;
     int n;
     gc_error err;
-    ck_assert_int_eq(gc_file_read(path, &data, &len, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_tokenizer_encode(t, data, len, false, false, &ids, &n, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_tokenizer_decode(t, ids, n, &text, &text_len, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(path, &data, &len, &err), GC_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(t, data, len, false, false, &ids, &n, &err), GC_OK);
+    ck_assert_int_eq(gc_tokenizer_decode(t, ids, n, &text, &text_len, &err), GC_OK);
     ck_assert_msg(text_len == len && memcmp(text, data, len) == 0, "%s does not round-trip", path);
     ck_assert_int_gt(n, 0);
     ck_assert_int_lt(n, (int)len); /* BPE must actually merge */
@@ -403,7 +405,7 @@ START_TEST(smollm2_json_splits_digits_and_parses_specials_only_when_asked) {
     int n;
     gc_error err;
     const char *digits = "2024";
-    ck_assert_int_eq(gc_tokenizer_encode(t, digits, 4, false, false, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(t, digits, 4, false, false, &ids, &n, &err), GC_OK);
     ck_assert_int_eq(n, 4);
     for (int i = 0; i < 4; i++) {
         size_t len;
@@ -413,11 +415,11 @@ START_TEST(smollm2_json_splits_digits_and_parses_specials_only_when_asked) {
     }
     free(ids);
     const char *chat = "<|im_start|>user";
-    ck_assert_int_eq(gc_tokenizer_encode(t, chat, strlen(chat), false, true, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(t, chat, strlen(chat), false, true, &ids, &n, &err), GC_OK);
     ck_assert_int_eq(ids[0], 1);
     ck_assert_int_eq(n, 2);
     free(ids);
-    ck_assert_int_eq(gc_tokenizer_encode(t, chat, strlen(chat), false, false, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(t, chat, strlen(chat), false, false, &ids, &n, &err), GC_OK);
     ck_assert_int_gt(n, 2);
     for (int i = 0; i < n; i++)
         ck_assert_int_ne(ids[i], 1);
@@ -435,13 +437,13 @@ START_TEST(llama3_parses_special_tokens_only_when_asked) {
     int32_t *ids;
     int n;
     gc_error err;
-    ck_assert_int_eq(gc_tokenizer_encode(t, s, strlen(s), true, true, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(t, s, strlen(s), true, true, &ids, &n, &err), GC_OK);
     ck_assert_int_eq(n, 4);
     ck_assert_int_eq(ids[0], 128000);
     ck_assert_int_eq(ids[1], 128006);
     ck_assert_int_eq(ids[3], 128007);
     free(ids);
-    ck_assert_int_eq(gc_tokenizer_encode(t, s, strlen(s), false, false, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(t, s, strlen(s), false, false, &ids, &n, &err), GC_OK);
     for (int i = 0; i < n; i++)
         ck_assert_int_lt(ids[i], 128000);
     free(ids);
@@ -475,7 +477,7 @@ static gc_tokenizer *load_json_with_split(const char *rel, const char *regex) {
     char *data;
     size_t len;
     gc_error err;
-    ck_assert_int_eq(gc_file_read(test_shared_path(rel), &data, &len, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(test_shared_path(rel), &data, &len, &err), GC_OK);
     cJSON *root = cJSON_ParseWithLength(data, len);
     ck_assert_ptr_nonnull(root);
     cJSON *pre = cJSON_Parse("{\"type\": \"Sequence\", \"pretokenizers\": ["
@@ -486,7 +488,7 @@ static gc_tokenizer *load_json_with_split(const char *rel, const char *regex) {
     ck_assert(cJSON_ReplaceItemInObjectCaseSensitive(root, "pre_tokenizer", pre));
     char *text = cJSON_PrintUnformatted(root);
     gc_tokenizer *t = NULL;
-    ck_assert_msg(gc_tokenizer_load_memory(text, strlen(text), rel, 0, &t, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_tokenizer_load_memory(text, strlen(text), rel, 0, &t, &err) == GC_OK, "%s", err.msg);
     cJSON_free(text);
     cJSON_Delete(root);
     free(data);
@@ -510,7 +512,7 @@ static char *reference_input(const char *input, char *extra, size_t extra_len, s
     }
     char rel[512];
     snprintf(rel, sizeof rel, "data/paul-graham-essays/%s", input);
-    ck_assert_int_eq(gc_file_read(test_shared_path(rel), &data, len, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(test_shared_path(rel), &data, len, &err), GC_OK);
     return data;
 }
 
@@ -530,7 +532,7 @@ static void check_reference_line(reference_set *sets, int n_sets, const char *li
     int32_t *ids;
     int n;
     gc_error err;
-    ck_assert_int_eq(gc_tokenizer_encode(set->t, text, len, false, set->parse_special, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(set->t, text, len, false, set->parse_special, &ids, &n, &err), GC_OK);
     /* the reference hashes int32 little-endian ids: the in-memory layout on the little-endian hosts we run */
     bool same = n == n_want && gc_hash_bytes(GC_HASH_INIT, ids, (size_t)n * sizeof *ids) == want_hash;
     if (!same)
@@ -562,10 +564,8 @@ START_TEST(tokenizers_match_reference_implementations) {
     char *ref, *extra;
     size_t ref_len, extra_len;
     gc_error err;
-    ck_assert_int_eq(gc_file_read(GEMCL_SOURCE_DIR "/tests/data/tokenizer-reference.txt", &ref, &ref_len, &err),
-                     GEMCL_OK);
-    ck_assert_int_eq(gc_file_read(GEMCL_SOURCE_DIR "/tests/data/tokenizer-extra.inp", &extra, &extra_len, &err),
-                     GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(GEMCL_SOURCE_DIR "/tests/data/tokenizer-reference.txt", &ref, &ref_len, &err), GC_OK);
+    ck_assert_int_eq(gc_file_read(GEMCL_SOURCE_DIR "/tests/data/tokenizer-extra.inp", &extra, &extra_len, &err), GC_OK);
     for (int i = 0; i < N_SETS; i++)
         sets[i].t = sets[i].split_regex ? load_json_with_split(sets[i].model_rel, sets[i].split_regex)
                                         : load_shared(sets[i].model_rel, sets[i].vocab_size);
@@ -588,12 +588,12 @@ static void assert_encodes(const gc_tokenizer *t, const char *text, bool bos, co
     int32_t *ids;
     int n;
     gc_error err;
-    ck_assert_int_eq(gc_tokenizer_encode(t, text, strlen(text), bos, false, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(t, text, strlen(text), bos, false, &ids, &n, &err), GC_OK);
     ck_assert_msg(ids_equal(ids, n, want, n_want), "'%s' encodes to %d ids, want %d (first %d)", text, n, n_want,
                   n ? ids[0] : -1);
     char *back;
     size_t len;
-    ck_assert_int_eq(gc_tokenizer_decode(t, ids, n, &back, &len, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_decode(t, ids, n, &back, &len, &err), GC_OK);
     ck_assert_str_eq(back, text);
     free(back);
     free(ids);
@@ -637,16 +637,16 @@ START_TEST(llama2c_tokenizer_bin_agrees_with_spm_model_on_essays) {
     char *text;
     size_t len;
     gc_error err;
-    ck_assert_int_eq(gc_file_read(test_shared_path(essay), &text, &len, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(test_shared_path(essay), &text, &len, &err), GC_OK);
     int32_t *ia, *ib;
     int na, nb;
-    ck_assert_int_eq(gc_tokenizer_encode(a, text, len, true, false, &ia, &na, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_tokenizer_encode(b, text, len, true, false, &ib, &nb, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(a, text, len, true, false, &ia, &na, &err), GC_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(b, text, len, true, false, &ib, &nb, &err), GC_OK);
     ck_assert_int_gt(na, 100);
     ck_assert(ids_equal(ia, na, ib, nb));
     char *back;
     size_t back_len;
-    ck_assert_int_eq(gc_tokenizer_decode(a, ia, na, &back, &back_len, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_decode(a, ia, na, &back, &back_len, &err), GC_OK);
     ck_assert(back_len == len && memcmp(back, text, len) == 0);
     free(back);
     free(ia);
@@ -694,7 +694,7 @@ static void check_stream(const gc_tokenizer *t, const char *text, size_t len) {
     int32_t *ids;
     int n;
     gc_error err;
-    ck_assert_int_eq(gc_tokenizer_encode(t, text, len, true, false, &ids, &n, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_tokenizer_encode(t, text, len, true, false, &ids, &n, &err), GC_OK);
     size_t cap = 3 * (gc_tokenizer_max_piece_len(t) + 4), total = 0;
     char *chunk = malloc(cap), *all = malloc(len * 3 + 16);
     gc_detok d;
@@ -720,8 +720,7 @@ START_TEST(detok_stream_gives_back_valid_utf8_text) {
     char *extra;
     size_t extra_len;
     gc_error err;
-    ck_assert_int_eq(gc_file_read(GEMCL_SOURCE_DIR "/tests/data/tokenizer-extra.inp", &extra, &extra_len, &err),
-                     GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(GEMCL_SOURCE_DIR "/tests/data/tokenizer-extra.inp", &extra, &extra_len, &err), GC_OK);
     const char *strs[64];
     size_t lens[64];
     int n = split_inputs(extra, extra_len, strs, lens, 64);
@@ -745,7 +744,7 @@ static gc_tokenizer *load_seed(const char *rel) {
     gc_tokenizer *t = NULL;
     gc_error err;
     snprintf(path, sizeof path, "%s/tests/fuzz/corpus/%s", GEMCL_SOURCE_DIR, rel);
-    ck_assert_msg(gc_tokenizer_load(path, 0, &t, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_tokenizer_load(path, 0, &t, &err) == GC_OK, "%s", err.msg);
     return t;
 }
 
@@ -775,11 +774,11 @@ START_TEST(every_format_encodes_the_same_small_vocabulary_alike) {
         int32_t *ids;
         int n;
         gc_error err;
-        ck_assert_int_eq(gc_tokenizer_encode(t, text, strlen(text), false, false, &ids, &n, &err), GEMCL_OK);
+        ck_assert_int_eq(gc_tokenizer_encode(t, text, strlen(text), false, false, &ids, &n, &err), GC_OK);
         ck_assert_msg(ids_equal(ids, n, cases[i].ids, cases[i].n), "%s: %d ids, first %d", cases[i].file, n,
                       n ? ids[0] : -1);
         char *back;
-        ck_assert_int_eq(gc_tokenizer_decode(t, ids, n, &back, NULL, &err), GEMCL_OK);
+        ck_assert_int_eq(gc_tokenizer_decode(t, ids, n, &back, NULL, &err), GC_OK);
         ck_assert_str_eq(back, text);
         free(back);
         free(ids);
@@ -815,16 +814,16 @@ START_TEST(gpt2_vocab_arrays_encode_like_tokenizer_json) {
                          .bos_id = -1, .eos_id = 0, .unk_id = -1};
     gc_tokenizer *t = NULL;
     gc_error err;
-    ck_assert_msg(gc_tokenizer_from_vocab(&v, &t, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_tokenizer_from_vocab(&v, &t, &err) == GC_OK, "%s", err.msg);
     static const int32_t want[] = {258, 259, 257, 1 + 'c', 1 + ' ', 1 + '1', 1 + '2'};
     assert_encodes(t, "ab ab ac 12", false, want, 7);
     ck_assert(gc_tokenizer_is_eog(t, 0));
     gc_tokenizer_free(t);
     v.model = "unigram";
-    ck_assert_int_eq(gc_tokenizer_from_vocab(&v, &t, &err), GEMCL_ERR_UNSUPPORTED);
+    ck_assert_int_eq(gc_tokenizer_from_vocab(&v, &t, &err), GC_ERR_UNSUPPORTED);
     v.model = "gpt2";
     merges[1] = "a c"; /* "ac" is not a token */
-    ck_assert_int_eq(gc_tokenizer_from_vocab(&v, &t, &err), GEMCL_ERR_FORMAT);
+    ck_assert_int_eq(gc_tokenizer_from_vocab(&v, &t, &err), GC_ERR_FORMAT);
     ck_assert_ptr_null(t);
 }
 END_TEST
@@ -856,12 +855,12 @@ START_TEST(spm_vocab_arrays_honour_add_space_prefix) {
                          .token_types = types, .bos_id = 1, .eos_id = 2, .unk_id = 0};
     gc_tokenizer *t = NULL;
     gc_error err;
-    ck_assert_msg(gc_tokenizer_from_vocab(&v, &t, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_tokenizer_from_vocab(&v, &t, &err) == GC_OK, "%s", err.msg);
     static const int32_t prefixed[] = {264};
     assert_encodes(t, "ab", false, prefixed, 1);
     gc_tokenizer_free(t);
     v.no_space_prefix = true;
-    ck_assert_msg(gc_tokenizer_from_vocab(&v, &t, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_tokenizer_from_vocab(&v, &t, &err) == GC_OK, "%s", err.msg);
     static const int32_t bare[] = {263}, spaced[] = {264};
     assert_encodes(t, "ab", false, bare, 1);
     assert_encodes(t, " ab", false, spaced, 1); /* the space survives decoding */
@@ -885,9 +884,9 @@ static void assert_load_fails(const void *data, size_t len, int vocab_size, cons
     char *path = write_temp(data, len);
     gc_tokenizer *t = NULL;
     gc_error err;
-    gemcl_status st = gc_tokenizer_load(path, vocab_size, &t, &err);
-    ck_assert_msg(st == GEMCL_ERR_FORMAT || st == GEMCL_ERR_IO, "%s (%zu bytes): status %s", what, len,
-                  gemcl_status_str(st));
+    gc_status st = gc_tokenizer_load(path, vocab_size, &t, &err);
+    ck_assert_msg(st == GC_ERR_FORMAT || st == GC_ERR_IO, "%s (%zu bytes): status %s", what, len,
+                  gemcl_status_str(gc_status_public(st)));
     ck_assert_ptr_null(t);
     ck_assert_msg(strstr(err.msg, path) != NULL, "%s: message '%s' does not name the file", what, err.msg);
     unlink(path);
@@ -903,7 +902,7 @@ static void check_truncations(const char *rel, int vocab_size) {
     char *data;
     size_t len;
     gc_error err;
-    ck_assert_int_eq(gc_file_read(path, &data, &len, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(path, &data, &len, &err), GC_OK);
     size_t cuts[13] = {1, 2, 3, 5, 9};
     for (int k = 0; k < 8; k++)
         cuts[5 + k] = len / 8 * (size_t)k;
@@ -952,7 +951,7 @@ START_TEST(garbage_bad_json_and_bad_protobuf_fail_with_their_name) {
     assert_load_fails(endless, sizeof endless, 0, "protobuf endless varint");
     gc_tokenizer *t = NULL;
     gc_error err;
-    ck_assert_int_eq(gc_tokenizer_load("/nonexistent/tokenizer.model", 0, &t, &err), GEMCL_ERR_IO);
+    ck_assert_int_eq(gc_tokenizer_load("/nonexistent/tokenizer.model", 0, &t, &err), GC_ERR_IO);
     ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/tokenizer.model"));
 }
 END_TEST

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gemcl.h"
 #include "harness.h"
 #include "ops/ops_internal.h"
 #include "ops/profile.h"
@@ -54,22 +55,22 @@ static void env_restore(const saved_env *s) {
 }
 
 static void write_text(const char *path, const char *text) {
-    ck_assert_int_eq(gc_file_write_atomic(path, text, strlen(text), NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_file_write_atomic(path, text, strlen(text), NULL), GC_OK);
 }
 
 static gc_ops_profile builtin(const char *name) {
     gc_ops_profile p;
     gc_error err;
-    ck_assert_msg(gc_ops_profile_builtin(name, &p, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_ops_profile_builtin(name, &p, &err) == GC_OK, "%s", err.msg);
     return p;
 }
 
 /* The profile gc_ops_create picks for the test device under the current environment. */
-static gemcl_status created_profile(gc_ops_profile *out, gc_error *err) {
+static gc_status created_profile(gc_ops_profile *out, gc_error *err) {
     gc_runtime *rt = test_runtime();
     gc_ops *ops = NULL;
-    gemcl_status st = gc_ops_create(rt, &ops, err);
-    if (st == GEMCL_OK)
+    gc_status st = gc_ops_create(rt, &ops, err);
+    if (st == GC_OK)
         *out = *gc_ops_get_profile(ops);
     else
         ck_assert_ptr_null(ops);
@@ -92,11 +93,11 @@ START_TEST(builtin_profiles_load_with_every_key) {
     ck_assert(gpu.gemm_f32_clblast);
     for (int f = 0; f < GC_PROFILE_FIELD_COUNT; f++) { /* every value within its own range */
         gc_profile_field field = (gc_profile_field)f;
-        ck_assert_int_eq(gc_ops_profile_check_value(field, gc_ops_profile_get(&cpu, field), "cpu", NULL), GEMCL_OK);
-        ck_assert_int_eq(gc_ops_profile_check_value(field, gc_ops_profile_get(&gpu, field), "gpu", NULL), GEMCL_OK);
+        ck_assert_int_eq(gc_ops_profile_check_value(field, gc_ops_profile_get(&cpu, field), "cpu", NULL), GC_OK);
+        ck_assert_int_eq(gc_ops_profile_check_value(field, gc_ops_profile_get(&gpu, field), "gpu", NULL), GC_OK);
     }
     gc_error err;
-    ck_assert_int_eq(gc_ops_profile_builtin("tpu", &cpu, &err), GEMCL_ERR_NOT_FOUND);
+    ck_assert_int_eq(gc_ops_profile_builtin("tpu", &cpu, &err), GC_ERR_NOT_FOUND);
 }
 END_TEST
 
@@ -105,7 +106,7 @@ START_TEST(profile_file_overrides_only_the_keys_it_names) {
     const char *json = "{\"about\": \"a test\", \"gemm_tm\": 4, \"gemm_f32_clblast\": true}";
     uint32_t set = 0;
     gc_error err;
-    ck_assert_msg(gc_ops_profile_apply(&p, json, strlen(json), "t.json", &set, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_ops_profile_apply(&p, json, strlen(json), "t.json", &set, &err) == GC_OK, "%s", err.msg);
     ck_assert_uint_eq(set, (1u << GC_PROFILE_GEMM_TM) | (1u << GC_PROFILE_GEMM_F32_CLBLAST));
     for (int f = 0; f < GC_PROFILE_FIELD_COUNT; f++)
         if (!(set & (1u << f)))
@@ -123,24 +124,24 @@ START_TEST(gemcl_profile_wins_over_the_tuned_file_and_a_cache_off_skips_it) {
     ck_assert(gc_ops_profile_device_path(dir, &rt->dev.info, tuned, sizeof tuned));
     gc_ops_profile base = builtin(gc_ops_profile_builtin_name(&rt->dev.info)), p;
     gc_runtime_free(rt);
-    ck_assert_int_eq(gc_mkdir_p(strcat(strcpy(env_file, dir), "/profiles"), NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_mkdir_p(strcat(strcpy(env_file, dir), "/profiles"), NULL), GC_OK);
     write_text(tuned, "{\"gemm_tm\": 2, \"gemv_rows\": 8}");
     snprintf(env_file, sizeof env_file, "%s/env.json", dir);
     write_text(env_file, "{\"gemm_tm\": 16}");
     gc_error err;
-    ck_assert_msg(created_profile(&p, &err) == GEMCL_OK, "%s", err.msg); /* the tuned file */
+    ck_assert_msg(created_profile(&p, &err) == GC_OK, "%s", err.msg); /* the tuned file */
     ck_assert_str_eq(p.file, tuned);
     ck_assert_int_eq(p.gemm_tm, 2);
     ck_assert_int_eq(p.gemv_rows, 8);
     ck_assert_int_eq(p.gemm_kb, base.gemm_kb);
     setenv("GEMCL_PROFILE", env_file, 1); /* wins, and the tuned file is not read at all */
-    ck_assert_msg(created_profile(&p, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(created_profile(&p, &err) == GC_OK, "%s", err.msg);
     ck_assert_str_eq(p.file, env_file);
     ck_assert_int_eq(p.gemm_tm, 16);
     ck_assert_int_eq(p.gemv_rows, base.gemv_rows);
     unsetenv("GEMCL_PROFILE");
     setenv("GEMCL_CACHE_DIR", "off", 1); /* no cache, no tuned file */
-    ck_assert_msg(created_profile(&p, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(created_profile(&p, &err) == GC_OK, "%s", err.msg);
     ck_assert_str_eq(p.file, "");
     ck_assert_int_eq(p.gemm_tm, base.gemm_tm);
     env_restore(&cache);
@@ -178,19 +179,19 @@ START_TEST(every_kind_of_bad_profile_is_refused_naming_file_and_key) {
         write_text(path, bad_profiles[i].json);
         gc_ops_profile base = builtin("cpu"), p = base;
         gc_error err;
-        ck_assert_int_eq(gc_ops_profile_apply_file(&p, path, &err), GEMCL_ERR_FORMAT);
+        ck_assert_int_eq(gc_ops_profile_apply_file(&p, path, &err), GC_ERR_FORMAT);
         snprintf(want, sizeof want, "%s: %s", path, bad_profiles[i].named);
         ck_assert_msg(strstr(err.msg, want), "%s: got '%s', want '%s'", bad_profiles[i].json, err.msg, want);
         ck_assert_msg(!strchr(err.msg, '\n'), "one line: %s", err.msg);
         for (int f = 0; f < GC_PROFILE_FIELD_COUNT; f++) /* nothing applied */
             ck_assert_int_eq(gc_ops_profile_get(&p, f), gc_ops_profile_get(&base, f));
-        ck_assert_int_eq(created_profile(&p, &err), GEMCL_ERR_FORMAT); /* gc_ops_create refuses it too */
+        ck_assert_int_eq(created_profile(&p, &err), GC_ERR_FORMAT); /* gc_ops_create refuses it too */
         ck_assert_msg(strncmp(err.msg, "GEMCL_PROFILE: ", 15) == 0 && strstr(err.msg, want), "%s", err.msg);
     }
     remove(path);
     gc_error err;
     gc_ops_profile p;
-    ck_assert_int_eq(created_profile(&p, &err), GEMCL_ERR_IO); /* a $GEMCL_PROFILE that is not there */
+    ck_assert_int_eq(created_profile(&p, &err), GC_ERR_IO); /* a $GEMCL_PROFILE that is not there */
     ck_assert_msg(strstr(err.msg, path), "%s", err.msg);
     env_restore(&profile);
     remove_tree(dir);
@@ -207,7 +208,7 @@ START_TEST(model_load_and_the_cli_report_a_bad_tuned_profile) {
     gemcl_profile_info info;
     ck_assert_int_eq(gemcl_device_profile(NULL, &info, err, sizeof err), GEMCL_OK);
     ck_assert_str_eq(info.file, "");
-    ck_assert_int_eq(gc_mkdir_p(strcat(strcpy(out, dir), "/profiles"), NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_mkdir_p(strcat(strcpy(out, dir), "/profiles"), NULL), GC_OK);
     write_text(info.tuned_path, "{\"gemv_local\": 3}");
     gemcl_model *m = NULL;
     ck_assert_int_eq(gemcl_model_load(model, NULL, &m, err, sizeof err), GEMCL_ERR_FORMAT);
@@ -236,13 +237,13 @@ START_TEST(profile_writer_writes_only_the_given_keys_atomically) {
     p.gemm_tm = 16, p.gemm_f32_clblast = true;
     uint32_t fields = (1u << GC_PROFILE_GEMM_TM) | (1u << GC_PROFILE_GEMM_F32_CLBLAST), set = 0;
     gc_error err;
-    ck_assert_msg(gc_ops_profile_write(&p, fields, "a test", "a device", path, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_ops_profile_write(&p, fields, "a test", "a device", path, &err) == GC_OK, "%s", err.msg);
     char *text;
     size_t len;
-    ck_assert_int_eq(gc_file_read(path, &text, &len, NULL), GEMCL_OK);
+    ck_assert_int_eq(gc_file_read(path, &text, &len, NULL), GC_OK);
     ck_assert(strstr(text, "\"about\"") && strstr(text, "\"date\"") && strstr(text, "\"device\""));
     gc_ops_profile q = builtin("gpu");
-    ck_assert_msg(gc_ops_profile_apply(&q, text, len, path, &set, &err) == GEMCL_OK, "%s", err.msg);
+    ck_assert_msg(gc_ops_profile_apply(&q, text, len, path, &set, &err) == GC_OK, "%s", err.msg);
     ck_assert_uint_eq(set, fields);
     ck_assert_int_eq(q.gemm_tm, 16);
     ck_assert(q.gemm_f32_clblast);
@@ -285,13 +286,13 @@ static void expect_matmul_right(gc_ops *ops, int n) {
     gc_dweight dw = {{0}, GC_DTYPE_F16, rows, cols};
     gc_buffer dx, dy;
     gc_error err;
-    ck_assert_int_eq(gc_buffer_alloc(rt, rw.bytes, "w", &dw.buf, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_write(rt, &dw.buf, 0, rw.data, rw.bytes, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof(float) * n * cols, "x", &dx, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_write(rt, &dx, 0, x, sizeof(float) * n * cols, &err), GEMCL_OK);
-    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof(float) * n * rows, "y", &dy, &err), GEMCL_OK);
-    ck_assert_msg(gc_op_matmul(ops, &dx, 0, &dw, NULL, &dy, 0, n, &err) == GEMCL_OK, "%s", err.msg);
-    ck_assert_int_eq(gc_buffer_read(rt, &dy, 0, got, sizeof(float) * n * rows, &err), GEMCL_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, rw.bytes, "w", &dw.buf, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &dw.buf, 0, rw.data, rw.bytes, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof(float) * n * cols, "x", &dx, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_write(rt, &dx, 0, x, sizeof(float) * n * cols, &err), GC_OK);
+    ck_assert_int_eq(gc_buffer_alloc(rt, sizeof(float) * n * rows, "y", &dy, &err), GC_OK);
+    ck_assert_msg(gc_op_matmul(ops, &dx, 0, &dw, NULL, &dy, 0, n, &err) == GC_OK, "%s", err.msg);
+    ck_assert_int_eq(gc_buffer_read(rt, &dy, 0, got, sizeof(float) * n * rows, &err), GC_OK);
     double nmse = test_nmse(got, want, (size_t)n * rows);
     ck_assert_msg(nmse < 1e-5, "n %d: nmse %g", n, nmse);
     gc_buffer_free(rt, &dw.buf), gc_buffer_free(rt, &dx), gc_buffer_free(rt, &dy);
@@ -332,14 +333,14 @@ START_TEST(smoke_tune_writes_a_profile_that_loads_and_computes_right) {
     size_t len;
     gc_error e;
     gc_ops_profile tuned = builtin("cpu");
-    ck_assert_int_eq(gc_file_read(path, &text, &len, NULL), GEMCL_OK);
-    ck_assert_msg(gc_ops_profile_apply(&tuned, text, len, path, &set, &e) == GEMCL_OK, "%s", e.msg);
+    ck_assert_int_eq(gc_file_read(path, &text, &len, NULL), GC_OK);
+    ck_assert_msg(gc_ops_profile_apply(&tuned, text, len, path, &set, &e) == GC_OK, "%s", e.msg);
     free(text);
     ck_assert_uint_eq(set, measured);
     saved_env profile = env_set("GEMCL_PROFILE", path);
     gc_runtime *rt = test_runtime();
     gc_ops *ops;
-    ck_assert_msg(gc_ops_create(rt, &ops, &e) == GEMCL_OK, "%s", e.msg);
+    ck_assert_msg(gc_ops_create(rt, &ops, &e) == GC_OK, "%s", e.msg);
     ck_assert_str_eq(gc_ops_get_profile(ops)->file, path);
     expect_matmul_right(ops, 1);  /* GEMV */
     expect_matmul_right(ops, 37); /* GEMM */
@@ -369,8 +370,8 @@ START_TEST(tuning_one_group_keeps_the_other_keys_of_the_file) {
     uint32_t set = 0;
     char *text;
     size_t len;
-    ck_assert_int_eq(gc_file_read(path, &text, &len, NULL), GEMCL_OK);
-    ck_assert_msg(gc_ops_profile_apply(&q, text, len, path, &set, &e) == GEMCL_OK, "%s", e.msg);
+    ck_assert_int_eq(gc_file_read(path, &text, &len, NULL), GC_OK);
+    ck_assert_msg(gc_ops_profile_apply(&q, text, len, path, &set, &e) == GC_OK, "%s", e.msg);
     ck_assert_msg(strstr(text, "2 other keys kept"), "%s", text);
     free(text);
     ck_assert_uint_eq(set, (1u << GC_PROFILE_GEMM_TM) | (1u << GC_PROFILE_NORM_LOCAL) | (1u << GC_PROFILE_GEMV_LOCAL) |

@@ -16,16 +16,16 @@ void gc_rope_inv_freq(const gc_hparams *hp, float *inv_freq) {
 }
 
 /* Converts rows of t into dtype dst and writes them to buf in slabs, so host memory stays bounded. */
-static gemcl_status write_converted(gc_runtime *rt, const gc_tensor *t, gc_dtype dst, int64_t rows, int64_t cols,
-                                    gc_buffer *buf, gc_error *err) {
+static gc_status write_converted(gc_runtime *rt, const gc_tensor *t, gc_dtype dst, int64_t rows, int64_t cols,
+                                 gc_buffer *buf, gc_error *err) {
     size_t src_row = gc_dtype_row_bytes(t->dtype, cols), dst_row = gc_dtype_row_bytes(dst, cols);
     int64_t slab = rows < 256 ? rows : 256;
     float *f = malloc((size_t)cols * sizeof *f);
     unsigned char *out = malloc((size_t)slab * dst_row);
-    gemcl_status st = GEMCL_OK;
+    gc_status st = GC_OK;
     if (!f || !out)
-        st = gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory converting", t->name);
-    for (int64_t r0 = 0; st == GEMCL_OK && r0 < rows; r0 += slab) {
+        st = gc_fail(err, GC_ERR_OUT_OF_MEMORY, "%s: out of host memory converting", t->name);
+    for (int64_t r0 = 0; st == GC_OK && r0 < rows; r0 += slab) {
         int64_t nr = rows - r0 < slab ? rows - r0 : slab;
         for (int64_t r = 0; r < nr; r++) {
             gc_row_to_f32(t->dtype, (const unsigned char *)t->data + (size_t)(r0 + r) * src_row, cols, f);
@@ -38,19 +38,19 @@ static gemcl_status write_converted(gc_runtime *rt, const gc_tensor *t, gc_dtype
     return st;
 }
 
-static gemcl_status upload_matrix(gc_ops *ops, const gc_tensor *t, int dtype, int64_t rows, int64_t cols,
-                                  gc_dweight *w, size_t *total, gc_error *err) {
+static gc_status upload_matrix(gc_ops *ops, const gc_tensor *t, int dtype, int64_t rows, int64_t cols, gc_dweight *w,
+                               size_t *total, gc_error *err) {
     gc_runtime *rt = gc_ops_runtime(ops);
     if (!t->data)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "tensor %s is missing", t->name);
+        return gc_fail(err, GC_ERR_FORMAT, "tensor %s is missing", t->name);
     gc_dtype dst = dtype == GC_DTYPE_KEEP ? t->dtype : (gc_dtype)dtype;
     if (dst == GC_DTYPE_Q8_0 && cols % 32 != 0)
         dst = GC_DTYPE_F16; /* Q8_0 needs whole blocks; such rows stay f16 */
     w->dtype = dst;
     w->rows = (int)rows;
     w->cols = (int)cols;
-    gemcl_status st = gc_buffer_alloc(rt, gc_dtype_row_bytes(dst, cols) * (size_t)rows, t->name, &w->buf, err);
-    if (st != GEMCL_OK)
+    gc_status st = gc_buffer_alloc(rt, gc_dtype_row_bytes(dst, cols) * (size_t)rows, t->name, &w->buf, err);
+    if (st != GC_OK)
         return st;
     *total += w->buf.bytes;
     if (dst == t->dtype)
@@ -59,17 +59,17 @@ static gemcl_status upload_matrix(gc_ops *ops, const gc_tensor *t, int dtype, in
 }
 
 /* Vectors (norm weights, biases) always live as f32. */
-static gemcl_status upload_vector(gc_ops *ops, const gc_tensor *t, int64_t n, gc_buffer *buf, size_t *total,
-                                  gc_error *err) {
+static gc_status upload_vector(gc_ops *ops, const gc_tensor *t, int64_t n, gc_buffer *buf, size_t *total,
+                               gc_error *err) {
     gc_runtime *rt = gc_ops_runtime(ops);
     if (!t->data)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "tensor %s is missing", t->name);
+        return gc_fail(err, GC_ERR_FORMAT, "tensor %s is missing", t->name);
     float *f = malloc((size_t)n * sizeof *f);
     if (!f)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", t->name);
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "%s: out of host memory", t->name);
     gc_row_to_f32(t->dtype, t->data, n, f);
-    gemcl_status st = gc_buffer_alloc(rt, (size_t)n * 4, t->name, buf, err);
-    if (st == GEMCL_OK) {
+    gc_status st = gc_buffer_alloc(rt, (size_t)n * 4, t->name, buf, err);
+    if (st == GC_OK) {
         *total += buf->bytes;
         st = gc_buffer_write(rt, buf, 0, f, (size_t)n * 4, err);
     }
@@ -77,11 +77,11 @@ static gemcl_status upload_vector(gc_ops *ops, const gc_tensor *t, int64_t n, gc
     return st;
 }
 
-static gemcl_status upload_layer(gc_ops *ops, const gc_hparams *hp, const gc_layer_weights *lw, int dtype,
-                                 gc_dlayer *dl, size_t *total, gc_error *err) {
+static gc_status upload_layer(gc_ops *ops, const gc_hparams *hp, const gc_layer_weights *lw, int dtype, gc_dlayer *dl,
+                              size_t *total, gc_error *err) {
     int64_t d = hp->n_embd, q_dim = (int64_t)hp->n_heads * hp->head_dim,
             kv_dim = (int64_t)hp->n_kv_heads * hp->head_dim, ff = hp->n_ff;
-    gemcl_status st;
+    gc_status st;
     if ((st = upload_vector(ops, &lw->attn_norm, d, &dl->attn_norm, total, err)) ||
         (st = upload_vector(ops, &lw->ffn_norm, d, &dl->ffn_norm, total, err)) ||
         (st = upload_matrix(ops, &lw->wq, dtype, q_dim, d, &dl->wq, total, err)) ||
@@ -97,10 +97,10 @@ static gemcl_status upload_layer(gc_ops *ops, const gc_hparams *hp, const gc_lay
          (st = upload_vector(ops, &lw->bk, kv_dim, &dl->bk, total, err)) ||
          (st = upload_vector(ops, &lw->bv, kv_dim, &dl->bv, total, err))))
         return st;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_dmodel_upload(gc_ops *ops, const gc_model_file *model, int dtype, gc_dmodel **out, gc_error *err) {
+gc_status gc_dmodel_upload(gc_ops *ops, const gc_model_file *model, int dtype, gc_dmodel **out, gc_error *err) {
     *out = NULL;
     const gc_hparams *hp = &model->hp;
     gc_dmodel *m = calloc(1, sizeof *m);
@@ -108,43 +108,43 @@ gemcl_status gc_dmodel_upload(gc_ops *ops, const gc_model_file *model, int dtype
         m->layers = calloc((size_t)hp->n_layers, sizeof *m->layers);
     if (!m || !m->layers) {
         free(m);
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory for the device model");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory for the device model");
     }
     m->hp = *hp;
     gc_runtime *rt = gc_ops_runtime(ops);
     size_t total = 0;
-    gemcl_status st = upload_matrix(ops, &model->tok_embd, dtype, hp->vocab_size, hp->n_embd, &m->tok_embd, &total, err);
+    gc_status st = upload_matrix(ops, &model->tok_embd, dtype, hp->vocab_size, hp->n_embd, &m->tok_embd, &total, err);
     m->lm_head_shared = hp->tied_embeddings || model->lm_head.data == model->tok_embd.data;
-    if (st == GEMCL_OK && m->lm_head_shared)
+    if (st == GC_OK && m->lm_head_shared)
         m->lm_head = m->tok_embd;
-    else if (st == GEMCL_OK)
+    else if (st == GC_OK)
         st = upload_matrix(ops, &model->lm_head, dtype, hp->vocab_size, hp->n_embd, &m->lm_head, &total, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = upload_vector(ops, &model->out_norm, hp->n_embd, &m->out_norm, &total, err);
-    for (int l = 0; st == GEMCL_OK && l < hp->n_layers; l++) {
+    for (int l = 0; st == GC_OK && l < hp->n_layers; l++) {
         st = upload_layer(ops, hp, &model->layers[l], dtype, &m->layers[l], &total, err);
-        if (st != GEMCL_OK)
+        if (st != GC_OK)
             gc_error_prefix(err, "layer %d", l);
     }
-    if (st == GEMCL_OK) {
+    if (st == GC_OK) {
         float *inv = malloc((size_t)hp->head_dim / 2 * sizeof *inv);
         if (!inv) {
-            st = gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+            st = gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
         } else {
             gc_rope_inv_freq(hp, inv);
             st = gc_buffer_alloc(rt, (size_t)hp->head_dim / 2 * 4, "rope inv_freq", &m->inv_freq, err);
-            if (st == GEMCL_OK)
+            if (st == GC_OK)
                 st = gc_buffer_write(rt, &m->inv_freq, 0, inv, m->inv_freq.bytes, err);
             free(inv);
         }
     }
     m->weight_bytes = total;
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         gc_dmodel_free(rt, m);
         return st;
     }
     *out = m;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 void gc_dmodel_free(gc_runtime *rt, gc_dmodel *m) {

@@ -49,8 +49,7 @@ typedef struct gc_dmodel {
 /* Uploads every tensor of model to the device, converting to dtype (GC_DTYPE_KEEP keeps the file's; norms
  * are always f32). Each tensor is its own buffer, so none exceeds the device's largest allocation unless
  * a single tensor does (then a clear error names it). */
-gemcl_status gc_dmodel_upload(gc_ops *ops, const gc_model_file *model, int dtype, gc_dmodel **out,
-                              gc_error *err);
+gc_status gc_dmodel_upload(gc_ops *ops, const gc_model_file *model, int dtype, gc_dmodel **out, gc_error *err);
 void gc_dmodel_free(gc_runtime *rt, gc_dmodel *m);
 
 /* Computes the RoPE inverse frequencies (head_dim / 2 values) exactly as llama2.c does for theta, with
@@ -95,8 +94,7 @@ struct gc_seq {
                                        k_cache holds key rows j >= sinks at j - k_shift. Owned by the setter. */
 };
 
-gemcl_status gc_seq_create(gc_ops *ops, const gc_dmodel *m, const gc_seq_params *params, gc_seq **out,
-                           gc_error *err);
+gc_status gc_seq_create(gc_ops *ops, const gc_dmodel *m, const gc_seq_params *params, gc_seq **out, gc_error *err);
 void gc_seq_free(gc_seq *seq);
 
 /* Clears the cache (keeps the buffers). */
@@ -106,9 +104,9 @@ void gc_seq_reset(gc_seq *seq);
  * method compressed, whose row i is token i. */
 void gc_seq_truncate(gc_seq *seq, int rows);
 
-/* Makes room for rows KV rows per layer (rows <= n_ctx, else GEMCL_ERR_CONTEXT_FULL), keeping the cached
+/* Makes room for rows KV rows per layer (rows <= n_ctx, else GC_ERR_CONTEXT_FULL), keeping the cached
  * rows. The cache is allocated lazily, so device memory reflects what a request uses, not n_ctx. */
-gemcl_status gc_seq_reserve(gc_seq *seq, int rows, gc_error *err);
+gc_status gc_seq_reserve(gc_seq *seq, int rows, gc_error *err);
 
 /* What to do with the logits of the last row after a forward step. */
 typedef struct gc_sampling {
@@ -120,23 +118,22 @@ typedef struct gc_sampling {
 
 /* Runs ids (positions pos, or next_pos.. when pos is NULL) through every layer, appending to the cache in
  * chunks of n_ubatch, and samples the next token from the last row's logits into *next_id (if not NULL).
- * GEMCL_ERR_CONTEXT_FULL if the cache cannot take n more rows. If logits is not NULL the last row's
+ * GC_ERR_CONTEXT_FULL if the cache cannot take n more rows. If logits is not NULL the last row's
  * logits (vocab floats) are read back into it (tests, API users who ask). */
-gemcl_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos, int n, gc_sampling *smp,
-                            int32_t *next_id, float *logits, gc_error *err);
+gc_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos, int n, gc_sampling *smp, int32_t *next_id,
+                         float *logits, gc_error *err);
 
 /* One decode step: feeds id at next_pos and samples the next token. One blocking read per call. */
-gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *next_id, float *logits,
-                           gc_error *err);
+gc_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *next_id, float *logits, gc_error *err);
 
 /* Runs the n ids through every layer after the cached rows, like gc_seq_prefill (the cache keeps them), and writes
  * nll[i - first] = -log softmax(logits of row i)[ids[i + 1]] for first <= i <= n - 2: the next-token negative
  * log-likelihood of each row after `first`, given the cache and ids[0 .. i]. The final norm and LM head run over
  * the scored rows only, at most 64 rows of logits at a time, and the log-softmax is taken on the device, so only
  * n - 1 - first floats come back (one blocking read). No sampling; the logits buffer is left as it was.
- * GEMCL_ERR_INVALID_ARG unless 0 <= first <= n - 2 and every id is in the vocabulary; GEMCL_ERR_CONTEXT_FULL as
+ * GC_ERR_INVALID_ARG unless 0 <= first <= n - 2 and every id is in the vocabulary; GC_ERR_CONTEXT_FULL as
  * gc_seq_prefill. */
-gemcl_status gc_seq_score(gc_seq *seq, const int32_t *ids, int n, int first, float *nll, gc_error *err);
+gc_status gc_seq_score(gc_seq *seq, const int32_t *ids, int n, int first, float *nll, gc_error *err);
 
 /* The layer-major prefill's per-layer callback (plan.h's select_rows) with its state. */
 typedef struct gc_stage_hook {
@@ -149,7 +146,7 @@ typedef struct gc_stage_hook {
  * with their original positions; each layer's cache holds the rows that ran through it (kv_len per layer;
  * the hook may also compact earlier layers). next_pos becomes the last row's position + 1. Samples like
  * gc_seq_prefill. The residual stream of the rows is kept in chunks of n_ubatch rows, one buffer each. */
-gemcl_status gc_seq_prefill_staged(gc_seq *seq, const int32_t *ids, int n, const gc_stage_hook *hook,
-                                   gc_sampling *smp, int32_t *next_id, float *logits, gc_error *err);
+gc_status gc_seq_prefill_staged(gc_seq *seq, const int32_t *ids, int n, const gc_stage_hook *hook, gc_sampling *smp,
+                                int32_t *next_id, float *logits, gc_error *err);
 
 #endif

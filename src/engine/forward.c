@@ -25,12 +25,12 @@ uint64_t gc_scratch_device_bytes(const gc_scratch *s) {
     return bytes;
 }
 
-gemcl_status gc_scratch_alloc(gc_runtime *rt, const gc_hparams *hp, int n_ub, bool with_logits, gc_scratch *s,
-                                  gc_error *err) {
+gc_status gc_scratch_alloc(gc_runtime *rt, const gc_hparams *hp, int n_ub, bool with_logits, gc_scratch *s,
+                           gc_error *err) {
     memset(s, 0, sizeof *s);
     s->n_ub = n_ub;
     size_t ub = (size_t)n_ub, d = (size_t)hp->n_embd, qd = (size_t)gc_q_dim(hp), ff = (size_t)hp->n_ff;
-    gemcl_status st;
+    gc_status st;
     if ((st = gc_buffer_alloc(rt, ub * d * 4, "scratch x", &s->x, err)) ||
         (st = gc_buffer_alloc(rt, ub * d * 4, "scratch xb", &s->xb, err)) ||
         (st = gc_buffer_alloc(rt, ub * qd * 4, "scratch q", &s->q, err)) ||
@@ -43,11 +43,11 @@ gemcl_status gc_scratch_alloc(gc_runtime *rt, const gc_hparams *hp, int n_ub, bo
         gc_scratch_free(rt, s);
         return st;
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s, const gc_layer_io *io, int n,
-                                  gc_error *err) {
+gc_status gc_layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s, const gc_layer_io *io, int n,
+                           gc_error *err) {
     const gc_hparams *hp = &m->hp;
     const gc_dlayer *w = &m->layers[l];
     int d = hp->n_embd, hd = hp->head_dim, kvd = gc_kv_dim(hp);
@@ -74,11 +74,11 @@ gemcl_status gc_layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch
     GC_TRY(gc_op_rmsnorm(ops, io->x, io->x_off, &w->ffn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
     GC_TRY(gc_op_matmul_glu(ops, &s->xb, 0, &w->w_gate, &w->w_up, &s->hb, 0, &s->hb2, 0, n, err));
     GC_TRY(gc_op_matmul_multi(ops, &s->hb, 0, &down, 1, NULL, true, n, err));
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_layer_keys_last_query(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s, gc_buffer *x, int n,
-                                      const gc_buffer *ids_pos, gc_buffer *k_out, gc_buffer *q_out, gc_error *err) {
+gc_status gc_layer_keys_last_query(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s, gc_buffer *x, int n,
+                                   const gc_buffer *ids_pos, gc_buffer *k_out, gc_buffer *q_out, gc_error *err) {
     const gc_hparams *hp = &m->hp;
     const gc_dlayer *w = &m->layers[l];
     int ub = s->n_ub, d = hp->n_embd, kvd = gc_kv_dim(hp);
@@ -96,22 +96,22 @@ gemcl_status gc_layer_keys_last_query(gc_ops *ops, const gc_dmodel *m, int l, gc
                               hp->rope_layout, err));
         }
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_check_ids(const gc_hparams *hp, const int32_t *ids, int n, gc_error *err) {
+gc_status gc_check_ids(const gc_hparams *hp, const int32_t *ids, int n, gc_error *err) {
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= hp->vocab_size)
-            return gc_fail(err, GEMCL_ERR_INVALID_ARG, "token %d: id %d is outside the vocabulary (%d)", i, ids[i],
+            return gc_fail(err, GC_ERR_INVALID_ARG, "token %d: id %d is outside the vocabulary (%d)", i, ids[i],
                            hp->vocab_size);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_check_progress(const gc_progress *p, int64_t done, int64_t total, gc_error *err) {
+gc_status gc_check_progress(const gc_progress *p, int64_t done, int64_t total, gc_error *err) {
     if (p && p->fn && p->fn(done, total, p->user))
-        return gc_fail(err, GEMCL_ABORTED, "aborted by the progress callback after %lld of %lld rows",
-                       (long long)done, (long long)total);
-    return GEMCL_OK;
+        return gc_fail(err, GC_ABORTED, "aborted by the progress callback after %lld of %lld rows", (long long)done,
+                       (long long)total);
+    return GC_OK;
 }
 
 /* xorshift64* -> uniform float in [0, 1) (24 bits, as llama2.c's random_f32). */
@@ -122,8 +122,8 @@ static float next_uniform(uint64_t *state) {
     return (float)((*state * 0x2545F4914F6CDD1DULL) >> 40) / 16777216.0f;
 }
 
-gemcl_status gc_finish_step(gc_seq *seq, const gc_buffer *x, size_t x_off, gc_sampling *smp, int32_t *next_id,
-                                float *logits, gc_error *err) {
+gc_status gc_finish_step(gc_seq *seq, const gc_buffer *x, size_t x_off, gc_sampling *smp, int32_t *next_id,
+                         float *logits, gc_error *err) {
     gc_ops *ops = seq->ops;
     gc_runtime *rt = gc_ops_runtime(ops);
     const gc_dmodel *m = seq->m;
@@ -142,11 +142,11 @@ gemcl_status gc_finish_step(gc_seq *seq, const gc_buffer *x, size_t x_off, gc_sa
     GC_TRY(gc_buffer_read(rt, &s->out_id, 0, &id, 4, err)); /* the step's one synchronisation */
     if (next_id)
         *next_id = id;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* Runs n <= n_ub rows already staged in host_tok through every layer, appending to the cache. */
-static gemcl_status run_chunk(gc_seq *seq, int n, bool blocking_upload, gc_error *err) {
+static gc_status run_chunk(gc_seq *seq, int n, bool blocking_upload, gc_error *err) {
     gc_ops *ops = seq->ops;
     gc_runtime *rt = gc_ops_runtime(ops);
     gc_scratch *s = &seq->s;
@@ -160,30 +160,30 @@ static gemcl_status run_chunk(gc_seq *seq, int n, bool blocking_upload, gc_error
     for (int l = 0; l < m->hp.n_layers; l++) {
         gc_layer_io io = {&s->x, 0, &s->tok, (size_t)s->n_ub, &seq->k_cache[l], &seq->v_cache[l], seq->kv_len[l],
                        seq->shared_logits ? seq->shared_logits[l] : NULL};
-        gemcl_status st = gc_layer_forward(ops, m, l, s, &io, n, err);
-        if (st == GEMCL_OK && seq->after_layer.fn)
+        gc_status st = gc_layer_forward(ops, m, l, s, &io, n, err);
+        if (st == GC_OK && seq->after_layer.fn)
             st = seq->after_layer.fn(seq->after_layer.user, seq, l, &s->q, seq->kv_len[l], n, err);
-        if (st != GEMCL_OK)
+        if (st != GC_OK)
             return gc_error_prefix(err, "layer %d", l);
     }
     for (int l = 0; l < m->hp.n_layers; l++)
         seq->kv_len[l] += n;
     seq->n_past += n;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* Called after each prefill chunk has run through every layer: the chunk is rows c0 .. c0 + nc - 1 of the call's
  * n, and their residual stream is rows 0 .. nc - 1 of seq->s.x until the next chunk runs. */
-typedef gemcl_status (*chunk_done_fn)(gc_seq *seq, int c0, int nc, void *user, gc_error *err);
+typedef gc_status (*chunk_done_fn)(gc_seq *seq, int c0, int nc, void *user, gc_error *err);
 
 /* Runs ids (positions pos, or next_pos.. when pos is NULL) through every layer after the cached rows, in chunks of
  * n_ub, calling done (may be NULL) after each chunk. The last chunk's rows stay in seq->s.x. */
-static gemcl_status prefill_rows(gc_seq *seq, const int32_t *ids, const int32_t *pos, int n, chunk_done_fn done,
-                                 void *user, gc_error *err) {
+static gc_status prefill_rows(gc_seq *seq, const int32_t *ids, const int32_t *pos, int n, chunk_done_fn done,
+                              void *user, gc_error *err) {
     if (n <= 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "prefill of %d tokens", n);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "prefill of %d tokens", n);
     if (n > seq->n_ctx - seq->n_past)
-        return gc_fail(err, GEMCL_ERR_CONTEXT_FULL, "%d tokens do not fit the context: %d of %d rows are used", n,
+        return gc_fail(err, GC_ERR_CONTEXT_FULL, "%d tokens do not fit the context: %d of %d rows are used", n,
                        seq->n_past, seq->n_ctx);
     int ub = seq->s.n_ub;
     GC_TRY(gc_seq_ensure_rows(seq, seq->n_past + n, err));
@@ -201,20 +201,19 @@ static gemcl_status prefill_rows(gc_seq *seq, const int32_t *ids, const int32_t 
             GC_TRY(gc_check_progress(&seq->progress, c0 + nc, n, err));
     }
     seq->next_pos = (pos ? pos[n - 1] : seq->next_pos + n - 1) + 1;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos, int n, gc_sampling *smp,
-                            int32_t *next_id, float *logits, gc_error *err) {
+gc_status gc_seq_prefill(gc_seq *seq, const int32_t *ids, const int32_t *pos, int n, gc_sampling *smp, int32_t *next_id,
+                         float *logits, gc_error *err) {
     GC_TRY(prefill_rows(seq, ids, pos, n, NULL, NULL, err));
     int last_row = (n - 1) % seq->s.n_ub; /* of the last chunk, still in s.x */
     return gc_finish_step(seq, &seq->s.x, (size_t)last_row * seq->m->hp.n_embd, smp, next_id, logits, err);
 }
 
-gemcl_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *next_id, float *logits,
-                           gc_error *err) {
+gc_status gc_seq_decode(gc_seq *seq, int32_t id, gc_sampling *smp, int32_t *next_id, float *logits, gc_error *err) {
     if (seq->n_past >= seq->n_ctx)
-        return gc_fail(err, GEMCL_ERR_CONTEXT_FULL, "the context of %d tokens is full", seq->n_ctx);
+        return gc_fail(err, GC_ERR_CONTEXT_FULL, "the context of %d tokens is full", seq->n_ctx);
     GC_TRY(gc_check_ids(&seq->m->hp, &id, 1, err));
     GC_TRY(gc_seq_ensure_rows(seq, seq->n_past + 1, err));
     seq->host_tok[0] = id;
@@ -243,31 +242,31 @@ static void score_state_free(gc_runtime *rt, score_state *sc) {
     gc_buffer_free(rt, &sc->nll);
 }
 
-static gemcl_status score_state_alloc(gc_runtime *rt, const gc_hparams *hp, const int32_t *ids, int n, int first,
-                                      score_state *sc, gc_error *err) {
+static gc_status score_state_alloc(gc_runtime *rt, const gc_hparams *hp, const int32_t *ids, int n, int first,
+                                   score_state *sc, gc_error *err) {
     memset(sc, 0, sizeof *sc);
     sc->first = first, sc->n = n;
     size_t n_scored = (size_t)(n - 1 - first), rows = n_scored < SCORE_ROWS ? n_scored : SCORE_ROWS;
-    gemcl_status st = gc_buffer_alloc(rt, n_scored * 4, "score targets", &sc->targets, err);
-    if (st == GEMCL_OK)
+    gc_status st = gc_buffer_alloc(rt, n_scored * 4, "score targets", &sc->targets, err);
+    if (st == GC_OK)
         st = gc_buffer_write(rt, &sc->targets, 0, ids + first + 1, n_scored * 4, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_buffer_alloc(rt, rows * (size_t)hp->vocab_size * 4, "score logits", &sc->logits, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_buffer_alloc(rt, n_scored * 4, "score nll", &sc->nll, err);
     return st;
 }
 
 /* After a prefill chunk (chunk_done_fn): the final norm, the LM head and the NLL at the target for the chunk's
  * scored rows, SCORE_ROWS at a time. Rows before `first` never reach the head. */
-static gemcl_status score_chunk(gc_seq *seq, int c0, int nc, void *user, gc_error *err) {
+static gc_status score_chunk(gc_seq *seq, int c0, int nc, void *user, gc_error *err) {
     score_state *sc = user;
     gc_ops *ops = seq->ops;
     const gc_dmodel *m = seq->m;
     gc_scratch *s = &seq->s;
     int d = m->hp.n_embd, lo = c0 > sc->first ? c0 : sc->first, hi = c0 + nc < sc->n - 1 ? c0 + nc : sc->n - 1;
     if (lo >= hi)
-        return GEMCL_OK;
+        return GC_OK;
     /* xb is free once the chunk's layers ran: it takes the normed rows lo .. hi - 1 */
     GC_TRY(gc_op_rmsnorm(ops, &s->x, (size_t)(lo - c0) * d, &m->out_norm, &s->xb, 0, hi - lo, d, m->hp.norm_eps, err));
     for (int r0 = lo; r0 < hi; r0 += SCORE_ROWS) {
@@ -276,21 +275,20 @@ static gemcl_status score_chunk(gc_seq *seq, int c0, int nc, void *user, gc_erro
         GC_TRY(gc_op_matmul(ops, &s->xb, (size_t)(r0 - lo) * d, &m->lm_head, NULL, &sc->logits, 0, nr, err));
         GC_TRY(gc_op_nll(ops, &sc->logits, 0, &sc->targets, k, &sc->nll, k, nr, m->hp.vocab_size, err));
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_seq_score(gc_seq *seq, const int32_t *ids, int n, int first, float *nll, gc_error *err) {
+gc_status gc_seq_score(gc_seq *seq, const int32_t *ids, int n, int first, float *nll, gc_error *err) {
     if (n < 2 || first < 0 || first > n - 2)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "scoring %d tokens from row %d: needs 0 <= first <= n - 2", n, first);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "scoring %d tokens from row %d: needs 0 <= first <= n - 2", n, first);
     gc_runtime *rt = gc_ops_runtime(seq->ops);
     score_state sc;
     /* the targets go up before prefill_rows checks the ids, but no kernel reads them if that check fails */
-    gemcl_status st = score_state_alloc(rt, &seq->m->hp, ids, n, first, &sc, err);
-    if (st == GEMCL_OK)
+    gc_status st = score_state_alloc(rt, &seq->m->hp, ids, n, first, &sc, err);
+    if (st == GC_OK)
         st = prefill_rows(seq, ids, NULL, n, score_chunk, &sc, err);
-    if (st == GEMCL_OK) /* the one read back: n - 1 - first floats */
+    if (st == GC_OK) /* the one read back: n - 1 - first floats */
         st = gc_buffer_read(rt, &sc.nll, 0, nll, (size_t)(n - 1 - first) * sizeof *nll, err);
     score_state_free(rt, &sc);
     return st;
 }
-

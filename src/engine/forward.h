@@ -11,15 +11,15 @@ static inline int gc_kv_dim(const gc_hparams *hp) { return hp->n_kv_heads * hp->
 /* Rows of the chunk that starts at row c0 of n, chunks of ub rows: the one piece of chunk arithmetic. */
 static inline int gc_chunk_rows(int n, int c0, int ub) { return n - c0 < ub ? n - c0 : ub; }
 
-/* GEMCL_ERR_INVALID_ARG naming the first of the n ids outside the model's vocabulary. */
-gemcl_status gc_check_ids(const gc_hparams *hp, const int32_t *ids, int n, gc_error *err);
+/* GC_ERR_INVALID_ARG naming the first of the n ids outside the model's vocabulary. */
+gc_status gc_check_ids(const gc_hparams *hp, const int32_t *ids, int n, gc_error *err);
 
-/* Asks the progress callback (may be NULL) whether to go on; GEMCL_ABORTED when it says stop. */
-gemcl_status gc_check_progress(const gc_progress *p, int64_t done, int64_t total, gc_error *err);
+/* Asks the progress callback (may be NULL) whether to go on; GC_ABORTED when it says stop. */
+gc_status gc_check_progress(const gc_progress *p, int64_t done, int64_t total, gc_error *err);
 
 /* Scratch for chunks of n_ub rows; with_logits adds the vocab-sized logits and the sampled-id buffers. */
-gemcl_status gc_scratch_alloc(gc_runtime *rt, const gc_hparams *hp, int n_ub, bool with_logits, gc_scratch *s,
-                              gc_error *err);
+gc_status gc_scratch_alloc(gc_runtime *rt, const gc_hparams *hp, int n_ub, bool with_logits, gc_scratch *s,
+                           gc_error *err);
 void gc_scratch_free(gc_runtime *rt, gc_scratch *s);
 
 /* Where a layer reads its positions and writes its K/V. */
@@ -34,22 +34,22 @@ typedef struct gc_layer_io {
 } gc_layer_io;
 
 /* One transformer layer (llama2.c forward(), one layer) over n rows; their post-RoPE queries stay in s->q. */
-gemcl_status gc_layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s, const gc_layer_io *io, int n,
-                              gc_error *err);
+gc_status gc_layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s, const gc_layer_io *io, int n,
+                           gc_error *err);
 
 /* The start of layer l over n rows without the rest of it (GemFilter's layer r): RMSNorm, K of every row into
  * k_out f32 (n, kv_dim) and Q of the last row into q_out f32 (q_dim), both post-RoPE. x: per chunk f32 (ub,
  * n_embd) residual rows; ids_pos int32 (2, n) ids then positions. */
-gemcl_status gc_layer_keys_last_query(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s, gc_buffer *x, int n,
-                                      const gc_buffer *ids_pos, gc_buffer *k_out, gc_buffer *q_out, gc_error *err);
+gc_status gc_layer_keys_last_query(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s, gc_buffer *x, int n,
+                                   const gc_buffer *ids_pos, gc_buffer *k_out, gc_buffer *q_out, gc_error *err);
 
 /* Final norm and LM head on the row of x at element x_off, then the sampled id into the scratch and back to
  * the host (the step's one synchronisation); the logits too when logits is not NULL. */
-gemcl_status gc_finish_step(gc_seq *seq, const gc_buffer *x, size_t x_off, gc_sampling *smp, int32_t *next_id,
-                            float *logits, gc_error *err);
+gc_status gc_finish_step(gc_seq *seq, const gc_buffer *x, size_t x_off, gc_sampling *smp, int32_t *next_id,
+                         float *logits, gc_error *err);
 
 /* Grows the cache geometrically to hold rows rows, so a long generation reallocates O(log n) times. */
-gemcl_status gc_seq_ensure_rows(gc_seq *seq, int rows, gc_error *err);
+gc_status gc_seq_ensure_rows(gc_seq *seq, int rows, gc_error *err);
 
 /* n_past = the longest layer's row count (after a method changed some layers'). */
 void gc_seq_update_n_past(gc_seq *seq);

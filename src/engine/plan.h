@@ -33,7 +33,7 @@ typedef struct gc_seq gc_seq;       /* one sequence: its per-layer KV cache and 
 typedef struct gc_dmodel gc_dmodel; /* the weights on the device (engine.h) */
 
 /* Progress: called between prefill chunks and between layer-major layers with work done and total (in
- * token-rows); a non-zero return aborts the call with GEMCL_ABORTED, leaving the sequence usable. */
+ * token-rows); a non-zero return aborts the call with GC_ABORTED, leaving the sequence usable. */
 typedef struct gc_progress {
     int (*fn)(int64_t done, int64_t total, void *user);
     void *user;
@@ -75,7 +75,7 @@ typedef struct gc_kept_report {
  * over n rows; q holds their post-RoPE queries, f32 (n, n_heads, head_dim), and their K/V are rows
  * row0 .. row0 + n - 1 of the layer's cache, which holds row0 + n rows. */
 typedef struct gc_layer_hook {
-    gemcl_status (*fn)(void *user, gc_seq *seq, int layer, const gc_buffer *q, int row0, int n, gc_error *err);
+    gc_status (*fn)(void *user, gc_seq *seq, int layer, const gc_buffer *q, int row0, int n, gc_error *err);
     void *user;
 } gc_layer_hook;
 
@@ -92,18 +92,17 @@ typedef struct gc_stage_view {
 
 /* The layer-major per-layer callback: may return the rows to carry forward, *keep = malloc'd ascending
  * indices into the current rows (NULL = keep all). */
-typedef gemcl_status (*gc_select_rows_fn)(void *state, gc_seq *seq, const gc_stage_view *view, int32_t **keep,
-                                          int *n_keep, gc_error *err);
+typedef gc_status (*gc_select_rows_fn)(void *state, gc_seq *seq, const gc_stage_view *view, int32_t **keep, int *n_keep,
+                                       gc_error *err);
 
 typedef struct gc_method {
     const char *name;
     /* Chooses the prompt tokens to keep; NULL = keep all. */
-    gemcl_status (*before_prefill)(const gc_method_args *args, gc_selection *sel, gc_error *err);
-    gemcl_status (*start)(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state,
-                          gc_error *err);
+    gc_status (*before_prefill)(const gc_method_args *args, gc_selection *sel, gc_error *err);
+    gc_status (*start)(const gc_method_args *args, const gc_kv_args *kv, gc_seq *seq, void **state, gc_error *err);
     gc_select_rows_fn select_rows;
-    gemcl_status (*after_prefill)(void *state, gc_seq *seq, gc_kept_report *kept, gc_error *err);
-    gemcl_status (*per_decode_step)(void *state, gc_seq *seq, gc_error *err);
+    gc_status (*after_prefill)(void *state, gc_seq *seq, gc_kept_report *kept, gc_error *err);
+    gc_status (*per_decode_step)(void *state, gc_seq *seq, gc_error *err);
     void (*finish)(void *state, gc_seq *seq);
 } gc_method;
 
@@ -136,21 +135,21 @@ void gc_seq_release(gc_seq *seq);
 
 /* Reallocates every layer's cache to exactly rows rows (n_past <= rows <= n_ctx), keeping the cached rows:
  * after a method compacted the cache this returns the freed memory to the device. */
-gemcl_status gc_seq_resize(gc_seq *seq, int rows, gc_error *err);
+gc_status gc_seq_resize(gc_seq *seq, int rows, gc_error *err);
 
 /* Compacts layer's cache to n_keep rows: row r of KV head g becomes old row idx[g * idx_head_stride + r]
  * (idx_head_stride 0: the same rows for every head). Rows keep their post-RoPE keys, i.e. their original
  * positions. Sets the layer's row count to n_keep and n_past to the longest layer. Enqueue only. */
-gemcl_status gc_seq_compact_layer(gc_seq *seq, int layer, const gc_buffer *idx, /* int32 (n_kv_heads, stride) */
-                                  int idx_head_stride, int n_keep, gc_error *err);
+gc_status gc_seq_compact_layer(gc_seq *seq, int layer, const gc_buffer *idx, /* int32 (n_kv_heads, stride) */
+                               int idx_head_stride, int n_keep, gc_error *err);
 
 /* Compacts only layer's keys to rows idx[0..n_keep-1] (one list for every head; pod-tf drops the keys of
  * distant rows, whose logits come from another layer). The caller then sets the layer's k_shift. */
-gemcl_status gc_seq_compact_keys(gc_seq *seq, int layer, const gc_buffer *idx, int n_keep, gc_error *err);
+gc_status gc_seq_compact_keys(gc_seq *seq, int layer, const gc_buffer *idx, int n_keep, gc_error *err);
 
 /* Moves the keys of rows row0 .. row0 + n - 1 of layer by delta[i] positions (RoPE composes: R(p + d) =
  * R(d) R(p)), delta int32 (n). Enqueue only. */
-gemcl_status gc_seq_rotate_keys(gc_seq *seq, int layer, int row0, int n, const gc_buffer *delta, gc_error *err);
+gc_status gc_seq_rotate_keys(gc_seq *seq, int layer, int row0, int n, const gc_buffer *delta, gc_error *err);
 
 /* Device bytes of the KV rows in use (each layer's rows, K and V; minus the keys pod-tf dropped). */
 size_t gc_seq_kv_bytes(const gc_seq *seq);
@@ -162,8 +161,7 @@ size_t gc_seq_kv_bytes(const gc_seq *seq);
  * filter_layer's RMSNorm, K of all rows and Q of the last row, both post-RoPE. On success *k_out holds
  * f32 (n, kv_dim) and *q_out f32 (q_dim), allocated through the runtime; the caller frees both with
  * gc_buffer_free. No KV is kept, and n may exceed any sequence's context. */
-gemcl_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids, int n, int filter_layer,
-                            int n_ubatch, const gc_progress *progress, gc_buffer *k_out, gc_buffer *q_out,
-                            gc_error *err);
+gc_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids, int n, int filter_layer, int n_ubatch,
+                         const gc_progress *progress, gc_buffer *k_out, gc_buffer *q_out, gc_error *err);
 
 #endif

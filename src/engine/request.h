@@ -24,7 +24,7 @@ typedef struct gc_request_defaults {
 
 /* Called with each sampled token in order; sets *stop to end the generation after it. */
 typedef struct gc_token_sink {
-    gemcl_status (*fn)(void *user, int32_t id, bool *stop, gc_error *err);
+    gc_status (*fn)(void *user, int32_t id, bool *stop, gc_error *err);
     void *user;
 } gc_token_sink;
 
@@ -52,19 +52,19 @@ typedef struct gc_request {
 } gc_request;
 
 /* Fills the unset filter layer (< 0) and budget (<= 0) from defaults and checks the layer against the model. */
-gemcl_status gc_request_resolve(gc_request *rq, const gc_request_defaults *defaults, gc_error *err);
+gc_status gc_request_resolve(gc_request *rq, const gc_request_defaults *defaults, gc_error *err);
 
 /* The plan's token-level selection (timed into filter_ms; none when reuse > 0): gathers the kept ids to the
  * front of ids (the request's prompt, writable) and sets n_kept. */
-gemcl_status gc_request_select(gc_request *rq, int32_t *ids, gc_error *err);
+gc_status gc_request_select(gc_request *rq, int32_t *ids, gc_error *err);
 
 /* Starts the plan, prefills ids[reuse .. n_kept - 1] after the cache's rows (reset first when reuse is 0),
  * samples the first token into next and lets the plan compress (timed into prefill_ms). */
-gemcl_status gc_request_prefill(gc_seq *seq, gc_request *rq, gc_error *err);
+gc_status gc_request_prefill(gc_seq *seq, gc_request *rq, gc_error *err);
 
 /* Gives next to the sink, then runs the plan's per-step hook and a decode step, until max_tokens tokens, the
  * sink says stop or the context is full (timed into decode_ms). */
-gemcl_status gc_request_decode(gc_seq *seq, gc_request *rq, const gc_token_sink *sink, gc_error *err);
+gc_status gc_request_decode(gc_seq *seq, gc_request *rq, const gc_token_sink *sink, gc_error *err);
 
 /* Finishes the plan when it started (uninstalls its hooks, frees its state). */
 void gc_request_finish(gc_seq *seq, gc_request *rq);

@@ -7,8 +7,7 @@
 #include "engine/forward.h"
 #include "ops/kvcompress.h"
 
-gemcl_status gc_seq_create(gc_ops *ops, const gc_dmodel *m, const gc_seq_params *params, gc_seq **out,
-                           gc_error *err) {
+gc_status gc_seq_create(gc_ops *ops, const gc_dmodel *m, const gc_seq_params *params, gc_seq **out, gc_error *err) {
     *out = NULL;
     gc_runtime *rt = gc_ops_runtime(ops);
     const gc_hparams *hp = &m->hp;
@@ -16,7 +15,7 @@ gemcl_status gc_seq_create(gc_ops *ops, const gc_dmodel *m, const gc_seq_params 
     int n_ctx = p.n_ctx > 0 ? p.n_ctx : hp->ctx_train;
     int n_ub = p.n_ubatch > 0 ? p.n_ubatch : 512;
     if (n_ctx <= 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "context size must be positive (got %d)", n_ctx);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "context size must be positive (got %d)", n_ctx);
     if (n_ub > n_ctx)
         n_ub = n_ctx;
     gc_seq *seq = calloc(1, sizeof *seq);
@@ -30,18 +29,18 @@ gemcl_status gc_seq_create(gc_ops *ops, const gc_dmodel *m, const gc_seq_params 
         if (seq)
             free(seq->k_cache), free(seq->v_cache), free(seq->host_tok), free(seq->kv_len);
         free(seq);
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory creating a sequence");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory creating a sequence");
     }
     seq->ops = ops;
     seq->m = m;
     seq->n_ctx = n_ctx;
-    gemcl_status st = gc_scratch_alloc(rt, hp, n_ub, true, &seq->s, err);
-    if (st != GEMCL_OK) {
+    gc_status st = gc_scratch_alloc(rt, hp, n_ub, true, &seq->s, err);
+    if (st != GC_OK) {
         gc_seq_free(seq);
         return st;
     }
     *out = seq;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 void gc_seq_free(gc_seq *seq) {
@@ -97,7 +96,8 @@ size_t gc_seq_kv_bytes(const gc_seq *seq) {
 }
 
 /* Replaces one layer's cache buffer by one of `bytes` holding the same first `keep` bytes. */
-static gemcl_status resize_buffer(gc_seq *seq, gc_buffer *buf, size_t bytes, size_t keep, const char *what, gc_error *err) {
+static gc_status resize_buffer(gc_seq *seq, gc_buffer *buf, size_t bytes, size_t keep, const char *what,
+                               gc_error *err) {
     gc_runtime *rt = gc_ops_runtime(seq->ops);
     gc_buffer bigger;
     GC_TRY(gc_buffer_alloc(rt, bytes, what, &bigger, err));
@@ -110,14 +110,14 @@ static gemcl_status resize_buffer(gc_seq *seq, gc_buffer *buf, size_t bytes, siz
     }
     gc_buffer_free(rt, buf);
     *buf = bigger;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_seq_resize(gc_seq *seq, int rows, gc_error *err) {
+gc_status gc_seq_resize(gc_seq *seq, int rows, gc_error *err) {
     if (rows > seq->n_ctx)
-        return gc_fail(err, GEMCL_ERR_CONTEXT_FULL, "%d tokens do not fit the context of %d", rows, seq->n_ctx);
+        return gc_fail(err, GC_ERR_CONTEXT_FULL, "%d tokens do not fit the context of %d", rows, seq->n_ctx);
     if (rows < seq->n_past)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "cannot shrink the cache to %d rows below the %d cached", rows,
+        return gc_fail(err, GC_ERR_INVALID_ARG, "cannot shrink the cache to %d rows below the %d cached", rows,
                        seq->n_past);
     const gc_hparams *hp = &seq->m->hp;
     size_t row_bytes = (size_t)gc_kv_dim(hp) * 4;
@@ -130,58 +130,57 @@ gemcl_status gc_seq_resize(gc_seq *seq, int rows, gc_error *err) {
         GC_TRY(resize_buffer(seq, &seq->v_cache[l], (size_t)rows * row_bytes, keep, what, err));
     }
     seq->kv_rows = rows;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_seq_reserve(gc_seq *seq, int rows, gc_error *err) {
+gc_status gc_seq_reserve(gc_seq *seq, int rows, gc_error *err) {
     if (rows > seq->n_ctx)
-        return gc_fail(err, GEMCL_ERR_CONTEXT_FULL, "%d tokens do not fit the context of %d", rows, seq->n_ctx);
-    return rows <= seq->kv_rows ? GEMCL_OK : gc_seq_resize(seq, rows, err);
+        return gc_fail(err, GC_ERR_CONTEXT_FULL, "%d tokens do not fit the context of %d", rows, seq->n_ctx);
+    return rows <= seq->kv_rows ? GC_OK : gc_seq_resize(seq, rows, err);
 }
 
 /* Gathers rows of layer's K (and V when with_values) into rows 0..n_keep-1 of the same buffers. */
-static gemcl_status compact_rows(gc_seq *seq, int layer, const gc_buffer *idx, int idx_head_stride, int n_keep,
-                                 bool with_values, gc_error *err) {
+static gc_status compact_rows(gc_seq *seq, int layer, const gc_buffer *idx, int idx_head_stride, int n_keep,
+                              bool with_values, gc_error *err) {
     const gc_hparams *hp = &seq->m->hp;
     gc_runtime *rt = gc_ops_runtime(seq->ops);
     size_t elems = (size_t)n_keep * gc_kv_dim(hp);
     gc_buffer tmp = {0};
-    gemcl_status st = n_keep ? gc_buffer_alloc(rt, elems * 4, "KV compaction", &tmp, err) : GEMCL_OK;
+    gc_status st = n_keep ? gc_buffer_alloc(rt, elems * 4, "KV compaction", &tmp, err) : GC_OK;
     gc_buffer *caches[2] = {&seq->k_cache[layer], &seq->v_cache[layer]};
-    for (int c = 0; c < (with_values ? 2 : 1) && st == GEMCL_OK && n_keep; c++) {
+    for (int c = 0; c < (with_values ? 2 : 1) && st == GC_OK && n_keep; c++) {
         st = gc_op_kv_gather(seq->ops, caches[c], &tmp, idx, idx_head_stride, n_keep, hp->n_kv_heads, hp->head_dim,
                              err);
-        if (st == GEMCL_OK)
+        if (st == GC_OK)
             st = gc_op_copy_f32(seq->ops, &tmp, 0, caches[c], 0, elems, err);
     }
     gc_buffer_free(rt, &tmp); /* deferred by OpenCL until the copies ran */
-    return st != GEMCL_OK ? gc_error_prefix(err, "layer %d", layer) : GEMCL_OK;
+    return st != GC_OK ? gc_error_prefix(err, "layer %d", layer) : GC_OK;
 }
 
-gemcl_status gc_seq_compact_layer(gc_seq *seq, int layer, const gc_buffer *idx, int idx_head_stride, int n_keep,
-                                  gc_error *err) {
+gc_status gc_seq_compact_layer(gc_seq *seq, int layer, const gc_buffer *idx, int idx_head_stride, int n_keep,
+                               gc_error *err) {
     const gc_hparams *hp = &seq->m->hp;
     if (layer < 0 || layer >= hp->n_layers || n_keep < 0 || n_keep > seq->kv_len[layer] || key_shift(seq, layer))
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "compacting layer %d to %d rows", layer, n_keep);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "compacting layer %d to %d rows", layer, n_keep);
     GC_TRY(compact_rows(seq, layer, idx, idx_head_stride, n_keep, true, err));
     seq->kv_len[layer] = n_keep;
     gc_seq_update_n_past(seq);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_seq_compact_keys(gc_seq *seq, int layer, const gc_buffer *idx, int n_keep, gc_error *err) {
+gc_status gc_seq_compact_keys(gc_seq *seq, int layer, const gc_buffer *idx, int n_keep, gc_error *err) {
     if (layer < 0 || layer >= seq->m->hp.n_layers || n_keep < 0 || n_keep > seq->kv_len[layer])
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "compacting layer %d's keys to %d rows", layer, n_keep);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "compacting layer %d's keys to %d rows", layer, n_keep);
     return compact_rows(seq, layer, idx, 0, n_keep, false, err);
 }
 
-gemcl_status gc_seq_ensure_rows(gc_seq *seq, int rows, gc_error *err) {
+gc_status gc_seq_ensure_rows(gc_seq *seq, int rows, gc_error *err) {
     if (rows <= seq->kv_rows)
-        return GEMCL_OK;
+        return GC_OK;
     int want = seq->kv_rows * 2 > rows ? seq->kv_rows * 2 : rows;
     return gc_seq_reserve(seq, want < seq->n_ctx ? want : seq->n_ctx, err);
 }
-
 
 void gc_seq_update_n_past(gc_seq *seq) {
     seq->n_past = 0;
@@ -189,10 +188,10 @@ void gc_seq_update_n_past(gc_seq *seq) {
         seq->n_past = seq->kv_len[l] > seq->n_past ? seq->kv_len[l] : seq->n_past;
 }
 
-gemcl_status gc_seq_rotate_keys(gc_seq *seq, int layer, int row0, int n, const gc_buffer *delta, gc_error *err) {
+gc_status gc_seq_rotate_keys(gc_seq *seq, int layer, int row0, int n, const gc_buffer *delta, gc_error *err) {
     const gc_hparams *hp = &seq->m->hp;
     if (layer < 0 || layer >= hp->n_layers || row0 < 0 || n < 0 || row0 + n > seq->kv_len[layer])
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "rotating rows %d..%d of layer %d", row0, row0 + n - 1, layer);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "rotating rows %d..%d of layer %d", row0, row0 + n - 1, layer);
     return gc_op_rope(seq->ops, &seq->k_cache[layer], (size_t)row0 * gc_kv_dim(hp), delta, 0, &seq->m->inv_freq, n,
                       hp->n_kv_heads, hp->head_dim, hp->rope_layout, err);
 }

@@ -8,42 +8,42 @@
 
 #include "methods/method.h"
 
-gemcl_status gc_gemfilter_select(const gc_method_args *a, gc_selection *sel, gc_error *err) {
+gc_status gc_gemfilter_select(const gc_method_args *a, gc_selection *sel, gc_error *err) {
     sel->kept = NULL;
     sel->n_kept = 0;
     if (a->budget <= 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "gemfilter: budget must be positive (got %d)", a->budget);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "gemfilter: budget must be positive (got %d)", a->budget);
     if (a->n <= a->budget)
-        return GEMCL_OK; /* nothing to drop: exactly the full-attention path */
+        return GC_OK; /* nothing to drop: exactly the full-attention path */
     const gc_hparams *hp = gc_dmodel_hparams(a->m);
     gc_runtime *rt = gc_ops_runtime(a->ops);
     int n = a->n, k = a->budget;
     gc_buffer kbuf = {0}, qbuf = {0}, scores = {0}, pooled = {0}, idx = {0};
     gc_topk_scratch *ts = NULL;
-    gemcl_status st = gc_filter_pass(a->ops, a->m, a->ids, n, a->filter_layer, a->n_ubatch, a->progress, &kbuf,
-                                     &qbuf, err);
-    if (st == GEMCL_OK)
+    gc_status st =
+        gc_filter_pass(a->ops, a->m, a->ids, n, a->filter_layer, a->n_ubatch, a->progress, &kbuf, &qbuf, err);
+    if (st == GC_OK)
         st = gc_buffer_alloc(rt, (size_t)n * 4, "gemfilter scores", &scores, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_buffer_alloc(rt, (size_t)n * 4, "gemfilter pooled scores", &pooled, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_buffer_alloc(rt, (size_t)k * 4, "gemfilter indices", &idx, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_topk_scratch_create(a->ops, n, k, &ts, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_op_gemfilter_score(a->ops, &qbuf, 0, &kbuf, 0, &scores, 0, n, hp->n_heads, hp->n_kv_heads,
                                    hp->head_dim, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_op_pool_avg5(a->ops, &scores, 0, &pooled, 0, n, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_op_topk_indices(a->ops, ts, &pooled, 0, &idx, 0, n, k, err);
-    if (st == GEMCL_OK) {
+    if (st == GC_OK) {
         sel->kept = malloc((size_t)k * sizeof *sel->kept);
         st = sel->kept ? gc_buffer_read(rt, &idx, 0, sel->kept, (size_t)k * 4, err)
-                       : gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+                       : gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
         sel->n_kept = k;
     }
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         free(sel->kept);
         sel->kept = NULL;
         sel->n_kept = 0;

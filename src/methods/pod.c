@@ -41,17 +41,17 @@ void gc_pod_finish(void *state, gc_seq *seq) {
     free(p);
 }
 
-static gemcl_status save_first_queries(void *user, gc_seq *seq, int layer, const gc_buffer *q, int row0, int n,
-                                       gc_error *err) {
+static gc_status save_first_queries(void *user, gc_seq *seq, int layer, const gc_buffer *q, int row0, int n,
+                                    gc_error *err) {
     pod *p = user;
     (void)row0;
     if (layer % p->block != 0 || layer + 1 == p->n_layers)
-        return GEMCL_OK;
+        return GC_OK;
     const gc_hparams *hp = gc_seq_hparams(seq);
     return gc_op_copy_f32(gc_seq_ops(seq), q, 0, &p->q_first, 0, (size_t)n * hp->n_heads * hp->head_dim, err);
 }
 
-gemcl_status gc_pod_start(const gc_method_args *a, const gc_kv_args *kv, gc_seq *seq, void **state, gc_error *err) {
+gc_status gc_pod_start(const gc_method_args *a, const gc_kv_args *kv, gc_seq *seq, void **state, gc_error *err) {
     *state = NULL;
     const gemcl_method_params *o = kv->params;
     const gc_hparams *hp = gc_dmodel_hparams(a->m);
@@ -59,7 +59,7 @@ gemcl_status gc_pod_start(const gc_method_args *a, const gc_kv_args *kv, gc_seq 
     int sinks = o && o->sink_tokens > 0 ? o->sink_tokens : POD_SINKS;
     int budget = o && o->budget > 0 ? o->budget : POD_BUDGET;
     if (budget <= sinks)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "pod-tf: budget %d must exceed the %d sink tokens", budget, sinks);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "pod-tf: budget %d must exceed the %d sink tokens", budget, sinks);
     pod *p = calloc(1, sizeof *p);
     if (p) {
         p->shared = calloc((size_t)hp->n_layers, sizeof *p->shared);
@@ -69,13 +69,14 @@ gemcl_status gc_pod_start(const gc_method_args *a, const gc_kv_args *kv, gc_seq 
         if (p)
             free(p->shared), free(p->table);
         free(p);
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
     }
     p->n = a->n, p->block = block, p->sinks = sinks, p->recent = budget - sinks, p->max_new = kv->max_new;
     p->n_layers = hp->n_layers;
-    gemcl_status st = gc_buffer_alloc(gc_ops_runtime(a->ops), (size_t)gc_seq_n_ubatch(seq) * hp->n_heads * hp->head_dim * 4,
-                                      "pod-tf first-layer queries", &p->q_first, err);
-    if (st != GEMCL_OK) {
+    gc_status st =
+        gc_buffer_alloc(gc_ops_runtime(a->ops), (size_t)gc_seq_n_ubatch(seq) * hp->n_heads * hp->head_dim * 4,
+                        "pod-tf first-layer queries", &p->q_first, err);
+    if (st != GC_OK) {
         gc_pod_finish(p, seq);
         return gc_error_prefix(err, "pod-tf");
     }
@@ -89,34 +90,34 @@ gemcl_status gc_pod_start(const gc_method_args *a, const gc_kv_args *kv, gc_seq 
     gc_seq_set_shared_logits(seq, p->table);
     gc_seq_set_layer_hook(seq, (gc_layer_hook){save_first_queries, p});
     *state = p;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* The non-first layers drop the keys of rows distant to every query still to come. */
-gemcl_status gc_pod_after_prefill(void *state, gc_seq *seq, gc_kept_report *kept, gc_error *err) {
+gc_status gc_pod_after_prefill(void *state, gc_seq *seq, gc_kept_report *kept, gc_error *err) {
     pod *p = state;
     (void)kept;
     int base = p->n + 1 - p->recent; /* the first row the next query (position n) sees as recent */
     if (base <= p->sinks)
-        return GEMCL_OK;
+        return GC_OK;
     gc_runtime *rt = gc_ops_runtime(gc_seq_ops(seq));
     int n_keep = p->sinks + p->n - base;
     int32_t *rows = malloc((size_t)n_keep * sizeof *rows);
     if (!rows)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
     for (int r = 0; r < n_keep; r++)
         rows[r] = r < p->sinks ? r : base + r - p->sinks;
-    gemcl_status st = gc_buffer_alloc(rt, (size_t)n_keep * 4, "pod-tf kept keys", &p->keep, err);
-    if (st == GEMCL_OK)
+    gc_status st = gc_buffer_alloc(rt, (size_t)n_keep * 4, "pod-tf kept keys", &p->keep, err);
+    if (st == GC_OK)
         st = gc_buffer_write(rt, &p->keep, 0, rows, (size_t)n_keep * 4, err);
     free(rows);
-    for (int l = 0; st == GEMCL_OK && l < p->n_layers; l++) {
+    for (int l = 0; st == GC_OK && l < p->n_layers; l++) {
         if (!p->table[l])
             continue;
         st = gc_seq_compact_keys(seq, l, &p->keep, n_keep, err);
         p->shared[l].k_shift = base - p->sinks;
     }
-    if (st == GEMCL_OK) /* reallocate: the non-first layers' key buffers shrink by the dropped rows */
+    if (st == GC_OK) /* reallocate: the non-first layers' key buffers shrink by the dropped rows */
         st = gc_seq_resize(seq, gc_seq_kv_rows(seq), err);
-    return st == GEMCL_OK ? st : gc_error_prefix(err, "pod-tf");
+    return st == GC_OK ? st : gc_error_prefix(err, "pod-tf");
 }

@@ -23,14 +23,14 @@ typedef struct gc_model_card {
 extern const gc_json_source gc_card_sources[];
 
 /* Loads a card by name ("tinyllama-1.1b", from the embedded set) or from a .json path. */
-gemcl_status gc_model_card_load(const char *name_or_path, gc_model_card *out, gc_error *err);
+gc_status gc_model_card_load(const char *name_or_path, gc_model_card *out, gc_error *err);
 
 /* Parses card JSON of len bytes; file is for messages. */
-gemcl_status gc_model_card_parse(const char *json, size_t len, const char *file, gc_model_card *out, gc_error *err);
+gc_status gc_model_card_parse(const char *json, size_t len, const char *file, gc_model_card *out, gc_error *err);
 
 /* The embedded card whose arch and shapes (layers, width, heads, kv heads, head_dim, ffn, vocab) equal
- * hp's; GEMCL_ERR_NOT_FOUND when none does. */
-gemcl_status gc_model_card_match(const gc_hparams *hp, gc_model_card *out, gc_error *err);
+ * hp's; GC_ERR_NOT_FOUND when none does. */
+gc_status gc_model_card_match(const gc_hparams *hp, gc_model_card *out, gc_error *err);
 
 /* GemFilter's filter layer: the card's, else round(0.4 * n_layers) (METHODS.md). card may be NULL. */
 int gc_card_filter_layer(const gc_model_card *card, int n_layers);

@@ -22,26 +22,26 @@ static bool is_rope_rows(gc_role r) {
 }
 
 /* Output rows come from the source tensor's rows, q/k rows permuted between RoPE layouts. */
-static gemcl_status convert_fill(void *vctx, int index, int64_t first, float *out, size_t n, gc_error *err) {
+static gc_status convert_fill(void *vctx, int index, int64_t first, float *out, size_t n, gc_error *err) {
     const convert_ctx *c = vctx;
     const gc_planned_tensor *p = &c->plan[index];
     const gc_tensor *src = gc_layout_source(c->m, p->role, p->layer);
     if (!src)
-        return gc_fail(err, GEMCL_ERR_NOT_FOUND, "%s: no source tensor for '%s'", c->m->path, p->desc.name);
+        return gc_fail(err, GC_ERR_NOT_FOUND, "%s: no source tensor for '%s'", c->m->path, p->desc.name);
     int64_t row_len = p->desc.n_dims == 2 ? p->desc.shape[1] : 1;
     bool permute = is_rope_rows(p->role);
     for (int64_t r = first / row_len; r < (first + (int64_t)n) / row_len; r++) {
         int64_t sr = permute ? gc_rope_source_row(r, c->m->hp.head_dim, c->m->hp.rope_layout, c->to_layout) : r;
         gc_decode_f32(src, sr * row_len, (size_t)row_len, out + (r * row_len - first));
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_copy_file(const char *from, const char *to, gc_error *err) {
+gc_status gc_copy_file(const char *from, const char *to, gc_error *err) {
     char *data;
     size_t len;
-    gemcl_status s = gc_file_read(from, &data, &len, err);
-    if (s == GEMCL_OK)
+    gc_status s = gc_file_read(from, &data, &len, err);
+    if (s == GC_OK)
         s = gc_file_write_atomic(to, data, len, err);
     free(data);
     return s;
@@ -53,28 +53,28 @@ static bool ends_with(const char *s, const char *suffix) {
 }
 
 /* The source's tokenizer file beside the new HF directory's weights (a llama2.c one as tokenizer.bin). */
-static gemcl_status copy_tokenizer(const gc_model_file *m, const char *dir, gc_error *err) {
+static gc_status copy_tokenizer(const gc_model_file *m, const char *dir, gc_error *err) {
     const char *tp = m->tokenizer_path;
     if (!tp[0] || strcmp(m->format, "gguf") == 0)
-        return GEMCL_OK;
+        return GC_OK;
     const char *base = strrchr(tp, '/') ? strrchr(tp, '/') + 1 : tp;
     char to[2048];
     snprintf(to, sizeof to, "%s/%s", dir, ends_with(base, ".bin") ? "tokenizer.bin" : base);
     return gc_copy_file(tp, to, err);
 }
 
-static gemcl_status convert_hf(const gc_model_file *m, const char *out, gc_dtype dtype, gc_error *err) {
+static gc_status convert_hf(const gc_model_file *m, const char *out, gc_dtype dtype, gc_error *err) {
     gc_hparams hp = m->hp;
     hp.rope_layout = GC_ROPE_HALF;
     gc_planned_tensor *plan;
     int n;
-    gemcl_status s = gc_layout_plan(&hp, GC_EXPORT_SAFETENSORS, dtype, &plan, &n, err);
-    if (s != GEMCL_OK)
+    gc_status s = gc_layout_plan(&hp, GC_EXPORT_SAFETENSORS, dtype, &plan, &n, err);
+    if (s != GC_OK)
         return s;
     convert_ctx c = {m, plan, GC_ROPE_HALF};
     s = gc_hf_write_dir(out, &hp, dtype, plan, n, convert_fill, &c, err);
     free(plan);
-    return s == GEMCL_OK ? copy_tokenizer(m, out, err) : s;
+    return s == GC_OK ? copy_tokenizer(m, out, err) : s;
 }
 
 static void add_hparams(gc_gguf_writer *w, const gc_hparams *hp) {
@@ -137,13 +137,13 @@ static void add_vocab_keys(gc_gguf_writer *w, char **spm, const size_t *spm_lens
 }
 
 /* tokenizer.ggml.* from the source's llama2.c tokenizer file. */
-static gemcl_status add_llama2c_vocab(gc_gguf_writer *w, const gc_model_file *m, gc_error *err) {
+static gc_status add_llama2c_vocab(gc_gguf_writer *w, const gc_model_file *m, gc_error *err) {
     char **pieces;
     size_t *lens;
     float *scores;
     int n = m->hp.vocab_size;
-    gemcl_status s = gc_llama2c_vocab_read(m->tokenizer_path, n, &pieces, &lens, &scores, err);
-    if (s != GEMCL_OK)
+    gc_status s = gc_llama2c_vocab_read(m->tokenizer_path, n, &pieces, &lens, &scores, err);
+    if (s != GC_OK)
         return s;
     char **spm = calloc((size_t)n, sizeof *spm);
     size_t *spm_lens = calloc((size_t)n, sizeof *spm_lens);
@@ -159,21 +159,21 @@ static gemcl_status add_llama2c_vocab(gc_gguf_writer *w, const gc_model_file *m,
     for (int i = 0; spm && i < n; i++)
         free(spm[i]);
     free(spm), free(spm_lens), free(types), free(pieces), free(lens), free(scores);
-    return ok ? GEMCL_OK : gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    return ok ? GC_OK : gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
 }
 
 /* The tokenizer as GGUF metadata: copied from a GGUF source, built from a llama2.c file, else none. */
-static gemcl_status add_tokenizer(gc_gguf_writer *w, const gc_model_file *m, gc_error *err) {
+static gc_status add_tokenizer(gc_gguf_writer *w, const gc_model_file *m, gc_error *err) {
     const gc_gguf *g = gc_model_priv_of(m)->gguf;
     if (g) {
         for (uint64_t i = 0; i < g->n_kv; i++)
             if (g->kv[i].key.len > 10 && memcmp(g->kv[i].key.data, "tokenizer.", 10) == 0)
                 gc_gguf_writer_add_kv(w, g, &g->kv[i]);
-        return GEMCL_OK;
+        return GC_OK;
     }
     if (m->tokenizer_path[0] && ends_with(m->tokenizer_path, ".bin"))
         return add_llama2c_vocab(w, m, err);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 static const char *base_name(const char *path) {
@@ -210,43 +210,42 @@ static void add_general(gc_gguf_writer *w, const gc_model_file *m, uint32_t file
         gc_gguf_writer_add_u32(w, "general.quantization_version", GC_GGML_QUANT_VERSION);
 }
 
-gemcl_status gc_gguf_write_model(const gc_model_file *m, const char *out, const gc_planned_tensor *plan, int n,
-                                 uint32_t file_type, gc_error *err) {
-    gemcl_status s = GEMCL_OK;
+gc_status gc_gguf_write_model(const gc_model_file *m, const char *out, const gc_planned_tensor *plan, int n,
+                              uint32_t file_type, gc_error *err) {
+    gc_status s = GC_OK;
     gc_gguf_writer *w = gc_gguf_writer_create();
     gc_tensor *descs = malloc((size_t)n * sizeof *descs);
     if (!w || !descs)
-        s = gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", out);
+        s = gc_fail(err, GC_ERR_OUT_OF_MEMORY, "%s: out of host memory", out);
     bool quantized = false;
-    for (int i = 0; s == GEMCL_OK && i < n; i++) {
+    for (int i = 0; s == GC_OK && i < n; i++) {
         descs[i] = plan[i].desc;
         quantized |= gc_dtype_is_quantized(descs[i].dtype);
     }
-    if (s == GEMCL_OK) {
+    if (s == GC_OK) {
         add_hparams(w, &m->hp);
         add_general(w, m, file_type, quantized);
         s = add_tokenizer(w, m, err);
     }
     convert_ctx c = {m, plan, GC_ROPE_ADJACENT};
-    if (s == GEMCL_OK)
+    if (s == GC_OK)
         s = gc_export_write(out, GC_EXPORT_GGUF, w, descs, n, convert_fill, &c, err);
     gc_gguf_writer_free(w);
     free(descs);
     return s;
 }
 
-static gemcl_status convert_gguf(const gc_model_file *m, const char *out, gc_dtype dtype, gc_error *err) {
+static gc_status convert_gguf(const gc_model_file *m, const char *out, gc_dtype dtype, gc_error *err) {
     gc_planned_tensor *plan = NULL;
     int n;
-    gemcl_status s = gc_layout_plan(&m->hp, GC_EXPORT_GGUF, dtype, &plan, &n, err);
-    if (s == GEMCL_OK)
+    gc_status s = gc_layout_plan(&m->hp, GC_EXPORT_GGUF, dtype, &plan, &n, err);
+    if (s == GC_OK)
         s = gc_gguf_write_model(m, out, plan, n, gc_llama_ftype(dtype), err);
     free(plan);
     return s;
 }
 
-gemcl_status gc_model_convert(const gc_model_file *src, const char *out, gc_convert_to to, gc_dtype dtype,
-                              gc_error *err) {
+gc_status gc_model_convert(const gc_model_file *src, const char *out, gc_convert_to to, gc_dtype dtype, gc_error *err) {
     if (to == GC_CONVERT_HF)
         return convert_hf(src, out, dtype, err);
     return convert_gguf(src, out, dtype, err);
@@ -259,17 +258,17 @@ static int32_t le_i32(const unsigned char *p) {
 }
 
 /* Walks the file once: checks every record fits, and fills the outputs when they are given. */
-static gemcl_status walk_vocab(const gc_mapped_file *f, const char *path, int n_vocab, char **pieces, size_t *lens,
-                               float *scores, size_t *total, gc_error *err) {
+static gc_status walk_vocab(const gc_mapped_file *f, const char *path, int n_vocab, char **pieces, size_t *lens,
+                            float *scores, size_t *total, gc_error *err) {
     size_t pos = 4;
     *total = 0;
     for (int i = 0; i < n_vocab; i++) {
         if (f->size - pos < 8)
-            return gc_fail(err, GEMCL_ERR_FORMAT, "%s: token %d at offset %zu: file ends", path, i, pos);
+            return gc_fail(err, GC_ERR_FORMAT, "%s: token %d at offset %zu: file ends", path, i, pos);
         int32_t len = le_i32(f->data + pos + 4);
         if (len < 0 || (size_t)len > f->size - pos - 8)
-            return gc_fail(err, GEMCL_ERR_FORMAT, "%s: token %d at offset %zu: length %d runs past the end", path, i,
-                           pos, len);
+            return gc_fail(err, GC_ERR_FORMAT, "%s: token %d at offset %zu: length %d runs past the end", path, i, pos,
+                           len);
         if (pieces) {
             memcpy(&scores[i], f->data + pos, 4);
             pieces[i] = (char *)f->data + pos + 8;
@@ -278,27 +277,27 @@ static gemcl_status walk_vocab(const gc_mapped_file *f, const char *path, int n_
         pos += 8 + (size_t)len;
         *total += (size_t)len;
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_llama2c_vocab_read(const char *path, int n_vocab, char ***pieces, size_t **lens, float **scores,
-                                   gc_error *err) {
+gc_status gc_llama2c_vocab_read(const char *path, int n_vocab, char ***pieces, size_t **lens, float **scores,
+                                gc_error *err) {
     gc_mapped_file f;
     size_t total;
     *pieces = NULL, *lens = NULL, *scores = NULL;
-    gemcl_status s = gc_file_map(path, &f, err);
-    if (s != GEMCL_OK)
+    gc_status s = gc_file_map(path, &f, err);
+    if (s != GC_OK)
         return s;
     if (f.size < 4 || n_vocab <= 0)
-        s = gc_fail(err, GEMCL_ERR_FORMAT, "%s: not a llama2.c tokenizer", path);
-    if (s == GEMCL_OK)
+        s = gc_fail(err, GC_ERR_FORMAT, "%s: not a llama2.c tokenizer", path);
+    if (s == GC_OK)
         s = walk_vocab(&f, path, n_vocab, NULL, NULL, NULL, &total, err);
-    char **ptrs = s == GEMCL_OK ? malloc((size_t)n_vocab * sizeof(char *) + total) : NULL;
+    char **ptrs = s == GC_OK ? malloc((size_t)n_vocab * sizeof(char *) + total) : NULL;
     *lens = malloc((size_t)n_vocab * sizeof **lens);
     *scores = malloc((size_t)n_vocab * sizeof **scores);
-    if (s == GEMCL_OK && (!ptrs || !*lens || !*scores))
-        s = gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
-    if (s == GEMCL_OK) { /* point into the mapping, then copy the bytes behind the pointer array */
+    if (s == GC_OK && (!ptrs || !*lens || !*scores))
+        s = gc_fail(err, GC_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
+    if (s == GC_OK) { /* point into the mapping, then copy the bytes behind the pointer array */
         walk_vocab(&f, path, n_vocab, ptrs, *lens, *scores, &total, err);
         char *bytes = (char *)(ptrs + n_vocab);
         for (int i = 0; i < n_vocab; i++, bytes += (*lens)[i - 1]) {
@@ -307,11 +306,11 @@ gemcl_status gc_llama2c_vocab_read(const char *path, int n_vocab, char ***pieces
         }
     }
     gc_file_unmap(&f);
-    if (s != GEMCL_OK) {
+    if (s != GC_OK) {
         free(ptrs), free(*lens), free(*scores);
         *lens = NULL, *scores = NULL;
         return s;
     }
     *pieces = ptrs;
-    return GEMCL_OK;
+    return GC_OK;
 }

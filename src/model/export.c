@@ -66,49 +66,49 @@ static void encode_chunk(gc_dtype dtype, const float *src, size_t n, unsigned ch
 }
 
 /* Streams one tensor: fill in whole-row chunks, encode, write. */
-static gemcl_status write_tensor(FILE *f, const char *path, const gc_tensor *t, int index, gc_export_fill fill,
-                                 void *ctx, float *buf, unsigned char *enc, gc_error *err) {
+static gc_status write_tensor(FILE *f, const char *path, const gc_tensor *t, int index, gc_export_fill fill, void *ctx,
+                              float *buf, unsigned char *enc, gc_error *err) {
     int64_t row = t->shape[t->n_dims - 1], total = gc_tensor_n_elements(t);
     int64_t rows_per_chunk = row >= CHUNK_ELEMS ? 1 : CHUNK_ELEMS / row;
     for (int64_t first = 0; first < total; first += rows_per_chunk * row) {
         size_t n = (size_t)(total - first < rows_per_chunk * row ? total - first : rows_per_chunk * row);
-        gemcl_status s = fill(ctx, index, first, buf, n, err);
-        if (s != GEMCL_OK)
+        gc_status s = fill(ctx, index, first, buf, n, err);
+        if (s != GC_OK)
             return s;
         encode_chunk(t->dtype, buf, n, enc);
         size_t nbytes = gc_dtype_row_bytes(t->dtype, (int64_t)n);
         if (fwrite(enc, 1, nbytes, f) != nbytes)
-            return gc_fail(err, GEMCL_ERR_IO, "%s: write failed at tensor '%s': %s", path, t->name, strerror(errno));
+            return gc_fail(err, GC_ERR_IO, "%s: write failed at tensor '%s': %s", path, t->name, strerror(errno));
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-static gemcl_status write_header(FILE *f, const char *path, gc_export_format format, gc_gguf_writer *meta,
-                                 const gc_tensor *tensors, int n, gc_error *err) {
+static gc_status write_header(FILE *f, const char *path, gc_export_format format, gc_gguf_writer *meta,
+                              const gc_tensor *tensors, int n, gc_error *err) {
     if (format == GC_EXPORT_SAFETENSORS)
         return gc_safetensors_write_header(f, path, tensors, n, err);
     for (int i = 0; i < n; i++)
         gc_gguf_writer_add_tensor(meta, tensors[i].name, tensors[i].dtype, tensors[i].n_dims, tensors[i].shape);
     unsigned char *hdr;
     size_t len;
-    gemcl_status s = gc_gguf_writer_header(meta, &hdr, &len, err);
-    if (s != GEMCL_OK)
+    gc_status s = gc_gguf_writer_header(meta, &hdr, &len, err);
+    if (s != GC_OK)
         return s;
     bool ok = fwrite(hdr, 1, len, f) == len;
     free(hdr);
-    return ok ? GEMCL_OK : gc_fail(err, GEMCL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return ok ? GC_OK : gc_fail(err, GC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
 }
 
-static gemcl_status pad_to(FILE *f, const char *path, uint64_t align, gc_error *err) {
+static gc_status pad_to(FILE *f, const char *path, uint64_t align, gc_error *err) {
     long pos = ftell(f);
     for (long i = pos; pos >= 0 && i % (long)align != 0; i++)
         if (fputc(0, f) == EOF)
-            return gc_fail(err, GEMCL_ERR_IO, "%s: write failed", path);
-    return GEMCL_OK;
+            return gc_fail(err, GC_ERR_IO, "%s: write failed", path);
+    return GC_OK;
 }
 
-static gemcl_status write_all(FILE *f, const char *path, gc_export_format format, gc_gguf_writer *meta,
-                              const gc_tensor *tensors, int n, gc_export_fill fill, void *ctx, gc_error *err) {
+static gc_status write_all(FILE *f, const char *path, gc_export_format format, gc_gguf_writer *meta,
+                           const gc_tensor *tensors, int n, gc_export_fill fill, void *ctx, gc_error *err) {
     float *buf = malloc(CHUNK_ELEMS * sizeof *buf);
     unsigned char *enc = malloc(CHUNK_ELEMS * 4);
     int64_t max_row = 0;
@@ -116,14 +116,14 @@ static gemcl_status write_all(FILE *f, const char *path, gc_export_format format
         max_row = tensors[i].shape[tensors[i].n_dims - 1] > max_row ? tensors[i].shape[tensors[i].n_dims - 1] : max_row;
     if (max_row > CHUNK_ELEMS) {
         free(buf), free(enc);
-        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "%s: rows of %lld elements are too long to export", path,
+        return gc_fail(err, GC_ERR_UNSUPPORTED, "%s: rows of %lld elements are too long to export", path,
                        (long long)max_row);
     }
-    gemcl_status s = buf && enc ? write_header(f, path, format, meta, tensors, n, err)
-                                : gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
-    for (int i = 0; i < n && s == GEMCL_OK; i++) {
+    gc_status s = buf && enc ? write_header(f, path, format, meta, tensors, n, err)
+                             : gc_fail(err, GC_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
+    for (int i = 0; i < n && s == GC_OK; i++) {
         s = write_tensor(f, path, &tensors[i], i, fill, ctx, buf, enc, err);
-        if (s == GEMCL_OK && format == GC_EXPORT_GGUF)
+        if (s == GC_OK && format == GC_EXPORT_GGUF)
             s = pad_to(f, path, GC_GGUF_ALIGNMENT, err);
     }
     free(buf);
@@ -131,19 +131,19 @@ static gemcl_status write_all(FILE *f, const char *path, gc_export_format format
     return s;
 }
 
-gemcl_status gc_export_write(const char *path, gc_export_format format, gc_gguf_writer *meta, const gc_tensor *tensors,
-                             int n, gc_export_fill fill, void *ctx, gc_error *err) {
+gc_status gc_export_write(const char *path, gc_export_format format, gc_gguf_writer *meta, const gc_tensor *tensors,
+                          int n, gc_export_fill fill, void *ctx, gc_error *err) {
     char tmp[2100];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f)
-        return gc_fail(err, GEMCL_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-    gemcl_status s = write_all(f, path, format, meta, tensors, n, fill, ctx, err);
-    if (fclose(f) != 0 && s == GEMCL_OK)
-        s = gc_fail(err, GEMCL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    if (s == GEMCL_OK && rename(tmp, path) != 0)
-        s = gc_fail(err, GEMCL_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (s != GEMCL_OK)
+        return gc_fail(err, GC_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+    gc_status s = write_all(f, path, format, meta, tensors, n, fill, ctx, err);
+    if (fclose(f) != 0 && s == GC_OK)
+        s = gc_fail(err, GC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    if (s == GC_OK && rename(tmp, path) != 0)
+        s = gc_fail(err, GC_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (s != GC_OK)
         unlink(tmp);
     return s;
 }

@@ -39,7 +39,7 @@ static bool is_norm(gc_role r) {
 }
 
 /* Chunks arrive in order within a tensor, so one stream per tensor gives chunk-independent values. */
-static gemcl_status gen_fill(void *vctx, int index, int64_t first, float *out, size_t n, gc_error *err) {
+static gc_status gen_fill(void *vctx, int index, int64_t first, float *out, size_t n, gc_error *err) {
     (void)err;
     gen_ctx *c = vctx;
     if (index != c->index || first == 0) {
@@ -49,29 +49,29 @@ static gemcl_status gen_fill(void *vctx, int index, int64_t first, float *out, s
     if (is_norm(c->plan[index].role)) {
         for (size_t i = 0; i < n; i++)
             out[i] = 1.0f;
-        return GEMCL_OK;
+        return GC_OK;
     }
     const float scale = 0.02f / sqrtf(4.0f / 3.0f); /* four uniforms on [-1, 1) have variance 4/3 */
     for (size_t i = 0; i < n; i++) {
         uint64_t *s = &c->state;
         out[i] = (uniform(s) + uniform(s) + uniform(s) + uniform(s)) * scale;
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_gen_model(const gc_model_card *card, uint64_t seed, gc_dtype dtype, const char *tokenizer_path,
-                          const char *out, gc_error *err) {
+gc_status gc_gen_model(const gc_model_card *card, uint64_t seed, gc_dtype dtype, const char *tokenizer_path,
+                       const char *out, gc_error *err) {
     gc_hparams hp = card->hp;
     hp.rope_layout = GC_ROPE_HALF; /* an HF directory */
     gc_planned_tensor *plan;
     int n;
-    gemcl_status s = gc_layout_plan(&hp, GC_EXPORT_SAFETENSORS, dtype, &plan, &n, err);
-    if (s != GEMCL_OK)
+    gc_status s = gc_layout_plan(&hp, GC_EXPORT_SAFETENSORS, dtype, &plan, &n, err);
+    if (s != GC_OK)
         return s;
     gen_ctx c = {plan, seed, -1, 0};
     s = gc_hf_write_dir(out, &hp, dtype, plan, n, gen_fill, &c, err);
     free(plan);
-    if (s == GEMCL_OK && tokenizer_path) {
+    if (s == GC_OK && tokenizer_path) {
         char to[2048];
         const char *base = strrchr(tokenizer_path, '/') ? strrchr(tokenizer_path, '/') + 1 : tokenizer_path;
         snprintf(to, sizeof to, "%s/%s", out, base);

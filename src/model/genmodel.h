@@ -12,7 +12,7 @@
  * seed, so output depends only on card, seed and dtype), norms = 1. Streams to disk in row chunks.
  * When tokenizer_path is not NULL the file is copied into out under its own name; otherwise the model has
  * no tokenizer and callers work with token ids. */
-gemcl_status gc_gen_model(const gc_model_card *card, uint64_t seed, gc_dtype dtype, const char *tokenizer_path,
-                          const char *out, gc_error *err);
+gc_status gc_gen_model(const gc_model_card *card, uint64_t seed, gc_dtype dtype, const char *tokenizer_path,
+                       const char *out, gc_error *err);
 
 #endif

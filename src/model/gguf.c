@@ -19,37 +19,41 @@ typedef struct rd {
     gc_error *err;
 } rd;
 
-static gemcl_status short_read(rd *r, const char *what, uint64_t need) {
-    return gc_fail(r->err, GEMCL_ERR_FORMAT, "%s: %s at offset %zu needs %" PRIu64 " bytes but the file ends at %zu",
+static gc_status short_read(rd *r, const char *what, uint64_t need) {
+    return gc_fail(r->err, GC_ERR_FORMAT, "%s: %s at offset %zu needs %" PRIu64 " bytes but the file ends at %zu",
                    r->path, what, r->pos, need, r->size);
 }
 
-static gemcl_status take(rd *r, uint64_t n, const char *what, const unsigned char **out) {
+static gc_status take(rd *r, uint64_t n, const char *what, const unsigned char **out) {
     if (n > r->size - r->pos)
         return short_read(r, what, n);
     *out = r->p + r->pos;
     r->pos += (size_t)n;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* Copies the next n bytes (a little-endian scalar on a little-endian host) into v. */
-static gemcl_status rd_scalar(rd *r, const char *what, void *v, size_t n) {
+static gc_status rd_scalar(rd *r, const char *what, void *v, size_t n) {
     const unsigned char *b = NULL;
-    gemcl_status s = take(r, n, what, &b);
-    if (s == GEMCL_OK)
+    gc_status s = take(r, n, what, &b);
+    if (s == GC_OK)
         memcpy(v, b, n);
     return s;
 }
 
-static gemcl_status rd_u32(rd *r, const char *what, uint32_t *v) { return rd_scalar(r, what, v, 4); }
-static gemcl_status rd_u64(rd *r, const char *what, uint64_t *v) { return rd_scalar(r, what, v, 8); }
+static gc_status rd_u32(rd *r, const char *what, uint32_t *v) {
+    return rd_scalar(r, what, v, 4);
+}
+static gc_status rd_u64(rd *r, const char *what, uint64_t *v) {
+    return rd_scalar(r, what, v, 8);
+}
 
-static gemcl_status rd_str(rd *r, const char *what, gc_gguf_str *out) {
+static gc_status rd_str(rd *r, const char *what, gc_gguf_str *out) {
     const unsigned char *b = NULL;
-    gemcl_status s = rd_u64(r, what, &out->len);
-    if (s == GEMCL_OK)
+    gc_status s = rd_u64(r, what, &out->len);
+    if (s == GC_OK)
         s = take(r, out->len, what, &b);
-    out->data = s == GEMCL_OK ? (const char *)b : NULL;
+    out->data = s == GC_OK ? (const char *)b : NULL;
     return s;
 }
 
@@ -62,17 +66,17 @@ static bool valid_type(uint32_t t) {
     return t <= GC_GGUF_F64;
 }
 
-static gemcl_status skip_value(rd *r, uint32_t type, int depth, const char *key);
+static gc_status skip_value(rd *r, uint32_t type, int depth, const char *key);
 
 /* Skips an array body (element type, count, elements); checks the count against the bytes left first. */
-static gemcl_status skip_array(rd *r, int depth, const char *key, uint32_t *elem, uint64_t *n) {
-    gemcl_status s = rd_u32(r, "array type", elem);
-    if (s == GEMCL_OK)
+static gc_status skip_array(rd *r, int depth, const char *key, uint32_t *elem, uint64_t *n) {
+    gc_status s = rd_u32(r, "array type", elem);
+    if (s == GC_OK)
         s = rd_u64(r, "array length", n);
-    if (s != GEMCL_OK)
+    if (s != GC_OK)
         return s;
     if (!valid_type(*elem) || depth >= GGUF_MAX_DEPTH)
-        return gc_fail(r->err, GEMCL_ERR_FORMAT, "%s: key '%s' at offset %zu: bad array element type %u", r->path, key,
+        return gc_fail(r->err, GC_ERR_FORMAT, "%s: key '%s' at offset %zu: bad array element type %u", r->path, key,
                        r->pos, *elem);
     size_t fixed = gc_gguf_type_size(*elem);
     if (fixed) {
@@ -84,12 +88,12 @@ static gemcl_status skip_array(rd *r, int depth, const char *key, uint32_t *elem
     uint64_t min_elem = *elem == GC_GGUF_STRING ? 8 : 12; /* a string's length / a nested array's header */
     if (*n > (r->size - r->pos) / min_elem)
         return short_read(r, "array elements", *n);
-    for (uint64_t i = 0; i < *n && s == GEMCL_OK; i++)
+    for (uint64_t i = 0; i < *n && s == GC_OK; i++)
         s = skip_value(r, *elem, depth + 1, key);
     return s;
 }
 
-static gemcl_status skip_value(rd *r, uint32_t type, int depth, const char *key) {
+static gc_status skip_value(rd *r, uint32_t type, int depth, const char *key) {
     const unsigned char *b = NULL;
     gc_gguf_str str;
     uint32_t elem;
@@ -99,17 +103,17 @@ static gemcl_status skip_value(rd *r, uint32_t type, int depth, const char *key)
     if (type == GC_GGUF_ARRAY)
         return skip_array(r, depth, key, &elem, &n);
     if (!valid_type(type))
-        return gc_fail(r->err, GEMCL_ERR_FORMAT, "%s: key '%s' at offset %zu: unknown value type %u", r->path, key,
-                       r->pos, type);
+        return gc_fail(r->err, GC_ERR_FORMAT, "%s: key '%s' at offset %zu: unknown value type %u", r->path, key, r->pos,
+                       type);
     return take(r, gc_gguf_type_size((gc_gguf_type)type), "value", &b);
 }
 
-static gemcl_status read_kv(rd *r, gc_gguf_kv *kv) {
+static gc_status read_kv(rd *r, gc_gguf_kv *kv) {
     uint32_t type;
-    gemcl_status s = rd_str(r, "key", &kv->key);
-    if (s == GEMCL_OK)
+    gc_status s = rd_str(r, "key", &kv->key);
+    if (s == GC_OK)
         s = rd_u32(r, "value type", &type);
-    if (s != GEMCL_OK)
+    if (s != GC_OK)
         return s;
     char key[128];
     snprintf(key, sizeof key, "%.*s", (int)(kv->key.len < 100 ? kv->key.len : 100), kv->key.data);
@@ -127,104 +131,104 @@ static gemcl_status read_kv(rd *r, gc_gguf_kv *kv) {
     return s;
 }
 
-static gemcl_status read_tensor_info(rd *r, gc_gguf_tensor_info *t) {
-    gemcl_status s = rd_str(r, "tensor name", &t->name);
-    if (s == GEMCL_OK)
+static gc_status read_tensor_info(rd *r, gc_gguf_tensor_info *t) {
+    gc_status s = rd_str(r, "tensor name", &t->name);
+    if (s == GC_OK)
         s = rd_u32(r, "tensor n_dims", &t->n_dims);
-    if (s != GEMCL_OK)
+    if (s != GC_OK)
         return s;
     if (t->n_dims < 1 || t->n_dims > 4)
-        return gc_fail(r->err, GEMCL_ERR_FORMAT, "%s: tensor '%.*s' at offset %zu: %u dimensions (1..4 supported)",
+        return gc_fail(r->err, GC_ERR_FORMAT, "%s: tensor '%.*s' at offset %zu: %u dimensions (1..4 supported)",
                        r->path, (int)(t->name.len < 96 ? t->name.len : 96), t->name.data, r->pos, t->n_dims);
-    for (uint32_t i = 0; i < t->n_dims && s == GEMCL_OK; i++)
+    for (uint32_t i = 0; i < t->n_dims && s == GC_OK; i++)
         s = rd_u64(r, "tensor dims", &t->ne[i]);
-    if (s == GEMCL_OK)
+    if (s == GC_OK)
         s = rd_u32(r, "tensor type", &t->ggml_type);
-    if (s == GEMCL_OK)
+    if (s == GC_OK)
         s = rd_u64(r, "tensor offset", &t->offset);
     return s;
 }
 
 /* Counts must fit the bytes left (each item takes at least min_bytes) before anything is allocated. */
-static gemcl_status check_count(rd *r, uint64_t n, uint64_t min_bytes, const char *what) {
+static gc_status check_count(rd *r, uint64_t n, uint64_t min_bytes, const char *what) {
     if (n > (r->size - r->pos) / min_bytes)
-        return gc_fail(r->err, GEMCL_ERR_FORMAT, "%s: %s count %" PRIu64 " cannot fit in the %zu bytes left at offset %zu",
+        return gc_fail(r->err, GC_ERR_FORMAT, "%s: %s count %" PRIu64 " cannot fit in the %zu bytes left at offset %zu",
                        r->path, what, n, r->size - r->pos, r->pos);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-static gemcl_status read_header(rd *r, gc_gguf *g) {
+static gc_status read_header(rd *r, gc_gguf *g) {
     const unsigned char *magic = NULL;
-    gemcl_status s = take(r, 4, "magic", &magic);
-    if (s == GEMCL_OK && memcmp(magic, "GGUF", 4) != 0)
-        return gc_fail(r->err, GEMCL_ERR_FORMAT, "%s: not a GGUF file (bad magic)", r->path);
-    if (s == GEMCL_OK)
+    gc_status s = take(r, 4, "magic", &magic);
+    if (s == GC_OK && memcmp(magic, "GGUF", 4) != 0)
+        return gc_fail(r->err, GC_ERR_FORMAT, "%s: not a GGUF file (bad magic)", r->path);
+    if (s == GC_OK)
         s = rd_u32(r, "version", &g->version);
-    if (s == GEMCL_OK && g->version != 3 && g->version != 2)
-        return gc_fail(r->err, GEMCL_ERR_UNSUPPORTED, "%s: GGUF version %u (2 and 3 are supported)", r->path, g->version);
-    if (s == GEMCL_OK)
+    if (s == GC_OK && g->version != 3 && g->version != 2)
+        return gc_fail(r->err, GC_ERR_UNSUPPORTED, "%s: GGUF version %u (2 and 3 are supported)", r->path, g->version);
+    if (s == GC_OK)
         s = rd_u64(r, "tensor count", &g->n_tensors);
-    if (s == GEMCL_OK)
+    if (s == GC_OK)
         s = rd_u64(r, "metadata count", &g->n_kv);
-    if (s == GEMCL_OK)
+    if (s == GC_OK)
         s = check_count(r, g->n_kv, 13, "metadata");
-    if (s == GEMCL_OK)
+    if (s == GC_OK)
         s = check_count(r, g->n_tensors, 32, "tensor");
     return s;
 }
 
-static gemcl_status read_alignment(rd *r, gc_gguf *g) {
+static gc_status read_alignment(rd *r, gc_gguf *g) {
     g->alignment = GC_GGUF_ALIGNMENT;
     const gc_gguf_kv *kv = gc_gguf_find(g, "general.alignment");
     if (!kv)
-        return GEMCL_OK;
+        return GC_OK;
     int64_t a = 0;
     if (!gc_gguf_get_int(g, "general.alignment", &a) || a <= 0 || a > (1 << 20) || (a & (a - 1)) != 0)
-        return gc_fail(r->err, GEMCL_ERR_FORMAT, "%s: general.alignment at offset %" PRIu64 " must be a power of two",
+        return gc_fail(r->err, GC_ERR_FORMAT, "%s: general.alignment at offset %" PRIu64 " must be a power of two",
                        r->path, kv->value_offset);
     g->alignment = (uint64_t)a;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-static gemcl_status parse(rd *r, gc_gguf *g) {
-    gemcl_status s = read_header(r, g);
-    if (s != GEMCL_OK)
+static gc_status parse(rd *r, gc_gguf *g) {
+    gc_status s = read_header(r, g);
+    if (s != GC_OK)
         return s;
     g->kv = calloc(g->n_kv ? g->n_kv : 1, sizeof *g->kv);
     g->tensors = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *g->tensors);
     if (!g->kv || !g->tensors)
-        return gc_fail(r->err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", r->path);
-    for (uint64_t i = 0; i < g->n_kv && s == GEMCL_OK; i++)
+        return gc_fail(r->err, GC_ERR_OUT_OF_MEMORY, "%s: out of host memory", r->path);
+    for (uint64_t i = 0; i < g->n_kv && s == GC_OK; i++)
         s = read_kv(r, &g->kv[i]);
-    if (s == GEMCL_OK)
+    if (s == GC_OK)
         s = read_alignment(r, g);
-    for (uint64_t i = 0; i < g->n_tensors && s == GEMCL_OK; i++)
+    for (uint64_t i = 0; i < g->n_tensors && s == GC_OK; i++)
         s = read_tensor_info(r, &g->tensors[i]);
-    if (s != GEMCL_OK)
+    if (s != GC_OK)
         return s;
     uint64_t pad = (g->alignment - r->pos % g->alignment) % g->alignment;
     g->data_offset = r->pos + pad; /* may equal the file size when there are no tensors */
     if (g->n_tensors > 0 && g->data_offset > r->size)
         return short_read(r, "padding before tensor data", pad);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_gguf_parse(const char *path, const unsigned char *data, size_t size, gc_gguf **out, gc_error *err) {
+gc_status gc_gguf_parse(const char *path, const unsigned char *data, size_t size, gc_gguf **out, gc_error *err) {
     *out = NULL;
     gc_gguf *g = calloc(1, sizeof *g);
     if (!g)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
     snprintf(g->path, sizeof g->path, "%s", path);
     g->data = data;
     g->size = size;
     rd r = {data, size, 0, path, err};
-    gemcl_status s = parse(&r, g);
-    if (s != GEMCL_OK) {
+    gc_status s = parse(&r, g);
+    if (s != GC_OK) {
         gc_gguf_free(g);
         return s;
     }
     *out = g;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 void gc_gguf_free(gc_gguf *g) {
@@ -303,17 +307,17 @@ bool gc_gguf_get_array(const gc_gguf *g, const char *key, gc_gguf_type *elem_typ
     return true;
 }
 
-gemcl_status gc_gguf_array_strings(const gc_gguf_kv *kv, const char ***strs, size_t **lens, gc_error *err) {
+gc_status gc_gguf_array_strings(const gc_gguf_kv *kv, const char ***strs, size_t **lens, gc_error *err) {
     *strs = NULL;
     *lens = NULL;
     if (kv->type != GC_GGUF_ARRAY || kv->elem_type != GC_GGUF_STRING)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "key '%.*s' is not an array of strings", (int)kv->key.len, kv->key.data);
+        return gc_fail(err, GC_ERR_FORMAT, "key '%.*s' is not an array of strings", (int)kv->key.len, kv->key.data);
     *strs = malloc((kv->n ? kv->n : 1) * sizeof **strs);
     *lens = malloc((kv->n ? kv->n : 1) * sizeof **lens);
     if (!*strs || !*lens) {
         free(*strs), free(*lens);
         *strs = NULL, *lens = NULL;
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
     }
     const unsigned char *p = kv->value; /* the parser already checked every length against the file */
     for (uint64_t i = 0; i < kv->n; i++) {
@@ -323,7 +327,7 @@ gemcl_status gc_gguf_array_strings(const gc_gguf_kv *kv, const char ***strs, siz
         (*lens)[i] = (size_t)len;
         p += 8 + len;
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* ggml type id of each gc_dtype, in enum order. */

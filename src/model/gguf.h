@@ -66,7 +66,7 @@ typedef struct gc_gguf {
 } gc_gguf;
 
 /* Parses size bytes (borrowed: they must outlive *out). path is for messages. Free with gc_gguf_free. */
-gemcl_status gc_gguf_parse(const char *path, const unsigned char *data, size_t size, gc_gguf **out, gc_error *err);
+gc_status gc_gguf_parse(const char *path, const unsigned char *data, size_t size, gc_gguf **out, gc_error *err);
 void gc_gguf_free(gc_gguf *g);
 
 /* Metadata lookups by key; false when absent or of another kind. Integers of any width (and bool) read
@@ -82,7 +82,7 @@ bool gc_gguf_get_array(const gc_gguf *g, const char *key, gc_gguf_type *elem_typ
 size_t gc_gguf_type_size(gc_gguf_type t);
 
 /* The strings of a string array: *strs and *lens are malloc'd [kv->n] arrays pointing into the file. */
-gemcl_status gc_gguf_array_strings(const gc_gguf_kv *kv, const char ***strs, size_t **lens, gc_error *err);
+gc_status gc_gguf_array_strings(const gc_gguf_kv *kv, const char ***strs, size_t **lens, gc_error *err);
 
 /* ggml type id <-> dtype. */
 bool gc_gguf_dtype_of(uint32_t ggml_type, gc_dtype *out);
@@ -114,7 +114,7 @@ void gc_gguf_writer_add_tensor(gc_gguf_writer *w, const char *name, gc_dtype dty
 
 /* The serialised header (magic .. tensor infos + padding to 32): *out is malloc'd, *len bytes, and
  * tensor i's data must start at *len + the i-th aligned offset. Fails on allocation failure. */
-gemcl_status gc_gguf_writer_header(gc_gguf_writer *w, unsigned char **out, size_t *len, gc_error *err);
+gc_status gc_gguf_writer_header(gc_gguf_writer *w, unsigned char **out, size_t *len, gc_error *err);
 
 #define GC_GGUF_ALIGNMENT 32
 

@@ -132,7 +132,7 @@ void gc_gguf_writer_add_tensor(gc_gguf_writer *w, const char *name, gc_dtype dty
     w->n_tensors++;
 }
 
-gemcl_status gc_gguf_writer_header(gc_gguf_writer *w, unsigned char **out, size_t *len, gc_error *err) {
+gc_status gc_gguf_writer_header(gc_gguf_writer *w, unsigned char **out, size_t *len, gc_error *err) {
     bytes h = {0};
     put(w, &h, "GGUF", 4);
     put_u32(w, &h, 3);
@@ -144,9 +144,9 @@ gemcl_status gc_gguf_writer_header(gc_gguf_writer *w, unsigned char **out, size_
     put(w, &h, zeros, (GC_GGUF_ALIGNMENT - h.len % GC_GGUF_ALIGNMENT) % GC_GGUF_ALIGNMENT);
     if (w->failed) {
         free(h.p);
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory while building a GGUF header");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory while building a GGUF header");
     }
     *out = h.p;
     *len = h.len;
-    return GEMCL_OK;
+    return GC_OK;
 }

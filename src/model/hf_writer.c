@@ -48,29 +48,29 @@ static cJSON *config_json(const gc_hparams *hp, gc_dtype dtype) {
     return c;
 }
 
-gemcl_status gc_hf_write_config(const char *dir, const gc_hparams *hp, gc_dtype dtype, gc_error *err) {
+gc_status gc_hf_write_config(const char *dir, const gc_hparams *hp, gc_dtype dtype, gc_error *err) {
     cJSON *c = config_json(hp, dtype);
     char *text = cJSON_Print(c);
     cJSON_Delete(c);
     if (!text)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", dir);
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "%s: out of host memory", dir);
     char path[2048];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    gemcl_status s = gc_file_write_atomic(path, text, strlen(text), err);
+    gc_status s = gc_file_write_atomic(path, text, strlen(text), err);
     free(text);
     return s;
 }
 
-gemcl_status gc_hf_write_dir(const char *dir, const gc_hparams *hp, gc_dtype dtype, const gc_planned_tensor *plan,
-                             int n, gc_export_fill fill, void *ctx, gc_error *err) {
-    gemcl_status s = gc_mkdir_p(dir, err);
-    if (s == GEMCL_OK)
+gc_status gc_hf_write_dir(const char *dir, const gc_hparams *hp, gc_dtype dtype, const gc_planned_tensor *plan, int n,
+                          gc_export_fill fill, void *ctx, gc_error *err) {
+    gc_status s = gc_mkdir_p(dir, err);
+    if (s == GC_OK)
         s = gc_hf_write_config(dir, hp, dtype, err);
-    if (s != GEMCL_OK)
+    if (s != GC_OK)
         return s;
     gc_tensor *descs = malloc((size_t)n * sizeof *descs);
     if (!descs)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", dir);
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "%s: out of host memory", dir);
     for (int i = 0; i < n; i++)
         descs[i] = plan[i].desc;
     char path[2048];

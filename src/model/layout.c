@@ -65,17 +65,18 @@ static void add(gc_planned_tensor *t, const gc_hparams *hp, gc_dtype dtype, gc_r
     t->layer = layer;
 }
 
-gemcl_status gc_layout_plan(const gc_hparams *hp, gc_export_format format, gc_dtype dtype, gc_planned_tensor **out,
-                            int *n, gc_error *err) {
+gc_status gc_layout_plan(const gc_hparams *hp, gc_export_format format, gc_dtype dtype, gc_planned_tensor **out, int *n,
+                         gc_error *err) {
     bool gguf = format == GC_EXPORT_GGUF;
     if (gguf && hp->qkv_bias)
-        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "GGUF arch llama has no q/k/v biases (a %s model)", hp->arch);
+        return gc_fail(err, GC_ERR_UNSUPPORTED, "GGUF arch llama has no q/k/v biases (a %s model)", hp->arch);
     if (!gguf && gc_dtype_is_quantized(dtype))
-        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "safetensors cannot hold %s (use f32, f16 or bf16)", gc_dtype_name(dtype));
+        return gc_fail(err, GC_ERR_UNSUPPORTED, "safetensors cannot hold %s (use f32, f16 or bf16)",
+                       gc_dtype_name(dtype));
     size_t per_layer = GC_ROLE_LAYER_END - GC_ROLE_LAYER_FIRST;
     gc_planned_tensor *t = calloc(3 + (size_t)hp->n_layers * per_layer, sizeof *t);
     if (!t)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
     int k = 0;
     add(&t[k++], hp, dtype, GC_ROLE_EMBD, -1, gc_layout_name(GC_ROLE_EMBD, format));
     for (int l = 0; l < hp->n_layers; l++)
@@ -87,7 +88,7 @@ gemcl_status gc_layout_plan(const gc_hparams *hp, gc_export_format format, gc_dt
         add(&t[k++], hp, dtype, GC_ROLE_LM_HEAD, -1, gc_layout_name(GC_ROLE_LM_HEAD, format));
     *out = t;
     *n = k;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 gc_dtype gc_layout_row_type(gc_dtype want, int64_t row_len) {

@@ -32,8 +32,8 @@ typedef struct gc_planned_tensor {
  * matrices stored as `dtype` (through gc_layout_row_type), 1-D tensors as f32. Safetensors take f32, f16
  * and bf16 only.
  * *out is malloc'd (the caller frees it); *n receives the count. */
-gemcl_status gc_layout_plan(const gc_hparams *hp, gc_export_format format, gc_dtype dtype, gc_planned_tensor **out,
-                            int *n, gc_error *err);
+gc_status gc_layout_plan(const gc_hparams *hp, gc_export_format format, gc_dtype dtype, gc_planned_tensor **out, int *n,
+                         gc_error *err);
 
 /* The type a matrix with rows of row_len elements is stored as when `want` is asked for: want itself when
  * the row is whole blocks of it; else llama.cpp's fallback (q2_k, q3_k -> q4_0; q4_k -> q5_0; q5_k -> q5_1;

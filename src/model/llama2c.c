@@ -50,9 +50,9 @@ static void read_config(const unsigned char *p, l2c_config *c) {
 }
 
 /* Reads the legacy or versioned header. */
-static gemcl_status read_header(const gc_mapped_file *map, const char *path, l2c_header *h, gc_error *err) {
+static gc_status read_header(const gc_mapped_file *map, const char *path, l2c_header *h, gc_error *err) {
     if (map->size < 28)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: %zu bytes is shorter than a llama2.c header (28)", path, map->size);
+        return gc_fail(err, GC_ERR_FORMAT, "%s: %zu bytes is shorter than a llama2.c header (28)", path, map->size);
     uint32_t magic;
     memcpy(&magic, map->data, 4);
     if (magic != L2C_MAGIC) {
@@ -61,22 +61,21 @@ static gemcl_status read_header(const gc_mapped_file *map, const char *path, l2c
         if (h->c.vocab_size < 0 && h->c.vocab_size != INT32_MIN)
             h->c.vocab_size = -h->c.vocab_size;
         h->data_offset = 28;
-        return GEMCL_OK;
+        return GC_OK;
     }
     if (map->size < L2C_V1_HEADER_BYTES)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: %zu bytes is shorter than a llama2.c v1 header (256)", path,
-                       map->size);
+        return gc_fail(err, GC_ERR_FORMAT, "%s: %zu bytes is shorter than a llama2.c v1 header (256)", path, map->size);
     h->version = read_i32(map->data + 4);
     if (h->version != 1 && h->version != 2)
-        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "%s: llama2.c checkpoint version %d (0, 1 and 2 are supported)",
-                       path, h->version);
+        return gc_fail(err, GC_ERR_UNSUPPORTED, "%s: llama2.c checkpoint version %d (0, 1 and 2 are supported)", path,
+                       h->version);
     read_config(map->data + 8, &h->c);
     h->shared = map->data[36] != 0;
     h->group_size = h->version == 2 ? read_i32(map->data + 37) : 0;
     h->data_offset = L2C_V1_HEADER_BYTES;
     if (h->version == 2 && h->group_size <= 0)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: group size %d at offset 37 must be positive", path, h->group_size);
-    return GEMCL_OK;
+        return gc_fail(err, GC_ERR_FORMAT, "%s: group size %d at offset 37 must be positive", path, h->group_size);
+    return GC_OK;
 }
 
 static void config_to_hparams(const l2c_config *c, bool shared, gc_hparams *hp) {
@@ -129,49 +128,50 @@ static int file_layout(const gc_hparams *hp, int version, bool shared, l2c_spec 
 }
 
 /* Binds one fp32 array at *offset and advances it. */
-static gemcl_status bind_spec(gc_model_file *m, const gc_mapped_file *map, const l2c_spec *spec, uint64_t *offset,
-                              gc_error *err) {
+static gc_status bind_spec(gc_model_file *m, const gc_mapped_file *map, const l2c_spec *spec, uint64_t *offset,
+                           gc_error *err) {
     gc_tensor t;
     gc_tensor_describe(&t, spec->name, GC_DTYPE_F32, spec->n_dims, spec->shape);
-    gemcl_status s = gc_tensor_bind(&t, m->path, map, *offset, UINT64_MAX, err);
-    if (s == GEMCL_OK)
+    gc_status s = gc_tensor_bind(&t, m->path, map, *offset, UINT64_MAX, err);
+    if (s == GC_OK)
         s = gc_model_add_tensor(m, &t, err);
     *offset += t.nbytes;
     return s;
 }
 
-static gemcl_status check_end(const gc_model_file *m, const gc_mapped_file *map, uint64_t offset, gc_error *err) {
+static gc_status check_end(const gc_model_file *m, const gc_mapped_file *map, uint64_t offset, gc_error *err) {
     if (offset != map->size)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: %" PRIu64 " trailing bytes after the last tensor at offset %" PRIu64,
+        return gc_fail(err, GC_ERR_FORMAT, "%s: %" PRIu64 " trailing bytes after the last tensor at offset %" PRIu64,
                        m->path, (uint64_t)map->size - offset, offset);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* Binds every stacked array in order, each right after the previous one; the file must end exactly there. */
-static gemcl_status bind_all(gc_model_file *m, const gc_mapped_file *map, const l2c_spec *specs, int n,
-                             uint64_t offset, gc_error *err) {
-    gemcl_status s = GEMCL_OK;
-    for (int i = 0; i < n && s == GEMCL_OK; i++)
+static gc_status bind_all(gc_model_file *m, const gc_mapped_file *map, const l2c_spec *specs, int n, uint64_t offset,
+                          gc_error *err) {
+    gc_status s = GC_OK;
+    for (int i = 0; i < n && s == GC_OK; i++)
         s = bind_spec(m, map, &specs[i], &offset, err);
-    return s == GEMCL_OK ? check_end(m, map, offset, err) : s;
+    return s == GC_OK ? check_end(m, map, offset, err) : s;
 }
 
 /* One v2 tensor: int8 q[numel] then fp32 scales[numel / gs] at *offset, dequantised into an owned buffer. */
-static gemcl_status dequant_one(gc_model_file *m, const gc_mapped_file *map, const char *name, int n_dims,
-                                const int64_t *shape, int32_t gs, uint64_t *offset, gc_error *err) {
+static gc_status dequant_one(gc_model_file *m, const gc_mapped_file *map, const char *name, int n_dims,
+                             const int64_t *shape, int32_t gs, uint64_t *offset, gc_error *err) {
     gc_tensor t;
     gc_tensor_describe(&t, name, GC_DTYPE_F32, n_dims, shape);
     uint64_t numel = (uint64_t)gc_tensor_n_elements(&t); /* hparams bound it far below 2^63 */
     if (numel % (uint64_t)gs != 0)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: tensor '%s' at offset %" PRIu64 ": %" PRIu64
-                       " elements are not whole groups of %d", m->path, name, *offset, numel, gs);
+        return gc_fail(err, GC_ERR_FORMAT,
+                       "%s: tensor '%s' at offset %" PRIu64 ": %" PRIu64 " elements are not whole groups of %d",
+                       m->path, name, *offset, numel, gs);
     uint64_t scales_at = *offset + numel;
-    gemcl_status s = gc_check_range(map, m->path, name, *offset, numel + numel / (uint64_t)gs * 4, err);
-    if (s != GEMCL_OK)
+    gc_status s = gc_check_range(map, m->path, name, *offset, numel + numel / (uint64_t)gs * 4, err);
+    if (s != GC_OK)
         return s;
     float *out = malloc(numel * sizeof *out); /* at most 4x the int8 bytes already in the file */
-    if (!out || (s = gc_model_own(m, out, err)) != GEMCL_OK)
-        return out ? s : gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory for '%s'", m->path, name);
+    if (!out || (s = gc_model_own(m, out, err)) != GC_OK)
+        return out ? s : gc_fail(err, GC_ERR_OUT_OF_MEMORY, "%s: out of host memory for '%s'", m->path, name);
     const int8_t *q = (const int8_t *)(map->data + *offset);
     for (uint64_t i = 0; i < numel; i++) {
         float scale;
@@ -184,70 +184,69 @@ static gemcl_status dequant_one(gc_model_file *m, const gc_mapped_file *map, con
 }
 
 /* v2: fp32 norms, then each quantized matrix, one per layer ("wq[3]"). */
-static gemcl_status bind_v2(gc_model_file *m, const gc_mapped_file *map, const l2c_header *h, gc_error *err) {
+static gc_status bind_v2(gc_model_file *m, const gc_mapped_file *map, const l2c_header *h, gc_error *err) {
     l2c_spec specs[15];
     int n = file_layout(&m->hp, 1, h->shared, specs); /* v1 order: three norms, embedding, matrices, wcls */
     uint64_t offset = h->data_offset;
-    gemcl_status s = GEMCL_OK;
-    for (int i = 0; i < 3 && s == GEMCL_OK; i++)
+    gc_status s = GC_OK;
+    for (int i = 0; i < 3 && s == GC_OK; i++)
         s = bind_spec(m, map, &specs[i], &offset, err);
-    for (int i = 3; i < n && s == GEMCL_OK; i++) {
+    for (int i = 3; i < n && s == GC_OK; i++) {
         bool stacked = specs[i].n_dims == 3;
-        for (int l = 0; l < (stacked ? m->hp.n_layers : 1) && s == GEMCL_OK; l++) {
+        for (int l = 0; l < (stacked ? m->hp.n_layers : 1) && s == GC_OK; l++) {
             char name[64];
             snprintf(name, sizeof name, stacked ? "%s[%d]" : "%s", specs[i].name, l);
             s = dequant_one(m, map, name, 2, specs[i].shape + (stacked ? 1 : 0), h->group_size, &offset, err);
         }
     }
-    return s == GEMCL_OK ? check_end(m, map, offset, err) : s;
+    return s == GC_OK ? check_end(m, map, offset, err) : s;
 }
 
 /* Layer l's tensor "stack[l]": a v2 per-layer tensor, else a slice of the stacked array. */
-static gemcl_status layer_view(const gc_model_file *m, const char *stack, int l, gc_tensor *out, gc_error *err) {
+static gc_status layer_view(const gc_model_file *m, const char *stack, int l, gc_tensor *out, gc_error *err) {
     char name[64];
     snprintf(name, sizeof name, "%s[%d]", stack, l);
     const gc_tensor *own = gc_model_find_tensor(m, name);
     if (own) {
         *out = *own;
-        return GEMCL_OK;
+        return GC_OK;
     }
     return gc_tensor_rows(gc_model_find_tensor(m, stack), l, 1, true, name, out, err);
 }
 
-static gemcl_status bind_layers(gc_model_file *m, gc_error *err) {
+static gc_status bind_layers(gc_model_file *m, gc_error *err) {
     m->layers = calloc((size_t)m->hp.n_layers, sizeof *m->layers);
     if (!m->layers)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", m->path);
-    gemcl_status s = GEMCL_OK;
-    for (int l = 0; s == GEMCL_OK && l < m->hp.n_layers; l++) {
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "%s: out of host memory", m->path);
+    gc_status s = GC_OK;
+    for (int l = 0; s == GC_OK && l < m->hp.n_layers; l++) {
         gc_layer_weights *w = &m->layers[l];
         struct { const char *stack; gc_tensor *t; } views[] = {
             {"rms_att_weight", &w->attn_norm}, {"wq", &w->wq}, {"wk", &w->wk}, {"wv", &w->wv},
             {"wo", &w->wo}, {"rms_ffn_weight", &w->ffn_norm}, {"w1", &w->w_gate}, {"w3", &w->w_up},
             {"w2", &w->w_down}};
-        for (size_t i = 0; s == GEMCL_OK && i < sizeof views / sizeof views[0]; i++)
+        for (size_t i = 0; s == GC_OK && i < sizeof views / sizeof views[0]; i++)
             s = layer_view(m, views[i].stack, l, views[i].t, err);
     }
     return s;
 }
 
-gemcl_status gc_llama2c_load(gc_model_file *m, gc_error *err) {
+gc_status gc_llama2c_load(gc_model_file *m, gc_error *err) {
     const gc_model_priv *p = gc_model_priv_of(m);
     const gc_mapped_file *map = &p->maps[0];
     l2c_header h = {0};
-    gemcl_status s = read_header(map, m->path, &h, err);
-    if (s != GEMCL_OK)
+    gc_status s = read_header(map, m->path, &h, err);
+    if (s != GC_OK)
         return s;
     config_to_hparams(&h.c, h.shared, &m->hp);
-    if ((s = gc_hparams_check(&m->hp, m->path, err)) != GEMCL_OK)
+    if ((s = gc_hparams_check(&m->hp, m->path, err)) != GC_OK)
         return s;
     if (m->hp.head_dim * m->hp.n_heads != m->hp.n_embd)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: dim %d is not a multiple of n_heads %d", m->path, h.c.dim,
-                       h.c.n_heads);
+        return gc_fail(err, GC_ERR_FORMAT, "%s: dim %d is not a multiple of n_heads %d", m->path, h.c.dim, h.c.n_heads);
     l2c_spec specs[15];
     int n = file_layout(&m->hp, h.version, h.shared, specs);
     s = h.version == 2 ? bind_v2(m, map, &h, err) : bind_all(m, map, specs, n, h.data_offset, err);
-    if (s != GEMCL_OK || (s = bind_layers(m, err)) != GEMCL_OK)
+    if (s != GC_OK || (s = bind_layers(m, err)) != GC_OK)
         return s;
     m->tok_embd = *gc_model_find_tensor(m, "token_embedding_table");
     m->out_norm = *gc_model_find_tensor(m, "rms_final_weight");

@@ -106,15 +106,14 @@ typedef struct gc_model_open_params {
 
 /* Opens path: a directory (HF layout), a .gguf file, or a llama2.c .bin checkpoint. The caller closes
  * *out with gc_model_file_close. Errors name the file, the tensor and the byte offset. */
-gemcl_status gc_model_file_open(const char *path, const gc_model_open_params *params, gc_model_file **out,
-                                gc_error *err);
+gc_status gc_model_file_open(const char *path, const gc_model_open_params *params, gc_model_file **out, gc_error *err);
 void gc_model_file_close(gc_model_file *model);
 
 /* The tokenizer of the model at path without keeping the model: a GGUF's tokenizer.ggml.* metadata (a
  * vocabulary-only GGUF too, no tensors read), else the one gc_model_file_open finds beside an HF directory
- * or llama2.c checkpoint. GEMCL_ERR_NOT_FOUND when the model has none. The caller frees *out with
+ * or llama2.c checkpoint. GC_ERR_NOT_FOUND when the model has none. The caller frees *out with
  * gc_tokenizer_free. */
-gemcl_status gc_model_tokenizer_load(const char *path, struct gc_tokenizer **out, gc_error *err);
+gc_status gc_model_tokenizer_load(const char *path, struct gc_tokenizer **out, gc_error *err);
 
 /* Total parameter count (elements of every distinct tensor; a tied lm_head counted once). */
 int64_t gc_model_file_n_params(const gc_model_file *model);

@@ -132,28 +132,28 @@ gc_dtype gc_quant_tensor_type(const gc_quant_scheme *s, const gc_hparams *hp, gc
 }
 
 /* Refuses a source with block-quantized weights unless asked: each pass through a quantizer adds error. */
-static gemcl_status check_requantize(const gc_model_file *src, bool allow, gc_error *err) {
+static gc_status check_requantize(const gc_model_file *src, bool allow, gc_error *err) {
     if (allow)
-        return GEMCL_OK;
+        return GC_OK;
     int n;
     const gc_tensor *t = gc_model_file_tensors(src, &n);
     for (int i = 0; i < n; i++)
         if (gc_dtype_is_quantized(t[i].dtype))
-            return gc_fail(err, GEMCL_ERR_UNSUPPORTED,
+            return gc_fail(err, GC_ERR_UNSUPPORTED,
                            "%s: tensor '%s' is already %s; requantizing compounds the error (allow it with "
                            "--allow-requantize)",
                            src->path, t[i].name, gc_dtype_name(t[i].dtype));
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_model_quantize(const gc_model_file *src, const char *out, const gc_quant_scheme *s,
-                               bool allow_requantize, gc_error *err) {
-    gemcl_status st = check_requantize(src, allow_requantize, err);
+gc_status gc_model_quantize(const gc_model_file *src, const char *out, const gc_quant_scheme *s, bool allow_requantize,
+                            gc_error *err) {
+    gc_status st = check_requantize(src, allow_requantize, err);
     gc_planned_tensor *plan = NULL;
     int n = 0;
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_layout_plan(&src->hp, GC_EXPORT_GGUF, GC_DTYPE_F32, &plan, &n, err);
-    for (int i = 0; st == GEMCL_OK && i < n; i++) {
+    for (int i = 0; st == GC_OK && i < n; i++) {
         gc_tensor *d = &plan[i].desc;
         if (d->n_dims != 2)
             continue; /* norms (and biases) stay f32 */
@@ -162,7 +162,7 @@ gemcl_status gc_model_quantize(const gc_model_file *src, const char *out, const 
         memcpy(name, d->name, sizeof name);
         gc_tensor_describe(d, name, gc_quant_tensor_type(s, &src->hp, plan[i].role, plan[i].layer, shape[1]), 2, shape);
     }
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_gguf_write_model(src, out, plan, n, s->ftype, err);
     free(plan);
     return st;

@@ -51,9 +51,9 @@ uint32_t gc_llama_ftype(gc_dtype t);
 gc_dtype gc_quant_tensor_type(const gc_quant_scheme *s, const gc_hparams *hp, gc_role role, int layer, int64_t row_len);
 
 /* Writes src to out as GGUF with its matrices quantized by s (1-D tensors stay f32). A source whose
- * matrices are already block-quantized is refused (GEMCL_ERR_UNSUPPORTED, naming a tensor) unless
+ * matrices are already block-quantized is refused (GC_ERR_UNSUPPORTED, naming a tensor) unless
  * allow_requantize: requantizing compounds the error. Nothing is left at out on failure. */
-gemcl_status gc_model_quantize(const gc_model_file *src, const char *out, const gc_quant_scheme *s,
-                               bool allow_requantize, gc_error *err);
+gc_status gc_model_quantize(const gc_model_file *src, const char *out, const gc_quant_scheme *s, bool allow_requantize,
+                            gc_error *err);
 
 #endif

@@ -20,26 +20,26 @@ typedef struct gc_attn_rows {
 } gc_attn_rows;
 
 /* lse[i, h] = log sum_{j <= q_row0 + i} exp(scale q[i, h] . k[j, g(h)]) for the counted rows. */
-gemcl_status gc_op_attn_lse(gc_ops *ops, const gc_attn_rows *r,
-                            const gc_buffer *q, size_t q_off, /* f32 (nq, n_heads, head_dim), post-RoPE */
-                            const gc_buffer *k,               /* f32 (>= q_row0 + nq, n_kv_heads, head_dim) */
-                            gc_buffer *lse,                   /* f32 (nq, n_heads) */
-                            gc_error *err);
+gc_status gc_op_attn_lse(gc_ops *ops, const gc_attn_rows *r, const gc_buffer *q,
+                         size_t q_off,       /* f32 (nq, n_heads, head_dim), post-RoPE */
+                         const gc_buffer *k, /* f32 (>= q_row0 + nq, n_kv_heads, head_dim) */
+                         gc_buffer *lse,     /* f32 (nq, n_heads) */
+                         gc_error *err);
 
 /* s[g, j] += the chunk's causal softmax mass on key j, summed over the counted rows and group g's heads, for
  * j < q_row0 + nq. lse comes from gc_op_attn_lse on the same chunk. */
-gemcl_status gc_op_attn_colsum(gc_ops *ops, const gc_attn_rows *r,
-                               const gc_buffer *q, size_t q_off, /* f32 (nq, n_heads, head_dim) */
-                               const gc_buffer *k,               /* f32 (>= q_row0 + nq, n_kv_heads, head_dim) */
-                               const gc_buffer *lse,             /* f32 (nq, n_heads) */
-                               gc_buffer *s, int s_stride,       /* f32 (n_kv_heads, s_stride), accumulated */
-                               gc_error *err);
+gc_status gc_op_attn_colsum(gc_ops *ops, const gc_attn_rows *r, const gc_buffer *q,
+                            size_t q_off,               /* f32 (nq, n_heads, head_dim) */
+                            const gc_buffer *k,         /* f32 (>= q_row0 + nq, n_kv_heads, head_dim) */
+                            const gc_buffer *lse,       /* f32 (nq, n_heads) */
+                            gc_buffer *s, int s_stride, /* f32 (n_kv_heads, s_stride), accumulated */
+                            gc_error *err);
 
 /* p[j] = max of s[j-3 .. j+3] over in-range terms (SnapKV's optional max pooling, kernel 7). p must not
  * overlap s. */
-gemcl_status gc_op_pool_max7(gc_ops *ops, const gc_buffer *s, size_t s_off, /* f32 (n) */
-                             gc_buffer *p, size_t p_off,                    /* f32 (n) */
-                             int n, gc_error *err);
+gc_status gc_op_pool_max7(gc_ops *ops, const gc_buffer *s, size_t s_off, /* f32 (n) */
+                          gc_buffer *p, size_t p_off,                    /* f32 (n) */
+                          int n, gc_error *err);
 
 /* Where a gather reads or writes: element (row r, head g, e) is at off + r * row_stride + g * head_stride + e. */
 typedef struct gc_rows_layout {
@@ -49,22 +49,22 @@ typedef struct gc_rows_layout {
 
 /* dst(r, g, e) = src(idx[idx_off + g * idx_head_stride + r], g, e) for r < n_keep, g < n_heads, e < width;
  * idx_head_stride 0 = the same rows for every head. dst must not overlap src. */
-gemcl_status gc_op_gather_rows(gc_ops *ops, const gc_buffer *src, gc_rows_layout src_layout, /* f32 */
-                               gc_buffer *dst, gc_rows_layout dst_layout,                    /* f32 */
-                               const gc_buffer *idx, size_t idx_off, /* int32 (n_heads, stride) or (n_keep) */
-                               int idx_head_stride, int n_keep, int n_heads, int width, gc_error *err);
+gc_status gc_op_gather_rows(gc_ops *ops, const gc_buffer *src, gc_rows_layout src_layout, /* f32 */
+                            gc_buffer *dst, gc_rows_layout dst_layout,                    /* f32 */
+                            const gc_buffer *idx, size_t idx_off, /* int32 (n_heads, stride) or (n_keep) */
+                            int idx_head_stride, int n_keep, int n_heads, int width, gc_error *err);
 
 /* KV rows: dst[r, g, :] = src[idx[g * idx_head_stride + r], g, :] for r < n_keep (gc_op_gather_rows on the
  * cache layout). */
-gemcl_status gc_op_kv_gather(gc_ops *ops, const gc_buffer *src, /* f32 (rows, n_kv_heads, head_dim) */
-                             gc_buffer *dst,                    /* f32 (>= n_keep, n_kv_heads, head_dim) */
-                             const gc_buffer *idx,              /* int32 (n_kv_heads, idx_head_stride) or (n_keep) */
-                             int idx_head_stride, int n_keep, int n_kv_heads, int head_dim, gc_error *err);
+gc_status gc_op_kv_gather(gc_ops *ops, const gc_buffer *src, /* f32 (rows, n_kv_heads, head_dim) */
+                          gc_buffer *dst,                    /* f32 (>= n_keep, n_kv_heads, head_dim) */
+                          const gc_buffer *idx,              /* int32 (n_kv_heads, idx_head_stride) or (n_keep) */
+                          int idx_head_stride, int n_keep, int n_kv_heads, int head_dim, gc_error *err);
 
 /* H2O's streaming eviction: per head g, the row m < candidates with the lowest s[g, m] (lowest index on
  * ties) goes: idx[g, :] = 0 .. m - 1, m + 1 .. rows - 1 (rows - 1 entries, for gc_seq_compact_layer). */
-gemcl_status gc_op_evict_lowest(gc_ops *ops, const gc_buffer *s, int s_head_stride, /* f32 (n_heads, stride) */
-                                gc_buffer *idx,                                    /* int32 (n_heads, rows - 1) */
-                                int rows, int candidates, int n_heads, gc_error *err);
+gc_status gc_op_evict_lowest(gc_ops *ops, const gc_buffer *s, int s_head_stride, /* f32 (n_heads, stride) */
+                             gc_buffer *idx,                                     /* int32 (n_heads, rows - 1) */
+                             int rows, int candidates, int n_heads, gc_error *err);
 
 #endif

@@ -17,8 +17,8 @@
 #define GEMV_BIAS0 4u
 #define GEMV_ROPE0 32u
 
-gemcl_status gc_matmul_kernel(gc_ops *ops, const char *family, const char *entry, gc_dtype dtype, int nb,
-                              cl_kernel *k, gc_error *err) {
+gc_status gc_matmul_kernel(gc_ops *ops, const char *family, const char *entry, gc_dtype dtype, int nb, cl_kernel *k,
+                           gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
     char options[224];
     /* only f16 programs get GEMV_F16, so the other dtypes' cached programs keep their options */
@@ -34,8 +34,8 @@ gemcl_status gc_matmul_kernel(gc_ops *ops, const char *family, const char *entry
 }
 
 /* The matmul program's kernel entry (gemv or gemm) for dtype. */
-static gemcl_status matmul_entry(gc_ops *ops, const char *kind, gc_dtype dtype, int nb, cl_kernel *k,
-                                 char *entry, size_t entry_len, gc_error *err) {
+static gc_status matmul_entry(gc_ops *ops, const char *kind, gc_dtype dtype, int nb, cl_kernel *k, char *entry,
+                              size_t entry_len, gc_error *err) {
     snprintf(entry, entry_len, "%s_%s_f32", kind, gc_dtype_name(dtype));
     return gc_matmul_kernel(ops, "matmul", entry, dtype, nb, k, err);
 }
@@ -47,8 +47,8 @@ int gc_gemv_nb(const gc_ops_profile *p, int n) {
 
 /* One gemv launch: outs[0..n_outs-1] (sharing cols and dtype), or with GEMV_GLU in flags the gate outs[0]
  * and up outs[1] into outs[0].y. */
-static gemcl_status gemv(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
-                         const gc_matmul_rope *rope, cl_uint flags, int n, gc_error *err) {
+static gc_status gemv(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
+                      const gc_matmul_rope *rope, cl_uint flags, int n, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
     char entry[32];
     cl_kernel k;
@@ -88,7 +88,7 @@ void gc_gemv_slots_fill(const gc_matmul_out *outs, int n_outs, cl_mem no_bias, c
     }
 }
 
-gemcl_status gc_gemv_launch(gc_ops *ops, cl_kernel k, size_t pairs, int n, int nb, const char *entry, gc_error *err) {
+gc_status gc_gemv_launch(gc_ops *ops, cl_kernel k, size_t pairs, int n, int nb, const char *entry, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
     size_t global[3] = {(size_t)p->gemv_local, pairs, ((size_t)n + nb - 1) / nb};
     size_t local[3] = {(size_t)p->gemv_local, (size_t)p->gemv_rows, 1};
@@ -96,8 +96,8 @@ gemcl_status gc_gemv_launch(gc_ops *ops, cl_kernel k, size_t pairs, int n, int n
 }
 
 /* y (n, rows) = x (n, cols) W^T (+= y) through our GEMM kernel. */
-static gemcl_status gemm_own(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w, gc_buffer *y,
-                             size_t y_off, bool accumulate, int n, gc_error *err) {
+static gc_status gemm_own(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w, gc_buffer *y,
+                          size_t y_off, bool accumulate, int n, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
     char entry[32];
     cl_kernel k;
@@ -114,21 +114,21 @@ static gemcl_status gemm_own(gc_ops *ops, const gc_buffer *x, size_t x_off, cons
 }
 
 /* y (n, rows) = x (n, cols) W^T (+= y) through CLBlast, row-major with W transposed. */
-static gemcl_status gemm_clblast(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w, gc_buffer *y,
-                                 size_t y_off, bool accumulate, int n, gc_error *err) {
+static gc_status gemm_clblast(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w, gc_buffer *y,
+                              size_t y_off, bool accumulate, int n, gc_error *err) {
     cl_command_queue queue = gc_ops_runtime(ops)->queue;
     CLBlastStatusCode rc = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)n,
                                         (size_t)w->rows, (size_t)w->cols, 1.0f, x->mem, x_off, (size_t)w->cols,
                                         w->buf.mem, 0, (size_t)w->cols, accumulate ? 1.0f : 0.0f, y->mem, y_off,
                                         (size_t)w->rows, &queue, gc_trace_slot(gc_ops_runtime(ops), "CLBlastSgemm"));
     if (rc != CLBlastSuccess)
-        return gc_fail(err, GEMCL_ERR_DEVICE, "matmul: CLBlastSgemm (%d x %d x %d) failed with status %d", n,
-                       w->rows, w->cols, (int)rc);
-    return GEMCL_OK;
+        return gc_fail(err, GC_ERR_DEVICE, "matmul: CLBlastSgemm (%d x %d x %d) failed with status %d", n, w->rows,
+                       w->cols, (int)rc);
+    return GC_OK;
 }
 
-static gemcl_status bias_add(gc_ops *ops, gc_buffer *y, size_t y_off, const gc_buffer *bias, int rows, int n,
-                             gc_error *err) {
+static gc_status bias_add(gc_ops *ops, gc_buffer *y, size_t y_off, const gc_buffer *bias, int rows, int n,
+                          gc_error *err) {
     cl_kernel k;
     GC_TRY(gc_ops_kernel(ops, "matmul", NULL, "bias_add_f32_f32", &k, err));
     cl_ulong yo = y_off;
@@ -140,43 +140,43 @@ static gemcl_status bias_add(gc_ops *ops, gc_buffer *y, size_t y_off, const gc_b
 }
 
 /* One output as a GEMM (n > gemv_max_n). */
-static gemcl_status gemm_one(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *out,
-                             bool accumulate, int n, gc_error *err) {
+static gc_status gemm_one(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *out, bool accumulate,
+                          int n, gc_error *err) {
     const gc_dweight *w = out->w;
     if (w->dtype == GC_DTYPE_F32 && gc_ops_get_profile(ops)->gemm_f32_clblast)
         GC_TRY(gemm_clblast(ops, x, x_off, w, out->y, out->y_off, accumulate, n, err));
     else
         GC_TRY(gemm_own(ops, x, x_off, w, out->y, out->y_off, accumulate, n, err));
-    return out->bias ? bias_add(ops, out->y, out->y_off, out->bias, w->rows, n, err) : GEMCL_OK;
+    return out->bias ? bias_add(ops, out->y, out->y_off, out->bias, w->rows, n, err) : GC_OK;
 }
 
-static gemcl_status check_out(const gc_matmul_out *out, int n, int cols, const char *op, gc_error *err) {
+static gc_status check_out(const gc_matmul_out *out, int n, int cols, const char *op, gc_error *err) {
     GC_TRY(gc_ops_check_weight(out->w, op, err));
     if (out->w->cols != cols)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: fused weights differ in columns (%d, %d)", op, out->w->cols,
-                       cols);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "%s: fused weights differ in columns (%d, %d)", op, out->w->cols, cols);
     GC_TRY(gc_ops_check_range(out->y, out->y_off, (size_t)n * out->w->rows, sizeof(float), op, "y", err));
-    return out->bias ? gc_ops_check_range(out->bias, 0, (size_t)out->w->rows, sizeof(float), op, "bias", err)
-                     : GEMCL_OK;
+    return out->bias ? gc_ops_check_range(out->bias, 0, (size_t)out->w->rows, sizeof(float), op, "bias", err) : GC_OK;
 }
 
-static gemcl_status check_rope(const gc_matmul_out *out, const gc_matmul_rope *rope, bool accumulate, int n,
-                               const char *op, gc_error *err) {
+static gc_status check_rope(const gc_matmul_out *out, const gc_matmul_rope *rope, bool accumulate, int n,
+                            const char *op, gc_error *err) {
     if (!out->rope)
-        return GEMCL_OK;
+        return GC_OK;
     if (!rope || accumulate || rope->head_dim <= 0 || rope->head_dim % 2 || out->w->rows % rope->head_dim ||
         (rope->layout != GC_ROPE_ADJACENT && rope->layout != GC_ROPE_HALF))
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: RoPE on %d rows needs positions, an even head size that "
-                       "divides them and no accumulation", op, out->w->rows);
+        return gc_fail(err, GC_ERR_INVALID_ARG,
+                       "%s: RoPE on %d rows needs positions, an even head size that "
+                       "divides them and no accumulation",
+                       op, out->w->rows);
     GC_TRY(gc_ops_check_range(rope->pos, rope->pos_off, (size_t)n, sizeof(int32_t), op, "positions", err));
     return gc_ops_check_range(rope->inv_freq, 0, (size_t)rope->head_dim / 2, sizeof(float), op, "inv_freq", err);
 }
 
-gemcl_status gc_op_matmul_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs,
-                                int n_outs, const gc_matmul_rope *rope, bool accumulate, int n, gc_error *err) {
+gc_status gc_op_matmul_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
+                             const gc_matmul_rope *rope, bool accumulate, int n, gc_error *err) {
     const char *op = "matmul";
     if (n < 0 || n_outs < 1 || n_outs > GC_MATMUL_MAX_OUTS || !outs)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: n = %d with %d outputs", op, n, n_outs);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "%s: n = %d with %d outputs", op, n, n_outs);
     GC_TRY(gc_ops_check_weight(outs[0].w, op, err));
     for (int o = 0; o < n_outs; o++) {
         GC_TRY(check_out(&outs[o], n, outs[0].w->cols, op, err));
@@ -184,7 +184,7 @@ gemcl_status gc_op_matmul_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, c
     }
     GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * outs[0].w->cols, sizeof(float), op, "x", err));
     if (n == 0)
-        return GEMCL_OK;
+        return GC_OK;
     if (gc_matmul_q8_applies(ops, outs, n_outs))
         return gc_matmul_q8_multi(ops, x, x_off, outs, n_outs, rope, accumulate, n, err);
     if (n <= gc_ops_get_profile(ops)->gemv_max_n) {
@@ -194,7 +194,7 @@ gemcl_status gc_op_matmul_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, c
                 ;
             GC_TRY(gemv(ops, x, x_off, outs + o, k, rope, accumulate ? GEMV_ACCUMULATE : 0u, n, err));
         }
-        return GEMCL_OK;
+        return GC_OK;
     }
     for (int o = 0; o < n_outs; o++) {
         const gc_matmul_out *out = &outs[o];
@@ -203,30 +203,30 @@ gemcl_status gc_op_matmul_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, c
             GC_TRY(gc_op_rope(ops, out->y, out->y_off, rope->pos, rope->pos_off, rope->inv_freq, n,
                               out->w->rows / rope->head_dim, rope->head_dim, rope->layout, err));
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_op_matmul(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w,
-                          const gc_buffer *bias, gc_buffer *y, size_t y_off, int n, gc_error *err) {
+gc_status gc_op_matmul(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w, const gc_buffer *bias,
+                       gc_buffer *y, size_t y_off, int n, gc_error *err) {
     gc_matmul_out out = {w, bias, y, y_off, false};
     return gc_op_matmul_multi(ops, x, x_off, &out, 1, NULL, false, n, err);
 }
 
-gemcl_status gc_op_matmul_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w_gate,
-                              const gc_dweight *w_up, gc_buffer *y, size_t y_off, gc_buffer *tmp, size_t tmp_off,
-                              int n, gc_error *err) {
+gc_status gc_op_matmul_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w_gate,
+                           const gc_dweight *w_up, gc_buffer *y, size_t y_off, gc_buffer *tmp, size_t tmp_off, int n,
+                           gc_error *err) {
     const char *op = "matmul glu";
     if (n < 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: n = %d is negative", op, n);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "%s: n = %d is negative", op, n);
     gc_matmul_out gate_up[2] = {{w_gate, NULL, y, y_off, false}, {w_up, NULL, tmp, tmp_off, false}};
     GC_TRY(gc_ops_check_weight(w_gate, op, err));
     GC_TRY(check_out(&gate_up[0], n, w_gate->cols, op, err));
     GC_TRY(check_out(&gate_up[1], n, w_gate->cols, op, err));
     if (w_up->rows != w_gate->rows)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: gate has %d rows, up %d", op, w_gate->rows, w_up->rows);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "%s: gate has %d rows, up %d", op, w_gate->rows, w_up->rows);
     GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * w_gate->cols, sizeof(float), op, "x", err));
     if (n == 0)
-        return GEMCL_OK;
+        return GC_OK;
     if (gc_matmul_q8_applies(ops, gate_up, 2))
         return gc_matmul_q8_glu(ops, x, x_off, gate_up, n, err);
     if (n <= gc_ops_get_profile(ops)->gemv_max_n && w_gate->dtype == w_up->dtype)

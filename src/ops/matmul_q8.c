@@ -45,18 +45,18 @@ typedef struct q8_act {
     q8_kind kind;
 } q8_act;
 
-gemcl_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off, gc_dtype wtype, gc_buffer *xq,
-                               gc_buffer *xi, gc_buffer *xs, int cols, int n, gc_error *err) {
+gc_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off, gc_dtype wtype, gc_buffer *xq, gc_buffer *xi,
+                            gc_buffer *xs, int cols, int n, gc_error *err) {
     const char *op = "quantize_q8";
     if (!gc_dtype_is_quantized(wtype) || cols <= 0 || n < 0 || cols % gc_dtype_block(wtype) != 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: %d columns of activations for a %s weight", op, cols,
+        return gc_fail(err, GC_ERR_INVALID_ARG, "%s: %d columns of activations for a %s weight", op, cols,
                        gc_dtype_name(wtype));
     GC_TRY(gc_ops_check_range(x, x_off, (size_t)n * cols, sizeof(float), op, "x", err));
     GC_TRY(gc_ops_check_range(xq, 0, (size_t)n * cols, sizeof(float), op, "scaled quants", err));
     GC_TRY(gc_ops_check_range(xi, 0, (size_t)n * cols, 1, op, "quants", err));
     GC_TRY(gc_ops_check_range(xs, 0, (size_t)n * (cols / 16), 2 * sizeof(float), op, "scales", err));
     if (n == 0)
-        return GEMCL_OK;
+        return GC_OK;
     cl_kernel k;
     GC_TRY(gc_ops_kernel(ops, "matmul_q8", NULL, "quantize_q8_f32", &k, err));
     const q8_kind kind = act_kind(wtype);
@@ -70,28 +70,28 @@ gemcl_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off, gc
 }
 
 /* x quantized for wtype into the op scratch buffers, unless act already holds it for wtype's activation type. */
-static gemcl_status quantize(gc_ops *ops, const gc_buffer *x, size_t x_off, int cols, int n, gc_dtype wtype,
-                             q8_act *act, gc_error *err) {
+static gc_status quantize(gc_ops *ops, const gc_buffer *x, size_t x_off, int cols, int n, gc_dtype wtype, q8_act *act,
+                          gc_error *err) {
     if (act->kind == act_kind(wtype))
-        return GEMCL_OK;
+        return GC_OK;
     GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALED, (size_t)n * cols * sizeof(float), &act->xq, err));
     GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_QUANTS, (size_t)n * cols, &act->xi, err));
     GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALES, (size_t)n * (cols / 16) * 2 * sizeof(float), &act->xs, err));
     GC_TRY(gc_op_quantize_q8(ops, x, x_off, wtype, act->xq, act->xi, act->xs, cols, n, err));
     act->kind = act_kind(wtype);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* The kernel `kind`_q8_<dtype> (gemv or gemm) of the matmul_q8 program. */
-static gemcl_status q8_entry(gc_ops *ops, const char *kind, gc_dtype dtype, int nb, cl_kernel *k, char *entry,
-                             size_t entry_len, gc_error *err) {
+static gc_status q8_entry(gc_ops *ops, const char *kind, gc_dtype dtype, int nb, cl_kernel *k, char *entry,
+                          size_t entry_len, gc_error *err) {
     snprintf(entry, entry_len, "%s_q8_%s", kind, gc_dtype_name(dtype));
     return gc_matmul_kernel(ops, "matmul_q8", entry, dtype, nb, k, err);
 }
 
 /* One GEMV launch over outs[0..n_outs-1] (one dtype), or with Q8_GLU gate outs[0] and up outs[1]. */
-static gemcl_status gemv(gc_ops *ops, const q8_act *act, const gc_matmul_out *outs, int n_outs, cl_uint flags,
-                         int n, gc_error *err) {
+static gc_status gemv(gc_ops *ops, const q8_act *act, const gc_matmul_out *outs, int n_outs, cl_uint flags, int n,
+                      gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
     const gc_dweight *w0 = outs[0].w;
     const int nb = gc_gemv_nb(p, n);
@@ -114,8 +114,7 @@ static gemcl_status gemv(gc_ops *ops, const q8_act *act, const gc_matmul_out *ou
 }
 
 /* One output through the GEMM kernel. */
-static gemcl_status gemm(gc_ops *ops, const q8_act *act, const gc_matmul_out *out, bool accumulate, int n,
-                         gc_error *err) {
+static gc_status gemm(gc_ops *ops, const q8_act *act, const gc_matmul_out *out, bool accumulate, int n, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
     const gc_dweight *w = out->w;
     char entry[32];
@@ -136,17 +135,17 @@ static gemcl_status gemm(gc_ops *ops, const q8_act *act, const gc_matmul_out *ou
 }
 
 /* outs[0..n_outs-1] of one dtype: one GEMV launch for small n, else one GEMM per output. */
-static gemcl_status products(gc_ops *ops, const q8_act *act, const gc_matmul_out *outs, int n_outs, bool accumulate,
-                             int n, gc_error *err) {
+static gc_status products(gc_ops *ops, const q8_act *act, const gc_matmul_out *outs, int n_outs, bool accumulate, int n,
+                          gc_error *err) {
     if (n <= gc_ops_get_profile(ops)->gemv_max_n)
         return gemv(ops, act, outs, n_outs, accumulate ? Q8_ACCUMULATE : 0u, n, err);
     for (int o = 0; o < n_outs; o++)
         GC_TRY(gemm(ops, act, &outs[o], accumulate, n, err));
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_matmul_q8_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
-                                const gc_matmul_rope *rope, bool accumulate, int n, gc_error *err) {
+gc_status gc_matmul_q8_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
+                             const gc_matmul_rope *rope, bool accumulate, int n, gc_error *err) {
     q8_act act = {NULL, NULL, NULL, Q8_KIND_NONE};
     const int cols = outs[0].w->cols;
     for (int o = 0, k; o < n_outs; o += k) { /* runs of one dtype (a quantization mix gives v more bits) */
@@ -159,11 +158,11 @@ gemcl_status gc_matmul_q8_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, c
         if (outs[o].rope)
             GC_TRY(gc_op_rope(ops, outs[o].y, outs[o].y_off, rope->pos, rope->pos_off, rope->inv_freq, n,
                               outs[o].w->rows / rope->head_dim, rope->head_dim, rope->layout, err));
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_matmul_q8_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out gate_up[2], int n,
-                              gc_error *err) {
+gc_status gc_matmul_q8_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out gate_up[2], int n,
+                           gc_error *err) {
     q8_act act = {NULL, NULL, NULL, Q8_KIND_NONE};
     const gc_dweight *gate = gate_up[0].w, *up = gate_up[1].w;
     GC_TRY(quantize(ops, x, x_off, gate->cols, n, gate->dtype, &act, err));

@@ -33,27 +33,27 @@ struct gc_ops {
     bool act_f32; /* matmuls of quantized weights in f32 instead of llama.cpp's 8-bit activations */
 };
 
-gemcl_status gc_ops_create_with_profile(gc_runtime *rt, const gc_ops_profile *profile, gc_ops **out, gc_error *err) {
+gc_status gc_ops_create_with_profile(gc_runtime *rt, const gc_ops_profile *profile, gc_ops **out, gc_error *err) {
     *out = NULL;
     const char *file = profile->file[0] ? profile->file : "tuning profile";
-    gemcl_status st = gc_ops_profile_check_device(profile, &rt->dev, file, err);
-    if (st != GEMCL_OK)
+    gc_status st = gc_ops_profile_check_device(profile, &rt->dev, file, err);
+    if (st != GC_OK)
         return st;
     *out = calloc(1, sizeof **out);
     if (!*out)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory creating the op registry");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory creating the op registry");
     (*out)->rt = rt;
     (*out)->profile = *profile;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_ops_create(gc_runtime *rt, gc_ops **out, gc_error *err) {
+gc_status gc_ops_create(gc_runtime *rt, gc_ops **out, gc_error *err) {
     gc_ops_profile profile;
     *out = NULL;
-    gemcl_status st = gc_ops_profile_for(&rt->dev, rt->cache_enabled ? rt->cache_dir : NULL, &profile, err);
-    if (st != GEMCL_OK)
+    gc_status st = gc_ops_profile_for(&rt->dev, rt->cache_enabled ? rt->cache_dir : NULL, &profile, err);
+    if (st != GC_OK)
         return st;
-    gc_log(rt, GEMCL_LOG_LEVEL_INFO, "tuning profile: built-in %s%s%s", profile.name, profile.file[0] ? " + " : "",
+    gc_log(rt, GC_LOG_LEVEL_INFO, "tuning profile: built-in %s%s%s", profile.name, profile.file[0] ? " + " : "",
            profile.file);
     return gc_ops_create_with_profile(rt, &profile, out, err);
 }
@@ -81,7 +81,7 @@ static char *with_prelude(const gc_kernel_source *src, gc_error *err) {
     size_t common_len = common ? common->length : 0;
     char *text = malloc(common_len + src->length + 2);
     if (!text) {
-        gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory building a kernel source");
+        gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory building a kernel source");
         return NULL;
     }
     if (common)
@@ -92,82 +92,81 @@ static char *with_prelude(const gc_kernel_source *src, gc_error *err) {
     return text;
 }
 
-static gemcl_status find_program(gc_ops *ops, const char *family, const char *options, int *index,
-                                 gc_error *err) {
+static gc_status find_program(gc_ops *ops, const char *family, const char *options, int *index, gc_error *err) {
     for (int i = 0; i < ops->n_programs; i++) {
         if (strcmp(ops->programs[i].family, family) == 0 && strcmp(ops->programs[i].options, options) == 0) {
             *index = i;
-            return GEMCL_OK;
+            return GC_OK;
         }
     }
     if (ops->n_programs == OPS_MAX_PROGRAMS)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "too many program variants (limit %d)", OPS_MAX_PROGRAMS);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "too many program variants (limit %d)", OPS_MAX_PROGRAMS);
     const gc_kernel_source *src = gc_kernel_source_find(family);
     if (!src)
-        return gc_fail(err, GEMCL_ERR_NOT_FOUND, "no embedded kernel source cl/%s.cl", family);
+        return gc_fail(err, GC_ERR_NOT_FOUND, "no embedded kernel source cl/%s.cl", family);
     char name[96];
     snprintf(name, sizeof name, "cl/%s.cl", family);
     program_slot *slot = &ops->programs[ops->n_programs];
     char *text = with_prelude(src, err);
     if (!text)
-        return GEMCL_ERR_OUT_OF_MEMORY;
-    gemcl_status st = gc_program_build(ops->rt, name, text, strlen(text), options, &slot->program, err);
+        return GC_ERR_OUT_OF_MEMORY;
+    gc_status st = gc_program_build(ops->rt, name, text, strlen(text), options, &slot->program, err);
     free(text);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         return st;
     snprintf(slot->family, sizeof slot->family, "%s", family);
     snprintf(slot->options, sizeof slot->options, "%s", options);
     *index = ops->n_programs++;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* A kernel whose reqd_work_group_size (set from the profile's tunables) exceeds what the compiled kernel can
  * run with (CL_KERNEL_WORK_GROUP_SIZE: its registers and private memory on this device) would fail to launch
  * or, on some drivers, crash inside; refuse it here, naming the kernel. */
-static gemcl_status check_kernel_fits(gc_ops *ops, cl_kernel kernel, const char *family, const char *entry,
-                                      gc_error *err) {
+static gc_status check_kernel_fits(gc_ops *ops, cl_kernel kernel, const char *family, const char *entry,
+                                   gc_error *err) {
     size_t reqd[3] = {0}, fits = 0;
     cl_ulong local_bytes = 0;
     cl_device_id dev = ops->rt->dev.device;
     if (clGetKernelWorkGroupInfo(kernel, dev, CL_KERNEL_COMPILE_WORK_GROUP_SIZE, sizeof reqd, reqd, NULL) != CL_SUCCESS ||
         clGetKernelWorkGroupInfo(kernel, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof fits, &fits, NULL) != CL_SUCCESS ||
         clGetKernelWorkGroupInfo(kernel, dev, CL_KERNEL_LOCAL_MEM_SIZE, sizeof local_bytes, &local_bytes, NULL) != CL_SUCCESS)
-        return GEMCL_OK; /* nothing to compare: the launch reports any problem */
+        return GC_OK; /* nothing to compare: the launch reports any problem */
     size_t group = reqd[0] * (reqd[1] ? reqd[1] : 1) * (reqd[2] ? reqd[2] : 1);
     if (reqd[0] && fits && group > fits)
-        return gc_fail(err, GEMCL_ERR_DEVICE,
+        return gc_fail(err, GC_ERR_DEVICE,
                        "cl/%s.cl %s: the tuning profile asks for work-groups of %zu work-items; compiled on '%s' it "
                        "runs at most %zu (lower the profile's tile sizes)",
                        family, entry, group, ops->rt->dev.info.name, fits);
     if (ops->rt->dev.info.local_mem_bytes && local_bytes > ops->rt->dev.info.local_mem_bytes)
-        return gc_fail(err, GEMCL_ERR_DEVICE, "cl/%s.cl %s: needs %llu bytes of local memory; '%s' has %llu", family,
+        return gc_fail(err, GC_ERR_DEVICE, "cl/%s.cl %s: needs %llu bytes of local memory; '%s' has %llu", family,
                        entry, (unsigned long long)local_bytes, ops->rt->dev.info.name,
                        (unsigned long long)ops->rt->dev.info.local_mem_bytes);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_ops_kernel(gc_ops *ops, const char *family, const char *options, const char *entry,
-                           cl_kernel *kernel, gc_error *err) {
+gc_status gc_ops_kernel(gc_ops *ops, const char *family, const char *options, const char *entry, cl_kernel *kernel,
+                        gc_error *err) {
     if (!options)
         options = "";
     int prog = -1;
-    gemcl_status st = find_program(ops, family, options, &prog, err);
-    if (st != GEMCL_OK)
+    gc_status st = find_program(ops, family, options, &prog, err);
+    if (st != GC_OK)
         return st;
     for (int i = 0; i < ops->n_kernels; i++) {
         if (ops->kernels[i].program == prog && strcmp(ops->kernels[i].entry, entry) == 0) {
             *kernel = ops->kernels[i].kernel;
-            return GEMCL_OK;
+            return GC_OK;
         }
     }
     if (ops->n_kernels == OPS_MAX_KERNELS)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "too many kernels (limit %d)", OPS_MAX_KERNELS);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "too many kernels (limit %d)", OPS_MAX_KERNELS);
     kernel_slot *k = &ops->kernels[ops->n_kernels];
     st = gc_kernel_create(ops->programs[prog].program, entry, &k->kernel, err);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         return gc_error_prefix(err, "cl/%s.cl", family);
     st = check_kernel_fits(ops, k->kernel, family, entry, err);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         clReleaseKernel(k->kernel);
         return st;
     }
@@ -175,68 +174,66 @@ gemcl_status gc_ops_kernel(gc_ops *ops, const char *family, const char *options,
     snprintf(k->entry, sizeof k->entry, "%s", entry);
     ops->n_kernels++;
     *kernel = k->kernel;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_ops_launch_1d(gc_ops *ops, cl_kernel kernel, size_t n, size_t local, const char *what,
-                              gc_error *err) {
+gc_status gc_ops_launch_1d(gc_ops *ops, cl_kernel kernel, size_t n, size_t local, const char *what, gc_error *err) {
     if (n == 0)
-        return GEMCL_OK;
+        return GC_OK;
     size_t global = local ? (n + local - 1) / local * local : n;
     cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, 1, NULL, &global, local ? &local : NULL, 0, NULL,
                                        gc_trace_slot(ops->rt, what));
-    return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "enqueue %s", what);
+    return rc == CL_SUCCESS ? GC_OK : gc_cl_fail(err, rc, "enqueue %s", what);
 }
 
-gemcl_status gc_ops_launch_nd(gc_ops *ops, cl_kernel kernel, int dims, const size_t *global, const size_t *local,
-                              const char *what, gc_error *err) {
+gc_status gc_ops_launch_nd(gc_ops *ops, cl_kernel kernel, int dims, const size_t *global, const size_t *local,
+                           const char *what, gc_error *err) {
     size_t g[3];
     for (int d = 0; d < dims; d++) {
         if (global[d] == 0)
-            return GEMCL_OK;
+            return GC_OK;
         g[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] : global[d];
     }
     cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, (cl_uint)dims, NULL, g, local, 0, NULL,
                                        gc_trace_slot(ops->rt, what));
-    return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "enqueue %s", what);
+    return rc == CL_SUCCESS ? GC_OK : gc_cl_fail(err, rc, "enqueue %s", what);
 }
 
-gemcl_status gc_ops_launch_2d(gc_ops *ops, cl_kernel kernel, const size_t global[2], const size_t *local,
-                              const char *what, gc_error *err) {
+gc_status gc_ops_launch_2d(gc_ops *ops, cl_kernel kernel, const size_t global[2], const size_t *local, const char *what,
+                           gc_error *err) {
     return gc_ops_launch_nd(ops, kernel, 2, global, local, what, err);
 }
 
-gemcl_status gc_ops_set_args(cl_kernel kernel, const gc_karg *args, int n, const char *what, gc_error *err) {
+gc_status gc_ops_set_args(cl_kernel kernel, const gc_karg *args, int n, const char *what, gc_error *err) {
     for (int i = 0; i < n; i++) {
         cl_int rc = clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value);
         if (rc != CL_SUCCESS)
             return gc_cl_fail(err, rc, "%s: setting argument %d", what, i);
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_ops_check_range(const gc_buffer *buf, size_t off, size_t count, size_t elem_bytes,
-                                const char *op, const char *tensor, gc_error *err) {
+gc_status gc_ops_check_range(const gc_buffer *buf, size_t off, size_t count, size_t elem_bytes, const char *op,
+                             const char *tensor, gc_error *err) {
     if (!buf || !buf->mem)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: %s is not a device buffer", op, tensor);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "%s: %s is not a device buffer", op, tensor);
     size_t cap = buf->bytes / elem_bytes;
     if (off > cap || count > cap - off)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG,
-                       "%s: %s elements [%zu, %zu) lie outside its buffer of %zu elements", op, tensor, off,
-                       off + count, cap);
-    return GEMCL_OK;
+        return gc_fail(err, GC_ERR_INVALID_ARG, "%s: %s elements [%zu, %zu) lie outside its buffer of %zu elements", op,
+                       tensor, off, off + count, cap);
+    return GC_OK;
 }
 
-gemcl_status gc_ops_scratch(gc_ops *ops, gc_scratch_slot slot, size_t bytes, gc_buffer **buf, gc_error *err) {
+gc_status gc_ops_scratch(gc_ops *ops, gc_scratch_slot slot, size_t bytes, gc_buffer **buf, gc_error *err) {
     gc_buffer *s = &ops->scratch[slot];
     if (s->bytes < bytes) {
         gc_buffer_free(ops->rt, s);
-        gemcl_status st = gc_buffer_alloc(ops->rt, bytes, "op scratch", s, err);
-        if (st != GEMCL_OK)
+        gc_status st = gc_buffer_alloc(ops->rt, bytes, "op scratch", s, err);
+        if (st != GC_OK)
             return st;
     }
     *buf = s;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 void gc_ops_set_act_f32(gc_ops *ops, bool act_f32) {
@@ -256,13 +253,13 @@ void gc_ops_set_profile(gc_ops *ops, const gc_ops_profile *profile) {
 }
 
 /* Checks a weight's shape (rows of whole blocks) and that its buffer holds rows x cols of its dtype. */
-gemcl_status gc_ops_check_weight(const gc_dweight *w, const char *op, gc_error *err) {
+gc_status gc_ops_check_weight(const gc_dweight *w, const char *op, gc_error *err) {
     if (!w || w->rows <= 0 || w->cols <= 0 || (unsigned)w->dtype >= GC_DTYPE_COUNT)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: weight has a bad shape or dtype", op);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "%s: weight has a bad shape or dtype", op);
     int block = gc_dtype_block(w->dtype);
     if (w->cols % block != 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: %s weight has %d columns, not a multiple of its block of %d",
-                       op, gc_dtype_name(w->dtype), w->cols, block);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "%s: %s weight has %d columns, not a multiple of its block of %d", op,
+                       gc_dtype_name(w->dtype), w->cols, block);
     size_t row_bytes = gc_dtype_row_bytes(w->dtype, w->cols);
     return gc_ops_check_range(&w->buf, 0, (size_t)w->rows, row_bytes, op, "weight", err);
 }

@@ -18,24 +18,24 @@ typedef struct gc_karg {
 #define GC_KMEM(buf) ((gc_karg){sizeof(cl_mem), &(buf)->mem})
 
 /* Sets args[0..n-1] on kernel; names `what` in the error. */
-gemcl_status gc_ops_set_args(cl_kernel kernel, const gc_karg *args, int n, const char *what, gc_error *err);
+gc_status gc_ops_set_args(cl_kernel kernel, const gc_karg *args, int n, const char *what, gc_error *err);
 
-/* GEMCL_ERR_INVALID_ARG naming op and tensor unless elements [off, off + count) of elem_bytes each lie
+/* GC_ERR_INVALID_ARG naming op and tensor unless elements [off, off + count) of elem_bytes each lie
  * inside buf (buf must be non-NULL with a device allocation). */
-gemcl_status gc_ops_check_range(const gc_buffer *buf, size_t off, size_t count, size_t elem_bytes,
-                                const char *op, const char *tensor, gc_error *err);
+gc_status gc_ops_check_range(const gc_buffer *buf, size_t off, size_t count, size_t elem_bytes, const char *op,
+                             const char *tensor, gc_error *err);
 
-/* GEMCL_ERR_INVALID_ARG naming op unless w has a valid shape and dtype and its buffer holds all its rows. */
-gemcl_status gc_ops_check_weight(const gc_dweight *w, const char *op, gc_error *err);
+/* GC_ERR_INVALID_ARG naming op unless w has a valid shape and dtype and its buffer holds all its rows. */
+gc_status gc_ops_check_weight(const gc_dweight *w, const char *op, gc_error *err);
 
 /* Enqueues kernel over a 2-D range global[0] x global[1], each rounded up to a multiple of local (local
  * NULL = let the driver choose). */
-gemcl_status gc_ops_launch_2d(gc_ops *ops, cl_kernel kernel, const size_t global[2], const size_t *local,
-                              const char *what, gc_error *err);
+gc_status gc_ops_launch_2d(gc_ops *ops, cl_kernel kernel, const size_t global[2], const size_t *local, const char *what,
+                           gc_error *err);
 
 /* The same over dims (1..3) dimensions. */
-gemcl_status gc_ops_launch_nd(gc_ops *ops, cl_kernel kernel, int dims, const size_t *global, const size_t *local,
-                              const char *what, gc_error *err);
+gc_status gc_ops_launch_nd(gc_ops *ops, cl_kernel kernel, int dims, const size_t *global, const size_t *local,
+                           const char *what, gc_error *err);
 
 /* Scratch buffers owned by ops, one per slot, grown on demand and freed by gc_ops_free. */
 typedef enum gc_scratch_slot {
@@ -47,19 +47,19 @@ typedef enum gc_scratch_slot {
     GC_SCRATCH_COUNT
 } gc_scratch_slot;
 
-gemcl_status gc_ops_scratch(gc_ops *ops, gc_scratch_slot slot, size_t bytes, gc_buffer **buf, gc_error *err);
+gc_status gc_ops_scratch(gc_ops *ops, gc_scratch_slot slot, size_t bytes, gc_buffer **buf, gc_error *err);
 
 /* gc_ops_create with the given profile instead of the device's (`gemcl tune` measures candidates this way, and
  * starts from the built-in profile even where a tuned file exists). */
-gemcl_status gc_ops_create_with_profile(gc_runtime *rt, const gc_ops_profile *profile, gc_ops **out, gc_error *err);
+gc_status gc_ops_create_with_profile(gc_runtime *rt, const gc_ops_profile *profile, gc_ops **out, gc_error *err);
 
 /* The tuning profile ops was created with (chosen by device; see profile.h). */
 const gc_ops_profile *gc_ops_get_profile(const gc_ops *ops);
 
 /* Kernel entry of a matmul program (family "matmul" or "matmul_q8") built for weight dtype alone (a model
  * compiles only the dtypes it has) with the profile's tile -D options; nb rows of x per GEMV work-item. */
-gemcl_status gc_matmul_kernel(gc_ops *ops, const char *family, const char *entry, gc_dtype dtype, int nb,
-                              cl_kernel *k, gc_error *err);
+gc_status gc_matmul_kernel(gc_ops *ops, const char *family, const char *entry, gc_dtype dtype, int nb, cl_kernel *k,
+                           gc_error *err);
 
 /* Rows of x per GEMV work-item: decode (n = 1) reads each W row once; small batches share it. */
 int gc_gemv_nb(const gc_ops_profile *p, int n);
@@ -79,17 +79,17 @@ void gc_gemv_slots_fill(const gc_matmul_out *outs, int n_outs, cl_mem no_bias, c
                         cl_uint *flags, gc_gemv_slots *s);
 
 /* Enqueues a GEMV kernel whose arguments are set: pairs row pairs, n rows of x, nb of them per work-item. */
-gemcl_status gc_gemv_launch(gc_ops *ops, cl_kernel k, size_t pairs, int n, int nb, const char *entry, gc_error *err);
+gc_status gc_gemv_launch(gc_ops *ops, cl_kernel k, size_t pairs, int n, int nb, const char *entry, gc_error *err);
 
 /* matmul_q8.c: gc_op_matmul_multi / gc_op_matmul_glu with x quantized to 8 bits first, as llama.cpp's CPU
  * backend multiplies block-quantized weights. Applies when the ops do not run activations in f32
  * (gc_ops_act_f32) and every weight is block-quantized; the arguments are checked by the caller. */
 bool gc_matmul_q8_applies(gc_ops *ops, const gc_matmul_out *outs, int n_outs);
-gemcl_status gc_matmul_q8_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
-                                const gc_matmul_rope *rope, bool accumulate, int n, gc_error *err);
+gc_status gc_matmul_q8_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
+                             const gc_matmul_rope *rope, bool accumulate, int n, gc_error *err);
 /* gate_up[0] (y = the result) and gate_up[1] (y = the up product's scratch). */
-gemcl_status gc_matmul_q8_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out gate_up[2], int n,
-                              gc_error *err);
+gc_status gc_matmul_q8_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out gate_up[2], int n,
+                           gc_error *err);
 
 /* Replaces the profile (tests and the bench force a path; `gemcl tune` tries candidates). Kernels built
  * with the old tunables stay cached under their old options. */

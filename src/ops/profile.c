@@ -76,18 +76,17 @@ void gc_ops_profile_set(gc_ops_profile *p, gc_profile_field f, int value) {
         *(int *)at = value;
 }
 
-gemcl_status gc_ops_profile_check_value(gc_profile_field f, int value, const char *file, gc_error *err) {
+gc_status gc_ops_profile_check_value(gc_profile_field f, int value, const char *file, gc_error *err) {
     const field_spec *s = &fields[f];
     if (value < s->lo || value > s->hi)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: '%s' must be in [%d, %d] (got %d)", file, s->key, s->lo, s->hi,
-                       value);
+        return gc_fail(err, GC_ERR_FORMAT, "%s: '%s' must be in [%d, %d] (got %d)", file, s->key, s->lo, s->hi, value);
     if (s->rule == RULE_POW2 && (value & (value - 1)) != 0)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: '%s' must be a power of two (got %d)", file, s->key, value);
+        return gc_fail(err, GC_ERR_FORMAT, "%s: '%s' must be a power of two (got %d)", file, s->key, value);
     if (s->rule == RULE_MULT32 && value % 32 != 0)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: '%s' must be a multiple of 32 (got %d)", file, s->key, value);
+        return gc_fail(err, GC_ERR_FORMAT, "%s: '%s' must be a multiple of 32 (got %d)", file, s->key, value);
     if (s->rule == RULE_ATTN_ROWS && value != 0 && value != 2 && value != 4 && value != 8 && value != 16)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: '%s' must be 0, 2, 4, 8 or 16 (got %d)", file, s->key, value);
-    return GEMCL_OK;
+        return gc_fail(err, GC_ERR_FORMAT, "%s: '%s' must be 0, 2, 4, 8 or 16 (got %d)", file, s->key, value);
+    return GC_OK;
 }
 
 static int field_of_key(const char *key) {
@@ -104,7 +103,7 @@ static bool is_note_key(const char *key) {
     return false;
 }
 
-static gemcl_status unknown_key(const char *key, const char *file, gc_error *err) {
+static gc_status unknown_key(const char *key, const char *file, gc_error *err) {
     char shown[64], known[512] = "";
     size_t used = 0, n = 0;
     for (; key[n] && n + 1 < sizeof shown; n++) /* printable, so that the message stays one line */
@@ -112,74 +111,73 @@ static gemcl_status unknown_key(const char *key, const char *file, gc_error *err
     shown[n] = '\0';
     for (int f = 0; f < GC_PROFILE_FIELD_COUNT && used < sizeof known; f++)
         used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", f ? ", " : "", fields[f].key);
-    return gc_fail(err, GEMCL_ERR_FORMAT, "%s: unknown key '%s' (a profile has about, date, device and %s)", file,
-                   shown, known);
+    return gc_fail(err, GC_ERR_FORMAT, "%s: unknown key '%s' (a profile has about, date, device and %s)", file, shown,
+                   known);
 }
 
 /* Reads one member of the profile object into p (its type and range checked); seen collects the fields. */
-static gemcl_status apply_member(gc_ops_profile *p, const cJSON *item, const char *file, uint32_t *seen,
-                                 gc_error *err) {
+static gc_status apply_member(gc_ops_profile *p, const cJSON *item, const char *file, uint32_t *seen, gc_error *err) {
     const char *key = item->string ? item->string : "";
     if (is_note_key(key))
-        return cJSON_IsString(item) ? GEMCL_OK : gc_fail(err, GEMCL_ERR_FORMAT, "%s: '%s' must be a string", file, key);
+        return cJSON_IsString(item) ? GC_OK : gc_fail(err, GC_ERR_FORMAT, "%s: '%s' must be a string", file, key);
     int f = field_of_key(key);
     if (f < 0)
         return unknown_key(key, file, err);
     if (*seen & (1u << f))
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: '%s' appears twice", file, key);
+        return gc_fail(err, GC_ERR_FORMAT, "%s: '%s' appears twice", file, key);
     *seen |= 1u << f;
     const field_spec *s = &fields[f];
     if (s->rule == RULE_BOOL) {
         if (!cJSON_IsBool(item))
-            return gc_fail(err, GEMCL_ERR_FORMAT, "%s: '%s' must be true or false", file, key);
+            return gc_fail(err, GC_ERR_FORMAT, "%s: '%s' must be true or false", file, key);
         gc_ops_profile_set(p, (gc_profile_field)f, cJSON_IsTrue(item));
-        return GEMCL_OK;
+        return GC_OK;
     }
     char what[48];
     snprintf(what, sizeof what, "'%s'", key);
     int64_t v;
-    gemcl_status st = gc_json_check_int(item, s->lo, s->hi, file, what, &v, err);
-    if (st == GEMCL_OK)
+    gc_status st = gc_json_check_int(item, s->lo, s->hi, file, what, &v, err);
+    if (st == GC_OK)
         st = gc_ops_profile_check_value((gc_profile_field)f, (int)v, file, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         gc_ops_profile_set(p, (gc_profile_field)f, (int)v);
     return st;
 }
 
-gemcl_status gc_ops_profile_apply(gc_ops_profile *p, const char *json, size_t len, const char *file,
-                                  uint32_t *fields_set, gc_error *err) {
+gc_status gc_ops_profile_apply(gc_ops_profile *p, const char *json, size_t len, const char *file, uint32_t *fields_set,
+                               gc_error *err) {
     cJSON *root;
-    gemcl_status st = gc_json_parse(json, len, file, &root, err);
-    if (st != GEMCL_OK)
+    gc_status st = gc_json_parse(json, len, file, &root, err);
+    if (st != GC_OK)
         return st;
     gc_ops_profile next = *p;
     uint32_t seen = 0;
     if (!cJSON_IsObject(root))
-        st = gc_fail(err, GEMCL_ERR_FORMAT, "%s: a profile must be a JSON object", file);
-    for (const cJSON *item = root->child; st == GEMCL_OK && item; item = item->next)
+        st = gc_fail(err, GC_ERR_FORMAT, "%s: a profile must be a JSON object", file);
+    for (const cJSON *item = root->child; st == GC_OK && item; item = item->next)
         st = apply_member(&next, item, file, &seen, err);
     cJSON_Delete(root);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         return st;
     *p = next;
     if (fields_set)
         *fields_set = seen;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_ops_profile_apply_file(gc_ops_profile *p, const char *path, gc_error *err) {
+gc_status gc_ops_profile_apply_file(gc_ops_profile *p, const char *path, gc_error *err) {
     char *text = NULL;
     size_t len = 0;
-    gemcl_status st = gc_file_read(path, &text, &len, err);
-    if (st == GEMCL_OK)
+    gc_status st = gc_file_read(path, &text, &len, err);
+    if (st == GC_OK)
         st = gc_ops_profile_apply(p, text, len, path, NULL, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         snprintf(p->file, sizeof p->file, "%s", path);
     free(text);
     return st;
 }
 
-gemcl_status gc_ops_profile_builtin(const char *name, gc_ops_profile *out, gc_error *err) {
+gc_status gc_ops_profile_builtin(const char *name, gc_ops_profile *out, gc_error *err) {
     for (const gc_json_source *s = gc_profile_sources; s->name; s++) {
         if (strcmp(s->name, name) != 0)
             continue;
@@ -188,19 +186,19 @@ gemcl_status gc_ops_profile_builtin(const char *name, gc_ops_profile *out, gc_er
         char file[64];
         snprintf(file, sizeof file, "built-in cl/profiles/%s.json", name);
         uint32_t set = 0;
-        gemcl_status st = gc_ops_profile_apply(&p, s->json, s->len, file, &set, err);
-        for (int f = 0; st == GEMCL_OK && f < GC_PROFILE_FIELD_COUNT; f++)
+        gc_status st = gc_ops_profile_apply(&p, s->json, s->len, file, &set, err);
+        for (int f = 0; st == GC_OK && f < GC_PROFILE_FIELD_COUNT; f++)
             if (!(set & (1u << f)))
-                st = gc_fail(err, GEMCL_ERR_FORMAT, "%s: '%s' is missing", file, fields[f].key);
-        if (st == GEMCL_OK)
+                st = gc_fail(err, GC_ERR_FORMAT, "%s: '%s' is missing", file, fields[f].key);
+        if (st == GC_OK)
             *out = p;
         return st;
     }
-    return gc_fail(err, GEMCL_ERR_NOT_FOUND, "no built-in profile '%s' (built in: cpu, gpu)", name);
+    return gc_fail(err, GC_ERR_NOT_FOUND, "no built-in profile '%s' (built in: cpu, gpu)", name);
 }
 
-const char *gc_ops_profile_builtin_name(const gemcl_device_info *dev) {
-    return dev->type == GEMCL_DEVICE_TYPE_CPU ? "cpu" : "gpu";
+const char *gc_ops_profile_builtin_name(const gc_device_info *dev) {
+    return dev->type == GC_DEVICE_TYPE_CPU ? "cpu" : "gpu";
 }
 
 /* Appends s to out (cap bytes) keeping [A-Za-z0-9.], every other run of characters one '-', none at the ends. */
@@ -222,7 +220,7 @@ static void append_sanitised(char *out, size_t cap, const char *s) {
     out[n] = '\0';
 }
 
-bool gc_ops_profile_device_path(const char *cache_dir, const gemcl_device_info *dev, char *out, size_t len) {
+bool gc_ops_profile_device_path(const char *cache_dir, const gc_device_info *dev, char *out, size_t len) {
     out[0] = '\0';
     if (!cache_dir || !*cache_dir)
         return false;
@@ -235,63 +233,61 @@ bool gc_ops_profile_device_path(const char *cache_dir, const gemcl_device_info *
 }
 
 /* A work-group of `items` work-items, `key` naming the tunables that make it, within the device's limit. */
-static gemcl_status check_group(size_t items, size_t dim_x, size_t dim_y, const gc_device *dev, const char *file,
-                                const char *key, gc_error *err) {
+static gc_status check_group(size_t items, size_t dim_x, size_t dim_y, const gc_device *dev, const char *file,
+                             const char *key, gc_error *err) {
     if (dev->max_work_group_size && items > dev->max_work_group_size)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: %s make a work-group of %zu work-items; device '%s' runs at most %zu",
+        return gc_fail(err, GC_ERR_FORMAT, "%s: %s make a work-group of %zu work-items; device '%s' runs at most %zu",
                        file, key, items, dev->info.name, dev->max_work_group_size);
     if ((dev->max_work_item_sizes[0] && dim_x > dev->max_work_item_sizes[0]) ||
         (dev->max_work_item_sizes[1] && dim_y > dev->max_work_item_sizes[1]))
-        return gc_fail(err, GEMCL_ERR_FORMAT, "%s: %s make a work-group of %zu x %zu; device '%s' allows %zu x %zu",
-                       file, key, dim_x, dim_y, dev->info.name, dev->max_work_item_sizes[0], dev->max_work_item_sizes[1]);
-    return GEMCL_OK;
+        return gc_fail(err, GC_ERR_FORMAT, "%s: %s make a work-group of %zu x %zu; device '%s' allows %zu x %zu", file,
+                       key, dim_x, dim_y, dev->info.name, dev->max_work_item_sizes[0], dev->max_work_item_sizes[1]);
+    return GC_OK;
 }
 
-gemcl_status gc_ops_profile_check_device(const gc_ops_profile *p, const gc_device *dev, const char *file,
-                                         gc_error *err) {
+gc_status gc_ops_profile_check_device(const gc_ops_profile *p, const gc_device *dev, const char *file, gc_error *err) {
     size_t wn = (size_t)p->gemm_wn, wm = (size_t)p->gemm_wm, group = wn * wm;
     size_t local_bytes = (size_t)p->gemm_kb * 16 * wn * sizeof(float);
     size_t private_bytes = group * (size_t)p->gemm_tm * 16 * sizeof(float) * 2;
-    gemcl_status st = check_group(group, wn, wm, dev, file, "'gemm_wn' x 'gemm_wm'", err);
-    if (st == GEMCL_OK && dev->info.local_mem_bytes && local_bytes > dev->info.local_mem_bytes)
-        st = gc_fail(err, GEMCL_ERR_FORMAT,
+    gc_status st = check_group(group, wn, wm, dev, file, "'gemm_wn' x 'gemm_wm'", err);
+    if (st == GC_OK && dev->info.local_mem_bytes && local_bytes > dev->info.local_mem_bytes)
+        st = gc_fail(err, GC_ERR_FORMAT,
                      "%s: 'gemm_kb' x 16 'gemm_wn' floats need %zu bytes of local memory; device '%s' has %llu", file,
                      local_bytes, dev->info.name, (unsigned long long)dev->info.local_mem_bytes);
-    if (st == GEMCL_OK && private_bytes > GC_PROFILE_GEMM_PRIVATE_MAX_BYTES)
-        st = gc_fail(err, GEMCL_ERR_FORMAT,
+    if (st == GC_OK && private_bytes > GC_PROFILE_GEMM_PRIVATE_MAX_BYTES)
+        st = gc_fail(err, GC_ERR_FORMAT,
                      "%s: 'gemm_tm' x 'gemm_wn' x 'gemm_wm' = %d x %d x %d need %zu private bytes per work-group, "
                      "more than a GEMM work-group can hold (%zu)",
                      file, p->gemm_tm, p->gemm_wn, p->gemm_wm, private_bytes, GC_PROFILE_GEMM_PRIVATE_MAX_BYTES);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = check_group((size_t)p->gemv_local * (size_t)p->gemv_rows, (size_t)p->gemv_local, (size_t)p->gemv_rows,
                          dev, file, "'gemv_local' x 'gemv_rows'", err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = check_group((size_t)p->norm_local, (size_t)p->norm_local, 1, dev, file, "'norm_local'", err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = check_group((size_t)p->reduce_local, (size_t)p->reduce_local, 1, dev, file, "'reduce_local'", err);
     return st;
 }
 
-gemcl_status gc_ops_profile_for(const gc_device *device, const char *cache_dir, gc_ops_profile *out,
-                                gc_error *err) {
-    const gemcl_device_info *dev = &device->info;
-    gemcl_status st = gc_ops_profile_builtin(gc_ops_profile_builtin_name(dev), out, err);
+gc_status gc_ops_profile_for(const gc_device *device, const char *cache_dir, gc_ops_profile *out, gc_error *err) {
+    const gc_device_info *dev = &device->info;
+    gc_status st = gc_ops_profile_builtin(gc_ops_profile_builtin_name(dev), out, err);
     const char *env = getenv("GEMCL_PROFILE");
     bool from_env = env && *env;
     char path[sizeof out->file];
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         return st;
     if (from_env)
         snprintf(path, sizeof path, "%s", env);
     else if (!gc_ops_profile_device_path(cache_dir, dev, path, sizeof path) || access(path, F_OK) != 0)
-        return GEMCL_OK;
+        return GC_OK;
     gc_ops_profile applied = *out; /* a file refused by the device check leaves the built-in values too */
     st = gc_ops_profile_apply_file(&applied, path, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_ops_profile_check_device(&applied, device, path, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         *out = applied;
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         snprintf(out->file, sizeof out->file, "%s", path);
         gc_error_prefix(err, "%s", from_env ? "GEMCL_PROFILE" : "tuned profile (rerun gemcl tune, or delete it)");
     }
@@ -321,22 +317,22 @@ static cJSON *profile_object(const gc_ops_profile *p, uint32_t fields_mask, cons
     return o;
 }
 
-gemcl_status gc_ops_profile_write(const gc_ops_profile *p, uint32_t fields_mask, const char *about,
-                                  const char *device, const char *path, gc_error *err) {
+gc_status gc_ops_profile_write(const gc_ops_profile *p, uint32_t fields_mask, const char *about, const char *device,
+                               const char *path, gc_error *err) {
     cJSON *o = profile_object(p, fields_mask, about, device);
     char *text = o ? cJSON_Print(o) : NULL;
     cJSON_Delete(o);
     if (!text)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory writing profile %s", path);
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory writing profile %s", path);
     char dir[1200];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    gemcl_status st = GEMCL_OK;
+    gc_status st = GC_OK;
     if (slash && slash != dir) {
         *slash = '\0';
         st = gc_mkdir_p(dir, err);
     }
-    if (st == GEMCL_OK) {
+    if (st == GC_OK) {
         size_t len = strlen(text);
         text[len] = '\n'; /* cJSON_Print ends without one; the NUL is no longer needed */
         st = gc_file_write_atomic(path, text, len + 1, err);

@@ -77,40 +77,39 @@ const char *gc_ops_profile_key(gc_profile_field f);
 int gc_ops_profile_get(const gc_ops_profile *p, gc_profile_field f);
 void gc_ops_profile_set(gc_ops_profile *p, gc_profile_field f, int value);
 
-/* GEMCL_ERR_FORMAT, "<file>: '<key>' must be ...", unless value lies in the field's range (powers of two,
+/* GC_ERR_FORMAT, "<file>: '<key>' must be ...", unless value lies in the field's range (powers of two,
  * multiples of 32, ... as commented in the struct). */
-gemcl_status gc_ops_profile_check_value(gc_profile_field f, int value, const char *file, gc_error *err);
+gc_status gc_ops_profile_check_value(gc_profile_field f, int value, const char *file, gc_error *err);
 
 /* The embedded cl/profiles/<name>.json, terminated by {NULL, NULL, 0} (tools/embed_json.py). */
 extern const gc_json_source gc_profile_sources[];
 
-/* The built-in profile called name ("cpu", "gpu"); it must set every field. GEMCL_ERR_NOT_FOUND for another
+/* The built-in profile called name ("cpu", "gpu"); it must set every field. GC_ERR_NOT_FOUND for another
  * name. */
-gemcl_status gc_ops_profile_builtin(const char *name, gc_ops_profile *out, gc_error *err);
+gc_status gc_ops_profile_builtin(const char *name, gc_ops_profile *out, gc_error *err);
 
 /* The name of the built-in profile for a device: "cpu" for CPUs, else "gpu". */
-const char *gc_ops_profile_builtin_name(const gemcl_device_info *dev);
+const char *gc_ops_profile_builtin_name(const gc_device_info *dev);
 
 /* Applies the keys of profile JSON text (len bytes, no NUL needed) over *p; file names the text in messages.
- * *fields_set (may be NULL) receives the bit mask (1 << field) of the keys present. GEMCL_ERR_FORMAT naming
+ * *fields_set (may be NULL) receives the bit mask (1 << field) of the keys present. GC_ERR_FORMAT naming
  * file and key for invalid JSON, a top level that is not an object, an unknown or repeated key, a value of the
  * wrong type or outside its range; *p is unchanged on any error. */
-gemcl_status gc_ops_profile_apply(gc_ops_profile *p, const char *json, size_t len, const char *file,
-                                  uint32_t *fields_set, gc_error *err);
+gc_status gc_ops_profile_apply(gc_ops_profile *p, const char *json, size_t len, const char *file, uint32_t *fields_set,
+                               gc_error *err);
 
-/* gc_ops_profile_apply on the file at path, recording path in p->file. GEMCL_ERR_IO when it cannot be read. */
-gemcl_status gc_ops_profile_apply_file(gc_ops_profile *p, const char *path, gc_error *err);
+/* gc_ops_profile_apply on the file at path, recording path in p->file. GC_ERR_IO when it cannot be read. */
+gc_status gc_ops_profile_apply_file(gc_ops_profile *p, const char *path, gc_error *err);
 
 /* Where the tuned profile of dev lives: <cache_dir>/profiles/<device name>_<driver version>.json, the name
  * and version reduced to [A-Za-z0-9.-]. false (out = "") when cache_dir is NULL or "" (the cache is off). */
-bool gc_ops_profile_device_path(const char *cache_dir, const gemcl_device_info *dev, char *out, size_t len);
+bool gc_ops_profile_device_path(const char *cache_dir, const gc_device_info *dev, char *out, size_t len);
 
 /* The profile gc_ops_create uses for dev: the built-in one, then $GEMCL_PROFILE over it when that is set
  * (an unreadable path is an error), else the tuned profile under cache_dir (NULL = off) when it exists. On a
  * bad file *out keeps the built-in values, out->file names the file, and the message says which of the two it
  * was. */
-gemcl_status gc_ops_profile_for(const gc_device *dev, const char *cache_dir, gc_ops_profile *out,
-                                gc_error *err);
+gc_status gc_ops_profile_for(const gc_device *dev, const char *cache_dir, gc_ops_profile *out, gc_error *err);
 
 /* Private bytes one GEMM work-group may hold (GEMM_WN x GEMM_WM work-items, each with GEMM_TM x 16 floats of
  * accumulators and as many of staged x): PoCL keeps a work-group's private arrays on its worker thread's stack,
@@ -122,13 +121,12 @@ gemcl_status gc_ops_profile_for(const gc_device *dev, const char *cache_dir, gc_
  * within CL_DEVICE_MAX_WORK_GROUP_SIZE and the work-item sizes, its local W tile (GEMM_KB x 16 GEMM_WN floats)
  * within CL_DEVICE_LOCAL_MEM_SIZE, its private accumulators within GC_PROFILE_GEMM_PRIVATE_MAX_BYTES, and the
  * GEMV, norm and reduction work-groups within the work-group limit. The message names file and key. */
-gemcl_status gc_ops_profile_check_device(const gc_ops_profile *p, const gc_device *dev, const char *file,
-                                         gc_error *err);
+gc_status gc_ops_profile_check_device(const gc_ops_profile *p, const gc_device *dev, const char *file, gc_error *err);
 
 /* Writes the fields of p in the mask `fields` (bits 1 << field), after "about", "date" (now, UTC) and
  * "device" strings, as a profile file at path: its directory is created, the file written to a temporary
  * file and renamed into place. */
-gemcl_status gc_ops_profile_write(const gc_ops_profile *p, uint32_t fields, const char *about, const char *device,
-                                  const char *path, gc_error *err);
+gc_status gc_ops_profile_write(const gc_ops_profile *p, uint32_t fields, const char *about, const char *device,
+                               const char *path, gc_error *err);
 
 #endif

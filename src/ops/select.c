@@ -19,18 +19,18 @@ static cl_int set_arg(cl_int rc, cl_kernel k, cl_uint index, size_t size, const 
 }
 
 /* Fails unless elements [off, off + count) of elem_bytes each lie inside buf. */
-static gemcl_status check_span(const gc_buffer *buf, size_t off, size_t count, size_t elem_bytes,
-                               const char *what, gc_error *err) {
+static gc_status check_span(const gc_buffer *buf, size_t off, size_t count, size_t elem_bytes, const char *what,
+                            gc_error *err) {
     size_t cap = buf && buf->mem ? buf->bytes / elem_bytes : 0;
     if (off > cap || count > cap - off)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: elements [%zu, %zu) exceed a buffer of %zu", what, off,
+        return gc_fail(err, GC_ERR_INVALID_ARG, "%s: elements [%zu, %zu) exceed a buffer of %zu", what, off,
                        off + count, cap);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* The select program's kernel `entry`, built with the profile's score/pool work-group size and topk_local
  * work-items at most per top-k group (it sizes their local arrays). */
-static gemcl_status select_kernel(gc_ops *ops, size_t topk_local, const char *entry, cl_kernel *kr, gc_error *err) {
+static gc_status select_kernel(gc_ops *ops, size_t topk_local, const char *entry, cl_kernel *kr, gc_error *err) {
     char options[64];
     snprintf(options, sizeof options, "-DSELECT_LS=%d -DTOPK_LS=%zu", gc_ops_get_profile(ops)->select_local,
              topk_local < 1 ? (size_t)1 : topk_local);
@@ -48,23 +48,23 @@ static size_t kernel_local(gc_ops *ops, cl_kernel kernel, size_t want) {
     return want < 1 ? 1 : want > max ? max : want;
 }
 
-gemcl_status gc_op_gemfilter_score(gc_ops *ops, const gc_buffer *q, size_t q_off, const gc_buffer *k,
-                                   size_t k_off, gc_buffer *s, size_t s_off, int n, int n_heads, int n_kv_heads,
-                                   int head_dim, gc_error *err) {
+gc_status gc_op_gemfilter_score(gc_ops *ops, const gc_buffer *q, size_t q_off, const gc_buffer *k, size_t k_off,
+                                gc_buffer *s, size_t s_off, int n, int n_heads, int n_kv_heads, int head_dim,
+                                gc_error *err) {
     if (n < 0 || n_heads < 1 || n_kv_heads < 1 || head_dim < 1 || n_heads % n_kv_heads != 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "gemfilter score: bad shape n=%d H=%d G=%d d=%d", n, n_heads,
+        return gc_fail(err, GC_ERR_INVALID_ARG, "gemfilter score: bad shape n=%d H=%d G=%d d=%d", n, n_heads,
                        n_kv_heads, head_dim);
     size_t row = (size_t)n_kv_heads * head_dim;
     if (check_span(q, q_off, (size_t)n_heads * head_dim, 4, "gemfilter score q", err) ||
         check_span(k, k_off, (size_t)n * row, 4, "gemfilter score k", err) ||
         check_span(s, s_off, (size_t)n, 4, "gemfilter score s", err))
-        return err ? err->status : GEMCL_ERR_INVALID_ARG;
+        return err ? err->status : GC_ERR_INVALID_ARG;
     if (n == 0)
-        return GEMCL_OK;
+        return GC_OK;
     cl_kernel kr;
     const gc_ops_profile *prof = gc_ops_get_profile(ops);
-    gemcl_status st = select_kernel(ops, (size_t)prof->topk_local, "gemfilter_score_f32_f32", &kr, err);
-    if (st != GEMCL_OK)
+    gc_status st = select_kernel(ops, (size_t)prof->topk_local, "gemfilter_score_f32_f32", &kr, err);
+    if (st != GC_OK)
         return st;
     cl_ulong qo = q_off, ko = k_off, so = s_off;
     cl_uint nn = (cl_uint)n, h = (cl_uint)n_heads, g = (cl_uint)n_kv_heads, d = (cl_uint)head_dim;
@@ -85,19 +85,19 @@ gemcl_status gc_op_gemfilter_score(gc_ops *ops, const gc_buffer *q, size_t q_off
                             err);
 }
 
-gemcl_status gc_op_pool_avg5(gc_ops *ops, const gc_buffer *s, size_t s_off, gc_buffer *p, size_t p_off, int n,
-                             gc_error *err) {
+gc_status gc_op_pool_avg5(gc_ops *ops, const gc_buffer *s, size_t s_off, gc_buffer *p, size_t p_off, int n,
+                          gc_error *err) {
     if (n < 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "pool avg5: n=%d", n);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "pool avg5: n=%d", n);
     if (check_span(s, s_off, (size_t)n, 4, "pool avg5 s", err) ||
         check_span(p, p_off, (size_t)n, 4, "pool avg5 p", err))
-        return err ? err->status : GEMCL_ERR_INVALID_ARG;
+        return err ? err->status : GC_ERR_INVALID_ARG;
     if (n == 0)
-        return GEMCL_OK;
+        return GC_OK;
     cl_kernel kr;
     const gc_ops_profile *prof = gc_ops_get_profile(ops);
-    gemcl_status st = select_kernel(ops, (size_t)prof->topk_local, "pool_avg5_f32_f32", &kr, err);
-    if (st != GEMCL_OK)
+    gc_status st = select_kernel(ops, (size_t)prof->topk_local, "pool_avg5_f32_f32", &kr, err);
+    if (st != GC_OK)
         return st;
     cl_ulong so = s_off, po = p_off;
     cl_uint nn = (cl_uint)n;
@@ -119,32 +119,32 @@ static int topk_groups_for(int n, int items_per_group, int max_groups) {
     return groups < 1 ? 1 : groups > max_groups ? max_groups : (int)groups;
 }
 
-gemcl_status gc_topk_scratch_create(gc_ops *ops, int max_n, int max_k, gc_topk_scratch **out, gc_error *err) {
+gc_status gc_topk_scratch_create(gc_ops *ops, int max_n, int max_k, gc_topk_scratch **out, gc_error *err) {
     *out = NULL;
     if (max_n < 1 || max_k < 1)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "top-k scratch: max_n=%d max_k=%d must be >= 1", max_n, max_k);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "top-k scratch: max_n=%d max_k=%d must be >= 1", max_n, max_k);
     gc_topk_scratch *ts = calloc(1, sizeof *ts);
     if (!ts)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory creating top-k scratch");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory creating top-k scratch");
     ts->rt = gc_ops_runtime(ops);
     ts->max_n = max_n;
     ts->max_k = max_k;
     ts->local_size = (size_t)gc_ops_get_profile(ops)->topk_local;
     ts->items_per_group = gc_ops_get_profile(ops)->topk_items;
     ts->max_groups = topk_groups_for(max_n, ts->items_per_group, TOPK_MAX_GROUPS);
-    gemcl_status st = gc_buffer_alloc(ts->rt, 3 * sizeof(cl_ulong), "top-k state", &ts->state, err);
-    if (st == GEMCL_OK)
+    gc_status st = gc_buffer_alloc(ts->rt, 3 * sizeof(cl_ulong), "top-k state", &ts->state, err);
+    if (st == GC_OK)
         st = gc_buffer_alloc(ts->rt, (size_t)ts->max_groups * TOPK_BINS * sizeof(cl_uint), "top-k histograms",
                              &ts->hist, err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = gc_buffer_alloc(ts->rt, (size_t)ts->max_groups * sizeof(cl_uint), "top-k group counts", &ts->counts,
                              err);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         gc_topk_scratch_free(ts);
         return st;
     }
     *out = ts;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 void gc_topk_scratch_free(gc_topk_scratch *scratch) {
@@ -166,9 +166,9 @@ typedef struct topk_plan {
 } topk_plan;
 
 /* The top-k kernel `entry` and the local size to launch it with. */
-static gemcl_status topk_get(const topk_plan *p, const char *entry, cl_kernel *kr, size_t *local, gc_error *err) {
-    gemcl_status st = select_kernel(p->ops, p->ts->local_size, entry, kr, err);
-    if (st == GEMCL_OK)
+static gc_status topk_get(const topk_plan *p, const char *entry, cl_kernel *kr, size_t *local, gc_error *err) {
+    gc_status st = select_kernel(p->ops, p->ts->local_size, entry, kr, err);
+    if (st == GC_OK)
         *local = kernel_local(p->ops, *kr, p->ts->local_size);
     return st;
 }
@@ -182,18 +182,18 @@ static cl_int topk_set_common(const topk_plan *p, cl_kernel kr) {
     return set_arg(rc, kr, 4, sizeof(cl_mem), &p->ts->state.mem);
 }
 
-static gemcl_status topk_launch(const topk_plan *p, cl_kernel kr, cl_int rc, size_t groups, size_t local,
-                                const char *entry, gc_error *err) {
+static gc_status topk_launch(const topk_plan *p, cl_kernel kr, cl_int rc, size_t groups, size_t local,
+                             const char *entry, gc_error *err) {
     if (rc != CL_SUCCESS)
         return gc_cl_fail(err, rc, "%s arguments", entry);
     return gc_ops_launch_1d(p->ops, kr, groups * local, local, entry, err);
 }
 
-static gemcl_status topk_init(const topk_plan *p, cl_uint k, gc_error *err) {
+static gc_status topk_init(const topk_plan *p, cl_uint k, gc_error *err) {
     cl_kernel kr;
     size_t local;
-    gemcl_status st = topk_get(p, "topk_init_u64", &kr, &local, err);
-    if (st != GEMCL_OK)
+    gc_status st = topk_get(p, "topk_init_u64", &kr, &local, err);
+    if (st != GC_OK)
         return st;
     cl_int rc = set_arg(CL_SUCCESS, kr, 0, sizeof(cl_mem), &p->ts->state.mem);
     rc = set_arg(rc, kr, 1, sizeof k, &k);
@@ -201,19 +201,19 @@ static gemcl_status topk_init(const topk_plan *p, cl_uint k, gc_error *err) {
 }
 
 /* One radix pass: per-group histograms of key bits [shift, shift + 8), then the bucket choice. */
-static gemcl_status topk_radix_pass(const topk_plan *p, cl_uint shift, gc_error *err) {
+static gc_status topk_radix_pass(const topk_plan *p, cl_uint shift, gc_error *err) {
     cl_kernel kr;
     size_t local;
-    gemcl_status st = topk_get(p, "topk_histogram_f32_u32", &kr, &local, err);
-    if (st != GEMCL_OK)
+    gc_status st = topk_get(p, "topk_histogram_f32_u32", &kr, &local, err);
+    if (st != GC_OK)
         return st;
     cl_int rc = topk_set_common(p, kr);
     rc = set_arg(rc, kr, 5, sizeof shift, &shift);
     rc = set_arg(rc, kr, 6, sizeof(cl_mem), &p->ts->hist.mem);
     st = topk_launch(p, kr, rc, p->n_groups, local, "topk_histogram_f32_u32", err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = topk_get(p, "topk_select_u32_u64", &kr, &local, err);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         return st;
     rc = set_arg(CL_SUCCESS, kr, 0, sizeof(cl_mem), &p->ts->hist.mem);
     rc = set_arg(rc, kr, 1, sizeof p->n_groups, &p->n_groups);
@@ -223,18 +223,18 @@ static gemcl_status topk_radix_pass(const topk_plan *p, cl_uint shift, gc_error 
 }
 
 /* Per-group counts of the keys >= threshold, then their order-preserving compaction into idx. */
-static gemcl_status topk_compact(const topk_plan *p, gc_buffer *idx, cl_ulong idx_off, gc_error *err) {
+static gc_status topk_compact(const topk_plan *p, gc_buffer *idx, cl_ulong idx_off, gc_error *err) {
     cl_kernel kr;
     size_t local;
-    gemcl_status st = topk_get(p, "topk_count_f32_u32", &kr, &local, err);
-    if (st != GEMCL_OK)
+    gc_status st = topk_get(p, "topk_count_f32_u32", &kr, &local, err);
+    if (st != GC_OK)
         return st;
     cl_int rc = topk_set_common(p, kr);
     rc = set_arg(rc, kr, 5, sizeof(cl_mem), &p->ts->counts.mem);
     st = topk_launch(p, kr, rc, p->n_groups, local, "topk_count_f32_u32", err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = topk_get(p, "topk_compact_f32_i32", &kr, &local, err);
-    if (st != GEMCL_OK)
+    if (st != GC_OK)
         return st;
     rc = topk_set_common(p, kr);
     rc = set_arg(rc, kr, 5, sizeof(cl_mem), &p->ts->counts.mem);
@@ -243,24 +243,24 @@ static gemcl_status topk_compact(const topk_plan *p, gc_buffer *idx, cl_ulong id
     return topk_launch(p, kr, rc, p->n_groups, local, "topk_compact_f32_i32", err);
 }
 
-gemcl_status gc_op_topk_indices(gc_ops *ops, gc_topk_scratch *scratch, const gc_buffer *x, size_t x_off,
-                                gc_buffer *idx, size_t idx_off, int n, int k, gc_error *err) {
+gc_status gc_op_topk_indices(gc_ops *ops, gc_topk_scratch *scratch, const gc_buffer *x, size_t x_off, gc_buffer *idx,
+                             size_t idx_off, int n, int k, gc_error *err) {
     if (!scratch || n < 0 || k < 0 || n > scratch->max_n || k > scratch->max_k)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "top-k: n=%d k=%d outside the scratch's max_n=%d max_k=%d", n,
-                       k, scratch ? scratch->max_n : 0, scratch ? scratch->max_k : 0);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "top-k: n=%d k=%d outside the scratch's max_n=%d max_k=%d", n, k,
+                       scratch ? scratch->max_n : 0, scratch ? scratch->max_k : 0);
     int k_eff = k < n ? k : n;
     if (check_span(x, x_off, (size_t)n, 4, "top-k values", err) ||
         check_span(idx, idx_off, (size_t)k_eff, 4, "top-k indices", err))
-        return err ? err->status : GEMCL_ERR_INVALID_ARG;
+        return err ? err->status : GC_ERR_INVALID_ARG;
     if (k_eff == 0)
-        return GEMCL_OK;
+        return GC_OK;
     topk_plan p = {.ops = ops, .ts = scratch, .x = x, .x_off = x_off, .n = (cl_uint)n};
     p.n_groups = (cl_uint)topk_groups_for(n, scratch->items_per_group, scratch->max_groups);
     p.chunk = (p.n + p.n_groups - 1) / p.n_groups;
-    gemcl_status st = topk_init(&p, (cl_uint)k_eff, err);
-    for (int pass = 0; pass < TOPK_PASSES && st == GEMCL_OK; pass++)
+    gc_status st = topk_init(&p, (cl_uint)k_eff, err);
+    for (int pass = 0; pass < TOPK_PASSES && st == GC_OK; pass++)
         st = topk_radix_pass(&p, (cl_uint)(56 - 8 * pass), err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = topk_compact(&p, idx, idx_off, err);
     return st;
 }

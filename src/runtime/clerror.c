@@ -32,17 +32,17 @@ const char *gc_cl_error_str(cl_int code) {
     return buf;
 }
 
-gemcl_status gc_cl_fail(gc_error *err, cl_int code, const char *fmt, ...) {
+gc_status gc_cl_fail(gc_error *err, cl_int code, const char *fmt, ...) {
     if (!err)
-        return GEMCL_ERR_DEVICE;
+        return GC_ERR_DEVICE;
     char what[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    gemcl_status st = (code == CL_OUT_OF_RESOURCES || code == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
-                       code == CL_OUT_OF_HOST_MEMORY)
-                          ? GEMCL_ERR_OUT_OF_MEMORY
-                          : GEMCL_ERR_DEVICE;
+    gc_status st =
+        (code == CL_OUT_OF_RESOURCES || code == CL_MEM_OBJECT_ALLOCATION_FAILURE || code == CL_OUT_OF_HOST_MEMORY)
+            ? GC_ERR_OUT_OF_MEMORY
+            : GC_ERR_DEVICE;
     return gc_fail(err, st, "%s: %s (%d)", what, gc_cl_error_str(code), (int)code);
 }

@@ -36,7 +36,7 @@ static void describe(gc_device *g, cl_platform_id p, cl_device_id d, int platfor
     memset(g, 0, sizeof *g);
     g->platform = p;
     g->device = d;
-    gemcl_device_info *info = &g->info;
+    gc_device_info *info = &g->info;
     info->index = index;
     info->platform_index = platform_index;
     clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof info->platform_name, info->platform_name, NULL);
@@ -49,10 +49,10 @@ static void describe(gc_device *g, cl_platform_id p, cl_device_id d, int platfor
     device_str(d, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version, sizeof info->opencl_c_version);
     cl_device_type type = 0;
     clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
-    info->type = (type & CL_DEVICE_TYPE_GPU)           ? GEMCL_DEVICE_TYPE_GPU
-                 : (type & CL_DEVICE_TYPE_CPU)         ? GEMCL_DEVICE_TYPE_CPU
-                 : (type & CL_DEVICE_TYPE_ACCELERATOR) ? GEMCL_DEVICE_TYPE_ACCELERATOR
-                                                       : GEMCL_DEVICE_TYPE_OTHER;
+    info->type = (type & CL_DEVICE_TYPE_GPU)           ? GC_DEVICE_TYPE_GPU
+                 : (type & CL_DEVICE_TYPE_CPU)         ? GC_DEVICE_TYPE_CPU
+                 : (type & CL_DEVICE_TYPE_ACCELERATOR) ? GC_DEVICE_TYPE_ACCELERATOR
+                                                       : GC_DEVICE_TYPE_OTHER;
     cl_uint cu = 0;
     cl_ulong global = 0, local = 0, max_alloc = 0;
     clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
@@ -77,19 +77,19 @@ static void describe(gc_device *g, cl_platform_id p, cl_device_id d, int platfor
     sscanf(info->opencl_c_version, "OpenCL C %d.%d", &g->cl_c_major, &g->cl_c_minor);
 }
 
-gemcl_status gc_devices_enumerate(gc_device **devices, int *n_devices, gc_error *err) {
+gc_status gc_devices_enumerate(gc_device **devices, int *n_devices, gc_error *err) {
     *devices = NULL;
     *n_devices = 0;
     cl_uint n_platforms = 0;
     cl_int rc = clGetPlatformIDs(0, NULL, &n_platforms);
     if (rc != CL_SUCCESS || n_platforms == 0)
-        return gc_fail(err, GEMCL_ERR_DEVICE,
+        return gc_fail(err, GC_ERR_DEVICE,
                        "no OpenCL platform found (%s): install an ICD such as pocl-opencl-icd, or set "
                        "OCL_ICD_VENDORS",
                        rc == CL_SUCCESS ? "0 platforms" : gc_cl_error_str(rc));
     cl_platform_id *platforms = calloc(n_platforms, sizeof *platforms);
     if (!platforms)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory listing platforms");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory listing platforms");
     clGetPlatformIDs(n_platforms, platforms, NULL);
     gc_device *all = NULL;
     int n = 0;
@@ -103,7 +103,7 @@ gemcl_status gc_devices_enumerate(gc_device **devices, int *n_devices, gc_error 
             free(ids);
             free(grown ? grown : all);
             free(platforms);
-            return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory listing devices");
+            return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory listing devices");
         }
         all = grown;
         clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, nd, ids, NULL);
@@ -114,16 +114,16 @@ gemcl_status gc_devices_enumerate(gc_device **devices, int *n_devices, gc_error 
     free(platforms);
     if (n == 0) {
         free(all);
-        return gc_fail(err, GEMCL_ERR_DEVICE, "no OpenCL device found on %u platform(s)", n_platforms);
+        return gc_fail(err, GC_ERR_DEVICE, "no OpenCL device found on %u platform(s)", n_platforms);
     }
     *devices = all;
     *n_devices = n;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 int gc_devices_default(const gc_device *devices, int n_devices) {
     for (int i = 0; i < n_devices; i++)
-        if (devices[i].info.type == GEMCL_DEVICE_TYPE_GPU)
+        if (devices[i].info.type == GC_DEVICE_TYPE_GPU)
             return i;
     return 0;
 }
@@ -140,8 +140,7 @@ static bool contains_nocase(const char *hay, const char *needle) {
     return n == 0;
 }
 
-gemcl_status gc_devices_choose(const gc_device *devices, int n_devices, const char *spec, int *index,
-                               gc_error *err) {
+gc_status gc_devices_choose(const gc_device *devices, int n_devices, const char *spec, int *index, gc_error *err) {
     const char *source = "--device";
     if (!spec || !*spec) {
         spec = getenv("GEMCL_DEVICE");
@@ -149,14 +148,14 @@ gemcl_status gc_devices_choose(const gc_device *devices, int n_devices, const ch
     }
     if (!spec || !*spec) {
         *index = gc_devices_default(devices, n_devices);
-        return GEMCL_OK;
+        return GC_OK;
     }
     char *end = NULL;
     long k = strtol(spec, &end, 10);
     if (end != spec && *end == '\0') {
         if (k >= 0 && k < n_devices) {
             *index = (int)k;
-            return GEMCL_OK;
+            return GC_OK;
         }
     } else {
         /* Device names first, then platform names: PoCL names a CPU device after the CPU
@@ -164,10 +163,10 @@ gemcl_status gc_devices_choose(const gc_device *devices, int n_devices, const ch
          * ("Intel(R) OpenCL") tells the two apart. */
         for (int pass = 0; pass < 2; pass++)
             for (int i = 0; i < n_devices; i++) {
-                const gemcl_device_info *d = &devices[i].info;
+                const gc_device_info *d = &devices[i].info;
                 if (contains_nocase(pass == 0 ? d->name : d->platform_name, spec)) {
                     *index = i;
-                    return GEMCL_OK;
+                    return GC_OK;
                 }
             }
     }
@@ -176,38 +175,5 @@ gemcl_status gc_devices_choose(const gc_device *devices, int n_devices, const ch
     for (int i = 0; i < n_devices && used < sizeof list; i++)
         used += (size_t)snprintf(list + used, sizeof list - used, "%s%d: %s (%s)", i ? ", " : "", i,
                                  devices[i].info.name, devices[i].info.platform_name);
-    return gc_fail(err, GEMCL_ERR_NOT_FOUND, "%s '%s' matches no OpenCL device; devices are: %s", source,
-                   spec, list);
-}
-
-gemcl_status gemcl_devices_list(gemcl_device_info *out, int max, int *n_devices, int *default_index,
-                                char *errbuf, size_t errlen) {
-    gc_error err;
-    gc_device *devs = NULL;
-    int n = 0;
-    *n_devices = 0;
-    if (gc_devices_enumerate(&devs, &n, &err) != GEMCL_OK) {
-        gc_error_copy_out(&err, errbuf, errlen);
-        return err.status;
-    }
-    for (int i = 0; i < n && i < max; i++)
-        out[i] = devs[i].info;
-    *n_devices = n;
-    if (default_index)
-        *default_index = gc_devices_default(devs, n);
-    free(devs);
-    return GEMCL_OK;
-}
-
-gemcl_status gemcl_device_choose(const char *spec, int *index, char *errbuf, size_t errlen) {
-    gc_error err;
-    gc_device *devs = NULL;
-    int n = 0;
-    gemcl_status st = gc_devices_enumerate(&devs, &n, &err);
-    if (st == GEMCL_OK)
-        st = gc_devices_choose(devs, n, spec, index, &err);
-    free(devs);
-    if (st != GEMCL_OK)
-        gc_error_copy_out(&err, errbuf, errlen);
-    return st;
+    return gc_fail(err, GC_ERR_NOT_FOUND, "%s '%s' matches no OpenCL device; devices are: %s", source, spec, list);
 }

@@ -32,7 +32,7 @@ typedef struct cache_header {
 } cache_header;
 
 static uint64_t cache_key(const gc_runtime *rt, const char *src, size_t len, const char *options) {
-    const gemcl_device_info *d = &rt->dev.info;
+    const gc_device_info *d = &rt->dev.info;
     uint64_t h = gc_hash_bytes(GC_HASH_INIT, src, len);
     h = gc_hash_str(h, options);
     h = gc_hash_str(h, d->name);
@@ -46,8 +46,7 @@ static void cache_path(const gc_runtime *rt, uint64_t key, char *out, size_t len
     snprintf(out, len, "%s/%016llx.clbin", rt->cache_dir, (unsigned long long)key);
 }
 
-static gemcl_status build_log_error(gc_runtime *rt, cl_program prog, const char *name, cl_int rc,
-                                    gc_error *err) {
+static gc_status build_log_error(gc_runtime *rt, cl_program prog, const char *name, cl_int rc, gc_error *err) {
     size_t len = 0;
     clGetProgramBuildInfo(prog, rt->dev.device, CL_PROGRAM_BUILD_LOG, 0, NULL, &len);
     char *log = malloc(len + 1);
@@ -56,10 +55,10 @@ static gemcl_status build_log_error(gc_runtime *rt, cl_program prog, const char 
         clGetProgramBuildInfo(prog, rt->dev.device, CL_PROGRAM_BUILD_LOG, len, log, NULL);
         log[len] = '\0';
     }
-    gc_fail(err, GEMCL_ERR_BUILD, "building %s for '%s' failed (%s): %s", name, rt->dev.info.name,
-            gc_cl_error_str(rc), log ? log : "(no build log)");
+    gc_fail(err, GC_ERR_BUILD, "building %s for '%s' failed (%s): %s", name, rt->dev.info.name, gc_cl_error_str(rc),
+            log ? log : "(no build log)");
     free(log);
-    return GEMCL_ERR_BUILD;
+    return GC_ERR_BUILD;
 }
 
 static uint64_t read_le(const unsigned char *p, int bytes) {
@@ -119,7 +118,7 @@ static cl_program cache_load(gc_runtime *rt, uint64_t key, const char *options) 
     cache_path(rt, key, path, sizeof path);
     char *data = NULL;
     size_t len = 0;
-    if (gc_file_read(path, &data, &len, NULL) != GEMCL_OK)
+    if (gc_file_read(path, &data, &len, NULL) != GC_OK)
         return NULL;
     cl_program prog = NULL;
     cache_header h;
@@ -165,15 +164,15 @@ static void cache_store(gc_runtime *rt, uint64_t key, cl_program prog) {
         memcpy(buf, &h, sizeof h);
         char path[1200];
         cache_path(rt, key, path, sizeof path);
-        if (gc_mkdir_p(rt->cache_dir, NULL) == GEMCL_OK &&
-            gc_file_write_atomic(path, buf, sizeof h + bin_len, NULL) == GEMCL_OK)
+        if (gc_mkdir_p(rt->cache_dir, NULL) == GC_OK &&
+            gc_file_write_atomic(path, buf, sizeof h + bin_len, NULL) == GC_OK)
             rt->cache.writes++;
     }
     free(buf);
 }
 
-gemcl_status gc_program_build(gc_runtime *rt, const char *name, const char *source, size_t source_len,
-                              const char *options, cl_program *program, gc_error *err) {
+gc_status gc_program_build(gc_runtime *rt, const char *name, const char *source, size_t source_len, const char *options,
+                           cl_program *program, gc_error *err) {
     *program = NULL;
     char full_options[2048];
     snprintf(full_options, sizeof full_options, "%s %s", rt->build_options, options ? options : "");
@@ -186,7 +185,7 @@ gemcl_status gc_program_build(gc_runtime *rt, const char *name, const char *sour
             fclose(probe);
             *program = cache_load(rt, key, full_options);
             if (*program)
-                return GEMCL_OK;
+                return GC_OK;
         }
     }
     cl_int rc;
@@ -197,21 +196,21 @@ gemcl_status gc_program_build(gc_runtime *rt, const char *name, const char *sour
     if (rc != CL_SUCCESS) {
         build_log_error(rt, prog, name, rc, err);
         clReleaseProgram(prog);
-        return GEMCL_ERR_BUILD;
+        return GC_ERR_BUILD;
     }
     rt->cache.misses++;
     if (rt->cache_enabled)
         cache_store(rt, key, prog);
     *program = prog;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_kernel_create(cl_program program, const char *kernel_name, cl_kernel *kernel, gc_error *err) {
+gc_status gc_kernel_create(cl_program program, const char *kernel_name, cl_kernel *kernel, gc_error *err) {
     cl_int rc;
     *kernel = clCreateKernel(program, kernel_name, &rc);
     if (rc != CL_SUCCESS) {
         *kernel = NULL;
         return gc_cl_fail(err, rc, "creating kernel %s", kernel_name);
     }
-    return GEMCL_OK;
+    return GC_OK;
 }

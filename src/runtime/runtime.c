@@ -12,7 +12,7 @@ gc_runtime_params gc_runtime_default_params(void) {
     return p;
 }
 
-void gc_log(const gc_runtime *rt, gemcl_log_level level, const char *fmt, ...) {
+void gc_log(const gc_runtime *rt, gc_log_level level, const char *fmt, ...) {
     if (!rt || !rt->log)
         return;
     char line[1024];
@@ -40,7 +40,7 @@ bool gc_cache_dir_resolve(const char *requested, char *out, size_t len) {
 
 /* The fast paths the device has, less those spec ("fp16,subgroups,int_dot" or "all"; NULL = $GEMCL_PORTABLE)
  * leaves out; an unknown name is an error, so a typo cannot silently test the fast path. */
-static gemcl_status choose_fast_paths(const gemcl_device_info *d, const char *spec, unsigned *out, gc_error *err) {
+static gc_status choose_fast_paths(const gc_device_info *d, const char *spec, unsigned *out, gc_error *err) {
     static const struct {
         const char *name;
         unsigned bit;
@@ -62,18 +62,18 @@ static gemcl_status choose_fast_paths(const gemcl_device_info *d, const char *sp
             if (strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0)
                 bit = names[i].bit;
         if (len > 0 && !bit)
-            return gc_fail(err, GEMCL_ERR_INVALID_ARG,
-                           "%s: unknown fast path '%.*s' (fp16, subgroups, int_dot or all)", source, (int)len, p);
+            return gc_fail(err, GC_ERR_INVALID_ARG, "%s: unknown fast path '%.*s' (fp16, subgroups, int_dot or all)",
+                           source, (int)len, p);
         *out &= ~bit;
         p += len + (p[len] == ',');
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* -cl-std from the device and capability macros from its extensions and vendor, so kernels can choose
  * fast paths at compile time (DESIGN.md: optional paths behind -D macros). */
 static void make_build_options(gc_runtime *rt) {
-    const gemcl_device_info *d = &rt->dev.info;
+    const gc_device_info *d = &rt->dev.info;
     unsigned f = rt->fast_paths;
     int major = rt->dev.cl_c_major, minor = rt->dev.cl_c_minor;
     if (major > 3)
@@ -89,32 +89,32 @@ static void make_build_options(gc_runtime *rt) {
              "-cl-std=CL%d.%d -DGC_HAS_FP16=%d -DGC_HAS_SUBGROUPS=%d -DGC_HAS_INT_DOT=%d -DGC_DEVICE_IS_CPU=%d "
              "-DGC_VENDOR_%s=1",
              major, minor, !!(f & GC_FAST_FP16), !!(f & GC_FAST_SUBGROUPS), !!(f & GC_FAST_INT_DOT),
-             d->type == GEMCL_DEVICE_TYPE_CPU, vendor);
+             d->type == GC_DEVICE_TYPE_CPU, vendor);
 }
 
-gemcl_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out, gc_error *err) {
+gc_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out, gc_error *err) {
     *out = NULL;
     gc_runtime_params p = params ? *params : gc_runtime_default_params();
     gc_device *devs = NULL;
     int n = 0, index = 0;
-    gemcl_status st = gc_devices_enumerate(&devs, &n, err);
-    if (st != GEMCL_OK)
+    gc_status st = gc_devices_enumerate(&devs, &n, err);
+    if (st != GC_OK)
         return st;
     st = gc_devices_choose(devs, n, p.device, &index, err);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         free(devs);
         return st;
     }
     unsigned fast_paths = 0;
     st = choose_fast_paths(&devs[index].info, p.portable, &fast_paths, err);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         free(devs);
         return st;
     }
     gc_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) {
         free(devs);
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory creating the runtime");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory creating the runtime");
     }
     rt->dev = devs[index];
     free(devs);
@@ -139,10 +139,10 @@ gemcl_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out
     }
     rt->cache_enabled = gc_cache_dir_resolve(p.cache_dir, rt->cache_dir, sizeof rt->cache_dir);
     make_build_options(rt);
-    gc_log(rt, GEMCL_LOG_LEVEL_INFO, "device %d: %s (%s), options %s", rt->dev.info.index, rt->dev.info.name,
+    gc_log(rt, GC_LOG_LEVEL_INFO, "device %d: %s (%s), options %s", rt->dev.info.index, rt->dev.info.name,
            rt->dev.info.opencl_c_version, rt->build_options);
     *out = rt;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 void gc_runtime_finish(gc_runtime *rt) {
@@ -150,7 +150,7 @@ void gc_runtime_finish(gc_runtime *rt) {
         return;
     cl_int rc = clFinish(rt->queue);
     if (rc != CL_SUCCESS)
-        gc_log(rt, GEMCL_LOG_LEVEL_WARN, "clFinish before teardown failed: %s", gc_cl_error_str(rc));
+        gc_log(rt, GC_LOG_LEVEL_WARN, "clFinish before teardown failed: %s", gc_cl_error_str(rc));
 }
 
 void gc_runtime_free(gc_runtime *rt) {
@@ -158,8 +158,7 @@ void gc_runtime_free(gc_runtime *rt) {
         return;
     gc_runtime_finish(rt);
     if (rt->bytes_current != 0)
-        gc_log(rt, GEMCL_LOG_LEVEL_WARN, "runtime freed with %zu device bytes still allocated",
-               rt->bytes_current);
+        gc_log(rt, GC_LOG_LEVEL_WARN, "runtime freed with %zu device bytes still allocated", rt->bytes_current);
     gc_trace_clear(rt);
     free(rt->trace.events);
     clReleaseCommandQueue(rt->queue);
@@ -167,15 +166,15 @@ void gc_runtime_free(gc_runtime *rt) {
     free(rt);
 }
 
-gemcl_status gc_buffer_alloc(gc_runtime *rt, size_t bytes, const char *what, gc_buffer *out, gc_error *err) {
+gc_status gc_buffer_alloc(gc_runtime *rt, size_t bytes, const char *what, gc_buffer *out, gc_error *err) {
     out->mem = NULL;
     out->bytes = 0;
     if (bytes == 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s: zero-byte device buffer requested", what);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "%s: zero-byte device buffer requested", what);
     if ((uint64_t)bytes > rt->dev.info.max_alloc_bytes)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY,
-                       "%s: %zu bytes exceed the device's largest single allocation (%llu bytes) on '%s'",
-                       what, bytes, (unsigned long long)rt->dev.info.max_alloc_bytes, rt->dev.info.name);
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY,
+                       "%s: %zu bytes exceed the device's largest single allocation (%llu bytes) on '%s'", what, bytes,
+                       (unsigned long long)rt->dev.info.max_alloc_bytes, rt->dev.info.name);
     cl_int rc;
     cl_mem mem = clCreateBuffer(rt->context, CL_MEM_READ_WRITE, bytes, NULL, &rc);
     if (rc != CL_SUCCESS)
@@ -185,7 +184,7 @@ gemcl_status gc_buffer_alloc(gc_runtime *rt, size_t bytes, const char *what, gc_
     rt->bytes_current += bytes;
     if (rt->bytes_current > rt->bytes_peak)
         rt->bytes_peak = rt->bytes_current;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 void gc_buffer_free(gc_runtime *rt, gc_buffer *buf) {
@@ -197,32 +196,29 @@ void gc_buffer_free(gc_runtime *rt, gc_buffer *buf) {
     buf->bytes = 0;
 }
 
-static gemcl_status check_range(const gc_buffer *buf, size_t offset, size_t bytes, const char *op,
-                                gc_error *err) {
+static gc_status check_range(const gc_buffer *buf, size_t offset, size_t bytes, const char *op, gc_error *err) {
     if (offset > buf->bytes || bytes > buf->bytes - offset)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "%s of %zu bytes at offset %zu exceeds buffer of %zu bytes",
-                       op, bytes, offset, buf->bytes);
-    return GEMCL_OK;
+        return gc_fail(err, GC_ERR_INVALID_ARG, "%s of %zu bytes at offset %zu exceeds buffer of %zu bytes", op, bytes,
+                       offset, buf->bytes);
+    return GC_OK;
 }
 
-gemcl_status gc_buffer_write(gc_runtime *rt, gc_buffer *buf, size_t offset, const void *src, size_t bytes,
-                             gc_error *err) {
-    if (check_range(buf, offset, bytes, "buffer write", err) != GEMCL_OK)
-        return err ? err->status : GEMCL_ERR_INVALID_ARG;
+gc_status gc_buffer_write(gc_runtime *rt, gc_buffer *buf, size_t offset, const void *src, size_t bytes, gc_error *err) {
+    if (check_range(buf, offset, bytes, "buffer write", err) != GC_OK)
+        return err ? err->status : GC_ERR_INVALID_ARG;
     if (bytes == 0)
-        return GEMCL_OK;
+        return GC_OK;
     cl_int rc = clEnqueueWriteBuffer(rt->queue, buf->mem, CL_TRUE, offset, bytes, src, 0, NULL, NULL);
-    return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "writing %zu bytes to the device", bytes);
+    return rc == CL_SUCCESS ? GC_OK : gc_cl_fail(err, rc, "writing %zu bytes to the device", bytes);
 }
 
-gemcl_status gc_buffer_read(gc_runtime *rt, const gc_buffer *buf, size_t offset, void *dst, size_t bytes,
-                            gc_error *err) {
-    if (check_range(buf, offset, bytes, "buffer read", err) != GEMCL_OK)
-        return err ? err->status : GEMCL_ERR_INVALID_ARG;
+gc_status gc_buffer_read(gc_runtime *rt, const gc_buffer *buf, size_t offset, void *dst, size_t bytes, gc_error *err) {
+    if (check_range(buf, offset, bytes, "buffer read", err) != GC_OK)
+        return err ? err->status : GC_ERR_INVALID_ARG;
     if (bytes == 0)
-        return GEMCL_OK;
+        return GC_OK;
     cl_int rc = clEnqueueReadBuffer(rt->queue, buf->mem, CL_TRUE, offset, bytes, dst, 0, NULL, NULL);
-    return rc == CL_SUCCESS ? GEMCL_OK : gc_cl_fail(err, rc, "reading %zu bytes from the device", bytes);
+    return rc == CL_SUCCESS ? GC_OK : gc_cl_fail(err, rc, "reading %zu bytes from the device", bytes);
 }
 
 void gc_runtime_reset_peak(gc_runtime *rt) {

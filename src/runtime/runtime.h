@@ -15,12 +15,39 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gemcl.h"
+#include "util/status.h"
 #include "util/err.h"
 
-/* One OpenCL device as enumerated (public info plus the handles). */
+typedef enum gc_device_type {
+    GC_DEVICE_TYPE_CPU = 0,
+    GC_DEVICE_TYPE_GPU = 1,
+    GC_DEVICE_TYPE_ACCELERATOR = 2,
+    GC_DEVICE_TYPE_OTHER = 3
+} gc_device_type;
+
+/* What gemcl knows of one OpenCL device; the API copies it into the public device info (src/api_edge.c). */
+typedef struct gc_device_info {
+    int index;          /* global index across platforms: what --device N selects */
+    int platform_index; /* index of its platform */
+    char platform_name[128];
+    char platform_version[128];
+    char name[256];
+    char vendor[128];
+    char driver_version[128];
+    char opencl_c_version[64]; /* e.g. "OpenCL C 1.2 pocl" */
+    gc_device_type type;
+    uint32_t compute_units;
+    uint64_t global_mem_bytes;
+    uint64_t local_mem_bytes;
+    uint64_t max_alloc_bytes; /* CL_DEVICE_MAX_MEM_ALLOC_SIZE: the largest single buffer */
+    int has_fp16;             /* cl_khr_fp16: fp16 arithmetic in kernels (storage needs nothing) */
+    int has_subgroups;        /* cl_khr_subgroups or cl_intel_subgroups */
+    int has_int_dot;          /* cl_khr_integer_dot_product: dot products of packed 8-bit integers */
+} gc_device_info;
+
+/* One OpenCL device as enumerated (its description plus the handles). */
 typedef struct gc_device {
-    gemcl_device_info info;
+    gc_device_info info;
     cl_platform_id platform;
     cl_device_id device;
     int cl_c_major, cl_c_minor; /* parsed from CL_DEVICE_OPENCL_C_VERSION */
@@ -29,22 +56,21 @@ typedef struct gc_device {
 } gc_device;
 
 /* Enumerates all devices of all platforms. The caller frees *devices with free(). */
-gemcl_status gc_devices_enumerate(gc_device **devices, int *n_devices, gc_error *err);
+gc_status gc_devices_enumerate(gc_device **devices, int *n_devices, gc_error *err);
 
 /* The default device: the first GPU, else device 0. */
 int gc_devices_default(const gc_device *devices, int n_devices);
 
 /* Resolves spec: a global index, or a case-insensitive substring of a device name (the first device that has
  * it), else of a platform name ("Intel(R) OpenCL"); NULL/"" = $GEMCL_DEVICE, then the default. */
-gemcl_status gc_devices_choose(const gc_device *devices, int n_devices, const char *spec, int *index,
-                               gc_error *err);
+gc_status gc_devices_choose(const gc_device *devices, int n_devices, const char *spec, int *index, gc_error *err);
 
 typedef struct gc_runtime_params {
     const char *device;     /* as gc_devices_choose's spec; NULL = environment/default */
     bool profiling;         /* create the queue with CL_QUEUE_PROFILING_ENABLE */
     const char *cache_dir;  /* NULL = $GEMCL_CACHE_DIR, else $XDG_CACHE_HOME/gemcl, else ~/.cache/gemcl;
                                "off" disables the binary cache */
-    gemcl_log_fn log;       /* may be NULL */
+    gc_log_fn log;          /* may be NULL */
     void *log_user;
     const char *portable;   /* fast paths to leave out even where the device has them, so kernels build their
                                portable twin: "fp16", "subgroups", "int_dot" separated by commas, or "all";
@@ -89,7 +115,7 @@ typedef struct gc_runtime {
     gc_cache_stats cache;
     size_t bytes_current;     /* device bytes held through gc_buffer_alloc */
     size_t bytes_peak;
-    gemcl_log_fn log;
+    gc_log_fn log;
     void *log_user;
     struct {
         gc_trace_event *events;
@@ -97,7 +123,7 @@ typedef struct gc_runtime {
     } trace;                  /* kernel events, only when profiling */
 } gc_runtime;
 
-gemcl_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out, gc_error *err);
+gc_status gc_runtime_create(const gc_runtime_params *params, gc_runtime **out, gc_error *err);
 void gc_runtime_free(gc_runtime *rt);
 
 /* Waits until every command on the queue has completed. Every teardown (a sequence's KV, the op registry,
@@ -107,18 +133,16 @@ void gc_runtime_free(gc_runtime *rt);
 void gc_runtime_finish(gc_runtime *rt);
 
 /* Logs a printf-formatted line through the runtime's log callback (dropped when there is none). */
-void gc_log(const gc_runtime *rt, gemcl_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void gc_log(const gc_runtime *rt, gc_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Builds a program from source for the runtime's device. name labels messages (e.g. "attention.cl");
  * options are appended to the runtime's build_options (tunables as -D). On a compile error returns
- * GEMCL_ERR_BUILD with the build log in the message. The caller releases *program. */
-gemcl_status gc_program_build(gc_runtime *rt, const char *name, const char *source, size_t source_len,
-                              const char *options, cl_program *program, gc_error *err);
+ * GC_ERR_BUILD with the build log in the message. The caller releases *program. */
+gc_status gc_program_build(gc_runtime *rt, const char *name, const char *source, size_t source_len, const char *options,
+                           cl_program *program, gc_error *err);
 
 /* Creates a kernel from a built program; the caller releases it. */
-gemcl_status gc_kernel_create(cl_program program, const char *kernel_name, cl_kernel *kernel,
-                              gc_error *err);
+gc_status gc_kernel_create(cl_program program, const char *kernel_name, cl_kernel *kernel, gc_error *err);
 
 /* A device buffer taken through the runtime. */
 typedef struct gc_buffer {
@@ -127,17 +151,15 @@ typedef struct gc_buffer {
 } gc_buffer;
 
 /* Allocates bytes (> 0) of device memory. Refuses sizes above the device's max single allocation with
- * GEMCL_ERR_OUT_OF_MEMORY naming what (a label for the message, e.g. "layer 3 K cache"). */
-gemcl_status gc_buffer_alloc(gc_runtime *rt, size_t bytes, const char *what, gc_buffer *out, gc_error *err);
+ * GC_ERR_OUT_OF_MEMORY naming what (a label for the message, e.g. "layer 3 K cache"). */
+gc_status gc_buffer_alloc(gc_runtime *rt, size_t bytes, const char *what, gc_buffer *out, gc_error *err);
 
 /* Releases the buffer and subtracts it from the accounting; a zeroed buffer is a no-op. */
 void gc_buffer_free(gc_runtime *rt, gc_buffer *buf);
 
 /* Blocking copies between host and a buffer, with offsets in bytes. */
-gemcl_status gc_buffer_write(gc_runtime *rt, gc_buffer *buf, size_t offset, const void *src, size_t bytes,
-                             gc_error *err);
-gemcl_status gc_buffer_read(gc_runtime *rt, const gc_buffer *buf, size_t offset, void *dst, size_t bytes,
-                            gc_error *err);
+gc_status gc_buffer_write(gc_runtime *rt, gc_buffer *buf, size_t offset, const void *src, size_t bytes, gc_error *err);
+gc_status gc_buffer_read(gc_runtime *rt, const gc_buffer *buf, size_t offset, void *dst, size_t bytes, gc_error *err);
 
 /* Resets the peak to the current byte count (to measure one phase). */
 void gc_runtime_reset_peak(gc_runtime *rt);
@@ -147,7 +169,7 @@ void gc_runtime_reset_peak(gc_runtime *rt);
 cl_event *gc_trace_slot(gc_runtime *rt, const char *name);
 
 /* Waits for the queue, writes every recorded kernel as a Chrome trace (JSON) to path, and clears them. */
-gemcl_status gc_trace_write_chrome(gc_runtime *rt, const char *path, gc_error *err);
+gc_status gc_trace_write_chrome(gc_runtime *rt, const char *path, gc_error *err);
 
 /* Drops the recorded events. */
 void gc_trace_clear(gc_runtime *rt);
@@ -156,6 +178,6 @@ void gc_trace_clear(gc_runtime *rt);
 const char *gc_cl_error_str(cl_int code);
 
 /* Turns a failed OpenCL call into an error: "<what>: <CL name> (<code>)". */
-gemcl_status gc_cl_fail(gc_error *err, cl_int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+gc_status gc_cl_fail(gc_error *err, cl_int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -33,15 +33,15 @@ void gc_trace_clear(gc_runtime *rt) {
     rt->trace.n = 0;
 }
 
-gemcl_status gc_trace_write_chrome(gc_runtime *rt, const char *path, gc_error *err) {
+gc_status gc_trace_write_chrome(gc_runtime *rt, const char *path, gc_error *err) {
     if (!rt->profiling)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "profiling was not enabled for this device context");
+        return gc_fail(err, GC_ERR_INVALID_ARG, "profiling was not enabled for this device context");
     cl_int rc = clFinish(rt->queue);
     if (rc != CL_SUCCESS)
         return gc_cl_fail(err, rc, "waiting for profiled kernels");
     FILE *f = fopen(path, "w");
     if (!f)
-        return gc_fail(err, GEMCL_ERR_IO, "%s: cannot write the trace", path);
+        return gc_fail(err, GC_ERR_IO, "%s: cannot write the trace", path);
     fprintf(f, "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"device\": \"%s\"}, \"traceEvents\": [\n",
             rt->dev.info.name);
     cl_ulong t0 = 0;
@@ -61,7 +61,7 @@ gemcl_status gc_trace_write_chrome(gc_runtime *rt, const char *path, gc_error *e
     fprintf(f, "\n]}\n");
     int bad = ferror(f);
     if (fclose(f) != 0 || bad)
-        return gc_fail(err, GEMCL_ERR_IO, "%s: write failed", path);
+        return gc_fail(err, GC_ERR_IO, "%s: write failed", path);
     gc_trace_clear(rt);
-    return GEMCL_OK;
+    return GC_OK;
 }

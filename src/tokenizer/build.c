@@ -6,20 +6,20 @@
 #include "tokenizer/tok_internal.h"
 #include "tokenizer/unicode.h"
 
-gemcl_status tok_new(gc_tokenizer_kind kind, int n_vocab, gc_tokenizer **out, gc_error *err) {
+gc_status tok_new(gc_tokenizer_kind kind, int n_vocab, gc_tokenizer **out, gc_error *err) {
     *out = NULL;
     if (n_vocab <= 0 || n_vocab > (1 << 24))
-        return gc_fail(err, GEMCL_ERR_FORMAT, "vocabulary size %d is out of range (1..16777216)", n_vocab);
+        return gc_fail(err, GC_ERR_FORMAT, "vocabulary size %d is out of range (1..16777216)", n_vocab);
     gc_tokenizer *t = calloc(1, sizeof *t);
     if (!t || !(t->tokens = calloc((size_t)n_vocab, sizeof *t->tokens))) {
         free(t);
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory for %d tokens", n_vocab);
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory for %d tokens", n_vocab);
     }
     t->kind = kind;
     t->n_vocab = n_vocab;
     t->bos_id = t->eos_id = t->eot_id = t->unk_id = -1;
     *out = t;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 static bool arena_append(gc_tokenizer *t, const char *s, size_t n, uint32_t *off) {
@@ -42,20 +42,20 @@ static bool arena_append(gc_tokenizer *t, const char *s, size_t n, uint32_t *off
     return true;
 }
 
-gemcl_status tok_set_token(gc_tokenizer *t, int32_t id, const char *text, size_t text_len, const char *raw,
-                           size_t raw_len, float score, int32_t type, gc_error *err) {
+gc_status tok_set_token(gc_tokenizer *t, int32_t id, const char *text, size_t text_len, const char *raw, size_t raw_len,
+                        float score, int32_t type, gc_error *err) {
     if (id < 0 || id >= t->n_vocab)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "token id %d out of range (vocabulary %d)", (int)id, t->n_vocab);
+        return gc_fail(err, GC_ERR_FORMAT, "token id %d out of range (vocabulary %d)", (int)id, t->n_vocab);
     tok_token *tk = &t->tokens[id];
     if (!arena_append(t, text, text_len, &tk->text_off) || !arena_append(t, raw, raw_len, &tk->raw_off))
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory for token %d", (int)id);
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory for token %d", (int)id);
     tk->text_len = (uint32_t)text_len;
     tk->raw_len = (uint32_t)raw_len;
     tk->score = score;
     tk->type = type <= 0 ? TOK_NORMAL : type;
     if (raw_len > t->max_raw_len)
         t->max_raw_len = raw_len;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 const char *tok_text(const gc_tokenizer *t, int32_t id, size_t *len) {
@@ -223,28 +223,28 @@ static bool find_space_splits(const gc_tokenizer *t) {
     return true;
 }
 
-gemcl_status tok_finish(gc_tokenizer *t, gc_error *err) {
+gc_status tok_finish(gc_tokenizer *t, gc_error *err) {
     int32_t *ids[] = {&t->bos_id, &t->eos_id, &t->eot_id, &t->unk_id};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
         if (*ids[i] >= t->n_vocab || *ids[i] < -1)
-            return gc_fail(err, GEMCL_ERR_FORMAT, "special token id %d out of range (vocabulary %d)", (int)*ids[i],
+            return gc_fail(err, GC_ERR_FORMAT, "special token id %d out of range (vocabulary %d)", (int)*ids[i],
                            t->n_vocab);
     if (!build_text_map(t) || !build_specials(t))
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
     for (unsigned b = 0; b < 256; b++)
         t->byte_ids[b] = byte_token(t, b);
     t->space_splits = t->kind != GC_TOKENIZER_BPE && find_space_splits(t);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status tok_set_token_text(gc_tokenizer *t, int32_t id, const char *text, size_t text_len, float score,
-                                int32_t type, gc_error *err) {
+gc_status tok_set_token_text(gc_tokenizer *t, int32_t id, const char *text, size_t text_len, float score, int32_t type,
+                             gc_error *err) {
     char small[256];
     char *raw = text_len <= sizeof small ? small : malloc(text_len);
     if (!raw)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory for token %d", (int)id);
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory for token %d", (int)id);
     size_t raw_len = tok_text_to_raw(t, text, text_len, type, raw);
-    gemcl_status st = tok_set_token(t, id, text, text_len, raw, raw_len, score, type, err);
+    gc_status st = tok_set_token(t, id, text, text_len, raw, raw_len, score, type, err);
     if (raw != small)
         free(raw);
     return st;

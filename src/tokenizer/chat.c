@@ -207,21 +207,23 @@ static void render_gemma(text_buf *b, const gc_chat_message *m, int n, bool add_
         put(b, "<start_of_turn>model\n");
 }
 
-static gemcl_status check_roles(const gc_chat_message *m, int n, gc_error *err) {
+static gc_status check_roles(const gc_chat_message *m, int n, gc_error *err) {
     for (int i = 0; i < n; i++)
         if (!m[i].role || !m[i].content ||
             (strcmp(m[i].role, "system") && strcmp(m[i].role, "user") && strcmp(m[i].role, "assistant")))
-            return gc_fail(err, GEMCL_ERR_INVALID_ARG, "chat message %d: role must be system, user or assistant, with "
-                           "content", i);
-    return GEMCL_OK;
+            return gc_fail(err, GC_ERR_INVALID_ARG,
+                           "chat message %d: role must be system, user or assistant, with "
+                           "content",
+                           i);
+    return GC_OK;
 }
 
-gemcl_status gc_chat_render(gc_chat_family f, const gc_chat_message *m, int n, bool add_assistant, char **out,
-                            size_t *len, gc_error *err) {
+gc_status gc_chat_render(gc_chat_family f, const gc_chat_message *m, int n, bool add_assistant, char **out, size_t *len,
+                         gc_error *err) {
     *out = NULL;
     *len = 0;
     if (n < 0 || (n > 0 && !m) || (unsigned)f >= GC_CHAT_FAMILY_COUNT_)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "chat: bad messages or family");
+        return gc_fail(err, GC_ERR_INVALID_ARG, "chat: bad messages or family");
     GC_TRY(check_roles(m, n, err));
     text_buf b = {0};
     switch (f) {
@@ -245,10 +247,10 @@ gemcl_status gc_chat_render(gc_chat_family f, const gc_chat_message *m, int n, b
     }
     if (b.oom || !gc_grow((void **)&b.p, &b.cap, b.len, 1, 16)) {
         free(b.p);
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "chat: out of host memory");
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "chat: out of host memory");
     }
     b.p[b.len] = '\0';
     *out = b.p;
     *len = b.len;
-    return GEMCL_OK;
+    return GC_OK;
 }

@@ -55,7 +55,7 @@ bool gc_chat_detect(const char *template_text, gc_chat_family *out);
 /* Renders n messages (roles as above) in family f, followed by the assistant's opening when
  * add_assistant (the prompt a model answers). *out is malloc'd and NUL-terminated (*len bytes); the caller
  * frees it. Fails on an unknown role or out of memory. */
-gemcl_status gc_chat_render(gc_chat_family f, const gc_chat_message *msgs, int n, bool add_assistant, char **out,
-                            size_t *len, gc_error *err);
+gc_status gc_chat_render(gc_chat_family f, const gc_chat_message *msgs, int n, bool add_assistant, char **out,
+                         size_t *len, gc_error *err);
 
 #endif

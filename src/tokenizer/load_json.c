@@ -1,7 +1,7 @@
 /* load_json.c - Hugging Face tokenizer.json with a BPE model: byte-level (GPT-2 byte map; SmolLM2, Llama 3,
  * Qwen2 pre-tokenizers) or SentencePiece-style (U+2581 and byte fallback; Llama 2 / Mistral exports).
  * Reads model.vocab, model.merges ("a b" strings or [a, b] pairs), model.ignore_merges, added_tokens, and
- * recognises the pre-tokenizer by its parts; an unknown Split regex is GEMCL_ERR_UNSUPPORTED rather than a
+ * recognises the pre-tokenizer by its parts; an unknown Split regex is GC_ERR_UNSUPPORTED rather than a
  * silently different tokenization. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -40,13 +40,13 @@ static bool json_true(const cJSON *obj, const char *key) {
 }
 
 /* Picks the pre-tokenizer of a byte-level vocabulary. */
-static gemcl_status choose_pretok(gc_tokenizer *t, const cJSON *pre, gc_error *err) {
+static gc_status choose_pretok(gc_tokenizer *t, const cJSON *pre, gc_error *err) {
     const cJSON *split = find_type(pre, "Split");
     const cJSON *digits = find_type(pre, "Digits");
     t->pretok = TOK_PRETOK_GPT2;
     t->split_digits = digits && json_true(digits, "individual_digits");
     if (!split)
-        return GEMCL_OK;
+        return GC_OK;
     const cJSON *pattern = cJSON_GetObjectItemCaseSensitive(split, "pattern");
     const cJSON *regex = pattern ? cJSON_GetObjectItemCaseSensitive(pattern, "Regex") : NULL;
     const char *re = cJSON_IsString(regex) ? regex->valuestring : "";
@@ -55,31 +55,33 @@ static gemcl_status choose_pretok(gc_tokenizer *t, const cJSON *pre, gc_error *e
     else if (strcmp(re, pattern_qwen2) == 0)
         t->pretok = TOK_PRETOK_QWEN2;
     else if (strcmp(re, pattern_gpt2) != 0)
-        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "pre-tokenizer Split regex '%.200s' is not one gemcl knows "
-                       "(GPT-2, Llama 3, Qwen2)", re);
-    return GEMCL_OK;
+        return gc_fail(err, GC_ERR_UNSUPPORTED,
+                       "pre-tokenizer Split regex '%.200s' is not one gemcl knows "
+                       "(GPT-2, Llama 3, Qwen2)",
+                       re);
+    return GC_OK;
 }
 
 /* The vocabulary size: one past the largest id in model.vocab and added_tokens. */
-static gemcl_status count_vocab(const cJSON *vocab, const cJSON *added, int *n, gc_error *err) {
+static gc_status count_vocab(const cJSON *vocab, const cJSON *added, int *n, gc_error *err) {
     double max_id = -1;
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab) {
         if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= (1 << 24))
-            return gc_fail(err, GEMCL_ERR_FORMAT, "model.vocab entry '%.100s' has no valid id", it->string);
+            return gc_fail(err, GC_ERR_FORMAT, "model.vocab entry '%.100s' has no valid id", it->string);
         max_id = it->valuedouble > max_id ? it->valuedouble : max_id;
     }
     cJSON_ArrayForEach(it, added) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(it, "content");
         if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (1 << 24) || !cJSON_IsString(content))
-            return gc_fail(err, GEMCL_ERR_FORMAT, "added_tokens entry without a valid id and content");
+            return gc_fail(err, GC_ERR_FORMAT, "added_tokens entry without a valid id and content");
         max_id = id->valuedouble > max_id ? id->valuedouble : max_id;
     }
     if (max_id < 0)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "model.vocab is empty");
+        return gc_fail(err, GC_ERR_FORMAT, "model.vocab is empty");
     *n = (int)max_id + 1;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 static int32_t vocab_type(const gc_tokenizer *t, const char *text, const char *unk) {
@@ -90,31 +92,30 @@ static int32_t vocab_type(const gc_tokenizer *t, const char *text, const char *u
     return TOK_NORMAL;
 }
 
-static gemcl_status fill_vocab(gc_tokenizer *t, const cJSON *vocab, const cJSON *added, const char *unk,
-                               gc_error *err) {
+static gc_status fill_vocab(gc_tokenizer *t, const cJSON *vocab, const cJSON *added, const char *unk, gc_error *err) {
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab) {
         int32_t id = (int32_t)it->valuedouble;
         if (t->tokens[id].type != 0)
-            return gc_fail(err, GEMCL_ERR_FORMAT, "model.vocab id %d is used twice", (int)id);
-        gemcl_status st = tok_set_token_text(t, id, it->string, strlen(it->string), -(float)id,
-                                             vocab_type(t, it->string, unk), err);
-        if (st != GEMCL_OK)
+            return gc_fail(err, GC_ERR_FORMAT, "model.vocab id %d is used twice", (int)id);
+        gc_status st =
+            tok_set_token_text(t, id, it->string, strlen(it->string), -(float)id, vocab_type(t, it->string, unk), err);
+        if (st != GC_OK)
             return st;
     }
     cJSON_ArrayForEach(it, added) { /* added tokens are written as they are, never byte-mapped */
         int32_t id = (int32_t)cJSON_GetObjectItemCaseSensitive(it, "id")->valuedouble;
         const char *content = cJSON_GetObjectItemCaseSensitive(it, "content")->valuestring;
         int32_t type = json_true(it, "special") ? TOK_CONTROL : TOK_USER;
-        gemcl_status st = tok_set_token(t, id, content, strlen(content), content, strlen(content), 0.0f, type, err);
-        if (st != GEMCL_OK)
+        gc_status st = tok_set_token(t, id, content, strlen(content), content, strlen(content), 0.0f, type, err);
+        if (st != GC_OK)
             return st;
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* One rule: "a b" (split at the first space) or ["a", "b"]. */
-static gemcl_status add_rule(gc_tokenizer *t, const cJSON *rule, int32_t rank, gc_error *err) {
+static gc_status add_rule(gc_tokenizer *t, const cJSON *rule, int32_t rank, gc_error *err) {
     if (cJSON_IsString(rule)) {
         const char *s = rule->valuestring, *sp = strchr(s, ' ');
         if (sp && sp != s)
@@ -125,18 +126,18 @@ static gemcl_status add_rule(gc_tokenizer *t, const cJSON *rule, int32_t rank, g
             return tok_add_merge(t, a->valuestring, strlen(a->valuestring), b->valuestring, strlen(b->valuestring),
                                  rank, err);
     }
-    return gc_fail(err, GEMCL_ERR_FORMAT, "model.merges[%d] is neither \"a b\" nor [\"a\", \"b\"]", (int)rank);
+    return gc_fail(err, GC_ERR_FORMAT, "model.merges[%d] is neither \"a b\" nor [\"a\", \"b\"]", (int)rank);
 }
 
-static gemcl_status fill_merges(gc_tokenizer *t, const cJSON *merges, gc_error *err) {
+static gc_status fill_merges(gc_tokenizer *t, const cJSON *merges, gc_error *err) {
     int32_t rank = 0;
     const cJSON *rule;
     cJSON_ArrayForEach(rule, merges) {
-        gemcl_status st = add_rule(t, rule, rank++, err);
-        if (st != GEMCL_OK)
+        gc_status st = add_rule(t, rule, rank++, err);
+        if (st != GC_OK)
             return st;
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* tokenizer.json does not say which tokens are BOS/EOS (tokenizer_config.json does): known names decide, and
@@ -155,8 +156,8 @@ static void guess_specials(gc_tokenizer *t) {
 }
 
 /* Decides byte-level vs SentencePiece-style and sets the kind's flags. */
-static gemcl_status choose_kind(const cJSON *root, const cJSON *model, gc_tokenizer_kind *kind, bool *prefix,
-                                gc_error *err) {
+static gc_status choose_kind(const cJSON *root, const cJSON *model, gc_tokenizer_kind *kind, bool *prefix,
+                             gc_error *err) {
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
     const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
     const cJSON *dec = cJSON_GetObjectItemCaseSensitive(root, "decoder");
@@ -164,19 +165,19 @@ static gemcl_status choose_kind(const cJSON *root, const cJSON *model, gc_tokeni
     *prefix = false;
     if (find_type(pre, "ByteLevel") || find_type(dec, "ByteLevel")) {
         *kind = GC_TOKENIZER_BPE;
-        return GEMCL_OK;
+        return GC_OK;
     }
     if (json_true(model, "byte_fallback") || meta || find_type(norm, "Replace")) {
         const cJSON *scheme = meta ? cJSON_GetObjectItemCaseSensitive(meta, "prepend_scheme") : NULL;
         *kind = GC_TOKENIZER_SPM;
         *prefix = find_type(norm, "Prepend") != NULL ||
                   (meta && (!cJSON_IsString(scheme) || strcmp(scheme->valuestring, "never") != 0));
-        return GEMCL_OK;
+        return GC_OK;
     }
-    return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "BPE model is neither byte-level nor SentencePiece-style");
+    return gc_fail(err, GC_ERR_UNSUPPORTED, "BPE model is neither byte-level nor SentencePiece-style");
 }
 
-static gemcl_status build_from_json(const cJSON *root, gc_tokenizer **out, gc_error *err) {
+static gc_status build_from_json(const cJSON *root, gc_tokenizer **out, gc_error *err) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
@@ -185,15 +186,15 @@ static gemcl_status build_from_json(const cJSON *root, gc_tokenizer **out, gc_er
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
     if (!cJSON_IsObject(model) || !cJSON_IsObject(vocab) || (merges && !cJSON_IsArray(merges)) ||
         (added && !cJSON_IsArray(added)))
-        return gc_fail(err, GEMCL_ERR_FORMAT, "no model.vocab object (or merges/added_tokens not arrays)");
+        return gc_fail(err, GC_ERR_FORMAT, "no model.vocab object (or merges/added_tokens not arrays)");
     if (cJSON_IsString(type) && strcmp(type->valuestring, "BPE") != 0)
-        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "model.type '%.50s' is not BPE", type->valuestring);
+        return gc_fail(err, GC_ERR_UNSUPPORTED, "model.type '%.50s' is not BPE", type->valuestring);
     gc_tokenizer_kind kind = GC_TOKENIZER_BPE;
     bool prefix = false;
     int n_vocab = 0;
-    gemcl_status st = choose_kind(root, model, &kind, &prefix, err);
-    if (st != GEMCL_OK || (st = count_vocab(vocab, added, &n_vocab, err)) != GEMCL_OK ||
-        (st = tok_new(kind, n_vocab, out, err)) != GEMCL_OK)
+    gc_status st = choose_kind(root, model, &kind, &prefix, err);
+    if (st != GC_OK || (st = count_vocab(vocab, added, &n_vocab, err)) != GC_OK ||
+        (st = tok_new(kind, n_vocab, out, err)) != GC_OK)
         return st;
     gc_tokenizer *t = *out;
     t->byte_map = kind == GC_TOKENIZER_BPE;
@@ -201,26 +202,26 @@ static gemcl_status build_from_json(const cJSON *root, gc_tokenizer **out, gc_er
     t->ignore_merges = json_true(model, "ignore_merges");
     if (kind == GC_TOKENIZER_BPE)
         st = choose_pretok(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), err);
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         st = fill_vocab(t, vocab, added, cJSON_IsString(unk) ? unk->valuestring : NULL, err);
-    if (st == GEMCL_OK && (st = tok_finish(t, err)) == GEMCL_OK)
+    if (st == GC_OK && (st = tok_finish(t, err)) == GC_OK)
         st = fill_merges(t, merges, err);
-    if (st == GEMCL_OK && cJSON_IsString(unk))
+    if (st == GC_OK && cJSON_IsString(unk))
         t->unk_id = tok_lookup(t, unk->valuestring, strlen(unk->valuestring));
-    if (st == GEMCL_OK)
+    if (st == GC_OK)
         guess_specials(t);
     return st;
 }
 
-gemcl_status tok_load_json(const char *data, size_t len, gc_tokenizer **out, gc_error *err) {
+gc_status tok_load_json(const char *data, size_t len, gc_tokenizer **out, gc_error *err) {
     *out = NULL;
     const char *parse_end = data; /* cJSON_GetErrorPtr is global state; the parse end pointer is not */
     cJSON *root = cJSON_ParseWithLengthOpts(data, len, &parse_end, false);
     if (!root)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "invalid JSON near byte %zu", (size_t)(parse_end - data));
-    gemcl_status st = build_from_json(root, out, err);
+        return gc_fail(err, GC_ERR_FORMAT, "invalid JSON near byte %zu", (size_t)(parse_end - data));
+    gc_status st = build_from_json(root, out, err);
     cJSON_Delete(root);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         gc_tokenizer_free(*out);
         *out = NULL;
     }

@@ -44,20 +44,22 @@ bool tok_looks_like_llama2c(const unsigned char *data, size_t len, int vocab_siz
 }
 
 /* Says which record is broken and why. */
-static gemcl_status explain_bad_record(const unsigned char *data, size_t len, int index, size_t off,
-                                       gc_error *err) {
+static gc_status explain_bad_record(const unsigned char *data, size_t len, int index, size_t off, gc_error *err) {
     if (off + 8 > len)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "llama2.c tokenizer truncated: token %d header at byte %zu "
-                       "needs 8 bytes, file has %zu", index, off, len);
-    return gc_fail(err, GEMCL_ERR_FORMAT, "llama2.c tokenizer: token %d at byte %zu has length %d (max %d, "
-                   "%zu bytes left)", index, off, (int)read_i32(data + off + 4), (int)read_i32(data),
-                   len - off - 8);
+        return gc_fail(err, GC_ERR_FORMAT,
+                       "llama2.c tokenizer truncated: token %d header at byte %zu "
+                       "needs 8 bytes, file has %zu",
+                       index, off, len);
+    return gc_fail(err, GC_ERR_FORMAT,
+                   "llama2.c tokenizer: token %d at byte %zu has length %d (max %d, "
+                   "%zu bytes left)",
+                   index, off, (int)read_i32(data + off + 4), (int)read_i32(data), len - off - 8);
 }
 
-gemcl_status tok_load_llama2c(const unsigned char *data, size_t len, int vocab_size, gc_tokenizer **out, gc_error *err) {
+gc_status tok_load_llama2c(const unsigned char *data, size_t len, int vocab_size, gc_tokenizer **out, gc_error *err) {
     *out = NULL;
     if (len < 4 || read_i32(data) <= 0)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "llama2.c tokenizer: bad max_token_length header (%zu bytes)", len);
+        return gc_fail(err, GC_ERR_FORMAT, "llama2.c tokenizer: bad max_token_length header (%zu bytes)", len);
     size_t end;
     int n = count_records(data, len, vocab_size, &end);
     if (vocab_size > 0 && n < vocab_size)
@@ -65,16 +67,16 @@ gemcl_status tok_load_llama2c(const unsigned char *data, size_t len, int vocab_s
     if (vocab_size <= 0 && (n == 0 || end != len))
         return explain_bad_record(data, len, n, end, err);
     gc_tokenizer *t;
-    gemcl_status st = tok_new(GC_TOKENIZER_LLAMA2C, n, &t, err);
+    gc_status st = tok_new(GC_TOKENIZER_LLAMA2C, n, &t, err);
     size_t off = 4;
-    for (int i = 0; st == GEMCL_OK && i < n; i++) {
+    for (int i = 0; st == GC_OK && i < n; i++) {
         size_t piece_len = (size_t)read_i32(data + off + 4);
         /* BOS "\n<s>\n" and EOS "\n</s>\n" are control tokens: llama2.c never prints BOS, and stops there */
         int32_t type = i == 1 || i == 2 ? TOK_CONTROL : TOK_NORMAL;
         st = tok_set_token_text(t, i, (const char *)data + off + 8, piece_len, read_f32(data + off), type, err);
         off += 8 + piece_len;
     }
-    if (st == GEMCL_OK) {
+    if (st == GC_OK) {
         t->unk_id = 0;
         t->bos_id = n > 1 ? 1 : -1;
         t->eos_id = n > 2 ? 2 : -1;
@@ -82,10 +84,10 @@ gemcl_status tok_load_llama2c(const unsigned char *data, size_t len, int vocab_s
         t->add_bos = true;
         st = tok_finish(t, err);
     }
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         gc_tokenizer_free(t);
         return st;
     }
     *out = t;
-    return GEMCL_OK;
+    return GC_OK;
 }

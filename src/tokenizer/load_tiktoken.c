@@ -80,22 +80,21 @@ bool tok_looks_like_tiktoken(const unsigned char *data, size_t len) {
 }
 
 /* Counts lines, checking each; on error names the line. */
-static gemcl_status count_lines(const unsigned char *data, size_t len, int *n, gc_error *err) {
+static gc_status count_lines(const unsigned char *data, size_t len, int *n, gc_error *err) {
     tt_line l;
     *n = 0;
     if (len == 0 || data[len - 1] != '\n')
-        return gc_fail(err, GEMCL_ERR_FORMAT, "tiktoken file does not end with a newline (truncated?)");
+        return gc_fail(err, GC_ERR_FORMAT, "tiktoken file does not end with a newline (truncated?)");
     for (size_t pos = 0; pos < len; pos = l.end) {
         if (!parse_line(data, len, pos, &l))
-            return gc_fail(err, GEMCL_ERR_FORMAT, "tiktoken line %d (byte %zu) is not '<base64> <rank>'", *n + 1, pos);
+            return gc_fail(err, GC_ERR_FORMAT, "tiktoken line %d (byte %zu) is not '<base64> <rank>'", *n + 1, pos);
         if (++*n > (1 << 24) - LLAMA3_N_SPECIAL)
-            return gc_fail(err, GEMCL_ERR_FORMAT, "tiktoken file has too many lines");
+            return gc_fail(err, GC_ERR_FORMAT, "tiktoken file has too many lines");
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-static gemcl_status fill_ranks(gc_tokenizer *t, const unsigned char *data, size_t len, int n_base,
-                               gc_error *err) {
+static gc_status fill_ranks(gc_tokenizer *t, const unsigned char *data, size_t len, int n_base, gc_error *err) {
     unsigned char bytes[TIKTOKEN_MAX_TOKEN_BYTES];
     tt_line l;
     int line = 0;
@@ -104,17 +103,19 @@ static gemcl_status fill_ranks(gc_tokenizer *t, const unsigned char *data, size_
         line++;
         long n = b64_decode(data + l.b64_off, l.b64_len, bytes, sizeof bytes);
         if (n <= 0 || l.rank >= n_base || t->tokens[l.rank].type != 0)
-            return gc_fail(err, GEMCL_ERR_FORMAT, "tiktoken line %d: bad base64, or rank %ld repeated or not "
-                           "below the line count %d", line, l.rank, n_base);
-        gemcl_status st = tok_set_token(t, (int32_t)l.rank, (const char *)bytes, (size_t)n, (const char *)bytes,
-                                        (size_t)n, -(float)l.rank, TOK_NORMAL, err);
-        if (st != GEMCL_OK)
+            return gc_fail(err, GC_ERR_FORMAT,
+                           "tiktoken line %d: bad base64, or rank %ld repeated or not "
+                           "below the line count %d",
+                           line, l.rank, n_base);
+        gc_status st = tok_set_token(t, (int32_t)l.rank, (const char *)bytes, (size_t)n, (const char *)bytes, (size_t)n,
+                                     -(float)l.rank, TOK_NORMAL, err);
+        if (st != GC_OK)
             return st;
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-static gemcl_status add_llama3_specials(gc_tokenizer *t, gc_error *err) {
+static gc_status add_llama3_specials(gc_tokenizer *t, gc_error *err) {
     static const char *const named[] = {"<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
                                         "<|reserved_special_token_1|>", "<|reserved_special_token_2|>",
                                         "<|reserved_special_token_3|>", "<|start_header_id|>",
@@ -126,54 +127,52 @@ static gemcl_status add_llama3_specials(gc_tokenizer *t, gc_error *err) {
             snprintf(buf, sizeof buf, "%s", named[i]);
         else
             snprintf(buf, sizeof buf, "<|reserved_special_token_%d|>", i - n_named + 5);
-        gemcl_status st = tok_set_token(t, LLAMA3_N_BASE + i, buf, strlen(buf), buf, strlen(buf), 0.0f,
-                                        TOK_CONTROL, err);
-        if (st != GEMCL_OK)
+        gc_status st = tok_set_token(t, LLAMA3_N_BASE + i, buf, strlen(buf), buf, strlen(buf), 0.0f, TOK_CONTROL, err);
+        if (st != GC_OK)
             return st;
     }
     t->bos_id = LLAMA3_N_BASE;
     t->eos_id = LLAMA3_N_BASE + 1;
     t->eot_id = LLAMA3_N_BASE + 9;
     t->add_bos = true;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* Merge rules from the ranks: every split of a token into two tokens is a rule with the token's rank. */
-static gemcl_status derive_merges(gc_tokenizer *t, int n_base, gc_error *err) {
+static gc_status derive_merges(gc_tokenizer *t, int n_base, gc_error *err) {
     for (int32_t id = 0; id < n_base; id++) {
         size_t n;
         const char *s = tok_text(t, id, &n);
         for (size_t k = 1; k < n; k++) {
             int32_t left = tok_lookup(t, s, k), right = left >= 0 ? tok_lookup(t, s + k, n - k) : -1;
-            if (right >= 0 && tok_pairmap_put(&t->merges, left, right, id, id) != GEMCL_OK)
-                return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory for merges");
+            if (right >= 0 && tok_pairmap_put(&t->merges, left, right, id, id) != GC_OK)
+                return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory for merges");
         }
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status tok_load_tiktoken(const unsigned char *data, size_t len, gc_tokenizer **out,
-                               gc_error *err) {
+gc_status tok_load_tiktoken(const unsigned char *data, size_t len, gc_tokenizer **out, gc_error *err) {
     int n_base;
     *out = NULL;
-    gemcl_status st = count_lines(data, len, &n_base, err);
-    if (st != GEMCL_OK)
+    gc_status st = count_lines(data, len, &n_base, err);
+    if (st != GC_OK)
         return st;
     bool llama3 = n_base == LLAMA3_N_BASE;
     gc_tokenizer *t = NULL;
-    if ((st = tok_new(GC_TOKENIZER_BPE, n_base + (llama3 ? LLAMA3_N_SPECIAL : 0), &t, err)) == GEMCL_OK) {
+    if ((st = tok_new(GC_TOKENIZER_BPE, n_base + (llama3 ? LLAMA3_N_SPECIAL : 0), &t, err)) == GC_OK) {
         t->pretok = TOK_PRETOK_LLAMA3;
         t->ignore_merges = true;
         st = fill_ranks(t, data, len, n_base, err);
     }
-    if (st == GEMCL_OK && llama3)
+    if (st == GC_OK && llama3)
         st = add_llama3_specials(t, err);
-    if (st == GEMCL_OK && (st = tok_finish(t, err)) == GEMCL_OK)
+    if (st == GC_OK && (st = tok_finish(t, err)) == GC_OK)
         st = derive_merges(t, n_base, err);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         gc_tokenizer_free(t);
         return st;
     }
     *out = t;
-    return GEMCL_OK;
+    return GC_OK;
 }

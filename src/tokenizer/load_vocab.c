@@ -19,55 +19,54 @@ static const struct {
     {"qwen2", TOK_PRETOK_QWEN2, false},      {"smollm", TOK_PRETOK_GPT2, true},
 };
 
-static gemcl_status set_pretok(gc_tokenizer *t, const char *pre, gc_error *err) {
+static gc_status set_pretok(gc_tokenizer *t, const char *pre, gc_error *err) {
     char known[256] = "";
     for (size_t i = 0; i < sizeof pretoks / sizeof pretoks[0]; i++) {
         if (strcmp(pre ? pre : "default", pretoks[i].name) == 0) {
             t->pretok = pretoks[i].pretok;
             t->split_digits = pretoks[i].split_digits;
-            return GEMCL_OK;
+            return GC_OK;
         }
         snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", pretoks[i].name);
     }
-    return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "pre-tokenizer '%.64s' (tokenizer.ggml.pre) is not supported (%s)", pre,
+    return gc_fail(err, GC_ERR_UNSUPPORTED, "pre-tokenizer '%.64s' (tokenizer.ggml.pre) is not supported (%s)", pre,
                    known);
 }
 
-static gemcl_status check_arrays(const gc_vocab_arrays *v, gc_error *err) {
+static gc_status check_arrays(const gc_vocab_arrays *v, gc_error *err) {
     if (!v->model || !v->tokens || !v->token_lens || v->n_tokens <= 0)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "vocabulary: model, tokens and token_lens are required");
+        return gc_fail(err, GC_ERR_INVALID_ARG, "vocabulary: model, tokens and token_lens are required");
     if (strcmp(v->model, "llama") != 0 && strcmp(v->model, "gpt2") != 0)
-        return gc_fail(err, GEMCL_ERR_UNSUPPORTED, "vocabulary: tokenizer model '%.50s' is not llama or gpt2",
-                       v->model);
+        return gc_fail(err, GC_ERR_UNSUPPORTED, "vocabulary: tokenizer model '%.50s' is not llama or gpt2", v->model);
     if (v->n_merges > 0 && (!v->merges || !v->merge_lens))
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "vocabulary: %d merges but no merge arrays", v->n_merges);
-    return GEMCL_OK;
+        return gc_fail(err, GC_ERR_INVALID_ARG, "vocabulary: %d merges but no merge arrays", v->n_merges);
+    return GC_OK;
 }
 
-static gemcl_status fill_tokens(gc_tokenizer *t, const gc_vocab_arrays *v, gc_error *err) {
+static gc_status fill_tokens(gc_tokenizer *t, const gc_vocab_arrays *v, gc_error *err) {
     for (int32_t i = 0; i < v->n_tokens; i++) {
         int32_t type = v->token_types ? v->token_types[i] : TOK_NORMAL;
         if (type < 1 || type > 6)
             type = TOK_NORMAL;
-        gemcl_status st = tok_set_token_text(t, i, v->tokens[i], v->token_lens[i], v->scores ? v->scores[i] : 0.0f,
-                                             type, err);
-        if (st != GEMCL_OK)
+        gc_status st =
+            tok_set_token_text(t, i, v->tokens[i], v->token_lens[i], v->scores ? v->scores[i] : 0.0f, type, err);
+        if (st != GC_OK)
             return st;
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 /* "a b" rules split at the first space. */
-static gemcl_status fill_merges(gc_tokenizer *t, const gc_vocab_arrays *v, gc_error *err) {
+static gc_status fill_merges(gc_tokenizer *t, const gc_vocab_arrays *v, gc_error *err) {
     for (int32_t r = 0; r < v->n_merges; r++) {
         const char *s = v->merges[r], *sp = memchr(s, ' ', v->merge_lens[r]);
         if (!sp || sp == s)
-            return gc_fail(err, GEMCL_ERR_FORMAT, "merge %d is not \"a b\"", (int)r);
-        gemcl_status st = tok_add_merge(t, s, (size_t)(sp - s), sp + 1, v->merge_lens[r] - (size_t)(sp - s) - 1, r, err);
-        if (st != GEMCL_OK)
+            return gc_fail(err, GC_ERR_FORMAT, "merge %d is not \"a b\"", (int)r);
+        gc_status st = tok_add_merge(t, s, (size_t)(sp - s), sp + 1, v->merge_lens[r] - (size_t)(sp - s) - 1, r, err);
+        if (st != GC_OK)
             return st;
     }
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 static void find_eot(gc_tokenizer *t) {
@@ -76,12 +75,12 @@ static void find_eot(gc_tokenizer *t) {
         t->eot_id = tok_lookup(t, eot[i], strlen(eot[i]));
 }
 
-gemcl_status gc_tokenizer_from_vocab(const gc_vocab_arrays *v, gc_tokenizer **out, gc_error *err) {
+gc_status gc_tokenizer_from_vocab(const gc_vocab_arrays *v, gc_tokenizer **out, gc_error *err) {
     *out = NULL;
-    gemcl_status st = check_arrays(v, err);
-    bool spm = st == GEMCL_OK && strcmp(v->model, "llama") == 0;
+    gc_status st = check_arrays(v, err);
+    bool spm = st == GC_OK && strcmp(v->model, "llama") == 0;
     gc_tokenizer *t = NULL;
-    if (st != GEMCL_OK || (st = tok_new(spm ? GC_TOKENIZER_SPM : GC_TOKENIZER_BPE, v->n_tokens, &t, err)) != GEMCL_OK)
+    if (st != GC_OK || (st = tok_new(spm ? GC_TOKENIZER_SPM : GC_TOKENIZER_BPE, v->n_tokens, &t, err)) != GC_OK)
         return st;
     t->add_space_prefix = spm && !v->no_space_prefix;
     t->byte_map = !spm;
@@ -93,14 +92,14 @@ gemcl_status gc_tokenizer_from_vocab(const gc_vocab_arrays *v, gc_tokenizer **ou
     if (!spm) /* SentencePiece has no pre-tokenizer: the key is ignored there, as llama.cpp does */
         st = set_pretok(t, v->pre, err);
     t->ignore_merges = t->pretok == TOK_PRETOK_LLAMA3;
-    if (st == GEMCL_OK && (st = fill_tokens(t, v, err)) == GEMCL_OK && (st = tok_finish(t, err)) == GEMCL_OK &&
-        (st = fill_merges(t, v, err)) == GEMCL_OK)
+    if (st == GC_OK && (st = fill_tokens(t, v, err)) == GC_OK && (st = tok_finish(t, err)) == GC_OK &&
+        (st = fill_merges(t, v, err)) == GC_OK)
         find_eot(t);
-    if (st != GEMCL_OK) {
+    if (st != GC_OK) {
         gc_error_prefix(err, "vocabulary");
         gc_tokenizer_free(t);
         return st;
     }
     *out = t;
-    return GEMCL_OK;
+    return GC_OK;
 }

@@ -44,21 +44,21 @@ static bool pairmap_grow(tok_pairmap *m) {
 }
 
 /* Keeps the first rule for a pair (a later duplicate has a worse rank and could never apply). */
-gemcl_status tok_pairmap_put(tok_pairmap *m, int32_t left, int32_t right, int32_t rank, int32_t result) {
+gc_status tok_pairmap_put(tok_pairmap *m, int32_t left, int32_t right, int32_t rank, int32_t result) {
     if (left < 0 || right < 0)
-        return GEMCL_ERR_INVALID_ARG;
+        return GC_ERR_INVALID_ARG;
     if ((m->count + 1) * 2 > m->cap && !pairmap_grow(m))
-        return GEMCL_ERR_OUT_OF_MEMORY;
+        return GC_ERR_OUT_OF_MEMORY;
     uint64_t key = pair_key(left, right);
     size_t s = pair_slot(key, m->cap);
     while (m->slots[s].key != UINT64_MAX) {
         if (m->slots[s].key == key)
-            return GEMCL_OK;
+            return GC_OK;
         s = (s + 1) & (m->cap - 1);
     }
     m->slots[s] = (tok_pair_entry){key, rank, result};
     m->count++;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 const tok_pair_entry *tok_pairmap_get(const tok_pairmap *m, int32_t left, int32_t right) {
@@ -79,18 +79,18 @@ void tok_pairmap_free(tok_pairmap *m) {
     m->cap = m->count = 0;
 }
 
-gemcl_status tok_add_merge(gc_tokenizer *t, const char *a, size_t a_len, const char *b, size_t b_len, int32_t rank,
-                           gc_error *err) {
+gc_status tok_add_merge(gc_tokenizer *t, const char *a, size_t a_len, const char *b, size_t b_len, int32_t rank,
+                        gc_error *err) {
     int32_t left = tok_lookup(t, a, a_len), right = tok_lookup(t, b, b_len);
     char both[512];
     if (left < 0 || right < 0 || a_len + b_len > sizeof both)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "merge %d names a token not in the vocabulary", (int)rank);
+        return gc_fail(err, GC_ERR_FORMAT, "merge %d names a token not in the vocabulary", (int)rank);
     memcpy(both, a, a_len);
     memcpy(both + a_len, b, b_len);
     int32_t result = tok_lookup(t, both, a_len + b_len);
     if (result < 0)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "merge %d makes a token not in the vocabulary", (int)rank);
-    if (tok_pairmap_put(&t->merges, left, right, rank, result) != GEMCL_OK)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "out of host memory for merges");
-    return GEMCL_OK;
+        return gc_fail(err, GC_ERR_FORMAT, "merge %d makes a token not in the vocabulary", (int)rank);
+    if (tok_pairmap_put(&t->merges, left, right, rank, result) != GC_OK)
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory for merges");
+    return GC_OK;
 }

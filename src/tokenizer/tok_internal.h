@@ -65,15 +65,15 @@ struct gc_tokenizer {
 };
 
 /* --- building (tokenizer.c) --- */
-gemcl_status tok_new(gc_tokenizer_kind kind, int n_vocab, gc_tokenizer **out, gc_error *err);
+gc_status tok_new(gc_tokenizer_kind kind, int n_vocab, gc_tokenizer **out, gc_error *err);
 /* Sets token id's text and raw bytes (copied into the arena). */
-gemcl_status tok_set_token(gc_tokenizer *t, int32_t id, const char *text, size_t text_len, const char *raw,
-                           size_t raw_len, float score, int32_t type, gc_error *err);
+gc_status tok_set_token(gc_tokenizer *t, int32_t id, const char *text, size_t text_len, const char *raw, size_t raw_len,
+                        float score, int32_t type, gc_error *err);
 /* The same with the raw bytes derived from the text (tok_text_to_raw); kind and byte_map must be set. */
-gemcl_status tok_set_token_text(gc_tokenizer *t, int32_t id, const char *text, size_t text_len, float score,
-                                int32_t type, gc_error *err);
+gc_status tok_set_token_text(gc_tokenizer *t, int32_t id, const char *text, size_t text_len, float score, int32_t type,
+                             gc_error *err);
 /* After every token is set: builds the text map, byte ids, special list; checks ids. */
-gemcl_status tok_finish(gc_tokenizer *t, gc_error *err);
+gc_status tok_finish(gc_tokenizer *t, gc_error *err);
 /* Raw bytes of a vocabulary spelling: U+2581 -> ' ' and <0xNN> -> byte (SPM), GPT-2 map undone (BPE).
  * out has room for text_len bytes; returns the byte count. */
 size_t tok_text_to_raw(const gc_tokenizer *t, const char *text, size_t text_len, int32_t type, char *out);
@@ -82,15 +82,15 @@ int32_t tok_lookup(const gc_tokenizer *t, const char *s, size_t n);
 const char *tok_text(const gc_tokenizer *t, int32_t id, size_t *len);
 
 /* --- merge rules (maps.c) --- */
-gemcl_status tok_pairmap_put(tok_pairmap *m, int32_t left, int32_t right, int32_t rank, int32_t result);
+gc_status tok_pairmap_put(tok_pairmap *m, int32_t left, int32_t right, int32_t rank, int32_t result);
 const tok_pair_entry *tok_pairmap_get(const tok_pairmap *m, int32_t left, int32_t right);
 void tok_pairmap_free(tok_pairmap *m);
 uint64_t tok_hash_bytes(const char *s, size_t n);
 
 /* Builds merges from "a b" / [a, b] rules: rank = index, result = id of the text a+b. Rules naming unknown
  * tokens are an error. (tokenizer.json and GGUF share this.) */
-gemcl_status tok_add_merge(gc_tokenizer *t, const char *a, size_t a_len, const char *b, size_t b_len, int32_t rank,
-                           gc_error *err);
+gc_status tok_add_merge(gc_tokenizer *t, const char *a, size_t a_len, const char *b, size_t b_len, int32_t rank,
+                        gc_error *err);
 
 /* --- encoding (encode.c, pretok.c) --- */
 /* A growable id list. */
@@ -109,13 +109,11 @@ size_t tok_pretok_next(tok_pretok kind, const unsigned char *text, size_t len, s
 
 /* --- loaders (load_*.c); data is not NUL-terminated. Their messages leave out the file name, which
  * gc_tokenizer_load_memory puts in front. --- */
-gemcl_status tok_load_llama2c(const unsigned char *data, size_t len, int vocab_size, gc_tokenizer **out, gc_error *err);
+gc_status tok_load_llama2c(const unsigned char *data, size_t len, int vocab_size, gc_tokenizer **out, gc_error *err);
 bool tok_looks_like_llama2c(const unsigned char *data, size_t len, int vocab_size);
-gemcl_status tok_load_sp_model(const unsigned char *data, size_t len, gc_tokenizer **out,
-                               gc_error *err);
-gemcl_status tok_load_tiktoken(const unsigned char *data, size_t len, gc_tokenizer **out,
-                               gc_error *err);
+gc_status tok_load_sp_model(const unsigned char *data, size_t len, gc_tokenizer **out, gc_error *err);
+gc_status tok_load_tiktoken(const unsigned char *data, size_t len, gc_tokenizer **out, gc_error *err);
 bool tok_looks_like_tiktoken(const unsigned char *data, size_t len);
-gemcl_status tok_load_json(const char *data, size_t len, gc_tokenizer **out, gc_error *err);
+gc_status tok_load_json(const char *data, size_t len, gc_tokenizer **out, gc_error *err);
 
 #endif

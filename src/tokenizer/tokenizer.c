@@ -20,13 +20,13 @@ void gc_tokenizer_free(gc_tokenizer *t) {
     free(t);
 }
 
-static gemcl_status load_by_content(const unsigned char *d, size_t len, int vocab_size, gc_tokenizer **out,
-                                    gc_error *err) {
+static gc_status load_by_content(const unsigned char *d, size_t len, int vocab_size, gc_tokenizer **out,
+                                 gc_error *err) {
     size_t i = 0;
     while (i < len && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n'))
         i++;
     if (len == 0)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "empty file, not a tokenizer");
+        return gc_fail(err, GC_ERR_FORMAT, "empty file, not a tokenizer");
     if (i < len && d[i] == '{')
         return tok_load_json((const char *)d, len, out, err);
     if (tok_looks_like_llama2c(d, len, vocab_size))
@@ -37,25 +37,26 @@ static gemcl_status load_by_content(const unsigned char *d, size_t len, int voca
         return tok_load_sp_model(d, len, out, err);
     if (vocab_size > 0) /* what remains can only be a llama2.c file: let its loader say what is wrong */
         return tok_load_llama2c(d, len, vocab_size, out, err);
-    return gc_fail(err, GEMCL_ERR_FORMAT, "not a tokenizer file gemcl knows (tokenizer.json, SentencePiece or "
+    return gc_fail(err, GC_ERR_FORMAT,
+                   "not a tokenizer file gemcl knows (tokenizer.json, SentencePiece or "
                    "tiktoken tokenizer.model, llama2.c tokenizer .bin)");
 }
 
-gemcl_status gc_tokenizer_load_memory(const void *data, size_t len, const char *name, int vocab_size,
-                                      gc_tokenizer **out, gc_error *err) {
+gc_status gc_tokenizer_load_memory(const void *data, size_t len, const char *name, int vocab_size, gc_tokenizer **out,
+                                   gc_error *err) {
     *out = NULL;
-    gemcl_status st = load_by_content(data, len, vocab_size, out, err);
-    if (st != GEMCL_OK)
+    gc_status st = load_by_content(data, len, vocab_size, out, err);
+    if (st != GC_OK)
         gc_error_prefix(err, "%s", name ? name : "tokenizer");
     return st;
 }
 
-gemcl_status gc_tokenizer_load(const char *path, int vocab_size, gc_tokenizer **out, gc_error *err) {
+gc_status gc_tokenizer_load(const char *path, int vocab_size, gc_tokenizer **out, gc_error *err) {
     char *data;
     size_t len;
     *out = NULL;
-    gemcl_status st = gc_file_read(path, &data, &len, err);
-    if (st != GEMCL_OK)
+    gc_status st = gc_file_read(path, &data, &len, err);
+    if (st != GC_OK)
         return st;
     st = gc_tokenizer_load_memory(data, len, path, vocab_size, out, err);
     free(data);
@@ -76,21 +77,21 @@ bool gc_tokenizer_is_eog(const gc_tokenizer *t, int32_t id) {
 
 int gc_tokenizer_eot(const gc_tokenizer *t) { return t->eot_id; }
 
-gemcl_status gc_tokenizer_set_eot(gc_tokenizer *t, int eot_id, gc_error *err) {
+gc_status gc_tokenizer_set_eot(gc_tokenizer *t, int eot_id, gc_error *err) {
     if (eot_id < -1 || eot_id >= t->n_vocab)
-        return gc_fail(err, GEMCL_ERR_FORMAT, "tokenizer: end-of-turn id %d out of range (vocabulary %d)", eot_id,
+        return gc_fail(err, GC_ERR_FORMAT, "tokenizer: end-of-turn id %d out of range (vocabulary %d)", eot_id,
                        t->n_vocab);
     t->eot_id = eot_id;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_tokenizer_set_special(gc_tokenizer *t, int bos_id, int eos_id, gc_error *err) {
+gc_status gc_tokenizer_set_special(gc_tokenizer *t, int bos_id, int eos_id, gc_error *err) {
     if (bos_id < -1 || bos_id >= t->n_vocab || eos_id < -1 || eos_id >= t->n_vocab)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "tokenizer: bos %d / eos %d out of range (vocabulary %d)",
-                       bos_id, eos_id, t->n_vocab);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "tokenizer: bos %d / eos %d out of range (vocabulary %d)", bos_id,
+                       eos_id, t->n_vocab);
     t->bos_id = bos_id;
     t->eos_id = eos_id;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 const char *gc_tokenizer_piece(const gc_tokenizer *t, int32_t id, size_t *len) {
@@ -155,32 +156,32 @@ static bool encode_all(const gc_tokenizer *t, const char *text, size_t len, bool
 }
 
 /* Encodes with BOS before and EOS after when asked; the one path both public encoders take. */
-static gemcl_status encode_with(const gc_tokenizer *t, const char *text, size_t len, bool add_bos, bool add_eos,
-                                bool parse_special, int32_t **ids, int *n_ids, gc_error *err) {
+static gc_status encode_with(const gc_tokenizer *t, const char *text, size_t len, bool add_bos, bool add_eos,
+                             bool parse_special, int32_t **ids, int *n_ids, gc_error *err) {
     tok_ids v = {0};
     *ids = NULL;
     *n_ids = 0;
     if (len > (size_t)INT32_MAX / 8)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "tokenizer: text of %zu bytes is too long", len);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "tokenizer: text of %zu bytes is too long", len);
     bool ok = (!add_bos || t->bos_id < 0 || tok_ids_push(&v, t->bos_id)) &&
               encode_all(t, text ? text : "", text ? len : 0, parse_special, &v) &&
               (!add_eos || t->eos_id < 0 || tok_ids_push(&v, t->eos_id)) && tok_ids_push(&v, -1);
     if (!ok) {
         free(v.ids);
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "tokenizer: out of host memory encoding %zu bytes", len);
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "tokenizer: out of host memory encoding %zu bytes", len);
     }
     *ids = v.ids; /* the -1 pushed last only made sure the array exists for empty text */
     *n_ids = (int)v.n - 1;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_tokenizer_encode(const gc_tokenizer *t, const char *text, size_t len, bool add_bos,
-                                 bool parse_special, int32_t **ids, int *n_ids, gc_error *err) {
+gc_status gc_tokenizer_encode(const gc_tokenizer *t, const char *text, size_t len, bool add_bos, bool parse_special,
+                              int32_t **ids, int *n_ids, gc_error *err) {
     return encode_with(t, text, len, add_bos, false, parse_special, ids, n_ids, err);
 }
 
-gemcl_status gc_tokenizer_encode_prompt(const gc_tokenizer *t, const char *text, size_t len, int add_bos,
-                                        bool parse_special, int32_t **ids, int *n_ids, gc_error *err) {
+gc_status gc_tokenizer_encode_prompt(const gc_tokenizer *t, const char *text, size_t len, int add_bos,
+                                     bool parse_special, int32_t **ids, int *n_ids, gc_error *err) {
     bool bos = add_bos < 0 ? t->add_bos : add_bos != 0, eos = add_bos < 0 && t->add_eos;
     return encode_with(t, text, len, bos, eos, parse_special, ids, n_ids, err);
 }
@@ -201,21 +202,21 @@ static const char *output_piece(const gc_tokenizer *t, int32_t prev, int32_t id,
     return p;
 }
 
-gemcl_status gc_tokenizer_decode(const gc_tokenizer *t, const int32_t *ids, int n_ids, char **text, size_t *len,
-                                 gc_error *err) {
+gc_status gc_tokenizer_decode(const gc_tokenizer *t, const int32_t *ids, int n_ids, char **text, size_t *len,
+                              gc_error *err) {
     size_t total = 1, n;
     *text = NULL;
     if (len)
         *len = 0;
     for (int i = 0; i < n_ids; i++) {
         if (ids[i] < 0 || ids[i] >= t->n_vocab)
-            return gc_fail(err, GEMCL_ERR_INVALID_ARG, "tokenizer: id %d at position %d is out of range (vocabulary %d)",
+            return gc_fail(err, GC_ERR_INVALID_ARG, "tokenizer: id %d at position %d is out of range (vocabulary %d)",
                            (int)ids[i], i, t->n_vocab);
         total += t->tokens[ids[i]].raw_len;
     }
     char *out = malloc(total);
     if (!out)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "tokenizer: out of host memory decoding %d ids", n_ids);
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "tokenizer: out of host memory decoding %d ids", n_ids);
     size_t o = 0;
     for (int i = 0; i < n_ids; i++) {
         const char *p = output_piece(t, i ? ids[i - 1] : -1, ids[i], &n);
@@ -226,7 +227,7 @@ gemcl_status gc_tokenizer_decode(const gc_tokenizer *t, const int32_t *ids, int 
     *text = out;
     if (len)
         *len = o;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 void gc_detok_init(gc_detok *d, const gc_tokenizer *t) {

@@ -11,9 +11,9 @@
  *
  *     gc_tokenizer *t;
  *     gc_error err;
- *     if (gc_tokenizer_load("tokenizer.model", 0, &t, &err) != GEMCL_OK) { report(err.msg); return; }
+ *     if (gc_tokenizer_load("tokenizer.model", 0, &t, &err) != GC_OK) { report(err.msg); return; }
  *     int32_t *ids; int n;
- *     if (gc_tokenizer_encode(t, text, text_len, gc_tokenizer_add_bos(t), false, &ids, &n, &err) == GEMCL_OK) {
+ *     if (gc_tokenizer_encode(t, text, text_len, gc_tokenizer_add_bos(t), false, &ids, &n, &err) == GC_OK) {
  *         ... use ids[0..n) ...
  *         free(ids);
  *     }
@@ -40,13 +40,13 @@ typedef enum gc_tokenizer_kind {
  * given, it is not in the file; with vocab_size <= 0 the records must fill the file exactly), SentencePiece
  * tokenizer.model (protobuf, BPE models only), tiktoken tokenizer.model (base64 lines; 128000 ranks = Llama 3,
  * whose 256 special tokens are added), tokenizer.json (model.type BPE). vocab_size <= 0 = unknown. On
- * error (GEMCL_ERR_IO, _FORMAT, _UNSUPPORTED, _OUT_OF_MEMORY) the message starts with the path and *out is
+ * error (GC_ERR_IO, _FORMAT, _UNSUPPORTED, _OUT_OF_MEMORY) the message starts with the path and *out is
  * NULL. The caller frees *out with gc_tokenizer_free. */
-gemcl_status gc_tokenizer_load(const char *path, int vocab_size, gc_tokenizer **out, gc_error *err);
+gc_status gc_tokenizer_load(const char *path, int vocab_size, gc_tokenizer **out, gc_error *err);
 
 /* The same from len bytes already in memory (not NUL-terminated); name is used in error messages. */
-gemcl_status gc_tokenizer_load_memory(const void *data, size_t len, const char *name, int vocab_size,
-                                      gc_tokenizer **out, gc_error *err);
+gc_status gc_tokenizer_load_memory(const void *data, size_t len, const char *name, int vocab_size, gc_tokenizer **out,
+                                   gc_error *err);
 
 /* A vocabulary given as arrays (how GGUF metadata holds it). Strings are not NUL-terminated. */
 typedef struct gc_vocab_arrays {
@@ -65,7 +65,7 @@ typedef struct gc_vocab_arrays {
     bool no_space_prefix;           /* llama: no U+2581 before the text (GGUF add_space_prefix false) */
 } gc_vocab_arrays;
 
-gemcl_status gc_tokenizer_from_vocab(const gc_vocab_arrays *vocab, gc_tokenizer **out, gc_error *err);
+gc_status gc_tokenizer_from_vocab(const gc_vocab_arrays *vocab, gc_tokenizer **out, gc_error *err);
 
 void gc_tokenizer_free(gc_tokenizer *t);
 
@@ -82,23 +82,23 @@ bool gc_tokenizer_is_eog(const gc_tokenizer *t, int32_t id);
 
 /* The end-of-turn token (-1 if none) and its setter (GGUF's tokenizer.ggml.eot_token_id). */
 int gc_tokenizer_eot(const gc_tokenizer *t);
-gemcl_status gc_tokenizer_set_eot(gc_tokenizer *t, int eot_id, gc_error *err);
+gc_status gc_tokenizer_set_eot(gc_tokenizer *t, int eot_id, gc_error *err);
 
 /* Overrides BOS/EOS (-1 = none), e.g. from a model's config.json, which tokenizer.json does not carry. */
-gemcl_status gc_tokenizer_set_special(gc_tokenizer *t, int bos_id, int eos_id, gc_error *err);
+gc_status gc_tokenizer_set_special(gc_tokenizer *t, int bos_id, int eos_id, gc_error *err);
 
 /* The longest piece in bytes: gc_detok_push needs cap >= 3 * (this + 4) to never drop output. */
 size_t gc_tokenizer_max_piece_len(const gc_tokenizer *t);
 
 /* Encodes len bytes of text. add_bos prepends BOS; parse_special recognises special/added tokens written
  * in the text (otherwise they are plain text). *ids is malloc'd; the caller frees it. */
-gemcl_status gc_tokenizer_encode(const gc_tokenizer *t, const char *text, size_t len, bool add_bos,
-                                 bool parse_special, int32_t **ids, int *n_ids, gc_error *err);
+gc_status gc_tokenizer_encode(const gc_tokenizer *t, const char *text, size_t len, bool add_bos, bool parse_special,
+                              int32_t **ids, int *n_ids, gc_error *err);
 
 /* Encodes a prompt: add_bos < 0 takes the specials the format asks for (BOS when gc_tokenizer_add_bos, EOS
  * when gc_tokenizer_add_eos: llama.cpp's add_special); 0 or 1 turns BOS off or on and adds no EOS. */
-gemcl_status gc_tokenizer_encode_prompt(const gc_tokenizer *t, const char *text, size_t len, int add_bos,
-                                        bool parse_special, int32_t **ids, int *n_ids, gc_error *err);
+gc_status gc_tokenizer_encode_prompt(const gc_tokenizer *t, const char *text, size_t len, int add_bos,
+                                     bool parse_special, int32_t **ids, int *n_ids, gc_error *err);
 
 /* The raw bytes token id stands for (U+2581 -> ' ', <0xNN> -> that byte, byte-level map undone); special
  * tokens give their text. Returns NULL for an id out of range. Not NUL-terminated: *len bytes. */
@@ -128,8 +128,8 @@ size_t gc_detok_flush(gc_detok *d, char *out, size_t cap);
 
 /* Decodes a whole id sequence into a malloc'd NUL-terminated string (the caller frees it); len may be NULL.
  * Same rules as gc_detok but the bytes are concatenated as they are (no UTF-8 repair), so
- * decode(encode(x)) == x for any text. An id out of range is GEMCL_ERR_INVALID_ARG. */
-gemcl_status gc_tokenizer_decode(const gc_tokenizer *t, const int32_t *ids, int n_ids, char **text,
-                                 size_t *len, gc_error *err);
+ * decode(encode(x)) == x for any text. An id out of range is GC_ERR_INVALID_ARG. */
+gc_status gc_tokenizer_decode(const gc_tokenizer *t, const int32_t *ids, int n_ids, char **text, size_t *len,
+                              gc_error *err);
 
 #endif

@@ -3,24 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *gemcl_status_str(gemcl_status status) {
-    switch (status) {
-    case GEMCL_OK: return "GEMCL_OK";
-    case GEMCL_ERR_INVALID_ARG: return "GEMCL_ERR_INVALID_ARG";
-    case GEMCL_ERR_IO: return "GEMCL_ERR_IO";
-    case GEMCL_ERR_FORMAT: return "GEMCL_ERR_FORMAT";
-    case GEMCL_ERR_UNSUPPORTED: return "GEMCL_ERR_UNSUPPORTED";
-    case GEMCL_ERR_DEVICE: return "GEMCL_ERR_DEVICE";
-    case GEMCL_ERR_BUILD: return "GEMCL_ERR_BUILD";
-    case GEMCL_ERR_OUT_OF_MEMORY: return "GEMCL_ERR_OUT_OF_MEMORY";
-    case GEMCL_ERR_NOT_FOUND: return "GEMCL_ERR_NOT_FOUND";
-    case GEMCL_ERR_CONTEXT_FULL: return "GEMCL_ERR_CONTEXT_FULL";
-    case GEMCL_ABORTED: return "GEMCL_ABORTED";
-    }
-    return "GEMCL_ERR_UNKNOWN";
-}
-
-gemcl_status gc_fail(gc_error *err, gemcl_status status, const char *fmt, ...) {
+gc_status gc_fail(gc_error *err, gc_status status, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
@@ -31,9 +14,9 @@ gemcl_status gc_fail(gc_error *err, gemcl_status status, const char *fmt, ...) {
     return status;
 }
 
-gemcl_status gc_error_prefix(gc_error *err, const char *fmt, ...) {
+gc_status gc_error_prefix(gc_error *err, const char *fmt, ...) {
     if (!err)
-        return GEMCL_OK;
+        return GC_OK;
     char prefix[512];
     va_list ap;
     va_start(ap, fmt);
@@ -53,7 +36,7 @@ gemcl_status gc_error_prefix(gc_error *err, const char *fmt, ...) {
 
 void gc_error_clear(gc_error *err) {
     if (err) {
-        err->status = GEMCL_OK;
+        err->status = GC_OK;
         err->msg[0] = '\0';
     }
 }

@@ -10,31 +10,30 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#include "gemcl.h"
+#include "util/status.h"
 
 #define GC_ERROR_MSG_MAX 4096 /* long enough for a short kernel build log */
 
 typedef struct gc_error {
-    gemcl_status status;
+    gc_status status;
     char msg[GC_ERROR_MSG_MAX];
 } gc_error;
 
 /* Sets err (if not NULL) to status and the printf-formatted message; returns status. */
-gemcl_status gc_fail(gc_error *err, gemcl_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+gc_status gc_fail(gc_error *err, gc_status status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prepends "prefix: " to err's message, keeping its status; returns the status. */
-gemcl_status gc_error_prefix(gc_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+gc_status gc_error_prefix(gc_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Clears err to GEMCL_OK with an empty message. */
+/* Clears err to GC_OK with an empty message. */
 void gc_error_clear(gc_error *err);
 
-/* Returns from the calling function with expr's status unless it is GEMCL_OK (err is already filled). */
-#define GC_TRY(expr)                   \
-    do {                               \
-        gemcl_status st_ = (expr);     \
-        if (st_ != GEMCL_OK)           \
-            return st_;                \
+/* Returns from the calling function with expr's status unless it is GC_OK (err is already filled). */
+#define GC_TRY(expr)                                                                                                   \
+    do {                                                                                                               \
+        gc_status st_ = (expr);                                                                                        \
+        if (st_ != GC_OK)                                                                                              \
+            return st_;                                                                                                \
     } while (0)
 
 /* Copies err's message into a caller buffer of len bytes (the public API's error out-parameter). */

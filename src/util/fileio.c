@@ -17,13 +17,13 @@
 static int open_regular(const char *path, struct stat *st, gc_error *err) {
     int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) {
-        gc_fail(err, GEMCL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        gc_fail(err, GC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
         const char *kind = S_ISDIR(st->st_mode) ? "a directory" : S_ISFIFO(st->st_mode) ? "a FIFO" : "a device or socket";
         close(fd);
-        gc_fail(err, GEMCL_ERR_IO, "%s: not a regular file (%s)", path, kind);
+        gc_fail(err, GC_ERR_IO, "%s: not a regular file (%s)", path, kind);
         return -1;
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -41,17 +41,17 @@ bool gc_file_starts_with(const char *path, const void *magic, size_t n) {
     return yes;
 }
 
-gemcl_status gc_file_read(const char *path, char **data, size_t *len, gc_error *err) {
+gc_status gc_file_read(const char *path, char **data, size_t *len, gc_error *err) {
     *data = NULL;
     *len = 0;
     struct stat st;
     int fd = open_regular(path, &st, err);
     if (fd < 0)
-        return err ? err->status : GEMCL_ERR_IO;
+        return err ? err->status : GC_ERR_IO;
     FILE *f = fdopen(fd, "rb");
     if (!f) {
         close(fd);
-        return gc_fail(err, GEMCL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return gc_fail(err, GC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
@@ -72,26 +72,26 @@ gemcl_status gc_file_read(const char *path, char **data, size_t *len, gc_error *
     int read_error = ferror(f);
     fclose(f);
     if (!buf)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory while reading", path);
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "%s: out of host memory while reading", path);
     if (read_error) {
         free(buf);
-        return gc_fail(err, GEMCL_ERR_IO, "%s: read error", path);
+        return gc_fail(err, GC_ERR_IO, "%s: read error", path);
     }
     buf[n] = '\0';
     *data = buf;
     *len = n;
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_file_write_atomic(const char *path, const void *data, size_t len, gc_error *err) {
+gc_status gc_file_write_atomic(const char *path, const void *data, size_t len, gc_error *err) {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 32);
     if (!tmp)
-        return gc_fail(err, GEMCL_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
     snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
-        gemcl_status st = gc_fail(err, GEMCL_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        gc_status st = gc_fail(err, GC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
         free(tmp);
         return st;
     }
@@ -107,51 +107,51 @@ gemcl_status gc_file_write_atomic(const char *path, const void *data, size_t len
     }
     int close_rc = close(fd);
     if (done != len || close_rc != 0 || rename(tmp, path) != 0) {
-        gemcl_status st = gc_fail(err, GEMCL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        gc_status st = gc_fail(err, GC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
         unlink(tmp);
         free(tmp);
         return st;
     }
     free(tmp);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
-gemcl_status gc_mkdir_p(const char *path, gc_error *err) {
+gc_status gc_mkdir_p(const char *path, gc_error *err) {
     char buf[4096];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return gc_fail(err, GEMCL_ERR_INVALID_ARG, "path too long: %s", path);
+        return gc_fail(err, GC_ERR_INVALID_ARG, "path too long: %s", path);
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
         if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return gc_fail(err, GEMCL_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
+            return gc_fail(err, GC_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
         *p = '/';
     }
     if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return gc_fail(err, GEMCL_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
-    return GEMCL_OK;
+        return gc_fail(err, GC_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
+    return GC_OK;
 }
 
-gemcl_status gc_file_map(const char *path, gc_mapped_file *out, gc_error *err) {
+gc_status gc_file_map(const char *path, gc_mapped_file *out, gc_error *err) {
     out->data = NULL;
     out->size = 0;
     struct stat st;
     int fd = open_regular(path, &st, err);
     if (fd < 0)
-        return err ? err->status : GEMCL_ERR_IO;
+        return err ? err->status : GC_ERR_IO;
     out->size = (size_t)st.st_size;
     if (out->size > 0) {
         void *p = mmap(NULL, out->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
             close(fd);
             out->size = 0;
-            return gc_fail(err, GEMCL_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+            return gc_fail(err, GC_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
         }
         out->data = p;
     }
     close(fd);
-    return GEMCL_OK;
+    return GC_OK;
 }
 
 void gc_file_unmap(gc_mapped_file *f) {

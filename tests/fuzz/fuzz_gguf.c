@@ -27,7 +27,7 @@ static void exercise_metadata(const gc_gguf *g) {
                      gc_gguf_get_array(g, key, &et, &n);
         const char **strs;
         size_t *lens;
-        if (gc_gguf_array_strings(kv, &strs, &lens, NULL) == GEMCL_OK) {
+        if (gc_gguf_array_strings(kv, &strs, &lens, NULL) == GC_OK) {
             for (uint64_t k = 0; k < kv->n; k++)
                 fuzz_sink += lens[k] ? (unsigned char)strs[k][lens[k] - 1] : 0;
             free(strs);
@@ -40,12 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     gc_gguf *g = NULL;
-    if (gc_gguf_parse("fuzz.gguf", data, size, &g, NULL) == GEMCL_OK) {
+    if (gc_gguf_parse("fuzz.gguf", data, size, &g, NULL) == GC_OK) {
         exercise_metadata(g);
         gc_gguf_free(g);
     }
     gc_model_file *m = NULL;
-    if (gc_model_open_memory("fuzz.gguf", "gguf", data, size, NULL, 0, &m, NULL) == GEMCL_OK) {
+    if (gc_model_open_memory("fuzz.gguf", "gguf", data, size, NULL, 0, &m, NULL) == GC_OK) {
         fuzz_sink += fuzz_touch_model(m);
         gc_model_file_close(m);
     }

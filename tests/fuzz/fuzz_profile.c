@@ -20,14 +20,14 @@ static bool same_values(const gc_ops_profile *a, const gc_ops_profile *b) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     gc_ops_profile base, p;
     gc_error err;
-    if (gc_ops_profile_builtin("cpu", &base, &err) != GEMCL_OK)
+    if (gc_ops_profile_builtin("cpu", &base, &err) != GC_OK)
         abort();
     p = base;
     uint32_t set = 0;
-    if (gc_ops_profile_apply(&p, (const char *)data, size, "fuzz.json", &set, &err) == GEMCL_OK) {
+    if (gc_ops_profile_apply(&p, (const char *)data, size, "fuzz.json", &set, &err) == GC_OK) {
         for (int f = 0; f < GC_PROFILE_FIELD_COUNT; f++) {
             gc_profile_field field = (gc_profile_field)f;
-            if (gc_ops_profile_check_value(field, gc_ops_profile_get(&p, field), "fuzz.json", NULL) != GEMCL_OK)
+            if (gc_ops_profile_check_value(field, gc_ops_profile_get(&p, field), "fuzz.json", NULL) != GC_OK)
                 abort();
         }
     } else if (!same_values(&p, &base) || strncmp(err.msg, "fuzz.json: ", 11) != 0 || strchr(err.msg, '\n')) {

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         gc_model_file *m = NULL;
         gc_error err;
         if (gc_model_open_memory("fuzz/model.safetensors", "safetensors", data, size, configs[i], strlen(configs[i]),
-                                 &m, &err) == GEMCL_OK) {
+                                 &m, &err) == GC_OK) {
             fuzz_sink += fuzz_touch_model(m);
             gc_model_file_close(m);
         }

@@ -13,11 +13,11 @@ static void fuzz_encode_decode(const gc_tokenizer *t, const char *text, size_t l
     int32_t *ids;
     int n;
     gc_error err;
-    if (gc_tokenizer_encode(t, text, len, true, special, &ids, &n, &err) != GEMCL_OK)
+    if (gc_tokenizer_encode(t, text, len, true, special, &ids, &n, &err) != GC_OK)
         return;
     char *back;
     size_t back_len;
-    if (gc_tokenizer_decode(t, ids, n, &back, &back_len, &err) == GEMCL_OK)
+    if (gc_tokenizer_decode(t, ids, n, &back, &back_len, &err) == GC_OK)
         free(back);
     gc_detok d;
     size_t cap = 3 * (gc_tokenizer_max_piece_len(t) + 4) + 64;

@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     gc_tokenizer *t = NULL;
     gc_error err;
-    if (tok_load_json((const char *)data, size, &t, &err) == GEMCL_OK) {
+    if (tok_load_json((const char *)data, size, &t, &err) == GC_OK) {
         fuzz_use(t, data, size);
         gc_tokenizer_free(t);
     }

@@ -11,11 +11,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     gc_tokenizer *t = NULL;
     gc_error err;
-    if (gc_tokenizer_load_memory(data, size, "fuzz.model", 0, &t, &err) == GEMCL_OK) {
+    if (gc_tokenizer_load_memory(data, size, "fuzz.model", 0, &t, &err) == GC_OK) {
         fuzz_use(t, data, size);
         gc_tokenizer_free(t);
     }
-    if (size > 0 && gc_tokenizer_load_memory(data, size, "fuzz.model", 512, &t, &err) == GEMCL_OK) {
+    if (size > 0 && gc_tokenizer_load_memory(data, size, "fuzz.model", 512, &t, &err) == GC_OK) {
         fuzz_use(t, data, size);
         gc_tokenizer_free(t);
     }
