@@ -88,4 +88,10 @@ int test_run_cli(const char *args, bool with_stderr, char *out, size_t cap);
 /* The directory holding build outputs (for running the built CLI), from GEMCL_BUILD_DIR. */
 const char *test_build_dir(void);
 
+/* The whole file at path, NUL-terminated (the caller frees); the test fails when it cannot be read. */
+char *test_read_text(const char *path);
+
+/* How many times sub occurs in s (overlapping occurrences counted). */
+int test_count_substr(const char *s, const char *sub);
+
 #endif

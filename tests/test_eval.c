@@ -17,26 +17,6 @@
 #define STORIES "models/stories260K/stories260K.bin"
 #define ESSAYS "data/paul-graham-essays"
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static int count_substr(const char *s, const char *sub) {
-    int n = 0;
-    for (const char *p = strstr(s, sub); p; p = strstr(p + 1, sub))
-        n++;
-    return n;
-}
-
 /* ---- scoring: RULER's string_match_all, worked by hand ---- */
 
 START_TEST(ruler_score_is_the_fraction_of_expected_strings_found) {
@@ -200,7 +180,7 @@ START_TEST(generators_are_deterministic_exact_and_hold_their_answers) {
                 for (int e = 0; e < a.n_expected; e++) {
                     char item[64];
                     snprintf(item, sizeof item, ". %s ", a.expected[e]);
-                    ck_assert_int_ge(count_substr(text, item), 2);
+                    ck_assert_int_ge(test_count_substr(text, item), 2);
                 }
             }
             const char *tail = task == ruler_task_from_name("vt")    ? "they are: "
@@ -260,7 +240,7 @@ END_TEST
 static void check_ruler_jsonl(const char *dir, int want_lines, int length) {
     char path[4400];
     snprintf(path, sizeof path, "%s/results.jsonl", dir);
-    char *text = read_text(path);
+    char *text = test_read_text(path);
     int lines = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), lines++) {
         cJSON *o = cJSON_Parse(line);
@@ -288,7 +268,7 @@ static void check_ruler_jsonl(const char *dir, int want_lines, int length) {
 static void check_ruler_csv(const char *dir, int want_rows) {
     char path[4400];
     snprintf(path, sizeof path, "%s/results.csv", dir);
-    char *text = read_text(path);
+    char *text = test_read_text(path);
     int rows = 0, header_cols = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), rows++) {
         int cols = 1, quoted = 0;
@@ -314,7 +294,7 @@ static void check_ruler_csv(const char *dir, int want_rows) {
 static void check_ruler_summary_svg(const char *dir, int n_tasks) {
     char path[4400];
     snprintf(path, sizeof path, "%s/summary.json", dir);
-    char *text = read_text(path);
+    char *text = test_read_text(path);
     cJSON *root = cJSON_Parse(text);
     ck_assert(cJSON_IsObject(root));
     const cJSON *ms = cJSON_GetObjectItem(root, "methods");
@@ -337,16 +317,16 @@ static void check_ruler_summary_svg(const char *dir, int n_tasks) {
     cJSON_Delete(root);
     free(text);
     snprintf(path, sizeof path, "%s/ruler.svg", dir);
-    char *svg = read_text(path);
+    char *svg = test_read_text(path);
     ck_assert_ptr_nonnull(strstr(svg, "<svg"));
     ck_assert_ptr_nonnull(strstr(svg, "</svg>\n"));
-    ck_assert_int_eq(count_substr(svg, "class=\"point\""), 5);
-    ck_assert_int_eq(count_substr(svg, "class=\"line\""), 3);
-    ck_assert_int_eq(count_substr(svg, "class=\"full\""), 1);
-    ck_assert_int_eq(count_substr(svg, "class=\"legend\""), 3);
-    ck_assert_int_eq(count_substr(svg, "<title>"), count_substr(svg, "</title>"));
-    ck_assert_int_eq(count_substr(svg, "<text"), count_substr(svg, "</text>"));
-    ck_assert_int_eq(count_substr(svg, "<circle"), count_substr(svg, "</circle>"));
+    ck_assert_int_eq(test_count_substr(svg, "class=\"point\""), 5);
+    ck_assert_int_eq(test_count_substr(svg, "class=\"line\""), 3);
+    ck_assert_int_eq(test_count_substr(svg, "class=\"full\""), 1);
+    ck_assert_int_eq(test_count_substr(svg, "class=\"legend\""), 3);
+    ck_assert_int_eq(test_count_substr(svg, "<title>"), test_count_substr(svg, "</title>"));
+    ck_assert_int_eq(test_count_substr(svg, "<text"), test_count_substr(svg, "</text>"));
+    ck_assert_int_eq(test_count_substr(svg, "<circle"), test_count_substr(svg, "</circle>"));
     free(svg);
 }
 
@@ -354,7 +334,7 @@ static void check_ruler_summary_svg(const char *dir, int n_tasks) {
 static void interrupt_jsonl(const char *dir, int n) {
     char path[4400];
     snprintf(path, sizeof path, "%s/results.jsonl", dir);
-    char *text = read_text(path);
+    char *text = test_read_text(path);
     size_t len = strlen(text);
     for (int i = 0; i < n; i++) {
         len--;
@@ -438,8 +418,8 @@ START_TEST(cli_eval_ruler_runs_and_rejects_bad_input) {
     ck_assert_msg(strstr(out, "snapkv") && strstr(out, "ruler.svg"), "%s", out);
     char path[4400];
     snprintf(path, sizeof path, "%s/cli/results.jsonl", dir);
-    char *text = read_text(path);
-    ck_assert_int_eq(count_substr(text, "\n"), 2);
+    char *text = test_read_text(path);
+    ck_assert_int_eq(test_count_substr(text, "\n"), 2);
     ck_assert_ptr_nonnull(strstr(text, "\"budget\":200")); /* the fixed budget, ratio 1 - 200 / 480 */
     free(text);
     /* bad flags: one line naming what, exit != 0 */
@@ -455,7 +435,7 @@ START_TEST(cli_eval_ruler_runs_and_rejects_bad_input) {
         snprintf(args, sizeof args, "eval ruler -m %s --haystack %s -o %s/bad %s", model_path, essays, dir,
                  bad[i].args);
         ck_assert_int_ne(test_run_cli(args, true, out, sizeof out), 0);
-        ck_assert_msg(strncmp(out, "gemcl: ", 7) == 0 && strstr(out, bad[i].want) && count_substr(out, "\n") == 1,
+        ck_assert_msg(strncmp(out, "gemcl: ", 7) == 0 && strstr(out, bad[i].want) && test_count_substr(out, "\n") == 1,
                       "%s: %s", bad[i].args, out);
     }
     ck_assert_int_ne(test_run_cli("eval nosuch", true, out, sizeof out), 0);

@@ -40,26 +40,6 @@ static void write_file(const char *dir, const char *name, const char *text) {
     fclose(f);
 }
 
-static char *read_all(const char *path) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static int count_substr(const char *s, const char *sub) {
-    int n = 0;
-    for (const char *p = strstr(s, sub); p; p = strstr(p + 1, sub))
-        n++;
-    return n;
-}
-
 /* Runs the built gemcl with args; returns the exit status; stderr's first line goes to errline. */
 static int run_cli(const char *args, char *errline, size_t cap) {
     char cmd[8192], errfile[] = "/tmp/gemcl-needle-err-XXXXXX";
@@ -68,7 +48,7 @@ static int run_cli(const char *args, char *errline, size_t cap) {
     close(fd);
     snprintf(cmd, sizeof cmd, "%s/tools/gemcl %s >/dev/null 2>%s", test_build_dir(), args, errfile);
     int status = system(cmd);
-    char *err = read_all(errfile);
+    char *err = test_read_text(errfile);
     remove(errfile);
     snprintf(errline, cap, "%s", err);
     char *nl = strchr(errline, '\n');
@@ -226,7 +206,7 @@ START_TEST(prompts_are_exact_in_tokens_at_the_right_depth) {
     /* the haystack starts with the first essay in sorted order (addiction.txt) */
     char *first = NULL, path[4200];
     snprintf(path, sizeof path, "%s/addiction.txt", essays);
-    first = read_all(path);
+    first = test_read_text(path);
     int32_t *ids;
     int n;
     ck_assert_int_eq(gemcl_tokenize(m, first, 400, 0, 0, &ids, &n, err, sizeof err), GEMCL_OK);
@@ -364,7 +344,7 @@ static int check_json_cell(const cJSON *o) {
 static int check_jsonl(const char *dir, int *n_errors) {
     char path[4400];
     snprintf(path, sizeof path, "%s/results.jsonl", dir);
-    char *text = read_all(path);
+    char *text = test_read_text(path);
     int lines = 0;
     *n_errors = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
@@ -394,7 +374,7 @@ static int csv_columns(const char *line) {
 static void check_csv(const char *dir, int want_rows) {
     char path[4400];
     snprintf(path, sizeof path, "%s/results.csv", dir);
-    char *text = read_all(path);
+    char *text = test_read_text(path);
     int rows = 0, header_cols = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), rows++) {
         int cols = csv_columns(line);
@@ -412,17 +392,17 @@ static void check_csv(const char *dir, int want_rows) {
 static void check_svg(const char *dir, int want_cells) {
     char path[4400];
     snprintf(path, sizeof path, "%s/heatmap.svg", dir);
-    char *svg = read_all(path);
+    char *svg = test_read_text(path);
     ck_assert_ptr_nonnull(strstr(svg, "<svg"));
     ck_assert_ptr_nonnull(strstr(svg, "</svg>\n"));
-    ck_assert_int_eq(count_substr(svg, "class=\"cell\""), want_cells);
-    ck_assert_int_eq(count_substr(svg, "<title>"), want_cells);
-    ck_assert_int_eq(count_substr(svg, "<title>"), count_substr(svg, "</title>"));
-    ck_assert_int_eq(count_substr(svg, "<text"), count_substr(svg, "</text>"));
-    ck_assert_int_eq(count_substr(svg, "<rect class=\"cell\""), count_substr(svg, "</rect>"));
+    ck_assert_int_eq(test_count_substr(svg, "class=\"cell\""), want_cells);
+    ck_assert_int_eq(test_count_substr(svg, "<title>"), want_cells);
+    ck_assert_int_eq(test_count_substr(svg, "<title>"), test_count_substr(svg, "</title>"));
+    ck_assert_int_eq(test_count_substr(svg, "<text"), test_count_substr(svg, "</text>"));
+    ck_assert_int_eq(test_count_substr(svg, "<rect class=\"cell\""), test_count_substr(svg, "</rect>"));
     ck_assert_ptr_nonnull(strstr(svg, ">full (mean "));
     ck_assert_ptr_nonnull(strstr(svg, ">gemfilter (mean "));
-    ck_assert_int_eq(count_substr(svg, "class=\"bar\""), 20); /* the colour bar */
+    ck_assert_int_eq(test_count_substr(svg, "class=\"bar\""), 20); /* the colour bar */
     free(svg);
 }
 
@@ -430,7 +410,7 @@ static void check_svg(const char *dir, int want_cells) {
 static void interrupt_jsonl(const char *dir, int n) {
     char path[4400];
     snprintf(path, sizeof path, "%s/results.jsonl", dir);
-    char *text = read_all(path);
+    char *text = test_read_text(path);
     size_t len = strlen(text);
     for (int i = 0; i < n; i++) { /* back to the start of the n-th line from the end */
         len--;
@@ -474,7 +454,7 @@ START_TEST(grid_writes_jsonl_csv_svg_and_resumes) {
     check_svg(out, 8);
     char summary_path[4400];
     snprintf(summary_path, sizeof summary_path, "%s/summary.json", out);
-    char *summary_text = read_all(summary_path);
+    char *summary_text = test_read_text(summary_path);
     cJSON *summary = cJSON_Parse(summary_text);
     const cJSON *ms = cJSON_GetObjectItem(summary, "methods");
     ck_assert_int_eq(cJSON_GetArraySize(ms), 2);
