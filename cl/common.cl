@@ -80,11 +80,15 @@ inline uchar16 gc_load16(gc_row p) { return ((__global const gc_bytes16 *)p)->v;
  * bytes. */
 inline uchar16 gc_bits8(gc_row p, uint shift, uint mask) { return (gc_load16(p) >> (uchar)shift) & (uchar)mask; }
 
-/* 16 in lane e where bit e of the 16 bits (h.s0 | h.s1 << 8) is set, else 0: a byte mask per lane (AVX2 has
- * no per-lane 16-bit shifts, so shifting by 0..15 would go lane by lane). */
-inline uchar16 gc_bit_lanes16(uchar2 h) {
-    const uchar16 m = (uchar16)(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
-    return as_uchar16(((uchar16)(h.s0000, h.s0000, h.s1111, h.s1111) & m) != (uchar16)0) & (uchar)16;
+/* All ones in lane e where bit e of the 16 bits (h[2 pair] | h[2 pair + 1] << 8) is set, else 0: each byte
+ * spread over 8 lanes by one byte shuffle, its other bits set, compared with all ones (ggml's
+ * bytes_from_bits_32; AVX2 has no per-lane byte shifts). */
+inline char16 gc_bit_mask16(uchar16 h, uint pair) {
+    const uchar16 spread = pair ? shuffle(h, (uchar16)(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3))
+                                : shuffle(h, (uchar16)(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+    const uchar16 others = (uchar16)(0xfe, 0xfd, 0xfb, 0xf7, 0xef, 0xdf, 0xbf, 0x7f, 0xfe, 0xfd, 0xfb, 0xf7, 0xef,
+                                     0xdf, 0xbf, 0x7f);
+    return (spread | others) == (uchar16)0xff;
 }
 
 /* Every block type is decoded once, in integer form (the GEMV of matmul_q8.cl multiplies these quants with 8-bit
@@ -132,8 +136,9 @@ inline int2 gc_iq_q5(gc_row b, uint gi, char16 *q, bool has_min) {
     gc_row qh = b + (has_min ? 4 : 2);
     const uchar16 h = gc_load16(qh); /* a vector, so that its bytes spread by one byte shuffle (a scalar
                                         load would go through integer registers, byte by byte) */
-    *q = as_char16(gc_bits8(qh + 4, 4 * gi, 15) | gc_bit_lanes16(gi ? h.s23 : h.s01)) -
-         (char)(has_min ? 0 : 16);
+    const char16 nib = as_char16(gc_bits8(qh + 4, 4 * gi, 15)), set = gc_bit_mask16(h, gi);
+    /* q5_0's q - 16 is the nibble with the high four bits all set where the fifth bit is clear */
+    *q = has_min ? nib | (set & (char)16) : nib | (~set & (char)0xf0);
     return (int2)(1, has_min ? 1 : 0);
 }
 #define GC_BLOCK_q5_0 32

@@ -29,12 +29,14 @@
  * per-type formulas d_w d_x sum(q qx) (- or + the min term) up to float rounding (s q is exact or nearly: an
  * f16 times small integers).
  *
- * Integer dot products: sum(q qx) of 16 quants runs as four dot(char4, char4) of cl_khr_integer_dot_product
- * where the runtime compiled with GC_HAS_INT_DOT=1, and otherwise as 16-bit products summed in pairs into
- * 32-bit lanes (which x86 compilers turn into pmaddwd). Both are exact integer sums, so the two paths give
- * bit-identical results (tests/test_ops.c compares them on a device with the feature).
+ * Integer dot products: sum(q qx) of each 32 values (q8_dot32 below) runs as AVX2's maddubs and madd where the
+ * kernel compiler is clang for x86 with its target builtins (GC_HAS_X86_SIMD=1: PoCL's CPU device), as four
+ * dot(char4, char4) per 16 of cl_khr_integer_dot_product where the runtime compiled with GC_HAS_INT_DOT=1,
+ * and otherwise as 16-bit products added in pairs. All are exact integer sums into the same lanes, so the
+ * paths give bit-identical results (tests/test_ops.c compares each fast path with the portable one).
  *
  * Entry points:
+ *   q8_dot_path(out): out[0] = which q8_dot32 was compiled (0 portable, 1 integer dot products, 2 x86).
  *   quantize_q8_f32(x, x_off, xq, xi, xs, cols, n, kind)
  *     x: f32 (n, cols) at x_off -> xq, xi, xs as above. Launch: 2-D, global (cols / block, n), block 32 or 256.
  *   gemv_q8_<t>(w0, w1, w2, row_bytes, xi, xs, y0, y1, y2, y_off0, y_off1, y_off2, b0, b1, b2,
@@ -163,44 +165,78 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
 #endif
 }
 
-/* The integer lanes of a block's dot product (q8_fold of a path's accumulator q8_acc), and their float
- * twins: lane l of a group of 16 sums the products of elements l, l + 4, l + 8 and l + 12. Both paths below
- * give these very lanes, so their float sums round alike and the outputs are bit-identical (tests/test_ops.c
- * compares them). */
-typedef int4 q8_int;
-typedef float4 q8_float;
-#define q8_to_float convert_float4
-inline float q8_hsum(float4 v) { return (v.x + v.y) + (v.z + v.w); }
+/* A block's integer dot product goes by pairs of groups (32 values: weight quants q of groups gi, gi + 1 and
+ * the activation quants x): lane j (of 8) is sc * sum(q[e] x[e]) over e = 4j .. 4j + 3, sc the integer scale
+ * of the lane's group. The lanes add over the block's pairs in integers, are scaled once per block by d d_x
+ * into float lanes, and those are summed at the end as ggml's hsum_float_8. This is the lane layout of
+ * ggml-cpu's AVX2 vec_dot (maddubs of 32 bytes, then madd with the scales), so the sums round as llama.cpp's
+ * do on x86; every path below gives these very lanes, so their outputs are bit-identical (tests/test_ops.c
+ * compares them). A product is at most 128 * 127 in magnitude, so the sum of two fits in 16 bits. */
+typedef int8 q8_acc;
+inline float q8_hsum(float8 v) {
+    const float4 a = v.hi + v.lo;
+    const float2 b = a.lo + a.hi;
+    return b.x + b.y;
+}
 
 #ifndef Q8_INT_DOT
 #define Q8_INT_DOT 1 /* use integer dot products where the runtime found them; a profile turns them off where they lose */
 #endif
-#if GC_HAS_INT_DOT && Q8_INT_DOT && (defined(cl_khr_integer_dot_product) || defined(__opencl_c_integer_dot_product_input_4x8bit))
-/* cl_khr_integer_dot_product: four dot(char4, char4) of the elements regrouped by lane (one byte shuffle
- * each). */
-typedef int4 q8_acc;
-inline q8_int q8_fold(q8_acc v) { return v; }
-inline q8_acc q8_idot16(char16 a, char16 b) {
-    const char16 at = a.s048c159d26ae37bf, bt = b.s048c159d26ae37bf;
-    return (int4)(dot(at.s0123, bt.s0123), dot(at.s4567, bt.s4567), dot(at.s89ab, bt.s89ab),
-                  dot(at.scdef, bt.scdef));
+#ifndef GC_HAS_X86_SIMD
+#define GC_HAS_X86_SIMD 0
+#endif
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_ia32_pmaddubsw256) && __has_builtin(__builtin_ia32_pmaddwd256) &&              \
+    __has_builtin(__builtin_ia32_psignb256)
+#define Q8_X86_BUILTINS 1
+#endif
+#endif
+#if GC_HAS_X86_SIMD && defined(__AVX2__) && defined(Q8_X86_BUILTINS)
+/* x86 with AVX2, where the kernel compiler is clang with its target builtins (PoCL's CPU device): ggml's own
+ * instruction sequence, which LLVM does not find from the portable code. maddubs multiplies unsigned bytes by
+ * signed ones and adds pairs into 16 bits; signed weight quants go in as |q| with x given q's sign (psign), as
+ * ggml's mul_sum_i8_pairs does; madd then multiplies the pairs by the scales and adds them into 32 bits. */
+#define Q8_DOT_PATH 2
+typedef char q8_char32 __attribute__((ext_vector_type(32)));
+inline q8_acc q8_dot32(char16 q0, char16 q1, char16 x0, char16 x1, int s0, int s1, bool is_unsigned) {
+    q8_char32 q = __builtin_shufflevector(q0, q1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+                                          18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    q8_char32 x = __builtin_shufflevector(x0, x1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+                                          18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    if (!is_unsigned) {
+        x = __builtin_ia32_psignb256(x, q);
+        q = __builtin_ia32_psignb256(q, q);
+    }
+    const short16 pairs = __builtin_ia32_pmaddubsw256(q, x);
+    return __builtin_ia32_pmaddwd256(pairs, (short16)((short8)(short)s0, (short8)(short)s1));
 }
-inline q8_acc q8_idot32(char16 a0, char16 b0, char16 a1, char16 b1) { return q8_idot16(a0, b0) + q8_idot16(a1, b1); }
+#elif GC_HAS_INT_DOT && Q8_INT_DOT && (defined(cl_khr_integer_dot_product) || defined(__opencl_c_integer_dot_product_input_4x8bit))
+/* cl_khr_integer_dot_product: a dot(char4, char4) per lane. */
+#define Q8_DOT_PATH 1
+inline q8_acc q8_dot32(char16 q0, char16 q1, char16 x0, char16 x1, int s0, int s1, bool is_unsigned) {
+    (void)is_unsigned;
+    return (int8)(dot(q0.s0123, x0.s0123), dot(q0.s4567, x0.s4567), dot(q0.s89ab, x0.s89ab), dot(q0.scdef, x0.scdef),
+                  dot(q1.s0123, x1.s0123), dot(q1.s4567, x1.s4567), dot(q1.s89ab, x1.s89ab), dot(q1.scdef, x1.scdef)) *
+           (int8)((int4)s0, (int4)s1);
+}
 #else
-/* Portable: 16-bit products (x86 has 16-bit multiplies but no 8-bit ones) widened to 32 bits once per 32
- * products. Weight quants lie in [-128, 127] and activation quants in [-127, 127], so a product is at most
- * 16256 in magnitude and the sum of two, 32512, still fits in 16 bits. */
-/* Eight lanes (j and j + 8) until the block's end, where q8_fold adds lanes j and j + 4: scaling by a
- * group's integer sc before or after that sum gives the same integers. */
-typedef int8 q8_acc;
-inline q8_int q8_fold(q8_acc v) { return v.lo + v.hi; }
-inline short16 q8_prod16(char16 a, char16 b) { return convert_short16(a) * convert_short16(b); }
-inline q8_acc q8_widen(short16 p) { return convert_int8(p.lo) + convert_int8(p.hi); }
-inline q8_acc q8_idot16(char16 a, char16 b) { return q8_widen(q8_prod16(a, b)); }
-inline q8_acc q8_idot32(char16 a0, char16 b0, char16 a1, char16 b1) {
-    return q8_widen(q8_prod16(a0, b0) + q8_prod16(a1, b1));
+/* Portable: 16-bit products (x86 has 16-bit multiplies but no 8-bit ones), neighbours added in 16 bits, then
+ * the pairs of pairs in 32. */
+#define Q8_DOT_PATH 0
+inline int4 q8_lanes16(char16 q, char16 x) {
+    const short16 p = convert_short16(q) * convert_short16(x);
+    const short8 pairs = p.even + p.odd;
+    return convert_int4(pairs.even) + convert_int4(pairs.odd);
+}
+inline q8_acc q8_dot32(char16 q0, char16 q1, char16 x0, char16 x1, int s0, int s1, bool is_unsigned) {
+    (void)is_unsigned;
+    return (int8)(q8_lanes16(q0, x0) * s0, q8_lanes16(q1, x1) * s1);
 }
 #endif
+
+/* Which q8_dot32 above this program compiled (0 portable, 1 integer dot products, 2 x86 AVX2): a fast path
+ * that fell back without a word would pass its twin test, so the tests ask (gc_op_q8_dot_path). */
+__kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
 
 /* s[r][b] = W row w[r] . quantized x row i0 + b for both rows r of a pair and b < GEMV_NB (rows past n repeat
  * the last), over the GEMV_LS work-items of the row, which take whole blocks in turn. The two W rows share
@@ -213,7 +249,7 @@ inline q8_acc q8_idot32(char16 a0, char16 b0, char16 a1, char16 b1) {
         const uint blocks = cols / GC_BLOCK_##T, gpb = GC_BLOCK_##T / 16;                                   \
         __global const char16 *qr[GEMV_NB]; /* one vector load (vload16 of chars: byte by byte on PoCL) */  \
         __global const float2 *sr[GEMV_NB];                                                                 \
-        q8_float acc[2][GEMV_NB];                                                                           \
+        float8 acc[2][GEMV_NB];                                                                             \
         float accm[2][GEMV_NB];                                                                             \
         GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
             const ulong r = min(i0 + b, n - 1);                                                             \
@@ -241,9 +277,7 @@ inline q8_acc q8_idot32(char16 a0, char16 b0, char16 a1, char16 b1) {
                 GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                              \
                     const char16 x0 = qr[b][g], x1 = qr[b][g + 1];                                          \
                     GC_UNROLL for (uint w = 0; w < 2; w++) {                                                \
-                        is[w][b] += GC_PAIRED_##T ? s0[w].x * q8_idot32(q0[w], x0, q1[w], x1)               \
-                                                  : s0[w].x * q8_idot16(q0[w], x0) +                        \
-                                                        s1[w].x * q8_idot16(q1[w], x1);                     \
+                        is[w][b] += q8_dot32(q0[w], q1[w], x0, x1, s0[w].x, s1[w].x, GC_MIN_##T);           \
                         if (GC_MIN_##T) {                                                                   \
                             accm[w][b] = fma(dm[w].y * (float)s0[w].y, sr[b][g].y, accm[w][b]);             \
                             accm[w][b] = fma(dm[w].y * (float)s1[w].y, sr[b][g + 1].y, accm[w][b]);         \
@@ -254,7 +288,7 @@ inline q8_acc q8_idot32(char16 a0, char16 b0, char16 a1, char16 b1) {
             GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                  \
                 const float dx = sr[b][k * gpb].x;                                                          \
                 GC_UNROLL for (uint w = 0; w < 2; w++)                                                      \
-                    acc[w][b] = fma(q8_to_float(q8_fold(is[w][b])), (q8_float)(dm[w].x * dx), acc[w][b]);   \
+                    acc[w][b] = fma(convert_float8(is[w][b]), (float8)(dm[w].x * dx), acc[w][b]);         \
             }                                                                                               \
         }                                                                                                   \
         GC_UNROLL for (uint w = 0; w < 2; w++)                                                              \

@@ -20,7 +20,7 @@
 /* A runtime on the default (or $GEMCL_DEVICE) device, or the test fails with the error message. */
 gc_runtime *test_runtime(void);
 
-/* The same device with the fast paths that portable names left out ("all", "fp16", "subgroups", "int_dot"; as
+/* The same device with the fast paths that portable names left out ("all", "fp16", "subgroups", "int_dot", "x86"; as
  * gc_runtime_params.portable), so a kernel's portable twin can be compared with its fast path. */
 gc_runtime *test_runtime_portable(const char *portable);
 

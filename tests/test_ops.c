@@ -538,25 +538,37 @@ START_TEST(matmul_q8_every_block_type_matches_ggml_integer_dot_products) {
 }
 END_TEST
 
-/* The GEMV with cl_khr_integer_dot_product (dot(char4, char4)) against its portable twin (16-bit products) on
- * the same device, every block type: both sum the integer products exactly and scale them alike, so the outputs
- * are bit-identical; n on both sides of gemv_max_n (several x rows per work-item below it; the GEMM above it has
- * no integer fast path and must agree as well), odd row counts, one and several blocks per row. */
-START_TEST(matmul_q8_int_dot_equals_portable_twin_bit_for_bit) {
-    const gc_dtype t = (gc_dtype)_i; /* a loop test over the block types (Q8_0 ..): each builds its kernels twice */
+/* A fast integer dot product of the q8 GEMV (fast_path, compiled as dot_path: "int_dot" = dot(char4, char4) of
+ * cl_khr_integer_dot_product, "x86" = AVX2's maddubs/madd) against its portable twin (16-bit products) on the
+ * same device, for block type t: all sum the integer products exactly into the same lanes and scale them alike,
+ * so the outputs are bit-identical; n on both sides of gemv_max_n (several x rows per work-item below it; the
+ * GEMM above it has no integer fast path and must agree as well), odd row counts, one and several blocks per row.
+ * The kernel is asked which path it compiled, so a fast path that fell back cannot pass. */
+static void check_q8_twin(gc_dtype t, unsigned fast_path, const char *dot_path) {
     ck_assert(gc_dtype_is_quantized(t));
     fixture fast = fx_open_path(true);
-    if (test_skip_without_fast_path(fast.rt, GC_FAST_INT_DOT, "matmul_q8 integer dot products")) {
+    char what[64];
+    snprintf(what, sizeof what, "matmul_q8 %s dot products", dot_path);
+    if (test_skip_without_fast_path(fast.rt, fast_path, what)) {
         fx_close(&fast);
         return;
     }
     gc_ops_profile p = *gc_ops_get_profile(fast.ops);
     p.q8_int_dot = true; /* the CPU profile leaves it off where it loses; the path itself is tested here */
     gc_ops_set_profile(fast.ops, &p);
-    fixture port = {.rt = test_runtime_portable("int_dot"), .q8 = true};
+    const char *path = NULL;
+    expect_ok(&fast, gc_op_q8_dot_path(fast.ops, t, &path, &fast.err));
+    if (strcmp(path, dot_path) != 0) {
+        test_skip("%s: the device has the feature, yet the kernel compiled the %s path", what, path);
+        fx_close(&fast);
+        return;
+    }
+    fixture port = {.rt = test_runtime_portable(dot_path), .q8 = true};
     expect_ok(&port, gc_ops_create(port.rt, &port.ops, &port.err));
     gc_ops_set_act_f32(port.ops, false);
-    ck_assert(!(port.rt->fast_paths & GC_FAST_INT_DOT));
+    ck_assert(!(port.rt->fast_paths & fast_path));
+    expect_ok(&port, gc_op_q8_dot_path(port.ops, t, &path, &port.err));
+    ck_assert_str_eq(path, "portable");
     const int max_n = gc_ops_get_profile(fast.ops)->gemv_max_n;
     const int ns[] = {1, 3, max_n, max_n + 1}, shapes[][2] = {{37, 512}, {19, 256}, {33, 96}};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
@@ -570,12 +582,22 @@ START_TEST(matmul_q8_int_dot_equals_portable_twin_bit_for_bit) {
             float *b = device_matmul(&port, x, &rw, t, bias, n, rows, cols);
             for (int e = 0; e < n * rows; e++)
                 ck_assert_msg(memcmp(&a[e], &b[e], sizeof a[e]) == 0,
-                              "%s n %d rows %d cols %d: output %d is %a with integer dot products, %a without",
-                              gc_dtype_name(t), n, rows, cols, e, (double)a[e], (double)b[e]);
+                              "%s n %d rows %d cols %d: output %d is %a with %s dot products, %a without",
+                              gc_dtype_name(t), n, rows, cols, e, (double)a[e], dot_path, (double)b[e]);
             free(x), free(bias), free(a), free(b), ref_weight_free(&rw);
         }
     fx_close(&port);
     fx_close(&fast);
+}
+
+/* Loop tests over the block types (Q8_0 ..): each builds its kernels twice. */
+START_TEST(matmul_q8_int_dot_equals_portable_twin_bit_for_bit) {
+    check_q8_twin((gc_dtype)_i, GC_FAST_INT_DOT, "int_dot");
+}
+END_TEST
+
+START_TEST(matmul_q8_x86_equals_portable_twin_bit_for_bit) {
+    check_q8_twin((gc_dtype)_i, GC_FAST_X86, "x86");
 }
 END_TEST
 
@@ -957,6 +979,7 @@ Suite *suite_ops(void) {
     tcase_set_timeout(fast, TEST_TIMEOUT_S);
     tcase_add_loop_test(fast, matmul_q8_int_dot_equals_portable_twin_bit_for_bit, GC_DTYPE_Q8_0,
                         GC_DTYPE_COUNT);
+    tcase_add_loop_test(fast, matmul_q8_x86_equals_portable_twin_bit_for_bit, GC_DTYPE_Q8_0, GC_DTYPE_COUNT);
     suite_add_tcase(s, fast);
     return s;
 }

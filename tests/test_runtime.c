@@ -76,7 +76,7 @@ START_TEST(portable_turns_fast_paths_off_and_rejects_unknown_names) {
     ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GC_OK, "%s", err.msg);
     const gc_device_info *d = &rt->dev.info;
     unsigned have = (d->has_fp16 ? GC_FAST_FP16 : 0) | (d->has_subgroups ? GC_FAST_SUBGROUPS : 0) |
-                    (d->has_int_dot ? GC_FAST_INT_DOT : 0);
+                    (d->has_int_dot ? GC_FAST_INT_DOT : 0) | (d->has_x86_simd ? GC_FAST_X86 : 0);
     if (!getenv("GEMCL_PORTABLE"))
         ck_assert_uint_eq(rt->fast_paths, have);
     gc_runtime_free(rt);
@@ -84,12 +84,12 @@ START_TEST(portable_turns_fast_paths_off_and_rejects_unknown_names) {
     p.portable = "all";
     ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GC_OK, "%s", err.msg);
     ck_assert_uint_eq(rt->fast_paths, 0);
-    ck_assert_ptr_nonnull(strstr(rt->build_options, "-DGC_HAS_FP16=0 -DGC_HAS_SUBGROUPS=0 -DGC_HAS_INT_DOT=0"));
+    ck_assert_ptr_nonnull(strstr(rt->build_options, "-DGC_HAS_FP16=0 -DGC_HAS_SUBGROUPS=0 -DGC_HAS_INT_DOT=0 -DGC_HAS_X86_SIMD=0"));
     gc_runtime_free(rt);
 
     p.portable = "int_dot,fp16";
     ck_assert_msg(gc_runtime_create(&p, &rt, &err) == GC_OK, "%s", err.msg);
-    ck_assert_uint_eq(rt->fast_paths, have & GC_FAST_SUBGROUPS);
+    ck_assert_uint_eq(rt->fast_paths, have & (GC_FAST_SUBGROUPS | GC_FAST_X86));
     gc_runtime_free(rt);
 
     p.portable = "fp16,subgroup";

@@ -69,6 +69,27 @@ gc_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off, gc_dt
     return gc_ops_launch_2d(ops, k, global, NULL, op, err);
 }
 
+gc_status gc_op_q8_dot_path(gc_ops *ops, gc_dtype wtype, const char **path, gc_error *err) {
+    static const char *const names[] = {"portable", "int_dot", "x86"};
+    const char *op = "q8_dot_path";
+    if (!gc_dtype_is_quantized(wtype))
+        return gc_fail(err, GC_ERR_INVALID_ARG, "%s: %s is not a block type", op, gc_dtype_name(wtype));
+    cl_kernel k;
+    GC_TRY(gc_matmul_kernel(ops, "matmul_q8", "q8_dot_path", wtype, 1, &k, err));
+    gc_buffer *out;
+    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_QUANTS, sizeof(cl_int), &out, err));
+    gc_karg args[] = {GC_KMEM(out)};
+    GC_TRY(gc_ops_set_args(k, args, 1, op, err));
+    size_t global[2] = {1, 1};
+    GC_TRY(gc_ops_launch_2d(ops, k, global, NULL, op, err));
+    cl_int v = -1;
+    GC_TRY(gc_buffer_read(gc_ops_runtime(ops), out, 0, &v, sizeof v, err));
+    if (v < 0 || v > 2)
+        return gc_fail(err, GC_ERR_DEVICE, "%s: the kernel answered %d", op, (int)v);
+    *path = names[v];
+    return GC_OK;
+}
+
 /* x quantized for wtype into the op scratch buffers, unless act already holds it for wtype's activation type. */
 static gc_status quantize(gc_ops *ops, const gc_buffer *x, size_t x_off, int cols, int n, gc_dtype wtype, q8_act *act,
                           gc_error *err) {

@@ -80,6 +80,10 @@ gc_status gc_op_quantize_q8(gc_ops *ops, const gc_buffer *x, size_t x_off, /* f3
                             gc_buffer *xs,                                 /* f32 (n, cols / 16, 2) */
                             int cols, int n, gc_error *err);
 
+/* Which integer dot product the q8 GEMV for weight type wtype compiled on this device (cl/matmul_q8.cl's
+ * q8_dot32): "portable", "int_dot" (cl_khr_integer_dot_product) or "x86" (AVX2 target builtins). */
+gc_status gc_op_q8_dot_path(gc_ops *ops, gc_dtype wtype, const char **path, gc_error *err);
+
 /* One product of a fused matmul: y = x W^T (+ bias), rotated by RoPE when rope is set. */
 typedef struct gc_matmul_out {
     const gc_dweight *w;                                                    /* (rows, cols) */

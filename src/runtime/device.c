@@ -66,6 +66,9 @@ static void describe(gc_device *g, cl_platform_id p, cl_device_id d, int platfor
     info->has_fp16 = has_extension(d, "cl_khr_fp16");
     info->has_subgroups = has_extension(d, "cl_khr_subgroups") || has_extension(d, "cl_intel_subgroups");
     info->has_int_dot = has_extension(d, "cl_khr_integer_dot_product");
+#if defined(__x86_64__)
+    info->has_x86_simd = info->type == GC_DEVICE_TYPE_CPU && strstr(info->platform_name, "Portable Computing Language");
+#endif
     clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof g->max_work_group_size, &g->max_work_group_size, NULL);
     size_t items[16] = {0}, items_bytes = 0; /* one size per dimension, and a device may have more than 3 */
     if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, 0, NULL, &items_bytes) == CL_SUCCESS &&

@@ -38,15 +38,18 @@ bool gc_cache_dir_resolve(const char *requested, char *out, size_t len) {
     return out[0] != '\0';
 }
 
-/* The fast paths the device has, less those spec ("fp16,subgroups,int_dot" or "all"; NULL = $GEMCL_PORTABLE)
+/* The fast paths the device has, less those spec ("fp16,subgroups,int_dot,x86" or "all"; NULL = $GEMCL_PORTABLE)
  * leaves out; an unknown name is an error, so a typo cannot silently test the fast path. */
 static gc_status choose_fast_paths(const gc_device_info *d, const char *spec, unsigned *out, gc_error *err) {
     static const struct {
         const char *name;
         unsigned bit;
-    } names[] = {{"fp16", GC_FAST_FP16}, {"subgroups", GC_FAST_SUBGROUPS}, {"int_dot", GC_FAST_INT_DOT}};
+    } names[] = {{"fp16", GC_FAST_FP16},
+                 {"subgroups", GC_FAST_SUBGROUPS},
+                 {"int_dot", GC_FAST_INT_DOT},
+                 {"x86", GC_FAST_X86}};
     unsigned have = (d->has_fp16 ? GC_FAST_FP16 : 0) | (d->has_subgroups ? GC_FAST_SUBGROUPS : 0) |
-                    (d->has_int_dot ? GC_FAST_INT_DOT : 0);
+                    (d->has_int_dot ? GC_FAST_INT_DOT : 0) | (d->has_x86_simd ? GC_FAST_X86 : 0);
     const char *source = "gc_runtime_params.portable";
     if (!spec) {
         spec = getenv("GEMCL_PORTABLE");
@@ -57,12 +60,12 @@ static gc_status choose_fast_paths(const gc_device_info *d, const char *spec, un
         size_t len = strcspn(p, ",");
         unsigned bit = 0;
         if (len == 3 && strncmp(p, "all", 3) == 0)
-            bit = GC_FAST_FP16 | GC_FAST_SUBGROUPS | GC_FAST_INT_DOT;
+            bit = GC_FAST_FP16 | GC_FAST_SUBGROUPS | GC_FAST_INT_DOT | GC_FAST_X86;
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
             if (strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0)
                 bit = names[i].bit;
         if (len > 0 && !bit)
-            return gc_fail(err, GC_ERR_INVALID_ARG, "%s: unknown fast path '%.*s' (fp16, subgroups, int_dot or all)",
+            return gc_fail(err, GC_ERR_INVALID_ARG, "%s: unknown fast path '%.*s' (fp16, subgroups, int_dot, x86 or all)",
                            source, (int)len, p);
         *out &= ~bit;
         p += len + (p[len] == ',');
@@ -86,9 +89,9 @@ static void make_build_options(gc_runtime *rt) {
     else if (strstr(d->vendor, "Intel"))
         strcpy(vendor, "INTEL");
     snprintf(rt->build_options, sizeof rt->build_options,
-             "-cl-std=CL%d.%d -DGC_HAS_FP16=%d -DGC_HAS_SUBGROUPS=%d -DGC_HAS_INT_DOT=%d -DGC_DEVICE_IS_CPU=%d "
-             "-DGC_VENDOR_%s=1",
-             major, minor, !!(f & GC_FAST_FP16), !!(f & GC_FAST_SUBGROUPS), !!(f & GC_FAST_INT_DOT),
+             "-cl-std=CL%d.%d -DGC_HAS_FP16=%d -DGC_HAS_SUBGROUPS=%d -DGC_HAS_INT_DOT=%d -DGC_HAS_X86_SIMD=%d "
+             "-DGC_DEVICE_IS_CPU=%d -DGC_VENDOR_%s=1",
+             major, minor, !!(f & GC_FAST_FP16), !!(f & GC_FAST_SUBGROUPS), !!(f & GC_FAST_INT_DOT), !!(f & GC_FAST_X86),
              d->type == GC_DEVICE_TYPE_CPU, vendor);
 }
 

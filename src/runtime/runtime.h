@@ -43,6 +43,8 @@ typedef struct gc_device_info {
     int has_fp16;             /* cl_khr_fp16: fp16 arithmetic in kernels (storage needs nothing) */
     int has_subgroups;        /* cl_khr_subgroups or cl_intel_subgroups */
     int has_int_dot;          /* cl_khr_integer_dot_product: dot products of packed 8-bit integers */
+    int has_x86_simd;         /* PoCL's CPU device on x86-64: its kernel compiler is clang with the x86 target
+                                 builtins, which the q8 GEMV uses where the CPU has AVX2 (q8_dot_path says) */
 } gc_device_info;
 
 /* One OpenCL device as enumerated (its description plus the handles). */
@@ -73,7 +75,7 @@ typedef struct gc_runtime_params {
     gc_log_fn log;          /* may be NULL */
     void *log_user;
     const char *portable;   /* fast paths to leave out even where the device has them, so kernels build their
-                               portable twin: "fp16", "subgroups", "int_dot" separated by commas, or "all";
+                               portable twin: "fp16", "subgroups", "int_dot", "x86" separated by commas, or "all";
                                NULL = $GEMCL_PORTABLE, else none */
 } gc_runtime_params;
 
@@ -83,6 +85,7 @@ enum {
     GC_FAST_FP16 = 1u << 0,      /* cl_khr_fp16: half arithmetic */
     GC_FAST_SUBGROUPS = 1u << 1, /* subgroup reductions and broadcasts */
     GC_FAST_INT_DOT = 1u << 2,   /* cl_khr_integer_dot_product: packed 4 x 8-bit dot products */
+    GC_FAST_X86 = 1u << 3,       /* x86 target builtins in kernels (AVX2 maddubs/madd) */
 };
 
 gc_runtime_params gc_runtime_default_params(void);
