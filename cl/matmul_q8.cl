@@ -165,19 +165,17 @@ inline float q8_lane_sum(float s, __local float *scratch, uint lid) {
 #endif
 }
 
-/* A block's integer dot product goes by pairs of groups (32 values: weight quants q of groups gi, gi + 1 and
- * the activation quants x): lane j (of 8) is sc * sum(q[e] x[e]) over e = 4j .. 4j + 3, sc the integer scale
- * of the lane's group. The lanes add over the block's pairs in integers, are scaled once per block by d d_x
- * into float lanes, and those are summed at the end as ggml's hsum_float_8. This is the lane layout of
- * ggml-cpu's AVX2 vec_dot (maddubs of 32 bytes, then madd with the scales), so the sums round as llama.cpp's
- * do on x86; every path below gives these very lanes, so their outputs are bit-identical (tests/test_ops.c
- * compares them). A product is at most 128 * 127 in magnitude, so the sum of two fits in 16 bits. */
+/* A block's integer dot product, by pairs of groups (32 values: weight quants q of groups gi, gi + 1 and the
+ * activation quants x): q8_dot32 gives eight lanes, four per group, lane l of a group being sc * sum(q[e] x[e])
+ * over e = l, l + 4, l + 8, l + 12 with the group's integer scale sc. The lanes add over the block in integers;
+ * at the block's end q8_fold adds the two groups' lanes, and the four are scaled once by d d_x into float lanes,
+ * summed at the very end. Every path below gives these very lanes, so their outputs are bit-identical
+ * (tests/test_ops.c compares them). A product is at most 128 * 127 in magnitude, so the sum of two fits in 16
+ * bits. (ggml's AVX2 lanes, four consecutive values each, were tried: greedy text agreed with llama.cpp's
+ * reference on fewer prompts, 3 of 5 per model against 4 of 5 with these; README "Real models".) */
 typedef int8 q8_acc;
-inline float q8_hsum(float8 v) {
-    const float4 a = v.hi + v.lo;
-    const float2 b = a.lo + a.hi;
-    return b.x + b.y;
-}
+inline int4 q8_fold(q8_acc v) { return v.lo + v.hi; }
+inline float q8_hsum(float4 v) { return (v.x + v.y) + (v.z + v.w); }
 
 #ifndef Q8_INT_DOT
 #define Q8_INT_DOT 1 /* use integer dot products where the runtime found them; a profile turns them off where they lose */
@@ -187,22 +185,27 @@ inline float q8_hsum(float8 v) {
 #endif
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_ia32_pmaddubsw256) && __has_builtin(__builtin_ia32_pmaddwd256) &&              \
-    __has_builtin(__builtin_ia32_psignb256)
+    __has_builtin(__builtin_ia32_psignb256) && __has_builtin(__builtin_ia32_pshufb256)
 #define Q8_X86_BUILTINS 1
 #endif
 #endif
 #if GC_HAS_X86_SIMD && defined(__AVX2__) && defined(Q8_X86_BUILTINS)
-/* x86 with AVX2, where the kernel compiler is clang with its target builtins (PoCL's CPU device): ggml's own
- * instruction sequence, which LLVM does not find from the portable code. maddubs multiplies unsigned bytes by
- * signed ones and adds pairs into 16 bits; signed weight quants go in as |q| with x given q's sign (psign), as
- * ggml's mul_sum_i8_pairs does; madd then multiplies the pairs by the scales and adds them into 32 bits. */
+/* x86 with AVX2, where the kernel compiler is clang with its target builtins (PoCL's CPU device): ggml's
+ * instruction sequence, which LLVM does not find from the portable code. A byte shuffle puts values l, l + 4,
+ * l + 8, l + 12 of each group side by side; maddubs multiplies unsigned bytes by signed ones and adds pairs
+ * into 16 bits (signed weight quants go in as |q| with x given q's sign, as ggml's mul_sum_i8_pairs does);
+ * madd then multiplies the pairs by the scales and adds them into 32 bits. */
 #define Q8_DOT_PATH 2
 typedef char q8_char32 __attribute__((ext_vector_type(32)));
 inline q8_acc q8_dot32(char16 q0, char16 q1, char16 x0, char16 x1, int s0, int s1, bool is_unsigned) {
+    const q8_char32 lanes = (q8_char32)(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, 0, 4, 8, 12, 1, 5, 9,
+                                        13, 2, 6, 10, 14, 3, 7, 11, 15);
     q8_char32 q = __builtin_shufflevector(q0, q1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
                                           18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
     q8_char32 x = __builtin_shufflevector(x0, x1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
                                           18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    q = __builtin_ia32_pshufb256(q, lanes);
+    x = __builtin_ia32_pshufb256(x, lanes);
     if (!is_unsigned) {
         x = __builtin_ia32_psignb256(x, q);
         q = __builtin_ia32_psignb256(q, q);
@@ -211,27 +214,84 @@ inline q8_acc q8_dot32(char16 q0, char16 q1, char16 x0, char16 x1, int s0, int s
     return __builtin_ia32_pmaddwd256(pairs, (short16)((short8)(short)s0, (short8)(short)s1));
 }
 #elif GC_HAS_INT_DOT && Q8_INT_DOT && (defined(cl_khr_integer_dot_product) || defined(__opencl_c_integer_dot_product_input_4x8bit))
-/* cl_khr_integer_dot_product: a dot(char4, char4) per lane. */
+/* cl_khr_integer_dot_product: four dot(char4, char4) per group of the values regrouped by lane (one byte
+ * shuffle each). */
 #define Q8_DOT_PATH 1
-inline q8_acc q8_dot32(char16 q0, char16 q1, char16 x0, char16 x1, int s0, int s1, bool is_unsigned) {
-    (void)is_unsigned;
-    return (int8)(dot(q0.s0123, x0.s0123), dot(q0.s4567, x0.s4567), dot(q0.s89ab, x0.s89ab), dot(q0.scdef, x0.scdef),
-                  dot(q1.s0123, x1.s0123), dot(q1.s4567, x1.s4567), dot(q1.s89ab, x1.s89ab), dot(q1.scdef, x1.scdef)) *
-           (int8)((int4)s0, (int4)s1);
-}
-#else
-/* Portable: 16-bit products (x86 has 16-bit multiplies but no 8-bit ones), neighbours added in 16 bits, then
- * the pairs of pairs in 32. */
-#define Q8_DOT_PATH 0
-inline int4 q8_lanes16(char16 q, char16 x) {
-    const short16 p = convert_short16(q) * convert_short16(x);
-    const short8 pairs = p.even + p.odd;
-    return convert_int4(pairs.even) + convert_int4(pairs.odd);
+inline int4 q8_lanes16(char16 a, char16 b) {
+    const char16 at = a.s048c159d26ae37bf, bt = b.s048c159d26ae37bf;
+    return (int4)(dot(at.s0123, bt.s0123), dot(at.s4567, bt.s4567), dot(at.s89ab, bt.s89ab),
+                  dot(at.scdef, bt.scdef));
 }
 inline q8_acc q8_dot32(char16 q0, char16 q1, char16 x0, char16 x1, int s0, int s1, bool is_unsigned) {
     (void)is_unsigned;
     return (int8)(q8_lanes16(q0, x0) * s0, q8_lanes16(q1, x1) * s1);
 }
+#else
+/* Portable: 16-bit products (x86 has 16-bit multiplies but no 8-bit ones), values e and e + 8 added in 16 bits,
+ * then e and e + 4 in 32. */
+#define Q8_DOT_PATH 0
+inline int4 q8_lanes16(char16 q, char16 x) {
+    const short16 p = convert_short16(q) * convert_short16(x);
+    const short8 halves = p.lo + p.hi;
+    return convert_int4(halves.lo) + convert_int4(halves.hi);
+}
+inline q8_acc q8_dot32(char16 q0, char16 q1, char16 x0, char16 x1, int s0, int s1, bool is_unsigned) {
+    (void)is_unsigned;
+    return (int8)(q8_lanes16(q0, x0) * s0, q8_lanes16(q1, x1) * s1);
+}
+#endif
+
+/* q8_iq32_<t>(block, gi, &q0, &q1, &s0, &s1): groups gi and gi + 1 of a block as common.cl's gc_iq_<t> gives
+ * them; on x86, q5_0 and q5_1 decode their 32 quants at once in 32-byte registers (the generic pair works in
+ * 16-byte halves, which doubles the bit handling of the fifth bits), with the same results. */
+#define Q8_IQ32_FROM_GROUPS(T)                                                                              \
+    inline void q8_iq32_##T(gc_row b, uint gi, char16 *q0, char16 *q1, int2 *s0, int2 *s1) {                \
+        *s0 = gc_iq_##T(b, gi, q0);                                                                         \
+        *s1 = gc_iq_##T(b, gi + 1, q1);                                                                     \
+    }
+Q8_IQ32_FROM_GROUPS(q8_0)
+Q8_IQ32_FROM_GROUPS(q4_0)
+Q8_IQ32_FROM_GROUPS(q4_1)
+Q8_IQ32_FROM_GROUPS(iq4_nl)
+Q8_IQ32_FROM_GROUPS(q2_k)
+Q8_IQ32_FROM_GROUPS(q3_k)
+Q8_IQ32_FROM_GROUPS(q4_k)
+Q8_IQ32_FROM_GROUPS(q5_k)
+Q8_IQ32_FROM_GROUPS(q6_k)
+#if Q8_DOT_PATH == 2
+typedef uchar q8_uchar32 __attribute__((ext_vector_type(32)));
+/* gc_iq_q5's nibbles and fifth-bit masks (gc_bit_mask16), the whole block at once. */
+inline void q8_iq32_q5(gc_row b, bool has_min, char16 *q0, char16 *q1) {
+    gc_row qh = b + (has_min ? 4 : 2);
+    const uchar16 h = gc_load16(qh), qs = gc_load16(qh + 4);
+    const uchar16 others16 = (uchar16)(0xfe, 0xfd, 0xfb, 0xf7, 0xef, 0xdf, 0xbf, 0x7f, 0xfe, 0xfd, 0xfb, 0xf7,
+                                       0xef, 0xdf, 0xbf, 0x7f);
+    const q8_uchar32 nib = __builtin_shufflevector(qs & (uchar)15, qs >> (uchar)4, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+                                                   10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+                                                   26, 27, 28, 29, 30, 31);
+    const q8_uchar32 spread = __builtin_shufflevector(h, h, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2,
+                                                      2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const q8_uchar32 others = __builtin_shufflevector(others16, others16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                                                      12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                                      13, 14, 15);
+    const q8_char32 set = (spread | others) == (q8_uchar32)0xff, qn = __builtin_astype(nib, q8_char32);
+    const q8_char32 q = has_min ? qn | (set & (char)16) : qn | (~set & (char)0xf0);
+    *q0 = __builtin_shufflevector(q, q, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    *q1 = __builtin_shufflevector(q, q, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+}
+inline void q8_iq32_q5_0(gc_row b, uint gi, char16 *q0, char16 *q1, int2 *s0, int2 *s1) {
+    (void)gi; /* a block of 32 is one pair */
+    q8_iq32_q5(b, false, q0, q1);
+    *s0 = *s1 = (int2)(1, 0);
+}
+inline void q8_iq32_q5_1(gc_row b, uint gi, char16 *q0, char16 *q1, int2 *s0, int2 *s1) {
+    (void)gi;
+    q8_iq32_q5(b, true, q0, q1);
+    *s0 = *s1 = (int2)(1, 1);
+}
+#else
+Q8_IQ32_FROM_GROUPS(q5_0)
+Q8_IQ32_FROM_GROUPS(q5_1)
 #endif
 
 /* Which q8_dot32 above this program compiled (0 portable, 1 integer dot products, 2 x86 AVX2): a fast path
@@ -249,7 +309,7 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
         const uint blocks = cols / GC_BLOCK_##T, gpb = GC_BLOCK_##T / 16;                                   \
         __global const char16 *qr[GEMV_NB]; /* one vector load (vload16 of chars: byte by byte on PoCL) */  \
         __global const float2 *sr[GEMV_NB];                                                                 \
-        float8 acc[2][GEMV_NB];                                                                             \
+        float4 acc[2][GEMV_NB];                                                                             \
         float accm[2][GEMV_NB];                                                                             \
         GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
             const ulong r = min(i0 + b, n - 1);                                                             \
@@ -270,8 +330,7 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
                 char16 q0[2], q1[2];                                                                        \
                 int2 s0[2], s1[2];                                                                          \
                 GC_UNROLL for (uint w = 0; w < 2; w++) {                                                    \
-                    s0[w] = gc_iq_##T(blk[w], gi, &q0[w]);                                                  \
-                    s1[w] = gc_iq_##T(blk[w], gi + 1, &q1[w]);                                              \
+                    q8_iq32_##T(blk[w], gi, &q0[w], &q1[w], &s0[w], &s1[w]);                                \
                 }                                                                                           \
                 const uint g = k * gpb + gi;                                                                \
                 GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                              \
@@ -288,7 +347,7 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
             GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                  \
                 const float dx = sr[b][k * gpb].x;                                                          \
                 GC_UNROLL for (uint w = 0; w < 2; w++)                                                      \
-                    acc[w][b] = fma(convert_float8(is[w][b]), (float8)(dm[w].x * dx), acc[w][b]);         \
+                    acc[w][b] = fma(convert_float4(q8_fold(is[w][b])), (float4)(dm[w].x * dx), acc[w][b]); \
             }                                                                                               \
         }                                                                                                   \
         GC_UNROLL for (uint w = 0; w < 2; w++)                                                              \
