@@ -545,7 +545,11 @@ static void describe(const bench_opts *o, const gemcl_model_info *info, bench_re
     snprintf(rep->shape, sizeof rep->shape, "%s L%d d%d h%d/%d ff%d v%d (%.3gM params)", info->arch, info->n_layers,
              info->n_embd, info->n_heads, info->n_kv_heads, info->n_ff, info->vocab_size, info->n_params / 1e6);
     double bpp = (double)info->weight_bytes / (double)info->n_params;
-    const char *stored = bpp > 3 ? "f32" : bpp > 1.5 ? "f16" : "q8_0"; /* AUTO: as the file, told by size */
+    char stored[32]; /* AUTO: as the file, told by size (a GGUF mixes block types: its mean bits per weight) */
+    if (bpp > 1.5)
+        snprintf(stored, sizeof stored, "%s", bpp > 3 ? "f32" : "f16");
+    else
+        snprintf(stored, sizeof stored, "%.2f-bit quantized", 8.0 * bpp);
     snprintf(rep->dtype, sizeof rep->dtype, "%s", o->dtype >= 0 ? dtype_names[o->dtype] : stored);
     rep->info = *info;
 }

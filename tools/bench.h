@@ -108,7 +108,7 @@ typedef struct bench_report {
     char device[256];
     char model_name[128];             /* file or directory name */
     char shape[160];                  /* "llama L22 d2048 h32/4 ff5632 v32000 (1.10B params)" */
-    char dtype[8];
+    char dtype[32];
     gemcl_model_info info;
     int n_ubatch, repetitions;
     bench_row *rows;
