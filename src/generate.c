@@ -8,6 +8,7 @@
 #include "api_internal.h"
 #include "engine/request.h"
 #include "methods/method.h"
+#include "tokenizer/chat.h"
 #include "tokenizer/tokenizer.h"
 #include "util/grow.h"
 
@@ -172,6 +173,27 @@ static gc_status take_token(void *user, int32_t id, bool *stop, gc_error *err) {
     return GC_OK;
 }
 
+/* How many of the prompt's last ids are the model's chat reply header (gemfilter.c scores with the query of
+ * the token before them): the header its chat template writes, tokenized with special tokens, must be the
+ * prompt's last ids; else 0 (a raw prompt, another template, specials written as text). */
+static int reply_header_ids(const gemcl_context *c, const int32_t *ids, int n) {
+    const char *tmpl = c->model->file->chat_template;
+    gc_chat_family f;
+    char *header = NULL;
+    size_t hl = 0;
+    int32_t *hids = NULL;
+    int m = 0, rows = 0;
+    gc_error err;
+    if (!tmpl || !gc_chat_detect(tmpl, &f) || gc_chat_reply_header(f, &header, &hl, &err) != GC_OK)
+        return 0;
+    if (hl > 0 && gc_tokenizer_encode_prompt(c->model->file->tokenizer, header, hl, 0, true, &hids, &m, &err) == GC_OK &&
+        m > 0 && m < n && memcmp(ids + n - m, hids, (size_t)m * sizeof *ids) == 0)
+        rows = m;
+    free(header);
+    free(hids);
+    return rows;
+}
+
 /* The request for this call: the method's plan (full when the cache already holds the prompt's start) over
  * the prompt, with its options resolved once from the model's defaults. */
 static gc_status request_init(gemcl_context *c, const gemcl_generate_params *p, const gc_method *method, int32_t *ids,
@@ -180,7 +202,7 @@ static gc_status request_init(gemcl_context *c, const gemcl_generate_params *p, 
     *rq = (gc_request){0};
     rq->method = reuse > 0 ? gc_method_of(GEMCL_METHOD_FULL) : method;
     rq->args = (gc_method_args){m->ops, m->dm, ids, n, p->method.filter_layer, p->method.budget, c->n_ubatch,
-                                &c->seq->progress};
+                                &c->seq->progress, 0};
     rq->kv = (gc_kv_args){&p->method, 0};
     rq->reuse = reuse;
     rq->smp = (gc_sampling){p->temperature, p->top_k, p->top_p, p->seed ? p->seed : 0x9E3779B97F4A7C15ULL};
@@ -211,6 +233,10 @@ static gc_status run(gemcl_context *c, const char *prompt, size_t len, const gc_
     if (reuse > 0 && reuse < c->n_history)
         gc_seq_truncate(seq, reuse);
     GC_TRY(request_init(c, p, method, *ids, n, reuse, rq, r, err));
+    if (rq->method == gc_method_of(GEMCL_METHOD_GEMFILTER)) {
+        int header = reply_header_ids(c, *ids, n);
+        rq->args.query_back = header < rq->args.budget ? header : 0;
+    }
     GC_TRY(gc_request_select(rq, *ids, err));
     r->filter_ms = rq->filter_ms;
     c->history_exact = reuse > 0 ? c->history_exact : rq->method == gc_method_of(GEMCL_METHOD_FULL);

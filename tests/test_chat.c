@@ -99,6 +99,64 @@ START_TEST(each_family_renders_as_its_template_does) {
 }
 END_TEST
 
+/* The reply header (GemFilter's query comes before it) is what each family writes after the last user text
+ * when it opens the assistant's turn, and for ChatML and Llama 3 these very strings. */
+START_TEST(reply_header_is_what_follows_the_last_user_text) {
+    const gc_chat_message hello = {"user", "Hello there"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *header, *whole = render(cases[i].family, &hello, 1);
+        size_t len;
+        gc_error err;
+        ck_assert_msg(gc_chat_reply_header(cases[i].family, &header, &len, &err) == GC_OK, "%s", err.msg);
+        ck_assert_uint_eq(len, strlen(header));
+        const char *after = strstr(whole, "Hello there");
+        ck_assert_ptr_nonnull(after);
+        ck_assert_msg(strcmp(after + strlen("Hello there"), header) == 0, "%s: header '%s' after '%s'",
+                      gc_chat_family_name(cases[i].family), header, after);
+        if (cases[i].family == GC_CHAT_CHATML)
+            ck_assert_str_eq(header, "<|im_end|>\n<|im_start|>assistant\n");
+        if (cases[i].family == GC_CHAT_LLAMA3)
+            ck_assert_str_eq(header, "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+        free(header), free(whole);
+    }
+}
+END_TEST
+
+/* GemFilter on a chat prompt of SmolLM2 (ChatML): the reply header's six tokens are found at the prompt's end and
+ * always kept, since the query is the user's last token. */
+START_TEST(gemfilter_keeps_the_reply_header_of_a_chat_prompt) {
+    gemcl_model *model;
+    gemcl_context *ctx;
+    if (!test_api_open_shared("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf", &model, &ctx))
+        return;
+    const char *user = "Here are some notes. The sky was grey over the harbour and the boats were still. A gull "
+                       "cried twice and flew off towards the lighthouse, where the keeper was painting the door "
+                       "blue. The special word is walrus. What is the special word?";
+    gemcl_chat_message msgs[] = {{"user", user}};
+    char *prompt, err[256];
+    size_t len;
+    ck_assert_msg(gemcl_chat_apply_template(model, NULL, msgs, 1, 1, &prompt, &len, err, sizeof err) == GEMCL_OK, "%s",
+                  err);
+    gemcl_generate_params g = gemcl_generate_default_params();
+    g.max_tokens = 1;
+    g.parse_special = 1;
+    g.method.method = GEMCL_METHOD_GEMFILTER;
+    g.method.budget = 16;
+    gemcl_result r;
+    ck_assert(gemcl_generate(ctx, prompt, len, &g, &r) == GEMCL_OK);
+    const int n = r.n_prompt_tokens, header = 6; /* <|im_end|> \n <|im_start|> ass istant \n */
+    ck_assert_int_gt(n, 40);
+    ck_assert_int_eq(r.n_kept_tokens, 16);
+    for (int i = 0; i < header; i++)
+        ck_assert_msg(r.kept_indices[16 - header + i] == n - header + i, "kept[%d] = %d, want the header row %d",
+                      16 - header + i, r.kept_indices[16 - header + i], n - header + i);
+    gemcl_result_free(&r);
+    gemcl_free(prompt);
+    gemcl_context_free(ctx);
+    gemcl_model_free(model);
+}
+END_TEST
+
 /* Gemma's template refuses a system role; llama.cpp (and gemcl) put the system text in the first user turn. */
 START_TEST(gemma_renders_model_turns_and_folds_the_system_text) {
     gc_chat_family f;
@@ -345,6 +403,8 @@ Suite *suite_chat(void) {
     tcase_add_test(tc, gemma_renders_model_turns_and_folds_the_system_text);
     tcase_add_test(tc, unknown_templates_and_roles_are_refused);
     tcase_add_test(tc, smollm2_template_renders_llama_cpp_chat_prompts);
+    tcase_add_test(tc, reply_header_is_what_follows_the_last_user_text);
+    tcase_add_test(tc, gemfilter_keeps_the_reply_header_of_a_chat_prompt);
     suite_add_tcase(s, tc);
     TCase *cli = tcase_create("cli");
     tcase_set_timeout(cli, 3 * TEST_TIMEOUT_S);

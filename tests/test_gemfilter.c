@@ -153,7 +153,7 @@ START_TEST(selection_equals_double_reference) {
         for (int r = 0; r < 3; r++) {
             ref_pool5(scores[r], n, pooled);
             for (int b = 0; b < 3; b++) {
-                gc_method_args a = {s.ops, s.dm, ids, n, layers[r], budgets[b], 512, NULL};
+                gc_method_args a = {s.ops, s.dm, ids, n, layers[r], budgets[b], 512, NULL, 0};
                 gc_selection sel;
                 gc_error err;
                 ck_assert_msg(gc_gemfilter_select(&a, &sel, &err) == GC_OK, "%s", err.msg);
@@ -184,7 +184,7 @@ START_TEST(edge_layers_and_budgets_work) {
         ref_pool5(sc, n, pooled);
         const int budgets[] = {1, 199};
         for (int b = 0; b < 2; b++) {
-            gc_method_args a = {s.ops, s.dm, ids, n, layers[t], budgets[b], 64, NULL};
+            gc_method_args a = {s.ops, s.dm, ids, n, layers[t], budgets[b], 64, NULL, 0};
             gc_selection sel;
             gc_error err;
             ck_assert_msg(gc_gemfilter_select(&a, &sel, &err) == GC_OK, "%s", err.msg);
@@ -193,12 +193,37 @@ START_TEST(edge_layers_and_budgets_work) {
         }
         free(sc), free(pooled);
     }
-    gc_method_args bad = {s.ops, s.dm, ids, n, L, 16, 64, NULL};
+    gc_method_args bad = {s.ops, s.dm, ids, n, L, 16, 64, NULL, 0};
     gc_selection sel;
     gc_error err;
     ck_assert_int_eq(gc_gemfilter_select(&bad, &sel, &err), GC_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "filter layer"));
     ck_assert_ptr_null(sel.kept);
+    free(ids);
+    test_stack_close(&s);
+}
+END_TEST
+
+/* query_back (a chat prompt's reply header): the query is row n - 1 - query_back, the rows after it are kept
+ * and count in the budget; a tail that does not fit the budget is refused. */
+START_TEST(rows_after_the_query_row_are_kept) {
+    test_stack s;
+    open_stories(&s);
+    int n = 300;
+    int32_t *ids = prompt_ids(&s, n);
+    gc_method_args a = {s.ops, s.dm, ids, n, 2, 16, 64, NULL, 5};
+    gc_selection sel;
+    gc_error err;
+    ck_assert_msg(gc_gemfilter_select(&a, &sel, &err) == GC_OK, "%s", err.msg);
+    ck_assert_int_eq(sel.n_kept, 16);
+    for (int i = 1; i < 16; i++)
+        ck_assert_int_lt(sel.kept[i - 1], sel.kept[i]);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(sel.kept[11 + i], n - 5 + i);
+    free(sel.kept);
+    a.query_back = 16;
+    ck_assert_int_eq(gc_gemfilter_select(&a, &sel, &err), GC_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "budget of 16"));
     free(ids);
     test_stack_close(&s);
 }
@@ -246,6 +271,7 @@ Suite *suite_gemfilter(void) {
     tcase_set_timeout(tc, TEST_TIMEOUT_S);
     tcase_add_test(tc, selection_equals_double_reference);
     tcase_add_test(tc, edge_layers_and_budgets_work);
+    tcase_add_test(tc, rows_after_the_query_row_are_kept);
     tcase_add_test(tc, budget_at_least_prompt_is_exactly_full_attention);
     suite_add_tcase(s, tc);
     return s;

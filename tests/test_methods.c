@@ -218,7 +218,7 @@ static void run_case(test_stack *s, const method_case *c, const int32_t *ids, me
     gc_error err;
     ck_assert_int_eq(gc_seq_create(s->ops, s->dm, &sp, &seq, &err), GC_OK);
     ck_assert_int_eq(gc_seq_reserve(seq, c->n + c->max_new, &err), GC_OK);
-    gc_method_args a = {s->ops, s->dm, ids, c->n, 0, c->budget, c->n_ub, NULL};
+    gc_method_args a = {s->ops, s->dm, ids, c->n, 0, c->budget, c->n_ub, NULL, 0};
     gc_kv_args kv = {&c->params, c->max_new};
     void *state = NULL;
     ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GC_OK, "%s", err.msg);
@@ -393,7 +393,7 @@ START_TEST(h2o_stream_evicts_to_heavy_plus_recent_every_step) {
     ck_assert_int_eq(gc_seq_create(s.ops, s.dm, &sp, &seq, &err), GC_OK);
     gemcl_method_params p = {0};
     p.heavy_budget = heavy, p.recent_budget = recent;
-    gc_method_args a = {s.ops, s.dm, ids, n, 0, 1000, 32, NULL}; /* the explicit budgets win over a's budget */
+    gc_method_args a = {s.ops, s.dm, ids, n, 0, 1000, 32, NULL, 0}; /* the explicit budgets win over a's budget */
     gc_kv_args kv = {&p, steps};
     void *state;
     ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GC_OK, "%s", err.msg);
@@ -460,7 +460,7 @@ static void run_distill(test_stack *s, const int32_t *ids, int n, int n_ub, cons
     gc_seq *seq;
     gc_error err;
     ck_assert_int_eq(gc_seq_create(s->ops, s->dm, &sp, &seq, &err), GC_OK);
-    gc_method_args a = {s->ops, s->dm, ids, n, filter_layer, budget, n_ub, NULL};
+    gc_method_args a = {s->ops, s->dm, ids, n, filter_layer, budget, n_ub, NULL, 0};
     gc_kv_args kv = {p, 2};
     void *state;
     int vocab = s->dm->hp.vocab_size;
@@ -611,7 +611,7 @@ START_TEST(pod_tf_shares_distant_logits_and_drops_their_keys) {
     ck_assert_int_eq(gc_seq_reserve(seq, n + 2, &err), GC_OK);
     gemcl_method_params p = {0};
     p.block_size = block, p.sink_tokens = sinks, p.budget = sinks + recent;
-    gc_method_args a = {s.ops, s.dm, ids, n, 0, 0, 32, NULL};
+    gc_method_args a = {s.ops, s.dm, ids, n, 0, 0, 32, NULL, 0};
     gc_kv_args kv = {&p, 2};
     void *state;
     ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GC_OK, "%s", err.msg);
@@ -654,7 +654,7 @@ static void decode_steps(test_stack *s, const char *name, const gemcl_method_par
     gc_error err;
     gc_seq_params sp = {0, 32};
     ck_assert_int_eq(gc_seq_create(s->ops, s->dm, &sp, &seq, &err), GC_OK);
-    gc_method_args a = {s->ops, s->dm, ids, n, 0, budget, 32, NULL};
+    gc_method_args a = {s->ops, s->dm, ids, n, 0, budget, 32, NULL, 0};
     gc_kv_args kv = {p, steps};
     void *state;
     ck_assert_msg(m->start(&a, &kv, seq, &state, &err) == GC_OK, "%s", err.msg);
@@ -851,7 +851,7 @@ START_TEST(stride_selects_sorted_unique_indices_keeping_the_budget_and_the_last)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int n = cases[c][0], k = cases[c][1];
         int32_t *ids = calloc((size_t)n, sizeof *ids); /* stride reads no id: any prompt of n tokens */
-        gc_method_args a = {NULL, NULL, ids, n, 0, k, 512, NULL};
+        gc_method_args a = {NULL, NULL, ids, n, 0, k, 512, NULL, 0};
         gc_selection sel = {0};
         gc_error err;
         ck_assert_msg(m->before_prefill(&a, &sel, &err) == GC_OK, "%s", err.msg);
@@ -875,7 +875,7 @@ START_TEST(stride_selects_sorted_unique_indices_keeping_the_budget_and_the_last)
         free(ids);
     }
     int32_t one = 0;
-    gc_method_args bad = {NULL, NULL, &one, 1, 0, 0, 512, NULL};
+    gc_method_args bad = {NULL, NULL, &one, 1, 0, 0, 512, NULL, 0};
     gc_selection sel = {0};
     gc_error err;
     ck_assert_int_eq(m->before_prefill(&bad, &sel, &err), GC_ERR_INVALID_ARG);

@@ -91,7 +91,7 @@ START_TEST(gemfilter_pass1_peak_is_below_full_kv_at_16k) {
     gc_runtime_reset_peak(s.rt);
     gc_buffer k, q;
     gc_error err;
-    ck_assert_msg(gc_filter_pass(s.ops, s.dm, ids, n, 1, 512, NULL, &k, &q, &err) == GC_OK, "%s", err.msg);
+    ck_assert_msg(gc_filter_pass(s.ops, s.dm, ids, n, 1, n - 1, 512, NULL, &k, &q, &err) == GC_OK, "%s", err.msg);
     ck_assert_uint_eq(k.bytes, (size_t)n * hp->n_kv_heads * hp->head_dim * 4);
     gc_buffer_free(s.rt, &k);
     gc_buffer_free(s.rt, &q);

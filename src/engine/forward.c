@@ -77,8 +77,8 @@ gc_status gc_layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s
     return GC_OK;
 }
 
-gc_status gc_layer_keys_last_query(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s, gc_buffer *x, int n,
-                                   const gc_buffer *ids_pos, gc_buffer *k_out, gc_buffer *q_out, gc_error *err) {
+gc_status gc_layer_keys_query(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s, gc_buffer *x, int n, int q_row,
+                              const gc_buffer *ids_pos, gc_buffer *k_out, gc_buffer *q_out, gc_error *err) {
     const gc_hparams *hp = &m->hp;
     const gc_dlayer *w = &m->layers[l];
     int ub = s->n_ub, d = hp->n_embd, kvd = gc_kv_dim(hp);
@@ -89,10 +89,10 @@ gc_status gc_layer_keys_last_query(gc_ops *ops, const gc_dmodel *m, int l, gc_sc
         GC_TRY(gc_op_matmul(ops, &s->xb, 0, &w->wk, hp->qkv_bias ? &w->bk : NULL, k_out, (size_t)c0 * kvd, nc, err));
         GC_TRY(gc_op_rope(ops, k_out, (size_t)c0 * kvd, ids_pos, (size_t)n + c0, &m->inv_freq, nc, hp->n_kv_heads,
                           hp->head_dim, hp->rope_layout, err));
-        if (c0 + nc == n) {
-            GC_TRY(gc_op_matmul(ops, &s->xb, (size_t)(nc - 1) * d, &w->wq, hp->qkv_bias ? &w->bq : NULL, q_out, 0, 1,
-                                err));
-            GC_TRY(gc_op_rope(ops, q_out, 0, ids_pos, (size_t)n + n - 1, &m->inv_freq, 1, hp->n_heads, hp->head_dim,
+        if (q_row >= c0 && q_row < c0 + nc) {
+            GC_TRY(gc_op_matmul(ops, &s->xb, (size_t)(q_row - c0) * d, &w->wq, hp->qkv_bias ? &w->bq : NULL, q_out, 0,
+                                1, err));
+            GC_TRY(gc_op_rope(ops, q_out, 0, ids_pos, (size_t)n + q_row, &m->inv_freq, 1, hp->n_heads, hp->head_dim,
                               hp->rope_layout, err));
         }
     }

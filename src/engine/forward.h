@@ -38,10 +38,10 @@ gc_status gc_layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s
                            gc_error *err);
 
 /* The start of layer l over n rows without the rest of it (GemFilter's layer r): RMSNorm, K of every row into
- * k_out f32 (n, kv_dim) and Q of the last row into q_out f32 (q_dim), both post-RoPE. x: per chunk f32 (ub,
- * n_embd) residual rows; ids_pos int32 (2, n) ids then positions. */
-gc_status gc_layer_keys_last_query(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s, gc_buffer *x, int n,
-                                   const gc_buffer *ids_pos, gc_buffer *k_out, gc_buffer *q_out, gc_error *err);
+ * k_out f32 (n, kv_dim) and Q of row q_row (0 <= q_row < n) into q_out f32 (q_dim), both post-RoPE. x: per
+ * chunk f32 (ub, n_embd) residual rows; ids_pos int32 (2, n) ids then positions. */
+gc_status gc_layer_keys_query(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s, gc_buffer *x, int n, int q_row,
+                              const gc_buffer *ids_pos, gc_buffer *k_out, gc_buffer *q_out, gc_error *err);
 
 /* Final norm and LM head on the row of x at element x_off, then the sampled id into the scratch and back to
  * the host (the step's one synchronisation); the logits too when logits is not NULL. */

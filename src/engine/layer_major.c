@@ -2,7 +2,7 @@
  * callback sees the whole prompt at each layer. Two passes use it:
  *   gc_seq_prefill_staged   all layers into a sequence's cache; after each layer the callback (PromptDistill's
  *                           select_rows) may drop rows, whose hidden states then stop at that layer
- *   gc_filter_pass          GemFilter: stops at layer r after its K and last Q; no sequence, one layer's K/V
+ *   gc_filter_pass          GemFilter: stops at layer r after its K and one row's Q; no sequence, one layer's K/V
  *                           at a time, so the prompt may be longer than any context
  * The residual stream lives in chunks of ub rows, one buffer each, so no buffer exceeds ub rows. */
 #include <stdlib.h>
@@ -179,9 +179,9 @@ gc_status gc_seq_prefill_staged(gc_seq *seq, const int32_t *ids, int n, const gc
 
 /* ---- GemFilter's filter pass ------------------------------------------------------------------------ */
 
-/* Layers 0..r-1 with one K/V pair for all of them, then layer r's K and last Q. */
-static gc_status filter_run(layer_major *lm, const int32_t *ids, int r, const gc_progress *progress, gc_buffer *k_out,
-                            gc_buffer *q_out, gc_error *err) {
+/* Layers 0..r-1 with one K/V pair for all of them, then layer r's K and row q_row's Q. */
+static gc_status filter_run(layer_major *lm, const int32_t *ids, int r, int q_row, const gc_progress *progress,
+                            gc_buffer *k_out, gc_buffer *q_out, gc_error *err) {
     gc_runtime *rt = gc_ops_runtime(lm->ops);
     const gc_hparams *hp = &lm->m->hp;
     size_t kv_bytes = (size_t)lm->n * (size_t)gc_kv_dim(hp) * 4;
@@ -195,12 +195,12 @@ static gc_status filter_run(layer_major *lm, const int32_t *ids, int r, const gc
     if (st == GC_OK)
         st = gc_buffer_alloc(rt, (size_t)gc_q_dim(hp) * 4, "filter query", q_out, err);
     if (st == GC_OK)
-        st = gc_layer_keys_last_query(lm->ops, lm->m, r, lm->s, lm->x, lm->n, &lm->ids_pos, k_out, q_out, err);
+        st = gc_layer_keys_query(lm->ops, lm->m, r, lm->s, lm->x, lm->n, q_row, &lm->ids_pos, k_out, q_out, err);
     return st;
 }
 
-gc_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids, int n, int filter_layer, int n_ubatch,
-                         const gc_progress *progress, gc_buffer *k_out, gc_buffer *q_out, gc_error *err) {
+gc_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids, int n, int filter_layer, int q_row,
+                         int n_ubatch, const gc_progress *progress, gc_buffer *k_out, gc_buffer *q_out, gc_error *err) {
     gc_runtime *rt = gc_ops_runtime(ops);
     const gc_hparams *hp = &m->hp;
     memset(k_out, 0, sizeof *k_out);
@@ -210,13 +210,15 @@ gc_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids, in
                        hp->n_layers - 1);
     if (n <= 0)
         return gc_fail(err, GC_ERR_INVALID_ARG, "filter pass over %d tokens", n);
+    if (q_row < 0 || q_row >= n)
+        return gc_fail(err, GC_ERR_INVALID_ARG, "filter pass query row %d is outside the %d tokens", q_row, n);
     GC_TRY(gc_check_ids(hp, ids, n, err));
     int ub = n_ubatch > 0 ? n_ubatch : 512;
     gc_scratch s;
     gc_status st = gc_scratch_alloc(rt, hp, ub < n ? ub : n, false, &s, err);
     layer_major lm = {ops, m, &s, n, n, NULL, 0, {0}, {0}, NULL, "filter pass, "};
     if (st == GC_OK)
-        st = filter_run(&lm, ids, filter_layer, progress, k_out, q_out, err);
+        st = filter_run(&lm, ids, filter_layer, q_row, progress, k_out, q_out, err);
     /* Releasing buffers that queued kernels still use is safe: OpenCL defers the deletion until they finish. */
     lm_free(&lm);
     gc_scratch_free(rt, &s);

@@ -49,6 +49,9 @@ typedef struct gc_method_args {
     int budget;             /* resolved k: the caller's, else the model card's */
     int n_ubatch;
     const gc_progress *progress; /* may be NULL */
+    int query_back;         /* GemFilter scores the keys with the query of row n - 1 - query_back and keeps the
+                               rows after it: 0 (the paper's last token), or the length of the model's chat reply
+                               header when the prompt ends with it (generate.c) */
 } gc_method_args;
 
 /* What the KV methods need beyond gc_method_args. */
@@ -158,10 +161,11 @@ size_t gc_seq_kv_bytes(const gc_seq *seq);
 
 /* GemFilter's first pass (METHODS.md, gemfilter, pass 1), the layer-major driver stopped at filter_layer:
  * runs layers 0..filter_layer-1 over ids at positions 0..n-1 with causal attention, layer by layer, then layer
- * filter_layer's RMSNorm, K of all rows and Q of the last row, both post-RoPE. On success *k_out holds
- * f32 (n, kv_dim) and *q_out f32 (q_dim), allocated through the runtime; the caller frees both with
- * gc_buffer_free. No KV is kept, and n may exceed any sequence's context. */
-gc_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids, int n, int filter_layer, int n_ubatch,
-                         const gc_progress *progress, gc_buffer *k_out, gc_buffer *q_out, gc_error *err);
+ * filter_layer's RMSNorm, K of all rows and Q of row q_row (the last, n - 1, unless the method args say
+ * otherwise), both post-RoPE. On success *k_out holds f32 (n, kv_dim) and *q_out f32 (q_dim), allocated
+ * through the runtime; the caller frees both with gc_buffer_free. No KV is kept, and n may exceed any
+ * sequence's context. */
+gc_status gc_filter_pass(gc_ops *ops, const gc_dmodel *m, const int32_t *ids, int n, int filter_layer, int q_row,
+                         int n_ubatch, const gc_progress *progress, gc_buffer *k_out, gc_buffer *q_out, gc_error *err);
 
 #endif

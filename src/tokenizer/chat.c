@@ -254,3 +254,16 @@ gc_status gc_chat_render(gc_chat_family f, const gc_chat_message *m, int n, bool
     *len = b.len;
     return GC_OK;
 }
+
+gc_status gc_chat_reply_header(gc_chat_family f, char **out, size_t *len, gc_error *err) {
+    const gc_chat_message user = {"user", "\x01"}; /* a marker no template writes */
+    char *text;
+    size_t n;
+    GC_TRY(gc_chat_render(f, &user, 1, true, &text, &n, err));
+    const char *mark = strrchr(text, '\x01');
+    size_t tail = mark ? n - (size_t)(mark + 1 - text) : 0;
+    memmove(text, mark ? mark + 1 : text + n, tail + 1);
+    *out = text;
+    *len = tail;
+    return GC_OK;
+}

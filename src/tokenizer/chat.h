@@ -58,4 +58,9 @@ bool gc_chat_detect(const char *template_text, gc_chat_family *out);
 gc_status gc_chat_render(gc_chat_family f, const gc_chat_message *msgs, int n, bool add_assistant, char **out,
                          size_t *len, gc_error *err);
 
+/* What family f writes after the last user message's content when it opens the assistant's turn: the end
+ * of the user turn and the reply header ("<|im_end|>\n<|im_start|>assistant\n" for chatml). *out is malloc'd
+ * and NUL-terminated (*len bytes, possibly 0); the caller frees it. */
+gc_status gc_chat_reply_header(gc_chat_family f, char **out, size_t *len, gc_error *err);
+
 #endif
