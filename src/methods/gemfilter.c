@@ -46,8 +46,14 @@ gc_status gc_gemfilter_select(const gc_method_args *a, gc_selection *sel, gc_err
                                    hp->head_dim, err);
     if (st == GC_OK)
         st = gc_op_pool_avg5(a->ops, &scores, 0, &pooled, 0, n, err);
-    for (int i = 0; st == GC_OK && i < a->query_back; i++) /* the reply header's rows rank first */
-        st = gc_buffer_write(rt, &pooled, (size_t)(n - 1 - i) * 4, &(float){FLT_MAX}, 4, err);
+    if (st == GC_OK && a->query_back > 0) { /* the reply header's rows rank first: one write of them all */
+        float *top = malloc((size_t)a->query_back * sizeof *top);
+        for (int i = 0; top && i < a->query_back; i++)
+            top[i] = FLT_MAX;
+        st = top ? gc_buffer_write(rt, &pooled, (size_t)(n - a->query_back) * 4, top, (size_t)a->query_back * 4, err)
+                 : gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory");
+        free(top);
+    }
     if (st == GC_OK)
         st = gc_op_topk_indices(a->ops, ts, &pooled, 0, &idx, 0, n, k, err);
     if (st == GC_OK) {
