@@ -454,9 +454,11 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
                     GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                            \
                         a[i] = fma((float16)(qr[i][16 * g + e]), wv, a[i]);                                 \
                 }                                                                                           \
-                const float16 mv = vload16(0, &mt[gg][wx * 16]);                                            \
-                GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                \
-                    a[i] = fma((float16)(-sr[i][g].y), mv, a[i]);                                           \
+                if (GC_MIN_##T) { /* the others' m is 0: fma(-t, 0, a) = a */                              \
+                    const float16 mv = vload16(0, &mt[gg][wx * 16]);                                        \
+                    GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                            \
+                        a[i] = fma((float16)(-sr[i][g].y), mv, a[i]);                                       \
+                }                                                                                           \
             }                                                                                               \
             GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                    \
                 acc[i] = a[i];                                                                              \
@@ -464,6 +466,11 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
         const bool add = flags & Q8_ACCUMULATE, has_bias = flags & Q8_BIAS0;                                \
         for (uint i = 0; i < GEMM_TM && i0 + i < n; i++) {                                                  \
             __global float *yr = y + y_off + (ulong)(i0 + i) * rows;                                        \
+            if (j0 + 16 <= rows) { /* the same sums as the scalar tail, 16 at a time */                      \
+                vstore16(acc[i] + (has_bias ? vload16(0, bias + j0) : 0.0f) + (add ? vload16(0, yr + j0) : 0.0f), \
+                         0, yr + j0);                                                                       \
+                continue;                                                                                   \
+            }                                                                                               \
             float v[16];                                                                                    \
             vstore16(acc[i], 0, v);                                                                         \
             for (uint e = 0; e < 16 && j0 + e < rows; e++)                                                  \
