@@ -537,8 +537,16 @@ int main(int argc, char **argv) {
         only = "none";
     }
     size_t n_shapes = ks ? (size_t)atoi(ks) : sizeof shapes / sizeof shapes[0];
-    for (size_t s = 0; s < n_shapes && s < sizeof shapes / sizeof shapes[0] && wanted(only, "gemm"); s++)
+    const char *gms = getenv("GEMM_SHAPES"); /* "rowsxcols,..."; default the shapes above */
+    for (size_t s = 0; !gms && s < n_shapes && s < sizeof shapes / sizeof shapes[0] && wanted(only, "gemm"); s++)
         bench_gemm(ops, n, shapes[s][0], shapes[s][1]);
+    for (const char *c = gms; c && *c && wanted(only, "gemm");) {
+        int rows = 0, cols = 0;
+        if (sscanf(c, "%dx%d", &rows, &cols) == 2 && rows > 0 && cols > 0)
+            bench_gemm(ops, n, rows, cols);
+        c = strchr(c, ',');
+        c = c ? c + 1 : NULL;
+    }
     const char *gs = getenv("GEMV_SHAPES"); /* "rowsxcols,..."; default TinyLlama's FFN shapes */
     for (const char *c = gs ? gs : "5632x2048,2048x5632"; c && *c && wanted(only, "gemv");) {
         int rows = 0, cols = 0;

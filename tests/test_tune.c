@@ -84,7 +84,7 @@ START_TEST(builtin_profiles_load_with_every_key) {
     ck_assert_str_eq(cpu.name, "cpu");
     ck_assert_str_eq(cpu.file, "");
     /* values cl/profiles/{cpu,gpu}.json hold */
-    ck_assert_int_eq(cpu.gemm_tm, 8);
+    ck_assert_int_eq(cpu.gemm_tm, 4);
     ck_assert_int_eq(cpu.gemm_kb, 256);
     ck_assert_int_eq(cpu.attn_rows, 16);
     ck_assert(!cpu.gemm_f32_clblast);
