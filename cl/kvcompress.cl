@@ -26,24 +26,51 @@
  *     H2O's eviction of one row per head: m = the row j < candidates with the lowest s[g, j] (lowest index on
  *     ties), idx (n_heads, rows - 1) = 0 .. m - 1, m + 1 .. rows - 1. Launch: 1-D, global n_heads. */
 
+/* q . k over head_dim values: 16 or 4 lanes where head_dim allows, else one at a time. */
 inline float qk_dot(__global const float *q, __global const float *k, const uint head_dim) {
+    if (head_dim % 16 == 0) {
+        float16 acc = 0.0f;
+        for (uint e = 0; e < head_dim; e += 16)
+            acc = fma(vload16(0, q + e), vload16(0, k + e), acc);
+        return gc_hsum16(acc);
+    }
+    if (head_dim % 4 == 0) {
+        float4 acc = 0.0f;
+        for (uint e = 0; e < head_dim; e += 4)
+            acc = fma(vload4(0, q + e), vload4(0, k + e), acc);
+        return (acc.x + acc.y) + (acc.z + acc.w);
+    }
     float acc = 0.0f;
     for (uint e = 0; e < head_dim; e++)
         acc = mad(q[e], k[e], acc);
     return acc;
 }
 
+#define KVC_BLOCK 8 /* keys (attn_lse) or query rows (attn_colsum) whose exponentials are taken as one vector */
+
+/* The running (max, sum) of a log-sum-exp takes KVC_BLOCK scores at a time: one rescale per block. */
 __kernel void attn_lse_f32_f32(__global const float *q, const ulong q_off, __global const float *k,
                                __global float *lse, const uint q_row0, const uint i_from, const uint nq,
                                const uint n_heads, const uint n_kv_heads, const uint head_dim, const float scale) {
     const uint i = get_global_id(0), h = get_global_id(1);
     if (i >= nq || h >= n_heads || q_row0 + i < i_from)
         return;
-    const uint g = h / (n_heads / n_kv_heads), kv_stride = n_kv_heads * head_dim;
-    __global const float *qi = q + q_off + ((ulong)i * n_heads + h) * head_dim;
+    const uint g = h / (n_heads / n_kv_heads), kv_stride = n_kv_heads * head_dim, n_keys = q_row0 + i + 1;
+    __global const float *qi = q + q_off + ((ulong)i * n_heads + h) * head_dim, *kg = k + g * head_dim;
     float m = -INFINITY, l = 0.0f;
-    for (uint j = 0; j <= q_row0 + i; j++) {
-        const float s = scale * qk_dot(qi, k + (ulong)j * kv_stride + g * head_dim, head_dim);
+    uint j = 0;
+    for (; j + KVC_BLOCK <= n_keys; j += KVC_BLOCK) {
+        float s[KVC_BLOCK];
+        for (uint b = 0; b < KVC_BLOCK; b++)
+            s[b] = scale * qk_dot(qi, kg + (ulong)(j + b) * kv_stride, head_dim);
+        const float8 sv = vload8(0, s);
+        const float4 m4 = fmax(sv.lo, sv.hi);
+        const float m_new = fmax(m, fmax(fmax(m4.x, m4.y), fmax(m4.z, m4.w)));
+        l = l * exp(m - m_new) + gc_hsum8(exp(sv - m_new));
+        m = m_new;
+    }
+    for (; j < n_keys; j++) {
+        const float s = scale * qk_dot(qi, kg + (ulong)j * kv_stride, head_dim);
         const float m_new = fmax(m, s);
         l = l * exp(m - m_new) + exp(s - m_new);
         m = m_new;
@@ -51,6 +78,7 @@ __kernel void attn_lse_f32_f32(__global const float *q, const ulong q_off, __glo
     lse[(ulong)i * n_heads + h] = m + log(l);
 }
 
+/* Work-item (j, g) walks the chunk's query rows that see key j, KVC_BLOCK rows per vector of exponentials. */
 __kernel void attn_colsum_f32_f32(__global const float *q, const ulong q_off, __global const float *k,
                                   __global const float *lse, __global float *s, const uint s_stride,
                                   const uint q_row0, const uint i_from, const uint nq, const uint n_heads,
@@ -58,16 +86,25 @@ __kernel void attn_colsum_f32_f32(__global const float *q, const ulong q_off, __
     const uint j = get_global_id(0), g = get_global_id(1);
     if (j >= q_row0 + nq || g >= n_kv_heads)
         return;
-    const uint group = n_heads / n_kv_heads, first = max(max(j, i_from), q_row0);
-    __global const float *kj = k + ((ulong)j * n_kv_heads + g) * head_dim;
+    const uint group = n_heads / n_kv_heads, first = max(max(j, i_from), q_row0) - q_row0;
+    __global const float *kj = k + ((ulong)j * n_kv_heads + g) * head_dim, *qc = q + q_off;
+    float8 acc8 = 0.0f;
     float acc = 0.0f;
-    for (uint row = first; row < q_row0 + nq; row++) {
-        const uint i = row - q_row0;
-        for (uint h = g * group; h < (g + 1) * group; h++)
-            acc += exp(scale * qk_dot(q + q_off + ((ulong)i * n_heads + h) * head_dim, kj, head_dim) -
+    for (uint h = g * group; h < (g + 1) * group; h++) {
+        uint i = first;
+        for (; i + KVC_BLOCK <= nq; i += KVC_BLOCK) {
+            float d[KVC_BLOCK], ls[KVC_BLOCK];
+            for (uint b = 0; b < KVC_BLOCK; b++) {
+                d[b] = scale * qk_dot(qc + ((ulong)(i + b) * n_heads + h) * head_dim, kj, head_dim);
+                ls[b] = lse[(ulong)(i + b) * n_heads + h];
+            }
+            acc8 += exp(vload8(0, d) - vload8(0, ls));
+        }
+        for (; i < nq; i++)
+            acc += exp(scale * qk_dot(qc + ((ulong)i * n_heads + h) * head_dim, kj, head_dim) -
                        lse[(ulong)i * n_heads + h]);
     }
-    s[(ulong)g * s_stride + j] += acc;
+    s[(ulong)g * s_stride + j] += gc_hsum8(acc8) + acc;
 }
 
 __kernel void pool_max7_f32_f32(__global const float *s, const ulong s_off, __global float *p, const ulong p_off,
