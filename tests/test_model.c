@@ -1052,14 +1052,35 @@ START_TEST(convert_refuses_what_the_target_cannot_hold) {
     ck_assert_int_eq(gc_model_convert(m, "/tmp/never-written", GC_CONVERT_HF, GC_DTYPE_Q8_0, &err), GC_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(err.msg, "q8_0"));
     gc_model_file_close(m);
+}
+END_TEST
+
+/* A qwen2 model's GGUF is arch qwen2 with its biases and HF's RoPE halves, as llama.cpp's qwen2 reads it. */
+START_TEST(convert_qwen2_to_gguf_keeps_biases_and_halves) {
     syn_model s;
     syn_build(&s, "qwen2");
-    char *dir = syn_write(&s, NULL);
-    m = open_ok(dir);
-    ck_assert_int_eq(gc_model_convert(m, "/tmp/never-written.gguf", GC_CONVERT_GGUF, GC_DTYPE_F32, &err),
-                     GC_ERR_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(err.msg, "biases"));
-    gc_model_file_close(m);
+    char *dir = syn_write(&s, NULL), out[4096];
+    snprintf(out, sizeof out, "%s/q.gguf", dir);
+    gc_model_file *orig = open_ok(dir);
+    gc_model_file *g = convert_and_open(dir, out, GC_CONVERT_GGUF, GC_DTYPE_F32);
+    ck_assert_str_eq(g->format, "gguf");
+    ck_assert_str_eq(g->hp.arch, "qwen2");
+    ck_assert(g->hp.qkv_bias);
+    ck_assert_int_eq(g->hp.rope_layout, GC_ROPE_HALF);
+    ck_assert_int_eq(g->hp.n_kv_heads, orig->hp.n_kv_heads);
+    ck_assert_float_eq(g->hp.rope_theta, orig->hp.rope_theta);
+    for (int l = 0; l < s.L; l++) {
+        assert_f16_of(&orig->layers[l].wq, &g->layers[l].wq); /* same rows: no permutation between halves */
+        assert_f16_of(&orig->layers[l].wk, &g->layers[l].wk);
+        assert_f16_of(&orig->layers[l].bq, &g->layers[l].bq);
+        assert_f16_of(&orig->layers[l].bk, &g->layers[l].bk);
+        assert_f16_of(&orig->layers[l].bv, &g->layers[l].bv);
+        char name[32];
+        snprintf(name, sizeof name, "blk.%d.attn_v.bias", l);
+        ck_assert_str_eq(g->layers[l].bv.name, name);
+    }
+    gc_model_file_close(orig);
+    gc_model_file_close(g);
     remove_tree(dir);
     free(dir);
 }
@@ -1382,6 +1403,7 @@ Suite *suite_model(void) {
     tcase_add_test(tc, convert_gguf_f16_and_q8_0_reload_within_rounding);
     tcase_add_test(tc, convert_refuses_what_the_target_cannot_hold);
     tcase_add_test(tc, convert_hf_to_hf_keeps_qwen2_biases_and_phi3_splits);
+    tcase_add_test(tc, convert_qwen2_to_gguf_keeps_biases_and_halves);
     tcase_add_test(tc, gguf_bad_input_is_a_clear_error);
     tcase_add_test(tc, explicit_tokenizer_path_overrides_the_search);
     tcase_add_test(tc, converted_safetensors_truncated_at_each_tensor_is_refused);

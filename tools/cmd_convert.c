@@ -9,8 +9,9 @@ static int usage(void) {
     printf("usage: gemcl convert IN OUT --to hf|gguf [--dtype f32|f16|bf16|q8_0]\n"
            "Converts any model gemcl loads (llama2.c .bin, HF directory, .gguf) to an HF directory\n"
            "(config.json + model.safetensors + the tokenizer file; q/k rows permuted to the HF rotate-half\n"
-           "layout) or to a GGUF file (arch llama, adjacent-pair RoPE layout, tokenizer as metadata when the\n"
-           "source has a llama2.c tokenizer or is a GGUF). 1-D tensors stay f32; default dtype f32.\n");
+           "layout) or to a GGUF file (arch llama with adjacent-pair RoPE, or qwen2 with its q/k/v biases and\n"
+           "the rotate-half layout; tokenizer as metadata when the source has a llama2.c tokenizer or is a\n"
+           "GGUF). 1-D tensors stay f32; default dtype f32.\n");
     return 0;
 }
 

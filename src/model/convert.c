@@ -77,18 +77,30 @@ static gc_status convert_hf(const gc_model_file *m, const char *out, gc_dtype dt
     return s == GC_OK ? copy_tokenizer(m, out, err) : s;
 }
 
+/* The GGUF architecture a model is written as: qwen2 for a model with q/k/v biases (llama.cpp's qwen2 reads
+ * them and rotates HF's halves), else llama (adjacent pairs; mistral and phi3 weights are llama's shapes). */
+static bool gguf_as_qwen2(const gc_hparams *hp) {
+    return hp->qkv_bias;
+}
+
 static void add_hparams(gc_gguf_writer *w, const gc_hparams *hp) {
-    gc_gguf_writer_add_str(w, "general.architecture", "llama", 5);
+    const char *arch = gguf_as_qwen2(hp) ? "qwen2" : "llama";
+    gc_gguf_writer_add_str(w, "general.architecture", arch, strlen(arch));
     const struct { const char *key; uint32_t v; } ints[] = {
-        {"llama.embedding_length", (uint32_t)hp->n_embd}, {"llama.block_count", (uint32_t)hp->n_layers},
-        {"llama.feed_forward_length", (uint32_t)hp->n_ff}, {"llama.attention.head_count", (uint32_t)hp->n_heads},
-        {"llama.attention.head_count_kv", (uint32_t)hp->n_kv_heads}, {"llama.context_length", (uint32_t)hp->ctx_train},
-        {"llama.rope.dimension_count", (uint32_t)hp->head_dim}, {"llama.attention.key_length", (uint32_t)hp->head_dim},
-        {"llama.vocab_size", (uint32_t)hp->vocab_size}};
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        gc_gguf_writer_add_u32(w, ints[i].key, ints[i].v);
-    gc_gguf_writer_add_f32(w, "llama.attention.layer_norm_rms_epsilon", hp->norm_eps);
-    gc_gguf_writer_add_f32(w, "llama.rope.freq_base", hp->rope_theta);
+        {"embedding_length", (uint32_t)hp->n_embd}, {"block_count", (uint32_t)hp->n_layers},
+        {"feed_forward_length", (uint32_t)hp->n_ff}, {"attention.head_count", (uint32_t)hp->n_heads},
+        {"attention.head_count_kv", (uint32_t)hp->n_kv_heads}, {"context_length", (uint32_t)hp->ctx_train},
+        {"rope.dimension_count", (uint32_t)hp->head_dim}, {"attention.key_length", (uint32_t)hp->head_dim},
+        {"vocab_size", (uint32_t)hp->vocab_size}};
+    char key[96];
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        snprintf(key, sizeof key, "%s.%s", arch, ints[i].key);
+        gc_gguf_writer_add_u32(w, key, ints[i].v);
+    }
+    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
+    gc_gguf_writer_add_f32(w, key, hp->norm_eps);
+    snprintf(key, sizeof key, "%s.rope.freq_base", arch);
+    gc_gguf_writer_add_f32(w, key, hp->rope_theta);
 }
 
 /* A llama2.c piece in SentencePiece spelling: ' ' becomes U+2581, and the control pieces "\n<s>\n" and
@@ -227,7 +239,7 @@ gc_status gc_gguf_write_model(const gc_model_file *m, const char *out, const gc_
         add_general(w, m, file_type, quantized);
         s = add_tokenizer(w, m, err);
     }
-    convert_ctx c = {m, plan, GC_ROPE_ADJACENT};
+    convert_ctx c = {m, plan, gguf_as_qwen2(&m->hp) ? GC_ROPE_HALF : GC_ROPE_ADJACENT};
     if (s == GC_OK)
         s = gc_export_write(out, GC_EXPORT_GGUF, w, descs, n, convert_fill, &c, err);
     gc_gguf_writer_free(w);

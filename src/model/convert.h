@@ -8,7 +8,8 @@
 
 typedef enum gc_convert_to {
     GC_CONVERT_HF = 0,   /* directory: config.json + model.safetensors + tokenizer copy; RoPE layout HALF */
-    GC_CONVERT_GGUF = 1, /* one .gguf file, arch llama; RoPE layout ADJACENT; tokenizer as metadata */
+    GC_CONVERT_GGUF = 1, /* one .gguf file, arch llama (adjacent RoPE pairs) or, for a model with q/k/v biases,
+                            qwen2 (HF's halves); tokenizer as metadata */
 } gc_convert_to;
 
 /* Writes src to out in the target format with matrices stored as dtype (1-D tensors stay f32). q and k
@@ -17,7 +18,7 @@ typedef enum gc_convert_to {
  * as tokenizer.ggml.* metadata when the source is a llama2.c tokenizer or a GGUF with a vocabulary. */
 gc_status gc_model_convert(const gc_model_file *src, const char *out, gc_convert_to to, gc_dtype dtype, gc_error *err);
 
-/* Writes src as a GGUF file at out (arch llama, adjacent-pair RoPE layout, the tokenizer as metadata as
+/* Writes src as a GGUF file at out (arch and RoPE layout as GC_CONVERT_GGUF says, the tokenizer as metadata as
  * gc_model_convert says) with the n tensors of plan, each stored as its desc.dtype; general.file_type is
  * file_type (llama.cpp's LLAMA_FTYPE_*), and a GGUF source's other general.* keys are carried over. The
  * one GGUF model writer: convert and quantize both come here. */

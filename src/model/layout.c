@@ -68,8 +68,6 @@ static void add(gc_planned_tensor *t, const gc_hparams *hp, gc_dtype dtype, gc_r
 gc_status gc_layout_plan(const gc_hparams *hp, gc_export_format format, gc_dtype dtype, gc_planned_tensor **out, int *n,
                          gc_error *err) {
     bool gguf = format == GC_EXPORT_GGUF;
-    if (gguf && hp->qkv_bias)
-        return gc_fail(err, GC_ERR_UNSUPPORTED, "GGUF arch llama has no q/k/v biases (a %s model)", hp->arch);
     if (!gguf && gc_dtype_is_quantized(dtype))
         return gc_fail(err, GC_ERR_UNSUPPORTED, "safetensors cannot hold %s (use f32, f16 or bf16)",
                        gc_dtype_name(dtype));
