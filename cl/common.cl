@@ -307,6 +307,14 @@ inline float2 gc_rope_turn(const float x0, const float x1, const float c, const 
     return (float2)(x0 * c - x1 * s, x0 * s + x1 * c);
 }
 
+/* Rows a, b of a GEMV output that work-item pair j computes (matmul.cl, matmul_q8.cl): a RoPE pair of one
+ * head when the output is roped, else two neighbours (b = a when rows is odd and j the last pair). */
+inline uint2 gc_gemv_pair_rows(uint j, uint rows, bool rope, uint head_dim, uint layout) {
+    if (rope)
+        return (uint2)(j / (head_dim / 2) * head_dim) + gc_rope_pair(j % (head_dim / 2), head_dim, layout);
+    return (uint2)(2 * j, min(2 * j + 1, rows - 1));
+}
+
 /* Sum of v over a work-group of n work-items (n a power of two), returned to every work-item. scratch holds
  * n values; it is free again on return. One definition per element type: gc_group_sum (float) and
  * gc_group_sum_u (uint). */

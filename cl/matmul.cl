@@ -128,14 +128,6 @@ inline void gemv_block_f16(gc_row blk, __global const float *const *xr, uint c, 
 #define GEMV_BIAS0 4u      /* flags: output o adds its bias (GEMV_BIAS0 << o) */
 #define GEMV_ROPE0 32u     /* flags: output o's rows are heads of head_dim, rotated by position (GEMV_ROPE0 << o) */
 
-/* Rows a, b of output o that pair j computes: a RoPE pair of one head, else two neighbours (b = a when
- * rows is odd and j the last pair). */
-inline uint2 gemv_pair_rows(uint j, uint rows, bool rope, uint head_dim, uint layout) {
-    if (rope)
-        return (uint2)(j / (head_dim / 2) * head_dim) + gc_rope_pair(j % (head_dim / 2), head_dim, layout);
-    return (uint2)(2 * j, min(2 * j + 1, rows - 1));
-}
-
 /* Each work-item computes a pair of output rows for GEMV_NB rows of x: with GEMV_GLU row j of W0 and of W1;
  * otherwise pair j of the outputs' pairs, ceil(rows_o / 2) per output o, in output order. Epilogue per
  * row: + bias, RoPE, silu-gate, += y, as flags say. */
@@ -157,7 +149,7 @@ inline uint2 gemv_pair_rows(uint j, uint rows, bool rope, uint head_dim, uint la
         const uint jo = glu ? j : j - (o == 0 ? 0 : o == 1 ? p0 : p0 + p1);                                 \
         const uint rows = o == 0 ? rows0 : o == 1 ? rows1 : rows2, i0 = get_global_id(2) * GEMV_NB;         \
         const bool rope = flags & (GEMV_ROPE0 << o);                                                        \
-        const uint2 ab = glu ? (uint2)(j) : gemv_pair_rows(jo, rows, rope, head_dim, layout);               \
+        const uint2 ab = glu ? (uint2)(j) : gc_gemv_pair_rows(jo, rows, rope, head_dim, layout);               \
         __global const uchar *w = o == 0 ? w0 : o == 1 ? w1 : w2;                                           \
         float sa[GEMV_NB], sb[GEMV_NB];                                                                     \
         gemv_dots_##T(w + ab.x * row_bytes, x + x_off, i0, n, cols, lid, scratch[get_local_id(1)], sa);     \

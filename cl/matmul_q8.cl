@@ -40,12 +40,14 @@
  *   quantize_q8_f32(x, x_off, xq, xi, xs, cols, n, kind)
  *     x: f32 (n, cols) at x_off -> xq, xi, xs as above. Launch: 2-D, global (cols / block, n), block 32 or 256.
  *   gemv_q8_<t>(w0, w1, w2, row_bytes, xi, xs, y0, y1, y2, y_off0, y_off1, y_off2, b0, b1, b2,
- *               rows0, rows1, rows2, cols, n, flags)
+ *               rows0, rows1, rows2, cols, n, flags, pos, pos_off, inv_freq, head_dim, layout)
  *     For small n: up to three weights wo: (rows_o, cols) of dtype t sharing the quantized x, each into
  *     yo: f32 (n, rows_o) at y_off_o (rows_o = 0: unused), + bias bo: f32 (rows_o) where flags has
- *     Q8_BIAS0 << o, y += with Q8_ACCUMULATE; with Q8_GLU y0 = silu(x W0^T) * (x W1^T). Launch: 3-D, local
- *     (GEMV_LS, GEMV_RPG, 1), global (GEMV_LS, >= row pairs, ceil(n / GEMV_NB)); a work-item computes two
- *     output rows (two neighbours, or W0 and W1's row j for GLU) for GEMV_NB rows of x.
+ *     Q8_BIAS0 << o, then rotated as rope.cl does (pos: int32 at pos_off, inv_freq: f32 (head_dim / 2),
+ *     layout 0 adjacent, 1 half) where flags has Q8_ROPE0 << o, y += with Q8_ACCUMULATE; with Q8_GLU
+ *     y0 = silu(x W0^T) * (x W1^T). Launch: 3-D, local (GEMV_LS, GEMV_RPG, 1), global (GEMV_LS, >= row
+ *     pairs, ceil(n / GEMV_NB)); a work-item computes two output rows (two neighbours, a RoPE pair of one
+ *     head for a roped output, or W0 and W1's row j for GLU) for GEMV_NB rows of x.
  *   gemm_q8_<t>(w, row_bytes, xq, xs, y, y_off, bias, rows, cols, n, flags)
  *     y = x W^T (+ bias with Q8_BIAS0, += with Q8_ACCUMULATE) for larger n. A work-group stages s q of a
  *     GEMM_KB-column tile of GEMM_BN W rows in local memory (transposed) and their groups' m beside it; each
@@ -82,6 +84,7 @@
 #define Q8_ACCUMULATE 1u /* flags: y += instead of y = */
 #define Q8_GLU 2u        /* flags (GEMV): y0 = silu(x W0^T) * (x W1^T) */
 #define Q8_BIAS0 4u      /* flags: output o adds its bias (Q8_BIAS0 << o) */
+#define Q8_ROPE0 32u     /* flags (GEMV): output o's rows are heads of head_dim, rotated by position (Q8_ROPE0 << o) */
 
 /* v rounded to f16 (nearest even, as F16C's conversion in ggml-cpu) and back; through a ushort, since a
  * half variable needs cl_khr_fp16 while a half pointer does not. */
@@ -361,7 +364,9 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
         __global const char *xi, __global const float2 *xs, __global float *y0, __global float *y1,         \
         __global float *y2, const ulong y_off0, const ulong y_off1, const ulong y_off2,                     \
         __global const float *b0, __global const float *b1, __global const float *b2, const uint rows0,     \
-        const uint rows1, const uint rows2, const uint cols, const uint n, const uint flags) {              \
+        const uint rows1, const uint rows2, const uint cols, const uint n, const uint flags,                \
+        __global const int *pos, const ulong pos_off, __global const float *inv_freq, const uint head_dim,  \
+        const uint layout) {                                                                                \
         __local float scratch[GEMV_RPG][GEMV_LS];                                                           \
         const bool glu = flags & Q8_GLU;                                                                    \
         const uint p0 = (rows0 + 1) / 2, p1 = (rows1 + 1) / 2;                                              \
@@ -370,7 +375,8 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
         const uint o = glu || j < p0 ? 0 : j < p0 + p1 ? 1 : 2;                                             \
         const uint jo = glu ? j : j - (o == 0 ? 0 : o == 1 ? p0 : p0 + p1);                                 \
         const uint rows = o == 0 ? rows0 : o == 1 ? rows1 : rows2, i0 = get_global_id(2) * GEMV_NB;         \
-        const uint2 ab = glu ? (uint2)(j) : (uint2)(2 * jo, min(2 * jo + 1, rows - 1));                     \
+        const bool rope = flags & (Q8_ROPE0 << o);                                                          \
+        const uint2 ab = glu ? (uint2)(j) : gc_gemv_pair_rows(jo, rows, rope, head_dim, layout);            \
         __global const uchar *w = o == 0 ? w0 : o == 1 ? w1 : w2;                                           \
         float sab[2][GEMV_NB];                                                                              \
         q8_dots_##T(w + ab.x * row_bytes, (glu ? w1 : w) + ab.y * row_bytes, xi, xs, i0, n, cols, lid,       \
@@ -386,9 +392,16 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
                 yr[j] = gc_silu(sab[0][b]) * sab[1][b] + (acc ? yr[j] : 0.0f);                              \
                 continue;                                                                                   \
             }                                                                                               \
+            float va = sab[0][b] + (has_bias ? bias[ab.x] : 0.0f), vb = sab[1][b] + (has_bias ? bias[ab.y] : 0.0f); \
+            if (rope) {                                                                                     \
+                float c;                                                                                    \
+                const float s = gc_rope_sincos(pos[pos_off + i0 + b], inv_freq[jo % (head_dim / 2)], &c);   \
+                const float2 v = gc_rope_turn(va, vb, c, s);                                                \
+                va = v.x, vb = v.y;                                                                         \
+            }                                                                                               \
             if (ab.y != ab.x)                                                                               \
-                yr[ab.y] = sab[1][b] + (has_bias ? bias[ab.y] : 0.0f) + (acc ? yr[ab.y] : 0.0f);            \
-            yr[ab.x] = sab[0][b] + (has_bias ? bias[ab.x] : 0.0f) + (acc ? yr[ab.x] : 0.0f);                \
+                yr[ab.y] = vb + (acc ? yr[ab.y] : 0.0f);                                                    \
+            yr[ab.x] = va + (acc ? yr[ab.x] : 0.0f);                                                        \
         }                                                                                                   \
     }
 

@@ -5,7 +5,7 @@
  * x is quantized once per call into two op scratch buffers (quants and per-group scales) and again only when
  * a later output's weight type needs another activation type. Small n runs the GEMV kernel (up to three
  * outputs of one dtype per launch, bias, accumulation and the GLU gate fused); larger n the GEMM kernel, one
- * launch per output. RoPE runs on the outputs afterwards (gc_op_rope). */
+ * launch per output. RoPE is fused into the GEMV's epilogue; after a GEMM it runs on the outputs (gc_op_rope). */
 #include <stdio.h>
 
 #include "ops/ops_internal.h"
@@ -13,6 +13,7 @@
 #define Q8_ACCUMULATE 1u /* the kernels' flags (cl/matmul_q8.cl) */
 #define Q8_GLU 2u
 #define Q8_BIAS0 4u
+#define Q8_ROPE0 32u
 
 /* The activation types of cl/matmul_q8.cl (ggml's vec_dot_type of each weight type). */
 typedef enum q8_kind { Q8_KIND_0 = 0, Q8_KIND_1 = 1, Q8_KIND_K = 2, Q8_KIND_NONE = 3 } q8_kind;
@@ -110,9 +111,10 @@ static gc_status q8_entry(gc_ops *ops, const char *kind, gc_dtype dtype, int nb,
     return gc_matmul_kernel(ops, "matmul_q8", entry, dtype, nb, k, err);
 }
 
-/* One GEMV launch over outs[0..n_outs-1] (one dtype), or with Q8_GLU gate outs[0] and up outs[1]. */
-static gc_status gemv(gc_ops *ops, const q8_act *act, const gc_matmul_out *outs, int n_outs, cl_uint flags, int n,
-                      gc_error *err) {
+/* One GEMV launch over outs[0..n_outs-1] (one dtype; those with rope set rotated by rope), or with Q8_GLU
+ * gate outs[0] and up outs[1]. */
+static gc_status gemv(gc_ops *ops, const q8_act *act, const gc_matmul_out *outs, int n_outs,
+                      const gc_matmul_rope *rope, cl_uint flags, int n, gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
     const gc_dweight *w0 = outs[0].w;
     const int nb = gc_gemv_nb(p, n);
@@ -120,16 +122,19 @@ static gc_status gemv(gc_ops *ops, const q8_act *act, const gc_matmul_out *outs,
     cl_kernel k;
     GC_TRY(q8_entry(ops, "gemv", w0->dtype, nb, &k, entry, sizeof entry, err));
     gc_gemv_slots sl;
-    gc_gemv_slots_fill(outs, n_outs, act->xs->mem, Q8_BIAS0, 0u, &flags, &sl); /* RoPE runs after (rope0 0) */
+    gc_gemv_slots_fill(outs, n_outs, act->xs->mem, Q8_BIAS0, Q8_ROPE0, &flags, &sl);
     size_t pairs = flags & Q8_GLU ? sl.rows[0] : sl.pairs;
-    cl_ulong row_bytes = gc_dtype_row_bytes(w0->dtype, w0->cols);
-    cl_uint cols = (cl_uint)w0->cols, nn = (cl_uint)n;
+    cl_mem pos = rope ? rope->pos->mem : act->xs->mem, inv_freq = rope ? rope->inv_freq->mem : act->xs->mem;
+    cl_ulong row_bytes = gc_dtype_row_bytes(w0->dtype, w0->cols), pos_off = rope ? rope->pos_off : 0;
+    cl_uint cols = (cl_uint)w0->cols, nn = (cl_uint)n, hd = rope ? (cl_uint)rope->head_dim : 2u,
+            layout = rope ? (cl_uint)rope->layout : 0u;
     gc_karg args[] = {GC_KARG(sl.w[0]),    GC_KARG(sl.w[1]),    GC_KARG(sl.w[2]),     GC_KARG(row_bytes),
                       GC_KMEM(act->xi),    GC_KMEM(act->xs),    GC_KARG(sl.y[0]),     GC_KARG(sl.y[1]),
                       GC_KARG(sl.y[2]),    GC_KARG(sl.y_off[0]), GC_KARG(sl.y_off[1]), GC_KARG(sl.y_off[2]),
                       GC_KARG(sl.b[0]),    GC_KARG(sl.b[1]),    GC_KARG(sl.b[2]),     GC_KARG(sl.rows[0]),
                       GC_KARG(sl.rows[1]), GC_KARG(sl.rows[2]), GC_KARG(cols),        GC_KARG(nn),
-                      GC_KARG(flags)};
+                      GC_KARG(flags),      GC_KARG(pos),        GC_KARG(pos_off),     GC_KARG(inv_freq),
+                      GC_KARG(hd),         GC_KARG(layout)};
     GC_TRY(gc_ops_set_args(k, args, (int)(sizeof args / sizeof args[0]), entry, err));
     return gc_gemv_launch(ops, k, pairs, n, nb, entry, err);
 }
@@ -155,13 +160,18 @@ static gc_status gemm(gc_ops *ops, const q8_act *act, const gc_matmul_out *out, 
     return gc_ops_launch_2d(ops, k, global, local, entry, err);
 }
 
-/* outs[0..n_outs-1] of one dtype: one GEMV launch for small n, else one GEMM per output. */
-static gc_status products(gc_ops *ops, const q8_act *act, const gc_matmul_out *outs, int n_outs, bool accumulate, int n,
-                          gc_error *err) {
+/* outs[0..n_outs-1] of one dtype: one GEMV launch for small n (RoPE fused), else one GEMM per output and
+ * gc_op_rope on those with rope set. */
+static gc_status products(gc_ops *ops, const q8_act *act, const gc_matmul_out *outs, int n_outs,
+                          const gc_matmul_rope *rope, bool accumulate, int n, gc_error *err) {
     if (n <= gc_ops_get_profile(ops)->gemv_max_n)
-        return gemv(ops, act, outs, n_outs, accumulate ? Q8_ACCUMULATE : 0u, n, err);
-    for (int o = 0; o < n_outs; o++)
+        return gemv(ops, act, outs, n_outs, rope, accumulate ? Q8_ACCUMULATE : 0u, n, err);
+    for (int o = 0; o < n_outs; o++) {
         GC_TRY(gemm(ops, act, &outs[o], accumulate, n, err));
+        if (outs[o].rope)
+            GC_TRY(gc_op_rope(ops, outs[o].y, outs[o].y_off, rope->pos, rope->pos_off, rope->inv_freq, n,
+                              outs[o].w->rows / rope->head_dim, rope->head_dim, rope->layout, err));
+    }
     return GC_OK;
 }
 
@@ -173,12 +183,8 @@ gc_status gc_matmul_q8_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, cons
         for (k = 1; o + k < n_outs && outs[o + k].w->dtype == outs[o].w->dtype; k++)
             ;
         GC_TRY(quantize(ops, x, x_off, cols, n, outs[o].w->dtype, &act, err));
-        GC_TRY(products(ops, &act, outs + o, k, accumulate, n, err));
+        GC_TRY(products(ops, &act, outs + o, k, rope, accumulate, n, err));
     }
-    for (int o = 0; o < n_outs; o++)
-        if (outs[o].rope)
-            GC_TRY(gc_op_rope(ops, outs[o].y, outs[o].y_off, rope->pos, rope->pos_off, rope->inv_freq, n,
-                              outs[o].w->rows / rope->head_dim, rope->head_dim, rope->layout, err));
     return GC_OK;
 }
 
@@ -188,10 +194,10 @@ gc_status gc_matmul_q8_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const 
     const gc_dweight *gate = gate_up[0].w, *up = gate_up[1].w;
     GC_TRY(quantize(ops, x, x_off, gate->cols, n, gate->dtype, &act, err));
     if (n <= gc_ops_get_profile(ops)->gemv_max_n && gate->dtype == up->dtype)
-        return gemv(ops, &act, gate_up, 2, Q8_GLU, n, err);
-    GC_TRY(products(ops, &act, &gate_up[0], 1, false, n, err));
+        return gemv(ops, &act, gate_up, 2, NULL, Q8_GLU, n, err);
+    GC_TRY(products(ops, &act, &gate_up[0], 1, NULL, false, n, err));
     GC_TRY(quantize(ops, x, x_off, up->cols, n, up->dtype, &act, err));
-    GC_TRY(products(ops, &act, &gate_up[1], 1, false, n, err));
+    GC_TRY(products(ops, &act, &gate_up[1], 1, NULL, false, n, err));
     return gc_op_swiglu(ops, gate_up[0].y, gate_up[0].y_off, gate_up[1].y, gate_up[1].y_off, gate_up[0].y,
                         gate_up[0].y_off, (size_t)n * gate->rows, err);
 }
