@@ -78,8 +78,10 @@ START_TEST(h2o_column_sums_equal_c_reference) {
     gc_ops *ops;
     gc_error err;
     ck_assert_int_eq(gc_ops_create(rt, &ops, &err), GC_OK);
-    const int sizes[][5] = {{37, 8, 4, 8, 16}, {64, 4, 4, 16, 64}, {129, 6, 2, 12, 50}}; /* n, H, G, d, chunk */
-    for (int t = 0; t < 3; t++) {
+    /* n, H, G, d, chunk: head sizes for the kernels' 4-lane (8, 12), 16-lane (16, 64) and scalar (6) dots */
+    const int sizes[][5] = {{37, 8, 4, 8, 16}, {64, 4, 4, 16, 64}, {129, 6, 2, 12, 50}, {45, 4, 2, 6, 20},
+                            {70, 4, 2, 64, 32}};
+    for (int t = 0; t < 5; t++) {
         int n = sizes[t][0], H = sizes[t][1], G = sizes[t][2], d = sizes[t][3], chunk = sizes[t][4];
         float *q = malloc((size_t)n * H * d * 4), *k = malloc((size_t)n * G * d * 4), *got = malloc((size_t)G * n * 4);
         double *want = malloc((size_t)G * n * sizeof *want);
