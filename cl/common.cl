@@ -315,6 +315,13 @@ inline uint2 gc_gemv_pair_rows(uint j, uint rows, bool rope, uint head_dim, uint
     return (uint2)(2 * j, min(2 * j + 1, rows - 1));
 }
 
+/* Values a, b of GEMV pair j of a roped output, turned for position pos (the GEMVs' epilogue). */
+inline float2 gc_gemv_rope(float a, float b, int pos, __global const float *inv_freq, uint j, uint head_dim) {
+    float c;
+    const float s = gc_rope_sincos(pos, inv_freq[j % (head_dim / 2)], &c);
+    return gc_rope_turn(a, b, c, s);
+}
+
 /* Sum of v over a work-group of n work-items (n a power of two), returned to every work-item. scratch holds
  * n values; it is free again on return. One definition per element type: gc_group_sum (float) and
  * gc_group_sum_u (uint). */

@@ -168,9 +168,7 @@ inline void gemv_block_f16(gc_row blk, __global const float *const *xr, uint c, 
                 continue;                                                                                   \
             }                                                                                               \
             if (rope) {                                                                                     \
-                float c;                                                                                    \
-                const float s = gc_rope_sincos(pos[pos_off + i0 + b], inv_freq[jo % (head_dim / 2)], &c);   \
-                const float2 v = gc_rope_turn(va, vb, c, s);                                                \
+                const float2 v = gc_gemv_rope(va, vb, pos[pos_off + i0 + b], inv_freq, jo, head_dim);      \
                 va = v.x, vb = v.y;                                                                         \
             }                                                                                               \
             if (ab.y != ab.x)                                                                               \

@@ -394,9 +394,7 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
             }                                                                                               \
             float va = sab[0][b] + (has_bias ? bias[ab.x] : 0.0f), vb = sab[1][b] + (has_bias ? bias[ab.y] : 0.0f); \
             if (rope) {                                                                                     \
-                float c;                                                                                    \
-                const float s = gc_rope_sincos(pos[pos_off + i0 + b], inv_freq[jo % (head_dim / 2)], &c);   \
-                const float2 v = gc_rope_turn(va, vb, c, s);                                                \
+                const float2 v = gc_gemv_rope(va, vb, pos[pos_off + i0 + b], inv_freq, jo, head_dim);      \
                 va = v.x, vb = v.y;                                                                         \
             }                                                                                               \
             if (ab.y != ab.x)                                                                               \
