@@ -307,6 +307,12 @@ inline float2 gc_rope_turn(const float x0, const float x1, const float c, const 
     return (float2)(x0 * c - x1 * s, x0 * s + x1 * c);
 }
 
+/* The flags of matmul.cl's and matmul_q8.cl's GEMV and GEMM kernels (src/ops/ops_internal.h has the same). */
+#define GC_MM_ACCUMULATE 1u /* y += instead of y = */
+#define GC_MM_GLU 2u        /* GEMV: y0 = silu(x W0^T) * (x W1^T) (rows0 == rows1; output 1 unused) */
+#define GC_MM_BIAS0 4u      /* output o adds its bias (GC_MM_BIAS0 << o) */
+#define GC_MM_ROPE0 32u     /* GEMV: output o's rows are heads of head_dim, rotated by position (GC_MM_ROPE0 << o) */
+
 /* Rows a, b of a GEMV output that work-item pair j computes (matmul.cl, matmul_q8.cl): a RoPE pair of one
  * head when the output is roped, else two neighbours (b = a when rows is odd and j the last pair). */
 inline uint2 gc_gemv_pair_rows(uint j, uint rows, bool rope, uint head_dim, uint layout) {

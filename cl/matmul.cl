@@ -7,14 +7,14 @@
  *                rows0, rows1, rows2, cols, n, flags, pos, pos_off, inv_freq, head_dim, layout)
  *     For small n (decode): up to three weights wo: (rows_o, cols) sharing x: f32 (n, cols), each into its
  *     yo: f32 (n, rows_o); unused outputs have rows_o = 0. flags add per output the bias bo: f32 (rows_o)
- *     (GEMV_BIAS0 << o) and RoPE at positions pos: int32 (n) with inv_freq: f32 (head_dim / 2) (GEMV_ROPE0
- *     << o), and for all y += instead of y = (GEMV_ACCUMULATE). With GEMV_GLU, y0 = silu(x W0^T) * (x W1^T)
+ *     (GC_MM_BIAS0 << o) and RoPE at positions pos: int32 (n) with inv_freq: f32 (head_dim / 2) (GC_MM_ROPE0
+ *     << o), and for all y += instead of y = (GC_MM_ACCUMULATE). With GC_MM_GLU, y0 = silu(x W0^T) * (x W1^T)
  *     (W0, W1 (rows0, cols)). One launch for a layer's q, k and v with their RoPE, or its gate and up.
  *     Launch: 3-D, local (GEMV_LS, GEMV_RPG, 1), global (GEMV_LS, >= row pairs, ceil(n / GEMV_NB)):
  *     each work-item computes a pair of output rows (GEMV_LS work-items share a pair, each summing a strided
  *     part, then a local sum) for GEMV_NB rows of x.
  *   gemm_<t>_f32(w, row_bytes, x, x_off, y, y_off, rows, cols, n, flags)
- *     y = x W^T (+= with GEMV_ACCUMULATE) for larger n. A work-group stages a GEMM_KB-column tile of GEMM_BN
+ *     y = x W^T (+= with GC_MM_ACCUMULATE) for larger n. A work-group stages a GEMM_KB-column tile of GEMM_BN
  *     W rows in local memory, transposed and converted to f32; each work-item then accumulates a GEMM_TM x 16
  *     block of y as outer products (x scalar broadcast times a float16 row of the tile), so PoCL gets
  *     explicit 16-wide FMAs.
@@ -123,12 +123,7 @@ inline void gemv_block_f16(gc_row blk, __global const float *const *xr, uint c, 
         }                                                                                                   \
     }
 
-#define GEMV_ACCUMULATE 1u /* flags (GEMV and GEMM): y += instead of y = */
-#define GEMV_GLU 2u        /* flags: y0 = silu(x W0^T) * (x W1^T) (rows0 == rows1; output 1 unused) */
-#define GEMV_BIAS0 4u      /* flags: output o adds its bias (GEMV_BIAS0 << o) */
-#define GEMV_ROPE0 32u     /* flags: output o's rows are heads of head_dim, rotated by position (GEMV_ROPE0 << o) */
-
-/* Each work-item computes a pair of output rows for GEMV_NB rows of x: with GEMV_GLU row j of W0 and of W1;
+/* Each work-item computes a pair of output rows for GEMV_NB rows of x: with GC_MM_GLU row j of W0 and of W1;
  * otherwise pair j of the outputs' pairs, ceil(rows_o / 2) per output o, in output order. Epilogue per
  * row: + bias, RoPE, silu-gate, += y, as flags say. */
 #define GEMV(T)                                                                                             \
@@ -141,14 +136,14 @@ inline void gemv_block_f16(gc_row blk, __global const float *const *xr, uint c, 
         __global const int *pos, const ulong pos_off, __global const float *inv_freq, const uint head_dim,  \
         const uint layout) {                                                                                \
         __local float scratch[GEMV_RPG][GEMV_LS];                                                           \
-        const bool glu = flags & GEMV_GLU;                                                                  \
+        const bool glu = flags & GC_MM_GLU;                                                                 \
         const uint p0 = (rows0 + 1) / 2, p1 = (rows1 + 1) / 2;                                              \
         const uint pairs = glu ? rows0 : p0 + p1 + (rows2 + 1) / 2;                                         \
         const uint lid = get_local_id(0), g = get_global_id(1), j = min(g, pairs - 1);                      \
         const uint o = glu || j < p0 ? 0 : j < p0 + p1 ? 1 : 2;                                             \
         const uint jo = glu ? j : j - (o == 0 ? 0 : o == 1 ? p0 : p0 + p1);                                 \
         const uint rows = o == 0 ? rows0 : o == 1 ? rows1 : rows2, i0 = get_global_id(2) * GEMV_NB;         \
-        const bool rope = flags & (GEMV_ROPE0 << o);                                                        \
+        const bool rope = flags & (GC_MM_ROPE0 << o);                                                       \
         const uint2 ab = glu ? (uint2)(j) : gc_gemv_pair_rows(jo, rows, rope, head_dim, layout);               \
         __global const uchar *w = o == 0 ? w0 : o == 1 ? w1 : w2;                                           \
         float sa[GEMV_NB], sb[GEMV_NB];                                                                     \
@@ -159,7 +154,7 @@ inline void gemv_block_f16(gc_row blk, __global const float *const *xr, uint c, 
             return;                                                                                         \
         __global float *y = o == 0 ? y0 + y_off0 : o == 1 ? y1 + y_off1 : y2 + y_off2;                      \
         __global const float *bias = o == 0 ? b0 : o == 1 ? b1 : b2;                                        \
-        const bool has_bias = flags & (GEMV_BIAS0 << o), acc = flags & GEMV_ACCUMULATE;                     \
+        const bool has_bias = flags & (GC_MM_BIAS0 << o), acc = flags & GC_MM_ACCUMULATE;                   \
         for (uint b = 0; b < GEMV_NB && i0 + b < n; b++) {                                                  \
             __global float *yr = y + (ulong)(i0 + b) * rows;                                                \
             float va = sa[b] + (has_bias ? bias[ab.x] : 0.0f), vb = sb[b] + (has_bias ? bias[ab.y] : 0.0f); \
@@ -234,12 +229,12 @@ inline void gemv_block_f16(gc_row blk, __global const float *const *xr, uint c, 
         for (uint i = 0; i < GEMM_TM && i0 + i < n; i++) {                                                  \
             __global float *yr = y + y_off + (ulong)(i0 + i) * rows;                                        \
             if (j0 + 16 <= rows) {                                                                          \
-                vstore16(acc[i] + (flags & GEMV_ACCUMULATE ? vload16(0, yr + j0) : 0.0f), 0, yr + j0);      \
+                vstore16(acc[i] + (flags & GC_MM_ACCUMULATE ? vload16(0, yr + j0) : 0.0f), 0, yr + j0);     \
             } else {                                                                                        \
                 float v[16];                                                                                \
                 vstore16(acc[i], 0, v);                                                                     \
                 for (uint e = 0; e < 16 && j0 + e < rows; e++)                                              \
-                    yr[j0 + e] = v[e] + (flags & GEMV_ACCUMULATE ? yr[j0 + e] : 0.0f);                      \
+                    yr[j0 + e] = v[e] + (flags & GC_MM_ACCUMULATE ? yr[j0 + e] : 0.0f);                     \
             }                                                                                               \
         }                                                                                                   \
     }

@@ -43,13 +43,13 @@
  *               rows0, rows1, rows2, cols, n, flags, pos, pos_off, inv_freq, head_dim, layout)
  *     For small n: up to three weights wo: (rows_o, cols) of dtype t sharing the quantized x, each into
  *     yo: f32 (n, rows_o) at y_off_o (rows_o = 0: unused), + bias bo: f32 (rows_o) where flags has
- *     Q8_BIAS0 << o, then rotated as rope.cl does (pos: int32 at pos_off, inv_freq: f32 (head_dim / 2),
- *     layout 0 adjacent, 1 half) where flags has Q8_ROPE0 << o, y += with Q8_ACCUMULATE; with Q8_GLU
+ *     GC_MM_BIAS0 << o, then rotated as rope.cl does (pos: int32 at pos_off, inv_freq: f32 (head_dim / 2),
+ *     layout 0 adjacent, 1 half) where flags has GC_MM_ROPE0 << o, y += with GC_MM_ACCUMULATE; with GC_MM_GLU
  *     y0 = silu(x W0^T) * (x W1^T). Launch: 3-D, local (GEMV_LS, GEMV_RPG, 1), global (GEMV_LS, >= row
  *     pairs, ceil(n / GEMV_NB)); a work-item computes two output rows (two neighbours, a RoPE pair of one
  *     head for a roped output, or W0 and W1's row j for GLU) for GEMV_NB rows of x.
  *   gemm_q8_<t>(w, row_bytes, xq, xs, y, y_off, bias, rows, cols, n, flags)
- *     y = x W^T (+ bias with Q8_BIAS0, += with Q8_ACCUMULATE) for larger n. A work-group stages s q of a
+ *     y = x W^T (+ bias with GC_MM_BIAS0, += with GC_MM_ACCUMULATE) for larger n. A work-group stages s q of a
  *     GEMM_KB-column tile of GEMM_BN W rows in local memory (transposed) and their groups' m beside it; each
  *     work-item accumulates a GEMM_TM x 16 block of y from xq and subtracts m t per group.
  *     Launch: as matmul.cl's gemm. */
@@ -80,11 +80,6 @@
 #define Q8_KIND_0 0u
 #define Q8_KIND_1 1u
 #define Q8_KIND_K 2u
-
-#define Q8_ACCUMULATE 1u /* flags: y += instead of y = */
-#define Q8_GLU 2u        /* flags (GEMV): y0 = silu(x W0^T) * (x W1^T) */
-#define Q8_BIAS0 4u      /* flags: output o adds its bias (Q8_BIAS0 << o) */
-#define Q8_ROPE0 32u     /* flags (GEMV): output o's rows are heads of head_dim, rotated by position (Q8_ROPE0 << o) */
 
 /* v rounded to f16 (nearest even, as F16C's conversion in ggml-cpu) and back; through a ushort, since a
  * half variable needs cl_khr_fp16 while a half pointer does not. */
@@ -368,14 +363,14 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
         __global const int *pos, const ulong pos_off, __global const float *inv_freq, const uint head_dim,  \
         const uint layout) {                                                                                \
         __local float scratch[GEMV_RPG][GEMV_LS];                                                           \
-        const bool glu = flags & Q8_GLU;                                                                    \
+        const bool glu = flags & GC_MM_GLU;                                                                 \
         const uint p0 = (rows0 + 1) / 2, p1 = (rows1 + 1) / 2;                                              \
         const uint pairs = glu ? rows0 : p0 + p1 + (rows2 + 1) / 2;                                         \
         const uint lid = get_local_id(0), g = get_global_id(1), j = min(g, pairs - 1);                      \
         const uint o = glu || j < p0 ? 0 : j < p0 + p1 ? 1 : 2;                                             \
         const uint jo = glu ? j : j - (o == 0 ? 0 : o == 1 ? p0 : p0 + p1);                                 \
         const uint rows = o == 0 ? rows0 : o == 1 ? rows1 : rows2, i0 = get_global_id(2) * GEMV_NB;         \
-        const bool rope = flags & (Q8_ROPE0 << o);                                                          \
+        const bool rope = flags & (GC_MM_ROPE0 << o);                                                       \
         const uint2 ab = glu ? (uint2)(j) : gc_gemv_pair_rows(jo, rows, rope, head_dim, layout);            \
         __global const uchar *w = o == 0 ? w0 : o == 1 ? w1 : w2;                                           \
         float sab[2][GEMV_NB];                                                                              \
@@ -385,7 +380,7 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
             return;                                                                                         \
         __global float *y = o == 0 ? y0 + y_off0 : o == 1 ? y1 + y_off1 : y2 + y_off2;                      \
         __global const float *bias = o == 0 ? b0 : o == 1 ? b1 : b2;                                        \
-        const bool has_bias = flags & (Q8_BIAS0 << o), acc = flags & Q8_ACCUMULATE;                        \
+        const bool has_bias = flags & (GC_MM_BIAS0 << o), acc = flags & GC_MM_ACCUMULATE;                   \
         for (uint b = 0; b < GEMV_NB && i0 + b < n; b++) {                                                  \
             __global float *yr = y + (ulong)(i0 + b) * rows;                                                \
             if (glu) {                                                                                      \
@@ -474,7 +469,7 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
             GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                    \
                 acc[i] = a[i];                                                                              \
         }                                                                                                   \
-        const bool add = flags & Q8_ACCUMULATE, has_bias = flags & Q8_BIAS0;                                \
+        const bool add = flags & GC_MM_ACCUMULATE, has_bias = flags & GC_MM_BIAS0;                          \
         for (uint i = 0; i < GEMM_TM && i0 + i < n; i++) {                                                  \
             __global float *yr = y + y_off + (ulong)(i0 + i) * rows;                                        \
             if (j0 + 16 <= rows) { /* the same sums as the scalar tail, 16 at a time */                      \

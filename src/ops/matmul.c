@@ -12,11 +12,6 @@
 
 #include "ops/ops_internal.h"
 
-#define GEMV_ACCUMULATE 1u /* the kernels' flags (cl/matmul.cl) */
-#define GEMV_GLU 2u
-#define GEMV_BIAS0 4u
-#define GEMV_ROPE0 32u
-
 gc_status gc_matmul_kernel(gc_ops *ops, const char *family, const char *entry, gc_dtype dtype, int nb, cl_kernel *k,
                            gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
@@ -45,54 +40,61 @@ int gc_gemv_nb(const gc_ops_profile *p, int n) {
     return n == 1 ? 1 : p->gemv_rows_x;
 }
 
-/* One gemv launch: outs[0..n_outs-1] (sharing cols and dtype), or with GEMV_GLU in flags the gate outs[0]
+/* One gemv launch: outs[0..n_outs-1] (sharing cols and dtype), or with GC_MM_GLU in flags the gate outs[0]
  * and up outs[1] into outs[0].y. */
 static gc_status gemv(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
                       const gc_matmul_rope *rope, cl_uint flags, int n, gc_error *err) {
-    const gc_ops_profile *p = gc_ops_get_profile(ops);
     char entry[32];
     cl_kernel k;
-    const gc_dweight *w0 = outs[0].w;
-    int nb = gc_gemv_nb(p, n);
-    GC_TRY(matmul_entry(ops, "gemv", w0->dtype, nb, &k, entry, sizeof entry, err));
-    gc_gemv_slots sl;
-    gc_gemv_slots_fill(outs, n_outs, x->mem, GEMV_BIAS0, GEMV_ROPE0, &flags, &sl);
-    size_t pairs = flags & GEMV_GLU ? sl.rows[0] : sl.pairs;
-    cl_mem pos = rope ? rope->pos->mem : x->mem, inv_freq = rope ? rope->inv_freq->mem : x->mem;
-    cl_ulong row_bytes = gc_dtype_row_bytes(w0->dtype, w0->cols), xo = x_off, pos_off = rope ? rope->pos_off : 0;
-    cl_uint cols = (cl_uint)w0->cols, nn = (cl_uint)n, hd = rope ? (cl_uint)rope->head_dim : 2u,
-            layout = rope ? (cl_uint)rope->layout : 0u;
-    gc_karg args[] = {GC_KARG(sl.w[0]),     GC_KARG(sl.w[1]),     GC_KARG(sl.w[2]),     GC_KARG(row_bytes),
-                      GC_KMEM(x),           GC_KARG(xo),          GC_KARG(sl.y[0]),     GC_KARG(sl.y[1]),
-                      GC_KARG(sl.y[2]),     GC_KARG(sl.y_off[0]), GC_KARG(sl.y_off[1]), GC_KARG(sl.y_off[2]),
-                      GC_KARG(sl.b[0]),     GC_KARG(sl.b[1]),     GC_KARG(sl.b[2]),     GC_KARG(sl.rows[0]),
-                      GC_KARG(sl.rows[1]),  GC_KARG(sl.rows[2]),  GC_KARG(cols),        GC_KARG(nn),
-                      GC_KARG(flags),       GC_KARG(pos),         GC_KARG(pos_off),     GC_KARG(inv_freq),
-                      GC_KARG(hd),          GC_KARG(layout)};
-    GC_TRY(gc_ops_set_args(k, args, (int)(sizeof args / sizeof args[0]), entry, err));
-    return gc_gemv_launch(ops, k, pairs, n, nb, entry, err);
+    cl_ulong xo = x_off;
+    GC_TRY(matmul_entry(ops, "gemv", outs[0].w->dtype, gc_gemv_nb(gc_ops_get_profile(ops), n), &k, entry,
+                        sizeof entry, err));
+    return gc_gemv_run(ops, k, entry, GC_KMEM(x), GC_KARG(xo), x->mem, outs, n_outs, rope, flags, n, err);
 }
 
-void gc_gemv_slots_fill(const gc_matmul_out *outs, int n_outs, cl_mem no_bias, cl_uint bias0, cl_uint rope0,
-                        cl_uint *flags, gc_gemv_slots *s) {
-    s->pairs = 0;
+gc_status gc_gemv_run(gc_ops *ops, cl_kernel k, const char *entry, gc_karg x0, gc_karg x1, cl_mem any,
+                      const gc_matmul_out *outs, int n_outs, const gc_matmul_rope *rope, cl_uint flags, int n,
+                      gc_error *err) {
+    const gc_ops_profile *p = gc_ops_get_profile(ops);
+    cl_mem w[GC_MATMUL_MAX_OUTS], y[GC_MATMUL_MAX_OUTS], b[GC_MATMUL_MAX_OUTS];
+    cl_ulong y_off[GC_MATMUL_MAX_OUTS];
+    cl_uint rows[GC_MATMUL_MAX_OUTS];
+    size_t pairs = 0;
     for (int o = 0; o < GC_MATMUL_MAX_OUTS; o++) {
         const gc_matmul_out *out = &outs[o < n_outs ? o : 0];
-        s->w[o] = out->w->buf.mem;
-        s->y[o] = out->y->mem;
-        s->y_off[o] = out->y_off;
-        s->b[o] = out->bias ? out->bias->mem : no_bias; /* any valid buffer where the flags say "no bias" */
-        s->rows[o] = o < n_outs ? (cl_uint)out->w->rows : 0u;
-        *flags |= (o < n_outs && out->bias ? bias0 << o : 0u) | (o < n_outs && out->rope ? rope0 << o : 0u);
-        s->pairs += (s->rows[o] + 1) / 2;
+        w[o] = out->w->buf.mem;
+        y[o] = out->y->mem;
+        y_off[o] = out->y_off;
+        b[o] = out->bias ? out->bias->mem : any;
+        rows[o] = o < n_outs ? (cl_uint)out->w->rows : 0u;
+        flags |= (o < n_outs && out->bias ? GC_MM_BIAS0 << o : 0u) | (o < n_outs && out->rope ? GC_MM_ROPE0 << o : 0u);
+        pairs += (rows[o] + 1) / 2;
     }
-}
-
-gc_status gc_gemv_launch(gc_ops *ops, cl_kernel k, size_t pairs, int n, int nb, const char *entry, gc_error *err) {
-    const gc_ops_profile *p = gc_ops_get_profile(ops);
+    if (flags & GC_MM_GLU)
+        pairs = rows[0];
+    cl_mem pos = rope ? rope->pos->mem : any, inv_freq = rope ? rope->inv_freq->mem : any;
+    cl_ulong row_bytes = gc_dtype_row_bytes(outs[0].w->dtype, outs[0].w->cols), pos_off = rope ? rope->pos_off : 0;
+    cl_uint cols = (cl_uint)outs[0].w->cols, nn = (cl_uint)n, hd = rope ? (cl_uint)rope->head_dim : 2u,
+            layout = rope ? (cl_uint)rope->layout : 0u;
+    gc_karg args[] = {GC_KARG(w[0]),     GC_KARG(w[1]),     GC_KARG(w[2]),     GC_KARG(row_bytes), x0,
+                      x1,                GC_KARG(y[0]),     GC_KARG(y[1]),     GC_KARG(y[2]),      GC_KARG(y_off[0]),
+                      GC_KARG(y_off[1]), GC_KARG(y_off[2]), GC_KARG(b[0]),     GC_KARG(b[1]),      GC_KARG(b[2]),
+                      GC_KARG(rows[0]),  GC_KARG(rows[1]),  GC_KARG(rows[2]),  GC_KARG(cols),      GC_KARG(nn),
+                      GC_KARG(flags),    GC_KARG(pos),      GC_KARG(pos_off),  GC_KARG(inv_freq),  GC_KARG(hd),
+                      GC_KARG(layout)};
+    GC_TRY(gc_ops_set_args(k, args, (int)(sizeof args / sizeof args[0]), entry, err));
+    int nb = gc_gemv_nb(p, n);
     size_t global[3] = {(size_t)p->gemv_local, pairs, ((size_t)n + nb - 1) / nb};
     size_t local[3] = {(size_t)p->gemv_local, (size_t)p->gemv_rows, 1};
     return gc_ops_launch_nd(ops, k, 3, global, local, entry, err);
+}
+
+gc_status gc_matmul_rope_after(gc_ops *ops, const gc_matmul_out *out, const gc_matmul_rope *rope, int n,
+                               gc_error *err) {
+    if (!out->rope)
+        return GC_OK;
+    return gc_op_rope(ops, out->y, out->y_off, rope->pos, rope->pos_off, rope->inv_freq, n,
+                      out->w->rows / rope->head_dim, rope->head_dim, rope->layout, err);
 }
 
 /* y (n, rows) = x (n, cols) W^T (+= y) through our GEMM kernel. */
@@ -103,7 +105,8 @@ static gc_status gemm_own(gc_ops *ops, const gc_buffer *x, size_t x_off, const g
     cl_kernel k;
     GC_TRY(matmul_entry(ops, "gemm", w->dtype, 1, &k, entry, sizeof entry, err));
     cl_ulong row_bytes = gc_dtype_row_bytes(w->dtype, w->cols), xo = x_off, yo = y_off;
-    cl_uint rows = (cl_uint)w->rows, cols = (cl_uint)w->cols, nn = (cl_uint)n, flags = accumulate ? GEMV_ACCUMULATE : 0;
+    cl_uint rows = (cl_uint)w->rows, cols = (cl_uint)w->cols, nn = (cl_uint)n;
+    cl_uint flags = accumulate ? GC_MM_ACCUMULATE : 0u;
     gc_karg args[] = {GC_KMEM(&w->buf), GC_KARG(row_bytes), GC_KMEM(x),    GC_KARG(xo), GC_KMEM(y),
                       GC_KARG(yo),      GC_KARG(rows),      GC_KARG(cols), GC_KARG(nn), GC_KARG(flags)};
     GC_TRY(gc_ops_set_args(k, args, 10, entry, err));
@@ -192,16 +195,14 @@ gc_status gc_op_matmul_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, cons
         for (int o = 0, k; o < n_outs; o += k) {
             for (k = 1; o + k < n_outs && outs[o + k].w->dtype == outs[o].w->dtype; k++)
                 ;
-            GC_TRY(gemv(ops, x, x_off, outs + o, k, rope, accumulate ? GEMV_ACCUMULATE : 0u, n, err));
+            GC_TRY(gemv(ops, x, x_off, outs + o, k, rope, accumulate ? GC_MM_ACCUMULATE : 0u, n, err));
         }
         return GC_OK;
     }
     for (int o = 0; o < n_outs; o++) {
         const gc_matmul_out *out = &outs[o];
         GC_TRY(gemm_one(ops, x, x_off, out, accumulate, n, err));
-        if (out->rope)
-            GC_TRY(gc_op_rope(ops, out->y, out->y_off, rope->pos, rope->pos_off, rope->inv_freq, n,
-                              out->w->rows / rope->head_dim, rope->head_dim, rope->layout, err));
+        GC_TRY(gc_matmul_rope_after(ops, out, rope, n, err));
     }
     return GC_OK;
 }
@@ -230,7 +231,7 @@ gc_status gc_op_matmul_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const 
     if (gc_matmul_q8_applies(ops, gate_up, 2))
         return gc_matmul_q8_glu(ops, x, x_off, gate_up, n, err);
     if (n <= gc_ops_get_profile(ops)->gemv_max_n && w_gate->dtype == w_up->dtype)
-        return gemv(ops, x, x_off, gate_up, 2, NULL, GEMV_GLU, n, err);
+        return gemv(ops, x, x_off, gate_up, 2, NULL, GC_MM_GLU, n, err);
     if (n <= gc_ops_get_profile(ops)->gemv_max_n) { /* gate and up of different types: two launches */
         GC_TRY(gemv(ops, x, x_off, &gate_up[0], 1, NULL, 0u, n, err));
         GC_TRY(gemv(ops, x, x_off, &gate_up[1], 1, NULL, 0u, n, err));

@@ -10,11 +10,6 @@
 
 #include "ops/ops_internal.h"
 
-#define Q8_ACCUMULATE 1u /* the kernels' flags (cl/matmul_q8.cl) */
-#define Q8_GLU 2u
-#define Q8_BIAS0 4u
-#define Q8_ROPE0 32u
-
 /* The activation types of cl/matmul_q8.cl (ggml's vec_dot_type of each weight type). */
 typedef enum q8_kind { Q8_KIND_0 = 0, Q8_KIND_1 = 1, Q8_KIND_K = 2, Q8_KIND_NONE = 3 } q8_kind;
 
@@ -111,32 +106,16 @@ static gc_status q8_entry(gc_ops *ops, const char *kind, gc_dtype dtype, int nb,
     return gc_matmul_kernel(ops, "matmul_q8", entry, dtype, nb, k, err);
 }
 
-/* One GEMV launch over outs[0..n_outs-1] (one dtype; those with rope set rotated by rope), or with Q8_GLU
+/* One GEMV launch over outs[0..n_outs-1] (one dtype; those with rope set rotated by rope), or with GC_MM_GLU
  * gate outs[0] and up outs[1]. */
 static gc_status gemv(gc_ops *ops, const q8_act *act, const gc_matmul_out *outs, int n_outs,
                       const gc_matmul_rope *rope, cl_uint flags, int n, gc_error *err) {
-    const gc_ops_profile *p = gc_ops_get_profile(ops);
-    const gc_dweight *w0 = outs[0].w;
-    const int nb = gc_gemv_nb(p, n);
     char entry[32];
     cl_kernel k;
-    GC_TRY(q8_entry(ops, "gemv", w0->dtype, nb, &k, entry, sizeof entry, err));
-    gc_gemv_slots sl;
-    gc_gemv_slots_fill(outs, n_outs, act->xs->mem, Q8_BIAS0, Q8_ROPE0, &flags, &sl);
-    size_t pairs = flags & Q8_GLU ? sl.rows[0] : sl.pairs;
-    cl_mem pos = rope ? rope->pos->mem : act->xs->mem, inv_freq = rope ? rope->inv_freq->mem : act->xs->mem;
-    cl_ulong row_bytes = gc_dtype_row_bytes(w0->dtype, w0->cols), pos_off = rope ? rope->pos_off : 0;
-    cl_uint cols = (cl_uint)w0->cols, nn = (cl_uint)n, hd = rope ? (cl_uint)rope->head_dim : 2u,
-            layout = rope ? (cl_uint)rope->layout : 0u;
-    gc_karg args[] = {GC_KARG(sl.w[0]),    GC_KARG(sl.w[1]),    GC_KARG(sl.w[2]),     GC_KARG(row_bytes),
-                      GC_KMEM(act->xi),    GC_KMEM(act->xs),    GC_KARG(sl.y[0]),     GC_KARG(sl.y[1]),
-                      GC_KARG(sl.y[2]),    GC_KARG(sl.y_off[0]), GC_KARG(sl.y_off[1]), GC_KARG(sl.y_off[2]),
-                      GC_KARG(sl.b[0]),    GC_KARG(sl.b[1]),    GC_KARG(sl.b[2]),     GC_KARG(sl.rows[0]),
-                      GC_KARG(sl.rows[1]), GC_KARG(sl.rows[2]), GC_KARG(cols),        GC_KARG(nn),
-                      GC_KARG(flags),      GC_KARG(pos),        GC_KARG(pos_off),     GC_KARG(inv_freq),
-                      GC_KARG(hd),         GC_KARG(layout)};
-    GC_TRY(gc_ops_set_args(k, args, (int)(sizeof args / sizeof args[0]), entry, err));
-    return gc_gemv_launch(ops, k, pairs, n, nb, entry, err);
+    GC_TRY(q8_entry(ops, "gemv", outs[0].w->dtype, gc_gemv_nb(gc_ops_get_profile(ops), n), &k, entry, sizeof entry,
+                    err));
+    return gc_gemv_run(ops, k, entry, GC_KMEM(act->xi), GC_KMEM(act->xs), act->xs->mem, outs, n_outs, rope, flags,
+                       n, err);
 }
 
 /* One output through the GEMM kernel. */
@@ -149,7 +128,7 @@ static gc_status gemm(gc_ops *ops, const q8_act *act, const gc_matmul_out *out, 
     cl_ulong row_bytes = gc_dtype_row_bytes(w->dtype, w->cols), yo = out->y_off;
     cl_mem bias = out->bias ? out->bias->mem : act->xs->mem;
     cl_uint rows = (cl_uint)w->rows, cols = (cl_uint)w->cols, nn = (cl_uint)n;
-    cl_uint flags = (accumulate ? Q8_ACCUMULATE : 0u) | (out->bias ? Q8_BIAS0 : 0u);
+    cl_uint flags = (accumulate ? GC_MM_ACCUMULATE : 0u) | (out->bias ? GC_MM_BIAS0 : 0u);
     gc_karg args[] = {GC_KMEM(&w->buf), GC_KARG(row_bytes), GC_KMEM(act->xq), GC_KMEM(act->xs),
                       GC_KMEM(out->y),  GC_KARG(yo),        GC_KARG(bias),    GC_KARG(rows),
                       GC_KARG(cols),    GC_KARG(nn),        GC_KARG(flags)};
@@ -165,12 +144,10 @@ static gc_status gemm(gc_ops *ops, const q8_act *act, const gc_matmul_out *out, 
 static gc_status products(gc_ops *ops, const q8_act *act, const gc_matmul_out *outs, int n_outs,
                           const gc_matmul_rope *rope, bool accumulate, int n, gc_error *err) {
     if (n <= gc_ops_get_profile(ops)->gemv_max_n)
-        return gemv(ops, act, outs, n_outs, rope, accumulate ? Q8_ACCUMULATE : 0u, n, err);
+        return gemv(ops, act, outs, n_outs, rope, accumulate ? GC_MM_ACCUMULATE : 0u, n, err);
     for (int o = 0; o < n_outs; o++) {
         GC_TRY(gemm(ops, act, &outs[o], accumulate, n, err));
-        if (outs[o].rope)
-            GC_TRY(gc_op_rope(ops, outs[o].y, outs[o].y_off, rope->pos, rope->pos_off, rope->inv_freq, n,
-                              outs[o].w->rows / rope->head_dim, rope->head_dim, rope->layout, err));
+        GC_TRY(gc_matmul_rope_after(ops, &outs[o], rope, n, err));
     }
     return GC_OK;
 }
@@ -194,7 +171,7 @@ gc_status gc_matmul_q8_glu(gc_ops *ops, const gc_buffer *x, size_t x_off, const 
     const gc_dweight *gate = gate_up[0].w, *up = gate_up[1].w;
     GC_TRY(quantize(ops, x, x_off, gate->cols, n, gate->dtype, &act, err));
     if (n <= gc_ops_get_profile(ops)->gemv_max_n && gate->dtype == up->dtype)
-        return gemv(ops, &act, gate_up, 2, NULL, Q8_GLU, n, err);
+        return gemv(ops, &act, gate_up, 2, NULL, GC_MM_GLU, n, err);
     GC_TRY(products(ops, &act, &gate_up[0], 1, NULL, false, n, err));
     GC_TRY(quantize(ops, x, x_off, up->cols, n, up->dtype, &act, err));
     GC_TRY(products(ops, &act, &gate_up[1], 1, NULL, false, n, err));

@@ -64,22 +64,24 @@ gc_status gc_matmul_kernel(gc_ops *ops, const char *family, const char *entry, g
 /* Rows of x per GEMV work-item: decode (n = 1) reads each W row once; small batches share it. */
 int gc_gemv_nb(const gc_ops_profile *p, int n);
 
-/* The per-output arguments of one GEMV launch (matmul.c, matmul_q8.c): GC_MATMUL_MAX_OUTS slots, unused ones
- * repeating output 0 with no rows. *flags gains bias0 << o and rope0 << o for each output o with a bias / RoPE
- * (rope0 0: the kernel has no RoPE flags); no_bias stands in for a missing bias buffer; pairs counts the row
- * pairs the launch covers. */
-typedef struct gc_gemv_slots {
-    cl_mem w[GC_MATMUL_MAX_OUTS], y[GC_MATMUL_MAX_OUTS], b[GC_MATMUL_MAX_OUTS];
-    cl_ulong y_off[GC_MATMUL_MAX_OUTS];
-    cl_uint rows[GC_MATMUL_MAX_OUTS];
-    size_t pairs;
-} gc_gemv_slots;
+/* The flags of the GEMV and GEMM kernels of cl/matmul.cl and cl/matmul_q8.cl (cl/common.cl has the same). */
+#define GC_MM_ACCUMULATE 1u /* y += instead of y = */
+#define GC_MM_GLU 2u        /* GEMV: y0 = silu(x W0^T) * (x W1^T) */
+#define GC_MM_BIAS0 4u      /* output o adds its bias (GC_MM_BIAS0 << o) */
+#define GC_MM_ROPE0 32u     /* GEMV: output o is roped (GC_MM_ROPE0 << o) */
 
-void gc_gemv_slots_fill(const gc_matmul_out *outs, int n_outs, cl_mem no_bias, cl_uint bias0, cl_uint rope0,
-                        cl_uint *flags, gc_gemv_slots *s);
+/* Sets the arguments of GEMV kernel k (either program: both take the weight slots, two x arguments x0 and x1,
+ * the output slots, cols, n, flags and the RoPE arguments) for outs[0..n_outs-1] (sharing cols and dtype;
+ * GC_MATMUL_MAX_OUTS slots, unused ones repeat output 0 with no rows), or with GC_MM_GLU in flags the gate
+ * outs[0] and up outs[1] into outs[0].y, and enqueues it. flags gain each output's bias and RoPE bits; any is a
+ * valid buffer that stands in for a missing bias or RoPE table. */
+gc_status gc_gemv_run(gc_ops *ops, cl_kernel k, const char *entry, gc_karg x0, gc_karg x1, cl_mem any,
+                      const gc_matmul_out *outs, int n_outs, const gc_matmul_rope *rope, cl_uint flags, int n,
+                      gc_error *err);
 
-/* Enqueues a GEMV kernel whose arguments are set: pairs row pairs, n rows of x, nb of them per work-item. */
-gc_status gc_gemv_launch(gc_ops *ops, cl_kernel k, size_t pairs, int n, int nb, const char *entry, gc_error *err);
+/* RoPE on output out that a GEMM wrote (nothing when out->rope is unset): the GEMV has it in its epilogue. */
+gc_status gc_matmul_rope_after(gc_ops *ops, const gc_matmul_out *out, const gc_matmul_rope *rope, int n,
+                               gc_error *err);
 
 /* matmul_q8.c: gc_op_matmul_multi / gc_op_matmul_glu with x quantized to 8 bits first, as llama.cpp's CPU
  * backend multiplies block-quantized weights. Applies when the ops do not run activations in f32
