@@ -313,6 +313,16 @@ inline float2 gc_rope_turn(const float x0, const float x1, const float c, const 
 #define GC_MM_BIAS0 4u      /* output o adds its bias (GC_MM_BIAS0 << o) */
 #define GC_MM_ROPE0 32u     /* GEMV: output o's rows are heads of head_dim, rotated by position (GC_MM_ROPE0 << o) */
 
+/* The (W row tile, x row chunk) a GEMM work-group of matmul.cl / matmul_q8.cl takes (launch: W tiles along
+ * dimension 0, x chunks along 1). Groups are handed out in linear order (dimension 0 fastest), and CPU runtimes
+ * split that order into contiguous runs per thread: taken as laid out, one thread would get every group of the
+ * first x chunk, and a partly filled last chunk (n not a multiple of the chunk) would leave the other thread
+ * idle. Renumbered so that consecutive groups walk the x chunks of one W tile, every run holds all chunks. */
+inline uint2 gc_gemm_group(void) {
+    const uint chunks = get_num_groups(1), g = get_group_id(0) + get_num_groups(0) * get_group_id(1);
+    return (uint2)(g / chunks, g % chunks);
+}
+
 /* Rows a, b of a GEMV output that work-item pair j computes (matmul.cl, matmul_q8.cl): a RoPE pair of one
  * head when the output is roped, else two neighbours (b = a when rows is odd and j the last pair). */
 inline uint2 gc_gemv_pair_rows(uint j, uint rows, bool rope, uint head_dim, uint layout) {

@@ -202,8 +202,8 @@ inline void gemv_block_f16(gc_row blk, __global const float *const *xr, uint c, 
         const uint flags) {                                                                                 \
         __local float wt[GEMM_KB][GEMM_BN];                                                                 \
         const uint wx = get_local_id(0), wy = get_local_id(1), t = wy * GEMM_WN + wx;                       \
-        const uint r0 = get_group_id(0) * GEMM_BN, j0 = r0 + wx * 16;                                       \
-        const uint i0 = (get_group_id(1) * GEMM_WM + wy) * GEMM_TM;                                         \
+        const uint2 tc = gc_gemm_group(); /* (W row tile, x row chunk) */                                 \
+        const uint r0 = tc.x * GEMM_BN, j0 = r0 + wx * 16, i0 = (tc.y * GEMM_WM + wy) * GEMM_TM;            \
         __global const float *xr[GEMM_TM];                                                                  \
         float16 acc[GEMM_TM];                                                                               \
         GC_UNROLL for (uint i = 0; i < GEMM_TM; i++) {                                                      \
@@ -214,7 +214,7 @@ inline void gemv_block_f16(gc_row blk, __global const float *const *xr, uint c, 
             barrier(CLK_LOCAL_MEM_FENCE);                                                                   \
             gemm_tile_##T(w, row_bytes, rows, cols, r0, k0, wt, t);                                         \
             barrier(CLK_LOCAL_MEM_FENCE);                                                                   \
-            const uint kn = min((uint)GEMM_KB, cols - k0);                                                  \
+            const uint kn = i0 < n ? min((uint)GEMM_KB, cols - k0) : 0; /* idle past n */                  \
             float16 a[GEMM_TM]; /* not live across barriers, so PoCL keeps it in registers */               \
             GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                    \
                 a[i] = acc[i];                                                                              \

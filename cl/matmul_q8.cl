@@ -434,8 +434,8 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
         __local float wt[GEMM_KB][GEMM_BN];                                                                 \
         __local float mt[GEMM_KB / 16][GEMM_BN];                                                            \
         const uint wx = get_local_id(0), wy = get_local_id(1), t = wy * GEMM_WN + wx;                       \
-        const uint r0 = get_group_id(0) * GEMM_BN, j0 = r0 + wx * 16;                                       \
-        const uint i0 = (get_group_id(1) * GEMM_WM + wy) * GEMM_TM;                                         \
+        const uint2 tc = gc_gemm_group(); /* (W row tile, x row chunk) */                                 \
+        const uint r0 = tc.x * GEMM_BN, j0 = r0 + wx * 16, i0 = (tc.y * GEMM_WM + wy) * GEMM_TM;            \
         __global const float *qr[GEMM_TM];                                                                  \
         __global const float2 *sr[GEMM_TM];                                                                 \
         float16 acc[GEMM_TM];                                                                               \
@@ -449,7 +449,7 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
             barrier(CLK_LOCAL_MEM_FENCE);                                                                   \
             q8_tile_##T(w, row_bytes, rows, cols, r0, k0, wt, mt, t);                                       \
             barrier(CLK_LOCAL_MEM_FENCE);                                                                   \
-            const uint gn = min((uint)GEMM_KB, cols - k0) / 16;                                             \
+            const uint gn = i0 < n ? min((uint)GEMM_KB, cols - k0) / 16 : 0; /* idle past n */             \
             float16 a[GEMM_TM]; /* not live across barriers, so PoCL keeps it in registers */               \
             GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                    \
                 a[i] = acc[i];                                                                              \
