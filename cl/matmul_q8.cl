@@ -52,7 +52,12 @@
  *     y = x W^T (+ bias with GC_MM_BIAS0, += with GC_MM_ACCUMULATE) for larger n. A work-group stages s q of a
  *     GEMM_KB-column tile of GEMM_BN W rows in local memory (transposed) and their groups' m beside it; each
  *     work-item accumulates a GEMM_TM x 16 block of y from xq and subtracts m t per group.
- *     Launch: as matmul.cl's gemm. */
+ *     Launch: as matmul.cl's gemm.
+ *   With Q8_GEMM_INT=1 instead (the integer tile below; the host's profile gemm_q8_int chooses):
+ *   gemm_q8_<t>(w, row_bytes, xi, xs, y, y_off, bias, rows, cols, n, flags)
+ *     the same product from the quants xi, in integers per block as the GEMV; a work-item computes GEMM_TM x 8
+ *     outputs, a group 8 GEMM_WN W rows. Launch: local (GEMM_WN, GEMM_WM), global (ceil(rows / (8 GEMM_WN))
+ *     GEMM_WN, ceil(n / (GEMM_TM GEMM_WM)) GEMM_WM). */
 
 #ifndef GEMV_LS
 #define GEMV_LS 1 // work-items per row pair (power of two)
@@ -484,8 +489,166 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
         }                                                                                                   \
     }
 
+/* ---- integer GEMM tile (Q8_GEMM_INT=1) -------------------------------------------------------------------
+ * The W tile holds the integer quants of GEMM_BN8 = 8 GEMM_WN rows, interleaved by four columns: for group gg
+ * (16 columns) and step s (columns 4 s .. 4 s + 3), wq[gg][s][j] is row j's four quants as one int, so eight
+ * rows' steps are one int8 and one 4-byte load of x meets all eight: q8_dot4x8 gives lane j = sc_j sum over
+ * the four of q x (x86: maddubs and madd; cl_khr_integer_dot_product: dot(char4, char4); else 16-bit
+ * products, all exact). A work-item adds these in integers over a block (32 or 256 values, all groups' sc
+ * applied), then scales the block's eight lanes once by d_w d_x into float lanes, and subtracts the min
+ * terms m t per group in float: ggml's vec_dot formula per output, as the GEMV computes it, so the activation
+ * quants are multiplied as integers here too. */
+#ifndef Q8_GEMM_INT
+#define Q8_GEMM_INT 0
+#endif
+#define GEMM_BN8 (8 * GEMM_WN)
+
+#if Q8_DOT_PATH == 2
+/* |w| bytes (x86: maddubs takes an unsigned operand) */
+inline int8 q8_abs4x8(int8 w) {
+    const q8_char32 v = __builtin_astype(w, q8_char32);
+    return __builtin_astype(__builtin_ia32_psignb256(v, v), int8);
+}
+inline int8 q8_dot4x8(int8 w, int8 wa, int x, int8 sc, bool is_unsigned) {
+    q8_char32 xv = __builtin_astype((int8)x, q8_char32);
+    q8_char32 wv = __builtin_astype(is_unsigned ? w : wa, q8_char32);
+    if (!is_unsigned)
+        xv = __builtin_ia32_psignb256(xv, __builtin_astype(w, q8_char32));
+    const short16 pairs = __builtin_ia32_pmaddubsw256(wv, xv);
+    return __builtin_ia32_pmaddwd256(pairs, as_short16(sc));
+}
+#elif Q8_DOT_PATH == 1
+inline int8 q8_abs4x8(int8 w) { return w; }
+inline int8 q8_dot4x8(int8 w, int8 wa, int x, int8 sc, bool is_unsigned) {
+    (void)wa, (void)is_unsigned;
+    const char4 xv = as_char4(x);
+    const int8 lanes = (int8)(dot(as_char4(w.s0), xv), dot(as_char4(w.s1), xv), dot(as_char4(w.s2), xv),
+                              dot(as_char4(w.s3), xv), dot(as_char4(w.s4), xv), dot(as_char4(w.s5), xv),
+                              dot(as_char4(w.s6), xv), dot(as_char4(w.s7), xv));
+    return lanes * convert_int8(as_short16(sc).even);
+}
+#else
+inline int8 q8_abs4x8(int8 w) { return w; }
+inline int4 q8_dot4x4(int4 w, short16 x) {
+    const short16 p = convert_short16(as_char16(w)) * x;
+    const short8 pairs = p.even + p.odd; /* at most 2 * 128 * 127: fits */
+    return convert_int4(pairs.even) + convert_int4(pairs.odd);
+}
+inline int8 q8_dot4x8(int8 w, int8 wa, int x, int8 sc, bool is_unsigned) {
+    (void)wa, (void)is_unsigned;
+    const short16 xv = convert_short16(as_char16((int4)x));
+    return (int8)(q8_dot4x4(w.lo, xv), q8_dot4x4(w.hi, xv)) * convert_int8(as_short16(sc).even);
+}
+#endif
+
+/* The tile of W rows [r0, r0 + GEMM_BN8) x columns [k0, k0 + GEMM_KBI) (zeros outside W): wq as above,
+ * wsc[gg][j] = (short2)(sc, sc) of row j's group gg, wm[gg][j] = its m, wd[gg][j] its block's d. */
+#define GEMM_KBI(T) ((GEMM_KB + GC_BLOCK_##T - 1) / GC_BLOCK_##T * GC_BLOCK_##T)
+#define GEMM_I8_TILE(T)                                                                                     \
+    inline void q8_itile_##T(__global const uchar *w, ulong row_bytes, uint rows, uint cols, uint r0, uint k0, \
+                             __local int (*wq)[4][GEMM_BN8], __local int (*wsc)[GEMM_BN8],                  \
+                             __local float (*wm)[GEMM_BN8], __local float (*wd)[GEMM_BN8], uint t) {        \
+        for (uint j = t; j < GEMM_BN8; j += GEMM_WN * GEMM_WM) {                                            \
+            gc_row wr = w + min(r0 + j, rows - 1) * row_bytes;                                              \
+            for (uint gg = 0; gg < GEMM_KBI(T) / 16; gg++) {                                                \
+                const uint c = k0 + 16 * gg;                                                                \
+                int4 q = 0;                                                                                 \
+                int2 sm = 0;                                                                                \
+                float2 dm = 0.0f;                                                                           \
+                if (r0 + j < rows && c < cols) {                                                            \
+                    char16 qc;                                                                              \
+                    gc_row blk = wr + c / GC_BLOCK_##T * GC_BYTES_##T;                                      \
+                    sm = gc_iq_##T(blk, c % GC_BLOCK_##T / 16, &qc);                                        \
+                    dm = gc_dm_##T(blk);                                                                    \
+                    q = as_int4(qc);                                                                        \
+                }                                                                                           \
+                wq[gg][0][j] = q.x, wq[gg][1][j] = q.y, wq[gg][2][j] = q.z, wq[gg][3][j] = q.w;             \
+                wsc[gg][j] = as_int((short2)((short)sm.x));                                                 \
+                wm[gg][j] = dm.y * (float)sm.y;                                                             \
+                wd[gg][j] = dm.x;                                                                           \
+            }                                                                                               \
+        }                                                                                                   \
+    }
+
+#define GEMM_Q8_INT(T)                                                                                      \
+    GEMM_I8_TILE(T)                                                                                         \
+    __kernel __attribute__((reqd_work_group_size(GEMM_WN, GEMM_WM, 1))) void gemm_q8_##T(                   \
+        __global const uchar *w, const ulong row_bytes, __global const char *xi, __global const float2 *xs, \
+        __global float *y, const ulong y_off, __global const float *bias, const uint rows, const uint cols, \
+        const uint n, const uint flags) {                                                                   \
+        __local int wq[GEMM_KBI(T) / 16][4][GEMM_BN8];                                                      \
+        __local int wsc[GEMM_KBI(T) / 16][GEMM_BN8];                                                        \
+        __local float wm[GEMM_KBI(T) / 16][GEMM_BN8];                                                       \
+        __local float wd[GEMM_KBI(T) / 16][GEMM_BN8];                                                       \
+        const uint wx = get_local_id(0), wy = get_local_id(1), t = wy * GEMM_WN + wx;                       \
+        const uint2 tc = gc_gemm_group(); /* (W row tile, x row chunk) */                                 \
+        const uint r0 = tc.x * GEMM_BN8, j0 = r0 + wx * 8, i0 = (tc.y * GEMM_WM + wy) * GEMM_TM;            \
+        const uint gpb = GC_BLOCK_##T / 16;                                                                 \
+        __global const int *qr[GEMM_TM];                                                                    \
+        __global const float2 *sr[GEMM_TM];                                                                 \
+        float8 acc[GEMM_TM];                                                                                \
+        GC_UNROLL for (uint i = 0; i < GEMM_TM; i++) {                                                      \
+            const ulong r = min(i0 + i, n - 1);                                                             \
+            qr[i] = (__global const int *)(xi + r * cols); /* 4-byte aligned: cols % 32 == 0 */             \
+            sr[i] = xs + r * (cols / 16);                                                                   \
+            acc[i] = 0.0f;                                                                                  \
+        }                                                                                                   \
+        for (uint k0 = 0; k0 < cols; k0 += GEMM_KBI(T)) {                                                   \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                                   \
+            q8_itile_##T(w, row_bytes, rows, cols, r0, k0, wq, wsc, wm, wd, t);                             \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                                   \
+            const uint gn = i0 < n ? min((uint)GEMM_KBI(T), cols - k0) / 16 : 0; /* idle past n */         \
+            float8 a[GEMM_TM]; /* not live across barriers, so PoCL keeps it in registers */                \
+            int8 is[GEMM_TM];                                                                               \
+            GC_UNROLL for (uint i = 0; i < GEMM_TM; i++) {                                                  \
+                a[i] = acc[i];                                                                              \
+                is[i] = 0;                                                                                  \
+            }                                                                                               \
+            for (uint gg = 0; gg < gn; gg++) {                                                              \
+                const uint g = k0 / 16 + gg;                                                                \
+                const int8 sc = vload8(0, &wsc[gg][wx * 8]);                                                \
+                GC_UNROLL for (uint s = 0; s < 4; s++) {                                                    \
+                    const int8 wv = vload8(0, &wq[gg][s][wx * 8]), wa = q8_abs4x8(wv);                      \
+                    GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                            \
+                        is[i] += q8_dot4x8(wv, wa, qr[i][4 * g + s], sc, GC_MIN_##T);                       \
+                }                                                                                           \
+                if (GC_MIN_##T) {                                                                           \
+                    const float8 mv = vload8(0, &wm[gg][wx * 8]);                                           \
+                    GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                            \
+                        a[i] = fma((float8)(-sr[i][g].y), mv, a[i]);                                        \
+                }                                                                                           \
+                if (gg % gpb == gpb - 1) { /* the block's end: scale its integer sums once */               \
+                    const float8 dv = vload8(0, &wd[gg][wx * 8]);                                           \
+                    GC_UNROLL for (uint i = 0; i < GEMM_TM; i++) {                                          \
+                        a[i] = fma(convert_float8(is[i]), dv * sr[i][g].x, a[i]);                           \
+                        is[i] = 0;                                                                          \
+                    }                                                                                       \
+                }                                                                                           \
+            }                                                                                               \
+            GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                    \
+                acc[i] = a[i];                                                                              \
+        }                                                                                                   \
+        const bool add = flags & GC_MM_ACCUMULATE, has_bias = flags & GC_MM_BIAS0;                          \
+        for (uint i = 0; i < GEMM_TM && i0 + i < n; i++) {                                                  \
+            __global float *yr = y + y_off + (ulong)(i0 + i) * rows;                                        \
+            if (j0 + 8 <= rows) { /* the same sums as the scalar tail, 8 at a time */                       \
+                vstore8(acc[i] + (has_bias ? vload8(0, bias + j0) : 0.0f) + (add ? vload8(0, yr + j0) : 0.0f), \
+                        0, yr + j0);                                                                        \
+                continue;                                                                                   \
+            }                                                                                               \
+            float v[8];                                                                                     \
+            vstore8(acc[i], 0, v);                                                                          \
+            for (uint e = 0; e < 8 && j0 + e < rows; e++)                                                   \
+                yr[j0 + e] = v[e] + (has_bias ? bias[j0 + e] : 0.0f) + (add ? yr[j0 + e] : 0.0f);           \
+        }                                                                                                   \
+    }
+
 #ifdef GC_WTYPE
 GC_INSTANTIATE(Q8_DOTS, GC_WTYPE)
 GC_INSTANTIATE(GEMV_Q8, GC_WTYPE)
+#if Q8_GEMM_INT
+GC_INSTANTIATE(GEMM_Q8_INT, GC_WTYPE)
+#else
 GC_INSTANTIATE(GEMM_Q8, GC_WTYPE)
+#endif
 #endif

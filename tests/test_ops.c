@@ -531,9 +531,13 @@ START_TEST(matmul_q8_every_block_type_matches_ggml_integer_dot_products) {
     p.gemv_local = 8;
     p.gemv_rows = 2;
     p.gemv_rows_x = 3;
+    const bool int_tile = gc_matmul_q8_int_gemm(f.ops);
+    p.gemm_q8_int = int_tile ? 0 : 2; /* and the GEMM tile this device does not choose (f32 or integer) */
     gc_ops_set_profile(f.ops, &p);
+    ck_assert(gc_matmul_q8_int_gemm(f.ops) != int_tile);
     check_matmul_all_shapes(&f, GC_DTYPE_Q4_1);
     check_matmul_all_shapes(&f, GC_DTYPE_Q6_K);
+    check_matmul_all_shapes(&f, GC_DTYPE_Q5_0);
     fx_close(&f);
 }
 END_TEST
@@ -541,8 +545,9 @@ END_TEST
 /* A fast integer dot product of the q8 GEMV (fast_path, compiled as dot_path: "int_dot" = dot(char4, char4) of
  * cl_khr_integer_dot_product, "x86" = AVX2's maddubs/madd) against its portable twin (16-bit products) on the
  * same device, for block type t: all sum the integer products exactly into the same lanes and scale them alike,
- * so the outputs are bit-identical; n on both sides of gemv_max_n (several x rows per work-item below it; the
- * GEMM above it has no integer fast path and must agree as well), odd row counts, one and several blocks per row.
+ * so the outputs are bit-identical; n on both sides of gemv_max_n (several x rows per work-item below it; above
+ * it the GEMM's integer tile, which the portable twin is made to run too), odd row counts, one and several
+ * blocks per row.
  * The kernel is asked which path it compiled, so a fast path that fell back cannot pass. */
 static void check_q8_twin(gc_dtype t, unsigned fast_path, const char *dot_path) {
     ck_assert(gc_dtype_is_quantized(t));
@@ -566,6 +571,10 @@ static void check_q8_twin(gc_dtype t, unsigned fast_path, const char *dot_path) 
     fixture port = {.rt = test_runtime_portable(dot_path), .q8 = true};
     expect_ok(&port, gc_ops_create(port.rt, &port.ops, &port.err));
     gc_ops_set_act_f32(port.ops, false);
+    gc_ops_profile pp = *gc_ops_get_profile(port.ops);
+    pp.gemm_q8_int = 2; /* the integer GEMM tile with 16-bit products, which it would not choose by itself */
+    gc_ops_set_profile(port.ops, &pp);
+    ck_assert(gc_matmul_q8_int_gemm(fast.ops) && gc_matmul_q8_int_gemm(port.ops));
     ck_assert(!(port.rt->fast_paths & fast_path));
     expect_ok(&port, gc_op_q8_dot_path(port.ops, t, &path, &port.err));
     ck_assert_str_eq(path, "portable");

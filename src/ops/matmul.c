@@ -15,16 +15,17 @@
 gc_status gc_matmul_kernel(gc_ops *ops, const char *family, const char *entry, gc_dtype dtype, int nb, cl_kernel *k,
                            gc_error *err) {
     const gc_ops_profile *p = gc_ops_get_profile(ops);
-    char options[224];
+    char options[256];
     /* only f16 programs get GEMV_F16, so the other dtypes' cached programs keep their options */
     bool f16_math = p->gemv_f16_math && dtype == GC_DTYPE_F16;
     /* likewise Q8_INT_DOT=0 only for the q8 path's programs, and only where the device has the feature */
     bool no_int_dot = !p->q8_int_dot && strcmp(family, "matmul_q8") == 0 && (gc_ops_runtime(ops)->fast_paths & GC_FAST_INT_DOT);
     snprintf(options, sizeof options,
              "-DGC_WTYPE=%s -DGEMV_LS=%d -DGEMV_RPG=%d -DGEMV_NB=%d -DGEMM_TM=%d -DGEMM_WN=%d -DGEMM_WM=%d "
-             "-DGEMM_KB=%d%s%s",
+             "-DGEMM_KB=%d%s%s%s",
              gc_dtype_name(dtype), p->gemv_local, p->gemv_rows, nb, p->gemm_tm, p->gemm_wn, p->gemm_wm, p->gemm_kb,
-             f16_math ? " -DGEMV_F16=1" : "", no_int_dot ? " -DQ8_INT_DOT=0" : "");
+             f16_math ? " -DGEMV_F16=1" : "", no_int_dot ? " -DQ8_INT_DOT=0" : "",
+             strcmp(family, "matmul_q8") == 0 && gc_matmul_q8_int_gemm(ops) ? " -DQ8_GEMM_INT=1" : "");
     return gc_ops_kernel(ops, family, options, entry, k, err);
 }
 

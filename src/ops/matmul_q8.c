@@ -35,6 +35,16 @@ bool gc_matmul_q8_applies(gc_ops *ops, const gc_matmul_out *outs, int n_outs) {
     return true;
 }
 
+bool gc_matmul_q8_int_gemm(gc_ops *ops) {
+    const gc_ops_profile *p = gc_ops_get_profile(ops);
+    const unsigned fast = gc_ops_runtime(ops)->fast_paths;
+    if (p->gemm_q8_int == 2)
+        return true;
+    /* on Intel's CPU runtime (no x86 builtins, integer dot products off) the integer tile ran 0.2-0.35x the f32
+       one; on PoCL's x86 path 1.1-1.5x (README, Speed) */
+    return p->gemm_q8_int == 1 && ((fast & GC_FAST_X86) || ((fast & GC_FAST_INT_DOT) && p->q8_int_dot));
+}
+
 /* x quantized for one activation type: xq f32 (n, cols), xi int8 (n, cols), xs float2 (n, cols / 16). */
 typedef struct q8_act {
     gc_buffer *xq, *xi, *xs;
@@ -129,11 +139,13 @@ static gc_status gemm(gc_ops *ops, const q8_act *act, const gc_matmul_out *out, 
     cl_mem bias = out->bias ? out->bias->mem : act->xs->mem;
     cl_uint rows = (cl_uint)w->rows, cols = (cl_uint)w->cols, nn = (cl_uint)n;
     cl_uint flags = (accumulate ? GC_MM_ACCUMULATE : 0u) | (out->bias ? GC_MM_BIAS0 : 0u);
-    gc_karg args[] = {GC_KMEM(&w->buf), GC_KARG(row_bytes), GC_KMEM(act->xq), GC_KMEM(act->xs),
+    const bool int_tile = gc_matmul_q8_int_gemm(ops);
+    gc_karg args[] = {GC_KMEM(&w->buf), GC_KARG(row_bytes), int_tile ? GC_KMEM(act->xi) : GC_KMEM(act->xq),
+                      GC_KMEM(act->xs),
                       GC_KMEM(out->y),  GC_KARG(yo),        GC_KARG(bias),    GC_KARG(rows),
                       GC_KARG(cols),    GC_KARG(nn),        GC_KARG(flags)};
     GC_TRY(gc_ops_set_args(k, args, 11, entry, err));
-    size_t bn = 16 * (size_t)p->gemm_wn, bm = (size_t)p->gemm_tm * p->gemm_wm;
+    size_t bn = (int_tile ? 8 : 16) * (size_t)p->gemm_wn, bm = (size_t)p->gemm_tm * p->gemm_wm;
     size_t global[2] = {((size_t)w->rows + bn - 1) / bn * p->gemm_wn, ((size_t)n + bm - 1) / bm * p->gemm_wm};
     size_t local[2] = {(size_t)p->gemm_wn, (size_t)p->gemm_wm};
     return gc_ops_launch_2d(ops, k, global, local, entry, err);

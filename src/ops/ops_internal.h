@@ -87,6 +87,9 @@ gc_status gc_matmul_rope_after(gc_ops *ops, const gc_matmul_out *out, const gc_m
  * backend multiplies block-quantized weights. Applies when the ops do not run activations in f32
  * (gc_ops_act_f32) and every weight is block-quantized; the arguments are checked by the caller. */
 bool gc_matmul_q8_applies(gc_ops *ops, const gc_matmul_out *outs, int n_outs);
+/* Whether the q8 GEMM runs the integer tile (profile gemm_q8_int, the device's fast paths): the programs are
+ * then built with -DQ8_GEMM_INT=1 and launched with its geometry and arguments. */
+bool gc_matmul_q8_int_gemm(gc_ops *ops);
 gc_status gc_matmul_q8_multi(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_matmul_out *outs, int n_outs,
                              const gc_matmul_rope *rope, bool accumulate, int n, gc_error *err);
 /* gate_up[0] (y = the result) and gate_up[1] (y = the up product's scratch). */

@@ -54,6 +54,7 @@ static const field_spec fields[GC_PROFILE_FIELD_COUNT] = {
     FIELD(topk_items, RULE_RANGE, 1, 1 << 24),
     FIELD(gemv_f16_math, RULE_BOOL, 0, 1),
     FIELD(q8_int_dot, RULE_BOOL, 0, 1),
+    FIELD(gemm_q8_int, RULE_RANGE, 0, 2),
 };
 
 /* Strings a profile may carry for its readers; gemcl ignores their values. */

@@ -40,6 +40,10 @@ typedef struct gc_ops_profile {
     int topk_items;        /* elements a top-k work-group owns before the next group is added */
     bool gemv_f16_math;    /* GEMV_F16: f16 weights multiply in half arithmetic where the device has cl_khr_fp16 */
     bool q8_int_dot;       /* Q8_INT_DOT: the q8 GEMV sums with cl_khr_integer_dot_product where the device has it */
+    int gemm_q8_int;       /* Q8_GEMM_INT: the q8 GEMM multiplies 8-bit activations and weight quants in integers
+                              (8 W rows per work-item) instead of staging an f32 tile: 0 never, 1 where its
+                              integer dot products are fast (x86 builtins, or integer dot products with
+                              q8_int_dot on), 2 always (the portable 16-bit products elsewhere) */
 } gc_ops_profile;
 
 /* The tunable fields, in the order of the struct and of the JSON files. */
@@ -65,6 +69,7 @@ typedef enum gc_profile_field {
     GC_PROFILE_TOPK_ITEMS,
     GC_PROFILE_GEMV_F16_MATH,
     GC_PROFILE_Q8_INT_DOT,
+    GC_PROFILE_GEMM_Q8_INT,
     GC_PROFILE_FIELD_COUNT
 } gc_profile_field;
 
