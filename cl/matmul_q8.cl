@@ -403,6 +403,22 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
         }                                                                                                   \
     }
 
+/* The GEMMs' epilogue for one row of x: outputs j0 .. j0 + N - 1 (those < rows) of y row yr = a (floatN), + bias
+ * with GC_MM_BIAS0, + yr with GC_MM_ACCUMULATE; N at a time where all N are inside. */
+#define Q8_GEMM_STORE(N, a, yr, j0, rows, bias, flags)                                                      \
+    do {                                                                                                    \
+        const bool add_ = (flags) & GC_MM_ACCUMULATE, bias_ = (flags) & GC_MM_BIAS0;                        \
+        if ((j0) + N <= (rows)) { /* the same sums as the scalar tail */                                    \
+            vstore##N((a) + (bias_ ? vload##N(0, (bias) + (j0)) : 0.0f) + (add_ ? vload##N(0, (yr) + (j0)) : 0.0f), \
+                      0, (yr) + (j0));                                                                      \
+        } else {                                                                                            \
+            float v_[N];                                                                                    \
+            vstore##N((a), 0, v_);                                                                          \
+            for (uint e_ = 0; e_ < N && (j0) + e_ < (rows); e_++)                                           \
+                (yr)[(j0) + e_] = v_[e_] + (bias_ ? (bias)[(j0) + e_] : 0.0f) + (add_ ? (yr)[(j0) + e_] : 0.0f); \
+        }                                                                                                   \
+    } while (0)
+
 /* wt[kk][j] = s q and mt[kk / 16][j] = m of W rows [r0, r0 + GEMM_BN) x cols [k0, k0 + GEMM_KB) (zeros
  * outside W), shared by the work-items of the group (work-item t takes rows t, t + group size, ...). */
 #define GEMM_Q8_TILE(T)                                                                                     \
@@ -474,18 +490,9 @@ __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
             GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                    \
                 acc[i] = a[i];                                                                              \
         }                                                                                                   \
-        const bool add = flags & GC_MM_ACCUMULATE, has_bias = flags & GC_MM_BIAS0;                          \
         for (uint i = 0; i < GEMM_TM && i0 + i < n; i++) {                                                  \
             __global float *yr = y + y_off + (ulong)(i0 + i) * rows;                                        \
-            if (j0 + 16 <= rows) { /* the same sums as the scalar tail, 16 at a time */                      \
-                vstore16(acc[i] + (has_bias ? vload16(0, bias + j0) : 0.0f) + (add ? vload16(0, yr + j0) : 0.0f), \
-                         0, yr + j0);                                                                       \
-                continue;                                                                                   \
-            }                                                                                               \
-            float v[16];                                                                                    \
-            vstore16(acc[i], 0, v);                                                                         \
-            for (uint e = 0; e < 16 && j0 + e < rows; e++)                                                  \
-                yr[j0 + e] = v[e] + (has_bias ? bias[j0 + e] : 0.0f) + (add ? yr[j0 + e] : 0.0f);           \
+            Q8_GEMM_STORE(16, acc[i], yr, j0, rows, bias, flags);                                           \
         }                                                                                                   \
     }
 
@@ -628,18 +635,9 @@ inline int8 q8_dot4x8(int8 w, int8 wa, int x, int8 sc, bool is_unsigned) {
             GC_UNROLL for (uint i = 0; i < GEMM_TM; i++)                                                    \
                 acc[i] = a[i];                                                                              \
         }                                                                                                   \
-        const bool add = flags & GC_MM_ACCUMULATE, has_bias = flags & GC_MM_BIAS0;                          \
         for (uint i = 0; i < GEMM_TM && i0 + i < n; i++) {                                                  \
             __global float *yr = y + y_off + (ulong)(i0 + i) * rows;                                        \
-            if (j0 + 8 <= rows) { /* the same sums as the scalar tail, 8 at a time */                       \
-                vstore8(acc[i] + (has_bias ? vload8(0, bias + j0) : 0.0f) + (add ? vload8(0, yr + j0) : 0.0f), \
-                        0, yr + j0);                                                                        \
-                continue;                                                                                   \
-            }                                                                                               \
-            float v[8];                                                                                     \
-            vstore8(acc[i], 0, v);                                                                          \
-            for (uint e = 0; e < 8 && j0 + e < rows; e++)                                                   \
-                yr[j0 + e] = v[e] + (has_bias ? bias[j0 + e] : 0.0f) + (add ? yr[j0 + e] : 0.0f);           \
+            Q8_GEMM_STORE(8, acc[i], yr, j0, rows, bias, flags);                                            \
         }                                                                                                   \
     }
 
