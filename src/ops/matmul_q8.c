@@ -40,8 +40,8 @@ bool gc_matmul_q8_int_gemm(gc_ops *ops) {
     const unsigned fast = gc_ops_runtime(ops)->fast_paths;
     if (p->gemm_q8_int == 2)
         return true;
-    /* on Intel's CPU runtime (no x86 builtins, integer dot products off) the integer tile ran 0.2-0.35x the f32
-       one; on PoCL's x86 path 1.1-1.5x (README, Speed) */
+    /* on Intel's CPU runtime (no x86 builtins, integer dot products off) the integer tile ran 0.27-0.35x the f32
+       one; on PoCL's x86 path 1.2-1.4x (README, Real models: "The integer GEMM tile") */
     return p->gemm_q8_int == 1 && ((fast & GC_FAST_X86) || ((fast & GC_FAST_INT_DOT) && p->q8_int_dot));
 }
 
