@@ -297,65 +297,204 @@ Q8_IQ32_FROM_GROUPS(q5_0)
 Q8_IQ32_FROM_GROUPS(q5_1)
 #endif
 
+/* Rows a and b of a GEMV work-item, groups gi and gi + 1 of their blocks: q8_pair_<t>(a, b, gi, &p, s) with
+ * s[0..3] = (sc, mn) of a gi, a gi + 1, b gi, b gi + 1 (integer scale and min multipliers); q8_dot_pair_<t>(p,
+ * x0, x1, s, unsigned) -> their integer lanes (q8_iacc_<t>), added over the block's pairs; q8_scaled_<t>(acc,
+ * lanes, d_a d_x, d_b d_x) -> acc + the folded lanes of a (0-3) and of b (4-7) times those factors. Every type
+ * gives exactly the lanes of q8_fold(q8_dot32(..)) per row. Most types hold the two rows apart (q8_pair16).
+ * On x86 the blocks of 32 hold group gi of both rows in one register (q8_pair32, row a in the low 16 bytes):
+ * both rows' quants decode at once, one maddubs serves two rows and their lanes fold with one add. Measured
+ * (tests/bench_ops.c, GEMV_HOT=1, one thread): q4_0, q4_1 1.15-1.4x, q5_0, q5_1 1.05-1.15x, iq4_nl 5x (its
+ * table lookup is one byte shuffle); q8_0 and the K-quants lost 5-10% this way (their decode is per row
+ * anyway), so they keep q8_pair16. */
+typedef struct q8_pair16 {
+    char16 a0, a1, b0, b1;
+} q8_pair16;
+#define Q8_PAIR_FROM_ROWS(T)                                                                                \
+    typedef q8_pair16 q8_pair_t_##T;                                                                        \
+    typedef int16 q8_iacc_##T; /* q8_dot32 of a, of b: folded once at the block's end */                    \
+    inline void q8_pair_##T(gc_row a, gc_row b, uint gi, q8_pair16 *p, int2 *s) {                           \
+        q8_iq32_##T(a, gi, &p->a0, &p->a1, &s[0], &s[1]);                                                   \
+        q8_iq32_##T(b, gi, &p->b0, &p->b1, &s[2], &s[3]);                                                   \
+    }                                                                                                       \
+    inline int16 q8_dot_pair_##T(q8_pair16 p, char16 x0, char16 x1, const int2 *s, bool is_unsigned) {      \
+        return (int16)(q8_dot32(p.a0, p.a1, x0, x1, s[0].x, s[1].x, is_unsigned),                           \
+                       q8_dot32(p.b0, p.b1, x0, x1, s[2].x, s[3].x, is_unsigned));                          \
+    }                                                                                                       \
+    inline float8 q8_scaled_##T(float8 acc, int16 v, float sa, float sb) {                                  \
+        return (float8)(fma(convert_float4(q8_fold(v.lo)), (float4)sa, acc.lo),                             \
+                        fma(convert_float4(q8_fold(v.hi)), (float4)sb, acc.hi));                            \
+    }
+#if Q8_DOT_PATH == 2
+typedef struct q8_pair32 {
+    q8_char32 g0, g1; /* group gi of a | of b; group gi + 1 of a | of b */
+} q8_pair32;
+inline q8_char32 q8_cat16(char16 a, char16 b) {
+    return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+                                   21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+}
+inline int8 q8_dot_pair32(q8_pair32 p, char16 x0, char16 x1, const int2 *s, bool is_unsigned) {
+    const q8_char32 lanes = (q8_char32)(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, 0, 4, 8, 12, 1, 5, 9,
+                                        13, 2, 6, 10, 14, 3, 7, 11, 15);
+    q8_char32 q0 = __builtin_ia32_pshufb256(p.g0, lanes), q1 = __builtin_ia32_pshufb256(p.g1, lanes);
+    q8_char32 y0 = __builtin_ia32_pshufb256(q8_cat16(x0, x0), lanes);
+    q8_char32 y1 = __builtin_ia32_pshufb256(q8_cat16(x1, x1), lanes);
+    if (!is_unsigned) {
+        y0 = __builtin_ia32_psignb256(y0, q0);
+        y1 = __builtin_ia32_psignb256(y1, q1);
+        q0 = __builtin_ia32_psignb256(q0, q0);
+        q1 = __builtin_ia32_psignb256(q1, q1);
+    }
+    const short16 p0 = __builtin_ia32_pmaddubsw256(q0, y0), p1 = __builtin_ia32_pmaddubsw256(q1, y1);
+    return __builtin_ia32_pmaddwd256(p0, (short16)((short8)(short)s[0].x, (short8)(short)s[2].x)) +
+           __builtin_ia32_pmaddwd256(p1, (short16)((short8)(short)s[1].x, (short8)(short)s[3].x));
+}
+/* Both rows' 16 bytes of nibbles in one register: low nibbles are group 0, high ones group 1. */
+inline void q8_nibbles2(gc_row a, gc_row b, q8_char32 *lo, q8_char32 *hi) {
+    const uchar16 ra = gc_load16(a), rb = gc_load16(b);
+    const q8_uchar32 r = __builtin_shufflevector(ra, rb, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                                 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    *lo = __builtin_astype(r & (uchar)15, q8_char32);
+    *hi = __builtin_astype(r >> (uchar)4, q8_char32);
+}
+inline void q8_pair_q4(gc_row a, gc_row b, bool has_min, q8_pair32 *p) {
+    q8_nibbles2(a + (has_min ? 4 : 2), b + (has_min ? 4 : 2), &p->g0, &p->g1);
+    if (!has_min) {
+        p->g0 -= (char)8;
+        p->g1 -= (char)8;
+    }
+}
+/* iq4_nl's 16 levels are a byte table: one byte shuffle looks all 32 up */
+inline void q8_pair_iq4(gc_row a, gc_row b, q8_pair32 *p) {
+    const q8_char32 grid = (q8_char32)(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+                                       -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+    q8_nibbles2(a + 2, b + 2, &p->g0, &p->g1);
+    p->g0 = __builtin_ia32_pshufb256(grid, p->g0);
+    p->g1 = __builtin_ia32_pshufb256(grid, p->g1);
+}
+/* q5_0 / q5_1 (has_min): the nibbles and the fifth bits of both rows (qh, 4 bytes each) spread by one byte
+ * shuffle per group to the bytes they belong to, as q8_iq32_q5 does for one row. */
+inline void q8_pair_q5(gc_row a, gc_row b, bool has_min, q8_pair32 *p) {
+    gc_row ha = a + (has_min ? 4 : 2), hb = b + (has_min ? 4 : 2);
+    const uchar16 la = gc_load16(ha), lb = gc_load16(hb);
+    q8_nibbles2(ha + 4, hb + 4, &p->g0, &p->g1);
+    /* bits 0-15 of a, of b (group 0); bits 16-31 of a, of b (group 1) */
+    const q8_uchar32 s0 = __builtin_shufflevector(la, lb, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 16, 16,
+                                                  16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17, 17);
+    const q8_uchar32 s1 = __builtin_shufflevector(la, lb, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 18, 18,
+                                                  18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19);
+    const q8_uchar32 bit = (q8_uchar32)(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16,
+                                        32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    const q8_char32 set0 = (s0 & bit) == bit, set1 = (s1 & bit) == bit;
+    /* q5_0's q - 16 is the nibble with the high four bits all set where the fifth bit is clear */
+    p->g0 |= has_min ? set0 & (char)16 : ~set0 & (char)0xf0;
+    p->g1 |= has_min ? set1 & (char)16 : ~set1 & (char)0xf0;
+}
+#define Q8_PAIR_ONE_REG(T, decode, mn_)                                                                     \
+    typedef q8_pair32 q8_pair_t_##T;                                                                        \
+    typedef int8 q8_iacc_##T; /* folded lanes of a | of b */                                                \
+    inline void q8_pair_##T(gc_row a, gc_row b, uint gi, q8_pair32 *p, int2 *s) {                           \
+        (void)gi; /* a block of 32 is one pair */                                                           \
+        decode;                                                                                             \
+        s[0] = s[1] = s[2] = s[3] = (int2)(1, mn_);                                                         \
+    }                                                                                                       \
+    inline int8 q8_dot_pair_##T(q8_pair32 p, char16 x0, char16 x1, const int2 *s, bool is_unsigned) {       \
+        return q8_dot_pair32(p, x0, x1, s, is_unsigned);                                                    \
+    }                                                                                                       \
+    inline float8 q8_scaled_##T(float8 acc, int8 v, float sa, float sb) {                                   \
+        return fma(convert_float8(v), (float8)((float4)sa, (float4)sb), acc);                               \
+    }
+Q8_PAIR_ONE_REG(q4_0, q8_pair_q4(a, b, false, p), 0)
+Q8_PAIR_ONE_REG(q4_1, q8_pair_q4(a, b, true, p), 1)
+Q8_PAIR_ONE_REG(iq4_nl, q8_pair_iq4(a, b, p), 0)
+Q8_PAIR_ONE_REG(q5_0, q8_pair_q5(a, b, false, p), 0)
+Q8_PAIR_ONE_REG(q5_1, q8_pair_q5(a, b, true, p), 1)
+#else
+Q8_PAIR_FROM_ROWS(q4_0)
+Q8_PAIR_FROM_ROWS(q4_1)
+Q8_PAIR_FROM_ROWS(iq4_nl)
+Q8_PAIR_FROM_ROWS(q5_0)
+Q8_PAIR_FROM_ROWS(q5_1)
+#endif
+Q8_PAIR_FROM_ROWS(q8_0)
+Q8_PAIR_FROM_ROWS(q2_k)
+Q8_PAIR_FROM_ROWS(q3_k)
+Q8_PAIR_FROM_ROWS(q4_k)
+Q8_PAIR_FROM_ROWS(q5_k)
+Q8_PAIR_FROM_ROWS(q6_k)
+
+/* Software prefetch Q8_PF_DIST bytes ahead of each of a work-item's two rows, for blocks of 32 on x86 (PoCL's
+ * clang). Decode's rows are short (SmolLM2's 576 columns of q4_1 are 360 bytes) and a work-item walks two at
+ * once, so the hardware prefetcher hardly ever gets going; with this the SmolLM2 decode ran 1.1-1.2x and its
+ * q8_0 output head ~2x (`gemcl run --profile`). Blocks of 256 keep to the hardware prefetcher: on q6_k rows
+ * of 4608 columns software prefetch lost 20%. */
+#ifndef Q8_PF_DIST
+#define Q8_PF_DIST 2048
+#endif
+#if Q8_DOT_PATH == 2 && Q8_PF_DIST > 0
+#define Q8_PREFETCH(p) __builtin_prefetch((p) + Q8_PF_DIST, 0, 3)
+#else
+#define Q8_PREFETCH(p) ((void)0)
+#endif
+
 /* Which q8_dot32 above this program compiled (0 portable, 1 integer dot products, 2 x86 AVX2): a fast path
  * that fell back without a word would pass its twin test, so the tests ask (gc_op_q8_dot_path). */
 __kernel void q8_dot_path(__global int *out) { out[0] = Q8_DOT_PATH; }
 
 /* s[r][b] = W row w[r] . quantized x row i0 + b for both rows r of a pair and b < GEMV_NB (rows past n repeat
  * the last), over the GEMV_LS work-items of the row, which take whole blocks in turn. The two W rows share
- * each load and widening of x. Per block: the integer sum of sc sum(q qx) over its groups (unrolled, so its
- * scales decode once; groups that share sc in pairs), scaled once by d d_x into float lanes; the min term per
- * group (types with GC_MIN_<t> only). The lanes are summed once at the end. */
+ * each load and widening of x (q8_pair_<t> above). Per block: the integer sum of sc sum(q qx) over its groups
+ * (unrolled, so its scales decode once; groups that share sc in pairs), scaled once by d d_x into float lanes
+ * (four per row); the min term per group (types with GC_MIN_<t> only). The lanes are summed once at the end. */
 #define Q8_DOTS(T)                                                                                          \
     inline void q8_dots_##T(gc_row wa, gc_row wb, __global const char *xi, __global const float2 *xs, uint i0, \
                             uint n, uint cols, uint lid, __local float *scratch, float s[2][GEMV_NB]) {     \
         const uint blocks = cols / GC_BLOCK_##T, gpb = GC_BLOCK_##T / 16;                                   \
         __global const char16 *qr[GEMV_NB]; /* one vector load (vload16 of chars: byte by byte on PoCL) */  \
         __global const float2 *sr[GEMV_NB];                                                                 \
-        float4 acc[2][GEMV_NB];                                                                             \
+        float8 acc[GEMV_NB]; /* lanes 0-3 row a, 4-7 row b */                                               \
         float accm[2][GEMV_NB];                                                                             \
         GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
             const ulong r = min(i0 + b, n - 1);                                                             \
             qr[b] = (__global const char16 *)(xi + r * cols); /* 16-byte aligned: cols % 32 == 0 */         \
             sr[b] = xs + r * (cols / 16);                                                                   \
-            GC_UNROLL for (uint w = 0; w < 2; w++) {                                                        \
-                acc[w][b] = 0.0f;                                                                           \
-                accm[w][b] = 0.0f;                                                                          \
-            }                                                                                               \
+            acc[b] = 0.0f;                                                                                  \
+            accm[0][b] = accm[1][b] = 0.0f;                                                                 \
         }                                                                                                   \
         for (uint k = lid; k < blocks; k += GEMV_LS) {                                                      \
             const gc_row blk[2] = {wa + k * GC_BYTES_##T, wb + k * GC_BYTES_##T};                           \
+            if (GC_BLOCK_##T == 32) {                                                                       \
+                Q8_PREFETCH(blk[0]);                                                                        \
+                Q8_PREFETCH(blk[1]);                                                                        \
+            }                                                                                               \
             const float2 dm[2] = {gc_dm_##T(blk[0]), gc_dm_##T(blk[1])};                                    \
-            q8_acc is[2][GEMV_NB];                                                                          \
+            q8_iacc_##T is[GEMV_NB];                                                                        \
             GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                    \
-                is[0][b] = is[1][b] = 0;                                                                    \
+                is[b] = 0;                                                                                  \
             GC_UNROLL for (uint gi = 0; gi < GC_BLOCK_##T / 16; gi += 2) {                                  \
-                char16 q0[2], q1[2];                                                                        \
-                int2 s0[2], s1[2];                                                                          \
-                GC_UNROLL for (uint w = 0; w < 2; w++) {                                                    \
-                    q8_iq32_##T(blk[w], gi, &q0[w], &q1[w], &s0[w], &s1[w]);                                \
-                }                                                                                           \
+                q8_pair_t_##T p;                                                                            \
+                int2 sm[4]; /* (sc, mn) of a gi, a gi + 1, b gi, b gi + 1 */                                \
+                q8_pair_##T(blk[0], blk[1], gi, &p, sm);                                                    \
                 const uint g = k * gpb + gi;                                                                \
                 GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                              \
-                    const char16 x0 = qr[b][g], x1 = qr[b][g + 1];                                          \
-                    GC_UNROLL for (uint w = 0; w < 2; w++) {                                                \
-                        is[w][b] += q8_dot32(q0[w], q1[w], x0, x1, s0[w].x, s1[w].x, GC_MIN_##T);           \
-                        if (GC_MIN_##T) {                                                                   \
-                            accm[w][b] = fma(dm[w].y * (float)s0[w].y, sr[b][g].y, accm[w][b]);             \
-                            accm[w][b] = fma(dm[w].y * (float)s1[w].y, sr[b][g + 1].y, accm[w][b]);         \
-                        }                                                                                   \
+                    is[b] += q8_dot_pair_##T(p, qr[b][g], qr[b][g + 1], sm, GC_MIN_##T);                    \
+                    if (GC_MIN_##T) {                                                                       \
+                        accm[0][b] = fma(dm[0].y * (float)sm[0].y, sr[b][g].y, accm[0][b]);                 \
+                        accm[0][b] = fma(dm[0].y * (float)sm[1].y, sr[b][g + 1].y, accm[0][b]);             \
+                        accm[1][b] = fma(dm[1].y * (float)sm[2].y, sr[b][g].y, accm[1][b]);                 \
+                        accm[1][b] = fma(dm[1].y * (float)sm[3].y, sr[b][g + 1].y, accm[1][b]);             \
                     }                                                                                       \
                 }                                                                                           \
             }                                                                                               \
             GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                  \
                 const float dx = sr[b][k * gpb].x;                                                          \
-                GC_UNROLL for (uint w = 0; w < 2; w++)                                                      \
-                    acc[w][b] = fma(convert_float4(q8_fold(is[w][b])), (float4)(dm[w].x * dx), acc[w][b]); \
+                acc[b] = q8_scaled_##T(acc[b], is[b], dm[0].x * dx, dm[1].x * dx);                          \
             }                                                                                               \
         }                                                                                                   \
-        GC_UNROLL for (uint w = 0; w < 2; w++)                                                              \
-            GC_UNROLL for (uint b = 0; b < GEMV_NB; b++)                                                    \
-                s[w][b] = q8_lane_sum(q8_hsum(acc[w][b]) - accm[w][b], scratch, lid);                       \
+        GC_UNROLL for (uint b = 0; b < GEMV_NB; b++) {                                                      \
+            s[0][b] = q8_lane_sum(q8_hsum(acc[b].lo) - accm[0][b], scratch, lid);                           \
+            s[1][b] = q8_lane_sum(q8_hsum(acc[b].hi) - accm[1][b], scratch, lid);                           \
+        }                                                                                                   \
     }
 
 #define GEMV_Q8(T)                                                                                          \

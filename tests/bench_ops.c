@@ -10,7 +10,8 @@
  * environment: GEMCL_DEVICE picks the device; GEMM_TM/WN/WM/KB and GEMV_LS/RPG/NB override the profile's
  * tunables; BENCH_ONLY=gemm|gemv|other|reduce|attn runs one part; GEMV_SHAPES=RxC,... and GEMV_DTYPE=f16,q4_k,...
  * pick the GEMV shapes and dtypes (default every dtype, trials alternating between them, next to the host's
- * DRAM read bandwidth); GEMM_DTYPES=f16,q4_k,... the GEMM dtypes; BENCH_SHAPES=k keeps the first k GEMM shapes;
+ * DRAM read bandwidth; GEMV_HOT=1 runs every launch on one copy of the weight, which then stays in cache, to
+ * time the kernel's arithmetic apart from DRAM); GEMM_DTYPES=f16,q4_k,... the GEMM dtypes; BENCH_SHAPES=k keeps the first k GEMM shapes;
  * BENCH_QUICK=1 times only our f32 GEMM (for tuning sweeps). For BENCH_ONLY=attn: ATT_NS = attention lengths
  * (default "1024,4096,8192"), ATT_OLD_MAX_N = longest n timed with the one-row kernel (default 1024; it is
  * ~100x slower); ATT_HD = only that head size; ATT_BR/ATT_BC/ATT_LWG override the attention tunables. */
@@ -93,20 +94,20 @@ typedef struct matmul_run {
     const gc_buffer *x;
     const gc_dweight *w;
     gc_buffer *y;
-    int n, copies;
+    int n, copies, distinct; /* launch c uses w[c % distinct] */
 } matmul_run;
 
 static gc_status run_matmul(void *ctx, gc_error *err) {
     matmul_run *m = ctx;
     for (int c = 0; c < m->copies; c++)
-        if (gc_op_matmul(m->ops, m->x, 0, &m->w[c], NULL, m->y, 0, m->n, err) != GC_OK)
+        if (gc_op_matmul(m->ops, m->x, 0, &m->w[c % m->distinct], NULL, m->y, 0, m->n, err) != GC_OK)
             return GC_ERR_DEVICE;
     return GC_OK;
 }
 
 /* Median seconds of one matmul on the device. */
 static double time_matmul(gc_ops *ops, const gc_buffer *x, const gc_dweight *w, gc_buffer *y, int n) {
-    matmul_run m = {ops, x, w, y, n, 1};
+    matmul_run m = {ops, x, w, y, n, 1, 1};
     return median_seconds(run_matmul, &m, gc_ops_runtime(ops)->queue);
 }
 
@@ -212,7 +213,7 @@ static gc_status run_dram(void *ctx, gc_error *err) {
 typedef struct gemv_case {
     gc_dtype dtype;
     gc_dweight *w;
-    int copies;
+    int copies, distinct; /* launches per trial; distinct weights among them (1 with GEMV_HOT: cache-resident) */
     size_t bytes; /* of one copy */
     double t[16]; /* seconds per trial */
 } gemv_case;
@@ -234,8 +235,9 @@ static void bench_gemv(gc_ops *ops, int rows, int cols) {
         c->bytes = gc_dtype_row_bytes((gc_dtype)t, cols) * rows;
         c->copies = (int)((128u << 20) / c->bytes) + 1;
         c->copies = c->copies > 512 ? 512 : c->copies;
-        c->w = calloc((size_t)c->copies, sizeof *c->w);
-        for (int k = 0; k < c->copies; k++)
+        c->distinct = getenv("GEMV_HOT") ? 1 : c->copies;
+        c->w = calloc((size_t)c->distinct, sizeof *c->w);
+        for (int k = 0; k < c->distinct; k++)
             c->w[k] = (gc_dweight){device_buffer(rt, c->bytes, 3 + (unsigned)k), (gc_dtype)t, rows, cols};
     }
     double *dram = malloc(DRAM_BYTES), dram_t[16];
@@ -243,7 +245,7 @@ static void bench_gemv(gc_ops *ops, int rows, int cols) {
         dram[i] = (double)(i & 7);
     for (int r = -1; r < trials; r++) { /* round -1 warms up (compiles the kernels) */
         for (int i = 0; i < n_cases; i++) {
-            matmul_run g = {ops, &x, cases[i].w, &y, 1, cases[i].copies};
+            matmul_run g = {ops, &x, cases[i].w, &y, 1, cases[i].copies, cases[i].distinct};
             double t0 = now_s();
             gc_error err;
             if (run_matmul(&g, &err) != GC_OK)
@@ -268,7 +270,7 @@ static void bench_gemv(gc_ops *ops, int rows, int cols) {
         double s = c->t[trials / 2];
         printf(" %s %5.1f GB/s %6.1f us |", gc_dtype_name(c->dtype), c->bytes * (double)c->copies / s * 1e-9,
                s / c->copies * 1e6);
-        for (int k = 0; k < c->copies; k++)
+        for (int k = 0; k < c->distinct; k++)
             gc_buffer_free(rt, &c->w[k].buf);
         free(c->w);
     }
