@@ -304,9 +304,9 @@ Q8_IQ32_FROM_GROUPS(q5_1)
  * gives exactly the lanes of q8_fold(q8_dot32(..)) per row. Most types hold the two rows apart (q8_pair16).
  * On x86 the blocks of 32 hold group gi of both rows in one register (q8_pair32, row a in the low 16 bytes):
  * both rows' quants decode at once, one maddubs serves two rows and their lanes fold with one add. Measured
- * (tests/bench_ops.c, GEMV_HOT=1, one thread): q4_0, q4_1 1.15-1.4x, q5_0, q5_1 1.05-1.15x, iq4_nl 5x (its
- * table lookup is one byte shuffle); q8_0 and the K-quants lost 5-10% this way (their decode is per row
- * anyway), so they keep q8_pair16. */
+ * (tests/bench_ops.c, GEMV_HOT=1, one thread): q4_0, q4_1 1.15-1.4x, q5_0, q5_1 1.05-1.15x, q5_k, q6_k 1.2x,
+ * q4_k 1.0x, iq4_nl 5x (its table lookup is one byte shuffle); q8_0, q2_k and q3_k lost 5-10% this way, so
+ * they keep q8_pair16. */
 typedef struct q8_pair16 {
     char16 a0, a1, b0, b1;
 } q8_pair16;
@@ -404,6 +404,55 @@ inline void q8_pair_q5(gc_row a, gc_row b, bool has_min, q8_pair32 *p) {
     inline float8 q8_scaled_##T(float8 acc, int8 v, float sa, float sb) {                                   \
         return fma(convert_float8(v), (float8)((float4)sa, (float4)sb), acc);                               \
     }
+/* Both rows' 16 bytes at a + at and at b + at, row a in the low half. */
+inline q8_uchar32 q8_bytes2(gc_row a, gc_row b, uint at) {
+    const uchar16 ra = gc_load16(a + at), rb = gc_load16(b + at);
+    return __builtin_shufflevector(ra, rb, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+                                   21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+}
+/* q4_k / q5_k (five) groups gi, gi + 1 (one scale and min, gc_iq_q45_k) of both rows. */
+inline void q8_pair_q45k(gc_row a, gc_row b, uint gi, bool five, q8_pair32 *p, int2 *s) {
+    const uint j = gi / 2, at = (five ? 48 : 16) + 32 * (gi / 4);
+    const uchar shift = 4 * (j % 2);
+    q8_uchar32 n0 = (q8_bytes2(a, b, at) >> shift) & (uchar)15, n1 = (q8_bytes2(a, b, at + 16) >> shift) & (uchar)15;
+    if (five) {
+        n0 |= ((q8_bytes2(a, b, 16) >> (uchar)j) & (uchar)1) << (uchar)4;
+        n1 |= ((q8_bytes2(a, b, 32) >> (uchar)j) & (uchar)1) << (uchar)4;
+    }
+    p->g0 = __builtin_astype(n0, q8_char32);
+    p->g1 = __builtin_astype(n1, q8_char32);
+    s[0] = s[1] = as_int2(gc_k4_scale_min(a + 4, j));
+    s[2] = s[3] = as_int2(gc_k4_scale_min(b + 4, j));
+}
+/* q6_k groups gi, gi + 1 (parts 0 and 1 of one quarter, gc_iq_q6_k) of both rows. */
+inline void q8_pair_q6k(gc_row a, gc_row b, uint gi, q8_pair32 *p, int2 *s) {
+    const uint side = gi / 8, quarter = gi % 8 / 2, lo = 64 * side + 32 * (quarter % 2), hi = 128 + 32 * side;
+    const uchar ls = 4 * (quarter / 2), hs = 2 * quarter;
+    const q8_uchar32 u0 = ((q8_bytes2(a, b, lo) >> ls) & (uchar)15) | ((q8_bytes2(a, b, hi) >> hs) & (uchar)3) << (uchar)4;
+    const q8_uchar32 u1 =
+        ((q8_bytes2(a, b, lo + 16) >> ls) & (uchar)15) | ((q8_bytes2(a, b, hi + 16) >> hs) & (uchar)3) << (uchar)4;
+    p->g0 = __builtin_astype(u0, q8_char32) - (char)32;
+    p->g1 = __builtin_astype(u1, q8_char32) - (char)32;
+    __global const char *sa = (__global const char *)a + 192 + 8 * side + 2 * quarter,
+                        *sb = (__global const char *)b + 192 + 8 * side + 2 * quarter;
+    s[0] = (int2)(sa[0], 0);
+    s[1] = (int2)(sa[1], 0);
+    s[2] = (int2)(sb[0], 0);
+    s[3] = (int2)(sb[1], 0);
+}
+#define Q8_PAIR_K(T, decode)                                                                                \
+    typedef q8_pair32 q8_pair_t_##T;                                                                        \
+    typedef int8 q8_iacc_##T; /* folded lanes of a | of b */                                                \
+    inline void q8_pair_##T(gc_row a, gc_row b, uint gi, q8_pair32 *p, int2 *s) { decode; }                  \
+    inline int8 q8_dot_pair_##T(q8_pair32 p, char16 x0, char16 x1, const int2 *s, bool is_unsigned) {       \
+        return q8_dot_pair32(p, x0, x1, s, is_unsigned);                                                    \
+    }                                                                                                       \
+    inline float8 q8_scaled_##T(float8 acc, int8 v, float sa, float sb) {                                   \
+        return fma(convert_float8(v), (float8)((float4)sa, (float4)sb), acc);                               \
+    }
+Q8_PAIR_K(q4_k, q8_pair_q45k(a, b, gi, false, p, s))
+Q8_PAIR_K(q5_k, q8_pair_q45k(a, b, gi, true, p, s))
+Q8_PAIR_K(q6_k, q8_pair_q6k(a, b, gi, p, s))
 Q8_PAIR_ONE_REG(q4_0, q8_pair_q4(a, b, false, p), 0)
 Q8_PAIR_ONE_REG(q4_1, q8_pair_q4(a, b, true, p), 1)
 Q8_PAIR_ONE_REG(iq4_nl, q8_pair_iq4(a, b, p), 0)
@@ -415,13 +464,13 @@ Q8_PAIR_FROM_ROWS(q4_1)
 Q8_PAIR_FROM_ROWS(iq4_nl)
 Q8_PAIR_FROM_ROWS(q5_0)
 Q8_PAIR_FROM_ROWS(q5_1)
+Q8_PAIR_FROM_ROWS(q4_k)
+Q8_PAIR_FROM_ROWS(q5_k)
+Q8_PAIR_FROM_ROWS(q6_k)
 #endif
 Q8_PAIR_FROM_ROWS(q8_0)
 Q8_PAIR_FROM_ROWS(q2_k)
 Q8_PAIR_FROM_ROWS(q3_k)
-Q8_PAIR_FROM_ROWS(q4_k)
-Q8_PAIR_FROM_ROWS(q5_k)
-Q8_PAIR_FROM_ROWS(q6_k)
 
 /* Software prefetch Q8_PF_DIST bytes ahead of each of a work-item's two rows, for blocks of 32 on x86 (PoCL's
  * clang). Decode's rows are short (SmolLM2's 576 columns of q4_1 are 360 bytes) and a work-item walks two at
