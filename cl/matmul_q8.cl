@@ -428,7 +428,8 @@ inline void q8_pair_q45k(gc_row a, gc_row b, uint gi, bool five, q8_pair32 *p, i
 inline void q8_pair_q6k(gc_row a, gc_row b, uint gi, q8_pair32 *p, int2 *s) {
     const uint side = gi / 8, quarter = gi % 8 / 2, lo = 64 * side + 32 * (quarter % 2), hi = 128 + 32 * side;
     const uchar ls = 4 * (quarter / 2), hs = 2 * quarter;
-    const q8_uchar32 u0 = ((q8_bytes2(a, b, lo) >> ls) & (uchar)15) | ((q8_bytes2(a, b, hi) >> hs) & (uchar)3) << (uchar)4;
+    const q8_uchar32 u0 =
+        ((q8_bytes2(a, b, lo) >> ls) & (uchar)15) | ((q8_bytes2(a, b, hi) >> hs) & (uchar)3) << (uchar)4;
     const q8_uchar32 u1 =
         ((q8_bytes2(a, b, lo + 16) >> ls) & (uchar)15) | ((q8_bytes2(a, b, hi + 16) >> hs) & (uchar)3) << (uchar)4;
     p->g0 = __builtin_astype(u0, q8_char32) - (char)32;
