@@ -39,6 +39,9 @@
  *   q8_dot_path(out): out[0] = which q8_dot32 was compiled (0 portable, 1 integer dot products, 2 x86).
  *   quantize_q8_f32(x, x_off, xq, xi, xs, cols, n, kind)
  *     x: f32 (n, cols) at x_off -> xq, xi, xs as above. Launch: 2-D, global (cols / block, n), block 32 or 256.
+ *   rmsnorm_q8_f32(x, x_off, w, out, out_off, xq, xi, xs, dim, eps, kind)
+ *     norm.cl's rmsnorm of x into out, and out quantized into xq, xi, xs as quantize_q8_f32 does. Launch: 1-D,
+ *     one work-group of RMS_LS work-items per row.
  *   gemv_q8_<t>(w0, w1, w2, row_bytes, xi, xs, y0, y1, y2, y_off0, y_off1, y_off2, b0, b1, b2,
  *               rows0, rows1, rows2, cols, n, flags, pos, pos_off, inv_freq, head_dim, layout)
  *     For small n: up to three weights wo: (rows_o, cols) of dtype t sharing the quantized x, each into
@@ -156,6 +159,39 @@ __kernel void quantize_q8_f32(__global const float *x, const ulong x_off, __glob
         q8_quantize_256(xr, qr, ir, sr, blk);
     else
         q8_quantize_32(xr, qr, ir, sr, blk, kind == Q8_KIND_1);
+}
+
+#ifndef RMS_LS
+#define RMS_LS 64 // rmsnorm_q8_f32: work-items per row (power of two)
+#endif
+
+/* norm.cl's rmsnorm_f32_f32 (the same sum of squares over the same work-items, the same products) and then
+ * quantize_q8_f32 of its output rows, in one launch: a work-item quantizes the blocks it wrote. */
+__kernel __attribute__((reqd_work_group_size(RMS_LS, 1, 1))) void
+rmsnorm_q8_f32(__global const float *x, const ulong x_off, __global const float *w, __global float *out,
+               const ulong out_off, __global float *xq, __global char *xi, __global float2 *xs, const uint dim,
+               const float eps, const uint kind) {
+    __local float scratch[RMS_LS];
+    const uint lid = get_local_id(0), block = kind == Q8_KIND_K ? 256 : 32;
+    const ulong row = get_group_id(0);
+    __global const float *xr = x + x_off + row * dim;
+    __global float *yr = out + out_off + row * dim;
+    float ss = 0.0f;
+    for (uint j = lid; j < dim; j += RMS_LS)
+        ss += xr[j] * xr[j];
+    ss = gc_group_sum(ss, scratch, lid, RMS_LS);
+    const float inv = 1.0f / sqrt(ss / (float)dim + eps);
+    for (uint blk = lid; blk < dim / block; blk += RMS_LS) {
+        for (uint j = blk * block; j < (blk + 1) * block; j++)
+            yr[j] = w[j] * (inv * xr[j]);
+        __global float *qr = xq + row * dim;
+        __global char *ir = xi + row * dim;
+        __global float2 *sr = xs + row * (dim / 16);
+        if (kind == Q8_KIND_K)
+            q8_quantize_256(yr, qr, ir, sr, blk);
+        else
+            q8_quantize_32(yr, qr, ir, sr, blk, kind == Q8_KIND_1);
+    }
 }
 
 /* Sum over the GEMV_LS work-items of one output row (none needed for one). */

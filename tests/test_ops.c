@@ -625,6 +625,69 @@ START_TEST(matmul_q8_fused_forms_match_separate_ops) {
 }
 END_TEST
 
+/* rmsnorm(x) into out, then y = out W^T, either as two ops or with gc_op_rmsnorm_for (one launch fewer); returns
+ * y (n, rows) and writes out's rows to *normed (caller frees both). between, when set, runs rmsnorm of x2 into out
+ * after the fused launch: a kernel in between must make the matmul quantize out again. */
+static float *norm_then_matmul(fixture *f, bool fused, const float *x, const float *x2, const float *nw,
+                               const ref_weight *rw, gc_dtype dtype, int n, int rows, int dim, float **normed,
+                               unsigned long *launches) {
+    gc_dweight w = {upload(f, rw->data, rw->bytes), dtype, rows, dim};
+    gc_buffer dx = upload_f32(f, x, (size_t)n * dim), dx2 = upload_f32(f, x2 ? x2 : x, (size_t)n * dim);
+    gc_buffer dw = upload_f32(f, nw, (size_t)dim), out, dy;
+    expect_ok(f, gc_buffer_alloc(f->rt, ((size_t)n * dim + 3) * sizeof(float), "out", &out, &f->err));
+    expect_ok(f, gc_buffer_alloc(f->rt, (size_t)n * rows * sizeof(float), "y", &dy, &f->err));
+    const unsigned long before = gc_ops_launch_count(f->ops);
+    if (fused)
+        expect_ok(f, gc_op_rmsnorm_for(f->ops, &dx, 0, &dw, &out, 3, n, dim, 1e-5f, &w, &f->err));
+    else
+        expect_ok(f, gc_op_rmsnorm(f->ops, &dx, 0, &dw, &out, 3, n, dim, 1e-5f, &f->err));
+    if (x2)
+        expect_ok(f, gc_op_rmsnorm(f->ops, &dx2, 0, &dw, &out, 3, n, dim, 1e-5f, &f->err));
+    expect_ok(f, gc_op_matmul(f->ops, &out, 3, &w, NULL, &dy, 0, n, &f->err));
+    *launches = gc_ops_launch_count(f->ops) - before;
+    *normed = download_f32(f, &out, 3, (size_t)n * dim);
+    float *y = download_f32(f, &dy, 0, (size_t)n * rows);
+    gc_buffer_free(f->rt, &w.buf), gc_buffer_free(f->rt, &dx), gc_buffer_free(f->rt, &dx2);
+    gc_buffer_free(f->rt, &dw), gc_buffer_free(f->rt, &out), gc_buffer_free(f->rt, &dy);
+    return y;
+}
+
+/* gc_op_rmsnorm_for leaves out's quantization for the next weight in its own launch: out and the product equal
+ * those of rmsnorm then matmul bit for bit, one launch fewer, for each activation type and for the GEMV and
+ * GEMM sizes; a kernel that rewrites out in between makes the matmul quantize again (the note is dropped). */
+START_TEST(rmsnorm_for_a_quantized_weight_equals_rmsnorm_then_matmul) {
+    fixture f = fx_open_path(true);
+    const gc_dtype dtypes[] = {GC_DTYPE_Q8_0, GC_DTYPE_Q4_1, GC_DTYPE_Q4_K};
+    const int ns[] = {1, 3, 20}, rows = 37, dim = 512;
+    float *nw = random_f32((size_t)dim, 5u);
+    for (size_t t = 0; t < sizeof dtypes / sizeof dtypes[0]; t++)
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+            const int n = ns[i];
+            float *x = random_f32((size_t)n * dim, 7u + (unsigned)n), *x2 = random_f32((size_t)n * dim, 9u);
+            ref_weight rw = random_weight(dtypes[t], rows, dim, 11u);
+            float *out_a, *out_b, *out_c, *out_d;
+            unsigned long la, lb, lc, ld;
+            float *ya = norm_then_matmul(&f, false, x, NULL, nw, &rw, dtypes[t], n, rows, dim, &out_a, &la);
+            float *yb = norm_then_matmul(&f, true, x, NULL, nw, &rw, dtypes[t], n, rows, dim, &out_b, &lb);
+            float *yc = norm_then_matmul(&f, true, x, x2, nw, &rw, dtypes[t], n, rows, dim, &out_c, &lc);
+            float *yd = norm_then_matmul(&f, false, x2, NULL, nw, &rw, dtypes[t], n, rows, dim, &out_d, &ld);
+            ck_assert_msg(memcmp(out_a, out_b, (size_t)n * dim * sizeof(float)) == 0, "%s n %d: normed rows differ",
+                          gc_dtype_name(dtypes[t]), n);
+            ck_assert_msg(memcmp(ya, yb, (size_t)n * rows * sizeof(float)) == 0, "%s n %d: products differ",
+                          gc_dtype_name(dtypes[t]), n);
+            ck_assert_msg(lb + 1 == la, "%s n %d: %lu launches fused, %lu apart", gc_dtype_name(dtypes[t]), n, lb, la);
+            ck_assert_msg(memcmp(yc, yd, (size_t)n * rows * sizeof(float)) == 0,
+                          "%s n %d: the matmul used a quantization a later kernel had made stale",
+                          gc_dtype_name(dtypes[t]), n);
+            ck_assert_msg(memcmp(ya, yd, (size_t)n * rows * sizeof(float)) != 0, "x and x2 gave the same product");
+            free(x), free(x2), ref_weight_free(&rw);
+            free(ya), free(yb), free(yc), free(yd), free(out_a), free(out_b), free(out_c), free(out_d);
+        }
+    free(nw);
+    fx_close(&f);
+}
+END_TEST
+
 /* The q8 path differs from the exact f32 product only by the 8-bit rounding of x: close to it, yet not equal. */
 START_TEST(matmul_q8_stays_within_activation_rounding_of_f32_product) {
     fixture f = fx_open_path(true);
@@ -970,6 +1033,7 @@ Suite *suite_ops(void) {
     tcase_add_test(tc, activation_quantization_equals_ggml_quantizers_bit_for_bit);
     tcase_add_test(tc, matmul_q8_every_block_type_matches_ggml_integer_dot_products);
     tcase_add_test(tc, matmul_q8_fused_forms_match_separate_ops);
+    tcase_add_test(tc, rmsnorm_for_a_quantized_weight_equals_rmsnorm_then_matmul);
     tcase_add_test(tc, matmul_q8_stays_within_activation_rounding_of_f32_product);
     tcase_add_test(tc, fused_matmul_refuses_mismatched_weights_and_rope_without_positions);
     tcase_add_test(tc, attention_matches_reference_for_gqa_ratios_and_head_dims);

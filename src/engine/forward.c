@@ -56,7 +56,7 @@ gc_status gc_layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s
     const gc_buffer *bq = hp->qkv_bias ? &w->bq : NULL, *bk = hp->qkv_bias ? &w->bk : NULL,
                     *bv = hp->qkv_bias ? &w->bv : NULL;
     /* attention */
-    GC_TRY(gc_op_rmsnorm(ops, io->x, io->x_off, &w->attn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
+    GC_TRY(gc_op_rmsnorm_for(ops, io->x, io->x_off, &w->attn_norm, &s->xb, 0, n, d, hp->norm_eps, &w->wq, err));
     const gc_matmul_out qkv[3] = {
         {&w->wq, bq, &s->q, 0, true}, {&w->wk, bk, io->k, k_off, true}, {&w->wv, bv, io->v, kv_off, false}};
     const gc_matmul_rope rope = {io->pos, io->pos_off, &m->inv_freq, hd, hp->rope_layout};
@@ -71,7 +71,7 @@ gc_status gc_layer_forward(gc_ops *ops, const gc_dmodel *m, int l, gc_scratch *s
     const gc_matmul_out wo = {&w->wo, NULL, io->x, io->x_off, false}, down = {&w->w_down, NULL, io->x, io->x_off, false};
     GC_TRY(gc_op_matmul_multi(ops, &s->att, 0, &wo, 1, NULL, true, n, err)); /* x += attention output */
     /* feed-forward: x += w_down(silu(w_gate x) * w_up x) */
-    GC_TRY(gc_op_rmsnorm(ops, io->x, io->x_off, &w->ffn_norm, &s->xb, 0, n, d, hp->norm_eps, err));
+    GC_TRY(gc_op_rmsnorm_for(ops, io->x, io->x_off, &w->ffn_norm, &s->xb, 0, n, d, hp->norm_eps, &w->w_gate, err));
     GC_TRY(gc_op_matmul_glu(ops, &s->xb, 0, &w->w_gate, &w->w_up, &s->hb, 0, &s->hb2, 0, n, err));
     GC_TRY(gc_op_matmul_multi(ops, &s->hb, 0, &down, 1, NULL, true, n, err));
     return GC_OK;
@@ -129,7 +129,7 @@ gc_status gc_finish_step(gc_seq *seq, const gc_buffer *x, size_t x_off, gc_sampl
     const gc_dmodel *m = seq->m;
     gc_scratch *s = &seq->s;
     int d = m->hp.n_embd, vocab = m->hp.vocab_size;
-    GC_TRY(gc_op_rmsnorm(ops, x, x_off, &m->out_norm, &s->xb, 0, 1, d, m->hp.norm_eps, err));
+    GC_TRY(gc_op_rmsnorm_for(ops, x, x_off, &m->out_norm, &s->xb, 0, 1, d, m->hp.norm_eps, &m->lm_head, err));
     GC_TRY(gc_op_matmul(ops, &s->xb, 0, &m->lm_head, NULL, &s->logits, 0, 1, err));
     if (!smp || smp->temperature <= 0.0f)
         GC_TRY(gc_op_argmax(ops, &s->logits, 0, &s->out_id, 0, vocab, err));

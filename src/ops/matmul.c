@@ -121,6 +121,7 @@ static gc_status gemm_own(gc_ops *ops, const gc_buffer *x, size_t x_off, const g
 static gc_status gemm_clblast(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_dweight *w, gc_buffer *y,
                               size_t y_off, bool accumulate, int n, gc_error *err) {
     cl_command_queue queue = gc_ops_runtime(ops)->queue;
+    gc_ops_note_launch(ops);
     CLBlastStatusCode rc = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)n,
                                         (size_t)w->rows, (size_t)w->cols, 1.0f, x->mem, x_off, (size_t)w->cols,
                                         w->buf.mem, 0, (size_t)w->cols, accumulate ? 1.0f : 0.0f, y->mem, y_off,

@@ -96,16 +96,48 @@ gc_status gc_op_q8_dot_path(gc_ops *ops, gc_dtype wtype, const char **path, gc_e
     return GC_OK;
 }
 
-/* x quantized for wtype into the op scratch buffers, unless act already holds it for wtype's activation type. */
+/* The op scratch buffers for n rows of cols quantized (a reallocation counts as a launch: see gc_q8_note). */
+static gc_status act_scratch(gc_ops *ops, int cols, int n, q8_act *act, gc_error *err) {
+    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALED, (size_t)n * cols * sizeof(float), &act->xq, err));
+    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_QUANTS, (size_t)n * cols, &act->xi, err));
+    return gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALES, (size_t)n * (cols / 16) * 2 * sizeof(float), &act->xs, err);
+}
+
+/* x quantized for wtype into the op scratch buffers, unless act already holds it for wtype's activation type or
+ * a fused producer just wrote it there (gc_op_rmsnorm_for). */
 static gc_status quantize(gc_ops *ops, const gc_buffer *x, size_t x_off, int cols, int n, gc_dtype wtype, q8_act *act,
                           gc_error *err) {
     if (act->kind == act_kind(wtype))
         return GC_OK;
-    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALED, (size_t)n * cols * sizeof(float), &act->xq, err));
-    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_QUANTS, (size_t)n * cols, &act->xi, err));
-    GC_TRY(gc_ops_scratch(ops, GC_SCRATCH_Q8_SCALES, (size_t)n * (cols / 16) * 2 * sizeof(float), &act->xs, err));
-    GC_TRY(gc_op_quantize_q8(ops, x, x_off, wtype, act->xq, act->xi, act->xs, cols, n, err));
+    GC_TRY(act_scratch(ops, cols, n, act, err));
+    if (!gc_ops_q8_note_take(ops, (gc_q8_note){x, x_off, n, cols, (int)act_kind(wtype), 0}))
+        GC_TRY(gc_op_quantize_q8(ops, x, x_off, wtype, act->xq, act->xi, act->xs, cols, n, err));
     act->kind = act_kind(wtype);
+    return GC_OK;
+}
+
+gc_status gc_op_rmsnorm_for(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_buffer *w, gc_buffer *out,
+                            size_t out_off, int n, int dim, float eps, const gc_dweight *next, gc_error *err) {
+    const char *op = "rmsnorm";
+    const gc_matmul_out next_out = {next, NULL, NULL, 0, false};
+    if (!next || next->cols != dim || !gc_matmul_q8_applies(ops, &next_out, 1) || n == 0)
+        return gc_op_rmsnorm(ops, x, x_off, w, out, out_off, n, dim, eps, err);
+    GC_TRY(gc_rmsnorm_check(ops, x, x_off, w, out, out_off, n, dim, op, err));
+    q8_act act;
+    GC_TRY(act_scratch(ops, dim, n, &act, err));
+    size_t local = (size_t)gc_ops_get_profile(ops)->norm_local;
+    char options[32];
+    snprintf(options, sizeof options, "-DRMS_LS=%zu", local);
+    cl_kernel k;
+    GC_TRY(gc_ops_kernel(ops, "matmul_q8", options, "rmsnorm_q8_f32", &k, err));
+    const q8_kind kind = act_kind(next->dtype);
+    cl_ulong xo = x_off, oo = out_off;
+    cl_uint d = (cl_uint)dim, kd = (cl_uint)kind;
+    gc_karg args[] = {GC_KMEM(x),      GC_KARG(xo),     GC_KMEM(w), GC_KMEM(out), GC_KARG(oo), GC_KMEM(act.xq),
+                      GC_KMEM(act.xi), GC_KMEM(act.xs), GC_KARG(d), GC_KARG(eps), GC_KARG(kd)};
+    GC_TRY(gc_ops_set_args(k, args, 11, op, err));
+    GC_TRY(gc_ops_launch_1d(ops, k, (size_t)n * local, local, op, err));
+    gc_ops_q8_note_set(ops, (gc_q8_note){out, out_off, n, dim, (int)kind, 0});
     return GC_OK;
 }
 

@@ -31,6 +31,9 @@ struct gc_ops {
     gc_buffer scratch[GC_SCRATCH_COUNT];
     gc_ops_profile profile;
     bool act_f32; /* matmuls of quantized weights in f32 instead of llama.cpp's 8-bit activations */
+    unsigned long enqueued; /* kernels enqueued */
+    unsigned long epoch;    /* kernels enqueued and scratch reallocations: what invalidates q8_note */
+    gc_q8_note q8_note;     /* what the q8 scratch holds, set by a fused producer (gc_ops_q8_note_set) */
 };
 
 gc_status gc_ops_create_with_profile(gc_runtime *rt, const gc_ops_profile *profile, gc_ops **out, gc_error *err) {
@@ -181,6 +184,7 @@ gc_status gc_ops_launch_1d(gc_ops *ops, cl_kernel kernel, size_t n, size_t local
     if (n == 0)
         return GC_OK;
     size_t global = local ? (n + local - 1) / local * local : n;
+    gc_ops_note_launch(ops);
     cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, 1, NULL, &global, local ? &local : NULL, 0, NULL,
                                        gc_trace_slot(ops->rt, what));
     return rc == CL_SUCCESS ? GC_OK : gc_cl_fail(err, rc, "enqueue %s", what);
@@ -194,6 +198,7 @@ gc_status gc_ops_launch_nd(gc_ops *ops, cl_kernel kernel, int dims, const size_t
             return GC_OK;
         g[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] : global[d];
     }
+    gc_ops_note_launch(ops);
     cl_int rc = clEnqueueNDRangeKernel(ops->rt->queue, kernel, (cl_uint)dims, NULL, g, local, 0, NULL,
                                        gc_trace_slot(ops->rt, what));
     return rc == CL_SUCCESS ? GC_OK : gc_cl_fail(err, rc, "enqueue %s", what);
@@ -227,6 +232,7 @@ gc_status gc_ops_check_range(const gc_buffer *buf, size_t off, size_t count, siz
 gc_status gc_ops_scratch(gc_ops *ops, gc_scratch_slot slot, size_t bytes, gc_buffer **buf, gc_error *err) {
     gc_buffer *s = &ops->scratch[slot];
     if (s->bytes < bytes) {
+        ops->epoch++; /* the old contents are gone */
         gc_buffer_free(ops->rt, s);
         gc_status st = gc_buffer_alloc(ops->rt, bytes, "op scratch", s, err);
         if (st != GC_OK)
@@ -234,6 +240,28 @@ gc_status gc_ops_scratch(gc_ops *ops, gc_scratch_slot slot, size_t bytes, gc_buf
     }
     *buf = s;
     return GC_OK;
+}
+
+void gc_ops_note_launch(gc_ops *ops) {
+    ops->enqueued++;
+    ops->epoch++;
+}
+
+unsigned long gc_ops_launch_count(const gc_ops *ops) {
+    return ops->enqueued;
+}
+
+void gc_ops_q8_note_set(gc_ops *ops, gc_q8_note note) {
+    note.epoch = ops->epoch;
+    ops->q8_note = note;
+}
+
+bool gc_ops_q8_note_take(gc_ops *ops, gc_q8_note want) {
+    const gc_q8_note *h = &ops->q8_note;
+    const bool ok = h->x == want.x && h->x_off == want.x_off && h->n == want.n && h->cols == want.cols &&
+                    h->kind == want.kind && h->epoch == ops->epoch && h->x != NULL;
+    ops->q8_note.x = NULL;
+    return ok;
 }
 
 void gc_ops_set_act_f32(gc_ops *ops, bool act_f32) {

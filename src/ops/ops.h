@@ -62,6 +62,16 @@ gc_status gc_op_rmsnorm(gc_ops *ops, const gc_buffer *x, size_t x_off, /* f32 (n
                         gc_buffer *out, size_t out_off,                /* f32 (n, dim) */
                         int n, int dim, float eps, gc_error *err);
 
+/* gc_op_rmsnorm for an output that weight next multiplies next: where that matmul quantizes its x to 8 bits
+ * first (next block-quantized, cols = dim, activations not kept in f32), the same launch also leaves out's
+ * quantization for next's type, and the next matmul of out skips its own quantize launch, provided no other
+ * kernel runs in between (decode: 2 launches fewer per layer). Otherwise, or with next NULL, gc_op_rmsnorm.
+ * out and its quantization are bit for bit those of gc_op_rmsnorm and the matmul's own quantize. */
+gc_status gc_op_rmsnorm_for(gc_ops *ops, const gc_buffer *x, size_t x_off, /* f32 (n, dim) */
+                            const gc_buffer *w,                            /* f32 (dim) */
+                            gc_buffer *out, size_t out_off,                /* f32 (n, dim) */
+                            int n, int dim, float eps, const gc_dweight *next, gc_error *err);
+
 /* y[i, :] = W x[i, :] (+ bias), i < n. Picks our GEMV kernels for small n (decode; never GEMM with n = 1)
  * and GEMM (CLBlast or our own kernel, per the device profile) otherwise. Any weight dtype. */
 gc_status gc_op_matmul(gc_ops *ops, const gc_buffer *x, size_t x_off, /* f32 (n, cols) */

@@ -83,6 +83,26 @@ gc_status gc_gemv_run(gc_ops *ops, cl_kernel k, const char *entry, gc_karg x0, g
 gc_status gc_matmul_rope_after(gc_ops *ops, const gc_matmul_out *out, const gc_matmul_rope *rope, int n,
                                gc_error *err);
 
+/* What the q8 activation scratch (GC_SCRATCH_Q8_*) holds: x (n rows of cols at x_off) quantized for activation
+ * type kind (matmul_q8.c's q8_kind), written by a fused producer (gc_op_rmsnorm_for) so that the next matmul of
+ * x skips its quantize launch. It holds only while no kernel has been enqueued and no scratch reallocated since
+ * (gc_ops_launch_* and gc_ops_scratch count those; gc_ops_note_launch counts a launch made another way), and it
+ * is taken once. */
+typedef struct gc_q8_note {
+    const gc_buffer *x;
+    size_t x_off;
+    int n, cols, kind;
+    unsigned long epoch; /* set by gc_ops_q8_note_set */
+} gc_q8_note;
+void gc_ops_q8_note_set(gc_ops *ops, gc_q8_note note);
+bool gc_ops_q8_note_take(gc_ops *ops, gc_q8_note want); /* whether it holds; clears it either way */
+void gc_ops_note_launch(gc_ops *ops);
+unsigned long gc_ops_launch_count(const gc_ops *ops); /* kernels enqueued so far (tests count fused launches) */
+
+/* norm.c: the argument checks of gc_op_rmsnorm (op names the caller). */
+gc_status gc_rmsnorm_check(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_buffer *w, const gc_buffer *out,
+                           size_t out_off, int n, int dim, const char *op, gc_error *err);
+
 /* matmul_q8.c: gc_op_matmul_multi / gc_op_matmul_glu with x quantized to 8 bits first, as llama.cpp's CPU
  * backend multiplies block-quantized weights. Applies when the ops do not run activations in f32
  * (gc_ops_act_f32) and every weight is block-quantized; the arguments are checked by the caller. */
