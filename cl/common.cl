@@ -357,6 +357,17 @@ inline float2 gc_gemv_rope(float a, float b, int pos, __global const float *inv_
 GC_DEFINE_GROUP_SUM(gc_group_sum, float)
 GC_DEFINE_GROUP_SUM(gc_group_sum_u, uint)
 
+/* RMS normalisation's factor 1 / sqrt(sum(x^2) / dim + eps) of row xr (dim floats) over a work-group of n
+ * work-items, each summing x[j]^2 over j = lid, lid + n, ... before gc_group_sum: norm.cl's rmsnorm and the
+ * fused rmsnorm_q8_f32 of matmul_q8.cl both take it from here, so their outputs agree bit for bit. */
+inline float gc_rms_factor(__global const float *xr, uint dim, float eps, __local float *scratch, uint lid, uint n) {
+    float ss = 0.0f;
+    for (uint j = lid; j < dim; j += n)
+        ss += xr[j] * xr[j];
+    ss = gc_group_sum(ss, scratch, lid, n);
+    return 1.0f / sqrt(ss / (float)dim + eps);
+}
+
 /* Subgroup builtins (sub_group_reduce_add, sub_group_scan_exclusive_add, ...) come with OpenCL C 3.x's
  * __opencl_c_subgroups feature, cl_khr_subgroups or cl_intel_subgroups (Intel's CPU runtime reports the first
  * and the last); the runtime sets GC_HAS_SUBGROUPS only when the device has one of them. */

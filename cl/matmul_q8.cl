@@ -176,11 +176,7 @@ rmsnorm_q8_f32(__global const float *x, const ulong x_off, __global const float 
     const ulong row = get_group_id(0);
     __global const float *xr = x + x_off + row * dim;
     __global float *yr = out + out_off + row * dim;
-    float ss = 0.0f;
-    for (uint j = lid; j < dim; j += RMS_LS)
-        ss += xr[j] * xr[j];
-    ss = gc_group_sum(ss, scratch, lid, RMS_LS);
-    const float inv = 1.0f / sqrt(ss / (float)dim + eps);
+    const float inv = gc_rms_factor(xr, dim, eps, scratch, lid, RMS_LS);
     for (uint blk = lid; blk < dim / block; blk += RMS_LS) {
         for (uint j = blk * block; j < (blk + 1) * block; j++)
             yr[j] = w[j] * (inv * xr[j]);

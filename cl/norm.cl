@@ -17,14 +17,10 @@ rmsnorm_f32_f32(__global const float *x, const ulong x_off, __global const float
     const ulong row = get_group_id(0);
     __global const float *xr = x + x_off + row * dim;
     __global float *yr = out + out_off + row * dim;
-    float ss = 0.0f;
-    for (uint j = lid; j < dim; j += RMS_LS)
-        ss += xr[j] * xr[j];
     /* the local-memory tree even where subgroups exist: a subgroup sum rounds differently, and on Intel's runtime
      * that flipped a greedy token of SmolLM2 Q4_1 against llama.cpp (the real suite's agreement test), for no
      * measurable gain (8.6 vs 9.3 us per 2048-wide row, README "Fast paths") */
-    ss = gc_group_sum(ss, scratch, lid, RMS_LS);
-    const float inv = 1.0f / sqrt(ss / (float)dim + eps);
+    const float inv = gc_rms_factor(xr, dim, eps, scratch, lid, RMS_LS);
     for (uint j = lid; j < dim; j += RMS_LS)
         yr[j] = w[j] * (inv * xr[j]);
 }
