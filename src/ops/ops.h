@@ -65,7 +65,8 @@ gc_status gc_op_rmsnorm(gc_ops *ops, const gc_buffer *x, size_t x_off, /* f32 (n
 /* gc_op_rmsnorm for an output that weight next multiplies next: where that matmul quantizes its x to 8 bits
  * first (next block-quantized, cols = dim, activations not kept in f32), the same launch also leaves out's
  * quantization for next's type, and the next matmul of out skips its own quantize launch, provided no other
- * kernel runs in between (decode: 2 launches fewer per layer). Otherwise, or with next NULL, gc_op_rmsnorm.
+ * kernel runs in between (decode: 2 launches fewer per layer); a host write into out before that matmul is not
+ * seen, so callers write out only through ops. Otherwise, or with next NULL, gc_op_rmsnorm.
  * out and its quantization are bit for bit those of gc_op_rmsnorm and the matmul's own quantize. */
 gc_status gc_op_rmsnorm_for(gc_ops *ops, const gc_buffer *x, size_t x_off, /* f32 (n, dim) */
                             const gc_buffer *w,                            /* f32 (dim) */
