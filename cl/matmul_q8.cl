@@ -277,8 +277,7 @@ inline q8_acc q8_dot32(char16 q0, char16 q1, char16 x0, char16 x1, int s0, int s
 #endif
 
 /* q8_iq32_<t>(block, gi, &q0, &q1, &s0, &s1): groups gi and gi + 1 of a block as common.cl's gc_iq_<t> gives
- * them; on x86, q5_0 and q5_1 decode their 32 quants at once in 32-byte registers (the generic pair works in
- * 16-byte halves, which doubles the bit handling of the fifth bits), with the same results. */
+ * them (the rows of q8_pair16 below). */
 #define Q8_IQ32_FROM_GROUPS(T)                                                                              \
     inline void q8_iq32_##T(gc_row b, uint gi, char16 *q0, char16 *q1, int2 *s0, int2 *s1) {                \
         *s0 = gc_iq_##T(b, gi, q0);                                                                         \
@@ -287,47 +286,14 @@ inline q8_acc q8_dot32(char16 q0, char16 q1, char16 x0, char16 x1, int s0, int s
 Q8_IQ32_FROM_GROUPS(q8_0)
 Q8_IQ32_FROM_GROUPS(q4_0)
 Q8_IQ32_FROM_GROUPS(q4_1)
+Q8_IQ32_FROM_GROUPS(q5_0)
+Q8_IQ32_FROM_GROUPS(q5_1)
 Q8_IQ32_FROM_GROUPS(iq4_nl)
 Q8_IQ32_FROM_GROUPS(q2_k)
 Q8_IQ32_FROM_GROUPS(q3_k)
 Q8_IQ32_FROM_GROUPS(q4_k)
 Q8_IQ32_FROM_GROUPS(q5_k)
 Q8_IQ32_FROM_GROUPS(q6_k)
-#if Q8_DOT_PATH == 2
-typedef uchar q8_uchar32 __attribute__((ext_vector_type(32)));
-/* gc_iq_q5's nibbles and fifth-bit masks (gc_bit_mask16), the whole block at once. */
-inline void q8_iq32_q5(gc_row b, bool has_min, char16 *q0, char16 *q1) {
-    gc_row qh = b + (has_min ? 4 : 2);
-    const uchar16 h = gc_load16(qh), qs = gc_load16(qh + 4);
-    const uchar16 others16 = (uchar16)(0xfe, 0xfd, 0xfb, 0xf7, 0xef, 0xdf, 0xbf, 0x7f, 0xfe, 0xfd, 0xfb, 0xf7,
-                                       0xef, 0xdf, 0xbf, 0x7f);
-    const q8_uchar32 nib = __builtin_shufflevector(qs & (uchar)15, qs >> (uchar)4, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
-                                                   10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
-                                                   26, 27, 28, 29, 30, 31);
-    const q8_uchar32 spread = __builtin_shufflevector(h, h, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2,
-                                                      2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const q8_uchar32 others = __builtin_shufflevector(others16, others16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-                                                      12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-                                                      13, 14, 15);
-    const q8_char32 set = (spread | others) == (q8_uchar32)0xff, qn = __builtin_astype(nib, q8_char32);
-    const q8_char32 q = has_min ? qn | (set & (char)16) : qn | (~set & (char)0xf0);
-    *q0 = __builtin_shufflevector(q, q, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    *q1 = __builtin_shufflevector(q, q, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
-}
-inline void q8_iq32_q5_0(gc_row b, uint gi, char16 *q0, char16 *q1, int2 *s0, int2 *s1) {
-    (void)gi; /* a block of 32 is one pair */
-    q8_iq32_q5(b, false, q0, q1);
-    *s0 = *s1 = (int2)(1, 0);
-}
-inline void q8_iq32_q5_1(gc_row b, uint gi, char16 *q0, char16 *q1, int2 *s0, int2 *s1) {
-    (void)gi;
-    q8_iq32_q5(b, true, q0, q1);
-    *s0 = *s1 = (int2)(1, 1);
-}
-#else
-Q8_IQ32_FROM_GROUPS(q5_0)
-Q8_IQ32_FROM_GROUPS(q5_1)
-#endif
 
 /* Rows a and b of a GEMV work-item, groups gi and gi + 1 of their blocks: q8_pair_<t>(a, b, gi, &p, s) with
  * s[0..3] = (sc, mn) of a gi, a gi + 1, b gi, b gi + 1 (integer scale and min multipliers); q8_dot_pair_<t>(p,
@@ -358,6 +324,7 @@ typedef struct q8_pair16 {
                         fma(convert_float4(q8_fold(v.hi)), (float4)sb, acc.hi));                            \
     }
 #if Q8_DOT_PATH == 2
+typedef uchar q8_uchar32 __attribute__((ext_vector_type(32)));
 typedef struct q8_pair32 {
     q8_char32 g0, g1; /* group gi of a | of b; group gi + 1 of a | of b */
 } q8_pair32;
@@ -381,13 +348,19 @@ inline int8 q8_dot_pair32(q8_pair32 p, char16 x0, char16 x1, const int2 *s, bool
     return __builtin_ia32_pmaddwd256(p0, (short16)((short8)(short)s[0].x, (short8)(short)s[2].x)) +
            __builtin_ia32_pmaddwd256(p1, (short16)((short8)(short)s[1].x, (short8)(short)s[3].x));
 }
+/* Both rows' 16 bytes at a + at and at b + at, row a in the low half. */
+inline q8_uchar32 q8_bytes2(gc_row a, gc_row b, uint at) {
+    return __builtin_astype(q8_cat16(as_char16(gc_load16(a + at)), as_char16(gc_load16(b + at))), q8_uchar32);
+}
 /* Both rows' 16 bytes of nibbles in one register: low nibbles are group 0, high ones group 1. */
 inline void q8_nibbles2(gc_row a, gc_row b, q8_char32 *lo, q8_char32 *hi) {
-    const uchar16 ra = gc_load16(a), rb = gc_load16(b);
-    const q8_uchar32 r = __builtin_shufflevector(ra, rb, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-                                                 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    const q8_uchar32 r = q8_bytes2(a, b, 0);
     *lo = __builtin_astype(r & (uchar)15, q8_char32);
     *hi = __builtin_astype(r >> (uchar)4, q8_char32);
+}
+/* A block of 32 is one pair with scale 1 and min multiplier mn (0 or 1) for every group. */
+inline void q8_unit_scales(int2 *s, int mn) {
+    s[0] = s[1] = s[2] = s[3] = (int2)(1, mn);
 }
 inline void q8_pair_q4(gc_row a, gc_row b, bool has_min, q8_pair32 *p) {
     q8_nibbles2(a + (has_min ? 4 : 2), b + (has_min ? 4 : 2), &p->g0, &p->g1);
@@ -405,7 +378,7 @@ inline void q8_pair_iq4(gc_row a, gc_row b, q8_pair32 *p) {
     p->g1 = __builtin_ia32_pshufb256(grid, p->g1);
 }
 /* q5_0 / q5_1 (has_min): the nibbles and the fifth bits of both rows (qh, 4 bytes each) spread by one byte
- * shuffle per group to the bytes they belong to, as q8_iq32_q5 does for one row. */
+ * shuffle per group to the bytes they belong to (gc_iq_q5 for one group of one row). */
 inline void q8_pair_q5(gc_row a, gc_row b, bool has_min, q8_pair32 *p) {
     gc_row ha = a + (has_min ? 4 : 2), hb = b + (has_min ? 4 : 2);
     const uchar16 la = gc_load16(ha), lb = gc_load16(hb);
@@ -421,26 +394,6 @@ inline void q8_pair_q5(gc_row a, gc_row b, bool has_min, q8_pair32 *p) {
     /* q5_0's q - 16 is the nibble with the high four bits all set where the fifth bit is clear */
     p->g0 |= has_min ? set0 & (char)16 : ~set0 & (char)0xf0;
     p->g1 |= has_min ? set1 & (char)16 : ~set1 & (char)0xf0;
-}
-#define Q8_PAIR_ONE_REG(T, decode, mn_)                                                                     \
-    typedef q8_pair32 q8_pair_t_##T;                                                                        \
-    typedef int8 q8_iacc_##T; /* folded lanes of a | of b */                                                \
-    inline void q8_pair_##T(gc_row a, gc_row b, uint gi, q8_pair32 *p, int2 *s) {                           \
-        (void)gi; /* a block of 32 is one pair */                                                           \
-        decode;                                                                                             \
-        s[0] = s[1] = s[2] = s[3] = (int2)(1, mn_);                                                         \
-    }                                                                                                       \
-    inline int8 q8_dot_pair_##T(q8_pair32 p, char16 x0, char16 x1, const int2 *s, bool is_unsigned) {       \
-        return q8_dot_pair32(p, x0, x1, s, is_unsigned);                                                    \
-    }                                                                                                       \
-    inline float8 q8_scaled_##T(float8 acc, int8 v, float sa, float sb) {                                   \
-        return fma(convert_float8(v), (float8)((float4)sa, (float4)sb), acc);                               \
-    }
-/* Both rows' 16 bytes at a + at and at b + at, row a in the low half. */
-inline q8_uchar32 q8_bytes2(gc_row a, gc_row b, uint at) {
-    const uchar16 ra = gc_load16(a + at), rb = gc_load16(b + at);
-    return __builtin_shufflevector(ra, rb, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
-                                   21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
 }
 /* q4_k / q5_k (five) groups gi, gi + 1 (one scale and min, gc_iq_q45_k) of both rows. */
 inline void q8_pair_q45k(gc_row a, gc_row b, uint gi, bool five, q8_pair32 *p, int2 *s) {
@@ -473,24 +426,28 @@ inline void q8_pair_q6k(gc_row a, gc_row b, uint gi, q8_pair32 *p, int2 *s) {
     s[2] = (int2)(sb[0], 0);
     s[3] = (int2)(sb[1], 0);
 }
-#define Q8_PAIR_K(T, decode)                                                                                \
+/* The q8_pair32 functions of type T, whose decode sets p and s from rows a, b and group gi. */
+#define Q8_PAIR32(T, decode)                                                                                \
     typedef q8_pair32 q8_pair_t_##T;                                                                        \
     typedef int8 q8_iacc_##T; /* folded lanes of a | of b */                                                \
-    inline void q8_pair_##T(gc_row a, gc_row b, uint gi, q8_pair32 *p, int2 *s) { decode; }                  \
+    inline void q8_pair_##T(gc_row a, gc_row b, uint gi, q8_pair32 *p, int2 *s) {                           \
+        (void)gi; /* unused by the blocks of 32, which are one pair */                                      \
+        decode;                                                                                             \
+    }                                                                                                       \
     inline int8 q8_dot_pair_##T(q8_pair32 p, char16 x0, char16 x1, const int2 *s, bool is_unsigned) {       \
         return q8_dot_pair32(p, x0, x1, s, is_unsigned);                                                    \
     }                                                                                                       \
     inline float8 q8_scaled_##T(float8 acc, int8 v, float sa, float sb) {                                   \
         return fma(convert_float8(v), (float8)((float4)sa, (float4)sb), acc);                               \
     }
-Q8_PAIR_K(q4_k, q8_pair_q45k(a, b, gi, false, p, s))
-Q8_PAIR_K(q5_k, q8_pair_q45k(a, b, gi, true, p, s))
-Q8_PAIR_K(q6_k, q8_pair_q6k(a, b, gi, p, s))
-Q8_PAIR_ONE_REG(q4_0, q8_pair_q4(a, b, false, p), 0)
-Q8_PAIR_ONE_REG(q4_1, q8_pair_q4(a, b, true, p), 1)
-Q8_PAIR_ONE_REG(iq4_nl, q8_pair_iq4(a, b, p), 0)
-Q8_PAIR_ONE_REG(q5_0, q8_pair_q5(a, b, false, p), 0)
-Q8_PAIR_ONE_REG(q5_1, q8_pair_q5(a, b, true, p), 1)
+Q8_PAIR32(q4_0, (q8_pair_q4(a, b, false, p), q8_unit_scales(s, 0)))
+Q8_PAIR32(q4_1, (q8_pair_q4(a, b, true, p), q8_unit_scales(s, 1)))
+Q8_PAIR32(iq4_nl, (q8_pair_iq4(a, b, p), q8_unit_scales(s, 0)))
+Q8_PAIR32(q5_0, (q8_pair_q5(a, b, false, p), q8_unit_scales(s, 0)))
+Q8_PAIR32(q5_1, (q8_pair_q5(a, b, true, p), q8_unit_scales(s, 1)))
+Q8_PAIR32(q4_k, q8_pair_q45k(a, b, gi, false, p, s))
+Q8_PAIR32(q5_k, q8_pair_q45k(a, b, gi, true, p, s))
+Q8_PAIR32(q6_k, q8_pair_q6k(a, b, gi, p, s))
 #else
 Q8_PAIR_FROM_ROWS(q4_0)
 Q8_PAIR_FROM_ROWS(q4_1)

@@ -122,7 +122,7 @@ gc_status gc_op_rmsnorm_for(gc_ops *ops, const gc_buffer *x, size_t x_off, const
     const gc_matmul_out next_out = {next, NULL, NULL, 0, false};
     if (!next || next->cols != dim || !gc_matmul_q8_applies(ops, &next_out, 1) || n == 0)
         return gc_op_rmsnorm(ops, x, x_off, w, out, out_off, n, dim, eps, err);
-    GC_TRY(gc_rmsnorm_check(ops, x, x_off, w, out, out_off, n, dim, op, err));
+    GC_TRY(gc_rmsnorm_check(x, x_off, w, out, out_off, n, dim, op, err));
     q8_act act;
     GC_TRY(act_scratch(ops, dim, n, &act, err));
     size_t local = (size_t)gc_ops_get_profile(ops)->norm_local;

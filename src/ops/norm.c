@@ -3,9 +3,8 @@
 
 #include "ops/ops_internal.h"
 
-gc_status gc_rmsnorm_check(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_buffer *w, const gc_buffer *out,
-                           size_t out_off, int n, int dim, const char *op, gc_error *err) {
-    (void)ops;
+gc_status gc_rmsnorm_check(const gc_buffer *x, size_t x_off, const gc_buffer *w, const gc_buffer *out, size_t out_off,
+                           int n, int dim, const char *op, gc_error *err) {
     if (n < 0 || dim <= 0)
         return gc_fail(err, GC_ERR_INVALID_ARG, "%s: bad shape n = %d, dim = %d", op, n, dim);
     size_t total = (size_t)n * dim;
@@ -17,7 +16,7 @@ gc_status gc_rmsnorm_check(gc_ops *ops, const gc_buffer *x, size_t x_off, const 
 gc_status gc_op_rmsnorm(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_buffer *w, gc_buffer *out,
                         size_t out_off, int n, int dim, float eps, gc_error *err) {
     const char *op = "rmsnorm";
-    GC_TRY(gc_rmsnorm_check(ops, x, x_off, w, out, out_off, n, dim, op, err));
+    GC_TRY(gc_rmsnorm_check(x, x_off, w, out, out_off, n, dim, op, err));
     size_t local = (size_t)gc_ops_get_profile(ops)->norm_local;
     char options[32];
     snprintf(options, sizeof options, "-DRMS_LS=%zu", local);

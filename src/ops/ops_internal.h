@@ -100,8 +100,8 @@ void gc_ops_note_launch(gc_ops *ops);
 unsigned long gc_ops_launch_count(const gc_ops *ops); /* kernels enqueued so far (tests count fused launches) */
 
 /* norm.c: the argument checks of gc_op_rmsnorm (op names the caller). */
-gc_status gc_rmsnorm_check(gc_ops *ops, const gc_buffer *x, size_t x_off, const gc_buffer *w, const gc_buffer *out,
-                           size_t out_off, int n, int dim, const char *op, gc_error *err);
+gc_status gc_rmsnorm_check(const gc_buffer *x, size_t x_off, const gc_buffer *w, const gc_buffer *out, size_t out_off,
+                           int n, int dim, const char *op, gc_error *err);
 
 /* matmul_q8.c: gc_op_matmul_multi / gc_op_matmul_glu with x quantized to 8 bits first, as llama.cpp's CPU
  * backend multiplies block-quantized weights. Applies when the ops do not run activations in f32
