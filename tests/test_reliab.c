@@ -462,6 +462,40 @@ START_TEST(out_of_range_option_values_are_refused_naming_the_flag) {
 }
 END_TEST
 
+/* Text that starts with '-' was taken for an unknown option by `gemcl tokenize`, with no way to pass it but a
+ * file; after "--" every argument is positional, as in getopt: "-abc" and even "--ids" tokenize as text,
+ * exactly as when read from a file. */
+START_TEST(double_dash_ends_the_options) {
+    if (test_skip_if_missing(test_shared_path(STORIES), STORIES))
+        return;
+    char *dir = temp_dir(), file[4200];
+    static const char *const texts[] = {"-abc", "--ids"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(file, sizeof file, "%s/text.txt", dir);
+        write_text(file, texts[i]);
+        const char *by_arg[] = {"tokenize", "TOK", "--ids", "--", texts[i], NULL};
+        const char *by_file[] = {"tokenize", "TOK", "--ids", "-f", file, NULL};
+        const char *argv[8];
+        cli_run a, f;
+        fill_argv(by_arg, argv, 8);
+        cli_exec(argv, &a);
+        fill_argv(by_file, argv, 8);
+        cli_exec(argv, &f);
+        ck_assert_msg(a.exit_code == 0 && f.exit_code == 0, "'%s': exit %d / %d: %s%s", texts[i], a.exit_code,
+                      f.exit_code, a.err, f.err);
+        ck_assert_msg(a.out[0] != '\0' && strcmp(a.out, f.out) == 0, "'%s': '%s' vs '%s'", texts[i], a.out, f.out);
+    }
+    const char *unknown[] = {"tokenize", "TOK", "--ids", "-abc", NULL}, *argv[8];
+    fill_argv(unknown, argv, 8);
+    cli_run r;
+    cli_exec(argv, &r);
+    assert_one_line_error(&r, "-abc", "tokenize");
+    ck_assert_int_eq(r.exit_code, 2);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 /* Issue 16, item 5: with stdout on /dev/full run, tokenize, inspect and bench exited 0. The CLI now flushes
  * and closes stdout after every command, and run stops generating at the first refused write. */
 START_TEST(failed_writes_to_stdout_exit_non_zero) {
@@ -828,6 +862,7 @@ Suite *suite_reliab(void) {
     tcase_add_test(tc, bin_hf_and_gguf_copies_generate_the_same_ids);
     tcase_add_test(tc, out_of_range_option_values_are_refused_naming_the_flag);
     tcase_add_test(tc, failed_writes_to_stdout_exit_non_zero);
+    tcase_add_test(tc, double_dash_ends_the_options);
     tcase_add_test(tc, needle_resume_refuses_cells_out_of_range);
     tcase_add_test(tc, show_selected_json_is_always_one_parseable_object);
     tcase_add_test(tc, middle_truncation_leaves_room_for_the_answer);

@@ -20,7 +20,7 @@ typedef struct tokenize_args {
 
 static void usage(FILE *out) {
     fprintf(out, "usage: gemcl tokenize (MODEL | TOKENIZER_FILE) [--ids] [--special] [--bos] [--vocab-size N]\n"
-                 "                      (TEXT | -f FILE)\n"
+                 "                      ([--] TEXT | -f FILE)\n"
                  "       gemcl tokenize (MODEL | TOKENIZER_FILE) [--vocab-size N] --detok ID ID ...\n"
                  "Prints one line per token, 'id<TAB>piece' (piece escaped: \\n, \\t, \\\\, \\xNN for bytes that are\n"
                  "not printable UTF-8), or with --ids the ids on one line. --special recognises special tokens written\n"
@@ -28,10 +28,10 @@ static void usage(FILE *out) {
                  "prints the text of the ids. MODEL is a .gguf (its own vocabulary; vocabulary-only files too), an HF\n"
                  "directory or a llama2.c checkpoint; TOKENIZER_FILE a tokenizer.json, a SentencePiece or tiktoken\n"
                  "tokenizer.model, or a llama2.c tokenizer .bin (--vocab-size N when its records do not exactly fill\n"
-                 "the file). -m MODEL is accepted too.\n");
+                 "the file). -m MODEL is accepted too; -- before a TEXT that starts with '-'.\n");
 }
 
-/* Returns 0, 1 on a usage error (already printed), or 2 when --help was printed. */
+/* Returns 0, 2 on a usage error (already printed), or -1 when --help was printed. */
 static int parse_args(int argc, char **argv, tokenize_args *a) {
     memset(a, 0, sizeof *a);
     cli_args c = cli_args_start("tokenize", argc, argv);
@@ -39,7 +39,7 @@ static int parse_args(int argc, char **argv, tokenize_args *a) {
         int rc = 0;
         if (cli_is(&c, "--help", "-h")) {
             usage(stdout);
-            return 2;
+            return -1;
         } else if (cli_is(&c, "--ids", NULL)) a->ids_only = true;
         else if (cli_is(&c, "--special", NULL)) a->special = true;
         else if (cli_is(&c, "--bos", NULL)) a->bos = true;
@@ -57,12 +57,12 @@ static int parse_args(int argc, char **argv, tokenize_args *a) {
         else if (!a->text) a->text = c.arg;
         else rc = cli_unexpected(&c, " (quote the text)");
         if (rc)
-            return 1; /* 2 means --help here */
+            return 2;
     }
     if (!a->tokenizer_path)
-        return cli_error("tokenize: no MODEL or TOKENIZER_FILE (try gemcl tokenize --help)");
+        return cli_usage_error("tokenize: no MODEL or TOKENIZER_FILE (try gemcl tokenize --help)");
     if (!a->detok && !a->text == !a->text_file)
-        return cli_error("tokenize: give the text either as TEXT or as -f FILE");
+        return cli_usage_error("tokenize: give the text either as TEXT or as -f FILE");
     return 0;
 }
 
@@ -199,7 +199,7 @@ int cmd_tokenize(int argc, char **argv) {
     tokenize_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc)
-        return rc == 2 ? 0 : rc;
+        return rc < 0 ? 0 : rc;
     gemcl_tokenizer *t;
     char err[4096];
     if (gemcl_tokenizer_load(a.tokenizer_path, a.vocab_size, &t, err, sizeof err) != GEMCL_OK)

@@ -80,22 +80,26 @@ int opt_int_list(const char *cmd, const char *flag, const char *text, long lo, l
 }
 
 cli_args cli_args_start(const char *cmd, int argc, char **argv) {
-    return (cli_args){.cmd = cmd, .argc = argc, .argv = argv, .i = 0, .arg = NULL};
+    return (cli_args){.cmd = cmd, .argc = argc, .argv = argv, .i = 0, .arg = NULL, .rest = false};
 }
 
 bool cli_next(cli_args *c) {
     if (c->i + 1 >= c->argc)
         return false;
     c->arg = c->argv[++c->i];
+    if (!c->rest && strcmp(c->arg, "--") == 0) {
+        c->rest = true;
+        return cli_next(c);
+    }
     return true;
 }
 
 bool cli_is(const cli_args *c, const char *name, const char *alias) {
-    return strcmp(c->arg, name) == 0 || (alias && strcmp(c->arg, alias) == 0);
+    return !c->rest && (strcmp(c->arg, name) == 0 || (alias && strcmp(c->arg, alias) == 0));
 }
 
 bool cli_is_option(const cli_args *c) {
-    return c->arg[0] == '-' && c->arg[1] != '\0';
+    return !c->rest && c->arg[0] == '-' && c->arg[1] != '\0';
 }
 
 int cli_str(cli_args *c, const char **out) {

@@ -30,11 +30,13 @@ typedef struct cli_args {
     char **argv;
     int i;           /* index of the current argument; 0 before the first cli_next */
     const char *arg; /* argv[i] */
+    bool rest;       /* past a "--": every argument is positional (text that starts with '-', say) */
 } cli_args;
 
 cli_args cli_args_start(const char *cmd, int argc, char **argv);
 
-/* Moves to the next argument; false when there is none. */
+/* Moves to the next argument; false when there is none. The first "--" is skipped, and every argument after
+ * it is positional: cli_is and cli_is_option are false for it (`gemcl tokenize MODEL -- -x`). */
 bool cli_next(cli_args *c);
 
 /* True when the current argument is name or alias (alias may be NULL). */
