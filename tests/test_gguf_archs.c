@@ -379,7 +379,7 @@ START_TEST(gguf_unknown_arch_and_pre_tokenizer_are_named) {
     s = tiny_default();
     s.pre = "tekken-x";
     FAILS(s, GC_ERR_UNSUPPORTED, "pre-tokenizer 'tekken-x'", "tokenizer.ggml.pre", "qwen2");
-    const char *known[] = {"default", "gpt2", "llama-bpe", "llama3", "qwen2", "smollm"};
+    const char *known[] = {"default", "gpt2", "llama-bpe", "llama3", "qwen2", "smollm", "falcon", "starcoder", "dbrx"};
     for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
         s.pre = known[i];
         gc_model_file_close(open_tiny(&s));

@@ -13,6 +13,7 @@
 #include "api_edge.h"
 #include "harness.h"
 #include "model/model.h"
+#include "tokenizer/tok_internal.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "util/fileio.h"
@@ -787,6 +788,51 @@ START_TEST(every_format_encodes_the_same_small_vocabulary_alike) {
 }
 END_TEST
 
+/* Words of text the way tok_encode_bpe cuts them (pieces, then words), joined with '|'. */
+static void pretok_words(tok_pretok kind, const char *text, char *out, size_t cap) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t len = strlen(text), o = 0;
+    for (size_t piece = 0; piece < len;) {
+        size_t piece_len = tok_pretok_piece(kind, s + piece, len - piece);
+        ck_assert(piece_len >= 1 && piece + piece_len <= len);
+        for (size_t pos = 0; pos < piece_len;) {
+            size_t n = tok_pretok_next(kind, s + piece, piece_len, pos);
+            ck_assert(n >= 1 && pos + n <= piece_len && o + n + 2 < cap);
+            if (o)
+                out[o++] = '|';
+            memcpy(out + o, s + piece + pos, n);
+            o += n;
+            pos += n;
+        }
+        piece += piece_len;
+    }
+    out[o] = '\0';
+}
+
+/* llama.cpp's "default" pre-tokenizer (tokenizer.ggml.pre "default" or absent: GGUF files converted before the
+ * key existed) and Falcon's are regex cascades (unicode_regex_split): punctuation runs apart, GPT-2's regex in
+ * each run, then (default only) \p{N}+, then [0-9]{3}, each stage keeping the text between matches. gemcl took
+ * "default" for GPT-2's regex and refused "falcon"; the ggml-vocab-falcon vectors and llama-tokenize on the
+ * gpt-neox vocabulary (no pre key) now agree with it. The words below follow the cascade by hand. */
+START_TEST(default_and_falcon_pretokenizers_cascade_like_llama_cpp) {
+    const char *text = "I'm $100 of 12345, a`b \xC2\xBD" "123!!";
+    static const struct {
+        tok_pretok kind;
+        const char *words;
+    } cases[] = {
+        {TOK_PRETOK_GPT2, "I|'m| $|100| of| 12345|,| a|`|b| \xC2\xBD" "123|!!"},
+        {TOK_PRETOK_DEFAULT, "I|'|m| |$|100| of| |123|45|,| a|`|b| |\xC2\xBD|123|!!"},
+        {TOK_PRETOK_FALCON, "I|'|m| |$|100| of| |123|45|,| a|`|b| \xC2\xBD|123|!!"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char got[256];
+        pretok_words(cases[i].kind, text, got, sizeof got);
+        ck_assert_msg(strcmp(got, cases[i].words) == 0, "kind %d: '%s', want '%s'", (int)cases[i].kind, got,
+                      cases[i].words);
+    }
+}
+END_TEST
+
 /* GGUF "gpt2" vocabularies arrive as arrays with "a b" merges: the same small vocabulary as
  * corpus/json/bytelevel.json must give the same ids through gc_tokenizer_from_vocab. */
 START_TEST(gpt2_vocab_arrays_encode_like_tokenizer_json) {
@@ -974,6 +1020,7 @@ Suite *suite_tokenizer(void) {
     tcase_add_test(tc, detok_streams_whole_utf8_characters);
     tcase_add_test(tc, detok_stream_gives_back_valid_utf8_text);
     tcase_add_test(tc, every_format_encodes_the_same_small_vocabulary_alike);
+    tcase_add_test(tc, default_and_falcon_pretokenizers_cascade_like_llama_cpp);
     tcase_add_test(tc, gpt2_vocab_arrays_encode_like_tokenizer_json);
     tcase_add_test(tc, spm_vocab_arrays_honour_add_space_prefix);
     tcase_add_test(tc, truncated_files_fail_with_their_name);

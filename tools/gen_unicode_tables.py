@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes src/tokenizer/unicode_tables.c: sorted code point ranges of the Unicode general categories L*
-(letters) and N* (numbers), from Python's unicodedata. The pre-tokenizer regexes of byte-level BPE
-tokenizers (GPT-2, Llama 3, Qwen2) use \\p{L} and \\p{N}; a range table with binary search is a few KiB
-and needs no external library.
+(letters), N* (numbers) and P* (punctuation), from Python's unicodedata. The pre-tokenizer regexes of
+byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2, llama.cpp's default) use \\p{L}, \\p{N} and \\p{P}; a range
+table with binary search is a few KiB and needs no external library.
 
 usage: python3 tools/gen_unicode_tables.py src/tokenizer/unicode_tables.c"""
 import sys
@@ -38,6 +38,7 @@ def main():
         f.write('#include "tokenizer/unicode.h"\n\n')
         emit(f, "gc_unicode_letters", ranges("L"))
         emit(f, "gc_unicode_numbers", ranges("N"))
+        emit(f, "gc_unicode_punct", ranges("P"))
 
 
 if __name__ == "__main__":

@@ -217,7 +217,8 @@ bool tok_encode_bpe(const gc_tokenizer *t, const char *text, size_t len, tok_ids
     tok_buf b = {0};
     bool ok = true;
     for (size_t piece = 0; ok && piece < len;) {
-        size_t piece_len = t->split_digits ? digit_piece_len(s + piece, len - piece) : len - piece;
+        size_t piece_len = t->split_digits ? digit_piece_len(s + piece, len - piece)
+                                           : tok_pretok_piece(t->pretok, s + piece, len - piece);
         for (size_t pos = 0; ok && pos < piece_len;) {
             size_t n = tok_pretok_next(t->pretok, s + piece, piece_len, pos);
             ok = bpe_word(t, s + piece + pos, n, &m, &b, out);

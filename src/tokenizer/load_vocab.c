@@ -5,26 +5,37 @@
 
 #include "tokenizer/tok_internal.h"
 
-/* tokenizer.ggml.pre names and the splits they stand for (llama.cpp's llama_vocab::impl::load). "default"
- * and an absent key are taken as GPT-2's regex: llama.cpp's own default adds punctuation and 3-digit
- * splits that no model gemcl runs relies on. */
+/* tokenizer.ggml.pre names and the splits they stand for (llama.cpp's llama_vocab::impl::load and
+ * llm_tokenizer_bpe): the names whose regexes gemcl matches. "default" and an absent key are llama.cpp's
+ * default (GGUF files converted before the key existed have none). */
 static const struct {
     const char *name;
     tok_pretok pretok;
-    bool split_digits; /* \p{N} words first (SmolLM's Digits(individual_digits)) */
+    bool split_digits;  /* \p{N} words first (SmolLM's Digits(individual_digits)) */
+    bool ignore_merges; /* a word that is a token is that token, merges or not */
 } pretoks[] = {
-    {"default", TOK_PRETOK_GPT2, false},     {"gpt2", TOK_PRETOK_GPT2, false},
-    {"gpt-2", TOK_PRETOK_GPT2, false},       {"llama-bpe", TOK_PRETOK_LLAMA3, false},
-    {"llama3", TOK_PRETOK_LLAMA3, false},    {"llama-v3", TOK_PRETOK_LLAMA3, false},
-    {"qwen2", TOK_PRETOK_QWEN2, false},      {"smollm", TOK_PRETOK_GPT2, true},
+    {"default", TOK_PRETOK_DEFAULT, false, false},  {"gpt2", TOK_PRETOK_GPT2, false, false},
+    {"gpt-2", TOK_PRETOK_GPT2, false, false},       {"phi-2", TOK_PRETOK_GPT2, false, false},
+    {"mpt", TOK_PRETOK_GPT2, false, false},         {"olmo", TOK_PRETOK_GPT2, false, false},
+    {"jais", TOK_PRETOK_GPT2, false, false},        {"exaone4", TOK_PRETOK_GPT2, false, false},
+    {"llama-bpe", TOK_PRETOK_LLAMA3, false, true},  {"llama3", TOK_PRETOK_LLAMA3, false, true},
+    {"llama-v3", TOK_PRETOK_LLAMA3, false, true},   {"falcon3", TOK_PRETOK_LLAMA3, false, true},
+    {"pixtral", TOK_PRETOK_LLAMA3, false, true},    {"dbrx", TOK_PRETOK_LLAMA3, false, false},
+    {"smaug-bpe", TOK_PRETOK_LLAMA3, false, false}, {"qwen2", TOK_PRETOK_QWEN2, false, false},
+    {"deepseek-r1-qwen", TOK_PRETOK_QWEN2, false, false}, {"stablelm2", TOK_PRETOK_QWEN2, false, false},
+    {"smollm", TOK_PRETOK_GPT2, true, false},       {"starcoder", TOK_PRETOK_GPT2, true, false},
+    {"refact", TOK_PRETOK_GPT2, true, false},       {"command-r", TOK_PRETOK_GPT2, true, false},
+    {"codeshell", TOK_PRETOK_GPT2, true, false},    {"exaone", TOK_PRETOK_GPT2, true, false},
+    {"falcon", TOK_PRETOK_FALCON, false, false},
 };
 
 static gc_status set_pretok(gc_tokenizer *t, const char *pre, gc_error *err) {
-    char known[256] = "";
+    char known[512] = "";
     for (size_t i = 0; i < sizeof pretoks / sizeof pretoks[0]; i++) {
         if (strcmp(pre ? pre : "default", pretoks[i].name) == 0) {
             t->pretok = pretoks[i].pretok;
             t->split_digits = pretoks[i].split_digits;
+            t->ignore_merges = pretoks[i].ignore_merges;
             return GC_OK;
         }
         snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", pretoks[i].name);
@@ -91,7 +102,6 @@ gc_status gc_tokenizer_from_vocab(const gc_vocab_arrays *v, gc_tokenizer **out, 
     t->add_eos = v->add_eos;
     if (!spm) /* SentencePiece has no pre-tokenizer: the key is ignored there, as llama.cpp does */
         st = set_pretok(t, v->pre, err);
-    t->ignore_merges = t->pretok == TOK_PRETOK_LLAMA3;
     if (st == GC_OK && (st = fill_tokens(t, v, err)) == GC_OK && (st = tok_finish(t, err)) == GC_OK &&
         (st = fill_merges(t, v, err)) == GC_OK)
         find_eot(t);

@@ -82,12 +82,17 @@ void tok_pairmap_free(tok_pairmap *m) {
 gc_status tok_add_merge(gc_tokenizer *t, const char *a, size_t a_len, const char *b, size_t b_len, int32_t rank,
                         gc_error *err) {
     int32_t left = tok_lookup(t, a, a_len), right = tok_lookup(t, b, b_len);
-    char both[512];
-    if (left < 0 || right < 0 || a_len + b_len > sizeof both)
+    if (left < 0 || right < 0)
         return gc_fail(err, GC_ERR_FORMAT, "merge %d names a token not in the vocabulary", (int)rank);
+    /* tokens may be long (gpt-neox's and aquila's vocabularies merge runs of 256 spaces: 1 KiB of "Ġ") */
+    char small[512], *both = a_len + b_len <= sizeof small ? small : malloc(a_len + b_len);
+    if (!both)
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of host memory for merge %d", (int)rank);
     memcpy(both, a, a_len);
     memcpy(both + a_len, b, b_len);
     int32_t result = tok_lookup(t, both, a_len + b_len);
+    if (both != small)
+        free(both);
     if (result < 0)
         return gc_fail(err, GC_ERR_FORMAT, "merge %d makes a token not in the vocabulary", (int)rank);
     if (tok_pairmap_put(&t->merges, left, right, rank, result) != GC_OK)

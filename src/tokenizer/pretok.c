@@ -4,6 +4,10 @@
  *   Llama 3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
  *            \s*[\r\n]+|\s+(?!\S)|\s+
  *   Qwen2:   Llama 3's with \p{N} instead of \p{N}{1,3}.
+ *   llama.cpp's "default": pieces that are runs of [\p{P}$+<=>^~|] or of anything else, GPT-2's regex in
+ *            each piece, then \p{N}+ and [0-9]{3} (leftmost first) apart in each word; every stage keeps
+ *            the text between its matches as words too (llama.cpp's unicode_regex_split).
+ *   Falcon:  the default's with ` among the punctuation and no \p{N}+ stage.
  * Bytes that are not valid UTF-8 are one "other" character each. */
 #include "tokenizer/tok_internal.h"
 #include "tokenizer/unicode.h"
@@ -102,9 +106,50 @@ static size_t match_llama3(const cursor *c, size_t pos, size_t max_digits) {
     return whitespace(c, pos, true);
 }
 
+static bool is_ascii_digit(unsigned char b) {
+    return b >= '0' && b <= '9';
+}
+
+/* Within a piece: GPT-2's word, with numbers_apart split by \p{N}+, then by [0-9]{3}. The only GPT-2 words
+ * holding digits are " ?\p{N}+", so \p{N}+ sets the space apart, and from any start inside the run GPT-2's
+ * word is the rest of the run: each call sees the word from where the last one stopped, as the regex
+ * iterator does. */
+static size_t match_default(const cursor *c, size_t pos, bool numbers_apart) {
+    size_t n = match_gpt2(c, pos), cl;
+    if (numbers_apart && c->s[pos] == ' ' && n > 1 && class_at(c, pos + 1, &cl) == CP_NUMBER)
+        return 1;
+    for (size_t i = pos; i < pos + n; i += cl) {
+        if (i + 3 <= pos + n && is_ascii_digit(c->s[i]) && is_ascii_digit(c->s[i + 1]) &&
+            is_ascii_digit(c->s[i + 2]))
+            return i == pos ? 3 : i - pos;
+        class_at(c, i, &cl);
+    }
+    return n;
+}
+
 size_t tok_pretok_next(tok_pretok kind, const unsigned char *text, size_t len, size_t pos) {
     cursor c = {text, len};
-    size_t n = kind == TOK_PRETOK_GPT2 ? match_gpt2(&c, pos)
-                                       : match_llama3(&c, pos, kind == TOK_PRETOK_QWEN2 ? 1 : 3);
+    size_t n = kind == TOK_PRETOK_GPT2      ? match_gpt2(&c, pos)
+               : kind == TOK_PRETOK_DEFAULT ? match_default(&c, pos, true)
+               : kind == TOK_PRETOK_FALCON  ? match_default(&c, pos, false)
+                                            : match_llama3(&c, pos, kind == TOK_PRETOK_QWEN2 ? 1 : 3);
     return n ? n : 1;
+}
+
+/* [\p{P}\$\+<=>\^~\|] (Falcon's adds `) as llama.cpp matches it: every printable ASCII character but letters,
+ * digits and (but for Falcon) '`', and beyond ASCII the general category P. */
+static bool default_punct(uint32_t cp, bool backtick) {
+    if (cp < 0x80)
+        return cp > 0x20 && cp < 0x7F && (backtick || cp != '`') && !gc_cp_is_letter(cp) && !gc_cp_is_number(cp);
+    return gc_cp_is_punct(cp);
+}
+
+size_t tok_pretok_piece(tok_pretok kind, const unsigned char *text, size_t len) {
+    if ((kind != TOK_PRETOK_DEFAULT && kind != TOK_PRETOK_FALCON) || len == 0)
+        return len;
+    size_t n = 0, cl;
+    const bool tick = kind == TOK_PRETOK_FALCON, punct = default_punct(gc_utf8_decode(text, len, &cl), tick);
+    while (n < len && default_punct(gc_utf8_decode(text + n, len - n, &cl), tick) == punct)
+        n += cl;
+    return n;
 }

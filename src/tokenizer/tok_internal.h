@@ -16,6 +16,9 @@ typedef enum tok_pretok {
     TOK_PRETOK_GPT2 = 0,   /* 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
     TOK_PRETOK_LLAMA3 = 1, /* (?i:'s|...)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|... */
     TOK_PRETOK_QWEN2 = 2,  /* Llama 3's with \p{N} (one digit per word) */
+    TOK_PRETOK_DEFAULT = 3, /* llama.cpp's "default" (tokenizer.ggml.pre "default" or absent): runs of
+                               [\p{P}$+<=>^~|] apart, GPT-2's regex in each, then \p{N}+, then [0-9]{3} */
+    TOK_PRETOK_FALCON = 4,  /* the default's with ` among the punctuation and no \p{N}+ */
 } tok_pretok;
 
 /* Open-addressing hash map from a byte string (offset/length into an arena) to a token id. */
@@ -104,8 +107,12 @@ bool tok_encode_llama2c(const gc_tokenizer *t, const char *text, size_t len, tok
 bool tok_encode_spm(const gc_tokenizer *t, const char *text, size_t len, bool add_prefix, tok_ids *out);
 bool tok_encode_bpe(const gc_tokenizer *t, const char *text, size_t len, tok_ids *out);
 
-/* Length of the pre-tokenizer word starting at text[pos] (pos < len); always >= 1. */
+/* Length of the pre-tokenizer word starting at text[pos] (pos < len) of a piece; always >= 1. */
 size_t tok_pretok_next(tok_pretok kind, const unsigned char *text, size_t len, size_t pos);
+
+/* Length of the first piece of text (len > 0: >= 1), which no word crosses: a run of punctuation or of
+ * anything else for TOK_PRETOK_DEFAULT and _FALCON, all of text for the others. */
+size_t tok_pretok_piece(tok_pretok kind, const unsigned char *text, size_t len);
 
 /* --- loaders (load_*.c); data is not NUL-terminated. Their messages leave out the file name, which
  * gc_tokenizer_load_memory puts in front. --- */

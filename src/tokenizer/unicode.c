@@ -79,6 +79,10 @@ bool gc_cp_is_number(uint32_t cp) {
     return in_ranges(gc_unicode_numbers, gc_unicode_numbers_count, cp);
 }
 
+bool gc_cp_is_punct(uint32_t cp) {
+    return in_ranges(gc_unicode_punct, gc_unicode_punct_count, cp);
+}
+
 bool gc_cp_is_space(uint32_t cp) {
     if (cp < 0x80)
         return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);

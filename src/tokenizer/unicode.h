@@ -16,6 +16,8 @@ extern const gc_cp_range gc_unicode_letters[];
 extern const size_t gc_unicode_letters_count;
 extern const gc_cp_range gc_unicode_numbers[];
 extern const size_t gc_unicode_numbers_count;
+extern const gc_cp_range gc_unicode_punct[];
+extern const size_t gc_unicode_punct_count;
 
 /* Decodes the code point starting at s[0] (n > 0 bytes available) and stores its byte length in *len.
  * Invalid, overlong or truncated sequences decode as one byte with code point 0xFFFD + 0x110000 (outside
@@ -30,6 +32,7 @@ size_t gc_utf8_claimed_len(unsigned char b);
 
 bool gc_cp_is_letter(uint32_t cp);
 bool gc_cp_is_number(uint32_t cp);
+bool gc_cp_is_punct(uint32_t cp); /* general category P*, \p{P} */
 bool gc_cp_is_space(uint32_t cp); /* Unicode White_Space, what \s matches in the tokenizer regexes */
 
 /* GPT-2 bytes_to_unicode: the code point that stands for byte b in byte-level BPE vocabularies. */
