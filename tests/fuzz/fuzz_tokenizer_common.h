@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tokenizer/tok_internal.h"
 #include "tokenizer/tokenizer.h"
 
 static void fuzz_encode_decode(const gc_tokenizer *t, const char *text, size_t len, bool special) {
@@ -40,6 +41,26 @@ static void fuzz_use(const gc_tokenizer *t, const unsigned char *data, size_t si
         size_t len;
         gc_tokenizer_piece(t, id, &len);
     }
+}
+
+/* Every pre-tokenizer over the input as text: pieces and words must tile it, each at least one byte. */
+static void fuzz_pretok(const unsigned char *data, size_t size) {
+    static const tok_pretok kinds[] = {TOK_PRETOK_GPT2, TOK_PRETOK_LLAMA3, TOK_PRETOK_QWEN2, TOK_PRETOK_DEFAULT,
+                                       TOK_PRETOK_FALCON};
+    size_t len = size < 4096 ? size : 4096;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        for (size_t piece = 0; piece < len;) {
+            size_t piece_len = tok_pretok_piece(kinds[k], data + piece, len - piece);
+            if (piece_len == 0 || piece_len > len - piece)
+                abort();
+            for (size_t pos = 0; pos < piece_len;) {
+                size_t n = tok_pretok_next(kinds[k], data + piece, piece_len, pos);
+                if (n == 0 || n > piece_len - pos)
+                    abort();
+                pos += n;
+            }
+            piece += piece_len;
+        }
 }
 
 #endif

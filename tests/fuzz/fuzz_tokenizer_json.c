@@ -8,6 +8,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fuzz_pretok(data, size);
     gc_tokenizer *t = NULL;
     gc_error err;
     if (tok_load_json((const char *)data, size, &t, &err) == GC_OK) {

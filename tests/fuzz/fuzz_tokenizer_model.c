@@ -9,6 +9,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fuzz_pretok(data, size);
     gc_tokenizer *t = NULL;
     gc_error err;
     if (gc_tokenizer_load_memory(data, size, "fuzz.model", 0, &t, &err) == GC_OK) {
