@@ -137,7 +137,7 @@ static void gguf_kv(gguf_buf *b, gguf_vocab *g) {
 static bool gguf_read_vocab(const char *data, size_t len, gguf_vocab *g) {
     gguf_buf b = {(const unsigned char *)data, len, 0, false};
     memset(g, 0, sizeof *g);
-    g->v.bos_id = g->v.eos_id = g->v.unk_id = -1;
+    g->v.bos_id = g->v.eos_id = g->v.unk_id = g->v.add_bos = -1; /* -1: no such key */
     const unsigned char *magic = gguf_take(&b, 4);
     uint32_t version = (uint32_t)gguf_uint(&b, 4);
     gguf_uint(&b, 8); /* n_tensors */
@@ -865,6 +865,23 @@ START_TEST(gpt2_vocab_arrays_encode_like_tokenizer_json) {
     assert_encodes(t, "ab ab ac 12", false, want, 7);
     ck_assert(gc_tokenizer_is_eog(t, 0));
     gc_tokenizer_free(t);
+    /* no tokenizer.ggml.add_bos_token: llama.cpp adds BOS for the Llama 3 pre-tokenizers only (gemcl added it
+     * for every BPE vocabulary); the key, when present, decides */
+    static const struct {
+        const char *pre;
+        int key;
+        bool bos;
+    } bos_cases[] = {{"smollm", -1, false}, {"qwen2", -1, false}, {"llama-bpe", -1, true}, {"smollm", 1, true},
+                     {"llama-bpe", 0, false}};
+    for (size_t i = 0; i < sizeof bos_cases / sizeof bos_cases[0]; i++) {
+        v.pre = bos_cases[i].pre;
+        v.add_bos = bos_cases[i].key;
+        ck_assert_msg(gc_tokenizer_from_vocab(&v, &t, &err) == GC_OK, "%s", err.msg);
+        ck_assert_msg(gc_tokenizer_add_bos(t) == bos_cases[i].bos, "pre %s, key %d", v.pre, v.add_bos);
+        gc_tokenizer_free(t);
+    }
+    v.pre = "smollm";
+    v.add_bos = 0;
     v.model = "unigram";
     ck_assert_int_eq(gc_tokenizer_from_vocab(&v, &t, &err), GC_ERR_UNSUPPORTED);
     v.model = "gpt2";

@@ -146,7 +146,7 @@ static gc_status gguf_vocab_read(const gc_gguf *g, const gc_gguf_kv *tokens, ggu
         return s;
     copy_str(g, "tokenizer.ggml.model", gv->model, sizeof gv->model);
     copy_str(g, "tokenizer.ggml.pre", gv->pre, sizeof gv->pre);
-    int64_t add_bos = 1, add_eos = 0, space_prefix = 1;
+    int64_t add_bos = -1, add_eos = 0, space_prefix = 1;
     gc_gguf_get_int(g, "tokenizer.ggml.add_bos_token", &add_bos);
     gc_gguf_get_int(g, "tokenizer.ggml.add_eos_token", &add_eos);
     gc_gguf_get_int(g, "tokenizer.ggml.add_space_prefix", &space_prefix);
@@ -155,7 +155,7 @@ static gc_status gguf_vocab_read(const gc_gguf *g, const gc_gguf_kv *tokens, ggu
         .tokens = gv->tokens, .token_lens = gv->token_lens, .scores = gv->scores, .token_types = gv->types,
         .n_merges = gv->merges ? (int)merges->n : 0, .merges = gv->merges, .merge_lens = gv->merge_lens,
         .bos_id = token_id(g, "tokenizer.ggml.bos_token_id"), .eos_id = token_id(g, "tokenizer.ggml.eos_token_id"),
-        .unk_id = token_id(g, "tokenizer.ggml.unknown_token_id"), .add_bos = add_bos != 0,
+        .unk_id = token_id(g, "tokenizer.ggml.unknown_token_id"), .add_bos = add_bos < 0 ? -1 : add_bos != 0,
         .add_eos = add_eos != 0, .no_space_prefix = space_prefix == 0};
     return GC_OK;
 }

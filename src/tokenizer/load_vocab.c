@@ -12,7 +12,8 @@ static const struct {
     const char *name;
     tok_pretok pretok;
     bool split_digits;  /* \p{N} words first (SmolLM's Digits(individual_digits)) */
-    bool ignore_merges; /* a word that is a token is that token, merges or not */
+    bool ignore_merges; /* a word that is a token is that token, merges or not; llama.cpp also adds BOS by
+                           default for exactly these (the Llama 3 family) */
 } pretoks[] = {
     {"default", TOK_PRETOK_DEFAULT, false, false},  {"gpt2", TOK_PRETOK_GPT2, false, false},
     {"gpt-2", TOK_PRETOK_GPT2, false, false},       {"phi-2", TOK_PRETOK_GPT2, false, false},
@@ -98,10 +99,10 @@ gc_status gc_tokenizer_from_vocab(const gc_vocab_arrays *v, gc_tokenizer **out, 
     t->bos_id = v->bos_id;
     t->eos_id = v->eos_id;
     t->unk_id = v->unk_id;
-    t->add_bos = v->add_bos;
     t->add_eos = v->add_eos;
     if (!spm) /* SentencePiece has no pre-tokenizer: the key is ignored there, as llama.cpp does */
         st = set_pretok(t, v->pre, err);
+    t->add_bos = v->add_bos >= 0 ? v->add_bos != 0 : spm || t->ignore_merges;
     if (st == GC_OK && (st = fill_tokens(t, v, err)) == GC_OK && (st = tok_finish(t, err)) == GC_OK &&
         (st = fill_merges(t, v, err)) == GC_OK)
         find_eot(t);

@@ -61,7 +61,9 @@ typedef struct gc_vocab_arrays {
     const char *const *merges;      /* [n_merges] "a b" strings (gpt2) or NULL */
     const size_t *merge_lens;
     int bos_id, eos_id, unk_id;     /* -1 = none */
-    bool add_bos, add_eos;
+    int add_bos;                    /* 1, 0, or -1 (no tokenizer.ggml.add_bos_token): llama.cpp's default, BOS
+                                       for SentencePiece and the Llama 3 pre-tokenizers, none for other BPE */
+    bool add_eos;
     bool no_space_prefix;           /* llama: no U+2581 before the text (GGUF add_space_prefix false) */
 } gc_vocab_arrays;
 
