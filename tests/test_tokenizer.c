@@ -882,6 +882,20 @@ START_TEST(gpt2_vocab_arrays_encode_like_tokenizer_json) {
     }
     v.pre = "smollm";
     v.add_bos = 0;
+    /* a file that types <|endoftext|> as normal: llama.cpp retypes such end-of-generation markers as control,
+     * so with special parsing the text is that one token, without it the text's bytes (aquila's vocabulary) */
+    types[0] = 1;
+    ck_assert_msg(gc_tokenizer_from_vocab(&v, &t, &err) == GC_OK, "%s", err.msg);
+    int32_t *ids;
+    int n;
+    ck_assert_int_eq(gc_tokenizer_encode(t, "<|endoftext|>ab", 15, false, true, &ids, &n, &err), GC_OK);
+    ck_assert_msg(n == 2 && ids[0] == 0 && ids[1] == 258, "%d ids, first %d", n, n ? ids[0] : -1);
+    free(ids);
+    ck_assert_int_eq(gc_tokenizer_encode(t, "<|endoftext|>ab", 15, false, false, &ids, &n, &err), GC_OK);
+    ck_assert_msg(n > 2 && ids[0] == 1 + '<', "%d ids, first %d", n, n ? ids[0] : -1);
+    free(ids);
+    gc_tokenizer_free(t);
+    types[0] = 3;
     v.model = "unigram";
     ck_assert_int_eq(gc_tokenizer_from_vocab(&v, &t, &err), GC_ERR_UNSUPPORTED);
     v.model = "gpt2";

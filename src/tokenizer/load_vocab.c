@@ -55,11 +55,39 @@ static gc_status check_arrays(const gc_vocab_arrays *v, gc_error *err) {
     return GC_OK;
 }
 
+/* End-of-turn, end-of-generation and fill-in-the-middle markers that llama.cpp types as control whatever the
+ * file says (llama_vocab::impl::load: "control-looking token ... its type will be overridden"), so that
+ * special-token parsing and detokenization treat them alike in both. */
+#define BAR "\xEF\xBD\x9C" /* U+FF5C, DeepSeek's bar */
+#define LOW "\xE2\x96\x81" /* U+2581, SentencePiece's space */
+static bool control_looking(const char *text, size_t len) {
+    static const char *const names[] = {
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "_<EOT>",
+        "<" BAR "end" LOW "of" LOW "sentence" BAR ">", "<end_of_utterance>", "<|eom_id|>",
+        "<|return|>", "<|call|>", "<|end_of_text|>", "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
+        "<" BAR "fim" LOW "begin" BAR ">", "<PRE>", LOW "<PRE>", "<|code_prefix|>",
+        "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<" BAR "fim" LOW "hole" BAR ">", "<SUF>",
+        LOW "<SUF>", "<|code_suffix|>", "<|fim_middle|>", "<fim-middle>", "<fim_middle>",
+        "<" BAR "fim" LOW "end" BAR ">", "<MID>", LOW "<MID>", "<|code_middle|>", "<|fim_pad|>",
+        "<fim-pad>", "<fim_pad>", "<PAD>", "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>",
+        "<|file_sep|>"};
+    if (len < 5 || (text[0] != '<' && text[0] != '_' && text[0] != LOW[0]))
+        return false;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], text, len) == 0)
+            return true;
+    return false;
+}
+#undef BAR
+#undef LOW
+
 static gc_status fill_tokens(gc_tokenizer *t, const gc_vocab_arrays *v, gc_error *err) {
     for (int32_t i = 0; i < v->n_tokens; i++) {
         int32_t type = v->token_types ? v->token_types[i] : TOK_NORMAL;
         if (type < 1 || type > 6)
             type = TOK_NORMAL;
+        if ((type == TOK_NORMAL || type == TOK_USER) && control_looking(v->tokens[i], v->token_lens[i]))
+            type = TOK_CONTROL;
         gc_status st =
             tok_set_token_text(t, i, v->tokens[i], v->token_lens[i], v->scores ? v->scores[i] : 0.0f, type, err);
         if (st != GC_OK)
