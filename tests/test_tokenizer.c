@@ -788,25 +788,26 @@ START_TEST(every_format_encodes_the_same_small_vocabulary_alike) {
 }
 END_TEST
 
-/* Words of text the way tok_encode_bpe cuts them (pieces, then words), joined with '|'. */
+typedef struct joined {
+    char *out;
+    size_t len, cap;
+} joined;
+
+static bool join_word(const unsigned char *w, size_t n, void *user) {
+    joined *j = user;
+    ck_assert(n >= 1 && j->len + n + 2 < j->cap);
+    if (j->len)
+        j->out[j->len++] = '|';
+    memcpy(j->out + j->len, w, n);
+    j->len += n;
+    return true;
+}
+
+/* The pre-tokenizer's words of text, joined with '|'. */
 static void pretok_words(tok_pretok kind, const char *text, char *out, size_t cap) {
-    const unsigned char *s = (const unsigned char *)text;
-    size_t len = strlen(text), o = 0;
-    for (size_t piece = 0; piece < len;) {
-        size_t piece_len = tok_pretok_piece(kind, s + piece, len - piece);
-        ck_assert(piece_len >= 1 && piece + piece_len <= len);
-        for (size_t pos = 0; pos < piece_len;) {
-            size_t n = tok_pretok_next(kind, s + piece, piece_len, pos);
-            ck_assert(n >= 1 && pos + n <= piece_len && o + n + 2 < cap);
-            if (o)
-                out[o++] = '|';
-            memcpy(out + o, s + piece + pos, n);
-            o += n;
-            pos += n;
-        }
-        piece += piece_len;
-    }
-    out[o] = '\0';
+    joined j = {out, 0, cap};
+    ck_assert(tok_pretok_words(kind, false, (const unsigned char *)text, strlen(text), join_word, &j));
+    out[j.len] = '\0';
 }
 
 /* llama.cpp's "default" pre-tokenizer (tokenizer.ggml.pre "default" or absent: GGUF files converted before the

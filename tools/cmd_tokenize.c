@@ -28,7 +28,7 @@ static void usage(FILE *out) {
                  "prints the text of the ids. MODEL is a .gguf (its own vocabulary; vocabulary-only files too), an HF\n"
                  "directory or a llama2.c checkpoint; TOKENIZER_FILE a tokenizer.json, a SentencePiece or tiktoken\n"
                  "tokenizer.model, or a llama2.c tokenizer .bin (--vocab-size N when its records do not exactly fill\n"
-                 "the file). -m MODEL is accepted too; -- before a TEXT that starts with '-'.\n");
+                 "the file). -m MODEL is accepted too. Put -- before a TEXT that starts with '-'.\n");
 }
 
 /* Returns 0, 2 on a usage error (already printed), or -1 when --help was printed. */

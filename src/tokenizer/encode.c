@@ -199,34 +199,22 @@ static bool bpe_word(const gc_tokenizer *t, const unsigned char *w, size_t n, to
     return true;
 }
 
-/* Digits(individual_digits=true) before the regex: every numeric character (Rust's char::is_numeric, i.e.
- * \p{N}, so "\xC2\xBD" too) is a piece of its own. */
-static size_t digit_piece_len(const unsigned char *s, size_t len) {
-    size_t n = 0, cl;
-    bool digit = gc_cp_is_number(gc_utf8_decode(s, len, &cl));
-    if (digit)
-        return cl;
-    while (n < len && !gc_cp_is_number(gc_utf8_decode(s + n, len - n, &cl)))
-        n += cl;
-    return n;
+typedef struct bpe_ctx {
+    const gc_tokenizer *t;
+    tok_merger m;
+    tok_buf b;
+    tok_ids *out;
+} bpe_ctx;
+
+static bool bpe_word_cb(const unsigned char *w, size_t n, void *user) {
+    bpe_ctx *c = user;
+    return bpe_word(c->t, w, n, &c->m, &c->b, c->out);
 }
 
 bool tok_encode_bpe(const gc_tokenizer *t, const char *text, size_t len, tok_ids *out) {
-    const unsigned char *s = (const unsigned char *)text;
-    tok_merger m = {.t = t, .by_rank = true};
-    tok_buf b = {0};
-    bool ok = true;
-    for (size_t piece = 0; ok && piece < len;) {
-        size_t piece_len = t->split_digits ? digit_piece_len(s + piece, len - piece)
-                                           : tok_pretok_piece(t->pretok, s + piece, len - piece);
-        for (size_t pos = 0; ok && pos < piece_len;) {
-            size_t n = tok_pretok_next(t->pretok, s + piece, piece_len, pos);
-            ok = bpe_word(t, s + piece + pos, n, &m, &b, out);
-            pos += n;
-        }
-        piece += piece_len;
-    }
-    tok_merger_free(&m);
-    free(b.data);
+    bpe_ctx c = {.t = t, .m = {.t = t, .by_rank = true}, .out = out};
+    bool ok = tok_pretok_words(t->pretok, t->split_digits, (const unsigned char *)text, len, bpe_word_cb, &c);
+    tok_merger_free(&c.m);
+    free(c.b.data);
     return ok;
 }

@@ -127,7 +127,8 @@ static size_t match_default(const cursor *c, size_t pos, bool numbers_apart) {
     return n;
 }
 
-size_t tok_pretok_next(tok_pretok kind, const unsigned char *text, size_t len, size_t pos) {
+/* Length of the word starting at text[pos] (pos < len) of a piece; always >= 1. */
+static size_t word_len(tok_pretok kind, const unsigned char *text, size_t len, size_t pos) {
     cursor c = {text, len};
     size_t n = kind == TOK_PRETOK_GPT2      ? match_gpt2(&c, pos)
                : kind == TOK_PRETOK_DEFAULT ? match_default(&c, pos, true)
@@ -144,12 +145,42 @@ static bool default_punct(uint32_t cp, bool backtick) {
     return gc_cp_is_punct(cp);
 }
 
-size_t tok_pretok_piece(tok_pretok kind, const unsigned char *text, size_t len) {
-    if ((kind != TOK_PRETOK_DEFAULT && kind != TOK_PRETOK_FALCON) || len == 0)
+/* Digits(individual_digits=true) before the regex: every numeric character (Rust's char::is_numeric, i.e.
+ * \p{N}, so "\xC2\xBD" too) is a piece of its own. */
+static size_t digit_piece_len(const unsigned char *s, size_t len) {
+    size_t n = 0, cl;
+    if (gc_cp_is_number(gc_utf8_decode(s, len, &cl)))
+        return cl;
+    while (n < len && !gc_cp_is_number(gc_utf8_decode(s + n, len - n, &cl)))
+        n += cl;
+    return n;
+}
+
+/* The first piece of text (len > 0), which no word crosses: a digit or a run of non-digits with
+ * split_digits, a run of punctuation or of anything else for the default and Falcon cascades, else all. */
+static size_t piece_len(tok_pretok kind, bool split_digits, const unsigned char *text, size_t len) {
+    if (split_digits)
+        return digit_piece_len(text, len);
+    if (kind != TOK_PRETOK_DEFAULT && kind != TOK_PRETOK_FALCON)
         return len;
     size_t n = 0, cl;
     const bool tick = kind == TOK_PRETOK_FALCON, punct = default_punct(gc_utf8_decode(text, len, &cl), tick);
     while (n < len && default_punct(gc_utf8_decode(text + n, len - n, &cl), tick) == punct)
         n += cl;
     return n;
+}
+
+bool tok_pretok_words(tok_pretok kind, bool split_digits, const unsigned char *text, size_t len,
+                      bool (*word)(const unsigned char *w, size_t n, void *user), void *user) {
+    for (size_t piece = 0; piece < len;) {
+        const size_t n_piece = piece_len(kind, split_digits, text + piece, len - piece);
+        for (size_t pos = 0; pos < n_piece;) {
+            const size_t n = word_len(kind, text + piece, n_piece, pos);
+            if (!word(text + piece + pos, n, user))
+                return false;
+            pos += n;
+        }
+        piece += n_piece;
+    }
+    return true;
 }

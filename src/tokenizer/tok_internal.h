@@ -107,12 +107,10 @@ bool tok_encode_llama2c(const gc_tokenizer *t, const char *text, size_t len, tok
 bool tok_encode_spm(const gc_tokenizer *t, const char *text, size_t len, bool add_prefix, tok_ids *out);
 bool tok_encode_bpe(const gc_tokenizer *t, const char *text, size_t len, tok_ids *out);
 
-/* Length of the pre-tokenizer word starting at text[pos] (pos < len) of a piece; always >= 1. */
-size_t tok_pretok_next(tok_pretok kind, const unsigned char *text, size_t len, size_t pos);
-
-/* Length of the first piece of text (len > 0: >= 1), which no word crosses: a run of punctuation or of
- * anything else for TOK_PRETOK_DEFAULT and _FALCON, all of text for the others. */
-size_t tok_pretok_piece(tok_pretok kind, const unsigned char *text, size_t len);
+/* Calls word for each pre-tokenizer word of text in order (the words tile text); split_digits makes every
+ * \p{N} character a piece of its own first (SmolLM). Stops and returns false when word does. */
+bool tok_pretok_words(tok_pretok kind, bool split_digits, const unsigned char *text, size_t len,
+                      bool (*word)(const unsigned char *w, size_t n, void *user), void *user);
 
 /* --- loaders (load_*.c); data is not NUL-terminated. Their messages leave out the file name, which
  * gc_tokenizer_load_memory puts in front. --- */

@@ -43,24 +43,26 @@ static void fuzz_use(const gc_tokenizer *t, const unsigned char *data, size_t si
     }
 }
 
-/* Every pre-tokenizer over the input as text: pieces and words must tile it, each at least one byte. */
+/* The next word must start where the last one ended and hold at least one byte. */
+static bool fuzz_word(const unsigned char *w, size_t n, void *user) {
+    const unsigned char **next = user;
+    if (w != *next || n == 0)
+        abort();
+    *next = w + n;
+    return true;
+}
+
+/* Every pre-tokenizer over the input as text: its words must tile it. */
 static void fuzz_pretok(const unsigned char *data, size_t size) {
     static const tok_pretok kinds[] = {TOK_PRETOK_GPT2, TOK_PRETOK_LLAMA3, TOK_PRETOK_QWEN2, TOK_PRETOK_DEFAULT,
                                        TOK_PRETOK_FALCON};
     size_t len = size < 4096 ? size : 4096;
-    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
-        for (size_t piece = 0; piece < len;) {
-            size_t piece_len = tok_pretok_piece(kinds[k], data + piece, len - piece);
-            if (piece_len == 0 || piece_len > len - piece)
-                abort();
-            for (size_t pos = 0; pos < piece_len;) {
-                size_t n = tok_pretok_next(kinds[k], data + piece, piece_len, pos);
-                if (n == 0 || n > piece_len - pos)
-                    abort();
-                pos += n;
-            }
-            piece += piece_len;
-        }
+    for (size_t k = 0; k < 2 * sizeof kinds / sizeof kinds[0]; k++) {
+        const unsigned char *next = data;
+        tok_pretok_words(kinds[k / 2], k % 2, data, len, fuzz_word, &next);
+        if (next != data + len)
+            abort();
+    }
 }
 
 #endif
